@@ -1,0 +1,1 @@
+"""Explicit statements of the snapshot problem (installed as ``wdtnopt.formulations``)."""

@@ -1,0 +1,1 @@
+"""Algorithms for the snapshot problem (installed as ``wdtnopt.solvers``)."""

@@ -1,0 +1,62 @@
+"""wdtnopt: certified optimization and learned baselines for wireless digital twin networks.
+
+``import wdtnopt`` is light: numpy only. Solver back ends (cvxpy, pyomo, highspy), torch and dask
+are imported by the functions that use them.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first use)
+_LAZY = {
+    "Scenario": "scenario",
+    "Snapshot": "snapshot",
+    "Decision": "evaluate",
+    "Evaluation": "evaluate",
+    "Violation": "evaluate",
+    "evaluate": "evaluate",
+    "Trace": "trace",
+    "generate_trace": "trace",
+    "SimResult": "simulate",
+    "simulate": "simulate",
+    "Policy": "policies",
+    "make_policy": "policies",
+    "register_policy": "policies",
+    "Solution": "solvers",
+    "solve": "solvers",
+    "WdtnoptError": "errors",
+    "ValidationError": "errors",
+    "ScenarioError": "errors",
+    "SnapshotError": "errors",
+    "DecisionError": "errors",
+    "PolicyError": "errors",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wdtnopt' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .errors import DecisionError, PolicyError, ScenarioError, SnapshotError, ValidationError, WdtnoptError
+    from .evaluate import Decision, Evaluation, Violation, evaluate
+    from .policies import Policy, make_policy, register_policy
+    from .scenario import Scenario
+    from .simulate import SimResult, simulate
+    from .snapshot import Snapshot
+    from .solvers import Solution, solve
+    from .trace import Trace, generate_trace

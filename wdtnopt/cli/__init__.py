@@ -1,0 +1,77 @@
+"""The ``wdtnopt`` command line.
+
+Each subcommand lives in its own module and is imported only when invoked, so ``wdtnopt --help``
+stays fast. Any user error (a :class:`~wdtnopt.errors.WdtnoptError`, a bad option, a missing file)
+ends in one line on stderr and exit code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+from typing import Any
+
+import click
+
+# subcommand -> (module under wdtnopt.cli, attribute, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("core", "demo", "Run the main job end to end on the default scenario."),
+    "simulate": ("core", "simulate_cmd", "Simulate a policy on a generated trace; print a summary, write CSV."),
+    "snapshot": ("core", "snapshot_cmd", "Write the snapshot of one slot of a trace as JSON."),
+    "solve": ("solve", "solve_cmd", "Solve a snapshot JSON file; print a table, write the solution."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._available(name)]
+
+    def _available(self, name: str) -> bool:
+        module = COMMANDS[name][0]
+        try:
+            import importlib.util
+            return importlib.util.find_spec(f"wdtnopt.cli.{module}") is not None
+        except ImportError:
+            return False
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or not self._available(name):
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(import_module(f"wdtnopt.cli.{module}"), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="wdtnopt")
+def cli() -> None:
+    """wdtnopt: certified optimization and learned baselines for wireless digital twin networks."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: run the CLI, turning user errors into one line and exit code 2."""
+    from ..errors import WdtnoptError
+
+    try:
+        return cli.main(args=argv, prog_name="wdtnopt", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except WdtnoptError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

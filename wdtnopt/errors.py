@@ -1,0 +1,49 @@
+"""Exceptions of wdtnopt.
+
+Every error a user can cause derives from :class:`WdtnoptError` (a ``ValueError``) and names the
+offending field, so the CLI can print one line and exit with code 2.
+"""
+from __future__ import annotations
+
+
+class WdtnoptError(ValueError):
+    """Base class of the errors caused by user input."""
+
+
+class ValidationError(WdtnoptError):
+    """One or more fields are invalid.
+
+    ``problems`` is a list of ``(field, message)``; ``str(err)`` lists them all, so nothing is lost
+    when several fields are wrong at once.
+    """
+
+    def __init__(self, what: str, problems: list[tuple[str, str]]):
+        self.what = what
+        self.problems = list(problems)
+        lines = "; ".join(f"{field}: {msg}" for field, msg in self.problems)
+        super().__init__(f"invalid {what}: {lines}")
+
+
+class ScenarioError(ValidationError):
+    """An invalid scenario parameter or scenario file."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        super().__init__("scenario", problems)
+
+
+class SnapshotError(ValidationError):
+    """An invalid snapshot field or snapshot file."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        super().__init__("snapshot", problems)
+
+
+class DecisionError(ValidationError):
+    """A decision whose arrays do not fit the snapshot."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        super().__init__("decision", problems)
+
+
+class PolicyError(WdtnoptError):
+    """A policy returned a decision the simulator cannot apply."""

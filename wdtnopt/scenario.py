@@ -1,0 +1,202 @@
+"""The scenario: every parameter of MODEL.md section 8, typed, documented and validated.
+
+A :class:`Scenario` is immutable. ``Scenario.paper(**overrides)`` is the default reconstruction;
+``Scenario.load(path)`` / ``scenario.save(path)`` read and write TOML or JSON (a flat table of the
+fields below). Any unknown key, wrong type, non-finite or out-of-range value raises a
+:class:`~wdtnopt.errors.ScenarioError` that names the key and the expected form.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ScenarioError
+from .io import atomic_write_text
+
+_INF = math.inf
+
+
+def _param(default: Any, doc: str, lo: float = -_INF, hi: float = _INF, *,
+           lo_open: bool = False, hi_open: bool = False) -> Any:
+    """A scenario field with its documentation and valid range (closed unless said open)."""
+    return field(default=default, metadata={"doc": doc, "lo": lo, "hi": hi,
+                                            "lo_open": lo_open, "hi_open": hi_open})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Parameters of a WDTN run (SI units; the defaults are MODEL.md section 8)."""
+
+    # -- entities and time ---------------------------------------------------------------------
+    n_mus: int = _param(30, "number of mobile users N", 1, 1_000_000)
+    n_bss: int = _param(5, "number of base stations / edge servers M", 1, 10_000)
+    area_m: float = _param(1000.0, "side of the square service area (m)", 0, 1e6, lo_open=True)
+    slot_s: float = _param(0.5, "slot length tau (s)", 0, 3600, lo_open=True)
+    frame_slots: int = _param(10, "slots per frame K; placement changes only at frame starts", 1, 1_000_000)
+    # -- mobility (Gauss-Markov) ---------------------------------------------------------------
+    gm_memory: float = _param(0.8, "Gauss-Markov memory a, in [0, 1]", 0, 1)
+    speed_mean_mps: float = _param(5.0, "mean speed (m/s)", 0, 1000)
+    speed_std_mps: float = _param(1.0, "speed deviation s_v (m/s)", 0, 1000)
+    heading_std_rad: float = _param(math.pi / 8, "heading deviation s_h (rad)", 0, 10)
+    # -- requests and workload -----------------------------------------------------------------
+    request_prob: float = _param(0.5, "probability lam that a MU requests a sync in a slot", 0, 1)
+    data_bits_min: float = _param(0.5e6, "raw sync data, lower end of the uniform range (bit)", 0, 1e12, lo_open=True)
+    data_bits_max: float = _param(1.5e6, "raw sync data, upper end of the uniform range (bit)", 0, 1e12, lo_open=True)
+    compression_ratio: float = _param(1.0, "semantic compression rho: data sent = rho * raw", 0, 1, lo_open=True)
+    cycles_per_bit_min: float = _param(100.0, "DT update work, lower end (cycles/bit)", 0, 1e9, lo_open=True)
+    cycles_per_bit_max: float = _param(300.0, "DT update work, upper end (cycles/bit)", 0, 1e9, lo_open=True)
+    dt_size_bits_min: float = _param(100e6, "DT size, lower end (bit)", 0, 1e15, lo_open=True)
+    dt_size_bits_max: float = _param(300e6, "DT size, upper end (bit)", 0, 1e15, lo_open=True)
+    deadline_s: float = _param(0.2, "sync deadline (s)", 0, 3600, lo_open=True)
+    # -- radio ---------------------------------------------------------------------------------
+    pathloss_db_1km: float = _param(128.1, "path loss at 1 km (dB)", 0, 400)
+    pathloss_slope_db: float = _param(37.6, "path loss per decade of distance (dB)", 0, 200)
+    d_min_m: float = _param(10.0, "distance floor of the path-loss law (m)", 0, 1e6, lo_open=True)
+    rician_k: float = _param(3.0, "Rician K-factor (linear, 0 = Rayleigh)", 0, 1e6)
+    noise_psd_dbm_hz: float = _param(-174.0, "thermal noise PSD (dBm/Hz)", -300, 0)
+    noise_figure_db: float = _param(7.0, "receiver noise figure (dB)", 0, 100)
+    bandwidth_hz: float = _param(20e6, "uplink band W_m of each BS (Hz)", 0, 1e12, lo_open=True)
+    p_max_w: float = _param(0.2, "MU transmit power cap (W)", 0, 1e3, lo_open=True)
+    interference_zeta: float = _param(0.1, "co-channel interference factor zeta", 0, 1e3)
+    interference_p_ref_w: float = _param(0.1, "reference power of interferers p_ref (W)", 0, 1e3)
+    # -- edge servers and backhaul -------------------------------------------------------------
+    cpu_hz: float = _param(10e9, "CPU of each edge server (cycles/s)", 0, 1e15, lo_open=True)
+    storage_factor: float = _param(1.5, "storage per server = ceil(factor * N / M) DTs of the largest size", 0, 1e6, lo_open=True)
+    hop_distance_m: float = _param(400.0, "backhaul hops between BSs = ceil(distance / this) (m)", 0, 1e6, lo_open=True)
+    hop_latency_s: float = _param(0.01, "backhaul latency per hop (s)", 0, 3600)
+    hop_rate_bps: float = _param(500e6, "backhaul rate per hop (bit/s)", 0, 1e15, lo_open=True)
+    # -- objectives ----------------------------------------------------------------------------
+    eps: float = _param(0.05, "target long-run failure ratio per MU", 0, 1)
+    energy_ref_j: float = _param(0.01, "energy reference E_ref of the team reward (J)", 0, 1e6, lo_open=True)
+    eta: float = _param(1.0, "reward weight of a failure (units of E_ref)", 0, 1e6)
+
+    def __post_init__(self) -> None:
+        problems = _check_fields(self)
+        if not problems:
+            for lo, hi in (("data_bits_min", "data_bits_max"), ("cycles_per_bit_min", "cycles_per_bit_max"),
+                           ("dt_size_bits_min", "dt_size_bits_max")):
+                if getattr(self, lo) > getattr(self, hi):
+                    problems.append((lo, f"must be <= {hi} ({getattr(self, hi)!r}), got {getattr(self, lo)!r}"))
+        if problems:
+            raise ScenarioError(problems)
+
+    # -- constructors --------------------------------------------------------------------------
+    @classmethod
+    def paper(cls, **overrides: Any) -> "Scenario":
+        """The default scenario of MODEL.md section 8, with any field overridden by keyword."""
+        return cls.from_dict(overrides)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Scenario":
+        """Build from a flat mapping; unknown keys and bad values raise ``ScenarioError``."""
+        if not isinstance(data, dict):
+            raise ScenarioError([("<root>", f"expected a table of parameters, got {type(data).__name__}")])
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ScenarioError([(k, "unknown parameter (see `wdtnopt.Scenario` for the list)") for k in unknown])
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "Scenario":
+        """Read a TOML (``.toml``) or JSON (any other suffix) file of parameters."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ScenarioError([(str(path), f"cannot read file: {exc.strerror or exc}")]) from None
+        except UnicodeDecodeError:
+            raise ScenarioError([(str(path), "not a UTF-8 text file")]) from None
+        if path.suffix.lower() == ".toml":
+            import tomllib
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise ScenarioError([(str(path), f"invalid TOML: {exc}")]) from None
+        else:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ScenarioError([(str(path), f"invalid JSON: {exc}")]) from None
+        if isinstance(data, dict) and isinstance(data.get("scenario"), dict) and len(data) == 1:
+            data = data["scenario"]  # a [scenario] table is accepted too
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write TOML (``.toml``) or JSON (any other suffix), atomically."""
+        path = Path(path)
+        if path.suffix.lower() == ".toml":
+            lines = [f"{k} = {_toml_value(v)}" for k, v in self.to_dict().items()]
+            text = "# wdtnopt scenario (SI units)\n" + "\n".join(lines) + "\n"
+        else:
+            text = json.dumps(self.to_dict(), indent=2) + "\n"
+        atomic_write_text(path, text)
+
+    def replace(self, **changes: Any) -> "Scenario":
+        return self.from_dict({**self.to_dict(), **changes})
+
+    # -- derived quantities --------------------------------------------------------------------
+    @property
+    def noise_psd_w_hz(self) -> float:
+        """Thermal noise PSD including the noise figure (W/Hz)."""
+        return 10 ** ((self.noise_psd_dbm_hz + self.noise_figure_db - 30) / 10)
+
+    @property
+    def storage_bits(self) -> float:
+        """Storage of each server: room for ceil(storage_factor * N / M) DTs of the largest size."""
+        return math.ceil(self.storage_factor * self.n_mus / self.n_bss) * self.dt_size_bits_max
+
+    @property
+    def failure_price(self) -> float:
+        """The eta-weighted failure price of MODEL.md section 7 in joules (eta * E_ref)."""
+        return self.eta * self.energy_ref_j
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, Any, str]]:
+        """(name, default, doc) of every parameter, for help texts and docs."""
+        return [(f.name, f.default, f.metadata["doc"]) for f in dataclasses.fields(cls)]
+
+
+def _check_fields(sc: Scenario) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for f in dataclasses.fields(sc):
+        value = getattr(sc, f.name)
+        meta = f.metadata
+        want_int = isinstance(f.default, int) and not isinstance(f.default, bool)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            kind = "an integer" if want_int else "a number"
+            problems.append((f.name, f"expected {kind}, got {type(value).__name__} {value!r}"))
+            continue
+        if want_int and not (isinstance(value, int) or float(value).is_integer()):
+            problems.append((f.name, f"expected an integer, got {value!r}"))
+            continue
+        if not math.isfinite(value):
+            problems.append((f.name, f"must be finite, got {value!r}"))
+            continue
+        lo, hi = meta["lo"], meta["hi"]
+        below = value <= lo if meta["lo_open"] else value < lo
+        above = value >= hi if meta["hi_open"] else value > hi
+        if below or above:
+            left = "(" if meta["lo_open"] else "["
+            right = ")" if meta["hi_open"] else "]"
+            problems.append((f.name, f"must lie in {left}{lo:g}, {hi:g}{right} ({meta['doc']}), got {value!r}"))
+            continue
+        # normalize: ints stay ints, floats become floats (JSON may give 20000000 for a float)
+        object.__setattr__(sc, f.name, int(value) if want_int else float(value))
+    return problems
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    return repr(float(v))

@@ -1,0 +1,254 @@
+"""The snapshot: the data of one decision point (MODEL.md section 5), validated on construction.
+
+Field names are the public contract. ``Snapshot.from_dict`` takes plain lists or numpy arrays,
+``to_dict`` returns JSON-ready lists, and the JSON file format is exactly that dict. Every array is
+stored read-only, so a snapshot can be shared between solvers without copies.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SnapshotError
+from .io import atomic_write_json
+from . import physics
+
+# field -> (shape in terms of N and M, kind, constraint)
+# kinds: "f" float, "i" index into servers, "b" bool; constraints: "pos" > 0, "nonneg" >= 0
+_SPEC: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "gain": (("N", "M"), "f", "pos"),
+    "assoc": (("N",), "i", ""),
+    "bandwidth": (("N",), "f", "pos"),
+    "noise_psd": (("N",), "f", "pos"),
+    "p_max": (("N",), "f", "nonneg"),
+    "data_bits": (("N",), "f", "pos"),
+    "cycles_per_bit": (("N",), "f", "nonneg"),
+    "deadline": (("N",), "f", "pos"),
+    "request": (("N",), "b", ""),
+    "dt_size_bits": (("N",), "f", "nonneg"),
+    "cpu_hz": (("M",), "f", "nonneg"),
+    "storage_bits": (("M",), "f", "nonneg"),
+    "backhaul_latency_s": (("M", "M"), "f", "nonneg"),
+    "backhaul_s_per_bit": (("M", "M"), "f", "nonneg"),
+    "placement_prev": (("N",), "i", ""),
+    "migrating": (("N",), "b", ""),
+    "failure_penalty": (("N",), "f", "nonneg"),
+    "migration_penalty": (("N",), "f", "nonneg"),
+}
+FIELDS: tuple[str, ...] = tuple(_SPEC) + ("allow_migration",)
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """One decision point: N MUs, M servers, SI units (see MODEL.md section 5)."""
+
+    gain: np.ndarray               # [N, M] channel power gain MU n -> BS m (linear)
+    assoc: np.ndarray              # [N] serving BS of each MU
+    bandwidth: np.ndarray          # [N] uplink bandwidth of each MU (Hz)
+    noise_psd: np.ndarray          # [N] noise-plus-interference PSD at the serving BS (W/Hz)
+    p_max: np.ndarray              # [N] transmit power cap (W)
+    data_bits: np.ndarray          # [N] bits to send for this sync
+    cycles_per_bit: np.ndarray     # [N] DT update work (cycles/bit)
+    deadline: np.ndarray           # [N] sync deadline (s)
+    request: np.ndarray            # [N] does MU n request a sync now
+    dt_size_bits: np.ndarray       # [N] DT size (bit)
+    cpu_hz: np.ndarray             # [M] server CPU (cycles/s)
+    storage_bits: np.ndarray       # [M] server storage (bit)
+    backhaul_latency_s: np.ndarray  # [M, M] fixed relay latency between BSs (s)
+    backhaul_s_per_bit: np.ndarray  # [M, M] relay time per bit between BSs (s/bit)
+    placement_prev: np.ndarray     # [N] current host of each DT
+    migrating: np.ndarray          # [N] DT unavailable (under migration): pinned and not served
+    failure_penalty: np.ndarray    # [N] cost of a failed requested sync (J-equivalent)
+    migration_penalty: np.ndarray  # [N] cost of moving the DT (J-equivalent)
+    allow_migration: bool = True   # False: placement fixed to placement_prev
+
+    def __post_init__(self) -> None:
+        problems: list[tuple[str, str]] = []
+        arrays: dict[str, np.ndarray] = {}
+        for name, (_, kind, _) in _SPEC.items():
+            arr, msg = _coerce(getattr(self, name), kind)
+            if msg:
+                problems.append((name, msg))
+            else:
+                arrays[name] = arr
+        am = self.allow_migration
+        if isinstance(am, np.bool_):
+            am = bool(am)
+        if not isinstance(am, bool):
+            problems.append(("allow_migration", f"expected true or false, got {am!r}"))
+        if problems:
+            raise SnapshotError(problems)
+        # sizes: N from gain's rows (or assoc), M from gain's columns (or cpu_hz)
+        gain = arrays["gain"]
+        n = gain.shape[0] if gain.ndim == 2 else arrays["assoc"].shape[0] if arrays["assoc"].ndim == 1 else -1
+        m = gain.shape[1] if gain.ndim == 2 else arrays["cpu_hz"].shape[0] if arrays["cpu_hz"].ndim == 1 else -1
+        if n < 1 or m < 1:
+            problems.append(("gain", f"expected a 2-D array [N, M] with N, M >= 1, got shape {gain.shape}"))
+            raise SnapshotError(problems)
+        dims = {"N": n, "M": m}
+        for name, (shape, kind, cons) in _SPEC.items():
+            arr = arrays[name]
+            want = tuple(dims[d] for d in shape)
+            if arr.shape != want:
+                sym = "[" + ", ".join(shape) + "]"
+                problems.append((name, f"expected shape {sym} = {list(want)}, got {list(arr.shape)}"))
+                continue
+            if kind == "f":
+                bad = ~np.isfinite(arr)
+                if bad.any():
+                    problems.append((name, f"must be finite, got {arr[bad].flat[0]!r} at {_where(bad)}"))
+                    continue
+                if cons == "pos" and (arr <= 0).any():
+                    problems.append((name, f"must be > 0, got {arr[arr <= 0].flat[0]!r} at {_where(arr <= 0)}"))
+                elif cons == "nonneg" and (arr < 0).any():
+                    problems.append((name, f"must be >= 0, got {arr[arr < 0].flat[0]!r} at {_where(arr < 0)}"))
+            elif kind == "i":
+                bad = (arr < 0) | (arr >= m)
+                if bad.any():
+                    problems.append((name, f"must be a server index in [0, {m - 1}], got {arr[bad].flat[0]} at {_where(bad)}"))
+        if problems:
+            raise SnapshotError(problems)
+        for name, arr in arrays.items():
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        object.__setattr__(self, "allow_migration", am)
+
+    # -- sizes and derived data (computed once, shared by evaluate and the solvers) ------------
+    @property
+    def n_mus(self) -> int:
+        return int(self.gain.shape[0])
+
+    @property
+    def n_bss(self) -> int:
+        return int(self.gain.shape[1])
+
+    @cached_property
+    def serving_gain(self) -> np.ndarray:
+        """[N] gain of each MU to its serving BS."""
+        return self.gain[np.arange(self.n_mus), self.assoc]
+
+    @cached_property
+    def cycles(self) -> np.ndarray:
+        """[N] CPU cycles of one DT update (cycles_per_bit * data_bits)."""
+        return self.cycles_per_bit * self.data_bits
+
+    @cached_property
+    def relay(self) -> np.ndarray:
+        """[N, M] backhaul relay time if MU n's DT is hosted on server m (0 on its serving BS)."""
+        return self.backhaul_latency_s[self.assoc, :] + self.data_bits[:, None] * self.backhaul_s_per_bit[self.assoc, :]
+
+    @cached_property
+    def t_min(self) -> np.ndarray:
+        """[N] shortest transmission time allowed by the power cap (inf if p_max = 0)."""
+        return physics.min_tx_time(self.data_bits, self.bandwidth, self.noise_psd, self.serving_gain, self.p_max)
+
+    @cached_property
+    def pinned(self) -> np.ndarray:
+        """[N] DTs whose host cannot change in this decision."""
+        if not self.allow_migration:
+            return np.ones(self.n_mus, dtype=bool)
+        return self.migrating.copy()
+
+    # -- conversion ----------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Snapshot":
+        """Build from a mapping of the contract's field names (lists or numpy arrays)."""
+        if not isinstance(data, dict):
+            raise SnapshotError([("<root>", f"expected an object of snapshot fields, got {type(data).__name__}")])
+        missing = [f for f in FIELDS if f not in data]
+        unknown = sorted(set(data) - set(FIELDS))
+        problems = [(f, "missing") for f in missing] + [(f, "unknown field") for f in unknown]
+        if problems:
+            raise SnapshotError(problems)
+        return cls(**{f: data[f] for f in FIELDS})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (plain lists, floats, ints and bools)."""
+        out: dict[str, Any] = {name: getattr(self, name).tolist() for name in _SPEC}
+        out["allow_migration"] = bool(self.allow_migration)
+        return out
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "Snapshot":
+        """Read a JSON snapshot file (the ``to_dict`` format)."""
+        return cls.from_dict(read_json(path, SnapshotError))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        atomic_write_json(path, self.to_dict())
+
+    def replace(self, **changes: Any) -> "Snapshot":
+        """A validated copy with some fields changed."""
+        return Snapshot(**{**{f: getattr(self, f) for f in FIELDS}, **changes})
+
+    def __repr__(self) -> str:
+        return (f"Snapshot(n_mus={self.n_mus}, n_bss={self.n_bss}, requests={int(self.request.sum())}, "
+                f"migrating={int(self.migrating.sum())}, allow_migration={self.allow_migration})")
+
+
+def read_json(path: str | os.PathLike[str], error: type) -> Any:
+    """Read a JSON file, turning every failure into ``error`` naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error([(str(path), f"cannot read file: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError:
+        raise error([(str(path), "not a UTF-8 text file")]) from None
+    if not text.strip():
+        raise error([(str(path), "empty file, expected a JSON object")])
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error([(str(path), f"invalid JSON: {exc}")]) from None
+    except RecursionError:
+        raise error([(str(path), "invalid JSON: nested too deeply")]) from None
+
+
+def _coerce(value: Any, kind: str) -> tuple[np.ndarray, str]:
+    """Turn lists or arrays into a fresh numpy array of the field's kind, or explain why not."""
+    try:
+        if isinstance(value, (str, bytes, dict)) or value is None:
+            raise TypeError
+        arr = np.array(value)
+    except (TypeError, ValueError):
+        return np.empty(0), f"expected an array of {_KIND_NAME[kind]}, got {type(value).__name__}"
+    except RecursionError:
+        return np.empty(0), "nested too deeply"
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        return arr, f"expected a rectangular array of {_KIND_NAME[kind]}"
+    if kind == "b":
+        if arr.dtype.kind == "b":
+            return arr.astype(bool), ""
+        if arr.dtype.kind in "iu" and np.isin(arr, (0, 1)).all():
+            return arr.astype(bool), ""
+        return arr, "expected booleans (true/false)"
+    if arr.dtype.kind == "b":
+        return arr, f"expected {_KIND_NAME[kind]}, got booleans"
+    if kind == "i":
+        if arr.dtype.kind in "iu":
+            return arr.astype(np.int64), ""
+        if arr.dtype.kind == "f" and np.isfinite(arr).all() and (arr == np.round(arr)).all() and (np.abs(arr) < 2**62).all():
+            return arr.astype(np.int64), ""
+        return arr, "expected integer server indices"
+    if arr.dtype.kind not in "iuf":
+        return arr, f"expected {_KIND_NAME[kind]}, got dtype {arr.dtype}"
+    with np.errstate(over="ignore"):
+        return arr.astype(np.float64), ""
+
+
+_KIND_NAME = {"f": "numbers", "i": "integer server indices", "b": "booleans"}
+
+
+def _where(mask: np.ndarray) -> str:
+    idx = np.argwhere(mask)[0]
+    return "index " + ",".join(str(int(i)) for i in idx)
+
+
+assert tuple(f.name for f in dataclasses.fields(Snapshot)) == FIELDS
