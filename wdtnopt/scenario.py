@@ -47,7 +47,7 @@ class Scenario:
     request_prob: float = _param(0.5, "probability lam that a MU requests a sync in a slot", 0, 1)
     data_bits_min: float = _param(0.5e6, "raw sync data, lower end of the uniform range (bit)", 0, 1e12, lo_open=True)
     data_bits_max: float = _param(1.5e6, "raw sync data, upper end of the uniform range (bit)", 0, 1e12, lo_open=True)
-    compression_ratio: float = _param(1.0, "semantic compression rho: data sent = rho * raw", 0, 1, lo_open=True)
+    compression_ratio: float = _param(0.6, "semantic compression rho: data sent = rho * raw (calibrated, docs/model.md)", 0, 1, lo_open=True)
     cycles_per_bit_min: float = _param(100.0, "DT update work, lower end (cycles/bit)", 0, 1e9, lo_open=True)
     cycles_per_bit_max: float = _param(300.0, "DT update work, upper end (cycles/bit)", 0, 1e9, lo_open=True)
     dt_size_bits_min: float = _param(100e6, "DT size, lower end (bit)", 0, 1e15, lo_open=True)

@@ -1,0 +1,95 @@
+"""Policies: the protocol the simulator drives, and the registry of named policies.
+
+A policy decides the DT placement at frame starts and the power/CPU allocation every slot::
+
+    class MyPolicy(Policy):
+        name = "mine"
+        def place(self, snapshot, state):      # frame starts: placement[N]
+            return snapshot.placement_prev
+        def allocate(self, snapshot, state):   # every slot: a Decision
+            ...
+
+Registered names: ``static`` and ``follow`` (here), ``lyapunov`` and ``oracle`` (the Lyapunov
+scheduler and the myopic oracle) and ``checkpoint:DIR`` (a trained agent), loaded on first use.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import WdtnoptError
+from ..evaluate import Decision, Evaluation
+from ..snapshot import Snapshot
+
+
+class Policy:
+    """Base class with the do-nothing defaults; subclasses override what they decide."""
+
+    name = "policy"
+
+    def reset(self, trace: Any) -> None:
+        """Called once before the first slot of a run on ``trace``."""
+        self.trace = trace
+
+    def penalties(self, state: Any) -> dict[str, Any]:
+        """``failure_penalty`` / ``migration_penalty`` to put in the snapshots it sees (default: the trace's)."""
+        return {}
+
+    def place(self, snapshot: Snapshot, state: Any) -> np.ndarray:
+        """Placement at a frame start (``snapshot.allow_migration`` is True). Default: stay."""
+        return snapshot.placement_prev
+
+    def allocate(self, snapshot: Snapshot, state: Any) -> Decision:
+        raise NotImplementedError
+
+    def observe(self, snapshot: Snapshot, evaluation: Evaluation) -> None:
+        """Called after every slot with its evaluation (queues, learning, logging)."""
+
+    def extras(self) -> dict[str, Any]:
+        """Anything policy-specific to attach to the SimResult (e.g. queue backlogs)."""
+        return {}
+
+
+# name -> "module:attribute" of a factory; modules import lazily so torch etc. load only when used
+_REGISTRY: dict[str, str | Callable[..., Policy]] = {
+    "static": "wdtnopt.policies.heuristics:StaticPolicy",
+    "follow": "wdtnopt.policies.heuristics:FollowPolicy",
+    "lyapunov": "wdtnopt.policies.lyapunov:LyapunovPolicy",
+    "oracle": "wdtnopt.policies.lyapunov:MyopicOraclePolicy",
+}
+_CHECKPOINT = "wdtnopt.agents.checkpoint:CheckpointPolicy"
+
+
+def register_policy(name: str, factory: str | Callable[..., Policy]) -> None:
+    """Register a policy factory (a callable or a ``"module:attribute"`` string) under ``name``."""
+    _REGISTRY[name] = factory
+
+
+def policy_names() -> list[str]:
+    return sorted(_REGISTRY) + ["checkpoint:DIR"]
+
+
+def make_policy(spec: str | Policy, **options: Any) -> Policy:
+    """A policy from its registered name (``"follow"``, ``"checkpoint:runs/happo"``, ...)."""
+    if isinstance(spec, Policy):
+        return spec
+    if not isinstance(spec, str):
+        raise WdtnoptError(f"policy: expected a name or a Policy object, got {type(spec).__name__}")
+    if spec.startswith("checkpoint:"):
+        factory: Any = _resolve(_CHECKPOINT, spec)
+        return factory(spec.split(":", 1)[1], **options)
+    entry = _REGISTRY.get(spec)
+    if entry is None:
+        raise WdtnoptError(f"policy: unknown policy {spec!r}; expected one of {', '.join(policy_names())}")
+    factory = _resolve(entry, spec) if isinstance(entry, str) else entry
+    return factory(**options)
+
+
+def _resolve(path: str, spec: str) -> Callable[..., Policy]:
+    module, attr = path.split(":")
+    try:
+        return getattr(import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise WdtnoptError(f"policy: {spec!r} is not available in this installation ({exc})") from None

@@ -1,0 +1,224 @@
+"""The frame/slot loop with migration dynamics (MODEL.md section 4).
+
+:class:`SimState` holds the endogenous state (placement, remaining unavailability) and steps one
+slot at a time; :func:`simulate` drives it with a policy, and the PettingZoo environment drives the
+same class with agents' actions, so there is one implementation of the dynamics and, through
+:func:`~wdtnopt.evaluate.evaluate`, one definition of cost.
+
+Timeline of slot ``t``:
+1. if ``t`` is a frame start (``t % K == 0``): the policy sees a snapshot with
+   ``allow_migration=True`` and returns a placement; every moved DT becomes unavailable for
+   ``ceil(T_mig / tau)`` slots starting with this one (a DT still migrating cannot move);
+2. the policy sees the slot's snapshot (placement fixed, ``allow_migration=False``) and decides
+   power/CPU; ``evaluate`` scores it; requests of unavailable DTs fail;
+3. unavailability counters tick down.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import PolicyError
+from .evaluate import DEADLINE, DECLINED, MIGRATING, SILENT, Decision, Evaluation, evaluate
+from .io import atomic_write
+from .snapshot import Snapshot
+from .trace import Trace
+
+TABLE_COLUMNS = ("slot", "frame_start", "requests", "served", "failures", "fail_declined", "fail_migrating",
+                 "fail_deadline", "fail_silent", "migrations", "migrating_dts", "energy_j",
+                 "energy_per_mu_j", "objective")
+
+
+class SimState:
+    """Endogenous state of a run on one trace: where each DT is and how long it stays unavailable."""
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+        self.t = 0
+        self.placement = trace.initial_placement.copy()
+        self.unavailable = np.zeros(trace.n_mus, dtype=np.int64)   # slots of migration left
+        self.migrations_now = 0
+
+    @property
+    def is_frame_start(self) -> bool:
+        return self.t % self.trace.scenario.frame_slots == 0
+
+    @property
+    def done(self) -> bool:
+        return self.t >= self.trace.slots
+
+    def snapshot(self, *, allow_migration: bool, failure_penalty: Any = None,
+                 migration_penalty: Any = None) -> Snapshot:
+        """The snapshot of the current slot at the current placement."""
+        return self.trace.snapshot(self.t, placement_prev=self.placement, migrating=self.unavailable > 0,
+                                   failure_penalty=failure_penalty, migration_penalty=migration_penalty,
+                                   allow_migration=allow_migration)
+
+    def apply_placement(self, target: Any) -> int:
+        """Move DTs at a frame start; returns the number of migrations started.
+
+        Raises :class:`PolicyError` if ``target`` moves a migrating DT or overfills a server.
+        """
+        tr = self.trace
+        if not self.is_frame_start:
+            raise PolicyError(f"placement can change only at frame starts (slot {self.t})")
+        target = np.asarray(target)
+        if target.shape != (tr.n_mus,) or target.dtype.kind not in "iu":
+            raise PolicyError(f"placement: expected {tr.n_mus} integer server indices, got shape {target.shape} dtype {target.dtype}")
+        if ((target < 0) | (target >= tr.n_bss)).any():
+            raise PolicyError(f"placement: server indices must lie in [0, {tr.n_bss - 1}]")
+        moved = target != self.placement
+        if (moved & (self.unavailable > 0)).any():
+            raise PolicyError(f"placement moves DTs still migrating: {np.flatnonzero(moved & (self.unavailable > 0)).tolist()}")
+        load = np.bincount(target, weights=tr.dt_size_bits, minlength=tr.n_bss)
+        if (load > tr.storage_bits * (1 + 1e-9)).any():
+            raise PolicyError(f"placement overfills storage of servers {np.flatnonzero(load > tr.storage_bits * (1 + 1e-9)).tolist()}")
+        self.unavailable = np.where(moved, tr.migration_slots(self.placement, target), self.unavailable)
+        self.placement = target.astype(np.int64).copy()
+        self.migrations_now = int(moved.sum())
+        return self.migrations_now
+
+    def finish_slot(self, snapshot: Snapshot, decision: Decision | Any) -> Evaluation:
+        """Score the slot's decision with ``evaluate`` and advance time."""
+        ev = evaluate(snapshot, decision)
+        hard = [v for v in ev.violations if v.kind not in ("deadline",)]
+        if hard:
+            raise PolicyError(f"slot {self.t}: infeasible decision: {hard[0]}" + (f" (+{len(hard) - 1} more)" if len(hard) > 1 else ""))
+        self.unavailable = np.maximum(self.unavailable - 1, 0)
+        self.t += 1
+        self.migrations_now = 0
+        return ev
+
+
+@dataclass
+class SimResult:
+    """Per-slot table and summary figures of one simulated run."""
+
+    policy: str
+    n_mus: int
+    slots: int
+    table: dict[str, np.ndarray]             # column -> [T] values (TABLE_COLUMNS)
+    requests_per_mu: np.ndarray              # [N]
+    failures_per_mu: np.ndarray              # [N]
+    energy_per_mu: np.ndarray                # [N] total J over the run
+    seed: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def energy_per_mu_slot(self) -> float:
+        """Average MU energy per MU per slot (J)."""
+        return float(self.energy_per_mu.sum() / (self.n_mus * self.slots))
+
+    @property
+    def failure_ratio(self) -> float:
+        """Failed / requested syncs over the run (0 when nothing was requested)."""
+        req = self.requests_per_mu.sum()
+        return float(self.failures_per_mu.sum() / req) if req else 0.0
+
+    @property
+    def failure_ratio_per_mu(self) -> np.ndarray:
+        """[N] failed / requested syncs of each MU (0 for a MU that never requested)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.requests_per_mu > 0, self.failures_per_mu / np.maximum(self.requests_per_mu, 1), 0.0)
+
+    @property
+    def migrations(self) -> int:
+        return int(self.table["migrations"].sum())
+
+    def summary(self) -> dict[str, float]:
+        return {"policy": self.policy, "energy_per_mu_slot": self.energy_per_mu_slot,
+                "failure_ratio": self.failure_ratio, "max_failure_ratio_per_mu": float(self.failure_ratio_per_mu.max()),
+                "migrations": self.migrations, "requests": int(self.requests_per_mu.sum()),
+                "failures": int(self.failures_per_mu.sum())}
+
+    def write_csv(self, path: str | os.PathLike[str]) -> None:
+        """Write the per-slot table as CSV, atomically."""
+        cols = list(self.table)
+
+        def write(fh: Any) -> None:
+            w = csv.writer(fh)
+            w.writerow(cols)
+            for row in zip(*(self.table[c].tolist() for c in cols)):
+                w.writerow(row)
+        atomic_write(path, write)
+
+
+class SlotRecorder:
+    """Accumulates per-slot rows and per-MU totals (shared by simulate and the environment)."""
+
+    def __init__(self, n_mus: int, slots: int):
+        self.rows = {c: np.zeros(slots, dtype=float) for c in TABLE_COLUMNS}
+        self.requests = np.zeros(n_mus, dtype=np.int64)
+        self.failures = np.zeros(n_mus, dtype=np.int64)
+        self.energy = np.zeros(n_mus)
+        self.n_mus = n_mus
+
+    def record(self, t: int, frame_start: bool, migrations: int, snap: Snapshot, ev: Evaluation) -> None:
+        r = self.rows
+        cause = ev.failure_cause
+        r["slot"][t] = t
+        r["frame_start"][t] = frame_start
+        r["requests"][t] = snap.request.sum()
+        r["served"][t] = ev.served.sum()
+        r["failures"][t] = ev.failed.sum()
+        r["fail_declined"][t] = (ev.failed & (cause == DECLINED)).sum()
+        r["fail_migrating"][t] = (ev.failed & (cause == MIGRATING)).sum()
+        r["fail_deadline"][t] = (ev.failed & (cause == DEADLINE)).sum()
+        r["fail_silent"][t] = (ev.failed & (cause == SILENT)).sum()
+        r["migrations"][t] = migrations
+        r["migrating_dts"][t] = snap.migrating.sum()
+        r["energy_j"][t] = ev.energy_total
+        r["energy_per_mu_j"][t] = ev.energy_total / self.n_mus
+        r["objective"][t] = ev.objective
+        self.requests += snap.request
+        self.failures += ev.failed
+        self.energy += np.where(snap.request, ev.energy, 0.0)
+
+    def result(self, policy: str, slots: int, seed: int, extras: dict[str, Any] | None = None) -> SimResult:
+        table = {c: (v.astype(np.int64) if c not in ("energy_j", "energy_per_mu_j", "objective") else v)
+                 for c, v in self.rows.items()}
+        table["frame_start"] = table["frame_start"].astype(bool)
+        return SimResult(policy=policy, n_mus=self.n_mus, slots=slots, table=table,
+                         requests_per_mu=self.requests, failures_per_mu=self.failures,
+                         energy_per_mu=self.energy, seed=seed, extras=extras or {})
+
+
+def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None] = False) -> SimResult:
+    """Run ``policy`` (an object or a registered name) on ``trace``; every slot is scored by ``evaluate``.
+
+    ``progress``: True shows a progress bar; a callable receives the slot index after each slot.
+    """
+    from .policies import make_policy
+
+    pol = make_policy(policy) if isinstance(policy, str) else policy
+    name = getattr(pol, "name", type(pol).__name__)
+    state = SimState(trace)
+    rec = SlotRecorder(trace.n_mus, trace.slots)
+    pol.reset(trace)
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=trace.slots, desc=f"simulate {name}", unit="slot", leave=False)
+    while not state.done:
+        frame_start = state.is_frame_start
+        migrations = 0
+        if frame_start:
+            frame_snap = state.snapshot(allow_migration=True, **pol.penalties(state))
+            migrations = state.apply_placement(pol.place(frame_snap, state))
+        snap = state.snapshot(allow_migration=False, **pol.penalties(state))
+        decision = pol.allocate(snap, state)
+        t = state.t
+        ev = state.finish_slot(snap, decision)
+        rec.record(t, frame_start, migrations, snap, ev)
+        pol.observe(snap, ev)
+        if bar is not None:
+            bar.update(1)
+        elif callable(progress):
+            progress(t)
+    if bar is not None:
+        bar.close()
+    return rec.result(name, trace.slots, trace.seed, extras=pol.extras() if hasattr(pol, "extras") else None)

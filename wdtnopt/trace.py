@@ -1,0 +1,254 @@
+"""Exogenous processes of one run (MODEL.md section 2), generated once and replayed for every policy.
+
+Nothing here depends on a decision, so one seeded :class:`Trace` gives common random numbers:
+positions, gains, association, requests and interference are the same for all policies.
+Everything is vectorized over MUs (and over slots where the process allows); the same
+``(scenario, seed, slots)`` gives the same trace bit for bit.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .scenario import Scenario
+from .snapshot import Snapshot
+
+# independent streams of one seed (SeedSequence.spawn): adding a process never shifts another
+_STREAMS = ("layout", "mobility", "fading", "requests", "workload")
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """All exogenous data of ``slots`` slots (arrays indexed [slot, MU, BS])."""
+
+    scenario: Scenario
+    seed: int
+    bs_positions: np.ndarray        # [M, 2] (m)
+    positions: np.ndarray           # [T, N, 2] MU positions at each slot (m)
+    speed: np.ndarray               # [T, N] Gauss-Markov speed (m/s)
+    heading: np.ndarray             # [T, N] Gauss-Markov heading (rad)
+    gain: np.ndarray                # [T, N, M] path loss x Rician fading (linear)
+    assoc: np.ndarray               # [T, N] serving BS (largest large-scale gain)
+    request: np.ndarray             # [T, N] sync requested
+    bandwidth: np.ndarray           # [T, N] equal share of the serving BS's band (Hz)
+    noise_psd: np.ndarray           # [T, N] thermal noise + interference at the serving BS (W/Hz)
+    data_bits: np.ndarray           # [T, N] bits sent per sync (rho * raw)
+    cycles_per_bit: np.ndarray      # [N] DT update work (cycles/bit)
+    dt_size_bits: np.ndarray        # [N] DT size (bit)
+    deadline: np.ndarray            # [N] (s)
+    p_max: np.ndarray               # [N] (W)
+    cpu_hz: np.ndarray              # [M] (cycles/s)
+    storage_bits: np.ndarray        # [M] (bit)
+    backhaul_latency_s: np.ndarray  # [M, M] (s)
+    backhaul_s_per_bit: np.ndarray  # [M, M] (s/bit)
+    hops: np.ndarray                # [M, M] backhaul hop counts
+    initial_placement: np.ndarray   # [N] host of every DT at slot 0 (fits storage)
+
+    @property
+    def slots(self) -> int:
+        return int(self.request.shape[0])
+
+    @property
+    def n_mus(self) -> int:
+        return self.scenario.n_mus
+
+    @property
+    def n_bss(self) -> int:
+        return self.scenario.n_bss
+
+    def migration_slots(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """[N] slots of unavailability when DT n moves src[n] -> dst[n]: ceil(T_mig / tau), 0 if src == dst."""
+        t_mig = self.backhaul_latency_s[src, dst] + self.dt_size_bits * self.backhaul_s_per_bit[src, dst]
+        # a tiny relative guard keeps ceil() from jumping a slot on round-off of exact multiples
+        k = np.ceil(t_mig / self.scenario.slot_s * (1 - 1e-12))
+        return np.where(src == dst, 0, np.maximum(k, 1)).astype(np.int64)
+
+    def default_migration_penalty(self, failure_penalty: np.ndarray | float | None = None) -> np.ndarray:
+        """[N] expected failure cost of a one-hop move: lam * ceil(T_mig,1hop / tau) * failure_penalty."""
+        sc = self.scenario
+        fp = np.broadcast_to(np.asarray(sc.failure_price if failure_penalty is None else failure_penalty, float), (self.n_mus,))
+        one_hop = sc.hop_latency_s + self.dt_size_bits / sc.hop_rate_bps
+        return sc.request_prob * np.maximum(np.ceil(one_hop / sc.slot_s * (1 - 1e-12)), 1) * fp
+
+    def snapshot(self, t: int, placement_prev: Any = None, migrating: Any = None,
+                 failure_penalty: Any = None, migration_penalty: Any = None,
+                 allow_migration: bool = True) -> Snapshot:
+        """The :class:`Snapshot` of slot ``t``.
+
+        Defaults: ``placement_prev`` the initial placement, nothing migrating, ``failure_penalty``
+        the eta-weighted price ``eta * E_ref`` of MODEL.md section 7, ``migration_penalty`` the
+        expected failures of a one-hop move at that price (:meth:`default_migration_penalty`).
+        """
+        if not 0 <= int(t) < self.slots:
+            from .errors import WdtnoptError
+            raise WdtnoptError(f"slot: expected 0 <= slot < {self.slots}, got {t}")
+        t = int(t)
+        n = self.n_mus
+        fp = np.broadcast_to(np.asarray(self.scenario.failure_price if failure_penalty is None else failure_penalty, float), (n,))
+        mp = self.default_migration_penalty(fp) if migration_penalty is None else np.broadcast_to(np.asarray(migration_penalty, float), (n,))
+        return Snapshot(
+            gain=self.gain[t], assoc=self.assoc[t], bandwidth=self.bandwidth[t], noise_psd=self.noise_psd[t],
+            p_max=self.p_max, data_bits=self.data_bits[t], cycles_per_bit=self.cycles_per_bit,
+            deadline=self.deadline, request=self.request[t], dt_size_bits=self.dt_size_bits,
+            cpu_hz=self.cpu_hz, storage_bits=self.storage_bits, backhaul_latency_s=self.backhaul_latency_s,
+            backhaul_s_per_bit=self.backhaul_s_per_bit,
+            placement_prev=self.initial_placement if placement_prev is None else placement_prev,
+            migrating=np.zeros(n, bool) if migrating is None else migrating,
+            failure_penalty=fp, migration_penalty=mp, allow_migration=allow_migration,
+        )
+
+
+def bs_layout(n_bss: int, area_m: float) -> np.ndarray:
+    """BS positions: the paper's 4 quadrant centres + centre for M = 5, else a centred grid."""
+    if n_bss == 5:
+        q = area_m / 4
+        return np.array([[q, q], [3 * q, q], [q, 3 * q], [3 * q, 3 * q], [2 * q, 2 * q]])
+    cols = math.ceil(math.sqrt(n_bss))
+    rows = math.ceil(n_bss / cols)
+    ix, iy = np.meshgrid(np.arange(cols), np.arange(rows))
+    pts = np.stack([(ix.ravel() + 0.5) * area_m / cols, (iy.ravel() + 0.5) * area_m / rows], axis=1)
+    return pts[:n_bss]
+
+
+def pathloss_gain(dist_m: np.ndarray, sc: Scenario) -> np.ndarray:
+    """Large-scale gain: PL_dB(d) = A + B log10(max(d, d_min) / 1 km)."""
+    d_km = np.maximum(dist_m, sc.d_min_m) / 1000.0
+    return 10.0 ** (-(sc.pathloss_db_1km + sc.pathloss_slope_db * np.log10(d_km)) / 10.0)
+
+
+def rician_power(rng: np.random.Generator, k_factor: float, shape: tuple[int, ...]) -> np.ndarray:
+    """|h|^2 of Rician fading with K-factor ``k_factor`` and unit mean power."""
+    los = math.sqrt(k_factor / (k_factor + 1.0))
+    s = math.sqrt(1.0 / (2.0 * (k_factor + 1.0)))
+    re = los + s * rng.standard_normal(shape)
+    im = s * rng.standard_normal(shape)
+    return re * re + im * im
+
+
+def gauss_markov(rng: np.random.Generator, sc: Scenario, slots: int, start: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions [T,N,2], speeds [T,N], headings [T,N] of the Gauss-Markov model with reflection.
+
+    Slot 0 holds the start; position t moves by ``v_{t-1} tau (cos h_{t-1}, sin h_{t-1})``. At the
+    border the position is mirrored and the heading (and its mean) flips, so MUs stay inside.
+    """
+    n = start.shape[0]
+    a, tau, side = sc.gm_memory, sc.slot_s, sc.area_m
+    root = math.sqrt(max(1.0 - a * a, 0.0))
+    h_mean = rng.uniform(0.0, 2 * math.pi, n)
+    noise = rng.standard_normal((slots, 2, n))
+    pos = np.empty((slots, n, 2))
+    speed = np.empty((slots, n))
+    heading = np.empty((slots, n))
+    x, y = start[:, 0].copy(), start[:, 1].copy()
+    v = np.full(n, sc.speed_mean_mps)
+    h = h_mean.copy()
+    for t in range(slots):
+        if t > 0:
+            x = x + v * tau * np.cos(h)
+            y = y + v * tau * np.sin(h)
+            x, flip_x = _reflect(x, side)
+            y, flip_y = _reflect(y, side)
+            # mirror the direction of travel across the wall it hit (and its mean, to move away)
+            h = np.where(flip_x, math.pi - h, h)
+            h_mean = np.where(flip_x, math.pi - h_mean, h_mean)
+            h = np.where(flip_y, -h, h)
+            h_mean = np.where(flip_y, -h_mean, h_mean)
+            v = np.maximum(a * v + (1 - a) * sc.speed_mean_mps + root * sc.speed_std_mps * noise[t, 0], 0.0)
+            h = a * h + (1 - a) * h_mean + root * sc.heading_std_rad * noise[t, 1]
+        pos[t, :, 0], pos[t, :, 1] = x, y
+        speed[t], heading[t] = v, h
+    return pos, speed, heading
+
+
+def _reflect(z: np.ndarray, side: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror coordinates into [0, side]; also report which ones crossed an odd number of walls."""
+    period = 2 * side
+    w = np.mod(z, period)
+    crossed = np.floor_divide(z, side).astype(np.int64) % 2 != 0
+    return np.where(w > side, period - w, w), crossed
+
+
+def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int = 100) -> Trace:
+    """Generate every exogenous process of ``slots`` slots under ``seed`` (MODEL.md section 2)."""
+    from .errors import WdtnoptError
+
+    sc = Scenario.paper() if scenario is None else scenario
+    if isinstance(slots, bool) or not isinstance(slots, (int, np.integer)) or slots < 1:
+        raise WdtnoptError(f"slots: expected an integer >= 1, got {slots!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise WdtnoptError(f"seed: expected an integer >= 0, got {seed!r}")
+    slots, seed = int(slots), int(seed)
+    rngs = dict(zip(_STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(_STREAMS)))))
+    n, m = sc.n_mus, sc.n_bss
+
+    bs = bs_layout(m, sc.area_m)
+    start = rngs["layout"].uniform(0.0, sc.area_m, (n, 2))
+    pos, speed, heading = gauss_markov(rngs["mobility"], sc, slots, start)
+
+    dist = np.linalg.norm(pos[:, :, None, :] - bs[None, None, :, :], axis=-1)   # [T, N, M]
+    large = pathloss_gain(dist, sc)
+    assoc = np.argmin(dist, axis=2)        # largest path-loss gain = nearest BS
+    gain = large * rician_power(rngs["fading"], sc.rician_k, large.shape)
+    del dist, large
+
+    request = rngs["requests"].random((slots, n)) < sc.request_prob
+    w = rngs["workload"]
+    data_bits = sc.compression_ratio * w.uniform(sc.data_bits_min, sc.data_bits_max, (slots, n))
+    cycles_per_bit = w.uniform(sc.cycles_per_bit_min, sc.cycles_per_bit_max, n)
+    dt_size = w.uniform(sc.dt_size_bits_min, sc.dt_size_bits_max, n)
+
+    # equal split of each BS's band among its requesting MUs; a silent MU is quoted the share it
+    # would get by joining, so every snapshot field stays positive
+    tix = np.arange(slots)[:, None]
+    n_req = np.zeros((slots, m))
+    np.add.at(n_req, (np.broadcast_to(tix, assoc.shape), assoc), request)
+    share = n_req[tix, assoc] + (~request)
+    bandwidth = sc.bandwidth_hz / share
+
+    # exogenous co-channel interference I_m = zeta * sum_{k req, assoc_k != m} p_ref g[k, m]
+    rx = sc.interference_zeta * sc.interference_p_ref_w * gain * request[:, :, None]   # [T, N, M]
+    total = rx.sum(axis=1)                                                              # [T, M]
+    own = np.zeros((slots, m))
+    np.add.at(own, (np.broadcast_to(tix, assoc.shape), assoc), np.take_along_axis(rx, assoc[:, :, None], 2)[:, :, 0])
+    interference = total - own
+    del rx
+    noise_psd = sc.noise_psd_w_hz + interference[tix, assoc] / sc.bandwidth_hz
+
+    hops = np.ceil(np.linalg.norm(bs[:, None, :] - bs[None, :, :], axis=-1) / sc.hop_distance_m - 1e-9)
+    hops = np.maximum(hops, 0.0)
+    np.fill_diagonal(hops, 0.0)
+    storage = np.full(m, sc.storage_bits)
+    return Trace(
+        scenario=sc, seed=seed, bs_positions=bs, positions=pos, speed=speed, heading=heading,
+        gain=gain, assoc=assoc, request=request, bandwidth=bandwidth, noise_psd=noise_psd,
+        data_bits=data_bits, cycles_per_bit=cycles_per_bit, dt_size_bits=dt_size,
+        deadline=np.full(n, sc.deadline_s), p_max=np.full(n, sc.p_max_w), cpu_hz=np.full(m, sc.cpu_hz),
+        storage_bits=storage, backhaul_latency_s=hops * sc.hop_latency_s,
+        backhaul_s_per_bit=hops / sc.hop_rate_bps, hops=hops.astype(np.int64),
+        initial_placement=initial_placement(assoc[0], dist_rank(pos[0], bs), dt_size, storage),
+    )
+
+
+def dist_rank(pos: np.ndarray, bs: np.ndarray) -> np.ndarray:
+    """[N, M] servers ordered nearest first for each MU."""
+    return np.argsort(np.linalg.norm(pos[:, None, :] - bs[None, :, :], axis=-1), axis=1, kind="stable")
+
+
+def initial_placement(assoc: np.ndarray, order: np.ndarray, dt_size: np.ndarray, storage: np.ndarray) -> np.ndarray:
+    """Each DT on its MU's serving BS, or the nearest server with room (MUs in index order)."""
+    free = storage.astype(float).copy()
+    out = np.empty(assoc.shape[0], dtype=np.int64)
+    for i in range(assoc.shape[0]):
+        for j in order[i]:
+            if free[j] >= dt_size[i]:
+                out[i] = j
+                free[j] -= dt_size[i]
+                break
+        else:
+            from .errors import ScenarioError
+            raise ScenarioError([("storage_factor", "the servers cannot store every DT; raise storage_factor")])
+    return out
