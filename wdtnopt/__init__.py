@@ -10,18 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# The cost and simulation modules are not named after their functions (evaluate, simulate): a
+# submodule import would otherwise rebind ``wdtnopt.evaluate`` to the module.
 # public name -> module that defines it (imported on first use)
 _LAZY = {
     "Scenario": "scenario",
     "Snapshot": "snapshot",
-    "Decision": "evaluate",
-    "Evaluation": "evaluate",
-    "Violation": "evaluate",
-    "evaluate": "evaluate",
+    "Decision": "cost",
+    "Evaluation": "cost",
+    "Violation": "cost",
+    "evaluate": "cost",
     "Trace": "trace",
     "generate_trace": "trace",
-    "SimResult": "simulate",
-    "simulate": "simulate",
+    "SimResult": "simulation",
+    "simulate": "simulation",
     "Policy": "policies",
     "make_policy": "policies",
     "register_policy": "policies",
@@ -53,10 +55,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import DecisionError, PolicyError, ScenarioError, SnapshotError, ValidationError, WdtnoptError
-    from .evaluate import Decision, Evaluation, Violation, evaluate
+    from .cost import Decision, Evaluation, Violation, evaluate
     from .policies import Policy, make_policy, register_policy
     from .scenario import Scenario
-    from .simulate import SimResult, simulate
+    from .simulation import SimResult, simulate
     from .snapshot import Snapshot
     from .solvers import Solution, solve
     from .trace import Trace, generate_trace

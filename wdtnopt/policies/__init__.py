@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import WdtnoptError
-from ..evaluate import Decision, Evaluation
+from ..cost import Decision, Evaluation
 from ..snapshot import Snapshot
 
 

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluate import Decision
+from ..cost import Decision
 from ..snapshot import Snapshot
 from . import Policy
 

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import PolicyError
-from .evaluate import DEADLINE, DECLINED, MIGRATING, SILENT, Decision, Evaluation, evaluate
+from .cost import DEADLINE, DECLINED, MIGRATING, SILENT, Decision, Evaluation, evaluate
 from .io import atomic_write
 from .snapshot import Snapshot
 from .trace import Trace

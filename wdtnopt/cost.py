@@ -1,4 +1,4 @@
-"""``evaluate``: the single definition of cost (MODEL.md sections 3, 5 and 7).
+"""``evaluate`` (module ``wdtnopt.cost``): the single definition of cost (MODEL.md sections 3, 5 and 7).
 
 The simulator, the environment, every solver's self-check and the benchmarks call this function;
 no other module computes an objective. A decision is read in one of two views:
