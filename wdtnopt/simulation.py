@@ -87,7 +87,7 @@ class SimState:
         ev = evaluate(snapshot, decision)
         hard = [v for v in ev.violations if v.kind not in ("deadline",)]
         if hard:
-            raise PolicyError(f"slot {self.t}: infeasible decision: {hard[0]}" + (f" (+{len(hard) - 1} more)" if len(hard) > 1 else ""))
+            raise PolicyError(f"slot {self.t}: infeasible decision: {hard[0].kind}: {hard[0]}" + (f" (+{len(hard) - 1} more)" if len(hard) > 1 else ""))
         self.unavailable = np.maximum(self.unavailable - 1, 0)
         self.t += 1
         self.migrations_now = 0

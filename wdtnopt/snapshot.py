@@ -85,12 +85,14 @@ class Snapshot:
             problems.append(("allow_migration", f"expected true or false, got {am!r}"))
         if problems:
             raise SnapshotError(problems)
-        # sizes: N from gain's rows (or assoc), M from gain's columns (or cpu_hz)
-        gain = arrays["gain"]
-        n = gain.shape[0] if gain.ndim == 2 else arrays["assoc"].shape[0] if arrays["assoc"].ndim == 1 else -1
-        m = gain.shape[1] if gain.ndim == 2 else arrays["cpu_hz"].shape[0] if arrays["cpu_hz"].ndim == 1 else -1
+        gain_shape = arrays["gain"].shape
+        # sizes by majority over the fields that carry them, so one wrong field is the one named
+        n = _majority([a.shape[i] for name, (shape, _, _) in _SPEC.items() for i, d in enumerate(shape)
+                       if d == "N" and (a := arrays[name]).ndim == len(shape)])
+        m = _majority([a.shape[i] for name, (shape, _, _) in _SPEC.items() for i, d in enumerate(shape)
+                       if d == "M" and (a := arrays[name]).ndim == len(shape)])
         if n < 1 or m < 1:
-            problems.append(("gain", f"expected a 2-D array [N, M] with N, M >= 1, got shape {gain.shape}"))
+            problems.append(("gain", f"expected a 2-D array [N, M] with N, M >= 1, got shape {list(gain_shape)}"))
             raise SnapshotError(problems)
         dims = {"N": n, "M": m}
         for name, (shape, kind, cons) in _SPEC.items():
@@ -217,8 +219,10 @@ def _coerce(value: Any, kind: str) -> tuple[np.ndarray, str]:
         if isinstance(value, (str, bytes, dict)) or value is None:
             raise TypeError
         arr = np.array(value)
-    except (TypeError, ValueError):
+    except TypeError:
         return np.empty(0), f"expected an array of {_KIND_NAME[kind]}, got {type(value).__name__}"
+    except ValueError:
+        return np.empty(0), f"expected a rectangular array of {_KIND_NAME[kind]}"
     except RecursionError:
         return np.empty(0), "nested too deeply"
     if arr.dtype == object or arr.dtype.kind in "USV":
@@ -244,6 +248,16 @@ def _coerce(value: Any, kind: str) -> tuple[np.ndarray, str]:
 
 
 _KIND_NAME = {"f": "numbers", "i": "integer server indices", "b": "booleans"}
+
+
+def _majority(sizes: list[int]) -> int:
+    """The most common size (ties: the first seen); -1 if none."""
+    if not sizes:
+        return -1
+    counts: dict[int, int] = {}
+    for v in sizes:
+        counts[v] = counts.get(v, 0) + 1
+    return max(counts, key=lambda v: counts[v])
 
 
 def _where(mask: np.ndarray) -> str:
