@@ -1,0 +1,63 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from wdtnopt import Snapshot
+from wdtnopt.cli import main
+
+
+def run(args, capsys):
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_simulate_writes_csv(tmp_path, capsys):
+    code, out, err = run(["simulate", "--policy", "static", "--policy", "follow", "--n-mus", "8", "--slots", "12",
+                          "--no-progress", "-o", str(tmp_path)], capsys)
+    assert code == 0, err
+    assert "follow" in out and "static" in out
+    lines = (tmp_path / "follow_seed0.csv").read_text().splitlines()
+    assert lines[0].startswith("slot,frame_start,requests") and len(lines) == 13
+
+
+def test_snapshot_command(tmp_path, capsys):
+    path = tmp_path / "s.json"
+    code, _, err = run(["snapshot", "--n-mus", "5", "--slot", "2", "-o", str(path)], capsys)
+    assert code == 0, err
+    assert Snapshot.load(path).n_mus == 5
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["simulate", "--scenario", "missing.toml"], "--scenario"),
+    (["simulate", "--policy", "nope", "--slots", "2"], "unknown policy"),
+    (["simulate", "--slots", "0"], "--slots"),
+    (["simulate", "--n-mus", "abc"], "--n-mus"),
+    (["frobnicate"], "No such command"),
+])
+def test_bad_input_is_one_line_exit_2(args, needle, capsys):
+    code, out, err = run(args, capsys)
+    assert code == 2
+    assert needle in err and "Traceback" not in err + out
+
+
+def test_bad_scenario_file(tmp_path, capsys):
+    bad = tmp_path / "s.toml"
+    bad.write_text("n_mus = -4\nwhatever = 1\n")
+    code, _, err = run(["simulate", "--scenario", str(bad)], capsys)
+    assert code == 2 and "whatever" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_import_is_light():
+    code = ("import sys, wdtnopt; wdtnopt.Scenario; wdtnopt.generate_trace; wdtnopt.evaluate; wdtnopt.simulate;"
+            "heavy = [m for m in ('torch', 'dask', 'pyomo', 'cvxpy', 'highspy', 'pyscipopt', 'pandas') if m in sys.modules];"
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
