@@ -24,6 +24,11 @@ class ValidationError(WdtnoptError):
         super().__init__(f"invalid {what}: {lines}")
 
 
+def key_name(key: object) -> str:
+    """A printable name for a user-supplied key: itself if a plain identifier, else its repr."""
+    return key if isinstance(key, str) and key.isidentifier() else repr(key)
+
+
 class ScenarioError(ValidationError):
     """An invalid scenario parameter or scenario file."""
 

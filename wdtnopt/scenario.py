@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ScenarioError
+from .errors import ScenarioError, key_name
 from .io import atomic_write_text
 
 _INF = math.inf
@@ -97,7 +97,7 @@ class Scenario:
         if not isinstance(data, dict):
             raise ScenarioError([("<root>", f"expected a table of parameters, got {type(data).__name__}")])
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted((key_name(k) for k in set(data) - known), key=str)
         if unknown:
             raise ScenarioError([(k, "unknown parameter (see `wdtnopt.Scenario` for the list)") for k in unknown])
         return cls(**data)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SnapshotError
+from .errors import SnapshotError, key_name
 from .io import atomic_write_json
 from . import physics
 
@@ -165,7 +165,7 @@ class Snapshot:
         if not isinstance(data, dict):
             raise SnapshotError([("<root>", f"expected an object of snapshot fields, got {type(data).__name__}")])
         missing = [f for f in FIELDS if f not in data]
-        unknown = sorted(set(data) - set(FIELDS))
+        unknown = sorted((key_name(k) for k in set(data) - set(FIELDS)), key=str)
         problems = [(f, "missing") for f in missing] + [(f, "unknown field") for f in unknown]
         if problems:
             raise SnapshotError(problems)
