@@ -1,0 +1,446 @@
+"""Fast allocation for a fixed placement: exact admission, CPU shares and transmission times.
+
+Given where every DT is hosted, the snapshot problem of MODEL.md section 5 splits into one
+independent problem per server ``m``: choose which of the requesting DTs hosted on ``m`` to serve,
+then share ``cpu_hz[m]`` among them and pick each transmission time.
+
+Allocation for a fixed served set ``S`` (convex, one CPU price)
+---------------------------------------------------------------
+``E_n(t)`` is strictly decreasing, so at the optimum every served MU uses its whole time budget:
+``t_n = T_n - c_n / f_n`` with ``T_n = deadline_n - relay_n``, ``c_n`` its cycles. Writing
+``s_n = c_n / f_n`` for the compute time, the problem on one server is
+
+    min  sum_n E_n(T_n - s_n)   s.t.  sum_n c_n / s_n <= F,   0 < s_n <= T_n - t_min_n.
+
+Its KKT conditions give one CPU price ``lam >= 0``: ``-E_n'(T_n - s_n) s_n^2 / c_n = lam`` for a MU
+whose power cap is slack, and ``s_n = T_n - t_min_n`` for a capped one. In ``sigma = log s`` the
+left side is ``exp(phi_n(sigma))`` with ``phi_n`` convex and increasing (slope >= 2), so for a
+given ``lam`` each ``s_n(lam)`` is found by a few Newton steps that never leave the bracket; the
+price solves the monotone scalar equation ``sum_n c_n / s_n(lam) = F`` (safeguarded Newton in
+``log lam``). Everything is vectorized over the MUs of a server. MUs with ``c_n = 0`` need no CPU
+and send in ``T_n``.
+
+Exact admission on one server
+-----------------------------
+``cost(S) = A(S) + sum_{n not in S} failure_penalty_n``, with ``A(S)`` the allocation above
+(``inf`` when ``sum_n fmin_n > F``). It is minimized over all subsets by a depth-first
+branch-and-bound (include before exclude). A node fixes ``I`` (served) and ``O`` (failed); for any
+completion ``S = I + J``
+
+    A(I + J) >= A(I) + sum_{j in J} e_j(F - sum_{i in I} fmin_i)
+
+because the served MUs of ``I`` keep a feasible CPU split (``A(I)`` is their minimum) and each ``j``
+gets at most the CPU left over after the minimum of ``I`` (``e_j(f)`` the energy of ``j`` alone
+with CPU ``f``, decreasing in ``f``). Hence ``A(I) + P(O) + sum_{u undecided} min(p_u, e_u(F_left))``
+is a lower bound of every leaf below the node, and pruning on it never discards an optimum. A MU
+whose energy with the whole server ``e_n(F)`` is not below its penalty is never served (removing it
+from any served set lowers the cost by at least ``e_n(F) - p_n >= 0``). The search visits at most
+``2^k`` nodes for ``k`` candidates and in practice a handful (see ``tests/test_allocation.py``,
+which checks it against exhaustive enumeration).
+
+``reference_*`` functions are the slow, obvious versions (SciPy ``brentq`` on the same KKT
+conditions and exhaustive enumeration of served sets) kept next to the fast path for the tests.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+from wdtnopt import physics
+from wdtnopt.snapshot import Snapshot
+
+LN2 = physics.LN2
+
+
+# -- derivatives of the energy law (physics.energy_for_time), needed by the KKT conditions -------
+def _q(u: np.ndarray) -> np.ndarray:
+    """``u e^u - expm1(u)`` (= ``-E'(t) / k`` with ``u = alpha / t``), accurate for small u."""
+    u = np.asarray(u, dtype=float)
+    big = u * np.exp(u) - np.expm1(u)
+    small = u * u * (0.5 + u * (1.0 / 3.0 + u * 0.125))
+    return np.where(u < 1e-4, small, big)
+
+
+def energy_slope(t, alpha, k):
+    """``-dE/dt`` of ``E(t) = k t (exp(alpha / t) - 1)`` (>= 0); ``alpha = D ln2 / B``, ``k = N0 B / g``."""
+    return k * _q(alpha / np.asarray(t, dtype=float))
+
+
+def energy_curvature(t, alpha, k):
+    """``d^2E/dt^2 = k e^u u^2 / t`` with ``u = alpha / t`` (> 0: E is convex)."""
+    t = np.asarray(t, dtype=float)
+    u = alpha / t
+    return k * np.exp(u) * u * u / t
+
+
+# -- per-MU data of a snapshot, in the form the allocation needs ---------------------------------
+@dataclass(frozen=True)
+class PairData:
+    """Derived [N] / [N, M] arrays shared by the allocation and the exact oracle."""
+
+    budget: np.ndarray      # [N, M] T = deadline - relay: time for transmission + DT update (s)
+    t_min: np.ndarray       # [N] shortest transmission time under the power cap (s)
+    cycles: np.ndarray      # [N] cycles of one DT update
+    alpha: np.ndarray       # [N] D ln2 / B
+    k: np.ndarray           # [N] N0 B / g (W)
+    f_min: np.ndarray       # [N, M] least CPU that meets the deadline at t_min (inf if impossible)
+    servable: np.ndarray    # [N, M] requesting, not migrating, and able to meet its deadline on m
+    cpu_hz: np.ndarray      # [M]
+    penalty: np.ndarray     # [N] failure penalty
+    snapshot: Snapshot
+
+    @classmethod
+    def of(cls, s: Snapshot) -> "PairData":
+        budget = s.deadline[:, None] - s.relay
+        t_min = s.t_min
+        cycles = s.cycles
+        slack = budget - t_min[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f_min = np.where(cycles[:, None] > 0,
+                             np.where(slack > 0, cycles[:, None] / np.where(slack > 0, slack, 1.0), np.inf),
+                             np.where(slack >= 0, 0.0, np.inf))
+        servable = (s.request & ~s.migrating)[:, None] & np.isfinite(f_min) & (f_min <= s.cpu_hz[None, :])
+        servable &= np.isfinite(t_min)[:, None]
+        alpha = s.data_bits * LN2 / s.bandwidth
+        k = s.noise_psd * s.bandwidth / s.serving_gain
+        for a in (budget, f_min, servable, alpha, k):
+            a.setflags(write=False)
+        return cls(budget, t_min, cycles, alpha, k, f_min, servable, s.cpu_hz, s.failure_penalty, s)
+
+    def energy(self, n, t) -> np.ndarray:
+        """Energy of MUs ``n`` sending in ``t`` (physics.energy_for_time)."""
+        s = self.snapshot
+        return physics.energy_for_time(t, s.data_bits[n], s.bandwidth[n], s.noise_psd[n], s.serving_gain[n])
+
+    def energy_at_cpu(self, n, m: int, f) -> np.ndarray:
+        """``e_n(f)``: energy of MU n served alone on server m with CPU f (inf below f_min)."""
+        n = np.asarray(n)
+        f = np.asarray(f, dtype=float)
+        c = self.cycles[n]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = self.budget[n, m] - np.where(c > 0, c / np.where(f > 0, f, 1.0), 0.0)
+            ok = (f >= self.f_min[n, m] * (1 - 1e-12)) & ((f > 0) | (c == 0))
+            t = np.maximum(t, self.t_min[n])
+            return np.where(ok, self.energy(n, np.where(ok, t, 1.0)), np.inf)
+
+
+# -- allocation of one server for a fixed served set ---------------------------------------------
+@dataclass
+class ServerAllocation:
+    """Optimal allocation of one server for a fixed served set (arrays aligned with ``mus``)."""
+
+    mus: np.ndarray         # MU indices served
+    tx_time: np.ndarray     # s
+    cpu_hz: np.ndarray      # cycles/s
+    energy: float           # J, sum over mus
+    price: float            # CPU price lam (J per cycle/s); 0 if the CPU is not binding
+    feasible: bool = True
+
+
+_INFEASIBLE = ServerAllocation(np.empty(0, dtype=np.int64), np.empty(0), np.empty(0), math.inf, math.inf, False)
+
+
+def allocate_server(pd: PairData, m: int, mus, *, rtol: float = 1e-13) -> ServerAllocation:
+    """Optimal CPU shares and transmission times on server ``m`` for the served MUs ``mus``."""
+    mus = np.asarray(mus, dtype=np.int64)
+    if mus.size == 0:
+        return ServerAllocation(mus, np.empty(0), np.empty(0), 0.0, 0.0)
+    if not pd.servable[mus, m].all():
+        return _INFEASIBLE
+    F = float(pd.cpu_hz[m])
+    T = pd.budget[mus, m]
+    tmin = pd.t_min[mus]
+    c = pd.cycles[mus]
+    fmin = pd.f_min[mus, m]
+    if fmin.sum() > F * (1 + 1e-12):
+        return _INFEASIBLE
+    t = T.copy()
+    f = np.zeros(mus.size)
+    price = 0.0
+    busy = c > 0
+    if busy.any():
+        ib = np.flatnonzero(busy)
+        if ib.size == 1:
+            i = ib[0]
+            f[i] = F
+            t[i] = max(T[i] - c[i] / F, tmin[i])
+            price = float(energy_slope(t[i], pd.alpha[mus[i]], pd.k[mus[i]]) * c[i] / F**2)
+        else:
+            tb, fb, price = _price_solve(T[ib], tmin[ib], c[ib], pd.alpha[mus[ib]], pd.k[mus[ib]], F, rtol)
+            t[ib] = tb
+            f[ib] = fb
+    energy = float(pd.energy(mus, t).sum())
+    return ServerAllocation(mus, t, f, energy, price)
+
+
+def _phi(sigma, T, c, alpha, k):
+    """``log(-E'(T - s) s^2 / c)`` at ``s = exp(sigma)`` and its derivative in sigma."""
+    s = np.exp(sigma)
+    t = T - s
+    u = alpha / t
+    q = _q(u)
+    val = np.log(k * q) + 2.0 * sigma - np.log(c)
+    der = 2.0 + s * (np.exp(u) * u * u / t) / q
+    return val, der
+
+
+def _sigma_of_price(ell, sig0, sig_max, phi_max, T, c, alpha, k, iters=60):
+    """Per-MU compute time ``log s_n`` at log-price ``ell`` (Newton on convex increasing phi)."""
+    capped = phi_max <= ell
+    sig = np.where(capped, sig_max, np.minimum(sig0, sig_max))
+    free = ~capped
+    if not free.any():
+        return sig, capped, np.zeros_like(sig)
+    idx = np.flatnonzero(free)
+    x = sig[idx]
+    Ti, ci, ai, ki, xmax = T[idx], c[idx], alpha[idx], k[idx], sig_max[idx]
+    for _ in range(iters):
+        val, der = _phi(x, Ti, ci, ai, ki)
+        step = (val - ell) / der
+        x_new = np.minimum(x - step, xmax)
+        if np.all(np.abs(x_new - x) <= 1e-15 * np.maximum(1.0, np.abs(x))):
+            x = x_new
+            break
+        x = x_new
+    _, der = _phi(x, Ti, ci, ai, ki)
+    sig[idx] = x
+    dsig = np.zeros_like(sig)
+    dsig[idx] = 1.0 / der
+    return sig, capped, dsig
+
+
+def _price_solve(T, tmin, c, alpha, k, F, rtol):
+    """KKT solve on one server, every MU with c > 0; feasibility (sum fmin <= F) checked by caller."""
+    slack = T - tmin
+    sig_max = np.log(slack)
+    phi_max, _ = _phi(sig_max, T, c, alpha, k)
+    logF = math.log(F)
+    # all capped (largest useful price): CPU use = sum fmin
+    ell_hi = float(phi_max.max())
+    g_hi = math.log(float((c / slack).sum())) - logF
+    if g_hi >= -rtol:  # the power caps use up the CPU: every MU at t_min
+        return tmin.copy(), c / slack, math.exp(ell_hi)
+    # start: every MU finishes its update at the same time
+    sig0 = np.minimum(np.full(c.size, math.log(float(c.sum()) / F)), sig_max)
+    v0, _ = _phi(sig0, T, c, alpha, k)
+    ell = float(min(np.mean(v0), ell_hi))
+    ell_lo = -math.inf
+    sig = sig0
+    for _ in range(100):
+        sig, capped, dsig = _sigma_of_price(ell, sig, sig_max, phi_max, T, c, alpha, k)
+        fs = c * np.exp(-sig)
+        G = float(fs.sum())
+        gam = math.log(G) - logF
+        if abs(gam) <= rtol:
+            break
+        if gam > 0:
+            ell_lo = ell
+        else:
+            ell_hi = ell
+        dgam = -float((fs * dsig).sum()) / G
+        nxt = ell - gam / dgam if dgam < 0 else math.nan
+        if not (ell_lo < nxt < ell_hi):
+            nxt = 0.5 * (ell_lo + ell_hi) if math.isfinite(ell_lo) else ell - 4.0
+        if abs(nxt - ell) <= 1e-15 * max(1.0, abs(ell)):
+            break
+        ell = nxt
+    f = c * np.exp(-sig)
+    t = T - np.exp(sig)
+    # exact feasibility: capped MUs sit at t_min; the others absorb the last round-off of the CPU sum
+    f[capped] = (c / slack)[capped]
+    t[capped] = tmin[capped]
+    excess = float(f.sum()) - F
+    if excess > 0 and (~capped).any():
+        free = ~capped
+        f[free] *= (F - float(f[capped].sum())) / float(f[free].sum())
+        f[free] = np.nextafter(f[free], 0)
+        t[free] = T[free] - c[free] / f[free]
+    t = np.maximum(t, tmin)
+    return t, f, math.exp(ell)
+
+
+# -- exact admission on one server ---------------------------------------------------------------
+@dataclass
+class ServerResult:
+    """Best admission and allocation of one server: the served MUs and the server's cost."""
+
+    alloc: ServerAllocation
+    cost: float             # energy of the served + failure penalties of the candidates not served
+    nodes: int = 0          # branch-and-bound nodes (allocations computed)
+
+
+def admit_server(pd: PairData, m: int, candidates) -> ServerResult:
+    """Exact admission + allocation on server m among ``candidates`` (requesting DTs hosted on m).
+
+    Candidates that cannot be served on m simply pay their penalty. See the module docstring for
+    why the branch-and-bound is exact.
+    """
+    cand = np.asarray(candidates, dtype=np.int64)
+    pen = pd.penalty
+    if cand.size == 0:
+        return ServerResult(allocate_server(pd, m, cand), 0.0)
+    serv = pd.servable[cand, m]
+    base = float(pen[cand[~serv]].sum())
+    cand = cand[serv]
+    F = float(pd.cpu_hz[m])
+    alone = pd.energy_at_cpu(cand, m, np.full(cand.size, F))
+    keep = alone < pen[cand]
+    base += float(pen[cand[~keep]].sum())
+    cand = cand[keep]
+    alone = alone[keep]
+    if cand.size == 0:
+        return ServerResult(allocate_server(pd, m, cand), base)
+    # most valuable first: largest saving per unit of minimum CPU
+    fmin = pd.f_min[cand, m]
+    order = np.argsort(-(pen[cand] - alone) / np.maximum(fmin, 1e-300 * F + 1e-300), kind="stable")
+    cand, fmin = cand[order], fmin[order]
+    p = pen[cand]
+    nc = cand.size
+
+    # quick exit: serving everyone is feasible and each MU's marginal energy is below its penalty
+    best_cost = math.inf
+    best: ServerAllocation | None = None
+    nodes = 0
+    inc: list[int] = []
+
+    def rest_bound(start: int, f_left: float) -> float:
+        if start >= nc:
+            return 0.0
+        idx = np.arange(start, nc)
+        e = pd.energy_at_cpu(cand[idx], m, np.full(idx.size, max(f_left, 0.0)))
+        return float(np.minimum(p[idx], e).sum())
+
+    def dfs(pos: int, fmin_used: float, pen_out: float, a_inc: ServerAllocation) -> None:
+        nonlocal best_cost, best, nodes
+        f_left = F - fmin_used
+        if a_inc.energy + pen_out + rest_bound(pos, f_left) >= best_cost * (1 - 1e-12):
+            return
+        if pos == nc:
+            best_cost = a_inc.energy + pen_out
+            best = a_inc
+            return
+        # include cand[pos]
+        if fmin[pos] <= f_left * (1 + 1e-12):
+            inc.append(pos)
+            nodes += 1
+            a_new = allocate_server(pd, m, cand[inc])
+            if a_new.feasible:
+                dfs(pos + 1, fmin_used + fmin[pos], pen_out, a_new)
+            inc.pop()
+        # exclude cand[pos]
+        dfs(pos + 1, fmin_used, pen_out + p[pos], a_inc)
+
+    dfs(0, 0.0, 0.0, allocate_server(pd, m, cand[:0]))
+    assert best is not None
+    return ServerResult(best, base + best_cost, nodes)
+
+
+# -- fixed placement: the whole snapshot ---------------------------------------------------------
+@dataclass
+class Allocation:
+    """A full decision for a fixed placement (arrays of length N) and its cost by parts."""
+
+    placement: np.ndarray
+    served: np.ndarray
+    tx_time: np.ndarray
+    cpu_hz: np.ndarray
+    cost: float                 # energy + failure penalties + migration penalties
+    server_cost: np.ndarray     # [M] energy + penalties of the requesting DTs hosted on each server
+
+
+def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData | None = None) -> Allocation:
+    """Optimal admission (or the given ``served`` set) and allocation for a fixed ``placement``.
+
+    Storage is not checked here (the placement is given); ``evaluate`` reports it. With
+    ``served`` given, infeasible served sets on a server give ``cost = inf``.
+    """
+    s = snapshot
+    pd = pair_data or PairData.of(s)
+    placement = np.asarray(placement, dtype=np.int64)
+    n, M = s.n_mus, s.n_bss
+    out_served = np.zeros(n, dtype=bool)
+    tx = np.zeros(n)
+    cpu = np.zeros(n)
+    server_cost = np.zeros(M)
+    req = s.request & ~s.migrating
+    for m in range(M):
+        here = np.flatnonzero(req & (placement == m))
+        if served is None:
+            r = admit_server(pd, m, here)
+            a, cost = r.alloc, r.cost
+        else:
+            want = here[np.asarray(served, dtype=bool)[here]]
+            a = allocate_server(pd, m, want)
+            cost = a.energy + float(pd.penalty[np.setdiff1d(here, want)].sum())
+        server_cost[m] = cost
+        if a.feasible:
+            out_served[a.mus] = True
+            tx[a.mus] = a.tx_time
+            cpu[a.mus] = a.cpu_hz
+    fixed = float(s.failure_penalty[s.request & s.migrating].sum())
+    moved = float(s.migration_penalty[placement != s.placement_prev].sum())
+    return Allocation(placement, out_served, tx, cpu, float(server_cost.sum()) + fixed + moved, server_cost)
+
+
+# -- slow, obvious references (tests only) -------------------------------------------------------
+def reference_allocate_server(pd: PairData, m: int, mus) -> tuple[float, np.ndarray, np.ndarray]:
+    """Bisection on the CPU price with SciPy ``brentq`` per MU on ``-E'(t) (T-t)^2 / c = lam``.
+
+    Returns ``(energy, tx_time, cpu_hz)``; ``energy = inf`` if the set does not fit.
+    """
+    from scipy.optimize import brentq
+
+    mus = [int(i) for i in mus]
+    F = float(pd.cpu_hz[m])
+    if not mus:
+        return 0.0, np.empty(0), np.empty(0)
+    if any(not pd.servable[i, m] for i in mus) or sum(pd.f_min[i, m] for i in mus) > F * (1 + 1e-12):
+        return math.inf, np.empty(0), np.empty(0)
+
+    def t_of(i: int, lam: float) -> float:
+        T, tmin, c = pd.budget[i, m], pd.t_min[i], pd.cycles[i]
+        h = lambda t: float(energy_slope(t, pd.alpha[i], pd.k[i])) * (T - t) ** 2 / c - lam
+        if h(tmin) <= 0:
+            return tmin
+        return brentq(h, tmin, T, xtol=1e-15, rtol=1e-15, maxiter=500)
+
+    def cpu_use(lam: float) -> float:
+        return sum(pd.cycles[i] / (pd.budget[i, m] - t_of(i, lam)) for i in mus if pd.cycles[i] > 0)
+
+    busy = [i for i in mus if pd.cycles[i] > 0]
+    ts = {i: float(pd.budget[i, m]) for i in mus}
+    fs = {i: 0.0 for i in mus}
+    if busy:
+        hi = max(float(energy_slope(pd.t_min[i], pd.alpha[i], pd.k[i])) * (pd.budget[i, m] - pd.t_min[i]) ** 2
+                 / pd.cycles[i] for i in busy) * (1 + 1e-12)
+        lo = hi
+        while cpu_use(lo) <= F and lo > 1e-300:
+            lo /= 16.0
+        for _ in range(200):
+            mid = math.sqrt(lo * hi)
+            if cpu_use(mid) > F:
+                lo = mid
+            else:
+                hi = mid
+        for i in busy:
+            ts[i] = t_of(i, hi)
+            fs[i] = pd.cycles[i] / (pd.budget[i, m] - ts[i])
+    t = np.array([ts[i] for i in mus])
+    f = np.array([fs[i] for i in mus])
+    return float(pd.energy(np.array(mus), t).sum()), t, f
+
+
+def reference_admit_server(pd: PairData, m: int, candidates) -> tuple[float, frozenset[int]]:
+    """Every subset of the candidates, each allocated by :func:`reference_allocate_server`."""
+    cand = [int(i) for i in candidates]
+    best = (math.inf, frozenset())
+    for r in range(len(cand) + 1):
+        for sub in combinations(cand, r):
+            e, _, _ = reference_allocate_server(pd, m, sub)
+            cost = e + sum(float(pd.penalty[i]) for i in cand if i not in sub)
+            if cost < best[0]:
+                best = (cost, frozenset(sub))
+    return best

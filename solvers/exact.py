@@ -1,0 +1,406 @@
+"""The exact oracle: HiGHS MILP master + exact per-server allocation, certified global optimum.
+
+Design (docs/solvers.md has the full argument)
+----------------------------------------------
+The snapshot MINLP (MODEL.md section 5) is written in disaggregated form over (MU, server) pairs:
+``x[n,m]`` DT n hosted on m, ``y[n,m]`` n served on m, ``phi[n,m] = f/cpu_hz[m]`` its CPU share. The
+energy of a served pair is a convex function of its share, ``e_nm(phi) = E_n(T_nm - c_n/(F_m phi))``,
+and its perspective ``y e_nm(phi / y)`` is bounded below by every tangent cut
+
+    eta[n,m] >= e_nm(p) y + e_nm'(p) (phi - p y)        (any p in [phi_min, 1]).
+
+The *master* is the MILP with ``eta`` and finitely many such cuts: a relaxation of the snapshot
+problem (each cut under-estimates the convex energy; everything else is exact: assignment, storage,
+CPU shares, migration and failure costs). Hence HiGHS's dual bound of the master is a valid lower
+bound of the snapshot optimum, at every iteration.
+
+Each iteration takes the master's placement, computes its exact cost with the per-server exact
+admission + allocation of solvers/allocation.py (an upper bound), and adds cuts: the Kelley cut at
+the master's own shares, and the outer-approximation cuts at the optimal allocation of the master's
+served sets and of the exact admission's served sets. By the KKT conditions, after the OA cuts of a
+served assignment are in, the master's value for that assignment is at least its true cost; so an
+assignment is revisited only if the bound has caught up with the incumbent, and the loop ends after
+finitely many iterations with ``bound >= objective (1 - gap)``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from wdtnopt.snapshot import Snapshot
+
+from . import Solution, SolverError, make_solution
+from .allocation import PairData, admit_server, allocate, allocate_server, energy_slope
+
+_N_INITIAL_CUTS = 8
+
+
+def _quiet_highs(threads: int, seed: int = 0):
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", int(threads))
+    h.setOptionValue("random_seed", seed)
+    for opt in ("primal_feasibility_tolerance", "dual_feasibility_tolerance", "mip_feasibility_tolerance"):
+        h.setOptionValue(opt, 1e-9)
+    return h
+
+
+class _Master:
+    """The MILP master of one snapshot (columns, rows and cuts; objective scaled by 1/ref)."""
+
+    def __init__(self, pd: PairData, ref: float, threads: int):
+        import highspy
+
+        self.hs = highspy
+        s = pd.snapshot
+        self.pd, self.s, self.ref = pd, s, ref
+        N, M = s.n_mus, s.n_bss
+        pinned = s.pinned
+        self.free = np.flatnonzero(~pinned)
+        costs: list[float] = []
+        lower: list[float] = []
+        upper: list[float] = []
+        integer: list[int] = []
+
+        def col(cost: float, lo: float, hi: float, is_int: bool) -> int:
+            costs.append(cost)
+            lower.append(lo)
+            upper.append(hi)
+            if is_int:
+                integer.append(len(costs) - 1)
+            return len(costs) - 1
+
+        # x[n, m] for unpinned DTs
+        self.x = -np.ones((N, M), dtype=np.int64)
+        for n in self.free:
+            for m in range(M):
+                cost = float(s.migration_penalty[n]) / ref if m != s.placement_prev[n] else 0.0
+                self.x[n, m] = col(cost, 0.0, 1.0, True)
+        # pairs (n, m) that can be served
+        req = s.request & ~s.migrating
+        allowed = np.zeros((N, M), dtype=bool)
+        allowed[self.free, :] = True
+        allowed[pinned, s.placement_prev[pinned]] = True
+        ok = pd.servable & allowed & req[:, None]
+        self.pairs = [(int(n), int(m)) for n, m in zip(*np.nonzero(ok))]
+        self.y = {}
+        self.phi = {}
+        self.eta = {}
+        for n, m in self.pairs:
+            c = pd.cycles[n]
+            cost = -float(s.failure_penalty[n]) / ref
+            if c == 0:  # no CPU: energy is the constant E(T) when served
+                cost += float(pd.energy(np.array([n]), np.array([pd.budget[n, m]]))[0]) / ref
+            self.y[n, m] = col(cost, 0.0, 1.0, True)
+            if c > 0:
+                self.phi[n, m] = col(0.0, 0.0, 1.0, False)
+                self.eta[n, m] = col(1.0, 0.0, math.inf, False)  # eta is in units of ref already
+        self.offset = float(s.failure_penalty[s.request].sum()) / ref
+        self.ncol = len(costs)
+
+        rows_lo: list[float] = []
+        rows_hi: list[float] = []
+        starts: list[int] = []
+        idx: list[int] = []
+        val: list[float] = []
+
+        def row(lo: float, hi: float, coefs: list[tuple[int, float]]) -> None:
+            rows_lo.append(lo)
+            rows_hi.append(hi)
+            starts.append(len(idx))
+            for j, a in coefs:
+                idx.append(j)
+                val.append(a)
+
+        for n in self.free:
+            row(1.0, 1.0, [(int(self.x[n, m]), 1.0) for m in range(M)])
+        pinned_load = np.bincount(s.placement_prev[pinned], weights=s.dt_size_bits[pinned], minlength=M)
+        self.storage_room = s.storage_bits - pinned_load
+        for m in range(M):
+            cap = float(s.storage_bits[m])
+            if cap <= 0:
+                cap = 1.0
+            coefs = [(int(self.x[n, m]), float(s.dt_size_bits[n]) / cap) for n in self.free if s.dt_size_bits[n] > 0]
+            if coefs:
+                row(-math.inf, float(self.storage_room[m]) / cap, coefs)
+        per_server: dict[int, list[tuple[int, float]]] = {m: [] for m in range(M)}
+        for n, m in self.pairs:
+            yj = self.y[n, m]
+            if self.x[n, m] >= 0:
+                row(-math.inf, 0.0, [(yj, 1.0), (int(self.x[n, m]), -1.0)])
+            if (n, m) in self.phi:
+                pj = self.phi[n, m]
+                pmin = float(pd.f_min[n, m] / pd.cpu_hz[m])
+                row(-math.inf, 0.0, [(pj, 1.0), (yj, -1.0)])
+                row(-math.inf, 0.0, [(pj, -1.0), (yj, pmin)])
+                per_server[m].append((pj, 1.0))
+        for m in range(M):
+            if per_server[m]:
+                row(-math.inf, 1.0, per_server[m])
+
+        h = _quiet_highs(threads)
+        self.h = h
+        inf = highspy.kHighsInf
+        lp = highspy.HighsLp()
+        lp.num_col_ = self.ncol
+        lp.num_row_ = len(rows_lo)
+        lp.col_cost_ = np.array(costs)
+        lp.col_lower_ = np.array(lower)
+        lp.col_upper_ = np.where(np.isinf(upper), inf, np.array(upper))
+        lp.row_lower_ = np.where(np.isinf(rows_lo), -inf, np.array(rows_lo)) if rows_lo else np.empty(0)
+        lp.row_upper_ = np.where(np.isinf(rows_hi), inf, np.array(rows_hi)) if rows_hi else np.empty(0)
+        lp.offset_ = self.offset
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+        lp.a_matrix_.start_ = np.array(starts + [len(idx)], dtype=np.int32)
+        lp.a_matrix_.index_ = np.array(idx, dtype=np.int32)
+        lp.a_matrix_.value_ = np.array(val)
+        integrality = [highspy.HighsVarType.kContinuous] * self.ncol
+        for j in integer:
+            integrality[j] = highspy.HighsVarType.kInteger
+        lp.integrality_ = integrality
+        h.passModel(lp)
+        self.cuts: dict[tuple[int, int], list[float]] = {p: [] for p in self.phi}
+        self.n_cuts = 0
+
+    # -- cuts ----------------------------------------------------------------------------------
+    def e_and_slope(self, n: int, m: int, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``e_nm(p)`` and ``d e_nm / d p`` (scaled by 1/ref) at CPU shares ``p``."""
+        pd = self.pd
+        F = float(pd.cpu_hz[m])
+        c = float(pd.cycles[n])
+        t = np.maximum(pd.budget[n, m] - c / (F * p), pd.t_min[n])
+        e = pd.energy(np.full(p.size, n), t) / self.ref
+        de = -energy_slope(t, pd.alpha[n], pd.k[n]) * c / (F * p * p) / self.ref
+        return e, de
+
+    def add_cuts(self, n: int, m: int, points) -> int:
+        """Tangent cuts of the perspective at shares ``points``; returns how many were new."""
+        pd = self.pd
+        pmin = float(pd.f_min[n, m] / pd.cpu_hz[m])
+        pts = np.clip(np.asarray(points, dtype=float), pmin, 1.0)
+        have = self.cuts[n, m]
+        new = [p for p in np.unique(pts) if all(abs(p - q) > 1e-12 * max(p, 1e-300) for q in have)]
+        if not new:
+            return 0
+        pts = np.array(new)
+        e, de = self.e_and_slope(n, m, pts)
+        lo, hi, starts, idx, val = [], [], [], [], []
+        for p, ei, di in zip(pts, e, de):
+            a = float(ei - di * p)   # coefficient of y
+            b = float(di)            # coefficient of phi (<= 0)
+            if -b < 1e-9:
+                # a coefficient this small would be dropped by HiGHS, making the cut invalid:
+                # use the weaker valid cut eta >= (e + e'(1 - p)) y  (phi <= y, e' <= 0)
+                a, b = float(ei + di * (1.0 - p)), 0.0
+            a = max(a, 0.0) if a < 1e-9 else a
+            starts.append(len(idx))
+            idx += [self.eta[n, m], self.y[n, m]]
+            val += [-1.0, a]
+            if b != 0.0:
+                idx.append(self.phi[n, m])
+                val.append(b)
+            lo.append(-self.hs.kHighsInf)
+            hi.append(0.0)
+            have.append(float(p))
+        self.h.addRows(len(lo), np.array(lo), np.array(hi), len(idx), np.array(starts, dtype=np.int32),
+                       np.array(idx, dtype=np.int32), np.array(val))
+        self.n_cuts += len(lo)
+        return len(lo)
+
+    def initial_cuts(self) -> None:
+        pd = self.pd
+        load = {}
+        for n, m in self.phi:
+            load[m] = load.get(m, 0) + 1
+        for (n, m) in self.phi:
+            pmin = float(pd.f_min[n, m] / pd.cpu_hz[m])
+            grid = np.geomspace(max(pmin, 1e-6), 1.0, _N_INITIAL_CUTS)
+            k = np.arange(1, load[m] + 1)
+            self.add_cuts(n, m, np.concatenate(([pmin], grid, 1.0 / k[k <= 8])))
+
+    # -- solve -----------------------------------------------------------------------------------
+    def set_incumbent(self, placement: np.ndarray, served: np.ndarray, cpu: np.ndarray, eta_val: dict) -> None:
+        v = np.zeros(self.ncol)
+        for n in self.free:
+            v[self.x[n, placement[n]]] = 1.0
+        for n, m in self.pairs:
+            if served[n] and placement[n] == m:
+                v[self.y[n, m]] = 1.0
+                if (n, m) in self.phi:
+                    v[self.phi[n, m]] = cpu[n] / self.pd.cpu_hz[m]
+                    v[self.eta[n, m]] = eta_val.get((n, m), 0.0)
+        sol = self.hs.HighsSolution()
+        sol.col_value = list(v)
+        sol.value_valid = True
+        try:
+            self.h.setSolution(sol)
+        except Exception:  # pragma: no cover - an incumbent hint is optional
+            pass
+
+    def run(self, time_limit: float | None, mip_gap: float) -> dict[str, Any]:
+        h = self.h
+        h.setOptionValue("mip_rel_gap", mip_gap)
+        h.setOptionValue("mip_abs_gap", 0.0)
+        h.setOptionValue("time_limit", float(time_limit) if time_limit is not None else math.inf)
+        h.run()
+        status = h.getModelStatus()
+        info = h.getInfo()
+        ms = self.hs.HighsModelStatus
+        out: dict[str, Any] = {"status": status, "bound": -math.inf, "x": None}
+        if status == ms.kInfeasible:
+            out["infeasible"] = True
+            return out
+        out["infeasible"] = False
+        bound = info.mip_dual_bound
+        if bound is not None and math.isfinite(bound):
+            out["bound"] = bound * self.ref
+        if info.primal_solution_status >= 1 or status == ms.kOptimal:
+            out["x"] = np.array(h.getSolution().col_value)
+        out["nodes"] = int(info.mip_node_count)
+        return out
+
+
+def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | None = None, threads: int = 1,
+                max_iterations: int = 10_000, verbose: bool = False) -> Solution:
+    """Certified global optimum of the snapshot problem to relative ``gap`` (see module docstring).
+
+    ``time_limit`` (s) stops with status ``time_limit``, the incumbent and the certified bound.
+    A snapshot where no placement fits the storage gets status ``infeasible``.
+    """
+    t0 = time.perf_counter()
+    if not (gap >= 0):
+        raise SolverError(f"gap must be >= 0, got {gap!r}")
+    if time_limit is not None and not (time_limit > 0):
+        raise SolverError(f"time_limit must be > 0 seconds or None, got {time_limit!r}")
+    s = snapshot
+    pd = PairData.of(s)
+    N, M = s.n_mus, s.n_bss
+    prev = s.placement_prev
+    prev_fits = bool((np.bincount(prev, weights=s.dt_size_bits, minlength=M) <= s.storage_bits * (1 + 1e-12)).all())
+    stats: dict[str, Any] = {"iterations": 0, "cuts": 0, "milp_nodes": 0, "allocations": 0}
+
+    def finish(a, bound: float, status: str) -> Solution:
+        return make_solution(s, a.placement, a.served, a.tx_time, a.cpu_hz, bound=bound, status=status,
+                             method="exact", started=t0, stats=stats)
+
+    fail_all = np.zeros(N, dtype=bool)
+    if not s.allow_migration or s.pinned.all():
+        if not prev_fits:
+            return make_solution(s, prev, fail_all, np.zeros(N), np.zeros(N), bound=math.inf, status="infeasible",
+                                 method="exact", started=t0, stats=stats)
+        a = allocate(s, prev, pair_data=pd)
+        return finish(a, a.cost, "optimal")
+
+    # incumbent: the previous placement with exact admission/allocation (if it fits)
+    best = allocate(s, prev, pair_data=pd) if prev_fits else None
+    ub = best.cost if best is not None else math.inf
+    if ub == 0.0:
+        return finish(best, 0.0, "optimal")
+    ref = ub if math.isfinite(ub) else float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
+    if not ref > 0:
+        ref = 1.0
+    master = _Master(pd, ref, threads)
+    master.initial_cuts()
+    lb = 0.0
+    cache: dict[tuple[int, tuple[int, ...]], Any] = {}
+    req = s.request & ~s.migrating
+    mip_gap = max(gap / 4, 1e-9)
+    status = "optimal"
+
+    def server_best(m: int, hosted: np.ndarray):
+        key = (m, tuple(int(i) for i in hosted))
+        r = cache.get(key)
+        if r is None:
+            r = admit_server(pd, m, hosted)
+            stats["allocations"] += r.nodes
+            cache[key] = r
+        return r
+
+    if best is not None:
+        master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))
+    for it in range(max_iterations):
+        stats["iterations"] = it + 1
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        if left is not None and left <= 0:
+            status = "time_limit"
+            break
+        res = master.run(left, mip_gap)
+        stats["milp_nodes"] += res.get("nodes", 0)
+        if res["infeasible"]:
+            if best is None:
+                return make_solution(s, prev, fail_all, np.zeros(N), np.zeros(N), bound=math.inf,
+                                     status="infeasible", method="exact", started=t0, stats=stats)
+            break  # cannot happen for a valid incumbent; keep it
+        lb = max(lb, res["bound"])
+        xv = res["x"]
+        if xv is None:
+            status = "time_limit"
+            break
+        # placement of the master and its exact cost
+        placement = prev.copy()
+        for n in master.free:
+            placement[n] = int(np.argmax(xv[master.x[n]]))
+        load = np.bincount(placement, weights=s.dt_size_bits, minlength=M)
+        new_cuts = 0
+        if (load <= s.storage_bits * (1 + 1e-10)).all():
+            results = [server_best(m, np.flatnonzero(req & (placement == m))) for m in range(M)]
+            cost = (sum(r.cost for r in results) + float(s.failure_penalty[s.request & s.migrating].sum())
+                    + float(s.migration_penalty[placement != prev].sum()))
+            if cost < ub:
+                ub = cost
+                best = allocate(s, placement, pair_data=pd)
+                master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))
+            for m, r in enumerate(results):  # OA cuts at the optimal allocation of the admitted sets
+                for n, f in zip(r.alloc.mus, r.alloc.cpu_hz):
+                    if (n, m) in master.phi:
+                        new_cuts += master.add_cuts(int(n), m, [f / pd.cpu_hz[m]])
+        # OA cuts at the optimal allocation of the master's served sets, Kelley cuts at its shares
+        for m in range(M):
+            S = [n for (n, mm) in master.pairs if mm == m and xv[master.y[n, mm]] > 0.5]
+            if not S:
+                continue
+            a = allocate_server(pd, m, np.array(S))
+            stats["allocations"] += 1
+            if a.feasible:
+                for n, f in zip(a.mus, a.cpu_hz):
+                    if (n, m) in master.phi:
+                        new_cuts += master.add_cuts(int(n), m, [f / pd.cpu_hz[m]])
+            for n in S:
+                if (n, m) in master.phi:
+                    p = xv[master.phi[n, m]]
+                    e, _ = master.e_and_slope(n, m, np.array([max(p, 1e-300)]))
+                    if e[0] > xv[master.eta[n, m]] + 1e-10:
+                        new_cuts += master.add_cuts(n, m, [p])
+        stats["cuts"] = master.n_cuts
+        if verbose:
+            print(f"iter {it}: lb {lb:.10g} ub {ub:.10g} new cuts {new_cuts} t {time.perf_counter() - t0:.3f}s")
+        if best is not None and lb >= ub - gap * abs(ub):
+            status = "optimal"
+            break
+        if new_cuts == 0:
+            if mip_gap <= 1e-12:
+                # nothing left to refine: the master is exact at its optimum (round-off only)
+                status = "optimal" if best is not None and lb >= ub - max(gap, 1e-9) * abs(ub) else "feasible"
+                break
+            mip_gap = max(mip_gap / 100, 1e-12)
+    else:
+        status = "feasible"
+    if best is None:
+        return make_solution(s, prev, fail_all, np.zeros(N), np.zeros(N), bound=lb, status="bound_only",
+                             method="exact", started=t0, stats=stats)
+    stats["upper_bound_allocations_cached"] = len(cache)
+    return finish(best, lb, status)
+
+
+def _eta_values(master: _Master, a) -> dict:
+    out = {}
+    pd = master.pd
+    for (n, m) in master.phi:
+        if a.served[n] and a.placement[n] == m:
+            out[n, m] = float(pd.energy(np.array([n]), np.array([a.tx_time[n]]))[0]) / master.ref
+    return out
