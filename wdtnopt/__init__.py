@@ -27,6 +27,10 @@ _LAZY = {
     "Policy": "policies",
     "make_policy": "policies",
     "register_policy": "policies",
+    "hindsight_bound": "bounds",
+    "HindsightBound": "bounds",
+    "gap": "bounds",
+    "map_tasks": "parallel",
     "Solution": "solvers",
     "solve": "solvers",
     "WdtnoptError": "errors",
@@ -55,6 +59,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import DecisionError, PolicyError, ScenarioError, SnapshotError, ValidationError, WdtnoptError
+    from .bounds import HindsightBound, gap, hindsight_bound
     from .cost import Decision, Evaluation, Violation, evaluate
     from .policies import Policy, make_policy, register_policy
     from .scenario import Scenario

@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "simulate": ("core", "simulate_cmd", "Simulate a policy on a generated trace; print a summary, write CSV."),
     "snapshot": ("core", "snapshot_cmd", "Write the snapshot of one slot of a trace as JSON."),
     "solve": ("solve", "solve_cmd", "Solve a snapshot JSON file; print a table, write the solution."),
+    "bound": ("longterm", "bound_cmd", "Hindsight lower bound of a trace (any causal policy's energy is above it)."),
+    "gap": ("longterm", "gap_cmd", "Optimality gaps of policies against the hindsight bound."),
 }
 
 

@@ -48,13 +48,14 @@ def summary_table(results: list[Any], title: str) -> Table:
     return table
 
 
-def _policy_options(policy: str, v: float | None, eps: float | None) -> dict[str, Any]:
+def build_policy(name: str, v: float | None = None, eps: float | None = None) -> Any:
+    """A registered policy; --V and --eps go to the Lyapunov scheduler (and are refused elsewhere)."""
+    from ..policies import make_policy
+
     opts: dict[str, Any] = {}
-    if v is not None:
-        opts["V"] = v
-    if eps is not None:
-        opts["eps"] = eps
-    return opts
+    if name == "lyapunov":
+        opts = {k: val for k, val in (("V", v), ("eps", eps)) if val is not None}
+    return make_policy(name, **opts)
 
 
 @click.command("simulate")
@@ -68,7 +69,6 @@ def _policy_options(policy: str, v: float | None, eps: float | None) -> dict[str
 def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | None, n_bss: int | None,
                  slots: int, seed: int, v: float | None, eps: float | None, out: str | None, progress: bool) -> None:
     """Simulate policies on one generated trace; print a summary, write per-slot CSV."""
-    from ..policies import make_policy
     from ..simulation import simulate
     from ..trace import generate_trace
 
@@ -76,7 +76,7 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
     trace = generate_trace(sc, seed=seed, slots=slots)
     rows = []
     for name in policies:
-        pol = make_policy(name, **_policy_options(name, v, eps)) if name in ("lyapunov", "oracle") else make_policy(name)
+        pol = build_policy(name, v, eps)
         t0 = time.perf_counter()
         res = simulate(pol, trace, progress=progress)
         rows.append((res, time.perf_counter() - t0))

@@ -1,0 +1,256 @@
+"""The hindsight lower bound of a trace and the optimality gap of a policy (MODEL.md section 6).
+
+On one trace, every causal policy's energy is at least
+
+    LB(mu) = sum_t g_t(mu) - sum_n mu_n eps_n R_n,     mu >= 0,
+
+where ``g_t(mu)`` is the minimum of slot t's snapshot with migration relaxed (any placement, no
+unavailability, no migration penalty) and ``failure_penalty = mu``, and ``R_n`` the requests of MU n.
+Why: relax migration, then dualize each reliability constraint ``F_n <= eps_n R_n`` with ``mu_n``;
+the Lagrangian separates over slots (weak duality). Every ``mu >= 0`` gives a valid bound provided
+each ``g_t`` is exact or replaced by a certified lower bound, which is what we sum: the solver's
+``bound``. ``LB`` is concave in ``mu``; a supergradient is ``F_n(mu) - eps_n R_n`` with ``F_n(mu)``
+the failures of the slot minimizers, and we climb it by projected supergradient ascent with
+normalized, diminishing steps (``a_k = a_0 / sqrt(k + 1)``), keeping the best value seen.
+
+``g_t`` does not depend on ``eps``, so every evaluated ``mu`` is kept: the bound at any other
+``eps`` is at least ``max_k G(mu_k) - mu_k . (eps R)``, which is how :func:`gap` evaluates the
+bound at each policy's own failure ratios, then climbs further for that ``eps``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import WdtnoptError
+from .parallel import map_tasks
+from .trace import Trace
+
+
+def _inner(task: tuple[Any, np.ndarray, str, dict[str, Any]]) -> tuple[float, np.ndarray, str]:
+    """One slot's relaxed minimum: (certified lower bound, failures of the incumbent, status)."""
+    from .solvers import solve
+
+    snap_dict, mu, method, options = task
+    from .snapshot import Snapshot
+    snap = Snapshot.from_dict(snap_dict) if isinstance(snap_dict, dict) else snap_dict
+    snap = snap.replace(failure_penalty=mu)
+    if not snap.request.any():
+        return 0.0, np.zeros(snap.n_mus, dtype=bool), "optimal"
+    sol = solve(snap, method=method, **options)
+    failed = snap.request & ~np.asarray(sol.served, dtype=bool)
+    return float(max(sol.bound, 0.0)), failed, sol.status
+
+
+@dataclass
+class BoundPoint:
+    """One evaluated multiplier vector: ``G = sum_t g_t(mu)`` and the minimizers' failures."""
+
+    mu: np.ndarray
+    G: float
+    failures: np.ndarray
+    certified_all_optimal: bool
+
+
+@dataclass
+class HindsightBound:
+    """The hindsight lower bound of a trace (valid for every ``eps`` through :meth:`value_at`)."""
+
+    trace_slots: int
+    n_mus: int
+    requests: np.ndarray                  # [N] requests per MU on the trace
+    eps: np.ndarray                        # [N] the failure targets this bound was climbed for
+    points: list[BoundPoint] = field(default_factory=list)
+    method: str = "exact"
+
+    def value_at(self, eps: Any) -> tuple[float, np.ndarray]:
+        """Best certified total energy bound (J) over the evaluated multipliers at targets ``eps``."""
+        eps = np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
+        best, best_mu = 0.0, np.zeros(self.n_mus)   # energy >= 0 is itself a valid bound
+        for p in self.points:
+            v = p.G - float(p.mu @ (eps * self.requests))
+            if v > best:
+                best, best_mu = v, p.mu
+        return best, best_mu
+
+    @property
+    def total_energy(self) -> float:
+        """The bound on the total MU energy of the trace (J) at ``self.eps``."""
+        return self.value_at(self.eps)[0]
+
+    @property
+    def energy_per_mu_slot(self) -> float:
+        """The bound in the unit of ``SimResult.energy_per_mu_slot`` (J per MU per slot)."""
+        return self.total_energy / (self.n_mus * self.trace_slots)
+
+    @property
+    def mu(self) -> np.ndarray:
+        return self.value_at(self.eps)[1]
+
+    def history(self) -> list[float]:
+        """Bound (J per MU per slot) at each evaluated multiplier, for this bound's ``eps``."""
+        scale = self.n_mus * self.trace_slots
+        return [max(p.G - float(p.mu @ (self.eps * self.requests)), 0.0) / scale for p in self.points]
+
+
+class _Evaluator:
+    """Evaluates G(mu) on a trace, slots in parallel, with the snapshots built once."""
+
+    def __init__(self, trace: Trace, method: str, options: dict[str, Any], workers: int | None, scheduler: Any,
+                 progress: bool):
+        self.trace = trace
+        self.method, self.options = method, options
+        self.workers, self.scheduler, self.progress = workers, scheduler, progress
+        n = trace.n_mus
+        base = dict(placement_prev=trace.initial_placement, migrating=np.zeros(n, bool),
+                    migration_penalty=np.zeros(n), allow_migration=True)
+        self.slots = [t for t in range(trace.slots) if trace.request[t].any()]
+        snaps = [trace.snapshot(t, failure_penalty=np.zeros(n), **base) for t in self.slots]
+        # processes get plain dicts (small, picklable); in-process tasks keep the objects
+        self.snaps = [s.to_dict() for s in snaps] if (scheduler is not None or (workers or 1) > 1) else snaps
+        self.evaluations = 0
+
+        self.bar: Any = None
+
+    def __call__(self, mu: np.ndarray) -> BoundPoint:
+        tasks = [(s, mu, self.method, self.options) for s in self.snaps]
+        if self.progress and self.bar is None:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(desc="hindsight bound", unit="slot-solve", leave=False)
+        if self.bar is not None:
+            self.bar.total = (self.bar.total or 0) + len(tasks)
+            self.bar.set_postfix_str(f"dual step {self.evaluations + 1}")
+        out = map_tasks(_inner, tasks, workers=self.workers, scheduler=self.scheduler,
+                        on_result=(lambda i, r: self.bar.update(1)) if self.bar is not None else None)
+        self.evaluations += 1
+        G = float(sum(v for v, _, _ in out))
+        failures = np.sum([f for _, f, _ in out], axis=0) if out else np.zeros(self.trace.n_mus)
+        return BoundPoint(mu=mu.copy(), G=G, failures=np.asarray(failures, float),
+                          certified_all_optimal=all(s == "optimal" for _, _, s in out))
+
+
+def _climb(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, mu0: np.ndarray, iters: int, step0: float,
+           tol: float) -> None:
+    """Projected supergradient ascent on LB(mu) at targets eps, appending every point to hb."""
+    R = hb.requests
+    mu = np.maximum(mu0, 0.0)
+    best = -math.inf
+    stall = 0
+    for k in range(iters):
+        p = ev(mu)
+        hb.points.append(p)
+        value = p.G - float(mu @ (eps * R))
+        if best == -math.inf or value > best + tol * abs(best):
+            best, stall = value, 0
+        else:
+            stall += 1
+        g = p.failures - eps * R                     # supergradient of LB at mu
+        g = np.where((mu <= 0) & (g < 0), 0.0, g)    # projected: no descent below zero
+        norm = np.abs(g).max()
+        if norm == 0 or stall >= 5:
+            break
+        mu = np.maximum(mu + step0 / math.sqrt(k + 1) * g / norm, 0.0)
+
+
+def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any = None, method: str = "exact",
+                    solver_options: dict[str, Any] | None = None, workers: int | None = 1, scheduler: Any = None,
+                    step: float | None = None, tol: float = 1e-4, progress: bool = False) -> HindsightBound:
+    """Lower bound on the energy of every causal policy on ``trace`` whose per-MU failure ratios are <= ``eps``.
+
+    ``eps``: a number or a per-MU array (default: the scenario's ``eps``). ``iters``: multiplier
+    updates (each solves every slot with requests once). ``method``: the snapshot method of the
+    inner minima (``exact``; ``fast`` for large N; both return certified bounds). ``workers`` /
+    ``scheduler``: see :func:`wdtnopt.parallel.map_tasks`. The result's ``energy_per_mu_slot`` is
+    in the unit of ``SimResult.energy_per_mu_slot``.
+    """
+    n = trace.n_mus
+    eps_arr = np.broadcast_to(np.asarray(trace.scenario.eps if eps is None else eps, dtype=float), (n,)).copy()
+    if not (np.isfinite(eps_arr).all() and (eps_arr >= 0).all() and (eps_arr <= 1).all()):
+        raise WdtnoptError(f"eps: expected a number or {n} numbers in [0, 1]")
+    if not isinstance(iters, int) or iters < 1:
+        raise WdtnoptError(f"iters: expected an integer >= 1, got {iters!r}")
+    price = trace.scenario.failure_price
+    mu_start = np.full(n, price) if mu0 is None else np.broadcast_to(np.asarray(mu0, float), (n,)).copy()
+    if not (np.isfinite(mu_start).all() and (mu_start >= 0).all()):
+        raise WdtnoptError("mu0: expected finite multipliers >= 0")
+    ev = _Evaluator(trace, method, dict(solver_options or {}), workers, scheduler, progress)
+    hb = HindsightBound(trace_slots=trace.slots, n_mus=n, requests=trace.request.sum(axis=0).astype(float),
+                        eps=eps_arr, method=method)
+    try:
+        _climb(ev, hb, eps_arr, mu_start, iters, price if step is None else step, tol)
+    finally:
+        if ev.bar is not None:
+            ev.bar.close()
+            ev.bar = None
+    hb._evaluator = ev  # type: ignore[attr-defined]  # reused by gap() to climb further
+    return hb
+
+
+@dataclass
+class GapRow:
+    policy: str
+    energy_per_mu_slot: float
+    failure_ratio: float
+    bound_per_mu_slot: float
+    gap: float                 # (E_policy - LB) / LB; inf when LB = 0 < E_policy
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class GapReport:
+    rows: list[GapRow]
+
+    def table(self) -> Any:
+        from rich.table import Table
+        t = Table()
+        for c in ("policy", "energy / MU / slot (mJ)", "failure ratio", "hindsight bound (mJ)", "gap"):
+            t.add_column(c, justify="left" if c == "policy" else "right")
+        for r in self.rows:
+            t.add_row(r.policy, f"{r.energy_per_mu_slot * 1e3:.4f}", f"{r.failure_ratio:.4f}",
+                      f"{r.bound_per_mu_slot * 1e3:.4f}", "inf" if math.isinf(r.gap) else f"{100 * r.gap:.1f}%")
+        return t
+
+    def to_markdown(self) -> str:
+        lines = ["| policy | energy / MU / slot (mJ) | failure ratio | hindsight bound (mJ) | gap |", "|---|---|---|---|---|"]
+        for r in self.rows:
+            g = "inf" if math.isinf(r.gap) else f"{100 * r.gap:.1f}%"
+            lines.append(f"| {r.policy} | {r.energy_per_mu_slot * 1e3:.4f} | {r.failure_ratio:.4f} | "
+                         f"{r.bound_per_mu_slot * 1e3:.4f} | {g} |")
+        return "\n".join(lines)
+
+
+def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iters: int = 10,
+        **bound_options: Any) -> GapReport:
+    """Optimality gap of simulated policies on ``trace``: ``(E_policy - LB) / LB``.
+
+    ``LB`` is the hindsight bound evaluated at each policy's *own* per-MU failure ratios (so a
+    policy cannot look good by failing more). ``results``: one ``SimResult`` or a list. A ``bound``
+    computed earlier on the same trace is reused and climbed ``iters`` more steps per policy.
+    """
+    res_list: Sequence[Any] = results if isinstance(results, (list, tuple)) else [results]
+    if bound is None:
+        bound = hindsight_bound(trace, iters=iters, **bound_options)
+    ev = getattr(bound, "_evaluator", None)
+    rows = []
+    for r in res_list:
+        if r.n_mus != trace.n_mus or r.slots != trace.slots:
+            raise WdtnoptError(f"gap: result {r.policy!r} is of another trace ({r.n_mus} MUs x {r.slots} slots)")
+        eps = r.failure_ratio_per_mu
+        _, mu_best = bound.value_at(eps)
+        if ev is not None and iters > 0:
+            start = mu_best if mu_best.any() else np.full(trace.n_mus, trace.scenario.failure_price)
+            _climb(ev, bound, eps, start, iters, trace.scenario.failure_price, 1e-4)
+        lb, _ = bound.value_at(eps)
+        lb_slot = lb / (trace.n_mus * trace.slots)
+        e = r.energy_per_mu_slot
+        g = (e - lb_slot) / lb_slot if lb_slot > 0 else (0.0 if e <= 0 else math.inf)
+        rows.append(GapRow(r.policy, e, r.failure_ratio, lb_slot, g))
+    if ev is not None and ev.bar is not None:
+        ev.bar.close()
+        ev.bar = None
+    return GapReport(rows)

@@ -1,0 +1,82 @@
+"""Long-term subcommands: ``bound`` (the hindsight lower bound) and ``gap`` (optimality gaps)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import click
+
+from ..io import atomic_write_json, atomic_write_text
+from .core import build_policy, console, load_scenario, scenario_options, summary_table
+
+
+def _parallel_options(f):
+    f = click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786); default: local processes.")(f)
+    f = click.option("--workers", type=click.IntRange(min=1), default=None, help="Local worker processes (default: all cores).")(f)
+    f = click.option("--iters", type=click.IntRange(min=1), default=15, show_default=True, help="Multiplier updates of the dual ascent.")(f)
+    f = click.option("--method", type=click.Choice(["exact", "fast"]), default="exact", show_default=True,
+                     help="Snapshot method of the inner minima (both certified).")(f)
+    return f
+
+
+@click.command("bound")
+@scenario_options
+@click.option("--eps", type=click.FloatRange(0, 1), default=None, help="Failure-ratio target of every MU (default: the scenario's).")
+@_parallel_options
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None, help="JSON file for the bound and its multipliers.")
+def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, iters, workers, scheduler, out):
+    """Hindsight lower bound on the energy of any causal policy on one trace."""
+    from ..bounds import hindsight_bound
+    from ..trace import generate_trace
+
+    sc = load_scenario(scenario_spec, n_mus, n_bss)
+    trace = generate_trace(sc, seed=seed, slots=slots)
+    t0 = time.perf_counter()
+    hb = hindsight_bound(trace, eps=eps, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=True)
+    secs = time.perf_counter() - t0
+    console.print(f"hindsight lower bound, N={sc.n_mus}, {slots} slots, seed {seed}, eps {float(hb.eps.max()):g}: "
+                  f"[bold]{hb.energy_per_mu_slot * 1e3:.5f} mJ[/bold] per MU per slot "
+                  f"({len(hb.points)} dual evaluations, {secs:.1f} s)")
+    if out:
+        atomic_write_json(out, {"energy_per_mu_slot": hb.energy_per_mu_slot, "total_energy_j": hb.total_energy,
+                                "eps": hb.eps.tolist(), "mu": hb.mu.tolist(), "history": hb.history(),
+                                "slots": slots, "seed": seed, "n_mus": sc.n_mus, "method": method})
+        console.print(f"wrote {out}")
+
+
+@click.command("gap")
+@click.option("--policy", "policies", multiple=True, default=("static", "follow", "oracle", "lyapunov"), show_default=True,
+              help="Policies to compare (repeat).")
+@scenario_options
+@click.option("--V", "v", type=click.FloatRange(min=0, min_open=True), default=None, help="Lyapunov trade-off V.")
+@click.option("--eps", type=click.FloatRange(0, 1), default=None, help="Lyapunov failure target.")
+@_parallel_options
+@click.option("-o", "--out", type=click.Path(file_okay=False), default=None, help="Folder for gap.csv and gap.md.")
+def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, method, iters, workers, scheduler, out):
+    """Optimality gap of policies against the hindsight bound at their own failure ratios."""
+    from ..bounds import gap, hindsight_bound
+    from ..simulation import simulate
+    from ..trace import generate_trace
+
+    sc = load_scenario(scenario_spec, n_mus, n_bss)
+    trace = generate_trace(sc, seed=seed, slots=slots)
+    results = []
+    for name in policies:
+        t0 = time.perf_counter()
+        results.append((simulate(build_policy(name, v, eps), trace, progress=True), time.perf_counter() - t0))
+    console.print(summary_table(results, f"N={sc.n_mus}, {slots} slots, seed {seed}"))
+    hb = hindsight_bound(trace, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=True)
+    report = gap([r for r, _ in results], trace, bound=hb, iters=max(iters // 2, 1))
+    console.print(report.table())
+    if out:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["policy", "energy_per_mu_slot_j", "failure_ratio", "bound_per_mu_slot_j", "gap"])
+        for r in report.rows:
+            w.writerow([r.policy, r.energy_per_mu_slot, r.failure_ratio, r.bound_per_mu_slot, r.gap])
+        atomic_write_text(Path(out) / "gap.csv", buf.getvalue())
+        atomic_write_text(Path(out) / "gap.md", report.to_markdown() + "\n")
+        console.print(f"wrote {out}/gap.csv and gap.md")

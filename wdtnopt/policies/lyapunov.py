@@ -1,0 +1,157 @@
+"""The Lyapunov drift-plus-penalty scheduler and the myopic oracle (MODEL.md section 6).
+
+Both solve a snapshot problem at every decision point with the project's own solvers:
+
+* at a frame start, the placement problem (``allow_migration=True``), each move priced by the
+  failures it is expected to cause while the DT is unavailable;
+* every slot, the exact admission and power/CPU allocation at the fixed placement.
+
+They differ only in the failure price. The **myopic oracle** uses the fixed price of the team
+reward, ``eta * E_ref``: the one-slot optimum of the RL agents' own objective. The **Lyapunov
+scheduler** keeps a virtual queue per MU, ``Q_n <- max(Q_n + req_n (fail_n - eps), 0)``, and
+prices a failure at ``Q_n / V`` (minimizing ``V energy + sum_n Q_n fail_n``): a MU that has failed
+more than ``eps`` of the time becomes expensive to fail again, so each MU's long-run failure ratio
+is driven to ``eps`` or below, and a larger ``V`` buys lower energy with a larger backlog.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..cost import Decision, Evaluation
+from ..errors import WdtnoptError
+from ..snapshot import Snapshot
+from . import Policy
+
+
+class SnapshotSolverPolicy(Policy):
+    """Placement and allocation by the snapshot solver, for a failure price set by subclasses.
+
+    ``method``: ``"auto"`` (``exact`` up to ``exact_max_mus`` MUs, ``fast`` beyond), or any method
+    of :func:`wdtnopt.solve`. ``solver_options`` go to every solve call (e.g. ``gap``, ``time_limit``).
+    """
+
+    name = "snapshot-solver"
+
+    def __init__(self, *, method: str = "auto", exact_max_mus: int = 60, solver_options: dict[str, Any] | None = None):
+        if not isinstance(exact_max_mus, int) or exact_max_mus < 0:
+            raise WdtnoptError(f"exact_max_mus: expected an integer >= 0, got {exact_max_mus!r}")
+        self.method = method
+        self.exact_max_mus = exact_max_mus
+        self.solver_options = dict(solver_options or {})
+        self.solve_calls = 0
+        self.non_optimal = 0
+
+    def _method(self, n_mus: int) -> str:
+        if self.method != "auto":
+            return self.method
+        return "exact" if n_mus <= self.exact_max_mus else "fast"
+
+    def reset(self, trace: Any) -> None:
+        super().reset(trace)
+        self.solve_calls = 0
+        self.non_optimal = 0
+
+    def failure_price(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def penalties(self, state: Any) -> dict[str, Any]:
+        price = self.failure_price()
+        out: dict[str, Any] = {"failure_penalty": price}
+        if state.is_frame_start:
+            out["migration_penalty"] = self.migration_price(state, price)
+        return out
+
+    def migration_price(self, state: Any, price: np.ndarray) -> np.ndarray:
+        """Expected failures during the unavailability of a move, at the current failure price.
+
+        A snapshot has one migration penalty per MU, not per destination: it is priced for the
+        move to the MU's serving BS (the move a placement would make to cut relay), or, for a DT
+        already there, for the cheapest move elsewhere.
+        """
+        tr = self.trace
+        t = state.t
+        prev = state.placement
+        assoc = tr.assoc[t]
+        n, m = tr.n_mus, tr.n_bss
+        slots_all = np.stack([tr.migration_slots(prev, np.full(n, j)) for j in range(m)], axis=1)   # [N, M]
+        slots_all = np.where(slots_all == 0, np.iinfo(np.int64).max, slots_all)
+        cheapest = slots_all.min(axis=1) if m > 1 else np.ones(n, np.int64)
+        to_bs = tr.migration_slots(prev, assoc)
+        slots = np.where(assoc != prev, to_bs, cheapest)
+        return tr.scenario.request_prob * slots * price
+
+    def _solve(self, snapshot: Snapshot) -> Any:
+        from ..solvers import solve
+
+        sol = solve(snapshot, method=self._method(snapshot.n_mus), **self.solver_options)
+        self.solve_calls += 1
+        if sol.status != "optimal":
+            self.non_optimal += 1
+        return sol
+
+    def place(self, snapshot: Snapshot, state: Any) -> np.ndarray:
+        return np.asarray(self._solve(snapshot).placement)
+
+    def allocate(self, snapshot: Snapshot, state: Any) -> Decision:
+        sol = self._solve(snapshot)
+        return Decision(placement=np.asarray(sol.placement), served=np.asarray(sol.served),
+                        tx_time=np.asarray(sol.tx_time), cpu_hz=np.asarray(sol.cpu_hz))
+
+    def extras(self) -> dict[str, Any]:
+        return {"solve_calls": self.solve_calls, "non_optimal_solves": self.non_optimal}
+
+
+class MyopicOraclePolicy(SnapshotSolverPolicy):
+    """One-slot optimum at the fixed failure price ``eta * E_ref`` (the team reward's)."""
+
+    name = "oracle"
+
+    def __init__(self, *, failure_price: float | None = None, **options: Any):
+        super().__init__(**options)
+        if failure_price is not None and not (np.isfinite(failure_price) and failure_price >= 0):
+            raise WdtnoptError(f"failure_price: expected a finite number >= 0, got {failure_price!r}")
+        self._price = failure_price
+
+    def failure_price(self) -> np.ndarray:
+        p = self.trace.scenario.failure_price if self._price is None else self._price
+        return np.full(self.trace.n_mus, float(p))
+
+
+class LyapunovPolicy(SnapshotSolverPolicy):
+    """Drift-plus-penalty: failure price ``Q_n / V`` with per-MU virtual queues of target ``eps``."""
+
+    name = "lyapunov"
+
+    def __init__(self, *, V: float = 0.01, eps: float | np.ndarray | None = None, **options: Any):
+        super().__init__(**options)
+        if not (isinstance(V, (int, float)) and np.isfinite(V) and V > 0):
+            raise WdtnoptError(f"V: expected a finite number > 0, got {V!r}")
+        self.V = float(V)
+        self._eps = eps
+
+    def reset(self, trace: Any) -> None:
+        super().reset(trace)
+        n = trace.n_mus
+        eps = trace.scenario.eps if self._eps is None else self._eps
+        eps = np.broadcast_to(np.asarray(eps, dtype=float), (n,)).copy()
+        if not (np.isfinite(eps).all() and (eps >= 0).all() and (eps <= 1).all()):
+            raise WdtnoptError(f"eps: expected numbers in [0, 1], got {self._eps!r}")
+        self.eps = eps
+        self.Q = np.zeros(n)
+        self.backlog = np.zeros(trace.slots)
+        self._t = 0
+
+    def failure_price(self) -> np.ndarray:
+        return self.Q / self.V
+
+    def observe(self, snapshot: Snapshot, evaluation: Evaluation) -> None:
+        req = snapshot.request.astype(float)
+        self.Q = np.maximum(self.Q + req * (evaluation.failed.astype(float) - self.eps), 0.0)
+        self.backlog[self._t] = self.Q.mean()
+        self._t += 1
+
+    def extras(self) -> dict[str, Any]:
+        return {**super().extras(), "V": self.V, "mean_backlog": float(self.backlog.mean()),
+                "backlog": self.backlog.copy(), "final_queues": self.Q.copy()}
