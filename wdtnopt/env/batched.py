@@ -30,6 +30,15 @@ class BatchObs:
     state: np.ndarray       # [E, d_state]
     ctrl_mask: np.ndarray   # [E, N, M] bool
 
+    @classmethod
+    def stack(cls, obs: list[core.Observation]) -> "BatchObs":
+        """Stack single-environment observations (float32, as the PettingZoo env gives them)."""
+        return cls(mu=np.stack([o.mu for o in obs]).astype(np.float32),
+                   bs=np.stack([o.bs for o in obs]).astype(np.float32),
+                   controller=np.stack([o.controller for o in obs]).astype(np.float32),
+                   state=np.stack([o.state for o in obs]).astype(np.float32),
+                   ctrl_mask=np.stack([o.ctrl_mask for o in obs]))
+
 
 def episode_seed(seed: int, env_index: int, episode: int) -> int:
     """Trace seed of episode ``episode`` of environment ``env_index`` in a batched run of ``seed``."""
@@ -66,12 +75,7 @@ class BatchedWdtnEnv:
         return self.observe()
 
     def observe(self) -> BatchObs:
-        obs = [core.observe(f, s) for f, s in zip(self.features, self.sims)]
-        return BatchObs(mu=np.stack([o.mu for o in obs]).astype(np.float32),
-                        bs=np.stack([o.bs for o in obs]).astype(np.float32),
-                        controller=np.stack([o.controller for o in obs]).astype(np.float32),
-                        state=np.stack([o.state for o in obs]).astype(np.float32),
-                        ctrl_mask=np.stack([o.ctrl_mask for o in obs]))
+        return BatchObs.stack([core.observe(f, s) for f, s in zip(self.features, self.sims)])
 
     def step(self, power: np.ndarray, weights: np.ndarray, hosts: np.ndarray
              ) -> tuple[BatchObs, np.ndarray, np.ndarray, dict[str, Any]]:

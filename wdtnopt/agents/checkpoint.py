@@ -1,0 +1,122 @@
+"""Checkpoints of learned agents, and :class:`CheckpointPolicy`, which runs one in ``simulate``.
+
+A checkpoint is a directory with ``checkpoint.pt`` (tensors and plain data only, written
+atomically, read with ``torch.load(..., weights_only=True)``) and a human-readable
+``config.json``. It holds everything needed to resume training exactly: the networks, the
+optimizer moments, value normalization, the numpy and torch RNG states and the environments'
+positions (traces are regenerated from their seeds).
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import WdtnoptError
+from ..io import atomic_write, atomic_write_json
+from ..policies import Policy
+from ..snapshot import Snapshot
+
+CHECKPOINT_FILE = "checkpoint.pt"
+FORMAT = "wdtnopt-agent-checkpoint-v1"
+_KEYS = ("format", "algo", "scenario", "config", "seed", "iteration", "env_steps", "agent", "env", "torch_rng")
+
+
+def write_checkpoint(directory: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` as DIR/checkpoint.pt (atomically) and DIR/config.json."""
+    directory = Path(directory)
+    payload = {"format": FORMAT, **payload}
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    path = directory / CHECKPOINT_FILE
+    atomic_write(path, lambda fh: fh.write(buf.getvalue()), binary=True)
+    atomic_write_json(directory / "config.json", {k: payload[k] for k in ("algo", "seed", "iteration", "env_steps",
+                                                                          "config", "scenario")})
+    return path
+
+
+def read_checkpoint(directory: str | Path) -> dict[str, Any]:
+    """Load DIR/checkpoint.pt safely; any problem raises :class:`WdtnoptError` naming the file."""
+    directory = Path(directory)
+    path = directory / CHECKPOINT_FILE if directory.is_dir() or not directory.suffix else directory
+    if not path.is_file():
+        raise WdtnoptError(f"checkpoint {path}: file not found (expected a directory written by `wdtnopt train`)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise WdtnoptError(f"checkpoint {path}: cannot be read, the file is corrupted or not a wdtnopt checkpoint ({first})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise WdtnoptError(f"checkpoint {path}: not a wdtnopt agent checkpoint (expected format {FORMAT!r})")
+    missing = [k for k in _KEYS if k not in payload]
+    if missing:
+        raise WdtnoptError(f"checkpoint {path}: incomplete, missing {', '.join(missing)}")
+    return payload
+
+
+def load_agent_state(agent: Any, state: dict[str, Any], path: str | Path) -> None:
+    """``agent.load_state_dict`` with shape/key mismatches turned into a :class:`WdtnoptError`."""
+    try:
+        agent.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+        first = str(exc).strip().splitlines()[0][:300]
+        raise WdtnoptError(f"checkpoint {path}: does not match the {agent.name} networks it names ({first})") from None
+
+
+class CheckpointPolicy(Policy):
+    """Run a trained checkpoint deterministically (Beta/Gaussian means, categorical modes) in ``simulate``.
+
+    It sees exactly what the environment's agents see: at a frame start every agent acts on the
+    observation before the move; the controller's hosts go through the environment's repair rule
+    and the MU/BS actions of that same observation set the slot's power and CPU shares.
+    """
+
+    name = "checkpoint"
+
+    def __init__(self, directory: str | Path):
+        from ..scenario import Scenario
+        from .trainer import build_agent
+
+        self.directory = Path(directory)
+        payload = read_checkpoint(self.directory)
+        self.path = self.directory / CHECKPOINT_FILE
+        try:
+            self.scenario = Scenario.from_dict(dict(payload["scenario"]))
+        except WdtnoptError as exc:
+            raise WdtnoptError(f"checkpoint {self.path}: invalid scenario ({exc})") from None
+        self.agent = build_agent(payload["algo"], self.scenario, payload["config"], int(payload["seed"]), self.path)
+        load_agent_state(self.agent, payload["agent"], self.path)
+        self.name = f"checkpoint:{payload['algo']}"
+        self._pending: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def reset(self, trace: Any) -> None:
+        from ..env.core import Features
+        sc = trace.scenario
+        if (sc.n_mus, sc.n_bss) != (self.scenario.n_mus, self.scenario.n_bss):
+            raise WdtnoptError(f"checkpoint {self.path}: trained for {self.scenario.n_mus} MUs and {self.scenario.n_bss} BSs, "
+                               f"the trace has {sc.n_mus} MUs and {sc.n_bss} BSs")
+        self.trace = trace
+        self.features = Features(trace)
+        self._pending = None
+
+    def _decide(self, state: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        from ..env import BatchObs
+        from ..env.core import observe
+        from .core import to_env
+        obs = BatchObs.stack([observe(self.features, state)])
+        power, weights, hosts = to_env(self.agent.act(obs, deterministic=True), self.agent.spec.p_max)
+        return power[0], weights[0], hosts[0]
+
+    def place(self, snapshot: Snapshot, state: Any) -> np.ndarray:
+        from ..env.core import repair_placement
+        self._pending = self._decide(state)
+        return repair_placement(state, self._pending[2])
+
+    def allocate(self, snapshot: Snapshot, state: Any) -> Any:
+        from ..env.core import decision
+        power, weights, _ = self._pending if self._pending is not None else self._decide(state)
+        self._pending = None
+        return decision(snapshot, power, weights)[0]

@@ -1,0 +1,421 @@
+"""The small shared core of the learned agents: networks, action heads, GAE, value normalization,
+the per-agent Adam and the on-policy rollout buffer (docs/agents.md).
+
+Layout conventions. Agents of one type (``mu``, ``bs``, ``controller``) are a *group* of A agents.
+Per-agent parameters are stacked, ``W[A, in, out]``, and a group runs as one ``torch.baddbmm`` on
+``x[A, B, in]``; there is no Python loop over networks. Continuous actions live in the normalized
+box ``[0, 1]^D`` (MU power = ``u * p_max``, BS weights = ``u``); the controller's action is one
+host index per DT (``D = N`` categoricals over M servers, masked).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..env import BatchObs
+from ..env.core import obs_dims
+from ..scenario import Scenario
+
+BETA_EPS = 1e-6
+"""Beta samples are clamped to [BETA_EPS, 1 - BETA_EPS] before their log-probability."""
+TYPES = ("mu", "bs", "controller")
+
+# argument validation costs more than the small networks themselves; inputs here are well formed
+torch.distributions.Distribution.set_default_validate_args(False)
+
+
+# -- environment description ------------------------------------------------------------------
+@dataclass(frozen=True)
+class EnvSpec:
+    """Agent groups of a scenario: count, observation size, action dims (and choices) per type."""
+
+    n_mus: int
+    n_bss: int
+    p_max: float
+
+    @classmethod
+    def from_scenario(cls, sc: Scenario) -> "EnvSpec":
+        return cls(sc.n_mus, sc.n_bss, sc.p_max_w)
+
+    @property
+    def dims(self) -> dict[str, int]:
+        return obs_dims(self.n_mus, self.n_bss)
+
+    def group(self, kind: str) -> tuple[int, int, int]:
+        """(agents A, observation size, action dims D) of a type."""
+        d = self.dims
+        return {"mu": (self.n_mus, d["mu"], 1), "bs": (self.n_bss, d["bs"], self.n_mus),
+                "controller": (1, d["controller"], self.n_mus)}[kind]
+
+    @property
+    def joint_action_dim(self) -> int:
+        """Size of the joint action as a critic input (controller one-hot)."""
+        return self.n_mus + self.n_bss * self.n_mus + self.n_mus * self.n_bss
+
+
+def group_obs(obs: BatchObs) -> dict[str, np.ndarray]:
+    """Observations per type as [E, A, d]."""
+    return {"mu": obs.mu, "bs": obs.bs, "controller": obs.controller[:, None, :]}
+
+
+def to_env(actions: dict[str, np.ndarray], p_max: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalized group actions [E, A, D] -> (power [E, N] W, weights [E, M, N], hosts [E, N])."""
+    return (np.clip(actions["mu"][:, :, 0], 0.0, 1.0) * p_max, np.clip(actions["bs"], 0.0, 1.0),
+            actions["controller"][:, 0, :].astype(np.int64))
+
+
+# -- networks -----------------------------------------------------------------------------------
+def _orthogonal(shape_in: int, shape_out: int, gain: float) -> torch.Tensor:
+    w = torch.empty(shape_out, shape_in)
+    nn.init.orthogonal_(w, gain)
+    return w.T.contiguous()
+
+
+class StackedMLP(nn.Module):
+    """A separate tanh MLP per agent, stored as stacked weights and run as one batched matmul."""
+
+    def __init__(self, n_agents: int, in_dim: int, out_dim: int, hidden: int = 64, layers: int = 2,
+                 out_gain: float = 0.01):
+        super().__init__()
+        sizes = [in_dim] + [hidden] * layers + [out_dim]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            gain = out_gain if k == len(sizes) - 2 else math.sqrt(2.0)
+            self.weights.append(nn.Parameter(torch.stack([_orthogonal(a, b, gain) for _ in range(n_agents)])))
+            self.biases.append(nn.Parameter(torch.zeros(n_agents, 1, b)))
+        self.n_agents = n_agents
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [A, B, in] -> [A, B, out]."""
+        last = len(self.weights) - 1
+        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.baddbmm(b, x, w)
+            if k < last:
+                x = torch.tanh(x)
+        return x
+
+    def forward_one(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Agent ``i`` alone: x [B, in] -> [B, out] (gradients reach only slice i)."""
+        last = len(self.weights) - 1
+        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+            x = torch.addmm(b[i], x, w[i])
+            if k < last:
+                x = torch.tanh(x)
+        return x
+
+    def as_modules(self) -> list[nn.Sequential]:
+        """Equivalent per-agent ``nn.Sequential`` modules (the slow reference, for tests and benchmarks)."""
+        mods = []
+        for i in range(self.n_agents):
+            layers: list[nn.Module] = []
+            for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+                lin = nn.Linear(w.shape[1], w.shape[2])
+                with torch.no_grad():
+                    lin.weight.copy_(w[i].T)
+                    lin.bias.copy_(b[i, 0])
+                layers.append(lin)
+                if k < len(self.weights) - 1:
+                    layers.append(nn.Tanh())
+            mods.append(nn.Sequential(*layers))
+        return mods
+
+
+def mlp(in_dim: int, out_dim: int, hidden: int, layers: int = 2, out_gain: float = 1.0, act: type = nn.Tanh) -> nn.Sequential:
+    """A plain MLP with orthogonal init (critics)."""
+    sizes = [in_dim] + [hidden] * layers + [out_dim]
+    mods: list[nn.Module] = []
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = nn.Linear(a, b)
+        nn.init.orthogonal_(lin.weight, out_gain if k == len(sizes) - 2 else math.sqrt(2.0))
+        nn.init.zeros_(lin.bias)
+        mods.append(lin)
+        if k < len(sizes) - 2:
+            mods.append(act())
+    return nn.Sequential(*mods)
+
+
+# -- action heads -------------------------------------------------------------------------------
+class ActorGroup(nn.Module):
+    """The actors of one agent type: stacked MLPs and a Beta, Gaussian or masked categorical head.
+
+    ``shared=True`` (MAPPO) uses one network for the whole group with a one-hot agent id appended to
+    the observation. Methods take group-major tensors: obs [A, B, d]; actions [A, B, D].
+    """
+
+    def __init__(self, n_agents: int, obs_dim: int, act_dim: int, head: str, hidden: int = 64,
+                 n_choices: int = 0, shared: bool = False, init_log_std: float = math.log(0.3)):
+        super().__init__()
+        if head not in ("beta", "gaussian", "categorical", "deterministic"):
+            raise ValueError(f"unknown head {head!r}")
+        self.n_agents, self.obs_dim, self.act_dim, self.head, self.n_choices, self.shared = (
+            n_agents, obs_dim, act_dim, head, n_choices, shared)
+        out = {"beta": 2 * act_dim, "gaussian": act_dim, "deterministic": act_dim,
+               "categorical": act_dim * n_choices}[head]
+        self.net = StackedMLP(1 if shared else n_agents, obs_dim + (n_agents if shared else 0), out, hidden)
+        if head == "gaussian":
+            self.log_std = nn.Parameter(torch.full((1 if shared else n_agents, act_dim), float(init_log_std)))
+
+    # raw network output
+    def _with_id(self, obs: torch.Tensor, agents: torch.Tensor | None = None) -> torch.Tensor:
+        a, b = obs.shape[0], obs.shape[1]
+        ids = torch.eye(self.n_agents, dtype=obs.dtype)[agents if agents is not None else torch.arange(a)]
+        return torch.cat([obs, ids[:, None, :].expand(a, b, self.n_agents)], dim=2).reshape(1, a * b, -1)
+
+    def output(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs [A, B, d] -> raw output [A, B, out]."""
+        if self.shared:
+            a, b = obs.shape[0], obs.shape[1]
+            return self.net(self._with_id(obs)).reshape(a, b, -1)
+        return self.net(obs)
+
+    def output_one(self, i: int, obs: torch.Tensor) -> torch.Tensor:
+        """Agent i: obs [B, d] -> [B, out]."""
+        if self.shared:
+            return self.net(self._with_id(obs[None], torch.tensor([i])))[0]
+        return self.net.forward_one(i, obs)
+
+    def log_std_of(self, i: int | None) -> torch.Tensor:
+        ls = self.log_std
+        if self.shared:
+            return ls[0] if i is not None else ls.expand(self.n_agents, -1)[:, None, :]
+        return ls[i] if i is not None else ls[:, None, :]
+
+    # distributions (batch shape [..., D])
+    def dist(self, out: torch.Tensor, mask: torch.Tensor | None = None, agent: int | None = None
+             ) -> torch.distributions.Distribution:
+        if self.head == "beta":
+            d = self.act_dim
+            return torch.distributions.Beta(1.0 + F.softplus(out[..., :d]), 1.0 + F.softplus(out[..., d:]))
+        if self.head == "gaussian":
+            mean = out + 0.5          # the middle of the normalized box at initialization
+            return torch.distributions.Normal(mean, self.log_std_of(agent).exp().expand_as(mean))
+        if self.head == "categorical":
+            logits = out.reshape(*out.shape[:-1], self.act_dim, self.n_choices)
+            if mask is not None:
+                logits = logits.masked_fill(~mask, -1e9)
+            return torch.distributions.Categorical(logits=logits)
+        raise ValueError("a deterministic head has no distribution")
+
+    def sample(self, dist: torch.distributions.Distribution) -> torch.Tensor:
+        x = dist.sample()
+        return x.clamp(BETA_EPS, 1.0 - BETA_EPS) if self.head == "beta" else x
+
+    def mode(self, dist: torch.distributions.Distribution) -> torch.Tensor:
+        if self.head == "beta":
+            return dist.mean
+        if self.head == "gaussian":
+            return dist.mean.clamp(0.0, 1.0)
+        return dist.probs.argmax(-1)
+
+    def log_prob(self, dist: torch.distributions.Distribution, action: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
+        """Sum over the used action dims: [..., D] -> [...]."""
+        if self.head == "beta":
+            action = action.clamp(BETA_EPS, 1.0 - BETA_EPS)
+        return (dist.log_prob(action) * used).sum(-1)
+
+    def entropy(self, dist: torch.distributions.Distribution, used: torch.Tensor) -> torch.Tensor:
+        return (dist.entropy() * used).sum(-1)
+
+
+# -- optimization helpers -----------------------------------------------------------------------
+class StackedAdam:
+    """Adam on stacked per-agent parameters ``[A, ...]`` that steps one agent's slice at a time.
+
+    HAPPO updates agents in sequence, so each agent needs its own moments and step count; a plain
+    ``torch.optim.Adam`` on the stacked tensors would move the other agents through momentum.
+    Gradients are clipped to ``max_grad_norm`` per agent.
+    """
+
+    def __init__(self, params: list[nn.Parameter], lr: float, eps: float = 1e-5, betas: tuple[float, float] = (0.9, 0.999),
+                 max_grad_norm: float = 10.0):
+        self.params = list(params)
+        self.lr, self.eps, self.betas, self.max_grad_norm = lr, eps, betas, max_grad_norm
+        n = self.params[0].shape[0]
+        self.steps = torch.zeros(n, dtype=torch.long)
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self, i: int) -> float:
+        grads = [p.grad[i] if p.grad is not None else torch.zeros_like(p[i]) for p in self.params]
+        norm = torch.sqrt(sum((g * g).sum() for g in grads))
+        scale = min(1.0, self.max_grad_norm / (float(norm) + 1e-6))
+        b1, b2 = self.betas
+        self.steps[i] += 1
+        t = int(self.steps[i])
+        bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            g = g * scale
+            m[i].mul_(b1).add_(g, alpha=1 - b1)
+            v[i].mul_(b2).addcmul_(g, g, value=1 - b2)
+            p[i].addcdiv_(m[i], (v[i] / bc2).sqrt().add_(self.eps), value=-self.lr / bc1)
+        return float(norm)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps.clone(), "m": [x.clone() for x in self.m], "v": [x.clone() for x in self.v]}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        self.steps = sd["steps"].clone()
+        for dst, src in zip(self.m + self.v, list(sd["m"]) + list(sd["v"])):
+            if dst.shape != src.shape:
+                raise ValueError(f"optimizer state shape {tuple(src.shape)} != parameter shape {tuple(dst.shape)}")
+            dst.copy_(src)
+
+
+class ValueNorm(nn.Module):
+    """Running (debiased exponential) mean and variance of value targets, as in HARL/MAPPO."""
+
+    def __init__(self, beta: float = 0.99999, eps: float = 1e-5):
+        super().__init__()
+        self.beta, self.eps = beta, eps
+        self.register_buffer("mean", torch.zeros(()))
+        self.register_buffer("mean_sq", torch.zeros(()))
+        self.register_buffer("debias", torch.zeros(()))
+
+    def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        d = self.debias.clamp(min=self.eps)
+        mean, mean_sq = self.mean / d, self.mean_sq / d
+        return mean, (mean_sq - mean ** 2).clamp(min=1e-2)
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        w = self.beta
+        self.mean.mul_(w).add_(x.mean() * (1 - w))
+        self.mean_sq.mul_(w).add_((x ** 2).mean() * (1 - w))
+        self.debias.mul_(w).add_(1 - w)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean, var = self.stats()
+        return (x - mean) / var.sqrt()
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean, var = self.stats()
+        return x * var.sqrt() + mean
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, dones: torch.Tensor,
+        gamma: float, lam: float) -> torch.Tensor:
+    """Generalized advantage estimation over [T, E]; ``next_values[t]`` is V(s_{t+1}) (the terminal
+    state's value at a time-limit end, which is bootstrapped), and ``dones`` cuts the lambda-chain."""
+    adv = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[0])
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        delta = rewards[t] + gamma * next_values[t] - values[t]
+        last = delta + gamma * lam * (1.0 - dones[t]) * last
+        adv[t] = last
+    return adv
+
+
+def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
+    var = float(target.var())
+    return float("nan") if var == 0 else 1.0 - float((target - pred).var()) / var
+
+
+# -- on-policy rollouts -------------------------------------------------------------------------
+class RolloutBuffer:
+    """One iteration of on-policy data: per type [T, E, A, ...], team tensors [T, E]."""
+
+    def __init__(self, spec: EnvSpec, steps: int, n_envs: int):
+        t, e = steps, n_envs
+        self.obs, self.act, self.used, self.logp = {}, {}, {}, {}
+        for k in TYPES:
+            a, d, da = spec.group(k)
+            self.obs[k] = torch.zeros(t, e, a, d)
+            self.act[k] = torch.zeros(t, e, a, da, dtype=torch.long if k == "controller" else torch.float32)
+            self.used[k] = torch.ones(t, e, a, da)
+            self.logp[k] = torch.zeros(t, e, a)
+        self.ctrl_mask = torch.ones(t, e, 1, spec.n_mus, spec.n_bss, dtype=torch.bool)
+        self.state = torch.zeros(t, e, spec.dims["state"])
+        self.rewards = torch.zeros(t, e)
+        self.dones = torch.zeros(t, e)
+        self.values = torch.zeros(t, e)
+        self.next_values = torch.zeros(t, e)
+        self.steps, self.n_envs = steps, n_envs
+
+
+def used_masks(info: dict[str, Any], spec: EnvSpec, n_envs: int) -> dict[str, np.ndarray]:
+    """Which action entries took effect in a step, per type [E, A, D]."""
+    return {"mu": info["mu_used"][:, :, None], "bs": info["bs_used"],
+            "controller": np.ones((n_envs, 1, spec.n_mus), bool)}
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def actor_inputs(obs: BatchObs) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Group-major observation tensors {type: [A, E, d]} and the controller mask [1, E, N, M]."""
+    go = {k: torch.from_numpy(np.ascontiguousarray(v.transpose(1, 0, 2))) for k, v in group_obs(obs).items()}
+    return go, torch.from_numpy(obs.ctrl_mask)[None]
+
+
+@torch.no_grad()
+def collect(actors: nn.ModuleDict, value_fn: Any, env: Any, obs: BatchObs, spec: EnvSpec, steps: int
+            ) -> tuple[RolloutBuffer, BatchObs, dict[str, float]]:
+    """Run the stochastic policies ``steps`` slots in every environment; fill a :class:`RolloutBuffer`.
+
+    ``value_fn(state [B, d]) -> [B]`` gives denormalized values. Old log-probabilities count only
+    the action entries that took effect (``info`` masks), see docs/agents.md.
+    """
+    e_ = env.n_envs
+    buf = RolloutBuffer(spec, steps, e_)
+    next_state = torch.zeros(steps, e_, spec.dims["state"])
+    totals = np.zeros(4)   # reward, energy J, failures, requests
+    episodes: list[dict] = []
+    for t in range(steps):
+        go, mask = actor_inputs(obs)
+        acts, logp_dims = {}, {}
+        for k in TYPES:
+            grp = actors[k]
+            dist = grp.dist(grp.output(go[k]), mask if k == "controller" else None)
+            a = grp.sample(dist)
+            acts[k] = a
+            logp_dims[k] = dist.log_prob(a)                          # [A, E, D]
+            buf.obs[k][t] = go[k].transpose(0, 1)
+            buf.act[k][t] = a.transpose(0, 1)
+        buf.ctrl_mask[t] = mask.transpose(0, 1)
+        buf.state[t] = torch.from_numpy(obs.state)
+        np_acts = {k: v.transpose(0, 1).numpy() for k, v in acts.items()}
+        obs, reward, done, info = env.step(*to_env(np_acts, spec.p_max))
+        used = used_masks(info, spec, e_)
+        for k in TYPES:
+            u = torch.from_numpy(used[k]).float()
+            buf.used[k][t] = u
+            buf.logp[k][t] = (logp_dims[k].transpose(0, 1) * u).sum(-1)
+        buf.rewards[t] = torch.from_numpy(reward).float()
+        buf.dones[t] = torch.from_numpy(done).float()
+        ns = np.where(done[:, None], info["final_state"], obs.state)
+        next_state[t] = torch.from_numpy(ns)
+        totals += (reward.sum(), info["energy_j"].sum(), info["failures"].sum(), info["requests"].sum())
+        episodes += info["episodes"]
+    flat = buf.state.reshape(steps * e_, -1)
+    buf.values = value_fn(flat).reshape(steps, e_)
+    buf.next_values = value_fn(next_state.reshape(steps * e_, -1)).reshape(steps, e_)
+    n_steps = steps * e_
+    stats = {"reward": totals[0] / n_steps, "energy_per_mu_slot": totals[1] / (n_steps * spec.n_mus),
+             "failure_ratio": totals[2] / totals[3] if totals[3] else 0.0, "episodes": len(episodes)}
+    return buf, obs, stats
+
+
+@torch.no_grad()
+def act(actors: nn.ModuleDict, obs: BatchObs, deterministic: bool = True) -> dict[str, np.ndarray]:
+    """Normalized actions {type: [E, A, D]} of stochastic actors (mode if ``deterministic``)."""
+    go, mask = actor_inputs(obs)
+    out = {}
+    for k in TYPES:
+        grp = actors[k]
+        dist = grp.dist(grp.output(go[k]), mask if k == "controller" else None)
+        out[k] = (grp.mode(dist) if deterministic else grp.sample(dist)).transpose(0, 1).numpy()
+    return out

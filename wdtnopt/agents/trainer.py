@@ -1,0 +1,123 @@
+"""The training loop shared by every algorithm: batched environments, iterations, checkpoints."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..env import BatchedWdtnEnv
+from ..errors import WdtnoptError
+from ..scenario import Scenario
+from . import ALGORITHMS
+from .checkpoint import CHECKPOINT_FILE, load_agent_state, read_checkpoint, write_checkpoint
+from .core import EnvSpec
+
+
+def algorithm_class(name: str) -> type:
+    if name not in ALGORITHMS:
+        raise WdtnoptError(f"algo: unknown algorithm {name!r}; expected one of {', '.join(ALGORITHMS)}")
+    module, attr = ALGORITHMS[name].split(":")
+    return getattr(import_module(module), attr)
+
+
+def make_config(cls: type, overrides: dict[str, Any] | None) -> Any:
+    """The algorithm's config dataclass with ``overrides``; unknown keys raise WdtnoptError."""
+    fields = {f.name: f for f in dataclasses.fields(cls.Config)}
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise WdtnoptError(f"config: unknown option(s) {', '.join(unknown)} for {cls.name}; "
+                           f"known: {', '.join(fields)}")
+    return cls.Config(**overrides)
+
+
+def build_agent(algo: str, scenario: Scenario, config: dict[str, Any], seed: int, path: Any = None) -> Any:
+    cls = algorithm_class(algo)
+    try:
+        cfg = make_config(cls, config)
+    except (WdtnoptError, TypeError) as exc:
+        where = f"checkpoint {path}: " if path is not None else ""
+        raise WdtnoptError(f"{where}{exc}") from None
+    return cls(EnvSpec.from_scenario(scenario), cfg, seed)
+
+
+class Trainer:
+    """One training run: ``algo`` on ``scenario`` under ``seed``; ``train_iteration`` until done."""
+
+    def __init__(self, algo: str, scenario: Scenario, seed: int = 0, config: dict[str, Any] | None = None):
+        self.algo, self.scenario, self.seed = algo, scenario, int(seed)
+        cls = algorithm_class(algo)
+        self.config = make_config(cls, config)
+        torch.set_num_threads(self.config.torch_threads)
+        self.agent = cls(EnvSpec.from_scenario(scenario), self.config, self.seed)
+        self.env = BatchedWdtnEnv(scenario, self.config.n_envs, self.seed, self.config.episode_slots)
+        self.obs = self.env.reset()
+        self.iteration = 0
+        self.env_steps = 0
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.config.n_envs * self.config.rollout_steps
+
+    def train_iteration(self) -> dict[str, float]:
+        """Collect and update once; the metrics of the iteration (reward, energy, losses, SPS...)."""
+        t0 = time.perf_counter()
+        self.obs, stats = self.agent.iterate(self.env, self.obs)
+        dt = time.perf_counter() - t0
+        self.iteration += 1
+        self.env_steps += self.steps_per_iteration
+        return {"iteration": self.iteration, "env_steps": self.env_steps, **{k: float(v) for k, v in stats.items()},
+                "sps": self.steps_per_iteration / dt}
+
+    def evaluate_policy(self, episodes: int = 4, seed: int = 10_000, deterministic: bool = True) -> dict[str, float]:
+        """Mean team reward per slot, energy per MU per slot (J) and failure ratio of the current
+        policy on ``episodes`` fresh traces (a separate environment; training state is untouched)."""
+        env = BatchedWdtnEnv(self.scenario, episodes, seed, self.config.episode_slots)
+        obs = env.reset()
+        from .core import to_env
+        tot = [0.0, 0.0, 0, 0]
+        rng_state = torch.get_rng_state()
+        for _ in range(self.config.episode_slots):
+            obs, r, _, info = env.step(*to_env(self.agent.act(obs, deterministic), self.agent.spec.p_max))
+            tot[0] += r.sum()
+            tot[1] += info["energy_j"].sum()
+            tot[2] += info["failures"].sum()
+            tot[3] += info["requests"].sum()
+        torch.set_rng_state(rng_state)
+        n = episodes * self.config.episode_slots
+        return {"reward": tot[0] / n, "energy_per_mu_slot": tot[1] / (n * self.scenario.n_mus),
+                "failure_ratio": tot[2] / max(tot[3], 1)}
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        return write_checkpoint(directory, {
+            "algo": self.algo, "scenario": self.scenario.to_dict(), "config": dataclasses.asdict(self.config),
+            "seed": self.seed, "iteration": self.iteration, "env_steps": self.env_steps,
+            "agent": self.agent.state_dict(), "env": self.env.get_state(), "torch_rng": torch.get_rng_state()})
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Trainer":
+        """Resume exactly where :meth:`save` left off."""
+        payload = read_checkpoint(directory)
+        path = Path(directory) / CHECKPOINT_FILE
+        try:
+            scenario = Scenario.from_dict(dict(payload["scenario"]))
+        except WdtnoptError as exc:
+            raise WdtnoptError(f"checkpoint {path}: invalid scenario ({exc})") from None
+        try:
+            tr = cls(payload["algo"], scenario, int(payload["seed"]), dict(payload["config"]))
+        except WdtnoptError as exc:
+            raise WdtnoptError(f"checkpoint {path}: {exc}") from None
+        load_agent_state(tr.agent, payload["agent"], path)
+        try:
+            tr.env.set_state(payload["env"])
+            torch.set_rng_state(payload["torch_rng"])
+        except (WdtnoptError, RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+            raise WdtnoptError(f"checkpoint {path}: inconsistent environment or RNG state ({exc})") from None
+        tr.obs = tr.env.observe()
+        tr.iteration, tr.env_steps = int(payload["iteration"]), int(payload["env_steps"])
+        return tr
