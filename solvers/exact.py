@@ -36,6 +36,9 @@ from . import Solution, SolverError, make_solution
 from .allocation import PairData, admit_server, allocate, allocate_server, energy_slope
 
 _N_INITIAL_CUTS = 8
+HEURISTICS_ON = False
+LOOSE_GAP = 0.0
+HEURISTIC_EFFORT = 0.0  # our own incumbents (exact allocation of every master placement) do the primal work
 
 
 def _quiet_highs(threads: int, seed: int = 0):
@@ -45,6 +48,10 @@ def _quiet_highs(threads: int, seed: int = 0):
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", int(threads))
     h.setOptionValue("random_seed", seed)
+    h.setOptionValue("mip_heuristic_effort", HEURISTIC_EFFORT)
+    for opt in ("mip_heuristic_run_rins", "mip_heuristic_run_rens", "mip_heuristic_run_feasibility_jump",
+                "mip_heuristic_run_root_reduced_cost"):
+        h.setOptionValue(opt, HEURISTICS_ON)
     for opt in ("primal_feasibility_tolerance", "dual_feasibility_tolerance", "mip_feasibility_tolerance"):
         h.setOptionValue(opt, 1e-9)
     return h
@@ -166,6 +173,7 @@ class _Master:
         h.passModel(lp)
         self.cuts: dict[tuple[int, int], list[float]] = {p: [] for p in self.phi}
         self.n_cuts = 0
+        self.incumbent = None
 
     # -- cuts ----------------------------------------------------------------------------------
     def e_and_slope(self, n: int, m: int, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -237,13 +245,15 @@ class _Master:
         sol = self.hs.HighsSolution()
         sol.col_value = list(v)
         sol.value_valid = True
-        try:
-            self.h.setSolution(sol)
-        except Exception:  # pragma: no cover - an incumbent hint is optional
-            pass
+        self.incumbent = sol
 
     def run(self, time_limit: float | None, mip_gap: float) -> dict[str, Any]:
         h = self.h
+        if self.incumbent is not None:  # HiGHS forgets a MIP start when rows are added
+            try:
+                h.setSolution(self.incumbent)
+            except Exception:  # pragma: no cover - an incumbent hint is optional
+                pass
         h.setOptionValue("mip_rel_gap", mip_gap)
         h.setOptionValue("mip_abs_gap", 0.0)
         h.setOptionValue("time_limit", float(time_limit) if time_limit is not None else math.inf)
@@ -309,7 +319,8 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
     lb = 0.0
     cache: dict[tuple[int, tuple[int, ...]], Any] = {}
     req = s.request & ~s.migrating
-    mip_gap = max(gap / 4, 1e-9)
+    target_gap = max(gap / 4, 1e-9)
+    loose = True  # early masters only steer the cuts: solve them to a loose gap (their bound stays valid)
     status = "optimal"
 
     def server_best(m: int, hosted: np.ndarray):
@@ -323,12 +334,18 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
 
     if best is not None:
         master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))
+        for n in np.flatnonzero(best.served):  # OA cuts at the incumbent's optimal allocation
+            m = int(best.placement[n])
+            if (n, m) in master.phi:
+                master.add_cuts(int(n), m, [best.cpu_hz[n] / pd.cpu_hz[m]])
     for it in range(max_iterations):
         stats["iterations"] = it + 1
         left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
         if left is not None and left <= 0:
             status = "time_limit"
             break
+        rel = (ub - lb) / ub if math.isfinite(ub) and ub > 0 else math.inf
+        mip_gap = max(target_gap, min(LOOSE_GAP, 0.1 * rel)) if loose else target_gap
         res = master.run(left, mip_gap)
         stats["milp_nodes"] += res.get("nodes", 0)
         if res["infeasible"]:
@@ -383,11 +400,14 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
             status = "optimal"
             break
         if new_cuts == 0:
-            if mip_gap <= 1e-12:
+            if mip_gap > target_gap:
+                loose = False
+            elif target_gap <= 1e-12:
                 # nothing left to refine: the master is exact at its optimum (round-off only)
                 status = "optimal" if best is not None and lb >= ub - max(gap, 1e-9) * abs(ub) else "feasible"
                 break
-            mip_gap = max(mip_gap / 100, 1e-12)
+            else:
+                target_gap = max(target_gap / 100, 1e-12)
     else:
         status = "feasible"
     if best is None:
