@@ -38,6 +38,8 @@ from .allocation import PairData, admit_server, allocate, allocate_server, energ
 _N_INITIAL_CUTS = 8
 HEURISTICS_ON = False
 LOOSE_GAP = 0.0
+DROP_SLACK: float | None = 1e-3  # after the root, drop cuts this slack (scaled objective units)
+ROOT_ROUNDS = 50  # Kelley rounds on the master's LP relaxation before branching
 HEURISTIC_EFFORT = 0.0  # our own incumbents (exact allocation of every master placement) do the primal work
 
 
@@ -170,8 +172,11 @@ class _Master:
         for j in integer:
             integrality[j] = highspy.HighsVarType.kInteger
         lp.integrality_ = integrality
+        self.integer = np.array(integer, dtype=np.int32)
         h.passModel(lp)
         self.cuts: dict[tuple[int, int], list[float]] = {p: [] for p in self.phi}
+        self.n_base_rows = len(rows_lo)
+        self.cut_rows: list[tuple[tuple[int, int], float]] = []  # (pair, share) of each cut row, in order
         self.n_cuts = 0
         self.incumbent = None
 
@@ -215,6 +220,7 @@ class _Master:
             lo.append(-self.hs.kHighsInf)
             hi.append(0.0)
             have.append(float(p))
+            self.cut_rows.append(((n, m), float(p)))
         self.h.addRows(len(lo), np.array(lo), np.array(hi), len(idx), np.array(starts, dtype=np.int32),
                        np.array(idx, dtype=np.int32), np.array(val))
         self.n_cuts += len(lo)
@@ -230,6 +236,66 @@ class _Master:
             grid = np.geomspace(max(pmin, 1e-6), 1.0, _N_INITIAL_CUTS)
             k = np.arange(1, load[m] + 1)
             self.add_cuts(n, m, np.concatenate(([pmin], grid, 1.0 / k[k <= 8])))
+
+    def kelley_root(self, max_rounds: int, deadline: float | None) -> float:
+        """Tighten the cuts on the master's LP relaxation (Kelley's cutting planes); return its bound.
+
+        The LP relaxation of the master is a relaxation of the snapshot problem, so its optimum is a
+        valid lower bound too. Cuts at the LP's shares ``phi / y`` make the piecewise-linear energy
+        exact where the relaxation wants it, before any branching.
+        """
+        hs = self.hs
+        ni = self.integer.size
+        self.h.changeColsIntegrality(ni, self.integer, np.array([hs.HighsVarType.kContinuous] * ni))
+        self.h.setOptionValue("time_limit", math.inf)
+        bound = -math.inf
+        try:
+            for _ in range(max_rounds):
+                if deadline is not None:
+                    left = deadline - time.perf_counter()
+                    if left <= 0:
+                        break
+                    self.h.setOptionValue("time_limit", left)
+                self.h.run()
+                if self.h.getModelStatus() != hs.HighsModelStatus.kOptimal:
+                    break
+                bound = self.h.getInfo().objective_function_value * self.ref
+                xv = np.array(self.h.getSolution().col_value)
+                added = 0
+                for (n, m), pj in self.phi.items():
+                    yv = xv[self.y[n, m]]
+                    if yv <= 1e-7:
+                        continue
+                    p = xv[pj] / yv
+                    e, _ = self.e_and_slope(n, m, np.array([max(p, 1e-300)]))
+                    if e[0] * yv > xv[self.eta[n, m]] + 1e-9:
+                        added += self.add_cuts(n, m, [p])
+                if not added:
+                    break
+            if DROP_SLACK is not None and self.h.getModelStatus() == hs.HighsModelStatus.kOptimal:
+                self.drop_slack_cuts(DROP_SLACK)
+        finally:
+            self.h.changeColsIntegrality(ni, self.integer, np.array([hs.HighsVarType.kInteger] * ni))
+        return bound
+
+    def drop_slack_cuts(self, slack_tol: float) -> int:
+        """Delete the cut rows with slack above ``slack_tol`` at the last LP solution (smaller LPs).
+
+        Any subset of valid cuts is still a relaxation; the loop re-adds the cuts it needs.
+        """
+        rv = np.array(self.h.getSolution().row_value)
+        cut_act = rv[self.n_base_rows:self.n_base_rows + len(self.cut_rows)]
+        drop = np.flatnonzero(cut_act < -slack_tol)
+        if drop.size == 0:
+            return 0
+        self.h.deleteRows(drop.size, (drop + self.n_base_rows).astype(np.int32))
+        keep = np.ones(len(self.cut_rows), dtype=bool)
+        keep[drop] = False
+        self.cut_rows = [c for c, k in zip(self.cut_rows, keep) if k]
+        self.cuts = {p: [] for p in self.phi}
+        for pair, share in self.cut_rows:
+            self.cuts[pair].append(share)
+        return int(drop.size)
 
     # -- solve -----------------------------------------------------------------------------------
     def set_incumbent(self, placement: np.ndarray, served: np.ndarray, cpu: np.ndarray, eta_val: dict) -> None:
@@ -338,6 +404,9 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
             m = int(best.placement[n])
             if (n, m) in master.phi:
                 master.add_cuts(int(n), m, [best.cpu_hz[n] / pd.cpu_hz[m]])
+    root = master.kelley_root(ROOT_ROUNDS, None if time_limit is None else t0 + time_limit)
+    lb = max(lb, root)
+    stats["root_bound"] = root
     for it in range(max_iterations):
         stats["iterations"] = it + 1
         left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
