@@ -25,6 +25,8 @@ finitely many iterations with ``bound >= objective (1 - gap)``.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import time
 from typing import Any
 
@@ -43,10 +45,33 @@ ROOT_ROUNDS = 50  # Kelley rounds on the master's LP relaxation before branching
 HEURISTIC_EFFORT = 0.0  # our own incumbents (exact allocation of every master placement) do the primal work
 
 
-def _quiet_highs(threads: int, seed: int = 0):
+_BANNER_SHOWN = False
+
+
+def _new_highs():
+    """``highspy.Highs()`` without the banner HiGHS prints on stdout at its first construction."""
+    global _BANNER_SHOWN
     import highspy
 
-    h = highspy.Highs()
+    if _BANNER_SHOWN:
+        return highspy.Highs()
+    _BANNER_SHOWN = True
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no real stdout (embedded interpreter): let it print
+        return highspy.Highs()
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _quiet_highs(threads: int, seed: int = 0):
+    h = _new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", int(threads))
     h.setOptionValue("random_seed", seed)

@@ -1,0 +1,147 @@
+"""The snapshot MINLP (MODEL.md section 5) as a Pyomo model, in the disaggregated convex form.
+
+Any Pyomo MINLP solver can take it; ``wdtnopt.solve(snapshot, method="pyomo")`` uses SCIP through
+Pyomo's ``scip_direct`` interface (``pyomo.contrib.solver``, backed by pyscipopt; no SCIP executable
+needed).
+
+Sets: MUs ``n``, servers ``m``; pairs ``P`` = (n, m) where n requests, is not migrating, may be hosted
+on m and can meet its deadline there. Variables:
+
+* ``x[n,m]`` binary: DT n hosted on m (fixed to ``placement_prev`` for pinned DTs);
+* ``w[n,m]`` binary, (n, m) in P: n served at m (``w <= x``);
+* ``t[n,m]`` transmission time, ``s[n,m]`` compute time, ``phi[n,m]`` CPU share of ``cpu_hz[m]``,
+  ``z[n,m]`` epigraph of the perspective ``t exp(a w / t)`` with ``a = D ln2 / B``.
+
+Constraints, for (n, m) in P (``T = deadline - relay[n,m]``, ``c`` cycles, ``F = cpu_hz[m]``):
+
+    t >= t_min                          power cap (also when not served: keeps t exp(a w / t) tame)
+    t + s <= T w + t_min (1 - w)        deadline
+    s phi >= (c / F) w^2                compute latency c w^2 / f (rotated second-order cone)
+    z >= t exp(a w / t)                 exponential-cone perspective; energy = (N0 B / g)(z - t)
+    sum_n phi[n,m] <= 1                 CPU
+    sum_n dt_size[n] x[n,m] <= storage[m]
+    sum_m x[n,m] = 1;  w[n,m] <= x[n,m]
+
+Objective (divided by ``scale``, J): served energy + failure penalties of the requesting MUs not served
++ migration penalties of moved DTs. With ``w = 1`` the constraints are exactly MODEL.md's; with ``w = 0``
+they force ``t = t_min``, ``s = 0`` and zero energy. The continuous relaxation is convex.
+
+Why ``t >= t_min`` even for a pair that is not served: a first version used a tiny ``t = 1e-6 s``
+there, and SCIP then reasoned about ``exp(a w / t)`` over boxes where it overflows and returned an
+"optimal" bound above a feasible point's value. With ``t >= t_min`` the exponent stays below
+``ln(1 + SNR at p_max)`` on the whole box.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from wdtnopt import physics
+from wdtnopt.snapshot import Snapshot
+
+
+def servable_pairs(s: Snapshot) -> list[tuple[int, int]]:
+    """(n, m) pairs that may be served: requesting, not migrating, host allowed, deadline reachable."""
+    budget = s.deadline[:, None] - s.relay
+    ok = (s.request & ~s.migrating & np.isfinite(s.t_min))[:, None] & (budget >= s.t_min[:, None])
+    ok &= (s.cycles[:, None] == 0) | ((s.cpu_hz[None, :] > 0) & (budget > s.t_min[:, None]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fmin = np.where(s.cycles[:, None] > 0, s.cycles[:, None] / (budget - s.t_min[:, None]), 0.0)
+    ok &= fmin <= s.cpu_hz[None, :]
+    pinned = s.pinned
+    allowed = np.ones_like(ok)
+    allowed[pinned] = False
+    allowed[np.flatnonzero(pinned), s.placement_prev[pinned]] = True
+    ok &= allowed
+    return [(int(n), int(m)) for n, m in zip(*np.nonzero(ok))]
+
+
+def build_model(snapshot: Snapshot, scale: float | None = None) -> Any:
+    """The Pyomo ``ConcreteModel`` of the snapshot MINLP (objective in units of ``model.scale`` J)."""
+    import pyomo.environ as pyo
+
+    s = snapshot
+    N, M = s.n_mus, s.n_bss
+    if scale is None:
+        scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
+        scale = scale if scale > 0 else 1.0
+    alpha = s.data_bits * physics.LN2 / s.bandwidth
+    k = s.noise_psd * s.bandwidth / s.serving_gain
+    budget = s.deadline[:, None] - s.relay
+    pairs = servable_pairs(s)
+
+    mdl = pyo.ConcreteModel(name="wdtn_snapshot")
+    mdl.scale = scale
+    mdl.N = pyo.RangeSet(0, N - 1)
+    mdl.M = pyo.RangeSet(0, M - 1)
+    mdl.P = pyo.Set(initialize=pairs, dimen=2)
+    mdl.x = pyo.Var(mdl.N, mdl.M, domain=pyo.Binary)
+    for n in range(N):
+        if s.pinned[n]:
+            for m in range(M):
+                mdl.x[n, m].fix(1 if m == s.placement_prev[n] else 0)
+    mdl.w = pyo.Var(mdl.P, domain=pyo.Binary)
+
+    def t_bounds(_, n, m):
+        return (float(s.t_min[n]), max(float(budget[n, m]), float(s.t_min[n])))
+
+    mdl.t = pyo.Var(mdl.P, bounds=t_bounds)
+    mdl.s = pyo.Var(mdl.P, bounds=lambda _, n, m: (0.0, max(float(budget[n, m]), 0.0)))
+    mdl.phi = pyo.Var(mdl.P, bounds=(0.0, 1.0))
+
+    def z_bounds(_, n, m):
+        # z <= T exp(alpha / t_min): the largest perspective value on the feasible set
+        hi = max(float(budget[n, m]), float(s.t_min[n])) * float(np.exp(alpha[n] / s.t_min[n]))
+        return (0.0, hi)
+
+    mdl.z = pyo.Var(mdl.P, bounds=z_bounds)
+
+    mdl.assign = pyo.Constraint(mdl.N, rule=lambda mm, n: sum(mm.x[n, m] for m in mm.M) == 1)
+    mdl.storage = pyo.Constraint(mdl.M, rule=lambda mm, m: sum(float(s.dt_size_bits[n]) / 1e9 * mm.x[n, m] for n in mm.N)
+                                 <= float(s.storage_bits[m]) / 1e9)
+    mdl.host = pyo.Constraint(mdl.P, rule=lambda mm, n, m: mm.w[n, m] <= mm.x[n, m])
+    # power cap: the lower bound t >= t_min of mdl.t
+    mdl.deadline = pyo.Constraint(mdl.P, rule=lambda mm, n, m: mm.t[n, m] + mm.s[n, m]
+                                  <= float(budget[n, m]) * mm.w[n, m] + float(s.t_min[n]) * (1 - mm.w[n, m]))
+
+    def compute_rule(mm, n, m):
+        if s.cycles[n] == 0:
+            return pyo.Constraint.Skip
+        return mm.s[n, m] * mm.phi[n, m] >= float(s.cycles[n] / s.cpu_hz[m]) * mm.w[n, m] ** 2
+
+    mdl.compute = pyo.Constraint(mdl.P, rule=compute_rule)
+    mdl.share_off = pyo.Constraint(mdl.P, rule=lambda mm, n, m: mm.phi[n, m] <= mm.w[n, m])
+    mdl.cpu = pyo.Constraint(mdl.M, rule=lambda mm, m: sum(mm.phi[n, mm_] for (n, mm_) in pairs if mm_ == m) <= 1
+                             if any(mm_ == m for (_, mm_) in pairs) else pyo.Constraint.Skip)
+    mdl.perspective = pyo.Constraint(mdl.P, rule=lambda mm, n, m: mm.z[n, m]
+                                     >= mm.t[n, m] * pyo.exp(float(alpha[n]) * mm.w[n, m] / mm.t[n, m]))
+
+    req = s.request
+    energy = sum(float(k[n] / scale) * (mdl.z[n, m] - mdl.t[n, m]) for (n, m) in pairs)
+    served = {n: 0 for n in range(N)}
+    for (n, m) in pairs:
+        served[n] = served[n] + mdl.w[n, m]
+    failures = sum(float(s.failure_penalty[n] / scale) * (1 - served[n]) for n in range(N) if req[n])
+    moves = sum(float(s.migration_penalty[n] / scale) * (1 - mdl.x[n, int(s.placement_prev[n])])
+                for n in range(N) if not s.pinned[n])
+    mdl.obj = pyo.Objective(expr=energy + failures + moves, sense=pyo.minimize)
+    return mdl
+
+
+def read_decision(mdl: Any, snapshot: Snapshot) -> dict[str, np.ndarray]:
+    """placement, served, tx_time and cpu_hz from a solved model (rounded binaries)."""
+    import pyomo.environ as pyo
+
+    s = snapshot
+    N, M = s.n_mus, s.n_bss
+    placement = np.array([max(range(M), key=lambda m: pyo.value(mdl.x[n, m])) for n in range(N)], dtype=np.int64)
+    served = np.zeros(N, dtype=bool)
+    tx = np.zeros(N)
+    cpu = np.zeros(N)
+    for (n, m) in mdl.P:
+        if m == placement[n] and pyo.value(mdl.w[n, m]) > 0.5:
+            served[n] = True
+            tx[n] = pyo.value(mdl.t[n, m])
+            cpu[n] = pyo.value(mdl.phi[n, m]) * s.cpu_hz[m]
+    return {"placement": placement, "served": served, "tx_time": tx, "cpu_hz": cpu}
