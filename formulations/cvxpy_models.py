@@ -89,8 +89,10 @@ def set_allocation_data(pp: ParamProblem, snapshot: Snapshot, placement, mus, sc
     mus = np.asarray(mus, dtype=np.int64)
     host = np.asarray(placement, dtype=np.int64)[mus]
     alpha, k = _energy_coeffs(s)
-    if scale is None:
-        scale = float(max(s.failure_penalty[mus].sum(), 1e-12)) if mus.size else 1.0
+    if scale is None:  # the least possible energy (each MU alone with the whole deadline): objective >= 1
+        e_floor = physics.energy_for_time(np.maximum(s.deadline[mus] - s.relay[mus, host], 1e-9), s.data_bits[mus],
+                                          s.bandwidth[mus], s.noise_psd[mus], s.serving_gain[mus])
+        scale = float(e_floor.sum()) if mus.size and float(e_floor.sum()) > 0 else 1.0
     pp.scale = scale
     pp.params["alpha"].value = alpha[mus]
     pp.params["k"].value = k[mus] / scale
@@ -113,6 +115,8 @@ def solve_allocation_cvxpy(snapshot: Snapshot, placement, served, solver: str = 
         return 0.0, tx, cpu
     pp = allocation_problem(mus.size, s.n_bss)
     set_allocation_data(pp, s, placement, mus)
+    if solver.upper() == "CLARABEL" and not kwargs:
+        kwargs = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
     value = pp.solve(solver, **kwargs)
     host = np.asarray(placement)[mus]
     tx[mus] = pp.vars["t"].value

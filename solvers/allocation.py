@@ -419,7 +419,7 @@ def reference_allocate_server(pd: PairData, m: int, mus) -> tuple[float, np.ndar
         lo = hi
         while cpu_use(lo) <= F and lo > 1e-300:
             lo /= 16.0
-        for _ in range(200):
+        while hi / lo > 1 + 1e-14:
             mid = math.sqrt(lo * hi)
             if cpu_use(mid) > F:
                 lo = mid
