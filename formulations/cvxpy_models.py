@@ -33,6 +33,9 @@ from wdtnopt import physics
 from wdtnopt.snapshot import Snapshot
 
 
+TIGHT_CLARABEL = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
+
+
 @dataclass
 class ParamProblem:
     """A DPP CVXPY problem with its parameters and variables by name."""
@@ -43,7 +46,13 @@ class ParamProblem:
     scale: float = 1.0
 
     def solve(self, solver: str = "CLARABEL", **kwargs: Any) -> float:
-        """Solve; returns the optimal value in J (the objective times ``scale``)."""
+        """Solve; returns the optimal value in J (the objective times ``scale``).
+
+        Clarabel runs at tight tolerances (1e-10) unless ``kwargs`` say otherwise: objectives can be
+        small in the units of ``scale`` and its default absolute gap would show at 1e-6 relative.
+        """
+        if solver.upper() == "CLARABEL" and not kwargs:
+            kwargs = dict(TIGHT_CLARABEL)
         self.problem.solve(solver=solver, **kwargs)
         return float(self.problem.value) * self.scale
 
@@ -115,8 +124,6 @@ def solve_allocation_cvxpy(snapshot: Snapshot, placement, served, solver: str = 
         return 0.0, tx, cpu
     pp = allocation_problem(mus.size, s.n_bss)
     set_allocation_data(pp, s, placement, mus)
-    if solver.upper() == "CLARABEL" and not kwargs:
-        kwargs = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
     value = pp.solve(solver, **kwargs)
     host = np.asarray(placement)[mus]
     tx[mus] = pp.vars["t"].value

@@ -1,10 +1,11 @@
 """``method="relaxation"``: the continuous relaxation's bound, plus the best of a few roundings.
 
 The bound is the optimum of the CVXPY continuous relaxation of the disaggregated convex MINLP
-(formulations/cvxpy_models.py, exponential cones, Clarabel). A conic solver's optimum is accurate to
-its tolerances only, so the reported bound is derated by ``BOUND_SAFETY`` (relative) to stay below the
-true relaxation optimum; it is a valid lower bound of the snapshot optimum in that sense (the exact
-oracle's bound comes from HiGHS at 1e-9 tolerances instead).
+(formulations/cvxpy_models.py, exponential cones, Clarabel at 1e-10 tolerances). A conic solver's
+optimum is accurate to its tolerances only, so the reported bound is derated by ``BOUND_SAFETY``
+(relative) to stay below the true relaxation optimum; it is a valid lower bound of the snapshot
+optimum in that sense (the exact oracle's bound comes from HiGHS at 1e-9 tolerances instead). When
+Clarabel reports only an inaccurate optimum (also at its default tolerances) the bound is 0.
 
 The decision is the cheapest, allocated exactly (solvers/allocation.py), of these placements that
 fit the storage: each DT on its largest ``x`` (hosted) value; each requesting DT on its largest ``w``
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -45,25 +47,34 @@ def solve_relaxation(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float
     fail_all = np.zeros(N, dtype=bool)
     pp = relaxation_problem(N, M)
     set_relaxation_data(pp, s)
-    kwargs: dict[str, Any] = {}
+    from wdtnopt.formulations.cvxpy_models import TIGHT_CLARABEL
+
+    attempts: list[dict[str, Any]] = [{}]
     if solver.upper() == "CLARABEL":
-        kwargs = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
+        attempts = [dict(TIGHT_CLARABEL), {}]  # tight first; Clarabel's defaults if that is inaccurate
         if time_limit is not None:
-            kwargs["time_limit"] = float(time_limit)
-    try:
-        pp.problem.solve(solver=solver, **kwargs)
-    except cp.error.SolverError as exc:
-        raise SolverError(f"conic solver {solver!r} failed on the relaxation: {exc}") from None
-    status = pp.problem.status
+            for a in attempts:
+                a["time_limit"] = float(time_limit)
+    status = None
+    for kwargs in attempts:
+        try:
+            with warnings.catch_warnings():  # "inaccurate" is read from the status below
+                warnings.simplefilter("ignore", UserWarning)
+                pp.problem.solve(solver=solver, **kwargs)
+        except cp.error.SolverError as exc:
+            raise SolverError(f"conic solver {solver!r} failed on the relaxation: {exc}") from None
+        status = pp.problem.status
+        if status in (cp.OPTIMAL, cp.INFEASIBLE):
+            break
     stats["conic_status"] = status
-    if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE):
+    if status == cp.INFEASIBLE:
         return make_solution(s, s.placement_prev, fail_all, np.zeros(N), np.zeros(N), bound=math.inf,
                              status="infeasible", method="relaxation", started=t0, stats=stats)
-    if status not in (cp.OPTIMAL,):
-        bound = -math.inf
-    else:
+    if status == cp.OPTIMAL:
         value = float(pp.problem.value) * pp.scale
         bound = value - abs(value) * BOUND_SAFETY
+    else:  # an inaccurate optimum certifies nothing: fall back to the trivial bound
+        bound = 0.0
     bound = max(bound, 0.0) if math.isfinite(bound) else bound  # every cost is >= 0
     stats["relaxation_value"] = float(pp.problem.value) * pp.scale if pp.problem.value is not None else None
 

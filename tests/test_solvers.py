@@ -1,0 +1,192 @@
+"""Solver API (issue 3): Solution contract, dispatch, statuses, properties, import weight, CLI."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from snapgen import paper_snapshot, tiny_snapshot
+from wdtnopt.cost import evaluate
+from wdtnopt.errors import WdtnoptError
+from wdtnopt.solvers import Solution, methods, register_method, solve
+from wdtnopt.solvers.allocation import allocate
+
+
+def test_solution_contract_and_json_roundtrip(tmp_path) -> None:
+    s = paper_snapshot(20, 5, seed=4)
+    sol = solve(s)
+    for name in ("placement", "served", "tx_time", "power", "cpu_hz", "energy"):
+        assert getattr(sol, name).shape == (s.n_mus,)
+    ev = evaluate(s, sol)
+    assert not ev.violations
+    assert sol.objective == ev.objective
+    np.testing.assert_allclose(sol.energy, ev.energy)
+    np.testing.assert_allclose(sol.power, ev.power, rtol=1e-12)
+    assert sol.bound <= sol.objective and sol.gap <= 1e-6 and sol.status == "optimal"
+    assert (sol.power <= s.p_max * (1 + 1e-9)).all()
+    text = json.dumps(sol.to_dict())
+    back = Solution.from_dict(json.loads(text))
+    assert back.objective == sol.objective and back.status == sol.status
+    np.testing.assert_array_equal(back.placement, sol.placement)
+    np.testing.assert_array_equal(back.served, sol.served)
+    assert evaluate(s, back).objective == sol.objective
+
+
+def test_unknown_method_names_the_choices() -> None:
+    with pytest.raises(WdtnoptError, match="method 'bogus'.*exact.*pyomo.*relaxation"):
+        solve(tiny_snapshot(0), method="bogus")
+
+
+def test_register_method_hook() -> None:
+    calls = []
+
+    def fake(snapshot, **options):
+        calls.append(options)
+        return solve(snapshot, method="exact", **options)
+
+    register_method("fake_for_test", fake)
+    try:
+        assert "fake_for_test" in methods()
+        sol = solve(tiny_snapshot(1), method="fake_for_test", gap=1e-4)
+        assert calls == [{"gap": 1e-4}] and sol.status == "optimal"
+    finally:
+        from wdtnopt.solvers import _METHODS
+        _METHODS.pop("fake_for_test", None)
+
+
+def test_infeasible_storage_is_a_status() -> None:
+    s = tiny_snapshot(3, N=5, M=2)
+    s = s.replace(storage_bits=np.full(2, float(s.dt_size_bits.max()) * 0.5))
+    for method in ("exact", "relaxation"):
+        sol = solve(s, method=method)
+        assert sol.status == "infeasible"
+        assert math.isinf(sol.objective)
+
+
+def test_prev_overflow_but_moves_fix_it() -> None:
+    """placement_prev overflows a server, migration allowed: the oracle moves DTs and stays exact."""
+    s = tiny_snapshot(5, N=5, M=3, kind="plain")
+    big = float(s.dt_size_bits.sum())
+    prev = np.zeros(s.n_mus, dtype=np.int64)
+    s = s.replace(placement_prev=prev, migrating=np.zeros(s.n_mus, bool),
+                  storage_bits=np.array([big * 0.6, big, big]))
+    sol = solve(s)
+    assert sol.status == "optimal"
+    assert not evaluate(s, sol).violations
+    assert (sol.placement != prev).any()
+    if not s.allow_migration:
+        pytest.skip("drawn without migration")
+    assert solve(s.replace(allow_migration=False)).status == "infeasible"
+
+
+def test_no_migration_is_the_fixed_placement_allocation() -> None:
+    s = tiny_snapshot(9, N=6, M=3, kind="no_migration")
+    sol = solve(s)
+    np.testing.assert_array_equal(sol.placement, s.placement_prev)
+    assert sol.objective == pytest.approx(allocate(s, s.placement_prev).cost, rel=1e-12)
+    assert sol.gap == 0.0
+
+
+def test_time_limit_returns_incumbent_and_bound() -> None:
+    s = paper_snapshot(50, 5, seed=3)
+    sol = solve(s, time_limit=0.05)
+    assert sol.status in ("time_limit", "optimal")
+    assert not evaluate(s, sol).violations
+    assert sol.bound <= sol.objective
+    full = solve(s)
+    assert full.objective <= sol.objective * (1 + 1e-9)
+    assert sol.bound <= full.objective * (1 + 1e-9)
+
+
+def test_bad_options_are_user_errors() -> None:
+    s = tiny_snapshot(0)
+    with pytest.raises(WdtnoptError, match="gap"):
+        solve(s, gap=-1)
+    with pytest.raises(WdtnoptError, match="time_limit"):
+        solve(s, time_limit=0)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), kind=st.sampled_from(["plain", "tight_storage", "tight_cpu", "migrating",
+                                                         "no_migration", "cheap_fail", "zero_cycles"]))
+def test_properties_of_the_exact_oracle(seed: int, kind: str) -> None:
+    s = tiny_snapshot(seed, kind=kind)
+    sol = solve(s)
+    if sol.status == "infeasible":
+        fits = (np.bincount(s.placement_prev, weights=s.dt_size_bits, minlength=s.n_bss) <= s.storage_bits).all()
+        assert not fits
+        return
+    assert sol.status == "optimal"
+    ev = evaluate(s, sol)
+    assert not ev.violations
+    assert sol.objective == ev.objective
+    assert sol.bound <= sol.objective
+    assert sol.gap <= 1e-6
+    # never worse than keeping the placement (exact allocation there), when that fits
+    if (np.bincount(s.placement_prev, weights=s.dt_size_bits, minlength=s.n_bss) <= s.storage_bits).all():
+        assert sol.objective <= allocate(s, s.placement_prev).cost * (1 + 1e-12)
+    # migrating DTs stay and are not served; no move when not allowed
+    assert (sol.placement[s.migrating] == s.placement_prev[s.migrating]).all()
+    assert not sol.served[s.migrating].any()
+    if not s.allow_migration:
+        assert (sol.placement == s.placement_prev).all()
+
+
+def test_import_wdtnopt_stays_light() -> None:
+    code = ("import sys, wdtnopt, wdtnopt.solvers; s = wdtnopt.solve; "
+            "heavy = [m for m in ('cvxpy', 'pyomo', 'highspy', 'pyscipopt', 'torch') if m in sys.modules]; "
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+# -- CLI -----------------------------------------------------------------------------------------------
+def _run_cli(args, capsys):
+    from wdtnopt.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_solve_prints_table_and_writes_json(tmp_path, capsys) -> None:
+    s = paper_snapshot(12, 3, seed=1)
+    path = tmp_path / "snap.json"
+    s.save(path)
+    out_path = tmp_path / "sol.json"
+    code, out, err = _run_cli(["solve", str(path), "-o", str(out_path)], capsys)
+    assert code == 0, err
+    assert "objective" in out and "bound" in out and "total" in out
+    data = json.loads(out_path.read_text())
+    sol = Solution.from_dict(data)
+    assert data["status"] == "optimal"
+    assert evaluate(s, sol).objective == pytest.approx(sol.objective, rel=1e-12)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["solve", "MISSING.json"], "cannot read"),
+    (["solve", "SNAP", "--method", "nope"], "unknown method"),
+    (["solve", "SNAP", "--gap", "-1"], "--gap"),
+    (["solve", "SNAP", "--time-limit", "0"], "--time-limit"),
+    (["solve", "BAD"], "invalid snapshot"),
+])
+def test_cli_solve_bad_input_exits_2(tmp_path, capsys, args, needle) -> None:
+    snap = tmp_path / "s.json"
+    tiny_snapshot(0).save(snap)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"gain": [[1.0]]}))
+    args = [str(snap) if a == "SNAP" else str(bad) if a == "BAD" else str(tmp_path / a) if a.endswith(".json") else a
+            for a in args]
+    code, out, err = _run_cli(args, capsys)
+    assert code == 2
+    assert needle in err + out
+    assert "Traceback" not in err
