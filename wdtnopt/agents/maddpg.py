@@ -1,0 +1,241 @@
+"""MADDPG (Lowe et al., 2017) on the WDTN environment, cooperative variant.
+
+* Deterministic actors, one per agent (stacked per type): MU power and BS weights are
+  ``sigmoid(net(obs))`` in the normalized box, explored with Gaussian noise (clipped to the box);
+  the controller's categoricals are trained through a straight-through Gumbel-softmax (masked
+  logits) and act by their masked argmax.
+* A centralized Q critic ``Q(state, joint action)`` with a target network; the joint action is
+  MU powers, BS weights and the controller's one-hot hosts. The reward is a team reward, so every
+  agent's centralized critic would learn the same function: one critic serves all agents.
+* Each agent type's actors ascend ``Q(s, a)`` with that type's actions from the current policies
+  and the other types' actions from the replay buffer (the MADDPG rule, applied per type).
+* Replay buffer (uniform), Polyak-averaged target actors and critic.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .core import TYPES, ActorGroup, EnvSpec, actor_inputs, mlp, seed_everything, to_env
+
+
+@dataclass
+class MADDPGConfig:
+    """Hyperparameters of MADDPG (the original paper's, with a larger replay ratio for 2 cores)."""
+
+    n_envs: int = 16
+    """environments stepped together"""
+    rollout_steps: int = 50
+    """slots collected per environment per iteration"""
+    episode_slots: int = 100
+    """slots per episode (time-limit end, bootstrapped)"""
+    hidden: int = 64
+    """width of the two hidden layers of every actor"""
+    critic_hidden: int = 256
+    """width of the two hidden layers of the Q critic"""
+    actor_lr: float = 1e-3
+    """Adam step size of the actors"""
+    critic_lr: float = 1e-3
+    """Adam step size of the critic"""
+    gamma: float = 0.95
+    """discount factor"""
+    tau: float = 0.01
+    """Polyak factor of the target networks"""
+    buffer_size: int = 20_000
+    """replay capacity in joint transitions"""
+    batch_size: int = 256
+    """transitions per gradient step"""
+    warmup_steps: int = 1_000
+    """joint transitions collected before the first update"""
+    updates_per_iteration: int = 25
+    """gradient steps (critic and actors) per iteration"""
+    noise_std: float = 0.1
+    """Gaussian exploration noise on normalized continuous actions"""
+    gumbel_tau: float = 1.0
+    """Gumbel-softmax temperature of the controller"""
+    max_grad_norm: float = 10.0
+    """gradient norm clip"""
+    torch_threads: int = 2
+    """torch intra-op threads"""
+
+
+class ReplayBuffer:
+    """Uniform replay of joint transitions; MU and controller observations are slices of the state."""
+
+    def __init__(self, spec: EnvSpec, capacity: int):
+        d = spec.dims
+        n, m = spec.n_mus, spec.n_bss
+        self.cap, self.size, self.pos = capacity, 0, 0
+        self.state = np.zeros((capacity, d["state"]), np.float32)
+        self.next_state = np.zeros((capacity, d["state"]), np.float32)
+        self.bs = np.zeros((capacity, m, d["bs"]), np.float32)
+        self.next_bs = np.zeros((capacity, m, d["bs"]), np.float32)
+        self.mask = np.zeros((capacity, n, m), bool)
+        self.next_mask = np.zeros((capacity, n, m), bool)
+        self.act_mu = np.zeros((capacity, n), np.float32)
+        self.act_bs = np.zeros((capacity, m, n), np.float32)
+        self.act_ctrl = np.zeros((capacity, n), np.int64)
+        self.reward = np.zeros(capacity, np.float32)
+
+    def add(self, **rows: np.ndarray) -> None:
+        k = rows["reward"].shape[0]
+        idx = (self.pos + np.arange(k)) % self.cap
+        for name, value in rows.items():
+            getattr(self, name)[idx] = value
+        self.pos = (self.pos + k) % self.cap
+        self.size = min(self.size + k, self.cap)
+
+    def sample(self, rng: np.random.Generator, batch: int) -> dict[str, torch.Tensor]:
+        idx = rng.integers(0, self.size, batch)
+        names = ("state", "next_state", "bs", "next_bs", "mask", "next_mask", "act_mu", "act_bs", "act_ctrl", "reward")
+        return {k: torch.from_numpy(getattr(self, k)[idx]) for k in names}
+
+    def state_dict(self) -> dict[str, Any]:
+        names = ("state", "next_state", "bs", "next_bs", "mask", "next_mask", "act_mu", "act_bs", "act_ctrl", "reward")
+        return {"size": self.size, "pos": self.pos, **{k: torch.from_numpy(getattr(self, k)[: self.size].copy()) for k in names}}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        self.size, self.pos = int(sd["size"]), int(sd["pos"])
+        for k, v in sd.items():
+            if k not in ("size", "pos"):
+                getattr(self, k)[: self.size] = v.numpy()
+
+
+class MADDPG:
+    """Cooperative MADDPG (module docstring)."""
+
+    name = "maddpg"
+    Config = MADDPGConfig
+
+    def __init__(self, spec: EnvSpec, cfg: MADDPGConfig, seed: int = 0):
+        self.spec, self.cfg = spec, cfg
+        self.rng = seed_everything(seed)
+        groups = {}
+        for k in TYPES:
+            a, d, da = spec.group(k)
+            groups[k] = (ActorGroup(a, d, da, "categorical", cfg.hidden, n_choices=spec.n_bss) if k == "controller"
+                         else ActorGroup(a, d, da, "deterministic", cfg.hidden))
+        self.actors = nn.ModuleDict(groups)
+        self.critic = mlp(spec.dims["state"] + spec.joint_action_dim, 1, cfg.critic_hidden, act=nn.ReLU)
+        self.target_actors = copy.deepcopy(self.actors)
+        self.target_critic = copy.deepcopy(self.critic)
+        self.actor_opt = torch.optim.Adam(self.actors.parameters(), lr=cfg.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
+        self.buffer = ReplayBuffer(spec, cfg.buffer_size)
+
+    # -- observations from buffer rows -----------------------------------------------------------
+    def _obs(self, state: torch.Tensor, bs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Group-major observations {type: [A, B, d]} rebuilt from the state (MU, controller) and BS rows."""
+        d = self.spec.dims
+        n = self.spec.n_mus
+        mu = state[:, d["controller"]: d["controller"] + n * d["mu"]].reshape(-1, n, d["mu"])
+        return {"mu": mu.transpose(0, 1), "bs": bs.transpose(0, 1), "controller": state[None, :, : d["controller"]]}
+
+    def _policy(self, actors: nn.ModuleDict, obs: dict[str, torch.Tensor], mask: torch.Tensor, mode: str
+                ) -> dict[str, torch.Tensor]:
+        """Actions {type: [A, B, D]}; the controller as one-hot [1, B, N, M]. mode: greedy | gumbel."""
+        out = {k: torch.sigmoid(actors[k].output(obs[k])) for k in ("mu", "bs")}
+        logits = actors["controller"].output(obs["controller"]).reshape(1, -1, self.spec.n_mus, self.spec.n_bss)
+        logits = logits.masked_fill(~mask, -1e9)
+        if mode == "gumbel":
+            out["controller"] = F.gumbel_softmax(logits, tau=self.cfg.gumbel_tau, hard=True)
+        else:
+            out["controller"] = F.one_hot(logits.argmax(-1), self.spec.n_bss).float()
+        return out
+
+    def _q(self, critic: nn.Module, state: torch.Tensor, a: dict[str, torch.Tensor]) -> torch.Tensor:
+        b = state.shape[0]
+        joint = torch.cat([a["mu"].transpose(0, 1).reshape(b, -1), a["bs"].transpose(0, 1).reshape(b, -1),
+                           a["controller"][0].reshape(b, -1)], dim=1)
+        return critic(torch.cat([state, joint], dim=1))[:, 0]
+
+    # -- acting ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, obs: Any, deterministic: bool = True) -> dict[str, np.ndarray]:
+        go, mask = actor_inputs(obs)
+        a = self._policy(self.actors, go, mask, "greedy" if deterministic else "gumbel")
+        out = {k: a[k].transpose(0, 1).numpy() for k in ("mu", "bs")}
+        if not deterministic:
+            for k in ("mu", "bs"):
+                out[k] = np.clip(out[k] + self.rng.normal(0.0, self.cfg.noise_std, out[k].shape), 0.0, 1.0).astype(np.float32)
+        out["controller"] = a["controller"].argmax(-1).transpose(0, 1).numpy()
+        return out
+
+    # -- one iteration ---------------------------------------------------------------------------
+    def iterate(self, env: Any, obs: Any) -> tuple[Any, dict[str, float]]:
+        cfg, spec = self.cfg, self.spec
+        totals = np.zeros(4)
+        for _ in range(cfg.rollout_steps):
+            a = self.act(obs, deterministic=False)
+            nxt, reward, done, info = env.step(*to_env(a, spec.p_max))
+            next_state = np.where(done[:, None], info["final_state"], nxt.state)
+            # after an automatic reset, the next BS observations and mask belong to the new episode;
+            # they only feed the target actors, and the terminal state's value is what matters
+            self.buffer.add(state=obs.state, next_state=next_state, bs=obs.bs, next_bs=nxt.bs, mask=obs.ctrl_mask,
+                            next_mask=nxt.ctrl_mask, act_mu=a["mu"][:, :, 0], act_bs=a["bs"],
+                            act_ctrl=a["controller"][:, 0], reward=reward.astype(np.float32))
+            totals += (reward.sum(), info["energy_j"].sum(), info["failures"].sum(), info["requests"].sum())
+            obs = nxt
+        n_steps = cfg.rollout_steps * env.n_envs
+        stats = {"reward": totals[0] / n_steps, "energy_per_mu_slot": totals[1] / (n_steps * spec.n_mus),
+                 "failure_ratio": totals[2] / totals[3] if totals[3] else 0.0}
+        if self.buffer.size >= cfg.warmup_steps:
+            diags = [self.update() for _ in range(cfg.updates_per_iteration)]
+            stats.update({k: float(np.mean([d[k] for d in diags])) for k in diags[0]})
+        return obs, stats
+
+    def update(self) -> dict[str, float]:
+        cfg, spec = self.cfg, self.spec
+        b = self.buffer.sample(self.rng, cfg.batch_size)
+        n, m = spec.n_mus, spec.n_bss
+        with torch.no_grad():
+            na = self._policy(self.target_actors, self._obs(b["next_state"], b["next_bs"]), b["next_mask"][None], "greedy")
+            y = b["reward"] + cfg.gamma * self._q(self.target_critic, b["next_state"], na)
+        taken = {"mu": b["act_mu"].T[:, :, None], "bs": b["act_bs"].transpose(0, 1),
+                 "controller": F.one_hot(b["act_ctrl"], m).float()[None]}
+        q = self._q(self.critic, b["state"], taken)
+        critic_loss = F.mse_loss(q, y)
+        self.critic_opt.zero_grad()
+        critic_loss.backward()
+        nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
+        self.critic_opt.step()
+
+        pol = self._policy(self.actors, self._obs(b["state"], b["bs"]), b["mask"][None], "gumbel")
+        actor_loss = torch.zeros(())
+        for k in TYPES:   # type k's actions from the current policies, the others' from the buffer
+            actor_loss = actor_loss - self._q(self.critic, b["state"], {**taken, k: pol[k]}).mean()
+        self.actor_opt.zero_grad()
+        actor_loss.backward()
+        nn.utils.clip_grad_norm_(self.actors.parameters(), cfg.max_grad_norm)
+        self.actor_opt.step()
+        self.critic.zero_grad(set_to_none=True)   # the actor loss also reached the critic's gradients
+
+        with torch.no_grad():
+            for tgt, src in ((self.target_actors, self.actors), (self.target_critic, self.critic)):
+                for pt, ps in zip(tgt.parameters(), src.parameters()):
+                    pt.lerp_(ps, cfg.tau)
+        return {"value_loss": float(critic_loss.detach()), "policy_loss": float(actor_loss.detach()) / len(TYPES),
+                "q_mean": float(q.detach().mean())}
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"actors": self.actors.state_dict(), "critic": self.critic.state_dict(),
+                "target_actors": self.target_actors.state_dict(), "target_critic": self.target_critic.state_dict(),
+                "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
+                "buffer": self.buffer.state_dict(), "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        self.actors.load_state_dict(sd["actors"])
+        self.critic.load_state_dict(sd["critic"])
+        self.target_actors.load_state_dict(sd["target_actors"])
+        self.target_critic.load_state_dict(sd["target_critic"])
+        self.actor_opt.load_state_dict(sd["actor_opt"])
+        self.critic_opt.load_state_dict(sd["critic_opt"])
+        self.buffer.load_state_dict(sd["buffer"])
+        self.rng.bit_generator.state = sd["rng"]
