@@ -1,7 +1,8 @@
 """wdtnopt: certified optimization and learned baselines for wireless digital twin networks.
 
 ``import wdtnopt`` is light: numpy only. Solver back ends (cvxpy, pyomo, highspy), torch and dask
-are imported by the functions that use them.
+are imported by the functions that use them. Progress bars show on a terminal only
+(``WDTNOPT_PROGRESS=1`` forces them on, ``=0`` off).
 """
 from __future__ import annotations
 

@@ -90,5 +90,5 @@ def _run_dask(fn: Callable[[Any], Any], items: list[Any], scheduler: Any, done: 
 def _bar(progress: bool | str, total: int) -> Any:
     if not progress or total == 0:
         return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc=progress if isinstance(progress, str) else None, unit="task", leave=False)
+    from .progress import progress_bar
+    return progress_bar(total=total, desc=progress if isinstance(progress, str) else None, unit="task")

@@ -201,8 +201,8 @@ def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None
     pol.reset(trace)
     bar = None
     if progress is True:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=trace.slots, desc=f"simulate {name}", unit="slot", leave=False)
+        from .progress import progress_bar
+        bar = progress_bar(total=trace.slots, desc=f"simulate {name}", unit="slot")
     while not state.done:
         frame_start = state.is_frame_start
         migrations = 0

@@ -189,6 +189,15 @@ class Snapshot:
         """A validated copy with some fields changed."""
         return Snapshot(**{**{f: getattr(self, f) for f in FIELDS}, **changes})
 
+    def select(self, mus: Any) -> "Snapshot":
+        """The snapshot restricted to the MUs ``mus`` (indices or a boolean mask); servers unchanged."""
+        idx = np.flatnonzero(mus) if np.asarray(mus).dtype == bool else np.asarray(mus, dtype=np.int64)
+        data: dict[str, Any] = {}
+        for name, (shape, _, _) in _SPEC.items():
+            arr = getattr(self, name)
+            data[name] = arr[idx] if shape[0] == "N" else arr
+        return Snapshot(**data, allow_migration=self.allow_migration)
+
     def __repr__(self) -> str:
         return (f"Snapshot(n_mus={self.n_mus}, n_bss={self.n_bss}, requests={int(self.request.sum())}, "
                 f"migrating={int(self.migrating.sum())}, allow_migration={self.allow_migration})")

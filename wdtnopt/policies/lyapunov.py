@@ -124,7 +124,7 @@ class LyapunovPolicy(SnapshotSolverPolicy):
 
     name = "lyapunov"
 
-    def __init__(self, *, V: float = 0.01, eps: float | np.ndarray | None = None, **options: Any):
+    def __init__(self, *, V: float = 100.0, eps: float | np.ndarray | None = None, **options: Any):
         super().__init__(**options)
         if not (isinstance(V, (int, float)) and np.isfinite(V) and V > 0):
             raise WdtnoptError(f"V: expected a finite number > 0, got {V!r}")

@@ -1,0 +1,101 @@
+"""Long-term figures of issue 4: the V trade-off of the Lyapunov scheduler and the gap table.
+
+    python benchmarks/bench_longterm.py --slots 400 --seed 0 --out benchmarks/results/longterm
+
+(1) V trade-off: energy per MU per slot, failure ratio (overall and worst MU) and mean virtual-queue
+backlog for V in --V-values, on one replayed trace of the default scenario: table (CSV + Markdown)
+and a PNG plot. (2) Gap table: static, follow, myopic oracle and Lyapunov (--V) against the
+hindsight lower bound on the same trace, each at its own per-MU failure ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from wdtnopt import Scenario, gap, generate_trace, hindsight_bound, simulate
+from wdtnopt.io import atomic_write_text
+from wdtnopt.policies.lyapunov import LyapunovPolicy, MyopicOraclePolicy
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--slots", type=int, default=400)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-mus", type=int, default=30)
+    ap.add_argument("--V-values", type=float, nargs="+", default=[1, 10, 30, 100, 300, 1000, 3000])
+    ap.add_argument("--V", type=float, default=100.0, help="V of the Lyapunov row of the gap table")
+    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--out", default="benchmarks/results/longterm")
+    args = ap.parse_args()
+    out = Path(args.out)
+    sc = Scenario.paper(n_mus=args.n_mus)
+    trace = generate_trace(sc, seed=args.seed, slots=args.slots)
+    print(f"machine: {platform.machine()}, python {platform.python_version()}; N={sc.n_mus}, {args.slots} slots, seed {args.seed}")
+
+    # (1) V trade-off
+    rows = []
+    for v in args.V_values:
+        t0 = time.perf_counter()
+        r = simulate(LyapunovPolicy(V=v), trace)
+        rows.append((v, r.energy_per_mu_slot, r.failure_ratio, float(r.failure_ratio_per_mu.max()),
+                     r.extras["mean_backlog"], time.perf_counter() - t0))
+    header = ["V", "energy_per_mu_slot_j", "failure_ratio", "worst_mu_failure_ratio", "mean_backlog", "time_s"]
+    buf = io.StringIO()
+    csv.writer(buf).writerows([header] + [list(r) for r in rows])
+    atomic_write_text(out / "v_tradeoff.csv", buf.getvalue())
+    md = ["| V | energy / MU / slot (mJ) | failure ratio | worst MU | mean backlog |", "|---|---|---|---|---|"]
+    md += [f"| {v:g} | {e * 1e3:.4f} | {f:.4f} | {w:.4f} | {b:.2f} |" for v, e, f, w, b, _ in rows]
+    atomic_write_text(out / "v_tradeoff.md", "\n".join(md) + "\n")
+    print("\n".join(md))
+    _plot(rows, sc.eps, out / "v_tradeoff.png")
+
+    # (2) gap table
+    results = []
+    for pol in ("static", "follow", MyopicOraclePolicy(), LyapunovPolicy(V=args.V)):
+        results.append(simulate(pol, trace))
+    t0 = time.perf_counter()
+    hb = hindsight_bound(trace, iters=args.iters, workers=args.workers, progress=True)
+    report = gap(results, trace, bound=hb, iters=args.iters // 2)
+    secs = time.perf_counter() - t0
+    table = report.to_markdown()
+    atomic_write_text(out / "gap.md", table + f"\n\nhindsight bound: {len(hb.points)} dual evaluations, {secs:.0f} s\n")
+    print(table)
+    print(f"bound + gaps: {secs:.0f} s")
+
+
+def _plot(rows, eps: float, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    v = np.array([r[0] for r in rows])
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    axes[0].plot(v, [r[1] * 1e3 for r in rows], "o-")
+    axes[0].set_ylabel("energy per MU per slot (mJ)")
+    axes[1].plot(v, [r[2] for r in rows], "o-", label="all MUs")
+    axes[1].plot(v, [r[3] for r in rows], "s--", label="worst MU")
+    axes[1].axhline(eps, color="gray", ls=":", label=f"target eps = {eps:g}")
+    axes[1].set_ylabel("failure ratio")
+    axes[1].legend()
+    axes[2].plot(v, [r[4] for r in rows], "o-")
+    axes[2].set_ylabel("mean virtual-queue backlog (failures)")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("V (failures per J)")
+        ax.grid(alpha=0.3)
+    fig.suptitle("Lyapunov drift-plus-penalty: the V trade-off (default scenario, one trace)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Progress bars for long work: shown on a terminal, silent in logs and CI (not a TTY)."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+
+def progress_bar(**kwargs: Any) -> Any:
+    """A tqdm bar with ETA; ``WDTNOPT_PROGRESS=1`` forces it on, ``=0`` off (default: on a TTY only)."""
+    from tqdm.auto import tqdm
+
+    force = os.environ.get("WDTNOPT_PROGRESS")
+    disable = (force == "0") if force in ("0", "1") else not sys.stderr.isatty()
+    kwargs.setdefault("leave", False)
+    kwargs.setdefault("mininterval", 0.5)
+    kwargs.setdefault("dynamic_ncols", True)
+    return tqdm(disable=disable, **kwargs)
