@@ -169,11 +169,85 @@ def allocate_server(pd: PairData, m: int, mus, *, rtol: float = 1e-13) -> Server
             t[i] = max(T[i] - c[i] / F, tmin[i])
             price = float(energy_slope(t[i], pd.alpha[mus[i]], pd.k[mus[i]]) * c[i] / F**2)
         else:
-            tb, fb, price = _price_solve(T[ib], tmin[ib], c[ib], pd.alpha[mus[ib]], pd.k[mus[ib]], F, rtol)
+            tb, fb, prices = _price_solve_groups(T[ib], tmin[ib], c[ib], pd.alpha[mus[ib]], pd.k[mus[ib]],
+                                                 np.zeros(ib.size, dtype=np.int64), np.array([F]), rtol)
             t[ib] = tb
             f[ib] = fb
+            price = float(prices[0])
     energy = float(pd.energy(mus, t).sum())
     return ServerAllocation(mus, t, f, energy, price)
+
+
+def _price_solve_groups(T, tmin, c, alpha, k, group, F, rtol=1e-13):
+    """KKT solve of several servers at once (``group[i]`` the server slot of MU i, ``F[g]`` its CPU).
+
+    Every MU has c > 0 and every group fits (sum of f_min <= F, checked by the caller). A joint
+    (semi-smooth) Newton method on the unknowns ``sigma_i = log s_i`` and the log-prices ``ell_g``
+    solves all groups in a few vectorized steps; its result is verified against the KKT conditions
+    and any group that fails the check is re-solved by the nested, safeguarded :func:`_price_solve`.
+    Returns ``(t, f, prices)``.
+    """
+    G = F.size
+    slack = T - tmin
+    sig_max = np.log(slack)
+    phi_max, _ = _phi(sig_max, T, c, alpha, k)
+    fmin = c / slack
+    logF = np.log(F)
+    all_capped = np.bincount(group, weights=fmin, minlength=G) >= F * (1 - rtol)
+    csum = np.bincount(group, weights=c, minlength=G)
+    sig = np.minimum(np.log(csum / F)[group], sig_max)
+    v0, _ = _phi(sig, T, c, alpha, k)
+    cnt = np.bincount(group, minlength=G)
+    ell = np.bincount(group, weights=v0, minlength=G) / np.maximum(cnt, 1)
+    ok = False
+    for _ in range(60):
+        capped = phi_max <= ell[group]
+        sig = np.where(capped, sig_max, np.minimum(sig, sig_max))
+        val, der = _phi(sig, T, c, alpha, k)
+        f = c * np.exp(-sig)
+        Gs = np.bincount(group, weights=f, minlength=G)
+        cap_res = np.log(Gs) - logF
+        free = ~capped
+        r = np.where(free, ell[group] - val, 0.0)
+        if (np.abs(cap_res) <= rtol).all() and (np.abs(r) <= 1e-11).all():
+            ok = True
+            break
+        w = np.where(free, f / der, 0.0)
+        W = np.bincount(group, weights=w, minlength=G)
+        rhs = Gs * cap_res - np.bincount(group, weights=w * r, minlength=G)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dell = np.where(W > 0, rhs / np.where(W > 0, W, 1.0), -1.0)  # no free MU: lower the price
+        dell = np.clip(dell, -4.0, 4.0)
+        dsig = np.where(free, (r + dell[group]) / der, 0.0)
+        dsig = np.clip(dsig, -2.0, 2.0)
+        sig = np.minimum(sig + dsig, sig_max)
+        ell = ell + dell
+    t = T - np.exp(sig)
+    f = c * np.exp(-sig)
+    prices = np.exp(ell)
+    redo = all_capped.copy()
+    if not ok:
+        redo[:] = True
+    for g in np.flatnonzero(redo):
+        idx = np.flatnonzero(group == g)
+        if all_capped[g]:
+            t[idx], f[idx], prices[g] = tmin[idx], fmin[idx], float(np.exp(phi_max[idx].max()))
+            continue
+        t[idx], f[idx], prices[g] = _price_solve(T[idx], tmin[idx], c[idx], alpha[idx], k[idx], float(F[g]), rtol)
+    if ok:  # exact feasibility as in _price_solve: capped MUs at t_min, the others absorb round-off
+        capped = (phi_max <= ell[group]) & ~all_capped[group]
+        f = np.where(capped, fmin, f)
+        t = np.where(capped, tmin, t)
+        for g in np.flatnonzero(~all_capped):
+            idx = np.flatnonzero(group == g)
+            fr = idx[~capped[idx]]
+            excess = float(f[idx].sum()) - float(F[g])
+            if excess > 0 and fr.size:
+                f[fr] *= (float(F[g]) - float(f[idx[capped[idx]]].sum())) / float(f[fr].sum())
+                f[fr] = np.nextafter(f[fr], 0)
+                t[fr] = T[fr] - c[fr] / f[fr]
+        t = np.maximum(t, tmin)
+    return t, f, prices
 
 
 def _phi(sigma, T, c, alpha, k):
@@ -366,6 +440,8 @@ def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData 
     cpu = np.zeros(n)
     server_cost = np.zeros(M)
     req = s.request & ~s.migrating
+    if served is not None:
+        return _allocate_fixed(s, pd, placement, np.asarray(served, dtype=bool) & req)
     for m in range(M):
         here = np.flatnonzero(req & (placement == m))
         if served is None:
@@ -380,6 +456,47 @@ def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData 
             out_served[a.mus] = True
             tx[a.mus] = a.tx_time
             cpu[a.mus] = a.cpu_hz
+    fixed = float(s.failure_penalty[s.request & s.migrating].sum())
+    moved = float(s.migration_penalty[placement != s.placement_prev].sum())
+    return Allocation(placement, out_served, tx, cpu, float(server_cost.sum()) + fixed + moved, server_cost)
+
+
+def _allocate_fixed(s: Snapshot, pd: PairData, placement: np.ndarray, served: np.ndarray) -> Allocation:
+    """Fixed placement and served set: every server's KKT system in one vectorized solve."""
+    n, M = s.n_mus, s.n_bss
+    tx = np.zeros(n)
+    cpu = np.zeros(n)
+    req = s.request & ~s.migrating
+    mus = np.flatnonzero(served)
+    host = placement[mus]
+    feasible_m = np.ones(M, dtype=bool)
+    ok_pair = pd.servable[mus, host]
+    feasible_m[host[~ok_pair]] = False
+    load_min = np.bincount(host[ok_pair], weights=pd.f_min[mus[ok_pair], host[ok_pair]], minlength=M)
+    feasible_m &= load_min <= s.cpu_hz * (1 + 1e-12)
+    keep = feasible_m[host]
+    mus, host = mus[keep], host[keep]
+    T = pd.budget[mus, host]
+    c = pd.cycles[mus]
+    tx[mus] = T
+    busy = c > 0
+    if busy.any():
+        ib = mus[busy]
+        hb = host[busy]
+        servers, group = np.unique(hb, return_inverse=True)
+        tb, fb, _ = _price_solve_groups(T[busy], pd.t_min[ib], c[busy], pd.alpha[ib], pd.k[ib], group,
+                                        s.cpu_hz[servers].astype(float))
+        tx[ib] = tb
+        cpu[ib] = fb
+    out_served = np.zeros(n, dtype=bool)
+    out_served[mus] = True
+    energy = np.zeros(n)
+    if mus.size:
+        energy[mus] = pd.energy(mus, tx[mus])
+    server_cost = np.bincount(host, weights=energy[mus], minlength=M)
+    failed = req & ~out_served
+    server_cost += np.bincount(placement[failed], weights=s.failure_penalty[failed], minlength=M)
+    server_cost[~feasible_m] = math.inf
     fixed = float(s.failure_penalty[s.request & s.migrating].sum())
     moved = float(s.migration_penalty[placement != s.placement_prev].sum())
     return Allocation(placement, out_served, tx, cpu, float(server_cost.sum()) + fixed + moved, server_cost)

@@ -40,7 +40,7 @@ from .allocation import PairData, admit_server, allocate, allocate_server, energ
 _N_INITIAL_CUTS = 8
 HEURISTICS_ON = False
 LOOSE_GAP = 0.0
-DROP_SLACK: float | None = 1e-3  # after the root, drop cuts this slack (scaled objective units)
+DROP_SLACK: float | None = None  # after the root, drop cuts this slack (scaled objective units)
 ROOT_ROUNDS = 50  # Kelley rounds on the master's LP relaxation before branching
 HEURISTIC_EFFORT = 0.0  # our own incumbents (exact allocation of every master placement) do the primal work
 

@@ -149,3 +149,29 @@ def test_large_server_allocation_is_consistent() -> None:
         assert a.feasible and cand.size > 50
         assert a.cpu_hz.sum() == pytest.approx(s.cpu_hz[m], rel=1e-9)
         assert a.cpu_hz.sum() <= s.cpu_hz[m] * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_grouped_newton_equals_nested_price_solve(seed: int) -> None:
+    """The joint Newton path (all servers at once) and the nested safeguarded path agree."""
+    from wdtnopt.solvers.allocation import _price_solve, _price_solve_groups
+
+    s = paper_snapshot(60, 3, seed=seed, cpu_hz=6e9)
+    pd = PairData.of(s)
+    placement = s.assoc
+    mus = np.flatnonzero(pd.servable[np.arange(s.n_mus), placement] & (s.cycles > 0))
+    host = placement[mus]
+    servers, group = np.unique(host, return_inverse=True)
+    fits = np.bincount(group, weights=pd.f_min[mus, host]) <= s.cpu_hz[servers]
+    keep = fits[group]
+    mus, host, group = mus[keep], host[keep], np.unique(host[keep], return_inverse=True)[1]
+    servers = np.unique(host)
+    args = (pd.budget[mus, host], pd.t_min[mus], pd.cycles[mus], pd.alpha[mus], pd.k[mus])
+    t, f, prices = _price_solve_groups(*args, group, s.cpu_hz[servers].astype(float))
+    for g, m in enumerate(servers):
+        idx = np.flatnonzero(group == g)
+        t2, f2, p2 = _price_solve(*(a[idx] for a in args), float(s.cpu_hz[m]), 1e-13)
+        e1 = pd.energy(mus[idx], t[idx]).sum()
+        e2 = pd.energy(mus[idx], t2).sum()
+        assert e1 == pytest.approx(e2, rel=1e-10)
+        assert f[idx].sum() <= s.cpu_hz[m] * (1 + 1e-12)
