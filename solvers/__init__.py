@@ -18,6 +18,7 @@ decision), ``infeasible`` (no placement fits the storage).
 """
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -163,6 +164,16 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
     if isinstance(target, str):
         module, attr = target.split(":")
         target = getattr(import_module(module), attr)
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):  # pragma: no cover - builtins
+        sig = None
+    if sig is not None and not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        unknown = sorted(set(options) - set(sig.parameters))
+        if unknown:
+            known = [p for p in sig.parameters if p != "snapshot"]
+            raise SolverError(f"method {method!r} has no option {', '.join(map(repr, unknown))}: "
+                              f"choose from {', '.join(known)}")
     return target(snapshot, **options)
 
 

@@ -109,6 +109,8 @@ def test_bad_options_are_user_errors() -> None:
         solve(s, gap=-1)
     with pytest.raises(WdtnoptError, match="time_limit"):
         solve(s, time_limit=0)
+    with pytest.raises(WdtnoptError, match="no option 'tolerance'"):
+        solve(s, tolerance=1e-3)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
