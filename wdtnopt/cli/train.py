@@ -1,0 +1,147 @@
+"""``wdtnopt train``: train a learned baseline; CSV log, learning-curve PNG, resumable checkpoints."""
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import WdtnoptError
+from ..io import atomic_write_text
+
+LOG_COLUMNS = ("iteration", "env_steps", "wall_s", "reward", "energy_per_mu_slot", "failure_ratio", "policy_loss",
+               "value_loss", "approx_kl", "clipfrac", "explained_variance", "entropy_controller", "q_mean", "sps")
+ALGOS = ("beta-happo", "gaussian-happo", "beta-mappo", "maddpg")
+
+
+def _scenario(spec: str, n_mus: int | None, n_bss: int | None) -> Any:
+    from ..scenario import Scenario
+    overrides = {k: v for k, v in (("n_mus", n_mus), ("n_bss", n_bss)) if v is not None}
+    if spec == "paper":
+        return Scenario.paper(**overrides)
+    if not Path(spec).is_file():
+        raise WdtnoptError(f"--scenario: expected 'paper' or an existing .toml/.json file, got {spec!r}")
+    sc = Scenario.load(spec)
+    return sc.replace(**overrides) if overrides else sc
+
+
+def _overrides(items: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise WdtnoptError(f"--set: expected KEY=VALUE, got {item!r}")
+        for conv in (int, float):
+            try:
+                out[key] = conv(raw)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = {"true": True, "false": False}.get(raw.lower(), raw)
+    return out
+
+
+def read_log(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_log(path: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: r.get(k, "") for k in LOG_COLUMNS})
+    atomic_write_text(path, buf.getvalue())
+
+
+def plot_curve(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Learning curve: team reward per slot and MU energy (mJ per MU per slot) against env steps."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [float(r["env_steps"]) for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, key, label, scale in ((axes[0], "reward", "team reward per slot (units of E_ref)", 1.0),
+                                  (axes[1], "energy_per_mu_slot", "energy per MU per slot (mJ)", 1e3),
+                                  (axes[2], "failure_ratio", "failure ratio (failed / requested)", 1.0)):
+        ax.plot(steps, [float(r[key]) * scale for r in rows])
+        ax.set_xlabel("environment steps (slots x environments)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    from ..io import atomic_write
+    atomic_write(path, lambda fh: fh.write(buf.getvalue()), binary=True)
+
+
+@click.command("train")
+@click.option("--algo", type=click.Choice(ALGOS), default="beta-happo", show_default=True, help="Learning algorithm.")
+@click.option("--scenario", "scenario_spec", default="paper", show_default=True, help="'paper' or a TOML/JSON scenario file.")
+@click.option("--n-mus", type=click.IntRange(min=1), default=None, help="Override the number of MUs.")
+@click.option("--n-bss", type=click.IntRange(min=1), default=None, help="Override the number of BSs.")
+@click.option("--steps", type=click.IntRange(min=1), default=200_000, show_default=True,
+              help="Environment steps to train for in total (slots x environments).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of networks, sampling and traces.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output directory (checkpoint, log, curve).")
+@click.option("--resume", is_flag=True, help="Continue the run saved in --out exactly where it stopped.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override a config field (docs/agents.md); repeatable.")
+@click.option("--save-every", type=click.IntRange(min=1), default=10, show_default=True, help="Checkpoint every this many iterations.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | None, steps: int, seed: int,
+              out_dir: str, resume: bool, settings: tuple[str, ...], save_every: int, quiet: bool) -> None:
+    """Train a learned baseline on the WDTN environment (docs/agents.md)."""
+    from ..agents.checkpoint import CHECKPOINT_FILE
+    from ..agents.trainer import Trainer
+
+    out = Path(out_dir)
+    log_path, png_path = out / "log.csv", out / "curve.png"
+    if resume:
+        if settings or n_mus is not None or n_bss is not None:
+            raise WdtnoptError("--resume: the run's scenario and config come from its checkpoint; drop --set/--n-mus/--n-bss")
+        trainer = Trainer.load(out)
+        rows: list[dict[str, Any]] = [r for r in read_log(log_path) if int(r["iteration"]) <= trainer.iteration]
+    else:
+        if (out / CHECKPOINT_FILE).exists():
+            raise WdtnoptError(f"--out: {out} already holds a run; pass --resume to continue it or choose another directory")
+        trainer = Trainer(algo, _scenario(scenario_spec, n_mus, n_bss), seed, _overrides(settings))
+        rows = []
+    wall0 = float(rows[-1]["wall_s"]) if rows else 0.0
+    t0 = time.perf_counter()
+    bar = None
+    if not quiet:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=steps, initial=min(trainer.env_steps, steps), unit="step", desc=f"train {trainer.algo}")
+    try:
+        while trainer.env_steps < steps:
+            m = trainer.train_iteration()
+            m["wall_s"] = wall0 + time.perf_counter() - t0
+            rows.append(m)
+            if bar is not None:
+                bar.update(min(trainer.steps_per_iteration, steps - bar.n))
+                bar.set_postfix(reward=f"{m['reward']:.3f}", energy_mJ=f"{m['energy_per_mu_slot'] * 1e3:.3f}",
+                                fail=f"{m['failure_ratio']:.3f}", sps=f"{m['sps']:.0f}")
+            if trainer.iteration % save_every == 0:
+                trainer.save(out)
+                write_log(log_path, rows)
+    finally:
+        if bar is not None:
+            bar.close()
+    trainer.save(out)
+    write_log(log_path, rows)
+    if rows:
+        plot_curve(rows, png_path, f"{trainer.algo}, N={trainer.scenario.n_mus}, seed {trainer.seed}")
+    last = rows[-1] if rows else {}
+    click.echo(f"{trainer.algo}: {trainer.env_steps} env steps, reward {float(last.get('reward', 'nan')):.4f}, "
+               f"energy {float(last.get('energy_per_mu_slot', 'nan')) * 1e3:.4f} mJ/MU/slot, "
+               f"failure ratio {float(last.get('failure_ratio', 'nan')):.4f}; wrote {out}")
