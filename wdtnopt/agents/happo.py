@@ -212,14 +212,19 @@ class HAPPO:
     def state_dict(self) -> dict[str, Any]:
         return {"actors": self.actors.state_dict(), "critic": self.critic.state_dict(),
                 "critic_opt": self.critic_opt.state_dict(), "value_norm": self.value_norm.state_dict(),
-                "actor_opt": {k: o.state_dict() for k, o in self.actor_opt.items()},
-                "rng": self.rng.bit_generator.state}
+                "actor_opt": self.actor_opt_state(), "rng": self.rng.bit_generator.state}
+
+    def actor_opt_state(self) -> Any:
+        return {k: o.state_dict() for k, o in self.actor_opt.items()}
+
+    def load_actor_opt_state(self, sd: Any) -> None:
+        for k, o in self.actor_opt.items():
+            o.load_state_dict(sd[k])
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         self.actors.load_state_dict(sd["actors"])
         self.critic.load_state_dict(sd["critic"])
         self.critic_opt.load_state_dict(sd["critic_opt"])
         self.value_norm.load_state_dict(sd["value_norm"])
-        for k, o in self.actor_opt.items():
-            o.load_state_dict(sd["actor_opt"][k])
+        self.load_actor_opt_state(sd["actor_opt"])
         self.rng.bit_generator.state = sd["rng"]

@@ -87,17 +87,8 @@ class MAPPO(HAPPO):
         out.update(self.update_critic(buf, returns))
         return out
 
-    def state_dict(self) -> dict[str, Any]:
-        sd = super().state_dict()
-        sd["actor_opt"] = self.actor_opt.state_dict()
-        return sd
+    def actor_opt_state(self) -> Any:
+        return self.actor_opt.state_dict()
 
-    def load_state_dict(self, sd: dict[str, Any]) -> None:
-        opt_sd = sd["actor_opt"]
-        opt = self.actor_opt
-        self.actor_opt = {}   # the base class loads per-type optimizers; this one is a single Adam
-        try:
-            super().load_state_dict({**sd, "actor_opt": {}})
-        finally:
-            self.actor_opt = opt
-        self.actor_opt.load_state_dict(opt_sd)
+    def load_actor_opt_state(self, sd: Any) -> None:
+        self.actor_opt.load_state_dict(sd)
