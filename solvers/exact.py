@@ -39,6 +39,7 @@ from .allocation import PairData, admit_server, allocate, allocate_server, energ
 
 _N_INITIAL_CUTS = 8
 HEURISTICS_ON = False
+USE_MIP_START = True
 LOOSE_GAP = 0.0
 DROP_SLACK: float | None = None  # after the root, drop cuts this slack (scaled objective units)
 ROOT_ROUNDS = 50  # Kelley rounds on the master's LP relaxation before branching
@@ -199,6 +200,7 @@ class _Master:
         lp.integrality_ = integrality
         self.integer = np.array(integer, dtype=np.int32)
         h.passModel(lp)
+        self.col_cost = np.array(costs)
         self.cuts: dict[tuple[int, int], list[float]] = {p: [] for p in self.phi}
         self.n_base_rows = len(rows_lo)
         self.cut_rows: list[tuple[tuple[int, int], float]] = []  # (pair, share) of each cut row, in order
@@ -338,9 +340,10 @@ class _Master:
         sol.value_valid = True
         self.incumbent = sol
 
-    def run(self, time_limit: float | None, mip_gap: float) -> dict[str, Any]:
+    def run(self, time_limit: float | None, mip_gap: float, use_start: bool = True) -> dict[str, Any]:
         h = self.h
-        if self.incumbent is not None:  # HiGHS forgets a MIP start when rows are added
+        started = time.perf_counter()
+        if self.incumbent is not None and USE_MIP_START and use_start:  # forgotten when rows are added
             try:
                 h.setSolution(self.incumbent)
             except Exception:  # pragma: no cover - an incumbent hint is optional
@@ -361,7 +364,20 @@ class _Master:
         if bound is not None and math.isfinite(bound):
             out["bound"] = bound * self.ref
         if info.primal_solution_status >= 1 or status == ms.kOptimal:
-            out["x"] = np.array(h.getSolution().col_value)
+            x = np.array(h.getSolution().col_value)
+            # HiGHS 1.16 can report the optimum's value but hand back the MIP start's columns (seen
+            # when presolve maps the start to a better point): never trust a solution whose cost is
+            # not the reported one; solve again without the start.
+            val = float(self.col_cost @ x) + self.offset
+            if abs(val - info.objective_function_value) > 1e-9 * max(1.0, abs(val)) and use_start:
+                left = None if time_limit is None else time_limit - (time.perf_counter() - started)
+                if left is None or left > 0:
+                    h.clearSolver()  # else HiGHS starts from the same solution again
+                    again = self.run(left, mip_gap, use_start=False)
+                    again["bound"] = max(again["bound"], out["bound"])
+                    again["nodes"] = again.get("nodes", 0) + int(info.mip_node_count)
+                    return again
+            out["x"] = x
         out["nodes"] = int(info.mip_node_count)
         return out
 

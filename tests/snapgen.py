@@ -87,7 +87,8 @@ def tiny_snapshot(seed: int, N: int | None = None, M: int | None = None, *, kind
     """A small random snapshot (N <= 6, M <= 3) from one of several regimes.
 
     kind: "plain", "tight_storage", "tight_cpu", "migrating", "no_migration", "cheap_fail",
-    "zero_cycles" (some MUs need no CPU), or None for a random one.
+    "zero_cycles" (some MUs need no CPU), "edge" (zero CPU, zero power cap, zero-size DTs, zero
+    penalties, unreachable deadlines), or None for a random one.
     """
     rng = np.random.default_rng(seed)
     kinds = ("plain", "tight_storage", "tight_cpu", "migrating", "no_migration", "cheap_fail", "zero_cycles")
@@ -129,7 +130,16 @@ def tiny_snapshot(seed: int, N: int | None = None, M: int | None = None, *, kind
     if kind == "cheap_fail":
         fp = rng.uniform(1e-5, 2e-3, N)
     mp = rng.uniform(0, 0.01, N)
-    return Snapshot(gain=gain, assoc=assoc, bandwidth=bandwidth, noise_psd=noise, p_max=np.full(N, 0.2),
+    p_max = np.full(N, 0.2)
+    if kind == "edge":
+        cpu[rng.random(M) < 0.3] = 0.0
+        p_max[rng.random(N) < 0.2] = 0.0
+        size[rng.random(N) < 0.3] = 0.0
+        fp[rng.random(N) < 0.2] = 0.0
+        mp[rng.random(N) < 0.3] = 0.0
+        deadline[rng.random(N) < 0.2] = 0.005
+        cpb[rng.random(N) < 0.2] = 0.0
+    return Snapshot(gain=gain, assoc=assoc, bandwidth=bandwidth, noise_psd=noise, p_max=p_max,
                     data_bits=data, cycles_per_bit=cpb, deadline=deadline, request=request,
                     dt_size_bits=size, cpu_hz=cpu, storage_bits=storage, backhaul_latency_s=bl,
                     backhaul_s_per_bit=bs, placement_prev=prev, migrating=migrating,
