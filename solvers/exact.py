@@ -40,7 +40,6 @@ from .allocation import PairData, admit_server, allocate, allocate_server, energ
 _N_INITIAL_CUTS = 8
 HEURISTICS_ON = False
 USE_MIP_START = True
-LOOSE_GAP = 0.0
 DROP_SLACK: float | None = None  # after the root, drop cuts this slack (scaled objective units)
 ROOT_ROUNDS = 50  # Kelley rounds on the master's LP relaxation before branching
 HEURISTIC_EFFORT = 0.0  # our own incumbents (exact allocation of every master placement) do the primal work
@@ -427,7 +426,6 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
     cache: dict[tuple[int, tuple[int, ...]], Any] = {}
     req = s.request & ~s.migrating
     target_gap = max(gap / 4, 1e-9)
-    loose = True  # early masters only steer the cuts: solve them to a loose gap (their bound stays valid)
     status = "optimal"
 
     def server_best(m: int, hosted: np.ndarray):
@@ -448,14 +446,14 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
     root = master.kelley_root(ROOT_ROUNDS, None if time_limit is None else t0 + time_limit)
     lb = max(lb, root)
     stats["root_bound"] = root
-    for it in range(max_iterations):
+    closed_at_root = best is not None and lb >= ub - gap * abs(ub)
+    for it in range(0 if closed_at_root else max_iterations):
         stats["iterations"] = it + 1
         left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
         if left is not None and left <= 0:
             status = "time_limit"
             break
-        rel = (ub - lb) / ub if math.isfinite(ub) and ub > 0 else math.inf
-        mip_gap = max(target_gap, min(LOOSE_GAP, 0.1 * rel)) if loose else target_gap
+        mip_gap = target_gap
         res = master.run(left, mip_gap)
         stats["milp_nodes"] += res.get("nodes", 0)
         if res["infeasible"]:
@@ -465,8 +463,10 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
             break  # cannot happen for a valid incumbent; keep it
         lb = max(lb, res["bound"])
         xv = res["x"]
-        if xv is None:
-            status = "time_limit"
+        if xv is None:  # no master solution: out of time, or HiGHS gave up
+            timed_out = res["status"] == master.hs.HighsModelStatus.kTimeLimit
+            status = "time_limit" if timed_out else "feasible"
+            stats["highs_status"] = str(res["status"])
             break
         # placement of the master and its exact cost
         placement = prev.copy()
@@ -510,16 +510,14 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
             status = "optimal"
             break
         if new_cuts == 0:
-            if mip_gap > target_gap:
-                loose = False
-            elif target_gap <= 1e-12:
-                # nothing left to refine: the master is exact at its optimum (round-off only)
-                status = "optimal" if best is not None and lb >= ub - max(gap, 1e-9) * abs(ub) else "feasible"
+            if target_gap <= 1e-12:
+                # nothing left to refine: the gap left is HiGHS's round-off
+                status = "feasible"
                 break
-            else:
-                target_gap = max(target_gap / 100, 1e-12)
+            target_gap = max(target_gap / 100, 1e-12)
     else:
-        status = "feasible"
+        if not closed_at_root:
+            status = "feasible"  # max_iterations reached
     if best is None:
         return make_solution(s, prev, fail_all, np.zeros(N), np.zeros(N), bound=lb, status="bound_only",
                              method="exact", started=t0, stats=stats)
