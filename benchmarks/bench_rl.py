@@ -1,0 +1,173 @@
+"""Learned-baseline benchmarks (issue 5): training speed, batched vs looped actors, learning curves.
+
+    # speed: env steps/s during training (collection + updates) and batched-vs-loop actor ratio
+    .venv/bin/python benchmarks/bench_rl.py speed --n-mus 30 --iterations 4
+    # learning curves on the default scenario: 4 algorithms x seeds, energy vs env steps
+    .venv/bin/python benchmarks/bench_rl.py curves --steps 200000 --seeds 0 1 2
+
+Results go to benchmarks/results/rl_speed.csv, rl_curves.csv and rl_curves.png (atomically).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from wdtnopt import Scenario  # noqa: E402
+from wdtnopt.agents.core import TYPES, actor_inputs  # noqa: E402
+from wdtnopt.agents.trainer import Trainer  # noqa: E402
+from wdtnopt.io import atomic_write, atomic_write_text  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ALGOS = ("beta-happo", "gaussian-happo", "beta-mappo", "maddpg")
+
+
+def _csv(rows: list[dict], path: Path) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def batched_vs_loop(trainer: Trainer, repeats: int) -> tuple[float, float]:
+    """Seconds per forward of every actor on one batch of observations: stacked vs a module loop."""
+    agent = trainer.agent
+    go, _ = actor_inputs(trainer.obs)
+    loops = {k: agent.actors[k].net.as_modules() for k in TYPES}
+    with torch.no_grad():
+        for k in TYPES:   # the two paths compute the same thing
+            ref = torch.stack([m(go[k][i]) for i, m in enumerate(loops[k])])
+            assert torch.allclose(agent.actors[k].net(go[k]), ref, atol=1e-5)
+
+        def batched() -> None:
+            for k in TYPES:
+                agent.actors[k].net(go[k])
+
+        def loop() -> None:
+            for k in TYPES:
+                for i, m in enumerate(loops[k]):
+                    m(go[k][i])
+        out = []
+        for fn in (batched, loop):
+            fn()
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                for _ in range(repeats):
+                    fn()
+                times.append((time.perf_counter() - t0) / repeats)
+            out.append(float(np.median(times)))
+    return out[0], out[1]
+
+
+def speed(args: argparse.Namespace) -> None:
+    torch.set_num_threads(2)
+    sc = Scenario.paper(n_mus=args.n_mus)
+    rows = []
+    for algo in args.algos:
+        cfg = {"warmup_steps": 0} if algo == "maddpg" else {}
+        tr = Trainer(algo, sc, seed=0, config=cfg)
+        tr.train_iteration()                    # warm-up (allocations, first trace batch)
+        t0 = time.perf_counter()
+        steps0 = tr.env_steps
+        for _ in range(args.iterations):
+            tr.train_iteration()
+        sps = (tr.env_steps - steps0) / (time.perf_counter() - t0)
+        row = {"algo": algo, "n_mus": args.n_mus, "n_envs": tr.config.n_envs, "steps_per_iteration": tr.steps_per_iteration,
+               "iterations": args.iterations, "env_steps_per_s": round(sps, 1)}
+        if algo != "maddpg" or True:
+            b, lo = batched_vs_loop(tr, args.repeats)
+            row.update({"actors_batched_ms": round(b * 1e3, 3), "actors_loop_ms": round(lo * 1e3, 3),
+                        "loop_over_batched": round(lo / b, 2)})
+        print(row, flush=True)
+        rows.append(row)
+    _csv(rows, RESULTS / "rl_speed.csv")
+    print(f"machine: {platform.machine()}, python {platform.python_version()}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}")
+
+
+def curves(args: argparse.Namespace) -> None:
+    sc = Scenario.paper(n_mus=args.n_mus)
+    rows = []
+    for algo in args.algos:
+        for seed in args.seeds:
+            tr = Trainer(algo, sc, seed=seed)
+            t0 = time.perf_counter()
+            while tr.env_steps < args.steps:
+                m = tr.train_iteration()
+                rows.append({"algo": algo, "seed": seed, "env_steps": tr.env_steps, "reward": m["reward"],
+                             "energy_per_mu_slot_j": m["energy_per_mu_slot"], "failure_ratio": m["failure_ratio"],
+                             "wall_s": round(time.perf_counter() - t0, 2)})
+            print(f"{algo} seed {seed}: {tr.env_steps} steps in {time.perf_counter() - t0:.0f} s, "
+                  f"last energy {m['energy_per_mu_slot'] * 1e3:.3f} mJ, failure {m['failure_ratio']:.3f}", flush=True)
+            _csv(rows, RESULTS / "rl_curves.csv")
+    plot_curves(rows, RESULTS / "rl_curves.png", f"N={args.n_mus}, {len(args.seeds)} seeds, {args.steps} env steps per run")
+
+
+def plot_curves(rows: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for algo in dict.fromkeys(r["algo"] for r in rows):
+        runs = {}
+        for r in rows:
+            if r["algo"] == algo:
+                runs.setdefault(r["seed"], []).append(r)
+        n = min(len(v) for v in runs.values())
+        steps = np.array([float(r["env_steps"]) for r in next(iter(runs.values()))[:n]])
+        for ax, key, scale in ((axes[0], "energy_per_mu_slot_j", 1e3), (axes[1], "failure_ratio", 1.0),
+                               (axes[2], "reward", 1.0)):
+            y = np.array([[float(r[key]) * scale for r in v[:n]] for v in runs.values()])
+            k = max(1, n // 20)     # moving average over iterations for readability
+            ker = np.ones(k) / k
+            y = np.array([np.convolve(row, ker, mode="valid") for row in y])
+            s = steps[k - 1:]
+            mean, std = y.mean(0), y.std(0)
+            ax.plot(s, mean, label=algo)
+            ax.fill_between(s, mean - std, mean + std, alpha=0.2)
+    for ax, label in zip(axes, ("energy per MU per slot (mJ)", "failure ratio (failed / requested)",
+                                "team reward per slot (units of E_ref)")):
+        ax.set_xlabel("environment steps (slots x environments)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"Learned baselines, training (stochastic) policies; mean +- std over seeds; {title}")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write(path, lambda fh: fh.write(buf.getvalue()), binary=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("speed")
+    s.add_argument("--n-mus", type=int, default=30)
+    s.add_argument("--iterations", type=int, default=4)
+    s.add_argument("--repeats", type=int, default=50)
+    s.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
+    c = sub.add_parser("curves")
+    c.add_argument("--n-mus", type=int, default=30)
+    c.add_argument("--steps", type=int, default=200_000)
+    c.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    c.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
+    args = p.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    {"speed": speed, "curves": curves}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
