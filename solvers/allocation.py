@@ -56,12 +56,16 @@ LN2 = physics.LN2
 
 
 # -- derivatives of the energy law (physics.energy_for_time), needed by the KKT conditions -------
-def _q(u: np.ndarray) -> np.ndarray:
-    """``u e^u - expm1(u)`` (= ``-E'(t) / k`` with ``u = alpha / t``), accurate for small u."""
+def _q(u: np.ndarray, eu: np.ndarray | None = None) -> np.ndarray:
+    """``u e^u - expm1(u)`` (= ``-E'(t) / k`` with ``u = alpha / t``), accurate for small u.
+
+    ``eu`` may pass ``exp(u)`` when the caller has it already.
+    """
     u = np.asarray(u, dtype=float)
-    big = u * np.exp(u) - np.expm1(u)
-    small = u * u * (0.5 + u * (1.0 / 3.0 + u * 0.125))
-    return np.where(u < 1e-4, small, big)
+    q = u * (np.exp(u) if eu is None else eu) - np.expm1(u)
+    if u.size and u.min() < 1e-4:  # cancellation: use the series u^2/2 + u^3/3 + u^4/8
+        q = np.where(u < 1e-4, u * u * (0.5 + u * (1.0 / 3.0 + u * 0.125)), q)
+    return q
 
 
 def energy_slope(t, alpha, k):
@@ -217,9 +221,9 @@ def _price_solve_groups(T, tmin, c, alpha, k, group, F, rtol=1e-13):
         rhs = Gs * cap_res - np.bincount(group, weights=w * r, minlength=G)
         with np.errstate(divide="ignore", invalid="ignore"):
             dell = np.where(W > 0, rhs / np.where(W > 0, W, 1.0), -1.0)  # no free MU: lower the price
-        dell = np.clip(dell, -4.0, 4.0)
+        dell = np.minimum(np.maximum(dell, -4.0), 4.0)
         dsig = np.where(free, (r + dell[group]) / der, 0.0)
-        dsig = np.clip(dsig, -2.0, 2.0)
+        dsig = np.minimum(np.maximum(dsig, -2.0), 2.0)
         sig = np.minimum(sig + dsig, sig_max)
         ell = ell + dell
     t = T - np.exp(sig)
@@ -255,9 +259,10 @@ def _phi(sigma, T, c, alpha, k):
     s = np.exp(sigma)
     t = T - s
     u = alpha / t
-    q = _q(u)
-    val = np.log(k * q) + 2.0 * sigma - np.log(c)
-    der = 2.0 + s * (np.exp(u) * u * u / t) / q
+    eu = np.exp(u)
+    q = _q(u, eu)
+    val = np.log(k * q / c) + 2.0 * sigma
+    der = 2.0 + s * (eu * u * u / t) / q
     return val, der
 
 
