@@ -1,0 +1,55 @@
+"""The benchmark suites run by ``wdtnopt bench`` (installed as ``wdtnopt.benchmarks.suites``).
+
+A suite module defines ``tasks(cfg) -> list[Task]`` (pure tasks keyed by config and seed) and
+``render(cfg, records, out, info) -> list[Path]`` (tables, figures and a Markdown report made
+from the task results only). :func:`run_suite` ties them together through
+:mod:`.runner`; docs/benchmarks.md describes the suites, presets and output files.
+"""
+from __future__ import annotations
+
+import os
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+from wdtnopt.errors import WdtnoptError
+
+from .runner import PRESETS, SuiteRun, Task, load_config, run_info, run_tasks, task_key
+
+SUITES: dict[str, str] = {
+    "paper": "wdtnopt.benchmarks.suites.paper",
+    "solvers": "wdtnopt.benchmarks.suites.solvers",
+    "scaling": "wdtnopt.benchmarks.suites.scaling",
+}
+"""Suite name -> module."""
+
+
+def suite_module(name: str) -> Any:
+    if name not in SUITES:
+        raise WdtnoptError(f"suite: unknown suite {name!r}; expected one of {', '.join(SUITES)}")
+    return import_module(SUITES[name])
+
+
+def run_suite(name: str, preset: str | os.PathLike[str] = "smoke", out: str | os.PathLike[str] = "bench-out", *,
+              workers: int | None = None, scheduler: Any = None, limit: int | None = None,
+              progress: bool | str = True, argv: list[str] | None = None) -> tuple[SuiteRun, list[Path]]:
+    """Run (or resume) suite ``name`` with ``preset`` into ``out``; render once every task is done.
+
+    Returns the run (records, executed / reused / missing keys) and the files rendered (none while
+    tasks are missing, e.g. with ``limit``).
+    """
+    mod = suite_module(name)
+    cfg = load_config(name, preset)
+    tasks = mod.tasks(cfg)
+    if workers is None and scheduler is None:
+        workers = cfg.get("workers")  # a suite may ask for fewer (the scaling suite times things: 1)
+    run = run_tasks(tasks, out, workers=workers, scheduler=scheduler, limit=limit,
+                    progress=f"bench {name}" if progress is True else progress)
+    files: list[Path] = []
+    if run.complete:
+        records = [run.records[t.key] for t in tasks]
+        files = mod.render(cfg, records, Path(out), run_info(name, cfg, argv))
+    return run, files
+
+
+__all__ = ["SUITES", "PRESETS", "Task", "SuiteRun", "run_suite", "run_tasks", "load_config", "task_key", "suite_module"]

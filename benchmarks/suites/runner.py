@@ -1,0 +1,190 @@
+"""Run a suite as a set of pure tasks keyed by their config, resumable, local or on Dask.
+
+A task is ``(function, config)``: ``function`` a ``"module:attribute"`` path (so the task pickles
+to any worker by name), ``config`` a JSON-ready dict holding *everything* the result depends on
+(suite, kind, seed, sizes...). Its key is a stable hash of both, and its result is written
+atomically to ``OUT/tasks/<key>.json`` in the driver the moment it arrives; a rerun loads every
+file whose key it asks for and executes only the missing tasks, so a killed run loses no finished
+task. Trained agents go to ``OUT/agents/<key>/``. All execution goes through
+:func:`wdtnopt.parallel.map_tasks` (local processes by default, a Dask cluster with
+``scheduler=``), and a task's numbers do not depend on where it ran (each task seeds everything it
+uses and runs torch on one thread).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Callable
+
+from wdtnopt.errors import WdtnoptError
+from wdtnopt.io import atomic_write_json
+
+PRESETS = ("smoke", "default", "full")
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+TASK_FORMAT = "wdtnopt-bench-task-v1"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One pure unit of work: ``function(config, workdir)`` returns a JSON-ready dict."""
+
+    function: str                 # "module:attribute"
+    config: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return task_key(self.function, self.config)
+
+
+def task_key(function: str, config: dict[str, Any]) -> str:
+    """16 hex digits of the SHA-256 of the canonical JSON of ``(function, config)``."""
+    text = json.dumps({"function": function, "config": config}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# -- presets ---------------------------------------------------------------------------------------
+def load_config(suite: str, preset: str | os.PathLike[str]) -> dict[str, Any]:
+    """The config of ``suite`` for ``preset``: a preset name, or a TOML file of overrides.
+
+    A file is read on top of the ``default`` preset (or of the preset it names with
+    ``base = "smoke"``); a key that the suite does not know is an error naming it.
+    """
+    presets = _presets(suite)
+    name = str(preset)
+    if name in presets:
+        return dict(presets[name])
+    path = Path(name)
+    if not path.is_file():
+        raise WdtnoptError(f"preset: expected one of {', '.join(PRESETS)} or a TOML file, got {name!r}")
+    try:
+        overrides = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise WdtnoptError(f"preset {path}: not valid TOML ({exc})") from None
+    overrides.pop("suite", None)
+    base = overrides.pop("base", "default")
+    if base not in presets:
+        raise WdtnoptError(f"preset {path}: base: expected one of {', '.join(PRESETS)}, got {base!r}")
+    cfg = dict(presets[base])
+    unknown = sorted(set(overrides) - set(cfg))
+    if unknown:
+        raise WdtnoptError(f"preset {path}: unknown key(s) {', '.join(unknown)} for suite {suite!r}; "
+                           f"known: {', '.join(sorted(cfg))}")
+    cfg.update(overrides)
+    cfg["preset"] = f"{base}+{path.name}"
+    return cfg
+
+
+def _presets(suite: str) -> dict[str, dict[str, Any]]:
+    path = CONFIG_DIR / f"{suite}.toml"
+    if not path.is_file():
+        raise WdtnoptError(f"suite: no presets for {suite!r} ({path} missing)")
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    out = {}
+    for name in PRESETS:
+        if name not in data:
+            raise WdtnoptError(f"{path}: missing preset [{name}]")
+        out[name] = {**data[name], "preset": name}
+    return out
+
+
+# -- execution -------------------------------------------------------------------------------------
+def execute(item: tuple[str, dict[str, Any], str, str]) -> dict[str, Any]:
+    """Run one task in a worker: ``(function, config, key, out_dir)`` -> its result record."""
+    function, config, key, out = item
+    module, attr = function.split(":")
+    fn: Callable[[dict[str, Any], Path], dict[str, Any]] = getattr(import_module(module), attr)
+    t0 = time.perf_counter()
+    result = fn(config, Path(out) / "agents" / key)
+    return {"format": TASK_FORMAT, "key": key, "function": function, "config": config, "result": result,
+            "elapsed_s": time.perf_counter() - t0, "host": platform.node(), "pid": os.getpid()}
+
+
+def read_task(path: Path, key: str) -> dict[str, Any] | None:
+    """A finished task's record, or None if absent or not a complete record of that key."""
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict) or rec.get("format") != TASK_FORMAT or rec.get("key") != key or "result" not in rec:
+        return None
+    return rec
+
+
+@dataclass
+class SuiteRun:
+    """What a call of :func:`run_tasks` did: the records of every task it knows, by key."""
+
+    records: dict[str, dict[str, Any]]
+    executed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+def run_tasks(tasks: list[Task], out: str | os.PathLike[str], *, workers: int | None = None, scheduler: Any = None,
+              limit: int | None = None, progress: bool | str = False) -> SuiteRun:
+    """Execute the tasks of ``tasks`` that have no result file under ``out/tasks`` yet.
+
+    ``limit``: execute at most this many of the missing tasks (then stop, as if killed: the rest
+    stay missing). Results are written as they arrive, whatever the back end.
+    """
+    out = Path(out)
+    task_dir = out / "tasks"
+    task_dir.mkdir(parents=True, exist_ok=True)
+    unique: dict[str, Task] = {}
+    for t in tasks:
+        unique.setdefault(t.key, t)
+    run = SuiteRun(records={})
+    todo = []
+    for key, t in unique.items():
+        rec = read_task(task_dir / f"{key}.json", key)
+        if rec is not None:
+            run.records[key] = rec
+            run.reused.append(key)
+        else:
+            todo.append((t.function, t.config, key, str(out)))
+    if limit is not None:
+        run.missing = [k for _, _, k, _ in todo[limit:]]
+        todo = todo[:limit]
+
+    def arrived(_: int, rec: dict[str, Any]) -> None:
+        atomic_write_json(task_dir / f"{rec['key']}.json", rec)
+        run.records[rec["key"]] = rec
+        run.executed.append(rec["key"])
+
+    if todo:
+        map_tasks = import_module("wdtnopt.parallel").map_tasks
+        map_tasks(execute, todo, workers=workers, scheduler=scheduler, progress=progress, on_result=arrived)
+    return run
+
+
+def run_info(suite: str, cfg: dict[str, Any], argv: list[str] | None = None) -> dict[str, Any]:
+    """The command and machine of a run, for the report."""
+    import numpy as np
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        load = "?"
+    return {"suite": suite, "preset": cfg.get("preset"), "command": " ".join(argv if argv is not None else sys.argv),
+            "machine": f"{cpu}, {os.cpu_count()} cores, load average {load} at start",
+            "python": platform.python_version(), "numpy": np.__version__, "date": time.strftime("%Y-%m-%d %H:%M")}

@@ -1,0 +1,174 @@
+"""Suite ``solvers``: the snapshot methods on growing N and M; the fast allocation vs CVXPY.
+
+Instances are real snapshots: slot 0 of ``generate_trace(Scenario.paper(n_mus=N, n_bss=M), seed=i)``
+with migration allowed (the frame-start problem). Each (N, M, instance, method) is one task:
+``exact`` (the certified oracle, ``gap``), ``pyomo`` (SCIP on the Pyomo MINLP, capped at
+``scip_cap`` s) and ``fast`` when a ``fast`` method is registered with ``wdtnopt.solve``. The report
+gives times, certified gaps and agreement with the exact oracle (objective difference, same
+placement). The allocation task reuses ``bench_allocation`` of benchmarks/bench_solvers.py (the
+issue-3 script) by import; it needs the repository checkout (it builds its snapshot with
+tests/snapgen.py) and reports itself skipped otherwise.
+
+Tasks run in parallel share the CPU: for clean timings run with ``--workers 1``.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wdtnopt.io import atomic_write_text
+
+from . import style
+from .runner import Task
+
+MODULE = "wdtnopt.benchmarks.suites.solvers"
+
+
+def available_methods(cfg: dict[str, Any]) -> list[str]:
+    from wdtnopt.solvers import methods
+
+    known = set(methods())
+    return [m for m in cfg["methods"] if m in known]
+
+
+def tasks(cfg: dict[str, Any]) -> list[Task]:
+    out = []
+    meths = available_methods(cfg)
+    for n in sorted(cfg["n_grid"], reverse=True):
+        for m in cfg["m_grid"]:
+            for i in range(int(cfg["instances"])):
+                for meth in meths:
+                    if meth == "pyomo" and (i >= int(cfg["scip_instances"]) or n > int(cfg["scip_max_n"])):
+                        continue
+                    c = {"suite": "solvers", "kind": "solve", "n_mus": int(n), "n_bss": int(m), "instance": i,
+                         "method": meth, "gap": float(cfg["gap"]), "repeats": int(cfg["repeats"])}
+                    if meth == "pyomo":
+                        c["time_limit"] = float(cfg["scip_cap"])
+                    out.append(Task(f"{MODULE}:solve_task", c))
+    if cfg.get("alloc_n"):
+        out.append(Task(f"{MODULE}:allocation_task", {"suite": "solvers", "kind": "allocation", "n_mus": int(cfg["alloc_n"]),
+                                                      "repeats": int(cfg["repeats"])}))
+    return out
+
+
+def instance(n_mus: int, n_bss: int, seed: int) -> Any:
+    from wdtnopt import Scenario, generate_trace
+
+    return generate_trace(Scenario.paper(n_mus=n_mus, n_bss=n_bss), seed=seed, slots=1).snapshot(0, allow_migration=True)
+
+
+def solve_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    from wdtnopt.solvers import solve
+
+    snap = instance(cfg["n_mus"], cfg["n_bss"], cfg["instance"])
+    opts = {"gap": cfg["gap"]}
+    if "time_limit" in cfg:
+        opts["time_limit"] = cfg["time_limit"]
+    times, sol = [], None
+    for _ in range(cfg["repeats"] if cfg["method"] != "pyomo" else 1):
+        t0 = time.perf_counter()
+        sol = solve(snap, method=cfg["method"], **opts)
+        times.append(time.perf_counter() - t0)
+    return {"status": sol.status, "objective": float(sol.objective), "bound": float(sol.bound), "gap": float(sol.gap),
+            "wall_s": statistics.median(times), "placement": [int(x) for x in sol.placement],
+            "served": int(np.sum(sol.served)), "requests": int(np.sum(snap.request))}
+
+
+def allocation_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    try:
+        from wdtnopt.benchmarks.bench_solvers import bench_allocation
+        import snapgen  # noqa: F401  (tests/snapgen.py, put on sys.path by bench_solvers)
+    except ImportError as exc:
+        return {"skipped": f"needs the repository checkout (benchmarks/bench_solvers.py, tests/snapgen.py): {exc}"}
+    r = bench_allocation(cfg["n_mus"], cfg["repeats"], lambda msg: None)
+    return {k: (float(v) if isinstance(v, (float, np.floating)) else int(v)) for k, v in r.items()}
+
+
+def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: dict[str, Any]) -> list[Path]:
+    solves = [(r["config"], r["result"]) for r in records if r["config"]["kind"] == "solve"]
+    exact = {(c["n_mus"], c["n_bss"], c["instance"]): res for c, res in solves if c["method"] == "exact"}
+    rows = []
+    for c, res in solves:
+        ref = exact.get((c["n_mus"], c["n_bss"], c["instance"]))
+        rel = same = math.nan
+        if ref is not None and math.isfinite(res["objective"]) and ref["objective"] > 0:
+            rel = (res["objective"] - ref["objective"]) / ref["objective"]
+            same = float(res["placement"] == ref["placement"])
+        rows.append({**c, **res, "rel_obj_vs_exact": rel, "same_placement": same})
+    rows.sort(key=lambda r: (r["method"], r["n_mus"], r["n_bss"], r["instance"]))
+    files = []
+    text = style.csv_text(["method", "n_mus", "n_bss", "instance", "status", "objective_j", "bound_j", "gap", "wall_s",
+                           "served", "requests", "rel_obj_vs_exact", "same_placement"],
+                          ([r["method"], r["n_mus"], r["n_bss"], r["instance"], r["status"], r["objective"], r["bound"],
+                            r["gap"], r["wall_s"], r["served"], r["requests"], r["rel_obj_vs_exact"], r["same_placement"]]
+                           for r in rows))
+    atomic_write_text(out / "solvers.csv", text)
+    files.append(out / "solvers.csv")
+
+    plt = style.pyplot()
+    ms = sorted({r["n_bss"] for r in rows})
+    fig, axes = plt.subplots(1, len(ms), figsize=(4.2 * len(ms), 3.8), squeeze=False)
+    for ax, m in zip(axes[0], ms):
+        for meth in sorted({r["method"] for r in rows}):
+            sel = [r for r in rows if r["method"] == meth and r["n_bss"] == m]
+            ns = sorted({r["n_mus"] for r in sel})
+            med = [statistics.median([r["wall_s"] for r in sel if r["n_mus"] == n]) for n in ns]
+            ax.plot(ns, med, color=style.COLORS.get(meth), marker=style.MARKERS.get(meth, "o"), label=style.label(meth))
+        ax.set_yscale("log")
+        ax.set_xlabel("number of MUs N")
+        ax.set_ylabel("solve time, median over instances (s)")
+        ax.set_title(f"M = {m} servers")
+        ax.legend()
+    fig.suptitle("Snapshot solvers: wall time vs N (frame-start problems of the paper scenario)")
+    files.append(style.save(fig, out / "fig_solvers_time.png"))
+
+    lines = ["# Snapshot solvers (suite `solvers`)", "",
+             f"- Command: `{info['command']}`", f"- Machine: {info['machine']}; {info['date']}",
+             f"- Preset `{cfg['preset']}`: N in {list(cfg['n_grid'])}, M in {list(cfg['m_grid'])}, {cfg['instances']} instances "
+             f"(SCIP on the first {cfg['scip_instances']}, N <= {cfg['scip_max_n']}, cap {cfg['scip_cap']:g} s), "
+             f"asked gap {cfg['gap']:g}, time = median of {cfg['repeats']} runs.",
+             f"- Methods registered and run: {', '.join(available_methods(cfg))}"
+             + ("" if "fast" in available_methods(cfg) else " (`fast` is not registered in this build: not measured)"), "",
+             "| method | N x M | instances | median time (s) | max time (s) | statuses | max certified gap | "
+             "max rel. objective vs exact | same placement as exact |", "|---|---|---|---|---|---|---|---|---|"]
+    for meth in sorted({r["method"] for r in rows}):
+        for n, m in sorted({(r["n_mus"], r["n_bss"]) for r in rows if r["method"] == meth}):
+            sel = [r for r in rows if r["method"] == meth and r["n_mus"] == n and r["n_bss"] == m]
+            st = ", ".join(f"{k} {v}" for k, v in sorted(_count(r["status"] for r in sel).items()))
+            rel = [abs(r["rel_obj_vs_exact"]) for r in sel if math.isfinite(r["rel_obj_vs_exact"])]
+            same = [r["same_placement"] for r in sel if math.isfinite(r["same_placement"])]
+            gaps = [r["gap"] for r in sel if math.isfinite(r["gap"])]
+            lines.append(f"| {style.label(meth)} | {n} x {m} | {len(sel)} | {statistics.median(r['wall_s'] for r in sel):.3g} | "
+                         f"{max(r['wall_s'] for r in sel):.3g} | {st} | {max(gaps):.1e} | "
+                         f"{(max(rel) if rel else math.nan):.1e} | {sum(same):.0f}/{len(same)} |"
+                         if gaps else f"| {style.label(meth)} | {n} x {m} | {len(sel)} | - | - | {st} | - | - | - |")
+    alloc = [r["result"] for r in records if r["config"]["kind"] == "allocation"]
+    if alloc:
+        a = alloc[0]
+        lines += ["", "## Fast allocation vs CVXPY", ""]
+        if "skipped" in a:
+            lines.append(f"Skipped: {a['skipped']}")
+        else:
+            lines += [f"N = {a['N']} (5 servers, {a['served']} served MUs, fixed placement and served set), through "
+                      "`bench_allocation` of benchmarks/bench_solvers.py:", "",
+                      "| method | time | energy (J) |", "|---|---|---|",
+                      f"| fast KKT allocation | {a['fast'] * 1e3:.2f} ms | {a['e_fast']:.12g} |",
+                      f"| CVXPY first solve (canonicalization + Clarabel) | {a['cvx_first']:.2f} s | |",
+                      f"| CVXPY DPP re-solve | {a['cvx']:.3f} s | {a['e_cvx']:.12g} |", "",
+                      f"CVXPY re-solve / fast: {a['cvx'] / a['fast']:.0f}x; relative energy difference {a['rel']:.1e}."]
+    lines += ["", "Files: `solvers.csv` (every solve), `fig_solvers_time.png`, task results in `tasks/`.", ""]
+    atomic_write_text(out / "report.md", "\n".join(lines))
+    files.append(out / "report.md")
+    return files
+
+
+def _count(items: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for x in items:
+        out[x] = out.get(x, 0) + 1
+    return out

@@ -1,0 +1,127 @@
+"""One look for every benchmark figure, and the statistics shown on them.
+
+Every method keeps its colour, marker and label across figures; a curve is the mean over seeds
+with its 95% t-interval as a band; bounds are dashed black lines.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+LABELS = {
+    "beta-happo": "Beta-HAPPO", "gaussian-happo": "Gaussian-HAPPO", "beta-mappo": "Beta-MAPPO",
+    "maddpg": "MADDPG", "lyapunov": "Lyapunov (V=100)", "oracle": "myopic oracle",
+    "static": "static", "follow": "follow", "bound": "hindsight lower bound",
+    "exact": "exact oracle (HiGHS OA)", "pyomo": "SCIP (Pyomo MINLP)", "fast": "fast (Lagrangian)",
+    "simulate": "simulate (follow)", "trace": "generate_trace",
+}
+COLORS = {
+    "beta-happo": "#1f77b4", "gaussian-happo": "#17becf", "beta-mappo": "#9467bd", "maddpg": "#e377c2",
+    "lyapunov": "#2ca02c", "oracle": "#d62728", "static": "#7f7f7f", "follow": "#bcbd22", "bound": "#000000",
+    "exact": "#1f77b4", "pyomo": "#ff7f0e", "fast": "#2ca02c", "simulate": "#1f77b4", "trace": "#ff7f0e",
+}
+MARKERS = {
+    "beta-happo": "o", "gaussian-happo": "v", "beta-mappo": "s", "maddpg": "D", "lyapunov": "^",
+    "oracle": "*", "static": "x", "follow": "+", "bound": "", "exact": "o", "pyomo": "s", "fast": "^",
+    "simulate": "o", "trace": "s",
+}
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float, int]:
+    """Mean and half-width of the two-sided t-interval at ``level`` (half-width nan for one value)."""
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], float)
+    n = v.size
+    if n == 0:
+        return math.nan, math.nan, 0
+    if n == 1:
+        return float(v[0]), math.nan, 1
+    from scipy import stats
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n))
+    return float(v.mean()), half, n
+
+
+def pyplot() -> Any:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 130, "axes.grid": True, "grid.alpha": 0.3,
+                         "font.size": 9, "legend.fontsize": 7.5, "axes.titlesize": 10, "lines.linewidth": 1.6,
+                         "lines.markersize": 5})
+    return plt
+
+
+def band(ax: Any, x: Any, per_seed: list[list[float]], name: str, *, scale: float = 1.0, dashed: bool = False) -> None:
+    """Plot the mean over seeds of ``per_seed[i]`` (values at ``x[i]``) with its 95% t-band."""
+    stats = [mean_ci(v) for v in per_seed]
+    m = np.array([s[0] for s in stats]) * scale
+    h = np.array([s[1] for s in stats]) * scale
+    n = max((s[2] for s in stats), default=0)
+    ls = "--" if dashed or name == "bound" else "-"
+    ax.plot(x, m, ls, color=COLORS.get(name), marker=MARKERS.get(name, "o"), label=f"{label(name)} (n={n})")
+    ok = np.isfinite(h)
+    if ok.any():
+        ax.fill_between(np.asarray(x, float)[ok], (m - h)[ok], (m + h)[ok], color=COLORS.get(name), alpha=0.15, lw=0)
+
+
+def hline(ax: Any, values: list[float], name: str, *, scale: float = 1.0) -> None:
+    """A method that does not depend on the x axis: its mean as a horizontal line, the 95% band shaded."""
+    m, h, n = mean_ci(values)
+    if not np.isfinite(m):
+        return
+    ls = "--" if name == "bound" else ":"
+    ax.axhline(m * scale, color=COLORS.get(name), ls=ls, lw=1.4, label=f"{label(name)} (n={n})")
+    if np.isfinite(h):
+        ax.axhspan((m - h) * scale, (m + h) * scale, color=COLORS.get(name), alpha=0.08, lw=0)
+
+
+def save(fig: Any, path: Path) -> Path:
+    from wdtnopt.io import atomic_write
+    import io
+
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    atomic_write(path, lambda fh: fh.write(buf.getvalue()), binary=True)
+    return path
+
+
+def fit_exponent(x: Iterable[float], y: Iterable[float]) -> tuple[float, float]:
+    """Least-squares fit of ``log y = a + b log x``: the growth exponent ``b`` and its standard error."""
+    lx, ly = np.log(np.asarray(list(x), float)), np.log(np.asarray(list(y), float))
+    if lx.size < 2:
+        return math.nan, math.nan
+    A = np.vstack([np.ones_like(lx), lx]).T
+    coef, res, *_ = np.linalg.lstsq(A, ly, rcond=None)
+    if lx.size > 2:
+        s2 = float(np.sum((ly - A @ coef) ** 2) / (lx.size - 2))
+        se = math.sqrt(s2 / float(np.sum((lx - lx.mean()) ** 2)))
+    else:
+        se = math.nan
+    return float(coef[1]), se
+
+
+def csv_text(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in rows:
+        w.writerow([_fmt(v) for v in r])
+    return buf.getvalue()
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float):
+        return repr(v) if np.isfinite(v) else ("nan" if np.isnan(v) else ("inf" if v > 0 else "-inf"))
+    return v

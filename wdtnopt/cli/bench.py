@@ -1,0 +1,36 @@
+"""``wdtnopt bench``: run a benchmark suite (paper, solvers, scaling), resumable, local or on Dask."""
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from .core import console
+
+
+@click.command("bench")
+@click.argument("suite", type=click.Choice(["paper", "solvers", "scaling"]))
+@click.option("--preset", default="smoke", show_default=True,
+              help="smoke (minutes, CI), default (an afternoon on a laptop), full (a cluster), or a TOML file of overrides.")
+@click.option("--out", "out", type=click.Path(file_okay=False), required=True,
+              help="Output folder: tasks/ (one JSON per finished task), agents/, CSV, PNG, report.md. Rerun to resume.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Local worker processes (default: all cores; the scaling suite: 1).")
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786): run the tasks on that cluster.")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="Execute at most this many missing tasks, then stop (a partial run; rerun to finish).")
+def bench_cmd(suite, preset, out, workers, scheduler, limit):
+    """Run (or resume) a benchmark suite; render tables, figures and report.md when every task is done."""
+    from wdtnopt.benchmarks.suites import run_suite
+
+    t0 = time.perf_counter()
+    run, files = run_suite(suite, preset, out, workers=workers, scheduler=scheduler, limit=limit, progress=True,
+                           argv=["wdtnopt", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("wdtnopt") else None)
+    n = len(run.records) + len(run.missing)
+    console.print(f"suite {suite} ({preset}): {n} tasks, {len(run.executed)} executed, {len(run.reused)} reused "
+                  f"from {out}/tasks, {len(run.missing)} missing ({time.perf_counter() - t0:.1f} s)")
+    if files:
+        console.print(f"wrote {len(files)} files to {out}: " + ", ".join(f.name for f in files))
+    else:
+        console.print("not rendered yet: rerun the same command to execute the missing tasks")
