@@ -703,7 +703,7 @@ branch-and-bound admission of solvers/allocation.py (at most 2^6 nodes): bound =
 
 
 def solve_fast(snapshot: Snapshot, *, gap: float = 0.01, time_limit: float | None = None, max_iters: int = 100,
-               box: float = 1.0, primal_every: int = 50, search_time: float = 5.0, milp_time: float = 1.0, verbose: bool = False, **ignored: Any) -> Solution:
+               box: float = 1.0, primal_every: int = 50, search_time: float = 5.0, milp_time: float = 1.0, extra_rounds: int = 2, verbose: bool = False, **ignored: Any) -> Solution:
     """A feasible decision and a certified lower bound for large snapshots (see module docstring).
 
     ``gap``: stop when ``(objective - bound) / objective <= gap`` (status ``optimal``);
@@ -711,7 +711,8 @@ def solve_fast(snapshot: Snapshot, *, gap: float = 0.01, time_limit: float | Non
     ``feasible`` if the gap is not reached); ``box``: initial half-width of the trust box on the
     scaled prices (a server's whole CPU or storage priced at ``box`` typical failure penalties);
     ``primal_every``: run the primal heuristics every that many dual iterations (and once the dual
-    has converged); ``search_time`` (s): budget of each local search; ``milp_time`` (s): of each restricted-master MILP. Other options of the common interface (``threads``, ...) are accepted and ignored.
+    has converged); ``search_time`` (s): budget of each local search; ``milp_time`` (s): of each restricted-master MILP; ``extra_rounds``: primal rounds (with
+    three times the MILP time each) after the dual has converged, while the gap is not reached. Other options of the common interface (``threads``, ...) are accepted and ignored.
     """
     t0 = time.perf_counter()
     if not (gap >= 0):
@@ -831,7 +832,16 @@ def solve_fast(snapshot: Snapshot, *, gap: float = 0.01, time_limit: float | Non
                   f"t {time.perf_counter() - t0:.2f}s")
         if converged:
             break
-    if primal.best_placement is None and time.perf_counter() < deadline:
+    # the dual is spent: give the primal a few more tries with longer MILP and search budgets
+    for extra in range(1, extra_rounds + 1):
+        if primal.best_placement is not None and relative_gap(primal.best_cost, best_dual) <= gap:
+            break
+        if time.perf_counter() > deadline or not converged:
+            break
+        milp_time *= 3.0
+        primal_round(best_P, search_time * 2)
+        stats["extra_rounds"] = extra
+    if primal.best_placement is None:  # stopped before any primal round: one cheap placement anyway
         primal_from(best_P)
     if primal.best_placement is None and (np.bincount(prev, weights=ld.size, minlength=M)
                                           <= s.storage_bits * (1 + 1e-12)).all():

@@ -1,0 +1,140 @@
+"""The large-scale method ``fast`` (issue 4): feasibility, certified bounds, and its 1% target.
+
+Each small snapshot is also solved by the exact oracle: ``fast``'s bound must not exceed the
+optimum and its objective must not beat it. The inner 1-D minimum of the Lagrangian is checked
+against SciPy's bounded scalar minimizer (the slow, obvious reference).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+
+from snapgen import paper_snapshot, tiny_snapshot
+from wdtnopt.cost import evaluate
+from wdtnopt.solvers import SolverError
+from wdtnopt.solvers.exact import solve_exact
+from wdtnopt.solvers.fast import LagrangianData, inner_min, price, solve_fast
+
+RTOL = 1e-7
+
+
+def _small(seed: int):
+    return tiny_snapshot(seed) if seed % 3 else paper_snapshot(10 + seed % 7, 2 + seed % 3, seed)
+
+
+def _check_against_exact(s, f, e):
+    ev = evaluate(s, f)
+    assert ev.feasible, ev.summary()
+    assert abs(ev.objective - f.objective) <= 1e-12 + 1e-12 * abs(f.objective)
+    assert f.bound <= f.objective
+    assert f.bound <= e.objective * (1 + RTOL) + 1e-12, (f.bound, e.objective)
+    assert f.objective >= e.objective * (1 - RTOL) - 1e-12, (f.objective, e.objective)
+
+
+@pytest.mark.parametrize("seed", range(120))
+def test_small_instances_against_exact(seed):
+    s = _small(seed)
+    f = solve_fast(s, gap=1e-6)
+    e = solve_exact(s, gap=1e-9)
+    assert f.method == "fast"
+    if e.status == "infeasible":
+        assert f.status in ("infeasible", "bound_only")
+        return
+    _check_against_exact(s, f, e)
+    assert f.status in ("optimal", "feasible")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_migrating_dts_stay_and_fail(seed):
+    s = tiny_snapshot(seed, kind="migrating")
+    f = solve_fast(s)
+    e = solve_exact(s, gap=1e-9)
+    mig = s.migrating
+    assert (f.placement[mig] == s.placement_prev[mig]).all()
+    assert not f.served[mig].any()
+    _check_against_exact(s, f, e)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_no_migration_is_exact_on_tiny_servers(seed):
+    s = tiny_snapshot(seed, kind="no_migration")
+    f = solve_fast(s, gap=0.0)
+    e = solve_exact(s, gap=1e-9)
+    assert (f.placement == s.placement_prev).all()
+    _check_against_exact(s, f, e)
+    # at most 6 candidates per server: exact admission, so the bound is the optimum
+    assert f.objective == pytest.approx(e.objective, rel=1e-7, abs=1e-12)
+    assert f.gap <= 1e-6
+
+
+def test_no_migration_large_has_small_gap():
+    s = paper_snapshot(300, 15, 3, allow_migration=False)
+    f = solve_fast(s)
+    assert evaluate(s, f).feasible
+    assert (f.placement == s.placement_prev).all()
+    assert f.gap <= 0.01
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_any_prices_give_a_valid_bound(seed):
+    """Weak duality with the certified inner minima: D(lam, pi) <= optimum for random prices."""
+    s = _small(seed + 100)
+    e = solve_exact(s, gap=1e-9)
+    if e.status == "infeasible":
+        return
+    ld = LagrangianData.of(s)
+    rng = np.random.default_rng(seed)
+    M = s.n_bss
+    for scale_lam, scale_pi in [(0, 0), (1e-12, 0), (1e-11, 1e-12), (1e-10, 1e-11), (1e-13, 1e-13)]:
+        lam = rng.uniform(0, 2, M) * scale_lam
+        pi = rng.uniform(0, 2, M) * scale_pi
+        assert price(ld, lam, pi).value <= e.objective * (1 + RTOL) + 1e-12
+
+
+def test_inner_min_brackets_the_reference():
+    """certified <= min_f g(f) <= achieved, with min_f g from SciPy's bounded minimizer."""
+    s = paper_snapshot(60, 6, 7)
+    ld = LagrangianData.of(s)
+    pd = ld.pd
+    n, m = ld.busy_n, ld.busy_m
+    rng = np.random.default_rng(0)
+    for scale in (0.0, 1e-13, 1e-12, 1e-11, 1e-10):
+        lam = rng.uniform(0, 1, s.n_bss)[m] * scale
+        f, energy, ach, cert = inner_min(pd.budget[n, m], pd.t_min[n], pd.cycles[n], pd.alpha[n], pd.k[n],
+                                         pd.f_min[n, m], pd.cpu_hz[m], lam)
+        assert (cert <= ach).all()
+        assert ((f >= pd.f_min[n, m]) & (f <= pd.cpu_hz[m])).all()
+        for i in rng.choice(n.size, 25, replace=False):
+            g = lambda x: float(pd.energy_at_cpu(np.array([n[i]]), m[i], np.array([x]))[0] + lam[i] * x)
+            lo, hi = pd.f_min[n[i], m[i]], pd.cpu_hz[m[i]]
+            r = minimize_scalar(g, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6 * hi})
+            ref = min(r.fun, g(lo), g(hi))
+            assert cert[i] <= ref * (1 + 1e-12)
+            assert ach[i] <= ref * (1 + 1e-9)  # our minimizer is at least as good as SciPy's
+
+
+def test_options_are_checked():
+    s = tiny_snapshot(1)
+    with pytest.raises(SolverError):
+        solve_fast(s, gap=-1)
+    with pytest.raises(SolverError):
+        solve_fast(s, time_limit=0)
+    f = solve_fast(s, threads=4)  # options of the common interface are accepted
+    assert f.bound <= f.objective
+
+
+def test_time_limit_still_returns_a_certified_pair():
+    s = paper_snapshot(400, 20, 1)
+    f = solve_fast(s, gap=0.0, time_limit=0.5)
+    assert f.status in ("time_limit", "optimal", "feasible")
+    assert evaluate(s, f).feasible
+    assert f.bound <= f.objective
+
+
+def test_large_instance_reaches_one_percent():
+    s = paper_snapshot(1000, 50, 0)
+    f = solve_fast(s, gap=0.01)
+    assert evaluate(s, f).feasible
+    assert f.status == "optimal"
+    assert f.gap <= 0.01
