@@ -8,7 +8,9 @@
 * ``"relaxation"`` the CVXPY continuous relaxation (a lower bound) plus the best of a few roundings
                    allocated exactly (solvers/relaxation.py).
 
-A later issue adds more with :func:`register_method` (for example ``"fast"``): a method is a callable
+* ``"fast"``       the large-scale method: Lagrangian bound + primal repair, certified gap (solvers/fast.py).
+
+More can be added with :func:`register_method`: a method is a callable
 ``(snapshot, **options) -> Solution``, given as the callable or as ``"module:attribute"`` (imported on
 first use, so this module stays light: it imports numpy only).
 
@@ -141,6 +143,7 @@ _METHODS: dict[str, str | Callable[..., Solution]] = {
     "exact": "wdtnopt.solvers.exact:solve_exact",
     "pyomo": "wdtnopt.solvers.minlp:solve_pyomo",
     "relaxation": "wdtnopt.solvers.relaxation:solve_relaxation",
+    "fast": "wdtnopt.solvers.fast:solve_fast",
 }
 
 
