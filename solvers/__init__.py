@@ -7,7 +7,6 @@
 * ``"pyomo"``      the Pyomo MINLP of formulations/pyomo_minlp.py with SCIP (pyscipopt).
 * ``"relaxation"`` the CVXPY continuous relaxation (a lower bound) plus the best of a few roundings
                    allocated exactly (solvers/relaxation.py).
-
 * ``"fast"``       the large-scale method: Lagrangian bound + primal repair, certified gap (solvers/fast.py).
 
 More can be added with :func:`register_method`: a method is a callable
