@@ -1,4 +1,4 @@
-"""The large-scale method ``"fast"``: Lagrangian bound + exact per-server repair (issue 4).
+"""The large-scale method ``"fast"``: Lagrangian bound + per-server repair (issue 4).
 
 For N in the thousands and M in the tens, a feasible decision and a *certified* lower bound.
 docs/solvers_fast.md has the full argument; in short:
@@ -35,23 +35,26 @@ improves enough; null steps only enrich the model.
 
 Primal (feasible decision)
 --------------------------
-Each MU takes its best host under the current prices (or its host in the master LP's fractional
-solution), storage overflow is repaired by moving the DTs whose move costs least at those prices,
-and the exact per-server admission + allocation of solvers/allocation.py (cached per server and
-hosted set) prices the placement; a local search then moves declined DTs to servers that serve
-them cheaper. The best decision seen is returned through ``make_solution`` (which re-checks it
-with ``evaluate``).
+Once the dual has converged (and every ``primal_every`` iterations): (1) each MU takes its best host
+under the best prices, storage overflow is repaired by moving the DTs whose move costs least at
+those prices; (2) a small MILP (HiGHS) picks one of the master's options per MU under every
+server's CPU and storage (price-and-branch: only options near their MU's best are kept). Each
+placement is priced by a per-server admission (:func:`admit_local`: Lagrangian start, exact
+``allocate_server`` for every candidate served set, drop / add / swap moves; cached per server and
+hosted set); then :func:`local_search` relocates single DTs between servers, screened by first-order
+prices and accepted on the exact cost. The best decision seen is returned through
+``make_solution`` (which re-checks it with ``evaluate``). With every DT pinned the problem splits
+by server (:func:`_pinned_bound`): small servers get the exact branch-and-bound admission.
 """
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from wdtnopt import physics
 from wdtnopt.snapshot import Snapshot
 
 from . import Solution, SolverError, make_solution, relative_gap
@@ -118,17 +121,21 @@ class Pricing:
     storage_use: np.ndarray   # [M] storage they use
 
 
-def inner_min(T, tmin, c, alpha, k, fmin, F, lam, iters: int = 60):
-    """``min_{fmin <= f <= F} E(T - c/f) + lam f`` for arrays of pairs (c > 0, fmin <= F).
+def inner_min(pd: PairData, n: np.ndarray, m: np.ndarray, lam, iters: int = 60):
+    """``h = min_{f_min <= f <= cpu_hz[m]} E_n(T[n,m] - c_n/f) + lam f`` for servable pairs with c > 0.
 
-    Returns ``(f, energy, achieved, certified)``: the computed minimizer, its energy ``E``, ``g(f)``
-    (an upper bound of the minimum) and the tangent lower bound ``g(f) + min_{f' in [fmin, F]} g'(f)(f' - f)``.
-    The root of ``g'(f) = 0`` is found in ``sigma = log(c / f)`` where the KKT condition reads
+    Returns ``(f, energy, achieved, certified)``: the computed minimizer, its energy (through
+    ``physics``), ``g(f)`` (an upper bound of h: a feasible point) and the tangent lower bound
+    ``g(f) + min_{f' in [f_min, cpu_hz]} g'(f)(f' - f) <= h`` (g is convex). The root of
+    ``g'(f) = 0`` is found in ``sigma = log(c / f)`` where the KKT condition reads
     ``phi(sigma) = log(lam)``, ``phi`` convex and increasing (see solvers/allocation.py): bisection
     to a small bracket, then Newton from the bracket's right end (monotone for a convex increasing
     function), at most ``iters`` evaluations in all.
     """
-    lam = np.asarray(lam, dtype=float)
+    T, tmin, c = pd.budget[n, m], pd.t_min[n], pd.cycles[n]
+    alpha, k = pd.alpha[n], pd.k[n]
+    fmin, F = pd.f_min[n, m], pd.cpu_hz[m]
+    lam = np.broadcast_to(np.asarray(lam, dtype=float), T.shape)
     smax = np.log(T - tmin)
     smin = np.log(c / F)
     with np.errstate(divide="ignore"):
@@ -160,7 +167,7 @@ def inner_min(T, tmin, c, alpha, k, fmin, F, lam, iters: int = 60):
         sig[ii] = x
     f = np.clip(c * np.exp(-sig), fmin, F)
     t = np.maximum(T - c / f, tmin)
-    energy = k * t * np.expm1(alpha / t)
+    energy = pd.energy(n, t)
     achieved = energy + lam * f
     slope = lam - energy_slope(t, alpha, k) * c / (f * f)
     certified = achieved - np.maximum(slope, 0.0) * (f - fmin) + np.minimum(slope, 0.0) * (F - f)
@@ -192,8 +199,7 @@ def price(ld: LagrangianData, lam: np.ndarray, pi: np.ndarray) -> Pricing:
     serve_energy = np.zeros((N, M))
     bn, bm = ld.busy_n, ld.busy_m
     if bn.size:
-        f, e, ach, lb = inner_min(pd.budget[bn, bm], pd.t_min[bn], pd.cycles[bn], pd.alpha[bn], pd.k[bn],
-                                  pd.f_min[bn, bm], pd.cpu_hz[bm], lam[bm])
+        f, e, ach, lb = inner_min(pd, bn, bm, lam[bm])
         serve_ach[bn, bm] = ach
         serve_lb[bn, bm] = lb
         serve_cpu[bn, bm] = f
@@ -403,15 +409,15 @@ def admit_local(pd: PairData, m: int, candidates, *, max_evals: int = 10, start=
     fmin = pd.f_min[cand, m]
     c = pd.cycles[cand]
     busy = c > 0
-    T, tmin, al, kk = pd.budget[cand, m], pd.t_min[cand], pd.alpha[cand], pd.k[cand]
+    cand_busy = cand[busy]
+    m_busy = np.full(cand_busy.size, m)
 
     def respond(lam: float):
         """Best responses at CPU price lam: (cost h_n incl. lam f_n, f_n); h = alone for idle MUs."""
         h = alone.copy()
         f = np.zeros(k)
         if busy.any():
-            fb, _, ach, _ = inner_min(T[busy], tmin[busy], c[busy], al[busy], kk[busy], fmin[busy],
-                                      np.full(int(busy.sum()), F), np.full(int(busy.sum()), lam), iters=30)
+            fb, _, ach, _ = inner_min(pd, cand_busy, m_busy, lam, iters=30)
             h[busy] = ach
             f[busy] = fb
         return h, f
@@ -494,13 +500,12 @@ def fit_prices(pd: PairData, n: np.ndarray, m: np.ndarray, steps: int = 24) -> n
     bi = np.flatnonzero(busy)
     bn, bm = n[bi], m[bi]
     M = pd.cpu_hz.size
-    args = (pd.budget[bn, bm], pd.t_min[bn], pd.cycles[bn], pd.alpha[bn], pd.k[bn], pd.f_min[bn, bm], pd.cpu_hz[bm])
     hi = np.zeros(M)
     np.maximum.at(hi, bm, pen[bi] / pd.f_min[bn, bm] * 2.0)
     lo = hi * 1e-15
 
     def fits(lam: np.ndarray):
-        f, _, ach, _ = inner_min(*args, lam[bm], iters=30)
+        f, _, ach, _ = inner_min(pd, bn, bm, lam[bm], iters=30)
         take = ach < pen[bi]
         return take, np.bincount(bm, weights=np.where(take, f, 0.0), minlength=M) <= pd.cpu_hz
 

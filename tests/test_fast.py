@@ -101,8 +101,7 @@ def test_inner_min_brackets_the_reference():
     rng = np.random.default_rng(0)
     for scale in (0.0, 1e-13, 1e-12, 1e-11, 1e-10):
         lam = rng.uniform(0, 1, s.n_bss)[m] * scale
-        f, energy, ach, cert = inner_min(pd.budget[n, m], pd.t_min[n], pd.cycles[n], pd.alpha[n], pd.k[n],
-                                         pd.f_min[n, m], pd.cpu_hz[m], lam)
+        f, energy, ach, cert = inner_min(pd, n, m, lam)
         assert (cert <= ach).all()
         assert ((f >= pd.f_min[n, m]) & (f <= pd.cpu_hz[m])).all()
         for i in rng.choice(n.size, 25, replace=False):
