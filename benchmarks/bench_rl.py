@@ -71,11 +71,11 @@ def batched_vs_loop(trainer: Trainer, repeats: int) -> tuple[float, float]:
 
 
 def speed(args: argparse.Namespace) -> None:
-    torch.set_num_threads(2)
     sc = Scenario.paper(n_mus=args.n_mus)
     rows = []
     for algo in args.algos:
         cfg = {"warmup_steps": 0} if algo == "maddpg" else {}
+        cfg["torch_threads"] = args.threads
         tr = Trainer(algo, sc, seed=0, config=cfg)
         tr.train_iteration()                    # warm-up (allocations, first trace batch)
         t0 = time.perf_counter()
@@ -85,9 +85,8 @@ def speed(args: argparse.Namespace) -> None:
         sps = (tr.env_steps - steps0) / (time.perf_counter() - t0)
         row = {"algo": algo, "n_mus": args.n_mus, "n_envs": tr.config.n_envs, "steps_per_iteration": tr.steps_per_iteration,
                "iterations": args.iterations, "env_steps_per_s": round(sps, 1)}
-        if algo != "maddpg" or True:
-            b, lo = batched_vs_loop(tr, args.repeats)
-            row.update({"actors_batched_ms": round(b * 1e3, 3), "actors_loop_ms": round(lo * 1e3, 3),
+        b, lo = batched_vs_loop(tr, args.repeats)
+        row.update({"actors_batched_ms": round(b * 1e3, 3), "actors_loop_ms": round(lo * 1e3, 3),
                         "loop_over_batched": round(lo / b, 2)})
         print(row, flush=True)
         rows.append(row)
@@ -158,6 +157,7 @@ def main() -> None:
     s.add_argument("--n-mus", type=int, default=30)
     s.add_argument("--iterations", type=int, default=4)
     s.add_argument("--repeats", type=int, default=50)
+    s.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     s.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
     c = sub.add_parser("curves")
     c.add_argument("--n-mus", type=int, default=30)

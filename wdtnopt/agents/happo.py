@@ -75,8 +75,8 @@ class HAPPOConfig:
     """gradient norm clip, per agent and for the critic"""
     value_norm: bool = True
     """normalize value targets with running statistics"""
-    torch_threads: int = 2
-    """torch intra-op threads (the target machine has 2 cores)"""
+    torch_threads: int = 1
+    """torch intra-op threads: 1, since the networks are small and the environments use the other core"""
 
 
 class HAPPO:

@@ -61,8 +61,8 @@ class MADDPGConfig:
     """Gumbel-softmax temperature of the controller"""
     max_grad_norm: float = 10.0
     """gradient norm clip"""
-    torch_threads: int = 2
-    """torch intra-op threads"""
+    torch_threads: int = 1
+    """torch intra-op threads: 1, since the networks are small and the environments use the other core"""
 
 
 class ReplayBuffer:
