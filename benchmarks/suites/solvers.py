@@ -86,7 +86,17 @@ def allocation_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
     except ImportError as exc:
         return {"skipped": f"needs the repository checkout (benchmarks/bench_solvers.py, tests/snapgen.py): {exc}"}
     r = bench_allocation(cfg["n_mus"], cfg["repeats"], lambda msg: None)
-    return {k: (float(v) if isinstance(v, (float, np.floating)) else int(v)) for k, v in r.items()}
+    return {k: _plain(v) for k, v in r.items()}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v)
+    return v if isinstance(v, (str, type(None))) else str(v)
 
 
 def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: dict[str, Any]) -> list[Path]:
@@ -159,7 +169,7 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
                       "| method | time | energy (J) |", "|---|---|---|",
                       f"| fast KKT allocation | {a['fast'] * 1e3:.2f} ms | {a['e_fast']:.12g} |",
                       f"| CVXPY first solve (canonicalization + Clarabel) | {a['cvx_first']:.2f} s | |",
-                      f"| CVXPY DPP re-solve | {a['cvx']:.3f} s | {a['e_cvx']:.12g} |", "",
+                      f"| CVXPY DPP re-solve (status {a.get('cvx_status', '?')}) | {a['cvx']:.3f} s | {a['e_cvx']:.12g} |", "",
                       f"CVXPY re-solve / fast: {a['cvx'] / a['fast']:.0f}x; relative energy difference {a['rel']:.1e}."]
     lines += ["", "Files: `solvers.csv` (every solve), `fig_solvers_time.png`, task results in `tasks/`.", ""]
     atomic_write_text(out / "report.md", "\n".join(lines))

@@ -1,0 +1,141 @@
+"""Benchmark suites (issue 6): smoke presets render, resume loses nothing, Dask = local processes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wdtnopt.benchmarks.suites import load_config, run_suite, suite_module, task_key
+from wdtnopt.errors import WdtnoptError
+
+# a paper sweep smaller than `smoke`, with one task of every kind (train, bound, policy)
+TINY = """
+base = "smoke"
+seeds = [0, 1]
+n_mus = 5
+n_grid = [5]
+eta_grid = [1.0]
+algos = ["beta-happo"]
+sweep_algos = ["beta-happo"]
+policies = ["static", "oracle"]
+iterations = 1
+bound_iters = 1
+"""
+TABLES = ("runs.csv", "curves.csv", "bounds.csv")
+CLI = [sys.executable, "-c", "import sys; from wdtnopt.cli import main; main(sys.argv[1:])"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cfg") / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_local(tiny, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("local")
+    run, files = run_suite("paper", tiny, out, workers=2, progress=False)
+    assert run.complete and files
+    return out
+
+
+@pytest.mark.parametrize("suite, expected", [
+    ("paper", ["runs.csv", "curves.csv", "bounds.csv", "fig_a_training.png", "fig_b_eta.png", "fig_c_energy_vs_n.png",
+               "fig_d_failure_vs_n.png", "report.md"]),
+    ("solvers", ["solvers.csv", "fig_solvers_time.png", "report.md"]),
+    ("scaling", ["scaling.csv", "fig_scaling.png", "report.md"]),
+])
+def test_smoke_preset_renders(suite, expected, tmp_path):
+    run, files = run_suite(suite, "smoke", tmp_path, workers=2, progress=False)
+    assert run.complete and not run.reused
+    for name in expected:
+        assert (tmp_path / name).stat().st_size > 0, name
+        assert tmp_path / name in files
+    assert len(list((tmp_path / "tasks").glob("*.json"))) == len(run.executed)
+    report = (tmp_path / "report.md").read_text()
+    assert "Command:" in report and "Machine:" in report
+    if suite == "paper":
+        assert "## Trends of the case study" in report
+        assert "Sanity: runs with energy below their own bound: 0" in report
+        assert any((tmp_path / "agents").glob("*/checkpoint.pt"))
+
+
+def test_resume_executes_only_missing_tasks(tiny, tiny_local, tmp_path):
+    total = len(suite_module("paper").tasks(load_config("paper", tiny)))
+    run, files = run_suite("paper", tiny, tmp_path, workers=2, limit=3, progress=False)  # "killed" after 3 tasks
+    assert len(run.executed) == 3 and len(run.missing) == total - 3 and not files
+    # a torn file (a crash while writing without the atomic rename) counts as missing
+    torn = tmp_path / "tasks" / f"{run.executed[0]}.json"
+    torn.write_text(torn.read_text()[:40])
+    run2, files2 = run_suite("paper", tiny, tmp_path, workers=2, progress=False)
+    assert sorted(run2.reused) == sorted(run.executed[1:])
+    assert len(run2.executed) == total - 2 and run2.complete and files2
+    for name in TABLES:
+        assert (tmp_path / name).read_text() == (tiny_local / name).read_text(), name
+    run3, _ = run_suite("paper", tiny, tmp_path, workers=1, progress=False)
+    assert not run3.executed and len(run3.reused) == total
+
+
+def test_killed_process_keeps_finished_tasks(tiny, tiny_local, tmp_path):
+    """SIGKILL a real run once its first task file appears; the rerun reuses every finished file."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(CLI + ["bench", "paper", "--preset", str(tiny),
+                             "--out", str(tmp_path), "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    tasks = tmp_path / "tasks"
+    while time.time() < deadline and not (tasks.is_dir() and any(tasks.glob("*.json"))) and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = sorted(p.stem for p in tasks.glob("*.json"))
+    assert finished, "no task finished before the kill"
+    run, files = run_suite("paper", tiny, tmp_path, workers=2, progress=False)
+    assert sorted(run.reused) == finished and run.complete and files
+    for name in TABLES:
+        assert (tmp_path / name).read_text() == (tiny_local / name).read_text(), name
+
+
+def test_dask_cluster_gives_identical_results(tiny, tiny_local, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        run, files = run_suite("paper", tiny, tmp_path, scheduler=client, progress=False)
+    assert run.complete and files and not run.reused
+    for name in TABLES:
+        assert (tmp_path / name).read_text() == (tiny_local / name).read_text(), name
+    local = {p.name: json.loads(p.read_text())["result"] for p in (tiny_local / "tasks").glob("*.json")}
+    dask = {p.name: json.loads(p.read_text())["result"] for p in (tmp_path / "tasks").glob("*.json")}
+    assert local == dask
+
+
+def test_task_keys_and_presets(tiny, tmp_path):
+    assert task_key("m:f", {"a": 1, "b": [1, 2]}) == task_key("m:f", {"b": [1, 2], "a": 1})
+    assert task_key("m:f", {"seed": 0}) != task_key("m:f", {"seed": 1})
+    for suite in ("paper", "solvers", "scaling"):
+        for preset in ("smoke", "default", "full"):
+            assert suite_module(suite).tasks(load_config(suite, preset))
+    assert len(suite_module("paper").tasks(load_config("paper", "default"))) > 100
+    bad = tmp_path / "bad.toml"
+    bad.write_text('base = "smoke"\nseedz = [1]\n')
+    with pytest.raises(WdtnoptError, match="seedz"):
+        load_config("paper", bad)
+    with pytest.raises(WdtnoptError, match="preset"):
+        load_config("paper", "huge")
+
+
+def test_cli_bench(tiny, tiny_local, tmp_path):
+    out = tmp_path / "o"
+    r = subprocess.run(CLI + ["bench", "paper", "--preset", str(tiny), "--out", str(out),
+                        "--workers", "1", "--limit", "2"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "2 executed" in r.stdout and "not rendered yet" in r.stdout
+    r = subprocess.run(CLI + ["bench", "paper", "--preset", "nope", "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "preset" in r.stderr and "Traceback" not in r.stderr
