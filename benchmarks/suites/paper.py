@@ -53,11 +53,9 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
     points = [(a, n0, ETA_DEFAULT) for a in cfg["algos"]]
     points += [(a, n0, e) for a in cfg["sweep_algos"] for e in etas]
     points += [(a, n, ETA_DEFAULT) for a in cfg["sweep_algos"] for n in ns]
-    seen = set()
     for a, n, e in sorted(set(points), key=lambda p: (-p[1], p)):
         for s in seeds:
             out.append(Task(f"{MODULE}:train_task", {**train_base, "algo": a, "n_mus": n, "eta": e, "seed": s}))
-            seen.add((a, n, e, s))
     if cfg.get("bound", True):
         for n in sorted(ns, reverse=True):
             for s in seeds:
@@ -235,6 +233,13 @@ def _policy_methods(cfg: dict[str, Any]) -> list[str]:
     return [p for p in ("lyapunov", "oracle", "static", "follow") if p in cfg["policies"]]
 
 
+def _save(fig: Any, path: Path) -> Path:
+    # energies and failure ratios are >= 0: a t-band reaching below 0 is clipped on the figure
+    for ax in fig.axes:
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], 0.0))
+    return style.save(fig, path)
+
+
 def _figures(cfg, rows, bounds, records, out, n0, ns, etas) -> list[Path]:
     plt = style.pyplot()
     files = []
@@ -270,7 +275,7 @@ def _figures(cfg, rows, bounds, records, out, n0, ns, etas) -> list[Path]:
     axes[1].legend(loc="upper right", ncol=2)
     fig.suptitle(f"(a) Learning curves, N = {n0}, eta = 1: checkpoints simulated on the replayed traces\n"
                  f"(mean, 95% t-band over seeds); hindsight lower bound at eps = {eps:g}")
-    files.append(style.save(fig, out / "fig_a_training.png"))
+    files.append(_save(fig, out / "fig_a_training.png"))
 
     # (b) eta sweep
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -290,7 +295,7 @@ def _figures(cfg, rows, bounds, records, out, n0, ns, etas) -> list[Path]:
         ax.set_xlabel("failure weight eta of the team reward (units of E_ref per failure)")
         ax.legend(loc="best", ncol=2)
     fig.suptitle(f"(b) Energy-reliability trade-off vs eta, N = {n0} (mean, 95% t-band over seeds)")
-    files.append(style.save(fig, out / "fig_b_eta.png"))
+    files.append(_save(fig, out / "fig_b_eta.png"))
 
     # (c) energy vs N and (d) failure ratio vs N
     for fname, key, ylabel, title in (
@@ -311,7 +316,7 @@ def _figures(cfg, rows, bounds, records, out, n0, ns, etas) -> list[Path]:
         ax.legend(loc="best", ncol=2)
         ax.set_title(f"{title}, eta = 1 (mean, 95% t-band over seeds)" +
                      (f"; bound at eps = {eps:g}" if key == "energy_per_mu_slot" else ""))
-        files.append(style.save(fig, out / fname))
+        files.append(_save(fig, out / fname))
     return files
 
 
