@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import platform
 import sys
 import time
@@ -78,15 +79,22 @@ def speed(args: argparse.Namespace) -> None:
         cfg["torch_threads"] = args.threads
         tr = Trainer(algo, sc, seed=0, config=cfg)
         tr.train_iteration()                    # warm-up (allocations, first trace batch)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         steps0 = tr.env_steps
         for _ in range(args.iterations):
             tr.train_iteration()
-        sps = (tr.env_steps - steps0) / (time.perf_counter() - t0)
+        steps = tr.env_steps - steps0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        # wall-clock SPS depends on other load on the machine; SPS per CPU-second of this process
+        # (one torch thread, single-threaded numpy) is what an otherwise idle machine would give
         row = {"algo": algo, "n_mus": args.n_mus, "n_envs": tr.config.n_envs, "steps_per_iteration": tr.steps_per_iteration,
-               "iterations": args.iterations, "env_steps_per_s": round(sps, 1)}
-        b, lo = batched_vs_loop(tr, args.repeats)
-        row.update({"actors_batched_ms": round(b * 1e3, 3), "actors_loop_ms": round(lo * 1e3, 3),
+               "iterations": args.iterations, "env_steps_per_s": round(steps / wall, 1),
+               "env_steps_per_cpu_s": round(steps / cpu, 1), "load_avg_1min": round(os.getloadavg()[0], 2)}
+        if any(tr.agent.actors[k].shared for k in TYPES):   # MAPPO: one shared network per type, no loop to compare
+            row.update({"actors_batched_ms": "", "actors_loop_ms": "", "loop_over_batched": ""})
+        else:
+            b, lo = batched_vs_loop(tr, args.repeats)
+            row.update({"actors_batched_ms": round(b * 1e3, 3), "actors_loop_ms": round(lo * 1e3, 3),
                         "loop_over_batched": round(lo / b, 2)})
         print(row, flush=True)
         rows.append(row)

@@ -35,8 +35,8 @@ class HAPPOConfig:
 
     n_envs: int = 16
     """environments stepped together (BatchedWdtnEnv)"""
-    rollout_steps: int = 50
-    """slots collected per environment per iteration"""
+    rollout_steps: int = 100
+    """slots collected per environment per iteration (one episode; amortizes the sequential updates)"""
     episode_slots: int = 100
     """slots per episode (one trace); episodes end by time limit and are bootstrapped"""
     hidden: int = 64
