@@ -40,24 +40,34 @@ def _csv(rows: list[dict], path: Path) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def batched_vs_loop(trainer: Trainer, repeats: int) -> tuple[float, float]:
-    """Seconds per forward of every actor on one batch of observations: stacked vs a module loop."""
+def batched_vs_loop(trainer: Trainer, repeats: int, with_head: bool) -> tuple[float, float]:
+    """Seconds per forward of every actor network on one batch of observations (and, with
+    ``with_head``, the action head and sampling too): stacked computation vs a loop over modules."""
     agent = trainer.agent
-    go, _ = actor_inputs(trainer.obs)
+    go, mask = actor_inputs(trainer.obs)
     loops = {k: agent.actors[k].net.as_modules() for k in TYPES}
     with torch.no_grad():
-        for k in TYPES:   # the two paths compute the same thing
+        for k in TYPES:   # the two paths compute the same networks
             ref = torch.stack([m(go[k][i]) for i, m in enumerate(loops[k])])
             assert torch.allclose(agent.actors[k].net(go[k]), ref, atol=1e-5)
 
+        def head(k: str, out: torch.Tensor, agent_index: int | None) -> None:
+            grp = agent.actors[k]
+            if not with_head:
+                return
+            if grp.head == "deterministic":
+                torch.sigmoid(out)
+                return
+            grp.sample(grp.dist(out, mask if k == "controller" else None, agent=agent_index))
+
         def batched() -> None:
             for k in TYPES:
-                agent.actors[k].net(go[k])
+                head(k, agent.actors[k].output(go[k]), None)
 
         def loop() -> None:
             for k in TYPES:
                 for i, m in enumerate(loops[k]):
-                    m(go[k][i])
+                    head(k, m(go[k][i])[None], i)
         out = []
         for fn in (batched, loop):
             fn()
@@ -91,11 +101,14 @@ def speed(args: argparse.Namespace) -> None:
                "iterations": args.iterations, "env_steps_per_s": round(steps / wall, 1),
                "env_steps_per_cpu_s": round(steps / cpu, 1), "load_avg_1min": round(os.getloadavg()[0], 2)}
         if any(tr.agent.actors[k].shared for k in TYPES):   # MAPPO: one shared network per type, no loop to compare
-            row.update({"actors_batched_ms": "", "actors_loop_ms": "", "loop_over_batched": ""})
+            row.update({k: "" for k in ("actors_batched_ms", "actors_loop_ms", "loop_over_batched",
+                                        "act_batched_ms", "act_loop_ms", "act_loop_over_batched")})
         else:
-            b, lo = batched_vs_loop(tr, args.repeats)
+            b, lo = batched_vs_loop(tr, args.repeats, with_head=False)
+            bh, loh = batched_vs_loop(tr, args.repeats, with_head=True)
             row.update({"actors_batched_ms": round(b * 1e3, 3), "actors_loop_ms": round(lo * 1e3, 3),
-                        "loop_over_batched": round(lo / b, 2)})
+                        "loop_over_batched": round(lo / b, 2), "act_batched_ms": round(bh * 1e3, 3),
+                        "act_loop_ms": round(loh * 1e3, 3), "act_loop_over_batched": round(loh / bh, 2)})
         print(row, flush=True)
         rows.append(row)
     _csv(rows, RESULTS / "rl_speed.csv")
@@ -105,7 +118,11 @@ def speed(args: argparse.Namespace) -> None:
 
 def curves(args: argparse.Namespace) -> None:
     sc = Scenario.paper(n_mus=args.n_mus)
+    path = RESULTS / "rl_curves.csv"
     rows = []
+    if path.is_file():   # keep the other algorithms' rows, so one algorithm can be rerun alone
+        with path.open(newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if r["algo"] not in args.algos]
     for algo in args.algos:
         for seed in args.seeds:
             tr = Trainer(algo, sc, seed=seed)
@@ -117,7 +134,7 @@ def curves(args: argparse.Namespace) -> None:
                              "wall_s": round(time.perf_counter() - t0, 2)})
             print(f"{algo} seed {seed}: {tr.env_steps} steps in {time.perf_counter() - t0:.0f} s, "
                   f"last energy {m['energy_per_mu_slot'] * 1e3:.3f} mJ, failure {m['failure_ratio']:.3f}", flush=True)
-            _csv(rows, RESULTS / "rl_curves.csv")
+            _csv(rows, path)
     plot_curves(rows, RESULTS / "rl_curves.png", f"N={args.n_mus}, {len(args.seeds)} seeds, {args.steps} env steps per run")
 
 
@@ -131,7 +148,7 @@ def plot_curves(rows: list[dict], path: Path, title: str) -> None:
         runs = {}
         for r in rows:
             if r["algo"] == algo:
-                runs.setdefault(r["seed"], []).append(r)
+                runs.setdefault(str(r["seed"]), []).append(r)
         n = min(len(v) for v in runs.values())
         steps = np.array([float(r["env_steps"]) for r in next(iter(runs.values()))[:n]])
         for ax, key, scale in ((axes[0], "energy_per_mu_slot_j", 1e3), (axes[1], "failure_ratio", 1.0),
