@@ -107,3 +107,22 @@ def test_snapshot_of_slot():
     assert np.array_equal(s.placement_prev, tr.initial_placement)
     with pytest.raises(ValueError, match="slot"):
         tr.snapshot(4)
+
+
+def test_trusted_snapshot_equals_validated_construction():
+    from wdtnopt import Snapshot, SnapshotError
+    tr = generate_trace(Scenario.paper(n_mus=7, n_bss=3), seed=9, slots=3)
+    cases = [dict(), dict(placement_prev=np.array([2, 1, 0, 0, 1, 2, 2]), migrating=np.array([1, 0, 0, 0, 0, 1, 0], bool),
+                          failure_penalty=0.03, allow_migration=False),
+             dict(failure_penalty=np.linspace(0, 1, 7), migration_penalty=np.full(7, 0.2))]
+    for kw in cases:
+        fast = tr.snapshot(1, **kw)
+        slow = Snapshot.from_dict(fast.to_dict())
+        assert fast.to_dict() == slow.to_dict()
+        for f in ("gain", "placement_prev", "failure_penalty", "migration_penalty", "migrating"):
+            assert getattr(fast, f).dtype == getattr(slow, f).dtype and not getattr(fast, f).flags.writeable
+    # caller mistakes still get the validating constructor's messages
+    with pytest.raises(SnapshotError, match="placement_prev"):
+        tr.snapshot(0, placement_prev=[0, 1, 2, 3, 0, 0, 0])
+    with pytest.raises(SnapshotError, match="failure_penalty"):
+        tr.snapshot(0, failure_penalty=-1.0)

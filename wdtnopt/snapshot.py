@@ -122,6 +122,18 @@ class Snapshot:
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "allow_migration", am)
 
+    @classmethod
+    def _trusted(cls, **fields: Any) -> "Snapshot":
+        """Build from arrays already validated and read-only (the trace generator's), skipping checks.
+
+        Only :meth:`wdtnopt.trace.Trace.snapshot` uses it, after checking the few arrays a caller
+        supplies; the result equals what the validating constructor builds (tested).
+        """
+        obj = object.__new__(cls)
+        for name in FIELDS:
+            object.__setattr__(obj, name, fields[name])
+        return obj
+
     # -- sizes and derived data (computed once, shared by evaluate and the solvers) ------------
     @property
     def n_mus(self) -> int:

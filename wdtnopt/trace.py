@@ -7,6 +7,7 @@ Everything is vectorized over MUs (and over slots where the process allows); the
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -87,9 +88,8 @@ class Trace:
             raise WdtnoptError(f"slot: expected 0 <= slot < {self.slots}, got {t}")
         t = int(t)
         n = self.n_mus
-        fp = np.broadcast_to(np.asarray(self.scenario.failure_price if failure_penalty is None else failure_penalty, float), (n,))
-        mp = self.default_migration_penalty(fp) if migration_penalty is None else np.broadcast_to(np.asarray(migration_penalty, float), (n,))
-        return Snapshot(
+        fp = self.scenario.failure_price if failure_penalty is None else failure_penalty
+        fields = dict(
             gain=self.gain[t], assoc=self.assoc[t], bandwidth=self.bandwidth[t], noise_psd=self.noise_psd[t],
             p_max=self.p_max, data_bits=self.data_bits[t], cycles_per_bit=self.cycles_per_bit,
             deadline=self.deadline, request=self.request[t], dt_size_bits=self.dt_size_bits,
@@ -97,8 +97,51 @@ class Trace:
             backhaul_s_per_bit=self.backhaul_s_per_bit,
             placement_prev=self.initial_placement if placement_prev is None else placement_prev,
             migrating=np.zeros(n, bool) if migrating is None else migrating,
-            failure_penalty=fp, migration_penalty=mp, allow_migration=allow_migration,
+            failure_penalty=fp, migration_penalty=migration_penalty, allow_migration=allow_migration,
         )
+        # the trace's own arrays were validated when generated; check only what the caller gave,
+        # and fall back to the validating constructor (with its error messages) if anything is off
+        caller = _caller_arrays(fields, n, self.n_bss)
+        if caller is None:
+            if migration_penalty is None:
+                fields["migration_penalty"] = self.default_migration_penalty(np.broadcast_to(np.asarray(fp, float), (n,)))
+            return Snapshot(**fields)
+        if migration_penalty is None:
+            caller["migration_penalty"] = _frozen(self.default_migration_penalty(caller["failure_penalty"]))
+        return Snapshot._trusted(**{**fields, **caller})
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def _caller_arrays(fields: dict[str, Any], n: int, m: int) -> dict[str, Any] | None:
+    """The caller-supplied snapshot arrays as fresh read-only arrays, or None if any needs the full checks."""
+    out: dict[str, Any] = {}
+    am = fields["allow_migration"]
+    if not isinstance(am, (bool, np.bool_)):
+        return None
+    out["allow_migration"] = bool(am)
+    x = np.asarray(fields["placement_prev"])
+    if x.shape != (n,) or x.dtype.kind not in "iu" or (x < 0).any() or (x >= m).any():
+        return None
+    out["placement_prev"] = _frozen(x.astype(np.int64))
+    mig = np.asarray(fields["migrating"])
+    if mig.shape != (n,) or mig.dtype != bool:
+        return None
+    out["migrating"] = _frozen(mig.copy())
+    for name in ("failure_penalty", "migration_penalty"):
+        if fields[name] is None:
+            continue
+        v = np.asarray(fields[name])
+        if v.dtype.kind not in "iuf" or v.ndim > 1 or (v.ndim == 1 and v.shape != (n,)):
+            return None
+        v = np.broadcast_to(v.astype(float), (n,)).copy()
+        if not np.isfinite(v).all() or (v < 0).any():
+            return None
+        out[name] = _frozen(v)
+    return out
 
 
 def bs_layout(n_bss: int, area_m: float) -> np.ndarray:
@@ -222,7 +265,7 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
     hops = np.maximum(hops, 0.0)
     np.fill_diagonal(hops, 0.0)
     storage = np.full(m, sc.storage_bits)
-    return Trace(
+    trace = Trace(
         scenario=sc, seed=seed, bs_positions=bs, positions=pos, speed=speed, heading=heading,
         gain=gain, assoc=assoc, request=request, bandwidth=bandwidth, noise_psd=noise_psd,
         data_bits=data_bits, cycles_per_bit=cycles_per_bit, dt_size_bits=dt_size,
@@ -231,6 +274,11 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
         backhaul_s_per_bit=hops / sc.hop_rate_bps, hops=hops.astype(np.int64),
         initial_placement=initial_placement(assoc[0], dist_rank(pos[0], bs), dt_size, storage),
     )
+    for f in dataclasses.fields(trace):
+        value = getattr(trace, f.name)
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)   # snapshots share these arrays without copies
+    return trace
 
 
 def dist_rank(pos: np.ndarray, bs: np.ndarray) -> np.ndarray:
