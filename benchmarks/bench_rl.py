@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/bench_rl.py speed --n-mus 30 --iterations 4
     # learning curves on the default scenario: 4 algorithms x seeds, energy vs env steps
     .venv/bin/python benchmarks/bench_rl.py curves --steps 200000 --seeds 0 1 2
+    # learning quality: the deterministic policy before and after training (fixed evaluation traces)
+    .venv/bin/python benchmarks/bench_rl.py quality --steps 9600 --seeds 0 1 --tag after
 
 Results go to benchmarks/results/rl_speed.csv, rl_curves.csv and rl_curves.png (atomically).
 """
@@ -138,6 +140,34 @@ def curves(args: argparse.Namespace) -> None:
     plot_curves(rows, RESULTS / "rl_curves.png", f"N={args.n_mus}, {len(args.seeds)} seeds, {args.steps} env steps per run")
 
 
+def quality(args: argparse.Namespace) -> None:
+    """Deterministic policy (Beta/Gaussian mean, categorical mode) on 4 fixed evaluation traces
+    (seed 10,000) at initialization and after ``--steps`` env steps of training."""
+    sc = Scenario.paper(n_mus=args.n_mus)
+    overrides = {}
+    for item in args.set:
+        key, _, raw = item.partition("=")
+        overrides[key] = float(raw) if any(c in raw for c in ".e") else int(raw)
+    rows = []
+    for algo in args.algos:
+        for seed in args.seeds:
+            tr = Trainer(algo, sc, seed=seed, config=overrides)
+            t0 = time.perf_counter()
+            first = tr.evaluate_policy(episodes=4)
+            while tr.env_steps < args.steps:
+                tr.train_iteration()
+            last = tr.evaluate_policy(episodes=4)
+            row = {"tag": args.tag, "algo": algo, "seed": seed, "env_steps": tr.env_steps,
+                   "config": " ".join(args.set),
+                   "init_reward": round(first["reward"], 5), "init_energy_mj": round(first["energy_per_mu_slot"] * 1e3, 4),
+                   "init_failure_ratio": round(first["failure_ratio"], 4),
+                   "reward": round(last["reward"], 5), "energy_mj": round(last["energy_per_mu_slot"] * 1e3, 4),
+                   "failure_ratio": round(last["failure_ratio"], 4), "wall_s": round(time.perf_counter() - t0, 1)}
+            print(row, flush=True)
+            rows.append(row)
+    _csv(rows, RESULTS / f"rl_quality_{args.tag}.csv")
+
+
 def plot_curves(rows: list[dict], path: Path, title: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -189,9 +219,16 @@ def main() -> None:
     c.add_argument("--steps", type=int, default=200_000)
     c.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     c.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
+    q = sub.add_parser("quality")
+    q.add_argument("--n-mus", type=int, default=30)
+    q.add_argument("--steps", type=int, default=9_600)
+    q.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    q.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
+    q.add_argument("--tag", default="run", help="results go to results/rl_quality_TAG.csv")
+    q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     args = p.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    {"speed": speed, "curves": curves}[args.cmd](args)
+    {"speed": speed, "curves": curves, "quality": quality}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import torch
 
 from wdtnopt import Scenario, WdtnoptError, generate_trace, simulate
 from wdtnopt.agents.checkpoint import CHECKPOINT_FILE, CheckpointPolicy
-from wdtnopt.agents.core import (ActorGroup, EnvSpec, RolloutBuffer, StackedAdam, StackedMLP, TYPES, gae, to_env)
+from wdtnopt.agents.core import (ActorGroup, EnvSpec, RolloutBuffer, StackedAdam, StackedMLP, TYPES, gae, host_onehot, power_fraction, to_env)
 from wdtnopt.agents.happo import HAPPO, HAPPOConfig
 from wdtnopt.agents.trainer import Trainer
 from wdtnopt.env import BatchObs, parallel_env
@@ -45,8 +45,40 @@ def test_gaussian_stores_unclipped_sample_and_clips_toward_env():
     assert (x < 0).any() and (x > 1).any()
     acts = {"mu": x.transpose(0, 1).numpy()[:, :1, :].repeat(3, 1), "bs": np.zeros((500, 2, 3)),
             "controller": np.zeros((500, 1, 3), np.int64)}
-    power, _, _ = to_env(acts, 0.2)
-    assert power.min() >= 0 and power.max() <= 0.2
+    for decades in (0.0, 2.0):
+        power, _, _ = to_env(acts, EnvSpec(3, 2, 0.2, power_decades=decades))
+        assert power.min() >= 0 and power.max() <= 0.2
+
+
+def test_power_map_is_increasing_from_zero_to_pmax():
+    u = np.linspace(0.0, 1.0, 1001)
+    assert np.array_equal(power_fraction(u, 0.0), u)
+    for decades in (1.0, 2.0, 4.0):
+        f = power_fraction(u, decades)
+        assert f[0] == 0.0 and abs(f[-1] - 1.0) < 1e-12 and (np.diff(f) > 0).all()
+        assert abs(power_fraction(np.array([0.5]), decades)[0] - 1 / (10 ** (decades / 2) + 1)) < 1e-12
+    assert np.array_equal(power_fraction(np.array([-0.5, 1.5]), 2.0), [0.0, 1.0])
+
+
+def test_controller_stay_logit_favours_the_current_host():
+    from wdtnopt.env import BatchedWdtnEnv
+    sc = Scenario.paper(n_mus=4, n_bss=3)
+    benv = BatchedWdtnEnv(sc, n_envs=2, seed=0, slots=5)
+    obs = benv.reset()
+    spec = EnvSpec.from_scenario(sc)
+    ctrl = torch.from_numpy(obs.controller)[None]                 # [1, E, d]
+    onehot = host_onehot(ctrl, 4, 3).reshape(2, 4, 3)
+    x = np.stack([s.placement for s in benv.sims])
+    assert np.array_equal(onehot.argmax(-1).numpy(), x) and (onehot.sum(-1) == 1).all()
+    torch.manual_seed(0)
+    plain = ActorGroup(1, spec.dims["controller"], 4, "categorical", n_choices=3)
+    torch.manual_seed(0)
+    prior = ActorGroup(1, spec.dims["controller"], 4, "categorical", n_choices=3, stay_logit=5.0)
+    diff = (prior.output(ctrl) - plain.output(ctrl)).reshape(2, 4, 3)
+    assert torch.allclose(diff, 5.0 * onehot)
+    assert torch.allclose(prior.output_one(0, ctrl[0]), prior.output(ctrl)[0])
+    p_stay = prior.dist(prior.output(ctrl)).probs.reshape(2, 4, 3)[onehot.bool()]
+    assert (p_stay > 0.95).all()
 
 
 def test_stacked_mlp_equals_loop_over_modules():
@@ -206,7 +238,7 @@ def test_simulate_checkpoint_runs_and_matches_the_env(tmp_path):
     energies = []
     while env.agents:
         obs = BatchObs.stack([env_core.observe(env.features, env.sim)])
-        power, weights, hosts = to_env(pol.agent.act(obs, deterministic=True), TINY.p_max_w)
+        power, weights, hosts = to_env(pol.agent.act(obs, deterministic=True), pol.agent.spec)
         acts = {f"mu_{i}": power[0, i:i + 1] for i in range(3)}
         acts.update({f"bs_{j}": weights[0, j] for j in range(2)})
         acts["controller"] = hosts[0]

@@ -115,3 +115,27 @@ def test_controller_repair_keeps_storage_and_pins_migrating():
 def test_import_wdtnopt_env_does_not_import_torch():
     code = "import wdtnopt, wdtnopt.env, sys; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_mu_power_needed_feature_matches_physics():
+    from wdtnopt.env.core import MU_FEATURES, Features, observe
+    from wdtnopt.physics import power_for_time
+    from wdtnopt.simulation import SimState
+    from wdtnopt.trace import generate_trace
+    sc = Scenario.paper(n_mus=12, n_bss=3)
+    tr = generate_trace(sc, seed=3, slots=4)
+    state = SimState(tr)
+    feat = Features(tr)
+    obs = observe(feat, state)
+    f = dict(zip(MU_FEATURES, obs.mu.T))
+    x, idx = state.placement, np.arange(sc.n_mus)
+    active = tr.request[0] & (state.unavailable == 0)
+    k = np.bincount(x[active], minlength=sc.n_bss)
+    share = tr.cpu_hz[x] / np.maximum(k[x] + (~active), 1)
+    relay = feat.relay[0, idx, x]
+    t_tx = tr.deadline - relay - feat.cycles[0] / share
+    g = tr.gain[0, idx, tr.assoc[0]]
+    p_need = power_for_time(t_tx, tr.data_bits[0], tr.bandwidth[0], tr.noise_psd[0], g)
+    ref = np.clip(np.log10(p_need / tr.p_max) / 5.0, -1.0, 0.2)
+    assert np.allclose(f["log10_power_needed_over_pmax_over_5"], ref, atol=1e-9)
+    assert (obs.mu >= -1).all()

@@ -107,7 +107,7 @@ class CheckpointPolicy(Policy):
         from ..env.core import observe
         from .core import to_env
         obs = BatchObs.stack([observe(self.features, state)])
-        power, weights, hosts = to_env(self.agent.act(obs, deterministic=True), self.agent.spec.p_max)
+        power, weights, hosts = to_env(self.agent.act(obs, deterministic=True), self.agent.spec)
         return power[0], weights[0], hosts[0]
 
     def place(self, snapshot: Snapshot, state: Any) -> np.ndarray:

@@ -4,8 +4,8 @@ the per-agent Adam and the on-policy rollout buffer (docs/agents.md).
 Layout conventions. Agents of one type (``mu``, ``bs``, ``controller``) are a *group* of A agents.
 Per-agent parameters are stacked, ``W[A, in, out]``, and a group runs as one ``torch.baddbmm`` on
 ``x[A, B, in]``; there is no Python loop over networks. Continuous actions live in the normalized
-box ``[0, 1]^D`` (MU power = ``u * p_max``, BS weights = ``u``); the controller's action is one
-host index per DT (``D = N`` categoricals over M servers, masked).
+box ``[0, 1]^D`` (MU power = ``p_max * power_fraction(u)``, BS weights = ``u``); the controller's
+action is one host index per DT (``D = N`` categoricals over M servers, masked).
 """
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ class EnvSpec:
     n_mus: int
     n_bss: int
     p_max: float
+    power_decades: float = 0.0
+    """MU power map: ``p = p_max * power_fraction(u, power_decades)`` (0: linear, ``p = u p_max``)"""
 
     @classmethod
     def from_scenario(cls, sc: Scenario) -> "EnvSpec":
@@ -64,10 +66,33 @@ def group_obs(obs: BatchObs) -> dict[str, np.ndarray]:
     return {"mu": obs.mu, "bs": obs.bs, "controller": obs.controller[:, None, :]}
 
 
-def to_env(actions: dict[str, np.ndarray], p_max: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def power_fraction(u: np.ndarray, decades: float) -> np.ndarray:
+    """The MU's normalized action ``u`` in [0, 1] -> power / p_max in [0, 1], strictly increasing.
+
+    ``decades = 0``: the identity. Otherwise ``(10^(decades u) - 1) / (10^decades - 1)``: 0 -> 0, 1 -> 1,
+    and in between log-uniform over about ``decades`` decades below p_max (u = 0.5 is p_max / 10^(decades/2)).
+    A fixed monotone map applied after sampling: the policy is a distribution over ``u`` and its
+    log-probabilities (hence PPO ratios) are those of ``u``; ratios of densities are the same in
+    ``u`` and in power (the Jacobian cancels), so the update is exact for the power action too.
+    """
+    u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
+    if decades <= 0:
+        return u
+    k = decades * math.log(10.0)
+    return np.clip(np.expm1(k * u) / math.expm1(k), 0.0, 1.0)
+
+
+def to_env(actions: dict[str, np.ndarray], spec: "EnvSpec") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Normalized group actions [E, A, D] -> (power [E, N] W, weights [E, M, N], hosts [E, N])."""
-    return (np.clip(actions["mu"][:, :, 0], 0.0, 1.0) * p_max, np.clip(actions["bs"], 0.0, 1.0),
+    return (power_fraction(actions["mu"][:, :, 0], spec.power_decades) * spec.p_max, np.clip(actions["bs"], 0.0, 1.0),
             actions["controller"][:, 0, :].astype(np.int64))
+
+
+def host_onehot(ctrl_obs: torch.Tensor, n_mus: int, n_bss: int) -> torch.Tensor:
+    """The controller observation's one-hot current host of every DT, flattened: [..., d] -> [..., N M]
+    (the first M of each DT's ``3 M + 3`` features, docs/env.md)."""
+    per_dt = ctrl_obs[..., : n_mus * (3 * n_bss + 3)].reshape(*ctrl_obs.shape[:-1], n_mus, 3 * n_bss + 3)
+    return per_dt[..., :n_bss].reshape(*ctrl_obs.shape[:-1], n_mus * n_bss)
 
 
 # -- networks -----------------------------------------------------------------------------------
@@ -150,8 +175,10 @@ class ActorGroup(nn.Module):
     """
 
     def __init__(self, n_agents: int, obs_dim: int, act_dim: int, head: str, hidden: int = 64,
-                 n_choices: int = 0, shared: bool = False, init_log_std: float = math.log(0.3)):
+                 n_choices: int = 0, shared: bool = False, init_log_std: float = math.log(0.3),
+                 stay_logit: float = 0.0):
         super().__init__()
+        self.stay_logit = float(stay_logit)
         if head not in ("beta", "gaussian", "categorical", "deterministic"):
             raise ValueError(f"unknown head {head!r}")
         self.n_agents, self.obs_dim, self.act_dim, self.head, self.n_choices, self.shared = (
@@ -168,18 +195,25 @@ class ActorGroup(nn.Module):
         ids = torch.eye(self.n_agents, dtype=obs.dtype)[agents if agents is not None else torch.arange(a)]
         return torch.cat([obs, ids[:, None, :].expand(a, b, self.n_agents)], dim=2).reshape(1, a * b, -1)
 
+    def _prior(self, obs: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Controller: ``stay_logit`` added to the logit of every DT's current host (a fixed prior
+        towards "stay"; the network learns the residual). Other heads: unchanged."""
+        if self.head != "categorical" or self.stay_logit == 0.0:
+            return out
+        return out + self.stay_logit * host_onehot(obs, self.act_dim, self.n_choices)
+
     def output(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [A, B, d] -> raw output [A, B, out]."""
         if self.shared:
             a, b = obs.shape[0], obs.shape[1]
-            return self.net(self._with_id(obs)).reshape(a, b, -1)
-        return self.net(obs)
+            return self._prior(obs, self.net(self._with_id(obs)).reshape(a, b, -1))
+        return self._prior(obs, self.net(obs))
 
     def output_one(self, i: int, obs: torch.Tensor) -> torch.Tensor:
         """Agent i: obs [B, d] -> [B, out]."""
         if self.shared:
-            return self.net(self._with_id(obs[None], torch.tensor([i])))[0]
-        return self.net.forward_one(i, obs)
+            return self._prior(obs, self.net(self._with_id(obs[None], torch.tensor([i])))[0])
+        return self._prior(obs, self.net.forward_one(i, obs))
 
     def log_std_of(self, i: int | None) -> torch.Tensor:
         ls = self.log_std
@@ -388,7 +422,7 @@ def collect(actors: nn.ModuleDict, value_fn: Any, env: Any, obs: BatchObs, spec:
         buf.ctrl_mask[t] = mask.transpose(0, 1)
         buf.state[t] = torch.from_numpy(obs.state)
         np_acts = {k: v.transpose(0, 1).numpy() for k, v in acts.items()}
-        obs, reward, done, info = env.step(*to_env(np_acts, spec.p_max))
+        obs, reward, done, info = env.step(*to_env(np_acts, spec))
         used = used_masks(info, spec, e_)
         for k in TYPES:
             u = torch.from_numpy(used[k]).float()

@@ -17,6 +17,7 @@ and masked categoricals for the controller; ``head="gaussian"`` gives Gaussian-H
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,12 @@ class HAPPOConfig:
     """normalize value targets with running statistics"""
     torch_threads: int = 1
     """torch intra-op threads: 1, since the networks are small and the environments use the other core"""
+    power_decades: float = 2.0
+    """MU power map p = p_max (10^(d u) - 1) / (10^d - 1) of the action u in [0, 1] (0: linear p = u p_max);
+    the powers that meet deadlines span 0.01 mW to p_max = 200 mW (median ~1 mW) at the default scenario"""
+    ctrl_stay_logit: float = 5.0
+    """fixed logit added to every DT's current host in the controller's categoricals (0: none);
+    a uniform initial controller migrates ~80% of DTs per frame, and migrating DTs fail"""
 
 
 class HAPPO:
@@ -86,7 +93,7 @@ class HAPPO:
     Config = HAPPOConfig
 
     def __init__(self, spec: EnvSpec, cfg: HAPPOConfig, seed: int = 0):
-        self.spec, self.cfg = spec, cfg
+        self.spec, self.cfg = dataclasses.replace(spec, power_decades=cfg.power_decades), cfg
         self.rng = seed_everything(seed)
         self.actors = nn.ModuleDict({k: self._make_group(k) for k in TYPES})
         self.actor_opt = {k: StackedAdam(list(self.actors[k].parameters()), cfg.actor_lr, cfg.adam_eps,
@@ -98,7 +105,8 @@ class HAPPO:
     def _make_group(self, kind: str) -> ActorGroup:
         a, d, da = self.spec.group(kind)
         if kind == "controller":
-            return ActorGroup(a, d, da, "categorical", self.cfg.hidden, n_choices=self.spec.n_bss)
+            return ActorGroup(a, d, da, "categorical", self.cfg.hidden, n_choices=self.spec.n_bss,
+                              stay_logit=self.cfg.ctrl_stay_logit)
         return ActorGroup(a, d, da, self.cfg.head, self.cfg.hidden)
 
     # -- acting -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,11 @@ class MADDPGConfig:
     """gradient norm clip"""
     torch_threads: int = 1
     """torch intra-op threads: 1, since the networks are small and the environments use the other core"""
+    power_decades: float = 0.0
+    """MU power map p = p_max (10^(d u) - 1) / (10^d - 1) of the action u in [0, 1] (0: linear), as HAPPO's;
+    linear by default: with 2 decades and the prior below MADDPG got worse on the tiny test scenario"""
+    ctrl_stay_logit: float = 0.0
+    """fixed logit added to every DT's current host in the controller's logits (0: none), as HAPPO's"""
 
 
 class ReplayBuffer:
@@ -114,12 +120,14 @@ class MADDPG:
     Config = MADDPGConfig
 
     def __init__(self, spec: EnvSpec, cfg: MADDPGConfig, seed: int = 0):
-        self.spec, self.cfg = spec, cfg
+        self.spec, self.cfg = dataclasses.replace(spec, power_decades=cfg.power_decades), cfg
+        spec = self.spec
         self.rng = seed_everything(seed)
         groups = {}
         for k in TYPES:
             a, d, da = spec.group(k)
-            groups[k] = (ActorGroup(a, d, da, "categorical", cfg.hidden, n_choices=spec.n_bss) if k == "controller"
+            groups[k] = (ActorGroup(a, d, da, "categorical", cfg.hidden, n_choices=spec.n_bss,
+                                     stay_logit=cfg.ctrl_stay_logit) if k == "controller"
                          else ActorGroup(a, d, da, "deterministic", cfg.hidden))
         self.actors = nn.ModuleDict(groups)
         self.critic = mlp(spec.dims["state"] + spec.joint_action_dim, 1, cfg.critic_hidden, act=nn.ReLU)
@@ -173,7 +181,7 @@ class MADDPG:
         totals = np.zeros(4)
         for _ in range(cfg.rollout_steps):
             a = self.act(obs, deterministic=False)
-            nxt, reward, done, info = env.step(*to_env(a, spec.p_max))
+            nxt, reward, done, info = env.step(*to_env(a, spec))
             next_state = np.where(done[:, None], info["final_state"], nxt.state)
             # after an automatic reset, the next BS observations and mask belong to the new episode;
             # they only feed the target actors, and the terminal state's value is what matters

@@ -37,7 +37,8 @@ class MAPPO(HAPPO):
     def _make_group(self, kind: str) -> ActorGroup:
         a, d, da = self.spec.group(kind)
         if kind == "controller":
-            return ActorGroup(a, d, da, "categorical", self.cfg.hidden, n_choices=self.spec.n_bss, shared=True)
+            return ActorGroup(a, d, da, "categorical", self.cfg.hidden, n_choices=self.spec.n_bss, shared=True,
+                              stay_logit=self.cfg.ctrl_stay_logit)
         return ActorGroup(a, d, da, self.cfg.head, self.cfg.hidden, shared=True)
 
     def group_log_prob(self, buf: RolloutBuffer, kind: str, idx: Any, entropy: bool

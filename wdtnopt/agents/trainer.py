@@ -82,7 +82,7 @@ class Trainer:
         tot = [0.0, 0.0, 0, 0]
         rng_state = torch.get_rng_state()
         for _ in range(self.config.episode_slots):
-            obs, r, _, info = env.step(*to_env(self.agent.act(obs, deterministic), self.agent.spec.p_max))
+            obs, r, _, info = env.step(*to_env(self.agent.act(obs, deterministic), self.agent.spec))
             tot[0] += r.sum()
             tot[1] += info["energy_j"].sum()
             tot[2] += info["failures"].sum()

@@ -34,7 +34,8 @@ WEIGHT_FLOOR = 1e-6
 
 MU_FEATURES = ("request", "available", "t_min_over_deadline", "log10_snr_at_pmax_over_5",
                "spectral_demand_over_10", "relay_over_deadline", "equal_share_compute_over_deadline",
-               "hosted_at_serving_bs", "frame_phase", "migration_left_over_K", "log10_noise_rise_over_3")
+               "hosted_at_serving_bs", "frame_phase", "migration_left_over_K", "log10_noise_rise_over_3",
+               "log10_power_needed_over_pmax_over_5")
 BS_DT_FEATURES = ("hosted_here", "updates_here", "compute_at_full_cpu_over_deadline", "slack_here_over_deadline")
 BS_FEATURES = ("active_dts_over_N", "frame_phase")
 CTRL_DT_FEATURES = ("host_onehot[M]", "serving_bs_onehot[M]", "relay_to_server_over_deadline[M]",
@@ -85,12 +86,26 @@ class Features:
         rate = tr.bandwidth * np.log2(1.0 + snr)
         self.t_min = tr.data_bits / rate                                                 # [T, N] (s)
         self.log_snr = np.log10(1.0 + snr) / 5.0
+        self.log10_snr_pmax = np.log10(snr)                                             # [T, N]
+        self.bits_ln2_over_b = tr.data_bits * np.log(2.0) / tr.bandwidth                # [T, N] (s)
         self.spectral = tr.data_bits / (tr.bandwidth * dl) / 10.0
         self.noise_rise = np.log10(tr.noise_psd / sc.noise_psd_w_hz) / 3.0
         # relay time of MU n's data to server m at slot t: [T, N, M]
         self.relay = tr.backhaul_latency_s[tr.assoc] + tr.data_bits[:, :, None] * tr.backhaul_s_per_bit[tr.assoc]
         self.cycles = tr.cycles_per_bit * tr.data_bits                                   # [T, N]
         self.trace = tr
+
+
+def _log10_power_needed_over_pmax(feat: Features, t: int, t_tx: np.ndarray) -> np.ndarray:
+    """``log10(p_need / p_max) / 5`` clipped to ``[-1, 0.2]``: the least power that sends the MU's data
+    in ``t_tx`` seconds (the deadline less relay and the DT update at an equal CPU share), relative to
+    the cap; ``p_need / p_max = (2^{D/(B t)} - 1) / SNR(p_max)``, computed in the log domain."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = np.where(t_tx > 0, feat.bits_ln2_over_b[t] / np.where(t_tx > 0, t_tx, 1.0), np.inf)
+        # log10(e^x - 1) = x / ln 10 + log10(1 - e^-x), exact and overflow-free for x > 0
+        lg = x / np.log(10.0) + np.log10(-np.expm1(-x))
+        lg = np.where(np.isfinite(lg), lg, 1.0e3)
+    return np.clip((lg - feat.log10_snr_pmax[t]) / 5.0, -1.0, 0.2)
 
 
 def observe(feat: Features, state: SimState) -> Observation:
@@ -111,11 +126,13 @@ def observe(feat: Features, state: SimState) -> Observation:
     share = tr.cpu_hz[x] / np.maximum(n_active[x] + (~active), 1)      # equal share if it joined
     relay_x = feat.relay[t, idx, x]
     left = np.minimum(state.unavailable / k, 1.0)
+    compute_eq = feat.cycles[t] / share
+    need = _log10_power_needed_over_pmax(feat, t, dl - relay_x - compute_eq)
     mu = np.stack([
         req.astype(float), avail.astype(float), np.minimum(feat.t_min[t] / dl, 2.0), feat.log_snr[t],
         np.minimum(feat.spectral[t], 1.0), np.minimum(relay_x / dl, 2.0),
-        np.minimum(feat.cycles[t] / share / dl, 2.0), (x == tr.assoc[t]).astype(float),
-        np.full(n, phase), left, feat.noise_rise[t],
+        np.minimum(compute_eq / dl, 2.0), (x == tr.assoc[t]).astype(float),
+        np.full(n, phase), left, feat.noise_rise[t], need,
     ], axis=1)
     hosted = x[None, :] == np.arange(m)[:, None]                                       # [M, N]
     compute_full = np.minimum(feat.cycles[t][None, :] / tr.cpu_hz[:, None] / dl, 2.0)  # [M, N]
