@@ -379,7 +379,8 @@ def _report(cfg, rows, bounds, records, out, n0, ns, etas, info) -> Path:
     agent_cfg = ", ".join(f"{k} = {v}" for k, v in cfg.get("agent", {}).items()) or "algorithm defaults"
     lines = [
         "# Case-study benchmark (suite `paper`)", "",
-        f"- Command: `{info['command']}`",
+        f"- Command (the run that rendered this report; tasks reused from earlier runs keep their own times "
+        f"and hosts in `timings.csv`): `{info['command']}`",
         f"- Machine: {info['machine']}; Python {info['python']}, numpy {info['numpy']}; {info['date']}",
         f"- Preset: `{cfg['preset']}`; {len(seeds)} seeds {seeds}; replayed traces of {cfg['slots']} slots "
         f"(one per N, eta and seed, shared by every method); agents trained {cfg['iterations']} iterations "
