@@ -57,7 +57,7 @@ def test_smoke_preset_renders(suite, expected, tmp_path):
         assert tmp_path / name in files
     assert len(list((tmp_path / "tasks").glob("*.json"))) == len(run.executed)
     report = (tmp_path / "report.md").read_text()
-    assert "Command:" in report and "Machine:" in report
+    assert "- Command" in report and "Machine:" in report
     if suite == "paper":
         assert "## Trends of the case study" in report
         assert "Sanity: runs with energy below their own bound: 0" in report
