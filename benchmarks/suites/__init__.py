@@ -14,7 +14,7 @@ from typing import Any
 
 from wdtnopt.errors import WdtnoptError
 
-from .runner import PRESETS, SuiteRun, Task, load_config, run_info, run_tasks, task_key
+from .runner import PRESETS, SuiteRun, Task, code_versions, load_config, run_info, run_tasks, task_key
 
 SUITES: dict[str, str] = {
     "paper": "wdtnopt.benchmarks.suites.paper",
@@ -48,7 +48,13 @@ def run_suite(name: str, preset: str | os.PathLike[str] = "smoke", out: str | os
     files: list[Path] = []
     if run.complete:
         records = [run.records[t.key] for t in tasks]
-        files = mod.render(cfg, records, Path(out), run_info(name, cfg, argv))
+        info = run_info(name, cfg, argv)
+        versions = code_versions(records)
+        info["code"] = ("no code fingerprint recorded in these task files" if set(versions) == {"unknown"} else
+                        f"all tasks computed by the same code ({next(iter(versions))})" if len(versions) == 1 else
+                        "WARNING: tasks computed by different code versions: "
+                        + ", ".join(f"{k} ({v} tasks)" for k, v in versions.items()))
+        files = mod.render(cfg, records, Path(out), info)
     return run, files
 
 

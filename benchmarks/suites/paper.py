@@ -387,6 +387,7 @@ def _report(cfg, rows, bounds, records, out, n0, ns, etas, info) -> Path:
         f"({agent_cfg}), evaluated every {cfg['eval_every']}; hindsight bound: {cfg['bound_iters']} dual steps, "
         f"inner method `{cfg['bound_method']}`.",
         f"- {len(records)} tasks, {total / 60:.1f} CPU-minutes of task time.",
+        f"- Code: {info.get('code', 'not recorded')}.",
         "- Intervals are 95% t-intervals over seeds (mean ± half-width); differences are paired by seed (same trace).",
         "",
         f"## All methods at N = {n0}, eta = 1", "",

@@ -104,7 +104,43 @@ def execute(item: tuple[str, dict[str, Any], str, str]) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = fn(config, Path(out) / "agents" / key)
     return {"format": TASK_FORMAT, "key": key, "function": function, "config": config, "result": result,
-            "elapsed_s": time.perf_counter() - t0, "host": platform.node(), "pid": os.getpid()}
+            "elapsed_s": time.perf_counter() - t0, "host": platform.node(), "pid": os.getpid(),
+            "code": code_fingerprint()}
+
+
+_FINGERPRINT: str | None = None
+
+
+def code_fingerprint() -> str:
+    """SHA-256 (12 hex digits) of the installed wdtnopt sources that a task result depends on.
+
+    Keys do not include it (a rerun after a doc fix must not redo a day of work), so the reports
+    say when the tasks they render were computed by different code.
+    """
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        import wdtnopt
+        import wdtnopt.formulations
+        import wdtnopt.solvers
+
+        h = hashlib.sha256()
+        for pkg in (wdtnopt, wdtnopt.solvers, wdtnopt.formulations):
+            root = Path(pkg.__file__).parent
+            for f in sorted(root.rglob("*.py")):
+                if "cli" in f.relative_to(root).parts:
+                    continue
+                h.update(str(f.relative_to(root)).encode())
+                h.update(f.read_bytes())
+        _FINGERPRINT = h.hexdigest()[:12]
+    return _FINGERPRINT
+
+
+def code_versions(records: list[dict[str, Any]]) -> dict[str, int]:
+    """How many of ``records`` each code fingerprint computed ("unknown" for older records)."""
+    out: dict[str, int] = {}
+    for r in records:
+        out[r.get("code", "unknown")] = out.get(r.get("code", "unknown"), 0) + 1
+    return out
 
 
 def read_task(path: Path, key: str) -> dict[str, Any] | None:

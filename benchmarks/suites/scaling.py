@@ -86,7 +86,7 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
     ax.set_title("Scaling with N: simulator and snapshot methods")
     ax.legend()
     style.save(fig, out / "fig_scaling.png")
-    lines = ["# Scaling (suite `scaling`)", "", f"- Command: `{info['command']}`", f"- Machine: {info['machine']}; {info['date']}",
+    lines = ["# Scaling (suite `scaling`)", "", f"- Command: `{info['command']}`", f"- Machine: {info['machine']}; {info['date']}", f"- Code: {info.get('code', 'not recorded')}.",
              f"- Preset `{cfg['preset']}`: N in {list(cfg['n_grid'])}, M = {cfg['n_bss']}, traces of {cfg['slots']} slots, "
              f"median of {cfg['repeats']} runs.", "",
              "| what | N range | points | fitted exponent b (time ~ N^b) | std. error |", "|---|---|---|---|---|"]

@@ -138,7 +138,7 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
     files.append(style.save(fig, out / "fig_solvers_time.png"))
 
     lines = ["# Snapshot solvers (suite `solvers`)", "",
-             f"- Command: `{info['command']}`", f"- Machine: {info['machine']}; {info['date']}",
+             f"- Command: `{info['command']}`", f"- Machine: {info['machine']}; {info['date']}", f"- Code: {info.get('code', 'not recorded')}.",
              f"- Preset `{cfg['preset']}`: N in {list(cfg['n_grid'])}, M in {list(cfg['m_grid'])}, {cfg['instances']} instances "
              f"(SCIP on the first {cfg['scip_instances']}, N <= {cfg['scip_max_n']}, cap {cfg['scip_cap']:g} s), "
              f"asked gap {cfg['gap']:g}, time = median of {cfg['repeats']} runs.",
