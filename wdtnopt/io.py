@@ -27,6 +27,17 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Any], None], *, 
         raise
 
 
+def read_text(path: str | os.PathLike[str], error: Callable[[list[tuple[str, str]]], Exception]) -> str:
+    """A UTF-8 text file's contents; a missing, unreadable or binary file raises ``error`` naming it."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error([(str(path), f"cannot read file: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError:
+        raise error([(str(path), "not a UTF-8 text file")]) from None
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write(path, lambda fh: fh.write(text))
 

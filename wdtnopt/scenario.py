@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ScenarioError, key_name
-from .io import atomic_write_text
+from .io import atomic_write_text, read_text
 
 _INF = math.inf
 
@@ -106,12 +106,7 @@ class Scenario:
     def load(cls, path: str | os.PathLike[str]) -> "Scenario":
         """Read a TOML (``.toml``) or JSON (any other suffix) file of parameters."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ScenarioError([(str(path), f"cannot read file: {exc.strerror or exc}")]) from None
-        except UnicodeDecodeError:
-            raise ScenarioError([(str(path), "not a UTF-8 text file")]) from None
+        text = read_text(path, ScenarioError)
         if path.suffix.lower() == ".toml":
             import tomllib
             try:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SnapshotError, key_name
-from .io import atomic_write_json
+from .io import atomic_write_json, read_text
 from . import physics
 
 # field -> (shape in terms of N and M, kind, constraint)
@@ -218,12 +218,7 @@ class Snapshot:
 def read_json(path: str | os.PathLike[str], error: type) -> Any:
     """Read a JSON file, turning every failure into ``error`` naming the file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise error([(str(path), f"cannot read file: {exc.strerror or exc}")]) from None
-    except UnicodeDecodeError:
-        raise error([(str(path), "not a UTF-8 text file")]) from None
+    text = read_text(path, error)
     if not text.strip():
         raise error([(str(path), "empty file, expected a JSON object")])
     try:
