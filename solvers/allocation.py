@@ -351,25 +351,29 @@ class ServerResult:
     nodes: int = 0          # branch-and-bound nodes (allocations computed)
 
 
+def worth_serving(pd: PairData, m: int, candidates) -> tuple[np.ndarray, np.ndarray, float]:
+    """The candidates of server m that can be worth serving, their energy with the whole CPU, and
+    the penalties of the others (unservable on m, or dearer to serve alone than to fail)."""
+    cand = np.asarray(candidates, dtype=np.int64)
+    pen = pd.penalty
+    serv = pd.servable[cand, m]
+    base = float(pen[cand[~serv]].sum())
+    cand = cand[serv]
+    alone = pd.energy_at_cpu(cand, m, np.full(cand.size, float(pd.cpu_hz[m])))
+    keep = alone < pen[cand]
+    base += float(pen[cand[~keep]].sum())
+    return cand[keep], alone[keep], base
+
+
 def admit_server(pd: PairData, m: int, candidates) -> ServerResult:
     """Exact admission + allocation on server m among ``candidates`` (requesting DTs hosted on m).
 
     Candidates that cannot be served on m simply pay their penalty. See the module docstring for
     why the branch-and-bound is exact.
     """
-    cand = np.asarray(candidates, dtype=np.int64)
     pen = pd.penalty
-    if cand.size == 0:
-        return ServerResult(allocate_server(pd, m, cand), 0.0)
-    serv = pd.servable[cand, m]
-    base = float(pen[cand[~serv]].sum())
-    cand = cand[serv]
     F = float(pd.cpu_hz[m])
-    alone = pd.energy_at_cpu(cand, m, np.full(cand.size, F))
-    keep = alone < pen[cand]
-    base += float(pen[cand[~keep]].sum())
-    cand = cand[keep]
-    alone = alone[keep]
+    cand, alone, base = worth_serving(pd, m, candidates)
     if cand.size == 0:
         return ServerResult(allocate_server(pd, m, cand), base)
     # most valuable first: largest saving per unit of minimum CPU

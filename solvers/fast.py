@@ -58,7 +58,8 @@ import numpy as np
 from wdtnopt.snapshot import Snapshot
 
 from . import Solution, SolverError, make_solution, relative_gap
-from .allocation import PairData, ServerAllocation, _q, admit_server, allocate_server, energy_slope
+from .allocation import (PairData, ServerAllocation, _q, admit_server, allocate_server, energy_slope,
+                         worth_serving)
 
 SAFETY_RTOL = 1e-9
 """Relative margin taken off every certified dual value (floating-point round-off of the sums)."""
@@ -390,18 +391,9 @@ def admit_local(pd: PairData, m: int, candidates, *, max_evals: int = 10, start=
     ``start`` (a set of MUs) replaces the price search when the caller has done it for many servers
     at once (:func:`fit_prices`).
     """
-    cand = np.asarray(candidates, dtype=np.int64)
     pen = pd.penalty
-    if cand.size == 0:
-        return ServerChoice(allocate_server(pd, m, cand), 0.0)
-    serv = pd.servable[cand, m]
-    base = float(pen[cand[~serv]].sum())
-    cand = cand[serv]
     F = float(pd.cpu_hz[m])
-    alone = pd.energy_at_cpu(cand, m, np.full(cand.size, F))
-    keep = alone < pen[cand]
-    base += float(pen[cand[~keep]].sum())
-    cand, alone = cand[keep], alone[keep]
+    cand, alone, base = worth_serving(pd, m, candidates)
     k = cand.size
     if k == 0:
         return ServerChoice(allocate_server(pd, m, cand), base)
