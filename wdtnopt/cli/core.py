@@ -48,13 +48,13 @@ def summary_table(results: list[Any], title: str) -> Table:
     return table
 
 
-def build_policy(name: str, v: float | None = None, eps: float | None = None) -> Any:
-    """A registered policy; --V and --eps go to the Lyapunov scheduler (and are refused elsewhere)."""
+def build_policy(name: str, v: float | None = None, eps: float | None = None, theta: float | None = None) -> Any:
+    """A registered policy; --V, --eps and --theta go to the Lyapunov scheduler (ignored by the others)."""
     from ..policies import make_policy
 
     opts: dict[str, Any] = {}
     if name == "lyapunov":
-        opts = {k: val for k, val in (("V", v), ("eps", eps)) if val is not None}
+        opts = {k: val for k, val in (("V", v), ("eps", eps), ("theta", theta)) if val is not None}
     return make_policy(name, **opts)
 
 
@@ -64,10 +64,12 @@ def build_policy(name: str, v: float | None = None, eps: float | None = None) ->
 @scenario_options
 @click.option("--V", "v", type=click.FloatRange(min=0, min_open=True), default=None, help="Lyapunov trade-off V.")
 @click.option("--eps", type=click.FloatRange(0, 1), default=None, help="Target failure ratio per MU.")
+@click.option("--theta", type=click.FloatRange(min=0), default=None, help="Lyapunov place-holder backlog.")
 @click.option("-o", "--out", type=click.Path(file_okay=False), default=None, help="Folder for the per-slot CSV tables.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | None, n_bss: int | None,
-                 slots: int, seed: int, v: float | None, eps: float | None, out: str | None, progress: bool) -> None:
+                 slots: int, seed: int, v: float | None, eps: float | None, theta: float | None, out: str | None,
+                 progress: bool) -> None:
     """Simulate policies on one generated trace; print a summary, write per-slot CSV."""
     from ..simulation import simulate
     from ..trace import generate_trace
@@ -76,7 +78,7 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
     trace = generate_trace(sc, seed=seed, slots=slots)
     rows = []
     for name in policies:
-        pol = build_policy(name, v, eps)
+        pol = build_policy(name, v, eps, theta)
         t0 = time.perf_counter()
         res = simulate(pol, trace, progress=progress)
         rows.append((res, time.perf_counter() - t0))
@@ -106,7 +108,7 @@ def snapshot_cmd(scenario_spec: str, n_mus: int | None, n_bss: int | None, slots
 
 
 @click.command("demo")
-@click.option("--slots", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--slots", type=click.IntRange(min=1), default=60, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 def demo(slots: int, seed: int) -> None:
     """The main job on the default scenario: policies on one replayed trace, and their optimality gaps."""
@@ -172,8 +174,8 @@ def _demo_gap(trace: Any, results: list[Any]) -> None:
     console.print("4. Optimality gaps against the hindsight lower bound (same trace; each policy's bound is taken "
                   "at its own per-MU failure ratios, so failing more cannot look cheap):")
     t0 = time.perf_counter()
-    hb = hindsight_bound(trace, iters=8, workers=None, progress=True)
-    report = gap(results, trace, bound=hb, iters=4)
+    hb = hindsight_bound(trace, iters=6, workers=None, progress=True)
+    report = gap(results, trace, bound=hb, iters=2)
     console.print(report.table())
     console.print(f"   [dim]bound: {len(hb.points)} dual steps x {int(trace.request.any(axis=1).sum())} slot solves, "
                   f"{time.perf_counter() - t0:.1f} s; no causal policy on this trace can go below it[/dim]")

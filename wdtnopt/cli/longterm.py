@@ -53,9 +53,10 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, iters, work
 @scenario_options
 @click.option("--V", "v", type=click.FloatRange(min=0, min_open=True), default=None, help="Lyapunov trade-off V.")
 @click.option("--eps", type=click.FloatRange(0, 1), default=None, help="Lyapunov failure target.")
+@click.option("--theta", type=click.FloatRange(min=0), default=None, help="Lyapunov place-holder backlog.")
 @_parallel_options
 @click.option("-o", "--out", type=click.Path(file_okay=False), default=None, help="Folder for gap.csv and gap.md.")
-def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, method, iters, workers, scheduler, out):
+def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, method, iters, workers, scheduler, out):
     """Optimality gap of policies against the hindsight bound at their own failure ratios."""
     from ..bounds import gap, hindsight_bound
     from ..simulation import simulate
@@ -66,7 +67,7 @@ def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, method, 
     results = []
     for name in policies:
         t0 = time.perf_counter()
-        results.append((simulate(build_policy(name, v, eps), trace, progress=True), time.perf_counter() - t0))
+        results.append((simulate(build_policy(name, v, eps, theta), trace, progress=True), time.perf_counter() - t0))
     console.print(summary_table(results, f"N={sc.n_mus}, {slots} slots, seed {seed}"))
     hb = hindsight_bound(trace, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=True)
     report = gap([r for r, _ in results], trace, bound=hb, iters=max(iters // 2, 1))

@@ -120,15 +120,25 @@ class MyopicOraclePolicy(SnapshotSolverPolicy):
 
 
 class LyapunovPolicy(SnapshotSolverPolicy):
-    """Drift-plus-penalty: failure price ``Q_n / V`` with per-MU virtual queues of target ``eps``."""
+    """Drift-plus-penalty: failure price ``(Q_n + theta) / V`` with per-MU virtual queues of target ``eps``.
+
+    ``theta >= 0`` is a place-holder backlog: with ``theta = 0`` (the textbook rule) a failure is
+    free whenever a queue is empty, so the failure budget goes to whichever request comes next;
+    ``theta > 0`` keeps a floor under the price so that only requests dearer than ``theta / V`` fail.
+    The queue law is unchanged, so each MU's failure ratio is still driven to ``eps``.
+    """
 
     name = "lyapunov"
 
-    def __init__(self, *, V: float = 100.0, eps: float | np.ndarray | None = None, **options: Any):
+    def __init__(self, *, V: float = 100.0, eps: float | np.ndarray | None = None, theta: float = 0.0,
+                 **options: Any):
         super().__init__(**options)
         if not (isinstance(V, (int, float)) and np.isfinite(V) and V > 0):
             raise WdtnoptError(f"V: expected a finite number > 0, got {V!r}")
+        if not (isinstance(theta, (int, float)) and np.isfinite(theta) and theta >= 0):
+            raise WdtnoptError(f"theta: expected a finite number >= 0, got {theta!r}")
         self.V = float(V)
+        self.theta = float(theta)
         self._eps = eps
 
     def reset(self, trace: Any) -> None:
@@ -144,7 +154,7 @@ class LyapunovPolicy(SnapshotSolverPolicy):
         self._t = 0
 
     def failure_price(self) -> np.ndarray:
-        return self.Q / self.V
+        return (self.Q + self.theta) / self.V
 
     def observe(self, snapshot: Snapshot, evaluation: Evaluation) -> None:
         req = snapshot.request.astype(float)
