@@ -3,9 +3,11 @@
     python benchmarks/bench_longterm.py --slots 400 --seed 0 --out benchmarks/results/longterm
 
 (1) V trade-off: energy per MU per slot, failure ratio (overall and worst MU) and mean virtual-queue
-backlog for V in --V-values, on one replayed trace of the default scenario: table (CSV + Markdown)
-and a PNG plot. (2) Gap table: static, follow, myopic oracle and Lyapunov (--V) against the
-hindsight lower bound on the same trace, each at its own per-MU failure ratios.
+backlog for V in --V-values, on one replayed trace of the default scenario, for the textbook rule
+(theta = 0) and with a place-holder backlog theta = --floor-j * V (a failure-price floor of
+--floor-j joules): table (CSV + Markdown) and a PNG plot. (2) Gap table: static, follow, myopic
+oracle and both Lyapunov variants at --V against the hindsight lower bound on the same trace, each at
+its own per-MU failure ratios.
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-mus", type=int, default=30)
     ap.add_argument("--V-values", type=float, nargs="+", default=[1, 10, 30, 100, 300, 1000, 3000])
-    ap.add_argument("--V", type=float, default=100.0, help="V of the Lyapunov row of the gap table")
+    ap.add_argument("--V", type=float, default=1000.0, help="V of the Lyapunov rows of the gap table")
+    ap.add_argument("--floor-j", type=float, default=0.003, help="failure-price floor theta/V (J) of the variant")
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--out", default="benchmarks/results/longterm")
@@ -41,25 +44,29 @@ def main() -> None:
 
     # (1) V trade-off
     rows = []
-    for v in args.V_values:
-        t0 = time.perf_counter()
-        r = simulate(LyapunovPolicy(V=v), trace)
-        rows.append((v, r.energy_per_mu_slot, r.failure_ratio, float(r.failure_ratio_per_mu.max()),
-                     r.extras["mean_backlog"], time.perf_counter() - t0))
-    header = ["V", "energy_per_mu_slot_j", "failure_ratio", "worst_mu_failure_ratio", "mean_backlog", "time_s"]
+    for floor in (0.0, args.floor_j):
+        for v in args.V_values:
+            t0 = time.perf_counter()
+            r = simulate(LyapunovPolicy(V=v, theta=floor * v), trace)
+            rows.append((v, floor * v, r.energy_per_mu_slot, r.failure_ratio, float(r.failure_ratio_per_mu.max()),
+                         r.extras["mean_backlog"], time.perf_counter() - t0))
+    header = ["V", "theta", "energy_per_mu_slot_j", "failure_ratio", "worst_mu_failure_ratio", "mean_backlog", "time_s"]
     buf = io.StringIO()
     csv.writer(buf).writerows([header] + [list(r) for r in rows])
     atomic_write_text(out / "v_tradeoff.csv", buf.getvalue())
-    md = ["| V | energy / MU / slot (mJ) | failure ratio | worst MU | mean backlog |", "|---|---|---|---|---|"]
-    md += [f"| {v:g} | {e * 1e3:.4f} | {f:.4f} | {w:.4f} | {b:.2f} |" for v, e, f, w, b, _ in rows]
+    md = ["| V | theta | energy / MU / slot (mJ) | failure ratio | worst MU | mean backlog |", "|---|---|---|---|---|---|"]
+    md += [f"| {v:g} | {th:g} | {e * 1e3:.4f} | {f:.4f} | {w:.4f} | {b:.2f} |" for v, th, e, f, w, b, _ in rows]
     atomic_write_text(out / "v_tradeoff.md", "\n".join(md) + "\n")
     print("\n".join(md))
-    _plot(rows, sc.eps, out / "v_tradeoff.png")
+    _plot(rows, sc.eps, args.floor_j, out / "v_tradeoff.png")
 
     # (2) gap table
     results = []
-    for pol in ("static", "follow", MyopicOraclePolicy(), LyapunovPolicy(V=args.V)):
+    for pol in ("static", "follow", MyopicOraclePolicy(), LyapunovPolicy(V=args.V, theta=0.0),
+                LyapunovPolicy(V=args.V, theta=args.floor_j * args.V)):
         results.append(simulate(pol, trace))
+    results[3].policy = f"lyapunov V={args.V:g}"
+    results[4].policy = f"lyapunov V={args.V:g} theta={args.floor_j * args.V:g}"
     t0 = time.perf_counter()
     hb = hindsight_bound(trace, iters=args.iters, workers=args.workers, progress=True)
     report = gap(results, trace, bound=hb, iters=args.iters // 2)
@@ -70,26 +77,33 @@ def main() -> None:
     print(f"bound + gaps: {secs:.0f} s")
 
 
-def _plot(rows, eps: float, path: Path) -> None:
+def _plot(rows, eps: float, floor_j: float, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    v = np.array([r[0] for r in rows])
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    axes[0].plot(v, [r[1] * 1e3 for r in rows], "o-")
-    axes[0].set_ylabel("energy per MU per slot (mJ)")
-    axes[1].plot(v, [r[2] for r in rows], "o-", label="all MUs")
-    axes[1].plot(v, [r[3] for r in rows], "s--", label="worst MU")
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.9))
+    for th_zero, label, mark in ((True, "theta = 0 (textbook)", "o-"), (False, f"theta = {floor_j * 1e3:g} mJ x V", "s--")):
+        sel = [r for r in rows if (r[1] == 0) == th_zero]
+        v = np.array([r[0] for r in sel])
+        axes[0].plot(v, [r[2] * 1e3 for r in sel], mark, label=label)
+        axes[1].plot(v, [r[3] for r in sel], mark, label=f"{label}: all MUs")
+        axes[1].plot(v, [r[4] for r in sel], mark, alpha=0.4, label=f"{label}: worst MU")
+        axes[2].plot(v, [r[5] for r in sel], mark, label=label)
+        axes[3].plot([r[3] for r in sel], [r[2] * 1e3 for r in sel], mark, label=label)
     axes[1].axhline(eps, color="gray", ls=":", label=f"target eps = {eps:g}")
+    axes[0].set_ylabel("energy per MU per slot (mJ)")
     axes[1].set_ylabel("failure ratio")
-    axes[1].legend()
-    axes[2].plot(v, [r[4] for r in rows], "o-")
     axes[2].set_ylabel("mean virtual-queue backlog (failures)")
-    for ax in axes:
+    for ax in axes[:3]:
         ax.set_xscale("log")
         ax.set_xlabel("V (failures per J)")
+    axes[3].set_xlabel("failure ratio")
+    axes[3].set_ylabel("energy per MU per slot (mJ)")
+    axes[3].set_title("trade-off (points: V values)", fontsize=9)
+    for ax in axes:
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     fig.suptitle("Lyapunov drift-plus-penalty: the V trade-off (default scenario, one trace)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

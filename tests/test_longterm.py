@@ -38,7 +38,8 @@ def test_zero_multipliers_give_the_unconstrained_relaxed_optimum():
 
 def test_bound_below_every_policy_at_its_failure_ratios():
     tr = generate_trace(TINY, seed=2, slots=40)
-    results = [simulate(p, tr) for p in ("static", "follow", MyopicOraclePolicy(), LyapunovPolicy(V=1.0))]
+    results = [simulate(p, tr) for p in ("static", "follow", MyopicOraclePolicy(), LyapunovPolicy(V=1.0, theta=0.0),
+                                         LyapunovPolicy())]
     hb = hindsight_bound(tr, iters=6)
     report = gap(results, tr, bound=hb, iters=4)
     for row in report.rows:
@@ -54,7 +55,7 @@ def test_bound_below_every_policy_at_its_failure_ratios():
 def test_lyapunov_meets_eps_per_mu_on_a_long_run():
     eps = 0.1
     tr = generate_trace(TINY, seed=4, slots=500)
-    pol = LyapunovPolicy(V=1.0, eps=eps)
+    pol = LyapunovPolicy(V=1.0, eps=eps, theta=0.0)
     res = simulate(pol, tr)
     R = res.requests_per_mu
     # queue law: failures_n - eps R_n <= Q_n(T) for every MU, exactly
@@ -66,8 +67,8 @@ def test_lyapunov_meets_eps_per_mu_on_a_long_run():
 
 def test_larger_V_lowers_energy_and_raises_backlog():
     tr = generate_trace(Scenario.paper(n_mus=6, n_bss=2), seed=5, slots=150)
-    small = simulate(LyapunovPolicy(V=0.1), tr)
-    large = simulate(LyapunovPolicy(V=1000.0), tr)
+    small = simulate(LyapunovPolicy(V=0.1, theta=0.0), tr)
+    large = simulate(LyapunovPolicy(V=1000.0, theta=0.0), tr)
     assert large.energy_per_mu_slot < small.energy_per_mu_slot
     assert large.extras["mean_backlog"] > small.extras["mean_backlog"]
 
@@ -92,7 +93,7 @@ def test_bad_arguments():
 
 def test_placeholder_backlog_makes_failures_selective():
     tr = generate_trace(Scenario.paper(n_mus=8, n_bss=2), seed=7, slots=200)
-    plain = LyapunovPolicy(V=100.0, eps=0.1)
+    plain = LyapunovPolicy(V=100.0, eps=0.1, theta=0.0)
     held = LyapunovPolicy(V=100.0, eps=0.1, theta=0.3)
     a, b = simulate(plain, tr), simulate(held, tr)
     # the queue law still bounds every MU's failures
