@@ -94,7 +94,8 @@ def policy_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
     from wdtnopt.policies.lyapunov import LyapunovPolicy
 
     trace = _trace(cfg["n_mus"], cfg["eta"], cfg["seed"], cfg["slots"])
-    policy = LyapunovPolicy(V=cfg["V"]) if cfg["policy"] == "lyapunov" else cfg["policy"]
+    # the textbook rule (theta = 0), as in the committed results; keys and numbers stay comparable
+    policy = LyapunovPolicy(V=cfg["V"], theta=0.0) if cfg["policy"] == "lyapunov" else cfg["policy"]
     return _summary(simulate(policy, trace), trace)
 
 
