@@ -44,6 +44,7 @@ conditions and exhaustive enumeration of served sets) kept next to the fast path
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -349,6 +350,12 @@ class ServerResult:
     alloc: ServerAllocation
     cost: float             # energy of the served + failure penalties of the candidates not served
     nodes: int = 0          # branch-and-bound nodes (allocations computed)
+    exact: bool = True      # False: stopped at the deadline; ``alloc`` is feasible, not proven optimal
+    bound: float = math.nan  # certified lower bound of the server's optimum (= cost when exact)
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.bound):
+            self.bound = self.cost
 
 
 def worth_serving(pd: PairData, m: int, candidates) -> tuple[np.ndarray, np.ndarray, float]:
@@ -365,11 +372,13 @@ def worth_serving(pd: PairData, m: int, candidates) -> tuple[np.ndarray, np.ndar
     return cand[keep], alone[keep], base
 
 
-def admit_server(pd: PairData, m: int, candidates) -> ServerResult:
+def admit_server(pd: PairData, m: int, candidates, deadline: float | None = None) -> ServerResult:
     """Exact admission + allocation on server m among ``candidates`` (requesting DTs hosted on m).
 
     Candidates that cannot be served on m simply pay their penalty. See the module docstring for
-    why the branch-and-bound is exact.
+    why the branch-and-bound is exact. Past ``deadline`` (a ``time.perf_counter()`` value) the search
+    stops at the best served set found so far (``exact=False``), with the root node's bound (each
+    candidate alone with the whole CPU, or failing) as its certified lower bound.
     """
     pen = pd.penalty
     F = float(pd.cpu_hz[m])
@@ -396,8 +405,13 @@ def admit_server(pd: PairData, m: int, candidates) -> ServerResult:
         e = pd.energy_at_cpu(cand[idx], m, np.full(idx.size, max(f_left, 0.0)))
         return float(np.minimum(p[idx], e).sum())
 
+    stopped = False
+
     def dfs(pos: int, fmin_used: float, pen_out: float, a_inc: ServerAllocation) -> None:
-        nonlocal best_cost, best, nodes
+        nonlocal best_cost, best, nodes, stopped
+        if best is not None and deadline is not None and (stopped or time.perf_counter() > deadline):
+            stopped = True
+            return
         f_left = F - fmin_used
         if a_inc.energy + pen_out + rest_bound(pos, f_left) >= best_cost * (1 - 1e-12):
             return
@@ -418,6 +432,8 @@ def admit_server(pd: PairData, m: int, candidates) -> ServerResult:
 
     dfs(0, 0.0, 0.0, allocate_server(pd, m, cand[:0]))
     assert best is not None
+    if stopped:
+        return ServerResult(best, base + best_cost, nodes, exact=False, bound=base + rest_bound(0, F))
     return ServerResult(best, base + best_cost, nodes)
 
 
@@ -432,13 +448,21 @@ class Allocation:
     cpu_hz: np.ndarray
     cost: float                 # energy + failure penalties + migration penalties
     server_cost: np.ndarray     # [M] energy + penalties of the requesting DTs hosted on each server
+    exact: bool = True          # False: some server's admission stopped at the deadline
+    bound: float = math.nan     # certified lower bound of the optimum for this placement (= cost when exact)
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.bound):
+            self.bound = self.cost
 
 
-def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData | None = None) -> Allocation:
+def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData | None = None,
+             deadline: float | None = None) -> Allocation:
     """Optimal admission (or the given ``served`` set) and allocation for a fixed ``placement``.
 
     Storage is not checked here (the placement is given); ``evaluate`` reports it. With
-    ``served`` given, infeasible served sets on a server give ``cost = inf``.
+    ``served`` given, infeasible served sets on a server give ``cost = inf``. ``deadline``: see
+    :func:`admit_server` (the result is then feasible, with ``exact`` and a certified ``bound``).
     """
     s = snapshot
     pd = pair_data or PairData.of(s)
@@ -451,11 +475,14 @@ def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData 
     req = s.request & ~s.migrating
     if served is not None:
         return _allocate_fixed(s, pd, placement, np.asarray(served, dtype=bool) & req)
+    exact, server_bound = True, np.zeros(M)
     for m in range(M):
         here = np.flatnonzero(req & (placement == m))
         if served is None:
-            r = admit_server(pd, m, here)
+            r = admit_server(pd, m, here, deadline)
             a, cost = r.alloc, r.cost
+            exact &= r.exact
+            server_bound[m] = r.bound
         else:
             want = here[np.asarray(served, dtype=bool)[here]]
             a = allocate_server(pd, m, want)
@@ -467,7 +494,8 @@ def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData 
             cpu[a.mus] = a.cpu_hz
     fixed = float(s.failure_penalty[s.request & s.migrating].sum())
     moved = float(s.migration_penalty[placement != s.placement_prev].sum())
-    return Allocation(placement, out_served, tx, cpu, float(server_cost.sum()) + fixed + moved, server_cost)
+    return Allocation(placement, out_served, tx, cpu, float(server_cost.sum()) + fixed + moved, server_cost,
+                      exact=exact, bound=float(server_bound.sum()) + fixed + moved)
 
 
 def _allocate_fixed(s: Snapshot, pd: PairData, placement: np.ndarray, served: np.ndarray) -> Allocation:

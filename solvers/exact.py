@@ -405,15 +405,17 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
                              method="exact", started=t0, stats=stats)
 
     fail_all = np.zeros(N, dtype=bool)
+    # the exact admissions stop at the time limit with their best sets (feasible, valid upper bounds)
+    deadline = None if time_limit is None else t0 + time_limit
     if not s.allow_migration or s.pinned.all():
         if not prev_fits:
             return make_solution(s, prev, fail_all, np.zeros(N), np.zeros(N), bound=math.inf, status="infeasible",
                                  method="exact", started=t0, stats=stats)
-        a = allocate(s, prev, pair_data=pd)
-        return finish(a, a.cost, "optimal")
+        a = allocate(s, prev, pair_data=pd, deadline=deadline)
+        return finish(a, a.bound, "optimal" if a.exact else "time_limit")
 
     # incumbent: the previous placement with exact admission/allocation (if it fits)
-    best = allocate(s, prev, pair_data=pd) if prev_fits else None
+    best = allocate(s, prev, pair_data=pd, deadline=deadline) if prev_fits else None
     ub = best.cost if best is not None else math.inf
     if ub == 0.0:
         return finish(best, 0.0, "optimal")
@@ -432,7 +434,7 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
         key = (m, tuple(int(i) for i in hosted))
         r = cache.get(key)
         if r is None:
-            r = admit_server(pd, m, hosted)
+            r = admit_server(pd, m, hosted, deadline)
             stats["allocations"] += r.nodes
             cache[key] = r
         return r
@@ -479,9 +481,12 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
             cost = (sum(r.cost for r in results) + float(s.failure_penalty[s.request & s.migrating].sum())
                     + float(s.migration_penalty[placement != prev].sum()))
             if cost < ub:
-                ub = cost
-                best = allocate(s, placement, pair_data=pd)
-                master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))
+                # the same cost unless the deadline cut an admission short: ub is always the cost
+                # of the incumbent actually held
+                found = allocate(s, placement, pair_data=pd, deadline=deadline)
+                if found.cost < ub:
+                    ub, best = found.cost, found
+                    master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))
             for m, r in enumerate(results):  # OA cuts at the optimal allocation of the admitted sets
                 for n, f in zip(r.alloc.mus, r.alloc.cpu_hz):
                     if (n, m) in master.phi:

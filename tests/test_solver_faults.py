@@ -43,3 +43,27 @@ def test_unknown_method_and_option():
         solve(one_cell(), method="magic")
     with pytest.raises(Exception, match="gap"):
         solve(one_cell(), gap=-1.0)
+
+
+def test_admission_stops_at_its_deadline_with_a_valid_bound():
+    from snapgen import paper_snapshot
+    from wdtnopt.solvers.allocation import PairData, admit_server
+
+    s = paper_snapshot(N=40, M=2, seed=3, request_prob=1.0)
+    pd = PairData.of(s)
+    for m in range(2):
+        cands = [n for n in range(s.n_mus) if s.placement_prev[n] == m and s.request[n] and not s.migrating[n]]
+        exact = admit_server(pd, m, cands)
+        cut = admit_server(pd, m, cands, deadline=0.0)   # already past: stop at the first leaf
+        assert exact.exact and exact.bound == exact.cost
+        assert cut.bound <= exact.cost * (1 + 1e-12) <= cut.cost * (1 + 1e-12)
+        assert cut.alloc.feasible
+
+
+def test_exact_time_limit_covers_the_admissions():
+    from wdtnopt import Scenario, evaluate, generate_trace
+    # a crowded snapshot whose first exact admission alone takes seconds
+    snap = generate_trace(Scenario.paper(n_mus=60, n_bss=5, request_prob=0.9), seed=4, slots=1).snapshot(0)
+    sol = solve(snap, time_limit=0.05)
+    assert sol.status == "time_limit"
+    assert evaluate(snap, sol).feasible and sol.bound <= sol.objective
