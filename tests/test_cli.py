@@ -61,3 +61,10 @@ def test_import_is_light():
             "print(heavy); sys.exit(1 if heavy else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_demo_runs_end_to_end(capsys):
+    code, out, err = run(["demo", "--slots", "4"], capsys)
+    assert code == 0, err
+    for needle in ("exact (optimal)", "lyapunov", "hindsight bound", "gap"):
+        assert needle in out, needle
