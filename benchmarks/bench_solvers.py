@@ -134,14 +134,9 @@ def bench_allocation(N, repeats, log):
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from wdtnopt.benchmarks.suites.runner import cpu_name
+
+    cpu = cpu_name()
     try:
         load = ", load average %.1f" % os.getloadavg()[0]
     except OSError:

@@ -181,6 +181,18 @@ def _bound_at(b: dict[str, Any], eps: np.ndarray, n_mus: int, slots: int) -> flo
     return best / (n_mus * slots)
 
 
+def _reference_lines(axes, rows, methods, n0, b0, eps, mj) -> None:
+    """Energy/failure panels: each policy at N = n0, eta = 1 as a line with band, the bound, eps."""
+    for p in methods:
+        sel = _select(rows, p, n_mus=n0, eta=ETA_DEFAULT)
+        style.hline(axes[0], [r["energy_per_mu_slot"] for r in sel], p, scale=mj)
+        style.hline(axes[1], [r["failure_ratio"] for r in sel], p)
+    style.hline(axes[0], b0, "bound", scale=mj)
+    axes[1].axhline(eps, color="gray", lw=0.8, ls="-.", label=f"target eps = {eps:g}")
+    axes[0].set_ylabel("average MU energy per slot (mJ)")
+    axes[1].set_ylabel("failure ratio (failed / requested syncs)")
+
+
 def _select(rows: list[dict[str, Any]], method: str, **where: Any) -> list[dict[str, Any]]:
     return [r for r in rows if r["method"] == method and all(r[k] == v for k, v in where.items())]
 
@@ -262,14 +274,7 @@ def _figures(cfg, rows, bounds, records, out, n0, ns, etas) -> list[Path]:
         for ax, key in zip(axes, ("energy_per_mu_slot", "failure_ratio")):
             per = [[cv[i][key] for cv in curves.values() if i < len(cv)] for i in range(len(steps))]
             style.band(ax, steps, per, algo, scale=mj if key == "energy_per_mu_slot" else 1.0)
-    for p in _policy_methods(cfg):
-        sel = _select(rows, p, n_mus=n0, eta=ETA_DEFAULT)
-        style.hline(axes[0], [r["energy_per_mu_slot"] for r in sel], p, scale=mj)
-        style.hline(axes[1], [r["failure_ratio"] for r in sel], p)
-    style.hline(axes[0], b0, "bound", scale=mj)
-    axes[1].axhline(eps, color="gray", lw=0.8, ls="-.", label=f"target eps = {eps:g}")
-    axes[0].set_ylabel("average MU energy per slot (mJ)")
-    axes[1].set_ylabel("failure ratio (failed / requested syncs)")
+    _reference_lines(axes, rows, _policy_methods(cfg), n0, b0, eps, mj)
     for ax in axes:
         ax.set_xlabel("training steps (environment slots, all parallel envs)")
     axes[0].legend(loc="upper right", ncol=2)
@@ -284,14 +289,7 @@ def _figures(cfg, rows, bounds, records, out, n0, ns, etas) -> list[Path]:
         for ax, key in zip(axes, ("energy_per_mu_slot", "failure_ratio")):
             per = [[r[key] for r in _select(rows, m, n_mus=n0, eta=e)] for e in etas]
             style.band(ax, etas, per, m, scale=mj if key == "energy_per_mu_slot" else 1.0)
-    for p in [p for p in _policy_methods(cfg) if p != "oracle"]:
-        sel = _select(rows, p, n_mus=n0, eta=ETA_DEFAULT)
-        style.hline(axes[0], [r["energy_per_mu_slot"] for r in sel], p, scale=mj)
-        style.hline(axes[1], [r["failure_ratio"] for r in sel], p)
-    style.hline(axes[0], b0, "bound", scale=mj)
-    axes[1].axhline(eps, color="gray", lw=0.8, ls="-.", label=f"target eps = {eps:g}")
-    axes[0].set_ylabel("average MU energy per slot (mJ)")
-    axes[1].set_ylabel("failure ratio (failed / requested syncs)")
+    _reference_lines(axes, rows, [p for p in _policy_methods(cfg) if p != "oracle"], n0, b0, eps, mj)
     for ax in axes:
         ax.set_xlabel("failure weight eta of the team reward (units of E_ref per failure)")
         ax.legend(loc="best", ncol=2)

@@ -205,18 +205,22 @@ def run_tasks(tasks: list[Task], out: str | os.PathLike[str], *, workers: int | 
     return run
 
 
+def cpu_name() -> str:
+    """The processor's model name (Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def run_info(suite: str, cfg: dict[str, Any], argv: list[str] | None = None) -> dict[str, Any]:
     """The command and machine of a run, for the report."""
     import numpy as np
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     try:
         load = f"{os.getloadavg()[0]:.1f}"
     except OSError:
