@@ -21,7 +21,7 @@ def load_scenario(spec: str, n_mus: int | None = None, n_bss: int | None = None)
     overrides = {k: v for k, v in (("n_mus", n_mus), ("n_bss", n_bss)) if v is not None}
     if spec == "paper":
         return Scenario.paper(**overrides)
-    if not Path(spec).exists():
+    if not Path(spec).is_file():
         raise WdtnoptError(f"--scenario: expected 'paper' or an existing .toml/.json file, got {spec!r}")
     sc = Scenario.load(spec)
     return sc.replace(**overrides) if overrides else sc

@@ -11,21 +11,11 @@ import click
 
 from ..errors import WdtnoptError
 from ..io import atomic_write_text
+from .core import load_scenario
 
 LOG_COLUMNS = ("iteration", "env_steps", "wall_s", "reward", "energy_per_mu_slot", "failure_ratio", "policy_loss",
                "value_loss", "approx_kl", "clipfrac", "explained_variance", "entropy_controller", "q_mean", "sps")
 ALGOS = ("beta-happo", "gaussian-happo", "beta-mappo", "maddpg")
-
-
-def _scenario(spec: str, n_mus: int | None, n_bss: int | None) -> Any:
-    from ..scenario import Scenario
-    overrides = {k: v for k, v in (("n_mus", n_mus), ("n_bss", n_bss)) if v is not None}
-    if spec == "paper":
-        return Scenario.paper(**overrides)
-    if not Path(spec).is_file():
-        raise WdtnoptError(f"--scenario: expected 'paper' or an existing .toml/.json file, got {spec!r}")
-    sc = Scenario.load(spec)
-    return sc.replace(**overrides) if overrides else sc
 
 
 def _overrides(items: tuple[str, ...]) -> dict[str, Any]:
@@ -114,7 +104,7 @@ def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | Non
     else:
         if (out / CHECKPOINT_FILE).exists():
             raise WdtnoptError(f"--out: {out} already holds a run; pass --resume to continue it or choose another directory")
-        trainer = Trainer(algo, _scenario(scenario_spec, n_mus, n_bss), seed, _overrides(settings))
+        trainer = Trainer(algo, load_scenario(scenario_spec, n_mus, n_bss), seed, _overrides(settings))
         rows = []
     wall0 = float(rows[-1]["wall_s"]) if rows else 0.0
     t0 = time.perf_counter()
