@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import PolicyError
-from .cost import DEADLINE, DECLINED, MIGRATING, SILENT, Decision, Evaluation, evaluate
+from .cost import DEADLINE, DECLINED, FEAS_RTOL, MIGRATING, SILENT, Decision, Evaluation, evaluate
 from .io import atomic_write
 from .snapshot import Snapshot
 from .trace import Trace
@@ -75,8 +75,9 @@ class SimState:
         if (moved & (self.unavailable > 0)).any():
             raise PolicyError(f"placement moves DTs still migrating: {np.flatnonzero(moved & (self.unavailable > 0)).tolist()}")
         load = np.bincount(target, weights=tr.dt_size_bits, minlength=tr.n_bss)
-        if (load > tr.storage_bits * (1 + 1e-9)).any():
-            raise PolicyError(f"placement overfills storage of servers {np.flatnonzero(load > tr.storage_bits * (1 + 1e-9)).tolist()}")
+        over = load > tr.storage_bits * (1 + FEAS_RTOL)
+        if over.any():
+            raise PolicyError(f"placement overfills storage of servers {np.flatnonzero(over).tolist()}")
         self.unavailable = np.where(moved, tr.migration_slots(self.placement, target), self.unavailable)
         self.placement = target.astype(np.int64).copy()
         self.migrations_now = int(moved.sum())
