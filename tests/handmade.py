@@ -1,4 +1,4 @@
-"""Hand-made snapshots whose numbers are easy to check on paper."""
+"""Hand-made snapshots whose numbers are easy to check on paper, and an in-process CLI runner."""
 from __future__ import annotations
 
 import numpy as np
@@ -31,3 +31,16 @@ def one_cell(**over) -> Snapshot:
     )
     d.update(over)
     return Snapshot.from_dict(d)
+
+
+def run_cli(args, capsys):
+    """Run the ``wdtnopt`` CLI in-process: (exit code, stdout, stderr)."""
+    from wdtnopt.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err

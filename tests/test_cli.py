@@ -4,18 +4,10 @@ import sys
 
 import pytest
 
+from handmade import run_cli as run
 from wdtnopt import Snapshot
-from wdtnopt.cli import main
 
 
-def run(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_simulate_writes_csv(tmp_path, capsys):

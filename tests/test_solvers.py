@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from handmade import run_cli
 from snapgen import paper_snapshot, tiny_snapshot
 from wdtnopt.cost import evaluate
 from wdtnopt.errors import WdtnoptError
@@ -148,24 +149,12 @@ def test_import_wdtnopt_stays_light() -> None:
 
 
 # -- CLI -----------------------------------------------------------------------------------------------
-def _run_cli(args, capsys):
-    from wdtnopt.cli import main
-
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_cli_solve_prints_table_and_writes_json(tmp_path, capsys) -> None:
     s = paper_snapshot(12, 3, seed=1)
     path = tmp_path / "snap.json"
     s.save(path)
     out_path = tmp_path / "sol.json"
-    code, out, err = _run_cli(["solve", str(path), "-o", str(out_path)], capsys)
+    code, out, err = run_cli(["solve", str(path), "-o", str(out_path)], capsys)
     assert code == 0, err
     assert "objective" in out and "bound" in out and "total" in out
     data = json.loads(out_path.read_text())
@@ -188,7 +177,7 @@ def test_cli_solve_bad_input_exits_2(tmp_path, capsys, args, needle) -> None:
     bad.write_text(json.dumps({"gain": [[1.0]]}))
     args = [str(snap) if a == "SNAP" else str(bad) if a == "BAD" else str(tmp_path / a) if a.endswith(".json") else a
             for a in args]
-    code, out, err = _run_cli(args, capsys)
+    code, out, err = run_cli(args, capsys)
     assert code == 2
     assert needle in err + out
     assert "Traceback" not in err
