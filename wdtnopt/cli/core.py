@@ -132,13 +132,8 @@ def demo(slots: int, seed: int) -> None:
     console.print("3. Policies on the whole trace:")
     rows = []
     for name in ("static", "follow", "oracle", "lyapunov"):
-        try:
-            pol = make_policy(name)
-        except WdtnoptError as exc:
-            console.print(f"   [dim]{name}: skipped ({exc})[/dim]")
-            continue
         t0 = time.perf_counter()
-        res = simulate(pol, trace, progress=True)
+        res = simulate(make_policy(name), trace, progress=True)
         rows.append((res, time.perf_counter() - t0))
     console.print(summary_table(rows, f"{slots} slots, seed {seed}"))
     _demo_gap(trace, [r for r, _ in rows])
@@ -148,6 +143,7 @@ def demo(slots: int, seed: int) -> None:
 def _demo_snapshot(trace: Any) -> None:
     from ..cost import evaluate
     from ..policies.heuristics import FollowPolicy, equal_share_allocation
+    from ..solvers import solve
 
     snap = trace.snapshot(0)
     table = Table()
@@ -158,14 +154,10 @@ def _demo_snapshot(trace: Any) -> None:
         ev = evaluate(snap, dec)
         table.add_row(label, f"{ev.objective * 1e3:.4f}", f"{ev.energy_total * 1e3:.4f}", str(ev.n_failed),
                       str(int(ev.migrated.sum())), "", "")
-    try:
-        from ..solvers import solve
-        sol = solve(snap, method="exact")
-        ev = evaluate(snap, sol)
-        table.add_row(f"exact ({sol.status})", f"{sol.objective * 1e3:.4f}", f"{ev.energy_total * 1e3:.4f}", str(ev.n_failed),
-                      str(int(ev.migrated.sum())), f"{sol.bound * 1e3:.4f}", f"{sol.solve_time_s:.3f}")
-    except (ImportError, AttributeError, NotImplementedError) as exc:
-        table.add_row("exact", "[dim]unavailable[/dim]", "", "", "", "", str(exc)[:40])
+    sol = solve(snap, method="exact")
+    ev = evaluate(snap, sol)
+    table.add_row(f"exact ({sol.status})", f"{sol.objective * 1e3:.4f}", f"{ev.energy_total * 1e3:.4f}", str(ev.n_failed),
+                  str(int(ev.migrated.sum())), f"{sol.bound * 1e3:.4f}", f"{sol.solve_time_s:.3f}")
     console.print(table)
 
 
