@@ -94,3 +94,51 @@ def test_malformed_decisions():
         evaluate(s, {"placement": [0, 5], "served": [False, False], "tx_time": [0, 0]})
     with pytest.raises(DecisionError, match="cpu_hz"):
         evaluate(s, {"placement": [0, 0], "served": [True, False], "tx_time": [0.5, 0], "cpu_hz": [np.nan, 0]})
+
+
+def _stack_snapshots(snaps):
+    """Snapshots of one size as one object of [E, ...] arrays (what the batched environment passes)."""
+    from types import SimpleNamespace
+    from wdtnopt.snapshot import FIELDS
+    return SimpleNamespace(**{f: np.stack([np.asarray(getattr(s, f)) for s in snaps]) for f in FIELDS})
+
+
+@pytest.mark.parametrize("view", ["optimization", "environment"])
+def test_batched_core_equals_evaluate_exactly(view):
+    from snapgen import paper_snapshot, tiny_snapshot
+    from wdtnopt.cost import VIOLATION_KINDS, evaluate_arrays
+    rng = np.random.default_rng(0)
+    seen = set()
+    for size in range(6):
+        # a batch of E snapshots of one size: adversarial tiny ones, and paper ones with migrating DTs
+        if size < 3:
+            snaps = [tiny_snapshot(100 * size + k, N=4, M=2) for k in range(12)]
+        else:
+            snaps = [paper_snapshot(N=10, M=3, seed=10 * size + k, migrating_prob=0.3, allow_migration=bool(k % 3))
+                     for k in range(12)]
+        e_, n, m = len(snaps), snaps[0].n_mus, snaps[0].n_bss
+        prev = np.stack([s.placement_prev for s in snaps])
+        pl = np.where(rng.random((e_, n)) < 0.7, prev, rng.integers(0, m, (e_, n)))
+        cap = np.stack([s.cpu_hz for s in snaps])
+        cpu = rng.uniform(0, 1.2, (e_, n)) * np.take_along_axis(cap, pl, 1) * (rng.random((e_, n)) < 0.8)
+        if view == "optimization":
+            dl = np.stack([s.deadline for s in snaps])
+            dec = {"placement": pl, "served": rng.random((e_, n)) < 0.6, "tx_time": rng.uniform(0, 1.2, (e_, n)) * dl,
+                   "cpu_hz": cpu}
+        else:
+            pm = np.stack([s.p_max for s in snaps])
+            dec = {"placement": pl, "power": rng.uniform(0, 1.1, (e_, n)) * pm * (rng.random((e_, n)) < 0.9), "cpu_hz": cpu}
+        b = evaluate_arrays(_stack_snapshots(snaps), **dec)
+        for e, s in enumerate(snaps):
+            ev = evaluate(s, {k: v[e] for k, v in dec.items()})
+            for f in ("energy", "power", "tx_time", "latency", "served", "failed", "failure_cause", "migrated",
+                      "cpu_load", "storage_load"):
+                assert np.array_equal(getattr(b, f)[e], getattr(ev, f), equal_nan=True), f
+            for f in ("energy_total", "failure_cost", "migration_cost", "objective"):
+                assert b.__dict__[f][e] == getattr(ev, f), f
+            for kind in VIOLATION_KINDS:
+                assert np.flatnonzero(b.violated[kind][e]).tolist() == [v.index for v in ev.violations if v.kind == kind]
+            assert bool(b.hard_violations[e]) == any(v.kind != "deadline" for v in ev.violations)
+            seen |= {v.kind for v in ev.violations}
+    want = set(VIOLATION_KINDS) - ({"deadline", "serve_migrating", "served_without_request"} if view == "environment" else set())
+    assert seen == want        # every kind the view can report occurred in some batch

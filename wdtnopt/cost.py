@@ -108,93 +108,179 @@ def evaluate(snapshot: Snapshot, decision: Decision | Mapping[str, Any] | Any) -
     ``decision`` may be a :class:`Decision`, a mapping with its field names, or any object with
     those attributes (a ``Solution``). Arrays of the wrong shape or non-finite entries raise
     :class:`DecisionError`; constraint breaches are reported, not raised.
+    The numbers come from :func:`evaluate_arrays` (the same core the batched environment uses).
     """
     s = snapshot
     n, m = s.n_mus, s.n_bss
     d = _read_decision(decision, n, m)
-    placement = d["placement"]
-    idx = np.arange(n)
+    b = evaluate_arrays(s, d["placement"], served=d["served"], tx_time=d["tx_time"], cpu_hz=d["cpu_hz"],
+                        power=d["power"])
+    placement, power, latency, tx = d["placement"], b.power, b.latency, b.tx_time
     violations: list[Violation] = []
-
-    request = s.request
-    pinned_req = request & s.migrating
-    relay = s.relay[idx, placement]
-    cpu = d["cpu_hz"] if d["cpu_hz"] is not None else np.zeros(n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        compute = np.where(cpu > 0, s.cycles / np.where(cpu > 0, cpu, 1.0), np.where(s.cycles > 0, np.inf, 0.0))
-    cause = np.zeros(n, dtype=np.int8)
-    g = s.serving_gain
-
     if d["tx_time"] is not None:  # optimization view
-        served_in = d["served"] if d["served"] is not None else (d["tx_time"] > 0)
-        tx = np.where(served_in, d["tx_time"], 0.0)
-        power = np.zeros(n)
-        energy = np.zeros(n)
-        if served_in.any():
-            k = served_in
-            power[k] = physics.power_for_time(tx[k], s.data_bits[k], s.bandwidth[k], s.noise_psd[k], g[k])
-            energy[k] = tx[k] * power[k]
-        latency = np.where(served_in, tx + relay + compute, np.nan)
-        for i in np.flatnonzero(served_in & ~request):
+        relay, compute = b.relay, b.compute
+        for i in np.flatnonzero(b.violated["served_without_request"]):
             violations.append(Violation("served_without_request", int(i), 1.0, f"MU {i} is served but did not request a sync"))
-        for i in np.flatnonzero(served_in & s.migrating):
+        for i in np.flatnonzero(b.violated["serve_migrating"]):
             violations.append(Violation("serve_migrating", int(i), 1.0, f"MU {i} is served while its DT is migrating"))
-        late = served_in & ~(latency <= s.deadline * (1 + FEAS_RTOL))
-        for i in np.flatnonzero(late):
+        for i in np.flatnonzero(b.violated["deadline"]):
             violations.append(Violation("deadline", int(i), float(latency[i] - s.deadline[i]),
                                         f"MU {i}: latency {latency[i]:.6g} s over deadline {s.deadline[i]:.6g} s "
                                         f"(tx {tx[i]:.4g} + relay {relay[i]:.4g} + compute {compute[i]:.4g})"))
-        served = served_in & request & ~s.migrating & ~late
-        cause[request & ~served_in] = DECLINED
-        cause[pinned_req] = MIGRATING
-        cause[request & served_in & late & ~s.migrating] = DEADLINE
-    else:  # environment view
-        p_in = d["power"] if d["power"] is not None else np.zeros(n)
-        transmits = request & ~s.migrating & (p_in > 0)
-        power = np.where(transmits, p_in, 0.0)
-        tx = np.full(n, np.nan)
-        tx[transmits] = physics.time_for_power(power[transmits], s.data_bits[transmits], s.bandwidth[transmits],
-                                               s.noise_psd[transmits], g[transmits])
-        latency = np.where(transmits, tx + relay + compute, np.nan)
-        served = transmits & (latency <= s.deadline * (1 + FEAS_RTOL))
-        energy = np.where(transmits, power * np.where(served, tx, np.minimum(tx, s.deadline)), 0.0)
-        tx = np.where(transmits, tx, 0.0)
-        cause[request & ~s.migrating & ~transmits] = SILENT
-        cause[transmits & ~served] = DEADLINE
-        cause[pinned_req] = MIGRATING
-
-    over = power > s.p_max * (1 + FEAS_RTOL)
-    for i in np.flatnonzero(over):
+    for i in np.flatnonzero(b.violated["power_cap"]):
         violations.append(Violation("power_cap", int(i), float(power[i] - s.p_max[i]),
                                     f"MU {i}: power {power[i]:.6g} W over cap {s.p_max[i]:.6g} W"))
-
-    cpu_load = np.bincount(placement, weights=cpu, minlength=m)
-    for j in np.flatnonzero(cpu_load > s.cpu_hz * (1 + FEAS_RTOL)):
+    cpu_load, storage_load = b.cpu_load, b.storage_load
+    for j in np.flatnonzero(b.violated["cpu_capacity"]):
         violations.append(Violation("cpu_capacity", int(j), float(cpu_load[j] - s.cpu_hz[j]),
                                     f"server {j}: CPU {cpu_load[j]:.6g} Hz over capacity {s.cpu_hz[j]:.6g} Hz"))
-    storage_load = np.bincount(placement, weights=s.dt_size_bits, minlength=m)
-    for j in np.flatnonzero(storage_load > s.storage_bits * (1 + FEAS_RTOL)):
+    for j in np.flatnonzero(b.violated["storage_capacity"]):
         violations.append(Violation("storage_capacity", int(j), float(storage_load[j] - s.storage_bits[j]),
                                     f"server {j}: DTs {storage_load[j]:.6g} bit over storage {s.storage_bits[j]:.6g} bit"))
-    migrated = placement != s.placement_prev
-    for i in np.flatnonzero(migrated & s.migrating):
+    for i in np.flatnonzero(b.violated["move_migrating"]):
         violations.append(Violation("move_migrating", int(i), 1.0,
                                     f"MU {i}: DT moved from {s.placement_prev[i]} to {placement[i]} while migrating"))
-    if not s.allow_migration:
-        for i in np.flatnonzero(migrated & ~s.migrating):
-            violations.append(Violation("migration_not_allowed", int(i), 1.0,
-                                        f"MU {i}: DT moved from {s.placement_prev[i]} to {placement[i]} but migration is not allowed"))
-
-    failed = request & ~served
-    energy_total = float(energy[request].sum())
-    failure_cost = float(s.failure_penalty[failed].sum())
-    migration_cost = float(s.migration_penalty[migrated].sum())
+    for i in np.flatnonzero(b.violated["migration_not_allowed"]):
+        violations.append(Violation("migration_not_allowed", int(i), 1.0,
+                                    f"MU {i}: DT moved from {s.placement_prev[i]} to {placement[i]} but migration is not allowed"))
     return Evaluation(
-        energy=energy, power=power, tx_time=tx, latency=latency, served=served, failed=failed,
+        energy=b.energy, power=power, tx_time=tx, latency=latency, served=b.served, failed=b.failed,
+        failure_cause=b.failure_cause, migrated=b.migrated, cpu_load=cpu_load, storage_load=storage_load,
+        energy_total=float(b.energy_total), failure_cost=float(b.failure_cost),
+        migration_cost=float(b.migration_cost), objective=float(b.objective), violations=violations,
+    )
+
+
+@dataclass
+class BatchEvaluation:
+    """What :func:`evaluate_arrays` computes for decisions with leading batch dims ``[...]``:
+    the fields of :class:`Evaluation` as arrays (totals ``[...]``), and one boolean mask per
+    violation kind (``[..., N]`` for MUs, ``[..., M]`` for servers) instead of messages."""
+
+    energy: np.ndarray
+    power: np.ndarray
+    tx_time: np.ndarray
+    latency: np.ndarray
+    served: np.ndarray
+    failed: np.ndarray
+    failure_cause: np.ndarray
+    migrated: np.ndarray
+    cpu_load: np.ndarray
+    storage_load: np.ndarray
+    energy_total: np.ndarray
+    failure_cost: np.ndarray
+    migration_cost: np.ndarray
+    objective: np.ndarray
+    violated: dict[str, np.ndarray]   # kind -> mask (every kind of VIOLATION_KINDS)
+    relay: np.ndarray                 # [..., N] relay time to the chosen host (s)
+    compute: np.ndarray               # [..., N] DT update time at the given CPU (s)
+
+    @property
+    def hard_violations(self) -> np.ndarray:
+        """[...] any breach other than a missed deadline (what the simulator refuses)."""
+        return np.any([v.any(-1) for k, v in self.violated.items() if k != "deadline"], axis=0)
+
+
+def evaluate_arrays(s: Any, placement: np.ndarray, served: np.ndarray | None = None,
+                    tx_time: np.ndarray | None = None, cpu_hz: np.ndarray | None = None,
+                    power: np.ndarray | None = None) -> BatchEvaluation:
+    """The cost core: :func:`evaluate` for trusted, well-formed arrays with any leading batch dims.
+
+    ``s`` is a :class:`Snapshot` or any object with the snapshot's field names whose arrays carry
+    the same leading dims (``gain [..., N, M]``, ``request [..., N]``, ``cpu_hz [..., M]``,
+    ``allow_migration`` a bool or ``[...]``); the decision arrays are ``[..., N]``. Nothing is
+    validated. Every element is computed by the same operations as for a single snapshot, so a
+    batch equals :func:`evaluate` of each of its snapshots exactly (tested).
+    """
+    placement = np.asarray(placement)
+    lead, n = placement.shape[:-1], placement.shape[-1]
+    m = np.shape(s.cpu_hz)[-1]
+    request, migrating = s.request, s.migrating
+    pinned_req = request & migrating
+    pair = s.assoc * m + placement          # (serving BS, host) into the flattened [M, M] backhaul
+    mm = (*np.shape(s.backhaul_latency_s)[:-2], m * m)
+    relay = (np.take_along_axis(np.reshape(s.backhaul_latency_s, mm), pair, -1)
+             + s.data_bits * np.take_along_axis(np.reshape(s.backhaul_s_per_bit, mm), pair, -1))
+    cycles = s.cycles_per_bit * s.data_bits
+    cpu = cpu_hz if cpu_hz is not None else np.zeros(placement.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        compute = np.where(cpu > 0, cycles / np.where(cpu > 0, cpu, 1.0), np.where(cycles > 0, np.inf, 0.0))
+    cause = np.zeros(placement.shape, dtype=np.int8)
+    g = np.take_along_axis(s.gain, s.assoc[..., None], -1)[..., 0]
+    none = np.zeros(placement.shape, bool)
+    violated = {k: none for k in ("served_without_request", "serve_migrating", "deadline")}
+
+    if tx_time is not None:  # optimization view
+        served_in = served if served is not None else (tx_time > 0)
+        tx = np.where(served_in, tx_time, 0.0)
+        with np.errstate(invalid="ignore"):
+            p_all = physics.power_for_time(tx, s.data_bits, s.bandwidth, s.noise_psd, g)
+            power_out = np.where(served_in, p_all, 0.0)
+            energy = np.where(served_in, tx * p_all, 0.0)
+        latency = np.where(served_in, tx + relay + compute, np.nan)
+        violated["served_without_request"] = served_in & ~request
+        violated["serve_migrating"] = served_in & migrating
+        with np.errstate(invalid="ignore"):
+            late = served_in & ~(latency <= s.deadline * (1 + FEAS_RTOL))
+        violated["deadline"] = late
+        served_out = served_in & request & ~migrating & ~late
+        cause[request & ~served_in] = DECLINED
+        cause[pinned_req] = MIGRATING
+        cause[request & served_in & late & ~migrating] = DEADLINE
+    else:  # environment view
+        p_in = power if power is not None else np.zeros(placement.shape)
+        transmits = request & ~migrating & (p_in > 0)
+        power_out = np.where(transmits, p_in, 0.0)
+        tx_all = physics.time_for_power(power_out, s.data_bits, s.bandwidth, s.noise_psd, g)
+        with np.errstate(invalid="ignore"):
+            latency = np.where(transmits, tx_all + relay + compute, np.nan)
+            served_out = transmits & (latency <= s.deadline * (1 + FEAS_RTOL))
+            energy = np.where(transmits, power_out * np.where(served_out, tx_all, np.minimum(tx_all, s.deadline)), 0.0)
+        tx = np.where(transmits, tx_all, 0.0)
+        cause[request & ~migrating & ~transmits] = SILENT
+        cause[transmits & ~served_out] = DEADLINE
+        cause[pinned_req] = MIGRATING
+
+    violated["power_cap"] = power_out > s.p_max * (1 + FEAS_RTOL)
+    cpu_load = _bincount_rows(placement, cpu, m)
+    violated["cpu_capacity"] = cpu_load > s.cpu_hz * (1 + FEAS_RTOL)
+    storage_load = _bincount_rows(placement, np.broadcast_to(s.dt_size_bits, placement.shape), m)
+    violated["storage_capacity"] = storage_load > s.storage_bits * (1 + FEAS_RTOL)
+    migrated = placement != s.placement_prev
+    violated["move_migrating"] = migrated & migrating
+    allow = np.asarray(s.allow_migration, bool)[..., None]
+    violated["migration_not_allowed"] = migrated & ~migrating & ~allow
+
+    failed = request & ~served_out
+    energy_total = _masked_sum(energy, request, lead)
+    failure_cost = _masked_sum(np.broadcast_to(s.failure_penalty, placement.shape), failed, lead)
+    migration_cost = _masked_sum(np.broadcast_to(s.migration_penalty, placement.shape), migrated, lead)
+    return BatchEvaluation(
+        energy=energy, power=power_out, tx_time=tx, latency=latency, served=served_out, failed=failed,
         failure_cause=cause, migrated=migrated, cpu_load=cpu_load, storage_load=storage_load,
         energy_total=energy_total, failure_cost=failure_cost, migration_cost=migration_cost,
-        objective=energy_total + failure_cost + migration_cost, violations=violations,
-    )
+        objective=energy_total + failure_cost + migration_cost,
+        violated={k: violated[k] for k in VIOLATION_KINDS}, relay=relay, compute=compute)
+
+
+def _bincount_rows(idx: np.ndarray, weights: np.ndarray, m: int) -> np.ndarray:
+    """``np.bincount(idx, weights, minlength=m)`` of every row of ``[..., N]`` at once: ``[..., M]``
+    (each bin adds its entries in the same order as the per-row call, so the sums are identical)."""
+    lead, n = idx.shape[:-1], idx.shape[-1]
+    if not lead:
+        return np.bincount(idx, weights=weights, minlength=m)
+    rows = int(np.prod(lead))
+    flat = (idx.reshape(rows, n) + m * np.arange(rows)[:, None]).ravel()
+    return np.bincount(flat, weights=np.reshape(weights, -1), minlength=rows * m).reshape(*lead, m)
+
+
+def _masked_sum(values: np.ndarray, mask: np.ndarray, lead: tuple[int, ...]) -> np.ndarray:
+    """``values[mask].sum()`` per row (row by row: numpy's pairwise summation groups a compressed
+    array differently from one padded with zeros, and totals must equal evaluate's bit for bit)."""
+    if not lead:
+        return np.float64(values[mask].sum())
+    v, k = values.reshape(-1, values.shape[-1]), mask.reshape(-1, mask.shape[-1])
+    return np.array([row[sel].sum() for row, sel in zip(v, k)], dtype=float).reshape(lead)
 
 
 def _read_decision(decision: Any, n: int, m: int) -> dict[str, np.ndarray | None]:
