@@ -139,3 +139,38 @@ def test_mu_power_needed_feature_matches_physics():
     ref = np.clip(np.log10(p_need / tr.p_max) / 5.0, -1.0, 0.2)
     assert np.allclose(f["log10_power_needed_over_pmax_over_5"], ref, atol=1e-9)
     assert (obs.mu >= -1).all()
+
+
+def test_batched_step_equals_core_step_when_environments_are_out_of_step():
+    """The vectorized batched step against the reference (core.step + core.observe per environment),
+    with the environments at different slots (after set_state), across frame starts and a reset."""
+    from wdtnopt.simulation import SimState
+    e_, slots = 3, 8
+    benv = BatchedWdtnEnv(TINY, n_envs=e_, seed=5, slots=slots)
+    benv.reset()
+    st = benv.get_state()
+    st["t"] = [0, 2, 5]
+    benv.set_state(st)
+    ref = []
+    for e in range(e_):    # the same traces, stepped one at a time by the reference functions
+        sim = SimState(benv.sims[e].trace)
+        sim.t = st["t"][e]
+        ref.append((sim, core.Features(sim.trace)))
+    rng = np.random.default_rng(3)
+    for _ in range(slots - 2):
+        p, w, h = _random_actions(rng, e_, 4, 2, TINY.p_max_w)
+        obs, rew, done, info = benv.step(p, w, h)
+        for e, (sim, feat) in enumerate(ref):
+            res = core.step(sim, p[e], w[e], h[e])
+            assert rew[e] == res.reward and info["energy_j"][e] == res.evaluation.energy_total
+            assert np.array_equal(info["bs_used"][e], res.bs_used) and info["ctrl_used"][e] == res.ctrl_used
+            o = core.observe(feat, sim)
+            if done[e]:
+                assert np.array_equal(info["final_state"][e], o.state.astype(np.float32))
+                sim = SimState(benv.sims[e].trace)          # the next episode's trace
+                ref[e] = (sim, core.Features(sim.trace))
+                o = core.observe(ref[e][1], sim)
+            assert np.array_equal(obs.mu[e], o.mu.astype(np.float32))
+            assert np.array_equal(obs.state[e], o.state.astype(np.float32))
+            assert np.array_equal(obs.ctrl_mask[e], o.ctrl_mask)
+    assert benv.episode.tolist() == [0, 1, 1]

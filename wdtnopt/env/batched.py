@@ -1,7 +1,12 @@
 """Many WDTN environments stepped at once, with arrays per agent type (for training).
 
-Every environment is the same :func:`wdtnopt.env.core.step` as the PettingZoo env, so the
-semantics are identical by construction (and tested step for step). Environments reset
+A step is :func:`wdtnopt.env.core.step` of every environment, computed with arrays ``[E, ...]``:
+the frame-start placement goes through each environment's :class:`SimState` (the one
+implementation of the migration dynamics), then the slot's power and CPU
+(:func:`~wdtnopt.env.core.allocation`), its cost (:func:`wdtnopt.cost.evaluate_arrays`, the core
+of ``evaluate``), the team reward and the observations (:func:`~wdtnopt.env.core.observe_arrays`)
+are computed for all environments at once, with the same functions the PettingZoo env uses for
+one. The results equal the PettingZoo env's exactly (tested step for step). Environments reset
 automatically at the end of an episode; the terminal global state is returned in
 ``info["final_state"]`` so critics can bootstrap the time-limit truncation.
 """
@@ -12,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import WdtnoptError
+from ..cost import evaluate_arrays
+from ..errors import PolicyError, WdtnoptError
 from ..scenario import Scenario
 from ..simulation import SimState
 from ..trace import generate_trace
@@ -58,12 +64,14 @@ class BatchedWdtnEnv:
         self.episode = np.zeros(self.n_envs, np.int64)
         self.sims: list[SimState] = []
         self.features: list[core.Features] = []
+        self.stack = core.FeatureStack(self.n_envs)
         self._acc = np.zeros((self.n_envs, 4))   # energy J, requests, failures, return of the running episode
 
     def _start(self, e: int) -> None:
         tr = generate_trace(self.scenario, seed=episode_seed(self.seed, e, int(self.episode[e])), slots=self.slots)
         self.sims[e] = SimState(tr)
         self.features[e] = core.Features(tr)
+        self.stack.load(e, self.features[e])
         self._acc[e] = 0.0
 
     def reset(self) -> BatchObs:
@@ -75,41 +83,68 @@ class BatchedWdtnEnv:
         return self.observe()
 
     def observe(self) -> BatchObs:
-        return BatchObs.stack([core.observe(f, s) for f, s in zip(self.features, self.sims)])
+        return self._observe(*self._positions())
+
+    def _positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(slot [E], placement [E, N], migration slots left [E, N]) of every environment."""
+        return (np.array([s.t for s in self.sims]), np.stack([s.placement for s in self.sims]),
+                np.stack([s.unavailable for s in self.sims]))
+
+    def _observe(self, t: np.ndarray, x: np.ndarray, unavailable: np.ndarray) -> BatchObs:
+        o = core.observe_arrays(self.stack, self.scenario, t, x, unavailable)
+        return BatchObs(mu=o.mu.astype(np.float32), bs=o.bs.astype(np.float32),
+                        controller=o.controller.astype(np.float32), state=o.state.astype(np.float32),
+                        ctrl_mask=o.ctrl_mask)
 
     def step(self, power: np.ndarray, weights: np.ndarray, hosts: np.ndarray
              ) -> tuple[BatchObs, np.ndarray, np.ndarray, dict[str, Any]]:
         """power [E, N] (W), weights [E, M, N], hosts [E, N] -> (obs, reward [E], done [E], info)."""
         e_, n, m = self.n_envs, self.n_mus, self.n_bss
+        sc = self.scenario
         power = np.asarray(power, float).reshape(e_, n)
         weights = np.asarray(weights, float).reshape(e_, m, n)
         hosts = np.asarray(hosts).reshape(e_, n)
-        reward = np.zeros(e_)
-        done = np.zeros(e_, bool)
-        info: dict[str, Any] = {"mu_used": np.zeros((e_, n), bool), "bs_used": np.zeros((e_, m, n), bool),
-                                "ctrl_used": np.zeros(e_, bool), "energy_j": np.zeros(e_),
-                                "failures": np.zeros(e_, np.int64), "requests": np.zeros(e_, np.int64),
+        frame_start = np.array([s.is_frame_start for s in self.sims])
+        for e in np.flatnonzero(frame_start):      # placement first at frame starts (core.step)
+            self.sims[e].apply_placement(core.repair_placement(self.sims[e], hosts[e]))
+        t, x, unavailable = self._positions()
+        # the slot's snapshots (SimState.snapshot(allow_migration=False) of every environment)
+        snap = self.stack.at(t)
+        snap.placement_prev, snap.migrating, snap.allow_migration = x, unavailable > 0, False
+        p, cpu, mu_used, bs_used = core.allocation(x, snap.migrating, snap.request, snap.p_max, snap.cpu_hz,
+                                                   power, weights)
+        ev = evaluate_arrays(snap, x, power=p, cpu_hz=cpu)
+        hard = ev.hard_violations
+        if hard.any():   # as SimState.finish_slot; cannot happen with the repaired placement
+            e = int(np.flatnonzero(hard)[0])
+            kinds = [k for k, v in ev.violated.items() if k != "deadline" and v[e].any()]
+            raise PolicyError(f"environment {e}, slot {t[e]}: infeasible decision: {', '.join(kinds)}")
+        reward = core.team_rewards(ev.energy, snap.request, ev.failed, sc.energy_ref_j, sc.eta)
+        requests = snap.request.sum(1)
+        failures = ev.failed.sum(1)
+        # advance time as SimState.finish_slot does after its evaluate
+        unavailable = np.maximum(unavailable - 1, 0)
+        for e, sim in enumerate(self.sims):
+            sim.unavailable = unavailable[e]
+            sim.t += 1
+            sim.migrations_now = 0
+        t = t + 1
+        done = t >= self.slots
+        info: dict[str, Any] = {"mu_used": mu_used, "bs_used": bs_used, "ctrl_used": frame_start,
+                                "energy_j": ev.energy_total, "failures": failures, "requests": requests,
                                 "final_state": np.zeros((e_, self.dims["state"]), np.float32), "episodes": []}
-        for e in range(e_):
-            sim = self.sims[e]
-            res = core.step(sim, power[e], weights[e], hosts[e])
-            ev = res.evaluation
-            reward[e] = res.reward
-            info["mu_used"][e], info["bs_used"][e], info["ctrl_used"][e] = res.mu_used, res.bs_used, res.ctrl_used
-            info["energy_j"][e] = ev.energy_total
-            info["failures"][e] = ev.n_failed
-            info["requests"][e] = int(res.snapshot.request.sum())
-            self._acc[e] += (ev.energy_total, info["requests"][e], ev.n_failed, res.reward)
-            if sim.done:
-                done[e] = True
-                info["final_state"][e] = core.observe(self.features[e], sim).state
+        self._acc += np.stack([ev.energy_total, requests, failures, reward], axis=1)
+        if done.any():
+            info["final_state"][done] = self._observe(t, x, unavailable).state[done]
+            for e in np.flatnonzero(done):
                 en, rq, fl, ret = self._acc[e]
-                info["episodes"].append({"env": e, "episode": int(self.episode[e]), "return": ret,
+                info["episodes"].append({"env": int(e), "episode": int(self.episode[e]), "return": ret,
                                          "energy_per_mu_slot": en / (n * self.slots),
                                          "failure_ratio": fl / rq if rq else 0.0})
                 self.episode[e] += 1
                 self._start(e)
-        return self.observe(), reward, done, info
+            return self.observe(), reward, done, info
+        return self._observe(t, x, unavailable), reward, done, info
 
     # -- exact save/restore (traces are regenerated from their seeds) ---------------------------
     def get_state(self) -> dict[str, Any]:

@@ -21,10 +21,12 @@ Action conventions (every agent acts every slot; what is ignored is reported as 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
-from ..cost import Decision, Evaluation
+from ..cost import Decision, Evaluation, _bincount_rows
 from ..simulation import SimState
 from ..snapshot import Snapshot
 from ..trace import Trace
@@ -94,65 +96,133 @@ class Features:
         self.relay = tr.backhaul_latency_s[tr.assoc] + tr.data_bits[:, :, None] * tr.backhaul_s_per_bit[tr.assoc]
         self.cycles = tr.cycles_per_bit * tr.data_bits                                   # [T, N]
         self.trace = tr
+        self._stack: "FeatureStack | None" = None   # this trace as a stack of one environment (built on first use)
 
 
-def _log10_power_needed_over_pmax(feat: Features, t: int, t_tx: np.ndarray) -> np.ndarray:
+class FeatureStack:
+    """The per-trace arrays of E environments stacked ``[E, ...]`` (features, trace data and the
+    snapshot's default penalties), so one slot of every environment is read with one index per array.
+
+    ``at(t)`` gives, for slots ``t [E]``, an object with the :class:`Snapshot` field names and the
+    :class:`Features` names, each ``[E, ...]`` (what :func:`observe_arrays`, :func:`allocation` and
+    :func:`wdtnopt.cost.evaluate_arrays` read)."""
+
+    PER_SLOT = ("gain", "assoc", "request", "bandwidth", "noise_psd", "data_bits",       # trace [T, ...]
+                "t_min", "log_snr", "log10_snr_pmax", "bits_ln2_over_b", "spectral", "noise_rise", "relay",
+                "cycles")                                                               # Features [T, ...]
+    PER_TRACE = ("cycles_per_bit", "dt_size_bits", "deadline", "p_max", "cpu_hz", "storage_bits",
+                 "backhaul_latency_s", "backhaul_s_per_bit", "failure_penalty", "migration_penalty")
+
+    def __init__(self, n_envs: int):
+        self.n_envs = n_envs
+        self.arrays: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def single(cls, feat: "Features") -> "FeatureStack":
+        """One environment, as views (no copies)."""
+        st = cls(1)
+        st.arrays = {k: v[None] for k, v in cls._sources(feat).items()}
+        return st
+
+    @classmethod
+    def _sources(cls, feat: "Features") -> dict[str, np.ndarray]:
+        tr = feat.trace
+        out = {k: getattr(feat, k) if hasattr(feat, k) else getattr(tr, k) for k in cls.PER_SLOT}
+        out.update({k: getattr(tr, k) for k in cls.PER_TRACE[:-2]})
+        # the defaults of Trace.snapshot (what SimState.snapshot gives the environment)
+        fp = np.broadcast_to(np.asarray(tr.scenario.failure_price, float), (tr.n_mus,)).copy()
+        out["failure_penalty"] = fp
+        out["migration_penalty"] = tr.default_migration_penalty(fp)
+        return out
+
+    def load(self, e: int, feat: "Features") -> None:
+        """Put environment ``e``'s trace (all traces of a stack have the same size) into the stack."""
+        for k, v in self._sources(feat).items():
+            if k not in self.arrays:
+                self.arrays[k] = np.zeros((self.n_envs, *v.shape), v.dtype)
+            self.arrays[k][e] = v
+
+    def at(self, t: np.ndarray) -> SimpleNamespace:
+        t = np.asarray(t)
+        if (t == t[0]).all():               # environments in step (the usual case): views
+            out = {k: self.arrays[k][:, int(t[0])] for k in self.PER_SLOT}
+        else:
+            rows = np.arange(self.n_envs)
+            out = {k: self.arrays[k][rows, t] for k in self.PER_SLOT}
+        out.update({k: self.arrays[k] for k in self.PER_TRACE})
+        return SimpleNamespace(**out)
+
+
+def _log10_power_needed_over_pmax(bits_ln2_over_b: np.ndarray, log10_snr_pmax: np.ndarray, t_tx: np.ndarray) -> np.ndarray:
     """``log10(p_need / p_max) / 5`` clipped to ``[-1, 0.2]``: the least power that sends the MU's data
     in ``t_tx`` seconds (the deadline less relay and the DT update at an equal CPU share), relative to
     the cap; ``p_need / p_max = (2^{D/(B t)} - 1) / SNR(p_max)``, computed in the log domain."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        x = np.where(t_tx > 0, feat.bits_ln2_over_b[t] / np.where(t_tx > 0, t_tx, 1.0), np.inf)
+        x = np.where(t_tx > 0, bits_ln2_over_b / np.where(t_tx > 0, t_tx, 1.0), np.inf)
         # log10(e^x - 1) = x / ln 10 + log10(1 - e^-x), exact and overflow-free for x > 0
         lg = x / np.log(10.0) + np.log10(-np.expm1(-x))
         lg = np.where(np.isfinite(lg), lg, 1.0e3)
-    return np.clip((lg - feat.log10_snr_pmax[t]) / 5.0, -1.0, 0.2)
+    return np.clip((lg - log10_snr_pmax) / 5.0, -1.0, 0.2)
+
+
+def _rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``a[e, idx[e, n]]`` for a: [E, M, ...] and idx: [E, N] -> [E, N, ...]."""
+    return a[np.arange(a.shape[0])[:, None], idx]
 
 
 def observe(feat: Features, state: SimState) -> Observation:
     """Observations of every agent and the global state at the current slot of ``state``."""
-    tr = feat.trace
-    sc = tr.scenario
-    n, m, k = tr.n_mus, tr.n_bss, sc.frame_slots
-    t = min(state.t, tr.slots - 1)          # after the last slot: observe the last one (terminal obs)
+    t = np.array([state.t])
+    if feat._stack is None:
+        feat._stack = FeatureStack.single(feat)
+    o = observe_arrays(feat._stack, feat.trace.scenario, t, state.placement[None],
+                       state.unavailable[None])
+    return Observation(mu=o.mu[0], bs=o.bs[0], controller=o.controller[0], state=o.state[0], ctrl_mask=o.ctrl_mask[0])
+
+
+def observe_arrays(stack: FeatureStack, sc: Any, t_now: np.ndarray, x: np.ndarray, unavailable: np.ndarray) -> Observation:
+    """Observations of E environments at their current slots ``t_now [E]`` (placement ``x [E, N]``,
+    migration slots left ``unavailable [E, N]``); every field of the result has a leading ``[E]``."""
+    e_, n = x.shape
+    k = sc.frame_slots
+    slots = stack.arrays["request"].shape[1]
+    f = stack.at(np.minimum(t_now, slots - 1))   # after the last slot: observe the last one (terminal obs)
+    m = f.cpu_hz.shape[1]
     idx = np.arange(n)
-    x = state.placement
-    dl = tr.deadline
-    avail = state.unavailable == 0
-    req = tr.request[t]
+    dl = f.deadline
+    avail = unavailable == 0
+    req = f.request
     active = req & avail
-    phase = (state.t % k) / k
-    frame_start = state.t % k == 0
-    n_active = np.bincount(x[active], minlength=m)
-    share = tr.cpu_hz[x] / np.maximum(n_active[x] + (~active), 1)      # equal share if it joined
-    relay_x = feat.relay[t, idx, x]
-    left = np.minimum(state.unavailable / k, 1.0)
-    compute_eq = feat.cycles[t] / share
-    need = _log10_power_needed_over_pmax(feat, t, dl - relay_x - compute_eq)
+    phase = (t_now % k) / k
+    frame_start = t_now % k == 0
+    n_active = _bincount_rows(x, active.astype(float), m).astype(np.int64)
+    share = _rows(f.cpu_hz, x) / np.maximum(_rows(n_active, x) + (~active), 1)      # equal share if it joined
+    relay_x = np.take_along_axis(f.relay, x[:, :, None], 2)[:, :, 0]
+    left = np.minimum(unavailable / k, 1.0)
+    compute_eq = f.cycles / share
+    need = _log10_power_needed_over_pmax(f.bits_ln2_over_b, f.log10_snr_pmax, dl - relay_x - compute_eq)
     mu = np.stack([
-        req.astype(float), avail.astype(float), np.minimum(feat.t_min[t] / dl, 2.0), feat.log_snr[t],
-        np.minimum(feat.spectral[t], 1.0), np.minimum(relay_x / dl, 2.0),
-        np.minimum(compute_eq / dl, 2.0), (x == tr.assoc[t]).astype(float),
-        np.full(n, phase), left, feat.noise_rise[t], need,
-    ], axis=1)
-    hosted = x[None, :] == np.arange(m)[:, None]                                       # [M, N]
-    compute_full = np.minimum(feat.cycles[t][None, :] / tr.cpu_hz[:, None] / dl, 2.0)  # [M, N]
-    slack = np.clip((dl - feat.relay[t].T - feat.t_min[t][None, :]) / dl, -1.0, 1.0)  # [M, N]
-    bs_dt = np.stack([hosted, hosted & active[None, :], compute_full, slack], axis=2).reshape(m, -1)
-    bs = np.concatenate([bs_dt, np.stack([n_active / n, np.full(m, phase)], axis=1)], axis=1)
+        req.astype(float), avail.astype(float), np.minimum(f.t_min / dl, 2.0), f.log_snr,
+        np.minimum(f.spectral, 1.0), np.minimum(relay_x / dl, 2.0),
+        np.minimum(compute_eq / dl, 2.0), (x == f.assoc).astype(float),
+        np.broadcast_to(phase[:, None], (e_, n)), left, f.noise_rise, need,
+    ], axis=2)
+    hosted = x[:, None, :] == np.arange(m)[None, :, None]                                          # [E, M, N]
+    compute_full = np.minimum(f.cycles[:, None, :] / f.cpu_hz[:, :, None] / dl[:, None, :], 2.0)   # [E, M, N]
+    slack = np.clip((dl[:, None, :] - f.relay.transpose(0, 2, 1) - f.t_min[:, None, :]) / dl[:, None, :], -1.0, 1.0)
+    bs_dt = np.stack([hosted, hosted & active[:, None, :], compute_full, slack], axis=3).reshape(e_, m, -1)
+    bs = np.concatenate([bs_dt, np.stack([n_active / n, np.broadcast_to(phase[:, None], (e_, m))], axis=2)], axis=2)
     eye = np.eye(m)
-    load = np.bincount(x, weights=tr.dt_size_bits, minlength=m)
-    free = tr.storage_bits - load
-    ctrl_dt = np.concatenate([eye[x], eye[tr.assoc[t]], np.minimum(feat.relay[t] / dl[:, None], 2.0),
-                              avail[:, None].astype(float), left[:, None],
-                              (tr.dt_size_bits / sc.dt_size_bits_max)[:, None]], axis=1)
-    ctrl = np.concatenate([ctrl_dt.ravel(), free / tr.storage_bits, [float(frame_start)]])
-    state_vec = np.concatenate([ctrl, mu.ravel(), n_active / n])
-    if frame_start:
-        mask = (free[None, :] >= tr.dt_size_bits[:, None]) & avail[:, None]
-        mask[idx, x] = True
-    else:
-        mask = np.zeros((n, m), bool)
-        mask[idx, x] = True
+    load = _bincount_rows(x, np.broadcast_to(f.dt_size_bits, x.shape), m)
+    free = f.storage_bits - load
+    ctrl_dt = np.concatenate([eye[x], eye[f.assoc], np.minimum(f.relay / dl[:, :, None], 2.0),
+                              avail[:, :, None].astype(float), left[:, :, None],
+                              (f.dt_size_bits / sc.dt_size_bits_max)[:, :, None]], axis=2)
+    ctrl = np.concatenate([ctrl_dt.reshape(e_, -1), free / f.storage_bits, frame_start[:, None].astype(float)], axis=1)
+    state_vec = np.concatenate([ctrl, mu.reshape(e_, -1), n_active / n], axis=1)
+    # frame start: stay, or move to a server with room (if not migrating); otherwise only the host
+    mask = (free[:, None, :] >= f.dt_size_bits[:, :, None]) & avail[:, :, None] & frame_start[:, None, None]
+    mask[np.arange(e_)[:, None], idx, x] = True
     return Observation(mu=mu, bs=bs, controller=ctrl, state=state_vec, ctrl_mask=mask)
 
 
@@ -175,20 +245,37 @@ def decision(snap: Snapshot, power: np.ndarray, weights: np.ndarray) -> tuple[De
     """The environment-view decision of the slot; also which MU / BS action entries take effect."""
     n, m = snap.n_mus, snap.n_bss
     x = snap.placement_prev
-    active = snap.request & ~snap.migrating
-    p = np.clip(np.asarray(power, float).reshape(n), 0.0, snap.p_max)
-    w = np.clip(np.asarray(weights, float).reshape(m, n), 0.0, 1.0)
-    w_own = np.maximum(w[x, np.arange(n)], WEIGHT_FLOOR) * active                   # each DT's weight at its host
-    total = np.bincount(x, weights=w_own, minlength=m)
-    cpu = np.where(active, snap.cpu_hz[x] * w_own / np.where(total[x] > 0, total[x], 1.0), 0.0)
-    bs_used = (x[None, :] == np.arange(m)[:, None]) & active[None, :]
-    return Decision(placement=x.copy(), power=p, cpu_hz=cpu), active, bs_used
+    p, cpu, active, bs_used = allocation(x[None], snap.migrating[None], snap.request[None], snap.p_max[None],
+                                         snap.cpu_hz[None], np.asarray(power, float).reshape(1, n),
+                                         np.asarray(weights, float).reshape(1, m, n))
+    return Decision(placement=x.copy(), power=p[0], cpu_hz=cpu[0]), active[0], bs_used[0]
+
+
+def allocation(x: np.ndarray, migrating: np.ndarray, request: np.ndarray, p_max: np.ndarray, cpu_hz: np.ndarray,
+               power: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Power and CPU of E environments from the MU / BS actions (module docstring):
+    x, migrating, request, p_max, power [E, N]; cpu_hz [E, M]; weights [E, M, N]
+    -> (power [E, N] W, cpu [E, N] Hz, MU entry used [E, N], BS entry used [E, M, N])."""
+    e_, m, n = weights.shape
+    active = request & ~migrating
+    p = np.clip(power, 0.0, p_max)
+    w = np.clip(weights, 0.0, 1.0)
+    w_own = np.maximum(np.take_along_axis(w, x[:, None, :], 1)[:, 0], WEIGHT_FLOOR) * active   # each DT's weight at its host
+    total = _rows(_bincount_rows(x, w_own, m), x)
+    cpu = np.where(active, _rows(cpu_hz, x) * w_own / np.where(total > 0, total, 1.0), 0.0)
+    bs_used = (x[:, None, :] == np.arange(m)[None, :, None]) & active[:, None, :]
+    return p, cpu, active, bs_used
 
 
 def team_reward(ev: Evaluation, snap: Snapshot, energy_ref_j: float, eta: float) -> float:
-    """-(1/N) sum_n (E_n / E_ref + eta * fail_n) (MODEL.md section 7)."""
-    e = np.where(snap.request, ev.energy, 0.0)
-    return -float((e / energy_ref_j + eta * ev.failed).sum()) / snap.n_mus
+    """``-(1/N) sum_n (E_n / E_ref + eta * fail_n)`` over the slot (MODEL.md section 7)."""
+    return float(team_rewards(ev.energy[None], snap.request[None], ev.failed[None], energy_ref_j, eta)[0])
+
+
+def team_rewards(energy: np.ndarray, request: np.ndarray, failed: np.ndarray, energy_ref_j: float, eta: float) -> np.ndarray:
+    """:func:`team_reward` of E environments: [E, N] arrays -> [E]."""
+    e = np.where(request, energy, 0.0)
+    return -(e / energy_ref_j + eta * failed).sum(-1) / energy.shape[-1]
 
 
 def step(state: SimState, power: np.ndarray, weights: np.ndarray, hosts: np.ndarray) -> StepResult:
