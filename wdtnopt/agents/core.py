@@ -116,24 +116,25 @@ class StackedMLP(nn.Module):
             self.weights.append(nn.Parameter(torch.stack([_orthogonal(a, b, gain) for _ in range(n_agents)])))
             self.biases.append(nn.Parameter(torch.zeros(n_agents, 1, b)))
         self.n_agents = n_agents
+        # (weight, bias) of the hidden layers and of the output layer as plain tuples: iterating a
+        # ParameterList costs more than a small layer's matmul. The Parameters are never replaced
+        # (optimizers and load_state_dict update them in place; deepcopy maps the tuple too).
+        pairs = tuple(zip(self.weights, self.biases))
+        self._hidden, self._out = pairs[:-1], pairs[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [A, B, in] -> [A, B, out]."""
-        last = len(self.weights) - 1
-        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(b, x, w)
-            if k < last:
-                x = torch.tanh(x)
-        return x
+        for w, b in self._hidden:
+            x = torch.baddbmm(b, x, w).tanh_()   # in place: baddbmm's backward does not need its output
+        w, b = self._out
+        return torch.baddbmm(b, x, w)
 
     def forward_one(self, i: int, x: torch.Tensor) -> torch.Tensor:
         """Agent ``i`` alone: x [B, in] -> [B, out] (gradients reach only slice i)."""
-        last = len(self.weights) - 1
-        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.addmm(b[i], x, w[i])
-            if k < last:
-                x = torch.tanh(x)
-        return x
+        for w, b in self._hidden:
+            x = torch.addmm(b[i], x, w[i]).tanh_()
+        w, b = self._out
+        return torch.addmm(b[i], x, w[i])
 
     def as_modules(self) -> list[nn.Sequential]:
         """Equivalent per-agent ``nn.Sequential`` modules (the slow reference, for tests and benchmarks)."""
@@ -200,14 +201,18 @@ class ActorGroup(nn.Module):
         towards "stay"; the network learns the residual). Other heads: unchanged."""
         if self.head != "categorical" or self.stay_logit == 0.0:
             return out
-        return out + self.stay_logit * host_onehot(obs, self.act_dim, self.n_choices)
+        # one strided add (no copy of the one-hot): out [..., N M] + stay_logit * host one-hot [..., N, M]
+        n, m = self.act_dim, self.n_choices
+        lead = obs.shape[:-1]
+        onehot = obs[..., : n * (3 * m + 3)].view(*lead, n, 3 * m + 3)[..., :m]
+        return out.view(*lead, n, m).add(onehot, alpha=self.stay_logit).view(*lead, n * m)
 
     def output(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [A, B, d] -> raw output [A, B, out]."""
         if self.shared:
             a, b = obs.shape[0], obs.shape[1]
-            return self._prior(obs, self.net(self._with_id(obs)).reshape(a, b, -1))
-        return self._prior(obs, self.net(obs))
+            return self._prior(obs, self.net.forward(self._with_id(obs)).reshape(a, b, -1))
+        return self._prior(obs, self.net.forward(obs))   # forward, not __call__: no hooks here, less overhead
 
     def output_one(self, i: int, obs: torch.Tensor) -> torch.Tensor:
         """Agent i: obs [B, d] -> [B, out]."""
