@@ -167,6 +167,43 @@ def mlp(in_dim: int, out_dim: int, hidden: int, layers: int = 2, out_gain: float
     return nn.Sequential(*mods)
 
 
+class StackedBeta:
+    """Independent Betas with parameters ``conc [..., 2, D]`` (alphas over betas): what
+    ``torch.distributions.Beta(conc[..., 0, :], conc[..., 1, :])`` computes, with the same operations
+    in the same order (so bit for bit the same values and samples), without its broadcasting,
+    Dirichlet construction and argument handling per call. ``sample`` is not reparameterized.
+    """
+
+    def __init__(self, conc: torch.Tensor):
+        self.conc = conc
+
+    @property
+    def concentration1(self) -> torch.Tensor:
+        return self.conc[..., 0, :]
+
+    @property
+    def concentration0(self) -> torch.Tensor:
+        return self.conc[..., 1, :]
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.concentration1 / (self.concentration1 + self.concentration0)
+
+    def sample(self) -> torch.Tensor:
+        # torch's Beta samples a Dirichlet over the stacked [..., D, 2] concentration
+        with torch.no_grad():
+            return torch._sample_dirichlet(self.conc.transpose(-1, -2).contiguous()).select(-1, 0)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """torch's Dirichlet log-density of (value, 1 - value); sums over the pair are one addition."""
+        pair = torch.stack([value, 1.0 - value], -2)
+        return (torch.xlogy(self.conc - 1.0, pair).sum(-2) + torch.lgamma(self.conc.sum(-2))
+                - torch.lgamma(self.conc).sum(-2))
+
+    def entropy(self) -> torch.Tensor:
+        return torch.distributions.Dirichlet(self.conc.transpose(-1, -2)).entropy()
+
+
 # -- action heads -------------------------------------------------------------------------------
 class ActorGroup(nn.Module):
     """The actors of one agent type: stacked MLPs and a Beta, Gaussian or masked categorical head.
@@ -228,10 +265,12 @@ class ActorGroup(nn.Module):
 
     # distributions (batch shape [..., D])
     def dist(self, out: torch.Tensor, mask: torch.Tensor | None = None, agent: int | None = None
-             ) -> torch.distributions.Distribution:
+             ) -> "torch.distributions.Distribution | StackedBeta":
         if self.head == "beta":
+            # softplus of each half separately, as before: on a strided slice torch takes its scalar
+            # path, whose last bits differ from the vectorized one on the whole tensor
             d = self.act_dim
-            return torch.distributions.Beta(1.0 + F.softplus(out[..., :d]), 1.0 + F.softplus(out[..., d:]))
+            return StackedBeta(torch.stack([1.0 + F.softplus(out[..., :d]), 1.0 + F.softplus(out[..., d:])], -2))
         if self.head == "gaussian":
             mean = out + 0.5          # the middle of the normalized box at initialization
             return torch.distributions.Normal(mean, self.log_std_of(agent).exp().expand_as(mean))
