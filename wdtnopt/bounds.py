@@ -12,8 +12,12 @@ each ``g_t`` is exact or replaced by a certified lower bound, which is what we s
 ``bound``. In each slot only the requesting DTs are kept: the others cost nothing wherever they
 sit, and dropping them (with the storage they need) is a further relaxation, exact whenever they
 fit the room left, as in the default scenario. ``LB`` is concave in ``mu``; a supergradient is ``F_n(mu) - eps_n R_n`` with ``F_n(mu)``
-the failures of the slot minimizers, and we climb it by projected supergradient ascent with
-normalized, diminishing steps (``a_k = a_0 / sqrt(k + 1)``), keeping the best value seen.
+the failures of the slot minimizers. We maximize it in two phases: first over *uniform*
+multipliers ``mu = s 1`` (a concave function of one variable, bisected on the sign of its
+supergradient ``F(s) - eps . R``: a policy that prices every failure alike solves exactly these slot
+problems, so this phase finds the multipliers that match it), then per MU by projected supergradient
+ascent with normalized, diminishing steps (``a_k = a_0 / sqrt(k + 1)``, ``a_0`` half the price level
+reached), keeping the best value seen.
 
 ``g_t`` does not depend on ``eps``, so every evaluated ``mu`` is kept: the bound at any other
 ``eps`` is at least ``max_k G(mu_k) - mu_k . (eps R)``, which is how :func:`gap` evaluates the
@@ -138,16 +142,21 @@ class _Evaluator:
                           certified_all_optimal=all(s == "optimal" for _, _, s in out))
 
 
-def _climb(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, mu0: np.ndarray, iters: int, step0: float,
-           tol: float) -> None:
-    """Projected supergradient ascent on LB(mu) at targets eps, appending every point to hb."""
+def _climb(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, start: BoundPoint | np.ndarray, iters: int,
+           step0: float, tol: float) -> None:
+    """Projected supergradient ascent on LB(mu) at targets eps, appending every new point to hb.
+
+    ``start``: multipliers to evaluate first, or a point already evaluated (not counted in ``iters``).
+    """
     R = hb.requests
-    mu = np.maximum(mu0, 0.0)
+    p = start if isinstance(start, BoundPoint) else None
+    mu = p.mu.copy() if p is not None else np.maximum(np.asarray(start, float), 0.0)
     best = -math.inf
     stall = 0
-    for k in range(iters):
-        p = ev(mu)
-        hb.points.append(p)
+    for k in range(iters + (p is not None)):
+        if p is None:
+            p = ev(mu)
+            hb.points.append(p)
         value = p.G - float(mu @ (eps * R))
         if best == -math.inf or value > best + tol * abs(best):
             best, stall = value, 0
@@ -159,6 +168,60 @@ def _climb(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, mu0: np.ndarray,
         if norm == 0 or stall >= 5:
             break
         mu = np.maximum(mu + step0 / math.sqrt(k + 1) * g / norm, 0.0)
+        p = None
+
+
+def _uniform_points(hb: HindsightBound) -> list[BoundPoint]:
+    return [p for p in hb.points if p.mu.size and float(np.ptp(p.mu)) == 0.0]
+
+
+def _uniform_search(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, evals: int, start: float,
+                    rtol: float = 0.02) -> int:
+    """Maximize the one-dimensional concave ``phi(s) = LB(s * 1)`` at targets ``eps``; returns the
+    evaluations spent.
+
+    ``F(s) - eps . R`` is a supergradient of ``phi`` at ``s``, with ``F(s)`` the total failures of the
+    slot minimizers at the uniform price ``s``: positive means the maximizer lies above ``s``, so
+    bisection (geometric once bracketed) on its sign finds it. Uniform points already kept in ``hb``
+    (from any earlier target) narrow the bracket for free, so a second policy's search often costs
+    few evaluations. Every evaluated point is appended to ``hb``.
+    """
+    target = float(eps @ hb.requests)
+    lo, hi = 0.0, math.inf
+    for p in _uniform_points(hb):
+        s, f = float(p.mu[0]), float(p.failures.sum())
+        if f > target:
+            lo = max(lo, s)
+        else:
+            hi = min(hi, s)
+    spent = 0
+    while spent < evals and not (math.isfinite(hi) and hi - lo <= rtol * hi):
+        if not math.isfinite(hi):
+            s = max(2.0 * lo, start)
+        elif lo <= 0.0:
+            s = start if start < hi else hi / 2.0
+        else:
+            s = math.sqrt(lo * hi)
+        p = ev(np.full(hb.n_mus, s))
+        hb.points.append(p)
+        spent += 1
+        if float(p.failures.sum()) > target:
+            lo = s
+        else:
+            hi = s
+    return spent
+
+
+def _maximize(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, iters: int, start: float, tol: float) -> None:
+    """Improve ``LB`` at targets ``eps`` with ``iters`` evaluations in two phases: a search over
+    uniform multipliers (at most half of them), then per-MU projected supergradient ascent from the
+    best point kept, with steps scaled to that point's price level."""
+    spent = _uniform_search(ev, hb, eps, max(1, iters // 2), start)
+    best = max(hb.points, key=lambda p: p.G - float(p.mu @ (eps * hb.requests)), default=None)
+    if best is None or iters - spent <= 0:
+        return
+    level = float(best.mu.max()) if best.mu.any() else start
+    _climb(ev, hb, eps, best, iters - spent, 0.5 * level, tol)
 
 
 def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any = None, method: str = "exact",
@@ -166,8 +229,9 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
                     step: float | None = None, tol: float = 1e-4, progress: bool = False) -> HindsightBound:
     """Lower bound on the energy of every causal policy on ``trace`` whose per-MU failure ratios are <= ``eps``.
 
-    ``eps``: a number or a per-MU array (default: the scenario's ``eps``). ``iters``: multiplier
-    updates (each solves every slot with requests once). ``method``: the snapshot method of the
+    ``eps``: a number or a per-MU array (default: the scenario's ``eps``). ``iters``: dual
+    evaluations (each solves every slot with requests once): up to half of them search the uniform
+    multipliers, the rest climb per MU; with ``mu0`` or ``step`` given, all of them climb from ``mu0``. ``method``: the snapshot method of the
     inner minima (``exact``; ``fast`` for large N; both return certified bounds). ``workers`` /
     ``scheduler``: see :func:`wdtnopt.parallel.map_tasks`. The result's ``energy_per_mu_slot`` is
     in the unit of ``SimResult.energy_per_mu_slot``.
@@ -188,7 +252,10 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
     hb = HindsightBound(trace_slots=trace.slots, n_mus=n, requests=trace.request.sum(axis=0).astype(float),
                         eps=eps_arr, method=method)
     try:
-        _climb(ev, hb, eps_arr, mu_start, iters, price if step is None else step, tol)
+        if mu0 is None and step is None:
+            _maximize(ev, hb, eps_arr, iters, price, tol)
+        else:
+            _climb(ev, hb, eps_arr, mu_start, iters, price if step is None else step, tol)
     finally:
         if ev.bar is not None:
             ev.bar.close()
@@ -238,7 +305,9 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
 
     ``LB`` is the hindsight bound evaluated at each policy's *own* per-MU failure ratios (so a
     policy cannot look good by failing more). ``results``: one ``SimResult`` or a list. A ``bound``
-    computed earlier on the same trace is reused and climbed ``iters`` more steps per policy.
+    computed earlier on the same trace is reused; for each policy ``iters`` more dual evaluations
+    target its failure ratios (uniform search, then per-MU ascent; uniform points are shared
+    between policies, so later policies often need fewer).
     """
     res_list: Sequence[Any] = results if isinstance(results, (list, tuple)) else [results]
     if bound is None:
@@ -249,10 +318,8 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
         if r.n_mus != trace.n_mus or r.slots != trace.slots:
             raise WdtnoptError(f"gap: result {r.policy!r} is of another trace ({r.n_mus} MUs x {r.slots} slots)")
         eps = r.failure_ratio_per_mu
-        _, mu_best = bound.value_at(eps)
         if ev is not None and iters > 0:
-            start = mu_best if mu_best.any() else np.full(trace.n_mus, trace.scenario.failure_price)
-            _climb(ev, bound, eps, start, iters, trace.scenario.failure_price, 1e-4)
+            _maximize(ev, bound, eps, iters, trace.scenario.failure_price, 1e-4)
         lb, _ = bound.value_at(eps)
         lb_slot = lb / (trace.n_mus * trace.slots)
         e = r.energy_per_mu_slot
