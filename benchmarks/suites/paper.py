@@ -69,6 +69,7 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
                     c = {"suite": "paper", "kind": "policy", "policy": p, "n_mus": n, "eta": e, "seed": s, "slots": slots}
                     if p == "lyapunov":
                         c["V"] = float(cfg["lyapunov_V"])
+                        c["theta"] = float(cfg.get("lyapunov_theta", 0.0))
                     out.append(Task(f"{MODULE}:policy_task", c))
     return out
 
@@ -94,8 +95,9 @@ def policy_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
     from wdtnopt.policies.lyapunov import LyapunovPolicy
 
     trace = _trace(cfg["n_mus"], cfg["eta"], cfg["seed"], cfg["slots"])
-    # the textbook rule (theta = 0), as in the committed results; keys and numbers stay comparable
-    policy = LyapunovPolicy(V=cfg["V"], theta=0.0) if cfg["policy"] == "lyapunov" else cfg["policy"]
+    # tasks of configs written before lyapunov_theta existed ran the textbook rule (theta = 0)
+    policy = (LyapunovPolicy(V=cfg["V"], theta=cfg.get("theta", 0.0)) if cfg["policy"] == "lyapunov"
+              else cfg["policy"])
     return _summary(simulate(policy, trace), trace)
 
 
@@ -384,7 +386,8 @@ def _report(cfg, rows, bounds, records, out, n0, ns, etas, info) -> Path:
         f"- Preset: `{cfg['preset']}`; {len(seeds)} seeds {seeds}; replayed traces of {cfg['slots']} slots "
         f"(one per N, eta and seed, shared by every method); agents trained {cfg['iterations']} iterations "
         f"({agent_cfg}), evaluated every {cfg['eval_every']}; hindsight bound: {cfg['bound_iters']} dual steps, "
-        f"inner method `{cfg['bound_method']}`.",
+        f"inner method `{cfg['bound_method']}`; Lyapunov scheduler V = {cfg['lyapunov_V']:g}, "
+        f"theta = {cfg.get('lyapunov_theta', 0.0):g}.",
         f"- {len(records)} tasks, {total / 60:.1f} CPU-minutes of task time.",
         f"- Code: {info.get('code', 'not recorded')}.",
         "- Intervals are 95% t-intervals over seeds (mean ± half-width); differences are paired by seed (same trace).",

@@ -13,7 +13,7 @@ import numpy as np
 
 LABELS = {
     "beta-happo": "Beta-HAPPO", "gaussian-happo": "Gaussian-HAPPO", "beta-mappo": "Beta-MAPPO",
-    "maddpg": "MADDPG", "lyapunov": "Lyapunov (V=100)", "oracle": "myopic oracle",
+    "maddpg": "MADDPG", "lyapunov": "Lyapunov drift-plus-penalty", "oracle": "myopic oracle",
     "static": "static", "follow": "follow", "bound": "hindsight lower bound",
     "exact": "exact oracle (HiGHS OA)", "pyomo": "SCIP (Pyomo MINLP)", "fast": "fast (Lagrangian)",
     "simulate": "simulate (follow)", "trace": "generate_trace",
