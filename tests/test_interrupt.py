@@ -1,6 +1,7 @@
 """Interrupted work: a training run killed with SIGKILL loses no saved iteration and leaves no torn
 file; resuming continues it exactly; same seed, same training curve (issue 7)."""
 import csv
+import math
 import os
 import signal
 import subprocess
@@ -9,54 +10,151 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from wdtnopt import Scenario
 from wdtnopt.agents.checkpoint import CHECKPOINT_FILE
 from wdtnopt.agents.trainer import Trainer
 
-SMALL = ["--algo", "beta-happo", "--n-mus", "3", "--n-bss", "2", "--set", "n_envs=2", "--set", "rollout_steps=10",
-         "--set", "episode_slots=10", "--set", "ppo_epochs=1", "--set", "critic_epochs=1", "--quiet"]
+CONFIG = {"n_envs": 2, "rollout_steps": 10, "episode_slots": 10, "ppo_epochs": 1, "critic_epochs": 1}
+SMALL = ["--algo", "beta-happo", "--n-mus", "3", "--n-bss", "2", *(a for k, v in CONFIG.items() for a in ("--set", f"{k}={v}")),
+         "--quiet"]
+METRICS = ("env_steps", "reward", "energy_per_mu_slot", "failure_ratio", "policy_loss", "value_loss", "approx_kl",
+           "clipfrac", "explained_variance", "entropy_controller")
+# generous: on an idle machine the first checkpoint comes within seconds; under heavy load importing torch
+# alone can take tens of seconds
+EVENT_TIMEOUT_S = 300
 
 
 def _wdtnopt(*args):
     return [sys.executable, "-c", "from wdtnopt.cli import main; main()", *args]
 
 
+def _log_rows(out: Path) -> list[dict[str, str]]:
+    path = out / "log.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:   # atomically replaced: this reads one whole version
+        return list(csv.DictReader(fh))
+
+
+def _wait_for(what: str, ready, proc: subprocess.Popen, stderr_path: Path) -> None:
+    """Poll ``ready()`` until true; fail clearly if the process exits or EVENT_TIMEOUT_S pass first."""
+    deadline = time.monotonic() + EVENT_TIMEOUT_S
+    while not ready():
+        if proc.poll() is not None:
+            pytest.fail(f"training exited (code {proc.returncode}) before {what}:\n{stderr_path.read_text()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"no {what} within {EVENT_TIMEOUT_S} s (machine too slow or training stuck):\n"
+                        f"{stderr_path.read_text()}")
+        time.sleep(0.02)
+
+
+def _uninterrupted(iterations: int) -> tuple[list[dict[str, float]], Trainer]:
+    tr = Trainer("beta-happo", Scenario.paper(n_mus=3, n_bss=2), seed=0, config=CONFIG)
+    return [tr.train_iteration() for _ in range(iterations)], tr
+
+
+def _same(logged: str, value: float) -> bool:
+    return (logged == "nan" and math.isnan(value)) or float(logged) == value
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_sigkill_during_training_then_resume(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen(_wdtnopt("train", *SMALL, "--steps", "1000000", "--save-every", "1", "--out", str(out)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ckpt = out / CHECKPOINT_FILE
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (ckpt.exists() and (out / "log.csv").exists()):
-        time.sleep(0.05)
-    time.sleep(1.0)                      # let it write a few more checkpoints, then kill it mid-flight
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert ckpt.exists(), proc.stderr.read().decode()
+    stderr_path = tmp_path / "stderr.txt"
+    with open(stderr_path, "wb") as err:   # a file, not a pipe: a full pipe would block the child
+        proc = subprocess.Popen(_wdtnopt("train", *SMALL, "--steps", "1000000", "--save-every", "1", "--out", str(out)),
+                                stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        # wait on what the run writes, not on the clock: three iterations checkpointed and logged
+        ckpt = out / CHECKPOINT_FILE
+        _wait_for("three logged iterations", lambda: ckpt.exists() and len(_log_rows(out)) >= 3, proc, stderr_path)
+        time.sleep(1.0)                  # a few more iterations, then kill it at whatever it is doing
+        assert proc.poll() is None, f"training ended before the kill:\n{stderr_path.read_text()}"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()                      # no-op after the SIGKILL; cleans up after a failure above
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert ckpt.exists(), stderr_path.read_text()
     # no temporary files left visible as results, and the checkpoint loads cleanly
     saved = Trainer.load(out)
-    assert saved.iteration >= 1
-    with open(out / "log.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    assert saved.iteration >= 3
+    rows = _log_rows(out)
     assert rows and all(int(r["iteration"]) <= saved.iteration + 1 for r in rows)
     # resume for two more iterations: exit 0, and the run continues from the saved iteration
     target = saved.env_steps + 2 * saved.steps_per_iteration
-    done = subprocess.run(_wdtnopt("train", "--resume", "--quiet", "--steps", str(target), "--out", str(out)),
-                          capture_output=True, text=True)
+    try:
+        done = subprocess.run(_wdtnopt("train", "--resume", "--quiet", "--steps", str(target), "--out", str(out)),
+                              capture_output=True, text=True, timeout=EVENT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"resuming two iterations took over {EVENT_TIMEOUT_S} s")
     assert done.returncode == 0, done.stderr
-    assert Trainer.load(out).iteration == saved.iteration + 2
-    with open(out / "log.csv", newline="") as fh:
-        its = [int(r["iteration"]) for r in csv.DictReader(fh)]
-    assert its == list(range(1, saved.iteration + 3))
+    resumed = Trainer.load(out)
+    assert resumed.iteration == saved.iteration + 2
+    rows = _log_rows(out)
+    assert [int(r["iteration"]) for r in rows] == list(range(1, saved.iteration + 3)), (
+        f"log after resume from the checkpoint of iteration {saved.iteration}: "
+        f"{[int(r['iteration']) for r in rows]}")
+    # the killed and resumed run equals an uninterrupted one exactly: every logged metric, every weight
+    curve, straight = _uninterrupted(saved.iteration + 2)
+    for row, m in zip(rows, curve):
+        assert all(_same(row[k], m[k]) for k in METRICS), (row, m)
+    a, b = resumed.agent.state_dict(), straight.agent.state_dict()
+    for part in ("actors", "critic"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in b[part]), part
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL in-process: nothing after the raise runs and nothing catches it."""
+
+
+# today cli/train.py writes the checkpoint, then the log: dying at the log write leaves the checkpoint one
+# iteration ahead of the log, and resume never writes that iteration's row (the random kill above lands
+# there now and then: the flaky failure). Writing the log first fixes it (resume drops rows past the checkpoint).
+LOG_BEHIND = pytest.mark.xfail(strict=True, reason="cli/train.py saves the checkpoint before the log")
+
+
+@pytest.mark.parametrize("dies_in", ["checkpoint", pytest.param("log", marks=LOG_BEHIND)])
+def test_resume_after_death_at_iteration_3s_writes(tmp_path, capsys, monkeypatch, dies_in):
+    """Deterministic kills at each of the two writes that end iteration 3 (save-every 1): the resumed
+    run's log holds every iteration once, whatever order the CLI writes them in."""
+    import wdtnopt.cli.train as train_cli
+    from handmade import run_cli
+
+    out = tmp_path / "run"
+    steps = CONFIG["n_envs"] * CONFIG["rollout_steps"]
+    calls = []
+
+    def dying(real):
+        def write(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 3:                 # the third write of this kind: iteration 3's
+                raise _Killed
+            return real(*args, **kwargs)
+        return write
+
+    with monkeypatch.context() as m:
+        if dies_in == "checkpoint":
+            m.setattr(Trainer, "save", dying(Trainer.save))
+        else:
+            m.setattr(train_cli, "write_log", dying(train_cli.write_log))
+        with pytest.raises(_Killed):
+            run_cli(["train", *SMALL, "--steps", str(10 * steps), "--save-every", "1", "--out", str(out)], capsys)
+    saved = Trainer.load(out)
+    assert saved.iteration in (2, 3)
+    code, _, err = run_cli(["train", "--resume", "--quiet", "--steps", str(5 * steps), "--out", str(out)], capsys)
+    assert code == 0, err
+    assert [int(r["iteration"]) for r in _log_rows(out)] == [1, 2, 3, 4, 5]
 
 
 def test_same_seed_same_training_curve():
-    cfg = {"n_envs": 2, "rollout_steps": 10, "episode_slots": 10, "ppo_epochs": 1, "critic_epochs": 1}
     sc = Scenario.paper(n_mus=3, n_bss=2)
     curves = []
     for _ in range(2):
-        tr = Trainer("beta-happo", sc, seed=5, config=cfg)
+        tr = Trainer("beta-happo", sc, seed=5, config=CONFIG)
         curves.append([{k: v for k, v in tr.train_iteration().items() if k != "sps"} for _ in range(3)])
     assert curves[0] == curves[1]
