@@ -112,13 +112,10 @@ class _Killed(BaseException):
     """Stands for SIGKILL in-process: nothing after the raise runs and nothing catches it."""
 
 
-# today cli/train.py writes the checkpoint, then the log: dying at the log write leaves the checkpoint one
-# iteration ahead of the log, and resume never writes that iteration's row (the random kill above lands
-# there now and then: the flaky failure). Writing the log first fixes it (resume drops rows past the checkpoint).
-LOG_BEHIND = pytest.mark.xfail(strict=True, reason="cli/train.py saves the checkpoint before the log")
-
-
-@pytest.mark.parametrize("dies_in", ["checkpoint", pytest.param("log", marks=LOG_BEHIND)])
+# cli/train.py writes the log, then the checkpoint: dying between them leaves the log one iteration
+# ahead, and resume drops log rows past the checkpoint. (The other order, checkpoint first, lost a row
+# when the kill landed between the writes: the cause of an earlier flaky failure of the test above.)
+@pytest.mark.parametrize("dies_in", ["checkpoint", "log"])
 def test_resume_after_death_at_iteration_3s_writes(tmp_path, capsys, monkeypatch, dies_in):
     """Deterministic kills at each of the two writes that end iteration 3 (save-every 1): the resumed
     run's log holds every iteration once, whatever order the CLI writes them in."""

@@ -122,13 +122,13 @@ def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | Non
                 bar.set_postfix(reward=f"{m['reward']:.3f}", energy_mJ=f"{m['energy_per_mu_slot'] * 1e3:.3f}",
                                 fail=f"{m['failure_ratio']:.3f}", sps=f"{m['sps']:.0f}")
             if trainer.iteration % save_every == 0:
+                write_log(log_path, rows)   # log first: resume drops rows past the checkpoint
                 trainer.save(out)
-                write_log(log_path, rows)
     finally:
         if bar is not None:
             bar.close()
-    trainer.save(out)
     write_log(log_path, rows)
+    trainer.save(out)
     if rows:
         plot_curve(rows, png_path, f"{trainer.algo}, N={trainer.scenario.n_mus}, seed {trainer.seed}")
     last = rows[-1] if rows else {}
