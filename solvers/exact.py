@@ -293,7 +293,10 @@ class _Master:
                     if yv <= 1e-7:
                         continue
                     p = xv[pj] / yv
-                    e, _ = self.e_and_slope(n, m, np.array([max(p, 1e-300)]))
+                    # below the least share the time is pinned at t_min, so e is constant there:
+                    # evaluate at pmin (a tiny p made the discarded slope divide by zero)
+                    pmin = float(self.pd.f_min[n, m] / self.pd.cpu_hz[m])
+                    e, _ = self.e_and_slope(n, m, np.array([max(p, pmin)]))
                     if e[0] * yv > xv[self.eta[n, m]] + 1e-9:
                         added += self.add_cuts(n, m, [p])
                 if not added:
