@@ -198,20 +198,14 @@ class MADDPG:
 
     def _critic_input(self, state: torch.Tensor, a: dict[str, torch.Tensor], batch_major: bool = False) -> torch.Tensor:
         """[state, MU powers, BS weights, controller one-hots] as one [B, state + joint] tensor: the
-        values :meth:`_q` concatenates, in one cat. ``a`` as from :meth:`_policy`, or batch-major
-        (replay rows: mu [B, N], bs [B, M, N], controller [B, N, M]) with ``batch_major``."""
+        values the plain update of tests/test_maddpg.py concatenates, in one cat. ``a`` as from
+        :meth:`_policy`, or batch-major (replay rows: mu [B, N], bs [B, M, N], controller [B, N, M]) with ``batch_major``."""
         b = state.shape[0]
         if batch_major:
             parts = (a["mu"], a["bs"], a["controller"])
         else:
             parts = (a["mu"].transpose(0, 1), a["bs"].transpose(0, 1), a["controller"][0])
         return torch.cat([state, *(x.reshape(b, -1) for x in parts)], dim=1)
-
-    def _q(self, critic: nn.Module, state: torch.Tensor, a: dict[str, torch.Tensor]) -> torch.Tensor:
-        b = state.shape[0]
-        joint = torch.cat([a["mu"].transpose(0, 1).reshape(b, -1), a["bs"].transpose(0, 1).reshape(b, -1),
-                           a["controller"][0].reshape(b, -1)], dim=1)
-        return critic(torch.cat([state, joint], dim=1))[:, 0]
 
     # -- acting ------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -249,8 +243,8 @@ class MADDPG:
         return obs, stats
 
     def update(self) -> dict[str, float]:
-        """One gradient step of the critic and the actors (the same computation as
-        :meth:`update_reference`, bit for bit, with less work; see the comments)."""
+        """One gradient step of the critic and the actors (the same computation as the plain update
+        of tests/test_maddpg.py, bit for bit, with less work; see the comments)."""
         cfg, spec = self.cfg, self.spec
         b = self.buffer.sample(self.rng, cfg.batch_size)
         bsz = cfg.batch_size
@@ -299,41 +293,6 @@ class MADDPG:
 
         with torch.no_grad():
             torch._foreach_lerp_(self._polyak[0], self._polyak[1], cfg.tau)
-        return {"value_loss": float(critic_loss.detach()), "policy_loss": float(actor_loss.detach()) / len(TYPES),
-                "q_mean": float(q.detach().mean())}
-
-    def update_reference(self) -> dict[str, float]:
-        """The plain update (one critic call per actor pass, per-parameter Polyak): the slow,
-        obvious reference :meth:`update` is tested against."""
-        cfg, spec = self.cfg, self.spec
-        b = self.buffer.sample(self.rng, cfg.batch_size)
-        n, m = spec.n_mus, spec.n_bss
-        with torch.no_grad():
-            na = self._policy(self.target_actors, self._obs(b["next_state"], b["next_bs"]), b["next_mask"][None], "greedy")
-            y = b["reward"] + cfg.gamma * self._q(self.target_critic, b["next_state"], na)
-        taken = {"mu": b["act_mu"].T[:, :, None], "bs": b["act_bs"].transpose(0, 1),
-                 "controller": F.one_hot(b["act_ctrl"], m).float()[None]}
-        q = self._q(self.critic, b["state"], taken)
-        critic_loss = F.mse_loss(q, y)
-        self.critic_opt.zero_grad()
-        critic_loss.backward()
-        nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
-        self.critic_opt.step()
-
-        pol = self._policy(self.actors, self._obs(b["state"], b["bs"]), b["mask"][None], "gumbel")
-        actor_loss = torch.zeros(())
-        for k in TYPES:   # type k's actions from the current policies, the others' from the buffer
-            actor_loss = actor_loss - self._q(self.critic, b["state"], {**taken, k: pol[k]}).mean()
-        self.actor_opt.zero_grad()
-        actor_loss.backward()
-        nn.utils.clip_grad_norm_(self.actors.parameters(), cfg.max_grad_norm)
-        self.actor_opt.step()
-        self.critic.zero_grad(set_to_none=True)   # the actor loss also reached the critic's gradients
-
-        with torch.no_grad():
-            for tgt, src in ((self.target_actors, self.actors), (self.target_critic, self.critic)):
-                for pt, ps in zip(tgt.parameters(), src.parameters()):
-                    pt.lerp_(ps, cfg.tau)
         return {"value_loss": float(critic_loss.detach()), "policy_loss": float(actor_loss.detach()) / len(TYPES),
                 "q_mean": float(q.detach().mean())}
 
