@@ -89,10 +89,14 @@ class SimState:
         hard = [v for v in ev.violations if v.kind not in ("deadline",)]
         if hard:
             raise PolicyError(f"slot {self.t}: infeasible decision: {hard[0].kind}: {hard[0]}" + (f" (+{len(hard) - 1} more)" if len(hard) > 1 else ""))
+        self.advance()
+        return ev
+
+    def advance(self) -> None:
+        """End the slot: migrations progress by one slot and time moves on (after the slot is scored)."""
         self.unavailable = np.maximum(self.unavailable - 1, 0)
         self.t += 1
         self.migrations_now = 0
-        return ev
 
 
 @dataclass

@@ -122,13 +122,9 @@ class BatchedWdtnEnv:
         reward = core.team_rewards(ev.energy, snap.request, ev.failed, sc.energy_ref_j, sc.eta)
         requests = snap.request.sum(1)
         failures = ev.failed.sum(1)
-        # advance time as SimState.finish_slot does after its evaluate
-        unavailable = np.maximum(unavailable - 1, 0)
-        for e, sim in enumerate(self.sims):
-            sim.unavailable = unavailable[e]
-            sim.t += 1
-            sim.migrations_now = 0
-        t = t + 1
+        for sim in self.sims:   # as SimState.finish_slot after its evaluate
+            sim.advance()
+        t, x, unavailable = self._positions()
         done = t >= self.slots
         info: dict[str, Any] = {"mu_used": mu_used, "bs_used": bs_used, "ctrl_used": frame_start,
                                 "energy_j": ev.energy_total, "failures": failures, "requests": requests,
