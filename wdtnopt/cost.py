@@ -199,8 +199,8 @@ def evaluate_arrays(s: Any, placement: np.ndarray, served: np.ndarray | None = N
     pinned_req = request & migrating
     pair = s.assoc * m + placement          # (serving BS, host) into the flattened [M, M] backhaul
     mm = (*np.shape(s.backhaul_latency_s)[:-2], m * m)
-    relay = (np.take_along_axis(np.reshape(s.backhaul_latency_s, mm), pair, -1)
-             + s.data_bits * np.take_along_axis(np.reshape(s.backhaul_s_per_bit, mm), pair, -1))
+    relay = physics.backhaul_time(np.take_along_axis(np.reshape(s.backhaul_latency_s, mm), pair, -1),
+                                  np.take_along_axis(np.reshape(s.backhaul_s_per_bit, mm), pair, -1), s.data_bits)
     cycles = s.cycles_per_bit * s.data_bits
     cpu = cpu_hz if cpu_hz is not None else np.zeros(placement.shape)
     with np.errstate(divide="ignore", invalid="ignore"):

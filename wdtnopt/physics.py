@@ -1,4 +1,4 @@
-"""The link and compute laws of MODEL.md section 3, vectorized and numerically careful.
+"""The link, backhaul and compute laws of MODEL.md section 3, vectorized and numerically careful.
 
 Every other module (evaluate, the solvers, the simulator, the environment) computes energy, power
 and transmission time through these functions, so there is one formula of each.
@@ -10,6 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 LN2 = float(np.log(2.0))
+
+
+def backhaul_time(latency_s, s_per_bit, bits):
+    """Time to move ``bits`` over the backhaul: fixed latency plus ``bits`` times the per-bit time (s);
+    the relay of a sync's data to a remote host, and a DT's migration."""
+    return latency_s + bits * s_per_bit
 
 
 def power_for_time(t, data_bits, bandwidth, noise_psd, gain):

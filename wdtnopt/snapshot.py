@@ -156,7 +156,8 @@ class Snapshot:
     @cached_property
     def relay(self) -> np.ndarray:
         """[N, M] backhaul relay time if MU n's DT is hosted on server m (0 on its serving BS)."""
-        return self.backhaul_latency_s[self.assoc, :] + self.data_bits[:, None] * self.backhaul_s_per_bit[self.assoc, :]
+        return physics.backhaul_time(self.backhaul_latency_s[self.assoc, :], self.backhaul_s_per_bit[self.assoc, :],
+                                     self.data_bits[:, None])
 
     @cached_property
     def t_min(self) -> np.ndarray:

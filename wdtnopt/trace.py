@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import physics
 from .scenario import Scenario
 from .snapshot import Snapshot
 
@@ -62,7 +63,7 @@ class Trace:
 
     def migration_slots(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """[N] slots of unavailability when DT n moves src[n] -> dst[n]: ceil(T_mig / tau), 0 if src == dst."""
-        t_mig = self.backhaul_latency_s[src, dst] + self.dt_size_bits * self.backhaul_s_per_bit[src, dst]
+        t_mig = physics.backhaul_time(self.backhaul_latency_s[src, dst], self.backhaul_s_per_bit[src, dst], self.dt_size_bits)
         # a tiny relative guard keeps ceil() from jumping a slot on round-off of exact multiples
         k = np.ceil(t_mig / self.scenario.slot_s * (1 - 1e-12))
         return np.where(src == dst, 0, np.maximum(k, 1)).astype(np.int64)

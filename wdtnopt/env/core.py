@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import physics
 from ..cost import Decision, Evaluation, _bincount_rows
 from ..simulation import SimState
 from ..snapshot import Snapshot
@@ -93,7 +94,8 @@ class Features:
         self.spectral = tr.data_bits / (tr.bandwidth * dl) / 10.0
         self.noise_rise = np.log10(tr.noise_psd / sc.noise_psd_w_hz) / 3.0
         # relay time of MU n's data to server m at slot t: [T, N, M]
-        self.relay = tr.backhaul_latency_s[tr.assoc] + tr.data_bits[:, :, None] * tr.backhaul_s_per_bit[tr.assoc]
+        self.relay = physics.backhaul_time(tr.backhaul_latency_s[tr.assoc], tr.backhaul_s_per_bit[tr.assoc],
+                                           tr.data_bits[:, :, None])
         self.cycles = tr.cycles_per_bit * tr.data_bits                                   # [T, N]
         self.trace = tr
         self._stack: "FeatureStack | None" = None   # this trace as a stack of one environment (built on first use)
