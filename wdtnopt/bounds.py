@@ -76,15 +76,23 @@ class HindsightBound:
     points: list[BoundPoint] = field(default_factory=list)
     method: str = "exact"
 
-    def value_at(self, eps: Any) -> tuple[float, np.ndarray]:
-        """Best certified total energy bound (J) over the evaluated multipliers at targets ``eps``."""
+    def best_point(self, eps: Any) -> tuple[float, BoundPoint | None]:
+        """The evaluated point with the largest ``LB`` at targets ``eps``, and that value (J);
+        ``(-inf, None)`` before any evaluation."""
         eps = np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
-        best, best_mu = 0.0, np.zeros(self.n_mus)   # energy >= 0 is itself a valid bound
+        best, point = -math.inf, None
         for p in self.points:
             v = p.G - float(p.mu @ (eps * self.requests))
             if v > best:
-                best, best_mu = v, p.mu
-        return best, best_mu
+                best, point = v, p
+        return best, point
+
+    def value_at(self, eps: Any) -> tuple[float, np.ndarray]:
+        """Best certified total energy bound (J) over the evaluated multipliers at targets ``eps``."""
+        best, point = self.best_point(eps)
+        if point is None or best <= 0.0:   # energy >= 0 is itself a valid bound
+            return 0.0, np.zeros(self.n_mus)
+        return best, point.mu
 
     @property
     def total_energy(self) -> float:
@@ -217,7 +225,7 @@ def _maximize(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, iters: int, s
     uniform multipliers (at most half of them), then per-MU projected supergradient ascent from the
     best point kept, with steps scaled to that point's price level."""
     spent = _uniform_search(ev, hb, eps, max(1, iters // 2), start)
-    best = max(hb.points, key=lambda p: p.G - float(p.mu @ (eps * hb.requests)), default=None)
+    _, best = hb.best_point(eps)
     if best is None or iters - spent <= 0:
         return
     level = float(best.mu.max()) if best.mu.any() else start
