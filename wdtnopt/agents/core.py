@@ -88,13 +88,6 @@ def to_env(actions: dict[str, np.ndarray], spec: "EnvSpec") -> tuple[np.ndarray,
             actions["controller"][:, 0, :].astype(np.int64))
 
 
-def host_onehot(ctrl_obs: torch.Tensor, n_mus: int, n_bss: int) -> torch.Tensor:
-    """The controller observation's one-hot current host of every DT, flattened: [..., d] -> [..., N M]
-    (the first M of each DT's ``3 M + 3`` features, docs/env.md)."""
-    per_dt = ctrl_obs[..., : n_mus * (3 * n_bss + 3)].reshape(*ctrl_obs.shape[:-1], n_mus, 3 * n_bss + 3)
-    return per_dt[..., :n_bss].reshape(*ctrl_obs.shape[:-1], n_mus * n_bss)
-
-
 # -- networks -----------------------------------------------------------------------------------
 def _orthogonal(shape_in: int, shape_out: int, gain: float) -> torch.Tensor:
     w = torch.empty(shape_out, shape_in)
@@ -238,7 +231,8 @@ class ActorGroup(nn.Module):
         towards "stay"; the network learns the residual). Other heads: unchanged."""
         if self.head != "categorical" or self.stay_logit == 0.0:
             return out
-        # one strided add (no copy of the one-hot): out [..., N M] + stay_logit * host one-hot [..., N, M]
+        # one strided add (no copy of the one-hot): out [..., N M] + stay_logit * host one-hot [..., N, M],
+        # the one-hot being the first M of each DT's 3 M + 3 controller features (docs/env.md)
         n, m = self.act_dim, self.n_choices
         lead = obs.shape[:-1]
         onehot = obs[..., : n * (3 * m + 3)].view(*lead, n, 3 * m + 3)[..., :m]
