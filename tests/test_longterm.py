@@ -134,3 +134,20 @@ def test_placeholder_backlog_makes_failures_selective():
     assert saving_per_failure(b) > saving_per_failure(a) > 0
     with pytest.raises(ValueError, match="theta"):
         LyapunovPolicy(theta=-1.0)
+
+
+def test_oracle_takes_one_price_per_mu():
+    tr = generate_trace(TINY, seed=4, slots=30)
+    scalar = simulate(MyopicOraclePolicy(failure_price=0.004), tr)
+    same = simulate(MyopicOraclePolicy(failure_price=np.full(4, 0.004)), tr)
+    assert np.array_equal(scalar.energy_per_mu, same.energy_per_mu)
+    assert np.array_equal(scalar.failures_per_mu, same.failures_per_mu)
+    # a free failure is always taken (serving costs energy)
+    free0 = simulate(MyopicOraclePolicy(failure_price=np.array([0.0, 0.004, 0.004, 0.004])), tr)
+    assert free0.requests_per_mu[0] > 0
+    assert free0.failures_per_mu[0] == free0.requests_per_mu[0]
+    assert free0.energy_per_mu[0] == 0.0
+    with pytest.raises(ValueError, match="failure_price"):
+        simulate(MyopicOraclePolicy(failure_price=np.full(3, 0.004)), tr)
+    with pytest.raises(ValueError, match="failure_price"):
+        MyopicOraclePolicy(failure_price=np.array([0.001, -1.0]))

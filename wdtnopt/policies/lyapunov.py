@@ -104,19 +104,33 @@ class SnapshotSolverPolicy(Policy):
 
 
 class MyopicOraclePolicy(SnapshotSolverPolicy):
-    """One-slot optimum at the fixed failure price ``eta * E_ref`` (the team reward's)."""
+    """One-slot optimum at a fixed failure price: by default ``eta * E_ref`` (the team reward's).
+
+    ``failure_price`` (J per failure): one number for every MU, or one per MU, e.g. the multipliers
+    of a hindsight bound (``HindsightBound.value_at(ratios)[1]``): the policy that prices failures
+    as the bound's dual does, a reference for what constant prices can reach on a trace.
+    """
 
     name = "oracle"
 
-    def __init__(self, *, failure_price: float | None = None, **options: Any):
+    def __init__(self, *, failure_price: float | np.ndarray | None = None, **options: Any):
         super().__init__(**options)
-        if failure_price is not None and not (np.isfinite(failure_price) and failure_price >= 0):
-            raise WdtnoptError(f"failure_price: expected a finite number >= 0, got {failure_price!r}")
+        if failure_price is not None:
+            price = np.asarray(failure_price, dtype=float)
+            if price.ndim > 1 or not (np.isfinite(price).all() and (price >= 0).all()):
+                raise WdtnoptError("failure_price: expected a finite number >= 0 or a 1-D array of them, "
+                                   f"got {failure_price!r}")
+            failure_price = price
         self._price = failure_price
+
+    def reset(self, trace: Any) -> None:
+        super().reset(trace)
+        if self._price is not None and self._price.ndim == 1 and self._price.size != trace.n_mus:
+            raise WdtnoptError(f"failure_price: expected one price per MU ({trace.n_mus}), got {self._price.size}")
 
     def failure_price(self) -> np.ndarray:
         p = self.trace.scenario.failure_price if self._price is None else self._price
-        return np.full(self.trace.n_mus, float(p))
+        return np.broadcast_to(np.asarray(p, dtype=float), (self.trace.n_mus,)).copy()
 
 
 class LyapunovPolicy(SnapshotSolverPolicy):
