@@ -126,3 +126,16 @@ def test_trusted_snapshot_equals_validated_construction():
         tr.snapshot(0, placement_prev=[0, 1, 2, 3, 0, 0, 0])
     with pytest.raises(SnapshotError, match="failure_penalty"):
         tr.snapshot(0, failure_penalty=-1.0)
+
+
+def test_default_penalties_by_hand():
+    sc = Scenario.paper(n_mus=5, eta=1.2)
+    tr = generate_trace(sc, seed=4, slots=3)
+    d = tr.default_penalties()
+    price = 1.2 * sc.energy_ref_j
+    hop_slots = [max(math.ceil((sc.hop_latency_s + float(b) / sc.hop_rate_bps) / sc.slot_s), 1) for b in tr.dt_size_bits]
+    assert np.allclose(d["failure_penalty"], price, rtol=0, atol=0)
+    assert np.allclose(d["migration_penalty"], [sc.request_prob * k * price for k in hop_slots], rtol=1e-15)
+    snap = tr.snapshot(1)   # what a snapshot gets when the caller gives no penalties
+    assert np.array_equal(snap.failure_penalty, d["failure_penalty"])
+    assert np.array_equal(snap.migration_penalty, d["migration_penalty"])

@@ -75,21 +75,28 @@ class Trace:
         one_hop = sc.hop_latency_s + self.dt_size_bits / sc.hop_rate_bps
         return sc.request_prob * np.maximum(np.ceil(one_hop / sc.slot_s * (1 - 1e-12)), 1) * fp
 
+    def default_penalties(self) -> dict[str, np.ndarray]:
+        """The [N] penalties of a snapshot whose caller gives none: ``failure_penalty`` the
+        eta-weighted price ``eta * E_ref`` of MODEL.md section 7, ``migration_penalty`` the expected
+        failures of a one-hop move at that price."""
+        fp = np.full(self.n_mus, float(self.scenario.failure_price))
+        return {"failure_penalty": fp, "migration_penalty": self.default_migration_penalty(fp)}
+
     def snapshot(self, t: int, placement_prev: Any = None, migrating: Any = None,
                  failure_penalty: Any = None, migration_penalty: Any = None,
                  allow_migration: bool = True) -> Snapshot:
         """The :class:`Snapshot` of slot ``t``.
 
-        Defaults: ``placement_prev`` the initial placement, nothing migrating, ``failure_penalty``
-        the eta-weighted price ``eta * E_ref`` of MODEL.md section 7, ``migration_penalty`` the
-        expected failures of a one-hop move at that price (:meth:`default_migration_penalty`).
+        Defaults: ``placement_prev`` the initial placement, nothing migrating, the penalties of
+        :meth:`default_penalties` (a ``migration_penalty`` left out is priced at the given
+        ``failure_penalty`` by :meth:`default_migration_penalty`).
         """
         if not 0 <= int(t) < self.slots:
             from .errors import WdtnoptError
             raise WdtnoptError(f"slot: expected 0 <= slot < {self.slots}, got {t}")
         t = int(t)
         n = self.n_mus
-        fp = self.scenario.failure_price if failure_penalty is None else failure_penalty
+        fp = self.default_penalties()["failure_penalty"] if failure_penalty is None else failure_penalty
         fields = dict(
             gain=self.gain[t], assoc=self.assoc[t], bandwidth=self.bandwidth[t], noise_psd=self.noise_psd[t],
             p_max=self.p_max, data_bits=self.data_bits[t], cycles_per_bit=self.cycles_per_bit,

@@ -131,10 +131,7 @@ class FeatureStack:
         tr = feat.trace
         out = {k: getattr(feat, k) if hasattr(feat, k) else getattr(tr, k) for k in cls.PER_SLOT}
         out.update({k: getattr(tr, k) for k in cls.PER_TRACE[:-2]})
-        # the defaults of Trace.snapshot (what SimState.snapshot gives the environment)
-        fp = np.broadcast_to(np.asarray(tr.scenario.failure_price, float), (tr.n_mus,)).copy()
-        out["failure_penalty"] = fp
-        out["migration_penalty"] = tr.default_migration_penalty(fp)
+        out.update(tr.default_penalties())   # what SimState.snapshot gives the environment
         return out
 
     def load(self, e: int, feat: "Features") -> None:
