@@ -96,7 +96,12 @@ class Trace:
             raise WdtnoptError(f"slot: expected 0 <= slot < {self.slots}, got {t}")
         t = int(t)
         n = self.n_mus
-        fp = self.default_penalties()["failure_penalty"] if failure_penalty is None else failure_penalty
+        fp = failure_penalty
+        if fp is None:
+            defaults = self.default_penalties()
+            fp = defaults["failure_penalty"]
+            if migration_penalty is None:
+                migration_penalty = defaults["migration_penalty"]
         fields = dict(
             gain=self.gain[t], assoc=self.assoc[t], bandwidth=self.bandwidth[t], noise_psd=self.noise_psd[t],
             p_max=self.p_max, data_bits=self.data_bits[t], cycles_per_bit=self.cycles_per_bit,
