@@ -1,4 +1,4 @@
-"""MADDPG's update against its plain reference: the same seed gives the same bits."""
+"""MADDPG's update against its plain reference: the same seed gives the same update, to float32 rounding."""
 import copy
 
 import pytest
@@ -18,9 +18,10 @@ def _q(critic, state, a):
     return critic(torch.cat([state, joint], dim=1))[:, 0]
 
 
-def reference_update(ag):
+def reference_update(ag, actor_types=TYPES):
     """The plain MADDPG update (one critic call per actor pass, per-parameter Polyak): the slow,
-    obvious reference ``MADDPG.update`` is tested against."""
+    obvious reference ``MADDPG.update`` is tested against. ``actor_types`` smaller than TYPES is a
+    deliberately wrong update (those types' actors get no policy gradient), to show the test sees it."""
     cfg = ag.cfg
     b = ag.buffer.sample(ag.rng, cfg.batch_size)
     m = ag.spec.n_bss
@@ -38,7 +39,7 @@ def reference_update(ag):
 
     pol = ag._policy(ag.actors, ag._obs(b["state"], b["bs"]), b["mask"][None], "gumbel")
     actor_loss = torch.zeros(())
-    for k in TYPES:   # type k's actions from the current policies, the others' from the buffer
+    for k in actor_types:   # type k's actions from the current policies, the others' from the buffer
         actor_loss = actor_loss - _q(ag.critic, b["state"], {**taken, k: pol[k]}).mean()
     ag.actor_opt.zero_grad()
     actor_loss.backward()
@@ -65,20 +66,65 @@ def _tensors(x, prefix=""):
             yield from _tensors(v, f"{prefix}[{i}]")
 
 
-@pytest.mark.parametrize("max_grad_norm", [10.0, 1e-3])   # 1e-3: every step clips
-def test_update_equals_reference_bit_for_bit(max_grad_norm):
+UPDATES = 4
+GROUPS = (("actors", "actor_lr"), ("target_actors", "actor_lr"), ("critic", "critic_lr"), ("target_critic", "critic_lr"))
+
+
+def _updated_pair(max_grad_norm, actor_types=TYPES):
     cfg = {"n_envs": 4, "rollout_steps": 16, "episode_slots": 12, "warmup_steps": 10_000, "batch_size": 32,
            "max_grad_norm": max_grad_norm}
     tr = Trainer("maddpg", Scenario.paper(n_mus=5, n_bss=3, frame_slots=4), seed=3, config=cfg)
     tr.train_iteration()                              # fills the replay buffer (below warmup: no update)
+    start = copy.deepcopy(tr.agent)
     fast, ref = tr.agent, copy.deepcopy(tr.agent)
     torch_rng = torch.get_rng_state()                 # the Gumbel noise comes from torch's generator
-    fast_diags = [fast.update() for _ in range(4)]
+    fast_diags = [fast.update() for _ in range(UPDATES)]
     torch.set_rng_state(torch_rng)
-    ref_diags = [reference_update(ref) for _ in range(4)]
-    assert fast_diags == ref_diags
-    a, b = dict(_tensors(fast.state_dict())), dict(_tensors(ref.state_dict()))
-    assert a.keys() == b.keys() and len(a) > 20
-    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
-    # the networks moved (the comparison is not trivially of untouched weights)
-    assert not torch.equal(fast.critic[0].weight, tr.agent.target_critic[0].weight)
+    ref_diags = [reference_update(ref, actor_types) for _ in range(UPDATES)]
+    return start, fast, ref, fast_diags, ref_diags
+
+
+def _step_fractions(a, b):
+    """Largest parameter difference of each network, in units of the total Adam movement allowed
+    (learning rate x updates: Adam moves a parameter by about lr per step at most; a Polyak target
+    follows its network, so the same unit bounds it)."""
+    out = {}
+    for name, lr in GROUPS:
+        pa, pb = list(getattr(a, name).parameters()), list(getattr(b, name).parameters())
+        assert len(pa) == len(pb) > 0
+        diff = max(float((x - y).detach().abs().max()) for x, y in zip(pa, pb))
+        out[name] = diff / (getattr(a.cfg, lr) * UPDATES)
+    return out
+
+
+# Bit equality of the two updates held on the Intel Xeon this was written on, but it is not a
+# property of the code: the fast update multiplies one stacked critic batch where the reference
+# makes three calls, and on AMD EPYC the BLAS sums those products in another order, so the actor
+# gradients differ in the last bit. Measured there: diagnostics identical, critics identical,
+# actors and their targets within 7.5e-5 of lr x UPDATES (one ulp). Adam can turn rounding noise
+# on a gradient near zero into a step of up to lr, so the tolerance is a fraction of a step, not a
+# few ulps. A real difference in the update (a pass missing, a wrong action column) moves parameters
+# by whole steps: test_tolerance_sees_a_wrong_update.
+TOLERANCE = 0.02   # of lr x UPDATES; one float32 ulp of a weight near 0.6 is 1.5e-4 of it
+
+
+@pytest.mark.parametrize("max_grad_norm", [10.0, 1e-3])   # 1e-3: every step clips
+def test_update_equals_reference(max_grad_norm):
+    start, fast, ref, fast_diags, ref_diags = _updated_pair(max_grad_norm)
+    for f, r in zip(fast_diags, ref_diags, strict=True):
+        assert f.keys() == r.keys()
+        for k in f:
+            assert f[k] == pytest.approx(r[k], rel=1e-5, abs=1e-9), k
+    fractions = _step_fractions(fast, ref)
+    assert all(v <= TOLERANCE for v in fractions.values()), fractions
+    # the networks moved, by far more than the tolerance (the comparison is not of untouched weights)
+    moved = _step_fractions(fast, start)
+    assert moved["actors"] > 10 * TOLERANCE and moved["critic"] > 10 * TOLERANCE, moved
+
+
+def test_tolerance_sees_a_wrong_update():
+    """The reference without the controller's policy gradient differs from the fast update by much
+    more than TOLERANCE in the actors (and only there: the critic update does not use the actor)."""
+    _, fast, wrong, _, _ = _updated_pair(10.0, actor_types=TYPES[:2])
+    fractions = _step_fractions(fast, wrong)
+    assert fractions["actors"] > 10 * TOLERANCE, fractions
