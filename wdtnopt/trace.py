@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import physics
+from .processes.mobility import _reflect, gauss_markov, resolve_mobility  # noqa: F401 (re-exported)
 from .scenario import Scenario
 from .snapshot import Snapshot
 
@@ -29,9 +30,9 @@ class Trace:
     scenario: Scenario
     seed: int
     bs_positions: np.ndarray        # [M, 2] (m)
-    positions: np.ndarray           # [T, N, 2] MU positions at each slot (m)
-    speed: np.ndarray               # [T, N] Gauss-Markov speed (m/s)
-    heading: np.ndarray             # [T, N] Gauss-Markov heading (rad)
+    positions: np.ndarray           # [T, N, 2] MU positions at each slot (m), from the mobility source
+    speed: np.ndarray               # [T, N] speed (m/s): position t+1 = position t + speed[t] tau (cos, sin)(heading[t])
+    heading: np.ndarray             # [T, N] heading (rad)
     gain: np.ndarray                # [T, N, M] path loss x Rician fading (linear)
     assoc: np.ndarray               # [T, N] serving BS (largest large-scale gain)
     request: np.ndarray             # [T, N] sync requested
@@ -48,6 +49,7 @@ class Trace:
     backhaul_s_per_bit: np.ndarray  # [M, M] (s/bit)
     hops: np.ndarray                # [M, M] backhaul hop counts
     initial_placement: np.ndarray   # [N] host of every DT at slot 0 (fits storage)
+    mobility_report: Any = None     # what cleaning did to imported positions (None for a mobility model)
 
     @property
     def slots(self) -> int:
@@ -184,52 +186,30 @@ def rician_power(rng: np.random.Generator, k_factor: float, shape: tuple[int, ..
     return re * re + im * im
 
 
-def gauss_markov(rng: np.random.Generator, sc: Scenario, slots: int, start: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Positions [T,N,2], speeds [T,N], headings [T,N] of the Gauss-Markov model with reflection.
+def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int = 100, mobility: Any = None) -> Trace:
+    """Generate every exogenous process of ``slots`` slots under ``seed`` (docs/model.md, section 2).
 
-    Slot 0 holds the start; position t moves by ``v_{t-1} tau (cos h_{t-1}, sin h_{t-1})``. At the
-    border the position is mirrored and the heading (and its mean) flips, so MUs stay inside.
+    Parameters
+    ----------
+    scenario : Scenario, optional
+        The scenario (default ``Scenario.paper()``).
+    seed : int
+        Seed of every random stream (layout, mobility, fading, requests, workload).
+    slots : int
+        Number of slots T.
+    mobility : None or MobilitySource
+        Where MU positions come from (docs/mobility.md): None for the built-in Gauss-Markov model.
+        Association, channel and requests follow the positions whatever their source.
+
+    Returns
+    -------
+    Trace
+
+    Raises
+    ------
+    WdtnoptError
+        A bad ``slots``, ``seed`` or ``mobility``.
     """
-    n = start.shape[0]
-    a, tau, side = sc.gm_memory, sc.slot_s, sc.area_m
-    root = math.sqrt(max(1.0 - a * a, 0.0))
-    h_mean = rng.uniform(0.0, 2 * math.pi, n)
-    noise = rng.standard_normal((slots, 2, n))
-    pos = np.empty((slots, n, 2))
-    speed = np.empty((slots, n))
-    heading = np.empty((slots, n))
-    x, y = start[:, 0].copy(), start[:, 1].copy()
-    v = np.full(n, sc.speed_mean_mps)
-    h = h_mean.copy()
-    for t in range(slots):
-        if t > 0:
-            x = x + v * tau * np.cos(h)
-            y = y + v * tau * np.sin(h)
-            x, flip_x = _reflect(x, side)
-            y, flip_y = _reflect(y, side)
-            # mirror the direction of travel across the wall it hit (and its mean, to move away)
-            h = np.where(flip_x, math.pi - h, h)
-            h_mean = np.where(flip_x, math.pi - h_mean, h_mean)
-            h = np.where(flip_y, -h, h)
-            h_mean = np.where(flip_y, -h_mean, h_mean)
-            v = np.maximum(a * v + (1 - a) * sc.speed_mean_mps + root * sc.speed_std_mps * noise[t, 0], 0.0)
-            h = a * h + (1 - a) * h_mean + root * sc.heading_std_rad * noise[t, 1]
-        pos[t, :, 0], pos[t, :, 1] = x, y
-        speed[t], heading[t] = v, h
-    return pos, speed, heading
-
-
-def _reflect(z: np.ndarray, side: float) -> tuple[np.ndarray, np.ndarray]:
-    """Mirror coordinates into [0, side]; also report which ones crossed an odd number of walls."""
-    period = 2 * side
-    w = np.mod(z, period)
-    crossed = np.floor_divide(z, side).astype(np.int64) % 2 != 0
-    return np.where(w > side, period - w, w), crossed
-
-
-def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int = 100) -> Trace:
-    """Generate every exogenous process of ``slots`` slots under ``seed`` (MODEL.md section 2)."""
     from .errors import WdtnoptError
 
     sc = Scenario.paper() if scenario is None else scenario
@@ -242,8 +222,9 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
     n, m = sc.n_mus, sc.n_bss
 
     bs = bs_layout(m, sc.area_m)
-    start = rngs["layout"].uniform(0.0, sc.area_m, (n, 2))
-    pos, speed, heading = gauss_markov(rngs["mobility"], sc, slots, start)
+    # the one seam where positions enter: every process below follows them, whatever their source
+    track = resolve_mobility(mobility).track(sc, slots, rngs["layout"], rngs["mobility"])
+    pos, speed, heading = track.positions, track.speed, track.heading
 
     dist = np.linalg.norm(pos[:, :, None, :] - bs[None, None, :, :], axis=-1)   # [T, N, M]
     large = pathloss_gain(dist, sc)
@@ -286,6 +267,7 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
         storage_bits=storage, backhaul_latency_s=hops * sc.hop_latency_s,
         backhaul_s_per_bit=hops / sc.hop_rate_bps, hops=hops.astype(np.int64),
         initial_placement=initial_placement(assoc[0], dist_rank(pos[0], bs), dt_size, storage),
+        mobility_report=track.report,
     )
     for f in dataclasses.fields(trace):
         value = getattr(trace, f.name)

@@ -1,0 +1,6 @@
+"""Exogenous processes of a trace, one module each behind a small interface (docs/model.md, section 2).
+
+:mod:`wdtnopt.trace` composes them; every process draws from its own random stream of the trace's
+seed, so adding a process never shifts another. ``mobility``: where MU positions come from (the
+built-in Gauss-Markov model, SUMO FCD files, recorded position tables; docs/mobility.md).
+"""
