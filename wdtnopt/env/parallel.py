@@ -1,7 +1,7 @@
-"""The PettingZoo ``ParallelEnv`` of the WDTN (docs/env.md)."""
+"""The PettingZoo ``ParallelEnv`` of the WDTN, and its AEC form ``env()`` (docs/env.md)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 from gymnasium import spaces
@@ -12,6 +12,10 @@ from ..scenario import Scenario
 from ..simulation import SimState
 from ..trace import generate_trace
 from . import core
+from .render import Frame, HumanWindow, rgb_array
+from .spaces import mask_rows, obs_bounds
+
+RENDER_MODES = ("human", "rgb_array")
 
 
 def agent_names(n_mus: int, n_bss: int) -> list[str]:
@@ -27,41 +31,84 @@ def check_args(scenario: Any, slots: Any) -> Scenario:
     return sc
 
 
+def episode_slots(slots: int | None, max_cycles: int | None) -> int:
+    """``slots``, or PettingZoo's name for it, ``max_cycles`` (default 100; both given must agree)."""
+    if slots is not None and max_cycles is not None and slots != max_cycles:
+        raise WdtnoptError(f"max_cycles: an alias of slots, got max_cycles={max_cycles!r} and slots={slots!r}")
+    return 100 if slots is None and max_cycles is None else (slots if slots is not None else max_cycles)
+
+
+def _names(keys: Iterable[Any]) -> str:
+    return ", ".join(repr(k) for k in keys)
+
+
 class WdtnParallelEnv(ParallelEnv):
     """MU, BS and controller agents acting on one trace per episode; team reward (MODEL.md section 7).
 
     ``reset(seed=s)`` generates the trace of seed ``s``; ``reset()`` draws the next trace seed from
     the generator seeded at construction. An episode is ``slots`` slots and ends by truncation.
+
+    Parameters
+    ----------
+    scenario : Scenario, optional
+        The network (N MUs, M BSs, ...); default ``Scenario.paper()``.
+    seed : int, optional
+        Seed of the generator of trace seeds used by ``reset()`` without a seed.
+    slots : int, optional
+        Episode length in slots (default 100).
+    render_mode : {None, "rgb_array", "human"}, optional
+        ``"rgb_array"``: ``render()`` returns the picture of the last slot as an ``[H, W, 3]`` uint8
+        array; ``"human"``: a matplotlib window is redrawn at every reset and step.
+    max_cycles : int, optional
+        PettingZoo's name of ``slots`` (an alias; if both are given they must be equal).
+    strict_actions : bool, optional
+        If True (default), ``step`` raises when an agent alive in the episode has no action;
+        False lets such agents take the neutral action (power 0, CPU weights 1, DTs stay).
+        An unknown agent name is an error in both cases.
+
+    Raises
+    ------
+    WdtnoptError
+        If ``scenario`` is not a :class:`~wdtnopt.Scenario`, ``slots`` is not an integer >= 1,
+        ``max_cycles`` disagrees with ``slots`` or ``render_mode`` is not one of the modes above.
     """
 
-    metadata = {"name": "wdtn_v0", "render_modes": [], "is_parallelizable": True}
+    metadata = {"name": "wdtn_v0", "render_modes": list(RENDER_MODES), "is_parallelizable": True,
+                "render_fps": 2}
 
-    def __init__(self, scenario: Scenario | None = None, seed: int | None = None, slots: int = 100,
-                 render_mode: str | None = None):
+    def __init__(self, scenario: Scenario | None = None, seed: int | None = None, slots: int | None = None,
+                 render_mode: str | None = None, *, max_cycles: int | None = None, strict_actions: bool = True):
+        slots = episode_slots(slots, max_cycles)
         self.scenario = check_args(scenario, slots)
         self.slots = int(slots)
+        self.max_cycles = self.slots
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise WdtnoptError(f"render_mode: expected None or one of {_names(RENDER_MODES)}, got {render_mode!r}")
         self.render_mode = render_mode
+        self.strict_actions = bool(strict_actions)
+        self._window = HumanWindow() if render_mode == "human" else None
+        self._frame: Frame | None = None
         self._seed_rng = np.random.default_rng(seed)
         n, m = self.scenario.n_mus, self.scenario.n_bss
         self.possible_agents = agent_names(n, m)
         self.agents: list[str] = []
-        dims = core.obs_dims(n, m)
+        bounds = obs_bounds(n, m)
 
-        def box(d: int) -> spaces.Box:
-            return spaces.Box(low=-1.0, high=np.inf, shape=(d,), dtype=np.float32)
+        def box(kind: str) -> spaces.Box:
+            return spaces.Box(low=bounds[kind][0], high=bounds[kind][1], dtype=np.float32)
         p_max = np.float32(self.scenario.p_max_w)
         self._obs_spaces: dict[str, spaces.Space] = {}
         self._act_spaces: dict[str, spaces.Space] = {}
         for a in self.possible_agents:
             kind = a.split("_")[0]
-            self._obs_spaces[a] = box(dims[kind])
+            self._obs_spaces[a] = box(kind)
             if kind == "mu":
                 self._act_spaces[a] = spaces.Box(low=np.float32(0.0), high=p_max, shape=(1,), dtype=np.float32)
             elif kind == "bs":
                 self._act_spaces[a] = spaces.Box(low=0.0, high=1.0, shape=(n,), dtype=np.float32)
             else:
                 self._act_spaces[a] = spaces.MultiDiscrete(np.full(n, m, dtype=np.int64))
-        self.state_space = box(dims["state"])
+        self.state_space = box("state")
         self.trace = None
         self.sim: SimState | None = None
         self.last_step: core.StepResult | None = None
@@ -83,17 +130,25 @@ class WdtnParallelEnv(ParallelEnv):
         self.agents = list(self.possible_agents)
         self.last_step = None
         self._obs = core.observe(self.features, self.sim)
+        self._frame = self._make_frame(None, self.sim.placement)
+        if self.render_mode == "human":
+            self.render()
         return self._agent_obs(), self._infos(None)
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         if self.sim is None or not self.agents:
             raise WdtnoptError("step() called before reset() or after the episode ended")
         n, m = self.scenario.n_mus, self.scenario.n_bss
-        power = np.array([np.asarray(actions.get(f"mu_{i}", 0.0), float).reshape(-1)[0] for i in range(n)])
-        weights = np.stack([np.asarray(actions.get(f"bs_{j}", np.ones(n)), float).reshape(n) for j in range(m)])
-        hosts = np.asarray(actions.get("controller", self.sim.placement), np.int64).reshape(n)
+        self._check_keys(actions)
+        power = np.array([self._action(actions, f"mu_{i}", 1, 0.0)[0] for i in range(n)])
+        weights = np.stack([self._action(actions, f"bs_{j}", n, 1.0) for j in range(m)])
+        hosts = self._action(actions, "controller", n, self.sim.placement).astype(np.int64)
+        before = self.sim.placement.copy()
         res = core.step(self.sim, power, weights, hosts)
         self.last_step = res
+        self._frame = self._make_frame(res, before)
+        if self.render_mode == "human":
+            self.render()
         self._obs = core.observe(self.features, self.sim)
         obs = self._agent_obs()
         infos = self._infos(res)
@@ -104,6 +159,28 @@ class WdtnParallelEnv(ParallelEnv):
         if done:
             self.agents = []
         return obs, rewards, terminations, truncations, infos
+
+    def _check_keys(self, actions: Any) -> None:
+        """Unknown agents are always an error; missing ones unless ``strict_actions`` is False."""
+        if not isinstance(actions, dict):
+            raise WdtnoptError(f"actions: expected a dict from agent name to action, got {type(actions).__name__}")
+        unknown = [k for k in actions if k not in self.agents]
+        missing = [a for a in self.agents if a not in actions]
+        if unknown:
+            raise WdtnoptError(f"actions: unknown agent(s) {_names(unknown)}; the agents are mu_0..mu_"
+                               f"{self.scenario.n_mus - 1}, bs_0..bs_{self.scenario.n_bss - 1} and controller")
+        if missing and self.strict_actions:
+            raise WdtnoptError(f"actions: no action for agent(s) {_names(missing)} (every agent acts every "
+                               "slot; pass strict_actions=False to let them take the neutral action)")
+
+    def _action(self, actions: dict, agent: str, size: int, default: Any) -> np.ndarray:
+        """Agent ``agent``'s action as a float array of ``size`` values (``default`` if absent)."""
+        raw = actions.get(agent)
+        a = np.broadcast_to(np.asarray(default, float), (size,)) if raw is None else np.asarray(raw, float)
+        if a.size != size:
+            raise WdtnoptError(f"actions[{agent!r}]: expected {size} value(s) ({self._act_spaces[agent]}), "
+                               f"got shape {a.shape}")
+        return a.reshape(size)
 
     def state(self) -> np.ndarray:
         if self._obs is None:
@@ -121,27 +198,101 @@ class WdtnParallelEnv(ParallelEnv):
         return out
 
     def _infos(self, res: core.StepResult | None) -> dict[str, dict]:
+        """Every key from reset on (clients such as TorchRL size their specs from the reset infos);
+        after reset no action was used and the slot's totals are 0."""
+        n, m = self.scenario.n_mus, self.scenario.n_bss
         infos: dict[str, dict] = {a: {} for a in self.possible_agents}
-        infos["controller"]["action_mask"] = self._obs.ctrl_mask.astype(np.int8)
-        if res is not None:
-            for i in range(self.scenario.n_mus):
-                infos[f"mu_{i}"]["action_used"] = bool(res.mu_used[i])
-            for j in range(self.scenario.n_bss):
-                infos[f"bs_{j}"]["action_used"] = res.bs_used[j].copy()
-            infos["controller"]["action_used"] = bool(res.ctrl_used)
-            for a in self.possible_agents:
-                infos[a]["energy_j"] = res.evaluation.energy_total
-                infos[a]["failures"] = res.evaluation.n_failed
+        infos["controller"]["action_mask"] = mask_rows(self._obs.ctrl_mask)
+        for i in range(n):
+            infos[f"mu_{i}"]["action_used"] = bool(res.mu_used[i]) if res is not None else False
+        for j in range(m):
+            infos[f"bs_{j}"]["action_used"] = res.bs_used[j].copy() if res is not None else np.zeros(n, bool)
+        infos["controller"]["action_used"] = bool(res.ctrl_used) if res is not None else False
+        for a in self.possible_agents:
+            infos[a]["energy_j"] = float(res.evaluation.energy_total) if res is not None else 0.0
+            infos[a]["failures"] = int(res.evaluation.n_failed) if res is not None else 0
         return {a: infos[a] for a in (self.agents or self.possible_agents)}
 
-    def render(self) -> None:
+    def _make_frame(self, res: core.StepResult | None, before: np.ndarray) -> Frame:
+        tr = self.trace
+        t = self.sim.t - 1 if res is not None else self.sim.t
+        x = res.snapshot.placement_prev if res is not None else self.sim.placement
+        load = np.bincount(x, weights=tr.dt_size_bits, minlength=tr.n_bss)
+        return Frame(t=t, placement=x.copy(), moved_from=np.where(x != before, before, -1),
+                     failed=res.evaluation.failed.copy() if res is not None else np.zeros(tr.n_mus, bool),
+                     request=tr.request[t].copy(), free_storage=1.0 - load / tr.storage_bits,
+                     reward=res.reward if res is not None else None)
+
+    def render(self) -> np.ndarray | None:
+        """The last slot drawn (docs/env.md, "Rendering").
+
+        Returns
+        -------
+        numpy.ndarray or None
+            ``[H, W, 3]`` uint8 RGB picture when ``render_mode="rgb_array"``; None otherwise (in
+            ``"human"`` mode the window is redrawn; without a render mode nothing is drawn).
+
+        Raises
+        ------
+        WdtnoptError
+            If called before ``reset()``.
+        """
+        if self.render_mode is None:
+            return None
+        if self._frame is None:
+            raise WdtnoptError("render() called before reset()")
+        if self.render_mode == "rgb_array":
+            return rgb_array(self.trace, self._frame)
+        self._window.show(self.trace, self._frame)
         return None
 
     def close(self) -> None:
-        pass
+        if self._window is not None:
+            self._window.close()
 
 
-def parallel_env(scenario: Scenario | None = None, seed: int | None = None, slots: int = 100,
-                 render_mode: str | None = None) -> WdtnParallelEnv:
-    """The WDTN PettingZoo ``ParallelEnv`` (see :class:`WdtnParallelEnv`)."""
-    return WdtnParallelEnv(scenario=scenario, seed=seed, slots=slots, render_mode=render_mode)
+def parallel_env(scenario: Scenario | None = None, seed: int | None = None, slots: int | None = None,
+                 render_mode: str | None = None, *, max_cycles: int | None = None,
+                 strict_actions: bool = True) -> WdtnParallelEnv:
+    """The WDTN PettingZoo ``ParallelEnv``.
+
+    Parameters and errors: see :class:`WdtnParallelEnv` (``slots`` defaults to 100; ``max_cycles``
+    is its PettingZoo alias).
+
+    Returns
+    -------
+    WdtnParallelEnv
+        Agents ``mu_0..mu_{N-1}`` (power, W), ``bs_0..bs_{M-1}`` (CPU weights ``[N]``) and
+        ``controller`` (host of every DT, ``MultiDiscrete([M] * N)``); call ``reset`` first.
+    """
+    return WdtnParallelEnv(scenario=scenario, seed=seed, slots=slots, render_mode=render_mode,
+                           max_cycles=max_cycles, strict_actions=strict_actions)
+
+
+def env(scenario: Scenario | None = None, seed: int | None = None, slots: int | None = None,
+        render_mode: str | None = None, *, max_cycles: int | None = None, strict_actions: bool = True):
+    """The WDTN environment in PettingZoo's AEC form (agents act one after another).
+
+    It is :func:`parallel_env` converted by ``pettingzoo.utils.parallel_to_aec``: the actions are
+    collected agent by agent in the order of ``possible_agents`` and the slot is stepped when the
+    last agent (the controller) has acted, so both forms give the same episodes.
+
+    Parameters
+    ----------
+    scenario, seed, slots, render_mode, max_cycles, strict_actions
+        As for :class:`WdtnParallelEnv`.
+
+    Returns
+    -------
+    pettingzoo.AECEnv
+        The AEC environment (wrapped by PettingZoo's order-enforcing wrapper).
+
+    Raises
+    ------
+    WdtnoptError
+        As for :class:`WdtnParallelEnv`.
+    """
+    from pettingzoo.utils.conversions import parallel_to_aec
+
+    return parallel_to_aec(parallel_env(scenario=scenario, seed=seed, slots=slots, render_mode=render_mode,
+                                        max_cycles=max_cycles, strict_actions=strict_actions))

@@ -1,0 +1,79 @@
+"""The whole team as one Gymnasium agent, for single-agent libraries such as Stable-Baselines3
+(docs/env.md, "Training with Stable-Baselines3").
+
+Single-agent libraries take one observation space and one action space, and SB3 accepts no
+``Dict``/``Tuple`` action space; the team mixes ``Box`` (MU powers, BS weights) and
+``MultiDiscrete`` (the controller's hosts) actions. :class:`TeamEnv` joins them into one ``Box`` in
+``[-1, 1]``: ``N`` power entries (scaled to ``[0, p_max]``), ``M * N`` CPU weights (scaled to
+``[0, 1]``) and ``N * M`` host scores, decoded as the best-scoring host the controller's action mask
+allows. The observation is the global state, the reward the team reward.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from ..scenario import Scenario
+from .parallel import WdtnParallelEnv
+
+
+class TeamEnv(gym.Env):
+    """One ``gymnasium.Env`` driving every agent of :class:`WdtnParallelEnv`.
+
+    Parameters
+    ----------
+    scenario, seed, slots, render_mode
+        As for :class:`WdtnParallelEnv`.
+
+    Raises
+    ------
+    WdtnoptError
+        As for :class:`WdtnParallelEnv`.
+    """
+
+    metadata = WdtnParallelEnv.metadata
+
+    def __init__(self, scenario: Scenario | None = None, seed: int | None = None, slots: int | None = None,
+                 render_mode: str | None = None):
+        self.par = WdtnParallelEnv(scenario=scenario, seed=seed, slots=slots, render_mode=render_mode)
+        self.render_mode = render_mode
+        n, m = self.par.scenario.n_mus, self.par.scenario.n_bss
+        self.observation_space = self.par.state_space
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(n + 2 * m * n,), dtype=np.float32)
+        self._mask: np.ndarray | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        _, infos = self.par.reset(seed=seed, options=options)
+        return self.par.state(), self._info(infos)
+
+    def decode(self, action: Any) -> dict[str, np.ndarray]:
+        """The per-agent actions of the joint ``action`` (module docstring)."""
+        sc = self.par.scenario
+        n, m = sc.n_mus, sc.n_bss
+        a = np.clip(np.asarray(action, float).reshape(-1), -1.0, 1.0)
+        power = (a[:n] + 1.0) / 2.0 * sc.p_max_w
+        weights = ((a[n:n + m * n] + 1.0) / 2.0).reshape(m, n)
+        scores = np.where(self._mask, a[n + m * n:].reshape(n, m), -np.inf)
+        out = {f"mu_{i}": power[i:i + 1] for i in range(n)}
+        out.update({f"bs_{j}": weights[j] for j in range(m)})
+        out["controller"] = scores.argmax(1)
+        return out
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        _, rewards, _, truncations, infos = self.par.step(self.decode(action))
+        return (self.par.state(), float(rewards["controller"]), False, bool(truncations["controller"]),
+                self._info(infos))
+
+    def _info(self, infos: dict) -> dict:
+        self._mask = np.stack(infos["controller"]["action_mask"]).astype(bool)
+        c = infos["controller"]
+        return {"energy_j": c["energy_j"], "failures": c["failures"], "action_mask": self._mask.copy()}
+
+    def render(self) -> np.ndarray | None:
+        return self.par.render()
+
+    def close(self) -> None:
+        self.par.close()
