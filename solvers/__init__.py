@@ -156,9 +156,36 @@ def methods() -> tuple[str, ...]:
 
 
 def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
-    """Solve one snapshot (MODEL.md section 5) with ``method``; see this module's docstring.
+    """Solve one snapshot problem (MODEL.md section 5) with ``method``; see this module's docstring.
 
-    Common options: ``gap`` (relative, default 1e-6), ``time_limit`` (s, None = none), ``threads``.
+    Parameters
+    ----------
+    snapshot : Snapshot
+        The decision point (N MUs, M servers; SI units).
+    method : str, optional
+        ``"exact"`` (default), ``"fast"``, ``"relaxation"``, ``"pyomo"`` or a name added with
+        :func:`register_method`.
+    **options
+        Options of the method. Common ones: ``gap`` (relative optimality gap, default 1e-6),
+        ``time_limit`` (s, None = none), ``threads``. An option the method does not declare is an
+        error.
+
+    Returns
+    -------
+    Solution
+        ``placement [N]``, ``served [N]`` (bool), ``tx_time [N]`` (s), ``power [N]`` (W),
+        ``cpu_hz [N]`` (cycles/s), ``energy [N]`` (J), ``objective`` (J, ``evaluate``'s objective of
+        the decision), ``bound`` (J, a certified lower bound), ``gap``, ``status`` (one of
+        ``STATUSES``) and ``solve_time_s`` (s). An infeasible snapshot gives status
+        ``"infeasible"``, not an exception.
+
+    Raises
+    ------
+    SolverError
+        If ``method`` is unknown, an option is not one of the method's, or the method's back end
+        is not installed.
+    SnapshotError
+        If ``snapshot`` is not a valid snapshot (raised by the method when it reads it).
     """
     target = _METHODS.get(method)
     if target is None:

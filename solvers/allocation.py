@@ -460,9 +460,30 @@ def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData 
              deadline: float | None = None) -> Allocation:
     """Optimal admission (or the given ``served`` set) and allocation for a fixed ``placement``.
 
-    Storage is not checked here (the placement is given); ``evaluate`` reports it. With
-    ``served`` given, infeasible served sets on a server give ``cost = inf``. ``deadline``: see
-    :func:`admit_server` (the result is then feasible, with ``exact`` and a certified ``bound``).
+    The small-timescale problem of MODEL.md section 5, solved server by server with one CPU price.
+    Storage is not checked here (the placement is given); ``evaluate`` reports it.
+
+    Parameters
+    ----------
+    snapshot : Snapshot
+        The decision point (N MUs, M servers).
+    placement : array_like of int, shape [N]
+        Host server of every DT.
+    served : array_like of bool, shape [N], optional
+        A served set to allocate (restricted to requesting, available DTs); infeasible served sets
+        on a server give ``cost = inf``. Default: the optimal admission.
+    pair_data : PairData, optional
+        Precomputed per-(MU, server) data of ``snapshot`` (reused across calls).
+    deadline : float, optional
+        Time budget (s) of the admission search; see :func:`admit_server` (the result is then
+        feasible, with ``exact`` and a certified ``bound``).
+
+    Returns
+    -------
+    Allocation
+        ``placement [N]``, ``served [N]``, ``tx_time [N]`` (s), ``cpu_hz [N]`` (cycles/s), ``cost``
+        (J: energy + failure and migration penalties), ``server_cost [M]`` (J), ``exact`` (False if
+        an admission stopped at ``deadline``) and a certified lower ``bound`` (J).
     """
     s = snapshot
     pd = pair_data or PairData.of(s)

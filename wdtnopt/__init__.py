@@ -62,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import DecisionError, PolicyError, ScenarioError, SnapshotError, ValidationError, WdtnoptError
     from .bounds import HindsightBound, gap, hindsight_bound
     from .cost import Decision, Evaluation, Violation, evaluate
+    from .parallel import map_tasks
     from .policies import Policy, make_policy, register_policy
     from .scenario import Scenario
     from .simulation import SimResult, simulate

@@ -237,12 +237,46 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
                     step: float | None = None, tol: float = 1e-4, progress: bool = False) -> HindsightBound:
     """Lower bound on the energy of every causal policy on ``trace`` whose per-MU failure ratios are <= ``eps``.
 
-    ``eps``: a number or a per-MU array (default: the scenario's ``eps``). ``iters``: dual
-    evaluations (each solves every slot with requests once): up to half of them search the uniform
-    multipliers, the rest climb per MU; with ``mu0`` or ``step`` given, all of them climb from ``mu0``. ``method``: the snapshot method of the
-    inner minima (``exact``; ``fast`` for large N; both return certified bounds). ``workers`` /
-    ``scheduler``: see :func:`wdtnopt.parallel.map_tasks`. The result's ``energy_per_mu_slot`` is
-    in the unit of ``SimResult.energy_per_mu_slot``.
+    The Lagrangian hindsight bound of MODEL.md section 6: migration relaxed, reliability dualized
+    with per-MU multipliers ``mu >= 0`` (J per failure); every evaluated ``mu`` is a valid bound.
+
+    Parameters
+    ----------
+    trace : Trace
+        The trace (T slots, N MUs).
+    eps : float or array_like, shape [N], optional
+        Target failure ratio of every MU, in ``[0, 1]`` (default: the scenario's ``eps``).
+    iters : int, optional
+        Dual evaluations (each solves every slot with requests once): up to half of them search the
+        uniform multipliers, the rest climb per MU; with ``mu0`` or ``step`` given, all of them
+        climb from ``mu0``.
+    mu0 : float or array_like, shape [N], optional
+        Starting multipliers (J), default ``eta * E_ref``.
+    method : str, optional
+        Snapshot method of the inner minima (``"exact"``; ``"fast"`` for large N; both certified).
+    solver_options : dict, optional
+        Options of that method (default relative gap 1e-3: certified inner bounds).
+    workers, scheduler
+        See :func:`wdtnopt.parallel.map_tasks`.
+    step : float, optional
+        Step of the per-MU ascent.
+    tol : float, optional
+        Relative improvement below which the ascent stops.
+    progress : bool, optional
+        Show a progress bar.
+
+    Returns
+    -------
+    HindsightBound
+        ``energy_per_mu_slot`` (J, a valid lower bound in the unit of
+        ``SimResult.energy_per_mu_slot``), the best multipliers ``mu [N]`` (J per failure) and every
+        evaluated dual point (``value_at(eps)`` re-scores them at other failure targets).
+
+    Raises
+    ------
+    WdtnoptError
+        If ``eps`` is not in ``[0, 1]`` (or not N values), ``iters < 1`` or ``mu0`` is negative or
+        not finite; solver errors of ``method`` propagate.
     """
     n = trace.n_mus
     eps_arr = np.broadcast_to(np.asarray(trace.scenario.eps if eps is None else eps, dtype=float), (n,)).copy()
@@ -309,13 +343,35 @@ class GapReport:
 
 def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iters: int = 10,
         **bound_options: Any) -> GapReport:
-    """Optimality gap of simulated policies on ``trace``: ``(E_policy - LB) / LB``.
+    """Optimality gap of simulated policies on ``trace``: ``(E_policy - LB) / LB`` (MODEL.md section 6).
 
     ``LB`` is the hindsight bound evaluated at each policy's *own* per-MU failure ratios (so a
-    policy cannot look good by failing more). ``results``: one ``SimResult`` or a list. A ``bound``
-    computed earlier on the same trace is reused; for each policy ``iters`` more dual evaluations
-    target its failure ratios (uniform search, then per-MU ascent; uniform points are shared
-    between policies, so later policies often need fewer).
+    policy cannot look good by failing more).
+
+    Parameters
+    ----------
+    results : SimResult or list of SimResult
+        Runs on ``trace`` (same N and number of slots).
+    trace : Trace
+        The trace the policies ran on.
+    bound : HindsightBound, optional
+        A bound computed earlier on the same trace, reused (its dual points are kept).
+    iters : int, optional
+        Dual evaluations per policy that target its failure ratios (uniform search, then per-MU
+        ascent; uniform points are shared between policies, so later policies often need fewer).
+    **bound_options
+        Passed to :func:`hindsight_bound` when ``bound`` is None.
+
+    Returns
+    -------
+    GapReport
+        ``rows``, one per policy: ``energy_per_mu_slot`` (J), ``failure_ratio``,
+        ``bound_per_mu_slot`` (J, the bound at its own failure ratios) and the relative ``gap``.
+
+    Raises
+    ------
+    WdtnoptError
+        If a result is of another trace (other N or number of slots).
     """
     res_list: Sequence[Any] = results if isinstance(results, (list, tuple)) else [results]
     if bound is None:

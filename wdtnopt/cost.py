@@ -105,10 +105,32 @@ class Evaluation:
 def evaluate(snapshot: Snapshot, decision: Decision | Mapping[str, Any] | Any) -> Evaluation:
     """Recompute energy, latency and objective of ``decision`` and list every violated constraint.
 
-    ``decision`` may be a :class:`Decision`, a mapping with its field names, or any object with
-    those attributes (a ``Solution``). Arrays of the wrong shape or non-finite entries raise
-    :class:`DecisionError`; constraint breaches are reported, not raised.
+    The single definition of cost (MODEL.md section 5; the two views of a decision: docs/model.md).
     The numbers come from :func:`evaluate_arrays` (the same core the batched environment uses).
+
+    Parameters
+    ----------
+    snapshot : Snapshot
+        The decision point (N MUs, M servers).
+    decision : Decision, mapping or object
+        A :class:`Decision`, a mapping with its field names, or any object with those attributes
+        (a ``Solution``): ``placement [N]`` (server index) and either the optimization view
+        ``served [N]`` (bool), ``tx_time [N]`` (s), ``cpu_hz [N]`` (cycles/s) or the environment view
+        ``power [N]`` (W), ``cpu_hz [N]`` (cycles/s).
+
+    Returns
+    -------
+    Evaluation
+        Per MU ``energy [N]`` (J), ``power [N]`` (W), ``tx_time [N]`` and ``latency [N]`` (s),
+        ``served [N]``, ``failed [N]``; totals ``energy_total``, ``failure_cost``,
+        ``migration_cost`` and ``objective`` (J); ``violations`` lists every breached constraint
+        (reported, not raised).
+
+    Raises
+    ------
+    DecisionError
+        If a field of ``decision`` is missing, of the wrong shape or type, out of range (server
+        indices) or negative / NaN; every wrong field is named.
     """
     s = snapshot
     n, m = s.n_mus, s.n_bss

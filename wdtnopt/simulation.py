@@ -193,9 +193,32 @@ class SlotRecorder:
 
 
 def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None] = False) -> SimResult:
-    """Run ``policy`` (an object or a registered name) on ``trace``; every slot is scored by ``evaluate``.
+    """Run ``policy`` on ``trace``; every slot is scored by ``evaluate`` (MODEL.md section 4 dynamics).
 
-    ``progress``: True shows a progress bar; a callable receives the slot index after each slot.
+    Parameters
+    ----------
+    policy : Policy or str
+        A policy object or a registered name (``"static"``, ``"follow"``, ``"lyapunov"``,
+        ``"oracle"``, ``"checkpoint:DIR"``, ...; see :func:`wdtnopt.make_policy`).
+    trace : Trace
+        The exogenous processes (:func:`wdtnopt.generate_trace`).
+    progress : bool or callable, optional
+        True shows a progress bar; a callable receives the slot index after each slot.
+
+    Returns
+    -------
+    SimResult
+        The per-slot table and the summary figures ``energy_per_mu_slot`` (J),
+        ``failure_ratio``, ``failure_ratio_per_mu [N]`` and ``migrations``.
+
+    Raises
+    ------
+    WdtnoptError
+        If ``policy`` is an unknown name (:func:`wdtnopt.make_policy`).
+    PolicyError
+        If the policy places a DT off a frame start, moves a migrating DT, overfills a server or
+        gives server indices out of range; a decision of the wrong form raises
+        :class:`~wdtnopt.errors.DecisionError`.
     """
     from .policies import make_policy
 

@@ -89,9 +89,32 @@ class Trace:
                  allow_migration: bool = True) -> Snapshot:
         """The :class:`Snapshot` of slot ``t``.
 
-        Defaults: ``placement_prev`` the initial placement, nothing migrating, the penalties of
-        :meth:`default_penalties` (a ``migration_penalty`` left out is priced at the given
-        ``failure_penalty`` by :meth:`default_migration_penalty`).
+        Parameters
+        ----------
+        t : int
+            Slot index, ``0 <= t < slots``.
+        placement_prev : array_like of int, shape [N], optional
+            Host of every DT before the decision; default the initial placement.
+        migrating : array_like of bool, shape [N], optional
+            DTs under migration (they may not move and fail if they request); default none.
+        failure_penalty : float or array_like, shape [N], optional
+            Price of a failed sync (J); default ``eta * E_ref`` (:meth:`default_penalties`).
+        migration_penalty : float or array_like, shape [N], optional
+            Price of moving each DT (J); default the expected failures of a one-hop move priced at
+            ``failure_penalty`` (:meth:`default_migration_penalty`).
+        allow_migration : bool, optional
+            False fixes the placement (the small-timescale problem).
+
+        Returns
+        -------
+        Snapshot
+            The slot's channel, request and workload data with the given state and prices.
+
+        Raises
+        ------
+        WdtnoptError
+            If ``t`` is out of range; :class:`~wdtnopt.errors.SnapshotError` if a given array has
+            the wrong shape or values (every wrong field is named).
         """
         if not 0 <= int(t) < self.slots:
             from .errors import WdtnoptError
@@ -204,6 +227,12 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
     Returns
     -------
     Trace
+        ``positions [T, N, 2]`` (m), ``gain [T, N, M]`` (linear), ``assoc [T, N]``,
+        ``request [T, N]``, ``bandwidth [T, N]`` (Hz), ``noise_psd [T, N]`` (W/Hz),
+        ``data_bits [T, N]`` (bit), the per-MU and per-server constants (``cycles_per_bit [N]``,
+        ``dt_size_bits [N]`` bit, ``deadline [N]`` s, ``p_max [N]`` W, ``cpu_hz [M]`` cycles/s,
+        ``storage_bits [M]`` bit, ``backhaul_latency_s [M, M]`` s, ``backhaul_s_per_bit [M, M]``
+        s/bit) and ``initial_placement [N]``; ``T = slots``.
 
     Raises
     ------

@@ -52,7 +52,24 @@ def episode_seed(seed: int, env_index: int, episode: int) -> int:
 
 
 class BatchedWdtnEnv:
-    """``n_envs`` WDTN environments; ``step`` takes [E, ...] arrays of actions per agent type."""
+    """``n_envs`` WDTN environments; ``step`` takes [E, ...] arrays of actions per agent type.
+
+    Parameters
+    ----------
+    scenario : Scenario, optional
+        The network (N MUs, M BSs); default ``Scenario.paper()``.
+    n_envs : int, optional
+        Number E of environments stepped together.
+    seed : int, optional
+        Episode ``k`` of environment ``e`` uses the trace seed ``episode_seed(seed, e, k)``.
+    slots : int, optional
+        Episode length in slots.
+
+    Raises
+    ------
+    WdtnoptError
+        If ``scenario`` is not a Scenario, or ``n_envs`` or ``slots`` is not an integer >= 1.
+    """
 
     def __init__(self, scenario: Scenario | None = None, n_envs: int = 8, seed: int = 0, slots: int = 100):
         self.scenario = check_args(scenario, slots)

@@ -25,7 +25,16 @@ from ..snapshot import Snapshot
 
 
 class Policy:
-    """Base class with the do-nothing defaults; subclasses override what they decide."""
+    """Base class of the policies the simulator drives, with the do-nothing defaults.
+
+    A subclass overrides what it decides: :meth:`place` (placement at frame starts),
+    :meth:`allocate` (power and CPU of every slot), and optionally :meth:`penalties`,
+    :meth:`observe`, :meth:`reset`, :meth:`extras`. ``allocate`` receives a
+    :class:`~wdtnopt.Snapshot` with ``allow_migration=False`` and must return a
+    :class:`~wdtnopt.Decision` at ``snapshot.placement_prev``: the environment view (``power [N]``
+    W, ``cpu_hz [N]`` cycles/s) or the optimization view (``served [N]``, ``tx_time [N]`` s,
+    ``cpu_hz [N]``); ``place`` returns ``placement [N]`` (server indices).
+    """
 
     name = "policy"
 
@@ -63,7 +72,15 @@ _CHECKPOINT = "wdtnopt.agents.checkpoint:CheckpointPolicy"
 
 
 def register_policy(name: str, factory: str | Callable[..., Policy]) -> None:
-    """Register a policy factory (a callable or a ``"module:attribute"`` string) under ``name``."""
+    """Register a policy factory under ``name`` (then ``simulate(name, trace)`` and the CLI know it).
+
+    Parameters
+    ----------
+    name : str
+        The policy's name.
+    factory : callable or str
+        A callable ``(**options) -> Policy`` or a ``"module:attribute"`` string imported on first use.
+    """
     _REGISTRY[name] = factory
 
 
@@ -72,7 +89,28 @@ def policy_names() -> list[str]:
 
 
 def make_policy(spec: str | Policy, **options: Any) -> Policy:
-    """A policy from its registered name (``"follow"``, ``"checkpoint:runs/happo"``, ...)."""
+    """A policy from its registered name.
+
+    Parameters
+    ----------
+    spec : str or Policy
+        A registered name (``"static"``, ``"follow"``, ``"lyapunov"``, ``"oracle"``,
+        ``"checkpoint:DIR"``, or one added with :func:`register_policy`) or a policy object
+        (returned as is).
+    **options
+        Keyword arguments of the policy's constructor (e.g. ``V=1000`` for ``"lyapunov"``).
+
+    Returns
+    -------
+    Policy
+        A new policy object.
+
+    Raises
+    ------
+    WdtnoptError
+        If ``spec`` is not a string or a Policy, the name is unknown, or its module is not
+        available in this installation; constructors raise it for invalid options.
+    """
     if isinstance(spec, Policy):
         return spec
     if not isinstance(spec, str):

@@ -28,8 +28,20 @@ from . import Policy
 class SnapshotSolverPolicy(Policy):
     """Placement and allocation by the snapshot solver, for a failure price set by subclasses.
 
-    ``method``: ``"auto"`` (``exact`` up to ``exact_max_mus`` MUs, ``fast`` beyond), or any method
-    of :func:`wdtnopt.solve`. ``solver_options`` go to every solve call (e.g. ``gap``, ``time_limit``).
+    Parameters
+    ----------
+    method : str, optional
+        ``"auto"`` (``exact`` up to ``exact_max_mus`` MUs, ``fast`` beyond), or any method of
+        :func:`wdtnopt.solve`.
+    exact_max_mus : int, optional
+        Largest N solved by ``exact`` under ``"auto"``.
+    solver_options : dict, optional
+        Options of every solve call (e.g. ``gap``, ``time_limit`` in s).
+
+    Raises
+    ------
+    WdtnoptError
+        If ``exact_max_mus`` is not an integer >= 0.
     """
 
     name = "snapshot-solver"
@@ -109,6 +121,19 @@ class MyopicOraclePolicy(SnapshotSolverPolicy):
     ``failure_price`` (J per failure): one number for every MU, or one per MU, e.g. the multipliers
     of a hindsight bound (``HindsightBound.value_at(ratios)[1]``): the policy that prices failures
     as the bound's dual does, a reference for what constant prices can reach on a trace.
+
+    Parameters
+    ----------
+    failure_price : float or array_like, shape [N], optional
+        Price of a failed sync (J); default ``eta * E_ref``.
+    **options
+        Those of :class:`SnapshotSolverPolicy`.
+
+    Raises
+    ------
+    WdtnoptError
+        If ``failure_price`` is negative, not finite or not one number / one per MU (the count is
+        checked when a trace starts).
     """
 
     name = "oracle"
@@ -142,6 +167,23 @@ class LyapunovPolicy(SnapshotSolverPolicy):
     The queue law is unchanged, so each MU's failure ratio is still driven to ``eps``.
     Defaults ``V = 1000, theta = 3`` (a 3 mJ price floor): on the default scenario the smallest gap to
     the hindsight bound measured (docs/longterm.md); ``theta = 0`` gives the textbook rule.
+
+    Parameters
+    ----------
+    V : float, optional
+        Energy weight of drift-plus-penalty (> 0; J^-1 scale of the price ``(Q + theta) / V``).
+    eps : float or array_like, shape [N], optional
+        Target failure ratio per MU; default the scenario's ``eps``.
+    theta : float, optional
+        Place-holder backlog (>= 0).
+    **options
+        Those of :class:`SnapshotSolverPolicy`.
+
+    Raises
+    ------
+    WdtnoptError
+        If ``V`` is not a finite number > 0 or ``theta`` not a finite number >= 0; when a trace
+        starts, if ``eps`` is not in ``[0, 1]``.
     """
 
     name = "lyapunov"
