@@ -2,7 +2,8 @@
 
     python benchmarks/bench_fast.py --sizes 200x10 1000x50 5000x50 --seeds 5 --exact 100x10 --exact-seeds 5
 
-Part 1 solves ``paper_snapshot(N, M, seed)`` (tests/snapgen.py) and the trace generator's first
+Part 1 solves ``paper_snapshot(N, M, seed)`` (``wdtnopt.testing``: raw data, a random previous
+placement, some DTs migrating) and the trace generator's first
 snapshot (``generate_trace(Scenario.paper(n_mus=N, n_bss=M), seed, slots=1).snapshot(0)``) with
 ``solve_fast(gap=0.01)`` and reports the median wall time and the median / worst certified gap
 over the seeds. Part 2 solves the same snapshots with the exact oracle (``solve_exact``,
@@ -14,23 +15,18 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from snapgen import paper_snapshot  # noqa: E402
-
-import wdtnopt  # noqa: E402
-from wdtnopt.cost import evaluate  # noqa: E402
-from wdtnopt.solvers.exact import solve_exact  # noqa: E402
-from wdtnopt.solvers.fast import solve_fast  # noqa: E402
+import wdtnopt
+from wdtnopt.cost import evaluate
+from wdtnopt.solvers.exact import solve_exact
+from wdtnopt.solvers.fast import solve_fast
+from wdtnopt.testing import paper_snapshot
 
 
 def _snapshots(kind: str, n: int, m: int, seeds: int):
     for seed in range(seeds):
-        if kind == "snapgen":
+        if kind == "paper_snapshot":
             yield paper_snapshot(n, m, seed)
         else:
             yield wdtnopt.generate_trace(wdtnopt.Scenario.paper(n_mus=n, n_bss=m), seed=seed, slots=1).snapshot(0)
@@ -52,7 +48,7 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
     print("| instances | N x M | requests (median) | time s (median) | time s (max) | gap (median) | gap (worst) | statuses |")
     print("|---|---|---|---|---|---|---|---|")
-    for kind in ("snapgen", "trace"):
+    for kind in ("paper_snapshot", "trace"):
         for size in args.sizes:
             n, m = _size(size)
             times, gaps, reqs, statuses = [], [], [], []
@@ -76,7 +72,7 @@ def main() -> None:
     for size in args.exact:
         n, m = _size(size)
         te, tf, excess, valid, statuses = [], [], [], True, []
-        for s in _snapshots("snapgen", n, m, args.exact_seeds):
+        for s in _snapshots("paper_snapshot", n, m, args.exact_seeds):
             t = time.perf_counter()
             f = solve_fast(s, gap=0.01)
             tf.append(time.perf_counter() - t)
@@ -87,7 +83,7 @@ def main() -> None:
             excess.append((f.objective - e.objective) / e.objective)
             valid &= f.bound <= e.objective * (1 + 1e-9)
         st = ", ".join(f"{k} {statuses.count(k)}" for k in sorted(set(statuses)))
-        print(f"| snapgen | {n} x {m} | {statistics.median(te):.2f} | {statistics.median(tf):.2f} | "
+        print(f"| paper_snapshot | {n} x {m} | {statistics.median(te):.2f} | {statistics.median(tf):.2f} | "
               f"{statistics.median(te) / statistics.median(tf):.1f} | {100 * max(excess):.2f}% | {valid} | {st} |",
               flush=True)
 

@@ -4,7 +4,7 @@
     python benchmarks/bench_solvers.py --quick --no-write
 
 1. Exact oracle (``solve(method="exact", gap=1e-6)``) on paper-like snapshots (MODEL.md section 8
-   defaults, built by tests/snapgen.py) for N in --sizes, M = 5: median wall time over instances
+   defaults, built by ``wdtnopt.testing.paper_snapshot``) for N in --sizes, M = 5: median wall time over instances
    (each the median of --repeats runs), and SCIP on the Pyomo MINLP (``method="pyomo"``) on the
    first --scip-instances of them under --scip-cap seconds: its time, status and gap at the cap.
    The ratio is SCIP time / oracle time on the same instances (a lower bound on the true ratio
@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 
 SECTION = "## Snapshot solvers (issue 3)"
 
@@ -50,7 +49,7 @@ def _timed(fn, repeats: int):
 
 
 def bench_exact(sizes, instances, repeats, scip_instances, scip_cap, log):
-    from snapgen import paper_snapshot
+    from wdtnopt.testing import paper_snapshot
     from wdtnopt.cost import evaluate
     from wdtnopt.solvers import solve
 
@@ -78,7 +77,7 @@ def bench_exact(sizes, instances, repeats, scip_instances, scip_cap, log):
 
 
 def allocation_snapshot(N: int, seed: int = 0):
-    from snapgen import paper_snapshot
+    from wdtnopt.testing import paper_snapshot
 
     s = paper_snapshot(N, 5, seed=seed, cpu_hz=10e9 * N / 30)
     # the band of a BS grows with N too: each requesting MU gets what it gets in the paper system
@@ -159,7 +158,7 @@ def _highs_version() -> str:
 def render(rows, alloc, args, elapsed) -> str:
     cmd = "python benchmarks/bench_solvers.py " + " ".join(sys.argv[1:])
     out = [SECTION, "",
-           f"Machine: {machine()}. Command: `{cmd.strip()}` ({elapsed:.0f} s). Snapshots: tests/snapgen.py "
+           f"Machine: {machine()}. Command: `{cmd.strip()}` ({elapsed:.0f} s). Snapshots: wdtnopt.testing "
            "`paper_snapshot(N, 5, seed)` (MODEL.md section 8 defaults, data 0.5-1.5 Mbit, rho = 1). "
            f"Times are medians of {args.repeats} runs per instance, then the median over {args.instances} instances.",
            "",

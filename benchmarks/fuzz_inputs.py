@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/fuzz_inputs.py --examples 2500
 
-Four targets, each fed ``--examples`` hypothesis-generated cases (strategies in tests/fuzzcases.py):
+Four targets, each fed ``--examples`` hypothesis-generated cases (strategies in ``wdtnopt.testing.strategies``):
 
 * ``Snapshot.from_dict`` with malformed dicts (wrong shapes, NaN/inf, negative capacities,
   out-of-range indices, wrong types, missing/unknown keys, huge values);
@@ -29,15 +29,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from fuzzcases import file_texts, names_fields, scenario_dicts, snapshot_dicts  # noqa: E402
-from wdtnopt import Scenario, ScenarioError, Snapshot, SnapshotError, evaluate  # noqa: E402
-from wdtnopt.cli import main as cli_main  # noqa: E402
-from wdtnopt.policies.heuristics import equal_share_allocation  # noqa: E402
+from wdtnopt import Scenario, ScenarioError, Snapshot, SnapshotError, evaluate
+from wdtnopt.cli import main as cli_main
+from wdtnopt.policies.heuristics import equal_share_allocation
+from wdtnopt.testing.strategies import file_texts, names_fields, scenario_dicts, snapshot_dicts
 
 
 class CaseTimeout(Exception):

@@ -551,7 +551,7 @@ def _allocate_fixed(s: Snapshot, pd: PairData, placement: np.ndarray, served: np
     energy = np.zeros(n)
     if mus.size:
         energy[mus] = pd.energy(mus, tx[mus])
-    server_cost = np.bincount(host, weights=energy[mus], minlength=M)
+    server_cost = np.bincount(host, weights=energy[mus], minlength=M).astype(float)   # int when nothing is served
     failed = req & ~out_served
     server_cost += np.bincount(placement[failed], weights=s.failure_penalty[failed], minlength=M)
     server_cost[~feasible_m] = math.inf

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from snapgen import paper_snapshot, tiny_snapshot
+from wdtnopt.testing import one_cell, paper_snapshot, tiny_snapshot
 from wdtnopt import physics
 from wdtnopt.cost import evaluate
 from wdtnopt.solvers.allocation import (PairData, admit_server, allocate, allocate_server, energy_curvature,
@@ -123,9 +123,12 @@ def test_single_user_takes_the_whole_cpu_and_zero_cycles_need_none() -> None:
 
 def test_power_caps_bind_when_cpu_is_exactly_enough() -> None:
     """sum f_min == F: every MU at t_min, still feasible and matching the reference."""
-    s = tiny_snapshot(0, N=5, M=1)
-    pd = PairData.of(s)
-    cand = np.flatnonzero(pd.servable[:, 0] & (s.cycles > 0))[:3]
+    for seed in range(50):                     # the first tiny snapshot with 3 servable MUs that need CPU
+        s = tiny_snapshot(seed, N=5, M=1)
+        pd = PairData.of(s)
+        cand = np.flatnonzero(pd.servable[:, 0] & (s.cycles > 0))[:3]
+        if cand.size == 3:
+            break
     assert cand.size == 3
     F = float(pd.f_min[cand, 0].sum())
     s2 = s.replace(cpu_hz=np.array([F]))
@@ -174,3 +177,11 @@ def test_grouped_newton_equals_nested_price_solve(seed: int) -> None:
         e2 = pd.energy(mus[idx], t2).sum()
         assert e1 == pytest.approx(e2, rel=1e-10)
         assert f[idx].sum() <= s.cpu_hz[m] * (1 + 1e-12)
+
+
+def test_empty_served_set_costs_the_failures() -> None:
+    """A fixed served set with nobody in it: every request fails (no error from an empty server sum)."""
+    s = one_cell()
+    a = allocate(s, s.placement_prev, served=np.zeros(2, bool))
+    assert not a.served.any() and a.cost == pytest.approx(0.5)      # MU 0 requests and fails
+    assert allocate(one_cell(request=[False, False]), s.placement_prev, served=np.zeros(2, bool)).cost == 0.0

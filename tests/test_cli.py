@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from handmade import run_cli as run
+from cli_runner import run_cli as run
 from wdtnopt import Snapshot
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from handmade import one_cell
+from wdtnopt.testing import one_cell
 from test_solvers_bruteforce import brute_force
 from wdtnopt import evaluate, physics, solve
 

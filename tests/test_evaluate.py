@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from handmade import one_cell
+from wdtnopt.testing import one_cell
 from wdtnopt import Decision, DecisionError, evaluate
 from wdtnopt.cost import DEADLINE, DECLINED, MIGRATING, SILENT
 
@@ -105,7 +105,7 @@ def _stack_snapshots(snaps):
 
 @pytest.mark.parametrize("view", ["optimization", "environment"])
 def test_batched_core_equals_evaluate_exactly(view):
-    from snapgen import paper_snapshot, tiny_snapshot
+    from wdtnopt.testing import paper_snapshot, tiny_snapshot
     from wdtnopt.cost import VIOLATION_KINDS, evaluate_arrays
     rng = np.random.default_rng(0)
     seen = set()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
-from snapgen import paper_snapshot, tiny_snapshot
+from wdtnopt.testing import paper_snapshot, tiny_snapshot
 from wdtnopt.cost import evaluate
 from wdtnopt.solvers import SolverError
 from wdtnopt.solvers.exact import solve_exact

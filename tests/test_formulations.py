@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from snapgen import paper_snapshot, tiny_snapshot
+from wdtnopt.testing import paper_snapshot, tiny_snapshot
 from wdtnopt.cost import evaluate
 from wdtnopt.solvers import solve
 

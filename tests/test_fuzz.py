@@ -2,7 +2,7 @@
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 
-from fuzzcases import names_fields, file_texts, scenario_dicts, snapshot_dicts
+from wdtnopt.testing.strategies import names_fields, file_texts, scenario_dicts, snapshot_dicts
 from wdtnopt import Scenario, ScenarioError, Snapshot, SnapshotError, evaluate
 from wdtnopt.policies.heuristics import equal_share_allocation
 

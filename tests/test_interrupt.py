@@ -120,7 +120,7 @@ def test_resume_after_death_at_iteration_3s_writes(tmp_path, capsys, monkeypatch
     """Deterministic kills at each of the two writes that end iteration 3 (save-every 1): the resumed
     run's log holds every iteration once, whatever order the CLI writes them in."""
     import wdtnopt.cli.train as train_cli
-    from handmade import run_cli
+    from cli_runner import run_cli
 
     out = tmp_path / "run"
     steps = CONFIG["n_envs"] * CONFIG["rollout_steps"]

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from handmade import one_cell
+from wdtnopt.testing import one_cell
 from wdtnopt import Scenario, Snapshot, SnapshotError, generate_trace
 
 

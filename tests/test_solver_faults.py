@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from handmade import one_cell
+from wdtnopt.testing import one_cell
 from wdtnopt import solve
 from wdtnopt.solvers import SolverError
 
@@ -46,7 +46,7 @@ def test_unknown_method_and_option():
 
 
 def test_admission_stops_at_its_deadline_with_a_valid_bound():
-    from snapgen import paper_snapshot
+    from wdtnopt.testing import paper_snapshot
     from wdtnopt.solvers.allocation import PairData, admit_server
 
     s = paper_snapshot(N=40, M=2, seed=3, request_prob=1.0)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from snapgen import tiny_snapshot
+from wdtnopt.testing import tiny_snapshot
 from wdtnopt import physics
 from wdtnopt.cost import evaluate
 from wdtnopt.solvers import solve

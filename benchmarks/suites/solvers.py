@@ -5,9 +5,8 @@ with migration allowed (the frame-start problem). Each (N, M, instance, method) 
 ``exact`` (the certified oracle, ``gap``), ``pyomo`` (SCIP on the Pyomo MINLP, capped at
 ``scip_cap`` s) and ``fast`` when a ``fast`` method is registered with ``wdtnopt.solve``. The report
 gives times, certified gaps and agreement with the exact oracle (objective difference, same
-placement). The allocation task reuses ``bench_allocation`` of benchmarks/bench_solvers.py (the
-issue-3 script) by import; it needs the repository checkout (it builds its snapshot with
-tests/snapgen.py) and reports itself skipped otherwise.
+placement). The allocation task reuses ``bench_allocation`` of benchmarks/bench_solvers.py by
+import (its snapshot comes from ``wdtnopt.testing``, installed with the package).
 
 Tasks run in parallel share the CPU: for clean timings run with ``--workers 1``.
 """
@@ -80,11 +79,8 @@ def solve_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
 
 def allocation_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    try:
-        from wdtnopt.benchmarks.bench_solvers import bench_allocation
-        import snapgen  # noqa: F401  (tests/snapgen.py, put on sys.path by bench_solvers)
-    except ImportError as exc:
-        return {"skipped": f"needs the repository checkout (benchmarks/bench_solvers.py, tests/snapgen.py): {exc}"}
+    from wdtnopt.benchmarks.bench_solvers import bench_allocation
+
     r = bench_allocation(cfg["n_mus"], cfg["repeats"], lambda msg: None)
     return {k: _plain(v) for k, v in r.items()}
 
