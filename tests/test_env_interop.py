@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 
 import numpy as np
 import pytest
-from pettingzoo.test import api_test, parallel_api_test, render_test, seed_test
+from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, render_test, seed_test
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from wdtnopt import Scenario, WdtnoptError
@@ -29,6 +29,7 @@ def test_pettingzoo_suite(sc):
     seed_test(lambda: env(scenario=sc, seed=0, slots=7), num_cycles=20)
     render_test(lambda render_mode=None: env(scenario=sc, seed=0, slots=7, render_mode=render_mode))
     parallel_api_test(parallel_env(scenario=sc, seed=0, slots=7), num_cycles=20)
+    parallel_seed_test(lambda: parallel_env(scenario=sc, seed=0, slots=7), num_cycles=20)
 
 
 @pytest.mark.parametrize("sc", SIZES)
