@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from wdtnopt.errors import WdtnoptError
+from wdtnopt.errors import SnapshotError, WdtnoptError
 
 STATUSES = ("optimal", "time_limit", "feasible", "bound_only", "infeasible")
 
@@ -185,8 +185,13 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
         If ``method`` is unknown, an option is not one of the method's, or the method's back end
         is not installed.
     SnapshotError
-        If ``snapshot`` is not a valid snapshot (raised by the method when it reads it).
+        If ``snapshot`` is not a :class:`~wdtnopt.Snapshot`.
     """
+    from wdtnopt.snapshot import Snapshot
+
+    if not isinstance(snapshot, Snapshot):
+        raise SnapshotError([("snapshot", "expected a wdtnopt.Snapshot (Snapshot.from_dict reads a dict), "
+                                          f"got {type(snapshot).__name__}")])
     target = _METHODS.get(method)
     if target is None:
         raise SolverError(f"unknown method {method!r}: choose one of {', '.join(sorted(_METHODS))}")

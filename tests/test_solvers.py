@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cli_runner import run_cli
-from wdtnopt.testing import paper_snapshot, tiny_snapshot
+from wdtnopt.testing import one_cell, paper_snapshot, tiny_snapshot
 from wdtnopt.cost import evaluate
 from wdtnopt.errors import WdtnoptError
 from wdtnopt.solvers import Solution, methods, register_method, solve
@@ -183,3 +183,10 @@ def test_cli_solve_bad_input_exits_2(tmp_path, capsys, args, needle) -> None:
     assert code == 2
     assert needle in err + out
     assert "Traceback" not in err
+
+
+def test_solve_names_a_snapshot_of_the_wrong_type() -> None:
+    from wdtnopt.errors import SnapshotError
+
+    with pytest.raises(SnapshotError, match=r"snapshot: expected a wdtnopt.Snapshot .* got dict"):
+        solve(one_cell().to_dict())
