@@ -49,7 +49,8 @@ def _entry_points():
         (wdtnopt.gap, "PRE"), (allocate, "PR"), (wdtnopt.make_policy, "PRE"), (wdtnopt.register_policy, "P"),
         (parallel_env, "R"), (env, "PRE"), (WdtnParallelEnv, "PE"), (BatchedWdtnEnv, "PE"), (TeamEnv, "PE"),
         (WdtnParallelEnv.render, "RE"), (SnapshotSolverPolicy, "PE"), (LyapunovPolicy, "PE"),
-        (MyopicOraclePolicy, "PE"),
+        (MyopicOraclePolicy, "PE"), (wdtnopt.Scenario.paper, "PRE"), (wdtnopt.Scenario.load, "PRE"),
+        (wdtnopt.Snapshot.from_dict, "PRE"), (wdtnopt.Snapshot.load, "PRE"),
     ]
 
 

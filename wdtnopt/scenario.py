@@ -88,7 +88,22 @@ class Scenario:
     # -- constructors --------------------------------------------------------------------------
     @classmethod
     def paper(cls, **overrides: Any) -> "Scenario":
-        """The default scenario of MODEL.md section 8, with any field overridden by keyword."""
+        """The default scenario of MODEL.md section 8, with any field overridden by keyword.
+
+        Parameters
+        ----------
+        **overrides
+            Scenario fields by name (``n_mus=50``, ``cpu_hz=5e9``, ...), SI units.
+
+        Returns
+        -------
+        Scenario
+
+        Raises
+        ------
+        ScenarioError
+            Naming every unknown field and every value of the wrong type or out of its range.
+        """
         return cls.from_dict(overrides)
 
     @classmethod
@@ -104,7 +119,22 @@ class Scenario:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Scenario":
-        """Read a TOML (``.toml``) or JSON (any other suffix) file of parameters."""
+        """Read a TOML (``.toml``) or JSON (any other suffix) file of parameters.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A flat table of scenario fields; missing fields keep their defaults.
+
+        Returns
+        -------
+        Scenario
+
+        Raises
+        ------
+        ScenarioError
+            If the file cannot be read or parsed, or names an unknown field or a bad value.
+        """
         path = Path(path)
         text = read_text(path, ScenarioError)
         if path.suffix.lower() == ".toml":

@@ -174,7 +174,23 @@ class Snapshot:
     # -- conversion ----------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Snapshot":
-        """Build from a mapping of the contract's field names (lists or numpy arrays)."""
+        """Build from a mapping of the snapshot's field names (lists or numpy arrays).
+
+        Parameters
+        ----------
+        data : dict
+            Every field of :class:`Snapshot` (docs/model.md, section 5): ``gain [N, M]``,
+            ``assoc [N]``, ..., ``allow_migration``, in SI units.
+
+        Returns
+        -------
+        Snapshot
+
+        Raises
+        ------
+        SnapshotError
+            Naming every missing, unknown or invalid field at once.
+        """
         if not isinstance(data, dict):
             raise SnapshotError([("<root>", f"expected an object of snapshot fields, got {type(data).__name__}")])
         missing = [f for f in FIELDS if f not in data]
@@ -192,7 +208,21 @@ class Snapshot:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Snapshot":
-        """Read a JSON snapshot file (the ``to_dict`` format)."""
+        """Read a JSON snapshot file (the ``to_dict`` format).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        Snapshot
+
+        Raises
+        ------
+        SnapshotError
+            If the file cannot be read or parsed, or a field is missing, unknown or invalid.
+        """
         return cls.from_dict(read_json(path, SnapshotError))
 
     def save(self, path: str | os.PathLike[str]) -> None:
