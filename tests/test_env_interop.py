@@ -228,3 +228,38 @@ def test_stable_baselines3_trains_the_team_env():
                 device="cpu")
     model.learn(64)
     assert model.num_timesteps == 64
+
+
+def test_torchrl_policy_per_group_with_masked_controller():
+    """The training set-up of docs/env.md: one policy per group, the controller's a MaskedCategorical
+    on the mask; its rollout stays in the mask and its log-likelihood carries a gradient."""
+    pytest.importorskip("torchrl", reason="TorchRL not installed (extras 'interop')")
+    import torch
+    from tensordict.nn import TensorDictModule, TensorDictSequential
+    from torch import nn
+    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+    from torchrl.modules import MaskedCategorical, ProbabilisticActor
+
+    sc = Scenario.paper(n_mus=4, n_bss=2, frame_slots=3)
+    n, m = sc.n_mus, sc.n_bss
+    tenv = PettingZooWrapper(parallel_env(scenario=sc, seed=0, slots=8), use_mask=True, categorical_actions=True)
+    dim = {g: tenv.observation_spec[g, "observation"].shape[-1] for g in ("mu", "bs", "controller")}
+
+    def bounded(group, d_out, high):
+        net = nn.Sequential(nn.Linear(dim[group], d_out), nn.Sigmoid())
+        return TensorDictModule(lambda x: net(x) * high, in_keys=[(group, "observation")], out_keys=[(group, "action")])
+
+    logits = nn.Linear(dim["controller"], n * m)
+    ctrl = ProbabilisticActor(
+        TensorDictModule(lambda x: logits(x).unflatten(-1, (n, m)), in_keys=[("controller", "observation")],
+                         out_keys=[("controller", "logits")]),
+        in_keys={"logits": ("controller", "logits"), "mask": ("controller", "action_mask")},
+        out_keys=[("controller", "action")], distribution_class=MaskedCategorical, return_log_prob=True,
+        log_prob_key=("controller", "log_prob"))
+    policy = TensorDictSequential(bounded("mu", 1, sc.p_max_w), bounded("bs", n, 1.0), ctrl)
+    td = tenv.rollout(12, policy=policy, break_when_any_done=False)
+    hosts, mask = td["controller", "action"][:, 0], td["controller", "action_mask"][:, 0]
+    assert torch.gather(mask, 2, hosts[..., None]).all() and not mask.all()
+    assert (td["mu", "action"] <= sc.p_max_w).all() and (td["bs", "action"] <= 1).all()
+    (td["controller", "log_prob"].sum() * td["next", "controller", "reward"].sum()).backward()
+    assert logits.weight.grad.abs().sum() > 0
