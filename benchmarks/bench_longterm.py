@@ -1,4 +1,4 @@
-"""Long-term figures of issue 4: the V trade-off of the Lyapunov scheduler and the gap table.
+"""Long-term figures: the V trade-off of the Lyapunov scheduler and the gap table.
 
     python benchmarks/bench_longterm.py --slots 400 --seed 0 --out benchmarks/results/longterm
 

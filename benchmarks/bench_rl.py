@@ -1,4 +1,4 @@
-"""Learned-baseline benchmarks (issue 5): training speed, batched vs looped actors, learning curves.
+"""Learned-baseline benchmarks: training speed, batched vs looped actors, learning curves.
 
     # speed: env steps/s during training (collection + updates) and batched-vs-loop actor ratio
     .venv/bin/python benchmarks/bench_rl.py speed --n-mus 30 --iterations 4

@@ -1,9 +1,9 @@
-"""Benchmark of the snapshot solvers (issue 3): exact oracle vs SCIP, fast allocation vs CVXPY.
+"""Benchmark of the snapshot solvers: exact oracle vs SCIP, fast allocation vs CVXPY.
 
     python benchmarks/bench_solvers.py                 # full run, writes BENCHMARKS.md's section
     python benchmarks/bench_solvers.py --quick --no-write
 
-1. Exact oracle (``solve(method="exact", gap=1e-6)``) on paper-like snapshots (MODEL.md section 8
+1. Exact oracle (``solve(method="exact", gap=1e-6)``) on paper-like snapshots (docs/model.md, section 8
    defaults, built by ``wdtnopt.testing.paper_snapshot``) for N in --sizes, M = 5: median wall time over instances
    (each the median of --repeats runs), and SCIP on the Pyomo MINLP (``method="pyomo"``) on the
    first --scip-instances of them under --scip-cap seconds: its time, status and gap at the cap.
@@ -29,7 +29,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SECTION = "## Snapshot solvers (issue 3)"
+SECTION = "## Snapshot solvers"
 
 
 CPU_TIMES: list[float] = []  # process CPU time of the last _timed call (median)
@@ -159,7 +159,7 @@ def render(rows, alloc, args, elapsed) -> str:
     cmd = "python benchmarks/bench_solvers.py " + " ".join(sys.argv[1:])
     out = [SECTION, "",
            f"Machine: {machine()}. Command: `{cmd.strip()}` ({elapsed:.0f} s). Snapshots: wdtnopt.testing "
-           "`paper_snapshot(N, 5, seed)` (MODEL.md section 8 defaults, data 0.5-1.5 Mbit, rho = 1). "
+           "`paper_snapshot(N, 5, seed)` (docs/model.md, section 8 defaults, data 0.5-1.5 Mbit, rho = 1). "
            f"Times are medians of {args.repeats} runs per instance, then the median over {args.instances} instances.",
            "",
            "Exact oracle (`solve(method=\"exact\", gap=1e-6)`) vs SCIP on the Pyomo MINLP (`method=\"pyomo\"`, "
@@ -199,8 +199,8 @@ def render(rows, alloc, args, elapsed) -> str:
 
 
 def notes(rows, a) -> list[str]:
-    """The issue's targets, checked against this run's figures."""
-    lines = ["Targets (issue 3):", ""]
+    """The targets, checked against this run's figures."""
+    lines = ["Targets:", ""]
     r30 = next((r for r in rows if r["N"] == 30), None)
     if r30 is not None:
         ok = r30["median"] <= 1.0
@@ -229,7 +229,7 @@ def write_section(text: str, path: Path) -> None:
     from wdtnopt.io import atomic_write_text
 
     old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Snapshot solvers \(issue 3\)\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(r"^## Snapshot solvers\n.*?(?=^## |\Z)", re.S | re.M)
     new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text + "\n"
     atomic_write_text(path, new)
 

@@ -11,7 +11,7 @@ re-solving with new data skips CVXPY's canonicalization (``problem.is_dpp()`` ho
   to at most 1 (membership matrix as a parameter).
 
 * :func:`relaxation_problem` (N MUs, M servers): the continuous relaxation of the disaggregated
-  convex MINLP of MODEL.md section 5 (binaries relaxed to [0, 1]): ``x[n,m]`` hosted, ``w[n,m]``
+  convex MINLP of docs/model.md, section 5 (binaries relaxed to [0, 1]): ``x[n,m]`` hosted, ``w[n,m]``
   served at, perspective energy ``k (z - t)`` with ``(alpha w, t, z)`` in the exponential cone,
   ``t >= t_min w``, ``t + s <= T w``, ``s >= (c/F) w^2 / phi`` (rotated cone), CPU shares, storage,
   pinned DTs, failure and migration penalties. Its optimum is a lower bound of the snapshot optimum

@@ -1,4 +1,4 @@
-"""The snapshot MINLP (MODEL.md section 5) as a Pyomo model, in the disaggregated convex form.
+"""The snapshot MINLP (docs/model.md, section 5) as a Pyomo model, in the disaggregated convex form.
 
 Any Pyomo MINLP solver can take it; ``wdtnopt.solve(snapshot, method="pyomo")`` uses SCIP through
 Pyomo's ``scip_direct`` interface (``pyomo.contrib.solver``, backed by pyscipopt; no SCIP executable
@@ -23,8 +23,9 @@ Constraints, for (n, m) in P (``T = deadline - relay[n,m]``, ``c`` cycles, ``F =
     sum_m x[n,m] = 1;  w[n,m] <= x[n,m]
 
 Objective (divided by ``scale``, J): served energy + failure penalties of the requesting MUs not served
-+ migration penalties of moved DTs. With ``w = 1`` the constraints are exactly MODEL.md's; with ``w = 0``
-they force ``t = t_min``, ``s = 0`` and zero energy. The continuous relaxation is convex.
++ migration penalties of moved DTs. With ``w = 1`` the constraints are exactly those of
+docs/model.md, section 5; with ``w = 0`` they force ``t = t_min``, ``s = 0`` and zero energy. The
+continuous relaxation is convex.
 
 Why ``t >= t_min`` even for a pair that is not served: a first version used a tiny ``t = 1e-6 s``
 there, and SCIP then reasoned about ``exp(a w / t)`` over boxes where it overflows and returned an

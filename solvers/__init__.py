@@ -156,7 +156,7 @@ def methods() -> tuple[str, ...]:
 
 
 def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
-    """Solve one snapshot problem (MODEL.md section 5) with ``method``; see this module's docstring.
+    """Solve one snapshot problem (docs/model.md, section 5) with ``method``; see this module's docstring.
 
     Parameters
     ----------

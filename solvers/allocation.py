@@ -1,6 +1,6 @@
 """Fast allocation for a fixed placement: exact admission, CPU shares and transmission times.
 
-Given where every DT is hosted, the snapshot problem of MODEL.md section 5 splits into one
+Given where every DT is hosted, the snapshot problem of docs/model.md, section 5 splits into one
 independent problem per server ``m``: choose which of the requesting DTs hosted on ``m`` to serve,
 then share ``cpu_hz[m]`` among them and pick each transmission time.
 
@@ -460,7 +460,7 @@ def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData 
              deadline: float | None = None) -> Allocation:
     """Optimal admission (or the given ``served`` set) and allocation for a fixed ``placement``.
 
-    The small-timescale problem of MODEL.md section 5, solved server by server with one CPU price.
+    The small-timescale problem of docs/model.md, section 5, solved server by server with one CPU price.
     Storage is not checked here (the placement is given); ``evaluate`` reports it.
 
     Parameters

@@ -2,7 +2,7 @@
 
 Design (docs/solvers.md has the full argument)
 ----------------------------------------------
-The snapshot MINLP (MODEL.md section 5) is written in disaggregated form over (MU, server) pairs:
+The snapshot MINLP (docs/model.md, section 5) is written in disaggregated form over (MU, server) pairs:
 ``x[n,m]`` DT n hosted on m, ``y[n,m]`` n served on m, ``phi[n,m] = f/cpu_hz[m]`` its CPU share. The
 energy of a served pair is a convex function of its share, ``e_nm(phi) = E_n(T_nm - c_n/(F_m phi))``,
 and its perspective ``y e_nm(phi / y)`` is bounded below by every tangent cut

@@ -1,4 +1,4 @@
-"""The large-scale method ``"fast"``: Lagrangian bound + per-server repair (issue 4).
+"""The large-scale method ``"fast"``: Lagrangian bound + per-server repair.
 
 For N in the thousands and M in the tens, a feasible decision and a *certified* lower bound.
 docs/solvers_fast.md has the full argument; in short:
@@ -6,7 +6,7 @@ docs/solvers_fast.md has the full argument; in short:
 Bound (Lagrangian relaxation, weak duality)
 -------------------------------------------
 Price each server's CPU (``lam[m] >= 0``, J per cycle/s) and storage (``pi[m] >= 0``, J per bit).
-The snapshot problem of MODEL.md section 5 without its CPU and storage couplings separates over
+The snapshot problem of docs/model.md, section 5 without its CPU and storage couplings separates over
 MUs; for ANY prices
 
     D(lam, pi) = sum_n min_m [ mig[n,m] + pi[m] size[n] + min(fail[n], h[n,m](lam[m])) ]

@@ -1,4 +1,4 @@
-"""Fast allocation (solvers/allocation.py) against its slow references and CVXPY (issue 3)."""
+"""Fast allocation (solvers/allocation.py) against its slow references and CVXPY."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""Benchmark suites (issue 6): smoke presets render, resume loses nothing, Dask = local processes."""
+"""Benchmark suites: smoke presets render, resume loses nothing, Dask = local processes."""
 from __future__ import annotations
 
 import json

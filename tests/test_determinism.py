@@ -1,4 +1,4 @@
-"""Same seed, same numbers: traces, solutions, simulations, bounds (issue 7)."""
+"""Same seed, same numbers: traces, solutions, simulations, bounds."""
 import subprocess
 import sys
 

@@ -1,4 +1,4 @@
-"""Numerical edge cases: each gives a correct, evaluate-clean result (issue 7)."""
+"""Numerical edge cases: each gives a correct, evaluate-clean result."""
 import numpy as np
 import pytest
 

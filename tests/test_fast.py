@@ -1,4 +1,4 @@
-"""The large-scale method ``fast`` (issue 4): feasibility, certified bounds, and its 1% target.
+"""The large-scale method ``fast``: feasibility, certified bounds, and its 1% target.
 
 Each small snapshot is also solved by the exact oracle: ``fast``'s bound must not exceed the
 optimum and its objective must not beat it. The inner 1-D minimum of the Lagrangian is checked

@@ -1,4 +1,4 @@
-"""Formulations (issue 3): CVXPY DPP problems and the Pyomo MINLP, checked against the exact oracle."""
+"""Formulations: CVXPY DPP problems and the Pyomo MINLP, checked against the exact oracle."""
 from __future__ import annotations
 
 import math

@@ -1,5 +1,5 @@
 """Interrupted work: a training run killed with SIGKILL loses no saved iteration and leaves no torn
-file; resuming continues it exactly; same seed, same training curve (issue 7)."""
+file; resuming continues it exactly; same seed, same training curve."""
 import csv
 import math
 import os

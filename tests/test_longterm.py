@@ -1,4 +1,4 @@
-"""Issue 4: Lyapunov scheduler, myopic oracle, hindsight bound and optimality gaps."""
+"""Lyapunov scheduler, myopic oracle, hindsight bound and optimality gaps."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""Solver API (issue 3): Solution contract, dispatch, statuses, properties, import weight, CLI."""
+"""Solver API: Solution contract, dispatch, statuses, properties, import weight, CLI."""
 from __future__ import annotations
 
 import json

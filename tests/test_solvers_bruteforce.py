@@ -1,4 +1,4 @@
-"""The exact oracle against an independent brute force on tiny snapshots (issue 3).
+"""The exact oracle against an independent brute force on tiny snapshots.
 
 The brute force shares nothing with the solvers but ``physics`` and ``evaluate``: it enumerates every
 placement and every served set, and allocates the CPU of each server for each served set with SciPy

@@ -1,4 +1,4 @@
-"""The hindsight lower bound of a trace and the optimality gap of a policy (MODEL.md section 6).
+"""The hindsight lower bound of a trace and the optimality gap of a policy (docs/model.md, section 6).
 
 On one trace, every causal policy's energy is at least
 
@@ -237,7 +237,7 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
                     step: float | None = None, tol: float = 1e-4, progress: bool = False) -> HindsightBound:
     """Lower bound on the energy of every causal policy on ``trace`` whose per-MU failure ratios are <= ``eps``.
 
-    The Lagrangian hindsight bound of MODEL.md section 6: migration relaxed, reliability dualized
+    The Lagrangian hindsight bound of docs/model.md, section 6: migration relaxed, reliability dualized
     with per-MU multipliers ``mu >= 0`` (J per failure); every evaluated ``mu`` is a valid bound.
 
     Parameters
@@ -343,7 +343,7 @@ class GapReport:
 
 def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iters: int = 10,
         **bound_options: Any) -> GapReport:
-    """Optimality gap of simulated policies on ``trace``: ``(E_policy - LB) / LB`` (MODEL.md section 6).
+    """Optimality gap of simulated policies on ``trace``: ``(E_policy - LB) / LB`` (docs/model.md, section 6).
 
     ``LB`` is the hindsight bound evaluated at each policy's *own* per-MU failure ratios (so a
     policy cannot look good by failing more).

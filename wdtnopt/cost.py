@@ -1,4 +1,4 @@
-"""``evaluate`` (module ``wdtnopt.cost``): the single definition of cost (MODEL.md sections 3, 5 and 7).
+"""``evaluate`` (module ``wdtnopt.cost``): the single definition of cost (docs/model.md, sections 3, 5 and 7).
 
 The simulator, the environment, every solver's self-check and the benchmarks call this function;
 no other module computes an objective. A decision is read in one of two views:
@@ -105,7 +105,7 @@ class Evaluation:
 def evaluate(snapshot: Snapshot, decision: Decision | Mapping[str, Any] | Any) -> Evaluation:
     """Recompute energy, latency and objective of ``decision`` and list every violated constraint.
 
-    The single definition of cost (MODEL.md section 5; the two views of a decision: docs/model.md).
+    The single definition of cost (docs/model.md, sections 5 and 9).
     The numbers come from :func:`evaluate_arrays` (the same core the batched environment uses).
 
     Parameters

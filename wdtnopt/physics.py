@@ -1,4 +1,4 @@
-"""The link, backhaul and compute laws of MODEL.md section 3, vectorized and numerically careful.
+"""The link, backhaul and compute laws of docs/model.md, section 3, vectorized and numerically careful.
 
 Every other module (evaluate, the solvers, the simulator, the environment) computes energy, power
 and transmission time through these functions, so there is one formula of each.

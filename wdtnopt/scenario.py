@@ -1,4 +1,4 @@
-"""The scenario: every parameter of MODEL.md section 8, typed, documented and validated.
+"""The scenario: every parameter of docs/model.md, section 8, typed, documented and validated.
 
 A :class:`Scenario` is immutable. ``Scenario.paper(**overrides)`` is the default reconstruction;
 ``Scenario.load(path)`` / ``scenario.save(path)`` read and write TOML or JSON (a flat table of the
@@ -30,7 +30,7 @@ def _param(default: Any, doc: str, lo: float = -_INF, hi: float = _INF, *,
 
 @dataclass(frozen=True)
 class Scenario:
-    """Parameters of a WDTN run (SI units; the defaults are MODEL.md section 8)."""
+    """Parameters of a WDTN run (SI units; the defaults are docs/model.md, section 8)."""
 
     # -- entities and time ---------------------------------------------------------------------
     n_mus: int = _param(30, "number of mobile users N", 1, 1_000_000)
@@ -88,7 +88,7 @@ class Scenario:
     # -- constructors --------------------------------------------------------------------------
     @classmethod
     def paper(cls, **overrides: Any) -> "Scenario":
-        """The default scenario of MODEL.md section 8, with any field overridden by keyword.
+        """The default scenario of docs/model.md, section 8, with any field overridden by keyword.
 
         Parameters
         ----------
@@ -181,7 +181,7 @@ class Scenario:
 
     @property
     def failure_price(self) -> float:
-        """The eta-weighted failure price of MODEL.md section 7 in joules (eta * E_ref)."""
+        """The eta-weighted failure price of docs/model.md, section 7 in joules (eta * E_ref)."""
         return self.eta * self.energy_ref_j
 
     @classmethod

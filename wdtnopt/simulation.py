@@ -1,4 +1,4 @@
-"""The frame/slot loop with migration dynamics (MODEL.md section 4).
+"""The frame/slot loop with migration dynamics (docs/model.md, section 4).
 
 :class:`SimState` holds the endogenous state (placement, remaining unavailability) and steps one
 slot at a time; :func:`simulate` drives it with a policy, and the PettingZoo environment drives the
@@ -193,7 +193,7 @@ class SlotRecorder:
 
 
 def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None] = False) -> SimResult:
-    """Run ``policy`` on ``trace``; every slot is scored by ``evaluate`` (MODEL.md section 4 dynamics).
+    """Run ``policy`` on ``trace``; every slot is scored by ``evaluate`` (docs/model.md, section 4 dynamics).
 
     Parameters
     ----------

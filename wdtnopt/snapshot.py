@@ -1,4 +1,4 @@
-"""The snapshot: the data of one decision point (MODEL.md section 5), validated on construction.
+"""The snapshot: the data of one decision point (docs/model.md, section 5), validated on construction.
 
 Field names are the public contract. ``Snapshot.from_dict`` takes plain lists or numpy arrays,
 ``to_dict`` returns JSON-ready lists, and the JSON file format is exactly that dict. Every array is
@@ -47,7 +47,7 @@ FIELDS: tuple[str, ...] = tuple(_SPEC) + ("allow_migration",)
 
 @dataclass(frozen=True, eq=False)
 class Snapshot:
-    """One decision point: N MUs, M servers, SI units (see MODEL.md section 5)."""
+    """One decision point: N MUs, M servers, SI units (see docs/model.md, section 5)."""
 
     gain: np.ndarray               # [N, M] channel power gain MU n -> BS m (linear)
     assoc: np.ndarray              # [N] serving BS of each MU

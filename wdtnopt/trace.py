@@ -1,4 +1,4 @@
-"""Exogenous processes of one run (MODEL.md section 2), generated once and replayed for every policy.
+"""Exogenous processes of one run (docs/model.md, section 2), generated once and replayed for every policy.
 
 Nothing here depends on a decision, so one seeded :class:`Trace` gives common random numbers:
 positions, gains, association, requests and interference are the same for all policies.
@@ -79,7 +79,7 @@ class Trace:
 
     def default_penalties(self) -> dict[str, np.ndarray]:
         """The [N] penalties of a snapshot whose caller gives none: ``failure_penalty`` the
-        eta-weighted price ``eta * E_ref`` of MODEL.md section 7, ``migration_penalty`` the expected
+        eta-weighted price ``eta * E_ref`` of docs/model.md, section 7, ``migration_penalty`` the expected
         failures of a one-hop move at that price."""
         fp = np.full(self.n_mus, float(self.scenario.failure_price))
         return {"failure_penalty": fp, "migration_penalty": self.default_migration_penalty(fp)}

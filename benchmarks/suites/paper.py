@@ -1,4 +1,4 @@
-"""Suite ``paper``: the case-study figures (MODEL.md sections 6-7) with optimal bounds.
+"""Suite ``paper``: the case-study figures (docs/model.md, sections 6-7) with optimal bounds.
 
 Panels, every one on the same replayed traces (``generate_trace(Scenario.paper(n_mus=N, eta=eta),
 seed, slots)``, one per seed):
@@ -85,7 +85,7 @@ def _summary(res: Any, trace: Any) -> dict[str, Any]:
     return {"energy_per_mu_slot": float(res.energy_per_mu_slot), "failure_ratio": float(res.failure_ratio),
             "failure_ratio_per_mu": [float(x) for x in res.failure_ratio_per_mu],
             "migrations": int(res.migrations),
-            # the team cost of MODEL.md section 7 per MU per slot (minus the mean team reward)
+            # the team cost of docs/model.md, section 7 per MU per slot (minus the mean team reward)
             "team_cost": float(res.energy_per_mu_slot / sc.energy_ref_j + sc.eta * failures / (sc.n_mus * trace.slots)),
             "non_optimal_solves": int(res.extras.get("non_optimal_solves", 0)) if res.extras else 0}
 

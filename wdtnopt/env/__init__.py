@@ -1,4 +1,4 @@
-"""The multi-agent WDTN environment (MODEL.md section 7; docs/env.md).
+"""The multi-agent WDTN environment (docs/model.md, section 7; docs/env.md).
 
 ``parallel_env(scenario=..., seed=..., slots=...)`` is the PettingZoo ``ParallelEnv`` and ``env(...)``
 its AEC form; :class:`TeamEnv` is the whole team as one Gymnasium agent (for Stable-Baselines3);

@@ -1,5 +1,5 @@
 """The one implementation of an environment step, shared by the PettingZoo env, the batched env
-and the checkpoint policy (MODEL.md section 7; docs/env.md).
+and the checkpoint policy (docs/model.md, section 7; docs/env.md).
 
 A step is one slot of :class:`~wdtnopt.simulate.SimState`, scored by
 :func:`~wdtnopt.evaluate.evaluate` in its environment view (``Decision(placement, power=...,
@@ -267,7 +267,7 @@ def allocation(x: np.ndarray, migrating: np.ndarray, request: np.ndarray, p_max:
 
 
 def team_reward(ev: Evaluation, snap: Snapshot, energy_ref_j: float, eta: float) -> float:
-    """``-(1/N) sum_n (E_n / E_ref + eta * fail_n)`` over the slot (MODEL.md section 7)."""
+    """``-(1/N) sum_n (E_n / E_ref + eta * fail_n)`` over the slot (docs/model.md, section 7)."""
     return float(team_rewards(ev.energy[None], snap.request[None], ev.failed[None], energy_ref_j, eta)[0])
 
 

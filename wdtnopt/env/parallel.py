@@ -43,7 +43,7 @@ def _names(keys: Iterable[Any]) -> str:
 
 
 class WdtnParallelEnv(ParallelEnv):
-    """MU, BS and controller agents acting on one trace per episode; team reward (MODEL.md section 7).
+    """MU, BS and controller agents acting on one trace per episode; team reward (docs/model.md, section 7).
 
     ``reset(seed=s)`` generates the trace of seed ``s``; ``reset()`` draws the next trace seed from
     the generator seeded at construction. An episode is ``slots`` slots and ends by truncation.

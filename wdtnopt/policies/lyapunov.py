@@ -1,4 +1,4 @@
-"""The Lyapunov drift-plus-penalty scheduler and the myopic oracle (MODEL.md section 6).
+"""The Lyapunov drift-plus-penalty scheduler and the myopic oracle (docs/model.md, section 6).
 
 Both solve a snapshot problem at every decision point with the project's own solvers:
 
