@@ -149,8 +149,10 @@ def test_every_info_key_present_from_reset():
 def test_max_cycles_alias_and_aec_equals_parallel():
     sc = Scenario.paper(n_mus=4, n_bss=2, frame_slots=2)
     assert parallel_env(scenario=sc, max_cycles=6).slots == 6 and parallel_env(scenario=sc).slots == 100
-    with pytest.raises(WdtnoptError, match="max_cycles"):
+    with pytest.raises(WdtnoptError, match="max_cycles: an alias"):
         parallel_env(scenario=sc, slots=5, max_cycles=6)
+    with pytest.raises(WdtnoptError, match="max_cycles: expected an integer >= 1, got 0"):
+        parallel_env(scenario=sc, max_cycles=0)
     aec, par = env(scenario=sc, max_cycles=6), parallel_env(scenario=sc, max_cycles=6)
     aec.reset(seed=3)
     par.reset(seed=3)

@@ -33,6 +33,9 @@ def check_args(scenario: Any, slots: Any) -> Scenario:
 
 def episode_slots(slots: int | None, max_cycles: int | None) -> int:
     """``slots``, or PettingZoo's name for it, ``max_cycles`` (default 100; both given must agree)."""
+    if max_cycles is not None and (isinstance(max_cycles, bool) or not isinstance(max_cycles, (int, np.integer))
+                                   or max_cycles < 1):
+        raise WdtnoptError(f"max_cycles: expected an integer >= 1, got {max_cycles!r}")
     if slots is not None and max_cycles is not None and slots != max_cycles:
         raise WdtnoptError(f"max_cycles: an alias of slots, got max_cycles={max_cycles!r} and slots={slots!r}")
     return 100 if slots is None and max_cycles is None else (slots if slots is not None else max_cycles)
