@@ -272,8 +272,7 @@ def parallel_env(scenario: Scenario | None = None, seed: int | None = None, slot
                            max_cycles=max_cycles, strict_actions=strict_actions)
 
 
-def env(scenario: Scenario | None = None, seed: int | None = None, slots: int | None = None,
-        render_mode: str | None = None, *, max_cycles: int | None = None, strict_actions: bool = True):
+def env(*args: Any, **kwargs: Any):
     """The WDTN environment in PettingZoo's AEC form (agents act one after another).
 
     It is :func:`parallel_env` converted by ``pettingzoo.utils.parallel_to_aec``: the actions are
@@ -282,8 +281,9 @@ def env(scenario: Scenario | None = None, seed: int | None = None, slots: int | 
 
     Parameters
     ----------
-    scenario, seed, slots, render_mode, max_cycles, strict_actions
-        As for :class:`WdtnParallelEnv`.
+    *args, **kwargs
+        Those of :func:`parallel_env` (``scenario``, ``seed``, ``slots``, ``render_mode``,
+        ``max_cycles``, ``strict_actions``, ...).
 
     Returns
     -------
@@ -297,5 +297,4 @@ def env(scenario: Scenario | None = None, seed: int | None = None, slots: int | 
     """
     from pettingzoo.utils.conversions import parallel_to_aec
 
-    return parallel_to_aec(parallel_env(scenario=scenario, seed=seed, slots=slots, render_mode=render_mode,
-                                        max_cycles=max_cycles, strict_actions=strict_actions))
+    return parallel_to_aec(parallel_env(*args, **kwargs))

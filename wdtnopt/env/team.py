@@ -15,7 +15,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from ..scenario import Scenario
 from .parallel import WdtnParallelEnv
 
 
@@ -24,8 +23,8 @@ class TeamEnv(gym.Env):
 
     Parameters
     ----------
-    scenario, seed, slots, render_mode
-        As for :class:`WdtnParallelEnv`.
+    *args, **kwargs
+        Those of :class:`WdtnParallelEnv` (``scenario``, ``seed``, ``slots``, ``render_mode``, ...).
 
     Raises
     ------
@@ -35,10 +34,9 @@ class TeamEnv(gym.Env):
 
     metadata = WdtnParallelEnv.metadata
 
-    def __init__(self, scenario: Scenario | None = None, seed: int | None = None, slots: int | None = None,
-                 render_mode: str | None = None):
-        self.par = WdtnParallelEnv(scenario=scenario, seed=seed, slots=slots, render_mode=render_mode)
-        self.render_mode = render_mode
+    def __init__(self, *args: Any, **kwargs: Any):
+        self.par = WdtnParallelEnv(*args, **kwargs)
+        self.render_mode = self.par.render_mode
         n, m = self.par.scenario.n_mus, self.par.scenario.n_bss
         self.observation_space = self.par.state_space
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(n + 2 * m * n,), dtype=np.float32)
