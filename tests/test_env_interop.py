@@ -61,6 +61,20 @@ def test_controller_mask_in_gymnasium_form_and_respected(sc):
     assert restricted > 0           # the check above could have failed
 
 
+@pytest.mark.parametrize("n,m", [(4, 2), (30, 5), (7, 1)])
+def test_every_observation_value_has_a_named_range(n, m):
+    from wdtnopt.env import core
+    from wdtnopt.env.core import obs_dims
+    from wdtnopt.env.spaces import FEATURE_BOUNDS, named_layout
+
+    layout = named_layout(n, m)
+    assert {k: len(v) for k, v in layout.items()} == obs_dims(n, m)
+    names = core.MU_FEATURES + core.BS_DT_FEATURES + core.BS_FEATURES + core.CTRL_DT_FEATURES + core.CTRL_FEATURES
+    assert [k for k in names if k not in FEATURE_BOUNDS] == []      # every feature has its range
+    unbounded = [k for k, (lo, hi) in FEATURE_BOUNDS.items() if not (np.isfinite(lo) and np.isfinite(hi))]
+    assert sorted(unbounded) == ["log10_noise_rise_over_3", "log10_snr_at_pmax_over_5"]
+
+
 @pytest.mark.parametrize("sc", SIZES)
 def test_observations_lie_in_their_bounded_spaces(sc):
     e = parallel_env(scenario=sc, slots=12)

@@ -3,7 +3,8 @@
 Every observation feature of :mod:`wdtnopt.env.core` is named there (``MU_FEATURES``, ...); this
 module gives each name its range, so the observation spaces carry the real bounds. A feature
 without an entry here is unbounded (``-inf .. inf``): adding a feature never breaks the spaces,
-and ``tests/test_env.py`` checks that every observation lies in its space.
+and ``tests/test_env_interop.py`` checks that every observation lies in its space and that every
+value of an observation has a name.
 """
 from __future__ import annotations
 
@@ -39,26 +40,27 @@ def _expand(names: tuple[str, ...], m: int) -> list[tuple[float, float]]:
     return out
 
 
-def obs_bounds(n: int, m: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``(low, high)`` float32 arrays per agent kind (``mu``, ``bs``, ``controller``) and of the
-    global ``state``, in the layout of :func:`wdtnopt.env.core.observe_arrays`.
-
-    Raises
-    ------
-    ValueError
-        If a layout's length differs from :func:`wdtnopt.env.core.obs_dims` (a feature was added to
-        the observation without its name in the tables of :mod:`wdtnopt.env.core`).
-    """
+def named_layout(n: int, m: int) -> dict[str, list[tuple[float, float]]]:
+    """``(low, high)`` of every value of each observation kind (``mu``, ``bs``, ``controller``) and
+    of the global ``state``, from the feature names, in the layout of
+    :func:`wdtnopt.env.core.observe_arrays`."""
     mu = _expand(core.MU_FEATURES, m)
     bs = _expand(core.BS_DT_FEATURES, m) * n + _expand(core.BS_FEATURES, m)
     ctrl = _expand(core.CTRL_DT_FEATURES, m) * n + _expand(core.CTRL_FEATURES, m)
     state = ctrl + mu * n + [FEATURE_BOUNDS["active_dts_over_N"]] * m
+    return {"mu": mu, "bs": bs, "controller": ctrl, "state": state}
+
+
+def obs_bounds(n: int, m: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``(low, high)`` float32 arrays per observation kind, of the sizes of
+    :func:`wdtnopt.env.core.obs_dims`. A kind whose named layout does not have that size (a value
+    added without its name in :mod:`wdtnopt.env.core`) is left unbounded; ``tests/test_env_interop.py``
+    fails on it."""
     dims = core.obs_dims(n, m)
     out = {}
-    for kind, rows in (("mu", mu), ("bs", bs), ("controller", ctrl), ("state", state)):
+    for kind, rows in named_layout(n, m).items():
         if len(rows) != dims[kind]:
-            raise ValueError(f"observation bounds of {kind!r}: {len(rows)} named values, obs_dims says "
-                             f"{dims[kind]}; name every feature in wdtnopt.env.core")
+            rows = [(-INF, INF)] * dims[kind]
         a = np.array(rows, dtype=np.float32).reshape(-1, 2)
         out[kind] = (a[:, 0].copy(), a[:, 1].copy())
     return out
