@@ -40,6 +40,7 @@ _LAZY = {
     "SnapshotError": "errors",
     "DecisionError": "errors",
     "PolicyError": "errors",
+    "MobilityError": "errors",
 }
 
 __all__ = sorted(_LAZY)
@@ -59,7 +60,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .errors import DecisionError, PolicyError, ScenarioError, SnapshotError, ValidationError, WdtnoptError
+    from .errors import DecisionError, MobilityError, PolicyError, ScenarioError, SnapshotError, ValidationError, WdtnoptError
     from .bounds import HindsightBound, gap, hindsight_bound
     from .cost import Decision, Evaluation, Violation, evaluate
     from .parallel import map_tasks

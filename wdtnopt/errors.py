@@ -52,3 +52,7 @@ class DecisionError(ValidationError):
 
 class PolicyError(WdtnoptError):
     """A policy returned a decision the simulator cannot apply."""
+
+
+class MobilityError(WdtnoptError):
+    """A mobility file that cannot be read (naming its line or row), or too little usable data in it."""

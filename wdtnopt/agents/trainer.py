@@ -48,13 +48,16 @@ def build_agent(algo: str, scenario: Scenario, config: dict[str, Any], seed: int
 class Trainer:
     """One training run: ``algo`` on ``scenario`` under ``seed``; ``train_iteration`` until done."""
 
-    def __init__(self, algo: str, scenario: Scenario, seed: int = 0, config: dict[str, Any] | None = None):
+    def __init__(self, algo: str, scenario: Scenario, seed: int = 0, config: dict[str, Any] | None = None,
+                 mobility: str | None = None):
         self.algo, self.scenario, self.seed = algo, scenario, int(seed)
+        # a mobility file (docs/mobility.md) is kept by path, so a checkpoint can resume on it
+        self.mobility = None if mobility is None else str(mobility)
         cls = algorithm_class(algo)
         self.config = make_config(cls, config)
         torch.set_num_threads(self.config.torch_threads)
         self.agent = cls(EnvSpec.from_scenario(scenario), self.config, self.seed)
-        self.env = BatchedWdtnEnv(scenario, self.config.n_envs, self.seed, self.config.episode_slots)
+        self.env = BatchedWdtnEnv(scenario, self.config.n_envs, self.seed, self.config.episode_slots, self.mobility)
         self.obs = self.env.reset()
         self.iteration = 0
         self.env_steps = 0
@@ -76,7 +79,7 @@ class Trainer:
     def evaluate_policy(self, episodes: int = 4, seed: int = 10_000, deterministic: bool = True) -> dict[str, float]:
         """Mean team reward per slot, energy per MU per slot (J) and failure ratio of the current
         policy on ``episodes`` fresh traces (a separate environment; training state is untouched)."""
-        env = BatchedWdtnEnv(self.scenario, episodes, seed, self.config.episode_slots)
+        env = BatchedWdtnEnv(self.scenario, episodes, seed, self.config.episode_slots, self.mobility)
         obs = env.reset()
         from .core import to_env
         tot = [0.0, 0.0, 0, 0]
@@ -96,7 +99,7 @@ class Trainer:
     def save(self, directory: str | Path) -> Path:
         return write_checkpoint(directory, {
             "algo": self.algo, "scenario": self.scenario.to_dict(), "config": dataclasses.asdict(self.config),
-            "seed": self.seed, "iteration": self.iteration, "env_steps": self.env_steps,
+            "seed": self.seed, "mobility": self.mobility, "iteration": self.iteration, "env_steps": self.env_steps,
             "agent": self.agent.state_dict(), "env": self.env.get_state(), "torch_rng": torch.get_rng_state()})
 
     @classmethod
@@ -109,7 +112,9 @@ class Trainer:
         except WdtnoptError as exc:
             raise WdtnoptError(f"checkpoint {path}: invalid scenario ({exc})") from None
         try:
-            tr = cls(payload["algo"], scenario, int(payload["seed"]), dict(payload["config"]))
+            mobility = payload.get("mobility")
+            tr = cls(payload["algo"], scenario, int(payload["seed"]), dict(payload["config"]),
+                     None if mobility is None else str(mobility))
         except WdtnoptError as exc:
             raise WdtnoptError(f"checkpoint {path}: {exc}") from None
         load_agent_state(tr.agent, payload["agent"], path)

@@ -28,7 +28,8 @@ def load_scenario(spec: str, n_mus: int | None = None, n_bss: int | None = None)
 
 
 def scenario_options(f: Any) -> Any:
-    """--scenario, --n-mus, --n-bss, --slots, --seed."""
+    """--scenario, --mobility, --n-mus, --n-bss, --slots, --seed."""
+    f = mobility_option(f)
     f = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Trace seed.")(f)
     f = click.option("--slots", type=click.IntRange(min=1), default=100, show_default=True, help="Slots to simulate.")(f)
     f = click.option("--n-bss", type=click.IntRange(min=1), default=None, help="Override the number of BSs.")(f)
@@ -36,6 +37,32 @@ def scenario_options(f: Any) -> Any:
     f = click.option("--scenario", "scenario_spec", default="paper", show_default=True,
                      help="'paper' or a TOML/JSON scenario file.")(f)
     return f
+
+
+def mobility_option(f: Any) -> Any:
+    """--mobility FILE: MU positions replayed from a SUMO FCD file or a recorded table."""
+    return click.option("--mobility", "mobility", type=click.Path(dir_okay=False), default=None,
+                        help="Replay MU positions from a SUMO FCD file (.xml, .xml.gz) or a CSV/Parquet table "
+                             "(time_s,id,x_m,y_m), cleaned on the way in (docs/mobility.md); default: Gauss-Markov.")(f)
+
+
+def load_mobility_source(path: str | None) -> Any:
+    """The mobility source of ``--mobility`` (None: Gauss-Markov); the file's format is checked now,
+    its records when the first trace needs them."""
+    if path is None:
+        return None
+    from ..processes.mobility import load_mobility
+    return load_mobility(path)
+
+
+def make_trace(sc: Scenario, seed: int, slots: int, mobility: str | None) -> Any:
+    """``generate_trace`` with the ``--mobility`` file; prints the cleaning report's summary line."""
+    from ..trace import generate_trace
+
+    trace = generate_trace(sc, seed=seed, slots=slots, mobility=load_mobility_source(mobility))
+    if trace.mobility_report is not None:
+        console.print(f"[dim]mobility {trace.mobility_report.summary()}[/dim]")
+    return trace
 
 
 def summary_table(results: list[Any], title: str) -> Table:
@@ -69,13 +96,12 @@ def build_policy(name: str, v: float | None = None, eps: float | None = None, th
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | None, n_bss: int | None,
                  slots: int, seed: int, v: float | None, eps: float | None, theta: float | None, out: str | None,
-                 progress: bool) -> None:
+                 progress: bool, mobility: str | None = None) -> None:
     """Simulate policies on one generated trace; print a summary, write per-slot CSV."""
     from ..simulation import simulate
-    from ..trace import generate_trace
 
     sc = load_scenario(scenario_spec, n_mus, n_bss)
-    trace = generate_trace(sc, seed=seed, slots=slots)
+    trace = make_trace(sc, seed, slots, mobility)
     rows = []
     for name in policies:
         pol = build_policy(name, v, eps, theta)
@@ -96,12 +122,10 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
 @click.option("--slot", type=click.IntRange(min=0), default=0, show_default=True, help="Slot of the trace.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="Snapshot JSON to write.")
 def snapshot_cmd(scenario_spec: str, n_mus: int | None, n_bss: int | None, slots: int, seed: int,
-                 slot: int, out: str) -> None:
+                 slot: int, out: str, mobility: str | None = None) -> None:
     """Write the snapshot of one slot of a generated trace (initial placement, migration allowed)."""
-    from ..trace import generate_trace
-
     sc = load_scenario(scenario_spec, n_mus, n_bss)
-    trace = generate_trace(sc, seed=seed, slots=max(slots, slot + 1))
+    trace = make_trace(sc, seed, max(slots, slot + 1), mobility)
     snap = trace.snapshot(slot)
     snap.save(out)
     console.print(f"wrote {out}: {snap!r}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..io import atomic_write_json, atomic_write_text
-from .core import build_policy, console, load_scenario, scenario_options, summary_table
+from .core import build_policy, console, load_scenario, make_trace, scenario_options, summary_table
 
 
 def _parallel_options(f):
@@ -27,13 +27,12 @@ def _parallel_options(f):
 @click.option("--eps", type=click.FloatRange(0, 1), default=None, help="Failure-ratio target of every MU (default: the scenario's).")
 @_parallel_options
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None, help="JSON file for the bound and its multipliers.")
-def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, iters, workers, scheduler, out):
+def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, iters, workers, scheduler, out, mobility=None):
     """Hindsight lower bound on the energy of any causal policy on one trace."""
     from ..bounds import hindsight_bound
-    from ..trace import generate_trace
 
     sc = load_scenario(scenario_spec, n_mus, n_bss)
-    trace = generate_trace(sc, seed=seed, slots=slots)
+    trace = make_trace(sc, seed, slots, mobility)
     t0 = time.perf_counter()
     hb = hindsight_bound(trace, eps=eps, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=True)
     secs = time.perf_counter() - t0
@@ -56,14 +55,14 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, iters, work
 @click.option("--theta", type=click.FloatRange(min=0), default=None, help="Lyapunov place-holder backlog.")
 @_parallel_options
 @click.option("-o", "--out", type=click.Path(file_okay=False), default=None, help="Folder for gap.csv and gap.md.")
-def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, method, iters, workers, scheduler, out):
+def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, method, iters, workers, scheduler, out,
+            mobility=None):
     """Optimality gap of policies against the hindsight bound at their own failure ratios."""
     from ..bounds import gap, hindsight_bound
     from ..simulation import simulate
-    from ..trace import generate_trace
 
     sc = load_scenario(scenario_spec, n_mus, n_bss)
-    trace = generate_trace(sc, seed=seed, slots=slots)
+    trace = make_trace(sc, seed, slots, mobility)
     results = []
     for name in policies:
         t0 = time.perf_counter()

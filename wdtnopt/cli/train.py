@@ -11,7 +11,7 @@ import click
 
 from ..errors import WdtnoptError
 from ..io import atomic_write_text
-from .core import load_scenario
+from .core import load_mobility_source, load_scenario, mobility_option
 
 LOG_COLUMNS = ("iteration", "env_steps", "wall_s", "reward", "energy_per_mu_slot", "failure_ratio", "policy_loss",
                "value_loss", "approx_kl", "clipfrac", "explained_variance", "entropy_controller", "q_mean", "sps")
@@ -78,6 +78,7 @@ def plot_curve(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 @click.command("train")
 @click.option("--algo", type=click.Choice(ALGOS), default="beta-happo", show_default=True, help="Learning algorithm.")
 @click.option("--scenario", "scenario_spec", default="paper", show_default=True, help="'paper' or a TOML/JSON scenario file.")
+@mobility_option
 @click.option("--n-mus", type=click.IntRange(min=1), default=None, help="Override the number of MUs.")
 @click.option("--n-bss", type=click.IntRange(min=1), default=None, help="Override the number of BSs.")
 @click.option("--steps", type=click.IntRange(min=1), default=200_000, show_default=True,
@@ -89,7 +90,8 @@ def plot_curve(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 @click.option("--save-every", type=click.IntRange(min=1), default=10, show_default=True, help="Checkpoint every this many iterations.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | None, steps: int, seed: int,
-              out_dir: str, resume: bool, settings: tuple[str, ...], save_every: int, quiet: bool) -> None:
+              out_dir: str, resume: bool, settings: tuple[str, ...], save_every: int, quiet: bool,
+              mobility: str | None = None) -> None:
     """Train a learned baseline on the WDTN environment (docs/agents.md)."""
     from ..agents.checkpoint import CHECKPOINT_FILE
     from ..agents.trainer import Trainer
@@ -97,14 +99,17 @@ def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | Non
     out = Path(out_dir)
     log_path, png_path = out / "log.csv", out / "curve.png"
     if resume:
-        if settings or n_mus is not None or n_bss is not None:
-            raise WdtnoptError("--resume: the run's scenario and config come from its checkpoint; drop --set/--n-mus/--n-bss")
+        if settings or n_mus is not None or n_bss is not None or mobility is not None:
+            raise WdtnoptError("--resume: the run's scenario and config come from its checkpoint; "
+                               "drop --set/--n-mus/--n-bss/--mobility")
         trainer = Trainer.load(out)
         rows: list[dict[str, Any]] = [r for r in read_log(log_path) if int(r["iteration"]) <= trainer.iteration]
     else:
         if (out / CHECKPOINT_FILE).exists():
             raise WdtnoptError(f"--out: {out} already holds a run; pass --resume to continue it or choose another directory")
-        trainer = Trainer(algo, load_scenario(scenario_spec, n_mus, n_bss), seed, _overrides(settings))
+        load_mobility_source(mobility)   # a bad file is reported before any training starts
+        trainer = Trainer(algo, load_scenario(scenario_spec, n_mus, n_bss), seed, _overrides(settings),
+                          None if mobility is None else str(Path(mobility).resolve()))
         rows = []
     wall0 = float(rows[-1]["wall_s"]) if rows else 0.0
     t0 = time.perf_counter()

@@ -21,6 +21,7 @@ from ..cost import evaluate_arrays
 from ..errors import PolicyError, WdtnoptError
 from ..scenario import Scenario
 from ..simulation import SimState
+from ..processes.mobility import resolve_mobility
 from ..trace import generate_trace
 from . import core
 from .parallel import check_args
@@ -71,8 +72,10 @@ class BatchedWdtnEnv:
         If ``scenario`` is not a Scenario, or ``n_envs`` or ``slots`` is not an integer >= 1.
     """
 
-    def __init__(self, scenario: Scenario | None = None, n_envs: int = 8, seed: int = 0, slots: int = 100):
+    def __init__(self, scenario: Scenario | None = None, n_envs: int = 8, seed: int = 0, slots: int = 100,
+                 mobility: Any = None):
         self.scenario = check_args(scenario, slots)
+        self.mobility = resolve_mobility(mobility)   # docs/mobility.md; None: Gauss-Markov
         if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
             raise WdtnoptError(f"n_envs: expected an integer >= 1, got {n_envs!r}")
         self.n_envs, self.seed, self.slots = int(n_envs), int(seed), int(slots)
@@ -85,7 +88,8 @@ class BatchedWdtnEnv:
         self._acc = np.zeros((self.n_envs, 4))   # energy J, requests, failures, return of the running episode
 
     def _start(self, e: int) -> None:
-        tr = generate_trace(self.scenario, seed=episode_seed(self.seed, e, int(self.episode[e])), slots=self.slots)
+        tr = generate_trace(self.scenario, seed=episode_seed(self.seed, e, int(self.episode[e])), slots=self.slots,
+                            mobility=self.mobility)
         self.sims[e] = SimState(tr)
         self.features[e] = core.Features(tr)
         self.stack.load(e, self.features[e])

@@ -10,6 +10,7 @@ from pettingzoo import ParallelEnv
 from ..errors import WdtnoptError
 from ..scenario import Scenario
 from ..simulation import SimState
+from ..processes.mobility import resolve_mobility
 from ..trace import generate_trace
 from . import core
 from .render import Frame, HumanWindow, rgb_array
@@ -69,6 +70,10 @@ class WdtnParallelEnv(ParallelEnv):
         False lets such agents take the neutral action (power 0, CPU weights 1, DTs stay).
         An unknown agent name is an error in both cases.
 
+    mobility : None, MobilitySource, str or os.PathLike, optional
+        Where MU positions come from, passed to :func:`~wdtnopt.generate_trace` (None:
+        Gauss-Markov; a replayed file gives every episode the same positions, docs/mobility.md).
+
     Raises
     ------
     WdtnoptError
@@ -80,9 +85,11 @@ class WdtnParallelEnv(ParallelEnv):
                 "render_fps": 2}
 
     def __init__(self, scenario: Scenario | None = None, seed: int | None = None, slots: int | None = None,
-                 render_mode: str | None = None, *, max_cycles: int | None = None, strict_actions: bool = True):
+                 render_mode: str | None = None, *, max_cycles: int | None = None, strict_actions: bool = True,
+                 mobility: Any = None):
         slots = episode_slots(slots, max_cycles)
         self.scenario = check_args(scenario, slots)
+        self.mobility = resolve_mobility(mobility)
         self.slots = int(slots)
         self.max_cycles = self.slots
         if render_mode is not None and render_mode not in RENDER_MODES:
@@ -127,7 +134,7 @@ class WdtnParallelEnv(ParallelEnv):
         trace_seed = int(seed) if seed is not None else int(self._seed_rng.integers(2**31))
         if seed is not None:
             self._seed_rng = np.random.default_rng(seed)
-        self.trace = generate_trace(self.scenario, seed=trace_seed, slots=self.slots)
+        self.trace = generate_trace(self.scenario, seed=trace_seed, slots=self.slots, mobility=self.mobility)
         self.features = core.Features(self.trace)
         self.sim = SimState(self.trace)
         self.agents = list(self.possible_agents)
@@ -256,7 +263,7 @@ class WdtnParallelEnv(ParallelEnv):
 
 def parallel_env(scenario: Scenario | None = None, seed: int | None = None, slots: int | None = None,
                  render_mode: str | None = None, *, max_cycles: int | None = None,
-                 strict_actions: bool = True) -> WdtnParallelEnv:
+                 strict_actions: bool = True, mobility: Any = None) -> WdtnParallelEnv:
     """The WDTN PettingZoo ``ParallelEnv``.
 
     Parameters and errors: see :class:`WdtnParallelEnv` (``slots`` defaults to 100; ``max_cycles``
@@ -269,7 +276,7 @@ def parallel_env(scenario: Scenario | None = None, seed: int | None = None, slot
         ``controller`` (host of every DT, ``MultiDiscrete([M] * N)``); call ``reset`` first.
     """
     return WdtnParallelEnv(scenario=scenario, seed=seed, slots=slots, render_mode=render_mode,
-                           max_cycles=max_cycles, strict_actions=strict_actions)
+                           max_cycles=max_cycles, strict_actions=strict_actions, mobility=mobility)
 
 
 def env(*args: Any, **kwargs: Any):
@@ -283,7 +290,7 @@ def env(*args: Any, **kwargs: Any):
     ----------
     *args, **kwargs
         Those of :func:`parallel_env` (``scenario``, ``seed``, ``slots``, ``render_mode``,
-        ``max_cycles``, ``strict_actions``, ...).
+        ``max_cycles``, ``strict_actions``, ``mobility``, ...).
 
     Returns
     -------

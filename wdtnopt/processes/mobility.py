@@ -4,16 +4,32 @@ A source turns ``(scenario, slots, layout_rng, mobility_rng)`` into a :class:`Mo
 positions at the slot times, with speed and heading. :class:`GaussMarkov` is the built-in model
 (docs/model.md, section 2) and the default; it draws from the trace's ``layout`` and ``mobility``
 streams exactly as before sources existed, so default traces are unchanged bit for bit.
+
+:class:`FcdFile` (SUMO floating-car data, XML, optionally gzipped) and :class:`TableFile` (CSV or
+Parquet with ``time_s, id, x_m, y_m`` or ``lon_deg, lat_deg``) replay recorded positions. Both read
+the file into :class:`Records` and pass them through :func:`clean`, which resamples them onto the
+slot times, repairs what it can, maps vehicles onto the N MUs, and lists every fix in a
+:class:`CleaningReport` (the rules: docs/mobility.md, section "Cleaning"). Replayed sources draw no
+random numbers: the same file gives the same positions.
 """
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import math
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import MobilityError
 from ..scenario import Scenario
+
+EARTH_RADIUS_M = 6_371_008.8   # mean Earth radius (IUGG), for the local projection of lon/lat
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,8 +143,9 @@ def resolve_mobility(mobility: Any) -> MobilitySource:
 
     Parameters
     ----------
-    mobility : None or MobilitySource
-        None: :class:`GaussMarkov`; a source: itself.
+    mobility : None, MobilitySource, str or os.PathLike
+        None: :class:`GaussMarkov`; a source: itself; a path: the file it names, read by
+        :func:`load_mobility` with the default cleaning rules.
 
     Returns
     -------
@@ -143,6 +160,772 @@ def resolve_mobility(mobility: Any) -> MobilitySource:
 
     if mobility is None:
         return GaussMarkov()
+    if isinstance(mobility, (str, os.PathLike)):
+        return load_mobility(mobility)
     if isinstance(mobility, MobilitySource):
         return mobility
-    raise WdtnoptError(f"mobility: expected None or a mobility source, got {type(mobility).__name__}")
+    raise WdtnoptError(f"mobility: expected None, a mobility source or a file path, got {type(mobility).__name__}")
+
+
+# ----------------------------------------------------------------------------------------------
+# recorded positions
+
+
+@dataclass(frozen=True, eq=False)
+class Records:
+    """Position records as read from a file, before cleaning (one entry per record).
+
+    Attributes
+    ----------
+    time_s, x_m, y_m : ndarray, shape [R]
+        Time stamp (s) and position (m); may hold non-finite values (cleaning drops them).
+    vehicle : ndarray of int, shape [R]
+        Index into ``ids`` of each record's vehicle.
+    ids : tuple of str
+        The vehicle ids, in order of first appearance in the file.
+    line : ndarray of int, shape [R]
+        Line (XML, CSV) or row (Parquet, 1-based) of each record, for the cleaning report.
+    source : str
+        File name, for messages.
+    """
+
+    time_s: np.ndarray
+    x_m: np.ndarray
+    y_m: np.ndarray
+    vehicle: np.ndarray
+    ids: tuple[str, ...]
+    line: np.ndarray
+    source: str = "records"
+
+    @classmethod
+    def from_arrays(cls, time_s: Any, ids: Any, x_m: Any, y_m: Any, line: Any = None,
+                    source: str = "records") -> Records:
+        """Records from parallel sequences (``ids`` any hashable labels, turned into strings).
+
+        Parameters
+        ----------
+        time_s, x_m, y_m : array_like, shape [R]
+            Time stamps (s) and positions (m).
+        ids : sequence, length R
+            Vehicle label of each record.
+        line : array_like of int, optional
+            Line or row of each record (default 1..R).
+        source : str
+            Name for messages.
+
+        Returns
+        -------
+        Records
+        """
+        labels = [str(v) for v in ids]
+        order: dict[str, int] = {}
+        codes = np.fromiter((order.setdefault(v, len(order)) for v in labels), dtype=np.int64, count=len(labels))
+        t = np.asarray(time_s, float).reshape(-1)
+        x = np.asarray(x_m, float).reshape(-1)
+        y = np.asarray(y_m, float).reshape(-1)
+        if not (t.size == x.size == y.size == codes.size):
+            raise MobilityError(f"{source}: time_s, id, x_m and y_m need the same length, got "
+                                f"{t.size}, {codes.size}, {x.size}, {y.size}")
+        ln = np.arange(1, t.size + 1) if line is None else np.asarray(line, np.int64).reshape(-1)
+        return cls(t, x, y, codes, tuple(order), ln, source)
+
+    def __len__(self) -> int:
+        return int(self.time_s.size)
+
+    def take(self, keep: np.ndarray) -> Records:
+        """The records selected by the boolean mask or index array ``keep`` (same ids)."""
+        return Records(self.time_s[keep], self.x_m[keep], self.y_m[keep], self.vehicle[keep], self.ids,
+                       self.line[keep], self.source)
+
+
+@dataclass(frozen=True)
+class CleaningRules:
+    """How :func:`clean` turns records into MU positions (docs/mobility.md, section "Cleaning")."""
+
+    max_gap_s: float = 5.0
+    """Longest gap between two records of a vehicle that is bridged by linear interpolation (s)."""
+    duplicate_tol_s: float = 0.01
+    """A record within this time of the previous one of its vehicle is a duplicate (s)."""
+    area_margin_m: float | None = None
+    """Records farther than this outside the square [0, area_m]^2 are rejected (m); None: 1 % of area_m."""
+    start_s: float | None = None
+    """Time of slot 0 (s); None: the first time stamp by which N vehicles have appeared."""
+    min_coverage: float = 0.5
+    """Fraction of the window's slots a vehicle needs positions in to be an MU."""
+    slot_tol_s: float = 1e-6
+    """A record this close to a slot time is taken as the position at that slot, unchanged (s)."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("max_gap_s", "duplicate_tol_s", "slot_tol_s"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                problems.append(f"{name}: expected a finite number >= 0, got {v!r}")
+        m = self.area_margin_m
+        if m is not None and not (isinstance(m, (int, float)) and math.isfinite(m) and m >= 0):
+            problems.append(f"area_margin_m: expected None or a finite number >= 0, got {m!r}")
+        st = self.start_s
+        if st is not None and not (isinstance(st, (int, float)) and math.isfinite(st)):
+            problems.append(f"start_s: expected None or a finite number, got {st!r}")
+        c = self.min_coverage
+        if not (isinstance(c, (int, float)) and 0 <= c <= 1):
+            problems.append(f"min_coverage: expected a number in [0, 1], got {c!r}")
+        if problems:
+            raise MobilityError("invalid cleaning rules: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One change cleaning made: ``kind``, the vehicle, and the record's line/row or the slot."""
+
+    kind: str
+    vehicle: str
+    time_s: float
+    line: int | None = None
+    slot: int | None = None
+
+
+FIX_KINDS = ("non_finite", "out_of_area", "out_of_order", "exact_duplicate", "near_duplicate",
+             "interpolated", "held")
+
+
+@dataclass(frozen=True)
+class CleaningReport:
+    """Everything :func:`clean` did (docs/mobility.md, section "Cleaning").
+
+    Attributes
+    ----------
+    source : str
+        The file (or records) cleaned.
+    records : int
+        Records read.
+    vehicles : int
+        Distinct vehicles read.
+    start_s : float
+        Time of slot 0 (s).
+    mu_vehicles : tuple of str
+        Vehicle id of each MU, in MU order.
+    fixes : tuple of Fix
+        Every fix: records dropped (``non_finite``, ``out_of_area``, ``exact_duplicate``,
+        ``near_duplicate``), records found before an earlier time stamp of their vehicle and
+        reordered (``out_of_order``), and MU slots whose position was ``interpolated`` inside a gap
+        or ``held`` (the vehicle not present: before it entered, after it left, or in a gap longer
+        than ``max_gap_s``).
+    """
+
+    source: str
+    records: int
+    vehicles: int
+    start_s: float
+    mu_vehicles: tuple[str, ...]
+    fixes: tuple[Fix, ...] = field(repr=False)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of fixes of each kind (every kind listed, zeros included)."""
+        out = dict.fromkeys(FIX_KINDS, 0)
+        for f in self.fixes:
+            out[f.kind] += 1
+        return out
+
+    def summary(self) -> str:
+        """One line: what was read and how many fixes of each kind."""
+        c = self.counts
+        fixes = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in c.items() if v) or "no fixes"
+        return (f"{self.source}: {self.records} records of {self.vehicles} vehicles; "
+                f"{len(self.mu_vehicles)} MUs from t = {self.start_s:g} s; {fixes}")
+
+
+def clean(records: Records, scenario: Scenario, slots: int, rules: CleaningRules | None = None
+          ) -> MobilityTrack:
+    """Resample ``records`` onto the slot times of ``scenario`` and map vehicles onto its N MUs.
+
+    The rules, in order (docs/mobility.md, section "Cleaning"):
+
+    1. drop records with a non-finite time or coordinate;
+    2. drop records farther than ``area_margin_m`` outside ``[0, area_m]^2``;
+    3. count records whose time stamp is below an earlier one of the same vehicle (out of order),
+       then sort each vehicle's records by time (ties keep file order);
+    4. drop a record within ``duplicate_tol_s`` of the previous kept one of its vehicle (exact if
+       time and position are equal, else near): the earliest of a group is kept;
+    5. slot k is at ``start_s + k * slot_s``; a record within ``slot_tol_s`` of it gives the
+       position unchanged; otherwise the two records around it, if at most ``max_gap_s`` apart,
+       give it by linear interpolation; otherwise the vehicle is absent at that slot;
+    6. the N vehicles present in the most slots (ties: earlier first record, then id) become the
+       MUs, in that order; each needs positions in at least ``min_coverage`` of the slots;
+    7. an MU's absent slots hold the nearest earlier position (before its first: its first one).
+
+    Parameters
+    ----------
+    records : Records
+        The raw records.
+    scenario : Scenario
+        Gives N (``n_mus``), the slot length ``slot_s`` and the area ``area_m``.
+    slots : int
+        Number of slots T.
+    rules : CleaningRules, optional
+        Thresholds (defaults: :class:`CleaningRules`).
+
+    Returns
+    -------
+    MobilityTrack
+        Positions [T, N, 2] (m), speed and heading from consecutive positions, and the
+        :class:`CleaningReport` as ``report``.
+
+    Raises
+    ------
+    MobilityError
+        Too little usable data: fewer than N vehicles, a window past the last record, or fewer
+        than N vehicles with the required coverage.
+    """
+    rules = CleaningRules() if rules is None else rules
+    n, tau, side = scenario.n_mus, float(scenario.slot_s), float(scenario.area_m)
+    ids, src = records.ids, records.source
+    fixes: list[Fix] = []
+
+    def note(kind: str, idx: np.ndarray) -> None:
+        for i in idx:
+            fixes.append(Fix(kind, ids[records.vehicle[i]], float(records.time_s[i]), int(records.line[i])))
+
+    t, x, y = records.time_s, records.x_m, records.y_m
+    finite = np.isfinite(t) & np.isfinite(x) & np.isfinite(y)
+    note("non_finite", np.flatnonzero(~finite))
+    margin = 0.01 * side if rules.area_margin_m is None else float(rules.area_margin_m)
+    with np.errstate(invalid="ignore"):
+        inside = (x >= -margin) & (x <= side + margin) & (y >= -margin) & (y <= side + margin)
+    note("out_of_area", np.flatnonzero(finite & ~inside))
+    kept = np.flatnonzero(finite & inside)
+
+    # group by vehicle in file order; a record is out of order if an earlier one of its vehicle
+    # has a later time stamp
+    by_vehicle = kept[np.argsort(records.vehicle[kept], kind="stable")]
+    veh = records.vehicle[by_vehicle]
+    bounds = np.flatnonzero(np.diff(veh)) + 1
+    late = np.zeros(by_vehicle.size, bool)
+    for seg in np.split(np.arange(by_vehicle.size), bounds):
+        ts = t[by_vehicle[seg]]
+        if ts.size > 1:
+            late[seg[1:]] = ts[1:] < np.maximum.accumulate(ts)[:-1]
+    note("out_of_order", by_vehicle[late])
+
+    # sort by (vehicle, time), file order on ties; drop records within duplicate_tol_s of the
+    # previous one of the same vehicle
+    order = by_vehicle[np.lexsort((t[by_vehicle], veh))]
+    veh = records.vehicle[order]
+    ts = t[order]
+    same = np.zeros(order.size, bool)
+    same[1:] = (veh[1:] == veh[:-1]) & (ts[1:] - ts[:-1] <= rules.duplicate_tol_s)
+    # a run of duplicates is kept as its first record: compare each dropped one with that head
+    head = order[np.maximum.accumulate(np.where(same, 0, np.arange(order.size)))]
+    exact = same & (t[order] == t[head]) & (x[order] == x[head]) & (y[order] == y[head])
+    note("exact_duplicate", order[exact])
+    note("near_duplicate", order[same & ~exact])
+    order = order[~same]
+    veh, ts, xs, ys = records.vehicle[order], t[order], x[order], y[order]
+
+    if order.size == 0:
+        raise MobilityError(f"{src}: no usable records (of {len(records)} read)")
+    starts = np.r_[0, np.flatnonzero(np.diff(veh)) + 1]
+    ends = np.r_[starts[1:], order.size]
+    if starts.size < n:
+        raise MobilityError(f"{src}: {starts.size} vehicles have usable records, the scenario needs "
+                            f"n_mus = {n}")
+    first_t = ts[starts]
+    if rules.start_s is not None:
+        start = float(rules.start_s)
+    else:
+        start = float(np.sort(first_t)[n - 1])
+    slot_t = start + tau * np.arange(slots)
+    if slot_t[-1] > ts.max() + rules.slot_tol_s or start < ts.min() - rules.slot_tol_s:
+        raise MobilityError(f"{src}: records cover t = {ts.min():g}..{ts.max():g} s, the {slots} slots need "
+                            f"t = {start:g}..{slot_t[-1]:g} s (fewer slots, another start_s or a longer record)")
+
+    # resample every vehicle onto the slot times
+    n_veh = starts.size
+    pos = np.full((n_veh, slots, 2), np.nan)
+    interp = np.zeros((n_veh, slots), bool)
+    for v in range(n_veh):
+        a, b = starts[v], ends[v]
+        tv = ts[a:b]
+        j = np.searchsorted(tv, slot_t - rules.slot_tol_s, side="left")
+        hit = (j < tv.size) & (np.abs(tv[np.minimum(j, tv.size - 1)] - slot_t) <= rules.slot_tol_s)
+        pos[v, hit, 0] = xs[a:b][j[hit]]
+        pos[v, hit, 1] = ys[a:b][j[hit]]
+        lo = j - 1
+        between = ~hit & (lo >= 0) & (j < tv.size)
+        if between.any():
+            i0, i1 = lo[between], j[between]
+            gap_ok = tv[i1] - tv[i0] <= rules.max_gap_s
+            k = np.flatnonzero(between)[gap_ok]
+            i0, i1 = i0[gap_ok], i1[gap_ok]
+            w = (slot_t[k] - tv[i0]) / (tv[i1] - tv[i0])
+            pos[v, k, 0] = xs[a:b][i0] + w * (xs[a:b][i1] - xs[a:b][i0])
+            pos[v, k, 1] = ys[a:b][i0] + w * (ys[a:b][i1] - ys[a:b][i0])
+            interp[v, k] = True
+
+    present = ~np.isnan(pos[:, :, 0])
+    n_present = present.sum(axis=1)
+    vid = np.array([ids[i] for i in veh[starts]], dtype=object)
+    eligible = np.flatnonzero(n_present >= max(rules.min_coverage * slots, 1))
+    if eligible.size < n:
+        raise MobilityError(f"{src}: {eligible.size} vehicles have positions in at least "
+                            f"{rules.min_coverage:.0%} of the {slots} slots from t = {start:g} s, the scenario needs "
+                            f"n_mus = {n} (fewer MUs or slots, another start_s, or a lower min_coverage)")
+    rank = sorted(eligible.tolist(), key=lambda v: (-int(n_present[v]), float(first_t[v]), str(vid[v])))
+    chosen = np.array(rank[:n], dtype=np.int64)
+
+    out = pos[chosen].transpose(1, 0, 2).copy()            # [T, N, 2]
+    for mu, v in enumerate(chosen):
+        name = str(vid[v])
+        for k in np.flatnonzero(interp[v]):
+            fixes.append(Fix("interpolated", name, float(slot_t[k]), slot=int(k)))
+        missing = np.flatnonzero(~present[v])
+        if missing.size:
+            idx = np.where(present[v], np.arange(slots), -1)
+            prev = np.maximum.accumulate(idx)
+            first = int(np.argmax(present[v]))
+            src_k = np.where(prev >= 0, prev, first)
+            out[:, mu] = out[src_k, mu]
+            for k in missing:
+                fixes.append(Fix("held", name, float(slot_t[k]), slot=int(k)))
+
+    speed, heading = motion_from_positions(out, tau)
+    report = CleaningReport(src, len(records), len(ids), start, tuple(str(vid[v]) for v in chosen), tuple(fixes))
+    return MobilityTrack(out, speed, heading, report)
+
+
+def motion_from_positions(pos: np.ndarray, slot_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Speed [T, N] (m/s) and heading [T, N] (rad) that move position t to position t + 1.
+
+    The last slot repeats the one before it (zero speed for a single slot), so the
+    :class:`MobilityTrack` convention holds wherever there is a next position.
+    """
+    step = np.diff(pos, axis=0)                              # [T-1, N, 2]
+    if step.shape[0] == 0:
+        return np.zeros(pos.shape[:2]), np.zeros(pos.shape[:2])
+    step = np.concatenate([step, step[-1:]], axis=0)
+    return np.hypot(step[..., 0], step[..., 1]) / slot_s, np.arctan2(step[..., 1], step[..., 0])
+
+
+# ----------------------------------------------------------------------------------------------
+# readers
+
+
+def _open_bytes(path: Path) -> Any:
+    """The file as a binary stream, gunzipped if it starts with the gzip magic."""
+    f = open(path, "rb")
+    if f.read(2) == b"\x1f\x8b":
+        f.close()
+        return gzip.open(path, "rb")
+    f.seek(0)
+    return f
+
+
+def _number(text: Any, what: str, where: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise MobilityError(f"{where}: {what}: expected a number, got {text!r}") from None
+
+
+def read_fcd(path: str | os.PathLike, kinds: tuple[str, ...] = ("vehicle",)) -> Records:
+    """Read a SUMO FCD file (``--fcd-output``; XML, optionally gzipped) with a streaming parser.
+
+    Each ``<timestep time=...>`` holds one element per moving object; those named in ``kinds``
+    (``vehicle``, ``person``, ``container``) give a record ``(time, id, x, y)``. Other attributes
+    (speed, angle, lane) are not needed: speed and heading follow from the resampled positions.
+    A ``person`` id is prefixed ``person:`` so it cannot collide with a vehicle's.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The FCD file.
+    kinds : tuple of str
+        Element names to read.
+
+    Returns
+    -------
+    Records
+        One record per element, ``line`` its line in the (decompressed) file.
+
+    Raises
+    ------
+    MobilityError
+        The file is missing, not an FCD file, malformed or truncated (naming the line), or an
+        element lacks ``id``, ``x`` or ``y`` or has a non-number there (naming the line).
+    """
+    import xml.parsers.expat
+
+    p = Path(path)
+    name = p.name
+    times: list[float] = []
+    xs: list[float] = []
+    ys: list[float] = []
+    labels: list[str] = []
+    lines: list[int] = []
+    state: dict[str, Any] = {"time": None, "root": None}
+    parser = xml.parsers.expat.ParserCreate()
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        where = f"{name} line {parser.CurrentLineNumber}"
+        if state["root"] is None:
+            state["root"] = tag
+            if tag != "fcd-export":
+                raise MobilityError(f"{where}: not a SUMO FCD file (root element <{tag}>, expected <fcd-export>)")
+        elif tag == "timestep":
+            state["time"] = _number(attrs.get("time"), "<timestep> attribute time", where)
+        elif tag in kinds:
+            if state["time"] is None:
+                raise MobilityError(f"{where}: <{tag}> outside a <timestep>")
+            if "id" not in attrs:
+                raise MobilityError(f"{where}: <{tag}> has no id attribute")
+            xs.append(_number(attrs.get("x"), f"<{tag}> attribute x", where))
+            ys.append(_number(attrs.get("y"), f"<{tag}> attribute y", where))
+            times.append(state["time"])
+            labels.append(attrs["id"] if tag == "vehicle" else f"{tag}:{attrs['id']}")
+            lines.append(parser.CurrentLineNumber)
+
+    def end(tag: str) -> None:
+        if tag == "timestep":
+            state["time"] = None
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    if not p.is_file():
+        raise MobilityError(f"mobility: no such file {str(path)!r}")
+    try:
+        with _open_bytes(p) as f:
+            parser.ParseFile(f)
+    except xml.parsers.expat.ExpatError as exc:
+        raise MobilityError(f"{name} line {exc.lineno}: malformed XML "
+                            f"({xml.parsers.expat.ErrorString(exc.code)})") from None
+    except (EOFError, gzip.BadGzipFile, OSError) as exc:
+        raise MobilityError(f"{name} line {parser.CurrentLineNumber}: unreadable or truncated file ({exc})") from None
+    if state["root"] is None:
+        raise MobilityError(f"{name} line 1: empty file, expected a SUMO FCD file")
+    return Records.from_arrays(times, labels, xs, ys, lines, name)
+
+
+_TIME_COLUMNS = ("time_s",)
+_XY_COLUMNS = (("x_m", "y_m"), ("lon_deg", "lat_deg"))
+
+
+def read_table(path: str | os.PathLike, projection: str | None = None,
+               origin_lonlat: tuple[float, float] | None = None, area_m: float | None = None) -> Records:
+    """Read a recorded position table: CSV (optionally gzipped) or Parquet.
+
+    Columns (others are ignored): ``time_s``, ``id``, and either ``x_m, y_m`` (metres in the
+    scenario's frame) or ``lon_deg, lat_deg`` (WGS 84 degrees, which need ``projection``). An empty
+    cell is a missing value (a non-finite record that cleaning drops); a row with a missing or
+    extra cell, or a cell that is not a number, is an error naming its line.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.parquet`` (needs pyarrow), else CSV with a header row.
+    projection : str, optional
+        For lon/lat: ``"local"`` (an equirectangular projection about the origin, no dependency) or
+        a pyproj CRS such as ``"EPSG:32632"`` (needs pyproj).
+    origin_lonlat : (float, float), optional
+        For lon/lat: the point that becomes (0, 0) (the area's south-west corner). Default: the
+        area is centred on the median of the records (needs ``area_m``), which a few wild points
+        cannot move.
+    area_m : float, optional
+        Side of the scenario's square (m), for the default origin.
+
+    Returns
+    -------
+    Records
+
+    Raises
+    ------
+    MobilityError
+        Missing file or column, a malformed row (naming its line/row), lon/lat without a
+        projection, or a missing optional dependency.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MobilityError(f"mobility: no such file {str(path)!r}")
+    with open(p, "rb") as f:
+        parquet = f.read(4) == b"PAR1"
+    cols, labels, lines = _read_parquet(p) if parquet else _read_csv(p)
+    name = p.name
+    if "x_m" in cols and "y_m" in cols:
+        x, y = cols["x_m"], cols["y_m"]
+    elif "lon_deg" in cols and "lat_deg" in cols:
+        if projection is None:
+            raise MobilityError(f"{name}: lon_deg/lat_deg columns need a projection "
+                                "('local' or a CRS such as 'EPSG:32632')")
+        x, y = project_lonlat(cols["lon_deg"], cols["lat_deg"], projection, origin_lonlat, area_m, name)
+    else:
+        raise MobilityError(f"{name}: expected columns time_s, id, x_m, y_m (or lon_deg, lat_deg)")
+    return Records.from_arrays(cols["time_s"], labels, x, y, lines, name)
+
+
+def _read_csv(p: Path) -> tuple[dict[str, np.ndarray], list[str], np.ndarray]:
+    name = p.name
+    try:
+        with _open_bytes(p) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
+            reader = csv.reader(text)
+            header = next(reader, None)
+            if header is None:
+                raise MobilityError(f"{name} line 1: empty file, expected a header with time_s, id, x_m, y_m")
+            header = [h.strip() for h in header]
+            need = ["time_s", "id"]
+            pair = next((c for c in _XY_COLUMNS if all(k in header for k in c)), None)
+            missing = [k for k in need if k not in header]
+            if missing or pair is None:
+                raise MobilityError(f"{name} line 1: header {header} lacks "
+                                    f"{', '.join(missing) or 'x_m, y_m (or lon_deg, lat_deg)'}")
+            idx = {k: header.index(k) for k in (*need, *pair)}
+            width = len(header)
+            vals: dict[str, list[float]] = {k: [] for k in ("time_s", *pair)}
+            labels: list[str] = []
+            lines: list[int] = []
+            for row in reader:
+                ln = reader.line_num
+                if not row:
+                    continue
+                if len(row) != width:
+                    raise MobilityError(f"{name} line {ln}: expected {width} fields, got {len(row)} "
+                                        "(truncated or malformed row)")
+                for k in vals:
+                    cell = row[idx[k]].strip()
+                    vals[k].append(math.nan if cell == "" else _number(cell, k, f"{name} line {ln}"))
+                label = row[idx["id"]].strip()
+                if label == "":
+                    raise MobilityError(f"{name} line {ln}: id: expected a vehicle id, got an empty cell")
+                labels.append(label)
+                lines.append(ln)
+    except (UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile) as exc:
+        raise MobilityError(f"{name} line {locals().get('ln', 1)}: unreadable or truncated file ({exc})") from None
+    return {k: np.asarray(v, float) for k, v in vals.items()}, labels, np.asarray(lines, np.int64)
+
+
+def _read_parquet(p: Path) -> tuple[dict[str, np.ndarray], list[str], np.ndarray]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MobilityError(f"{p.name}: reading Parquet needs pyarrow (pip install 'wdtnopt[tables]')") from None
+    try:
+        table = pq.read_table(p)
+    except Exception as exc:   # pyarrow raises its own error types for damaged files
+        raise MobilityError(f"{p.name}: unreadable Parquet file ({exc})") from None
+    names = table.column_names
+    pair = next((c for c in _XY_COLUMNS if all(k in names for k in c)), None)
+    missing = [k for k in ("time_s", "id") if k not in names]
+    if missing or pair is None:
+        raise MobilityError(f"{p.name}: columns {names} lack {', '.join(missing) or 'x_m, y_m (or lon_deg, lat_deg)'}")
+    cols: dict[str, np.ndarray] = {}
+    for k in ("time_s", *pair):
+        col = table.column(k).to_numpy(zero_copy_only=False)
+        try:
+            cols[k] = np.asarray(col, dtype=float)
+        except (TypeError, ValueError):
+            bad = next(i for i, v in enumerate(col) if not _is_number(v))
+            raise MobilityError(f"{p.name} row {bad + 1}: {k}: expected a number, got {col[bad]!r}") from None
+    labels = [str(v) for v in table.column("id").to_pylist()]
+    return cols, labels, np.arange(1, len(labels) + 1)
+
+
+def _is_number(v: Any) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def project_lonlat(lon: np.ndarray, lat: np.ndarray, projection: str,
+                   origin_lonlat: tuple[float, float] | None = None, area_m: float | None = None,
+                   source: str = "records") -> tuple[np.ndarray, np.ndarray]:
+    """Project WGS 84 lon/lat (degrees) to metres in the scenario's frame.
+
+    ``"local"``: equirectangular about the origin, ``x = R cos(lat0) (lon - lon0)``,
+    ``y = R (lat - lat0)`` (angles in radians, R the mean Earth radius); over a few kilometres its
+    distances are within 0.1 % of great-circle ones (docs/mobility.md). Any other string is a
+    pyproj CRS, and the projected coordinates are shifted to the origin.
+
+    Parameters
+    ----------
+    lon, lat : ndarray, shape [R]
+        Degrees; non-finite entries stay non-finite.
+    projection : str
+        ``"local"`` or a CRS for pyproj.
+    origin_lonlat : (float, float), optional
+        The point mapped to (0, 0). Default: the median point of the records is mapped to the
+        area's centre ``(area_m / 2, area_m / 2)``.
+    area_m : float, optional
+        The area's side (m), needed for the default origin.
+    source : str
+        Name for messages.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        x and y (m).
+
+    Raises
+    ------
+    MobilityError
+        No finite point, pyproj missing or the CRS unknown.
+    """
+    lon = np.asarray(lon, float)
+    lat = np.asarray(lat, float)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any():
+        raise MobilityError(f"{source}: no finite lon_deg/lat_deg value")
+    if projection == "local":
+        lon0, lat0 = origin_lonlat if origin_lonlat is not None else (float(np.median(lon[ok])), float(np.median(lat[ok])))
+        k = math.pi / 180 * EARTH_RADIUS_M
+        x = k * math.cos(math.radians(lat0)) * (lon - lon0)
+        y = k * (lat - lat0)
+    else:
+        try:
+            from pyproj import Transformer
+            from pyproj.exceptions import CRSError
+        except ImportError:
+            raise MobilityError(f"{source}: projection {projection!r} needs pyproj (pip install 'wdtnopt[geo]'), "
+                                "or use projection='local'") from None
+        try:
+            tf = Transformer.from_crs("EPSG:4326", projection, always_xy=True)
+        except CRSError as exc:
+            raise MobilityError(f"{source}: projection: unknown CRS {projection!r} ({exc})") from None
+        x, y = tf.transform(lon, lat)
+        x, y = np.where(ok, x, np.nan), np.where(ok, y, np.nan)
+        if origin_lonlat is not None:
+            x0, y0 = tf.transform(*origin_lonlat)
+            x, y = x - x0, y - y0
+        else:
+            x, y = x - float(np.median(x[ok])), y - float(np.median(y[ok]))
+    if origin_lonlat is None:
+        if area_m is None:
+            raise MobilityError(f"{source}: lon/lat without origin_lonlat needs the area's side to centre it")
+        x, y = x + area_m / 2, y + area_m / 2
+    return np.asarray(x, float), np.asarray(y, float)
+
+
+# ----------------------------------------------------------------------------------------------
+# file sources
+
+
+def _file_key(path: str | os.PathLike) -> tuple[str, int, int]:
+    p = Path(path)
+    if not p.is_file():
+        raise MobilityError(f"mobility: no such file {str(path)!r}")
+    st = p.stat()
+    return str(p.resolve()), st.st_mtime_ns, st.st_size
+
+
+@lru_cache(maxsize=8)
+def _cached_fcd(key: tuple[str, int, int], kinds: tuple[str, ...]) -> Records:
+    return read_fcd(key[0], kinds)
+
+
+@lru_cache(maxsize=8)
+def _cached_table(key: tuple[str, int, int], projection: str | None, origin: tuple[float, float] | None,
+                  area_m: float | None) -> Records:
+    return read_table(key[0], projection, origin, area_m)
+
+
+@dataclass(frozen=True)
+class FcdFile:
+    """Positions replayed from a SUMO FCD file (docs/mobility.md, section "SUMO").
+
+    Parameters
+    ----------
+    path : str
+        The FCD XML file, optionally gzipped.
+    rules : CleaningRules
+        How the records become MU positions.
+    kinds : tuple of str
+        FCD elements that are MUs (``vehicle``, ``person``).
+    """
+
+    path: str
+    rules: CleaningRules = CleaningRules()
+    kinds: tuple[str, ...] = ("vehicle",)
+
+    def records(self) -> Records:
+        """The file's records (read once per file version and cached)."""
+        return _cached_fcd(_file_key(self.path), tuple(self.kinds))
+
+    def track(self, scenario: Scenario, slots: int, layout_rng: np.random.Generator | None = None,
+              mobility_rng: np.random.Generator | None = None) -> MobilityTrack:
+        """Cleaned positions of ``scenario.n_mus`` MUs (the generators are not used)."""
+        return clean(self.records(), scenario, slots, self.rules)
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """Positions replayed from a recorded table, CSV or Parquet (docs/mobility.md, section "Tables").
+
+    Parameters
+    ----------
+    path : str
+        The table (see :func:`read_table` for its columns).
+    rules : CleaningRules
+        How the records become MU positions.
+    projection, origin_lonlat
+        For lon/lat columns, as in :func:`read_table`.
+    """
+
+    path: str
+    rules: CleaningRules = CleaningRules()
+    projection: str | None = None
+    origin_lonlat: tuple[float, float] | None = None
+
+    def records(self, area_m: float | None = None) -> Records:
+        """The file's records (read once per file version and cached)."""
+        origin = None if self.origin_lonlat is None else tuple(map(float, self.origin_lonlat))
+        return _cached_table(_file_key(self.path), self.projection, origin, area_m)
+
+    def track(self, scenario: Scenario, slots: int, layout_rng: np.random.Generator | None = None,
+              mobility_rng: np.random.Generator | None = None) -> MobilityTrack:
+        """Cleaned positions of ``scenario.n_mus`` MUs (the generators are not used)."""
+        return clean(self.records(float(scenario.area_m)), scenario, slots, self.rules)
+
+
+def load_mobility(path: str | os.PathLike, rules: CleaningRules | None = None, **options: Any) -> FcdFile | TableFile:
+    """The replayed source of a mobility file, its format told by its content.
+
+    An XML document (after gunzip, its first non-blank character ``<``) is SUMO FCD
+    (:class:`FcdFile`); a file starting with ``PAR1`` is Parquet, anything else CSV
+    (:class:`TableFile`). Nothing is read beyond the first bytes until a trace needs it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    rules : CleaningRules, optional
+        Cleaning thresholds.
+    **options
+        ``kinds`` for FCD; ``projection``, ``origin_lonlat`` for tables.
+
+    Returns
+    -------
+    FcdFile or TableFile
+
+    Raises
+    ------
+    MobilityError
+        The file does not exist or cannot be opened, or an option does not fit its format.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MobilityError(f"mobility: expected an FCD XML, CSV or Parquet file, no such file {str(path)!r}")
+    try:
+        with _open_bytes(p) as f:
+            head = f.read(512)
+    except (OSError, EOFError) as exc:
+        raise MobilityError(f"{p.name} line 1: unreadable file ({exc})") from None
+    rules = CleaningRules() if rules is None else rules
+    is_xml = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+    allowed = {"kinds"} if is_xml else {"projection", "origin_lonlat"}
+    extra = set(options) - allowed
+    if extra:
+        raise MobilityError(f"mobility: option(s) {sorted(extra)} do not apply to "
+                            f"{'an FCD file' if is_xml else 'a table'} (allowed: {sorted(allowed)})")
+    if is_xml:
+        return FcdFile(str(p), rules, **options)
+    return TableFile(str(p), rules, **options)
