@@ -20,6 +20,7 @@ SUITES: dict[str, str] = {
     "paper": "wdtnopt.benchmarks.suites.paper",
     "solvers": "wdtnopt.benchmarks.suites.solvers",
     "scaling": "wdtnopt.benchmarks.suites.scaling",
+    "mobility": "wdtnopt.benchmarks.suites.mobility",
 }
 """Suite name -> module."""
 

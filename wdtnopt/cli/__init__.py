@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "solve": ("solve", "solve_cmd", "Solve a snapshot JSON file; print a table, write the solution."),
     "bound": ("longterm", "bound_cmd", "Hindsight lower bound of a trace (any causal policy's energy is above it)."),
     "gap": ("longterm", "gap_cmd", "Optimality gaps of policies against the hindsight bound."),
-    "bench": ("bench", "bench_cmd", "Run a benchmark suite (paper, solvers, scaling); resumable, local or on Dask."),
+    "bench": ("bench", "bench_cmd", "Run a benchmark suite (paper, solvers, scaling, mobility); resumable, local or on Dask."),
     "train": ("train", "train_cmd", "Train a learned baseline (HAPPO, MAPPO, MADDPG); log, curve, checkpoint."),
 }
 

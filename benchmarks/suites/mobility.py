@@ -1,0 +1,153 @@
+"""Suite ``mobility``: the case study's policies on Gauss-Markov vs SUMO grid traffic at the same N.
+
+One task per (mobility, seed): the trace of ``Scenario.paper(n_mus=N)`` under ``seed`` with MU
+positions from the Gauss-Markov model, or replayed from SUMO (docs/mobility.md): a grid of
+``grid_number`` x ``grid_number`` junctions ``grid_length_m`` apart (the case study's 1 km square
+for 5 x 250 m), a random trip every ``trip_period_s``, SUMO's seed the trace seed, built by
+``wdtnopt.processes.sumo.build_sumo_grid`` in the task's own temporary folder. Fading, requests
+and workload come from the same seed in both, so the two traces differ only in where the MUs are.
+The task simulates every policy, climbs the hindsight bound once and reports each policy's gap to
+it at the policy's own per-MU failure ratios (``wdtnopt.gap``), with the mobility's own statistics
+(speed, serving-BS changes, held slots of the cleaning).
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wdtnopt.io import atomic_write_text
+
+from . import style
+from .runner import Task
+
+MODULE = "wdtnopt.benchmarks.suites.mobility"
+MOBILITIES = ("gauss-markov", "sumo-grid")
+
+
+def tasks(cfg: dict[str, Any]) -> list[Task]:
+    base = {"suite": "mobility", "kind": "mobility", "n_mus": int(cfg["n_mus"]), "slots": int(cfg["slots"]),
+            "policies": list(cfg["policies"]), "V": float(cfg["lyapunov_V"]), "theta": float(cfg["lyapunov_theta"]),
+            "bound_iters": int(cfg["bound_iters"]), "bound_method": str(cfg["bound_method"]),
+            "gap_iters": int(cfg["gap_iters"])}
+    grid = {k: cfg[k] for k in ("grid_number", "grid_length_m", "trip_period_s", "duration_s")}
+    out = []
+    for s in cfg["seeds"]:
+        out.append(Task(f"{MODULE}:mobility_task", {**base, "mobility": "gauss-markov", "seed": int(s)}))
+        sumo = {"fcd": str(Path(cfg["fcd"]).resolve())} if cfg["fcd"] else {"grid": grid}
+        out.append(Task(f"{MODULE}:mobility_task", {**base, "mobility": "sumo-grid", "seed": int(s), **sumo}))
+    return out
+
+
+def mobility_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    from wdtnopt import Scenario, gap, generate_trace, hindsight_bound, simulate
+    from wdtnopt.policies.lyapunov import LyapunovPolicy
+
+    sc = Scenario.paper(n_mus=cfg["n_mus"])
+    with tempfile.TemporaryDirectory(prefix="wdtnopt-sumo-") as tmp:
+        source = None
+        if cfg["mobility"] == "sumo-grid":
+            if "fcd" in cfg:
+                source = cfg["fcd"]
+            else:
+                from wdtnopt.processes.sumo import SumoGridSpec, build_sumo_grid
+                spec = SumoGridSpec(grid_number=int(cfg["grid"]["grid_number"]),
+                                    grid_length_m=float(cfg["grid"]["grid_length_m"]),
+                                    trip_period_s=float(cfg["grid"]["trip_period_s"]), seed=int(cfg["seed"]),
+                                    duration_s=float(cfg["grid"]["duration_s"]), step_s=float(sc.slot_s))
+                sc = sc.replace(area_m=spec.area_m)
+                source = build_sumo_grid(spec, workdir=tmp)
+        trace = generate_trace(sc, seed=cfg["seed"], slots=cfg["slots"], mobility=source)
+    results = []
+    for p in cfg["policies"]:
+        pol = LyapunovPolicy(V=cfg["V"], theta=cfg["theta"]) if p == "lyapunov" else p
+        res = simulate(pol, trace)
+        res.policy = p
+        results.append(res)
+    hb = hindsight_bound(trace, iters=cfg["bound_iters"], method=cfg["bound_method"], workers=1)
+    report = gap(results, trace, bound=hb, iters=cfg["gap_iters"], method=cfg["bound_method"], workers=1)
+    rep = trace.mobility_report
+    return {
+        "policies": {r.policy: {"energy_per_mu_slot": float(res.energy_per_mu_slot), "failure_ratio": float(res.failure_ratio),
+                                "migrations": int(res.migrations), "bound_per_mu_slot": float(r.bound_per_mu_slot),
+                                "gap": float(r.gap)}
+                     for r, res in zip(report.rows, results)},
+        "bound_per_mu_slot": float(hb.energy_per_mu_slot),
+        "mean_speed_mps": float(trace.speed[:-1].mean()) if trace.slots > 1 else 0.0,
+        "assoc_changes_per_mu_slot": float((np.diff(trace.assoc, axis=0) != 0).mean()) if trace.slots > 1 else 0.0,
+        "requests": int(trace.request.sum()),
+        "cleaning": None if rep is None else {"summary": rep.summary(), **rep.counts},
+    }
+
+
+def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: dict[str, Any]) -> list[Path]:
+    by = {m: [r["result"] for r in records if r["config"]["mobility"] == m] for m in MOBILITIES}
+    policies = list(cfg["policies"])
+    metrics = (("energy_per_mu_slot", "energy / MU / slot (mJ)", 1e3), ("failure_ratio", "failure ratio", 1.0),
+               ("migrations", "migrations per trace", 1.0), ("gap", "gap to hindsight bound (%)", 100.0))
+    rows = []
+    for m in MOBILITIES:
+        for p in policies:
+            row = [m, p]
+            for key, _, scale in metrics:
+                mean, half, _ = style.mean_ci(r["policies"][p][key] * scale for r in by[m])
+                row += [mean, half]
+            rows.append(row)
+    header = ["mobility", "policy"] + [f"{k}{s}" for k, _, _ in metrics for s in ("", "_ci95")]
+    atomic_write_text(out / "mobility.csv", style.csv_text(header, rows))
+
+    plt = style.pyplot()
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
+    width = 0.8 / len(MOBILITIES)
+    x = np.arange(len(policies))
+    for ax, (key, ylabel, scale) in zip(axes, metrics):
+        for i, m in enumerate(MOBILITIES):
+            stats = [style.mean_ci(r["policies"][p][key] * scale for r in by[m]) for p in policies]
+            ax.bar(x + (i - 0.5) * width, [s[0] for s in stats], width,
+                   yerr=[0 if math.isnan(s[1]) else s[1] for s in stats], capsize=2,
+                   label="Gauss-Markov" if m == "gauss-markov" else "SUMO grid", color=("#1f77b4", "#ff7f0e")[i])
+            if key == "energy_per_mu_slot":
+                lb = style.mean_ci(r["bound_per_mu_slot"] * scale for r in by[m])[0]
+                ax.axhline(lb, color=("#1f77b4", "#ff7f0e")[i], ls="--", lw=1,
+                           label=f"hindsight bound ({'GM' if i == 0 else 'SUMO'})")
+        ax.set_xticks(x, [style.label(p) if p != "lyapunov" else "Lyapunov" for p in policies], rotation=20)
+        ax.set_ylabel(ylabel)
+    axes[0].legend()
+    fig.suptitle(f"Gauss-Markov vs SUMO grid traffic, N = {cfg['n_mus']}, {cfg['slots']} slots, "
+                 f"{len(cfg['seeds'])} seed(s) (bars: mean, whiskers: 95% t-interval)")
+    fig.tight_layout()
+    style.save(fig, out / "fig_mobility.png")
+
+    def f(v: float, digits: int = 4) -> str:
+        return "-" if not math.isfinite(v) else f"{v:.{digits}g}"
+
+    lines = ["# Mobility (suite `mobility`)", "", f"- Command: `{info['command']}`",
+             f"- Machine: {info['machine']}; {info['date']}", f"- Code: {info.get('code', 'not recorded')}.",
+             f"- Preset `{cfg['preset']}`: N = {cfg['n_mus']}, {cfg['slots']} slots of the paper scenario, seeds "
+             f"{list(cfg['seeds'])}; SUMO: " + (f"replayed `{Path(cfg['fcd']).name}`" if cfg["fcd"] else
+                                                f"{cfg['grid_number']} x {cfg['grid_number']} grid, {cfg['grid_length_m']:g} m "
+                                                f"blocks, a trip every {cfg['trip_period_s']:g} s, {cfg['duration_s']:g} s "
+                                                "simulated, SUMO seed = trace seed") + ".",
+             f"- Hindsight bound: {cfg['bound_iters']} dual steps ({cfg['bound_method']}), "
+             f"+{cfg['gap_iters']} per policy at its own failure ratios.", "",
+             "| mobility | mean speed (m/s) | serving-BS changes / MU / slot | hindsight bound (mJ) |", "|---|---|---|---|"]
+    for m in MOBILITIES:
+        sp = style.mean_ci(r["mean_speed_mps"] for r in by[m])[0]
+        ho = style.mean_ci(r["assoc_changes_per_mu_slot"] for r in by[m])[0]
+        lb = style.mean_ci(r["bound_per_mu_slot"] * 1e3 for r in by[m])[0]
+        lines.append(f"| {m} | {f(sp, 3)} | {f(ho, 3)} | {f(lb)} |")
+    lines += ["", "| mobility | policy | energy / MU / slot (mJ) | failure ratio | migrations | gap to bound |",
+              "|---|---|---|---|---|---|"]
+    for row in rows:
+        m, p, e, eh, fr, frh, mig, migh, g, gh = row
+        ci = lambda v, h, d=4: f(v, d) + ("" if math.isnan(h) else f" ± {f(h, 2)}")   # noqa: E731
+        lines.append(f"| {m} | {p} | {ci(e, eh)} | {ci(fr, frh, 3)} | {ci(mig, migh, 3)} | {ci(g, gh, 3)} % |")
+    cleaning = [r["cleaning"]["summary"] for r in by["sumo-grid"] if r.get("cleaning")]
+    if cleaning:
+        lines += ["", "Cleaning of the SUMO traces:", ""] + [f"- {c}" for c in cleaning]
+    lines += ["", "Files: `mobility.csv`, `fig_mobility.png`, task results in `tasks/`.", ""]
+    atomic_write_text(out / "report.md", "\n".join(lines))
+    return [out / "mobility.csv", out / "fig_mobility.png", out / "report.md"]
