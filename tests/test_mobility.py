@@ -392,3 +392,21 @@ def test_sumo_grid_network_trips_sumo_import_simulate_bound(tmp_path):
         assert built.ids == fixture.ids
         for name in ("time_s", "x_m", "y_m", "vehicle"):
             np.testing.assert_array_equal(getattr(built, name), getattr(fixture, name))
+
+
+def test_train_cli_on_a_replayed_file_resumes_on_it(tmp_path, capsys):
+    from wdtnopt.agents.trainer import Trainer
+
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", "--algo", "beta-mappo", "--n-mus", "3", "--n-bss", "2", "--steps", "16",
+                            "--seed", "1", "--mobility", str(FIXTURE), "--out", str(out), "--quiet",
+                            "--set", "n_envs=2", "--set", "rollout_steps=8", "--set", "episode_slots=10",
+                            "--set", "ppo_epochs=1", "--set", "critic_epochs=1"], capsys)
+    assert code == 0, err
+    tr = Trainer.load(out)
+    assert tr.mobility == str(FIXTURE.resolve())
+    ref = generate_trace(tr.scenario, seed=0, slots=10, mobility=str(FIXTURE))
+    np.testing.assert_array_equal(tr.env.sims[0].trace.positions, ref.positions)
+    code, _, err = run_cli(["train", "--steps", "10", "--out", str(tmp_path / "x"), "--quiet",
+                            "--mobility", str(tmp_path / "none.csv")], capsys)
+    assert code == 2 and "no such file" in err and len(err.strip().splitlines()) == 1
