@@ -271,8 +271,10 @@ def test_csv_table_and_lonlat_projection_give_the_fcd_positions(tmp_path):
     assert _digest(a) == _digest(b)
 
     # lon/lat around a point at 48 deg N, projected by the local equirectangular rule: distances
-    # within 0.1 % of great-circle (haversine) ones over the 1 km area
-    lat0, lon0, r_earth = 48.0, 11.0, 6_371_008.8
+    # within 0.5 % of great-circle (haversine) ones on the mean sphere over the 1 km area (the
+    # sphere itself departs from the WGS 84 ellipsoid by up to ~0.5 %; the geodesic check with
+    # pyproj below is the tight one)
+    lat0, lon0, r_earth = 48.0, 11.0, 6_371_008.8     # mean Earth radius (IUGG)
     rng = np.random.default_rng(0)
     lat = lat0 + rng.uniform(0, 0.009, 50)
     lon = lon0 + rng.uniform(0, 0.0135, 50)
@@ -286,7 +288,7 @@ def test_csv_table_and_lonlat_projection_give_the_fcd_positions(tmp_path):
         hav = 2 * r_earth * math.asin(math.sqrt(math.sin((p2 - p1) / 2) ** 2
                                                 + math.cos(p1) * math.cos(p2) * math.sin((l2 - l1) / 2) ** 2))
         d = math.dist((pts.x_m[i], pts.y_m[i]), (pts.x_m[j], pts.y_m[j]))
-        assert abs(d - hav) <= 1e-3 * hav
+        assert abs(d - hav) <= 5e-3 * hav
     assert pts.x_m.min() >= 0 and pts.y_m.min() >= 0 and pts.x_m.max() < 1010
     # without an origin, the median point lands at the area's centre
     centred = read_table(geo, projection="local", area_m=1000.0)
@@ -410,3 +412,27 @@ def test_train_cli_on_a_replayed_file_resumes_on_it(tmp_path, capsys):
     code, _, err = run_cli(["train", "--steps", "10", "--out", str(tmp_path / "x"), "--quiet",
                             "--mobility", str(tmp_path / "none.csv")], capsys)
     assert code == 2 and "no such file" in err and len(err.strip().splitlines()) == 1
+
+
+def test_lonlat_through_a_pyproj_crs_when_pyproj_is_installed(tmp_path):
+    pytest.importorskip("pyproj")
+    rng = np.random.default_rng(1)
+    lon, lat = 11.0 + rng.uniform(0, 0.0135, 40), 48.0 + rng.uniform(0, 0.009, 40)
+    geo = tmp_path / "g.csv"
+    geo.write_text("time_s,id,lon_deg,lat_deg\n" + "".join(f"0,v{i},{float(lon[i])!r},{float(lat[i])!r}\n"
+                                                           for i in range(40)))
+    from pyproj import Geod
+
+    utm = read_table(geo, projection="EPSG:32632", origin_lonlat=(11.0, 48.0))    # UTM zone 32N
+    local = read_table(geo, projection="local", origin_lonlat=(11.0, 48.0))
+    geod = Geod(ellps="WGS84")
+    for i, j in rng.integers(0, 40, (100, 2)):
+        if i != j:
+            true = geod.inv(lon[i], lat[i], lon[j], lat[j])[2]        # WGS 84 geodesic (m)
+            d_loc = math.dist((local.x_m[i], local.y_m[i]), (local.x_m[j], local.y_m[j]))
+            d_utm = math.dist((utm.x_m[i], utm.y_m[i]), (utm.x_m[j], utm.y_m[j]))
+            assert abs(d_loc - true) <= 1e-3 * true
+            # UTM: its scale factor 0.9996 at the central meridian 9 deg E, ~1.0001 at 11 deg E
+            assert abs(d_utm - true) <= 1e-3 * true
+    with pytest.raises(MobilityError, match="unknown CRS"):
+        read_table(geo, projection="EPSG:999999", origin_lonlat=(11.0, 48.0))

@@ -29,7 +29,8 @@ import numpy as np
 from ..errors import MobilityError
 from ..scenario import Scenario
 
-EARTH_RADIUS_M = 6_371_008.8   # mean Earth radius (IUGG), for the local projection of lon/lat
+WGS84_A_M = 6_378_137.0               # WGS 84 semi-major axis (m)
+WGS84_F = 1 / 298.257223563           # WGS 84 flattening
 
 
 @dataclass(frozen=True, eq=False)
@@ -741,10 +742,11 @@ def project_lonlat(lon: np.ndarray, lat: np.ndarray, projection: str,
                    source: str = "records") -> tuple[np.ndarray, np.ndarray]:
     """Project WGS 84 lon/lat (degrees) to metres in the scenario's frame.
 
-    ``"local"``: equirectangular about the origin, ``x = R cos(lat0) (lon - lon0)``,
-    ``y = R (lat - lat0)`` (angles in radians, R the mean Earth radius); over a few kilometres its
-    distances are within 0.1 % of great-circle ones (docs/mobility.md). Any other string is a
-    pyproj CRS, and the projected coordinates are shifted to the origin.
+    ``"local"``: equirectangular about the origin on the WGS 84 ellipsoid,
+    ``x = N(lat0) cos(lat0) (lon - lon0)``, ``y = M(lat0) (lat - lat0)`` (radians; M and N the
+    meridional and prime-vertical radii of curvature at lat0); over a few kilometres its distances
+    are within 0.1 % of geodesic ones (docs/mobility.md). Any other string is a pyproj CRS, and the
+    projected coordinates are shifted to the origin.
 
     Parameters
     ----------
@@ -777,9 +779,11 @@ def project_lonlat(lon: np.ndarray, lat: np.ndarray, projection: str,
         raise MobilityError(f"{source}: no finite lon_deg/lat_deg value")
     if projection == "local":
         lon0, lat0 = origin_lonlat if origin_lonlat is not None else (float(np.median(lon[ok])), float(np.median(lat[ok])))
-        k = math.pi / 180 * EARTH_RADIUS_M
-        x = k * math.cos(math.radians(lat0)) * (lon - lon0)
-        y = k * (lat - lat0)
+        e2 = WGS84_F * (2 - WGS84_F)
+        w = 1 - e2 * math.sin(math.radians(lat0)) ** 2
+        m_radius, n_radius = WGS84_A_M * (1 - e2) / w ** 1.5, WGS84_A_M / math.sqrt(w)
+        x = math.radians(1.0) * n_radius * math.cos(math.radians(lat0)) * (lon - lon0)
+        y = math.radians(1.0) * m_radius * (lat - lat0)
     else:
         try:
             from pyproj import Transformer
