@@ -40,7 +40,8 @@ class MobilityTrack:
     Attributes
     ----------
     positions : ndarray, shape [T, N, 2]
-        Position of each MU at each slot time (m), inside the square ``[0, area_m]^2``.
+        Position of each MU at each slot time (m): inside the square ``[0, area_m]^2`` (a replayed
+        source: within its cleaning margin of it).
     speed : ndarray, shape [T, N]
         Speed (m/s); position ``t + 1`` is position ``t`` moved by ``speed[t] * slot_s`` along
         ``heading[t]``.
@@ -228,6 +229,10 @@ class Records:
             raise MobilityError(f"{source}: time_s, id, x_m and y_m need the same length, got "
                                 f"{t.size}, {codes.size}, {x.size}, {y.size}")
         ln = np.arange(1, t.size + 1) if line is None else np.asarray(line, np.int64).reshape(-1)
+        arrays = [a.copy() for a in (t, x, y, codes, ln)]
+        for a in arrays:
+            a.setflags(write=False)     # records are cached per file and shared between traces
+        t, x, y, codes, ln = arrays
         return cls(t, x, y, codes, tuple(order), ln, source)
 
     def __len__(self) -> int:
