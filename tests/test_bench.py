@@ -162,3 +162,24 @@ def test_mobility_suite_replays_the_sumo_fixture(tmp_path):
     assert "sumo_grid_fcd.xml.gz: 15130 records" in results["sumo-grid"]["cleaning"]["summary"]
     report = (tmp_path / "out" / "report.md").read_text()
     assert "| sumo-grid | follow |" in report and "Cleaning of the SUMO traces" in report
+
+
+def test_paper_suite_replays_a_mobility_file(tmp_path):
+    """`mobility = FILE` in a paper preset: every task's trace takes its positions from the file,
+    and Gauss-Markov presets keep their task keys (no mobility key in their configs)."""
+    fixture = Path(__file__).parent / "data" / "sumo_grid_fcd.xml.gz"
+    cfg = tmp_path / "paper_mob.toml"
+    cfg.write_text(TINY.replace("seeds = [0, 1]", "seeds = [0]").replace('policies = ["static", "oracle"]',
+                                                                         'policies = ["follow"]')
+                   + f'mobility = "{fixture}"\n')
+    tasks = suite_module("paper").tasks(load_config("paper", cfg))
+    assert tasks and all(t.config["mobility"] == str(fixture.resolve()) for t in tasks)
+    assert all("mobility" not in t.config for t in suite_module("paper").tasks(load_config("paper", "smoke")))
+    run, files = run_suite("paper", cfg, tmp_path / "out", workers=1, progress=False)
+    assert run.complete and files
+    from wdtnopt import Scenario, generate_trace, simulate
+    follow = next(json.loads(p.read_text()) for p in (tmp_path / "out" / "tasks").glob("*.json")
+                  if json.loads(p.read_text())["config"].get("policy") == "follow")
+    res = simulate("follow", generate_trace(Scenario.paper(n_mus=5), seed=0, slots=10, mobility=fixture))
+    assert follow["result"]["energy_per_mu_slot"] == res.energy_per_mu_slot
+    assert "mobility: replayed from `sumo_grid_fcd.xml.gz`" in (tmp_path / "out" / "report.md").read_text()

@@ -46,10 +46,13 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
     ns = sorted({int(n) for n in cfg["n_grid"]} | {n0})
     etas = sorted({float(e) for e in cfg["eta_grid"]} | {ETA_DEFAULT})
     slots = int(cfg["slots"])
+    # a replayed mobility file (docs/mobility.md) enters every task's config; none leaves the
+    # configs, and so the task keys, of Gauss-Markov runs as they were
+    mob = {"mobility": str(Path(cfg["mobility"]).resolve())} if cfg.get("mobility") else {}
     out: list[Task] = []
     # longest first, so the pool is not left waiting on one late training run
     train_base = {"suite": "paper", "kind": "train", "slots": slots, "iterations": int(cfg["iterations"]),
-                  "eval_every": int(cfg["eval_every"]), "agent": dict(cfg.get("agent", {}))}
+                  "eval_every": int(cfg["eval_every"]), "agent": dict(cfg.get("agent", {})), **mob}
     points = [(a, n0, ETA_DEFAULT) for a in cfg["algos"]]
     points += [(a, n0, e) for a in cfg["sweep_algos"] for e in etas]
     points += [(a, n, ETA_DEFAULT) for a in cfg["sweep_algos"] for n in ns]
@@ -61,12 +64,13 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
             for s in seeds:
                 out.append(Task(f"{MODULE}:bound_task", {"suite": "paper", "kind": "bound", "n_mus": n, "seed": s,
                                                          "slots": slots, "iters": int(cfg["bound_iters"]),
-                                                         "method": cfg["bound_method"]}))
+                                                         "method": cfg["bound_method"], **mob}))
     for p in cfg["policies"]:
         for n in ns:
             for e in (etas if (p == "oracle" and n == n0) else [ETA_DEFAULT]):
                 for s in seeds:
-                    c = {"suite": "paper", "kind": "policy", "policy": p, "n_mus": n, "eta": e, "seed": s, "slots": slots}
+                    c = {"suite": "paper", "kind": "policy", "policy": p, "n_mus": n, "eta": e, "seed": s, "slots": slots,
+                         **mob}
                     if p == "lyapunov":
                         c["V"] = float(cfg["lyapunov_V"])
                         c["theta"] = float(cfg.get("lyapunov_theta", 0.0))
@@ -74,9 +78,9 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
     return out
 
 
-def _trace(n_mus: int, eta: float, seed: int, slots: int) -> Any:
+def _trace(n_mus: int, eta: float, seed: int, slots: int, mobility: str | None = None) -> Any:
     from wdtnopt import Scenario, generate_trace
-    return generate_trace(Scenario.paper(n_mus=n_mus, eta=eta), seed=seed, slots=slots)
+    return generate_trace(Scenario.paper(n_mus=n_mus, eta=eta), seed=seed, slots=slots, mobility=mobility)
 
 
 def _summary(res: Any, trace: Any) -> dict[str, Any]:
@@ -94,7 +98,7 @@ def policy_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
     from wdtnopt import simulate
     from wdtnopt.policies.lyapunov import LyapunovPolicy
 
-    trace = _trace(cfg["n_mus"], cfg["eta"], cfg["seed"], cfg["slots"])
+    trace = _trace(cfg["n_mus"], cfg["eta"], cfg["seed"], cfg["slots"], cfg.get("mobility"))
     # tasks of configs written before lyapunov_theta existed ran the textbook rule (theta = 0)
     policy = (LyapunovPolicy(V=cfg["V"], theta=cfg.get("theta", 0.0)) if cfg["policy"] == "lyapunov"
               else cfg["policy"])
@@ -104,7 +108,7 @@ def policy_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
 def bound_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
     from wdtnopt import hindsight_bound
 
-    trace = _trace(cfg["n_mus"], ETA_DEFAULT, cfg["seed"], cfg["slots"])
+    trace = _trace(cfg["n_mus"], ETA_DEFAULT, cfg["seed"], cfg["slots"], cfg.get("mobility"))
     hb = hindsight_bound(trace, iters=cfg["iters"], method=cfg["method"], workers=1)
     return {"energy_per_mu_slot": float(hb.energy_per_mu_slot), "eps": float(hb.eps.max()),
             "requests": [float(r) for r in hb.requests],
@@ -123,8 +127,8 @@ def train_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     sc = Scenario.paper(n_mus=cfg["n_mus"], eta=cfg["eta"])
-    trace = _trace(cfg["n_mus"], cfg["eta"], cfg["seed"], cfg["slots"])
-    tr = Trainer(cfg["algo"], sc, cfg["seed"], {**cfg["agent"], "torch_threads": 1})
+    trace = _trace(cfg["n_mus"], cfg["eta"], cfg["seed"], cfg["slots"], cfg.get("mobility"))
+    tr = Trainer(cfg["algo"], sc, cfg["seed"], {**cfg["agent"], "torch_threads": 1}, cfg.get("mobility"))
     curve = []
 
     def evaluate(train_stats: dict[str, float] | None) -> dict[str, Any]:
@@ -387,7 +391,8 @@ def _report(cfg, rows, bounds, records, out, n0, ns, etas, info) -> Path:
         f"(one per N, eta and seed, shared by every method); agents trained {cfg['iterations']} iterations "
         f"({agent_cfg}), evaluated every {cfg['eval_every']}; hindsight bound: {cfg['bound_iters']} dual steps, "
         f"inner method `{cfg['bound_method']}`; Lyapunov scheduler V = {cfg['lyapunov_V']:g}, "
-        f"theta = {cfg.get('lyapunov_theta', 0.0):g}.",
+        f"theta = {cfg.get('lyapunov_theta', 0.0):g}; mobility: "
+        + (f"replayed from `{Path(cfg['mobility']).name}` (docs/mobility.md)." if cfg.get("mobility") else "Gauss-Markov."),
         f"- {len(records)} tasks, {total / 60:.1f} CPU-minutes of task time.",
         f"- Code: {info.get('code', 'not recorded')}.",
         "- Intervals are 95% t-intervals over seeds (mean ± half-width); differences are paired by seed (same trace).",
