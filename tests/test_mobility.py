@@ -437,3 +437,24 @@ def test_lonlat_through_a_pyproj_crs_when_pyproj_is_installed(tmp_path):
             assert abs(d_utm - true) <= 1e-3 * true
     with pytest.raises(MobilityError, match="unknown CRS"):
         read_table(geo, projection="EPSG:999999", origin_lonlat=(11.0, 48.0))
+
+
+def test_cli_simulate_writes_every_fix_with_its_line(tmp_path, capsys):
+    rows = ["time_s,id,x_m,y_m"]
+    for k in range(8):
+        for v, x0 in (("a", 100.0), ("b", 600.0)):
+            rows.append(f"{k * TAU},{v},{x0 + 3 * k},{200.0}")
+    rows[5] = "1.0,a,nan,200.0"                      # line 6: a's record at 1.0 s is lost
+    rows.append("0.5,b,603.0,200.0")                 # line 18: b's record at 0.5 s once more, later
+    rows.append("2.0,a,5000.0,200.0")                # line 19: far outside the 1 km square
+    path = tmp_path / "rec.csv"
+    path.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    code, _, err = run_cli(["simulate", "--no-progress", "--policy", "static", "--mobility", str(path),
+                            "--n-mus", "2", "--slots", "8", "-o", str(out)], capsys)
+    assert code == 0, err
+    fixes = (out / "mobility_fixes.csv").read_text().splitlines()
+    assert fixes[0] == "kind,vehicle,time_s,line,slot"
+    assert sorted(fixes[1:]) == sorted(["non_finite,a,1.0,6,", "out_of_area,a,2.0,19,", "out_of_order,b,0.5,18,",
+                                        "exact_duplicate,b,0.5,18,", "interpolated,a,1.0,,2"])
+    assert (out / "mobility_vehicles.csv").read_text() == "mu,vehicle\n0,a\n1,b\n"

@@ -113,8 +113,14 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
             path = Path(out) / f"{safe}_seed{seed}.csv"
             res.write_csv(path)
     console.print(summary_table(rows, f"N={sc.n_mus} MUs, M={sc.n_bss} BSs, {slots} slots, seed {seed}"))
+    if out and trace.mobility_report is not None:
+        from ..io import atomic_write_text
+        atomic_write_text(Path(out) / "mobility_fixes.csv", trace.mobility_report.csv_text())
+        atomic_write_text(Path(out) / "mobility_vehicles.csv", "mu,vehicle\n" + "".join(
+            f"{i},{v}\n" for i, v in enumerate(trace.mobility_report.mu_vehicles)))
     if out:
-        console.print(f"per-slot tables written to {out}/")
+        console.print(f"per-slot tables written to {out}/" + (" (and the mobility cleaning report)"
+                                                             if trace.mobility_report is not None else ""))
 
 
 @click.command("snapshot")

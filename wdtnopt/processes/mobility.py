@@ -334,6 +334,17 @@ class CleaningReport:
             out[f.kind] += 1
         return out
 
+    def csv_text(self) -> str:
+        """Every fix as CSV: ``kind, vehicle, time_s, line, slot`` (line or slot empty where not
+        applicable)."""
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["kind", "vehicle", "time_s", "line", "slot"])
+        for f in self.fixes:
+            w.writerow([f.kind, f.vehicle, repr(f.time_s), "" if f.line is None else f.line,
+                        "" if f.slot is None else f.slot])
+        return buf.getvalue()
+
     def summary(self) -> str:
         """One line: what was read and how many fixes of each kind."""
         c = self.counts
