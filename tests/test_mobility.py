@@ -368,7 +368,13 @@ def test_simulate_bound_and_env_on_an_imported_trace():
         generate_trace(sc, slots=3, mobility="missing.xml")
 
 
-def test_sumo_grid_network_trips_sumo_import_simulate_bound(tmp_path):
+def _area_scenario(tmp_path: Path, area_m: float) -> Path:
+    path = tmp_path / "area.json"
+    Scenario.paper(area_m=area_m).save(path)
+    return path
+
+
+def test_sumo_grid_network_trips_sumo_import_simulate_bound(tmp_path, capsys):
     """Optional (needs eclipse-sumo): the whole path, twice with the same seed."""
     pytest.importorskip("sumo", reason="eclipse-sumo not installed (pip install 'wdtnopt[sumo]')")
     from wdtnopt.processes.sumo import SumoGridSpec, build_sumo_grid, sumo_version
@@ -388,6 +394,15 @@ def test_sumo_grid_network_trips_sumo_import_simulate_bound(tmp_path):
     other = build_sumo_grid(SumoGridSpec(grid_number=4, grid_length_m=200.0, trip_period_s=1.5, seed=8,
                                          duration_s=90.0), workdir=tmp_path / "c")
     assert not np.array_equal(generate_trace(sc, seed=1, slots=60, mobility=other).positions, traces[0].positions)
+    # the CLI names the same run by a spec string
+    code, out, err = run_cli(["simulate", "--no-progress", "--policy", "follow", "--n-mus", "8", "--slots", "60",
+                              "--scenario", str(_area_scenario(tmp_path, spec.area_m)), "--seed", "1", "--mobility",
+                              "sumo-grid:grid_number=4,grid_length_m=200,trip_period_s=1.5,seed=7,duration_s=90"],
+                             capsys)
+    assert code == 0, err
+    rep = traces[0].mobility_report
+    assert f"{rep.records} records of {rep.vehicles} vehicles; 8 MUs from t = {rep.start_s:g} s" in " ".join(out.split())
+    assert f"{res.energy_per_mu_slot * 1e3:.4f}" in out
     # the builder runs the fixture's commands: same records from the SUMO that made the fixture
     if sumo_version() == "1.28.0":
         built = read_fcd(build_sumo_grid(SumoGridSpec(duration_s=200.0), workdir=tmp_path / "fx").path)
@@ -458,3 +473,16 @@ def test_cli_simulate_writes_every_fix_with_its_line(tmp_path, capsys):
     assert sorted(fixes[1:]) == sorted(["non_finite,a,1.0,6,", "out_of_area,a,2.0,19,", "out_of_order,b,0.5,18,",
                                         "exact_duplicate,b,0.5,18,", "interpolated,a,1.0,,2"])
     assert (out / "mobility_vehicles.csv").read_text() == "mu,vehicle\n0,a\n1,b\n"
+
+
+def test_sumo_grid_spec_strings():
+    from wdtnopt.processes.sumo import SumoGridSpec, parse_sumo_grid_spec
+
+    assert parse_sumo_grid_spec("sumo-grid") == SumoGridSpec()
+    assert parse_sumo_grid_spec("sumo-grid:seed=9, duration_s=120,grid_number=4") == \
+        SumoGridSpec(seed=9, duration_s=120.0, grid_number=4)
+    for text, needle in (("sumo-grid:sead=9", "key one of"), ("sumo-grid:seed=1.5", "seed: expected an integer"),
+                         ("sumo-grid:grid_number=1", "grid_number: expected an integer >= 2"),
+                         ("sumo-grid:duration_s=-3", "duration_s: expected a number > 0")):
+        with pytest.raises(MobilityError, match=needle):
+            parse_sumo_grid_spec(text)

@@ -43,7 +43,8 @@ def mobility_option(f: Any) -> Any:
     """--mobility FILE: MU positions replayed from a SUMO FCD file or a recorded table."""
     return click.option("--mobility", "mobility", type=click.Path(dir_okay=False), default=None,
                         help="Replay MU positions from a SUMO FCD file (.xml, .xml.gz) or a CSV/Parquet table "
-                             "(time_s,id,x_m,y_m), cleaned on the way in (docs/mobility.md); default: Gauss-Markov.")(f)
+                             "(time_s,id,x_m,y_m), cleaned on the way in, or run SUMO on "
+                             "'sumo-grid:seed=7,duration_s=300' (docs/mobility.md); default: Gauss-Markov.")(f)
 
 
 def load_mobility_source(path: str | None) -> Any:
@@ -51,8 +52,8 @@ def load_mobility_source(path: str | None) -> Any:
     its records when the first trace needs them."""
     if path is None:
         return None
-    from ..processes.mobility import load_mobility
-    return load_mobility(path)
+    from ..processes.mobility import resolve_mobility
+    return resolve_mobility(path)
 
 
 def make_trace(sc: Scenario, seed: int, slots: int, mobility: str | None) -> Any:

@@ -107,9 +107,9 @@ def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | Non
     else:
         if (out / CHECKPOINT_FILE).exists():
             raise WdtnoptError(f"--out: {out} already holds a run; pass --resume to continue it or choose another directory")
-        load_mobility_source(mobility)   # a bad file is reported before any training starts
+        source = load_mobility_source(mobility)   # a bad file is reported before any training starts
         trainer = Trainer(algo, load_scenario(scenario_spec, n_mus, n_bss), seed, _overrides(settings),
-                          None if mobility is None else str(Path(mobility).resolve()))
+                          None if source is None else str(Path(source.path).resolve()))
         rows = []
     wall0 = float(rows[-1]["wall_s"]) if rows else 0.0
     t0 = time.perf_counter()

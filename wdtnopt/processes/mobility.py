@@ -147,7 +147,9 @@ def resolve_mobility(mobility: Any) -> MobilitySource:
     ----------
     mobility : None, MobilitySource, str or os.PathLike
         None: :class:`GaussMarkov`; a source: itself; a path: the file it names, read by
-        :func:`load_mobility` with the default cleaning rules.
+        :func:`load_mobility` with the default cleaning rules; ``"sumo-grid[:key=value,...]"``:
+        SUMO run on that grid (:func:`wdtnopt.processes.sumo.parse_sumo_grid_spec`, needs
+        ``wdtnopt[sumo]``).
 
     Returns
     -------
@@ -162,6 +164,9 @@ def resolve_mobility(mobility: Any) -> MobilitySource:
 
     if mobility is None:
         return GaussMarkov()
+    if isinstance(mobility, str) and mobility.split(":", 1)[0] == "sumo-grid" and not Path(mobility).exists():
+        from .sumo import build_sumo_grid, parse_sumo_grid_spec
+        return build_sumo_grid(parse_sumo_grid_spec(mobility))
     if isinstance(mobility, (str, os.PathLike)):
         return load_mobility(mobility)
     if isinstance(mobility, MobilitySource):

@@ -59,6 +59,46 @@ class SumoGridSpec:
         return (self.grid_number - 1) * float(self.grid_length_m)
 
 
+SPEC_PREFIX = "sumo-grid"
+
+
+def parse_sumo_grid_spec(text: str) -> SumoGridSpec:
+    """The spec named by ``sumo-grid`` or ``sumo-grid:KEY=VALUE,...`` (keys: the fields of
+    :class:`SumoGridSpec`), e.g. ``sumo-grid:seed=7,duration_s=300``.
+
+    Parameters
+    ----------
+    text : str
+        The spec string.
+
+    Returns
+    -------
+    SumoGridSpec
+
+    Raises
+    ------
+    MobilityError
+        Not such a string, an unknown key, or a value of the wrong form (naming the key).
+    """
+    head, _, rest = text.partition(":")
+    if head != SPEC_PREFIX:
+        raise MobilityError(f"mobility: expected 'sumo-grid[:key=value,...]', got {text!r}")
+    fields = {f: type(v) for f, v in asdict(SumoGridSpec()).items()}
+    values: dict[str, int | float] = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or key not in fields:
+            raise MobilityError(f"mobility: {text!r}: expected key=value with key one of {', '.join(fields)}, "
+                                f"got {item!r}")
+        try:
+            values[key] = int(value) if fields[key] is int else float(value)
+        except ValueError:
+            raise MobilityError(f"mobility: {text!r}: {key}: expected {'an integer' if fields[key] is int else 'a number'}, "
+                                f"got {value.strip()!r}") from None
+    return SumoGridSpec(**values)
+
+
 def sumo_home() -> Path:
     """SUMO's installation folder (from the ``eclipse-sumo`` package, else ``$SUMO_HOME``).
 
