@@ -220,9 +220,11 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
         Seed of every random stream (layout, mobility, fading, requests, workload).
     slots : int
         Number of slots T.
-    mobility : None or MobilitySource
-        Where MU positions come from (docs/mobility.md): None for the built-in Gauss-Markov model.
-        Association, channel and requests follow the positions whatever their source.
+    mobility : None, MobilitySource, str or os.PathLike
+        Where MU positions come from (docs/mobility.md): None for the built-in Gauss-Markov model,
+        a source object, a SUMO FCD or CSV/Parquet file to replay (cleaned on the way in), or
+        ``"sumo-grid:seed=7,..."``. Association, channel and requests follow the positions
+        whatever their source; the other streams of ``seed`` are the same for every source.
 
     Returns
     -------
