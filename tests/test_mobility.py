@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handmade import run_cli
+from cli_runner import run_cli
 from wdtnopt import MobilityError, Scenario, generate_trace, hindsight_bound, simulate
 from wdtnopt.processes.mobility import (CleaningRules, FcdFile, GaussMarkov, Records, TableFile, clean,
                                         load_mobility, read_fcd, read_table)
