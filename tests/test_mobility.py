@@ -120,6 +120,11 @@ def test_same_file_same_trace_and_downstream_follows_imported_positions(tmp_path
     shutil.copyfile(FIXTURE, copy)
     b = generate_trace(sc, seed=5, slots=80, mobility=copy)          # another path: read again
     assert _digest(a) == _digest(b)
+    # the same path rewritten at once with other bytes of the same size is read again
+    data = gzip.decompress(FIXTURE.read_bytes()).replace(b'.40"', b'.41"')   # every such coordinate + 1 cm
+    copy.write_bytes(gzip.compress(data))
+    moved = generate_trace(sc, seed=5, slots=80, mobility=copy)
+    assert 0 < np.abs(moved.positions - a.positions).max() <= 0.01 + 1e-9
     # the other processes draw from their own streams: same seed, same fading, requests, workload
     gm = generate_trace(sc, seed=5, slots=80)
     for name in ("request", "data_bits", "cycles_per_bit", "dt_size_bits", "initial_placement"):
@@ -486,3 +491,36 @@ def test_sumo_grid_spec_strings():
                          ("sumo-grid:duration_s=-3", "duration_s: expected a number > 0")):
         with pytest.raises(MobilityError, match=needle):
             parse_sumo_grid_spec(text)
+
+
+_SMALL_FCD = ('<?xml version="1.0" encoding="UTF-8"?>\n<fcd-export>\n' + "".join(
+    f'    <timestep time="{k * TAU:.2f}">\n'
+    + "".join(f'        <vehicle id="{v}" x="{100 + 40 * v + 5 * k:.2f}" y="{300 + 7 * k:.2f}" speed="10"/>\n'
+              for v in range(3))
+    + "    </timestep>\n" for k in range(6)) + "</fcd-export>\n")
+_SMALL_CSV = "time_s,id,x_m,y_m\n" + "".join(f"{k * TAU},{v},{100 + 40 * v + 5 * k},{300 + 7 * k}\n"
+                                             for k in range(6) for v in range(3))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(which=st.sampled_from(["fcd", "csv", "fcd.gz"]), cut=st.integers(0, 2000), length=st.integers(0, 40),
+       junk=st.text(alphabet='<>/="., \n0123456789abcxyz-', max_size=12))
+def test_mangled_files_load_or_name_the_problem(tmp_path, which, cut, length, junk):
+    """Any byte damage (a span replaced by junk, or the file cut) is read or is a MobilityError
+    (one line, naming the file), never another exception."""
+    text = _SMALL_CSV if which == "csv" else _SMALL_FCD
+    cut = min(cut, len(text))
+    mangled = (text[:cut] + junk + text[cut + length:]).encode()
+    if which == "fcd.gz":
+        mangled = gzip.compress(mangled)[: max(10, len(mangled) // 3)] if length > 30 else gzip.compress(mangled)
+    path = tmp_path / f"m{len(list(tmp_path.iterdir()))}.{which}"     # the directory is shared by examples
+    path.write_bytes(mangled)
+    sc = Scenario.paper(n_mus=2)
+    try:
+        tr = generate_trace(sc, seed=0, slots=3, mobility=str(path))
+    except MobilityError as exc:
+        msg = str(exc)
+        assert "\n" not in msg and (path.name in msg or "mobility" in msg)
+    else:
+        assert tr.positions.shape == (3, 2, 2) and np.isfinite(tr.positions).all()

@@ -834,21 +834,28 @@ def project_lonlat(lon: np.ndarray, lat: np.ndarray, projection: str,
 # file sources
 
 
-def _file_key(path: str | os.PathLike) -> tuple[str, int, int]:
+def _file_key(path: str | os.PathLike) -> tuple[str, str]:
+    """The file's path and a digest of its bytes: a rewritten file is read again, however fast
+    (modification times are only as fine as the file system's clock)."""
+    import hashlib
+
     p = Path(path)
     if not p.is_file():
         raise MobilityError(f"mobility: no such file {str(path)!r}")
-    st = p.stat()
-    return str(p.resolve()), st.st_mtime_ns, st.st_size
+    h = hashlib.blake2b(digest_size=16)
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return str(p.resolve()), h.hexdigest()
 
 
 @lru_cache(maxsize=8)
-def _cached_fcd(key: tuple[str, int, int], kinds: tuple[str, ...]) -> Records:
+def _cached_fcd(key: tuple[str, str], kinds: tuple[str, ...]) -> Records:
     return read_fcd(key[0], kinds)
 
 
 @lru_cache(maxsize=8)
-def _cached_table(key: tuple[str, int, int], projection: str | None, origin: tuple[float, float] | None,
+def _cached_table(key: tuple[str, str], projection: str | None, origin: tuple[float, float] | None,
                   area_m: float | None) -> Records:
     return read_table(key[0], projection, origin, area_m)
 
@@ -872,7 +879,7 @@ class FcdFile:
     kinds: tuple[str, ...] = ("vehicle",)
 
     def records(self) -> Records:
-        """The file's records (read once per file version and cached)."""
+        """The file's records (read once per file content and cached)."""
         return _cached_fcd(_file_key(self.path), tuple(self.kinds))
 
     def track(self, scenario: Scenario, slots: int, layout_rng: np.random.Generator | None = None,
@@ -901,7 +908,7 @@ class TableFile:
     origin_lonlat: tuple[float, float] | None = None
 
     def records(self, area_m: float | None = None) -> Records:
-        """The file's records (read once per file version and cached)."""
+        """The file's records (read once per file content and cached)."""
         origin = None if self.origin_lonlat is None else tuple(map(float, self.origin_lonlat))
         return _cached_table(_file_key(self.path), self.projection, origin, area_m)
 
