@@ -299,8 +299,8 @@ def test_csv_table_and_lonlat_projection_give_the_fcd_positions(tmp_path):
     # without an origin, the median point lands at the area's centre
     centred = read_table(geo, projection="local", area_m=1000.0)
     assert np.median(centred.x_m) == pytest.approx(500.0) and np.median(centred.y_m) == pytest.approx(500.0)
-    with pytest.raises(MobilityError, match="need a projection"):
-        read_table(geo)
+    # without a projection, lon/lat go through the local one (what the CLI's --mobility FILE does)
+    np.testing.assert_array_equal(read_table(geo, area_m=1000.0).x_m, centred.x_m)
 
 
 def test_parquet_table_when_pyarrow_is_installed(tmp_path):

@@ -628,7 +628,6 @@ def read_fcd(path: str | os.PathLike, kinds: tuple[str, ...] = ("vehicle",)) -> 
     return Records.from_arrays(times, labels, xs, ys, lines, name)
 
 
-_TIME_COLUMNS = ("time_s",)
 _XY_COLUMNS = (("x_m", "y_m"), ("lon_deg", "lat_deg"))
 
 
@@ -637,17 +636,18 @@ def read_table(path: str | os.PathLike, projection: str | None = None,
     """Read a recorded position table: CSV (optionally gzipped) or Parquet.
 
     Columns (others are ignored): ``time_s``, ``id``, and either ``x_m, y_m`` (metres in the
-    scenario's frame) or ``lon_deg, lat_deg`` (WGS 84 degrees, which need ``projection``). An empty
-    cell is a missing value (a non-finite record that cleaning drops); a row with a missing or
-    extra cell, or a cell that is not a number, is an error naming its line.
+    scenario's frame) or ``lon_deg, lat_deg`` (WGS 84 degrees, projected by ``projection``); ``x_m,
+    y_m`` win when a table has both. An empty cell is a missing value (a non-finite record that
+    cleaning drops); a row with a missing or extra cell, or a cell that is not a number, is an error
+    naming its line.
 
     Parameters
     ----------
     path : str or os.PathLike
         ``.parquet`` (needs pyarrow), else CSV with a header row.
     projection : str, optional
-        For lon/lat: ``"local"`` (an equirectangular projection about the origin, no dependency) or
-        a pyproj CRS such as ``"EPSG:32632"`` (needs pyproj).
+        For lon/lat: ``"local"`` (the default; an equirectangular projection about the origin, no
+        dependency) or a pyproj CRS such as ``"EPSG:32632"`` (needs pyproj).
     origin_lonlat : (float, float), optional
         For lon/lat: the point that becomes (0, 0) (the area's south-west corner). Default: the
         area is centred on the median of the records (needs ``area_m``), which a few wild points
@@ -662,8 +662,8 @@ def read_table(path: str | os.PathLike, projection: str | None = None,
     Raises
     ------
     MobilityError
-        Missing file or column, a malformed row (naming its line/row), lon/lat without a
-        projection, or a missing optional dependency.
+        Missing file or column, a malformed row (naming its line/row), an unknown CRS, or a
+        missing optional dependency.
     """
     p = Path(path)
     if not p.is_file():
@@ -675,10 +675,7 @@ def read_table(path: str | os.PathLike, projection: str | None = None,
     if "x_m" in cols and "y_m" in cols:
         x, y = cols["x_m"], cols["y_m"]
     elif "lon_deg" in cols and "lat_deg" in cols:
-        if projection is None:
-            raise MobilityError(f"{name}: lon_deg/lat_deg columns need a projection "
-                                "('local' or a CRS such as 'EPSG:32632')")
-        x, y = project_lonlat(cols["lon_deg"], cols["lat_deg"], projection, origin_lonlat, area_m, name)
+        x, y = project_lonlat(cols["lon_deg"], cols["lat_deg"], projection or "local", origin_lonlat, area_m, name)
     else:
         raise MobilityError(f"{name}: expected columns time_s, id, x_m, y_m (or lon_deg, lat_deg)")
     return Records.from_arrays(cols["time_s"], labels, x, y, lines, name)
