@@ -524,3 +524,17 @@ def test_mangled_files_load_or_name_the_problem(tmp_path, which, cut, length, ju
         assert "\n" not in msg and (path.name in msg or "mobility" in msg)
     else:
         assert tr.positions.shape == (3, 2, 2) and np.isfinite(tr.positions).all()
+
+
+def test_sumo_grid_build_failure_is_a_mobility_error(tmp_path, monkeypatch):
+    """Optional (needs eclipse-sumo): a failing SUMO command is reported with its last message."""
+    pytest.importorskip("sumo", reason="eclipse-sumo not installed (pip install 'wdtnopt[sumo]')")
+    import sys
+
+    from wdtnopt.processes import sumo as sumo_mod
+
+    monkeypatch.setattr(sumo_mod, "sumo_grid_commands",
+                        lambda spec: [[sys.executable, "-c", "import sys; print('Error: no route'); sys.exit(3)"]])
+    with pytest.raises(MobilityError, match=r"failed \(exit 3\): Error: no route"):
+        sumo_mod.build_sumo_grid(sumo_mod.SumoGridSpec(), workdir=tmp_path)
+    assert not (tmp_path / "fcd.xml.gz").exists() and list(tmp_path.iterdir()) == []

@@ -188,15 +188,21 @@ def build_sumo_grid(spec: SumoGridSpec | None = None, workdir: str | os.PathLike
     if not out.is_file():
         work.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "SUMO_HOME": str(sumo_home())}
-        for cmd in cmds:
-            run = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
-            if run.returncode != 0:
-                last = (run.stderr.strip() or run.stdout.strip() or "no message").splitlines()[-1]
-                raise MobilityError(f"SUMO grid: {Path(cmd[1] if cmd[0] == sys.executable else cmd[0]).name} "
-                                    f"failed (exit {run.returncode}): {last}")
-        tmp = work / "fcd.xml.gz.part"
-        with open(work / "fcd.xml", "rb") as src, gzip.GzipFile(tmp, "wb", mtime=0) as dst:
-            shutil.copyfileobj(src, dst)
-        os.replace(tmp, out)
-        (work / "fcd.xml").unlink()
+        # build in a private folder and move the result in atomically: two processes asking for
+        # the same spec at once both build, and either result is the same file
+        build = Path(tempfile.mkdtemp(prefix="build-", dir=work))
+        try:
+            for cmd in cmds:
+                run = subprocess.run(cmd, cwd=build, env=env, capture_output=True, text=True)
+                if run.returncode != 0:
+                    last = (run.stderr.strip() or run.stdout.strip() or "no message").splitlines()[-1]
+                    raise MobilityError(f"SUMO grid: {Path(cmd[1] if cmd[0] == sys.executable else cmd[0]).name} "
+                                        f"failed (exit {run.returncode}): {last}")
+            with open(build / "fcd.xml", "rb") as src, gzip.GzipFile(build / "fcd.xml.gz", "wb", mtime=0) as dst:
+                shutil.copyfileobj(src, dst)
+            for name in ("grid.net.xml", "trips.xml"):
+                os.replace(build / name, work / name)
+            os.replace(build / "fcd.xml.gz", out)
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
     return FcdFile(str(out), CleaningRules() if rules is None else rules)
