@@ -538,3 +538,24 @@ def test_sumo_grid_build_failure_is_a_mobility_error(tmp_path, monkeypatch):
     with pytest.raises(MobilityError, match=r"failed \(exit 3\): Error: no route"):
         sumo_mod.build_sumo_grid(sumo_mod.SumoGridSpec(), workdir=tmp_path)
     assert not (tmp_path / "fcd.xml.gz").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_geo_fcd_is_projected_like_a_lonlat_table(tmp_path):
+    """An FCD file of `sumo --fcd-output.geo` (x = lon, y = lat) with projection= gives the positions
+    of the same records as a lon/lat table."""
+    rng = np.random.default_rng(3)
+    lon = 11.0 + np.cumsum(rng.uniform(0, 1e-4, (8, 3)), axis=0)
+    lat = 48.0 + np.cumsum(rng.uniform(0, 1e-4, (8, 3)), axis=0)
+    fcd = tmp_path / "geo.xml"
+    fcd.write_text("<fcd-export>\n" + "".join(
+        f'<timestep time="{k * TAU}">\n' + "".join(f'<vehicle id="v{v}" x="{float(lon[k, v])!r}" y="{float(lat[k, v])!r}"/>\n'
+                                                   for v in range(3)) + "</timestep>\n" for k in range(8))
+        + "</fcd-export>\n")
+    csv_path = tmp_path / "geo.csv"
+    csv_path.write_text("time_s,id,lon_deg,lat_deg\n" + "".join(
+        f"{k * TAU},v{v},{float(lon[k, v])!r},{float(lat[k, v])!r}\n" for k in range(8) for v in range(3)))
+    sc = Scenario.paper(n_mus=3)
+    a = load_mobility(fcd, projection="local", origin_lonlat=(11.0, 48.0)).track(sc, 8)
+    b = load_mobility(csv_path, projection="local", origin_lonlat=(11.0, 48.0)).track(sc, 8)
+    np.testing.assert_array_equal(a.positions, b.positions)
+    assert 0 < a.positions.min() and a.positions.max() < 100       # metres from the origin, not degrees

@@ -869,20 +869,30 @@ class FcdFile:
         How the records become MU positions.
     kinds : tuple of str
         FCD elements that are MUs (``vehicle``, ``person``).
+    projection, origin_lonlat
+        For a file of ``sumo --fcd-output.geo`` (``x`` = longitude, ``y`` = latitude, degrees):
+        how they become metres, as in :func:`project_lonlat`; None (default) for network
+        coordinates in metres.
     """
 
     path: str
     rules: CleaningRules = CleaningRules()
     kinds: tuple[str, ...] = ("vehicle",)
+    projection: str | None = None
+    origin_lonlat: tuple[float, float] | None = None
 
-    def records(self) -> Records:
-        """The file's records (read once per file content and cached)."""
-        return _cached_fcd(_file_key(self.path), tuple(self.kinds))
+    def records(self, area_m: float | None = None) -> Records:
+        """The file's records, in metres (read once per file content and cached)."""
+        rec = _cached_fcd(_file_key(self.path), tuple(self.kinds))
+        if self.projection is None:
+            return rec
+        x, y = project_lonlat(rec.x_m, rec.y_m, self.projection, self.origin_lonlat, area_m, rec.source)
+        return Records.from_arrays(rec.time_s, [rec.ids[v] for v in rec.vehicle], x, y, rec.line, rec.source)
 
     def track(self, scenario: Scenario, slots: int, layout_rng: np.random.Generator | None = None,
               mobility_rng: np.random.Generator | None = None) -> MobilityTrack:
         """Cleaned positions of ``scenario.n_mus`` MUs (the generators are not used)."""
-        return clean(self.records(), scenario, slots, self.rules)
+        return clean(self.records(float(scenario.area_m)), scenario, slots, self.rules)
 
 
 @dataclass(frozen=True)
@@ -929,7 +939,7 @@ def load_mobility(path: str | os.PathLike, rules: CleaningRules | None = None, *
     rules : CleaningRules, optional
         Cleaning thresholds.
     **options
-        ``kinds`` for FCD; ``projection``, ``origin_lonlat`` for tables.
+        ``kinds`` for FCD; ``projection``, ``origin_lonlat`` for lon/lat (tables, geo FCD).
 
     Returns
     -------
@@ -950,7 +960,7 @@ def load_mobility(path: str | os.PathLike, rules: CleaningRules | None = None, *
         raise MobilityError(f"{p.name} line 1: unreadable file ({exc})") from None
     rules = CleaningRules() if rules is None else rules
     is_xml = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
-    allowed = {"kinds"} if is_xml else {"projection", "origin_lonlat"}
+    allowed = {"kinds", "projection", "origin_lonlat"} if is_xml else {"projection", "origin_lonlat"}
     extra = set(options) - allowed
     if extra:
         raise MobilityError(f"mobility: option(s) {sorted(extra)} do not apply to "
