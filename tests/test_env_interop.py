@@ -18,7 +18,8 @@ SIZES = [pytest.param(Scenario.paper(n_mus=4, n_bss=2, frame_slots=3), id="N4"),
          pytest.param(Scenario.paper(n_mus=30, n_bss=5, frame_slots=3), id="N30")]
 
 
-def _actions(e, rng):
+def _actions(e):
+    """A random action of every live agent (the spaces' own samplers)."""
     return {a: e.action_space(a).sample() for a in e.agents}
 
 
@@ -56,7 +57,7 @@ def test_controller_mask_in_gymnasium_form_and_respected(sc):
         for _ in range(20):
             a = space.sample(mask=mask)
             assert want[np.arange(n), a].all()
-        acts = _actions(e, None)
+        acts = _actions(e)
         _, _, _, _, infos = e.step(acts)
     assert restricted > 0           # the check above could have failed
 
@@ -88,7 +89,7 @@ def test_observations_lie_in_their_bounded_spaces(sc):
         for a, o in obs.items():
             assert e.observation_space(a).contains(o), a
         assert e.state_space.contains(e.state())
-        obs, *_ = e.step(_actions(e, None))
+        obs, *_ = e.step(_actions(e))
 
 
 def test_render_mode_validated_and_frame_shows_the_slot():
@@ -105,7 +106,7 @@ def test_render_mode_validated_and_frame_shows_the_slot():
     rng = np.random.default_rng(0)
     moved = failed = 0
     while e.agents:
-        acts = _actions(e, rng)
+        acts = _actions(e)
         acts["controller"] = rng.integers(0, 3, 8)
         acts.update({f"mu_{i}": np.array([rng.uniform(0, 2e-3)], np.float32) for i in range(8)})  # too low: fails
         before = e.sim.placement.copy()
@@ -125,7 +126,7 @@ def test_strict_action_check_names_agents_and_opt_out():
     sc = Scenario.paper(n_mus=4, n_bss=2, frame_slots=3)
     e = parallel_env(scenario=sc, slots=5)
     e.reset(seed=0)
-    acts = _actions(e, None)
+    acts = _actions(e)
     with pytest.raises(WdtnoptError, match=r"no action for agent\(s\) 'mu_2', 'bs_1'"):
         e.step({a: v for a, v in acts.items() if a not in ("mu_2", "bs_1")})
     with pytest.raises(WdtnoptError, match=r"unknown agent\(s\) 'mu_7', 'contoller'"):
@@ -151,7 +152,7 @@ def test_strict_action_check_names_agents_and_opt_out():
 def test_every_info_key_present_from_reset():
     e = parallel_env(scenario=Scenario.paper(n_mus=5, n_bss=2), slots=3)
     _, at_reset = e.reset(seed=1)
-    _, _, _, _, at_step = e.step(_actions(e, None))
+    _, _, _, _, at_step = e.step(_actions(e))
     for a in e.possible_agents:
         assert at_reset[a].keys() == at_step[a].keys()
         for k in at_reset[a]:
