@@ -109,13 +109,16 @@ def test_batched_core_equals_evaluate_exactly(view):
     from wdtnopt.cost import VIOLATION_KINDS, evaluate_arrays
     rng = np.random.default_rng(0)
     seen = set()
-    for size in range(6):
+    for size in range(7):
         # a batch of E snapshots of one size: adversarial tiny ones, and paper ones with migrating DTs
         if size < 3:
             snaps = [tiny_snapshot(100 * size + k, N=4, M=2) for k in range(12)]
         else:
             snaps = [paper_snapshot(N=10, M=3, seed=10 * size + k, migrating_prob=0.3, allow_migration=bool(k % 3))
                      for k in range(12)]
+        if size == 6:   # servers down and per-DT migration masks
+            snaps = [s.replace(server_up=rng.random(s.n_bss) < 0.6, migration_mask=rng.random(s.n_mus) < 0.7)
+                     for s in snaps]
         e_, n, m = len(snaps), snaps[0].n_mus, snaps[0].n_bss
         prev = np.stack([s.placement_prev for s in snaps])
         pl = np.where(rng.random((e_, n)) < 0.7, prev, rng.integers(0, m, (e_, n)))
@@ -140,5 +143,6 @@ def test_batched_core_equals_evaluate_exactly(view):
                 assert np.flatnonzero(b.violated[kind][e]).tolist() == [v.index for v in ev.violations if v.kind == kind]
             assert bool(b.hard_violations[e]) == any(v.kind != "deadline" for v in ev.violations)
             seen |= {v.kind for v in ev.violations}
-    want = set(VIOLATION_KINDS) - ({"deadline", "serve_migrating", "served_without_request"} if view == "environment" else set())
+    want = set(VIOLATION_KINDS) - ({"deadline", "serve_migrating", "served_without_request", "server_down"}
+                                   if view == "environment" else set())
     assert seen == want        # every kind the view can report occurred in some batch

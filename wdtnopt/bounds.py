@@ -126,7 +126,8 @@ class _Evaluator:
         base = dict(placement_prev=trace.initial_placement, migrating=np.zeros(n, bool),
                     migration_penalty=np.zeros(n), allow_migration=True)
         self.slots = [t for t in range(trace.slots) if trace.request[t].any()]
-        snaps = [trace.snapshot(t, failure_penalty=np.zeros(n), **base) for t in self.slots]
+        # with server failures: no CPU on a down server, DTs free to sit anywhere (docs/longterm.md)
+        snaps = [trace.snapshot(t, failure_penalty=np.zeros(n), hold_down_servers=False, **base) for t in self.slots]
         # processes get plain dicts (small, picklable); in-process tasks keep the objects
         self.snaps = [s.to_dict() for s in snaps] if (scheduler is not None or (workers or 1) > 1) else snaps
         self.evaluations = 0

@@ -28,10 +28,11 @@ FEAS_RTOL = 1e-9
 """Relative tolerance of every constraint check (latency, power, CPU, storage)."""
 
 # failure causes, as stored in Evaluation.failure_cause
-OK, DECLINED, MIGRATING, DEADLINE, SILENT = 0, 1, 2, 3, 4
-FAILURE_CAUSES = ("ok", "declined", "migrating", "deadline", "silent")
+OK, DECLINED, MIGRATING, DEADLINE, SILENT, SERVER_DOWN = 0, 1, 2, 3, 4, 5
+FAILURE_CAUSES = ("ok", "declined", "migrating", "deadline", "silent", "server_down")
 """Index -> name: ``declined`` the decision did not serve it, ``migrating`` its DT was moving,
-``deadline`` it transmitted but missed the deadline, ``silent`` it did not transmit (power 0)."""
+``deadline`` it transmitted but missed the deadline, ``silent`` it did not transmit (power 0),
+``server_down`` its DT's host was down (docs/model.md, section "Resilience")."""
 
 
 @dataclass
@@ -63,7 +64,8 @@ class Violation:
 
 
 VIOLATION_KINDS = ("power_cap", "deadline", "cpu_capacity", "storage_capacity", "move_migrating",
-                   "migration_not_allowed", "serve_migrating", "served_without_request")
+                   "migration_not_allowed", "serve_migrating", "served_without_request", "server_down",
+                   "move_to_down_server")
 
 
 @dataclass
@@ -145,6 +147,9 @@ def evaluate(snapshot: Snapshot, decision: Decision | Mapping[str, Any] | Any) -
             violations.append(Violation("served_without_request", int(i), 1.0, f"MU {i} is served but did not request a sync"))
         for i in np.flatnonzero(b.violated["serve_migrating"]):
             violations.append(Violation("serve_migrating", int(i), 1.0, f"MU {i} is served while its DT is migrating"))
+        for i in np.flatnonzero(b.violated["server_down"]):
+            violations.append(Violation("server_down", int(i), 1.0,
+                                        f"MU {i} is served by its DT on server {placement[i]}, which is down"))
         for i in np.flatnonzero(b.violated["deadline"]):
             violations.append(Violation("deadline", int(i), float(latency[i] - s.deadline[i]),
                                         f"MU {i}: latency {latency[i]:.6g} s over deadline {s.deadline[i]:.6g} s "
@@ -165,6 +170,9 @@ def evaluate(snapshot: Snapshot, decision: Decision | Mapping[str, Any] | Any) -
     for i in np.flatnonzero(b.violated["migration_not_allowed"]):
         violations.append(Violation("migration_not_allowed", int(i), 1.0,
                                     f"MU {i}: DT moved from {s.placement_prev[i]} to {placement[i]} but migration is not allowed"))
+    for i in np.flatnonzero(b.violated["move_to_down_server"]):
+        violations.append(Violation("move_to_down_server", int(i), 1.0,
+                                    f"MU {i}: DT moved to server {placement[i]}, which is down"))
     return Evaluation(
         energy=b.energy, power=power, tx_time=tx, latency=latency, served=b.served, failed=b.failed,
         failure_cause=b.failure_cause, migrated=b.migrated, cpu_load=cpu_load, storage_load=storage_load,
@@ -230,7 +238,15 @@ def evaluate_arrays(s: Any, placement: np.ndarray, served: np.ndarray | None = N
     cause = np.zeros(placement.shape, dtype=np.int8)
     g = np.take_along_axis(s.gain, s.assoc[..., None], -1)[..., 0]
     none = np.zeros(placement.shape, bool)
-    violated = {k: none for k in ("served_without_request", "serve_migrating", "deadline")}
+    violated = {k: none for k in ("served_without_request", "serve_migrating", "deadline", "server_down")}
+    # server availability (docs/model.md, "Resilience"): a DT on a down host is unavailable
+    server_up = getattr(s, "server_up", None)
+    if server_up is None:
+        host_down = none
+        mask = True
+    else:
+        host_down = ~np.take_along_axis(np.asarray(server_up), placement, -1)
+        mask = s.migration_mask
 
     if tx_time is not None:  # optimization view
         served_in = served if served is not None else (tx_time > 0)
@@ -242,16 +258,18 @@ def evaluate_arrays(s: Any, placement: np.ndarray, served: np.ndarray | None = N
         latency = np.where(served_in, tx + relay + compute, np.nan)
         violated["served_without_request"] = served_in & ~request
         violated["serve_migrating"] = served_in & migrating
+        violated["server_down"] = served_in & host_down & ~migrating
         with np.errstate(invalid="ignore"):
             late = served_in & ~(latency <= s.deadline * (1 + FEAS_RTOL))
         violated["deadline"] = late
-        served_out = served_in & request & ~migrating & ~late
+        served_out = served_in & request & ~migrating & ~late & ~host_down
         cause[request & ~served_in] = DECLINED
-        cause[pinned_req] = MIGRATING
         cause[request & served_in & late & ~migrating] = DEADLINE
+        cause[request & host_down & ~migrating] = SERVER_DOWN
+        cause[pinned_req] = MIGRATING
     else:  # environment view
         p_in = power if power is not None else np.zeros(placement.shape)
-        transmits = request & ~migrating & (p_in > 0)
+        transmits = request & ~migrating & ~host_down & (p_in > 0)
         power_out = np.where(transmits, p_in, 0.0)
         tx_all = physics.time_for_power(power_out, s.data_bits, s.bandwidth, s.noise_psd, g)
         with np.errstate(invalid="ignore"):
@@ -261,6 +279,7 @@ def evaluate_arrays(s: Any, placement: np.ndarray, served: np.ndarray | None = N
         tx = np.where(transmits, tx_all, 0.0)
         cause[request & ~migrating & ~transmits] = SILENT
         cause[transmits & ~served_out] = DEADLINE
+        cause[request & host_down & ~migrating] = SERVER_DOWN
         cause[pinned_req] = MIGRATING
 
     violated["power_cap"] = power_out > s.p_max * (1 + FEAS_RTOL)
@@ -271,7 +290,8 @@ def evaluate_arrays(s: Any, placement: np.ndarray, served: np.ndarray | None = N
     migrated = placement != s.placement_prev
     violated["move_migrating"] = migrated & migrating
     allow = np.asarray(s.allow_migration, bool)[..., None]
-    violated["migration_not_allowed"] = migrated & ~migrating & ~allow
+    violated["migration_not_allowed"] = migrated & ~migrating & ~(allow & mask)
+    violated["move_to_down_server"] = migrated & host_down
 
     failed = request & ~served_out
     energy_total = _masked_sum(energy, request, lead)

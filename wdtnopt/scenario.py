@@ -74,6 +74,15 @@ class Scenario:
     eps: float = _param(0.05, "target long-run failure ratio per MU", 0, 1)
     energy_ref_j: float = _param(0.01, "energy reference E_ref of the team reward (J)", 0, 1e6, lo_open=True)
     eta: float = _param(1.0, "reward weight of a failure (units of E_ref)", 0, 1e6)
+    # -- edge-server availability and self-healing (docs/model.md, section "Resilience") ---------
+    server_mtbf_s: float = _param(0.0, "mean time between failures of each edge server (s); 0 = servers never fail", 0, 1e12)
+    server_mttr_s: float = _param(50.0, "mean time to repair a failed edge server (s)", 0, 1e12, lo_open=True)
+    self_healing: int = _param(1, "1: a DT whose server fails is restored from its backup on another server; 0: it waits for the repair", 0, 1)
+    failure_detection_s: float = _param(1.0, "time from a server failure to the start of its DTs' restore (s)", 0, 3600)
+    backup_site: int = _param(0, "where DT backups live: 0 = the server nearest the DT's host, 1 = the backhaul centre", 0, 1)
+    background_load_mean: float = _param(0.0, "mean share of each server's CPU taken by exogenous load", 0, 0.95)
+    background_load_std: float = _param(0.0, "deviation of the background load share (AR(1))", 0, 1)
+    background_load_memory: float = _param(0.9, "AR(1) memory of the background load per slot, in [0, 1]", 0, 1)
 
     def __post_init__(self) -> None:
         problems = _check_fields(self)
@@ -178,6 +187,16 @@ class Scenario:
     def storage_bits(self) -> float:
         """Storage of each server: room for ceil(storage_factor * N / M) DTs of the largest size."""
         return math.ceil(self.storage_factor * self.n_mus / self.n_bss) * self.dt_size_bits_max
+
+    @property
+    def server_failures(self) -> bool:
+        """Whether edge servers fail (``server_mtbf_s > 0``)."""
+        return self.server_mtbf_s > 0
+
+    @property
+    def server_availability(self) -> float:
+        """Long-run share of time a server is up, ``A = MTBF / (MTBF + MTTR)`` (1 if servers never fail)."""
+        return self.server_mtbf_s / (self.server_mtbf_s + self.server_mttr_s) if self.server_failures else 1.0
 
     @property
     def failure_price(self) -> float:

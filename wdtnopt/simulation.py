@@ -23,14 +23,28 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import PolicyError
-from .cost import DEADLINE, DECLINED, FEAS_RTOL, MIGRATING, SILENT, Decision, Evaluation, evaluate
+from .cost import DEADLINE, DECLINED, FEAS_RTOL, MIGRATING, SERVER_DOWN, SILENT, Decision, Evaluation, evaluate
 from .io import atomic_write
 from .snapshot import Snapshot
 from .trace import Trace
 
 TABLE_COLUMNS = ("slot", "frame_start", "requests", "served", "failures", "fail_declined", "fail_migrating",
                  "fail_deadline", "fail_silent", "migrations", "migrating_dts", "energy_j",
-                 "energy_per_mu_j", "objective")
+                 "energy_per_mu_j", "objective", "fail_server_down", "fail_restoring", "restorations",
+                 "servers_down")
+
+
+def _backup_server(hops: np.ndarray, host: int, site: int) -> int:
+    """Where the backup of a DT hosted on ``host`` lives: the nearest other server (``site = 0``;
+    fewest hops, then lowest index; the host itself if it is alone) or the backhaul centre
+    (``site = 1``; the server with the fewest hops to all others, then lowest index)."""
+    m = hops.shape[0]
+    if site == 1:
+        return int(np.argmin(hops.sum(axis=1)))
+    if m == 1:
+        return host
+    d = np.where(np.arange(m) == host, np.iinfo(np.int64).max, hops[host])
+    return int(np.argmin(d))
 
 
 class SimState:
@@ -42,6 +56,9 @@ class SimState:
         self.placement = trace.initial_placement.copy()
         self.unavailable = np.zeros(trace.n_mus, dtype=np.int64)   # slots of migration left
         self.migrations_now = 0
+        self.restoring = np.zeros(trace.n_mus, dtype=bool)          # unavailable because restored from backup
+        self.restorations_now = 0
+        self.heal()
 
     @property
     def is_frame_start(self) -> bool:
@@ -53,10 +70,47 @@ class SimState:
 
     def snapshot(self, *, allow_migration: bool, failure_penalty: Any = None,
                  migration_penalty: Any = None) -> Snapshot:
-        """The snapshot of the current slot at the current placement."""
+        """The snapshot of the current slot at the current placement (with the slot's server status)."""
         return self.trace.snapshot(self.t, placement_prev=self.placement, migrating=self.unavailable > 0,
                                    failure_penalty=failure_penalty, migration_penalty=migration_penalty,
                                    allow_migration=allow_migration)
+
+    def heal(self) -> int:
+        """Self-healing at the start of the slot (docs/model.md, "Resilience"); returns the restores started.
+
+        Every available DT whose host is down is restored from its backup on the up server with room
+        nearest (in backhaul hops, then index) to its MU's serving BS, taking
+        ``ceil((failure_detection_s + T_backhaul(backup -> target)) / tau)`` slots (at least one) of
+        unavailability. The backup lives on the server nearest to the failed host
+        (``backup_site = 0``) or on the backhaul centre (``backup_site = 1``). Without room on any
+        up server, or with ``self_healing = 0``, the DT waits on its host for the repair.
+        """
+        tr = self.trace
+        self.restoring &= self.unavailable > 0
+        self.restorations_now = 0
+        sc = tr.scenario
+        if self.done or not sc.self_healing or tr.server_up is None:
+            return 0
+        up = tr.server_up[self.t]
+        stranded = np.flatnonzero(~up[self.placement] & (self.unavailable == 0))
+        if stranded.size == 0:
+            return 0
+        free = np.where(up, tr.storage_bits - np.bincount(self.placement, weights=tr.dt_size_bits, minlength=tr.n_bss), -np.inf)
+        hops = tr.hops
+        for i in stranded:
+            src, bs = self.placement[i], tr.assoc[self.t, i]
+            room = free >= tr.dt_size_bits[i] * (1 + FEAS_RTOL)
+            if not room.any():
+                continue
+            target = int(np.lexsort((np.arange(tr.n_bss), np.where(room, hops[bs], np.iinfo(np.int64).max)))[0])
+            backup = _backup_server(hops, src, sc.backup_site)
+            t_restore = sc.failure_detection_s + tr.transfer_time(backup, target, tr.dt_size_bits[i])
+            free[target] -= tr.dt_size_bits[i]   # (a down server's room stays unoffered)
+            self.placement[i] = target
+            self.unavailable[i] = max(int(np.ceil(t_restore / sc.slot_s * (1 - 1e-12))), 1)
+            self.restoring[i] = True
+            self.restorations_now += 1
+        return self.restorations_now
 
     def apply_placement(self, target: Any) -> int:
         """Move DTs at a frame start; returns the number of migrations started.
@@ -74,6 +128,14 @@ class SimState:
         moved = target != self.placement
         if (moved & (self.unavailable > 0)).any():
             raise PolicyError(f"placement moves DTs still migrating: {np.flatnonzero(moved & (self.unavailable > 0)).tolist()}")
+        if tr.server_up is not None:
+            up = tr.server_up[self.t]
+            stuck = moved & ~up[self.placement]
+            if stuck.any():
+                raise PolicyError(f"placement moves DTs whose server is down: {np.flatnonzero(stuck).tolist()}")
+            onto = moved & ~up[target]
+            if onto.any():
+                raise PolicyError(f"placement moves DTs onto a down server: {np.flatnonzero(onto).tolist()}")
         load = np.bincount(target, weights=tr.dt_size_bits, minlength=tr.n_bss)
         over = load > tr.storage_bits * (1 + FEAS_RTOL)
         if over.any():
@@ -97,6 +159,7 @@ class SimState:
         self.unavailable = np.maximum(self.unavailable - 1, 0)
         self.t += 1
         self.migrations_now = 0
+        self.heal()
 
 
 @dataclass
@@ -134,6 +197,12 @@ class SimResult:
     def migrations(self) -> int:
         return int(self.table["migrations"].sum())
 
+    def failure_ratio_by_cause(self) -> dict[str, float]:
+        """Failed / requested syncs split by cause (table columns ``fail_*``; they sum to ``failure_ratio``)."""
+        req = self.requests_per_mu.sum()
+        return {c[5:]: (float(self.table[c].sum() / req) if req else 0.0)
+                for c in self.table if c.startswith("fail_")}
+
     def summary(self) -> dict[str, float]:
         return {"policy": self.policy, "energy_per_mu_slot": self.energy_per_mu_slot,
                 "failure_ratio": self.failure_ratio, "max_failure_ratio_per_mu": float(self.failure_ratio_per_mu.max()),
@@ -162,16 +231,24 @@ class SlotRecorder:
         self.energy = np.zeros(n_mus)
         self.n_mus = n_mus
 
-    def record(self, t: int, frame_start: bool, migrations: int, snap: Snapshot, ev: Evaluation) -> None:
+    def record(self, t: int, frame_start: bool, migrations: int, snap: Snapshot, ev: Evaluation,
+               restoring: np.ndarray | None = None, restorations: int = 0) -> None:
+        """Add slot ``t``; ``restoring [N]`` marks the DTs unavailable because they are being restored
+        from backup (their failures count as ``fail_restoring``, not ``fail_migrating``)."""
         r = self.rows
         cause = ev.failure_cause
+        restoring = np.zeros(snap.n_mus, bool) if restoring is None else restoring
         r["slot"][t] = t
         r["frame_start"][t] = frame_start
         r["requests"][t] = snap.request.sum()
         r["served"][t] = ev.served.sum()
         r["failures"][t] = ev.failed.sum()
         r["fail_declined"][t] = (ev.failed & (cause == DECLINED)).sum()
-        r["fail_migrating"][t] = (ev.failed & (cause == MIGRATING)).sum()
+        r["fail_migrating"][t] = (ev.failed & (cause == MIGRATING) & ~restoring).sum()
+        r["fail_restoring"][t] = (ev.failed & (cause == MIGRATING) & restoring).sum()
+        r["fail_server_down"][t] = (ev.failed & (cause == SERVER_DOWN)).sum()
+        r["restorations"][t] = restorations
+        r["servers_down"][t] = (~snap.server_up).sum()
         r["fail_deadline"][t] = (ev.failed & (cause == DEADLINE)).sum()
         r["fail_silent"][t] = (ev.failed & (cause == SILENT)).sum()
         r["migrations"][t] = migrations
@@ -240,8 +317,9 @@ def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None
         snap = state.snapshot(allow_migration=False, **pol.penalties(state))
         decision = pol.allocate(snap, state)
         t = state.t
+        restoring, restorations = state.restoring.copy(), state.restorations_now
         ev = state.finish_slot(snap, decision)
-        rec.record(t, frame_start, migrations, snap, ev)
+        rec.record(t, frame_start, migrations, snap, ev, restoring, restorations)
         pol.observe(snap, ev)
         if bar is not None:
             bar.update(1)

@@ -42,7 +42,14 @@ _SPEC: dict[str, tuple[tuple[str, ...], str, str]] = {
     "failure_penalty": (("N",), "f", "nonneg"),
     "migration_penalty": (("N",), "f", "nonneg"),
 }
-FIELDS: tuple[str, ...] = tuple(_SPEC) + ("allow_migration",)
+# optional fields (after allow_migration): left out or None, they take their default (all True),
+# so snapshots and files written before server availability existed read unchanged
+_OPTIONAL: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "server_up": (("M",), "b", ""),
+    "migration_mask": (("N",), "b", ""),
+}
+_SPEC.update(_OPTIONAL)
+FIELDS: tuple[str, ...] = tuple(k for k in _SPEC if k not in _OPTIONAL) + ("allow_migration",) + tuple(_OPTIONAL)
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,11 +75,15 @@ class Snapshot:
     failure_penalty: np.ndarray    # [N] cost of a failed requested sync (J-equivalent)
     migration_penalty: np.ndarray  # [N] cost of moving the DT (J-equivalent)
     allow_migration: bool = True   # False: placement fixed to placement_prev
+    server_up: Any = None          # [M] server is up (a down server serves no DT and receives none); None: all up
+    migration_mask: Any = None     # [N] DT may change host in this decision (with allow_migration); None: all may
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str]] = []
         arrays: dict[str, np.ndarray] = {}
         for name, (_, kind, _) in _SPEC.items():
+            if name in _OPTIONAL and getattr(self, name) is None:
+                continue
             arr, msg = _coerce(getattr(self, name), kind)
             if msg:
                 problems.append((name, msg))
@@ -88,13 +99,16 @@ class Snapshot:
         gain_shape = arrays["gain"].shape
         # sizes by majority over the fields that carry them, so one wrong field is the one named
         n = _majority([a.shape[i] for name, (shape, _, _) in _SPEC.items() for i, d in enumerate(shape)
-                       if d == "N" and (a := arrays[name]).ndim == len(shape)])
+                       if d == "N" and name in arrays and (a := arrays[name]).ndim == len(shape)])
         m = _majority([a.shape[i] for name, (shape, _, _) in _SPEC.items() for i, d in enumerate(shape)
-                       if d == "M" and (a := arrays[name]).ndim == len(shape)])
+                       if d == "M" and name in arrays and (a := arrays[name]).ndim == len(shape)])
         if n < 1 or m < 1:
             problems.append(("gain", f"expected a 2-D array [N, M] with N, M >= 1, got shape {list(gain_shape)}"))
             raise SnapshotError(problems)
         dims = {"N": n, "M": m}
+        for name, (shape, _, _) in _OPTIONAL.items():
+            if name not in arrays:
+                arrays[name] = np.ones(tuple(dims[d] for d in shape), dtype=bool)
         for name, (shape, kind, cons) in _SPEC.items():
             arr = arrays[name]
             want = tuple(dims[d] for d in shape)
@@ -131,7 +145,13 @@ class Snapshot:
         """
         obj = object.__new__(cls)
         for name in FIELDS:
-            object.__setattr__(obj, name, fields[name])
+            if name in _OPTIONAL and fields.get(name) is None:
+                shape = tuple(fields["gain"].shape[0 if d == "N" else 1] for d in _OPTIONAL[name][0])
+                value = np.ones(shape, dtype=bool)
+                value.setflags(write=False)
+                object.__setattr__(obj, name, value)
+            else:
+                object.__setattr__(obj, name, fields[name])
         return obj
 
     # -- sizes and derived data (computed once, shared by evaluate and the solvers) ------------
@@ -169,7 +189,12 @@ class Snapshot:
         """[N] DTs whose host cannot change in this decision."""
         if not self.allow_migration:
             return np.ones(self.n_mus, dtype=bool)
-        return self.migrating.copy()
+        return self.migrating | ~self.migration_mask
+
+    @cached_property
+    def host_up(self) -> np.ndarray:
+        """[N] the current host (``placement_prev``) of each DT is up."""
+        return self.server_up[self.placement_prev]
 
     # -- conversion ----------------------------------------------------------------------------
     @classmethod
@@ -193,17 +218,20 @@ class Snapshot:
         """
         if not isinstance(data, dict):
             raise SnapshotError([("<root>", f"expected an object of snapshot fields, got {type(data).__name__}")])
-        missing = [f for f in FIELDS if f not in data]
+        missing = [f for f in FIELDS if f not in data and f not in _OPTIONAL]
         unknown = sorted((key_name(k) for k in set(data) - set(FIELDS)), key=str)
         problems = [(f, "missing") for f in missing] + [(f, "unknown field") for f in unknown]
         if problems:
             raise SnapshotError(problems)
-        return cls(**{f: data[f] for f in FIELDS})
+        return cls(**{f: data.get(f) for f in FIELDS})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (plain lists, floats, ints and bools)."""
-        out: dict[str, Any] = {name: getattr(self, name).tolist() for name in _SPEC}
+        out: dict[str, Any] = {name: getattr(self, name).tolist() for name in _SPEC if name not in _OPTIONAL}
         out["allow_migration"] = bool(self.allow_migration)
+        for name in _OPTIONAL:   # written only when they say something (old readers keep working)
+            if not getattr(self, name).all():
+                out[name] = getattr(self, name).tolist()
         return out
 
     @classmethod
@@ -242,8 +270,10 @@ class Snapshot:
         return Snapshot(**data, allow_migration=self.allow_migration)
 
     def __repr__(self) -> str:
+        down = int((~self.server_up).sum())
         return (f"Snapshot(n_mus={self.n_mus}, n_bss={self.n_bss}, requests={int(self.request.sum())}, "
-                f"migrating={int(self.migrating.sum())}, allow_migration={self.allow_migration})")
+                f"migrating={int(self.migrating.sum())}, allow_migration={self.allow_migration}"
+                + (f", servers_down={down}" if down else "") + ")")
 
 
 def read_json(path: str | os.PathLike[str], error: type) -> Any:

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import physics
 from .processes.mobility import _reflect, gauss_markov, resolve_mobility  # noqa: F401 (re-exported)
+from .processes import availability
 from .scenario import Scenario
 from .snapshot import Snapshot
 
@@ -50,6 +51,19 @@ class Trace:
     hops: np.ndarray                # [M, M] backhaul hop counts
     initial_placement: np.ndarray   # [N] host of every DT at slot 0 (fits storage)
     mobility_report: Any = None     # what cleaning did to imported positions (None for a mobility model)
+    server_up: np.ndarray | None = None        # [T, M] server up in the slot (docs/model.md, "Resilience")
+    background_load: np.ndarray | None = None  # [T, M] share of each server's CPU taken by exogenous load
+
+    @property
+    def server_events(self) -> bool:
+        """Whether any server is ever down or loaded on this trace (else snapshots carry the nominal capacities)."""
+        return bool(self.server_up is not None and (not self.server_up.all() or self.background_load.any()))
+
+    def cpu_available_hz(self, t: int) -> np.ndarray:
+        """[M] CPU left to DTs on each server in slot ``t``: 0 if down, ``cpu_hz (1 - load)`` if up."""
+        if not self.server_events:
+            return self.cpu_hz
+        return np.where(self.server_up[t], self.cpu_hz * (1.0 - self.background_load[t]), 0.0)
 
     @property
     def slots(self) -> int:
@@ -70,6 +84,10 @@ class Trace:
         k = np.ceil(t_mig / self.scenario.slot_s * (1 - 1e-12))
         return np.where(src == dst, 0, np.maximum(k, 1)).astype(np.int64)
 
+    def transfer_time(self, src: int, dst: int, bits: float) -> float:
+        """Backhaul time (s) of ``bits`` from server ``src`` to ``dst`` (latency + bits x per-bit time)."""
+        return float(physics.backhaul_time(self.backhaul_latency_s[src, dst], self.backhaul_s_per_bit[src, dst], bits))
+
     def default_migration_penalty(self, failure_penalty: np.ndarray | float | None = None) -> np.ndarray:
         """[N] expected failure cost of a one-hop move: lam * ceil(T_mig,1hop / tau) * failure_penalty."""
         sc = self.scenario
@@ -86,7 +104,7 @@ class Trace:
 
     def snapshot(self, t: int, placement_prev: Any = None, migrating: Any = None,
                  failure_penalty: Any = None, migration_penalty: Any = None,
-                 allow_migration: bool = True) -> Snapshot:
+                 allow_migration: bool = True, hold_down_servers: bool = True) -> Snapshot:
         """The :class:`Snapshot` of slot ``t``.
 
         Parameters
@@ -104,6 +122,13 @@ class Trace:
             ``failure_penalty`` (:meth:`default_migration_penalty`).
         allow_migration : bool, optional
             False fixes the placement (the small-timescale problem).
+        hold_down_servers : bool, optional
+            With server failures (docs/model.md, "Resilience"): True (a causal decision) pins the
+            DTs on a down server (their state is on the failed machine; ``migration_mask`` False)
+            and reports a down server's ``storage_bits`` as what it holds, so no DT can be moved
+            onto it; False (the hindsight relaxation, docs/longterm.md) lets DTs sit anywhere
+            (nominal storage, ``server_up`` all True). Either way ``cpu_hz`` is what is left to DTs:
+            0 on a down server, ``cpu_hz (1 - load)`` on an up one, so none is served on a down one.
 
         Returns
         -------
@@ -137,6 +162,17 @@ class Trace:
             migrating=np.zeros(n, bool) if migrating is None else migrating,
             failure_penalty=fp, migration_penalty=migration_penalty, allow_migration=allow_migration,
         )
+        if self.server_events:
+            fields["cpu_hz"] = _frozen(self.cpu_available_hz(t))
+            if hold_down_servers:
+                fields["server_up"] = self.server_up[t]
+            if hold_down_servers and not self.server_up[t].all():
+                x = np.asarray(fields["placement_prev"])
+                if x.shape == (n,) and x.dtype.kind in "iu" and ((x >= 0) & (x < self.n_bss)).all():
+                    up = self.server_up[t]
+                    held = np.bincount(x, weights=self.dt_size_bits, minlength=self.n_bss)
+                    fields["storage_bits"] = _frozen(np.where(up, self.storage_bits, held))
+                    fields["migration_mask"] = _frozen(up[x])
         # the trace's own arrays were validated when generated; check only what the caller gave,
         # and fall back to the validating constructor (with its error messages) if anything is off
         caller = _caller_arrays(fields, n, self.n_bss)
@@ -290,6 +326,9 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
     hops = np.maximum(hops, 0.0)
     np.fill_diagonal(hops, 0.0)
     storage = np.full(m, sc.storage_bits)
+    server_up, load = availability.generate(
+        seed, slots, m, slot_s=sc.slot_s, mtbf_s=sc.server_mtbf_s, mttr_s=sc.server_mttr_s,
+        load_mean=sc.background_load_mean, load_std=sc.background_load_std, load_memory=sc.background_load_memory)
     trace = Trace(
         scenario=sc, seed=seed, bs_positions=bs, positions=pos, speed=speed, heading=heading,
         gain=gain, assoc=assoc, request=request, bandwidth=bandwidth, noise_psd=noise_psd,
@@ -299,6 +338,7 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
         backhaul_s_per_bit=hops / sc.hop_rate_bps, hops=hops.astype(np.int64),
         initial_placement=initial_placement(assoc[0], dist_rank(pos[0], bs), dt_size, storage),
         mobility_report=track.report,
+        server_up=server_up, background_load=load,
     )
     for f in dataclasses.fields(trace):
         value = getattr(trace, f.name)

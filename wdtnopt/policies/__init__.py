@@ -10,7 +10,8 @@ A policy decides the DT placement at frame starts and the power/CPU allocation e
             ...
 
 Registered names: ``static`` and ``follow`` (here), ``lyapunov`` and ``oracle`` (the Lyapunov
-scheduler and the myopic oracle) and ``checkpoint:DIR`` (a trained agent), loaded on first use.
+scheduler and the myopic oracle), ``predictive`` (placement for where MUs will be over the frame),
+``oracle-fa`` and ``lyapunov-fa`` (their failure-aware variants) and ``checkpoint:DIR`` (a trained agent), loaded on first use.
 """
 from __future__ import annotations
 
@@ -67,6 +68,9 @@ _REGISTRY: dict[str, str | Callable[..., Policy]] = {
     "follow": "wdtnopt.policies.heuristics:FollowPolicy",
     "lyapunov": "wdtnopt.policies.lyapunov:LyapunovPolicy",
     "oracle": "wdtnopt.policies.lyapunov:MyopicOraclePolicy",
+    "predictive": "wdtnopt.policies.predictive:PredictivePolicy",
+    "oracle-fa": "wdtnopt.policies.lyapunov:FailureAwareOraclePolicy",
+    "lyapunov-fa": "wdtnopt.policies.lyapunov:FailureAwareLyapunovPolicy",
 }
 _CHECKPOINT = "wdtnopt.agents.checkpoint:CheckpointPolicy"
 

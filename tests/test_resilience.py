@@ -1,0 +1,267 @@
+"""Server failures, self-healing, prediction and the bound with failures (docs/model.md, "Resilience")."""
+import dataclasses
+import hashlib
+
+import numpy as np
+import pytest
+
+from wdtnopt import Scenario, evaluate, gap, generate_trace, hindsight_bound, simulate
+from wdtnopt.cost import SERVER_DOWN, Decision
+from wdtnopt.errors import PolicyError, ScenarioError
+from wdtnopt.processes import availability
+from wdtnopt.simulation import SimState
+
+FAILING = Scenario.paper(n_mus=8, n_bss=3, server_mtbf_s=30.0, server_mttr_s=10.0, failure_detection_s=0.5)
+
+
+def _trace_hash(tr):
+    h = hashlib.sha256()
+    for f in dataclasses.fields(tr):
+        if f.name in ("server_up", "background_load"):
+            continue
+        v = getattr(tr, f.name)
+        if isinstance(v, np.ndarray):
+            h.update(f.name.encode())
+            h.update(np.ascontiguousarray(v).tobytes())
+    return h.hexdigest()[:16]
+
+
+def test_default_traces_are_bit_identical_to_before_failures_existed():
+    # hashes computed with the code before server availability was added
+    assert _trace_hash(generate_trace(Scenario.paper(), seed=0, slots=40)) == "163bb6e94788a9d1"
+    assert _trace_hash(generate_trace(Scenario.paper(n_mus=7, n_bss=3), seed=5, slots=25)) == "ea7c51f40109616d"
+    tr = generate_trace(Scenario.paper(), seed=0, slots=40)
+    assert tr.server_up.all() and not tr.background_load.any() and not tr.server_events
+    snap = tr.snapshot(3)
+    assert snap.cpu_hz is tr.cpu_hz and snap.server_up.all() and snap.migration_mask.all()
+
+
+def test_failures_leave_every_other_stream_unchanged():
+    a = generate_trace(Scenario.paper(n_mus=7, n_bss=3), seed=5, slots=25)
+    b = generate_trace(Scenario.paper(n_mus=7, n_bss=3, server_mtbf_s=20.0, background_load_mean=0.2,
+                                      background_load_std=0.1), seed=5, slots=25)
+    assert _trace_hash(a) == _trace_hash(b)
+    assert not b.server_up.all() and b.background_load.any()
+
+
+def test_scenario_fields_are_validated():
+    with pytest.raises(ScenarioError, match="server_mttr_s"):
+        Scenario.paper(server_mttr_s=0.0)
+    with pytest.raises(ScenarioError, match="server_mtbf_s"):
+        Scenario.paper(server_mtbf_s=-1.0)
+    with pytest.raises(ScenarioError, match="self_healing"):
+        Scenario.paper(self_healing=2)
+    with pytest.raises(ScenarioError, match="background_load_mean"):
+        Scenario.paper(background_load_mean=0.99)
+    sc = Scenario.paper(server_mtbf_s=1000.0, server_mttr_s=50.0)
+    assert sc.server_availability == pytest.approx(1000 / 1050)
+    assert Scenario.paper().server_availability == 1.0
+
+
+def test_availability_statistics_match_the_model():
+    """MTBF 1000 s, MTTR 50 s, tau 0.5 s: up-fraction within 0.5% of A over 10^6 slot-servers, and the
+    mean up-time fitted over 10^7 slot-servers (about 4,800 failures; 10^6 give only ~480, a 4.6%
+    standard error, so a 3% check there would pass or fail by chance) within 3% of MTBF."""
+    tau, mtbf, mttr = 0.5, 1000.0, 50.0
+    a = mtbf / (mtbf + mttr)
+    pf, pr = availability.transition_probabilities(tau, mtbf, mttr)
+    rng = np.random.default_rng(11)
+    up = availability.server_up_chain(rng, 1000, 1000, pf, pr)                 # 10^6 slot-servers
+    assert abs(up.mean() - a) / a < 0.005
+    up = availability.server_up_chain(rng, 10_000, 1000, pf, pr)               # 10^7 slot-servers
+    assert abs(up.mean() - a) / a < 0.005
+    # maximum-likelihood fit of the mean up-time with censored runs (memoryless up-times): the
+    # total up-time over the number of up -> down transitions (runs cut by the window's end count
+    # in the time, not in the failures)
+    failures = int((up[:-1] & ~up[1:]).sum())
+    assert failures > 3000
+    assert abs(up.sum() * tau / failures - mtbf) / mtbf < 0.03
+
+
+def test_k_step_up_probability_equals_the_chain_matrix_power():
+    pf, pr = 0.03, 0.2
+    P = np.array([[1 - pf, pf], [pr, 1 - pr]])      # state 0 = up, 1 = down
+    for k in (0, 1, 2, 7, 40):
+        Pk = np.linalg.matrix_power(P, k)
+        got = availability.up_probability_ahead(np.array([True, False]), k, pf, pr)
+        assert got == pytest.approx([Pk[0, 0], Pk[1, 0]], abs=1e-12)
+
+
+def _down_snapshot():
+    from wdtnopt.testing import paper_snapshot
+    s = paper_snapshot(N=6, M=3, seed=4, migrating_prob=0.0, allow_migration=True)
+    return s.replace(server_up=np.array([True, False, True]))
+
+
+def test_evaluate_rejects_serving_on_a_down_server():
+    s = _down_snapshot()
+    on_down = np.flatnonzero((s.placement_prev == 1) & s.request)
+    assert on_down.size  # the fixture has a requesting DT on the down server
+    i = int(on_down[0])
+    served = np.zeros(s.n_mus, bool)
+    served[i] = True
+    dec = Decision(placement=s.placement_prev.copy(), served=served, tx_time=np.where(served, 0.05, 0.0),
+                   cpu_hz=np.where(served, 5e9, 0.0))
+    ev = evaluate(s, dec)
+    assert [v.kind for v in ev.violations if v.kind == "server_down"] == ["server_down"]
+    assert not ev.served[i] and ev.failure_cause[i] == SERVER_DOWN
+    # environment view: the MU does not transmit, spends nothing, fails with its own cause
+    env = evaluate(s, Decision(placement=s.placement_prev.copy(), power=np.full(s.n_mus, 0.1),
+                               cpu_hz=np.full(s.n_mus, 1e9)))
+    assert env.energy[i] == 0 and env.failed[i] and env.failure_cause[i] == SERVER_DOWN
+    # moving a DT onto a down server, and a DT that its mask pins
+    j = int(np.flatnonzero(s.placement_prev != 1)[0])
+    pl = s.placement_prev.copy()
+    pl[j] = 1
+    kinds = {v.kind for v in evaluate(s, {"placement": pl}).violations}
+    assert "move_to_down_server" in kinds
+    mask = np.ones(s.n_mus, bool)
+    mask[j] = False
+    pl[j] = (s.placement_prev[j] + 1) % 3 if (s.placement_prev[j] + 1) % 3 != 1 else (s.placement_prev[j] + 2) % 3
+    kinds = {v.kind for v in evaluate(s.replace(migration_mask=mask), {"placement": pl}).violations}
+    assert kinds == {"migration_not_allowed"}
+    assert s.replace(migration_mask=mask).pinned[j]
+
+
+def test_snapshot_round_trip_keeps_server_status():
+    s = _down_snapshot()
+    from wdtnopt import Snapshot
+    d = s.to_dict()
+    assert d["server_up"] == [True, False, True] and "migration_mask" not in d
+    back = Snapshot.from_dict(d)
+    assert back.server_up.tolist() == [True, False, True] and back.migration_mask.all()
+
+
+def test_causal_snapshot_holds_down_servers_and_relaxed_one_only_removes_cpu():
+    tr = generate_trace(FAILING, seed=1, slots=200)
+    t = int(np.flatnonzero(~tr.server_up.all(axis=1))[0])
+    down = ~tr.server_up[t]
+    x = np.arange(tr.n_mus) % tr.n_bss
+    s = tr.snapshot(t, placement_prev=x)
+    held = np.bincount(x, weights=tr.dt_size_bits, minlength=tr.n_bss)
+    assert (s.cpu_hz[down] == 0).all() and (s.cpu_hz[~down] == tr.cpu_hz[~down]).all()
+    assert np.array_equal(s.storage_bits, np.where(down, held, tr.storage_bits))
+    assert np.array_equal(s.migration_mask, ~down[x]) and np.array_equal(s.pinned, down[x])
+    r = tr.snapshot(t, placement_prev=x, hold_down_servers=False)
+    assert (r.cpu_hz[down] == 0).all() and r.server_up.all() and r.migration_mask.all()
+    assert np.array_equal(r.storage_bits, tr.storage_bits)
+
+
+POLICIES = ("static", "follow", "predictive", "oracle", "lyapunov", "oracle-fa", "lyapunov-fa")
+
+
+@pytest.mark.parametrize("heal", [1, 0])
+def test_no_policy_ever_serves_on_a_down_server(heal):
+    """Over seeds: the simulator scores every slot with evaluate (which names serving on a down
+    server a violation and the simulator refuses it); here each served MU's host is also checked."""
+    from wdtnopt.policies import make_policy
+
+    sc = FAILING.replace(self_healing=heal)
+    for seed in (0, 1, 2):
+        tr = generate_trace(sc, seed=seed, slots=60)
+        assert not tr.server_up.all()
+        for name in POLICIES:
+            pol = make_policy(name)
+            seen = []
+            orig = pol.observe
+
+            def observe(snap, ev, orig=orig, seen=seen):
+                seen.append(bool((ev.served & ~snap.server_up[snap.placement_prev]).any()))
+                assert not [v for v in ev.violations if v.kind in ("server_down", "move_to_down_server")]
+                orig(snap, ev)
+            pol.observe = observe
+            res = simulate(pol, tr)
+            assert not any(seen) and len(seen) == tr.slots, name
+            if not heal:
+                assert res.table["restorations"].sum() == 0
+
+
+def test_placement_onto_a_down_server_is_refused():
+    tr = generate_trace(FAILING, seed=1, slots=200)
+    k = FAILING.frame_slots
+    t = next(t for t in range(0, tr.slots, k) if not tr.server_up[t].all())
+    st = SimState(tr)
+    while st.t < t:
+        st.advance()
+    target = st.placement.copy()
+    j = int(np.flatnonzero(~tr.server_up[t])[0])
+    i = int(np.flatnonzero(st.placement != j)[0])
+    target[i] = j
+    with pytest.raises(PolicyError, match="down server"):
+        st.apply_placement(target)
+
+
+def test_self_healing_restores_with_detection_plus_backhaul_transfer():
+    sc = FAILING.replace(failure_detection_s=0.7, backup_site=0)
+    tr = generate_trace(sc, seed=1, slots=400)
+    st = SimState(tr)
+    checked = 0
+    while st.t < tr.slots - 1:
+        prev = st.placement.copy()
+        st.advance()
+        if not st.restorations_now:
+            continue
+        t = st.t
+        free = {j: tr.storage_bits[j] - tr.dt_size_bits[prev == j].sum() for j in range(tr.n_bss) if tr.server_up[t, j]}
+        for i in np.flatnonzero(st.placement != prev):    # restored this slot, in index order
+            src, dst = prev[i], st.placement[i]
+            assert not tr.server_up[t, src] and tr.server_up[t, dst] and st.restoring[i]
+            # target: among up servers with room, the fewest hops from the MU's serving BS, then index
+            fits = [j for j in free if free[j] >= tr.dt_size_bits[i]]
+            assert dst == min(fits, key=lambda j: (tr.hops[tr.assoc[t, i], j], j))
+            free[dst] -= tr.dt_size_bits[i]
+            # backup: the server nearest (hops, then index) to the failed host
+            backup = min((j for j in range(tr.n_bss) if j != src), key=lambda j: (tr.hops[src, j], j))
+            t_rest = 0.7 + tr.backhaul_latency_s[backup, dst] + tr.dt_size_bits[i] * tr.backhaul_s_per_bit[backup, dst]
+            assert st.unavailable[i] == max(int(np.ceil(t_rest / sc.slot_s - 1e-9)), 1)
+            checked += 1
+    assert checked >= 3
+
+
+def test_self_healing_cuts_server_down_failures_at_mtbf_1000s():
+    sc = Scenario.paper(n_mus=10, n_bss=5, server_mtbf_s=1000.0, server_mttr_s=50.0)
+    down = {}
+    for heal in (1, 0):
+        tot = 0
+        for seed in range(3):
+            tr = generate_trace(sc.replace(self_healing=heal), seed=seed, slots=2000)
+            tot += simulate("static", tr).table["fail_server_down"].sum()
+        down[heal] = tot
+    assert down[0] > 50 and down[1] == 0
+
+
+def test_speed_predictor_mse_matches_the_ar1_error_variance():
+    from wdtnopt.policies.predictive import predict_ar1
+
+    sc = Scenario.paper(n_mus=300)
+    tr = generate_trace(sc, seed=3, slots=1500)
+    v = tr.speed[200:]     # after the start-up transient (speed starts at its mean)
+    for k in (1, 2, 5, 10):
+        pred, var = predict_ar1(v[:-k], sc.speed_mean_mps, sc.gm_memory, sc.speed_std_mps, k)
+        mse = np.mean((v[k:] - pred) ** 2)
+        assert mse == pytest.approx(var, rel=0.03), k
+
+
+def test_position_predictor_beats_standing_still():
+    from wdtnopt.policies.predictive import predict_positions
+
+    sc = Scenario.paper(n_mus=200)
+    tr = generate_trace(sc, seed=4, slots=300)
+    err_pred, err_stay = [], []
+    for t in range(50, 280, 10):
+        path = predict_positions(tr.positions[t], tr.speed[t], tr.heading[t], sc, 10)
+        err_pred.append(np.linalg.norm(path[10] - tr.positions[t + 10], axis=1).mean())
+        err_stay.append(np.linalg.norm(tr.positions[t] - tr.positions[t + 10], axis=1).mean())
+    assert np.mean(err_pred) < 0.5 * np.mean(err_stay)
+
+
+def test_bound_below_every_policy_with_failures_on():
+    for seed in (0, 1, 2):
+        tr = generate_trace(FAILING.replace(n_mus=5, n_bss=3), seed=seed, slots=30)
+        assert not tr.server_up.all()
+        results = [simulate(p, tr) for p in ("static", "follow", "predictive", "oracle", "lyapunov")]
+        hb = hindsight_bound(tr, iters=4)
+        report = gap(results, tr, bound=hb, iters=3)
+        for row in report.rows:
+            assert row.bound_per_mu_slot <= row.energy_per_mu_slot * (1 + 1e-9), (seed, row)
+        assert max(r.bound_per_mu_slot for r in report.rows) > 0
