@@ -35,7 +35,10 @@ def _random_actions(rng, e_, n, m, p_max):
     return rng.uniform(0, p_max, (e_, n)), rng.uniform(0, 1, (e_, m, n)), rng.integers(0, m, (e_, n))
 
 
-def test_batched_equals_single_step_for_step():
+@pytest.mark.parametrize("sc", [TINY, TINY.replace(server_mtbf_s=4.0, server_mttr_s=2.0, background_load_mean=0.2,
+                                                   background_load_std=0.1)], ids=["plain", "server-failures"])
+def test_batched_equals_single_step_for_step(sc):
+    TINY = sc
     e_, slots = 3, 7
     benv = BatchedWdtnEnv(TINY, n_envs=e_, seed=11, slots=slots)
     bobs = benv.reset()

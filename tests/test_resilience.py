@@ -265,3 +265,42 @@ def test_bound_below_every_policy_with_failures_on():
         for row in report.rows:
             assert row.bound_per_mu_slot <= row.energy_per_mu_slot * (1 + 1e-9), (seed, row)
         assert max(r.bound_per_mu_slot for r in report.rows) > 0
+
+
+def test_environment_with_failures_costs_by_evaluate_and_exposes_status():
+    from wdtnopt.env import core, parallel_env
+
+    sc = Scenario.paper(n_mus=6, n_bss=3, frame_slots=2, server_mtbf_s=5.0, server_mttr_s=3.0)
+    env = parallel_env(scenario=sc, seed=0, slots=30)
+    env.reset(seed=5)
+    rng = np.random.default_rng(1)
+    saw_down = 0
+    for _ in range(30):
+        obs = env._agent_obs() if hasattr(env, "_agent_obs") else None
+        before, t = env.sim.placement.copy(), env.sim.t
+        up = env.trace.server_up[t]
+        acts = {a: env.action_space(a).sample() for a in env.agents}
+        acts["controller"] = rng.integers(0, 3, 6)
+        if obs is not None:
+            avail = np.array([obs[f"mu_{i}"][core.MU_FEATURES.index("available")] for i in range(6)])
+            assert not avail[~up[before]].any()          # a DT on a down server is shown unavailable
+        power = np.array([float(acts[f"mu_{i}"][0]) for i in range(6)])
+        weights = np.stack([acts[f"bs_{j}"] for j in range(3)]).astype(float)
+        env.step(acts)
+        res = env.last_step
+        snap = res.snapshot
+        x = snap.placement_prev
+        # DTs on down servers stay, none moves onto one
+        moved = x != before
+        assert not (moved & ~up[before]).any() and not (moved & ~up[x]).any()
+        host_up = snap.server_up[x]
+        saw_down += int((snap.request & ~host_up & ~snap.migrating).sum())
+        active = snap.request & ~snap.migrating & host_up
+        wn = np.maximum(weights[x, np.arange(6)], core.WEIGHT_FLOOR) * active
+        tot = np.bincount(x, weights=wn, minlength=3)
+        cpu = np.where(active, snap.cpu_hz[x] * wn / np.where(tot[x] > 0, tot[x], 1), 0.0)
+        ev = evaluate(snap, Decision(placement=x, power=power, cpu_hz=cpu))
+        assert np.array_equal(ev.energy, res.evaluation.energy)
+        assert np.array_equal(ev.failure_cause, res.evaluation.failure_cause)
+        assert (ev.failure_cause[snap.request & ~host_up & ~snap.migrating] == SERVER_DOWN).all()
+    assert saw_down > 0

@@ -132,7 +132,9 @@ class BatchedWdtnEnv:
         # the slot's snapshots (SimState.snapshot(allow_migration=False) of every environment)
         snap = self.stack.at(t)
         snap.placement_prev, snap.migrating, snap.allow_migration = x, unavailable > 0, False
-        p, cpu, mu_used, bs_used = core.allocation(x, snap.migrating, snap.request, snap.p_max, snap.cpu_hz,
+        host_up = np.take_along_axis(snap.server_up, x, 1)
+        snap.migration_mask = host_up
+        p, cpu, mu_used, bs_used = core.allocation(x, snap.migrating | ~host_up, snap.request, snap.p_max, snap.cpu_hz,
                                                    power, weights)
         ev = evaluate_arrays(snap, x, power=p, cpu_hz=cpu)
         hard = ev.hard_violations

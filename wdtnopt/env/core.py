@@ -17,6 +17,12 @@ Action conventions (every agent acts every slot; what is ignored is reported as 
   allowed by the action mask (a migrating DT may not move; a server without room for the DT) means
   "stay". Allowed moves are applied in DT index order; a move that no longer fits because earlier
   DTs filled the server is dropped (the DT stays), so the repaired placement always fits storage.
+
+Server failures (docs/model.md, "Resilience") reach every agent through the observation without
+changing its size: a DT on a down server is not ``available`` (its MU fails with cause
+``server_down`` and does not transmit), a down server offers no CPU (``compute_*`` features
+saturate) and no free storage, and the controller's mask forbids moving a DT off or onto a down
+server. Background load shows as the CPU left (``cpu_hz`` of the slot's snapshot).
 """
 from __future__ import annotations
 
@@ -97,6 +103,10 @@ class Features:
         self.relay = physics.backhaul_time(tr.backhaul_latency_s[tr.assoc], tr.backhaul_s_per_bit[tr.assoc],
                                            tr.data_bits[:, :, None])
         self.cycles = tr.cycles_per_bit * tr.data_bits                                   # [T, N]
+        # server status (docs/model.md, "Resilience"): CPU left to DTs and up/down, per slot [T, M]
+        self.cpu_hz = np.stack([tr.cpu_available_hz(t) for t in range(tr.slots)]) if tr.server_events \
+            else np.broadcast_to(tr.cpu_hz, (tr.slots, tr.n_bss))
+        self.server_up = tr.server_up if tr.server_up is not None else np.ones((tr.slots, tr.n_bss), bool)
         self.trace = tr
         self._stack: "FeatureStack | None" = None   # this trace as a stack of one environment (built on first use)
 
@@ -111,8 +121,8 @@ class FeatureStack:
 
     PER_SLOT = ("gain", "assoc", "request", "bandwidth", "noise_psd", "data_bits",       # trace [T, ...]
                 "t_min", "log_snr", "log10_snr_pmax", "bits_ln2_over_b", "spectral", "noise_rise", "relay",
-                "cycles")                                                               # Features [T, ...]
-    PER_TRACE = ("cycles_per_bit", "dt_size_bits", "deadline", "p_max", "cpu_hz", "storage_bits",
+                "cycles", "cpu_hz", "server_up")                                        # Features [T, ...]
+    PER_TRACE = ("cycles_per_bit", "dt_size_bits", "deadline", "p_max", "storage_bits",
                  "backhaul_latency_s", "backhaul_s_per_bit", "failure_penalty", "migration_penalty")
 
     def __init__(self, n_envs: int):
@@ -189,7 +199,8 @@ def observe_arrays(stack: FeatureStack, sc: Any, t_now: np.ndarray, x: np.ndarra
     m = f.cpu_hz.shape[1]
     idx = np.arange(n)
     dl = f.deadline
-    avail = unavailable == 0
+    host_up = np.take_along_axis(f.server_up, x, 1)
+    avail = (unavailable == 0) & host_up     # a DT on a down server is unavailable, like a migrating one
     req = f.request
     active = req & avail
     phase = (t_now % k) / k
@@ -198,7 +209,8 @@ def observe_arrays(stack: FeatureStack, sc: Any, t_now: np.ndarray, x: np.ndarra
     share = _rows(f.cpu_hz, x) / np.maximum(_rows(n_active, x) + (~active), 1)      # equal share if it joined
     relay_x = np.take_along_axis(f.relay, x[:, :, None], 2)[:, :, 0]
     left = np.minimum(unavailable / k, 1.0)
-    compute_eq = f.cycles / share
+    with np.errstate(divide="ignore"):   # no CPU on a down server: infinite compute time (features clip it)
+        compute_eq = f.cycles / share
     need = _log10_power_needed_over_pmax(f.bits_ln2_over_b, f.log10_snr_pmax, dl - relay_x - compute_eq)
     mu = np.stack([
         req.astype(float), avail.astype(float), np.minimum(f.t_min / dl, 2.0), f.log_snr,
@@ -207,13 +219,14 @@ def observe_arrays(stack: FeatureStack, sc: Any, t_now: np.ndarray, x: np.ndarra
         np.broadcast_to(phase[:, None], (e_, n)), left, f.noise_rise, need,
     ], axis=2)
     hosted = x[:, None, :] == np.arange(m)[None, :, None]                                          # [E, M, N]
-    compute_full = np.minimum(f.cycles[:, None, :] / f.cpu_hz[:, :, None] / dl[:, None, :], 2.0)   # [E, M, N]
+    with np.errstate(divide="ignore"):
+        compute_full = np.minimum(f.cycles[:, None, :] / f.cpu_hz[:, :, None] / dl[:, None, :], 2.0)   # [E, M, N]
     slack = np.clip((dl[:, None, :] - f.relay.transpose(0, 2, 1) - f.t_min[:, None, :]) / dl[:, None, :], -1.0, 1.0)
     bs_dt = np.stack([hosted, hosted & active[:, None, :], compute_full, slack], axis=3).reshape(e_, m, -1)
     bs = np.concatenate([bs_dt, np.stack([n_active / n, np.broadcast_to(phase[:, None], (e_, m))], axis=2)], axis=2)
     eye = np.eye(m)
     load = _bincount_rows(x, np.broadcast_to(f.dt_size_bits, x.shape), m)
-    free = f.storage_bits - load
+    free = np.where(f.server_up, f.storage_bits - load, 0.0)   # a down server takes no DT
     ctrl_dt = np.concatenate([eye[x], eye[f.assoc], np.minimum(f.relay / dl[:, :, None], 2.0),
                               avail[:, :, None].astype(float), left[:, :, None],
                               (f.dt_size_bits / sc.dt_size_bits_max)[:, :, None]], axis=2)
@@ -230,8 +243,9 @@ def repair_placement(state: SimState, hosts: np.ndarray) -> np.ndarray:
     tr = state.trace
     x = state.placement.copy()
     hosts = np.asarray(hosts).astype(np.int64).reshape(-1)
-    free = tr.storage_bits - np.bincount(x, weights=tr.dt_size_bits, minlength=tr.n_bss)
-    for i in np.flatnonzero((hosts != x) & (state.unavailable == 0) & (hosts >= 0) & (hosts < tr.n_bss)):
+    up = tr.server_up[state.t] if tr.server_up is not None else np.ones(tr.n_bss, bool)
+    free = np.where(up, tr.storage_bits - np.bincount(x, weights=tr.dt_size_bits, minlength=tr.n_bss), -np.inf)
+    for i in np.flatnonzero((hosts != x) & (state.unavailable == 0) & up[x] & (hosts >= 0) & (hosts < tr.n_bss)):
         j = hosts[i]
         if free[j] >= tr.dt_size_bits[i]:
             free[j] -= tr.dt_size_bits[i]
@@ -244,7 +258,7 @@ def decision(snap: Snapshot, power: np.ndarray, weights: np.ndarray) -> tuple[De
     """The environment-view decision of the slot; also which MU / BS action entries take effect."""
     n, m = snap.n_mus, snap.n_bss
     x = snap.placement_prev
-    p, cpu, active, bs_used = allocation(x[None], snap.migrating[None], snap.request[None], snap.p_max[None],
+    p, cpu, active, bs_used = allocation(x[None], (snap.migrating | ~snap.host_up)[None], snap.request[None], snap.p_max[None],
                                          snap.cpu_hz[None], np.asarray(power, float).reshape(1, n),
                                          np.asarray(weights, float).reshape(1, m, n))
     return Decision(placement=x.copy(), power=p[0], cpu_hz=cpu[0]), active[0], bs_used[0]
@@ -253,7 +267,8 @@ def decision(snap: Snapshot, power: np.ndarray, weights: np.ndarray) -> tuple[De
 def allocation(x: np.ndarray, migrating: np.ndarray, request: np.ndarray, p_max: np.ndarray, cpu_hz: np.ndarray,
                power: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Power and CPU of E environments from the MU / BS actions (module docstring):
-    x, migrating, request, p_max, power [E, N]; cpu_hz [E, M]; weights [E, M, N]
+    x, migrating (unavailable: migrating or on a down server), request, p_max, power [E, N];
+    cpu_hz [E, M]; weights [E, M, N]
     -> (power [E, N] W, cpu [E, N] Hz, MU entry used [E, N], BS entry used [E, M, N])."""
     e_, m, n = weights.shape
     active = request & ~migrating
