@@ -48,6 +48,7 @@ def tiny_local(tiny, tmp_path_factory) -> Path:
                "fig_d_failure_vs_n.png", "report.md"]),
     ("solvers", ["solvers.csv", "fig_solvers_time.png", "report.md"]),
     ("scaling", ["scaling.csv", "fig_scaling.png", "report.md"]),
+    ("resilience", ["resilience.csv", "fig_mtbf.png", "fig_mttr.png", "fig_gap.png", "report.md"]),
 ])
 def test_smoke_preset_renders(suite, expected, tmp_path):
     run, files = run_suite(suite, "smoke", tmp_path, workers=2, progress=False)
@@ -62,6 +63,9 @@ def test_smoke_preset_renders(suite, expected, tmp_path):
         assert "## Trends of the case study" in report
         assert "Sanity: runs with energy below their own bound: 0" in report
         assert any((tmp_path / "agents").glob("*/checkpoint.pt"))
+    if suite == "resilience":
+        assert "bound is below every policy's energy at its own failure ratios in every gap run: yes" in report
+        assert "## Predictive vs follow" in report
 
 
 def test_resume_executes_only_missing_tasks(tiny, tiny_local, tmp_path):

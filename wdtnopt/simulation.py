@@ -175,6 +175,8 @@ class SimResult:
     energy_per_mu: np.ndarray                # [N] total J over the run
     seed: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
+    placement: np.ndarray | None = None      # [T, N] host of each DT during each slot
+    unavailable: np.ndarray | None = None    # [T, N] DT unavailable in the slot (migrating, restoring or host down)
 
     @property
     def energy_per_mu_slot(self) -> float:
@@ -196,6 +198,19 @@ class SimResult:
     @property
     def migrations(self) -> int:
         return int(self.table["migrations"].sum())
+
+    def ready_at_handover(self, serving_bs: np.ndarray) -> tuple[float, int]:
+        """Share of cell crossings at which the DT was already hosted, available, on the new cell's
+        server (the slot the MU is first served by it), and the number of crossings.
+
+        ``serving_bs [T, N]`` is the trace's ``assoc``. A DT that follows its MU only after the
+        crossing scores 0 at that crossing; one placed ahead of it scores 1.
+        """
+        a = np.asarray(serving_bs)
+        cross = a[1:] != a[:-1]
+        ready = (self.placement[1:] == a[1:]) & ~self.unavailable[1:]
+        k = int(cross.sum())
+        return (float(ready[cross].mean()) if k else float("nan")), k
 
     def failure_ratio_by_cause(self) -> dict[str, float]:
         """Failed / requested syncs split by cause (table columns ``fail_*``; they sum to ``failure_ratio``)."""
@@ -230,6 +245,8 @@ class SlotRecorder:
         self.failures = np.zeros(n_mus, dtype=np.int64)
         self.energy = np.zeros(n_mus)
         self.n_mus = n_mus
+        self.placement = np.zeros((slots, n_mus), dtype=np.int64)
+        self.unavailable = np.zeros((slots, n_mus), dtype=bool)
 
     def record(self, t: int, frame_start: bool, migrations: int, snap: Snapshot, ev: Evaluation,
                restoring: np.ndarray | None = None, restorations: int = 0) -> None:
@@ -249,6 +266,8 @@ class SlotRecorder:
         r["fail_server_down"][t] = (ev.failed & (cause == SERVER_DOWN)).sum()
         r["restorations"][t] = restorations
         r["servers_down"][t] = (~snap.server_up).sum()
+        self.placement[t] = snap.placement_prev
+        self.unavailable[t] = snap.migrating | ~snap.host_up
         r["fail_deadline"][t] = (ev.failed & (cause == DEADLINE)).sum()
         r["fail_silent"][t] = (ev.failed & (cause == SILENT)).sum()
         r["migrations"][t] = migrations
@@ -266,7 +285,8 @@ class SlotRecorder:
         table["frame_start"] = table["frame_start"].astype(bool)
         return SimResult(policy=policy, n_mus=self.n_mus, slots=slots, table=table,
                          requests_per_mu=self.requests, failures_per_mu=self.failures,
-                         energy_per_mu=self.energy, seed=seed, extras=extras or {})
+                         energy_per_mu=self.energy, seed=seed, extras=extras or {},
+                         placement=self.placement, unavailable=self.unavailable)
 
 
 def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None] = False) -> SimResult:

@@ -21,6 +21,7 @@ SUITES: dict[str, str] = {
     "solvers": "wdtnopt.benchmarks.suites.solvers",
     "scaling": "wdtnopt.benchmarks.suites.scaling",
     "mobility": "wdtnopt.benchmarks.suites.mobility",
+    "resilience": "wdtnopt.benchmarks.suites.resilience",
 }
 """Suite name -> module."""
 

@@ -1,0 +1,251 @@
+"""Suite ``resilience``: edge-server failures, self-healing and predictive placement (docs/model.md,
+section "Resilience"; docs/benchmarks.md).
+
+Two kinds of task, each one trace of one seed:
+
+* ``run``: the cheap policies (``run_policies``) on a long trace (``run_slots``) at one
+  ``(server_mtbf_s, server_mttr_s, self_healing)`` point: MTBF swept at ``mttr0``, MTTR swept at
+  ``mtbf0``, self-healing on and off, plus a failure-free reference. Energy, failure ratio split by
+  cause, migrations, restorations and the share of cell crossings at which the DT was already
+  waiting on the new cell's server (``ready_at_handover``).
+* ``gap``: every policy of ``gap_policies`` (self-healing on) on a shorter trace (``gap_slots``) with
+  the hindsight lower bound evaluated at each policy's own per-MU failure ratios (a valid bound with
+  failures, docs/longterm.md), so gaps are certified.
+
+The report gives means with 95% t-intervals over seeds, and paired per-seed differences for
+``predictive - follow`` and healing off - on (common random numbers: both see the same trace).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wdtnopt.io import atomic_write_text
+
+from . import style
+from .runner import Task
+
+MODULE = "wdtnopt.benchmarks.suites.resilience"
+CAUSES = ("declined", "migrating", "deadline", "silent", "server_down", "restoring")
+
+
+def _points(cfg: dict[str, Any]) -> list[tuple[float, float, int]]:
+    pts = {(float(b), float(cfg["mttr0"]), h) for b in cfg["mtbf_grid"] for h in (1, 0)}
+    pts |= {(float(cfg["mtbf0"]), float(r), h) for r in cfg["mttr_grid"] for h in (1, 0)}
+    pts.add((0.0, float(cfg["mttr0"]), 1))     # reference: servers never fail
+    return sorted(pts)
+
+
+def tasks(cfg: dict[str, Any]) -> list[Task]:
+    base = {"suite": "resilience", "n_mus": int(cfg["n_mus"]), "n_bss": int(cfg["n_bss"])}
+    out = [Task(f"{MODULE}:run_task", {**base, "kind": "run", "seed": int(s), "slots": int(cfg["run_slots"]),
+                                       "mtbf_s": b, "mttr_s": r, "self_healing": h, "policies": list(cfg["run_policies"])})
+           for b, r, h in _points(cfg) for s in cfg["seeds"]]
+    out += [Task(f"{MODULE}:gap_task", {**base, "kind": "gap", "seed": int(s), "slots": int(cfg["gap_slots"]),
+                                        "mtbf_s": float(b), "mttr_s": float(cfg["mttr0"]), "self_healing": 1,
+                                        "policies": list(cfg["gap_policies"]), "bound_iters": int(cfg["bound_iters"]),
+                                        "gap_iters": int(cfg["gap_iters"]), "bound_method": str(cfg["bound_method"])})
+            for b in cfg["gap_mtbf"] for s in cfg["seeds"]]
+    return out
+
+
+def _trace(cfg: dict[str, Any]) -> Any:
+    from wdtnopt import Scenario, generate_trace
+
+    sc = Scenario.paper(n_mus=cfg["n_mus"], n_bss=cfg["n_bss"], server_mtbf_s=cfg["mtbf_s"],
+                        server_mttr_s=cfg["mttr_s"], self_healing=cfg["self_healing"])
+    return generate_trace(sc, seed=cfg["seed"], slots=cfg["slots"])
+
+
+def _metrics(res: Any, trace: Any) -> dict[str, Any]:
+    ready, crossings = res.ready_at_handover(trace.assoc)
+    by_cause = res.failure_ratio_by_cause()
+    return {"energy_per_mu_slot": res.energy_per_mu_slot, "failure_ratio": res.failure_ratio,
+            **{f"fail_{c}": by_cause.get(c, 0.0) for c in CAUSES},
+            "migrations_per_mu_1000_slots": 1000.0 * res.migrations / (res.n_mus * res.slots),
+            "restorations": int(res.table["restorations"].sum()), "ready_at_handover": ready,
+            "crossings": crossings}
+
+
+def run_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    from wdtnopt import simulate
+
+    tr = _trace(cfg)
+    return {"up_fraction": float(tr.server_up.mean()),
+            "policies": {p: _metrics(simulate(p, tr), tr) for p in cfg["policies"]}}
+
+
+def gap_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    from wdtnopt import gap, hindsight_bound, simulate
+
+    tr = _trace(cfg)
+    results = [simulate(p, tr) for p in cfg["policies"]]
+    hb = hindsight_bound(tr, iters=cfg["bound_iters"], method=cfg["bound_method"])
+    report = gap(results, tr, bound=hb, iters=cfg["gap_iters"])
+    out = {}
+    for res, row in zip(results, report.rows):
+        out[res.policy] = {**_metrics(res, tr), "bound_own": row.bound_per_mu_slot, "gap": row.gap,
+                           "bound_below": bool(row.bound_per_mu_slot <= row.energy_per_mu_slot * (1 + 1e-9))}
+    return {"up_fraction": float(tr.server_up.mean()), "policies": out, "bound_evaluations": len(hb.points),
+            "bound_all_optimal": all(p.certified_all_optimal for p in hb.points)}
+
+
+# -- rendering -------------------------------------------------------------------------------------
+METRICS = ("energy_per_mu_slot", "failure_ratio", *(f"fail_{c}" for c in CAUSES), "migrations_per_mu_1000_slots",
+           "restorations", "ready_at_handover", "crossings")
+
+
+def _rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for r in records:
+        c = r["config"]
+        for p, m in r["result"]["policies"].items():
+            rows.append({"kind": c["kind"], "mtbf_s": c["mtbf_s"], "mttr_s": c["mttr_s"], "self_healing": c["self_healing"],
+                         "seed": c["seed"], "slots": c["slots"], "up_fraction": r["result"]["up_fraction"], "policy": p, **m})
+    return rows
+
+
+def _sel(rows: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
+    return [r for r in rows if all(r[k] == v for k, v in kw.items())]
+
+
+def _ci(values: list[float], scale: float = 1.0, digits: int = 4) -> str:
+    m, h, n = style.mean_ci(values)
+    if not math.isfinite(m):
+        return "-"
+    return f"{m * scale:.{digits}g}" + (f" ± {h * scale:.2g}" if math.isfinite(h) else "") + f" (n={n})"
+
+
+def _paired(rows: list[dict[str, Any]], a: dict[str, Any], b: dict[str, Any], key: str) -> list[float]:
+    """Per-seed differences ``a - b`` of ``key`` (rows matched by seed; common random numbers)."""
+    ra = {r["seed"]: r[key] for r in _sel(rows, **a)}
+    rb = {r["seed"]: r[key] for r in _sel(rows, **b)}
+    return [ra[s] - rb[s] for s in sorted(set(ra) & set(rb)) if np.isfinite(ra[s]) and np.isfinite(rb[s])]
+
+
+def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: dict[str, Any]) -> list[Path]:
+    rows = _rows(records)
+    cols = ["kind", "mtbf_s", "mttr_s", "self_healing", "seed", "slots", "up_fraction", "policy", *METRICS, "bound_own", "gap"]
+    atomic_write_text(out / "resilience.csv", style.csv_text(cols, ([r.get(c, "") for c in cols] for r in rows)))
+    mj = 1e3
+    run = _sel(rows, kind="run")
+    mtbfs = sorted(float(b) for b in cfg["mtbf_grid"])
+    mttrs = sorted(float(r) for r in cfg["mttr_grid"])
+    mttr0, mtbf0 = float(cfg["mttr0"]), float(cfg["mtbf0"])
+    plt = style.pyplot()
+
+    # (a) versus MTBF at MTTR0, self-healing on (solid) and off (dashed)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for ax, key, ylab, scale in ((axes[0], "energy_per_mu_slot", "energy per MU per slot (mJ)", mj),
+                                 (axes[1], "failure_ratio", "failure ratio (all causes)", 1.0),
+                                 (axes[2], "fail_server_down", "failure ratio, cause server_down", 1.0)):
+        for p in cfg["run_policies"]:
+            for heal in (1, 0):
+                per = [[r[key] for r in _sel(run, policy=p, mtbf_s=b, mttr_s=mttr0, self_healing=heal)] for b in mtbfs]
+                style.band(ax, mtbfs, per, p, scale=scale, dashed=not heal)
+            ref = [r[key] for r in _sel(run, policy=p, mtbf_s=0.0)]
+            if key != "fail_server_down":
+                style.hline(ax, ref, p, scale=scale)
+        ax.set_xscale("log")
+        ax.set_xlabel("server MTBF (s)")
+        ax.set_ylabel(ylab)
+    axes[0].legend(fontsize=6)
+    fig.suptitle(f"Versus MTBF (MTTR = {mttr0:g} s; solid: self-healing on, dashed: off, dotted: servers never fail; "
+                 f"mean, 95% t-band over seeds)")
+    style.save(fig, out / "fig_mtbf.png")
+
+    # (b) versus MTTR at MTBF0
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    for ax, key, ylab in ((axes[0], "failure_ratio", "failure ratio (all causes)"),
+                          (axes[1], "fail_server_down", "failure ratio, cause server_down")):
+        for p in cfg["run_policies"]:
+            for heal in (1, 0):
+                per = [[r[key] for r in _sel(run, policy=p, mtbf_s=mtbf0, mttr_s=m, self_healing=heal)] for m in mttrs]
+                style.band(ax, mttrs, per, p, dashed=not heal)
+        ax.set_xscale("log")
+        ax.set_xlabel("server MTTR (s)")
+        ax.set_ylabel(ylab)
+    axes[0].legend(fontsize=6)
+    fig.suptitle(f"Versus MTTR (MTBF = {mtbf0:g} s; solid: self-healing on, dashed: off)")
+    style.save(fig, out / "fig_mttr.png")
+
+    # (c) certified gaps at the gap points
+    gaps = _sel(rows, kind="gap")
+    gap_mtbf = sorted(float(b) for b in cfg["gap_mtbf"])
+    fig, ax = plt.subplots(figsize=(8, 4))
+    pols = list(cfg["gap_policies"])
+    width = 0.8 / max(len(gap_mtbf), 1)
+    for k, b in enumerate(gap_mtbf):
+        stats = [style.mean_ci([r["gap"] for r in _sel(gaps, policy=p, mtbf_s=b) if np.isfinite(r["gap"])]) for p in pols]
+        ax.bar(np.arange(len(pols)) + k * width, [100 * s[0] for s in stats], width,
+               yerr=[100 * s[1] if np.isfinite(s[1]) else 0 for s in stats], capsize=3, label=f"MTBF {b:g} s")
+    ax.set_xticks(np.arange(len(pols)) + width * (len(gap_mtbf) - 1) / 2, [style.label(p) for p in pols], rotation=20)
+    ax.set_ylabel("gap to the hindsight bound at own failure ratios (%)")
+    ax.set_title(f"Certified optimality gaps with server failures (MTTR = {mttr0:g} s, self-healing on; 95% t-interval)")
+    ax.legend()
+    style.save(fig, out / "fig_gap.png")
+
+    lines = ["# Resilience (suite `resilience`)", "", f"- Command: `{info['command']}`",
+             f"- Machine: {info['machine']}; {info['date']}", f"- Code: {info.get('code', 'not recorded')}.",
+             f"- Preset `{cfg['preset']}`: N = {cfg['n_mus']}, M = {cfg['n_bss']}, seeds {list(cfg['seeds'])}; runs of "
+             f"{cfg['run_slots']} slots (policies {', '.join(cfg['run_policies'])}); gap runs of {cfg['gap_slots']} slots "
+             f"at MTBF {gap_mtbf} s with the hindsight bound ({cfg['bound_iters']} + {cfg['gap_iters']} per policy dual "
+             f"evaluations, inner method `{cfg['bound_method']}`).",
+             "- Every number: mean ± half-width of the 95% t-interval over seeds (n = seeds). Differences are paired "
+             "per seed (the same trace for both sides).", ""]
+    lines += ["## Versus MTBF (self-healing on / off)", "",
+              "| MTBF (s) | up-fraction | policy | healing | energy (mJ/MU/slot) | failure ratio | server_down | restoring | migrating | declined |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for b in [0.0, *mtbfs]:
+        for p in cfg["run_policies"]:
+            for heal in ((1,) if b == 0 else (1, 0)):
+                sel = _sel(run, policy=p, mtbf_s=b, mttr_s=mttr0, self_healing=heal)
+                if not sel:
+                    continue
+                lines.append(f"| {'never fails' if b == 0 else f'{b:g}'} | {_ci([r['up_fraction'] for r in sel])} | {p} | "
+                             f"{'on' if heal else 'off'} | {_ci([r['energy_per_mu_slot'] for r in sel], mj)} | "
+                             f"{_ci([r['failure_ratio'] for r in sel])} | {_ci([r['fail_server_down'] for r in sel])} | "
+                             f"{_ci([r['fail_restoring'] for r in sel])} | {_ci([r['fail_migrating'] for r in sel])} | "
+                             f"{_ci([r['fail_declined'] for r in sel])} |")
+    lines += ["", "## Self-healing: what it changes (off - on, paired per seed)", "",
+              "| MTBF (s) | MTTR (s) | policy | server_down failure ratio | all failures |", "|---|---|---|---|---|"]
+    for b, m, h in _points(cfg):
+        if h != 1 or b == 0:
+            continue
+        for p in cfg["run_policies"]:
+            d1 = _paired(run, dict(policy=p, mtbf_s=b, mttr_s=m, self_healing=0), dict(policy=p, mtbf_s=b, mttr_s=m, self_healing=1), "fail_server_down")
+            d2 = _paired(run, dict(policy=p, mtbf_s=b, mttr_s=m, self_healing=0), dict(policy=p, mtbf_s=b, mttr_s=m, self_healing=1), "failure_ratio")
+            lines.append(f"| {b:g} | {m:g} | {p} | {_ci(d1)} | {_ci(d2)} |")
+    if "predictive" in cfg["run_policies"] and "follow" in cfg["run_policies"]:
+        lines += ["", "## Predictive vs follow (predictive - follow, paired per seed; self-healing on)", "",
+                  "| MTBF (s) | MTTR (s) | energy (mJ/MU/slot) | failure ratio | migrations per MU per 1000 slots | "
+                  "ready at handover (share of crossings) | ready share: predictive / follow |", "|---|---|---|---|---|---|---|"]
+        for b, m, h in _points(cfg):
+            if h != 1:
+                continue
+            a, f = dict(policy="predictive", mtbf_s=b, mttr_s=m, self_healing=1), dict(policy="follow", mtbf_s=b, mttr_s=m, self_healing=1)
+            lines.append(f"| {'never fails' if b == 0 else f'{b:g}'} | {m:g} | {_ci(_paired(run, a, f, 'energy_per_mu_slot'), mj)} | "
+                         f"{_ci(_paired(run, a, f, 'failure_ratio'))} | {_ci(_paired(run, a, f, 'migrations_per_mu_1000_slots'))} | "
+                         f"{_ci(_paired(run, a, f, 'ready_at_handover'))} | {_ci([r['ready_at_handover'] for r in _sel(run, **a)], digits=3)} / "
+                         f"{_ci([r['ready_at_handover'] for r in _sel(run, **f)], digits=3)} |")
+    lines += ["", "## Certified gaps with failures (self-healing on)", "",
+              "| MTBF (s) | policy | energy (mJ/MU/slot) | failure ratio | server_down + restoring | bound at own ratios (mJ) | gap | bound <= energy |",
+              "|---|---|---|---|---|---|---|---|"]
+    below_all = True
+    for b in gap_mtbf:
+        for p in pols:
+            sel = _sel(gaps, policy=p, mtbf_s=b)
+            below = all(r["bound_below"] for r in sel)
+            below_all &= below
+            lines.append(f"| {b:g} | {p} | {_ci([r['energy_per_mu_slot'] for r in sel], mj)} | {_ci([r['failure_ratio'] for r in sel])} | "
+                         f"{_ci([r['fail_server_down'] + r['fail_restoring'] for r in sel])} | {_ci([r['bound_own'] for r in sel], mj)} | "
+                         f"{_ci([r['gap'] for r in sel if np.isfinite(r['gap'])])} | {'yes' if below else 'NO'} |")
+    lines += ["", f"Sanity: the bound is below every policy's energy at its own failure ratios in every gap run: "
+                  f"{'yes' if below_all else 'NO'}.", "",
+              "Files: `resilience.csv` (one row per task and policy), `fig_mtbf.png`, `fig_mttr.png`, `fig_gap.png`, "
+              "task results in `tasks/`.", ""]
+    atomic_write_text(out / "report.md", "\n".join(lines))
+    return [out / "resilience.csv", out / "fig_mtbf.png", out / "fig_mttr.png", out / "fig_gap.png", out / "report.md"]
