@@ -304,3 +304,17 @@ def test_environment_with_failures_costs_by_evaluate_and_exposes_status():
         assert np.array_equal(ev.failure_cause, res.evaluation.failure_cause)
         assert (ev.failure_cause[snap.request & ~host_up & ~snap.migrating] == SERVER_DOWN).all()
     assert saw_down > 0
+
+
+def test_learned_agent_trains_and_runs_with_failures(tmp_path):
+    from wdtnopt.agents.trainer import Trainer
+
+    sc = Scenario.paper(n_mus=4, n_bss=2, request_prob=1.0, server_mtbf_s=10.0, server_mttr_s=5.0)
+    tr = Trainer("beta-happo", sc, seed=0, config={"n_envs": 2, "rollout_steps": 10})
+    tr.train_iteration()
+    tr.save(tmp_path / "agent")
+    trace = generate_trace(sc, seed=9, slots=40)
+    res = simulate(f"checkpoint:{tmp_path / 'agent'}", trace)
+    by = res.failure_ratio_by_cause()
+    assert by["server_down"] + by["restoring"] > 0     # failures happened, under the agent's placement
+    assert res.unavailable[~trace.server_up[np.arange(40)[:, None], res.placement]].all()
