@@ -26,7 +26,7 @@ from ..cost import Decision
 from ..processes import availability
 from ..snapshot import Snapshot
 from . import Policy
-from .heuristics import equal_share_allocation
+from .heuristics import equal_share_allocation, move_towards
 
 
 def predict_ar1(x_now: np.ndarray, mean: float | np.ndarray, a: float, std: float, k: int | np.ndarray
@@ -87,17 +87,7 @@ class PredictivePolicy(Policy):
         return np.argmax(score, axis=1)
 
     def place(self, snapshot: Snapshot, state: Any) -> np.ndarray:
-        s = snapshot
-        target = self.targets(s, state)
-        x = s.placement_prev.copy()
-        free = s.storage_bits - np.bincount(x, weights=s.dt_size_bits, minlength=s.n_bss)
-        for i in np.flatnonzero((x != target) & ~s.pinned & s.server_up[target]):
-            j = target[i]
-            if free[j] >= s.dt_size_bits[i]:
-                free[j] -= s.dt_size_bits[i]
-                free[x[i]] += s.dt_size_bits[i]
-                x[i] = j
-        return x
+        return move_towards(snapshot, self.targets(snapshot, state))
 
     def allocate(self, snapshot: Snapshot, state: Any) -> Decision:
         return equal_share_allocation(snapshot)
