@@ -318,3 +318,26 @@ def test_learned_agent_trains_and_runs_with_failures(tmp_path):
     by = res.failure_ratio_by_cause()
     assert by["server_down"] + by["restoring"] > 0     # failures happened, under the agent's placement
     assert res.unavailable[~trace.server_up[np.arange(40)[:, None], res.placement]].all()
+
+
+def test_predictive_places_dts_before_their_users_cross_cells():
+    """At a cell crossing, ``follow`` has its DT on the new cell's server only if the crossing falls
+    on a frame start; ``predictive`` moved it there ahead of time in a good share of crossings."""
+    for seed in (0, 1, 2):
+        tr = generate_trace(Scenario.paper(), seed=seed, slots=300)
+        f, nf = simulate("follow", tr).ready_at_handover(tr.assoc)
+        p, npred = simulate("predictive", tr).ready_at_handover(tr.assoc)
+        assert nf == npred > 20
+        assert p > f + 0.2, (seed, f, p)
+
+
+def test_ready_at_handover_counts_by_hand():
+    from wdtnopt.simulation import SimResult
+
+    assoc = np.array([[0, 1], [1, 1], [1, 0], [1, 0]])          # MU 0 crosses at t=1, MU 1 at t=2
+    placement = np.array([[0, 1], [1, 1], [1, 1], [1, 0]])     # MU 0's DT there at t=1; MU 1's only at t=3
+    res = SimResult("x", 2, 4, {}, np.zeros(2), np.zeros(2), np.zeros(2), placement=placement,
+                    unavailable=np.zeros((4, 2), bool))
+    assert res.ready_at_handover(assoc) == (0.5, 2)
+    res.unavailable[1, 0] = True                               # ... but migrating at the crossing
+    assert res.ready_at_handover(assoc) == (0.0, 2)
