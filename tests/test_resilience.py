@@ -341,3 +341,15 @@ def test_ready_at_handover_counts_by_hand():
     assert res.ready_at_handover(assoc) == (0.5, 2)
     res.unavailable[1, 0] = True                               # ... but migrating at the crossing
     assert res.ready_at_handover(assoc) == (0.0, 2)
+
+
+def test_simulations_without_failures_are_bit_identical_to_before():
+    # hash computed with the code before server availability was added
+    tr = generate_trace(Scenario.paper(n_mus=8, n_bss=3), seed=3, slots=30)
+    h = hashlib.sha256()
+    for p in ("static", "follow", "oracle", "lyapunov"):
+        r = simulate(p, tr)
+        for a in (r.energy_per_mu, r.failures_per_mu, r.requests_per_mu, r.table["migrations"], r.table["objective"],
+                  r.table["fail_migrating"]):
+            h.update(np.ascontiguousarray(a).tobytes())
+    assert h.hexdigest()[:16] == "c80092df918f2923"
