@@ -47,7 +47,7 @@ def predict_positions(pos: np.ndarray, speed: np.ndarray, heading: np.ndarray, s
     ``tau E[v_{t+j}] E[cos h_{t+j}], tau E[v_{t+j}] E[sin h_{t+j}]`` with the AR(1) predictions of
     :func:`predict_ar1` (heading mean taken as the current heading, see the module docstring).
     """
-    from ..trace import _reflect
+    from ..processes.mobility import _reflect
 
     j = np.arange(horizon)[:, None]
     v, _ = predict_ar1(speed[None, :], sc.speed_mean_mps, sc.gm_memory, sc.speed_std_mps, j)
