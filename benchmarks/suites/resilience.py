@@ -145,10 +145,11 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
         for p in cfg["run_policies"]:
             for heal in (1, 0):
                 per = [[r[key] for r in _sel(run, policy=p, mtbf_s=b, mttr_s=mttr0, self_healing=heal)] for b in mtbfs]
-                style.band(ax, mtbfs, per, p, scale=scale, dashed=not heal)
+                style.band(ax, mtbfs, per, p, scale=scale, dashed=not heal, suffix=", healing on" if heal else ", healing off")
             ref = [r[key] for r in _sel(run, policy=p, mtbf_s=0.0)]
             if key != "fail_server_down":
                 style.hline(ax, ref, p, scale=scale)
+        ax.set_ylim(bottom=0)   # energies and failure ratios are >= 0: a t-band reaching below 0 is clipped
         ax.set_xscale("log")
         ax.set_xlabel("server MTBF (s)")
         ax.set_ylabel(ylab)
@@ -164,7 +165,8 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
         for p in cfg["run_policies"]:
             for heal in (1, 0):
                 per = [[r[key] for r in _sel(run, policy=p, mtbf_s=mtbf0, mttr_s=m, self_healing=heal)] for m in mttrs]
-                style.band(ax, mttrs, per, p, dashed=not heal)
+                style.band(ax, mttrs, per, p, dashed=not heal, suffix=", healing on" if heal else ", healing off")
+        ax.set_ylim(bottom=0)
         ax.set_xscale("log")
         ax.set_xlabel("server MTTR (s)")
         ax.set_ylabel(ylab)
@@ -183,6 +185,7 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
         ax.bar(np.arange(len(pols)) + k * width, [100 * s[0] for s in stats], width,
                yerr=[100 * s[1] if np.isfinite(s[1]) else 0 for s in stats], capsize=3, label=f"MTBF {b:g} s")
     ax.set_xticks(np.arange(len(pols)) + width * (len(gap_mtbf) - 1) / 2, [style.label(p) for p in pols], rotation=20)
+    ax.set_ylim(bottom=0)
     ax.set_ylabel("gap to the hindsight bound at own failure ratios (%)")
     ax.set_title(f"Certified optimality gaps with server failures (MTTR = {mttr0:g} s, self-healing on; 95% t-interval)")
     ax.legend()

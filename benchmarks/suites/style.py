@@ -17,16 +17,18 @@ LABELS = {
     "static": "static", "follow": "follow", "bound": "hindsight lower bound",
     "exact": "exact oracle (HiGHS OA)", "pyomo": "SCIP (Pyomo MINLP)", "fast": "fast (Lagrangian)",
     "simulate": "simulate (follow)", "trace": "generate_trace",
+    "predictive": "predictive", "oracle-fa": "failure-aware oracle", "lyapunov-fa": "failure-aware Lyapunov",
 }
 COLORS = {
     "beta-happo": "#1f77b4", "gaussian-happo": "#17becf", "beta-mappo": "#9467bd", "maddpg": "#e377c2",
     "lyapunov": "#2ca02c", "oracle": "#d62728", "static": "#7f7f7f", "follow": "#bcbd22", "bound": "#000000",
     "exact": "#1f77b4", "pyomo": "#ff7f0e", "fast": "#2ca02c", "simulate": "#1f77b4", "trace": "#ff7f0e",
+    "predictive": "#8c564b", "oracle-fa": "#ff9896", "lyapunov-fa": "#98df8a",
 }
 MARKERS = {
     "beta-happo": "o", "gaussian-happo": "v", "beta-mappo": "s", "maddpg": "D", "lyapunov": "^",
     "oracle": "*", "static": "x", "follow": "+", "bound": "", "exact": "o", "pyomo": "s", "fast": "^",
-    "simulate": "o", "trace": "s",
+    "simulate": "o", "trace": "s", "predictive": "P", "oracle-fa": "*", "lyapunov-fa": "^",
 }
 
 
@@ -57,14 +59,16 @@ def pyplot() -> Any:
     return plt
 
 
-def band(ax: Any, x: Any, per_seed: list[list[float]], name: str, *, scale: float = 1.0, dashed: bool = False) -> None:
-    """Plot the mean over seeds of ``per_seed[i]`` (values at ``x[i]``) with its 95% t-band."""
+def band(ax: Any, x: Any, per_seed: list[list[float]], name: str, *, scale: float = 1.0, dashed: bool = False,
+         suffix: str = "") -> None:
+    """Plot the mean over seeds of ``per_seed[i]`` (values at ``x[i]``) with its 95% t-band
+    (``suffix`` is appended to the legend label)."""
     stats = [mean_ci(v) for v in per_seed]
     m = np.array([s[0] for s in stats]) * scale
     h = np.array([s[1] for s in stats]) * scale
     n = max((s[2] for s in stats), default=0)
     ls = "--" if dashed or name == "bound" else "-"
-    ax.plot(x, m, ls, color=COLORS.get(name), marker=MARKERS.get(name, "o"), label=f"{label(name)} (n={n})")
+    ax.plot(x, m, ls, color=COLORS.get(name), marker=MARKERS.get(name, "o"), label=f"{label(name)}{suffix} (n={n})")
     ok = np.isfinite(h)
     if ok.any():
         ax.fill_between(np.asarray(x, float)[ok], (m - h)[ok], (m + h)[ok], color=COLORS.get(name), alpha=0.15, lw=0)
