@@ -353,3 +353,16 @@ def test_simulations_without_failures_are_bit_identical_to_before():
                   r.table["fail_migrating"]):
             h.update(np.ascontiguousarray(a).tobytes())
     assert h.hexdigest()[:16] == "c80092df918f2923"
+
+
+def test_background_load_takes_its_share_of_the_cpu():
+    sc = Scenario.paper(n_mus=4, n_bss=3, background_load_mean=0.3, background_load_std=0.1,
+                        background_load_memory=0.8)
+    tr = generate_trace(sc, seed=2, slots=4000)
+    load = tr.background_load
+    assert tr.server_up.all() and (load >= 0).all() and (load <= availability.LOAD_MAX).all()
+    assert load.mean() == pytest.approx(0.3, abs=0.01) and load.std() == pytest.approx(0.1, rel=0.05)
+    lag1 = np.corrcoef(load[1:].ravel() - 0.3, load[:-1].ravel() - 0.3)[0, 1]
+    assert lag1 == pytest.approx(0.8, abs=0.03)
+    s = tr.snapshot(17)
+    assert np.array_equal(s.cpu_hz, tr.cpu_hz * (1 - load[17]))
