@@ -6,6 +6,9 @@ same class with agents' actions, so there is one implementation of the dynamics 
 :func:`~wdtnopt.evaluate.evaluate`, one definition of cost.
 
 Timeline of slot ``t``:
+0. with server failures and self-healing (docs/model.md, "Resilience"): every available DT whose
+   server is down is restored from its backup elsewhere (:meth:`SimState.heal`), unavailable for
+   the detection time plus the backhaul transfer, whatever the frame phase;
 1. if ``t`` is a frame start (``t % K == 0``): the policy sees a snapshot with
    ``allow_migration=True`` and returns a placement; every moved DT becomes unavailable for
    ``ceil(T_mig / tau)`` slots starting with this one (a DT still migrating cannot move);
