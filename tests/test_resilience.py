@@ -1,4 +1,4 @@
-"""Server failures, self-healing, prediction and the bound with failures (docs/model.md, "Resilience")."""
+"""Server failures, self-healing, prediction and the bound with failures (docs/model.md, section 12)."""
 import dataclasses
 import hashlib
 

@@ -32,7 +32,7 @@ OK, DECLINED, MIGRATING, DEADLINE, SILENT, SERVER_DOWN = 0, 1, 2, 3, 4, 5
 FAILURE_CAUSES = ("ok", "declined", "migrating", "deadline", "silent", "server_down")
 """Index -> name: ``declined`` the decision did not serve it, ``migrating`` its DT was moving,
 ``deadline`` it transmitted but missed the deadline, ``silent`` it did not transmit (power 0),
-``server_down`` its DT's host was down (docs/model.md, section "Resilience")."""
+``server_down`` its DT's host was down (docs/model.md, section 12)."""
 
 
 @dataclass
@@ -239,7 +239,7 @@ def evaluate_arrays(s: Any, placement: np.ndarray, served: np.ndarray | None = N
     g = np.take_along_axis(s.gain, s.assoc[..., None], -1)[..., 0]
     none = np.zeros(placement.shape, bool)
     violated = {k: none for k in ("served_without_request", "serve_migrating", "deadline", "server_down")}
-    # server availability (docs/model.md, "Resilience"): a DT on a down host is unavailable
+    # server availability (docs/model.md, section 12): a DT on a down host is unavailable
     server_up = getattr(s, "server_up", None)
     if server_up is None:
         host_down = none

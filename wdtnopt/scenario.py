@@ -74,7 +74,7 @@ class Scenario:
     eps: float = _param(0.05, "target long-run failure ratio per MU", 0, 1)
     energy_ref_j: float = _param(0.01, "energy reference E_ref of the team reward (J)", 0, 1e6, lo_open=True)
     eta: float = _param(1.0, "reward weight of a failure (units of E_ref)", 0, 1e6)
-    # -- edge-server availability and self-healing (docs/model.md, section "Resilience") ---------
+    # -- edge-server availability and self-healing (docs/model.md, section 12) ---------
     server_mtbf_s: float = _param(0.0, "mean time between failures of each edge server (s); 0 = servers never fail", 0, 1e12)
     server_mttr_s: float = _param(50.0, "mean time to repair a failed edge server (s)", 0, 1e12, lo_open=True)
     self_healing: int = _param(1, "1: a DT whose server fails is restored from its backup on another server; 0: it waits for the repair", 0, 1)

@@ -6,7 +6,7 @@ same class with agents' actions, so there is one implementation of the dynamics 
 :func:`~wdtnopt.evaluate.evaluate`, one definition of cost.
 
 Timeline of slot ``t``:
-0. with server failures and self-healing (docs/model.md, "Resilience"): every available DT whose
+0. with server failures and self-healing (docs/model.md, section 12): every available DT whose
    server is down is restored from its backup elsewhere (:meth:`SimState.heal`), unavailable for
    the detection time plus the backhaul transfer, whatever the frame phase;
 1. if ``t`` is a frame start (``t % K == 0``): the policy sees a snapshot with
@@ -79,7 +79,7 @@ class SimState:
                                    allow_migration=allow_migration)
 
     def heal(self) -> int:
-        """Self-healing at the start of the slot (docs/model.md, "Resilience"); returns the restores started.
+        """Self-healing at the start of the slot (docs/model.md, section 12); returns the restores started.
 
         Every available DT whose host is down is restored from its backup on the up server with room
         nearest (in backhaul hops, then index) to its MU's serving BS, taking

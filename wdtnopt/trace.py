@@ -51,7 +51,7 @@ class Trace:
     hops: np.ndarray                # [M, M] backhaul hop counts
     initial_placement: np.ndarray   # [N] host of every DT at slot 0 (fits storage)
     mobility_report: Any = None     # what cleaning did to imported positions (None for a mobility model)
-    server_up: np.ndarray | None = None        # [T, M] server up in the slot (docs/model.md, "Resilience")
+    server_up: np.ndarray | None = None        # [T, M] server up in the slot (docs/model.md, section 12)
     background_load: np.ndarray | None = None  # [T, M] share of each server's CPU taken by exogenous load
 
     @property
@@ -123,7 +123,7 @@ class Trace:
         allow_migration : bool, optional
             False fixes the placement (the small-timescale problem).
         hold_down_servers : bool, optional
-            With server failures (docs/model.md, "Resilience"): True (a causal decision) pins the
+            With server failures (docs/model.md, section 12): True (a causal decision) pins the
             DTs on a down server (their state is on the failed machine; ``migration_mask`` False)
             and reports a down server's ``storage_bits`` as what it holds, so no DT can be moved
             onto it; False (the hindsight relaxation, docs/longterm.md) lets DTs sit anywhere

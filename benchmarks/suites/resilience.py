@@ -1,5 +1,5 @@
 """Suite ``resilience``: edge-server failures, self-healing and predictive placement (docs/model.md,
-section "Resilience"; docs/benchmarks.md).
+section 12; docs/benchmarks.md).
 
 Two kinds of task, each one trace of one seed:
 

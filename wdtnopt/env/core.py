@@ -18,7 +18,7 @@ Action conventions (every agent acts every slot; what is ignored is reported as 
   "stay". Allowed moves are applied in DT index order; a move that no longer fits because earlier
   DTs filled the server is dropped (the DT stays), so the repaired placement always fits storage.
 
-Server failures (docs/model.md, "Resilience") reach every agent through the observation without
+Server failures (docs/model.md, section 12) reach every agent through the observation without
 changing its size: a DT on a down server is not ``available`` (its MU fails with cause
 ``server_down`` and does not transmit), a down server offers no CPU (``compute_*`` features
 saturate) and no free storage, and the controller's mask forbids moving a DT off or onto a down
@@ -103,7 +103,7 @@ class Features:
         self.relay = physics.backhaul_time(tr.backhaul_latency_s[tr.assoc], tr.backhaul_s_per_bit[tr.assoc],
                                            tr.data_bits[:, :, None])
         self.cycles = tr.cycles_per_bit * tr.data_bits                                   # [T, N]
-        # server status (docs/model.md, "Resilience"): CPU left to DTs and up/down, per slot [T, M]
+        # server status (docs/model.md, section 12): CPU left to DTs and up/down, per slot [T, M]
         self.cpu_hz = np.stack([tr.cpu_available_hz(t) for t in range(tr.slots)]) if tr.server_events \
             else np.broadcast_to(tr.cpu_hz, (tr.slots, tr.n_bss))
         self.server_up = tr.server_up if tr.server_up is not None else np.ones((tr.slots, tr.n_bss), bool)

@@ -226,7 +226,7 @@ class LyapunovPolicy(SnapshotSolverPolicy):
 
 
 class _FailureAware:
-    """Mixin: availability in the price of a placement (docs/model.md, "Resilience: policies").
+    """Mixin: availability in the price of a placement (docs/model.md, section 12).
 
     At a frame start the placement problem sees each up server's CPU scaled by its expected up-share
     over the coming frame, ``(1/K) sum_{k<K} P(up at t+k | up at t)`` (the two-state chain's k-step

@@ -1,7 +1,7 @@
 """Predictive placement: DTs go at frame starts to where their MUs will be over the frame.
 
 The Gauss-Markov speed and heading are AR(1) processes (docs/model.md, section 2), so their MMSE
-k-step predictors given the current value are (docs/model.md, "Resilience: prediction")
+k-step predictors given the current value are (docs/model.md, section 12)
 
     E[v_{t+k} | v_t] = mean + a^k (v_t - mean),    Var = s^2 (1 - a^(2k)),
 

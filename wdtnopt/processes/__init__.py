@@ -3,6 +3,5 @@
 :mod:`wdtnopt.trace` composes them; every process draws from its own random stream of the trace's
 seed, so adding a process never shifts another. ``mobility``: where MU positions come from (the
 built-in Gauss-Markov model, SUMO FCD files, recorded position tables; docs/mobility.md).
-``availability``: edge-server failures and repairs and background CPU load (docs/model.md,
-"Resilience").
+``availability``: edge-server failures and repairs and background CPU load (docs/model.md, section 12).
 """

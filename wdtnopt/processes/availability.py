@@ -1,4 +1,4 @@
-"""Edge-server availability and exogenous background load (docs/model.md, section "Resilience").
+"""Edge-server availability and exogenous background load (docs/model.md, section 12).
 
 Each server alternates up/down as a two-state Markov chain sampled once per slot of length tau:
 
