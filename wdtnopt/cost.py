@@ -41,6 +41,8 @@ class Decision:
 
     ``placement`` is the host of every DT. The optimization view gives ``served`` and ``tx_time``;
     the environment view gives ``power`` instead. ``cpu_hz`` is the CPU each DT gets on its host.
+    ``level`` is each MU's semantic compression level (an index into the snapshot's menu; ``None``
+    = level 0, the only level of a snapshot without a menu).
     """
 
     placement: np.ndarray
@@ -48,6 +50,7 @@ class Decision:
     tx_time: np.ndarray | None = None
     cpu_hz: np.ndarray | None = None
     power: np.ndarray | None = None
+    level: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class Violation:
 
 VIOLATION_KINDS = ("power_cap", "deadline", "cpu_capacity", "storage_capacity", "move_migrating",
                    "migration_not_allowed", "serve_migrating", "served_without_request", "server_down",
-                   "move_to_down_server")
+                   "move_to_down_server", "level_not_allowed")
 
 
 @dataclass
@@ -136,9 +139,9 @@ def evaluate(snapshot: Snapshot, decision: Decision | Mapping[str, Any] | Any) -
     """
     s = snapshot
     n, m = s.n_mus, s.n_bss
-    d = _read_decision(decision, n, m)
+    d = _read_decision(decision, n, m, s.n_levels)
     b = evaluate_arrays(s, d["placement"], served=d["served"], tx_time=d["tx_time"], cpu_hz=d["cpu_hz"],
-                        power=d["power"])
+                        power=d["power"], level=d["level"])
     placement, power, latency, tx = d["placement"], b.power, b.latency, b.tx_time
     violations: list[Violation] = []
     if d["tx_time"] is not None:  # optimization view
@@ -154,6 +157,10 @@ def evaluate(snapshot: Snapshot, decision: Decision | Mapping[str, Any] | Any) -
             violations.append(Violation("deadline", int(i), float(latency[i] - s.deadline[i]),
                                         f"MU {i}: latency {latency[i]:.6g} s over deadline {s.deadline[i]:.6g} s "
                                         f"(tx {tx[i]:.4g} + relay {relay[i]:.4g} + compute {compute[i]:.4g})"))
+    for i in np.flatnonzero(b.violated["level_not_allowed"]):
+        violations.append(Violation("level_not_allowed", int(i), 1.0,
+                                    f"MU {i}: level {d['level'][i]} has accuracy {s.level_accuracy[i, d['level'][i]]:.6g}"
+                                    f" below its minimum {s.min_accuracy[i]:.6g}"))
     for i in np.flatnonzero(b.violated["power_cap"]):
         violations.append(Violation("power_cap", int(i), float(power[i] - s.p_max[i]),
                                     f"MU {i}: power {power[i]:.6g} W over cap {s.p_max[i]:.6g} W"))
@@ -213,32 +220,44 @@ class BatchEvaluation:
 
 def evaluate_arrays(s: Any, placement: np.ndarray, served: np.ndarray | None = None,
                     tx_time: np.ndarray | None = None, cpu_hz: np.ndarray | None = None,
-                    power: np.ndarray | None = None) -> BatchEvaluation:
+                    power: np.ndarray | None = None, level: np.ndarray | None = None) -> BatchEvaluation:
     """The cost core: :func:`evaluate` for trusted, well-formed arrays with any leading batch dims.
 
     ``s`` is a :class:`Snapshot` or any object with the snapshot's field names whose arrays carry
     the same leading dims (``gain [..., N, M]``, ``request [..., N]``, ``cpu_hz [..., M]``,
     ``allow_migration`` a bool or ``[...]``); the decision arrays are ``[..., N]``. Nothing is
     validated. Every element is computed by the same operations as for a single snapshot, so a
-    batch equals :func:`evaluate` of each of its snapshots exactly (tested).
+    batch equals :func:`evaluate` of each of its snapshots exactly (tested). ``level [..., N]``
+    (with a snapshot menu) sends ``level_ratio * data_bits`` after the MU's extraction, whose time
+    adds to the latency and whose energy to a transmitting MU's energy.
     """
     placement = np.asarray(placement)
     lead, n = placement.shape[:-1], placement.shape[-1]
     m = np.shape(s.cpu_hz)[-1]
     request, migrating = s.request, s.migrating
     pinned_req = request & migrating
+    data, t_ext, e_ext, bad_level = s.data_bits, None, None, None
+    if level is not None and getattr(s, "level_ratio", None) is not None:
+        lv = np.asarray(level)[..., None]
+        pick = lambda a: np.take_along_axis(a, lv, -1)[..., 0]  # noqa: E731
+        data = pick(s.level_ratio) * s.data_bits
+        ext_cycles = pick(s.level_cycles_per_bit) * s.data_bits
+        t_ext = ext_cycles / s.mu_cpu_hz
+        e_ext = s.mu_kappa * ext_cycles * s.mu_cpu_hz ** 2
+        bad_level = ~(pick(s.level_accuracy) >= s.min_accuracy)
     pair = s.assoc * m + placement          # (serving BS, host) into the flattened [M, M] backhaul
     mm = (*np.shape(s.backhaul_latency_s)[:-2], m * m)
     relay = physics.backhaul_time(np.take_along_axis(np.reshape(s.backhaul_latency_s, mm), pair, -1),
-                                  np.take_along_axis(np.reshape(s.backhaul_s_per_bit, mm), pair, -1), s.data_bits)
-    cycles = s.cycles_per_bit * s.data_bits
+                                  np.take_along_axis(np.reshape(s.backhaul_s_per_bit, mm), pair, -1), data)
+    cycles = s.cycles_per_bit * data
     cpu = cpu_hz if cpu_hz is not None else np.zeros(placement.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         compute = np.where(cpu > 0, cycles / np.where(cpu > 0, cpu, 1.0), np.where(cycles > 0, np.inf, 0.0))
     cause = np.zeros(placement.shape, dtype=np.int8)
     g = np.take_along_axis(s.gain, s.assoc[..., None], -1)[..., 0]
     none = np.zeros(placement.shape, bool)
-    violated = {k: none for k in ("served_without_request", "serve_migrating", "deadline", "server_down")}
+    violated = {k: none for k in ("served_without_request", "serve_migrating", "deadline", "server_down",
+                                     "level_not_allowed")}
     # server availability (docs/model.md, section 12): a DT on a down host is unavailable
     server_up = getattr(s, "server_up", None)
     if server_up is None:
@@ -252,10 +271,15 @@ def evaluate_arrays(s: Any, placement: np.ndarray, served: np.ndarray | None = N
         served_in = served if served is not None else (tx_time > 0)
         tx = np.where(served_in, tx_time, 0.0)
         with np.errstate(invalid="ignore"):
-            p_all = physics.power_for_time(tx, s.data_bits, s.bandwidth, s.noise_psd, g)
+            p_all = physics.power_for_time(tx, data, s.bandwidth, s.noise_psd, g)
             power_out = np.where(served_in, p_all, 0.0)
             energy = np.where(served_in, tx * p_all, 0.0)
-        latency = np.where(served_in, tx + relay + compute, np.nan)
+        busy = tx + relay + compute
+        if t_ext is not None:
+            busy = busy + t_ext
+            energy = energy + np.where(served_in, e_ext, 0.0)
+            violated["level_not_allowed"] = served_in & bad_level
+        latency = np.where(served_in, busy, np.nan)
         violated["served_without_request"] = served_in & ~request
         violated["serve_migrating"] = served_in & migrating
         violated["server_down"] = served_in & host_down & ~migrating
@@ -271,11 +295,17 @@ def evaluate_arrays(s: Any, placement: np.ndarray, served: np.ndarray | None = N
         p_in = power if power is not None else np.zeros(placement.shape)
         transmits = request & ~migrating & ~host_down & (p_in > 0)
         power_out = np.where(transmits, p_in, 0.0)
-        tx_all = physics.time_for_power(power_out, s.data_bits, s.bandwidth, s.noise_psd, g)
+        tx_all = physics.time_for_power(power_out, data, s.bandwidth, s.noise_psd, g)
         with np.errstate(invalid="ignore"):
-            latency = np.where(transmits, tx_all + relay + compute, np.nan)
+            busy = tx_all + relay + compute
+            if t_ext is not None:
+                busy = busy + t_ext
+            latency = np.where(transmits, busy, np.nan)
             served_out = transmits & (latency <= s.deadline * (1 + FEAS_RTOL))
             energy = np.where(transmits, power_out * np.where(served_out, tx_all, np.minimum(tx_all, s.deadline)), 0.0)
+        if t_ext is not None:
+            energy = energy + np.where(transmits, e_ext, 0.0)
+            violated["level_not_allowed"] = transmits & bad_level
         tx = np.where(transmits, tx_all, 0.0)
         cause[request & ~migrating & ~transmits] = SILENT
         cause[transmits & ~served_out] = DEADLINE
@@ -325,11 +355,12 @@ def _masked_sum(values: np.ndarray, mask: np.ndarray, lead: tuple[int, ...]) -> 
     return np.array([row[sel].sum() for row, sel in zip(v, k)], dtype=float).reshape(lead)
 
 
-def _read_decision(decision: Any, n: int, m: int) -> dict[str, np.ndarray | None]:
+def _read_decision(decision: Any, n: int, m: int, n_levels: int = 1) -> dict[str, np.ndarray | None]:
     get = decision.get if isinstance(decision, Mapping) else (lambda k: getattr(decision, k, None))
     out: dict[str, np.ndarray | None] = {}
     problems: list[tuple[str, str]] = []
-    for name, kind in (("placement", "i"), ("served", "b"), ("tx_time", "f"), ("cpu_hz", "f"), ("power", "f")):
+    for name, kind in (("placement", "i"), ("served", "b"), ("tx_time", "f"), ("cpu_hz", "f"), ("power", "f"),
+                       ("level", "l")):
         raw = get(name)
         if raw is None:
             out[name] = None
@@ -344,13 +375,14 @@ def _read_decision(decision: Any, n: int, m: int) -> dict[str, np.ndarray | None
         if arr.shape != (n,):
             problems.append((name, f"expected shape [N] = [{n}], got {list(arr.shape)}"))
             continue
-        if kind == "i":
+        if kind in "il":
+            what, top = ("server indices", m) if kind == "i" else ("level indices into the snapshot's menu", n_levels)
             if arr.dtype.kind not in "iu" and not (arr.dtype.kind == "f" and np.all(arr == np.round(arr))):
-                problems.append((name, "expected integer server indices"))
+                problems.append((name, f"expected integer {what}"))
                 continue
             arr = arr.astype(np.int64)
-            if ((arr < 0) | (arr >= m)).any():
-                problems.append((name, f"server indices must lie in [0, {m - 1}]"))
+            if ((arr < 0) | (arr >= top)).any():
+                problems.append((name, f"{what} must lie in [0, {top - 1}]"))
                 continue
         elif kind == "b":
             if arr.dtype.kind not in "biu":

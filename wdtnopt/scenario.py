@@ -64,6 +64,25 @@ class Scenario:
     p_max_w: float = _param(0.2, "MU transmit power cap (W)", 0, 1e3, lo_open=True)
     interference_zeta: float = _param(0.1, "co-channel interference factor zeta", 0, 1e3)
     interference_p_ref_w: float = _param(0.1, "reference power of interferers p_ref (W)", 0, 1e3)
+    # -- the 6G layer (docs/model.md, section "The 6G layer"); every option is off by default -----
+    thz_carrier_hz: float = _param(0.0, "THz carrier (Hz): 0 = the macro law above, else 100e9-450e9 (free space + molecular absorption)", 0, 450e9)
+    thz_temperature_k: float = _param(296.0, "air temperature of the THz absorption model (K)", 150, 350)
+    thz_relative_humidity: float = _param(0.5, "relative humidity of the THz absorption model (fraction)", 0, 1)
+    thz_pressure_pa: float = _param(101_325.0, "air pressure of the THz absorption model (Pa)", 0, 2e5, lo_open=True)
+    thz_tx_gain_dbi: float = _param(20.0, "THz transmit (MU) antenna gain (dBi)", -50, 80)
+    thz_rx_gain_dbi: float = _param(20.0, "THz receive (BS) antenna gain (dBi)", -50, 80)
+    thz_los_decay_m: float = _param(0.0, "THz LOS probability exp(-d / L): L (m); 0 = always LOS", 0, 1e6)
+    thz_blockage_db: float = _param(30.0, "extra THz loss of a blocked (non-LOS) link (dB)", 0, 300)
+    ris_elements: int = _param(0, "elements of the RIS beside each BS (0 = no RIS)", 0, 100_000_000)
+    ris_offset_m: float = _param(50.0, "distance of each BS's RIS from the BS, towards the area centre (m)", 0, 1e6, lo_open=True)
+    ris_carrier_hz: float = _param(3.5e9, "carrier that sizes RIS elements ((lambda/2)^2) under the macro law (Hz)", 0, 1e13, lo_open=True)
+    semantic_levels: int = _param(0, "semantic compression levels per MU (0 = no menu: every sync sends data_bits)", 0, 64)
+    semantic_ratio_min: float = _param(0.25, "ratio rho of the deepest level; level l sends rho_min^(l/(L-1)) of data_bits", 0, 1, lo_open=True)
+    semantic_cycles_per_bit: float = _param(200.0, "MU extraction cycles per data bit at the deepest level (linear in l)", 0, 1e9)
+    semantic_accuracy_loss: float = _param(0.1, "task accuracy lost at the deepest level (a_l = 1 - loss l/(L-1))", 0, 1)
+    semantic_min_accuracy: float = _param(0.0, "minimum task accuracy of every MU (restricts the menu)", 0, 1)
+    mu_cpu_hz: float = _param(1e9, "MU CPU frequency for semantic extraction (cycles/s)", 0, 1e12, lo_open=True)
+    mu_kappa: float = _param(1e-28, "MU switched capacitance kappa: extraction energy kappa cycles f^2 (J s^2/cycle^3)", 0, 1e-18)
     # -- edge servers and backhaul -------------------------------------------------------------
     cpu_hz: float = _param(10e9, "CPU of each edge server (cycles/s)", 0, 1e15, lo_open=True)
     storage_factor: float = _param(1.5, "storage per server = ceil(factor * N / M) DTs of the largest size", 0, 1e6, lo_open=True)
@@ -91,6 +110,9 @@ class Scenario:
                            ("dt_size_bits_min", "dt_size_bits_max")):
                 if getattr(self, lo) > getattr(self, hi):
                     problems.append((lo, f"must be <= {hi} ({getattr(self, hi)!r}), got {getattr(self, lo)!r}"))
+            if 0 < self.thz_carrier_hz < 100e9:
+                problems.append(("thz_carrier_hz", f"must be 0 (off) or in [1e+11, 4.5e+11] Hz (the absorption "
+                                                   f"model's range), got {self.thz_carrier_hz!r}"))
         if problems:
             raise ScenarioError(problems)
 

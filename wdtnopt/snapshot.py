@@ -50,6 +50,18 @@ _OPTIONAL: dict[str, tuple[tuple[str, ...], str, str]] = {
 }
 _SPEC.update(_OPTIONAL)
 FIELDS: tuple[str, ...] = tuple(k for k in _SPEC if k not in _OPTIONAL) + ("allow_migration",) + tuple(_OPTIONAL)
+# the optional semantic compression menu (docs/model.md, section "The 6G layer"): all or none
+_LEVEL_SPEC: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "level_ratio": (("N", "L"), "f", "pos"),
+    "level_cycles_per_bit": (("N", "L"), "f", "nonneg"),
+    "level_accuracy": (("N", "L"), "f", "nonneg"),
+    "mu_cpu_hz": (("N",), "f", "pos"),
+    "mu_kappa": (("N",), "f", "nonneg"),
+    "min_accuracy": (("N",), "f", "nonneg"),
+}
+REQUIRED: tuple[str, ...] = FIELDS
+"""Every field but the semantic menu (always present on a built snapshot)."""
+FIELDS = REQUIRED + tuple(_LEVEL_SPEC)
 
 
 @dataclass(frozen=True, eq=False)
@@ -77,6 +89,14 @@ class Snapshot:
     allow_migration: bool = True   # False: placement fixed to placement_prev
     server_up: Any = None          # [M] server is up (a down server serves no DT and receives none); None: all up
     migration_mask: Any = None     # [N] DT may change host in this decision (with allow_migration); None: all may
+    # semantic compression menu (optional, all or none): level l of MU n sends level_ratio[n, l] *
+    # data_bits after level_cycles_per_bit[n, l] * data_bits extraction cycles at mu_cpu_hz[n]
+    level_ratio: np.ndarray | None = None           # [N, L] in (0, 1]
+    level_cycles_per_bit: np.ndarray | None = None  # [N, L] extraction cycles per data bit
+    level_accuracy: np.ndarray | None = None        # [N, L] task accuracy of each level
+    mu_cpu_hz: np.ndarray | None = None             # [N] MU CPU for extraction (cycles/s)
+    mu_kappa: np.ndarray | None = None              # [N] switched capacitance (J s^2 / cycle^3)
+    min_accuracy: np.ndarray | None = None          # [N] least accuracy a level must reach
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str]] = []
@@ -131,7 +151,8 @@ class Snapshot:
                     problems.append((name, f"must be a server index in [0, {m - 1}], got {arr[bad].flat[0]} at {_where(bad)}"))
         if problems:
             raise SnapshotError(problems)
-        for name, arr in arrays.items():
+        levels = _check_levels(self, n)
+        for name, arr in {**arrays, **levels}.items():
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "allow_migration", am)
@@ -151,7 +172,7 @@ class Snapshot:
                 value.setflags(write=False)
                 object.__setattr__(obj, name, value)
             else:
-                object.__setattr__(obj, name, fields[name])
+                object.__setattr__(obj, name, fields.get(name))
         return obj
 
     # -- sizes and derived data (computed once, shared by evaluate and the solvers) ------------
@@ -183,6 +204,47 @@ class Snapshot:
     def t_min(self) -> np.ndarray:
         """[N] shortest transmission time allowed by the power cap (inf if p_max = 0)."""
         return physics.min_tx_time(self.data_bits, self.bandwidth, self.noise_psd, self.serving_gain, self.p_max)
+
+    @property
+    def has_levels(self) -> bool:
+        """True if the snapshot carries a semantic compression menu."""
+        return self.level_ratio is not None
+
+    @property
+    def n_levels(self) -> int:
+        """Levels L of the menu (1 without a menu: the single level that sends ``data_bits``)."""
+        return 1 if self.level_ratio is None else int(self.level_ratio.shape[1])
+
+    @cached_property
+    def extraction_time_s(self) -> np.ndarray:
+        """[N, L] MU extraction time ``level_cycles_per_bit * data_bits / mu_cpu_hz`` (s)."""
+        return self.level_cycles_per_bit * self.data_bits[:, None] / self.mu_cpu_hz[:, None]
+
+    @cached_property
+    def extraction_energy_j(self) -> np.ndarray:
+        """[N, L] MU extraction energy ``mu_kappa * cycles * mu_cpu_hz^2`` (J)."""
+        cycles = self.level_cycles_per_bit * self.data_bits[:, None]
+        return self.mu_kappa[:, None] * cycles * self.mu_cpu_hz[:, None] ** 2
+
+    @cached_property
+    def level_allowed(self) -> np.ndarray:
+        """[N, L] levels on each MU's menu: accuracy at least ``min_accuracy`` (all True without a menu)."""
+        if self.level_ratio is None:
+            return np.ones((self.n_mus, 1), dtype=bool)
+        return self.level_accuracy >= self.min_accuracy[:, None]
+
+    def at_levels(self, level: Any) -> "Snapshot":
+        """The menu-free snapshot of a fixed level per MU (the reduction of docs/model.md): data
+        ``level_ratio * data_bits``, deadline shortened by the extraction time (it may be <= 0: that
+        MU cannot be served), everything else unchanged. Its costs exclude the extraction energy."""
+        if self.level_ratio is None:
+            return self
+        lv = np.asarray(level, dtype=np.int64)[:, None]
+        data = np.take_along_axis(self.level_ratio, lv, 1)[:, 0] * self.data_bits
+        deadline = self.deadline - np.take_along_axis(self.extraction_time_s, lv, 1)[:, 0]
+        fields = {f: getattr(self, f) for f in REQUIRED}
+        fields.update(data_bits=_frozen(data), deadline=_frozen(deadline))
+        return Snapshot._trusted(**fields)
 
     @cached_property
     def pinned(self) -> np.ndarray:
@@ -232,6 +294,8 @@ class Snapshot:
         for name in _OPTIONAL:   # written only when they say something (old readers keep working)
             if not getattr(self, name).all():
                 out[name] = getattr(self, name).tolist()
+        if self.level_ratio is not None:
+            out.update({name: getattr(self, name).tolist() for name in _LEVEL_SPEC})
         return out
 
     @classmethod
@@ -267,6 +331,8 @@ class Snapshot:
         for name, (shape, _, _) in _SPEC.items():
             arr = getattr(self, name)
             data[name] = arr[idx] if shape[0] == "N" else arr
+        if self.level_ratio is not None:
+            data.update({name: getattr(self, name)[idx] for name in _LEVEL_SPEC})
         return Snapshot(**data, allow_migration=self.allow_migration)
 
     def __repr__(self) -> str:
@@ -274,6 +340,52 @@ class Snapshot:
         return (f"Snapshot(n_mus={self.n_mus}, n_bss={self.n_bss}, requests={int(self.request.sum())}, "
                 f"migrating={int(self.migrating.sum())}, allow_migration={self.allow_migration}"
                 + (f", servers_down={down}" if down else "") + ")")
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def _check_levels(s: Snapshot, n: int) -> dict[str, np.ndarray]:
+    """The validated level fields (all or none; shapes [N, L] and [N], L >= 1), or SnapshotError."""
+    given = [name for name in _LEVEL_SPEC if getattr(s, name) is not None]
+    if not given:
+        return {}
+    problems: list[tuple[str, str]] = []
+    if len(given) != len(_LEVEL_SPEC):
+        missing = [name for name in _LEVEL_SPEC if name not in given]
+        raise SnapshotError([(name, "missing: a semantic menu needs all of " + ", ".join(_LEVEL_SPEC))
+                             for name in missing])
+    out: dict[str, np.ndarray] = {}
+    for name, (shape, kind, cons) in _LEVEL_SPEC.items():
+        arr, msg = _coerce(getattr(s, name), kind)
+        if msg:
+            problems.append((name, msg))
+        else:
+            out[name] = arr
+    if problems:
+        raise SnapshotError(problems)
+    L = out["level_ratio"].shape[1] if out["level_ratio"].ndim == 2 else -1
+    for name, (shape, kind, cons) in _LEVEL_SPEC.items():
+        arr = out[name]
+        want = (n, L) if len(shape) == 2 else (n,)
+        if arr.shape != want or (len(shape) == 2 and L < 1):
+            sym = "[" + ", ".join(shape) + "]"
+            problems.append((name, f"expected shape {sym} with L >= 1, got {list(arr.shape)}"))
+            continue
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            problems.append((name, f"must be finite, got {arr[bad].flat[0]!r} at {_where(bad)}"))
+        elif cons == "pos" and (arr <= 0).any():
+            problems.append((name, f"must be > 0, got {arr[arr <= 0].flat[0]!r} at {_where(arr <= 0)}"))
+        elif cons == "nonneg" and (arr < 0).any():
+            problems.append((name, f"must be >= 0, got {arr[arr < 0].flat[0]!r} at {_where(arr < 0)}"))
+        elif name == "level_ratio" and (arr > 1).any():
+            problems.append((name, f"must be <= 1 (a ratio of data_bits), got {arr[arr > 1].flat[0]!r} at {_where(arr > 1)}"))
+    if problems:
+        raise SnapshotError(problems)
+    return out
 
 
 def read_json(path: str | os.PathLike[str], error: type) -> Any:

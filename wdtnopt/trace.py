@@ -17,11 +17,12 @@ import numpy as np
 from . import physics
 from .processes.mobility import _reflect, gauss_markov, resolve_mobility  # noqa: F401 (re-exported)
 from .processes import availability
+from .processes import channels, semantic
 from .scenario import Scenario
 from .snapshot import Snapshot
 
 # independent streams of one seed (SeedSequence.spawn): adding a process never shifts another
-_STREAMS = ("layout", "mobility", "fading", "requests", "workload")
+_STREAMS = ("layout", "mobility", "fading", "requests", "workload", "blockage")
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,6 +54,7 @@ class Trace:
     mobility_report: Any = None     # what cleaning did to imported positions (None for a mobility model)
     server_up: np.ndarray | None = None        # [T, M] server up in the slot (docs/model.md, section 12)
     background_load: np.ndarray | None = None  # [T, M] share of each server's CPU taken by exogenous load
+    levels: dict[str, np.ndarray] | None = None  # the semantic menu (Snapshot level fields), or None
 
     @property
     def server_events(self) -> bool:
@@ -173,6 +175,8 @@ class Trace:
                     held = np.bincount(x, weights=self.dt_size_bits, minlength=self.n_bss)
                     fields["storage_bits"] = _frozen(np.where(up, self.storage_bits, held))
                     fields["migration_mask"] = _frozen(up[x])
+        if self.levels is not None:
+            fields.update(self.levels)
         # the trace's own arrays were validated when generated; check only what the caller gave,
         # and fall back to the validating constructor (with its error messages) if anything is off
         caller = _caller_arrays(fields, n, self.n_bss)
@@ -231,9 +235,8 @@ def bs_layout(n_bss: int, area_m: float) -> np.ndarray:
 
 
 def pathloss_gain(dist_m: np.ndarray, sc: Scenario) -> np.ndarray:
-    """Large-scale gain: PL_dB(d) = A + B log10(max(d, d_min) / 1 km)."""
-    d_km = np.maximum(dist_m, sc.d_min_m) / 1000.0
-    return 10.0 ** (-(sc.pathloss_db_1km + sc.pathloss_slope_db * np.log10(d_km)) / 10.0)
+    """Large-scale gain: PL_dB(d) = A + B log10(max(d, d_min) / 1 km) (the macro law)."""
+    return channels.macro_gain(dist_m, sc.pathloss_db_1km, sc.pathloss_slope_db, sc.d_min_m)
 
 
 def rician_power(rng: np.random.Generator, k_factor: float, shape: tuple[int, ...]) -> np.ndarray:
@@ -294,12 +297,17 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
     pos, speed, heading = track.positions, track.speed, track.heading
 
     dist = np.linalg.norm(pos[:, :, None, :] - bs[None, None, :, :], axis=-1)   # [T, N, M]
-    large = pathloss_gain(dist, sc)
+    los = None
+    if sc.thz_carrier_hz > 0 and sc.thz_los_decay_m > 0:
+        los = channels.los_mask(rngs["blockage"], dist, sc.thz_los_decay_m)
+    large = channels.large_scale_gain(dist, sc, los)
     assoc = np.argmin(dist, axis=2)        # largest path-loss gain = nearest BS
     gain = large * rician_power(rngs["fading"], sc.rician_k, large.shape)
-    del dist, large
+    del dist, large, los
 
     request = rngs["requests"].random((slots, n)) < sc.request_prob
+    if sc.ris_elements > 0:
+        gain = channels.ris_boost(gain, pos, bs, assoc, request, sc)
     w = rngs["workload"]
     data_bits = sc.compression_ratio * w.uniform(sc.data_bits_min, sc.data_bits_max, (slots, n))
     cycles_per_bit = w.uniform(sc.cycles_per_bit_min, sc.cycles_per_bit_max, n)
@@ -339,11 +347,13 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
         initial_placement=initial_placement(assoc[0], dist_rank(pos[0], bs), dt_size, storage),
         mobility_report=track.report,
         server_up=server_up, background_load=load,
+        levels=semantic.scenario_menu(sc) if sc.semantic_levels > 0 else None,
     )
     for f in dataclasses.fields(trace):
         value = getattr(trace, f.name)
-        if isinstance(value, np.ndarray):
-            value.setflags(write=False)   # snapshots share these arrays without copies
+        for a in (value.values() if isinstance(value, dict) else (value,)):
+            if isinstance(a, np.ndarray):
+                a.setflags(write=False)   # snapshots share these arrays without copies
     return trace
 
 
