@@ -60,6 +60,7 @@ class Solution:
     solve_time_s: float
     method: str = "exact"
     stats: dict[str, Any] = field(default_factory=dict)  # method-specific counters (iterations, nodes)
+    level: np.ndarray | None = None  # [N] semantic compression level (snapshots with a menu only)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (lists, floats; ``inf`` as the string "inf")."""
@@ -71,6 +72,8 @@ class Solution:
         out["status"] = self.status
         out["method"] = self.method
         out["stats"] = {k: _num_out(v) if isinstance(v, float) else v for k, v in self.stats.items()}
+        if self.level is not None:
+            out["level"] = np.asarray(self.level).tolist()
         return out
 
     @classmethod
@@ -81,7 +84,8 @@ class Solution:
             cpu_hz=np.asarray(d["cpu_hz"], dtype=float), energy=np.asarray(d["energy"], dtype=float),
             objective=_num_in(d["objective"]), bound=_num_in(d["bound"]), gap=_num_in(d["gap"]),
             status=str(d["status"]), solve_time_s=_num_in(d["solve_time_s"]), method=str(d.get("method", "")),
-            stats=dict(d.get("stats", {})))
+            stats=dict(d.get("stats", {})),
+            level=None if d.get("level") is None else np.asarray(d["level"], dtype=np.int64))
 
 
 def _num_out(x: Any) -> Any:
@@ -105,8 +109,10 @@ def relative_gap(objective: float, bound: float) -> float:
 
 
 def make_solution(snapshot: Any, placement, served, tx_time, cpu_hz, *, bound: float, status: str,
-                  method: str, started: float, stats: dict[str, Any] | None = None) -> Solution:
-    """Assemble a :class:`Solution`, recomputing cost with ``evaluate``; refuse a decision it rejects."""
+                  method: str, started: float, stats: dict[str, Any] | None = None, level=None) -> Solution:
+    """Assemble a :class:`Solution`, recomputing cost with ``evaluate``; refuse a decision it rejects.
+
+    ``level`` [N]: the semantic compression levels of a snapshot with a menu (None: none chosen)."""
     from wdtnopt import physics
     from wdtnopt.cost import Decision, evaluate
 
@@ -115,7 +121,9 @@ def make_solution(snapshot: Any, placement, served, tx_time, cpu_hz, *, bound: f
     served = np.asarray(served, dtype=bool)
     tx = np.where(served, np.asarray(tx_time, dtype=float), 0.0)
     cpu = np.where(served, np.asarray(cpu_hz, dtype=float), 0.0)
-    ev = evaluate(s, Decision(placement=placement, served=served, tx_time=tx, cpu_hz=cpu))
+    if level is not None:
+        level = np.asarray(level, dtype=np.int64)
+    ev = evaluate(s, Decision(placement=placement, served=served, tx_time=tx, cpu_hz=cpu, level=level))
     if status in ("infeasible", "bound_only"):
         objective = math.inf
     else:
@@ -126,7 +134,8 @@ def make_solution(snapshot: Any, placement, served, tx_time, cpu_hz, *, bound: f
     power = np.zeros(s.n_mus)
     if served.any():
         g = s.serving_gain
-        power[served] = physics.power_for_time(tx[served], s.data_bits[served], s.bandwidth[served],
+        data = s.data_bits if level is None else s.at_levels(level).data_bits
+        power[served] = physics.power_for_time(tx[served], data[served], s.bandwidth[served],
                                                s.noise_psd[served], g[served])
     bound = float(bound)
     if math.isfinite(objective):
@@ -134,10 +143,13 @@ def make_solution(snapshot: Any, placement, served, tx_time, cpu_hz, *, bound: f
     return Solution(placement=placement, served=served, tx_time=tx, power=power, cpu_hz=cpu,
                     energy=np.asarray(ev.energy, dtype=float), objective=float(objective), bound=bound,
                     gap=relative_gap(objective, bound), status=status,
-                    solve_time_s=time.perf_counter() - started, method=method, stats=dict(stats or {}))
+                    solve_time_s=time.perf_counter() - started, method=method, stats=dict(stats or {}), level=level)
 
 
 # -- method registry -----------------------------------------------------------------------------
+LEVEL_METHODS: tuple[str, ...] = ("exact",)
+"""Methods that take a snapshot with a semantic compression menu (they choose the levels)."""
+
 _METHODS: dict[str, str | Callable[..., Solution]] = {
     "exact": "wdtnopt.solvers.exact:solve_exact",
     "pyomo": "wdtnopt.solvers.minlp:solve_pyomo",
@@ -195,6 +207,9 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
     target = _METHODS.get(method)
     if target is None:
         raise SolverError(f"unknown method {method!r}: choose one of {', '.join(sorted(_METHODS))}")
+    if getattr(snapshot, "level_ratio", None) is not None and method not in LEVEL_METHODS:
+        raise SolverError(f"method {method!r} does not choose semantic compression levels yet: use one of "
+                          f"{', '.join(LEVEL_METHODS)}, or a snapshot without a menu (docs/model.md)")
     if isinstance(target, str):
         module, attr = target.split(":")
         target = getattr(import_module(module), attr)

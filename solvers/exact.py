@@ -391,6 +391,10 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
     ``time_limit`` (s) stops with status ``time_limit``, the incumbent and the certified bound.
     A snapshot where no placement fits the storage gets status ``infeasible``.
     """
+    if snapshot.level_ratio is not None:  # a semantic menu: the level choice too (solvers/levels.py)
+        from .levels import solve_exact_levels
+        return solve_exact_levels(snapshot, gap=gap, time_limit=time_limit, threads=threads,
+                                  max_iterations=max_iterations, verbose=verbose)
     t0 = time.perf_counter()
     if not (gap >= 0):
         raise SolverError(f"gap must be >= 0, got {gap!r}")

@@ -177,3 +177,149 @@ def test_thz_and_ris_change_only_the_gains():
     k = np.array([[((a[s] == a[s, i]) & base.request[s]).sum() + (not base.request[s, i]) for i in range(8)]
                   for s in range(6)])
     assert np.allclose(boosted, (np.sqrt(serving) + np.floor(4096 / k) * np.sqrt(b1 * b2)) ** 2, rtol=1e-12)
+
+
+# -- semantic compression levels -------------------------------------------------------------------
+import itertools  # noqa: E402
+
+from snapgen import tiny_snapshot  # noqa: E402
+from test_solvers_bruteforce import brute_force, slsqp_allocation  # noqa: E402
+from wdtnopt.cost import evaluate  # noqa: E402
+from wdtnopt.processes import semantic  # noqa: E402
+from wdtnopt.snapshot import Snapshot  # noqa: E402
+from wdtnopt.solvers import solve  # noqa: E402
+
+
+def with_menu(s: Snapshot, seed: int, levels: int = 3, min_accuracy: float = 0.0) -> Snapshot:
+    """``s`` with a random per-MU menu: level 0 uncompressed and free, deeper levels smaller and dearer."""
+    rng = np.random.default_rng(seed)
+    n = s.n_mus
+    ratio = np.concatenate([np.ones((n, 1)), np.sort(rng.uniform(0.2, 0.9, (n, levels - 1)), axis=1)[:, ::-1]], 1)
+    cycles = np.concatenate([np.zeros((n, 1)), np.sort(rng.uniform(0.5, 12.0, (n, levels - 1)), axis=1)], 1)
+    acc = np.concatenate([np.ones((n, 1)), np.sort(rng.uniform(0.8, 1.0, (n, levels - 1)), axis=1)[:, ::-1]], 1)
+    return s.replace(level_ratio=ratio, level_cycles_per_bit=cycles, level_accuracy=acc,
+                     mu_cpu_hz=rng.uniform(0.8e9, 2e9, n), mu_kappa=np.full(n, 1e-28),
+                     min_accuracy=np.full(n, min_accuracy))
+
+
+def brute_force_levels(s: Snapshot) -> float:
+    """Minimum objective over every placement, served set and level of each served MU: each served
+    set at fixed levels is allocated by SLSQP on ``s.at_levels`` (independent of the solvers), plus
+    the extraction energies; accuracy below ``min_accuracy`` is not on the menu."""
+    N, M, L = s.n_mus, s.n_bss, s.n_levels
+    req = np.flatnonzero(s.request & ~s.migrating)
+    alloc: dict[tuple, float] = {}
+
+    def served_cost(m: int, pairs: tuple[tuple[int, int], ...]) -> float:
+        if pairs not in alloc:
+            lv = np.zeros(N, dtype=np.int64)
+            for i, l in pairs:
+                lv[i] = l
+            e = slsqp_allocation(s.at_levels(lv), m, tuple(i for i, _ in pairs))
+            alloc[m, pairs] = e + sum(float(s.extraction_energy_j[i, l]) for i, l in pairs)
+        return alloc[m, pairs]
+
+    value: dict[tuple[int, tuple[int, ...]], float] = {}
+
+    def server_value(m: int, hosted: tuple[int, ...]) -> float:
+        if (m, hosted) not in value:
+            best = math.inf
+            options = [[-1] + [l for l in range(L) if s.level_allowed[i, l]] for i in hosted]
+            for pick in itertools.product(*options):
+                pairs = tuple((i, l) for i, l in zip(hosted, pick) if l >= 0)
+                pen = sum(float(s.failure_penalty[i]) for i, l in zip(hosted, pick) if l < 0)
+                best = min(best, served_cost(m, pairs) + pen)
+            value[m, hosted] = best
+        return value[m, hosted]
+
+    choices = [[int(s.placement_prev[n])] if s.pinned[n] else list(range(M)) for n in range(N)]
+    fixed = float(s.failure_penalty[s.request & s.migrating].sum())
+    best = math.inf
+    for pl in itertools.product(*choices):
+        pl = np.array(pl)
+        if (np.bincount(pl, weights=s.dt_size_bits, minlength=M) > s.storage_bits).any():
+            continue
+        cost = fixed + float(s.migration_penalty[pl != s.placement_prev].sum())
+        for m in range(M):
+            cost += server_value(m, tuple(int(i) for i in req if pl[i] == m))
+        best = min(best, cost)
+    return best
+
+
+def test_snapshot_menu_round_trip_and_validation():
+    s = with_menu(tiny_snapshot(3, N=4, M=2), 1)
+    again = Snapshot.from_dict(s.to_dict())
+    for f in semantic.LEVEL_FIELDS:
+        assert np.array_equal(getattr(again, f), getattr(s, f))
+    assert "level_ratio" not in tiny_snapshot(3, N=4, M=2).to_dict()     # no menu: today's format
+    from wdtnopt.errors import SnapshotError
+    with pytest.raises(SnapshotError, match="mu_kappa: missing"):
+        Snapshot.from_dict({k: v for k, v in s.to_dict().items() if k != "mu_kappa"})
+    with pytest.raises(SnapshotError, match="level_ratio: must be <= 1"):
+        s.replace(level_ratio=s.level_ratio * 2)
+    sub = s.select([0, 2])
+    assert np.array_equal(sub.level_ratio, s.level_ratio[[0, 2]])
+
+
+def test_evaluate_levels_by_hand():
+    s = with_menu(tiny_snapshot(8, N=3, M=1, kind="plain"), 2, min_accuracy=0.0)
+    s = s.replace(request=np.ones(3, bool), migrating=np.zeros(3, bool))
+    lv = np.array([0, 1, 2])
+    tx = np.array([0.05, 0.06, 0.04])
+    cpu = np.full(3, s.cpu_hz[0] / 4)
+    ev = evaluate(s, {"placement": np.zeros(3, int), "served": np.ones(3, bool), "tx_time": tx, "cpu_hz": cpu,
+                      "level": lv})
+    for i in range(3):
+        d = s.level_ratio[i, lv[i]] * s.data_bits[i]
+        cyc = s.level_cycles_per_bit[i, lv[i]] * s.data_bits[i]
+        p = s.noise_psd[i] * s.bandwidth[i] / s.serving_gain[i] * (2 ** (d / (s.bandwidth[i] * tx[i])) - 1)
+        e = tx[i] * p + 1e-28 * cyc * s.mu_cpu_hz[i] ** 2
+        assert ev.energy[i] == pytest.approx(e, rel=1e-12)
+        relay = s.backhaul_latency_s[s.assoc[i], 0] + d * s.backhaul_s_per_bit[s.assoc[i], 0]
+        lat = cyc / s.mu_cpu_hz[i] + tx[i] + relay + s.cycles_per_bit[i] * d / cpu[i]
+        assert ev.latency[i] == pytest.approx(lat, rel=1e-12)
+    # a level under the MU's minimum accuracy is a violation, in both views
+    strict = s.replace(min_accuracy=np.full(3, 0.999))
+    ev = evaluate(strict, {"placement": np.zeros(3, int), "served": np.ones(3, bool), "tx_time": tx, "cpu_hz": cpu,
+                           "level": lv})
+    assert sorted(v.index for v in ev.violations if v.kind == "level_not_allowed") == [1, 2]
+    ev = evaluate(strict, {"placement": np.zeros(3, int), "power": np.full(3, 0.1), "cpu_hz": cpu, "level": lv})
+    assert sorted(v.index for v in ev.violations if v.kind == "level_not_allowed") == [1, 2]
+    from wdtnopt.errors import DecisionError
+    with pytest.raises(DecisionError, match="level"):
+        evaluate(s, {"placement": np.zeros(3, int), "power": np.full(3, 0.1), "level": [0, 1, 3]})
+
+
+def test_menu_of_one_uncompressed_level_reproduces_todays_optimum_bit_for_bit():
+    for seed in range(4):
+        s = tiny_snapshot(500 + seed, N=5, M=2)
+        one = s.replace(**semantic.menu(s.n_mus, [1.0], [0.0], [1.0]))
+        a, b = solve(s, method="exact"), solve(one, method="exact")
+        assert (a.status, a.objective) == (b.status, b.objective)
+        for f in ("placement", "served", "tx_time", "power", "cpu_hz", "energy"):
+            assert np.array_equal(getattr(a, f), getattr(b, f)), f
+        assert b.level.tolist() == [0] * 5
+        assert brute_force(s) == pytest.approx(a.objective, rel=1e-6, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed,kind,n", [(0, "plain", 4), (1, "tight_cpu", 5), (2, "migrating", 6),
+                                         (3, "cheap_fail", 5), (4, "tight_storage", 5)])
+def test_exact_with_three_levels_equals_brute_force(seed, kind, n):
+    s = with_menu(tiny_snapshot(700 + seed, kind=kind, N=n, M=2), seed, min_accuracy=0.85 if seed % 2 else 0.0)
+    want = brute_force_levels(s)
+    sol = solve(s, method="exact", gap=1e-7)
+    assert sol.status == "optimal"
+    ev = evaluate(s, sol)
+    assert not ev.violations and sol.objective == ev.objective
+    assert sol.bound <= sol.objective
+    assert sol.objective == pytest.approx(want, rel=1e-6, abs=1e-12)
+    # the menu is worth something: without it (level 0 for all) the optimum is never lower
+    plain = solve(s.at_levels(np.zeros(n, int)).replace(), method="exact", gap=1e-7)
+    assert sol.objective <= plain.objective * (1 + 1e-9)
+
+
+def test_methods_without_levels_refuse_a_menu():
+    from wdtnopt.solvers import SolverError
+    s = with_menu(tiny_snapshot(3, N=4, M=2), 1)
+    with pytest.raises(SolverError, match="semantic"):
+        solve(s, method="fast")

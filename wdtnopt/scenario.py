@@ -78,7 +78,7 @@ class Scenario:
     ris_carrier_hz: float = _param(3.5e9, "carrier that sizes RIS elements ((lambda/2)^2) under the macro law (Hz)", 0, 1e13, lo_open=True)
     semantic_levels: int = _param(0, "semantic compression levels per MU (0 = no menu: every sync sends data_bits)", 0, 64)
     semantic_ratio_min: float = _param(0.25, "ratio rho of the deepest level; level l sends rho_min^(l/(L-1)) of data_bits", 0, 1, lo_open=True)
-    semantic_cycles_per_bit: float = _param(200.0, "MU extraction cycles per data bit at the deepest level (linear in l)", 0, 1e9)
+    semantic_cycles_per_bit: float = _param(5.0, "MU extraction cycles per data bit at the deepest level (linear in l)", 0, 1e9)
     semantic_accuracy_loss: float = _param(0.1, "task accuracy lost at the deepest level (a_l = 1 - loss l/(L-1))", 0, 1)
     semantic_min_accuracy: float = _param(0.0, "minimum task accuracy of every MU (restricts the menu)", 0, 1)
     mu_cpu_hz: float = _param(1e9, "MU CPU frequency for semantic extraction (cycles/s)", 0, 1e12, lo_open=True)

@@ -61,6 +61,8 @@ _LEVEL_SPEC: dict[str, tuple[tuple[str, ...], str, str]] = {
 }
 REQUIRED: tuple[str, ...] = FIELDS
 """Every field but the semantic menu (always present on a built snapshot)."""
+PER_MU: tuple[str, ...] = tuple(f for f, (shape, _, _) in _SPEC.items() if shape[0] == "N")
+"""The fields of ``REQUIRED`` indexed by MU first ([N] or [N, M])."""
 FIELDS = REQUIRED + tuple(_LEVEL_SPEC)
 
 

@@ -1,0 +1,268 @@
+"""The exact oracle with semantic compression levels (docs/solvers.md, section "Semantic levels").
+
+Reduction
+---------
+For a *fixed* level ``l_n`` per MU, the snapshot problem with a menu is the menu-free problem on the
+reduced snapshot (:func:`reduce_levels`): data ``rho_l D``, deadline shortened by the extraction time
+``t_ext``, and the extraction energy ``e_ext`` folded into the failure penalty
+``p' = p - e_ext`` (serving changes the cost by ``E + e_ext - p = E - p'``), plus the constant
+``sum_{requesting n} e_ext[n, l_n]``. A level is *servable* only if it is on the MU's menu, its
+extraction fits the deadline and ``e_ext <= p`` (else failing is never dearer than serving at it).
+
+The level *choice* is one more discrete decision. :func:`expand` makes one virtual MU ``k = (n, l)``
+per level, each with the reduced data of its level; the MILP master of solvers/exact.py is built on
+the virtual MUs and then tied back to the real ones by linear rows: every copy of a DT has the same
+placement (only copy 0 carries the DT's storage and migration penalty), and at most one copy is
+served. Every row and every tangent cut is the same as in the menu-free master, so the master is a
+relaxation and HiGHS's dual bound (shifted by the constant the virtual penalties leave out) is a
+certified lower bound. Each master solution's served assignment (placement, served copies) is
+allocated exactly per server and gets outer-approximation cuts; so, as in solvers/exact.py, an
+assignment is revisited only once the bound has reached the incumbent, and the loop ends with
+``bound >= objective (1 - gap)``.
+
+With no menu the exact oracle never enters this module (its path is untouched).
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from wdtnopt.snapshot import PER_MU, REQUIRED, Snapshot
+
+from . import Solution, SolverError, make_solution
+from .allocation import PairData, allocate, allocate_server
+
+
+def _servable_levels(s: Snapshot) -> tuple[np.ndarray, np.ndarray]:
+    """[N, L] levels that can be worth serving, and the extraction energy folded for them (0 elsewhere)."""
+    t_ext, e_ext = s.extraction_time_s, s.extraction_energy_j
+    ok = s.level_allowed & (t_ext < s.deadline[:, None]) & (e_ext <= s.failure_penalty[:, None])
+    return ok, np.where(ok, e_ext, 0.0)
+
+
+def reduce_levels(s: Snapshot, level: np.ndarray) -> tuple[Snapshot, float]:
+    """The menu-free snapshot of fixed levels and the constant to add to its objective (see module
+    docstring); an unservable level leaves its MU unservable (deadline -1) at its full penalty."""
+    level = np.asarray(level, dtype=np.int64)
+    ok, fold = _servable_levels(s)
+    rows = np.arange(s.n_mus)
+    at = s.at_levels(level)
+    fields = {f: getattr(at, f) for f in REQUIRED}
+    good = ok[rows, level]
+    fields["deadline"] = np.where(good, at.deadline, -1.0)
+    fields["failure_penalty"] = s.failure_penalty - fold[rows, level]
+    for name in ("deadline", "failure_penalty"):
+        fields[name].setflags(write=False)
+    const = float(fold[rows, level][s.request].sum())
+    return Snapshot._trusted(**fields), const
+
+
+def expand(s: Snapshot) -> tuple[Snapshot, np.ndarray, np.ndarray]:
+    """The virtual snapshot of one MU per (MU, level), ``k = n L + l``; returns it, ``group[k] = n``
+    and ``lvl[k] = l``. Copy 0 of a DT carries its storage and migration penalty, the others none."""
+    n, L = s.n_mus, s.n_levels
+    group = np.repeat(np.arange(n), L)
+    lvl = np.tile(np.arange(L), n)
+    ok, fold = _servable_levels(s)
+    fields: dict[str, Any] = {f: getattr(s, f)[group] if f in PER_MU else getattr(s, f) for f in REQUIRED}
+    fields["data_bits"] = s.level_ratio[group, lvl] * s.data_bits[group]
+    fields["deadline"] = np.where(ok[group, lvl], s.deadline[group] - s.extraction_time_s[group, lvl], -1.0)
+    fields["failure_penalty"] = s.failure_penalty[group] - fold[group, lvl]
+    fields["dt_size_bits"] = np.where(lvl == 0, s.dt_size_bits[group], 0.0)
+    fields["migration_penalty"] = np.where(lvl == 0, s.migration_penalty[group], 0.0)
+    for v in fields.values():
+        if isinstance(v, np.ndarray):
+            v.setflags(write=False)
+    return Snapshot._trusted(**fields), group, lvl
+
+
+def _tie(master: Any, group: np.ndarray, lvl: np.ndarray, n_bss: int) -> None:
+    """Rows that make the virtual master a model of the real problem: equal placement of every copy
+    of a DT, at most one served copy."""
+    import highspy
+
+    inf = highspy.kHighsInf
+    lo: list[float] = []
+    hi: list[float] = []
+    starts: list[int] = []
+    idx: list[int] = []
+    val: list[float] = []
+
+    def row(a: float, b: float, coefs: list[tuple[int, float]]) -> None:
+        lo.append(a)
+        hi.append(b)
+        starts.append(len(idx))
+        for j, c in coefs:
+            idx.append(int(j))
+            val.append(c)
+
+    first = {int(g): int(k) for k, g in reversed(list(enumerate(group)))}
+    for k in master.free:
+        k0 = first[int(group[k])]
+        if k != k0:
+            for m in range(n_bss):
+                row(0.0, 0.0, [(master.x[k, m], 1.0), (master.x[k0, m], -1.0)])
+    served_cols: dict[int, list[tuple[int, float]]] = {}
+    for (k, m), j in master.y.items():
+        served_cols.setdefault(int(group[k]), []).append((j, 1.0))
+    for cols in served_cols.values():
+        if len(cols) > 1:
+            row(-inf, 1.0, cols)
+    if lo:
+        master.h.addRows(len(lo), np.array(lo), np.array(hi), len(idx), np.array(starts, dtype=np.int32),
+                         np.array(idx, dtype=np.int32), np.array(val))
+        master.n_base_rows += len(lo)
+
+
+def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | None = None,
+                       threads: int = 1, max_iterations: int = 10_000, verbose: bool = False) -> Solution:
+    """Certified optimum over placements, served sets *and* semantic levels (module docstring);
+    options and statuses as :func:`wdtnopt.solvers.exact.solve_exact`."""
+    from .exact import _eta_values, _Master
+
+    t0 = time.perf_counter()
+    if not (gap >= 0):
+        raise SolverError(f"gap must be >= 0, got {gap!r}")
+    if time_limit is not None and not (time_limit > 0):
+        raise SolverError(f"time_limit must be > 0 seconds or None, got {time_limit!r}")
+    s = snapshot
+    N, M, L = s.n_mus, s.n_bss, s.n_levels
+    sv, group, lvl = expand(s)
+    pd = PairData.of(sv)
+    prev = s.placement_prev
+    prev_fits = bool((np.bincount(prev, weights=s.dt_size_bits, minlength=M) <= s.storage_bits * (1 + 1e-12)).all())
+    stats: dict[str, Any] = {"iterations": 0, "cuts": 0, "milp_nodes": 0, "allocations": 0, "levels": L}
+    zeros = np.zeros(N)
+    if not prev_fits and (not s.allow_migration or s.pinned.all()):
+        return make_solution(s, prev, np.zeros(N, bool), zeros, zeros, bound=math.inf, status="infeasible",
+                             method="exact", started=t0, stats=stats, level=np.zeros(N, np.int64))
+    true_offset = float(s.failure_penalty[s.request].sum())
+
+    best: dict[str, Any] | None = None
+    ub = math.inf
+
+    def consider(placement: np.ndarray, level: np.ndarray) -> bool:
+        """Exact admission + allocation of fixed placement and levels (an upper bound); True if better."""
+        nonlocal best, ub
+        red, const = reduce_levels(s, level)
+        a = allocate(red, placement)
+        stats["allocations"] += 1
+        if a.cost + const < ub:
+            ub = a.cost + const
+            best = {"placement": placement.copy(), "served": a.served, "tx_time": a.tx_time, "cpu_hz": a.cpu_hz,
+                    "level": level.copy()}
+            return True
+        return False
+
+    if prev_fits:
+        for l in range(L):
+            consider(prev, np.full(N, l, dtype=np.int64))
+    if ub == 0.0:
+        return _finish(s, best, 0.0, "optimal", t0, stats)
+    ref = ub if math.isfinite(ub) else float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
+    if not ref > 0:
+        ref = 1.0
+    master = _Master(pd, ref, threads)
+    _tie(master, group, lvl, M)
+    shift = master.offset * ref - true_offset   # the master's objective minus the real one
+    master.initial_cuts()
+
+    def virtual(b: dict[str, Any]):
+        """The incumbent as virtual arrays (for the MIP start and the cuts at its allocation)."""
+        from types import SimpleNamespace
+        served = b["served"][group] & (b["level"][group] == lvl)
+        return SimpleNamespace(placement=b["placement"][group], served=served,
+                               tx_time=np.where(served, b["tx_time"][group], 0.0),
+                               cpu_hz=np.where(served, b["cpu_hz"][group], 0.0))
+
+    def take_incumbent() -> None:
+        v = virtual(best)
+        master.set_incumbent(v.placement, v.served, v.cpu_hz, _eta_values(master, v))
+        for k in np.flatnonzero(v.served):
+            m = int(v.placement[k])
+            if (k, m) in master.phi:
+                master.add_cuts(int(k), m, [v.cpu_hz[k] / pd.cpu_hz[m]])
+
+    if best is not None:
+        take_incumbent()
+    lb = master.kelley_root(50, None if time_limit is None else t0 + time_limit) - shift
+    stats["root_bound"] = lb
+    target_gap = max(gap / 4, 1e-9)
+    status = "optimal"
+    closed = best is not None and lb >= ub - gap * abs(ub)
+    for it in range(0 if closed else max_iterations):
+        stats["iterations"] = it + 1
+        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+        if left is not None and left <= 0:
+            status = "time_limit"
+            break
+        res = master.run(left, target_gap)
+        stats["milp_nodes"] += res.get("nodes", 0)
+        if res["infeasible"]:
+            if best is None:
+                return make_solution(s, prev, np.zeros(N, bool), zeros, zeros, bound=math.inf, status="infeasible",
+                                     method="exact", started=t0, stats=stats, level=np.zeros(N, np.int64))
+            break
+        lb = max(lb, res["bound"] - shift)
+        xv = res["x"]
+        if xv is None:
+            status = "time_limit" if res["status"] == master.hs.HighsModelStatus.kTimeLimit else "feasible"
+            break
+        vplace = np.array(sv.placement_prev)
+        for k in master.free:
+            vplace[k] = int(np.argmax(xv[master.x[k]]))
+        placement = vplace[lvl == 0]
+        level = np.zeros(N, dtype=np.int64) if best is None else best["level"].copy()
+        new_cuts = 0
+        energy, feasible = 0.0, True
+        served_v = np.zeros(sv.n_mus, dtype=bool)
+        for m in range(M):
+            S = [k for (k, mm) in master.pairs if mm == m and xv[master.y[k, mm]] > 0.5]
+            if not S:
+                continue
+            served_v[S] = True
+            a = allocate_server(pd, m, np.array(S))
+            stats["allocations"] += 1
+            feasible &= a.feasible
+            if a.feasible:
+                energy += a.energy
+                for k, f in zip(a.mus, a.cpu_hz):
+                    if (k, m) in master.phi:
+                        new_cuts += master.add_cuts(int(k), m, [f / pd.cpu_hz[m]])
+            for k in S:
+                if (k, m) in master.phi:
+                    p = xv[master.phi[k, m]]
+                    e, _ = master.e_and_slope(k, m, np.array([max(p, 1e-300)]))
+                    if e[0] > xv[master.eta[k, m]] + 1e-10:
+                        new_cuts += master.add_cuts(k, m, [p])
+        level[group[served_v]] = lvl[served_v]
+        load = np.bincount(placement, weights=s.dt_size_bits, minlength=M)
+        # exact admission at the master's placement and levels: at most the cost of its assignment
+        if feasible and (load <= s.storage_bits * (1 + 1e-10)).all() and consider(placement, level):
+            take_incumbent()
+        stats["cuts"] = master.n_cuts
+        if verbose:
+            print(f"iter {it}: lb {lb:.10g} ub {ub:.10g} new cuts {new_cuts} t {time.perf_counter() - t0:.3f}s")
+        if best is not None and lb >= ub - gap * abs(ub):
+            status = "optimal"
+            break
+        if new_cuts == 0:
+            if target_gap <= 1e-12:
+                status = "feasible"
+                break
+            target_gap = max(target_gap / 100, 1e-12)
+    else:
+        if not closed:
+            status = "feasible"
+    if best is None:
+        return make_solution(s, prev, np.zeros(N, bool), zeros, zeros, bound=lb, status="bound_only",
+                             method="exact", started=t0, stats=stats, level=np.zeros(N, np.int64))
+    return _finish(s, best, lb, status, t0, stats)
+
+
+def _finish(s: Snapshot, b: dict[str, Any], bound: float, status: str, t0: float, stats: dict[str, Any]) -> Solution:
+    return make_solution(s, b["placement"], b["served"], b["tx_time"], b["cpu_hz"], bound=bound, status=status,
+                         method="exact", started=t0, stats=stats, level=b["level"])
