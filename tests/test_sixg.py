@@ -323,3 +323,46 @@ def test_methods_without_levels_refuse_a_menu():
     s = with_menu(tiny_snapshot(3, N=4, M=2), 1)
     with pytest.raises(SolverError, match="semantic"):
         solve(s, method="fast")
+
+
+# -- policies and the hindsight bound with a menu --------------------------------------------------
+from wdtnopt import simulate  # noqa: E402
+from wdtnopt.bounds import gap, hindsight_bound  # noqa: E402
+from wdtnopt.policies.lyapunov import LyapunovPolicy, MyopicOraclePolicy  # noqa: E402
+
+MENU = dict(n_mus=4, n_bss=2, semantic_levels=3, semantic_ratio_min=0.3, semantic_cycles_per_bit=3.0,
+            semantic_accuracy_loss=0.1)
+
+
+def test_heuristics_choose_the_cheapest_feasible_level():
+    from wdtnopt.policies.heuristics import equal_share_allocation
+    tr = generate_trace(Scenario.paper(n_mus=12, n_bss=3, semantic_levels=3, semantic_cycles_per_bit=3.0), seed=1, slots=3)
+    for t in range(3):
+        s = tr.snapshot(t)
+        d = equal_share_allocation(s)
+        ev = evaluate(s, d)
+        assert not ev.violations
+        # each served MU's level is the cheapest of the levels that meet its deadline at its CPU share
+        for i in np.flatnonzero(d.served):
+            costs = []
+            for l in range(s.n_levels):
+                one = s.at_levels(np.full(s.n_mus, l))
+                t_av = one.deadline[i] - one.relay[i, d.placement[i]] - one.cycles[i] / d.cpu_hz[i]
+                if t_av >= one.t_min[i] and t_av > 0:
+                    from wdtnopt import physics
+                    costs.append(float(physics.energy_for_time(t_av, one.data_bits[i], s.bandwidth[i], s.noise_psd[i],
+                                                               s.serving_gain[i]) + s.extraction_energy_j[i, l]))
+                else:
+                    costs.append(math.inf)
+            assert ev.energy[i] == pytest.approx(min(costs), rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_bound_below_every_policy_with_a_menu(seed):
+    tr = generate_trace(Scenario.paper(**MENU), seed=seed, slots=12)
+    assert tr.snapshot(0).n_levels == 3
+    results = [simulate(p, tr) for p in ("static", "follow", MyopicOraclePolicy(), LyapunovPolicy())]
+    report = gap(results, tr, bound=hindsight_bound(tr, iters=3), iters=2)
+    for row in report.rows:
+        assert row.bound_per_mu_slot <= row.energy_per_mu_slot * (1 + 1e-9), row
+    assert max(r.bound_per_mu_slot for r in report.rows) > 0

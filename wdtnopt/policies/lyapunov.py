@@ -55,9 +55,11 @@ class SnapshotSolverPolicy(Policy):
         self.solve_calls = 0
         self.non_optimal = 0
 
-    def _method(self, n_mus: int) -> str:
+    def _method(self, n_mus: int, levels: bool = False) -> str:
         if self.method != "auto":
             return self.method
+        if levels:   # a semantic menu: only the exact oracle chooses levels (solvers.LEVEL_METHODS)
+            return "exact"
         return "exact" if n_mus <= self.exact_max_mus else "fast"
 
     def reset(self, trace: Any) -> None:
@@ -97,7 +99,8 @@ class SnapshotSolverPolicy(Policy):
     def _solve(self, snapshot: Snapshot) -> Any:
         from ..solvers import solve
 
-        sol = solve(snapshot, method=self._method(snapshot.n_mus), **self.solver_options)
+        sol = solve(snapshot, method=self._method(snapshot.n_mus, snapshot.level_ratio is not None),
+                    **self.solver_options)
         self.solve_calls += 1
         if sol.status != "optimal":
             self.non_optimal += 1
@@ -109,7 +112,7 @@ class SnapshotSolverPolicy(Policy):
     def allocate(self, snapshot: Snapshot, state: Any) -> Decision:
         sol = self._solve(snapshot)
         return Decision(placement=np.asarray(sol.placement), served=np.asarray(sol.served),
-                        tx_time=np.asarray(sol.tx_time), cpu_hz=np.asarray(sol.cpu_hz))
+                        tx_time=np.asarray(sol.tx_time), cpu_hz=np.asarray(sol.cpu_hz), level=sol.level)
 
     def extras(self) -> dict[str, Any]:
         return {"solve_calls": self.solve_calls, "non_optimal_solves": self.non_optimal}
