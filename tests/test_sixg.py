@@ -366,3 +366,15 @@ def test_bound_below_every_policy_with_a_menu(seed):
     for row in report.rows:
         assert row.bound_per_mu_slot <= row.energy_per_mu_slot * (1 + 1e-9), row
     assert max(r.bound_per_mu_slot for r in report.rows) > 0
+
+
+# -- the sixg suite ----------------------------------------------------------------------------------
+def test_sixg_smoke_preset_renders(tmp_path):
+    from wdtnopt.benchmarks.suites import run_suite
+    run, files = run_suite("sixg", "smoke", tmp_path, workers=1, progress=False)
+    assert run.complete and not run.reused
+    for name in ("sixg.csv", "fig_sixg_carrier.png", "fig_sixg_ris.png", "fig_sixg_menu.png", "report.md"):
+        assert (tmp_path / name).stat().st_size > 0 and tmp_path / name in files
+    report = (tmp_path / "report.md").read_text()
+    assert "Sanity: policy runs with energy below their own bound: 0 (must be 0)." in report
+    assert "## carrier" in report and "## ris" in report and "## menu" in report

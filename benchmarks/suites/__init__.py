@@ -22,6 +22,7 @@ SUITES: dict[str, str] = {
     "scaling": "wdtnopt.benchmarks.suites.scaling",
     "mobility": "wdtnopt.benchmarks.suites.mobility",
     "resilience": "wdtnopt.benchmarks.suites.resilience",
+    "sixg": "wdtnopt.benchmarks.suites.sixg",
 }
 """Suite name -> module."""
 

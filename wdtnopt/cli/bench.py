@@ -1,4 +1,4 @@
-"""``wdtnopt bench``: run a benchmark suite (paper, solvers, scaling, mobility, resilience), resumable, local or on Dask."""
+"""``wdtnopt bench``: run a benchmark suite (paper, solvers, scaling, mobility, resilience, sixg), resumable, local or on Dask."""
 from __future__ import annotations
 
 import sys
@@ -10,7 +10,7 @@ from .core import console
 
 
 @click.command("bench")
-@click.argument("suite", type=click.Choice(["paper", "solvers", "scaling", "mobility", "resilience"]))
+@click.argument("suite", type=click.Choice(["paper", "solvers", "scaling", "mobility", "resilience", "sixg"]))
 @click.option("--preset", default="smoke", show_default=True,
               help="smoke (minutes, CI), default (about 2 h on 2 cores), full (a cluster), or a TOML file of overrides.")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
