@@ -146,3 +146,40 @@ def read_decision(mdl: Any, snapshot: Snapshot) -> dict[str, np.ndarray]:
             tx[n] = pyo.value(mdl.t[n, m])
             cpu[n] = pyo.value(mdl.phi[n, m]) * s.cpu_hz[m]
     return {"placement": placement, "served": served, "tx_time": tx, "cpu_hz": cpu}
+
+
+def build_level_model(snapshot: Snapshot, scale: float | None = None) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The MINLP of a snapshot with a semantic compression menu (docs/solvers.md, "Semantic levels").
+
+    :func:`build_model` of the virtual snapshot with one MU per (MU, level) (each with its level's
+    data, deadline less the extraction time, and the extraction energy folded into its penalty),
+    plus the rows that tie the copies of a DT (same placement, at most one served) and the objective
+    of the real problem: energy + ``sum_{requesting n} p_n - sum_k served_k p'_k`` + migrations.
+    Returns ``(model, group, level)`` with ``group[k]``, ``level[k]`` the MU and level of copy k.
+    """
+    import pyomo.environ as pyo
+    from wdtnopt.solvers.levels import expand
+
+    s = snapshot
+    sv, group, lvl = expand(s)
+    if scale is None:
+        scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
+        scale = scale if scale > 0 else 1.0
+    mdl = build_model(sv, scale)
+    first = {int(g): int(k) for k, g in reversed(list(enumerate(group)))}
+    ties = [(k, first[int(group[k])], m) for k in range(sv.n_mus) if k != first[int(group[k])] and not sv.pinned[k]
+            for m in range(s.n_bss)]
+    mdl.tie = pyo.Constraint(range(len(ties)), rule=lambda mm, i: mm.x[ties[i][0], ties[i][2]] == mm.x[ties[i][1], ties[i][2]])
+    copies: dict[int, list[tuple[int, int]]] = {}
+    for (k, m) in mdl.P:
+        copies.setdefault(int(group[k]), []).append((k, m))
+    mdl.one_level = pyo.Constraint(sorted(copies), rule=lambda mm, n: sum(mm.w[k, m] for k, m in copies[n]) <= 1)
+    mdl.obj.deactivate()
+    k_e = sv.noise_psd * sv.bandwidth / sv.serving_gain
+    energy = sum(float(k_e[k] / scale) * (mdl.z[k, m] - mdl.t[k, m]) for (k, m) in mdl.P)
+    failures = float(s.failure_penalty[s.request].sum() / scale) - sum(
+        float(sv.failure_penalty[k] / scale) * mdl.w[k, m] for (k, m) in mdl.P)
+    moves = sum(float(sv.migration_penalty[k] / scale) * (1 - mdl.x[k, int(sv.placement_prev[k])])
+                for k in range(sv.n_mus) if not sv.pinned[k])
+    mdl.level_obj = pyo.Objective(expr=energy + failures + moves, sense=pyo.minimize)
+    return mdl, group, lvl

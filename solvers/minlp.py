@@ -45,12 +45,16 @@ def solve_pyomo(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
         import pyomo.environ as pyo  # noqa: F401
     except ImportError as exc:
         raise SolverError(f"method 'pyomo' needs Pyomo: pip install pyomo ({exc})") from None
-    from wdtnopt.formulations.pyomo_minlp import build_model, read_decision
+    from wdtnopt.formulations.pyomo_minlp import build_level_model, build_model, read_decision
 
     s = snapshot
     prev = s.placement_prev
     fits = bool((np.bincount(prev, weights=s.dt_size_bits, minlength=s.n_bss) <= s.storage_bits * (1 + 1e-12)).all())
-    mdl = build_model(s)
+    levels = s.level_ratio is not None
+    if levels:   # a semantic menu: the MINLP of the virtual (MU, level) copies (solvers/levels.py)
+        mdl, group, lvl = build_level_model(s)
+    else:
+        mdl = build_model(s)
     opt = _contrib_solver(solver)
     if opt is not None:
         avail = opt.available()
@@ -89,6 +93,8 @@ def solve_pyomo(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
         lb = getattr(r.problem, "lower_bound", None)
         bound = float(lb) * mdl.scale if lb is not None and math.isfinite(float(lb)) else -math.inf
     stats = {"termination": tc, "solver": solver}
+    if levels:
+        return _finish_levels(s, mdl, group, lvl, tc, has_sol, bound, fits, t0, stats)
     if "infeasible" in tc.lower() and not "unbounded" in tc.lower():
         return make_solution(s, prev, np.zeros(s.n_mus, bool), np.zeros(s.n_mus), np.zeros(s.n_mus), bound=math.inf,
                              status="infeasible", method="pyomo", started=t0, stats=stats)
@@ -112,3 +118,41 @@ def solve_pyomo(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
     status = "optimal" if optimal else ("time_limit" if "time" in tc.lower() else "feasible")
     return make_solution(s, a.placement, a.served, a.tx_time, a.cpu_hz, bound=bound, status=status, method="pyomo",
                          started=t0, stats=stats)
+
+
+def _finish_levels(s: Snapshot, mdl: Any, group: np.ndarray, lvl: np.ndarray, tc: str, has_sol: bool, bound: float,
+                   fits: bool, t0: float, stats: dict[str, Any]) -> Solution:
+    """The Solution of the level model: SCIP's placement, served MUs and levels, re-allocated exactly
+    on the reduced snapshot of those levels (solvers/levels.py)."""
+    from wdtnopt.formulations.pyomo_minlp import read_decision
+    from .levels import expand, reduce_levels
+
+    n = s.n_mus
+    zeros, none = np.zeros(n), np.zeros(n, dtype=bool)
+    level = np.zeros(n, dtype=np.int64)
+    if "infeasible" in tc.lower() and "unbounded" not in tc.lower():
+        return make_solution(s, s.placement_prev, none, zeros, zeros, bound=math.inf, status="infeasible",
+                             method="pyomo", started=t0, stats=stats, level=level)
+    if not has_sol:
+        return make_solution(s, s.placement_prev, none, zeros, zeros, bound=bound, status="bound_only",
+                             method="pyomo", started=t0, stats=stats, level=level)
+    d = read_decision(mdl, expand(s)[0])
+    placement = d["placement"][lvl == 0]
+    served = np.zeros(n, dtype=bool)
+    served[group[d["served"]]] = True
+    level[group[d["served"]]] = lvl[d["served"]]
+    if not (np.bincount(placement, weights=s.dt_size_bits, minlength=s.n_bss) <= s.storage_bits * (1 + 1e-9)).all():
+        if not fits:
+            return make_solution(s, s.placement_prev, none, zeros, zeros, bound=bound, status="bound_only",
+                                 method="pyomo", started=t0, stats=stats, level=level)
+        placement = s.placement_prev.copy()
+        stats["placement_repaired"] = True
+    red, _ = reduce_levels(s, level)
+    a = allocate(red, placement, served=served)
+    if not math.isfinite(a.cost):
+        a = allocate(red, placement)
+        stats["admission_repaired"] = True
+    optimal = tc.lower() in ("convergencecriteriasatisfied", "optimal")
+    status = "optimal" if optimal else ("time_limit" if "time" in tc.lower() else "feasible")
+    return make_solution(s, a.placement, a.served, a.tx_time, a.cpu_hz, bound=bound, status=status, method="pyomo",
+                         started=t0, stats=stats, level=level)
