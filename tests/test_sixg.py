@@ -392,3 +392,33 @@ def test_pyomo_level_minlp_agrees_with_exact(seed, kind):
     # SCIP meets its constraints to 1e-6: its decision (re-allocated exactly) and bound agree with exact's
     assert py.objective == pytest.approx(ex.objective, rel=1e-5, abs=1e-12)
     assert py.bound <= ex.objective * (1 + 1e-5) and ex.bound <= py.objective * (1 + 1e-9)
+
+
+# -- the environment ----------------------------------------------------------------------------------
+def test_env_exposes_the_level_to_mu_agents_as_a_categorical():
+    from gymnasium import spaces
+    from wdtnopt.env import parallel_env
+    plain = parallel_env(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=4)
+    assert isinstance(plain.action_space("mu_0"), spaces.Box)          # no menu: today's space
+    sc = Scenario.paper(n_mus=3, n_bss=2, semantic_levels=3, semantic_min_accuracy=0.92)
+    env = parallel_env(sc, seed=0, slots=4)
+    space = env.action_space("mu_0")
+    assert isinstance(space, spaces.Dict) and space["level"] == spaces.Discrete(3)
+    obs, infos = env.reset(seed=5)
+    # accuracy 1, 0.95, 0.9 against a minimum of 0.92: the deepest level is masked
+    assert infos["mu_0"]["level_mask"].tolist() == [1, 1, 0]
+    transmitted = 0
+    for _ in range(4):
+        acts = {a: env.action_space(a).sample() for a in env.agents}
+        for i in range(3):
+            acts[f"mu_{i}"] = {"power": np.array([0.15], np.float32), "level": 1}
+        obs, rew, term, trunc, infos = env.step(acts)
+        ev = env.last_step.evaluation
+        snap = env.last_step.snapshot
+        assert snap.n_levels == 3
+        # the step is evaluate's environment view at level 1: extraction energy in every transmitting MU's energy
+        tx = ev.power > 0
+        transmitted += int(tx.sum())
+        assert np.allclose(ev.energy[tx] - ev.power[tx] * np.minimum(ev.tx_time[tx], snap.deadline[tx]),
+                           snap.extraction_energy_j[tx, 1], rtol=1e-9, atol=0)
+    assert transmitted > 0

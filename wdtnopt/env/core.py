@@ -254,14 +254,16 @@ def repair_placement(state: SimState, hosts: np.ndarray) -> np.ndarray:
     return x
 
 
-def decision(snap: Snapshot, power: np.ndarray, weights: np.ndarray) -> tuple[Decision, np.ndarray, np.ndarray]:
-    """The environment-view decision of the slot; also which MU / BS action entries take effect."""
+def decision(snap: Snapshot, power: np.ndarray, weights: np.ndarray,
+             level: np.ndarray | None = None) -> tuple[Decision, np.ndarray, np.ndarray]:
+    """The environment-view decision of the slot; also which MU / BS action entries take effect.
+    ``level`` [N]: the MUs' semantic compression levels (a scenario with a menu; None = level 0)."""
     n, m = snap.n_mus, snap.n_bss
     x = snap.placement_prev
     p, cpu, active, bs_used = allocation(x[None], (snap.migrating | ~snap.host_up)[None], snap.request[None], snap.p_max[None],
                                          snap.cpu_hz[None], np.asarray(power, float).reshape(1, n),
                                          np.asarray(weights, float).reshape(1, m, n))
-    return Decision(placement=x.copy(), power=p[0], cpu_hz=cpu[0]), active[0], bs_used[0]
+    return Decision(placement=x.copy(), power=p[0], cpu_hz=cpu[0], level=level), active[0], bs_used[0]
 
 
 def allocation(x: np.ndarray, migrating: np.ndarray, request: np.ndarray, p_max: np.ndarray, cpu_hz: np.ndarray,
@@ -292,15 +294,17 @@ def team_rewards(energy: np.ndarray, request: np.ndarray, failed: np.ndarray, en
     return -(e / energy_ref_j + eta * failed).sum(-1) / energy.shape[-1]
 
 
-def step(state: SimState, power: np.ndarray, weights: np.ndarray, hosts: np.ndarray) -> StepResult:
-    """Advance ``state`` by one slot under the agents' actions (placement first at frame starts)."""
+def step(state: SimState, power: np.ndarray, weights: np.ndarray, hosts: np.ndarray,
+         level: np.ndarray | None = None) -> StepResult:
+    """Advance ``state`` by one slot under the agents' actions (placement first at frame starts);
+    ``level``: the MUs' semantic compression levels when the trace has a menu."""
     sc = state.trace.scenario
     frame_start = state.is_frame_start
     migrations = 0
     if frame_start:
         migrations = state.apply_placement(repair_placement(state, hosts))
     snap = state.snapshot(allow_migration=False)
-    dec, mu_used, bs_used = decision(snap, power, weights)
+    dec, mu_used, bs_used = decision(snap, power, weights, level)
     ev = state.finish_slot(snap, dec)
     return StepResult(reward=team_reward(ev, snap, sc.energy_ref_j, sc.eta), evaluation=ev, snapshot=snap,
                       migrations=migrations, frame_start=frame_start, mu_used=mu_used, bs_used=bs_used,

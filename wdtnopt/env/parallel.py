@@ -113,7 +113,12 @@ class WdtnParallelEnv(ParallelEnv):
             kind = a.split("_")[0]
             self._obs_spaces[a] = box(kind)
             if kind == "mu":
-                self._act_spaces[a] = spaces.Box(low=np.float32(0.0), high=p_max, shape=(1,), dtype=np.float32)
+                power_space = spaces.Box(low=np.float32(0.0), high=p_max, shape=(1,), dtype=np.float32)
+                levels = self.scenario.semantic_levels
+                # with a semantic menu a MU also picks its compression level: a categorical
+                # (docs/env.md); its allowed levels are the info's "level_mask"
+                self._act_spaces[a] = (spaces.Dict({"power": power_space, "level": spaces.Discrete(levels)})
+                                       if levels > 0 else power_space)
             elif kind == "bs":
                 self._act_spaces[a] = spaces.Box(low=0.0, high=1.0, shape=(n,), dtype=np.float32)
             else:
@@ -150,11 +155,14 @@ class WdtnParallelEnv(ParallelEnv):
             raise WdtnoptError("step() called before reset() or after the episode ended")
         n, m = self.scenario.n_mus, self.scenario.n_bss
         self._check_keys(actions)
+        level = None
+        if self.scenario.semantic_levels > 0:
+            actions, level = self._split_levels(actions)
         power = np.array([self._action(actions, f"mu_{i}", 1, 0.0)[0] for i in range(n)])
         weights = np.stack([self._action(actions, f"bs_{j}", n, 1.0) for j in range(m)])
         hosts = self._action(actions, "controller", n, self.sim.placement).astype(np.int64)
         before = self.sim.placement.copy()
-        res = core.step(self.sim, power, weights, hosts)
+        res = core.step(self.sim, power, weights, hosts, level)
         self.last_step = res
         self._frame = self._make_frame(res, before)
         if self.render_mode == "human":
@@ -182,6 +190,21 @@ class WdtnParallelEnv(ParallelEnv):
         if missing and self.strict_actions:
             raise WdtnoptError(f"actions: no action for agent(s) {_names(missing)} (every agent acts every "
                                "slot; pass strict_actions=False to let them take the neutral action)")
+
+    def _split_levels(self, actions: dict) -> tuple[dict, np.ndarray]:
+        """MU actions ``{"power", "level"}`` of a scenario with a semantic menu: the actions with
+        each MU's power alone, and the levels [N] (a level off the MU's menu, or none, means 0)."""
+        n, L = self.scenario.n_mus, self.scenario.semantic_levels
+        out = dict(actions)
+        level = np.zeros(n, dtype=np.int64)
+        for i in range(n):
+            a = actions.get(f"mu_{i}")
+            if isinstance(a, dict):
+                out[f"mu_{i}"] = a.get("power", 0.0)
+                level[i] = int(np.clip(int(np.asarray(a.get("level", 0)).reshape(-1)[0]), 0, L - 1))
+        lv = self.trace.levels
+        ok = lv["level_accuracy"][np.arange(n), level] >= lv["min_accuracy"]
+        return out, np.where(ok, level, 0)
 
     def _action(self, actions: dict, agent: str, size: int, default: Any) -> np.ndarray:
         """Agent ``agent``'s action as a float array of ``size`` values (``default`` if absent)."""
@@ -221,6 +244,10 @@ class WdtnParallelEnv(ParallelEnv):
         for a in self.possible_agents:
             infos[a]["energy_j"] = float(res.evaluation.energy_total) if res is not None else 0.0
             infos[a]["failures"] = int(res.evaluation.n_failed) if res is not None else 0
+        if self.trace is not None and self.trace.levels is not None:
+            allowed = self.trace.levels["level_accuracy"] >= self.trace.levels["min_accuracy"][:, None]
+            for i in range(n):
+                infos[f"mu_{i}"]["level_mask"] = allowed[i].astype(np.int8)
         return {a: infos[a] for a in (self.agents or self.possible_agents)}
 
     def _make_frame(self, res: core.StepResult | None, before: np.ndarray) -> Frame:
