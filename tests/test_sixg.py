@@ -411,7 +411,7 @@ def test_env_exposes_the_level_to_mu_agents_as_a_categorical():
     for _ in range(4):
         acts = {a: env.action_space(a).sample() for a in env.agents}
         for i in range(3):
-            acts[f"mu_{i}"] = {"power": np.array([0.15], np.float32), "level": 1}
+            acts[f"mu_{i}"] = {"power": np.array([0.15], np.float32), "level": 1 if i < 2 else 2}
         obs, rew, term, trunc, infos = env.step(acts)
         ev = env.last_step.evaluation
         snap = env.last_step.snapshot
@@ -419,6 +419,8 @@ def test_env_exposes_the_level_to_mu_agents_as_a_categorical():
         # the step is evaluate's environment view at level 1: extraction energy in every transmitting MU's energy
         tx = ev.power > 0
         transmitted += int(tx.sum())
+        # (MU 2 asked for the masked level 2: it gets level 0, no extraction)
+        want = np.array([snap.extraction_energy_j[0, 1], snap.extraction_energy_j[1, 1], 0.0])
         assert np.allclose(ev.energy[tx] - ev.power[tx] * np.minimum(ev.tx_time[tx], snap.deadline[tx]),
-                           snap.extraction_energy_j[tx, 1], rtol=1e-9, atol=0)
+                           want[tx], rtol=1e-9, atol=1e-18)
     assert transmitted > 0
