@@ -113,9 +113,19 @@ def set_allocation_data(pp: ParamProblem, snapshot: Snapshot, placement, mus, sc
     pp.params["member"].value = member
 
 
-def solve_allocation_cvxpy(snapshot: Snapshot, placement, served, solver: str = "CLARABEL",
+def solve_allocation_cvxpy(snapshot: Snapshot, placement, served, solver: str = "CLARABEL", level=None,
                            **kwargs: Any) -> tuple[float, np.ndarray, np.ndarray]:
-    """Energy (J), tx_time[N] and cpu_hz[N] of the fixed-placement, fixed-served-set allocation."""
+    """Energy (J), tx_time[N] and cpu_hz[N] of the fixed-placement, fixed-served-set allocation.
+
+    ``level`` [N] (a snapshot with a semantic menu): the allocation of those levels, i.e. the same
+    problem on ``snapshot.at_levels(level)`` (data ``rho_l D``, deadline less the extraction time);
+    the energy then includes the served MUs' extraction energy (docs/solvers.md, "Semantic levels").
+    """
+    if level is not None and snapshot.level_ratio is not None:
+        level = np.asarray(level, dtype=np.int64)
+        value, tx, cpu = solve_allocation_cvxpy(snapshot.at_levels(level), placement, served, solver, **kwargs)
+        ext = snapshot.extraction_energy_j[np.arange(snapshot.n_mus), level]
+        return value + float(ext[np.asarray(served, dtype=bool)].sum()), tx, cpu
     s = snapshot
     mus = np.flatnonzero(np.asarray(served, dtype=bool))
     tx = np.zeros(s.n_mus)

@@ -424,3 +424,12 @@ def test_env_exposes_the_level_to_mu_agents_as_a_categorical():
         assert np.allclose(ev.energy[tx] - ev.power[tx] * np.minimum(ev.tx_time[tx], snap.deadline[tx]),
                            want[tx], rtol=1e-9, atol=1e-18)
     assert transmitted > 0
+
+
+def test_cvxpy_allocation_at_the_exact_levels_matches_exact():
+    from wdtnopt.formulations.cvxpy_models import TIGHT_CLARABEL, solve_allocation_cvxpy
+    s = with_menu(tiny_snapshot(703, kind="tight_storage", N=5, M=2), 4)
+    sol = solve(s, method="exact", gap=1e-8)
+    assert sol.level[sol.served].any()
+    value, tx, cpu = solve_allocation_cvxpy(s, sol.placement, sol.served, level=sol.level, **TIGHT_CLARABEL)
+    assert value == pytest.approx(float(sol.energy[sol.served].sum()), rel=1e-6)
