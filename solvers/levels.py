@@ -217,7 +217,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
         placement = vplace[lvl == 0]
         level = np.zeros(N, dtype=np.int64) if best is None else best["level"].copy()
         new_cuts = 0
-        energy, feasible = 0.0, True
+        feasible = True
         served_v = np.zeros(sv.n_mus, dtype=bool)
         for m in range(M):
             S = [k for (k, mm) in master.pairs if mm == m and xv[master.y[k, mm]] > 0.5]
@@ -228,7 +228,6 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
             stats["allocations"] += 1
             feasible &= a.feasible
             if a.feasible:
-                energy += a.energy
                 for k, f in zip(a.mus, a.cpu_hz):
                     if (k, m) in master.phi:
                         new_cuts += master.add_cuts(int(k), m, [f / pd.cpu_hz[m]])

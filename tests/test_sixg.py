@@ -206,44 +206,27 @@ def brute_force_levels(s: Snapshot) -> float:
     """Minimum objective over every placement, served set and level of each served MU: each served
     set at fixed levels is allocated by SLSQP on ``s.at_levels`` (independent of the solvers), plus
     the extraction energies; accuracy below ``min_accuracy`` is not on the menu."""
-    N, M, L = s.n_mus, s.n_bss, s.n_levels
-    req = np.flatnonzero(s.request & ~s.migrating)
     alloc: dict[tuple, float] = {}
 
     def served_cost(m: int, pairs: tuple[tuple[int, int], ...]) -> float:
-        if pairs not in alloc:
-            lv = np.zeros(N, dtype=np.int64)
+        if (m, pairs) not in alloc:
+            lv = np.zeros(s.n_mus, dtype=np.int64)
             for i, l in pairs:
                 lv[i] = l
             e = slsqp_allocation(s.at_levels(lv), m, tuple(i for i, _ in pairs))
             alloc[m, pairs] = e + sum(float(s.extraction_energy_j[i, l]) for i, l in pairs)
         return alloc[m, pairs]
 
-    value: dict[tuple[int, tuple[int, ...]], float] = {}
+    def server_best(m: int, hosted: tuple[int, ...]) -> float:
+        best = math.inf
+        options = [[-1] + [l for l in range(s.n_levels) if s.level_allowed[i, l]] for i in hosted]
+        for pick in itertools.product(*options):
+            pairs = tuple((i, l) for i, l in zip(hosted, pick) if l >= 0)
+            pen = sum(float(s.failure_penalty[i]) for i, l in zip(hosted, pick) if l < 0)
+            best = min(best, served_cost(m, pairs) + pen)
+        return best
 
-    def server_value(m: int, hosted: tuple[int, ...]) -> float:
-        if (m, hosted) not in value:
-            best = math.inf
-            options = [[-1] + [l for l in range(L) if s.level_allowed[i, l]] for i in hosted]
-            for pick in itertools.product(*options):
-                pairs = tuple((i, l) for i, l in zip(hosted, pick) if l >= 0)
-                pen = sum(float(s.failure_penalty[i]) for i, l in zip(hosted, pick) if l < 0)
-                best = min(best, served_cost(m, pairs) + pen)
-            value[m, hosted] = best
-        return value[m, hosted]
-
-    choices = [[int(s.placement_prev[n])] if s.pinned[n] else list(range(M)) for n in range(N)]
-    fixed = float(s.failure_penalty[s.request & s.migrating].sum())
-    best = math.inf
-    for pl in itertools.product(*choices):
-        pl = np.array(pl)
-        if (np.bincount(pl, weights=s.dt_size_bits, minlength=M) > s.storage_bits).any():
-            continue
-        cost = fixed + float(s.migration_penalty[pl != s.placement_prev].sum())
-        for m in range(M):
-            cost += server_value(m, tuple(int(i) for i in req if pl[i] == m))
-        best = min(best, cost)
-    return best
+    return brute_force(s, server_best)
 
 
 def test_snapshot_menu_round_trip_and_validation():

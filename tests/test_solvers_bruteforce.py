@@ -81,21 +81,27 @@ def slsqp_allocation(s, m: int, served: tuple[int, ...]) -> float:
     return base + best
 
 
-def brute_force(s) -> float:
-    """Minimum objective over every placement and served set (inf if nothing fits the storage)."""
+def brute_force(s, server_best=None) -> float:
+    """Minimum objective over every placement and served set (inf if nothing fits the storage).
+
+    ``server_best(m, hosted)``: the least cost of server m for its requesting hosted DTs (default:
+    every served subset allocated by SLSQP); tests/test_sixg.py passes one that also picks levels."""
     N, M = s.n_mus, s.n_bss
     req = np.flatnonzero(s.request & ~s.migrating)
     value: dict[tuple[int, tuple[int, ...]], float] = {}
 
+    def subsets(m: int, hosted: tuple[int, ...]) -> float:
+        best = math.inf
+        for r in range(len(hosted) + 1):
+            for sub in itertools.combinations(hosted, r):
+                cost = slsqp_allocation(s, m, sub) + sum(float(s.failure_penalty[i]) for i in hosted if i not in sub)
+                best = min(best, cost)
+        return best
+
     def server_value(m: int, hosted: tuple[int, ...]) -> float:
         key = (m, hosted)
         if key not in value:
-            best = math.inf
-            for r in range(len(hosted) + 1):
-                for sub in itertools.combinations(hosted, r):
-                    cost = slsqp_allocation(s, m, sub) + sum(float(s.failure_penalty[i]) for i in hosted if i not in sub)
-                    best = min(best, cost)
-            value[key] = best
+            value[key] = (server_best or subsets)(m, hosted)
         return value[key]
 
     choices = [[int(s.placement_prev[n])] if s.pinned[n] else list(range(M)) for n in range(N)]
