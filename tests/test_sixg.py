@@ -416,3 +416,18 @@ def test_cvxpy_allocation_at_the_exact_levels_matches_exact():
     assert sol.level[sol.served].any()
     value, tx, cpu = solve_allocation_cvxpy(s, sol.placement, sol.served, level=sol.level, **TIGHT_CLARABEL)
     assert value == pytest.approx(float(sol.energy[sol.served].sum()), rel=1e-6)
+
+
+def test_scenario_menu_and_options_are_deterministic():
+    sc = Scenario.paper(n_mus=5, n_bss=2, semantic_levels=3, semantic_ratio_min=0.25, semantic_min_accuracy=0.93,
+                        thz_carrier_hz=140e9, thz_los_decay_m=150.0, bandwidth_hz=1e9, ris_elements=512)
+    menu = semantic.scenario_menu(sc)
+    assert menu["level_ratio"][0].tolist() == [1.0, 0.5, 0.25]
+    assert menu["level_cycles_per_bit"][0].tolist() == [0.0, 2.5, 5.0]
+    assert np.allclose(menu["level_accuracy"][0], [1.0, 0.95, 0.9], rtol=0, atol=1e-15)
+    a, b = generate_trace(sc, seed=9, slots=5), generate_trace(sc, seed=9, slots=5)
+    assert trace_digest(a) == trace_digest(b)
+    s = a.snapshot(2)
+    assert s.level_allowed[0].tolist() == [True, True, False]
+    assert Snapshot.from_dict(s.to_dict()).n_levels == 3
+    assert sc == Scenario.from_dict(sc.to_dict())
