@@ -32,6 +32,10 @@ PINNED = {
 def test_default_traces_unchanged_bit_for_bit():
     assert trace_digest(generate_trace(Scenario.paper(), seed=7, slots=30)) == PINNED["paper", 7, 30]
     assert trace_digest(generate_trace(Scenario.paper(n_mus=12, n_bss=4), seed=2, slots=10)) == PINNED["n12m4", 2, 10]
+    # the menu {1.0} (semantic_levels = 1) leaves every input of the trace unchanged too
+    one = generate_trace(Scenario.paper(semantic_levels=1), seed=7, slots=30)
+    assert trace_digest(one) == PINNED["paper", 7, 30]
+    assert one.levels["level_ratio"].tolist() == [[1.0]] * 30 and not one.levels["level_cycles_per_bit"].any()
 
 
 # -- THz -------------------------------------------------------------------------------------------
