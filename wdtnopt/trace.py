@@ -351,7 +351,7 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
     )
     for f in dataclasses.fields(trace):
         value = getattr(trace, f.name)
-        for a in (value.values() if isinstance(value, dict) else (value,)):
+        for a in (value.values() if f.name == "levels" and value is not None else (value,)):
             if isinstance(a, np.ndarray):
                 a.setflags(write=False)   # snapshots share these arrays without copies
     return trace
