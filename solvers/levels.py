@@ -130,6 +130,16 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
         raise SolverError(f"time_limit must be > 0 seconds or None, got {time_limit!r}")
     s = snapshot
     N, M, L = s.n_mus, s.n_bss, s.n_levels
+    if L == 1:
+        # one level is no choice: today's oracle on the reduced snapshot (for the menu {1.0} that is
+        # the menu-free snapshot itself, so the solution is today's bit for bit)
+        from .exact import solve_exact
+        red, const = reduce_levels(s, np.zeros(N, dtype=np.int64))
+        sol = solve_exact(red, gap=gap, time_limit=time_limit, threads=threads, max_iterations=max_iterations,
+                          verbose=verbose)
+        return make_solution(s, sol.placement, sol.served, sol.tx_time, sol.cpu_hz, bound=sol.bound + const,
+                             status=sol.status, method="exact", started=t0, stats=sol.stats,
+                             level=np.zeros(N, dtype=np.int64))
     sv, group, lvl = expand(s)
     pd = PairData.of(sv)
     prev = s.placement_prev
