@@ -450,6 +450,7 @@ class Allocation:
     server_cost: np.ndarray     # [M] energy + penalties of the requesting DTs hosted on each server
     exact: bool = True          # False: some server's admission stopped at the deadline
     bound: float = math.nan     # certified lower bound of the optimum for this placement (= cost when exact)
+    level: np.ndarray | None = None  # [N] semantic levels (a snapshot with a menu: solvers/levels.py)
 
     def __post_init__(self) -> None:
         if math.isnan(self.bound):
@@ -485,6 +486,9 @@ def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData 
         (J: energy + failure and migration penalties), ``server_cost [M]`` (J), ``exact`` (False if
         an admission stopped at ``deadline``) and a certified lower ``bound`` (J).
     """
+    if snapshot.level_ratio is not None and served is None:  # a semantic menu: the levels too
+        from .levels import allocate_levels
+        return allocate_levels(snapshot, placement)
     s = snapshot
     pd = pair_data or PairData.of(s)
     placement = np.asarray(placement, dtype=np.int64)

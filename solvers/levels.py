@@ -275,3 +275,24 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
 def _finish(s: Snapshot, b: dict[str, Any], bound: float, status: str, t0: float, stats: dict[str, Any]) -> Solution:
     return make_solution(s, b["placement"], b["served"], b["tx_time"], b["cpu_hz"], bound=bound, status=status,
                          method="exact", started=t0, stats=stats, level=b["level"])
+
+
+def allocate_levels(snapshot: Snapshot, placement, *, gap: float = 1e-9, time_limit: float | None = None) -> Any:
+    """Optimal admission, levels and allocation for a fixed ``placement`` (a snapshot with a menu).
+
+    The oracle of this module on the snapshot with its DTs pinned at ``placement`` (its master has
+    no placement columns), plus the migration penalties of the DTs ``placement`` moves. Returns an
+    :class:`~wdtnopt.solvers.allocation.Allocation` with ``level`` set and a certified ``bound``.
+    """
+    from .allocation import Allocation
+
+    s = snapshot
+    placement = np.asarray(placement, dtype=np.int64)
+    fixed = s.replace(placement_prev=placement, allow_migration=False)
+    sol = solve_exact_levels(fixed, gap=gap, time_limit=time_limit)
+    moved = float(s.migration_penalty[placement != s.placement_prev].sum())
+    req = s.request & ~s.migrating
+    per_mu = np.where(sol.served, sol.energy, s.failure_penalty)[req]
+    server_cost = np.bincount(placement[req], weights=per_mu, minlength=s.n_bss)
+    return Allocation(placement, sol.served, sol.tx_time, sol.cpu_hz, sol.objective + moved, server_cost,
+                      exact=sol.status == "optimal", bound=sol.bound + moved, level=sol.level)

@@ -438,3 +438,20 @@ def test_scenario_menu_and_options_are_deterministic():
     assert s.level_allowed[0].tolist() == [True, True, False]
     assert Snapshot.from_dict(s.to_dict()).n_levels == 3
     assert sc == Scenario.from_dict(sc.to_dict())
+
+
+def test_allocation_with_levels_at_a_fixed_placement_equals_brute_force():
+    from wdtnopt.solvers.allocation import allocate
+    for seed in (3, 6):
+        s = with_menu(tiny_snapshot(900 + seed, kind="tight_cpu", N=4, M=2), seed)
+        placement = np.where(s.pinned, s.placement_prev, np.arange(4) % 2)
+        a = allocate(s, placement)
+        fixed = s.replace(placement_prev=placement, allow_migration=False)
+        moved = float(s.migration_penalty[placement != s.placement_prev].sum())
+        assert a.cost == pytest.approx(brute_force_levels(fixed) + moved, rel=1e-6)
+        assert a.bound <= a.cost and a.exact
+        ev = evaluate(s, {"placement": placement, "served": a.served, "tx_time": a.tx_time, "cpu_hz": a.cpu_hz,
+                          "level": a.level})
+        assert not ev.violations and ev.objective == pytest.approx(a.cost, rel=1e-12)
+        assert a.server_cost.sum() + float(s.failure_penalty[s.request & s.migrating].sum()) + moved == \
+            pytest.approx(a.cost, rel=1e-12)
