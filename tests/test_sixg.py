@@ -186,7 +186,7 @@ def test_thz_and_ris_change_only_the_gains():
 # -- semantic compression levels -------------------------------------------------------------------
 import itertools  # noqa: E402
 
-from snapgen import tiny_snapshot  # noqa: E402
+from wdtnopt.testing import tiny_snapshot  # noqa: E402
 from test_solvers_bruteforce import brute_force, slsqp_allocation  # noqa: E402
 from wdtnopt.cost import evaluate  # noqa: E402
 from wdtnopt.processes import semantic  # noqa: E402
@@ -303,6 +303,8 @@ def test_exact_with_three_levels_equals_brute_force(seed, kind, n):
     assert not ev.violations and sol.objective == ev.objective
     assert sol.bound <= sol.objective
     assert sol.objective == pytest.approx(want, rel=1e-6, abs=1e-12)
+    if kind in ("plain", "tight_cpu", "tight_storage"):
+        assert sol.level[sol.served].any()      # these instances choose compressed levels
     # the menu is worth something: without it (level 0 for all) the optimum is never lower
     plain = solve(s.at_levels(np.zeros(n, int)).replace(), method="exact", gap=1e-7)
     assert sol.objective <= plain.objective * (1 + 1e-9)
@@ -370,7 +372,7 @@ def test_sixg_smoke_preset_renders(tmp_path):
     assert "## carrier" in report and "## ris" in report and "## menu" in report
 
 
-@pytest.mark.parametrize("seed,kind", [(0, "plain"), (3, "tight_cpu"), (8, "migrating")])
+@pytest.mark.parametrize("seed,kind", [(0, "plain"), (5, "tight_cpu"), (8, "migrating")])
 def test_pyomo_level_minlp_agrees_with_exact(seed, kind):
     pytest.importorskip("pyscipopt")
     s = with_menu(tiny_snapshot(900 + seed, kind=kind, N=4, M=2), seed, min_accuracy=0.9 if seed % 2 else 0.0)

@@ -50,7 +50,7 @@ _OPTIONAL: dict[str, tuple[tuple[str, ...], str, str]] = {
 }
 _SPEC.update(_OPTIONAL)
 FIELDS: tuple[str, ...] = tuple(k for k in _SPEC if k not in _OPTIONAL) + ("allow_migration",) + tuple(_OPTIONAL)
-# the optional semantic compression menu (docs/model.md, section "The 6G layer"): all or none
+# the optional semantic compression menu (docs/model.md, section 13): all or none
 _LEVEL_SPEC: dict[str, tuple[tuple[str, ...], str, str]] = {
     "level_ratio": (("N", "L"), "f", "pos"),
     "level_cycles_per_bit": (("N", "L"), "f", "nonneg"),
