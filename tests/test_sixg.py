@@ -457,3 +457,19 @@ def test_allocation_with_levels_at_a_fixed_placement_equals_brute_force():
         assert not ev.violations and ev.objective == pytest.approx(a.cost, rel=1e-12)
         assert a.server_cost.sum() + float(s.failure_penalty[s.request & s.migrating].sum()) + moved == \
             pytest.approx(a.cost, rel=1e-12)
+
+
+def test_evaluate_with_the_menu_of_one_level_is_todays_bit_for_bit():
+    rng = np.random.default_rng(12)
+    for seed in range(6):
+        s = tiny_snapshot(40 + seed, N=5, M=2)
+        one = s.replace(**semantic.menu(s.n_mus, [1.0], [0.0], [1.0]))
+        pl = np.where(s.pinned, s.placement_prev, rng.integers(0, 2, 5))
+        cpu = rng.uniform(0, 0.6, 5) * s.cpu_hz[pl]
+        for dec in ({"placement": pl, "served": rng.random(5) < 0.7, "tx_time": rng.uniform(0, 1, 5) * s.deadline,
+                     "cpu_hz": cpu},
+                    {"placement": pl, "power": rng.uniform(0, 1, 5) * s.p_max, "cpu_hz": cpu}):
+            a, b = evaluate(s, dec), evaluate(one, {**dec, "level": np.zeros(5, int)})
+            for f in ("energy", "power", "tx_time", "latency", "served", "failed", "failure_cause", "cpu_load"):
+                assert np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True), f
+            assert (a.objective, [str(v) for v in a.violations]) == (b.objective, [str(v) for v in b.violations])
