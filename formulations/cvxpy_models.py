@@ -220,3 +220,32 @@ def set_relaxation_data(pp: ParamProblem, snapshot: Snapshot, scale: float | Non
     pp.params["fail_cost"].value = np.where(s.request, s.failure_penalty, 0.0) / scale
     pp.params["size"].value = s.dt_size_bits / 1e9
     pp.params["storage"].value = s.storage_bits / 1e9
+
+
+def level_relaxation_problem(snapshot: Snapshot, scale: float | None = None) -> tuple[ParamProblem, np.ndarray, float]:
+    """The continuous relaxation of the snapshot MINLP with a semantic compression menu
+    (docs/solvers.md, "Semantic levels"): :func:`relaxation_problem` of the virtual snapshot with
+    one MU per (MU, level), plus the rows that tie the copies of a DT (equal ``x``, at most one unit
+    of ``w`` over its copies). Returns the problem, ``level[k]`` of each copy, and the constant
+    ``shift`` (in objective units) to subtract from its optimum to get the real problem's value.
+    """
+    import cvxpy as cp
+    from wdtnopt.solvers.levels import expand
+
+    s = snapshot
+    sv, group, lvl = expand(s)
+    if scale is None:
+        scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
+        scale = scale if scale > 0 else 1.0
+    pp = relaxation_problem(sv.n_mus, s.n_bss)
+    set_relaxation_data(pp, sv, scale)
+    x, w = pp.vars["x"], pp.vars["w"]
+    first = np.flatnonzero(lvl == 0)                      # copy 0 of every DT, in MU order
+    extra = [x[k] == x[first[group[k]]] for k in np.flatnonzero(lvl > 0)]
+    member = np.zeros((s.n_mus, sv.n_mus))
+    member[group, np.arange(sv.n_mus)] = 1.0
+    extra.append(member @ cp.sum(w, axis=1) <= 1)
+    problem = cp.Problem(pp.problem.objective, pp.problem.constraints + extra)
+    # the virtual failure term prices every requesting copy; the real one every requesting MU once
+    shift = float((sv.failure_penalty[sv.request].sum() - s.failure_penalty[s.request].sum()) / scale)
+    return ParamProblem(problem, pp.params, pp.vars, scale), lvl, shift

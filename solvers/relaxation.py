@@ -45,8 +45,14 @@ def solve_relaxation(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float
     N, M = s.n_mus, s.n_bss
     stats: dict[str, Any] = {"solver": solver}
     fail_all = np.zeros(N, dtype=bool)
-    pp = relaxation_problem(N, M)
-    set_relaxation_data(pp, s)
+    levels = s.level_ratio is not None
+    shift = 0.0
+    if levels:   # a semantic menu: the relaxation of the virtual (MU, level) copies, tied
+        from wdtnopt.formulations.cvxpy_models import level_relaxation_problem
+        pp, lvl, shift = level_relaxation_problem(s)
+    else:
+        pp = relaxation_problem(N, M)
+        set_relaxation_data(pp, s)
     from wdtnopt.formulations.cvxpy_models import TIGHT_CLARABEL
 
     attempts: list[dict[str, Any]] = [{}]
@@ -71,17 +77,20 @@ def solve_relaxation(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float
         return make_solution(s, s.placement_prev, fail_all, np.zeros(N), np.zeros(N), bound=math.inf,
                              status="infeasible", method="relaxation", started=t0, stats=stats)
     if status == cp.OPTIMAL:
-        value = float(pp.problem.value) * pp.scale
+        value = (float(pp.problem.value) - shift) * pp.scale
         bound = value - abs(value) * BOUND_SAFETY
     else:  # an inaccurate optimum certifies nothing: fall back to the trivial bound
         bound = 0.0
     bound = max(bound, 0.0) if math.isfinite(bound) else bound  # every cost is >= 0
-    stats["relaxation_value"] = float(pp.problem.value) * pp.scale if pp.problem.value is not None else None
+    stats["relaxation_value"] = (float(pp.problem.value) - shift) * pp.scale if pp.problem.value is not None else None
 
-    pd = PairData.of(s)
+    pd = None if levels else PairData.of(s)
     candidates = [s.placement_prev.copy()]
     x = pp.vars["x"].value
     w = pp.vars["w"].value
+    if x is not None and levels:   # copy 0's hosting; a DT's serving summed over its copies
+        x = x[lvl == 0]
+        w = w.reshape(N, -1, M).sum(axis=1)
     if x is not None:
         px = np.argmax(x, axis=1)
         pw = px.copy()
@@ -94,7 +103,7 @@ def solve_relaxation(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float
         pl = np.where(s.pinned, s.placement_prev, pl)
         if (np.bincount(pl, weights=s.dt_size_bits, minlength=M) > s.storage_bits * (1 + 1e-12)).any():
             continue
-        a = allocate(s, pl, pair_data=pd)
+        a = allocate(s, pl) if levels else allocate(s, pl, pair_data=pd)
         if best is None or a.cost < best.cost:
             best = a
     if best is None:
@@ -102,4 +111,4 @@ def solve_relaxation(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float
                              status="bound_only", method="relaxation", started=t0, stats=stats)
     st = "optimal" if relative_gap(best.cost, bound) <= gap else "feasible"
     return make_solution(s, best.placement, best.served, best.tx_time, best.cpu_hz, bound=bound, status=st,
-                         method="relaxation", started=t0, stats=stats)
+                         method="relaxation", started=t0, stats=stats, level=best.level)

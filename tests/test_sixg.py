@@ -473,3 +473,16 @@ def test_evaluate_with_the_menu_of_one_level_is_todays_bit_for_bit():
             for f in ("energy", "power", "tx_time", "latency", "served", "failed", "failure_cause", "cpu_load"):
                 assert np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True), f
             assert (a.objective, [str(v) for v in a.violations]) == (b.objective, [str(v) for v in b.violations])
+
+
+@pytest.mark.parametrize("seed,kind", [(0, "plain"), (5, "tight_cpu"), (8, "migrating")])
+def test_relaxation_with_levels_bounds_the_exact_optimum(seed, kind):
+    pytest.importorskip("cvxpy")
+    s = with_menu(tiny_snapshot(900 + seed, kind=kind, N=4, M=2), seed, min_accuracy=0.9 if seed % 2 else 0.0)
+    ex = solve(s, method="exact", gap=1e-8)
+    rel = solve(s, method="relaxation")
+    assert 0 < rel.bound <= ex.objective * (1 + 1e-6)        # a valid, non-trivial lower bound
+    assert not evaluate(s, rel).violations
+    assert rel.objective >= ex.objective * (1 - 1e-9)        # its rounding cannot beat the optimum
+    # the relaxation's own value (before the safety derating) is below the optimum too
+    assert rel.stats["relaxation_value"] <= ex.objective * (1 + 1e-6)
