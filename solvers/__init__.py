@@ -147,7 +147,7 @@ def make_solution(snapshot: Any, placement, served, tx_time, cpu_hz, *, bound: f
 
 
 # -- method registry -----------------------------------------------------------------------------
-LEVEL_METHODS: tuple[str, ...] = ("exact", "pyomo", "relaxation")
+LEVEL_METHODS: tuple[str, ...] = ("exact", "pyomo", "relaxation", "fast")
 """Methods that take a snapshot with a semantic compression menu (they choose the levels)."""
 
 _METHODS: dict[str, str | Callable[..., Solution]] = {

@@ -711,6 +711,9 @@ def solve_fast(snapshot: Snapshot, *, gap: float = 0.01, time_limit: float | Non
     has converged); ``search_time`` (s): budget of each local search; ``milp_time`` (s): of each restricted-master MILP; ``extra_rounds``: primal rounds (with
     three times the MILP time each) after the dual has converged, while the gap is not reached. Other options of the common interface (``threads``, ...) are accepted and ignored.
     """
+    if snapshot.level_ratio is not None:  # a semantic menu: the level-aware Lagrangian (solvers/levels.py)
+        from .levels import solve_fast_levels
+        return solve_fast_levels(snapshot, gap=gap, time_limit=time_limit, max_iters=max_iters)
     t0 = time.perf_counter()
     if not (gap >= 0):
         raise SolverError(f"gap must be >= 0, got {gap!r}")

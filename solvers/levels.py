@@ -296,3 +296,130 @@ def allocate_levels(snapshot: Snapshot, placement, *, gap: float = 1e-9, time_li
     server_cost = np.bincount(placement[req], weights=per_mu, minlength=s.n_bss)
     return Allocation(placement, sol.served, sol.tx_time, sol.cpu_hz, sol.objective + moved, server_cost,
                       exact=sol.status == "optimal", bound=sol.bound + moved, level=sol.level)
+
+
+# -- the large-scale method with levels: Lagrangian bound + level-wise primal ----------------------
+def _price_levels(s: Snapshot, ldv: Any, L: int, fold: np.ndarray, lam: np.ndarray, pi: np.ndarray) -> dict[str, Any]:
+    """The Lagrangian of the level problem at CPU prices ``lam`` and storage prices ``pi``.
+
+    With the CPU and storage couplings dualized the problem separates over MUs; MU n's term is
+    ``min_m [mig + pi_m size + min(fail, min_l h_{n,l,m}(lam_m) + e_ext[n, l])]`` with
+    ``h = min_f E_{n,l}(T - c_l / f) + lam f`` of its level's data (solvers/fast.py computes ``h``
+    and its certified tangent lower bound for the virtual copies). Any prices give a lower bound
+    ``D = sum_n term_n - lam . cpu_hz - pi . storage_bits`` (weak duality).
+    """
+    from .fast import SAFETY_RTOL, inner_min
+
+    N, M = s.n_mus, s.n_bss
+    K = N * L
+    ach = np.full((K, M), np.inf)
+    lb = np.full((K, M), np.inf)
+    cpu = np.zeros((K, M))
+    if ldv.busy_n.size:
+        f, _, a, b = inner_min(ldv.pd, ldv.busy_n, ldv.busy_m, lam[ldv.busy_m])
+        ach[ldv.busy_n, ldv.busy_m], lb[ldv.busy_n, ldv.busy_m], cpu[ldv.busy_n, ldv.busy_m] = a, b, f
+    if ldv.idle_n.size:
+        ach[ldv.idle_n, ldv.idle_m] = ldv.idle_energy
+        lb[ldv.idle_n, ldv.idle_m] = ldv.idle_energy
+    ach = (ach + fold.reshape(K)[:, None]).reshape(N, L, M)
+    lb = (lb + fold.reshape(K)[:, None]).reshape(N, L, M).min(axis=1)
+    best_l = np.argmin(ach, axis=1)                                               # [N, M]
+    ach_n = np.take_along_axis(ach, best_l[:, None, :], 1)[:, 0]
+    prev = s.placement_prev
+    allowed = ~s.pinned[:, None] | (np.arange(M)[None, :] == prev[:, None])
+    mig = np.where(np.arange(M)[None, :] != prev[:, None], s.migration_penalty[:, None], 0.0)
+    fail = np.where(s.request, s.failure_penalty, 0.0)[:, None]
+    base = np.where(allowed, mig + pi[None, :] * s.dt_size_bits[:, None], np.inf)
+    theta = (base + np.minimum(lb, fail)).min(axis=1)
+    lin = float(lam @ s.cpu_hz + pi @ s.storage_bits)
+    value = float(theta.sum()) - lin - SAFETY_RTOL * (float(np.abs(theta).sum()) + lin)
+    host = np.argmin(base + np.minimum(ach_n, fail), axis=1)
+    idx = np.arange(N)
+    served = ach_n[idx, host] < fail[:, 0]
+    level = np.where(served, best_l[idx, host], 0)
+    f_used = np.where(served, cpu.reshape(N, L, M)[idx, level, host], 0.0)
+    return {"value": value, "host": host, "level": level,
+            "cpu_use": np.bincount(host, weights=f_used, minlength=M),
+            "storage_use": np.bincount(host, weights=s.dt_size_bits, minlength=M)}
+
+
+def solve_fast_levels(snapshot: Snapshot, *, gap: float = 0.01, time_limit: float | None = None,
+                      max_iters: int = 100, search_time: float = 5.0, **ignored: Any) -> Solution:
+    """``method="fast"`` for a snapshot with a semantic menu: a certified Lagrangian bound
+    (:func:`_price_levels`, maximized by projected subgradient steps with Polyak step sizes) and the
+    best decision found by exact admission at fixed levels (:func:`reduce_levels`) on the best
+    responses' placements and levels (repaired to the previous host where storage overflows) and on
+    the previous placement at every uniform level. Status ``optimal`` when the certified gap is at
+    most ``gap``, else ``feasible`` (or ``time_limit``). ``search_time`` (s): budget of each exact
+    admission (past it the admission keeps its best served sets: still feasible).
+    """
+    from .fast import LagrangianData
+
+    t0 = time.perf_counter()
+    if not (gap >= 0):
+        raise SolverError(f"gap must be >= 0, got {gap!r}")
+    if time_limit is not None and not (time_limit > 0):
+        raise SolverError(f"time_limit must be > 0 seconds or None, got {time_limit!r}")
+    s = snapshot
+    N, M, L = s.n_mus, s.n_bss, s.n_levels
+    prev = s.placement_prev
+    sv, _, _ = expand(s)
+    ldv = LagrangianData.of(sv)
+    _, fold = _servable_levels(s)
+    stats: dict[str, Any] = {"iterations": 0, "levels": L}
+    best: dict[str, Any] | None = None
+    ub = math.inf
+
+    def consider(placement: np.ndarray, level: np.ndarray) -> None:
+        nonlocal best, ub
+        if (np.bincount(placement, weights=s.dt_size_bits, minlength=M) > s.storage_bits * (1 + 1e-12)).any():
+            return
+        red, const = reduce_levels(s, level)
+        stop = time.perf_counter() + search_time
+        if time_limit is not None:
+            stop = min(stop, t0 + time_limit)
+        a = allocate(red, placement, deadline=stop)
+        if a.cost + const < ub:
+            ub = a.cost + const
+            best = {"placement": placement.copy(), "served": a.served, "tx_time": a.tx_time, "cpu_hz": a.cpu_hz,
+                    "level": level.copy()}
+
+    for l in range(L):
+        consider(prev, np.full(N, l, dtype=np.int64))
+    lam, pi = np.zeros(M), np.zeros(M)
+    lb = -math.inf
+    status = "feasible"
+    for it in range(max_iters):
+        stats["iterations"] = it + 1
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            status = "time_limit"
+            break
+        r = _price_levels(s, ldv, L, fold, lam, pi)
+        lb = max(lb, r["value"])
+        if it % 10 == 0 or it == max_iters - 1:
+            placement = r["host"].copy()
+            over = np.bincount(placement, weights=s.dt_size_bits, minlength=M) > s.storage_bits
+            placement[over[placement]] = prev[over[placement]]   # repair: overfull servers send DTs home
+            consider(placement, r["level"])
+        if best is not None and lb >= ub - gap * abs(ub):
+            status = "optimal"
+            break
+        # projected subgradient step on (lam, pi), Polyak size towards the incumbent, scaled per server
+        g_lam = (r["cpu_use"] - s.cpu_hz) / np.maximum(s.cpu_hz, 1.0)
+        g_pi = (r["storage_use"] - s.storage_bits) / np.maximum(s.storage_bits, 1.0)
+        norm = float(g_lam @ g_lam + g_pi @ g_pi)
+        if norm == 0.0:
+            status = "optimal" if best is not None and lb >= ub - gap * abs(ub) else status
+            break
+        target = ub if math.isfinite(ub) else abs(r["value"]) + 1.0
+        step = max(target - r["value"], 1e-12 * max(abs(target), 1e-300)) / norm
+        lam = np.maximum(lam + step * g_lam / np.maximum(s.cpu_hz, 1.0), 0.0)
+        pi = np.maximum(pi + step * g_pi / np.maximum(s.storage_bits, 1.0), 0.0)
+    stats["bound"] = lb
+    zeros = np.zeros(N)
+    if best is None:
+        return make_solution(s, prev, np.zeros(N, bool), zeros, zeros, bound=max(lb, 0.0), status="bound_only",
+                             method="fast", started=t0, stats=stats, level=np.zeros(N, np.int64))
+    sol = make_solution(s, best["placement"], best["served"], best["tx_time"], best["cpu_hz"], bound=max(lb, 0.0),
+                        status=status, method="fast", started=t0, stats=stats, level=best["level"])
+    return sol

@@ -486,3 +486,23 @@ def test_relaxation_with_levels_bounds_the_exact_optimum(seed, kind):
     assert rel.objective >= ex.objective * (1 - 1e-9)        # its rounding cannot beat the optimum
     # the relaxation's own value (before the safety derating) is below the optimum too
     assert rel.stats["relaxation_value"] <= ex.objective * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("seed,kind", [(0, "plain"), (5, "tight_cpu"), (8, "migrating"), (2, "tight_storage")])
+def test_fast_with_levels_brackets_the_exact_optimum(seed, kind):
+    s = with_menu(tiny_snapshot(900 + seed, kind=kind, N=4, M=2), seed, min_accuracy=0.9 if seed % 2 else 0.0)
+    ex = solve(s, method="exact", gap=1e-9)
+    fa = solve(s, method="fast")
+    assert not evaluate(s, fa).violations
+    assert fa.bound <= ex.objective * (1 + 1e-9) <= fa.objective * (1 + 1e-9) + 1e-15
+    assert fa.gap <= 0.02 and fa.level is not None
+
+
+def test_fast_with_levels_certifies_a_paper_snapshot():
+    sc = Scenario.paper(n_mus=30, semantic_levels=3, semantic_ratio_min=0.3, semantic_cycles_per_bit=3.0)
+    s = generate_trace(sc, seed=1, slots=1).snapshot(0, allow_migration=True)
+    fa = solve(s, method="fast")
+    ex = solve(s, method="exact", gap=1e-6)
+    assert fa.status == "optimal" and fa.gap <= 0.01
+    assert fa.bound <= ex.objective * (1 + 1e-9) and ex.objective <= fa.objective * (1 + 1e-12)
+    assert fa.level[fa.served].any()
