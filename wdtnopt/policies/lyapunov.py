@@ -55,11 +55,9 @@ class SnapshotSolverPolicy(Policy):
         self.solve_calls = 0
         self.non_optimal = 0
 
-    def _method(self, n_mus: int, levels: bool = False) -> str:
+    def _method(self, n_mus: int) -> str:
         if self.method != "auto":
             return self.method
-        if levels:   # a semantic menu: only the exact oracle chooses levels (solvers.LEVEL_METHODS)
-            return "exact"
         return "exact" if n_mus <= self.exact_max_mus else "fast"
 
     def reset(self, trace: Any) -> None:
@@ -99,8 +97,7 @@ class SnapshotSolverPolicy(Policy):
     def _solve(self, snapshot: Snapshot) -> Any:
         from ..solvers import solve
 
-        sol = solve(snapshot, method=self._method(snapshot.n_mus, snapshot.level_ratio is not None),
-                    **self.solver_options)
+        sol = solve(snapshot, method=self._method(snapshot.n_mus), **self.solver_options)
         self.solve_calls += 1
         if sol.status != "optimal":
             self.non_optimal += 1
