@@ -311,10 +311,17 @@ def test_exact_with_three_levels_equals_brute_force(seed, kind, n):
 
 
 def test_methods_without_levels_refuse_a_menu():
-    from wdtnopt.solvers import SolverError
+    from wdtnopt import solvers
     s = with_menu(tiny_snapshot(3, N=4, M=2), 1)
-    with pytest.raises(SolverError, match="semantic"):
-        solve(s, method="fast")
+    calls = []
+    solvers.register_method("menu_blind_test", lambda snapshot, **o: calls.append(snapshot))
+    try:
+        with pytest.raises(solvers.SolverError, match="semantic"):
+            solve(s, method="menu_blind_test")
+        solve(s.at_levels(np.zeros(4, int)), method="menu_blind_test")      # without a menu it runs
+        assert len(calls) == 1
+    finally:
+        solvers._METHODS.pop("menu_blind_test")
 
 
 # -- policies and the hindsight bound with a menu --------------------------------------------------
@@ -506,3 +513,13 @@ def test_fast_with_levels_certifies_a_paper_snapshot():
     assert fa.status == "optimal" and fa.gap <= 0.01
     assert fa.bound <= ex.objective * (1 + 1e-9) and ex.objective <= fa.objective * (1 + 1e-12)
     assert fa.level[fa.served].any()
+
+
+def test_menu_env_passes_the_pettingzoo_api_tests():
+    pz = pytest.importorskip("pettingzoo.test")
+    from pettingzoo.utils.conversions import parallel_to_aec
+    from wdtnopt.env import parallel_env
+    sc = Scenario.paper(n_mus=4, n_bss=2, semantic_levels=3)
+    pz.parallel_api_test(parallel_env(scenario=sc, seed=0, slots=7), num_cycles=20)
+    pz.api_test(parallel_to_aec(parallel_env(scenario=sc, seed=0, slots=7)), num_cycles=20)
+    pz.parallel_seed_test(lambda: parallel_env(scenario=sc, seed=0, slots=7), num_cycles=20)
