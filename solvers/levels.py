@@ -45,7 +45,18 @@ def _servable_levels(s: Snapshot) -> tuple[np.ndarray, np.ndarray]:
 
 def reduce_levels(s: Snapshot, level: np.ndarray) -> tuple[Snapshot, float]:
     """The menu-free snapshot of fixed levels and the constant to add to its objective (see module
-    docstring); an unservable level leaves its MU unservable (deadline -1) at its full penalty."""
+    docstring); an unservable level leaves its MU unservable (deadline -1) at its full penalty.
+
+    Parameters
+    ----------
+    s : Snapshot with a menu
+    level : array [N] of int, the level of every MU
+
+    Returns
+    -------
+    (Snapshot, float)
+        the reduced snapshot and ``sum_{requesting n} e_ext[n, level_n]`` over servable levels (J)
+    """
     level = np.asarray(level, dtype=np.int64)
     ok, fold = _servable_levels(s)
     rows = np.arange(s.n_mus)
@@ -61,8 +72,20 @@ def reduce_levels(s: Snapshot, level: np.ndarray) -> tuple[Snapshot, float]:
 
 
 def expand(s: Snapshot) -> tuple[Snapshot, np.ndarray, np.ndarray]:
-    """The virtual snapshot of one MU per (MU, level), ``k = n L + l``; returns it, ``group[k] = n``
-    and ``lvl[k] = l``. Copy 0 of a DT carries its storage and migration penalty, the others none."""
+    """The virtual snapshot of one MU per (MU, level), ``k = n L + l``.
+
+    Copy 0 of a DT carries its storage and migration penalty, the others none; each copy has its
+    level's data, deadline less the extraction time (-1 if unservable) and penalty ``p - e_ext``.
+
+    Parameters
+    ----------
+    s : Snapshot with a menu of L levels
+
+    Returns
+    -------
+    (Snapshot, ndarray, ndarray)
+        the virtual snapshot of ``N L`` MUs, ``group [N L]`` (its MU) and ``lvl [N L]`` (its level)
+    """
     n, L = s.n_mus, s.n_levels
     group = np.repeat(np.arange(n), L)
     lvl = np.tile(np.arange(L), n)
@@ -119,8 +142,24 @@ def _tie(master: Any, group: np.ndarray, lvl: np.ndarray, n_bss: int) -> None:
 
 def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | None = None,
                        threads: int = 1, max_iterations: int = 10_000, verbose: bool = False) -> Solution:
-    """Certified optimum over placements, served sets *and* semantic levels (module docstring);
-    options and statuses as :func:`wdtnopt.solvers.exact.solve_exact`."""
+    """Certified optimum over placements, served sets *and* semantic levels (module docstring).
+
+    Parameters
+    ----------
+    snapshot : Snapshot with a menu
+    gap, time_limit, threads, max_iterations, verbose
+        as :func:`wdtnopt.solvers.exact.solve_exact` (relative gap; seconds or None)
+
+    Returns
+    -------
+    Solution
+        with ``level [N]``; statuses as for ``exact``
+
+    Raises
+    ------
+    SolverError
+        a negative ``gap`` or a ``time_limit`` that is not > 0
+    """
     from .exact import _eta_values, _Master
 
     t0 = time.perf_counter()
