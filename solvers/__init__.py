@@ -209,7 +209,7 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
         raise SolverError(f"unknown method {method!r}: choose one of {', '.join(sorted(_METHODS))}")
     if getattr(snapshot, "level_ratio", None) is not None and method not in LEVEL_METHODS:
         raise SolverError(f"method {method!r} does not choose semantic compression levels yet: use one of "
-                          f"{', '.join(LEVEL_METHODS)}, or a snapshot without a menu (docs/model.md, section 12)")
+                          f"{', '.join(LEVEL_METHODS)}, or a snapshot without a menu (docs/model.md, section 13)")
     if isinstance(target, str):
         module, attr = target.split(":")
         target = getattr(import_module(module), attr)

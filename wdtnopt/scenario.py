@@ -64,7 +64,7 @@ class Scenario:
     p_max_w: float = _param(0.2, "MU transmit power cap (W)", 0, 1e3, lo_open=True)
     interference_zeta: float = _param(0.1, "co-channel interference factor zeta", 0, 1e3)
     interference_p_ref_w: float = _param(0.1, "reference power of interferers p_ref (W)", 0, 1e3)
-    # -- the 6G layer (docs/model.md, section 12); every option is off by default -----
+    # -- the 6G layer (docs/model.md, section 13); every option is off by default -----
     thz_carrier_hz: float = _param(0.0, "THz carrier (Hz): 0 = the macro law above, else 100e9-450e9 (free space + molecular absorption)", 0, 450e9)
     thz_temperature_k: float = _param(296.0, "air temperature of the THz absorption model (K)", 150, 350)
     thz_relative_humidity: float = _param(0.5, "relative humidity of the THz absorption model (fraction)", 0, 1)

@@ -282,7 +282,7 @@ class Snapshot:
         """
         if not isinstance(data, dict):
             raise SnapshotError([("<root>", f"expected an object of snapshot fields, got {type(data).__name__}")])
-        missing = [f for f in FIELDS if f not in data and f not in _OPTIONAL]
+        missing = [f for f in REQUIRED if f not in data and f not in _OPTIONAL]
         unknown = sorted((key_name(k) for k in set(data) - set(FIELDS)), key=str)
         problems = [(f, "missing") for f in missing] + [(f, "unknown field") for f in unknown]
         if problems:

@@ -7,7 +7,7 @@ menu** (``semantic_levels``: 0 = no menu, 1 = the single uncompressed level, L >
 scenario's parametric menu). Every task simulates ``static``, ``follow``, the myopic ``oracle`` and
 ``lyapunov`` on one trace and computes the hindsight lower bound with the exact oracle (which
 chooses levels with a menu), then each policy's gap at its own failure ratios
-(docs/benchmarks.md, suite ``sixg``; the model in docs/model.md, section 12).
+(docs/benchmarks.md, suite ``sixg``; the model in docs/model.md, section 13).
 """
 from __future__ import annotations
 

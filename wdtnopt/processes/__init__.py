@@ -5,5 +5,5 @@ seed, so adding a process never shifts another. ``mobility``: where MU positions
 built-in Gauss-Markov model, SUMO FCD files, recorded position tables; docs/mobility.md).
 ``availability``: edge-server failures and repairs and background CPU load (docs/model.md, section 12).
 ``channels``: the macro, THz and RIS laws; ``semantic``: the compression menu of a scenario
-(docs/model.md, section 12).
+(docs/model.md, section 13).
 """

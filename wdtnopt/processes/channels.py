@@ -1,5 +1,5 @@
 """Channel laws of the trace: the macro path loss, THz links (free space + molecular absorption) and
-RIS cascades (docs/model.md, section 12).
+RIS cascades (docs/model.md, section 13).
 
 Every function is a pure, vectorized law of distances and parameters; :func:`large_scale_gain`
 is the one interface the trace calls, and :func:`ris_boost` the RIS step applied after fading.

@@ -1,4 +1,4 @@
-"""The semantic compression menu of a scenario (docs/model.md, section 12).
+"""The semantic compression menu of a scenario (docs/model.md, section 13).
 
 A menu gives every MU ``L`` levels ``l = 0 .. L-1``: level ``l`` sends ``level_ratio[n, l]`` times the
 snapshot's ``data_bits`` and costs the MU ``level_cycles_per_bit[n, l] * data_bits`` extraction
