@@ -102,6 +102,22 @@ def expand(s: Snapshot) -> tuple[Snapshot, np.ndarray, np.ndarray]:
     return Snapshot._trusted(**fields), group, lvl
 
 
+def _check_options(gap: float, time_limit: float | None) -> None:
+    if not (gap >= 0):
+        raise SolverError(f"gap must be >= 0, got {gap!r}")
+    if time_limit is not None and not (time_limit > 0):
+        raise SolverError(f"time_limit must be > 0 seconds or None, got {time_limit!r}")
+
+
+def _admit_at(s: Snapshot, placement: np.ndarray, level: np.ndarray,
+              deadline: float | None = None) -> tuple[float, dict[str, Any]]:
+    """Exact admission + allocation at a fixed placement and fixed levels: its cost and decision."""
+    red, const = reduce_levels(s, level)
+    a = allocate(red, placement, deadline=deadline)
+    return a.cost + const, {"placement": placement.copy(), "served": a.served, "tx_time": a.tx_time,
+                            "cpu_hz": a.cpu_hz, "level": level.copy()}
+
+
 def _tie(master: Any, group: np.ndarray, lvl: np.ndarray, n_bss: int) -> None:
     """Rows that make the virtual master a model of the real problem: equal placement of every copy
     of a DT, at most one served copy."""
@@ -163,10 +179,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     from .exact import _eta_values, _Master
 
     t0 = time.perf_counter()
-    if not (gap >= 0):
-        raise SolverError(f"gap must be >= 0, got {gap!r}")
-    if time_limit is not None and not (time_limit > 0):
-        raise SolverError(f"time_limit must be > 0 seconds or None, got {time_limit!r}")
+    _check_options(gap, time_limit)
     s = snapshot
     N, M, L = s.n_mus, s.n_bss, s.n_levels
     if L == 1:
@@ -196,13 +209,10 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     def consider(placement: np.ndarray, level: np.ndarray) -> bool:
         """Exact admission + allocation of fixed placement and levels (an upper bound); True if better."""
         nonlocal best, ub
-        red, const = reduce_levels(s, level)
-        a = allocate(red, placement)
+        cost, decision = _admit_at(s, placement, level)
         stats["allocations"] += 1
-        if a.cost + const < ub:
-            ub = a.cost + const
-            best = {"placement": placement.copy(), "served": a.served, "tx_time": a.tx_time, "cpu_hz": a.cpu_hz,
-                    "level": level.copy()}
+        if cost < ub:
+            ub, best = cost, decision
             return True
         return False
 
@@ -395,10 +405,7 @@ def solve_fast_levels(snapshot: Snapshot, *, gap: float = 0.01, time_limit: floa
     from .fast import LagrangianData
 
     t0 = time.perf_counter()
-    if not (gap >= 0):
-        raise SolverError(f"gap must be >= 0, got {gap!r}")
-    if time_limit is not None and not (time_limit > 0):
-        raise SolverError(f"time_limit must be > 0 seconds or None, got {time_limit!r}")
+    _check_options(gap, time_limit)
     s = snapshot
     N, M, L = s.n_mus, s.n_bss, s.n_levels
     prev = s.placement_prev
@@ -413,15 +420,12 @@ def solve_fast_levels(snapshot: Snapshot, *, gap: float = 0.01, time_limit: floa
         nonlocal best, ub
         if (np.bincount(placement, weights=s.dt_size_bits, minlength=M) > s.storage_bits * (1 + 1e-12)).any():
             return
-        red, const = reduce_levels(s, level)
         stop = time.perf_counter() + search_time
         if time_limit is not None:
             stop = min(stop, t0 + time_limit)
-        a = allocate(red, placement, deadline=stop)
-        if a.cost + const < ub:
-            ub = a.cost + const
-            best = {"placement": placement.copy(), "served": a.served, "tx_time": a.tx_time, "cpu_hz": a.cpu_hz,
-                    "level": level.copy()}
+        cost, decision = _admit_at(s, placement, level, stop)
+        if cost < ub:
+            ub, best = cost, decision
 
     for l in range(L):
         consider(prev, np.full(N, l, dtype=np.int64))
