@@ -36,6 +36,7 @@ from wdtnopt.snapshot import Snapshot
 
 from . import Solution, SolverError, make_solution
 from .allocation import PairData, admit_server, allocate, allocate_server, energy_slope
+from .price_certificate import PriceCertificate
 
 _N_INITIAL_CUTS = 8
 HEURISTICS_ON = False
@@ -151,6 +152,8 @@ class _Master:
                 idx.append(j)
                 val.append(a)
 
+        self.storage_rows: dict[int, tuple[int, float]] = {}   # server -> (row, its scale)
+        self.cpu_rows: dict[int, int] = {}
         for n in self.free:
             row(1.0, 1.0, [(int(self.x[n, m]), 1.0) for m in range(M)])
         pinned_load = np.bincount(s.placement_prev[pinned], weights=s.dt_size_bits[pinned], minlength=M)
@@ -161,6 +164,7 @@ class _Master:
                 cap = 1.0
             coefs = [(int(self.x[n, m]), float(s.dt_size_bits[n]) / cap) for n in self.free if s.dt_size_bits[n] > 0]
             if coefs:
+                self.storage_rows[m] = (len(rows_lo), cap)
                 row(-math.inf, float(self.storage_room[m]) / cap, coefs)
         per_server: dict[int, list[tuple[int, float]]] = {m: [] for m in range(M)}
         for n, m in self.pairs:
@@ -175,6 +179,7 @@ class _Master:
                 per_server[m].append((pj, 1.0))
         for m in range(M):
             if per_server[m]:
+                self.cpu_rows[m] = len(rows_lo)
                 row(-math.inf, 1.0, per_server[m])
 
         h = _quiet_highs(threads)
@@ -205,6 +210,47 @@ class _Master:
         self.cut_rows: list[tuple[tuple[int, int], float]] = []  # (pair, share) of each cut row, in order
         self.n_cuts = 0
         self.incumbent = None
+        self.keep_duals = False              # keep the last root LP's row duals (price_certificate)
+        self.root_duals: np.ndarray | None = None
+
+    def reprice(self, pd: PairData) -> None:
+        """Take the failure penalties of ``pd``'s snapshot (everything else unchanged): only the
+        objective coefficients of ``y`` and the offset depend on them, so every row and cut stays
+        valid and HiGHS keeps its basis."""
+        s = pd.snapshot
+        self.pd, self.s = pd, s
+        cols, costs = [], []
+        for n, m in self.pairs:
+            j = self.y[n, m]
+            cost = -float(s.failure_penalty[n]) / self.ref
+            if pd.cycles[n] == 0:
+                cost += float(pd.energy(np.array([n]), np.array([pd.budget[n, m]]))[0]) / self.ref
+            cols.append(j)
+            costs.append(cost)
+        if cols:
+            idx = np.array(cols, dtype=np.int32)
+            self.col_cost[idx] = costs
+            self.h.changeColsCost(idx.size, idx, np.array(costs))
+        self.offset = float(s.failure_penalty[s.request].sum()) / self.ref
+        self.h.changeObjectiveOffset(self.offset)
+        self.incumbent = None
+
+    def price_certificate(self) -> "PriceCertificate | None":
+        """The :class:`PriceCertificate` at the CPU and storage prices of the last root LP's duals
+        (None if there are none)."""
+        y = self.root_duals
+        if y is None:
+            return None
+        s = self.s
+        M = s.n_bss
+        lam, pi = np.zeros(M), np.zeros(M)
+        for m, r in self.cpu_rows.items():       # sum_n phi[n, m] <= 1: price per unit share
+            if r < y.size:
+                lam[m] = max(-float(y[r]), 0.0) * self.ref / float(self.pd.cpu_hz[m])
+        for m, (r, cap) in self.storage_rows.items():   # sum_n size_n / cap x[n, m] <= room / cap
+            if r < y.size:
+                pi[m] = max(-float(y[r]), 0.0) * self.ref / cap
+        return PriceCertificate.at(self.pd, lam, pi)
 
     # -- cuts ----------------------------------------------------------------------------------
     def e_and_slope(self, n: int, m: int, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -286,7 +332,10 @@ class _Master:
                 if self.h.getModelStatus() != hs.HighsModelStatus.kOptimal:
                     break
                 bound = self.h.getInfo().objective_function_value * self.ref
-                xv = np.array(self.h.getSolution().col_value)
+                sol = self.h.getSolution()
+                xv = np.array(sol.col_value)
+                if self.keep_duals and sol.dual_valid:
+                    self.root_duals = np.array(sol.row_dual)
                 added = 0
                 for (n, m), pj in self.phi.items():
                     yv = xv[self.y[n, m]]
@@ -384,12 +433,47 @@ class _Master:
         return out
 
 
+class ExactWarmStart:
+    """What :func:`solve_exact` keeps between solves of one snapshot under changing failure prices.
+
+    Pass the same object as ``warm=`` to successive solves of snapshots that differ only in
+    ``failure_penalty`` (the dual steps of the hindsight bound, docs/longterm.md): the MILP master
+    with its cuts and HiGHS basis is repriced instead of rebuilt (every cut is a tangent of the
+    energy, valid whatever the prices), and the last optimum's placement seeds the incumbent. A
+    snapshot that differs in any other field makes a fresh master. Lives in one process (it holds
+    a HiGHS object); the certificate is the same as without it.
+    """
+
+    def __init__(self) -> None:
+        self.master: _Master | None = None
+        self.placement: np.ndarray | None = None
+        self.snapshot: Snapshot | None = None
+        self.solves = 0
+        self.reused = 0
+        self.certificate: PriceCertificate | None = None   # of the last solve (price_certificate)
+
+    def matches(self, s: Snapshot) -> bool:
+        """Whether ``s`` equals the last snapshot in every field but ``failure_penalty``."""
+        last = self.snapshot
+        if last is None or self.master is None or last.n_mus != s.n_mus or last.n_bss != s.n_bss:
+            return False
+        from wdtnopt.snapshot import FIELDS
+        for name in FIELDS:
+            if name == "failure_penalty":
+                continue
+            a, b = getattr(last, name), getattr(s, name)
+            if a is not b and not np.array_equal(a, b):
+                return False
+        return True
+
+
 def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | None = None, threads: int = 1,
-                max_iterations: int = 10_000, verbose: bool = False) -> Solution:
+                max_iterations: int = 10_000, verbose: bool = False, warm: ExactWarmStart | None = None) -> Solution:
     """Certified global optimum of the snapshot problem to relative ``gap`` (see module docstring).
 
     ``time_limit`` (s) stops with status ``time_limit``, the incumbent and the certified bound.
-    A snapshot where no placement fits the storage gets status ``infeasible``.
+    A snapshot where no placement fits the storage gets status ``infeasible``. ``warm``: an
+    :class:`ExactWarmStart` reused across solves that change only ``failure_penalty``.
     """
     if snapshot.level_ratio is not None:  # a semantic menu: the level choice too (solvers/levels.py)
         from .levels import solve_exact_levels
@@ -423,14 +507,32 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
 
     # incumbent: the previous placement with exact admission/allocation (if it fits)
     best = allocate(s, prev, pair_data=pd, deadline=deadline) if prev_fits else None
+    reuse = warm is not None and warm.matches(s)
+    if reuse and warm.placement is not None:  # the last optimum, at the new prices
+        again = allocate(s, warm.placement, pair_data=pd, deadline=deadline)
+        if best is None or again.cost < best.cost:
+            best = again
     ub = best.cost if best is not None else math.inf
     if ub == 0.0:
         return finish(best, 0.0, "optimal")
-    ref = ub if math.isfinite(ub) else float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
-    if not ref > 0:
-        ref = 1.0
-    master = _Master(pd, ref, threads)
-    master.initial_cuts()
+    if reuse:
+        master = warm.master
+        master.reprice(pd)
+        warm.reused += 1
+    else:
+        ref = ub if math.isfinite(ub) else float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
+        if not ref > 0:
+            ref = 1.0
+        master = _Master(pd, ref, threads)
+        if warm is not None:
+            # the masters of repeated solves are small and re-solved often: HiGHS's presolve costs
+            # more than it saves there (measured in benchmarks/bench_bound.py)
+            master.h.setOptionValue("presolve", "off")
+        master.initial_cuts()
+    if warm is not None:
+        warm.master, warm.snapshot, warm.placement, warm.certificate = master, s, None, None
+        warm.solves += 1
+        master.keep_duals, master.root_duals = True, None
     lb = 0.0
     cache: dict[tuple[int, tuple[int, ...]], Any] = {}
     req = s.request & ~s.migrating
@@ -455,6 +557,8 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
     root = master.kelley_root(ROOT_ROUNDS, None if time_limit is None else t0 + time_limit)
     lb = max(lb, root)
     stats["root_bound"] = root
+    if warm is not None:
+        warm.certificate = master.price_certificate()
     closed_at_root = best is not None and lb >= ub - gap * abs(ub)
     for it in range(0 if closed_at_root else max_iterations):
         stats["iterations"] = it + 1
@@ -534,6 +638,8 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
         return make_solution(s, prev, fail_all, np.zeros(N), np.zeros(N), bound=lb, status="bound_only",
                              method="exact", started=t0, stats=stats)
     stats["upper_bound_allocations_cached"] = len(cache)
+    if warm is not None:
+        warm.placement = best.placement.copy()
     return finish(best, lb, status)
 
 

@@ -32,27 +32,42 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import WdtnoptError
-from .parallel import map_tasks
 from .trace import Trace
 
 
-def _inner(task: tuple[Any, np.ndarray, str, dict[str, Any]]) -> tuple[float, np.ndarray, str]:
-    """One slot's relaxed minimum: (certified lower bound, failures of the incumbent, status)."""
+# per process: token of an evaluator -> its slots' warm-started solvers (solvers/exact.py, ExactWarmStart)
+_SLOT_STATE: dict[str, dict[int, Any]] = {}
+
+
+def _solve_slot(task: tuple[str, int, Any, np.ndarray, str, dict[str, Any], bool]
+                ) -> tuple[float, np.ndarray, str, float, Any]:
+    """One slot's relaxed minimum at multipliers ``mu`` (of its requesting DTs): (certified lower
+    bound, failures of the incumbent, status, energy of the incumbent, a
+    :class:`~wdtnopt.solvers.exact.PriceCertificate` of the slot or None).
+
+    With ``warm`` the slot's solver state is kept in this process between dual steps (only the
+    failure prices change, so the master's cuts, basis and last optimum stay useful).
+    """
+    from .snapshot import Snapshot
     from .solvers import solve
 
-    snap_dict, mu, method, options = task
-    from .snapshot import Snapshot
-    snap = Snapshot.from_dict(snap_dict) if isinstance(snap_dict, dict) else snap_dict
-    failed = np.zeros(mu.shape[0], dtype=bool)
-    req = np.flatnonzero(snap.request)
-    if req.size == 0:
-        return 0.0, failed, "optimal"
-    # only requesting DTs cost anything; dropping the others (and the room they need) relaxes the
-    # slot problem further, so its minimum is still a lower bound (equal when storage has room)
-    sub = snap.select(req).replace(failure_penalty=mu[req])
-    sol = solve(sub, method=method, **options)
-    failed[req] = ~np.asarray(sol.served, dtype=bool)
-    return float(max(sol.bound, 0.0)), failed, sol.status
+    token, slot, sub, mu, method, options, warm = task
+    sub = Snapshot.from_dict(sub) if isinstance(sub, dict) else sub
+    s = sub.replace(failure_penalty=mu)
+    opts = options
+    if warm and method == "exact":
+        from .solvers.exact import ExactWarmStart
+        state = _SLOT_STATE.setdefault(token, {})
+        opts = {**options, "warm": state.setdefault(slot, ExactWarmStart())}
+    sol = solve(s, method=method, **opts)
+    failed = ~np.asarray(sol.served, dtype=bool)
+    energy = float(sol.objective - mu[failed].sum()) if math.isfinite(sol.objective) else math.inf
+    cert = opts["warm"].certificate if "warm" in opts else None
+    return float(max(sol.bound, 0.0)), failed, sol.status, energy, cert
+
+
+def _drop_state(token: str) -> None:
+    _SLOT_STATE.pop(token, None)
 
 
 @dataclass
@@ -115,40 +130,167 @@ class HindsightBound:
 
 
 class _Evaluator:
-    """Evaluates G(mu) on a trace, slots in parallel, with the snapshots built once."""
+    """Evaluates G(mu) on a trace, slots in parallel, with the relaxed snapshots built once.
+
+    With ``warm_start`` (the default) each slot keeps its solver between dual steps
+    (:class:`wdtnopt.parallel.StickyPool` runs a slot always in the same process), and a slot is not
+    solved at all when the points already evaluated certify its minimum to ``skip_rtol``
+    (:meth:`_certified`); ``warm_start=False`` solves every slot from scratch at every step.
+    """
 
     def __init__(self, trace: Trace, method: str, options: dict[str, Any], workers: int | None, scheduler: Any,
-                 progress: bool):
+                 progress: bool, *, warm_start: bool = True, skip_rtol: float | None = None):
+        import uuid
+        import weakref
+
+        from .parallel import StickyPool
+
         self.trace = trace
         self.method, self.options = method, options
         self.workers, self.scheduler, self.progress = workers, scheduler, progress
+        self.warm = bool(warm_start)
+        # a slot certified by earlier points to the gap the solver itself is asked for: the same
+        # guarantee as a solve (its bound within that gap of the slot's minimum)
+        self.skip_rtol = float(options.get("gap", 1e-6)) if skip_rtol is None else float(skip_rtol)
         n = trace.n_mus
         base = dict(placement_prev=trace.initial_placement, migrating=np.zeros(n, bool),
                     migration_penalty=np.zeros(n), allow_migration=True)
         self.slots = [t for t in range(trace.slots) if trace.request[t].any()]
-        # with server failures: no CPU on a down server, DTs free to sit anywhere (docs/longterm.md)
-        snaps = [trace.snapshot(t, failure_penalty=np.zeros(n), hold_down_servers=False, **base) for t in self.slots]
+        self.req = [np.flatnonzero(trace.request[t]) for t in self.slots]
+        # only requesting DTs cost anything; dropping the others (and the room they need) relaxes the
+        # slot problem further, so its minimum is still a lower bound (equal when storage has room).
+        # With server failures: no CPU on a down server, DTs free to sit anywhere (docs/longterm.md)
+        subs = [trace.snapshot(t, failure_penalty=np.zeros(n), hold_down_servers=False, **base).select(r)
+                for t, r in zip(self.slots, self.req)]
+        self.pool = StickyPool(workers, scheduler)
         # processes get plain dicts (small, picklable); in-process tasks keep the objects
-        self.snaps = [s.to_dict() for s in snaps] if (scheduler is not None or (workers or 1) > 1) else snaps
+        self.subs = subs if self.pool.in_process else [s.to_dict() for s in subs]
+        self.token = uuid.uuid4().hex
+        weakref.finalize(self, _drop_state, self.token)
+        weakref.finalize(self, self.pool.close)
+        # per slot: solved points (mu of its requesting DTs, certified bound) and decisions
+        # (energy, failed mask) seen, for :meth:`_certified`
+        self.solved: list[list[tuple[np.ndarray, float]]] = [[] for _ in self.slots]
+        self.decisions: list[dict[bytes, tuple[float, np.ndarray]]] = [{} for _ in self.slots]
+        self.certificates: list[list[Any]] = [[] for _ in self.slots]
+        self.lagrangian: list[Any] = [None] * len(self.slots)   # per slot: (PairData, its Lagrangian data)
+        self.refined = 0
         self.evaluations = 0
-
+        self.solves = 0
+        self.skipped = 0
         self.bar: Any = None
 
-    def __call__(self, mu: np.ndarray) -> BoundPoint:
-        tasks = [(s, mu, self.method, self.options) for s in self.snaps]
+    def plan(self, evaluations: int) -> None:
+        """Announce ``evaluations`` more dual steps (sizes the progress bar, so its ETA is for the run)."""
         if self.progress and self.bar is None:
             from .progress import progress_bar
-            self.bar = progress_bar(desc="hindsight bound", unit="slot-solve")
+            self.bar = progress_bar(desc="hindsight bound", unit="slot")
         if self.bar is not None:
-            self.bar.total = (self.bar.total or 0) + len(tasks)
+            self.bar.total = (self.bar.total or 0) + evaluations * len(self.slots)
+            self.bar.refresh()
+
+    def _certified(self, i: int, mu: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """A certified lower bound of slot i's minimum at ``mu`` and a decision within ``skip_rtol``
+        of it, from earlier points only; None when they do not certify it.
+
+        Upper: every decision seen is feasible at any prices, so ``g(mu) <= E_D + mu . f_D``. Lower:
+        the price certificates of the earlier solves (Lagrangian bounds valid at any ``mu``); and
+        ``g`` is a minimum of functions affine and nondecreasing in ``mu``, hence concave and
+        nondecreasing: ``g(mu) >= L_k`` for every solved point ``mu_k <= mu``, and on uniform prices
+        ``g(s) >= ((b - s) L_a + (s - a) L_b) / (b - a)`` for solved ``a <= s <= b`` (with ``g(0) >= 0``).
+        """
+        if not self.warm or not self.decisions[i]:
+            return None
+        best_u, best_f = math.inf, None
+        for e, f in self.decisions[i].values():
+            u = e + float(mu[f].sum())
+            if u < best_u:
+                best_u, best_f = u, f
+        lower = max([0.0] + [c.bound(mu) for c in self.certificates[i]])
+        uniform = mu.size > 0 and float(np.ptp(mu)) == 0.0
+        s = float(mu[0]) if uniform else 0.0
+        a, la, b, lb = 0.0, 0.0, math.inf, 0.0
+        for m_k, l_k in self.solved[i]:
+            if (m_k <= mu).all():
+                lower = max(lower, l_k)
+            if uniform and float(np.ptp(m_k)) == 0.0:
+                sk = float(m_k[0])
+                if a < sk <= s:
+                    a, la = sk, l_k
+                if s <= sk < b:
+                    b, lb = sk, l_k
+        if uniform and math.isfinite(b) and b > a:
+            lower = max(lower, ((b - s) * la + (s - a) * lb) / (b - a))
+        if best_f is None or not math.isfinite(best_u):
+            return None
+        if best_u - lower > self.skip_rtol * abs(best_u) and self.certificates[i] and best_u - lower < 0.01 * abs(best_u):
+            # close: climb the best certificate's CPU and storage prices at these failure prices
+            lower = max(lower, self._refine(i, mu, best_u))
+        if best_u - lower > self.skip_rtol * abs(best_u):
+            return None
+        return lower, best_f
+
+    def _refine(self, i: int, mu: np.ndarray, target: float) -> float:
+        """Slot i's best price certificate refined at ``mu`` (solvers/price_certificate.py); its bound."""
+        from .snapshot import Snapshot
+        from .solvers.allocation import PairData
+        from .solvers.price_certificate import _never_failing, refine
+
+        if self.lagrangian[i] is None:
+            sub = self.subs[i]
+            pd = PairData.of(Snapshot.from_dict(sub) if isinstance(sub, dict) else sub)
+            self.lagrangian[i] = (pd, _never_failing(pd))
+        pd, never = self.lagrangian[i]
+        certs = self.certificates[i]
+        start = max(certs, key=lambda c: c.bound(mu))
+        cert = refine(pd, start, mu, target, never=never)
+        if cert is not start:
+            certs.append(cert)
+            self.refined += 1
+        return cert.bound(mu)
+
+    def __call__(self, mu: np.ndarray) -> BoundPoint:
+        n = self.trace.n_mus
+        if self.bar is not None:
             self.bar.set_postfix_str(f"dual step {self.evaluations + 1}")
-        out = map_tasks(_inner, tasks, workers=self.workers, scheduler=self.scheduler,
-                        on_result=(lambda i, r: self.bar.update(1)) if self.bar is not None else None)
+        values = np.zeros(len(self.slots))
+        failures = np.zeros(n)
+        all_optimal = True
+        todo = []
+        for i, r in enumerate(self.req):
+            mu_i = mu[r]
+            got = self._certified(i, mu_i)
+            if got is not None:
+                values[i] = got[0]
+                failures[r] += got[1]
+                self.skipped += 1
+            else:
+                todo.append(i)
+        if self.bar is not None and len(todo) < len(self.slots):
+            self.bar.update(len(self.slots) - len(todo))
+        tasks = [(i % self.pool.size, (self.token, i, self.subs[i], mu[self.req[i]].copy(), self.method, self.options,
+                                       self.warm)) for i in todo]
+        out = self.pool.map(_solve_slot, tasks, on_result=(lambda j, r: self.bar.update(1)) if self.bar is not None else None)
+        for i, (lb, failed, status, energy, cert) in zip(todo, out):
+            values[i] = lb
+            if cert is not None and self.warm:
+                self.certificates[i].append(cert)
+            failures[self.req[i]] += failed
+            all_optimal &= status == "optimal"
+            if self.warm:
+                self.solved[i].append((mu[self.req[i]].copy(), lb))
+                key = np.packbits(failed).tobytes()
+                old = self.decisions[i].get(key)
+                if math.isfinite(energy) and (old is None or energy < old[0]):
+                    self.decisions[i][key] = (energy, failed)
+        self.solves += len(todo)
         self.evaluations += 1
-        G = float(sum(v for v, _, _ in out))
-        failures = np.sum([f for _, f, _ in out], axis=0) if out else np.zeros(self.trace.n_mus)
-        return BoundPoint(mu=mu.copy(), G=G, failures=np.asarray(failures, float),
-                          certified_all_optimal=all(s == "optimal" for _, _, s in out))
+        return BoundPoint(mu=mu.copy(), G=float(values.sum()), failures=failures, certified_all_optimal=all_optimal)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _climb(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, start: BoundPoint | np.ndarray, iters: int,
@@ -235,7 +377,8 @@ def _maximize(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, iters: int, s
 
 def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any = None, method: str = "exact",
                     solver_options: dict[str, Any] | None = None, workers: int | None = 1, scheduler: Any = None,
-                    step: float | None = None, tol: float = 1e-4, progress: bool = False) -> HindsightBound:
+                    step: float | None = None, tol: float = 1e-4, progress: bool = False,
+                    warm_start: bool = True) -> HindsightBound:
     """Lower bound on the energy of every causal policy on ``trace`` whose per-MU failure ratios are <= ``eps``.
 
     The Lagrangian hindsight bound of docs/model.md, section 6: migration relaxed, reliability dualized
@@ -258,13 +401,18 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
     solver_options : dict, optional
         Options of that method (default relative gap 1e-3: certified inner bounds).
     workers, scheduler
-        See :func:`wdtnopt.parallel.map_tasks`.
+        See :class:`wdtnopt.parallel.StickyPool` (each slot is solved in the same process at every
+        dual step).
     step : float, optional
         Step of the per-MU ascent.
     tol : float, optional
         Relative improvement below which the ascent stops.
     progress : bool, optional
-        Show a progress bar.
+        Show a progress bar (with the ETA of the whole run).
+    warm_start : bool, optional
+        Keep each slot's solver between dual steps and skip slots that earlier points already
+        certify to the inner gap (docs/longterm.md); ``False`` solves every slot from scratch at
+        every step.
 
     Returns
     -------
@@ -291,18 +439,18 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
         raise WdtnoptError("mu0: expected finite multipliers >= 0")
     # the inner minima only need certified lower bounds: a 1e-3 relative gap loses at most 0.1% of
     # the bound and saves most of the branching
-    ev = _Evaluator(trace, method, {"gap": 1e-3, **(solver_options or {})}, workers, scheduler, progress)
+    ev = _Evaluator(trace, method, {"gap": 1e-3, **(solver_options or {})}, workers, scheduler, progress,
+                    warm_start=warm_start)
     hb = HindsightBound(trace_slots=trace.slots, n_mus=n, requests=trace.request.sum(axis=0).astype(float),
                         eps=eps_arr, method=method)
+    ev.plan(iters)
     try:
         if mu0 is None and step is None:
             _maximize(ev, hb, eps_arr, iters, price, tol)
         else:
             _climb(ev, hb, eps_arr, mu_start, iters, price if step is None else step, tol)
     finally:
-        if ev.bar is not None:
-            ev.bar.close()
-            ev.bar = None
+        ev.close()
     hb._evaluator = ev  # type: ignore[attr-defined]  # reused by gap() to climb further
     return hb
 
@@ -378,6 +526,8 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
     if bound is None:
         bound = hindsight_bound(trace, iters=iters, **bound_options)
     ev = getattr(bound, "_evaluator", None)
+    if ev is not None and iters > 0:
+        ev.plan(iters * len(res_list))
     rows = []
     for r in res_list:
         if r.n_mus != trace.n_mus or r.slots != trace.slots:
@@ -390,7 +540,6 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
         e = r.energy_per_mu_slot
         g = (e - lb_slot) / lb_slot if lb_slot > 0 else (0.0 if e <= 0 else math.inf)
         rows.append(GapRow(r.policy, e, r.failure_ratio, lb_slot, g))
-    if ev is not None and ev.bar is not None:
-        ev.bar.close()
-        ev.bar = None
+    if ev is not None:
+        ev.close()
     return GapReport(rows)

@@ -92,3 +92,79 @@ def _bar(progress: bool | str, total: int) -> Any:
         return None
     from .progress import progress_bar
     return progress_bar(total=total, desc=progress if isinstance(progress, str) else None, unit="task")
+
+
+class StickyPool:
+    """Workers that keep state between calls: every task of group ``g`` runs in the same process.
+
+    The hindsight bound re-solves the same slots at every dual step with new prices only
+    (docs/longterm.md); a slot's warm-started solver lives in the process that owns its group.
+    ``fn`` keeps that state itself (a module-level dict of the worker process). Back ends as in
+    :func:`map_tasks`: ``workers=1`` runs in this process; ``workers=K`` keeps K single-process
+    pools, group ``g`` on pool ``g % K``; ``scheduler`` pins group ``g`` to one Dask worker
+    (``workers=[address]``). Results come back in the order of the tasks.
+    """
+
+    def __init__(self, workers: int | None = 1, scheduler: Any = None):
+        if workers is not None and (not isinstance(workers, int) or workers < 1):
+            raise WdtnoptError(f"workers: expected an integer >= 1, got {workers!r}")
+        self.scheduler = scheduler
+        self.size = 1 if scheduler is None and (workers or default_workers()) == 1 else (workers or default_workers())
+        self._pools: list[ProcessPoolExecutor] = []
+        self._client: Any = None
+        self._own_client = False
+        self._addresses: list[str] = []
+
+    @property
+    def in_process(self) -> bool:
+        return self.scheduler is None and self.size == 1
+
+    def map(self, fn: Callable[[Any], Any], tasks: Sequence[tuple[int, Any]],
+            on_result: Callable[[int, Any], None] | None = None) -> list[Any]:
+        """``[fn(arg) for (group, arg) in tasks]``, each run where its group lives."""
+        results: list[Any] = [None] * len(tasks)
+
+        def done(i: int, r: Any) -> None:
+            results[i] = r
+            if on_result is not None:
+                on_result(i, r)
+
+        if self.in_process:
+            for i, (_, arg) in enumerate(tasks):
+                done(i, fn(arg))
+        elif self.scheduler is not None:
+            self._map_dask(fn, tasks, done)
+        else:
+            if not self._pools:
+                self._pools = [ProcessPoolExecutor(max_workers=1) for _ in range(self.size)]
+            futures = {self._pools[g % self.size].submit(fn, arg): i for i, (g, arg) in enumerate(tasks)}
+            for fut in as_completed(futures):
+                done(futures[fut], fut.result())
+        return results
+
+    def _map_dask(self, fn: Callable[[Any], Any], tasks: Sequence[tuple[int, Any]], done: Callable[[int, Any], None]) -> None:
+        try:
+            from distributed import Client, as_completed as dask_completed
+        except ImportError:
+            raise WdtnoptError("scheduler: Dask is not installed; pip install 'wdtnopt[dask]'") from None
+        if self._client is None:
+            self._own_client = not isinstance(self.scheduler, Client)
+            try:
+                self._client = Client(self.scheduler, timeout="20s") if self._own_client else self.scheduler
+            except (OSError, TimeoutError) as exc:
+                raise WdtnoptError(f"scheduler: cannot reach the Dask scheduler at {self.scheduler!r} ({exc})") from None
+            self._addresses = sorted(self._client.scheduler_info()["workers"])
+        addrs = self._addresses
+        futures = [self._client.submit(fn, arg, workers=[addrs[g % len(addrs)]] if addrs else None,
+                                       allow_other_workers=False, pure=False) for g, arg in tasks]
+        index = {f.key: i for i, f in enumerate(futures)}
+        for fut in dask_completed(futures):
+            done(index[fut.key], fut.result())
+
+    def close(self) -> None:
+        for p in self._pools:
+            p.shutdown(wait=True, cancel_futures=True)
+        self._pools = []
+        if self._client is not None and self._own_client:
+            self._client.close()
+        self._client = None
