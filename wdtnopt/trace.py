@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,6 +249,59 @@ def rician_power(rng: np.random.Generator, k_factor: float, shape: tuple[int, ..
     return re * re + im * im
 
 
+def trace_memory_bytes(n_mus: int, n_bss: int, slots: int) -> int:
+    """Peak bytes :func:`generate_trace` allocates for a trace of this size (an over-estimate).
+
+    Calibrated with ``tracemalloc``: the [T, N, M] gains and their temporaries (distances,
+    path loss, the two Rician components, interference) take about 48 bytes per entry at the peak,
+    the [T, N] processes about 40 bytes per MU-slot; rounded up here.
+    """
+    t, n, m = int(slots), int(n_mus), int(n_bss)
+    return 56 * t * n * m + 64 * t * n + 64 * n * m + (2 << 20)
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can still give this process (``MemAvailable`` of /proc/meminfo, else the
+    free physical pages); None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+
+
+def check_trace_fits(n_mus: int, n_bss: int, slots: int) -> None:
+    """Refuse a trace that cannot fit in memory *before* allocating it.
+
+    Raises
+    ------
+    WdtnoptError
+        One line with the estimate, the memory available and the most slots that would fit.
+    """
+    from .errors import WdtnoptError
+
+    need = trace_memory_bytes(n_mus, n_bss, slots)
+    have = available_memory_bytes()
+    if have is None or need <= have:
+        return
+    per_slot = trace_memory_bytes(n_mus, n_bss, 2) - trace_memory_bytes(n_mus, n_bss, 1)
+    fit = max((have - trace_memory_bytes(n_mus, n_bss, 0)) // per_slot, 0)
+    change = (f"use at most {fit:,} slots at this size, or fewer MUs or BSs" if fit >= 1 else
+              "not even one slot fits: use fewer MUs or BSs")
+    raise WdtnoptError(f"slots: a trace of {slots:,} slots x {n_mus:,} MUs x {n_bss:,} BSs needs about "
+                       f"{_gib(need)} of memory and {_gib(have)} is available; {change}")
+
+
+def _gib(b: float) -> str:
+    return f"{b / 2**40:,.1f} TiB" if b >= 2**40 else f"{b / 2**30:,.1f} GiB"
+
+
 def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int = 100, mobility: Any = None) -> Trace:
     """Generate every exogenous process of ``slots`` slots under ``seed`` (docs/model.md, section 2).
 
@@ -278,7 +332,8 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
     Raises
     ------
     WdtnoptError
-        A bad ``slots``, ``seed`` or ``mobility``.
+        A bad ``slots``, ``seed`` or ``mobility``, or a trace that would not fit in the memory
+        available (refused before anything is allocated: :func:`check_trace_fits`).
     """
     from .errors import WdtnoptError
 
@@ -288,6 +343,7 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise WdtnoptError(f"seed: expected an integer >= 0, got {seed!r}")
     slots, seed = int(slots), int(seed)
+    check_trace_fits(sc.n_mus, sc.n_bss, slots)
     rngs = dict(zip(_STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(_STREAMS)))))
     n, m = sc.n_mus, sc.n_bss
 
