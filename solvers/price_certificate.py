@@ -114,3 +114,23 @@ def refine(pd: PairData, start: PriceCertificate, mu: np.ndarray, target: float,
     if best_lam is start.lam and best_pi is start.pi:
         return start
     return PriceCertificate.at(pd, best_lam, best_pi, never=ld)
+
+
+def pair_serve_bounds(pd: PairData, lam: np.ndarray) -> np.ndarray:
+    """[N, M] certified lower bounds of ``min_f E_n(T[n,m] - c_n/f) + lam_m f`` over the CPU a
+    served MU may take on server m (its energy plus the CPU it uses at price ``lam``, J); ``inf``
+    where the pair cannot be served. The inner minima of solvers/fast.py (tangent bounds), less the
+    round-off margin of :data:`solvers.fast.SAFETY_RTOL`.
+    """
+    from .fast import SAFETY_RTOL, LagrangianData, inner_min
+
+    s = pd.snapshot
+    ld = LagrangianData.of(s, pd)
+    out = np.full((s.n_mus, s.n_bss), np.inf)
+    lam = np.maximum(np.asarray(lam, dtype=float), 0.0)
+    if ld.busy_n.size:
+        _, _, _, certified = inner_min(pd, ld.busy_n, ld.busy_m, lam[ld.busy_m])
+        out[ld.busy_n, ld.busy_m] = certified
+    if ld.idle_n.size:
+        out[ld.idle_n, ld.idle_m] = ld.idle_energy
+    return out - SAFETY_RTOL * np.abs(np.where(np.isfinite(out), out, 0.0))

@@ -189,14 +189,18 @@ class LyapunovPolicy(SnapshotSolverPolicy):
     name = "lyapunov"
 
     def __init__(self, *, V: float = 1000.0, eps: float | np.ndarray | None = None, theta: float = 3.0,
-                 **options: Any):
+                 initial_price: float | None = 0.0, **options: Any):
         super().__init__(**options)
         if not (isinstance(V, (int, float)) and np.isfinite(V) and V > 0):
             raise WdtnoptError(f"V: expected a finite number > 0, got {V!r}")
         if not (isinstance(theta, (int, float)) and np.isfinite(theta) and theta >= 0):
             raise WdtnoptError(f"theta: expected a finite number >= 0, got {theta!r}")
+        if initial_price is not None and not (isinstance(initial_price, (int, float)) and np.isfinite(initial_price)
+                                              and initial_price >= 0):
+            raise WdtnoptError(f"initial_price: expected a number >= 0 (J) or None, got {initial_price!r}")
         self.V = float(V)
         self.theta = float(theta)
+        self.initial_price = initial_price
         self._eps = eps
 
     def reset(self, trace: Any) -> None:
@@ -207,7 +211,10 @@ class LyapunovPolicy(SnapshotSolverPolicy):
         if not (np.isfinite(eps).all() and (eps >= 0).all() and (eps <= 1).all()):
             raise WdtnoptError(f"eps: expected numbers in [0, 1], got {self._eps!r}")
         self.eps = eps
-        self.Q = np.zeros(n)
+        p0 = trace.scenario.failure_price if self.initial_price is None else self.initial_price
+        # the queues start where the price is p0 (never below the floor theta / V)
+        self.Q0 = np.full(n, max(self.V * p0 - self.theta, 0.0))
+        self.Q = self.Q0.copy()
         self.backlog = np.zeros(trace.slots)
         self._t = 0
 
