@@ -78,7 +78,7 @@ def test_gap_finds_the_best_uniform_multiplier():
 def test_lyapunov_meets_eps_per_mu_on_a_long_run():
     eps = 0.1
     tr = generate_trace(TINY, seed=4, slots=500)
-    pol = LyapunovPolicy(V=1.0, eps=eps, theta=0.0)
+    pol = LyapunovPolicy(V=1.0, eps=eps, theta=0.0, initial_price=0.0)
     res = simulate(pol, tr)
     R = res.requests_per_mu
     # queue law: failures_n - eps R_n <= Q_n(T) for every MU, exactly
@@ -90,8 +90,8 @@ def test_lyapunov_meets_eps_per_mu_on_a_long_run():
 
 def test_larger_V_lowers_energy_and_raises_backlog():
     tr = generate_trace(Scenario.paper(n_mus=6, n_bss=2), seed=5, slots=150)
-    small = simulate(LyapunovPolicy(V=0.1, theta=0.0), tr)
-    large = simulate(LyapunovPolicy(V=1000.0, theta=0.0), tr)
+    small = simulate(LyapunovPolicy(V=0.1, theta=0.0, initial_price=0.0), tr)
+    large = simulate(LyapunovPolicy(V=1000.0, theta=0.0, initial_price=0.0), tr)
     assert large.energy_per_mu_slot < small.energy_per_mu_slot
     assert large.extras["mean_backlog"] > small.extras["mean_backlog"]
 
@@ -116,15 +116,15 @@ def test_bad_arguments():
 
 def test_placeholder_backlog_makes_failures_selective():
     tr = generate_trace(Scenario.paper(n_mus=8, n_bss=2), seed=7, slots=200)
-    plain = LyapunovPolicy(V=100.0, eps=0.1, theta=0.0)
-    held = LyapunovPolicy(V=100.0, eps=0.1, theta=0.3)
+    plain = LyapunovPolicy(V=100.0, eps=0.1, theta=0.0, initial_price=0.0)
+    held = LyapunovPolicy(V=100.0, eps=0.1, theta=0.3, initial_price=0.0)
     a, b = simulate(plain, tr), simulate(held, tr)
     # the queue law still bounds every MU's failures
     for pol, res in ((plain, a), (held, b)):
         assert np.all(res.failures_per_mu - 0.1 * res.requests_per_mu <= pol.Q + 1e-9)
     # a floor under the price: fewer failures, and each failure buys more energy. Reference: a
     # price so high that only impossible requests fail
-    ref = simulate(LyapunovPolicy(V=100.0, eps=0.1, theta=100.0), tr)
+    ref = simulate(LyapunovPolicy(V=100.0, eps=0.1, theta=100.0, initial_price=0.0), tr)
     assert b.failure_ratio < a.failure_ratio
 
     def saving_per_failure(res):
@@ -151,3 +151,22 @@ def test_oracle_takes_one_price_per_mu():
         simulate(MyopicOraclePolicy(failure_price=np.full(3, 0.004)), tr)
     with pytest.raises(ValueError, match="failure_price"):
         MyopicOraclePolicy(failure_price=np.array([0.001, -1.0]))
+
+
+def test_initial_price_sets_the_queues_and_the_finite_horizon_law():
+    """Queues start at V p0 - theta; on the whole horizon F_n - eps R_n <= Q_n(T) - Q_n(0) exactly,
+    so the MUs whose queues end at or below their start meet eps; started at the team reward's price
+    on a loaded trace, every MU of this run does (the textbook start does not)."""
+    tr = generate_trace(Scenario.paper(n_mus=40), seed=2, slots=60)
+    pol = LyapunovPolicy(eps=0.05)
+    res = simulate(pol, tr)
+    assert pol.Q0 == pytest.approx(np.full(40, 1000 * tr.scenario.failure_price - 3.0))
+    R = res.requests_per_mu
+    assert np.all(res.failures_per_mu - 0.05 * R <= pol.Q - pol.Q0 + 1e-9)
+    ended_low = pol.Q <= pol.Q0
+    assert np.all(res.failure_ratio_per_mu[ended_low & (R > 0)] <= 0.05 + 1e-12)
+    assert res.failure_ratio <= 0.05
+    textbook = simulate(LyapunovPolicy(eps=0.05, initial_price=0.0), tr)
+    assert textbook.failure_ratio > 0.05
+    with pytest.raises(ValueError, match="initial_price"):
+        LyapunovPolicy(initial_price=-1.0)

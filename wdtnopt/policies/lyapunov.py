@@ -165,8 +165,11 @@ class LyapunovPolicy(SnapshotSolverPolicy):
     free whenever a queue is empty, so the failure budget goes to whichever request comes next;
     ``theta > 0`` keeps a floor under the price so that only requests dearer than ``theta / V`` fail.
     The queue law is unchanged, so each MU's failure ratio is still driven to ``eps``.
-    Defaults ``V = 1000, theta = 3`` (a 3 mJ price floor): on the default scenario the smallest gap to
-    the hindsight bound measured (docs/longterm.md); ``theta = 0`` gives the textbook rule.
+    On any horizon ``F_n - eps R_n <= Q_n(T) - Q_n(0)`` exactly: a MU meets ``eps`` whenever its
+    queue ends no higher than it started, which a start at or above the price that meets ``eps``
+    makes the rule rather than the exception (docs/longterm.md, "Finite horizons").
+    Defaults ``V = 1000, theta = 3`` (a 3 mJ price floor), queues started at the team reward's
+    price; ``theta = 0, initial_price = 0`` gives the textbook rule.
 
     Parameters
     ----------
@@ -176,20 +179,23 @@ class LyapunovPolicy(SnapshotSolverPolicy):
         Target failure ratio per MU; default the scenario's ``eps``.
     theta : float, optional
         Place-holder backlog (>= 0).
+    initial_price : float or None, optional
+        Failure price of the first slot (J): the queues start at ``Q_n(0) = max(V initial_price -
+        theta, 0)``. None (the default): the team reward's price ``eta * E_ref``; 0: empty queues.
     **options
         Those of :class:`SnapshotSolverPolicy`.
 
     Raises
     ------
     WdtnoptError
-        If ``V`` is not a finite number > 0 or ``theta`` not a finite number >= 0; when a trace
-        starts, if ``eps`` is not in ``[0, 1]``.
+        If ``V`` is not a finite number > 0, ``theta`` not a finite number >= 0 or ``initial_price``
+        not a finite number >= 0 (or None); when a trace starts, if ``eps`` is not in ``[0, 1]``.
     """
 
     name = "lyapunov"
 
     def __init__(self, *, V: float = 1000.0, eps: float | np.ndarray | None = None, theta: float = 3.0,
-                 initial_price: float | None = 0.0, **options: Any):
+                 initial_price: float | None = None, **options: Any):
         super().__init__(**options)
         if not (isinstance(V, (int, float)) and np.isfinite(V) and V > 0):
             raise WdtnoptError(f"V: expected a finite number > 0, got {V!r}")
