@@ -116,21 +116,24 @@ def refine(pd: PairData, start: PriceCertificate, mu: np.ndarray, target: float,
     return PriceCertificate.at(pd, best_lam, best_pi, never=ld)
 
 
-def pair_serve_bounds(pd: PairData, lam: np.ndarray) -> np.ndarray:
+def pair_serve_bounds(pd: PairData, lam: np.ndarray, ld: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """[N, M] certified lower bounds of ``min_f E_n(T[n,m] - c_n/f) + lam_m f`` over the CPU a
-    served MU may take on server m (its energy plus the CPU it uses at price ``lam``, J); ``inf``
-    where the pair cannot be served. The inner minima of solvers/fast.py (tangent bounds), less the
-    round-off margin of :data:`solvers.fast.SAFETY_RTOL`.
+    served MU may take on server m (its energy plus the CPU it uses at price ``lam``, J; ``inf``
+    where the pair cannot be served), and [N, M] the CPU of that minimizer (cycles/s). The inner
+    minima of solvers/fast.py (tangent bounds), less the round-off margin of
+    :data:`solvers.fast.SAFETY_RTOL`. ``ld``: the snapshot's ``LagrangianData`` if the caller has it.
     """
     from .fast import SAFETY_RTOL, LagrangianData, inner_min
 
     s = pd.snapshot
-    ld = LagrangianData.of(s, pd)
+    ld = LagrangianData.of(s, pd) if ld is None else ld
     out = np.full((s.n_mus, s.n_bss), np.inf)
+    cpu = np.zeros((s.n_mus, s.n_bss))
     lam = np.maximum(np.asarray(lam, dtype=float), 0.0)
     if ld.busy_n.size:
-        _, _, _, certified = inner_min(pd, ld.busy_n, ld.busy_m, lam[ld.busy_m])
+        f, _, _, certified = inner_min(pd, ld.busy_n, ld.busy_m, lam[ld.busy_m])
         out[ld.busy_n, ld.busy_m] = certified
+        cpu[ld.busy_n, ld.busy_m] = f
     if ld.idle_n.size:
         out[ld.idle_n, ld.idle_m] = ld.idle_energy
-    return out - SAFETY_RTOL * np.abs(np.where(np.isfinite(out), out, 0.0))
+    return out - SAFETY_RTOL * np.abs(np.where(np.isfinite(out), out, 0.0)), cpu

@@ -68,8 +68,8 @@ def test_migration_bound_below_the_brute_force_lagrangian(seed):
     R = tr.request.sum(axis=0)
     for _ in range(3):
         mu = rng.uniform(0.001, 0.03, 2)
-        prices.update(mu)
-        value, failures = path_costs(tr, mu, prices.serve, prices.pi)
+        prices.from_certificates(mu)
+        value, failures, _ = path_costs(tr, mu, prices.serve, prices.pi)
         lb = float(value.sum() - prices.const.sum() - mu @ (eps * R))
         assert lb <= lagrangian_brute(tr, mu, eps) * (1 + 1e-7) + 1e-12
         assert ((failures >= 0) & (failures <= R)).all()
@@ -85,7 +85,7 @@ def test_dp_matches_enumeration_of_one_mus_paths():
     serve = np.where(tr.request[:, :, None], rng.uniform(0.001, 0.02, (6, 1, 3)), np.inf)
     pi = np.zeros((6, 3))
     mu = np.array([0.012])
-    value, failures = path_costs(tr, mu, serve, pi)
+    value, failures, _ = path_costs(tr, mu, serve, pi)
     best = np.inf
     for hosts in itertools.product(range(3), repeat=3):          # host chosen at frames 0, 2, 4
         cost, host, busy_until = 0.0, tr.initial_placement[0], 0

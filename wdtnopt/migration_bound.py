@@ -40,6 +40,8 @@ import numpy as np
 from .errors import WdtnoptError
 from .trace import Trace
 
+U_STEP = 0.02
+
 
 @dataclass
 class MigrationBound:
@@ -58,46 +60,69 @@ class MigrationBound:
 
 
 class _Prices:
-    """Per-slot CPU and storage prices and serve costs, chosen from the slots' price certificates."""
+    """Per-slot CPU and storage prices and the serve costs they give (module docstring)."""
 
     def __init__(self, trace: Trace, evaluator: Any):
         self.trace, self.ev = trace, evaluator
         T, N, M = trace.slots, trace.n_mus, trace.n_bss
         self.serve = np.full((T, N, M), np.inf)     # h[t, n, m] for requesting n (inf elsewhere)
+        self.cpu = np.zeros((T, N, M))               # CPU of that minimizer (cycles/s)
+        self.lam = np.zeros((T, M))
         self.pi = np.zeros((T, M))
-        self.const = np.zeros(T)                      # sum_m lam cpu_hz + pi storage_bits
-        self.chosen: list[Any] = [None] * T
-        self._pd: dict[int, Any] = {}
+        self._data: dict[int, Any] = {}
 
-    def update(self, mu: np.ndarray) -> None:
+    @property
+    def const(self) -> np.ndarray:
+        """[T] ``sum_m lam cpu_hz + pi storage_bits`` (J)."""
+        return self.lam @ self.trace.cpu_hz + self.pi @ self.trace.storage_bits
+
+    def _slot_data(self, i: int) -> tuple[Any, Any]:
         from .snapshot import Snapshot
         from .solvers.allocation import PairData
+        from .solvers.fast import LagrangianData
+
+        got = self._data.get(i)
+        if got is None:
+            sub = self.ev.subs[i]
+            pd = PairData.of(Snapshot.from_dict(sub) if isinstance(sub, dict) else sub)
+            got = self._data[i] = (pd, LagrangianData.of(pd.snapshot, pd))
+        return got
+
+    def _price_slot(self, i: int, lam: np.ndarray) -> None:
         from .solvers.price_certificate import pair_serve_bounds
 
-        tr, ev = self.trace, self.ev
-        for i, (t, req) in enumerate(zip(ev.slots, ev.req)):
-            certs = ev.certificates[i]
-            if not certs:
-                continue
-            best = max(certs, key=lambda c: c.bound(mu[req]))
-            if best is self.chosen[t]:
-                continue
-            self.chosen[t] = best
-            pd = self._pd.get(i)
-            if pd is None:
-                sub = ev.subs[i]
-                pd = self._pd[i] = PairData.of(Snapshot.from_dict(sub) if isinstance(sub, dict) else sub)
-            self.serve[t] = np.inf
-            self.serve[t, req] = pair_serve_bounds(pd, best.lam)
-            self.pi[t] = best.pi
-            self.const[t] = float(best.lam @ tr.cpu_hz + best.pi @ tr.storage_bits)
+        t, req = self.ev.slots[i], self.ev.req[i]
+        pd, ld = self._slot_data(i)
+        serve, cpu = pair_serve_bounds(pd, lam, ld)
+        self.serve[t] = np.inf
+        self.serve[t, req] = serve
+        self.cpu[t] = 0.0
+        self.cpu[t, req] = cpu
+        self.lam[t] = np.maximum(lam, 0.0)
+
+    def from_certificates(self, mu: np.ndarray) -> None:
+        """Each slot's prices from its certificate best at ``mu`` (none: prices 0, nothing served)."""
+        for i, req in enumerate(self.ev.req):
+            certs = self.ev.certificates[i]
+            if certs:
+                best = max(certs, key=lambda c: c.bound(mu[req]))
+                self._price_slot(i, best.lam)
+                self.pi[self.ev.slots[i]] = best.pi
+
+    def set_lam(self, lam: np.ndarray) -> None:
+        """New CPU prices [T, M] (slots priced from a certificate only)."""
+        for i, t in enumerate(self.ev.slots):
+            if self.ev.certificates[i] and not np.array_equal(lam[t], self.lam[t]):
+                self._price_slot(i, lam[t])
 
 
-def path_costs(trace: Trace, mu: np.ndarray, serve: np.ndarray, pi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``DP_n`` of every MU (J) and the failures on its optimal path (module docstring).
+def path_costs(trace: Trace, mu: np.ndarray, serve: np.ndarray, pi: np.ndarray, cpu: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``DP_n`` of every MU (J), the failures on its optimal path, and the CPU [T, M] those paths use.
 
     ``serve``: [T, N, M] serve costs of requesting MUs (inf where it cannot be served or does not
-    request); ``pi``: [T, M] storage prices (J per bit).
+    request); ``pi``: [T, M] storage prices (J per bit); ``cpu``: [T, N, M] the CPU of each serve
+    option (cycles/s), for the CPU use.
     """
     T, N, M = trace.slots, trace.n_mus, trace.n_bss
     K = trace.scenario.frame_slots
@@ -105,7 +130,7 @@ def path_costs(trace: Trace, mu: np.ndarray, serve: np.ndarray, pi: np.ndarray) 
     size = trace.dt_size_bits
     served_cost = np.minimum(serve, mu[None, :, None])
     cost = np.where(req[:, :, None], served_cost, 0.0) + pi[:, None, :] * size[None, :, None]   # [T, N, M]
-    fails_here = req[:, :, None] & (mu[None, :, None] <= serve)     # failing is the cheaper option
+    serves_here = req[:, :, None] & (serve < mu[None, :, None])     # serving is the cheaper option
     forced = req * mu[None, :]                                       # a request during a migration
     P = np.concatenate([np.zeros((1, N)), np.cumsum(forced, axis=0)])  # P[t] = sum_{t' < t} forced
     Pf = np.concatenate([np.zeros((1, N)), np.cumsum(req, axis=0)])
@@ -128,17 +153,16 @@ def path_costs(trace: Trace, mu: np.ndarray, serve: np.ndarray, pi: np.ndarray) 
             move_to[t] = np.where(take, best, -1)
         else:
             V[t] = stay
-    # failures along each MU's optimal path
+    # failures and CPU use along each MU's optimal path
     host = trace.initial_placement.copy()
     t_at = np.zeros(N, dtype=np.int64)
     failures = np.zeros(N)
+    use = np.zeros((T, M))
     value = V[0, np.arange(N), host]
-    active = np.ones(N, dtype=bool)
     for t in range(T):
-        now = active & (t_at == t)
-        if not now.any():
+        idx = np.flatnonzero(t_at == t)
+        if idx.size == 0:
             continue
-        idx = np.flatnonzero(now)
         dest = move_to[t, idx, host[idx]]
         moving = dest >= 0
         for n, d in zip(idx[moving], dest[moving]):
@@ -146,10 +170,13 @@ def path_costs(trace: Trace, mu: np.ndarray, serve: np.ndarray, pi: np.ndarray) 
             failures[n] += Pf[arrive, n] - Pf[t, n]
             host[n], t_at[n] = d, arrive
         still = idx[~moving]
-        failures[still] += fails_here[t, still, host[still]]
+        h = host[still]
+        served = serves_here[t, still, h]
+        failures[still] += req[t, still] & ~served
+        if cpu is not None:
+            np.add.at(use[t], h[served], cpu[t, still[served], h[served]])
         t_at[still] = t + 1
-        active &= t_at < T
-    return value, failures
+    return value, failures, use
 
 
 def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 10) -> MigrationBound:
@@ -183,19 +210,30 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 1
     prices = _Prices(trace, ev)
     _, mu = bound.value_at(eps_arr)
     mu = np.asarray(mu, dtype=float).copy()
+    prices.from_certificates(mu)
+    F = np.where(trace.cpu_hz > 0, trace.cpu_hz, 1.0)
+    u = prices.lam * F                                   # CPU prices per server and slot (J)
+    priced = np.zeros(trace.slots, dtype=bool)
+    priced[[t for i, t in enumerate(ev.slots) if ev.certificates[i]]] = True
     best, best_mu, history = -math.inf, mu.copy(), []
-    level = float(mu.max()) if mu.any() else float(trace.scenario.failure_price)
+    level_mu = float(mu.max()) if mu.any() else float(trace.scenario.failure_price)
+    level_u = float(u.max()) if u.any() else 0.0
     for k in range(iters + 1):
-        prices.update(mu)
-        value, failures = path_costs(trace, mu, prices.serve, prices.pi)
+        value, failures, use = path_costs(trace, mu, prices.serve, prices.pi, prices.cpu)
         lb = float(value.sum() - prices.const.sum() - mu @ (eps_arr * R))
         history.append(lb)
         if lb > best:
             best, best_mu = lb, mu.copy()
+        if k == iters:
+            break
+        step = 1.0 / math.sqrt(k + 1)
         g = failures - eps_arr * R
         g = np.where((mu <= 0) & (g < 0), 0.0, g)
-        norm = float(np.abs(g).max())
-        if norm == 0.0 or k == iters:
-            break
-        mu = np.maximum(mu + 0.25 * level / math.sqrt(k + 1) * g / norm, 0.0)
+        if np.abs(g).max() > 0:
+            mu = np.maximum(mu + 0.25 * level_mu * step * g / np.abs(g).max(), 0.0)
+        gu = np.where(priced[:, None], use / F - 1.0, 0.0)  # supergradient: CPU over-use, in shares
+        gu = np.where((u <= 0) & (gu < 0), 0.0, gu)
+        if level_u > 0 and np.abs(gu).max() > 0:
+            u = np.maximum(u + U_STEP * level_u * step * gu / np.abs(gu).max(), 0.0)
+            prices.set_lam(u / F)
     return MigrationBound(total_energy=max(best, 0.0), mu=best_mu, n_mus=n, trace_slots=trace.slots, history=history)
