@@ -5,7 +5,7 @@
 (1) V trade-off: energy per MU per slot, failure ratio (overall and worst MU) and mean virtual-queue
 backlog for V in --V-values, on one replayed trace of the default scenario, for the textbook rule
 (theta = 0) and with a place-holder backlog theta = --floor-j * V (a failure-price floor of
---floor-j joules): table (CSV + Markdown) and a PNG plot. (2) Gap table: static, follow, myopic
+--floor-j joules), both from empty queues (``initial_price=0``): table (CSV + Markdown) and a PNG plot. (2) Gap table: static, follow, myopic
 oracle and both Lyapunov variants at --V against the hindsight lower bound on the same trace, each at
 its own per-MU failure ratios.
 """
@@ -51,7 +51,7 @@ def main() -> None:
     for floor in (0.0, args.floor_j):
         for v in args.V_values:
             t0 = time.perf_counter()
-            r = simulate(LyapunovPolicy(V=v, theta=floor * v), trace)
+            r = simulate(LyapunovPolicy(V=v, theta=floor * v, initial_price=0.0), trace)
             rows.append((v, floor * v, r.energy_per_mu_slot, r.failure_ratio, float(r.failure_ratio_per_mu.max()),
                          r.extras["mean_backlog"], time.perf_counter() - t0))
     header = ["V", "theta", "energy_per_mu_slot_j", "failure_ratio", "worst_mu_failure_ratio", "mean_backlog", "time_s"]
@@ -66,7 +66,7 @@ def main() -> None:
 
     # (2) gap table
     results = []
-    for pol in ("static", "follow", MyopicOraclePolicy(), LyapunovPolicy(V=args.V, theta=0.0),
+    for pol in ("static", "follow", MyopicOraclePolicy(), LyapunovPolicy(V=args.V, theta=0.0, initial_price=0.0),
                 LyapunovPolicy(V=args.V, theta=args.floor_j * args.V)):
         results.append(simulate(pol, trace))
     results[3].policy = f"lyapunov V={args.V:g}"
