@@ -11,13 +11,9 @@ from wdtnopt.bounds import _Evaluator
 from wdtnopt.solvers import solve
 from wdtnopt.solvers.exact import ExactWarmStart
 
+from test_longterm import relaxed   # the slot problem the bound relaxes each slot to
+
 TINY = Scenario.paper(n_mus=4, n_bss=2, request_prob=0.7)
-
-
-def relaxed(trace, t, mu):
-    n = trace.n_mus
-    return trace.snapshot(t, placement_prev=trace.initial_placement, migrating=np.zeros(n, bool),
-                          failure_penalty=mu, migration_penalty=np.zeros(n), allow_migration=True)
 
 
 def test_price_certificate_is_below_the_optimum_at_any_prices():
