@@ -1,7 +1,7 @@
 """A hindsight lower bound that keeps the migration dynamics (docs/longterm.md, "Migration-aware bound").
 
 The hindsight bound of :mod:`wdtnopt.bounds` relaxes migration entirely: every slot may re-place
-every DT for free. This one keeps, for every MU, the rules of the simulator (MODEL.md section 4):
+every DT for free. This one keeps, for every MU, the rules of the simulator (docs/model.md, section 4):
 a DT moves only at a frame start (``t % K == 0``), a moved DT is unavailable for
 ``ceil(T_mig / tau)`` slots starting with that one (its requests there fail) and cannot move again
 before it arrives, and the trace starts from ``initial_placement``. What it relaxes instead is the
