@@ -25,7 +25,7 @@ import numpy as np
 
 from wdtnopt import Scenario, gap, generate_trace, hindsight_bound, simulate
 from wdtnopt.io import atomic_write_text
-from wdtnopt.migration_bound import migration_bound
+from wdtnopt.bounds_migration import migration_bound
 from wdtnopt.policies.lyapunov import LyapunovPolicy, MyopicOraclePolicy
 
 PRESETS = {"smoke": dict(n_grid=[6, 10], seeds=[0], slots=20), "default": dict(n_grid=list(range(10, 55, 5)),

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from wdtnopt import Scenario, gap, generate_trace, hindsight_bound, simulate
-from wdtnopt.migration_bound import _Prices, migration_bound, path_costs
+from wdtnopt.bounds_migration import _Prices, migration_bound, path_costs
 from wdtnopt.policies.lyapunov import LyapunovPolicy, MyopicOraclePolicy
 
 TINY = Scenario.paper(n_mus=2, n_bss=2, request_prob=0.8, frame_slots=2)

@@ -31,6 +31,7 @@ _LAZY = {
     "hindsight_bound": "bounds",
     "HindsightBound": "bounds",
     "gap": "bounds",
+    "migration_bound": "bounds_migration",
     "map_tasks": "parallel",
     "Solution": "solvers",
     "solve": "solvers",
@@ -63,6 +64,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import DecisionError, MobilityError, PolicyError, ScenarioError, SnapshotError, ValidationError, WdtnoptError
     from .bounds import HindsightBound, gap, hindsight_bound
     from .cost import Decision, Evaluation, Violation, evaluate
+    from .bounds_migration import migration_bound
     from .parallel import map_tasks
     from .policies import Policy, make_policy, register_policy
     from .scenario import Scenario

@@ -40,7 +40,7 @@ import numpy as np
 from .errors import WdtnoptError
 from .trace import Trace
 
-U_STEP = 0.02
+U_STEP = 0.05   # CPU-price steps, a fraction of the largest starting price
 
 
 @dataclass
@@ -179,7 +179,7 @@ def path_costs(trace: Trace, mu: np.ndarray, serve: np.ndarray, pi: np.ndarray, 
     return value, failures, use
 
 
-def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 10) -> MigrationBound:
+def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 20) -> MigrationBound:
     """The migration-aware lower bound (module docstring) at per-MU failure targets ``eps``.
 
     Parameters
