@@ -110,3 +110,13 @@ def test_migration_bound_below_every_policy(seed):
     for r, row in zip(results, report.rows):
         mb = migration_bound(tr, hb, r.failure_ratio_per_mu, iters=4)
         assert mb.energy_per_mu_slot <= r.energy_per_mu_slot * (1 + 1e-9)
+
+
+def test_gap_command_reports_the_migration_aware_bound(capsys):
+    from cli_runner import run_cli
+
+    code, out, err = run_cli(["gap", "--n-mus", "5", "--n-bss", "2", "--slots", "8", "--iters", "2", "--policy", "follow",
+                              "--migration-aware"], capsys)
+    assert code == 0, err
+    line = [ln for ln in out.splitlines() if "migration-aware bound" in ln]
+    assert len(line) == 1 and line[0].startswith("follow:")
