@@ -37,6 +37,7 @@ from .trace import Trace
 
 # per process: token of an evaluator -> its slots' warm-started solvers (solvers/exact.py, ExactWarmStart)
 _SLOT_STATE: dict[str, dict[int, Any]] = {}
+REFINE_WITHIN = 0.01   # refine a slot's price certificate when earlier points certify it within this
 
 
 def _solve_slot(task: tuple[str, int, Any, np.ndarray, str, dict[str, Any], bool]
@@ -223,7 +224,7 @@ class _Evaluator:
             lower = max(lower, ((b - s) * la + (s - a) * lb) / (b - a))
         if best_f is None or not math.isfinite(best_u):
             return None
-        if best_u - lower > self.skip_rtol * abs(best_u) and self.certificates[i] and best_u - lower < 0.01 * abs(best_u):
+        if best_u - lower > self.skip_rtol * abs(best_u) and self.certificates[i] and best_u - lower < REFINE_WITHIN * abs(best_u):
             # close: climb the best certificate's CPU and storage prices at these failure prices
             lower = max(lower, self._refine(i, mu, best_u))
         if best_u - lower > self.skip_rtol * abs(best_u):
