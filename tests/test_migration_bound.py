@@ -120,3 +120,10 @@ def test_gap_command_reports_the_migration_aware_bound(capsys):
     assert code == 0, err
     line = [ln for ln in out.splitlines() if "migration-aware bound" in ln]
     assert len(line) == 1 and line[0].startswith("follow:")
+
+
+def test_traces_with_server_failures_are_refused():
+    tr = generate_trace(Scenario.paper(n_mus=4, n_bss=2, server_mtbf_s=50.0, server_mttr_s=5.0), seed=0, slots=4)
+    hb = hindsight_bound(tr, iters=1)
+    with pytest.raises(ValueError, match="server failures"):
+        migration_bound(tr, hb)

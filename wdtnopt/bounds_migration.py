@@ -198,10 +198,19 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
     -------
     MigrationBound
         ``total_energy`` (J) below the energy of every policy whose per-MU failure ratios are <= eps.
+
+    Raises
+    ------
+    WdtnoptError
+        If ``bound`` is not a hindsight bound of ``trace``, ``eps`` is not in ``[0, 1]``, or the
+        scenario has server failures (their restores move DTs outside frame starts).
     """
     ev = getattr(bound, "_evaluator", None)
     if ev is None or ev.trace is not trace:
         raise WdtnoptError("bound: expected a hindsight bound computed on this trace")
+    if getattr(trace.scenario, "server_failures", False):
+        # restores after a server failure move DTs outside frame starts: paths the DP does not have
+        raise WdtnoptError("migration_bound: traces with server failures are not covered (use hindsight_bound)")
     n = trace.n_mus
     eps_arr = np.broadcast_to(np.asarray(trace.scenario.eps if eps is None else eps, dtype=float), (n,)).copy()
     if not (np.isfinite(eps_arr).all() and (eps_arr >= 0).all() and (eps_arr <= 1).all()):
