@@ -9,9 +9,10 @@ import pytest
 import scipy.stats
 import torch
 
+from rollouts import random_rollout
 from wdtnopt import Scenario, WdtnoptError, generate_trace, simulate
 from wdtnopt.agents.checkpoint import CHECKPOINT_FILE, CheckpointPolicy
-from wdtnopt.agents.core import (ActorGroup, EnvSpec, RolloutBuffer, StackedAdam, StackedMLP, TYPES, gae, power_fraction, to_env)
+from wdtnopt.agents.core import (ActorGroup, EnvSpec, StackedAdam, StackedMLP, TYPES, gae, power_fraction, to_env)
 from wdtnopt.agents.happo import HAPPO, HAPPOConfig
 from wdtnopt.agents.trainer import Trainer
 from wdtnopt.env import BatchObs, parallel_env
@@ -134,25 +135,9 @@ class _RecordingHAPPO(HAPPO):
 def test_happo_factor_is_product_of_earlier_agents_ratios():
     torch.manual_seed(0)
     spec = EnvSpec.from_scenario(TINY)
-    algo = _RecordingHAPPO(spec, HAPPOConfig(ppo_epochs=3, actor_lr=1e-2), seed=1)
+    algo = _RecordingHAPPO(spec, HAPPOConfig(ppo_epochs=3, actor_lr=1e-2, credit="team"), seed=1)
     t, e = 5, 3
-    buf = RolloutBuffer(spec, t, e)       # a hand-made batch: random observations and actions
-    g = torch.Generator().manual_seed(2)
-    with torch.no_grad():
-        for k in TYPES:
-            buf.obs[k].copy_(torch.rand(buf.obs[k].shape, generator=g))
-            if k == "controller":
-                buf.act[k].copy_(torch.randint(0, spec.n_bss, buf.act[k].shape, generator=g))
-            else:
-                buf.act[k].copy_(torch.rand(buf.act[k].shape, generator=g).clamp(0.05, 0.95))
-            buf.used[k].copy_((torch.rand(buf.used[k].shape, generator=g) < 0.7).float())
-            for i in range(spec.group(k)[0]):
-                lp, _ = algo.log_prob_one(k, i, algo.agent_batch(buf, k, i), entropy=False)
-                buf.logp[k][:, :, i] = lp.reshape(t, e)
-        buf.rewards.copy_(torch.randn(t, e, generator=g))
-        buf.state.copy_(torch.rand(buf.state.shape, generator=g))
-        buf.values.copy_(torch.randn(t, e, generator=g))
-        buf.next_values.copy_(torch.randn(t, e, generator=g))
+    buf = random_rollout(algo, t, e)       # a hand-made batch: random observations and actions
     algo.update(buf)
     assert len(algo.record) == spec.n_mus + spec.n_bss + 1
     assert sorted((k, i) for k, i, _ in algo.record) == sorted((k, i) for k in TYPES for i in range(spec.group(k)[0]))
@@ -191,8 +176,8 @@ def test_resume_reproduces_next_iteration_exactly(tmp_path, algo):
         assert torch.equal(pa, pb)
 
 
-def _trained_dir(tmp_path: Path) -> Path:
-    tr = Trainer("beta-happo", TINY, seed=0, config=FAST)
+def _trained_dir(tmp_path: Path, **config) -> Path:
+    tr = Trainer("beta-happo", TINY, seed=0, config={**FAST, **config})
     tr.train_iteration()
     tr.save(tmp_path)
     return tmp_path
@@ -226,7 +211,7 @@ def test_corrupted_or_mismatched_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_simulate_checkpoint_runs_and_matches_the_env(tmp_path):
-    d = _trained_dir(tmp_path)
+    d = _trained_dir(tmp_path, action_map="raw")   # the PettingZoo env takes powers (docs/env.md)
     trace = generate_trace(TINY, seed=7, slots=12)
     res = simulate(f"checkpoint:{d}", trace)
     assert res.policy == "checkpoint:beta-happo" and res.slots == 12
@@ -258,3 +243,31 @@ def test_stacked_beta_equals_torch_beta_bit_for_bit():
     s1 = ours.sample()
     torch.manual_seed(3)
     assert torch.equal(s1, ref.sample())
+
+
+def test_simulate_structured_checkpoint_matches_core_step(tmp_path):
+    """A checkpoint with the structured map: simulate equals env.core.step driven by the same agent."""
+    from wdtnopt.simulation import SimState
+    d = _trained_dir(tmp_path, action_map="structured")
+    trace = generate_trace(TINY, seed=7, slots=12)
+    res = simulate(f"checkpoint:{d}", trace)
+    pol = CheckpointPolicy(d)
+    assert pol.agent.spec.mu_action == "power_over_need"
+    feat, st = env_core.Features(trace), SimState(trace)
+    energies, failures = [], []
+    while not st.done:
+        obs = BatchObs.stack([env_core.observe(feat, st)])
+        over, weights, hosts = to_env(pol.agent.act(obs, deterministic=True), pol.agent.spec)
+        out = env_core.step(st, over[0], weights[0], hosts[0], mu_action="power_over_need")
+        energies.append(out.evaluation.energy_total)
+        failures.append(out.evaluation.n_failed)
+    assert np.allclose(res.table["energy_j"], energies, rtol=1e-12, atol=0)
+    assert res.failures_per_mu.sum() == sum(failures)
+
+
+@pytest.mark.parametrize("algo", ["beta-happo", "gaussian-happo", "beta-mappo", "maddpg"])
+def test_every_algorithm_satisfies_the_agent_protocol(algo):
+    from wdtnopt.agents import Agent
+    tr = Trainer(algo, TINY, seed=0, config={"n_envs": 1, "rollout_steps": 4, "episode_slots": 4})
+    assert isinstance(tr.agent, Agent)
+    assert set(tr.agent.actors.keys()) == set(TYPES)

@@ -116,9 +116,26 @@ def bound_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
                        for p in hb.points]}
 
 
+VARIANTS = {"raw": {"beta-happo": {"action_map": "raw", "credit": "team", "actor_lr": 5e-4, "ppo_epochs": 5},
+                    "gaussian-happo": {"action_map": "raw", "credit": "team", "actor_lr": 5e-4, "ppo_epochs": 5},
+                    "beta-mappo": {"action_map": "raw", "credit": "team", "actor_lr": 5e-4, "ppo_epochs": 5},
+                    "maddpg": {"action_map": "raw"}}}
+"""``ALGO:raw`` in ``algos``: the case study's parametrization (raw power action, team credit and the
+step sizes it was run with; docs/agents.md, "What is new by default"), so the report shows what the
+structured action and local credit change."""
+
+
+def agent_config(algo: str, overrides: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(algorithm name, config overrides) of an ``algos`` entry ``ALGO`` or ``ALGO:VARIANT``."""
+    name, _, variant = algo.partition(":")
+    if variant and (variant not in VARIANTS or name not in VARIANTS[variant]):
+        raise ValueError(f"algos: unknown variant {algo!r}; expected ALGO or ALGO:{'|'.join(VARIANTS)}")
+    return name, {**(VARIANTS[variant][name] if variant else {}), **overrides}
+
+
 def train_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """Train ``algo``; at every ``eval_every`` iterations checkpoint it and simulate the checkpoint
-    on the replayed trace. The last checkpoint stays in ``workdir``."""
+    """Train ``algo`` (``ALGO`` or ``ALGO:raw``); at every ``eval_every`` iterations checkpoint it and
+    simulate the checkpoint on the replayed trace. The last checkpoint stays in ``workdir``."""
     import torch
 
     from wdtnopt import Scenario, simulate
@@ -128,7 +145,8 @@ def train_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
     torch.set_num_threads(1)
     sc = Scenario.paper(n_mus=cfg["n_mus"], eta=cfg["eta"])
     trace = _trace(cfg["n_mus"], cfg["eta"], cfg["seed"], cfg["slots"], cfg.get("mobility"))
-    tr = Trainer(cfg["algo"], sc, cfg["seed"], {**cfg["agent"], "torch_threads": 1}, cfg.get("mobility"))
+    algo, overrides = agent_config(cfg["algo"], cfg["agent"])
+    tr = Trainer(algo, sc, cfg["seed"], {**overrides, "torch_threads": 1}, cfg.get("mobility"))
     curve = []
 
     def evaluate(train_stats: dict[str, float] | None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import numpy as np
 
 LABELS = {
     "beta-happo": "Beta-HAPPO", "gaussian-happo": "Gaussian-HAPPO", "beta-mappo": "Beta-MAPPO",
-    "maddpg": "MADDPG", "lyapunov": "Lyapunov drift-plus-penalty", "oracle": "myopic oracle",
+    "maddpg": "MADDPG", "beta-happo:raw": "Beta-HAPPO (raw map, team credit)", "lyapunov": "Lyapunov drift-plus-penalty", "oracle": "myopic oracle",
     "static": "static", "follow": "follow", "bound": "hindsight lower bound",
     "exact": "exact oracle (HiGHS OA)", "pyomo": "SCIP (Pyomo MINLP)", "fast": "fast (Lagrangian)",
     "simulate": "simulate (follow)", "trace": "generate_trace",
@@ -21,12 +21,12 @@ LABELS = {
 }
 COLORS = {
     "beta-happo": "#1f77b4", "gaussian-happo": "#17becf", "beta-mappo": "#9467bd", "maddpg": "#e377c2",
-    "lyapunov": "#2ca02c", "oracle": "#d62728", "static": "#7f7f7f", "follow": "#bcbd22", "bound": "#000000",
+    "beta-happo:raw": "#8c564b", "lyapunov": "#2ca02c", "oracle": "#d62728", "static": "#7f7f7f", "follow": "#bcbd22", "bound": "#000000",
     "exact": "#1f77b4", "pyomo": "#ff7f0e", "fast": "#2ca02c", "simulate": "#1f77b4", "trace": "#ff7f0e",
     "predictive": "#8c564b", "oracle-fa": "#ff9896", "lyapunov-fa": "#98df8a",
 }
 MARKERS = {
-    "beta-happo": "o", "gaussian-happo": "v", "beta-mappo": "s", "maddpg": "D", "lyapunov": "^",
+    "beta-happo": "o", "gaussian-happo": "v", "beta-mappo": "s", "maddpg": "D", "beta-happo:raw": "h", "lyapunov": "^",
     "oracle": "*", "static": "x", "follow": "+", "bound": "", "exact": "o", "pyomo": "s", "fast": "^",
     "simulate": "o", "trace": "s", "predictive": "P", "oracle-fa": "*", "lyapunov-fa": "^",
 }

@@ -66,6 +66,15 @@ def load_agent_state(agent: Any, state: dict[str, Any], path: str | Path) -> Non
         raise WdtnoptError(f"checkpoint {path}: does not match the {agent.name} networks it names ({first})") from None
 
 
+def load_agent_actors(agent: Any, actors: dict[str, Any], path: str | Path) -> None:
+    """``agent.actors.load_state_dict`` (the acting networks only), mismatches as :class:`WdtnoptError`."""
+    try:
+        agent.actors.load_state_dict(actors)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
+        first = str(exc).strip().splitlines()[0][:300]
+        raise WdtnoptError(f"checkpoint {path}: does not match the {agent.name} networks it names ({first})") from None
+
+
 class CheckpointPolicy(Policy):
     """Run a trained checkpoint deterministically (Beta/Gaussian means, categorical modes) in ``simulate``.
 
@@ -77,19 +86,26 @@ class CheckpointPolicy(Policy):
     name = "checkpoint"
 
     def __init__(self, directory: str | Path):
-        from ..scenario import Scenario
-        from .trainer import build_agent
-
         self.directory = Path(directory)
         payload = read_checkpoint(self.directory)
-        self.path = self.directory / CHECKPOINT_FILE
+        self._setup(payload, self.directory / CHECKPOINT_FILE)
+        agent_state = payload["agent"]
+        if not isinstance(agent_state, dict) or "actors" not in agent_state:
+            raise WdtnoptError(f"checkpoint {self.path}: incomplete, missing the agent's actors")
+        load_agent_actors(self.agent, agent_state["actors"], self.path)   # acting needs the actors only
+        self.name = f"checkpoint:{payload['algo']}"
+
+    def _setup(self, payload: dict[str, Any], path: Path) -> None:
+        """The agent (fresh networks) that ``payload`` names, for its scenario."""
+        from ..scenario import Scenario
+        from .registry import build_agent
+
+        self.path = path
         try:
             self.scenario = Scenario.from_dict(dict(payload["scenario"]))
         except WdtnoptError as exc:
             raise WdtnoptError(f"checkpoint {self.path}: invalid scenario ({exc})") from None
         self.agent = build_agent(payload["algo"], self.scenario, payload["config"], int(payload["seed"]), self.path)
-        load_agent_state(self.agent, payload["agent"], self.path)
-        self.name = f"checkpoint:{payload['algo']}"
         self._pending: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def reset(self, trace: Any) -> None:
@@ -119,4 +135,5 @@ class CheckpointPolicy(Policy):
         from ..env.core import decision
         power, weights, _ = self._pending if self._pending is not None else self._decide(state)
         self._pending = None
-        return decision(snapshot, power, weights)[0]
+        return decision(snapshot, power, weights, mu_action=self.agent.spec.mu_action,
+                        price_j=self.trace.scenario.failure_price)[0]

@@ -26,8 +26,6 @@ BETA_EPS = 1e-6
 """Beta samples are clamped to [BETA_EPS, 1 - BETA_EPS] before their log-probability."""
 TYPES = ("mu", "bs", "controller")
 
-# argument validation costs more than the small networks themselves; inputs here are well formed
-torch.distributions.Distribution.set_default_validate_args(False)
 
 
 # -- environment description ------------------------------------------------------------------
@@ -39,7 +37,18 @@ class EnvSpec:
     n_bss: int
     p_max: float
     power_decades: float = 0.0
-    """MU power map: ``p = p_max * power_fraction(u, power_decades)`` (0: linear, ``p = u p_max``)"""
+    """MU power map (``raw``): ``p = p_max * power_fraction(u, power_decades)`` (0: linear, ``p = u p_max``)"""
+    action_map: str = "raw"
+    """``raw``: the MU's action is its power (above); ``structured``: a one-sided residual above the
+    least deadline-meeting power at the announced CPU share, ``power / p_need = 1 + residual_max u``,
+    with the environment's give-up gate (docs/env.md, "Within-slot protocol")"""
+    residual_max: float = 1.0
+    """largest residual of the structured map (u = 1 transmits (1 + residual_max) p_need)"""
+
+    @property
+    def mu_action(self) -> str:
+        """The environment's MU action convention for this map (``BatchedWdtnEnv(mu_action=...)``)."""
+        return "power_over_need" if self.action_map == "structured" else "power"
 
     @classmethod
     def from_scenario(cls, sc: Scenario) -> "EnvSpec":
@@ -83,9 +92,16 @@ def power_fraction(u: np.ndarray, decades: float) -> np.ndarray:
 
 
 def to_env(actions: dict[str, np.ndarray], spec: "EnvSpec") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Normalized group actions [E, A, D] -> (power [E, N] W, weights [E, M, N], hosts [E, N])."""
-    return (power_fraction(actions["mu"][:, :, 0], spec.power_decades) * spec.p_max, np.clip(actions["bs"], 0.0, 1.0),
-            actions["controller"][:, 0, :].astype(np.int64))
+    """Normalized group actions [E, A, D] -> (MU actions [E, N], weights [E, M, N], hosts [E, N]).
+
+    MU actions are powers (W) for ``action_map="raw"`` and multiples of the least deadline-meeting
+    power, ``1 + residual_max u``, for ``"structured"`` (the environment's ``spec.mu_action``)."""
+    u = actions["mu"][:, :, 0]
+    if spec.action_map == "structured":
+        mu = 1.0 + spec.residual_max * np.clip(np.asarray(u, np.float64), 0.0, 1.0)
+    else:
+        mu = power_fraction(u, spec.power_decades) * spec.p_max
+    return mu, np.clip(actions["bs"], 0.0, 1.0), actions["controller"][:, 0, :].astype(np.int64)
 
 
 # -- networks -----------------------------------------------------------------------------------
@@ -194,12 +210,108 @@ class StackedBeta:
                 - torch.lgamma(self.conc).sum(-2))
 
     def entropy(self) -> torch.Tensor:
-        return torch.distributions.Dirichlet(self.conc.transpose(-1, -2)).entropy()
+        return torch.distributions.Dirichlet(self.conc.transpose(-1, -2), validate_args=False).entropy()
 
 
 # -- action heads -------------------------------------------------------------------------------
+class Head:
+    """An action head: how a network output becomes a distribution over actions, and back.
+
+    One class per kind (:class:`BetaHead`, :class:`GaussianHead`, :class:`CategoricalHead`,
+    :class:`DeterministicHead`); :class:`ActorGroup` holds one. ``group`` is the owning
+    :class:`ActorGroup` (action dims, choices, the Gaussian's log-std parameter)."""
+
+    name = ""
+
+    def n_outputs(self, act_dim: int, n_choices: int) -> int:
+        return act_dim
+
+    def dist(self, group: "ActorGroup", out: torch.Tensor, mask: torch.Tensor | None, agent: int | None) -> Any:
+        raise ValueError(f"a {self.name} head has no distribution")
+
+    def sample(self, dist: Any) -> torch.Tensor:
+        return dist.sample()
+
+    def mode(self, dist: Any) -> torch.Tensor:
+        return dist.mean
+
+    def log_prob(self, dist: Any, action: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
+        """Sum over the used action dims: [..., D] -> [...]."""
+        return (dist.log_prob(action) * used).sum(-1)
+
+    def entropy(self, dist: Any, used: torch.Tensor) -> torch.Tensor:
+        return (dist.entropy() * used).sum(-1)
+
+
+class BetaHead(Head):
+    """``alpha, beta = 1 + softplus(net)`` per action dim (unimodal, bounded); samples clamped to
+    ``[BETA_EPS, 1 - BETA_EPS]`` before their log-probability; deterministic action = mean."""
+
+    name = "beta"
+
+    def n_outputs(self, act_dim: int, n_choices: int) -> int:
+        return 2 * act_dim
+
+    def dist(self, group: "ActorGroup", out: torch.Tensor, mask: torch.Tensor | None, agent: int | None) -> "StackedBeta":
+        # softplus of each half separately, as before: on a strided slice torch takes its scalar
+        # path, whose last bits differ from the vectorized one on the whole tensor
+        d = group.act_dim
+        return StackedBeta(torch.stack([1.0 + F.softplus(out[..., :d]), 1.0 + F.softplus(out[..., d:])], -2))
+
+    def sample(self, dist: Any) -> torch.Tensor:
+        return dist.sample().clamp(BETA_EPS, 1.0 - BETA_EPS)
+
+    def log_prob(self, dist: Any, action: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
+        return (dist.log_prob(action.clamp(BETA_EPS, 1.0 - BETA_EPS)) * used).sum(-1)
+
+
+class GaussianHead(Head):
+    """Mean = net + 0.5 (the middle of the box), state-independent per-agent log-std (the group's
+    ``log_std``); the unclipped sample is stored and scored; deterministic action = clipped mean."""
+
+    name = "gaussian"
+
+    def dist(self, group: "ActorGroup", out: torch.Tensor, mask: torch.Tensor | None, agent: int | None) -> Any:
+        mean = out + 0.5          # the middle of the normalized box at initialization
+        # validate_args=False per object (argument checks cost more than the small networks; the
+        # inputs are well formed): no global torch.distributions setting is changed
+        return torch.distributions.Normal(mean, group.log_std_of(agent).exp().expand_as(mean), validate_args=False)
+
+    def mode(self, dist: Any) -> torch.Tensor:
+        return dist.mean.clamp(0.0, 1.0)
+
+
+class CategoricalHead(Head):
+    """``D`` categoricals over ``n_choices`` with an action mask (masked logits -1e9); deterministic
+    action = masked argmax."""
+
+    name = "categorical"
+
+    def n_outputs(self, act_dim: int, n_choices: int) -> int:
+        return act_dim * n_choices
+
+    def dist(self, group: "ActorGroup", out: torch.Tensor, mask: torch.Tensor | None, agent: int | None) -> Any:
+        logits = out.reshape(*out.shape[:-1], group.act_dim, group.n_choices)
+        if mask is not None:
+            logits = logits.masked_fill(~mask, -1e9)
+        return torch.distributions.Categorical(logits=logits, validate_args=False)
+
+    def mode(self, dist: Any) -> torch.Tensor:
+        return dist.probs.argmax(-1)
+
+
+class DeterministicHead(Head):
+    """MADDPG's actors: the network output itself (squashed by the algorithm); no distribution."""
+
+    name = "deterministic"
+
+
+HEADS: dict[str, type[Head]] = {h.name: h for h in (BetaHead, GaussianHead, CategoricalHead, DeterministicHead)}
+
+
 class ActorGroup(nn.Module):
-    """The actors of one agent type: stacked MLPs and a Beta, Gaussian or masked categorical head.
+    """The actors of one agent type: stacked MLPs and a :class:`Head` (Beta, Gaussian, masked
+    categorical or deterministic).
 
     ``shared=True`` (MAPPO) uses one network for the whole group with a one-hot agent id appended to
     the observation. Methods take group-major tensors: obs [A, B, d]; actions [A, B, D].
@@ -210,12 +322,12 @@ class ActorGroup(nn.Module):
                  stay_logit: float = 0.0):
         super().__init__()
         self.stay_logit = float(stay_logit)
-        if head not in ("beta", "gaussian", "categorical", "deterministic"):
+        if head not in HEADS:
             raise ValueError(f"unknown head {head!r}")
+        self.head_impl = HEADS[head]()
         self.n_agents, self.obs_dim, self.act_dim, self.head, self.n_choices, self.shared = (
             n_agents, obs_dim, act_dim, head, n_choices, shared)
-        out = {"beta": 2 * act_dim, "gaussian": act_dim, "deterministic": act_dim,
-               "categorical": act_dim * n_choices}[head]
+        out = self.head_impl.n_outputs(act_dim, n_choices)
         self.net = StackedMLP(1 if shared else n_agents, obs_dim + (n_agents if shared else 0), out, hidden)
         if head == "gaussian":
             self.log_std = nn.Parameter(torch.full((1 if shared else n_agents, act_dim), float(init_log_std)))
@@ -257,43 +369,22 @@ class ActorGroup(nn.Module):
             return ls[0] if i is not None else ls.expand(self.n_agents, -1)[:, None, :]
         return ls[i] if i is not None else ls[:, None, :]
 
-    # distributions (batch shape [..., D])
-    def dist(self, out: torch.Tensor, mask: torch.Tensor | None = None, agent: int | None = None
-             ) -> "torch.distributions.Distribution | StackedBeta":
-        if self.head == "beta":
-            # softplus of each half separately, as before: on a strided slice torch takes its scalar
-            # path, whose last bits differ from the vectorized one on the whole tensor
-            d = self.act_dim
-            return StackedBeta(torch.stack([1.0 + F.softplus(out[..., :d]), 1.0 + F.softplus(out[..., d:])], -2))
-        if self.head == "gaussian":
-            mean = out + 0.5          # the middle of the normalized box at initialization
-            return torch.distributions.Normal(mean, self.log_std_of(agent).exp().expand_as(mean))
-        if self.head == "categorical":
-            logits = out.reshape(*out.shape[:-1], self.act_dim, self.n_choices)
-            if mask is not None:
-                logits = logits.masked_fill(~mask, -1e9)
-            return torch.distributions.Categorical(logits=logits)
-        raise ValueError("a deterministic head has no distribution")
+    # distributions (batch shape [..., D]): delegated to the head
+    def dist(self, out: torch.Tensor, mask: torch.Tensor | None = None, agent: int | None = None) -> Any:
+        return self.head_impl.dist(self, out, mask, agent)
 
-    def sample(self, dist: torch.distributions.Distribution) -> torch.Tensor:
-        x = dist.sample()
-        return x.clamp(BETA_EPS, 1.0 - BETA_EPS) if self.head == "beta" else x
+    def sample(self, dist: Any) -> torch.Tensor:
+        return self.head_impl.sample(dist)
 
-    def mode(self, dist: torch.distributions.Distribution) -> torch.Tensor:
-        if self.head == "beta":
-            return dist.mean
-        if self.head == "gaussian":
-            return dist.mean.clamp(0.0, 1.0)
-        return dist.probs.argmax(-1)
+    def mode(self, dist: Any) -> torch.Tensor:
+        return self.head_impl.mode(dist)
 
-    def log_prob(self, dist: torch.distributions.Distribution, action: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, dist: Any, action: torch.Tensor, used: torch.Tensor) -> torch.Tensor:
         """Sum over the used action dims: [..., D] -> [...]."""
-        if self.head == "beta":
-            action = action.clamp(BETA_EPS, 1.0 - BETA_EPS)
-        return (dist.log_prob(action) * used).sum(-1)
+        return self.head_impl.log_prob(dist, action, used)
 
-    def entropy(self, dist: torch.distributions.Distribution, used: torch.Tensor) -> torch.Tensor:
-        return (dist.entropy() * used).sum(-1)
+    def entropy(self, dist: Any, used: torch.Tensor) -> torch.Tensor:
+        return self.head_impl.entropy(dist, used)
 
 
 # -- optimization helpers -----------------------------------------------------------------------
@@ -417,6 +508,8 @@ class RolloutBuffer:
         self.ctrl_mask = torch.ones(t, e, 1, spec.n_mus, spec.n_bss, dtype=torch.bool)
         self.state = torch.zeros(t, e, spec.dims["state"])
         self.rewards = torch.zeros(t, e)
+        self.local_rewards = {k: torch.zeros(t, e, spec.group(k)[0]) for k in ("mu", "bs")}   # docs/agents.md
+        self.mu_least_cost = torch.zeros(t, e, spec.n_mus)   # structured map: E at p_need / E_ref (baseline)
         self.dones = torch.zeros(t, e)
         self.values = torch.zeros(t, e)
         self.next_values = torch.zeros(t, e)
@@ -474,6 +567,9 @@ def collect(actors: nn.ModuleDict, value_fn: Any, env: Any, obs: BatchObs, spec:
             buf.used[k][t] = u
             buf.logp[k][t] = (logp_dims[k].transpose(0, 1) * u).sum(-1)
         buf.rewards[t] = torch.from_numpy(reward).float()
+        for k in ("mu", "bs"):
+            buf.local_rewards[k][t] = torch.from_numpy(info[k + "_reward"]).float()
+        buf.mu_least_cost[t] = torch.from_numpy(info["mu_least_cost"]).float()
         buf.dones[t] = torch.from_numpy(done).float()
         ns = np.where(done[:, None], info["final_state"], obs.state)
         next_state[t] = torch.from_numpy(ns)

@@ -46,8 +46,13 @@ class HAPPOConfig:
     """width of the two hidden layers of the critic"""
     head: str = "beta"
     """continuous action head: "beta" or "gaussian" """
-    actor_lr: float = 5e-4
-    """Adam step size of the actors"""
+    actor_lr: float = 2e-3
+    """Adam step size of the actors (5e-4 in the case study's setting; 2e-3 with local credit, whose
+    advantages are far less noisy: docs/agents.md, "Credit assignment")"""
+    ctrl_actor_lr: float = 2e-4
+    """Adam step size of the controller's actor with local credit (its team advantage stays noisy;
+    at actor_lr it learned to migrate more and the deterministic policy got worse); with
+    credit="team" the controller uses actor_lr like every actor"""
     critic_lr: float = 5e-4
     """Adam step size of the critic"""
     adam_eps: float = 1e-5
@@ -58,8 +63,8 @@ class HAPPOConfig:
     """GAE lambda"""
     clip: float = 0.2
     """PPO ratio clip c"""
-    ppo_epochs: int = 5
-    """passes over the batch per agent update"""
+    ppo_epochs: int = 10
+    """passes over the batch per agent update (5 in the case study's setting)"""
     minibatches: int = 1
     """minibatches per pass (actors)"""
     critic_epochs: int = 5
@@ -84,6 +89,24 @@ class HAPPOConfig:
     ctrl_stay_logit: float = 5.0
     """fixed logit added to every DT's current host in the controller's categoricals (0: none);
     a uniform initial controller migrates ~80% of DTs per frame, and migrating DTs fail"""
+    action_map: str = "structured"
+    """MU action map: "structured" (a one-sided residual above the least deadline-meeting power at the
+    announced CPU share, with the give-up gate; docs/env.md) or "raw" (the power through power_decades)"""
+    residual_max: float = 0.2
+    """structured map: the MU transmits (1 + residual_max u) times its least deadline-meeting power
+    (the least power already meets the deadline exactly, so the residual only costs energy)"""
+    credit: str = "local"
+    """"local": MU and BS actors learn from their own per-slot rewards (exact marginal contribution,
+    discount 0) with per-type baselines, the controller from the team return; "team": every actor
+    learns from the team GAE advantage (the case study's setting). docs/agents.md, "Credit assignment" """
+
+    def __post_init__(self) -> None:
+        from ..errors import WdtnoptError
+        for key, allowed in (("action_map", ("structured", "raw")), ("credit", ("local", "team"))):
+            if getattr(self, key) not in allowed:
+                raise WdtnoptError(f"config: {key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        if not self.residual_max > 0:
+            raise WdtnoptError(f"config: residual_max must be > 0, got {self.residual_max!r}")
 
 
 class HAPPO:
@@ -93,14 +116,24 @@ class HAPPO:
     Config = HAPPOConfig
 
     def __init__(self, spec: EnvSpec, cfg: HAPPOConfig, seed: int = 0):
-        self.spec, self.cfg = dataclasses.replace(spec, power_decades=cfg.power_decades), cfg
+        self.spec = dataclasses.replace(spec, power_decades=cfg.power_decades, action_map=cfg.action_map,
+                                        residual_max=cfg.residual_max)
+        self.cfg = cfg
         self.rng = seed_everything(seed)
         self.actors = nn.ModuleDict({k: self._make_group(k) for k in TYPES})
-        self.actor_opt = {k: StackedAdam(list(self.actors[k].parameters()), cfg.actor_lr, cfg.adam_eps,
+        self.actor_opt = {k: StackedAdam(list(self.actors[k].parameters()), self.actor_lr(k), cfg.adam_eps,
                                          max_grad_norm=cfg.max_grad_norm) for k in TYPES}
         self.critic = mlp(spec.dims["state"], 1, cfg.critic_hidden)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, eps=cfg.adam_eps)
         self.value_norm = ValueNorm()
+        if cfg.credit == "local":   # per-type baselines of the MU and BS local rewards (shared within a type)
+            self.local_critic = nn.ModuleDict({k: mlp(spec.group(k)[1], 1, cfg.critic_hidden) for k in ("mu", "bs")})
+            self.local_critic_opt = torch.optim.Adam(self.local_critic.parameters(), lr=cfg.critic_lr, eps=cfg.adam_eps)
+            self.local_norm = nn.ModuleDict({k: ValueNorm() for k in ("mu", "bs")})
+
+    def actor_lr(self, kind: str) -> float:
+        """Adam step size of a type's actors (``ctrl_actor_lr`` for the controller with local credit)."""
+        return self.cfg.ctrl_actor_lr if kind == "controller" and self.cfg.credit == "local" else self.cfg.actor_lr
 
     def _make_group(self, kind: str) -> ActorGroup:
         a, d, da = self.spec.group(kind)
@@ -178,8 +211,101 @@ class HAPPO:
             out["entropy_" + kind] = float(np.mean(ents))
         return out
 
+    def _local_batch(self, buf: RolloutBuffer, k: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(observations [B A, d], local rewards [B A], used [B A]) of type ``k``, agent-minor."""
+        obs = buf.obs[k]
+        return (obs.reshape(-1, obs.shape[-1]), buf.local_rewards[k].reshape(-1), buf.used[k].amax(-1).reshape(-1) > 0)
+
+    def local_advantages(self, buf: RolloutBuffer) -> dict[str, torch.Tensor]:
+        """MU and BS advantages [A, B]: local reward less the type's baseline ``V_k(o_i)``, normalized
+        over the entries whose action took effect (0 elsewhere). Discount 0: an MU's or BS's action
+        changes no other slot (docs/agents.md, "Credit assignment")."""
+        b = buf.steps * buf.n_envs
+        out = {}
+        with torch.no_grad():
+            for k in ("mu", "bs"):
+                obs, r, used = self._local_batch(buf, k)
+                if k == "mu" and self.spec.action_map == "structured":
+                    # the exact baseline: the cost at the least deadline-meeting power of the announced
+                    # share (independent of the MU's own action); the advantage is the residual's extra energy
+                    v = -buf.mu_least_cost.reshape(-1)
+                else:
+                    v = self.local_norm[k].denormalize(self.local_critic[k](obs)[:, 0])
+                adv, used = (r - v).reshape(b, -1).T, used.reshape(b, -1).T      # [A, B]
+                sel = adv[used]
+                if sel.numel() > 1:
+                    adv = torch.where(used, (adv - sel.mean()) / (sel.std() + 1e-8), torch.zeros(()))
+                else:
+                    adv = torch.zeros_like(adv)
+                out[k] = adv
+        return out
+
+    def update_local_critics(self, buf: RolloutBuffer) -> dict[str, float]:
+        """Fit the per-type baselines to the local rewards of the entries whose action took effect
+        (normalized targets, mean squared error, full batch)."""
+        out = {}
+        for k in ("mu", "bs"):
+            obs, r, used = self._local_batch(buf, k)
+            obs, r = obs[used], r[used]
+            if r.numel() < 2:
+                continue
+            self.local_norm[k].update(r)
+            target = self.local_norm[k].normalize(r)
+            for _ in range(self.cfg.critic_epochs):
+                loss = F.mse_loss(self.local_critic[k](obs)[:, 0], target)
+                self.local_critic_opt.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.local_critic[k].parameters(), self.cfg.max_grad_norm)
+                self.local_critic_opt.step()
+            with torch.no_grad():
+                out[f"explained_variance_{k}"] = explained_variance(self.local_critic[k](obs)[:, 0], target)
+        return out
+
+    def update_local(self, buf: RolloutBuffer) -> dict[str, float]:
+        """The HAPPO update with local credit: the controller first (team advantage, M = 1), then the
+        MUs and BSs in a random order, each with its local advantage and the factor M of the agents
+        already updated whose actions enter its reward: a MU's host BS and the controller (at frame
+        starts); a BS's served MUs and the controller (docs/agents.md)."""
+        cfg = self.cfg
+        adv, returns = self.advantages(buf)
+        if cfg.value_norm:
+            self.value_norm.update(returns)
+        local = self.local_advantages(buf)
+        b = adv.shape[0]
+        n, m = self.spec.n_mus, self.spec.n_bss
+        bs_used = buf.used["bs"].reshape(b, m, n)
+        log_r = {"mu": torch.zeros(n, b), "bs": torch.zeros(m, b), "controller": torch.zeros(b)}
+        diags: list[dict[str, float]] = []
+        factor_std: list[float] = []
+        batch = self.agent_batch(buf, "controller", 0)
+        diags.append(self.update_agent("controller", 0, batch, adv, torch.ones(b)))
+        with torch.no_grad():
+            log_r["controller"] = self.log_prob_one("controller", 0, batch, entropy=False)[0] - batch["logp"]
+        agents = [(k, i) for k in ("mu", "bs") for i in range(self.spec.group(k)[0])]
+        for j in self.rng.permutation(len(agents)):
+            kind, i = agents[j]
+            batch = self.agent_batch(buf, kind, i)
+            with torch.no_grad():
+                if kind == "mu":
+                    lf = (bs_used[:, :, i] * log_r["bs"].T).sum(1)
+                else:
+                    lf = (bs_used[:, i, :] * log_r["mu"].T).sum(1)
+                factor = (lf + log_r["controller"]).exp()
+                factor_std.append(float(factor.std()))
+            diags.append(self.update_agent(kind, i, batch, local[kind][i], factor))
+            with torch.no_grad():
+                log_r[kind][i] = self.log_prob_one(kind, i, batch, entropy=False)[0] - batch["logp"]
+        keys = sorted({k for d in diags for k in d})
+        out = {k: float(np.mean([d[k] for d in diags if k in d])) for k in keys}
+        out["factor_std"] = float(np.mean(factor_std))
+        out.update(self.update_critic(buf, returns))
+        out.update(self.update_local_critics(buf))
+        return out
+
     def update(self, buf: RolloutBuffer) -> dict[str, float]:
         cfg = self.cfg
+        if cfg.credit == "local":
+            return self.update_local(buf)
         adv, returns = self.advantages(buf)
         if cfg.value_norm:
             self.value_norm.update(returns)
@@ -218,9 +344,14 @@ class HAPPO:
 
     # -- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"actors": self.actors.state_dict(), "critic": self.critic.state_dict(),
-                "critic_opt": self.critic_opt.state_dict(), "value_norm": self.value_norm.state_dict(),
-                "actor_opt": self.actor_opt_state(), "rng": self.rng.bit_generator.state}
+        sd = {"actors": self.actors.state_dict(), "critic": self.critic.state_dict(),
+              "critic_opt": self.critic_opt.state_dict(), "value_norm": self.value_norm.state_dict(),
+              "actor_opt": self.actor_opt_state(), "rng": self.rng.bit_generator.state}
+        if self.cfg.credit == "local":
+            sd["local_critic"] = self.local_critic.state_dict()
+            sd["local_critic_opt"] = self.local_critic_opt.state_dict()
+            sd["local_norm"] = self.local_norm.state_dict()
+        return sd
 
     def actor_opt_state(self) -> Any:
         return {k: o.state_dict() for k, o in self.actor_opt.items()}
@@ -236,3 +367,7 @@ class HAPPO:
         self.value_norm.load_state_dict(sd["value_norm"])
         self.load_actor_opt_state(sd["actor_opt"])
         self.rng.bit_generator.state = sd["rng"]
+        if self.cfg.credit == "local":
+            self.local_critic.load_state_dict(sd["local_critic"])
+            self.local_critic_opt.load_state_dict(sd["local_critic_opt"])
+            self.local_norm.load_state_dict(sd["local_norm"])

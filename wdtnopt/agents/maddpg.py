@@ -69,6 +69,18 @@ class MADDPGConfig:
     linear by default: with 2 decades and the prior below MADDPG got worse on the tiny test scenario"""
     ctrl_stay_logit: float = 0.0
     """fixed logit added to every DT's current host in the controller's logits (0: none), as HAPPO's"""
+    action_map: str = "structured"
+    """MU action map, as HAPPO's: "structured" (residual above the least deadline-meeting power at the
+    announced share, give-up gate) or "raw" (power through power_decades)"""
+    residual_max: float = 0.2
+    """structured map: the MU transmits (1 + residual_max u) times its least deadline-meeting power"""
+
+    def __post_init__(self) -> None:
+        from ..errors import WdtnoptError
+        if self.action_map not in ("structured", "raw"):
+            raise WdtnoptError(f"config: action_map must be one of structured, raw, got {self.action_map!r}")
+        if not self.residual_max > 0:
+            raise WdtnoptError(f"config: residual_max must be > 0, got {self.residual_max!r}")
 
 
 class ReplayBuffer:
@@ -148,7 +160,9 @@ class MADDPG:
     Config = MADDPGConfig
 
     def __init__(self, spec: EnvSpec, cfg: MADDPGConfig, seed: int = 0):
-        self.spec, self.cfg = dataclasses.replace(spec, power_decades=cfg.power_decades), cfg
+        self.spec = dataclasses.replace(spec, power_decades=cfg.power_decades, action_map=cfg.action_map,
+                                        residual_max=cfg.residual_max)
+        self.cfg = cfg
         spec = self.spec
         self.rng = seed_everything(seed)
         groups = {}

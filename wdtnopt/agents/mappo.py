@@ -2,7 +2,8 @@
 
 One actor network per type (MU, BS, controller), fed the agent's observation plus a one-hot agent
 id; all agents are updated *simultaneously* by one clipped surrogate (no sequential order, no M
-factor), with one Adam per run. Rollouts, the centralized V critic, GAE, value normalization and
+factor), with one Adam per run. With ``credit="local"`` the MU and BS terms use their local
+advantages (as HAPPO's), the controller's the team advantage. Rollouts, the centralized V critic, GAE, value normalization and
 the Huber value loss are those of :class:`~wdtnopt.agents.happo.HAPPO`.
 """
 from __future__ import annotations
@@ -32,7 +33,12 @@ class MAPPO(HAPPO):
 
     def __init__(self, spec: EnvSpec, cfg: MAPPOConfig, seed: int = 0):
         super().__init__(spec, cfg, seed)
-        self.actor_opt = torch.optim.Adam(self.actors.parameters(), lr=cfg.actor_lr, eps=cfg.adam_eps)
+        if cfg.credit == "local":   # the controller at its own step size (HAPPOConfig.ctrl_actor_lr)
+            groups = [{"params": [p for k in ("mu", "bs") for p in self.actors[k].parameters()]},
+                      {"params": list(self.actors["controller"].parameters()), "lr": self.actor_lr("controller")}]
+            self.actor_opt = torch.optim.Adam(groups, lr=cfg.actor_lr, eps=cfg.adam_eps)
+        else:
+            self.actor_opt = torch.optim.Adam(self.actors.parameters(), lr=cfg.actor_lr, eps=cfg.adam_eps)
 
     def _make_group(self, kind: str) -> ActorGroup:
         a, d, da = self.spec.group(kind)
@@ -61,6 +67,7 @@ class MAPPO(HAPPO):
         adv, returns = self.advantages(buf)
         if cfg.value_norm:
             self.value_norm.update(returns)
+        local = self.local_advantages(buf) if cfg.credit == "local" else {}
         b = adv.shape[0]
         kls, clips, losses = [], [], []
         for _ in range(cfg.ppo_epochs):
@@ -72,7 +79,7 @@ class MAPPO(HAPPO):
                     logp, old, ent = self.group_log_prob(buf, kind, mb, coef > 0)
                     log_ratio = logp - old
                     ratio = log_ratio.exp()
-                    a_mb = adv[mb][None, :]
+                    a_mb = local[kind][:, mb] if kind in local else adv[mb][None, :]
                     surr = torch.min(ratio * a_mb, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * a_mb)
                     loss = loss - surr.mean() - (coef * ent.mean() if ent is not None else 0.0)
                     with torch.no_grad():
@@ -86,6 +93,8 @@ class MAPPO(HAPPO):
         out = {"approx_kl": float(np.mean(kls[-len(TYPES):])), "clipfrac": float(np.mean(clips)),
                "policy_loss": float(np.mean(losses))}
         out.update(self.update_critic(buf, returns))
+        if local:
+            out.update(self.update_local_critics(buf))
         return out
 
     def actor_opt_state(self) -> Any:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -12,37 +11,9 @@ import torch
 from ..env import BatchedWdtnEnv
 from ..errors import WdtnoptError
 from ..scenario import Scenario
-from . import ALGORITHMS
 from .checkpoint import CHECKPOINT_FILE, load_agent_state, read_checkpoint, write_checkpoint
 from .core import EnvSpec
-
-
-def algorithm_class(name: str) -> type:
-    if name not in ALGORITHMS:
-        raise WdtnoptError(f"algo: unknown algorithm {name!r}; expected one of {', '.join(ALGORITHMS)}")
-    module, attr = ALGORITHMS[name].split(":")
-    return getattr(import_module(module), attr)
-
-
-def make_config(cls: type, overrides: dict[str, Any] | None) -> Any:
-    """The algorithm's config dataclass with ``overrides``; unknown keys raise WdtnoptError."""
-    fields = {f.name: f for f in dataclasses.fields(cls.Config)}
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - set(fields))
-    if unknown:
-        raise WdtnoptError(f"config: unknown option(s) {', '.join(unknown)} for {cls.name}; "
-                           f"known: {', '.join(fields)}")
-    return cls.Config(**overrides)
-
-
-def build_agent(algo: str, scenario: Scenario, config: dict[str, Any], seed: int, path: Any = None) -> Any:
-    cls = algorithm_class(algo)
-    try:
-        cfg = make_config(cls, config)
-    except (WdtnoptError, TypeError) as exc:
-        where = f"checkpoint {path}: " if path is not None else ""
-        raise WdtnoptError(f"{where}{exc}") from None
-    return cls(EnvSpec.from_scenario(scenario), cfg, seed)
+from .registry import algorithm_class, build_agent, make_config, stored_config  # noqa: F401 - re-exported
 
 
 class Trainer:
@@ -57,7 +28,8 @@ class Trainer:
         self.config = make_config(cls, config)
         torch.set_num_threads(self.config.torch_threads)
         self.agent = cls(EnvSpec.from_scenario(scenario), self.config, self.seed)
-        self.env = BatchedWdtnEnv(scenario, self.config.n_envs, self.seed, self.config.episode_slots, self.mobility)
+        self.env = BatchedWdtnEnv(scenario, self.config.n_envs, self.seed, self.config.episode_slots, self.mobility,
+                                  mu_action=self.agent.spec.mu_action)
         self.obs = self.env.reset()
         self.iteration = 0
         self.env_steps = 0
@@ -79,7 +51,8 @@ class Trainer:
     def evaluate_policy(self, episodes: int = 4, seed: int = 10_000, deterministic: bool = True) -> dict[str, float]:
         """Mean team reward per slot, energy per MU per slot (J) and failure ratio of the current
         policy on ``episodes`` fresh traces (a separate environment; training state is untouched)."""
-        env = BatchedWdtnEnv(self.scenario, episodes, seed, self.config.episode_slots, self.mobility)
+        env = BatchedWdtnEnv(self.scenario, episodes, seed, self.config.episode_slots, self.mobility,
+                             mu_action=self.agent.spec.mu_action)
         obs = env.reset()
         from .core import to_env
         tot = [0.0, 0.0, 0, 0]
@@ -113,7 +86,8 @@ class Trainer:
             raise WdtnoptError(f"checkpoint {path}: invalid scenario ({exc})") from None
         try:
             mobility = payload.get("mobility")
-            tr = cls(payload["algo"], scenario, int(payload["seed"]), dict(payload["config"]),
+            tr = cls(payload["algo"], scenario, int(payload["seed"]),
+                     stored_config(algorithm_class(payload["algo"]), dict(payload["config"])),
                      None if mobility is None else str(mobility))
         except WdtnoptError as exc:
             raise WdtnoptError(f"checkpoint {path}: {exc}") from None

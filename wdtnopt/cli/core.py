@@ -88,7 +88,7 @@ def build_policy(name: str, v: float | None = None, eps: float | None = None, th
 
 @click.command("simulate")
 @click.option("--policy", "policies", multiple=True, default=("follow",), show_default=True,
-              help="Policy name (static, follow, lyapunov, oracle, checkpoint:DIR); repeat to compare.")
+              help="Policy name (static, follow, lyapunov, oracle, checkpoint:DIR, pretrained:ALGO); repeat to compare.")
 @scenario_options
 @click.option("--V", "v", type=click.FloatRange(min=0, min_open=True), default=None, help="Lyapunov trade-off V.")
 @click.option("--eps", type=click.FloatRange(0, 1), default=None, help="Target failure ratio per MU.")
@@ -162,13 +162,26 @@ def demo(slots: int, seed: int) -> None:
 
     console.print("3. Policies on the whole trace:")
     rows = []
-    for name in ("static", "follow", "oracle", "lyapunov"):
+    learned = _demo_pretrained()
+    for name in ("static", "follow", "oracle", "lyapunov") + tuple(learned):
         t0 = time.perf_counter()
         res = simulate(make_policy(name), trace, progress=True)
         rows.append((res, time.perf_counter() - t0))
     console.print(summary_table(rows, f"{slots} slots, seed {seed}"))
+    for name, rec in learned.items():
+        console.print(f"   [dim]{name}: trained with `{rec['command']}` ({rec['env_steps']} env steps, seed {rec['seed']}, "
+                      f"{rec['cpu_time_s']:.0f} CPU-s); docs/agents.md[/dim]")
     _demo_gap(trace, [r for r, _ in rows])
     console.print(f"[dim]registered policies: {', '.join(policy_names())}[/dim]")
+
+
+def _demo_pretrained() -> dict[str, dict[str, Any]]:
+    """The shipped Beta-HAPPO agent's policy name and training record, if torch is installed."""
+    try:
+        from ..agents.pretrained import pretrained_names, pretrained_record
+    except ImportError:   # torch is an optional dependency of the learned agents
+        return {}
+    return {f"pretrained:{n}": pretrained_record(n) for n in pretrained_names() if n == "beta-happo"}
 
 
 def _demo_snapshot(trace: Any) -> None:

@@ -14,7 +14,8 @@ from ..io import atomic_write_text
 from .core import load_mobility_source, load_scenario, mobility_option
 
 LOG_COLUMNS = ("iteration", "env_steps", "wall_s", "reward", "energy_per_mu_slot", "failure_ratio", "policy_loss",
-               "value_loss", "approx_kl", "clipfrac", "explained_variance", "entropy_controller", "q_mean", "sps")
+               "value_loss", "approx_kl", "clipfrac", "explained_variance", "entropy_controller", "q_mean",
+               "factor_std", "explained_variance_mu", "explained_variance_bs", "sps")
 ALGOS = ("beta-happo", "gaussian-happo", "beta-mappo", "maddpg")
 
 

@@ -65,19 +65,29 @@ class BatchedWdtnEnv:
         Episode ``k`` of environment ``e`` uses the trace seed ``episode_seed(seed, e, k)``.
     slots : int, optional
         Episode length in slots.
+    mobility : optional
+        The traces' mobility source (docs/mobility.md); None: Gauss-Markov.
+    mu_action : {"power", "power_over_need"}, optional
+        What a MU's action means: its power in W, or a multiple ``>= 1`` of the least
+        deadline-meeting power at the CPU share the BSs announced, with the give-up gate
+        (docs/env.md, "Within-slot protocol").
 
     Raises
     ------
     WdtnoptError
-        If ``scenario`` is not a Scenario, or ``n_envs`` or ``slots`` is not an integer >= 1.
+        If ``scenario`` is not a Scenario, ``n_envs`` or ``slots`` is not an integer >= 1, or
+        ``mu_action`` is not one of the two conventions.
     """
 
     def __init__(self, scenario: Scenario | None = None, n_envs: int = 8, seed: int = 0, slots: int = 100,
-                 mobility: Any = None):
+                 mobility: Any = None, mu_action: str = "power"):
         self.scenario = check_args(scenario, slots)
         self.mobility = resolve_mobility(mobility)   # docs/mobility.md; None: Gauss-Markov
         if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
             raise WdtnoptError(f"n_envs: expected an integer >= 1, got {n_envs!r}")
+        if mu_action not in core.MU_ACTIONS:
+            raise WdtnoptError(f"mu_action: expected one of {', '.join(core.MU_ACTIONS)}, got {mu_action!r}")
+        self.mu_action = mu_action
         self.n_envs, self.seed, self.slots = int(n_envs), int(seed), int(slots)
         self.n_mus, self.n_bss = self.scenario.n_mus, self.scenario.n_bss
         self.dims = core.obs_dims(self.n_mus, self.n_bss)
@@ -134,8 +144,13 @@ class BatchedWdtnEnv:
         snap.placement_prev, snap.migrating, snap.allow_migration = x, unavailable > 0, False
         host_up = np.take_along_axis(snap.server_up, x, 1)
         snap.migration_mask = host_up
-        p, cpu, mu_used, bs_used = core.allocation(x, snap.migrating | ~host_up, snap.request, snap.p_max, snap.cpu_hz,
-                                                   power, weights)
+        blocked = snap.migrating | ~host_up
+        if self.mu_action == "power_over_need":   # the BSs act first, the MUs answer the announced shares
+            p, cpu, mu_used, bs_used, gave_up, least = core.structured_allocation(snap, x, blocked, power, weights,
+                                                                                  sc.failure_price)
+        else:
+            p, cpu, mu_used, bs_used = core.allocation(x, blocked, snap.request, snap.p_max, snap.cpu_hz, power, weights)
+            gave_up, least = np.zeros_like(mu_used), np.zeros(mu_used.shape)
         ev = evaluate_arrays(snap, x, power=p, cpu_hz=cpu)
         hard = ev.hard_violations
         if hard.any():   # as SimState.finish_slot; cannot happen with the repaired placement
@@ -145,11 +160,16 @@ class BatchedWdtnEnv:
         reward = core.team_rewards(ev.energy, snap.request, ev.failed, sc.energy_ref_j, sc.eta)
         requests = snap.request.sum(1)
         failures = ev.failed.sum(1)
+        x_slot = x
         for sim in self.sims:   # as SimState.finish_slot after its evaluate
             sim.advance()
         t, x, unavailable = self._positions()
         done = t >= self.slots
+        mu_reward, bs_reward = core.local_rewards(ev.energy, snap.request, ev.failed, x_slot,
+                                                  snap.request & ~blocked, self.n_bss, sc.energy_ref_j, sc.eta)
         info: dict[str, Any] = {"mu_used": mu_used, "bs_used": bs_used, "ctrl_used": frame_start,
+                                "mu_reward": mu_reward, "bs_reward": bs_reward, "gave_up": gave_up,
+                                "mu_least_cost": least / sc.energy_ref_j,
                                 "energy_j": ev.energy_total, "failures": failures, "requests": requests,
                                 "final_state": np.zeros((e_, self.dims["state"]), np.float32), "episodes": []}
         self._acc += np.stack([ev.energy_total, requests, failures, reward], axis=1)

@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import physics
 from ..cost import Decision, Evaluation, _bincount_rows
+from ..errors import WdtnoptError
 from ..simulation import SimState
 from ..snapshot import Snapshot
 from ..trace import Trace
@@ -254,13 +255,27 @@ def repair_placement(state: SimState, hosts: np.ndarray) -> np.ndarray:
     return x
 
 
-def decision(snap: Snapshot, power: np.ndarray, weights: np.ndarray,
-             level: np.ndarray | None = None) -> tuple[Decision, np.ndarray, np.ndarray]:
+def decision(snap: Snapshot, power: np.ndarray, weights: np.ndarray, level: np.ndarray | None = None,
+             mu_action: str = "power", price_j: float = 0.0) -> tuple[Decision, np.ndarray, np.ndarray]:
     """The environment-view decision of the slot; also which MU / BS action entries take effect.
-    ``level`` [N]: the MUs' semantic compression levels (a scenario with a menu; None = level 0)."""
+    ``level`` [N]: the MUs' semantic compression levels (a scenario with a menu; None = level 0).
+    ``mu_action="power_over_need"``: ``power`` holds multiples of the least deadline-meeting power at
+    the announced share, gated at ``price_j`` (:func:`structured_allocation`; level 0 only)."""
     n, m = snap.n_mus, snap.n_bss
     x = snap.placement_prev
-    p, cpu, active, bs_used = allocation(x[None], (snap.migrating | ~snap.host_up)[None], snap.request[None], snap.p_max[None],
+    blocked = snap.migrating | ~snap.host_up   # a DT that is migrating or whose host is down cannot update
+    if mu_action == "power_over_need":
+        if level is not None and np.any(np.asarray(level) != 0):
+            raise WdtnoptError("mu_action: 'power_over_need' computes the least power at compression level 0; "
+                               "it does not take levels")
+        f = SimpleNamespace(**{k: np.asarray(getattr(snap, k))[None] for k in (
+            "request", "p_max", "cpu_hz", "gain", "assoc", "bandwidth", "noise_psd", "data_bits", "relay", "cycles",
+            "deadline")})
+        p, cpu, used, bs_used, _, _ = structured_allocation(f, x[None], blocked[None],
+                                                         np.asarray(power, float).reshape(1, n),
+                                                         np.asarray(weights, float).reshape(1, m, n), price_j)
+        return Decision(placement=x.copy(), power=p[0], cpu_hz=cpu[0]), used[0], bs_used[0]
+    p, cpu, active, bs_used = allocation(x[None], blocked[None], snap.request[None], snap.p_max[None],
                                          snap.cpu_hz[None], np.asarray(power, float).reshape(1, n),
                                          np.asarray(weights, float).reshape(1, m, n))
     return Decision(placement=x.copy(), power=p[0], cpu_hz=cpu[0], level=level), active[0], bs_used[0]
@@ -295,17 +310,99 @@ def team_rewards(energy: np.ndarray, request: np.ndarray, failed: np.ndarray, en
 
 
 def step(state: SimState, power: np.ndarray, weights: np.ndarray, hosts: np.ndarray,
-         level: np.ndarray | None = None) -> StepResult:
+         level: np.ndarray | None = None, mu_action: str = "power") -> StepResult:
     """Advance ``state`` by one slot under the agents' actions (placement first at frame starts);
-    ``level``: the MUs' semantic compression levels when the trace has a menu."""
+    ``level``: the MUs' semantic compression levels when the trace has a menu; ``mu_action`` as
+    :data:`MU_ACTIONS` (docs/env.md, "Within-slot protocol")."""
     sc = state.trace.scenario
     frame_start = state.is_frame_start
     migrations = 0
     if frame_start:
         migrations = state.apply_placement(repair_placement(state, hosts))
     snap = state.snapshot(allow_migration=False)
-    dec, mu_used, bs_used = decision(snap, power, weights, level)
+    dec, mu_used, bs_used = decision(snap, power, weights, level, mu_action=mu_action, price_j=sc.failure_price)
     ev = state.finish_slot(snap, dec)
     return StepResult(reward=team_reward(ev, snap, sc.energy_ref_j, sc.eta), evaluation=ev, snapshot=snap,
                       migrations=migrations, frame_start=frame_start, mu_used=mu_used, bs_used=bs_used,
                       ctrl_used=frame_start)
+
+
+# -- structured MU action (docs/env.md, "Within-slot protocol") ----------------------------------
+MU_ACTIONS = ("power", "power_over_need")
+"""What a MU's action means: ``power`` (W, clipped to ``[0, p_max]``) or ``power_over_need``, a
+multiplier ``>= 1`` of the least power that meets the deadline at the CPU share announced by the
+BSs in this slot, with the give-up gate (:func:`structured_allocation`)."""
+
+
+def structured_allocation(f: Any, x: np.ndarray, migrating: np.ndarray, over_need: np.ndarray, weights: np.ndarray,
+                          price_j: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Power and CPU of E environments when the BSs act first and the MUs answer the announced shares.
+
+    The BS weights split each server's CPU among its DTs that update (as :func:`allocation`). A MU
+    whose least deadline-meeting power at that share, ``p_need = (N0 B / g)(2^{D / (B t)} - 1)`` with
+    ``t = deadline - relay - cycles / cpu``, exceeds ``p_max`` or whose least energy ``p_need t``
+    exceeds the failure price ``price_j`` (``eta E_ref``: failing costs less) gives up: it does not
+    transmit and its DT's share is handed back to the others on its server (repeated until no MU
+    gives up; shares only grow, so no MU that stayed becomes infeasible or too expensive). The others
+    transmit ``min(p_need * max(over_need, 1), p_max)``, which meets the deadline.
+
+    Parameters
+    ----------
+    f : object
+        The slot's snapshot fields with a leading ``[E]`` (``request``, ``p_max``, ``cpu_hz``,
+        ``gain``, ``assoc``, ``bandwidth``, ``noise_psd``, ``data_bits``, ``relay [E, N, M]``,
+        ``cycles``, ``deadline``), e.g. :meth:`FeatureStack.at`.
+    x, migrating : ndarray [E, N]
+        Placement in the slot and the DTs that are migrating.
+    over_need : ndarray [E, N]
+        The MUs' actions: power as a multiple of ``p_need`` (values below 1 mean 1).
+    weights : ndarray [E, M, N]
+        The BSs' CPU weights (clipped to ``[0, 1]``, floored at ``WEIGHT_FLOOR``).
+    price_j : float
+        Failure price in J above which a sync is given up.
+
+    Returns
+    -------
+    power [E, N] (W), cpu [E, N] (Hz), MU action used [E, N] (transmits), BS entry used [E, M, N],
+    gave_up [E, N] (requesting, available, not transmitting), least energy [E, N] (J): ``p_need t``
+    of the MUs that transmit (what they spend with ``over_need = 1``), 0 elsewhere.
+    """
+    e_, m, n = weights.shape
+    active = f.request & ~migrating
+    w = np.clip(weights, 0.0, 1.0)
+    w_own = np.maximum(np.take_along_axis(w, x[:, None, :], 1)[:, 0], WEIGHT_FLOOR)
+    g = np.take_along_axis(f.gain, f.assoc[:, :, None], 2)[:, :, 0]
+    relay_x = np.take_along_axis(f.relay, x[:, :, None], 2)[:, :, 0]
+    served = active.copy()
+    while True:
+        ws = w_own * served
+        total = _rows(_bincount_rows(x, ws, m), x)
+        cpu = np.where(served, _rows(f.cpu_hz, x) * ws / np.where(total > 0, total, 1.0), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            compute = np.where(cpu > 0, f.cycles / np.where(cpu > 0, cpu, 1.0), np.inf)
+            t_avail = f.deadline - relay_x - compute
+            p_need = physics.power_for_time(t_avail, f.data_bits, f.bandwidth, f.noise_psd, g)
+            ok = served & (t_avail > 0) & (p_need <= f.p_max) & (p_need * t_avail <= price_j)
+        if (ok == served).all():
+            break
+        served = ok
+    p = np.where(served, np.minimum(np.where(served, p_need, 0.0) * np.maximum(over_need, 1.0), f.p_max), 0.0)
+    bs_used = (x[:, None, :] == np.arange(m)[None, :, None]) & active[:, None, :]
+    least = np.where(served, np.where(served, p_need, 0.0) * np.where(served, t_avail, 0.0), 0.0)
+    return p, cpu, served, bs_used, active & ~served, least
+
+
+def local_rewards(energy: np.ndarray, request: np.ndarray, failed: np.ndarray, x: np.ndarray, active: np.ndarray,
+                  n_bss: int, energy_ref_j: float, eta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-agent local rewards of E environments (docs/agents.md, "Credit assignment").
+
+    MU n: ``-(E_n / E_ref + eta fail_n)``, its own term of the team reward, whose mean over the MUs
+    is the team reward (:func:`team_rewards`). BS m: ``(1/N) sum`` of the MU rewards of the DTs it
+    serves in the slot (hosted, requesting, available), the part of the team reward its CPU weights
+    can change; the BS rewards add up to the team reward less the failures of migrating DTs.
+
+    energy, request, failed, x, active: [E, N] -> (MU rewards [E, N], BS rewards [E, M]).
+    """
+    mu = -(np.where(request, energy, 0.0) / energy_ref_j + eta * failed)
+    bs = _bincount_rows(x, np.where(active, mu, 0.0), n_bss) / energy.shape[-1]
+    return mu, bs

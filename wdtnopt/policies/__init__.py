@@ -11,7 +11,8 @@ A policy decides the DT placement at frame starts and the power/CPU allocation e
 
 Registered names: ``static`` and ``follow`` (here), ``lyapunov`` and ``oracle`` (the Lyapunov
 scheduler and the myopic oracle), ``predictive`` (placement for where MUs will be over the frame),
-``oracle-fa`` and ``lyapunov-fa`` (their failure-aware variants) and ``checkpoint:DIR`` (a trained agent), loaded on first use.
+``oracle-fa`` and ``lyapunov-fa`` (their failure-aware variants), ``checkpoint:DIR`` (a trained
+agent) and ``pretrained:ALGO`` (an agent shipped with the package, docs/agents.md), loaded on first use.
 """
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ _REGISTRY: dict[str, str | Callable[..., Policy]] = {
     "lyapunov-fa": "wdtnopt.policies.lyapunov:FailureAwareLyapunovPolicy",
 }
 _CHECKPOINT = "wdtnopt.agents.checkpoint:CheckpointPolicy"
+_PRETRAINED = "wdtnopt.agents.pretrained:PretrainedPolicy"
 
 
 def register_policy(name: str, factory: str | Callable[..., Policy]) -> None:
@@ -89,7 +91,7 @@ def register_policy(name: str, factory: str | Callable[..., Policy]) -> None:
 
 
 def policy_names() -> list[str]:
-    return sorted(_REGISTRY) + ["checkpoint:DIR"]
+    return sorted(_REGISTRY) + ["checkpoint:DIR", "pretrained:ALGO"]
 
 
 def make_policy(spec: str | Policy, **options: Any) -> Policy:
@@ -121,6 +123,9 @@ def make_policy(spec: str | Policy, **options: Any) -> Policy:
         raise WdtnoptError(f"policy: expected a name or a Policy object, got {type(spec).__name__}")
     if spec.startswith("checkpoint:"):
         factory: Any = _resolve(_CHECKPOINT, spec)
+        return factory(spec.split(":", 1)[1], **options)
+    if spec.startswith("pretrained:"):   # an agent shipped with the package (wdtnopt/pretrained/)
+        factory = _resolve(_PRETRAINED, spec)
         return factory(spec.split(":", 1)[1], **options)
     entry = _REGISTRY.get(spec)
     if entry is None:

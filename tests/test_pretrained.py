@@ -1,0 +1,59 @@
+"""The pretrained agents shipped in the package (wdtnopt/pretrained/, docs/agents.md)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from wdtnopt import Scenario, WdtnoptError, generate_trace, simulate
+from wdtnopt.agents import ALGORITHMS, Agent
+from wdtnopt.agents.pretrained import DIRECTORY, FORMAT, PretrainedPolicy, pretrained_names, pretrained_record
+from wdtnopt.agents.trainer import Trainer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from eval_agents import evaluate_policies  # noqa: E402
+
+
+def test_every_algorithm_is_shipped_with_its_training_record():
+    assert pretrained_names() == sorted(ALGORITHMS)
+    for name in pretrained_names():
+        rec = pretrained_record(name)
+        assert rec["algo"] == name and rec["command"].startswith(f"wdtnopt train --algo {name} ")
+        assert rec["env_steps"] > 0 and rec["cpu_time_s"] > 0 and "seed" in rec and "check" in rec
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_pretrained_loads_weights_only_and_reproduces_its_record(name):
+    path = DIRECTORY / f"{name}.pt"
+    payload = torch.load(path, map_location="cpu", weights_only=True)   # plain tensors and data only
+    assert payload["format"] == FORMAT and payload["algo"] == name
+    pol = PretrainedPolicy(name)
+    assert isinstance(pol.agent, Agent) and pol.scenario.n_mus == Scenario.paper().n_mus
+    check = pretrained_record(name)["check"]
+    row = evaluate_policies([f"pretrained:{name}"], Scenario.paper(), check["traces"], check["slots"])[0]
+    # the recorded figures are rounded; float32 networks may differ in the last bits across CPUs
+    assert row["failure_ratio"] == pytest.approx(check["failure_ratio"], abs=1e-4)
+    assert row["team_cost"] == pytest.approx(check["team_cost"], rel=1e-3)
+    assert row["energy_mj"] == pytest.approx(check["energy_mj"], rel=1e-3)
+
+
+def test_simulate_pretrained_by_name_and_errors():
+    res = simulate("pretrained:beta-happo", generate_trace(Scenario.paper(), seed=3, slots=4))
+    assert res.policy == "pretrained:beta-happo" and res.slots == 4
+    with pytest.raises(WdtnoptError, match="no shipped agent 'nope'"):
+        simulate("pretrained:nope", generate_trace(Scenario.paper(), seed=3, slots=4))
+    with pytest.raises(WdtnoptError, match="trained for 30 MUs"):
+        simulate("pretrained:beta-happo", generate_trace(Scenario.paper(n_mus=4), seed=3, slots=4))
+
+
+def test_export_round_trip(tmp_path):
+    from wdtnopt.agents.pretrained import export_pretrained, read_pretrained
+    tr = Trainer("beta-happo", Scenario.paper(n_mus=3, n_bss=2), seed=0, config={"n_envs": 1, "rollout_steps": 4})
+    path = export_pretrained(tr, "beta-happo", {"algo": "beta-happo"}, tmp_path)
+    payload = read_pretrained(path)
+    for k, v in tr.agent.actors.state_dict().items():
+        assert torch.equal(payload["actors"][k], v)
+    assert np.isfinite(tr.evaluate_policy(episodes=1)["reward"])

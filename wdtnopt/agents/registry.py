@@ -1,0 +1,90 @@
+"""The algorithm registry: names, classes, configs and the :class:`Agent` protocol (docs/agents.md).
+
+The trainer, checkpoints and pretrained agents all build agents here, so none of them imports
+another (the checkpoint <-> trainer cycle is gone). Importing this module does not import torch;
+:func:`algorithm_class` imports the algorithm's module on first use.
+"""
+from __future__ import annotations
+
+import dataclasses
+from importlib import import_module
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import WdtnoptError
+
+ALGORITHMS = {
+    "beta-happo": "wdtnopt.agents.happo:HAPPO",
+    "gaussian-happo": "wdtnopt.agents.gaussian_happo:GaussianHAPPO",
+    "beta-mappo": "wdtnopt.agents.mappo:MAPPO",
+    "maddpg": "wdtnopt.agents.maddpg:MADDPG",
+}
+"""Algorithm name -> "module:class"."""
+
+LEGACY_CONFIG = {"action_map": "raw", "credit": "team"}
+"""What a checkpoint written before the structured map and local credit existed was trained with."""
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What the trainer, checkpoints and :class:`~wdtnopt.agents.checkpoint.CheckpointPolicy` need
+    from an algorithm (all four satisfy it: tested).
+
+    ``spec`` is the :class:`~wdtnopt.agents.core.EnvSpec` (with the action map), ``actors`` the
+    ``torch.nn.ModuleDict`` of the ``mu``, ``bs`` and ``controller`` actor groups.
+    """
+
+    name: str
+    spec: Any
+    cfg: Any
+    actors: Any
+
+    def act(self, obs: Any, deterministic: bool = True) -> dict[str, Any]:
+        """Normalized actions {type: [E, A, D]} for a :class:`~wdtnopt.env.BatchObs`."""
+
+    def iterate(self, env: Any, obs: Any) -> tuple[Any, dict[str, float]]:
+        """Collect and update once; the next observation and the iteration's metrics."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume training exactly (tensors and plain data)."""
+
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict`."""
+
+
+def algorithm_class(name: str) -> type:
+    """The class registered under ``name``; an unknown name raises :class:`WdtnoptError`."""
+    if name not in ALGORITHMS:
+        raise WdtnoptError(f"algo: unknown algorithm {name!r}; expected one of {', '.join(ALGORITHMS)}")
+    module, attr = ALGORITHMS[name].split(":")
+    return getattr(import_module(module), attr)
+
+
+def make_config(cls: type, overrides: dict[str, Any] | None) -> Any:
+    """The algorithm's config dataclass with ``overrides``; unknown keys raise WdtnoptError."""
+    fields = {f.name: f for f in dataclasses.fields(cls.Config)}
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise WdtnoptError(f"config: unknown option(s) {', '.join(unknown)} for {cls.name}; "
+                           f"known: {', '.join(fields)}")
+    return cls.Config(**overrides)
+
+
+def stored_config(cls: type, config: dict[str, Any]) -> dict[str, Any]:
+    """A config read from a checkpoint, with :data:`LEGACY_CONFIG` for the keys it lacks."""
+    fields = {f.name for f in dataclasses.fields(cls.Config)}
+    return {**{k: v for k, v in LEGACY_CONFIG.items() if k in fields}, **dict(config)}
+
+
+def build_agent(algo: str, scenario: Any, config: dict[str, Any], seed: int, path: Any = None) -> Any:
+    """A fresh agent of ``algo`` for ``scenario`` with a stored ``config``; keys a stored config lacks
+    take their :data:`LEGACY_CONFIG` values (what older checkpoints were trained with)."""
+    from .core import EnvSpec
+    cls = algorithm_class(algo)
+    config = stored_config(cls, config)
+    try:
+        cfg = make_config(cls, config)
+    except (WdtnoptError, TypeError) as exc:
+        where = f"checkpoint {path}: " if path is not None else ""
+        raise WdtnoptError(f"{where}{exc}") from None
+    return cls(EnvSpec.from_scenario(scenario), cfg, seed)
