@@ -50,11 +50,17 @@ def _check(name: str, sc: Scenario) -> dict:
             "energy_mj": row["energy_mj"], "failure_ratio": row["failure_ratio"]}
 
 
-def recheck(algo: str) -> None:
-    """Rewrite the ``check`` entry of a shipped agent's record (its weights unchanged)."""
+def recheck(algo: str, traces: int = 0, slots: int = 0) -> None:
+    """Rewrite the ``check`` entry of a shipped agent's record (its weights unchanged); with
+    ``traces``, also its evaluation rows (on the traces of ``benchmarks/eval_agents.py``)."""
     path = DIRECTORY / f"{algo}.json"
     record = json.loads(path.read_text(encoding="utf-8"))
-    record["check"] = _check(f"pretrained:{algo}", Scenario.paper())
+    name, sc = f"pretrained:{algo}", Scenario.paper()
+    if traces:
+        record.setdefault("evaluation", {}).update({
+            "trace_seeds": f"{EVAL_SEED_BASE}..{EVAL_SEED_BASE + traces - 1}", "slots": slots,
+            "rows": evaluate_policies([name, "follow", "static"], sc, traces, slots)})
+    record["check"] = _check(name, sc)
     atomic_write_json(path, record)
     path.chmod(0o644)
     print(record["check"], flush=True)
@@ -74,9 +80,11 @@ def main() -> None:
                     help="also evaluate the deterministic policy after these many env steps (recorded)")
     ap.add_argument("--recheck", action="store_true",
                     help="only recompute the shipped agent's short check evaluation (no training)")
+    ap.add_argument("--reevaluate", action="store_true",
+                    help="only recompute the shipped agent's evaluation and check (no training)")
     args = ap.parse_args()
-    if args.recheck:
-        recheck(args.algo)
+    if args.recheck or args.reevaluate:
+        recheck(args.algo, args.traces if args.reevaluate else 0, args.slots)
         return
     n_mus = None
     if args.preset == "smoke":
