@@ -87,6 +87,8 @@ def main() -> None:
         recheck(args.algo, args.traces if args.reevaluate else 0, args.slots)
         return
     n_mus = None
+    if args.preset == "smoke" and Path(args.out).resolve() == DIRECTORY.resolve():
+        ap.error("--preset smoke needs --out DIR (it must not replace the shipped agents)")
     if args.preset == "smoke":
         args.steps, args.traces, args.slots, n_mus = 64, 1, 10, 4
     sc = Scenario.paper() if n_mus is None else Scenario.paper(n_mus=n_mus, n_bss=2)
@@ -124,7 +126,10 @@ def main() -> None:
     for p in (out / f"{args.algo}.pt", out / f"{args.algo}.json"):
         p.chmod(0o644)   # package data: readable by every user of an installation
     name = f"pretrained:{args.algo}" if out.resolve() == DIRECTORY.resolve() else None
-    if name is not None:
+    record["evaluation"] = {"during_training": midway}
+    if name is None:   # weights elsewhere: record the evaluations made during training
+        export_pretrained(tr, args.algo, record, out)
+    else:
         full = evaluate_policies([name, "follow", "static"], sc, args.traces, args.slots)
         record["evaluation"] = {"trace_seeds": f"{EVAL_SEED_BASE}..{EVAL_SEED_BASE + args.traces - 1}",
                                 "slots": args.slots, "rows": full}
