@@ -48,7 +48,7 @@ def test_structured_allocation_meets_deadlines_and_gate_is_exact():
             weights = rng.random((SC.n_bss, SC.n_mus))
             weights[rng.random(weights.shape) < 0.2] = 0.0
             over = 1.0 + rng.random(SC.n_mus) * rng.choice([0.0, 1.0, 5.0], SC.n_mus)
-            dec, used, _ = env_core.decision(snap, over, weights, "power_over_need", price)
+            dec, used, _ = env_core.decision(snap, over, weights, mu_action="power_over_need", price_j=price)
             ev = evaluate(snap, dec)
             active = snap.request & ~snap.migrating
             tx = dec.power > 0
