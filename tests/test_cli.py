@@ -32,11 +32,16 @@ def test_snapshot_command(tmp_path, capsys):
     (["simulate", "--slots", "0"], "--slots"),
     (["simulate", "--n-mus", "abc"], "--n-mus"),
     (["frobnicate"], "No such command"),
+    (["simulate", "--polcy", "static"], "Did you mean '--policy'"),
+    (["bound", "--iters", "-3"], "--iters"),
+    (["bench", "nosuch"], "nosuch"),
+    (["train", "--algo", "nosuch"], "--algo"),
 ])
 def test_bad_input_is_one_line_exit_2(args, needle, capsys):
     code, out, err = run(args, capsys)
     assert code == 2
     assert needle in err and "Traceback" not in err + out
+    assert len(err.strip().splitlines()) == 1, err
 
 
 def test_bad_scenario_file(tmp_path, capsys):
