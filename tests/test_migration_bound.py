@@ -127,3 +127,12 @@ def test_traces_with_server_failures_are_refused():
     hb = hindsight_bound(tr, iters=1)
     with pytest.raises(ValueError, match="server failures"):
         migration_bound(tr, hb)
+
+
+def test_traces_with_semantic_levels_are_refused():
+    # with a compression menu the DP's uncompressed slot prices were above the policies' energy
+    # (follow at N = 6, seed 0: 0.09 mJ against a "bound" of 4.9 mJ per MU per slot)
+    tr = generate_trace(Scenario.paper(n_mus=6, n_bss=3, semantic_levels=3), seed=0, slots=20)
+    hb = hindsight_bound(tr, iters=1)
+    with pytest.raises(ValueError, match="semantic compression"):
+        migration_bound(tr, hb)

@@ -203,7 +203,8 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
     ------
     WdtnoptError
         If ``bound`` is not a hindsight bound of ``trace``, ``eps`` is not in ``[0, 1]``, or the
-        scenario has server failures (their restores move DTs outside frame starts).
+        scenario has server failures (their restores move DTs outside frame starts) or semantic
+        compression levels (the DP does not choose levels).
     """
     ev = getattr(bound, "_evaluator", None)
     if ev is None or ev.trace is not trace:
@@ -211,6 +212,11 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
     if getattr(trace.scenario, "server_failures", False):
         # restores after a server failure move DTs outside frame starts: paths the DP does not have
         raise WdtnoptError("migration_bound: traces with server failures are not covered (use hindsight_bound)")
+    if getattr(trace.scenario, "semantic_levels", 0) > 0:
+        # the DP prices each served slot at the uncompressed allocation: with a compression menu
+        # (docs/model.md, section 13) policies spend less, and the value is no lower bound
+        raise WdtnoptError("migration_bound: traces with semantic compression levels are not covered "
+                           "(use hindsight_bound)")
     n = trace.n_mus
     eps_arr = np.broadcast_to(np.asarray(trace.scenario.eps if eps is None else eps, dtype=float), (n,)).copy()
     if not (np.isfinite(eps_arr).all() and (eps_arr >= 0).all() and (eps_arr <= 1).all()):
