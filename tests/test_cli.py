@@ -65,3 +65,11 @@ def test_demo_runs_end_to_end(capsys):
     assert code == 0, err
     for needle in ("exact", "(optimal)", "lyapunov", "hindsight bound", "gap"):
         assert needle in out, needle
+
+
+def test_solve_help_lists_every_method(capsys):
+    from wdtnopt.solvers import methods
+
+    code, out, _ = run(["solve", "--help"], capsys)
+    assert code == 0
+    assert all(f"{m} (" in " ".join(out.split()) for m in methods()), out
