@@ -141,12 +141,12 @@ class Snapshot:
             if kind == "f":
                 bad = ~np.isfinite(arr)
                 if bad.any():
-                    problems.append((name, f"must be finite, got {arr[bad].flat[0]!r} at {_where(bad)}"))
+                    problems.append((name, f"must be finite, got {arr[bad].flat[0].item()!r} at {_where(bad)}"))
                     continue
                 if cons == "pos" and (arr <= 0).any():
-                    problems.append((name, f"must be > 0, got {arr[arr <= 0].flat[0]!r} at {_where(arr <= 0)}"))
+                    problems.append((name, f"must be > 0, got {arr[arr <= 0].flat[0].item()!r} at {_where(arr <= 0)}"))
                 elif cons == "nonneg" and (arr < 0).any():
-                    problems.append((name, f"must be >= 0, got {arr[arr < 0].flat[0]!r} at {_where(arr < 0)}"))
+                    problems.append((name, f"must be >= 0, got {arr[arr < 0].flat[0].item()!r} at {_where(arr < 0)}"))
             elif kind == "i":
                 bad = (arr < 0) | (arr >= m)
                 if bad.any():
@@ -378,13 +378,13 @@ def _check_levels(s: Snapshot, n: int) -> dict[str, np.ndarray]:
             continue
         bad = ~np.isfinite(arr)
         if bad.any():
-            problems.append((name, f"must be finite, got {arr[bad].flat[0]!r} at {_where(bad)}"))
+            problems.append((name, f"must be finite, got {arr[bad].flat[0].item()!r} at {_where(bad)}"))
         elif cons == "pos" and (arr <= 0).any():
-            problems.append((name, f"must be > 0, got {arr[arr <= 0].flat[0]!r} at {_where(arr <= 0)}"))
+            problems.append((name, f"must be > 0, got {arr[arr <= 0].flat[0].item()!r} at {_where(arr <= 0)}"))
         elif cons == "nonneg" and (arr < 0).any():
-            problems.append((name, f"must be >= 0, got {arr[arr < 0].flat[0]!r} at {_where(arr < 0)}"))
+            problems.append((name, f"must be >= 0, got {arr[arr < 0].flat[0].item()!r} at {_where(arr < 0)}"))
         elif name == "level_ratio" and (arr > 1).any():
-            problems.append((name, f"must be <= 1 (a ratio of data_bits), got {arr[arr > 1].flat[0]!r} at {_where(arr > 1)}"))
+            problems.append((name, f"must be <= 1 (a ratio of data_bits), got {arr[arr > 1].flat[0].item()!r} at {_where(arr > 1)}"))
     if problems:
         raise SnapshotError(problems)
     return out
