@@ -104,3 +104,15 @@ def test_menu_validation_shows_plain_values():
     with pytest.raises(SnapshotError) as err:
         Snapshot.from_dict(d)
     assert "level_ratio" in str(err.value) and "got 1.5 at" in str(err.value) and "np." not in str(err.value)
+
+
+def test_menu_shape_error_says_which_shape():
+    from wdtnopt import Scenario, generate_trace
+
+    d = generate_trace(Scenario.paper(n_mus=3, n_bss=2, semantic_levels=3), seed=0, slots=1).snapshot(0).to_dict()
+    d["level_ratio"] = [[1.0]] * 3           # one level, the other menu fields three
+    with pytest.raises(SnapshotError) as err:
+        Snapshot.from_dict(d)
+    names = [name for name, _ in err.value.problems]
+    assert names == ["level_cycles_per_bit", "level_accuracy"]
+    assert all("[N, L] = [3, 1]" in msg and "got [3, 3]" in msg for _, msg in err.value.problems)

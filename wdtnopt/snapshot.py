@@ -374,7 +374,9 @@ def _check_levels(s: Snapshot, n: int) -> dict[str, np.ndarray]:
         want = (n, L) if len(shape) == 2 else (n,)
         if arr.shape != want or (len(shape) == 2 and L < 1):
             sym = "[" + ", ".join(shape) + "]"
-            problems.append((name, f"expected shape {sym} with L >= 1, got {list(arr.shape)}"))
+            concrete = f" = {list(want)}" if L >= 1 else ""  # L is level_ratio's count of levels
+            problems.append((name, f"expected shape {sym}{concrete} with L >= 1 (the levels of level_ratio), "
+                                   f"got {list(arr.shape)}"))
             continue
         bad = ~np.isfinite(arr)
         if bad.any():
