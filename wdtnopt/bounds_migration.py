@@ -101,13 +101,17 @@ class _Prices:
         self.lam[t] = np.maximum(lam, 0.0)
 
     def from_certificates(self, mu: np.ndarray) -> None:
-        """Each slot's prices from its certificate best at ``mu`` (none: prices 0, nothing served)."""
+        """Each slot's prices from its certificate best at ``mu`` (none: prices 0)."""
         for i, req in enumerate(self.ev.req):
             certs = self.ev.certificates[i]
             if certs:
                 best = max(certs, key=lambda c: c.bound(mu[req]))
                 self._price_slot(i, best.lam)
                 self.pi[self.ev.slots[i]] = best.pi
+            else:
+                # zero prices are a valid point of the dual too; leaving the slot's serve costs at
+                # inf instead charged every request there as a failure, above what policies spend
+                self._price_slot(i, np.zeros(self.trace.n_bss))
 
     def set_lam(self, lam: np.ndarray) -> None:
         """New CPU prices [T, M] (slots priced from a certificate only)."""
@@ -188,7 +192,8 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
         The trace of ``bound``.
     bound : HindsightBound
         A hindsight bound computed on ``trace`` with warm starts and ``method="exact"`` (its slots'
-        price certificates give the CPU and storage prices; slots without one are priced at 0).
+        price certificates give the CPU and storage prices; slots without one, as with another method or
+        without warm starts, are priced at 0: valid, weaker).
     eps : float or array [N], optional
         Failure targets (default: the scenario's ``eps``), e.g. a policy's own failure ratios.
     iters : int
