@@ -130,8 +130,8 @@ def test_traces_with_server_failures_are_refused():
 
 
 def test_traces_with_semantic_levels_are_refused():
-    # with a compression menu the DP's uncompressed slot prices were above the policies' energy
-    # (follow at N = 6, seed 0: 0.09 mJ against a "bound" of 4.9 mJ per MU per slot)
+    # with a compression menu the DP's uncompressed serve costs are above the policies' energy
+    # (N = 6, seed 0, 20 slots: follow 0.092 mJ against a "bound" of 0.153 mJ per MU per slot)
     tr = generate_trace(Scenario.paper(n_mus=6, n_bss=3, semantic_levels=3), seed=0, slots=20)
     hb = hindsight_bound(tr, iters=1)
     with pytest.raises(ValueError, match="semantic compression"):

@@ -218,7 +218,7 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
         # restores after a server failure move DTs outside frame starts: paths the DP does not have
         raise WdtnoptError("migration_bound: traces with server failures are not covered (use hindsight_bound)")
     if getattr(trace.scenario, "semantic_levels", 0) > 0:
-        # the DP prices each served slot at the uncompressed allocation: with a compression menu
+        # the DP prices each served slot without the level choice: with a compression menu
         # (docs/model.md, section 13) policies spend less, and the value is no lower bound
         raise WdtnoptError("migration_bound: traces with semantic compression levels are not covered "
                            "(use hindsight_bound)")
