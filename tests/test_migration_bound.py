@@ -149,3 +149,15 @@ def test_bound_without_price_certificates_stays_below_the_policies(kw):
         r = simulate(p, tr)
         mb = migration_bound(tr, hb, r.failure_ratio_per_mu, iters=4)
         assert 0 < mb.energy_per_mu_slot <= r.energy_per_mu_slot * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("field,value", [("server_mtbf_s", 50.0), ("semantic_levels", 3)])
+def test_gap_command_refuses_an_uncovered_scenario_before_simulating(field, value, tmp_path, capsys):
+    from cli_runner import run_cli
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(f"n_mus = 4\nn_bss = 2\n{field} = {value}\n")
+    code, out, err = run_cli(["gap", "--scenario", str(spec), "--slots", "4", "--iters", "1", "--policy", "follow",
+                              "--migration-aware"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "not covered" in err
+    assert "follow" not in out  # refused up front: no policy was simulated

@@ -183,6 +183,30 @@ def path_costs(trace: Trace, mu: np.ndarray, serve: np.ndarray, pi: np.ndarray, 
     return value, failures, use
 
 
+def check_covered(scenario: Any) -> None:
+    """Raise :class:`WdtnoptError` if :func:`migration_bound` does not cover traces of ``scenario``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario of the trace.
+
+    Raises
+    ------
+    WdtnoptError
+        With server failures (their restores move DTs outside frame starts) or semantic
+        compression levels (the DP does not choose levels).
+    """
+    if getattr(scenario, "server_failures", False):
+        # restores after a server failure move DTs outside frame starts: paths the DP does not have
+        raise WdtnoptError("migration_bound: traces with server failures are not covered (use hindsight_bound)")
+    if getattr(scenario, "semantic_levels", 0) > 0:
+        # the DP prices each served slot without the level choice: with a compression menu
+        # (docs/model.md, section 13) policies spend less, and the value is no lower bound
+        raise WdtnoptError("migration_bound: traces with semantic compression levels are not covered "
+                           "(use hindsight_bound)")
+
+
 def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 20) -> MigrationBound:
     """The migration-aware lower bound (module docstring) at per-MU failure targets ``eps``.
 
@@ -214,14 +238,7 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
     ev = getattr(bound, "_evaluator", None)
     if ev is None or ev.trace is not trace:
         raise WdtnoptError("bound: expected a hindsight bound computed on this trace")
-    if getattr(trace.scenario, "server_failures", False):
-        # restores after a server failure move DTs outside frame starts: paths the DP does not have
-        raise WdtnoptError("migration_bound: traces with server failures are not covered (use hindsight_bound)")
-    if getattr(trace.scenario, "semantic_levels", 0) > 0:
-        # the DP prices each served slot without the level choice: with a compression menu
-        # (docs/model.md, section 13) policies spend less, and the value is no lower bound
-        raise WdtnoptError("migration_bound: traces with semantic compression levels are not covered "
-                           "(use hindsight_bound)")
+    check_covered(trace.scenario)
     n = trace.n_mus
     eps_arr = np.broadcast_to(np.asarray(trace.scenario.eps if eps is None else eps, dtype=float), (n,)).copy()
     if not (np.isfinite(eps_arr).all() and (eps_arr >= 0).all() and (eps_arr <= 1).all()):

@@ -64,6 +64,10 @@ def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, m
     from ..simulation import simulate
 
     sc = load_scenario(scenario_spec, n_mus, n_bss)
+    if migration_aware:
+        from ..bounds_migration import check_covered
+
+        check_covered(sc)  # before minutes of simulation, not after
     trace = make_trace(sc, seed, slots, mobility)
     results = []
     for name in policies:
