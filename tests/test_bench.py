@@ -188,3 +188,29 @@ def test_paper_suite_replays_a_mobility_file(tmp_path):
     res = simulate("follow", generate_trace(Scenario.paper(n_mus=5), seed=0, slots=10, mobility=fixture))
     assert follow["result"]["energy_per_mu_slot"] == res.energy_per_mu_slot
     assert "mobility: replayed from `sumo_grid_fcd.xml.gz`" in (tmp_path / "out" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("suite,line,needle", [
+    ("sixg", 'seeds = "a"', "seeds: expected a list"),
+    ("sixg", 'seeds = [1.5]', "seeds item: expected an integer"),
+    ("resilience", 'mtbf_grid = [-1.0]', "server_mtbf_s"),     # raised in a worker process
+    ("sixg", 'carrier_grid = [1e12]', "thz_carrier_hz"),       # raised in a worker process
+])
+def test_bad_preset_values_are_one_line_exit_2(suite, line, needle, tmp_path):
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(f'base = "smoke"\n{line}\n')
+    proc = subprocess.run(CLI + ["bench", suite, "--preset", str(cfg), "--out", str(tmp_path / "out"), "--workers", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_validation_errors_survive_pickling():
+    import pickle
+
+    from wdtnopt.errors import DecisionError, ScenarioError, SnapshotError, ValidationError
+
+    for err in (ScenarioError([("n_mus", "bad")]), SnapshotError([("gain", "x"), ("cpu_hz", "y")]),
+                DecisionError([("power", "z")]), ValidationError("thing", [("a", "b")])):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and str(back) == str(err) and back.problems == err.problems

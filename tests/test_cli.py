@@ -32,11 +32,16 @@ def test_snapshot_command(tmp_path, capsys):
     (["simulate", "--slots", "0"], "--slots"),
     (["simulate", "--n-mus", "abc"], "--n-mus"),
     (["frobnicate"], "No such command"),
+    (["simulate", "--polcy", "static"], "Did you mean '--policy'"),
+    (["bound", "--iters", "-3"], "--iters"),
+    (["bench", "nosuch"], "nosuch"),
+    (["train", "--algo", "nosuch"], "--algo"),
 ])
 def test_bad_input_is_one_line_exit_2(args, needle, capsys):
     code, out, err = run(args, capsys)
     assert code == 2
     assert needle in err and "Traceback" not in err + out
+    assert len(err.strip().splitlines()) == 1, err
 
 
 def test_bad_scenario_file(tmp_path, capsys):
@@ -62,3 +67,11 @@ def test_demo_runs_end_to_end(capsys):
     for needle in ("exact", "(optimal)", "lyapunov", "hindsight bound", "gap", "pretrained:beta-happo",
                    "wdtnopt train --algo beta-happo --steps 200000 --seed 0"):
         assert needle in flat, needle
+
+
+def test_solve_help_lists_every_method(capsys):
+    from wdtnopt.solvers import methods
+
+    code, out, _ = run(["solve", "--help"], capsys)
+    assert code == 0
+    assert all(f"{m} (" in " ".join(out.split()) for m in methods()), out

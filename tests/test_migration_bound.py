@@ -127,3 +127,37 @@ def test_traces_with_server_failures_are_refused():
     hb = hindsight_bound(tr, iters=1)
     with pytest.raises(ValueError, match="server failures"):
         migration_bound(tr, hb)
+
+
+def test_traces_with_semantic_levels_are_refused():
+    # with a compression menu the DP's uncompressed serve costs are above the policies' energy
+    # (N = 6, seed 0, 20 slots: follow 0.092 mJ against a "bound" of 0.153 mJ per MU per slot)
+    tr = generate_trace(Scenario.paper(n_mus=6, n_bss=3, semantic_levels=3), seed=0, slots=20)
+    hb = hindsight_bound(tr, iters=1)
+    with pytest.raises(ValueError, match="semantic compression"):
+        migration_bound(tr, hb)
+
+
+@pytest.mark.parametrize("kw", [dict(method="fast"), dict(method="exact", warm_start=False)])
+def test_bound_without_price_certificates_stays_below_the_policies(kw):
+    # slots without a certificate are priced at 0; they used to be left unservable, which charged
+    # every request there as a failure (N = 5, seed 0: 12.3 mJ against follow's 0.46 mJ)
+    tr = generate_trace(Scenario.paper(n_mus=5, n_bss=2), seed=0, slots=8)
+    hb = hindsight_bound(tr, iters=2, **kw)
+    assert not any(hb._evaluator.certificates)
+    for p in ("static", "follow", LyapunovPolicy()):
+        r = simulate(p, tr)
+        mb = migration_bound(tr, hb, r.failure_ratio_per_mu, iters=4)
+        assert 0 < mb.energy_per_mu_slot <= r.energy_per_mu_slot * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("field,value", [("server_mtbf_s", 50.0), ("semantic_levels", 3)])
+def test_gap_command_refuses_an_uncovered_scenario_before_simulating(field, value, tmp_path, capsys):
+    from cli_runner import run_cli
+
+    spec = tmp_path / "s.toml"
+    spec.write_text(f"n_mus = 4\nn_bss = 2\n{field} = {value}\n")
+    code, out, err = run_cli(["gap", "--scenario", str(spec), "--slots", "4", "--iters", "1", "--policy", "follow",
+                              "--migration-aware"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "not covered" in err
+    assert "follow" not in out  # refused up front: no policy was simulated

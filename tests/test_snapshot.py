@@ -82,3 +82,37 @@ def test_derived_quantities():
     assert s.cycles[0] == 1e8
     # t_min = D / (B log2(1 + Pmax g / (N0 B))) = 1e6 / (1e6 * log2(1 + 0.2 / 1e-4))
     assert s.t_min[0] == pytest.approx(1 / np.log2(2001))
+
+
+@pytest.mark.parametrize("field,value,shown", [
+    ("gain", [[1e-10, -1.0], [1e-10, 1e-12]], "got -1.0 at"),
+    ("noise_psd", [float("nan"), 1e-20], "got nan at"),
+    ("cpu_hz", [1e9, -2.5], "got -2.5 at"),
+])
+def test_validation_shows_the_value_as_the_file_has_it(field, value, shown):
+    # the message is for a JSON file's author: 1.5, not numpy's repr np.float64(1.5)
+    with pytest.raises(SnapshotError) as err:
+        one_cell(**{field: value})
+    assert shown in str(err.value) and "np." not in str(err.value)
+
+
+def test_menu_validation_shows_plain_values():
+    from wdtnopt import Scenario, generate_trace
+
+    d = generate_trace(Scenario.paper(n_mus=3, n_bss=2, semantic_levels=3), seed=0, slots=1).snapshot(0).to_dict()
+    d["level_ratio"][0][1] = 1.5
+    with pytest.raises(SnapshotError) as err:
+        Snapshot.from_dict(d)
+    assert "level_ratio" in str(err.value) and "got 1.5 at" in str(err.value) and "np." not in str(err.value)
+
+
+def test_menu_shape_error_says_which_shape():
+    from wdtnopt import Scenario, generate_trace
+
+    d = generate_trace(Scenario.paper(n_mus=3, n_bss=2, semantic_levels=3), seed=0, slots=1).snapshot(0).to_dict()
+    d["level_ratio"] = [[1.0]] * 3           # one level, the other menu fields three
+    with pytest.raises(SnapshotError) as err:
+        Snapshot.from_dict(d)
+    names = [name for name, _ in err.value.problems]
+    assert names == ["level_cycles_per_bit", "level_accuracy"]
+    assert all("[N, L] = [3, 1]" in msg and "got [3, 3]" in msg for _, msg in err.value.problems)

@@ -101,13 +101,17 @@ class _Prices:
         self.lam[t] = np.maximum(lam, 0.0)
 
     def from_certificates(self, mu: np.ndarray) -> None:
-        """Each slot's prices from its certificate best at ``mu`` (none: prices 0, nothing served)."""
+        """Each slot's prices from its certificate best at ``mu`` (none: prices 0)."""
         for i, req in enumerate(self.ev.req):
             certs = self.ev.certificates[i]
             if certs:
                 best = max(certs, key=lambda c: c.bound(mu[req]))
                 self._price_slot(i, best.lam)
                 self.pi[self.ev.slots[i]] = best.pi
+            else:
+                # zero prices are a valid point of the dual too; leaving the slot's serve costs at
+                # inf instead charged every request there as a failure, above what policies spend
+                self._price_slot(i, np.zeros(self.trace.n_bss))
 
     def set_lam(self, lam: np.ndarray) -> None:
         """New CPU prices [T, M] (slots priced from a certificate only)."""
@@ -179,6 +183,30 @@ def path_costs(trace: Trace, mu: np.ndarray, serve: np.ndarray, pi: np.ndarray, 
     return value, failures, use
 
 
+def check_covered(scenario: Any) -> None:
+    """Raise :class:`WdtnoptError` if :func:`migration_bound` does not cover traces of ``scenario``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario of the trace.
+
+    Raises
+    ------
+    WdtnoptError
+        With server failures (their restores move DTs outside frame starts) or semantic
+        compression levels (the DP does not choose levels).
+    """
+    if getattr(scenario, "server_failures", False):
+        # restores after a server failure move DTs outside frame starts: paths the DP does not have
+        raise WdtnoptError("migration_bound: traces with server failures are not covered (use hindsight_bound)")
+    if getattr(scenario, "semantic_levels", 0) > 0:
+        # the DP prices each served slot without the level choice: with a compression menu
+        # (docs/model.md, section 13) policies spend less, and the value is no lower bound
+        raise WdtnoptError("migration_bound: traces with semantic compression levels are not covered "
+                           "(use hindsight_bound)")
+
+
 def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 20) -> MigrationBound:
     """The migration-aware lower bound (module docstring) at per-MU failure targets ``eps``.
 
@@ -188,7 +216,8 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
         The trace of ``bound``.
     bound : HindsightBound
         A hindsight bound computed on ``trace`` with warm starts and ``method="exact"`` (its slots'
-        price certificates give the CPU and storage prices; slots without one are priced at 0).
+        price certificates give the CPU and storage prices; slots without one, as with another method or
+        without warm starts, are priced at 0: valid, weaker).
     eps : float or array [N], optional
         Failure targets (default: the scenario's ``eps``), e.g. a policy's own failure ratios.
     iters : int
@@ -203,14 +232,13 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
     ------
     WdtnoptError
         If ``bound`` is not a hindsight bound of ``trace``, ``eps`` is not in ``[0, 1]``, or the
-        scenario has server failures (their restores move DTs outside frame starts).
+        scenario has server failures (their restores move DTs outside frame starts) or semantic
+        compression levels (the DP does not choose levels).
     """
     ev = getattr(bound, "_evaluator", None)
     if ev is None or ev.trace is not trace:
         raise WdtnoptError("bound: expected a hindsight bound computed on this trace")
-    if getattr(trace.scenario, "server_failures", False):
-        # restores after a server failure move DTs outside frame starts: paths the DP does not have
-        raise WdtnoptError("migration_bound: traces with server failures are not covered (use hindsight_bound)")
+    check_covered(trace.scenario)
     n = trace.n_mus
     eps_arr = np.broadcast_to(np.asarray(trace.scenario.eps if eps is None else eps, dtype=float), (n,)).copy()
     if not (np.isfinite(eps_arr).all() and (eps_arr >= 0).all() and (eps_arr <= 1).all()):

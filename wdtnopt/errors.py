@@ -23,6 +23,13 @@ class ValidationError(WdtnoptError):
         lines = "; ".join(f"{field}: {msg}" for field, msg in self.problems)
         super().__init__(f"invalid {what}: {lines}")
 
+    def __reduce__(self):
+        # pickled as its constructor's arguments, so an error raised in a worker process (task
+        # pools, Dask) reaches the caller as itself instead of breaking the pool on unpickling
+        if type(self) is ValidationError:
+            return (ValidationError, (self.what, self.problems))
+        return (type(self), (self.problems,))
+
 
 def key_name(key: object) -> str:
     """A printable name for a user-supplied key: itself if a plain identifier, else its repr."""

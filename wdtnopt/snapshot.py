@@ -141,12 +141,12 @@ class Snapshot:
             if kind == "f":
                 bad = ~np.isfinite(arr)
                 if bad.any():
-                    problems.append((name, f"must be finite, got {arr[bad].flat[0]!r} at {_where(bad)}"))
+                    problems.append((name, f"must be finite, got {arr[bad].flat[0].item()!r} at {_where(bad)}"))
                     continue
                 if cons == "pos" and (arr <= 0).any():
-                    problems.append((name, f"must be > 0, got {arr[arr <= 0].flat[0]!r} at {_where(arr <= 0)}"))
+                    problems.append((name, f"must be > 0, got {arr[arr <= 0].flat[0].item()!r} at {_where(arr <= 0)}"))
                 elif cons == "nonneg" and (arr < 0).any():
-                    problems.append((name, f"must be >= 0, got {arr[arr < 0].flat[0]!r} at {_where(arr < 0)}"))
+                    problems.append((name, f"must be >= 0, got {arr[arr < 0].flat[0].item()!r} at {_where(arr < 0)}"))
             elif kind == "i":
                 bad = (arr < 0) | (arr >= m)
                 if bad.any():
@@ -374,17 +374,19 @@ def _check_levels(s: Snapshot, n: int) -> dict[str, np.ndarray]:
         want = (n, L) if len(shape) == 2 else (n,)
         if arr.shape != want or (len(shape) == 2 and L < 1):
             sym = "[" + ", ".join(shape) + "]"
-            problems.append((name, f"expected shape {sym} with L >= 1, got {list(arr.shape)}"))
+            concrete = f" = {list(want)}" if L >= 1 else ""  # L is level_ratio's count of levels
+            problems.append((name, f"expected shape {sym}{concrete} with L >= 1 (the levels of level_ratio), "
+                                   f"got {list(arr.shape)}"))
             continue
         bad = ~np.isfinite(arr)
         if bad.any():
-            problems.append((name, f"must be finite, got {arr[bad].flat[0]!r} at {_where(bad)}"))
+            problems.append((name, f"must be finite, got {arr[bad].flat[0].item()!r} at {_where(bad)}"))
         elif cons == "pos" and (arr <= 0).any():
-            problems.append((name, f"must be > 0, got {arr[arr <= 0].flat[0]!r} at {_where(arr <= 0)}"))
+            problems.append((name, f"must be > 0, got {arr[arr <= 0].flat[0].item()!r} at {_where(arr <= 0)}"))
         elif cons == "nonneg" and (arr < 0).any():
-            problems.append((name, f"must be >= 0, got {arr[arr < 0].flat[0]!r} at {_where(arr < 0)}"))
+            problems.append((name, f"must be >= 0, got {arr[arr < 0].flat[0].item()!r} at {_where(arr < 0)}"))
         elif name == "level_ratio" and (arr > 1).any():
-            problems.append((name, f"must be <= 1 (a ratio of data_bits), got {arr[arr > 1].flat[0]!r} at {_where(arr > 1)}"))
+            problems.append((name, f"must be <= 1 (a ratio of data_bits), got {arr[arr > 1].flat[0].item()!r} at {_where(arr > 1)}"))
     if problems:
         raise SnapshotError(problems)
     return out

@@ -77,9 +77,33 @@ def load_config(suite: str, preset: str | os.PathLike[str]) -> dict[str, Any]:
     if unknown:
         raise WdtnoptError(f"preset {path}: unknown key(s) {', '.join(unknown)} for suite {suite!r}; "
                            f"known: {', '.join(sorted(cfg))}")
+    for key, value in overrides.items():
+        _check_like(f"preset {path}: {key}", value, cfg[key])
     cfg.update(overrides)
     cfg["preset"] = f"{base}+{path.name}"
     return cfg
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "an integer" if isinstance(value, int) else "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "a table" if isinstance(value, dict) else type(value).__name__
+
+
+def _check_like(where: str, value: Any, like: Any) -> None:
+    """Raise unless ``value`` has the TOML type of the preset's ``like`` (an integer where a number is)."""
+    want, got = _kind(like), _kind(value)
+    if want != got and not (want == "a number" and got == "an integer"):
+        raise WdtnoptError(f"{where}: expected {want} as in the preset, got {value!r}")
+    if isinstance(like, list) and like and isinstance(value, list):
+        for item in value:
+            _check_like(where + " item", item, like[0])
 
 
 def _presets(suite: str) -> dict[str, dict[str, Any]]:

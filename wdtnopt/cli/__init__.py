@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "solve": ("solve", "solve_cmd", "Solve a snapshot JSON file; print a table, write the solution."),
     "bound": ("longterm", "bound_cmd", "Hindsight lower bound of a trace (any causal policy's energy is above it)."),
     "gap": ("longterm", "gap_cmd", "Optimality gaps of policies against the hindsight bound."),
-    "bench": ("bench", "bench_cmd", "Run a benchmark suite (paper, solvers, scaling, mobility); resumable, local or on Dask."),
+    "bench": ("bench", "bench_cmd", "Run a benchmark suite (paper, solvers, scaling, mobility, resilience, sixg); resumable, local or on Dask."),
     "train": ("train", "train_cmd", "Train a learned baseline (HAPPO, MAPPO, MADDPG); log, curve, checkpoint."),
 }
 
@@ -66,8 +66,13 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        # click's own rendering is four lines (usage, hint, blank, message): keep the one line
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"error: {exc.format_message()}{where}", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(2)
     except WdtnoptError as exc:
         click.echo(f"error: {exc}", err=True)

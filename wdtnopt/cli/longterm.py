@@ -55,7 +55,7 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, iters, work
 @click.option("--theta", type=click.FloatRange(min=0), default=None, help="Lyapunov place-holder backlog.")
 @_parallel_options
 @click.option("--migration-aware", is_flag=True, default=False,
-              help="Also each policy's gap to the migration-aware bound (exact inner method only).")
+              help="Also each policy's gap to the migration-aware bound (tightest with --method exact, whose price certificates it uses).")
 @click.option("-o", "--out", type=click.Path(file_okay=False), default=None, help="Folder for gap.csv and gap.md.")
 def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, method, iters, workers, scheduler,
             migration_aware, out, mobility=None):
@@ -64,6 +64,10 @@ def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, m
     from ..simulation import simulate
 
     sc = load_scenario(scenario_spec, n_mus, n_bss)
+    if migration_aware:
+        from ..bounds_migration import check_covered
+
+        check_covered(sc)  # before minutes of simulation, not after
     trace = make_trace(sc, seed, slots, mobility)
     results = []
     for name in policies:

@@ -15,7 +15,7 @@ console = Console()
 @click.command("solve")
 @click.argument("snapshot_path", metavar="SNAPSHOT.json", type=click.Path(dir_okay=False))
 @click.option("--method", default="exact", show_default=True,
-              help="Solver: exact (certified optimum), pyomo (the MINLP with SCIP), relaxation (bound + rounding).")
+              help="Solver: exact (certified optimum), fast (Lagrangian bound + repair, for large snapshots), pyomo (the MINLP with SCIP), relaxation (bound + rounding).")
 @click.option("--gap", type=click.FloatRange(min=0.0), default=1e-6, show_default=True, help="Relative optimality gap.")
 @click.option("--time-limit", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help="Seconds; stops with the incumbent and a certified bound.")
