@@ -103,6 +103,9 @@ class _Master:
         never = s.request.copy()
         never[can_serve] = False
         self.offset = float(s.failure_penalty[never].sum()) / ref
+        # every requesting MU's penalty (units of ref): the objective's constant if failures were
+        # written as penalty (1 - sum_m y); the level master's shift is stated with it
+        self.penalty_total = float(s.failure_penalty[s.request].sum()) / ref
         self.ncol = len(costs)
 
         rows_lo: list[float] = []
