@@ -24,7 +24,7 @@ Formulations state problems; solvers/ chooses the algorithms.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,11 @@ import numpy as np
 from wdtnopt import physics
 from wdtnopt.snapshot import Snapshot
 
+from .coefficients import allowed_hosts, energy_coefficients, server_up, storage_capacity_bits
+
+
+STORAGE_UNIT_BITS = 1e9
+"""Storage rows are written in this many bits (so their coefficients are of order one)."""
 
 TIGHT_CLARABEL = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
 
@@ -44,6 +49,7 @@ class ParamProblem:
     params: dict[str, Any]
     vars: dict[str, Any]
     scale: float = 1.0
+    constraints: dict[str, Any] = field(default_factory=dict)  # named coupling constraints (for their duals)
 
     def solve(self, solver: str = "CLARABEL", **kwargs: Any) -> float:
         """Solve; returns the optimal value in J (the objective times ``scale``).
@@ -55,12 +61,6 @@ class ParamProblem:
             kwargs = dict(TIGHT_CLARABEL)
         self.problem.solve(solver=solver, **kwargs)
         return float(self.problem.value) * self.scale
-
-
-def _energy_coeffs(s: Snapshot) -> tuple[np.ndarray, np.ndarray]:
-    alpha = s.data_bits * physics.LN2 / s.bandwidth
-    k = s.noise_psd * s.bandwidth / s.serving_gain
-    return alpha, k
 
 
 # -- (i) fixed placement, fixed served set ---------------------------------------------------------
@@ -89,7 +89,8 @@ def allocation_problem(K: int, M: int) -> ParamProblem:
         phi <= 1,
     ]
     obj = cp.Minimize(p["k"] @ (z - t))
-    return ParamProblem(cp.Problem(obj, cons), p, {"t": t, "s": s, "phi": phi, "z": z})
+    return ParamProblem(cp.Problem(obj, cons), p, {"t": t, "s": s, "phi": phi, "z": z},
+                        constraints={"cpu": cons[4]})
 
 
 def set_allocation_data(pp: ParamProblem, snapshot: Snapshot, placement, mus, scale: float | None = None) -> None:
@@ -97,7 +98,7 @@ def set_allocation_data(pp: ParamProblem, snapshot: Snapshot, placement, mus, sc
     s = snapshot
     mus = np.asarray(mus, dtype=np.int64)
     host = np.asarray(placement, dtype=np.int64)[mus]
-    alpha, k = _energy_coeffs(s)
+    alpha, k = energy_coefficients(s)
     if scale is None:  # the least possible energy (each MU alone with the whole deadline): objective >= 1
         e_floor = physics.energy_for_time(np.maximum(s.deadline[mus] - s.relay[mus, host], 1e-9), s.data_bits[mus],
                                           s.bandwidth[mus], s.noise_psd[mus], s.serving_gain[mus])
@@ -156,8 +157,8 @@ def relaxation_problem(N: int, M: int) -> ParamProblem:
         "can_host": cp.Parameter((N, M), nonneg=True),   # 1 if n may be hosted on m (0 off prev for pinned DTs)
         "move_cost": cp.Parameter((N, M), nonneg=True),  # migration penalty / scale if m != prev
         "fail_cost": cp.Parameter(N, nonneg=True),       # failure penalty / scale of requesting MUs
-        "size": cp.Parameter(N, nonneg=True),            # dt_size / 1e9
-        "storage": cp.Parameter(M, nonneg=True),         # storage / 1e9
+        "size": cp.Parameter(N, nonneg=True),            # dt_size / STORAGE_UNIT_BITS
+        "storage": cp.Parameter(M, nonneg=True),         # storage (evaluate's tolerance) / STORAGE_UNIT_BITS
     }
     x = cp.Variable((N, M), name="x", nonneg=True)
     w = cp.Variable((N, M), name="w", nonneg=True)
@@ -166,7 +167,13 @@ def relaxation_problem(N: int, M: int) -> ParamProblem:
     phi = cp.Variable((N, M), name="phi", nonneg=True)
     z = cp.Variable((N, M), name="z")
     q = cp.Variable((N, M), name="q", nonneg=True)  # q >= w^2 / phi
+    u = cp.Variable(N, name="u", nonneg=True)  # failure: u >= 1 - sum_m w
+    cpu = cp.sum(phi, axis=0) <= 1
+    storage = p["size"] @ x <= p["storage"]
     cons = [
+        cpu,
+        storage,
+        u >= 1 - cp.sum(w, axis=1),
         cp.sum(x, axis=1) == 1,
         x <= p["can_host"],
         w <= x,
@@ -176,23 +183,23 @@ def relaxation_problem(N: int, M: int) -> ParamProblem:
         t + s <= cp.multiply(p["budget"], w),
         s >= cp.multiply(p["work"], q),
         phi <= w,
-        cp.sum(phi, axis=0) <= 1,
-        p["size"] @ x <= p["storage"],
     ]
     # q >= w^2 / phi, elementwise, as rotated cones: ||(2w, q - phi)|| <= q + phi
     cons.append(cp.constraints.SOC(cp.vec(q + phi, order="F"),
                                    cp.vstack([2 * cp.vec(w, order="F"), cp.vec(q - phi, order="F")]), axis=0))
-    obj = (cp.sum(cp.multiply(p["k"], z - t)) + p["fail_cost"] @ (1 - cp.sum(w, axis=1))
-           + cp.sum(cp.multiply(p["move_cost"], x)))
+    # failures through their own variable u, not "fail_cost (1 - sum w)": an objective far below the
+    # penalties is then not the difference of large numbers
+    obj = (cp.sum(cp.multiply(p["k"], z - t)) + p["fail_cost"] @ u + cp.sum(cp.multiply(p["move_cost"], x)))
     return ParamProblem(cp.Problem(cp.Minimize(obj), cons), p,
-                        {"x": x, "w": w, "t": t, "s": s, "phi": phi, "z": z, "q": q})
+                        {"x": x, "w": w, "t": t, "s": s, "phi": phi, "z": z, "q": q, "u": u},
+                        constraints={"cpu": cpu, "storage": storage})
 
 
 def set_relaxation_data(pp: ParamProblem, snapshot: Snapshot, scale: float | None = None) -> None:
     """Fill :func:`relaxation_problem` from a snapshot (``scale``: J per objective unit)."""
     s = snapshot
     N, M = s.n_mus, s.n_bss
-    alpha, k = _energy_coeffs(s)
+    alpha, k = energy_coefficients(s)
     if scale is None:
         scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
         scale = scale if scale > 0 else 1.0
@@ -201,10 +208,8 @@ def set_relaxation_data(pp: ParamProblem, snapshot: Snapshot, scale: float | Non
     tmin = np.where(np.isfinite(s.t_min), s.t_min, 0.0)
     serve = (s.request & ~s.migrating & np.isfinite(s.t_min))[:, None] & (budget >= s.t_min[:, None])
     serve &= (s.cycles[:, None] == 0) | ((s.cpu_hz[None, :] > 0) & (budget > s.t_min[:, None]))
-    host = np.ones((N, M))
-    pinned = s.pinned
-    host[pinned] = 0.0
-    host[np.flatnonzero(pinned), s.placement_prev[pinned]] = 1.0
+    serve &= server_up(s)[None, :]
+    host = allowed_hosts(s).astype(float)
     move = np.ones((N, M)) * (s.migration_penalty / scale)[:, None]
     move[np.arange(N), s.placement_prev] = 0.0
     with np.errstate(divide="ignore"):
@@ -218,8 +223,8 @@ def set_relaxation_data(pp: ParamProblem, snapshot: Snapshot, scale: float | Non
     pp.params["can_host"].value = host
     pp.params["move_cost"].value = move
     pp.params["fail_cost"].value = np.where(s.request, s.failure_penalty, 0.0) / scale
-    pp.params["size"].value = s.dt_size_bits / 1e9
-    pp.params["storage"].value = s.storage_bits / 1e9
+    pp.params["size"].value = s.dt_size_bits / STORAGE_UNIT_BITS
+    pp.params["storage"].value = storage_capacity_bits(s) / STORAGE_UNIT_BITS
 
 
 def level_relaxation_problem(snapshot: Snapshot, scale: float | None = None) -> tuple[ParamProblem, np.ndarray, float]:
@@ -248,4 +253,4 @@ def level_relaxation_problem(snapshot: Snapshot, scale: float | None = None) -> 
     problem = cp.Problem(pp.problem.objective, pp.problem.constraints + extra)
     # the virtual failure term prices every requesting copy; the real one every requesting MU once
     shift = float((sv.failure_penalty[sv.request].sum() - s.failure_penalty[s.request].sum()) / scale)
-    return ParamProblem(problem, pp.params, pp.vars, scale), lvl, shift
+    return ParamProblem(problem, pp.params, pp.vars, scale, constraints=pp.constraints), lvl, shift

@@ -22,10 +22,11 @@ Constraints, for (n, m) in P (``T = deadline - relay[n,m]``, ``c`` cycles, ``F =
     sum_n dt_size[n] x[n,m] <= storage[m]
     sum_m x[n,m] = 1;  w[n,m] <= x[n,m]
 
-Objective (divided by ``scale``, J): served energy + failure penalties of the requesting MUs not served
-+ migration penalties of moved DTs. With ``w = 1`` the constraints are exactly those of
-docs/model.md, section 5; with ``w = 0`` they force ``t = t_min``, ``s = 0`` and zero energy. The
-continuous relaxation is convex.
+Objective (divided by ``scale``, J): served energy ``e >= (k / scale)(z - t)`` + failure penalties
+``penalty u`` with ``u >= 1 - sum_m w`` (its own variable, so that a small objective is never the
+difference of large penalties) + migration penalties of moved DTs. With ``w = 1`` the constraints
+are exactly those of docs/model.md, section 5; with ``w = 0`` they force ``t = t_min``, ``s = 0``
+and zero energy. The continuous relaxation is convex.
 
 Why ``t >= t_min`` even for a pair that is not served: a first version used a tiny ``t = 1e-6 s``
 there, and SCIP then reasoned about ``exp(a w / t)`` over boxes where it overflows and returned an
@@ -38,8 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from wdtnopt import physics
 from wdtnopt.snapshot import Snapshot
+
+from .coefficients import allowed_hosts, energy_coefficients, server_up, storage_capacity_bits
 
 
 def servable_pairs(s: Snapshot) -> list[tuple[int, int]]:
@@ -50,16 +52,18 @@ def servable_pairs(s: Snapshot) -> list[tuple[int, int]]:
     with np.errstate(divide="ignore", invalid="ignore"):
         fmin = np.where(s.cycles[:, None] > 0, s.cycles[:, None] / (budget - s.t_min[:, None]), 0.0)
     ok &= fmin <= s.cpu_hz[None, :]
-    pinned = s.pinned
-    allowed = np.ones_like(ok)
-    allowed[pinned] = False
-    allowed[np.flatnonzero(pinned), s.placement_prev[pinned]] = True
-    ok &= allowed
+    ok &= allowed_hosts(s) & server_up(s)[None, :]
     return [(int(n), int(m)) for n, m in zip(*np.nonzero(ok))]
 
 
 def build_model(snapshot: Snapshot, scale: float | None = None) -> Any:
-    """The Pyomo ``ConcreteModel`` of the snapshot MINLP (objective in units of ``model.scale`` J)."""
+    """The Pyomo ``ConcreteModel`` of the snapshot MINLP.
+
+    The objective is in units of ``model.scale`` J and leaves out ``model.fixed_cost`` (J, the
+    penalties of requests no server can serve): the snapshot objective is
+    ``scale * obj + fixed_cost``. Pass ``scale`` near the optimum (the cost of a known decision):
+    the solver's absolute tolerances then act on the objective relative to it.
+    """
     import pyomo.environ as pyo
 
     s = snapshot
@@ -67,8 +71,7 @@ def build_model(snapshot: Snapshot, scale: float | None = None) -> Any:
     if scale is None:
         scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
         scale = scale if scale > 0 else 1.0
-    alpha = s.data_bits * physics.LN2 / s.bandwidth
-    k = s.noise_psd * s.bandwidth / s.serving_gain
+    alpha, k = energy_coefficients(s)
     budget = s.deadline[:, None] - s.relay
     pairs = servable_pairs(s)
 
@@ -78,10 +81,14 @@ def build_model(snapshot: Snapshot, scale: float | None = None) -> Any:
     mdl.M = pyo.RangeSet(0, M - 1)
     mdl.P = pyo.Set(initialize=pairs, dimen=2)
     mdl.x = pyo.Var(mdl.N, mdl.M, domain=pyo.Binary)
+    hosts = allowed_hosts(s)
     for n in range(N):
         if s.pinned[n]:
             for m in range(M):
                 mdl.x[n, m].fix(1 if m == s.placement_prev[n] else 0)
+        else:
+            for m in np.flatnonzero(~hosts[n]):  # no DT moves onto a down server
+                mdl.x[n, int(m)].fix(0)
     mdl.w = pyo.Var(mdl.P, domain=pyo.Binary)
 
     def t_bounds(_, n, m):
@@ -99,8 +106,9 @@ def build_model(snapshot: Snapshot, scale: float | None = None) -> Any:
     mdl.z = pyo.Var(mdl.P, bounds=z_bounds)
 
     mdl.assign = pyo.Constraint(mdl.N, rule=lambda mm, n: sum(mm.x[n, m] for m in mm.M) == 1)
+    cap = storage_capacity_bits(s)
     mdl.storage = pyo.Constraint(mdl.M, rule=lambda mm, m: sum(float(s.dt_size_bits[n]) / 1e9 * mm.x[n, m] for n in mm.N)
-                                 <= float(s.storage_bits[m]) / 1e9)
+                                 <= float(cap[m]) / 1e9)
     mdl.host = pyo.Constraint(mdl.P, rule=lambda mm, n, m: mm.w[n, m] <= mm.x[n, m])
     # power cap: the lower bound t >= t_min of mdl.t
     mdl.deadline = pyo.Constraint(mdl.P, rule=lambda mm, n, m: mm.t[n, m] + mm.s[n, m]
@@ -117,13 +125,24 @@ def build_model(snapshot: Snapshot, scale: float | None = None) -> Any:
                              if any(mm_ == m for (_, mm_) in pairs) else pyo.Constraint.Skip)
     mdl.perspective = pyo.Constraint(mdl.P, rule=lambda mm, n, m: mm.z[n, m]
                                      >= mm.t[n, m] * pyo.exp(float(alpha[n]) * mm.w[n, m] / mm.t[n, m]))
+    # energy epigraph in objective units: the solver's feasibility tolerance then acts on the energy
+    # relative to ``scale``, not on z (whose value is far above z - t when the SNR is small)
+    e_hi = {(n, m): float(k[n] / scale) * max(z_bounds(None, n, m)[1] - float(s.t_min[n]), 0.0) for (n, m) in pairs}
+    mdl.e = pyo.Var(mdl.P, bounds=lambda _, n, m: (0.0, e_hi[n, m] if np.isfinite(e_hi[n, m]) else None))
+    mdl.energy = pyo.Constraint(mdl.P, rule=lambda mm, n, m: mm.e[n, m]
+                                >= float(k[n] / scale) * (mm.z[n, m] - mm.t[n, m]))
 
     req = s.request
-    energy = sum(float(k[n] / scale) * (mdl.z[n, m] - mdl.t[n, m]) for (n, m) in pairs)
-    served = {n: 0 for n in range(N)}
-    for (n, m) in pairs:
-        served[n] = served[n] + mdl.w[n, m]
-    failures = sum(float(s.failure_penalty[n] / scale) * (1 - served[n]) for n in range(N) if req[n])
+    servable = sorted({n for n, _ in pairs})
+    # failure of a servable request as its own variable u >= 1 - sum_m w (not "penalty (1 - w)"):
+    # an objective far below the penalties is then not the difference of large numbers
+    mdl.U = pyo.Set(initialize=servable)
+    mdl.u = pyo.Var(mdl.U, bounds=(0.0, 1.0))
+    mdl.fail = pyo.Constraint(mdl.U, rule=lambda mm, n: mm.u[n] + sum(mm.w[n, m] for (nn, m) in pairs if nn == n) >= 1)
+    never = float(s.failure_penalty[req & ~np.isin(np.arange(N), servable)].sum())
+    mdl.fixed_cost = never  # J: requests that cannot be served anywhere (not in the objective)
+    energy = sum(mdl.e[n, m] for (n, m) in pairs)
+    failures = sum(float(s.failure_penalty[n] / scale) * mdl.u[n] for n in servable)
     moves = sum(float(s.migration_penalty[n] / scale) * (1 - mdl.x[n, int(s.placement_prev[n])])
                 for n in range(N) if not s.pinned[n])
     mdl.obj = pyo.Objective(expr=energy + failures + moves, sense=pyo.minimize)

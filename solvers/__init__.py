@@ -13,9 +13,14 @@ More can be added with :func:`register_method`: a method is a callable
 ``(snapshot, **options) -> Solution``, given as the callable or as ``"module:attribute"`` (imported on
 first use, so this module stays light: it imports numpy only).
 
-Statuses: ``optimal`` (gap within the asked one), ``time_limit`` (stopped early: incumbent and certified
-bound), ``feasible`` (a decision without the asked certificate), ``bound_only`` (a bound but no
-decision), ``infeasible`` (no placement fits the storage).
+Each built-in method takes its options as one frozen dataclass (solvers/options.py:
+:class:`ExactOptions`, :class:`FastOptions`, :class:`PyomoOptions`, :class:`RelaxationOptions`), given
+as keyword arguments of :func:`solve`; an unknown option is a :class:`SolverError` that names it and
+lists the valid ones. The result's ``status`` is a :class:`SolveStatus`: ``optimal`` (recomputed gap
+within the asked one), ``time_limit`` (stopped early: incumbent and certified bound), ``feasible``
+(a decision without the asked certificate), ``bound_only`` (a bound but no decision), ``infeasible``
+(no placement fits the storage). What each method's status and bound guarantee, and under which
+tolerances, is in docs/solvers.md.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import inspect
 import math
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from importlib import import_module
 from typing import Any, Callable
 
@@ -30,11 +36,35 @@ import numpy as np
 
 from wdtnopt.errors import SnapshotError, WdtnoptError
 
-STATUSES = ("optimal", "time_limit", "feasible", "bound_only", "infeasible")
+
+class SolveStatus(StrEnum):
+    """What a :class:`Solution` proves (a ``str``: ``status == "optimal"`` works)."""
+
+    OPTIMAL = "optimal"          # a decision and a bound with recomputed gap <= the asked gap
+    TIME_LIMIT = "time_limit"    # stopped at the time limit: incumbent and certified bound
+    FEASIBLE = "feasible"        # a decision and a bound, but the asked gap is not proven
+    BOUND_ONLY = "bound_only"    # a certified bound but no decision (fail-all placeholder arrays)
+    INFEASIBLE = "infeasible"    # no placement fits the storage
+
+
+STATUSES = tuple(st.value for st in SolveStatus)
 
 
 class SolverError(WdtnoptError):
     """A solver cannot run as asked (unknown method, missing back end, bad option)."""
+
+
+class InvalidDecisionError(RuntimeError):
+    """A method produced a decision that ``evaluate`` rejects (a defect of the method, not of the input).
+
+    ``violations`` lists ``evaluate``'s :class:`~wdtnopt.cost.Violation` records.
+    """
+
+    def __init__(self, method: str, violations: list[Any]):
+        self.method = method
+        self.violations = list(violations)
+        super().__init__(f"{method} solver produced an invalid decision: "
+                         + "; ".join(str(v) for v in self.violations[:5]))
 
 
 @dataclass
@@ -56,11 +86,19 @@ class Solution:
     objective: float
     bound: float
     gap: float
-    status: str
+    status: SolveStatus
     solve_time_s: float
     method: str = "exact"
     stats: dict[str, Any] = field(default_factory=dict)  # method-specific counters (iterations, nodes)
     level: np.ndarray | None = None  # [N] semantic compression level (snapshots with a menu only)
+
+    def __post_init__(self) -> None:
+        self.status = SolveStatus(self.status)
+
+    @property
+    def success(self) -> bool:
+        """True when the asked certificate was proven (``status == "optimal"``)."""
+        return self.status is SolveStatus.OPTIMAL
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (lists, floats; ``inf`` as the string "inf")."""
@@ -69,7 +107,7 @@ class Solution:
             out[name] = np.asarray(getattr(self, name)).tolist()
         for name in ("objective", "bound", "gap", "solve_time_s"):
             out[name] = _num_out(getattr(self, name))
-        out["status"] = self.status
+        out["status"] = str(self.status)
         out["method"] = self.method
         out["stats"] = {k: _num_out(v) if isinstance(v, float) else v for k, v in self.stats.items()}
         if self.level is not None:
@@ -108,15 +146,33 @@ def relative_gap(objective: float, bound: float) -> float:
     return (objective - bound) / abs(objective)
 
 
-def make_solution(snapshot: Any, placement, served, tx_time, cpu_hz, *, bound: float, status: str,
-                  method: str, started: float, stats: dict[str, Any] | None = None, level=None) -> Solution:
-    """Assemble a :class:`Solution`, recomputing cost with ``evaluate``; refuse a decision it rejects.
+BOUND_ROUNDOFF_RTOL = 1e-9
+"""A bound above the decision's objective by at most this (relative) is round-off and is lowered to
+the objective; further above, the bound is not trusted (replaced by the trivial bound 0)."""
 
-    ``level`` [N]: the semantic compression levels of a snapshot with a menu (None: none chosen)."""
+
+def make_solution(snapshot: Any, placement, served, tx_time, cpu_hz, *, bound: float, status: str,
+                  method: str, started: float, stats: dict[str, Any] | None = None,
+                  gap: float | None = None, level=None) -> Solution:
+    """Assemble a :class:`Solution`, recomputing cost with ``evaluate``.
+
+    ``level`` [N]: the semantic compression levels of a snapshot with a menu (None: none chosen).
+    The status is made true here for every method: ``optimal`` with a recomputed gap above the
+    asked ``gap`` becomes ``feasible`` (``stats["status_downgraded"]`` says why). A bound above the
+    objective beyond :data:`BOUND_ROUNDOFF_RTOL` cannot be a lower bound: it is replaced by 0 (every
+    cost is >= 0), the status is at most ``feasible`` and ``stats["bound_rejected"]`` keeps it.
+
+    Raises
+    ------
+    InvalidDecisionError
+        ``evaluate`` reports a violated constraint of the decision (a defect of the method).
+    """
     from wdtnopt import physics
     from wdtnopt.cost import Decision, evaluate
 
     s = snapshot
+    stats = dict(stats or {})
+    status = SolveStatus(status)
     placement = np.asarray(placement, dtype=np.int64)
     served = np.asarray(served, dtype=bool)
     tx = np.where(served, np.asarray(tx_time, dtype=float), 0.0)
@@ -124,12 +180,11 @@ def make_solution(snapshot: Any, placement, served, tx_time, cpu_hz, *, bound: f
     if level is not None:
         level = np.asarray(level, dtype=np.int64)
     ev = evaluate(s, Decision(placement=placement, served=served, tx_time=tx, cpu_hz=cpu, level=level))
-    if status in ("infeasible", "bound_only"):
+    if status in (SolveStatus.INFEASIBLE, SolveStatus.BOUND_ONLY):
         objective = math.inf
     else:
         if ev.violations:
-            raise RuntimeError(f"{method} solver produced an invalid decision: "
-                               + "; ".join(str(v) for v in ev.violations[:5]))
+            raise InvalidDecisionError(method, ev.violations)
         objective = ev.objective
     power = np.zeros(s.n_mus)
     if served.any():
@@ -138,12 +193,34 @@ def make_solution(snapshot: Any, placement, served, tx_time, cpu_hz, *, bound: f
         power[served] = physics.power_for_time(tx[served], data[served], s.bandwidth[served],
                                                s.noise_psd[served], g[served])
     bound = float(bound)
-    if math.isfinite(objective):
-        bound = min(bound, objective)  # a bound above the objective is round-off of the certificate
+    if math.isnan(bound):
+        bound = 0.0
+        stats["bound_rejected"] = "nan"
+    if math.isfinite(objective) and bound > objective:
+        if bound <= objective + BOUND_ROUNDOFF_RTOL * abs(objective):
+            bound = objective  # round-off of the certificate
+        else:
+            stats["bound_rejected"] = bound
+            bound = 0.0
+            if status is SolveStatus.OPTIMAL:
+                status = SolveStatus.FEASIBLE
+    gap_now = relative_gap(objective, bound)
+    if status is SolveStatus.OPTIMAL and gap is not None and not gap_now <= gap:
+        status = SolveStatus.FEASIBLE
+        stats["status_downgraded"] = f"recomputed gap {gap_now:.3g} above the asked {gap:.3g}"
     return Solution(placement=placement, served=served, tx_time=tx, power=power, cpu_hz=cpu,
                     energy=np.asarray(ev.energy, dtype=float), objective=float(objective), bound=bound,
-                    gap=relative_gap(objective, bound), status=status,
-                    solve_time_s=time.perf_counter() - started, method=method, stats=dict(stats or {}), level=level)
+                    gap=gap_now, status=status, solve_time_s=time.perf_counter() - started, method=method,
+                    stats=stats, level=level)
+
+
+def fail_all_solution(snapshot: Any, *, bound: float, status: str, method: str, started: float,
+                      stats: dict[str, Any] | None = None) -> Solution:
+    """The decision-less :class:`Solution` (``infeasible`` or ``bound_only``): everyone fails at
+    ``placement_prev``, ``objective = inf``."""
+    n = snapshot.n_mus
+    return make_solution(snapshot, snapshot.placement_prev, np.zeros(n, dtype=bool), np.zeros(n), np.zeros(n),
+                         bound=bound, status=status, method=method, started=started, stats=stats)
 
 
 # -- method registry -----------------------------------------------------------------------------
@@ -178,24 +255,27 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
         ``"exact"`` (default), ``"fast"``, ``"relaxation"``, ``"pyomo"`` or a name added with
         :func:`register_method`.
     **options
-        Options of the method. Common ones: ``gap`` (relative optimality gap, default 1e-6),
-        ``time_limit`` (s, None = none), ``threads``. An option the method does not declare is an
-        error.
+        Fields of the method's frozen options dataclass (solvers/options.py: ``ExactOptions``,
+        ``FastOptions``, ``PyomoOptions``, ``RelaxationOptions``), e.g. ``gap`` (relative optimality
+        gap, default 1e-6), ``time_limit`` (s, None = none), ``threads``, ``max_iterations``,
+        ``verbose``; or ``options=`` an instance. An option the method does not declare is an
+        error naming it and listing the valid ones.
 
     Returns
     -------
     Solution
         ``placement [N]``, ``served [N]`` (bool), ``tx_time [N]`` (s), ``power [N]`` (W),
         ``cpu_hz [N]`` (cycles/s), ``energy [N]`` (J), ``objective`` (J, ``evaluate``'s objective of
-        the decision), ``bound`` (J, a certified lower bound), ``gap``, ``status`` (one of
-        ``STATUSES``) and ``solve_time_s`` (s). An infeasible snapshot gives status
+        the decision), ``bound`` (J, a certified lower bound), ``gap``, ``status`` (a
+        :class:`SolveStatus`, true: ``optimal`` only within the asked gap) and ``solve_time_s`` (s). An infeasible snapshot gives status
         ``"infeasible"``, not an exception.
 
     Raises
     ------
     SolverError
-        If ``method`` is unknown, an option is not one of the method's, or the method's back end
-        is not installed.
+        If ``method`` is unknown, an option is not one of the method's (named, with the valid ones
+        listed) or has a bad value, or the method's back end is not installed. A numerical failure
+        of a back end is a status or a fallback, never an exception.
     SnapshotError
         If ``snapshot`` is not a :class:`~wdtnopt.Snapshot`.
     """
@@ -226,5 +306,12 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
     return target(snapshot, **options)
 
 
-__all__ = ["Solution", "SolverError", "solve", "register_method", "methods", "make_solution", "relative_gap",
-           "STATUSES"]
+from .options import ExactOptions, FastOptions, PyomoOptions, RelaxationOptions, SolverOptions  # noqa: E402
+
+OPTIONS: dict[str, type[SolverOptions]] = {"exact": ExactOptions, "fast": FastOptions, "pyomo": PyomoOptions,
+                                           "relaxation": RelaxationOptions}
+"""The options dataclass of each built-in method."""
+
+__all__ = ["Solution", "SolveStatus", "SolverError", "InvalidDecisionError", "solve", "register_method", "methods",
+           "make_solution", "fail_all_solution", "relative_gap", "STATUSES", "SolverOptions", "ExactOptions",
+           "FastOptions", "PyomoOptions", "RelaxationOptions", "OPTIONS"]

@@ -47,13 +47,37 @@ import math
 import time
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Callable
 
 import numpy as np
 
 from wdtnopt import physics
+from wdtnopt.formulations.coefficients import energy_coefficients, server_up, storage_capacity_bits
 from wdtnopt.snapshot import Snapshot
 
 LN2 = physics.LN2
+
+
+# -- storage: the one fit check of every method, with evaluate's tolerance -----------------------
+def storage_load(s: Snapshot, placement) -> np.ndarray:
+    """[M] DT bits stored on each server by ``placement`` (float, also for an empty placement)."""
+    return np.bincount(np.asarray(placement, dtype=np.int64), weights=s.dt_size_bits,
+                       minlength=s.n_bss).astype(float)
+
+
+def storage_capacity(s: Snapshot) -> np.ndarray:
+    """[M] the most bits ``evaluate`` accepts on each server: ``storage_bits (1 + FEAS_RTOL)``."""
+    return storage_capacity_bits(s)
+
+
+def fits_storage(s: Snapshot, placement) -> bool:
+    """True when ``evaluate`` accepts the storage of ``placement`` (its relative tolerance ``FEAS_RTOL``)."""
+    return bool((storage_load(s, placement) <= storage_capacity(s)).all())
+
+
+def _sum_by(index: np.ndarray, weights: np.ndarray, m: int) -> np.ndarray:
+    """``bincount`` that stays float for an empty index (numpy returns int64 zeros then)."""
+    return np.bincount(index, weights=weights, minlength=m).astype(float)
 
 
 # -- derivatives of the energy law (physics.energy_for_time), needed by the KKT conditions -------
@@ -108,9 +132,8 @@ class PairData:
                              np.where(slack > 0, cycles[:, None] / np.where(slack > 0, slack, 1.0), np.inf),
                              np.where(slack >= 0, 0.0, np.inf))
         servable = (s.request & ~s.migrating)[:, None] & np.isfinite(f_min) & (f_min <= s.cpu_hz[None, :])
-        servable &= np.isfinite(t_min)[:, None]
-        alpha = s.data_bits * LN2 / s.bandwidth
-        k = s.noise_psd * s.bandwidth / s.serving_gain
+        servable &= np.isfinite(t_min)[:, None] & server_up(s)[None, :]  # a down server serves no DT
+        alpha, k = energy_coefficients(s)
         for a in (budget, f_min, servable, alpha, k):
             a.setflags(write=False)
         return cls(budget, t_min, cycles, alpha, k, f_min, servable, s.cpu_hz, s.failure_penalty, s)
@@ -148,20 +171,27 @@ class ServerAllocation:
 _INFEASIBLE = ServerAllocation(np.empty(0, dtype=np.int64), np.empty(0), np.empty(0), math.inf, math.inf, False)
 
 
+def trivial_allocation(pd: PairData, m: int, mus: np.ndarray) -> ServerAllocation | None:
+    """The allocation of server m when no solve is needed: nobody served (cost 0), or a set that
+    cannot be served (an unservable MU, or least CPUs above the server's); None otherwise.
+    Every subproblem oracle starts with it."""
+    if mus.size == 0:
+        return ServerAllocation(mus, np.empty(0), np.empty(0), 0.0, 0.0)
+    if not pd.servable[mus, m].all() or pd.f_min[mus, m].sum() > float(pd.cpu_hz[m]) * (1 + 1e-12):
+        return _INFEASIBLE
+    return None
+
+
 def allocate_server(pd: PairData, m: int, mus, *, rtol: float = 1e-13) -> ServerAllocation:
     """Optimal CPU shares and transmission times on server ``m`` for the served MUs ``mus``."""
     mus = np.asarray(mus, dtype=np.int64)
-    if mus.size == 0:
-        return ServerAllocation(mus, np.empty(0), np.empty(0), 0.0, 0.0)
-    if not pd.servable[mus, m].all():
-        return _INFEASIBLE
+    done = trivial_allocation(pd, m, mus)
+    if done is not None:
+        return done
     F = float(pd.cpu_hz[m])
     T = pd.budget[mus, m]
     tmin = pd.t_min[mus]
     c = pd.cycles[mus]
-    fmin = pd.f_min[mus, m]
-    if fmin.sum() > F * (1 + 1e-12):
-        return _INFEASIBLE
     t = T.copy()
     f = np.zeros(mus.size)
     price = 0.0
@@ -181,6 +211,9 @@ def allocate_server(pd: PairData, m: int, mus, *, rtol: float = 1e-13) -> Server
             price = float(prices[0])
     energy = float(pd.energy(mus, t).sum())
     return ServerAllocation(mus, t, f, energy, price)
+
+
+_kkt_allocate_server = allocate_server
 
 
 def _price_solve_groups(T, tmin, c, alpha, k, group, F, rtol=1e-13):
@@ -372,14 +405,18 @@ def worth_serving(pd: PairData, m: int, candidates) -> tuple[np.ndarray, np.ndar
     return cand[keep], alone[keep], base
 
 
-def admit_server(pd: PairData, m: int, candidates, deadline: float | None = None) -> ServerResult:
+def admit_server(pd: PairData, m: int, candidates, deadline: float | None = None, *,
+                 oracle: Callable[..., ServerAllocation] | None = None) -> ServerResult:
     """Exact admission + allocation on server m among ``candidates`` (requesting DTs hosted on m).
 
     Candidates that cannot be served on m simply pay their penalty. See the module docstring for
     why the branch-and-bound is exact. Past ``deadline`` (a ``time.perf_counter()`` value) the search
     stops at the best served set found so far (``exact=False``), with the root node's bound (each
-    candidate alone with the whole CPU, or failing) as its certified lower bound.
+    candidate alone with the whole CPU, or failing) as its certified lower bound. ``oracle``
+    replaces :func:`allocate_server` for the allocation of each served set (e.g. the CVXPY oracle
+    of solvers/cvxpy_oracle.py).
     """
+    allocate_server = oracle or _kkt_allocate_server
     pen = pd.penalty
     F = float(pd.cpu_hz[m])
     cand, alone, base = worth_serving(pd, m, candidates)
@@ -387,7 +424,8 @@ def admit_server(pd: PairData, m: int, candidates, deadline: float | None = None
         return ServerResult(allocate_server(pd, m, cand), base)
     # most valuable first: largest saving per unit of minimum CPU
     fmin = pd.f_min[cand, m]
-    order = np.argsort(-(pen[cand] - alone) / np.maximum(fmin, 1e-300 * F + 1e-300), kind="stable")
+    with np.errstate(over="ignore"):  # a 1e12 penalty over a tiny least CPU is +inf: first, as it should be
+        order = np.argsort(-(pen[cand] - alone) / np.maximum(fmin, 1e-300 * F + 1e-300), kind="stable")
     cand, fmin = cand[order], fmin[order]
     p = pen[cand]
     nc = cand.size
@@ -458,7 +496,7 @@ class Allocation:
 
 
 def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData | None = None,
-             deadline: float | None = None) -> Allocation:
+             deadline: float | None = None, oracle: Callable[..., ServerAllocation] | None = None) -> Allocation:
     """Optimal admission (or the given ``served`` set) and allocation for a fixed ``placement``.
 
     The small-timescale problem of docs/model.md, section 5, solved server by server with one CPU price.
@@ -478,6 +516,9 @@ def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData 
     deadline : float, optional
         Time budget (s) of the admission search; see :func:`admit_server` (the result is then
         feasible, with ``exact`` and a certified ``bound``).
+    oracle : callable, optional
+        Replaces :func:`allocate_server` (same signature) for the allocation of each served set,
+        e.g. solvers/cvxpy_oracle.py's ``CvxpyAllocator``; default the KKT allocation.
 
     Returns
     -------
@@ -504,7 +545,7 @@ def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData 
     for m in range(M):
         here = np.flatnonzero(req & (placement == m))
         if served is None:
-            r = admit_server(pd, m, here, deadline)
+            r = admit_server(pd, m, here, deadline, oracle=oracle)
             a, cost = r.alloc, r.cost
             exact &= r.exact
             server_bound[m] = r.bound
@@ -534,7 +575,7 @@ def _allocate_fixed(s: Snapshot, pd: PairData, placement: np.ndarray, served: np
     feasible_m = np.ones(M, dtype=bool)
     ok_pair = pd.servable[mus, host]
     feasible_m[host[~ok_pair]] = False
-    load_min = np.bincount(host[ok_pair], weights=pd.f_min[mus[ok_pair], host[ok_pair]], minlength=M)
+    load_min = _sum_by(host[ok_pair], pd.f_min[mus[ok_pair], host[ok_pair]], M)
     feasible_m &= load_min <= s.cpu_hz * (1 + 1e-12)
     keep = feasible_m[host]
     mus, host = mus[keep], host[keep]
@@ -555,9 +596,9 @@ def _allocate_fixed(s: Snapshot, pd: PairData, placement: np.ndarray, served: np
     energy = np.zeros(n)
     if mus.size:
         energy[mus] = pd.energy(mus, tx[mus])
-    server_cost = np.bincount(host, weights=energy[mus], minlength=M).astype(float)   # int when nothing is served
+    server_cost = _sum_by(host, energy[mus], M)
     failed = req & ~out_served
-    server_cost += np.bincount(placement[failed], weights=s.failure_penalty[failed], minlength=M)
+    server_cost += _sum_by(placement[failed], s.failure_penalty[failed], M)
     server_cost[~feasible_m] = math.inf
     fixed = float(s.failure_penalty[s.request & s.migrating].sum())
     moved = float(s.migration_penalty[placement != s.placement_prev].sum())

@@ -25,8 +25,6 @@ finitely many iterations with ``bound >= objective (1 - gap)``.
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
 from typing import Any
 
@@ -34,61 +32,23 @@ import numpy as np
 
 from wdtnopt.snapshot import Snapshot
 
-from . import Solution, SolverError, make_solution
-from .allocation import PairData, admit_server, allocate, allocate_server, energy_slope
+from wdtnopt.formulations.coefficients import allowed_hosts
+
+from . import Solution, SolveStatus, fail_all_solution, make_solution
 from .price_certificate import PriceCertificate
 
-_N_INITIAL_CUTS = 8
-HEURISTICS_ON = False
-USE_MIP_START = True
-DROP_SLACK: float | None = None  # after the root, drop cuts this slack (scaled objective units)
-ROOT_ROUNDS = 50  # Kelley rounds on the master's LP relaxation before branching
-HEURISTIC_EFFORT = 0.0  # our own incumbents (exact allocation of every master placement) do the primal work
-
-
-_BANNER_SHOWN = False
-
-
-def _new_highs():
-    """``highspy.Highs()`` without the banner HiGHS prints on stdout at its first construction."""
-    global _BANNER_SHOWN
-    import highspy
-
-    if _BANNER_SHOWN:
-        return highspy.Highs()
-    _BANNER_SHOWN = True
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError):  # no real stdout (embedded interpreter): let it print
-        return highspy.Highs()
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            return highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def _quiet_highs(threads: int, seed: int = 0):
-    h = _new_highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", int(threads))
-    h.setOptionValue("random_seed", seed)
-    h.setOptionValue("mip_heuristic_effort", HEURISTIC_EFFORT)
-    for opt in ("mip_heuristic_run_rins", "mip_heuristic_run_rens", "mip_heuristic_run_feasibility_jump",
-                "mip_heuristic_run_root_reduced_cost"):
-        h.setOptionValue(opt, HEURISTICS_ON)
-    for opt in ("primal_feasibility_tolerance", "dual_feasibility_tolerance", "mip_feasibility_tolerance"):
-        h.setOptionValue(opt, 1e-9)
-    return h
+from .allocation import (PairData, admit_server, allocate, allocate_server, energy_slope, fits_storage,
+                         storage_capacity)
+from .fast_dual import LagrangianData, price
+from .fast_primal import repair_storage
+from .highs import MasterOutcome, quiet_highs, run_model
+from .options import ExactOptions
 
 
 class _Master:
     """The MILP master of one snapshot (columns, rows and cuts; objective scaled by 1/ref)."""
 
-    def __init__(self, pd: PairData, ref: float, threads: int):
+    def __init__(self, pd: PairData, ref: float, opts: ExactOptions):
         import highspy
 
         self.hs = highspy
@@ -110,32 +70,42 @@ class _Master:
                 integer.append(len(costs) - 1)
             return len(costs) - 1
 
-        # x[n, m] for unpinned DTs
+        # x[n, m] for unpinned DTs (0 on hosts they may not take: down servers)
+        hosts = allowed_hosts(s)
         self.x = -np.ones((N, M), dtype=np.int64)
         for n in self.free:
             for m in range(M):
                 cost = float(s.migration_penalty[n]) / ref if m != s.placement_prev[n] else 0.0
-                self.x[n, m] = col(cost, 0.0, 1.0, True)
+                self.x[n, m] = col(cost, 0.0, 1.0 if hosts[n, m] else 0.0, True)
         # pairs (n, m) that can be served
         req = s.request & ~s.migrating
-        allowed = np.zeros((N, M), dtype=bool)
-        allowed[self.free, :] = True
-        allowed[pinned, s.placement_prev[pinned]] = True
-        ok = pd.servable & allowed & req[:, None]
+        ok = pd.servable & hosts & req[:, None]
         self.pairs = [(int(n), int(m)) for n, m in zip(*np.nonzero(ok))]
         self.y = {}
         self.phi = {}
         self.eta = {}
         for n, m in self.pairs:
             c = pd.cycles[n]
-            cost = -float(s.failure_penalty[n]) / ref
+            cost = 0.0
             if c == 0:  # no CPU: energy is the constant E(T) when served
-                cost += float(pd.energy(np.array([n]), np.array([pd.budget[n, m]]))[0]) / ref
+                cost = float(pd.energy(np.array([n]), np.array([pd.budget[n, m]]))[0]) / ref
             self.y[n, m] = col(cost, 0.0, 1.0, True)
             if c > 0:
                 self.phi[n, m] = col(0.0, 0.0, 1.0, False)
                 self.eta[n, m] = col(1.0, 0.0, math.inf, False)  # eta is in units of ref already
-        self.offset = float(s.failure_penalty[s.request].sum()) / ref
+        # failure of a servable request: u[n] >= 1 - sum_m y[n, m], cost failure_penalty[n]. Written
+        # with its own column (not as -penalty y + constant) so that an objective far below the
+        # penalties is not the difference of large numbers (penalties of 1e12 J next to mJ energies).
+        self.u = {}
+        can_serve = sorted({n for n, _ in self.pairs})
+        for n in can_serve:
+            self.u[n] = col(float(s.failure_penalty[n]) / ref, 0.0, 1.0, False)
+        never = s.request.copy()
+        never[can_serve] = False
+        self.offset = float(s.failure_penalty[never].sum()) / ref
+        # every requesting MU's penalty (units of ref): the objective's constant if failures were
+        # written as penalty (1 - sum_m y); the level master's shift is stated with it
+        self.penalty_total = float(s.failure_penalty[s.request].sum()) / ref
         self.ncol = len(costs)
 
         rows_lo: list[float] = []
@@ -156,8 +126,10 @@ class _Master:
         self.cpu_rows: dict[int, int] = {}
         for n in self.free:
             row(1.0, 1.0, [(int(self.x[n, m]), 1.0) for m in range(M)])
+        for n, uj in self.u.items():
+            row(1.0, math.inf, [(uj, 1.0)] + [(self.y[n, m], 1.0) for m in range(M) if (n, m) in self.y])
         pinned_load = np.bincount(s.placement_prev[pinned], weights=s.dt_size_bits[pinned], minlength=M)
-        self.storage_room = s.storage_bits - pinned_load
+        self.storage_room = storage_capacity(s) - pinned_load
         for m in range(M):
             cap = float(s.storage_bits[m])
             if cap <= 0:
@@ -182,8 +154,9 @@ class _Master:
                 self.cpu_rows[m] = len(rows_lo)
                 row(-math.inf, 1.0, per_server[m])
 
-        h = _quiet_highs(threads)
+        h = quiet_highs(opts.threads, heuristics=opts.highs_heuristics, heuristic_effort=opts.heuristic_effort)
         self.h = h
+        self.opts = opts
         inf = highspy.kHighsInf
         lp = highspy.HighsLp()
         lp.num_col_ = self.ncol
@@ -215,23 +188,18 @@ class _Master:
 
     def reprice(self, pd: PairData) -> None:
         """Take the failure penalties of ``pd``'s snapshot (everything else unchanged): only the
-        objective coefficients of ``y`` and the offset depend on them, so every row and cut stays
-        valid and HiGHS keeps its basis."""
+        objective coefficients of the failure columns ``u`` and the offset depend on them, so every
+        row and cut stays valid and HiGHS keeps its basis."""
         s = pd.snapshot
         self.pd, self.s = pd, s
-        cols, costs = [], []
-        for n, m in self.pairs:
-            j = self.y[n, m]
-            cost = -float(s.failure_penalty[n]) / self.ref
-            if pd.cycles[n] == 0:
-                cost += float(pd.energy(np.array([n]), np.array([pd.budget[n, m]]))[0]) / self.ref
-            cols.append(j)
-            costs.append(cost)
-        if cols:
-            idx = np.array(cols, dtype=np.int32)
+        if self.u:
+            idx = np.array(list(self.u.values()), dtype=np.int32)
+            costs = np.array([float(s.failure_penalty[n]) / self.ref for n in self.u])
             self.col_cost[idx] = costs
-            self.h.changeColsCost(idx.size, idx, np.array(costs))
-        self.offset = float(s.failure_penalty[s.request].sum()) / self.ref
+            self.h.changeColsCost(idx.size, idx, costs)
+        never = s.request.copy()
+        never[list(self.u)] = False
+        self.offset = float(s.failure_penalty[never].sum()) / self.ref
         self.h.changeObjectiveOffset(self.offset)
         self.incumbent = None
 
@@ -305,7 +273,7 @@ class _Master:
             load[m] = load.get(m, 0) + 1
         for (n, m) in self.phi:
             pmin = float(pd.f_min[n, m] / pd.cpu_hz[m])
-            grid = np.geomspace(max(pmin, 1e-6), 1.0, _N_INITIAL_CUTS)
+            grid = np.geomspace(max(pmin, 1e-6), 1.0, self.opts.initial_cuts)
             k = np.arange(1, load[m] + 1)
             self.add_cuts(n, m, np.concatenate(([pmin], grid, 1.0 / k[k <= 8])))
 
@@ -350,8 +318,8 @@ class _Master:
                         added += self.add_cuts(n, m, [p])
                 if not added:
                     break
-            if DROP_SLACK is not None and self.h.getModelStatus() == hs.HighsModelStatus.kOptimal:
-                self.drop_slack_cuts(DROP_SLACK)
+            if self.opts.drop_slack is not None and self.h.getModelStatus() == hs.HighsModelStatus.kOptimal:
+                self.drop_slack_cuts(self.opts.drop_slack)
         finally:
             self.h.changeColsIntegrality(ni, self.integer, np.array([hs.HighsVarType.kInteger] * ni))
         return bound
@@ -380,6 +348,8 @@ class _Master:
         v = np.zeros(self.ncol)
         for n in self.free:
             v[self.x[n, placement[n]]] = 1.0
+        for n, uj in self.u.items():
+            v[uj] = 0.0 if served[n] else 1.0
         for n, m in self.pairs:
             if served[n] and placement[n] == m:
                 v[self.y[n, m]] = 1.0
@@ -394,42 +364,33 @@ class _Master:
     def run(self, time_limit: float | None, mip_gap: float, use_start: bool = True) -> dict[str, Any]:
         h = self.h
         started = time.perf_counter()
-        if self.incumbent is not None and USE_MIP_START and use_start:  # forgotten when rows are added
+        if self.incumbent is not None and self.opts.use_mip_start and use_start:  # forgotten when rows are added
             try:
                 h.setSolution(self.incumbent)
             except Exception:  # pragma: no cover - an incumbent hint is optional
                 pass
         h.setOptionValue("mip_rel_gap", mip_gap)
         h.setOptionValue("mip_abs_gap", 0.0)
-        h.setOptionValue("time_limit", float(time_limit) if time_limit is not None else math.inf)
-        h.run()
-        status = h.getModelStatus()
-        info = h.getInfo()
-        ms = self.hs.HighsModelStatus
-        out: dict[str, Any] = {"status": status, "bound": -math.inf, "x": None}
-        if status == ms.kInfeasible:
-            out["infeasible"] = True
+        r = run_model(h, time_limit=time_limit)
+        out: dict[str, Any] = {"status": r.outcome, "raw_status": r.raw_status, "bound": -math.inf, "x": None,
+                               "infeasible": r.infeasible, "nodes": r.nodes}
+        if r.infeasible:
             return out
-        out["infeasible"] = False
-        bound = info.mip_dual_bound
-        if bound is not None and math.isfinite(bound):
-            out["bound"] = bound * self.ref
-        if info.primal_solution_status >= 1 or status == ms.kOptimal:
-            x = np.array(h.getSolution().col_value)
+        out["bound"] = r.bound * self.ref
+        if r.x is not None:
             # HiGHS 1.16 can report the optimum's value but hand back the MIP start's columns (seen
             # when presolve maps the start to a better point): never trust a solution whose cost is
             # not the reported one; solve again without the start.
-            val = float(self.col_cost @ x) + self.offset
-            if abs(val - info.objective_function_value) > 1e-9 * max(1.0, abs(val)) and use_start:
+            val = float(self.col_cost @ r.x) + self.offset
+            if abs(val - r.objective) > 1e-9 * max(1.0, abs(val)) and use_start:
                 left = None if time_limit is None else time_limit - (time.perf_counter() - started)
                 if left is None or left > 0:
                     h.clearSolver()  # else HiGHS starts from the same solution again
                     again = self.run(left, mip_gap, use_start=False)
                     again["bound"] = max(again["bound"], out["bound"])
-                    again["nodes"] = again.get("nodes", 0) + int(info.mip_node_count)
+                    again["nodes"] = again.get("nodes", 0) + r.nodes
                     return again
-            out["x"] = x
-        out["nodes"] = int(info.mip_node_count)
+            out["x"] = r.x
         return out
 
 
@@ -467,49 +428,98 @@ class ExactWarmStart:
         return True
 
 
-def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | None = None, threads: int = 1,
-                max_iterations: int = 10_000, verbose: bool = False, warm: ExactWarmStart | None = None) -> Solution:
+def solve_exact(snapshot: Snapshot, options: ExactOptions | None = None, *, warm: ExactWarmStart | None = None,
+                **overrides: Any) -> Solution:
     """Certified global optimum of the snapshot problem to relative ``gap`` (see module docstring).
 
-    ``time_limit`` (s) stops with status ``time_limit``, the incumbent and the certified bound.
-    A snapshot where no placement fits the storage gets status ``infeasible``. ``warm``: an
-    :class:`ExactWarmStart` reused across solves that change only ``failure_penalty``.
+    Parameters
+    ----------
+    snapshot : Snapshot
+        The decision point.
+    options : ExactOptions, optional
+        All options at once; ``overrides`` (its field names: ``gap``, ``time_limit`` in s,
+        ``threads``, ``max_iterations``, ``verbose``, ``oracle``, ...) replace single fields.
+    warm : ExactWarmStart, optional
+        Reused across solves that change only ``failure_penalty`` (the master is repriced, not rebuilt).
+
+    Returns
+    -------
+    Solution
+        ``optimal`` when the certified bound is within ``gap`` of the objective; ``time_limit``
+        (incumbent and certified bound) when stopped by ``time_limit``; ``feasible`` when
+        ``max_iterations`` ran out or the master cannot refine further (``stats["why"]``);
+        ``infeasible`` when no placement fits the storage.
+
+    Raises
+    ------
+    SolverError
+        Unknown option or bad value; ``oracle="cvxpy"`` without cvxpy.
     """
+    opts = ExactOptions.build(options, overrides)
     if snapshot.level_ratio is not None:  # a semantic menu: the level choice too (solvers/levels.py)
         from .levels import solve_exact_levels
-        return solve_exact_levels(snapshot, gap=gap, time_limit=time_limit, threads=threads,
-                                  max_iterations=max_iterations, verbose=verbose)
-    t0 = time.perf_counter()
-    if not (gap >= 0):
-        raise SolverError(f"gap must be >= 0, got {gap!r}")
-    if time_limit is not None and not (time_limit > 0):
-        raise SolverError(f"time_limit must be > 0 seconds or None, got {time_limit!r}")
+        return solve_exact_levels(snapshot, gap=opts.gap, time_limit=opts.time_limit, threads=opts.threads,
+                                  max_iterations=opts.max_iterations, verbose=opts.verbose)
+    return _solve_exact(snapshot, opts, time.perf_counter(), None, 0, warm)
+
+
+RESCALE_BELOW = 1e-3
+"""When an incumbent below this fraction of the master's scale is found, the master is rebuilt at
+the new incumbent's scale (and its earlier bound dropped): HiGHS's absolute tolerances on a master
+scaled by a far larger cost (a failed 1e12-penalty request at the starting placement) can put its
+bound above the optimum."""
+MAX_RESCALES = 3
+
+
+def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, rescales: int,
+                 warm: ExactWarmStart | None = None) -> Solution:
+    gap, time_limit, max_iterations, verbose = opts.gap, opts.time_limit, opts.max_iterations, opts.verbose
     s = snapshot
     pd = PairData.of(s)
-    N, M = s.n_mus, s.n_bss
+    M = s.n_bss
     prev = s.placement_prev
-    prev_fits = bool((np.bincount(prev, weights=s.dt_size_bits, minlength=M) <= s.storage_bits * (1 + 1e-12)).all())
-    stats: dict[str, Any] = {"iterations": 0, "cuts": 0, "milp_nodes": 0, "allocations": 0}
+    prev_fits = fits_storage(s, prev)
+    stats: dict[str, Any] = {"iterations": 0, "cuts": 0, "milp_nodes": 0, "allocations": 0, "oracle": opts.oracle}
+    if opts.oracle == "cvxpy":
+        from .cvxpy_oracle import CvxpyAllocator
+
+        oracle = CvxpyAllocator()
+    else:
+        oracle = allocate_server
 
     def finish(a, bound: float, status: str) -> Solution:
+        if opts.oracle == "cvxpy":
+            stats["conic_solves"], stats["oracle_fallbacks"] = oracle.solves, oracle.fallbacks
         return make_solution(s, a.placement, a.served, a.tx_time, a.cpu_hz, bound=bound, status=status,
-                             method="exact", started=t0, stats=stats)
+                             method="exact", started=t0, stats=stats, gap=gap)
 
-    fail_all = np.zeros(N, dtype=bool)
     # the exact admissions stop at the time limit with their best sets (feasible, valid upper bounds)
     deadline = None if time_limit is None else t0 + time_limit
     if not s.allow_migration or s.pinned.all():
         if not prev_fits:
-            return make_solution(s, prev, fail_all, np.zeros(N), np.zeros(N), bound=math.inf, status="infeasible",
-                                 method="exact", started=t0, stats=stats)
-        a = allocate(s, prev, pair_data=pd, deadline=deadline)
+            return fail_all_solution(s, bound=math.inf, status=SolveStatus.INFEASIBLE, method="exact", started=t0,
+                                     stats=stats)
+        a = allocate(s, prev, pair_data=pd, deadline=deadline, oracle=oracle)
         return finish(a, a.bound, "optimal" if a.exact else "time_limit")
 
-    # incumbent: the previous placement with exact admission/allocation (if it fits)
-    best = allocate(s, prev, pair_data=pd, deadline=deadline) if prev_fits else None
+    # incumbent: the cheaper of the previous placement and of every DT at its best host alone (the
+    # Lagrangian's best responses at zero prices, storage repaired), each with exact admission and
+    # allocation; the master is scaled by it, so it should be near the optimum's magnitude
+    best = allocate(s, prev, pair_data=pd, deadline=deadline, oracle=oracle) if prev_fits else None
+    if start is not None and (best is None or start.cost < best.cost):
+        best = start
+    stats["rescales"] = rescales
+    if start is None:
+        ld = LagrangianData.of(s, pd)
+        responses = price(ld, np.zeros(M), np.zeros(M))
+        alone = repair_storage(ld, responses.host, responses.pair_value)
+        if alone is not None and fits_storage(s, alone):
+            a = allocate(s, alone, pair_data=pd, deadline=deadline, oracle=oracle)
+            if best is None or a.cost < best.cost:
+                best = a
     reuse = warm is not None and warm.matches(s)
     if reuse and warm.placement is not None:  # the last optimum, at the new prices
-        again = allocate(s, warm.placement, pair_data=pd, deadline=deadline)
+        again = allocate(s, warm.placement, pair_data=pd, deadline=deadline, oracle=oracle)
         if best is None or again.cost < best.cost:
             best = again
     ub = best.cost if best is not None else math.inf
@@ -518,12 +528,13 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
     if reuse:
         master = warm.master
         master.reprice(pd)
+        ref = master.ref
         warm.reused += 1
     else:
         ref = ub if math.isfinite(ub) else float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
         if not ref > 0:
             ref = 1.0
-        master = _Master(pd, ref, threads)
+        master = _Master(pd, ref, opts)
         if warm is not None:
             # the masters of repeated solves are small and re-solved often: HiGHS's presolve costs
             # more than it saves there (measured in benchmarks/bench_bound.py)
@@ -543,7 +554,7 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
         key = (m, tuple(int(i) for i in hosted))
         r = cache.get(key)
         if r is None:
-            r = admit_server(pd, m, hosted, deadline)
+            r = admit_server(pd, m, hosted, deadline, oracle=oracle)
             stats["allocations"] += r.nodes
             cache[key] = r
         return r
@@ -554,7 +565,7 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
             m = int(best.placement[n])
             if (n, m) in master.phi:
                 master.add_cuts(int(n), m, [best.cpu_hz[n] / pd.cpu_hz[m]])
-    root = master.kelley_root(ROOT_ROUNDS, None if time_limit is None else t0 + time_limit)
+    root = master.kelley_root(opts.root_rounds, None if time_limit is None else t0 + time_limit)
     lb = max(lb, root)
     stats["root_bound"] = root
     if warm is not None:
@@ -571,32 +582,37 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
         stats["milp_nodes"] += res.get("nodes", 0)
         if res["infeasible"]:
             if best is None:
-                return make_solution(s, prev, fail_all, np.zeros(N), np.zeros(N), bound=math.inf,
-                                     status="infeasible", method="exact", started=t0, stats=stats)
+                return fail_all_solution(s, bound=math.inf, status=SolveStatus.INFEASIBLE, method="exact",
+                                         started=t0, stats=stats)
             break  # cannot happen for a valid incumbent; keep it
         lb = max(lb, res["bound"])
         xv = res["x"]
         if xv is None:  # no master solution: out of time, or HiGHS gave up
-            timed_out = res["status"] == master.hs.HighsModelStatus.kTimeLimit
+            timed_out = res["status"] is MasterOutcome.TIME_LIMIT
             status = "time_limit" if timed_out else "feasible"
-            stats["highs_status"] = str(res["status"])
+            stats["highs_status"] = res["raw_status"]
+            if not timed_out:
+                stats["why"] = f"the HiGHS master returned no solution ({res['raw_status']})"
             break
         # placement of the master and its exact cost
         placement = prev.copy()
         for n in master.free:
             placement[n] = int(np.argmax(xv[master.x[n]]))
-        load = np.bincount(placement, weights=s.dt_size_bits, minlength=M)
         new_cuts = 0
-        if (load <= s.storage_bits * (1 + 1e-10)).all():
+        if fits_storage(s, placement):
             results = [server_best(m, np.flatnonzero(req & (placement == m))) for m in range(M)]
             cost = (sum(r.cost for r in results) + float(s.failure_penalty[s.request & s.migrating].sum())
                     + float(s.migration_penalty[placement != prev].sum()))
             if cost < ub:
                 # the same cost unless the deadline cut an admission short: ub is always the cost
                 # of the incumbent actually held
-                found = allocate(s, placement, pair_data=pd, deadline=deadline)
+                found = allocate(s, placement, pair_data=pd, deadline=deadline, oracle=oracle)
                 if found.cost < ub:
                     ub, best = found.cost, found
+                    if ub < RESCALE_BELOW * ref and rescales < MAX_RESCALES:  # see RESCALE_BELOW
+                        if warm is not None:
+                            warm.master = None  # a master at the old scale is not kept
+                        return _solve_exact(s, opts, t0, best, rescales + 1, warm)
                     master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))
             for m, r in enumerate(results):  # OA cuts at the optimal allocation of the admitted sets
                 for n, f in zip(r.alloc.mus, r.alloc.cpu_hz):
@@ -607,7 +623,7 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
             S = [n for (n, mm) in master.pairs if mm == m and xv[master.y[n, mm]] > 0.5]
             if not S:
                 continue
-            a = allocate_server(pd, m, np.array(S))
+            a = oracle(pd, m, np.array(S))
             stats["allocations"] += 1
             if a.feasible:
                 for n, f in zip(a.mus, a.cpu_hz):
@@ -629,14 +645,16 @@ def solve_exact(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
             if target_gap <= 1e-12:
                 # nothing left to refine: the gap left is HiGHS's round-off
                 status = "feasible"
+                stats["why"] = ("no new cut at the master's solution and HiGHS at mip_rel_gap 1e-12: the gap "
+                                "left is the master's round-off at its feasibility tolerance")
                 break
             target_gap = max(target_gap / 100, 1e-12)
     else:
         if not closed_at_root:
-            status = "feasible"  # max_iterations reached
+            status = "feasible"
+            stats["why"] = f"max_iterations ({max_iterations}) reached"
     if best is None:
-        return make_solution(s, prev, fail_all, np.zeros(N), np.zeros(N), bound=lb, status="bound_only",
-                             method="exact", started=t0, stats=stats)
+        return fail_all_solution(s, bound=lb, status=SolveStatus.BOUND_ONLY, method="exact", started=t0, stats=stats)
     stats["upper_bound_allocations_cached"] = len(cache)
     if warm is not None:
         warm.placement = best.placement.copy()

@@ -177,6 +177,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
         a negative ``gap`` or a ``time_limit`` that is not > 0
     """
     from .exact import _eta_values, _Master
+    from .options import ExactOptions
 
     t0 = time.perf_counter()
     _check_options(gap, time_limit)
@@ -224,9 +225,9 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     ref = ub if math.isfinite(ub) else float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
     if not ref > 0:
         ref = 1.0
-    master = _Master(pd, ref, threads)
+    master = _Master(pd, ref, ExactOptions(threads=threads))
     _tie(master, group, lvl, M)
-    shift = master.offset * ref - true_offset   # the master's objective minus the real one
+    shift = master.penalty_total * ref - true_offset   # the master's objective minus the real one
     master.initial_cuts()
 
     def virtual(b: dict[str, Any]):

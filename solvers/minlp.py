@@ -7,8 +7,13 @@ drives pyscipopt in process; no SCIP executable is needed). Any other name is lo
 SCIP's primal solution meets the constraints only to its tolerances (1e-6 absolute), so the returned
 decision keeps SCIP's placement and served set and re-solves the convex allocation of that served
 set exactly (``allocate(..., served=...)``): never worse, and it passes ``evaluate``. If that served set
-does not fit (SCIP's round-off), the placement is kept and admission is re-solved exactly. The
-bound is SCIP's dual bound (scaled back to J).
+does not fit (SCIP's round-off), the placement is kept and admission is re-solved exactly; the
+previous placement's exact allocation is kept if it is cheaper. The model's scale is that
+incumbent's cost, so SCIP's gap and feasibility tolerance (its default ``numerics/feastol`` 1e-6)
+act relative to the optimum; the failure and energy terms have their own variables, so the objective is never a
+small difference of large penalties (docs/solvers.md). The bound is SCIP's dual bound scaled back
+to J (SCIP's tolerances relax the problem, so they only lower it); the status is ``optimal`` only
+when the recomputed gap is within ``gap``.
 """
 from __future__ import annotations
 
@@ -18,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
+
 from wdtnopt.snapshot import Snapshot
 
-from . import Solution, SolverError, make_solution
-from .allocation import allocate
-
-SCIP_NO_MULTAGGR = True
+from . import Solution, SolverError, fail_all_solution, make_solution
+from .allocation import allocate, fits_storage
+from .options import PyomoOptions
 
 
 def _contrib_solver(name: str) -> Any:
@@ -37,10 +42,31 @@ def _contrib_solver(name: str) -> Any:
         return None
 
 
-def solve_pyomo(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | None = None, threads: int = 1,
-                solver: str = "scip_direct", tee: bool = False) -> Solution:
-    """Solve the Pyomo MINLP with ``solver`` (SCIP via pyscipopt by default)."""
+def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overrides: Any) -> Solution:
+    """Solve the Pyomo MINLP with ``options.solver`` (SCIP via pyscipopt by default).
+
+    Parameters
+    ----------
+    snapshot : Snapshot
+        The decision point.
+    options : PyomoOptions, optional
+        All options at once; ``overrides`` replace single fields (``gap``, ``time_limit`` in s,
+        ``threads``, ``verbose`` (the solver's log), ``solver``, ...).
+
+    Returns
+    -------
+    Solution
+        The solver's placement and served set, re-allocated exactly; ``bound`` the solver's dual
+        bound (J); ``optimal`` only when the recomputed gap is within ``gap``.
+
+    Raises
+    ------
+    SolverError
+        Unknown option, Pyomo or the solver missing, or the solver itself failing.
+    """
     t0 = time.perf_counter()
+    opts = PyomoOptions.build(options, overrides)
+    gap, time_limit, solver = opts.gap, opts.time_limit, opts.solver
     try:
         import pyomo.environ as pyo  # noqa: F401
     except ImportError as exc:
@@ -49,79 +75,104 @@ def solve_pyomo(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | No
 
     s = snapshot
     prev = s.placement_prev
-    fits = bool((np.bincount(prev, weights=s.dt_size_bits, minlength=s.n_bss) <= s.storage_bits * (1 + 1e-12)).all())
+    stats: dict[str, Any] = {"solver": solver}
+    fits = fits_storage(s, prev)
     levels = s.level_ratio is not None
+
+    def out(a, bound: float, status: str) -> Solution:
+        return make_solution(s, a.placement, a.served, a.tx_time, a.cpu_hz, bound=bound, status=status,
+                             method="pyomo", started=t0, stats=stats, gap=gap)
+
+    incumbent = None
     if levels:   # a semantic menu: the MINLP of the virtual (MU, level) copies (solvers/levels.py)
         mdl, group, lvl = build_level_model(s)
+        scale, fixed_cost = mdl.scale, 0.0   # its objective carries every penalty itself
     else:
-        mdl = build_model(s)
+        # the incumbent at the current placement sets the model's scale (the solver's tolerances
+        # act relative to it); an incumbent of cost 0 is optimal (every cost is >= 0)
+        incumbent = allocate(s, prev) if fits else None
+        if incumbent is not None and incumbent.cost == 0.0:
+            return out(incumbent, 0.0, "optimal")
+        scale = incumbent.cost if incumbent is not None else float(s.failure_penalty[s.request].sum()
+                                                                   + s.migration_penalty.sum())
+        scale = scale if math.isfinite(scale) and scale > 0 else 1.0
+        mdl = build_model(s, scale=scale)
+        fixed_cost = mdl.fixed_cost
+    stats["scale"] = scale
     opt = _contrib_solver(solver)
     if opt is not None:
         avail = opt.available()
         if not avail:
             raise SolverError(f"Pyomo solver {solver!r} is not available ({avail}); for SCIP: pip install pyscipopt")
-        opts: dict[str, Any] = {"rel_gap": gap, "load_solutions": False, "raise_exception_on_nonoptimal_result": False,
-                                "tee": tee, "threads": threads}
+        kw: dict[str, Any] = {"rel_gap": gap / 4, "load_solutions": False, "raise_exception_on_nonoptimal_result": False,
+                              "tee": opts.verbose, "threads": opts.threads}
         if time_limit is not None:
-            opts["time_limit"] = float(time_limit)
+            kw["time_limit"] = float(time_limit)
         if solver.startswith("scip"):
             # SCIP 9/10's perspective handler fails ("cannot change bounds of multi-aggregated
             # variable") on some of these models; forbidding multi-aggregation avoids it.
-            opts["solver_options"] = {"presolving/donotmultaggr": True} if SCIP_NO_MULTAGGR else {}
+            # verblevel 0: SCIP's messages go through Pyomo's in-process capture, whose reader thread
+            # needs the GIL that pyscipopt holds during the solve; a chatty solve filled the pipe and
+            # deadlocked (seen with feastol 1e-9 on badly scaled data, so SCIP keeps its default 1e-6)
+            so: dict[str, Any] = {"limits/absgap": 0.0, "display/verblevel": 4 if opts.verbose else 0}
+            if opts.scip_no_multiaggr:
+                so["presolving/donotmultaggr"] = True
+            kw["solver_options"] = so
         try:
-            res = opt.solve(mdl, **opts)
-        except Exception as exc:  # the solver itself failed: a status, not a crash
-            raise SolverError(f"Pyomo solver {solver!r} failed: {exc}") from None
+            res = opt.solve(mdl, **kw)
+        except Exception as exc:  # the solver itself failed (numerics): a status, not a crash
+            stats["solver_failed"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            if incumbent is None:
+                return fail_all_solution(s, bound=0.0, status="bound_only", method="pyomo", started=t0, stats=stats)
+            return out(incumbent, 0.0, "feasible")
         tc = str(res.termination_condition).split(".")[-1]
         has_sol = str(res.solution_status).split(".")[-1] in ("feasible", "optimal")
         if has_sol:
             res.solution_loader.load_vars()
         bound = res.objective_bound
-        bound = -math.inf if bound is None else float(bound) * mdl.scale
     else:
         legacy = pyo.SolverFactory(solver)
         if legacy is None or not legacy.available(exception_flag=False):
             raise SolverError(f"Pyomo solver {solver!r} is not available; for SCIP: pip install pyscipopt")
-        legacy.options["limits/gap"] = gap
+        legacy.options["limits/gap"] = gap / 4
         if time_limit is not None:
             legacy.options["limits/time"] = float(time_limit)
-        r = legacy.solve(mdl, tee=tee, load_solutions=False)
+        r = legacy.solve(mdl, tee=opts.verbose, load_solutions=False)
         tc = str(r.solver.termination_condition)
         has_sol = len(r.solution) > 0
         if has_sol:
             mdl.solutions.load_from(r)
-        lb = getattr(r.problem, "lower_bound", None)
-        bound = float(lb) * mdl.scale if lb is not None and math.isfinite(float(lb)) else -math.inf
-    stats = {"termination": tc, "solver": solver}
+        bound = getattr(r.problem, "lower_bound", None)
+    bound = float(bound) if bound is not None and math.isfinite(float(bound)) else -math.inf
+    # the model's objective leaves out the requests nobody can serve; every cost is >= 0
+    bound = max(bound * scale + fixed_cost, 0.0) if bound > -math.inf else 0.0
+    stats["termination"] = tc
     if levels:
-        return _finish_levels(s, mdl, group, lvl, tc, has_sol, bound, fits, t0, stats)
-    if "infeasible" in tc.lower() and not "unbounded" in tc.lower():
-        return make_solution(s, prev, np.zeros(s.n_mus, bool), np.zeros(s.n_mus), np.zeros(s.n_mus), bound=math.inf,
-                             status="infeasible", method="pyomo", started=t0, stats=stats)
-    if not has_sol:
-        status = "bound_only"
-        return make_solution(s, prev, np.zeros(s.n_mus, bool), np.zeros(s.n_mus), np.zeros(s.n_mus), bound=bound,
-                             status=status, method="pyomo", started=t0, stats=stats)
-    d = read_decision(mdl, s)
-    placement = d["placement"]
-    if not (np.bincount(placement, weights=s.dt_size_bits, minlength=s.n_bss) <= s.storage_bits * (1 + 1e-9)).all():
-        if not fits:
-            return make_solution(s, prev, np.zeros(s.n_mus, bool), np.zeros(s.n_mus), np.zeros(s.n_mus), bound=bound,
-                                 status="bound_only", method="pyomo", started=t0, stats=stats)
-        placement = prev.copy()
-        stats["placement_repaired"] = True
-    a = allocate(s, placement, served=d["served"])
-    if not math.isfinite(a.cost):
-        a = allocate(s, placement)
-        stats["admission_repaired"] = True
+        return _finish_levels(s, mdl, group, lvl, tc, has_sol, bound, fits, t0, stats, gap)
+    if "infeasible" in tc.lower() and "unbounded" not in tc.lower():
+        return fail_all_solution(s, bound=math.inf, status="infeasible", method="pyomo", started=t0, stats=stats)
+    candidates = [] if incumbent is None else [incumbent]
+    if has_sol:
+        d = read_decision(mdl, s)
+        placement = d["placement"]
+        if fits_storage(s, placement):
+            a = allocate(s, placement, served=d["served"])
+            if not math.isfinite(a.cost):  # the solver's served set does not fit exactly: re-admit
+                a = allocate(s, placement)
+                stats["admission_repaired"] = True
+            candidates.append(a)
+        else:
+            stats["placement_rejected"] = "storage"
+    if not candidates:
+        return fail_all_solution(s, bound=bound, status="bound_only", method="pyomo", started=t0, stats=stats)
+    best = min(candidates, key=lambda a: a.cost)
     optimal = tc.lower() in ("convergencecriteriasatisfied", "optimal")
     status = "optimal" if optimal else ("time_limit" if "time" in tc.lower() else "feasible")
-    return make_solution(s, a.placement, a.served, a.tx_time, a.cpu_hz, bound=bound, status=status, method="pyomo",
-                         started=t0, stats=stats)
+    return out(best, bound, status)
 
 
 def _finish_levels(s: Snapshot, mdl: Any, group: np.ndarray, lvl: np.ndarray, tc: str, has_sol: bool, bound: float,
-                   fits: bool, t0: float, stats: dict[str, Any]) -> Solution:
+                   fits: bool, t0: float, stats: dict[str, Any], gap: float) -> Solution:
     """The Solution of the level model: SCIP's placement, served MUs and levels, re-allocated exactly
     on the reduced snapshot of those levels (solvers/levels.py)."""
     from wdtnopt.formulations.pyomo_minlp import read_decision
@@ -141,7 +192,7 @@ def _finish_levels(s: Snapshot, mdl: Any, group: np.ndarray, lvl: np.ndarray, tc
     served = np.zeros(n, dtype=bool)
     served[group[d["served"]]] = True
     level[group[d["served"]]] = lvl[d["served"]]
-    if not (np.bincount(placement, weights=s.dt_size_bits, minlength=s.n_bss) <= s.storage_bits * (1 + 1e-9)).all():
+    if not fits_storage(s, placement):
         if not fits:
             return make_solution(s, s.placement_prev, none, zeros, zeros, bound=bound, status="bound_only",
                                  method="pyomo", started=t0, stats=stats, level=level)
@@ -155,4 +206,4 @@ def _finish_levels(s: Snapshot, mdl: Any, group: np.ndarray, lvl: np.ndarray, tc
     optimal = tc.lower() in ("convergencecriteriasatisfied", "optimal")
     status = "optimal" if optimal else ("time_limit" if "time" in tc.lower() else "feasible")
     return make_solution(s, a.placement, a.served, a.tx_time, a.cpu_hz, bound=bound, status=status, method="pyomo",
-                         started=t0, stats=stats, level=level)
+                         started=t0, stats=stats, level=level, gap=gap)

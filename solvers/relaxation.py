@@ -1,17 +1,26 @@
-"""``method="relaxation"``: the continuous relaxation's bound, plus the best of a few roundings.
+"""``method="relaxation"``: a bound from the continuous relaxation's prices, plus the best of a few roundings.
 
-The bound is the optimum of the CVXPY continuous relaxation of the disaggregated convex MINLP
-(formulations/cvxpy_models.py, exponential cones, Clarabel at 1e-10 tolerances). A conic solver's
-optimum is accurate to its tolerances only, so the reported bound is derated by ``BOUND_SAFETY``
-(relative) to stay below the true relaxation optimum; it is a valid lower bound of the snapshot
-optimum in that sense (the exact oracle's bound comes from HiGHS at 1e-9 tolerances instead). When
-Clarabel reports only an inaccurate optimum (also at its default tolerances) the bound is 0.
+The relaxation is the CVXPY continuous relaxation of the disaggregated convex MINLP
+(formulations/cvxpy_models.py, exponential cones, Clarabel at 1e-10 tolerances, its defaults if
+that is inaccurate), scaled by the cost of the previous placement's exact allocation so that the
+conic solver's absolute tolerances act relative to the optimum.
+
+The bound is never the conic solver's objective value: a conic optimum is accurate to the solver's
+tolerances only, and on badly scaled data (penalties of 1e12 J next to mJ energies) it can be far
+off in either direction. Instead the duals of the relaxation's CPU and storage rows are read as
+prices ``lam[m]`` (J per cycle/s) and ``pi[m]`` (J per bit) and the Lagrangian dual function
+``D(lam, pi)`` is evaluated exactly by solvers/fast_dual.py's certified pricing: weak duality makes
+``D`` a lower bound of the snapshot optimum at ANY prices, so inaccurate duals only weaken the
+bound. The bound is the larger of ``D`` at those prices and at zero prices (also the fallback when
+the conic solver fails, reports an inaccurate or unbounded problem, or gives no duals); at the
+relaxation's optimal duals ``D`` is at least the relaxation's optimum.
 
 The decision is the cheapest, allocated exactly (solvers/allocation.py), of these placements that
 fit the storage: each DT on its largest ``x`` (hosted) value; each requesting DT on its largest ``w``
-(served-at) value, the others on their largest ``x``; and ``placement_prev``. With none fitting,
-the status is ``bound_only``; an infeasible relaxation gives ``infeasible``. The status is ``optimal``
-only if the rounding meets the bound within ``gap``.
+(served-at) value, the others on their largest ``x``; the best responses at the bound's prices;
+and ``placement_prev``. With none fitting, the status is ``bound_only`` (``infeasible`` if the
+relaxation itself is infeasible). The status is ``optimal`` only if the rounding meets the bound
+within ``gap``.
 """
 from __future__ import annotations
 
@@ -24,36 +33,70 @@ import numpy as np
 
 from wdtnopt.snapshot import Snapshot
 
-from . import Solution, SolverError, make_solution, relative_gap
-from .allocation import PairData, allocate
+from wdtnopt.formulations.coefficients import allowed_hosts
 
-BOUND_SAFETY = 1e-7
-"""Relative margin taken off the conic solver's optimum so that the bound stays valid."""
+from . import Solution, SolverError, fail_all_solution, make_solution, relative_gap
+from .allocation import PairData, allocate, fits_storage
+from .fast_dual import LagrangianData, price
+from .options import RelaxationOptions
 
+LEVEL_BOUND_SAFETY = 1e-7
+"""With a semantic menu the bound is the conic optimum, derated by this (relative) for the solver's
+tolerances (the Lagrangian pricing of the other snapshots does not know levels yet)."""
 
-def solve_relaxation(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | None = None, threads: int = 1,
-                     solver: str = "CLARABEL") -> Solution:
-    """Continuous relaxation bound and the best rounding (see module docstring)."""
+def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = None, **overrides: Any) -> Solution:
+    """Continuous relaxation bound and the best rounding (see module docstring).
+
+    Parameters
+    ----------
+    snapshot : Snapshot
+        The decision point.
+    options : RelaxationOptions, optional
+        All options at once; ``overrides`` replace single fields (``gap``, ``time_limit`` in s,
+        ``solver``, ...).
+
+    Returns
+    -------
+    Solution
+        The best rounding allocated exactly, the relaxation's derated bound (0 when the conic
+        solver is inaccurate or fails), ``optimal`` only when the recomputed gap is within ``gap``.
+
+    Raises
+    ------
+    SolverError
+        Unknown option or cvxpy missing.
+    """
     t0 = time.perf_counter()
+    opts = RelaxationOptions.build(options, overrides)
+    gap, time_limit, solver = opts.gap, opts.time_limit, opts.solver
     try:
         import cvxpy as cp
     except ImportError as exc:
         raise SolverError(f"method 'relaxation' needs cvxpy: pip install cvxpy clarabel ({exc})") from None
-    from wdtnopt.formulations.cvxpy_models import relaxation_problem, set_relaxation_data
+    from wdtnopt.formulations.cvxpy_models import (STORAGE_UNIT_BITS, TIGHT_CLARABEL, relaxation_problem,
+                                                   set_relaxation_data)
 
     s = snapshot
     N, M = s.n_mus, s.n_bss
     stats: dict[str, Any] = {"solver": solver}
-    fail_all = np.zeros(N, dtype=bool)
     levels = s.level_ratio is not None
     shift = 0.0
+    prev = s.placement_prev
+    pd = None if levels else PairData.of(s)
+    incumbent = None
     if levels:   # a semantic menu: the relaxation of the virtual (MU, level) copies, tied
         from wdtnopt.formulations.cvxpy_models import level_relaxation_problem
         pp, lvl, shift = level_relaxation_problem(s)
     else:
+        ld = LagrangianData.of(s, pd)
+        # the previous placement's exact allocation: a candidate, and the relaxation's scale (the
+        # conic solver's absolute tolerances then act relative to the optimum)
+        incumbent = allocate(s, prev, pair_data=pd) if fits_storage(s, prev) else None
+        scale = incumbent.cost if incumbent is not None else float(s.failure_penalty[s.request].sum()
+                                                                   + s.migration_penalty.sum())
+        scale = scale if math.isfinite(scale) and scale > 0 else 1.0
         pp = relaxation_problem(N, M)
-        set_relaxation_data(pp, s)
-    from wdtnopt.formulations.cvxpy_models import TIGHT_CLARABEL
+        set_relaxation_data(pp, s, scale=scale)
 
     attempts: list[dict[str, Any]] = [{}]
     if solver.upper() == "CLARABEL":
@@ -67,48 +110,62 @@ def solve_relaxation(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float
             with warnings.catch_warnings():  # "inaccurate" is read from the status below
                 warnings.simplefilter("ignore", UserWarning)
                 pp.problem.solve(solver=solver, **kwargs)
-        except cp.error.SolverError as exc:
-            raise SolverError(f"conic solver {solver!r} failed on the relaxation: {exc}") from None
+        except cp.error.SolverError as exc:  # a numerical failure: fall back on the trivial prices
+            status = f"solver failed: {exc}".splitlines()[0]
+            continue
         status = pp.problem.status
         if status in (cp.OPTIMAL, cp.INFEASIBLE):
             break
     stats["conic_status"] = status
-    if status == cp.INFEASIBLE:
-        return make_solution(s, s.placement_prev, fail_all, np.zeros(N), np.zeros(N), bound=math.inf,
-                             status="infeasible", method="relaxation", started=t0, stats=stats)
-    if status == cp.OPTIMAL:
-        value = (float(pp.problem.value) - shift) * pp.scale
-        bound = value - abs(value) * BOUND_SAFETY
-    else:  # an inaccurate optimum certifies nothing: fall back to the trivial bound
-        bound = 0.0
-    bound = max(bound, 0.0) if math.isfinite(bound) else bound  # every cost is >= 0
-    stats["relaxation_value"] = (float(pp.problem.value) - shift) * pp.scale if pp.problem.value is not None else None
+    value = pp.problem.value if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) else None
+    stats["relaxation_value"] = (float(value) - shift) * pp.scale if value is not None else None
+    rounded = [prev.copy()]
+    if levels:  # a menu: the conic optimum derated (the Lagrangian pricing below knows no levels)
+        bound = (float(value) - shift) * pp.scale if status == cp.OPTIMAL else 0.0
+        bound = max(bound - abs(bound) * LEVEL_BOUND_SAFETY, 0.0)
+    else:
+        # the bound: the Lagrangian dual function at the relaxation's CPU and storage prices, priced
+        # exactly (solvers/fast_dual.py, a certified value at ANY prices), so the conic solver's
+        # tolerances never enter it; without duals (failure, infeasible) the prices are 0
+        lam, pi = np.zeros(M), np.zeros(M)
+        dual = price(ld, lam, pi)
+        cpu_dual, sto_dual = pp.constraints["cpu"].dual_value, pp.constraints["storage"].dual_value
+        if value is not None and cpu_dual is not None and sto_dual is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lam = np.where(s.cpu_hz > 0, np.asarray(cpu_dual, dtype=float) * pp.scale / s.cpu_hz, 0.0)
+            pi = np.asarray(sto_dual, dtype=float) * pp.scale / STORAGE_UNIT_BITS
+            lam = np.where(np.isfinite(lam), np.maximum(lam, 0.0), 0.0)
+            pi = np.where(np.isfinite(pi), np.maximum(pi, 0.0), 0.0)
+            at_duals = price(ld, lam, pi)
+            if at_duals.value > dual.value:
+                dual = at_duals
+        bound = max(dual.value, 0.0)  # every cost is >= 0
+        stats["dual_prices"] = {"cpu_j_per_hz": dual.lam.tolist(), "storage_j_per_bit": dual.pi.tolist()}
+        rounded.append(dual.host)
 
-    pd = None if levels else PairData.of(s)
-    candidates = [s.placement_prev.copy()]
-    x = pp.vars["x"].value
-    w = pp.vars["w"].value
+    candidates = [] if incumbent is None else [incumbent]
+    x = pp.vars["x"].value if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) else None
+    w = pp.vars["w"].value if x is not None else None
     if x is not None and levels:   # copy 0's hosting; a DT's serving summed over its copies
         x = x[lvl == 0]
         w = w.reshape(N, -1, M).sum(axis=1)
-    if x is not None:
+    if x is not None and np.isfinite(x).all() and np.isfinite(w).all():
         px = np.argmax(x, axis=1)
         pw = px.copy()
         req = s.request & ~s.migrating
         has_w = req & (w.max(axis=1) > 1e-6)
         pw[has_w] = np.argmax(w[has_w], axis=1)
-        candidates = [px, pw] + candidates
-    best = None
-    for pl in candidates:
-        pl = np.where(s.pinned, s.placement_prev, pl)
-        if (np.bincount(pl, weights=s.dt_size_bits, minlength=M) > s.storage_bits * (1 + 1e-12)).any():
-            continue
-        a = allocate(s, pl) if levels else allocate(s, pl, pair_data=pd)
-        if best is None or a.cost < best.cost:
-            best = a
-    if best is None:
-        return make_solution(s, s.placement_prev, fail_all, np.zeros(N), np.zeros(N), bound=bound,
-                             status="bound_only", method="relaxation", started=t0, stats=stats)
+        rounded = [px, pw] + rounded
+    hosts = allowed_hosts(s)
+    for pl in rounded:
+        pl = np.where(hosts[np.arange(N), pl], pl, prev)  # pinned DTs, and none onto a down server
+        if fits_storage(s, pl):
+            candidates.append(allocate(s, pl) if levels else allocate(s, pl, pair_data=pd))
+    if not candidates:
+        st = "infeasible" if status == cp.INFEASIBLE else "bound_only"
+        return fail_all_solution(s, bound=math.inf if st == "infeasible" else bound, status=st,
+                                 method="relaxation", started=t0, stats=stats)
+    best = min(candidates, key=lambda a: a.cost)
     st = "optimal" if relative_gap(best.cost, bound) <= gap else "feasible"
     return make_solution(s, best.placement, best.served, best.tx_time, best.cpu_hz, bound=bound, status=st,
-                         method="relaxation", started=t0, stats=stats, level=best.level)
+                         method="relaxation", started=t0, stats=stats, gap=gap, level=best.level)

@@ -392,7 +392,8 @@ def test_pyomo_level_minlp_agrees_with_exact(seed, kind):
     ex = solve(s, method="exact", gap=1e-8)
     py = solve(s, method="pyomo", gap=1e-8)
     assert ex.level[ex.served].any()           # the cases pick compressed levels
-    assert py.status == "optimal" and ex.status == "optimal"
+    # pyomo's status is its recomputed gap's: SCIP at its 1e-6 tolerances need not certify 1e-8
+    assert ex.status == "optimal" and py.status in ("optimal", "feasible")
     assert not evaluate(s, py).violations
     # SCIP meets its constraints to 1e-6: its decision (re-allocated exactly) and bound agree with exact's
     assert py.objective == pytest.approx(ex.objective, rel=1e-5, abs=1e-12)

@@ -5,6 +5,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from cli_runner import run_cli
 from wdtnopt.testing import one_cell, paper_snapshot, tiny_snapshot
 from wdtnopt.cost import evaluate
 from wdtnopt.errors import WdtnoptError
+from wdtnopt.snapshot import Snapshot
 from wdtnopt.solvers import Solution, methods, register_method, solve
 from wdtnopt.solvers.allocation import allocate
 
@@ -167,7 +169,10 @@ def test_cli_solve_prints_table_and_writes_json(tmp_path, capsys) -> None:
 
 @pytest.mark.parametrize("args,needle", [
     (["solve", "MISSING.json"], "cannot read"),
-    (["solve", "SNAP", "--method", "nope"], "unknown method"),
+    (["solve", "SNAP", "--method", "nope"], "--method"),
+    (["solve", "SNAP", "--method", "fast", "--option", "tim_limit=1"], "'tim_limit'"),
+    (["solve", "SNAP", "--method", "exact", "--option", "oracle=magic"], "oracle"),
+    (["solve", "SNAP", "--option", "gap"], "NAME=VALUE"),
     (["solve", "SNAP", "--gap", "-1"], "--gap"),
     (["solve", "SNAP", "--time-limit", "0"], "--time-limit"),
     (["solve", "BAD"], "invalid snapshot"),
@@ -190,3 +195,110 @@ def test_solve_names_a_snapshot_of_the_wrong_type() -> None:
 
     with pytest.raises(SnapshotError, match=r"snapshot: expected a wdtnopt.Snapshot .* got dict"):
         solve(one_cell().to_dict())
+
+
+# -- the exact oracle's two subproblem oracles ----------------------------------------------------
+REFERENCE_IN_REPO = Path(__file__).parent / "data" / "reference_snapshots.json"
+
+
+def _oracle_snapshots() -> list:
+    """The reference snapshots when the repository has them, and random small default-scenario ones."""
+    import wdtnopt
+
+    snaps = []
+    if REFERENCE_IN_REPO.is_file():
+        cases = json.loads(REFERENCE_IN_REPO.read_text())["cases"]
+        snaps += [pytest.param(Snapshot.from_dict(c["snapshot"]), id=c["name"].split()[0]) for c in cases]
+    for seed, (n, m) in enumerate([(4, 2), (6, 2), (6, 3), (8, 2)]):
+        trace = wdtnopt.generate_trace(wdtnopt.Scenario.paper(n_mus=n, n_bss=m), seed=seed, slots=4)
+        snaps.append(pytest.param(trace.snapshot(seed % 4), id=f"random-{n}x{m}-seed{seed}"))
+    return snaps
+
+
+@pytest.mark.parametrize("snap", _oracle_snapshots())
+def test_cvxpy_oracle_equals_kkt(snap) -> None:
+    """exact with the CVXPY (Clarabel) subproblem oracle reaches the KKT oracle's optimum (1e-6)."""
+    pytest.importorskip("cvxpy")
+    kkt = solve(snap, method="exact", gap=1e-7)
+    conic = solve(snap, method="exact", gap=1e-7, oracle="cvxpy")
+    assert kkt.status == conic.status == "optimal"
+    assert conic.stats["oracle"] == "cvxpy"
+    assert conic.stats["conic_solves"] > 0 or not (conic.served & (snap.cycles > 0)).any()
+    assert conic.objective == pytest.approx(kkt.objective, rel=1e-6, abs=1e-15)
+    assert not evaluate(snap, conic).violations
+    assert conic.bound <= kkt.objective * (1 + 1e-9)
+
+
+# -- the solver contract ---------------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["exact", "fast", "pyomo", "relaxation"])
+def test_misspelled_option_is_named_for_every_method(method: str) -> None:
+    from wdtnopt.solvers import OPTIONS, SolverError
+
+    with pytest.raises(SolverError, match="'tim_limit'") as err:
+        solve(tiny_snapshot(0), method=method, tim_limit=1)
+    for name in OPTIONS[method].names():  # the valid ones are listed
+        assert name in str(err.value)
+    with pytest.raises(SolverError, match="max_iterations"):
+        solve(tiny_snapshot(0), method=method, max_iterations=0)
+
+
+def test_options_are_frozen_dataclasses_with_one_name_for_the_iteration_cap() -> None:
+    import dataclasses
+
+    from wdtnopt.solvers import ExactOptions, FastOptions, PyomoOptions, RelaxationOptions, SolverError
+
+    for cls in (ExactOptions, FastOptions, PyomoOptions, RelaxationOptions):
+        opts = cls()
+        assert dataclasses.is_dataclass(opts) and "max_iterations" in cls.names()
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            opts.gap = 0.5
+    with pytest.raises(SolverError, match="takes ExactOptions"):
+        solve(tiny_snapshot(0), method="exact", options=FastOptions())
+    with pytest.raises(SolverError, match="oracle"):
+        ExactOptions(oracle="magic")
+    # an options object and a field override together; the override wins
+    sol = solve(tiny_snapshot(1), method="fast", options=FastOptions(gap=0.5, max_iterations=3), gap=0.2)
+    assert sol.stats["iterations"] <= 3
+
+
+def test_status_is_a_str_enum_and_success_says_optimal() -> None:
+    from wdtnopt.solvers import SolveStatus
+
+    sol = solve(tiny_snapshot(2))
+    assert isinstance(sol.status, SolveStatus) and sol.status == "optimal" and sol.success
+    back = Solution.from_dict(json.loads(json.dumps(sol.to_dict())))
+    assert back.status is SolveStatus.OPTIMAL and back.to_dict()["status"] == "optimal"
+    capped = solve(paper_snapshot(N=30, M=5, seed=1), method="exact", max_iterations=1, gap=0.0)
+    assert capped.status in ("feasible", "optimal") and capped.success == (capped.status == "optimal")
+    if capped.status == "feasible":
+        assert "max_iterations" in capped.stats["why"] or "round-off" in capped.stats["why"]
+
+
+def test_a_decision_evaluate_rejects_raises_the_dedicated_error() -> None:
+    from wdtnopt.solvers import InvalidDecisionError, make_solution
+
+    s = tiny_snapshot(3, kind="plain")
+    n = int(np.flatnonzero(s.request & ~s.migrating)[0])
+    served = np.zeros(s.n_mus, dtype=bool)
+    served[n] = True
+    cpu = np.zeros(s.n_mus)
+    cpu[n] = 10 * s.cpu_hz.max()  # above every server's CPU
+    with pytest.raises(InvalidDecisionError, match="CPU .* over capacity") as err:
+        make_solution(s, s.placement_prev, served, np.full(s.n_mus, 1e-3), cpu, bound=0.0, status="feasible",
+                      method="mine", started=0.0)
+    assert err.value.violations and err.value.method == "mine"
+
+
+def test_make_solution_makes_the_status_true() -> None:
+    from wdtnopt.solvers import make_solution
+
+    s = tiny_snapshot(4)
+    a = allocate(s, s.placement_prev)
+    # optimal claimed with a gap above the asked one: downgraded
+    sol = make_solution(s, a.placement, a.served, a.tx_time, a.cpu_hz, bound=0.5 * a.cost, status="optimal",
+                        method="mine", started=0.0, gap=1e-6)
+    assert sol.status == "feasible" and "status_downgraded" in sol.stats
+    # a bound above the decision's own objective is no lower bound: rejected
+    sol = make_solution(s, a.placement, a.served, a.tx_time, a.cpu_hz, bound=2 * a.cost, status="optimal",
+                        method="mine", started=0.0, gap=1e-6)
+    assert sol.bound == 0.0 and sol.status == "feasible" and sol.stats["bound_rejected"] == 2 * a.cost

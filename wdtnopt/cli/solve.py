@@ -9,32 +9,73 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from ..solvers import methods  # numpy only: the method names for --method
+
 console = Console()
+
 
 
 @click.command("solve")
 @click.argument("snapshot_path", metavar="SNAPSHOT.json", type=click.Path(dir_okay=False))
-@click.option("--method", default="exact", show_default=True,
-              help="Solver: exact (certified optimum), fast (Lagrangian bound + repair, for large snapshots), pyomo (the MINLP with SCIP), relaxation (bound + rounding).")
+@click.option("--method", type=click.Choice(methods()), default="exact", show_default=True,
+              help="Solver: exact (certified optimum), fast (large snapshots, certified bound), pyomo (the MINLP "
+                   "with SCIP), relaxation (bound + rounding).")
 @click.option("--gap", type=click.FloatRange(min=0.0), default=1e-6, show_default=True, help="Relative optimality gap.")
 @click.option("--time-limit", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help="Seconds; stops with the incumbent and a certified bound.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Solver threads.")
+@click.option("--option", "options", multiple=True, metavar="NAME=VALUE",
+              help="A method option (repeatable), e.g. --option max_iterations=50 --option oracle=cvxpy; "
+                   "docs/solvers.md lists each method's options.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the solution JSON here.")
 def solve_cmd(snapshot_path: str, method: str, gap: float, time_limit: float | None, threads: int,
-              output: str | None) -> None:
+              options: tuple[str, ...], output: str | None) -> None:
     """Solve a snapshot JSON file; print a table, write the solution."""
     from ..io import atomic_write_json
     from ..snapshot import Snapshot
     from ..solvers import solve
 
+    extra = parse_options(options)
     snap = Snapshot.load(snapshot_path)
-    sol = solve(snap, method=method, gap=gap, time_limit=time_limit, threads=threads)
+    sol = solve(snap, method=method, gap=gap, time_limit=time_limit, threads=threads, **extra)
     console.print(solution_table(snap, sol))
     console.print(summary_line(sol))
     if output:
         atomic_write_json(output, sol.to_dict())
         console.print(f"solution written to {output}")
+
+
+def parse_options(items: tuple[str, ...]) -> dict[str, Any]:
+    """``NAME=VALUE`` strings to keyword options (int, float, true/false, none, or the string).
+
+    Raises
+    ------
+    SolverError
+        An item without ``=``; unknown names are reported by the method itself.
+    """
+    from ..solvers import SolverError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise SolverError(f"--option: expected NAME=VALUE, got {item!r}")
+        out[name.strip()] = _value(text.strip())
+    return out
+
+
+def _value(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def solution_table(snap: Any, sol: Any) -> Table:

@@ -1,0 +1,98 @@
+"""Default-scenario rows of ``exact`` and ``fast``, for measuring two revisions in the same run.
+
+    python benchmarks/bench_solver_revisions.py --label head > head.jsonl
+    PYTHONPATH=/path/to/other/checkout python benchmarks/bench_solver_revisions.py --label base > base.jsonl
+    python benchmarks/bench_solver_revisions.py --table base.jsonl head.jsonl
+
+Each run prints one JSON line per instance: the method, size, seed, wall time (s), objective,
+bound, gap and status. ``--table`` renders the medians per (method, size) for each label side by side
+with the time ratio. Snapshots: ``wdtnopt.testing.paper_snapshot(N, M, seed)`` (docs/model.md
+defaults), the same as bench_solvers.py (exact, M = 5, gap 1e-6) and bench_fast.py (fast, gap 0.01).
+``--oracles`` adds exact with ``oracle="cvxpy"`` on the same snapshots (only where the revision has it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+
+def _size(text: str) -> tuple[int, int]:
+    n, m = text.lower().split("x")
+    return int(n), int(m)
+
+
+def run(args) -> None:
+    from wdtnopt.testing import paper_snapshot
+    from wdtnopt.cost import evaluate
+    from wdtnopt.solvers import solve
+
+    jobs = [("exact", size, {"gap": 1e-6}) for size in args.exact]
+    if args.oracles:
+        jobs += [("exact-cvxpy", size, {"gap": 1e-6, "oracle": "cvxpy"}) for size in args.exact]
+    jobs += [("fast", size, {"gap": 0.01}) for size in args.fast]
+    solve(paper_snapshot(N=6, M=2, seed=0), method="exact")  # imports and HiGHS construction out of the timing
+    for name, size, opts in jobs:
+        n, m = _size(size)
+        method = name.split("-")[0]
+        for seed in range(args.seeds):
+            s = paper_snapshot(N=n, M=m, seed=seed)
+            times, sol = [], None
+            for _ in range(args.repeats):
+                t = time.perf_counter()
+                sol = solve(s, method=method, **opts)
+                times.append(time.perf_counter() - t)
+            assert not evaluate(s, sol).violations
+            print(json.dumps({"label": args.label, "method": name, "size": size, "seed": seed,
+                              "time_s": statistics.median(times), "objective": sol.objective, "bound": sol.bound,
+                              "gap": sol.gap, "status": str(sol.status)}), flush=True)
+
+
+def table(paths: list[str]) -> None:
+    rows: dict[tuple[str, str], dict[str, list[dict]]] = {}
+    labels: list[str] = []
+    for p in paths:
+        for line in Path(p).read_text().splitlines():
+            r = json.loads(line)
+            if r["label"] not in labels:
+                labels.append(r["label"])
+            rows.setdefault((r["method"], r["size"]), {}).setdefault(r["label"], []).append(r)
+    a, b = labels[0], labels[-1]
+    print(f"| method | N x M | {a} time s (median) | {b} time s (median) | {b} / {a} | {a} gap (max) | "
+          f"{b} gap (max) | objectives equal (1e-6) | {b} statuses |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (method, size), by in rows.items():
+        ra, rb = by.get(a, []), by.get(b, [])
+        ta = statistics.median(r["time_s"] for r in ra) if ra else float("nan")
+        tb = statistics.median(r["time_s"] for r in rb) if rb else float("nan")
+        same = all(abs(x["objective"] - y["objective"]) <= 1e-6 * max(abs(x["objective"]), 1e-300)
+                   for x, y in zip(ra, rb)) if ra and rb else "-"
+        st = ", ".join(f"{k} {[r['status'] for r in rb].count(k)}" for k in sorted({r["status"] for r in rb}))
+        ga = f"{max(r['gap'] for r in ra):.1e}" if ra else "-"
+        gb = f"{max(r['gap'] for r in rb):.1e}" if rb else "-"
+        print(f"| {method} | {size.replace('x', ' x ')} | {ta:.3f} | {tb:.3f} | {tb / ta:.2f} | {ga} | {gb} | {same} | {st} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--label", default="head")
+    ap.add_argument("--exact", nargs="*", default=["10x5", "20x5", "30x5"])
+    ap.add_argument("--fast", nargs="*", default=["200x10", "1000x50"])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--oracles", action="store_true", help="also exact with oracle='cvxpy'")
+    ap.add_argument("--smoke", action="store_true", help="2 seeds, 1 repeat, the smallest sizes")
+    ap.add_argument("--table", nargs="+", metavar="JSONL", help="render JSON-lines files instead of running")
+    args = ap.parse_args()
+    if args.table:
+        table(args.table)
+        return
+    if args.smoke:
+        args.seeds, args.repeats, args.exact, args.fast = 2, 1, args.exact[:1], args.fast[:1]
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

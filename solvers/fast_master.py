@@ -1,0 +1,141 @@
+"""The bundle master of the ``fast`` method and its restricted-master MILP (both HiGHS, solvers/highs.py).
+
+:class:`BundleMaster` keeps, for each MU, the options found by pricing and maximizes the resulting
+piecewise-linear model of the dual function inside a trust box; :func:`restricted_master_placement`
+picks one found option per MU under every server's CPU and storage. See solvers/fast.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .fast_dual import LagrangianData, Pricing
+from .highs import MasterOutcome, quiet_highs, run_model
+
+# -- the master LP: a piecewise-linear model of D from the options found so far -----------------
+class BundleMaster:
+    """``max sum_n theta_n - lam . cpu_hz - pi . storage`` s.t. ``theta_n <= option`` for known options.
+
+    Variables are scaled: ``theta^ = theta / ref``, ``lam^ = lam Fs / ref``, ``pi^ = pi Ss / ref``
+    (``Fs``, ``Ss`` the servers' CPU and storage, 1-ish where those are 0), so every coefficient is
+    a share of a server and every right-hand side a cost in units of a typical failure penalty.
+    """
+
+    def __init__(self, ld: LagrangianData, ref: float):
+        import highspy
+
+        self.hs = highspy
+        s = ld.pd.snapshot
+        self.ld, self.ref = ld, ref
+        N, M = s.n_mus, s.n_bss
+        self.N, self.M = N, M
+        self.Fs = np.where(s.cpu_hz > 0, s.cpu_hz, 1.0)
+        self.Ss = np.where(s.storage_bits > 0, s.storage_bits, max(float(s.dt_size_bits.max()), 1.0))
+        h = quiet_highs(1, heuristic_effort=0.0)
+        inf = highspy.kHighsInf
+        cost = np.concatenate([-np.ones(N), s.cpu_hz / self.Fs, s.storage_bits / self.Ss])
+        lower = np.concatenate([np.full(N, -inf), np.zeros(2 * M)])
+        upper = np.full(N + 2 * M, inf)
+        h.addVars(N + 2 * M, lower, upper)
+        h.changeColsCost(N + 2 * M, np.arange(N + 2 * M, dtype=np.int32), cost)
+        h.setOptionValue("simplex_strategy", 1)  # dual simplex: rows are added, the basis stays dual feasible
+        self.h = h
+        self.row_n: list[np.ndarray] = []
+        self.row_m: list[np.ndarray] = []
+        self.row_cpu: list[np.ndarray] = []
+        self.row_const: list[np.ndarray] = []
+        self.row_served: list[np.ndarray] = []
+        self.seen: set[tuple[int, int, float]] = set()
+        self.n_rows = 0
+
+    def add_options(self, n: np.ndarray, m: np.ndarray, cpu: np.ndarray, const: np.ndarray,
+                    served: np.ndarray) -> int:
+        """Rows ``theta^_n - cpu/Fs_m lam^_m - size_n/Ss_m pi^_m <= const / ref``; returns how many were new."""
+        keep = []
+        for i, key in enumerate(zip(n.tolist(), m.tolist(), np.round(cpu, 3).tolist(), served.tolist())):
+            if key not in self.seen:
+                self.seen.add(key)
+                keep.append(i)
+        if not keep:
+            return 0
+        k = np.array(keep)
+        n, m, cpu, const, served = n[k], m[k], cpu[k], const[k], served[k]
+        r = n.size
+        N, M = self.N, self.M
+        idx = np.stack([n, N + m, N + M + m], axis=1).ravel().astype(np.int32)
+        val = np.stack([np.ones(r), -cpu / self.Fs[m], -self.ld.size[n] / self.Ss[m]], axis=1).ravel()
+        starts = np.arange(0, 3 * r, 3, dtype=np.int32)
+        self.h.addRows(r, np.full(r, -self.hs.kHighsInf), const / self.ref, idx.size, starts, idx, val)
+        self.row_n.append(n)
+        self.row_m.append(m)
+        self.row_cpu.append(cpu)
+        self.row_const.append(const)
+        self.row_served.append(served)
+        self.n_rows += r
+        return r
+
+    def solve(self, lo: np.ndarray, hi: np.ndarray):
+        """Maximize the model with the scaled prices in [lo, hi] (length 2M): prices, model value, weights."""
+        N, M = self.N, self.M
+        cols = np.arange(N, N + 2 * M, dtype=np.int32)
+        self.h.changeColsBounds(2 * M, cols, lo, hi)
+        r = run_model(self.h, mip=False)
+        if r.outcome is not MasterOutcome.OPTIMAL:
+            return None
+        x = r.x
+        w = -np.asarray(self.h.getSolution().row_dual)
+        lam = x[N:N + M] * self.ref / self.Fs
+        pi = x[N + M:] * self.ref / self.Ss
+        return lam, pi, -r.objective * self.ref, w, x[N:]
+
+    def options(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every option (row) found so far: MU, host, CPU, cost without price terms, served."""
+        return (np.concatenate(self.row_n), np.concatenate(self.row_m), np.concatenate(self.row_cpu),
+                np.concatenate(self.row_const), np.concatenate(self.row_served))
+
+
+def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_limit: float, Pr: Pricing,
+                                slack: float = 0.3):
+    """Pick one found option per MU by a MILP (HiGHS) under every server's CPU and storage.
+
+    The options are the dual master's rows (Dantzig-Wolfe columns), restricted to those within
+    ``slack`` typical penalties of their MU's best value at the prices ``Pr`` (price-and-branch)
+    plus each MU's fail-in-place option, which keeps the MILP feasible whenever the current
+    placement fits. Each option's CPU is what its MU asks at the prices where it was found, so any
+    feasible pick is a placement with a feasible served set, which the per-server admission can
+    only improve. Returns ``(placement, served)`` or None (no solution within ``time_limit``).
+    """
+    import highspy
+
+    s = ld.pd.snapshot
+    N, M = s.n_mus, s.n_bss
+    on, om, ocpu, oconst, oserved = master.options()
+    value = oconst + Pr.lam[om] * ocpu + Pr.pi[om] * ld.size[on]
+    best = Pr.pair_value.min(axis=1)
+    keep = (value <= best[on] + slack * master.ref) | ((om == s.placement_prev[on]) & ~oserved)
+    on, om, ocpu, oconst, oserved = on[keep], om[keep], ocpu[keep], oconst[keep], oserved[keep]
+    K = on.size
+    h = quiet_highs(1, heuristic_effort=0.0)
+    inf = highspy.kHighsInf
+    cols = np.arange(K, dtype=np.int32)
+    h.addVars(K, np.zeros(K), np.ones(K))
+    h.changeColsCost(K, cols, oconst / master.ref)
+    h.changeColsIntegrality(K, cols, np.full(K, highspy.HighsVarType.kInteger))
+    order = np.argsort(on, kind="stable")
+    starts = np.searchsorted(on[order], np.arange(N)).astype(np.int32)
+    h.addRows(N, np.ones(N), np.ones(N), K, starts, order.astype(np.int32), np.ones(K))
+    order = np.argsort(om, kind="stable")
+    starts = np.searchsorted(om[order], np.arange(M)).astype(np.int32)
+    h.addRows(M, np.full(M, -inf), s.cpu_hz / master.Fs, K, starts, order.astype(np.int32),
+              ocpu[order] / master.Fs[om[order]])
+    h.addRows(M, np.full(M, -inf), s.storage_bits / master.Ss, K, starts, order.astype(np.int32),
+              ld.size[on[order]] / master.Ss[om[order]])
+    h.setOptionValue("mip_rel_gap", 1e-4)
+    r = run_model(h, time_limit=max(float(time_limit), 0.05))
+    if r.x is None:
+        return None
+    pick = r.x > 0.5
+    placement = s.placement_prev.copy()
+    placement[on[pick]] = om[pick]
+    served = np.zeros(N, dtype=bool)
+    served[on[pick & oserved]] = True
+    return placement, served

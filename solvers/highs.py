@@ -1,0 +1,130 @@
+"""The one HiGHS layer of the solvers (``exact``'s MILP master, ``fast``'s dual LP and MILP).
+
+* :func:`new_highs` / :func:`quiet_highs`: a ``highspy.Highs`` without its banner and log, with the
+  tolerances every master uses (:data:`FEASIBILITY_TOL`).
+* :func:`run_model`: run, map HiGHS's model status to a :class:`MasterOutcome`, and read the primal
+  solution, the objective and the dual bound into a typed :class:`MasterResult`.
+
+highspy is imported on first use only.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+FEASIBILITY_TOL = 1e-9
+"""Primal, dual and MIP feasibility tolerance of every master (absolute, in the master's scaled units)."""
+
+_BANNER_SHOWN = False
+
+
+def new_highs() -> Any:
+    """``highspy.Highs()`` without the banner HiGHS prints on stdout at its first construction."""
+    global _BANNER_SHOWN
+    import highspy
+
+    if _BANNER_SHOWN:
+        return highspy.Highs()
+    _BANNER_SHOWN = True
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no real stdout (embedded interpreter): let it print
+        return highspy.Highs()
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def quiet_highs(threads: int = 1, *, seed: int = 0, heuristics: bool = False,
+                heuristic_effort: float | None = None) -> Any:
+    """A silent ``Highs`` with ``threads``, a fixed ``seed`` and tolerances :data:`FEASIBILITY_TOL`.
+
+    ``heuristics`` switches HiGHS's RINS / RENS / feasibility-jump / root reduced-cost heuristics;
+    ``heuristic_effort`` (0..1) sets ``mip_heuristic_effort`` when given.
+    """
+    h = new_highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", int(threads))
+    h.setOptionValue("random_seed", int(seed))
+    if heuristic_effort is not None:
+        h.setOptionValue("mip_heuristic_effort", float(heuristic_effort))
+    for opt in ("mip_heuristic_run_rins", "mip_heuristic_run_rens", "mip_heuristic_run_feasibility_jump",
+                "mip_heuristic_run_root_reduced_cost"):
+        h.setOptionValue(opt, bool(heuristics))
+    for opt in ("primal_feasibility_tolerance", "dual_feasibility_tolerance", "mip_feasibility_tolerance"):
+        h.setOptionValue(opt, FEASIBILITY_TOL)
+    return h
+
+
+class MasterOutcome(Enum):
+    """HiGHS's model status, reduced to what a caller acts on."""
+
+    OPTIMAL = "optimal"          # solved to the asked MIP gap (or LP optimal)
+    INFEASIBLE = "infeasible"    # proven infeasible
+    TIME_LIMIT = "time_limit"    # stopped at the time limit
+    OTHER = "other"              # iteration/node limits, unbounded, numerical trouble, ...
+
+
+def outcome_of(status: Any) -> MasterOutcome:
+    """Map a ``highspy.HighsModelStatus`` to a :class:`MasterOutcome`."""
+    import highspy
+
+    ms = highspy.HighsModelStatus
+    if status == ms.kOptimal:
+        return MasterOutcome.OPTIMAL
+    if status == ms.kInfeasible:
+        return MasterOutcome.INFEASIBLE
+    if status == ms.kTimeLimit:
+        return MasterOutcome.TIME_LIMIT
+    return MasterOutcome.OTHER
+
+
+@dataclass
+class MasterResult:
+    """One HiGHS run: outcome, primal columns (None if none), objective and dual bound (scaled units)."""
+
+    outcome: MasterOutcome
+    raw_status: str
+    x: np.ndarray | None
+    objective: float          # HiGHS's objective value of ``x`` (inf without one)
+    bound: float              # HiGHS's dual bound (MIP) or LP optimum; -inf if none
+    nodes: int = 0
+
+    @property
+    def infeasible(self) -> bool:
+        return self.outcome is MasterOutcome.INFEASIBLE
+
+
+def run_model(h: Any, *, time_limit: float | None = None, mip: bool = True) -> MasterResult:
+    """Run ``h`` (with ``time_limit`` s if given) and read its result into a :class:`MasterResult`."""
+    h.setOptionValue("time_limit", float(time_limit) if time_limit is not None else math.inf)
+    h.run()
+    status = h.getModelStatus()
+    out = outcome_of(status)
+    info = h.getInfo()
+    x = None
+    if out is not MasterOutcome.INFEASIBLE and (info.primal_solution_status >= 2 or out is MasterOutcome.OPTIMAL):
+        x = np.asarray(h.getSolution().col_value, dtype=float)
+    objective = float(info.objective_function_value) if x is not None else math.inf
+    if mip:
+        b = info.mip_dual_bound
+        bound = float(b) if b is not None and math.isfinite(b) else -math.inf
+        nodes = int(info.mip_node_count)
+    else:
+        bound = objective if out is MasterOutcome.OPTIMAL else -math.inf
+        nodes = 0
+    return MasterResult(out, str(status), x, objective, bound, nodes)
+
+
+__all__ = ["FEASIBILITY_TOL", "new_highs", "quiet_highs", "MasterOutcome", "MasterResult", "outcome_of", "run_model"]

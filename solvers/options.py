@@ -1,0 +1,184 @@
+"""One frozen options dataclass per method of :func:`wdtnopt.solvers.solve`.
+
+Every field has a unit (or says it is dimensionless) and a default; :meth:`SolverOptions.build`
+turns ``solve``'s keyword arguments into an instance and rejects an unknown option with a
+:class:`~wdtnopt.solvers.SolverError` that names it and lists the valid ones. Values are checked in
+``__post_init__`` (a bad value names its field). This module imports the standard library only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+
+def _error(msg: str) -> Exception:
+    from . import SolverError
+
+    return SolverError(msg)
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Options every method takes."""
+
+    gap: float = 1e-6
+    """Asked relative optimality gap ``(objective - bound) / objective`` (dimensionless, >= 0)."""
+    time_limit: float | None = None
+    """Wall-clock limit in s (None: none); the method then stops with status ``time_limit``."""
+    threads: int = 1
+    """Threads the back end may use (HiGHS, SCIP); methods without threads ignore it."""
+    max_iterations: int = 10_000
+    """Cap on the method's outer iterations (decomposition rounds, dual steps); then ``feasible``."""
+    verbose: bool = False
+    """Print one progress line per iteration (and the back end's log where it has one)."""
+
+    method = "any"  # class attribute, not an option: the method these options belong to
+
+    def __post_init__(self) -> None:
+        bad: list[str] = []
+        if not (isinstance(self.gap, (int, float)) and self.gap >= 0):
+            bad.append(f"gap must be a number >= 0, got {self.gap!r}")
+        tl = self.time_limit
+        if tl is not None and not (isinstance(tl, (int, float)) and tl > 0):
+            bad.append(f"time_limit must be > 0 seconds or None, got {tl!r}")
+        if not (isinstance(self.threads, int) and self.threads >= 1):
+            bad.append(f"threads must be an integer >= 1, got {self.threads!r}")
+        if not (isinstance(self.max_iterations, int) and self.max_iterations >= 1):
+            bad.append(f"max_iterations must be an integer >= 1, got {self.max_iterations!r}")
+        bad += self._check()
+        if bad:
+            raise _error(f"method {self.method!r}: " + "; ".join(bad))
+
+    def _check(self) -> list[str]:
+        return []
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The valid option names, in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def build(cls, options: "SolverOptions | None" = None, overrides: Mapping[str, Any] | None = None):
+        """An instance from ``options`` (or the defaults) with ``overrides`` applied.
+
+        Raises
+        ------
+        SolverError
+            An override names no field (the message lists the valid names), or a value is invalid.
+        """
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(cls.names()))
+        if unknown:
+            raise _error(f"method {cls.method!r} has no option {', '.join(map(repr, unknown))}: "
+                         f"valid options are {', '.join(cls.names())}")
+        if options is None:
+            return cls(**overrides)
+        if not isinstance(options, cls):
+            raise _error(f"method {cls.method!r} takes {cls.__name__}, got {type(options).__name__}")
+        return dataclasses.replace(options, **overrides) if overrides else options
+
+    @property
+    def deadline_after(self) -> float:
+        """``time_limit`` or ``inf``."""
+        return math.inf if self.time_limit is None else float(self.time_limit)
+
+
+@dataclass(frozen=True)
+class ExactOptions(SolverOptions):
+    """Options of ``method="exact"`` (solvers/exact.py)."""
+
+    oracle: str = "kkt"
+    """Convex subproblem oracle: ``"kkt"`` (solvers/allocation.py, default) or ``"cvxpy"`` (the DPP
+    allocation problem of formulations/cvxpy_models.py solved by Clarabel, needs cvxpy)."""
+    initial_cuts: int = 8
+    """Tangent cuts per (MU, server) pair on a geometric grid of CPU shares before the first master."""
+    root_rounds: int = 50
+    """Kelley cutting-plane rounds on the master's LP relaxation before branching."""
+    use_mip_start: bool = True
+    """Hand the incumbent to HiGHS as a MIP start."""
+    highs_heuristics: bool = False
+    """Let HiGHS run its primal heuristics (RINS, RENS, feasibility jump); our incumbents do that work."""
+    heuristic_effort: float = 0.0
+    """HiGHS ``mip_heuristic_effort`` (dimensionless, 0..1)."""
+    drop_slack: float | None = None
+    """After the root, drop cuts with slack above this (objective units of the master's scale); None keeps all."""
+
+    method = "exact"
+
+    def _check(self) -> list[str]:
+        bad = []
+        if self.oracle not in ("kkt", "cvxpy"):
+            bad.append(f"oracle must be 'kkt' or 'cvxpy', got {self.oracle!r}")
+        if not (isinstance(self.initial_cuts, int) and self.initial_cuts >= 2):
+            bad.append(f"initial_cuts must be an integer >= 2, got {self.initial_cuts!r}")
+        if not (isinstance(self.root_rounds, int) and self.root_rounds >= 0):
+            bad.append(f"root_rounds must be an integer >= 0, got {self.root_rounds!r}")
+        if not (0.0 <= self.heuristic_effort <= 1.0):
+            bad.append(f"heuristic_effort must be in [0, 1], got {self.heuristic_effort!r}")
+        if self.drop_slack is not None and not self.drop_slack >= 0:
+            bad.append(f"drop_slack must be >= 0 or None, got {self.drop_slack!r}")
+        return bad
+
+
+@dataclass(frozen=True)
+class FastOptions(SolverOptions):
+    """Options of ``method="fast"`` (solvers/fast.py); ``threads`` is accepted and ignored."""
+
+    gap: float = 0.01
+    """Asked relative optimality gap (dimensionless)."""
+    max_iterations: int = 100
+    """Dual (bundle) iterations; then status ``feasible`` if the gap is not reached."""
+    box: float = 1.0
+    """Initial half-width of the trust box on the scaled prices (a server's whole CPU or storage
+    priced at ``box`` typical failure penalties; dimensionless)."""
+    primal_every: int = 50
+    """Run the primal heuristics every that many dual iterations (and once the dual has converged)."""
+    search_time: float = 5.0
+    """Budget of each local search (s)."""
+    milp_time: float = 1.0
+    """Budget of each restricted-master MILP (s)."""
+    extra_rounds: int = 2
+    """Primal rounds (three times the MILP time each) after the dual has converged, while the gap is open."""
+    exact_max_candidates: int = 6
+    """With every DT pinned, servers with at most this many admissible requests get the exact
+    branch-and-bound admission (at most 2^k nodes)."""
+
+    method = "fast"
+
+    def _check(self) -> list[str]:
+        bad = []
+        for name in ("box", "search_time", "milp_time"):
+            if not getattr(self, name) > 0:
+                bad.append(f"{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("primal_every", "extra_rounds", "exact_max_candidates"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and v >= (1 if name == "primal_every" else 0)):
+                bad.append(f"{name} must be a non-negative integer, got {v!r}")
+        return bad
+
+
+@dataclass(frozen=True)
+class PyomoOptions(SolverOptions):
+    """Options of ``method="pyomo"`` (solvers/minlp.py); ``verbose`` shows the solver's log."""
+
+    solver: str = "scip_direct"
+    """Pyomo solver name (``pyomo.contrib.solver`` factory first, classic ``SolverFactory`` second)."""
+    scip_no_multiaggr: bool = True
+    """Forbid SCIP's multi-aggregation in presolve (its perspective handler fails on some models)."""
+
+    method = "pyomo"
+
+
+@dataclass(frozen=True)
+class RelaxationOptions(SolverOptions):
+    """Options of ``method="relaxation"`` (solvers/relaxation.py); ``threads`` is ignored."""
+
+    solver: str = "CLARABEL"
+    """CVXPY conic solver with exponential cones (Clarabel, SCS, ECOS)."""
+
+    method = "relaxation"
+
+
+__all__ = ["SolverOptions", "ExactOptions", "FastOptions", "PyomoOptions", "RelaxationOptions"]
