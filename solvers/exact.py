@@ -41,7 +41,7 @@ from .allocation import (PairData, admit_server, allocate, allocate_server, ener
                          storage_capacity)
 from .fast_dual import LagrangianData, price
 from .fast_primal import repair_storage
-from .highs import MasterOutcome, quiet_highs, run_model
+from .highs import MasterOutcome, RowBatch, quiet_highs, run_model
 from .options import ExactOptions
 
 
@@ -108,19 +108,8 @@ class _Master:
         self.penalty_total = float(s.failure_penalty[s.request].sum()) / ref
         self.ncol = len(costs)
 
-        rows_lo: list[float] = []
-        rows_hi: list[float] = []
-        starts: list[int] = []
-        idx: list[int] = []
-        val: list[float] = []
-
-        def row(lo: float, hi: float, coefs: list[tuple[int, float]]) -> None:
-            rows_lo.append(lo)
-            rows_hi.append(hi)
-            starts.append(len(idx))
-            for j, a in coefs:
-                idx.append(j)
-                val.append(a)
+        rows = RowBatch()
+        row = rows.add
 
         self.storage_rows: dict[int, tuple[int, float]] = {}   # server -> (row, its scale)
         self.cpu_rows: dict[int, int] = {}
@@ -136,7 +125,7 @@ class _Master:
                 cap = 1.0
             coefs = [(int(self.x[n, m]), float(s.dt_size_bits[n]) / cap) for n in self.free if s.dt_size_bits[n] > 0]
             if coefs:
-                self.storage_rows[m] = (len(rows_lo), cap)
+                self.storage_rows[m] = (len(rows), cap)
                 row(-math.inf, float(self.storage_room[m]) / cap, coefs)
         per_server: dict[int, list[tuple[int, float]]] = {m: [] for m in range(M)}
         for n, m in self.pairs:
@@ -151,7 +140,7 @@ class _Master:
                 per_server[m].append((pj, 1.0))
         for m in range(M):
             if per_server[m]:
-                self.cpu_rows[m] = len(rows_lo)
+                self.cpu_rows[m] = len(rows)
                 row(-math.inf, 1.0, per_server[m])
 
         h = quiet_highs(opts.threads, heuristics=opts.highs_heuristics, heuristic_effort=opts.heuristic_effort)
@@ -160,17 +149,17 @@ class _Master:
         inf = highspy.kHighsInf
         lp = highspy.HighsLp()
         lp.num_col_ = self.ncol
-        lp.num_row_ = len(rows_lo)
+        lp.num_row_ = len(rows)
         lp.col_cost_ = np.array(costs)
         lp.col_lower_ = np.array(lower)
         lp.col_upper_ = np.where(np.isinf(upper), inf, np.array(upper))
-        lp.row_lower_ = np.where(np.isinf(rows_lo), -inf, np.array(rows_lo)) if rows_lo else np.empty(0)
-        lp.row_upper_ = np.where(np.isinf(rows_hi), inf, np.array(rows_hi)) if rows_hi else np.empty(0)
+        lp.row_lower_ = np.where(np.isinf(rows.lo), -inf, np.array(rows.lo)) if rows.lo else np.empty(0)
+        lp.row_upper_ = np.where(np.isinf(rows.hi), inf, np.array(rows.hi)) if rows.hi else np.empty(0)
         lp.offset_ = self.offset
         lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-        lp.a_matrix_.start_ = np.array(starts + [len(idx)], dtype=np.int32)
-        lp.a_matrix_.index_ = np.array(idx, dtype=np.int32)
-        lp.a_matrix_.value_ = np.array(val)
+        lp.a_matrix_.start_ = np.array(rows.starts + [len(rows.idx)], dtype=np.int32)
+        lp.a_matrix_.index_ = np.array(rows.idx, dtype=np.int32)
+        lp.a_matrix_.value_ = np.array(rows.val)
         integrality = [highspy.HighsVarType.kContinuous] * self.ncol
         for j in integer:
             integrality[j] = highspy.HighsVarType.kInteger
@@ -179,7 +168,7 @@ class _Master:
         h.passModel(lp)
         self.col_cost = np.array(costs)
         self.cuts: dict[tuple[int, int], list[float]] = {p: [] for p in self.phi}
-        self.n_base_rows = len(rows_lo)
+        self.n_base_rows = len(rows)
         self.cut_rows: list[tuple[tuple[int, int], float]] = []  # (pair, share) of each cut row, in order
         self.n_cuts = 0
         self.incumbent = None
@@ -242,7 +231,7 @@ class _Master:
             return 0
         pts = np.array(new)
         e, de = self.e_and_slope(n, m, pts)
-        lo, hi, starts, idx, val = [], [], [], [], []
+        rows = RowBatch()
         for p, ei, di in zip(pts, e, de):
             a = float(ei - di * p)   # coefficient of y
             b = float(di)            # coefficient of phi (<= 0)
@@ -251,20 +240,15 @@ class _Master:
                 # use the weaker valid cut eta >= (e + e'(1 - p)) y  (phi <= y, e' <= 0)
                 a, b = float(ei + di * (1.0 - p)), 0.0
             a = max(a, 0.0) if a < 1e-9 else a
-            starts.append(len(idx))
-            idx += [self.eta[n, m], self.y[n, m]]
-            val += [-1.0, a]
+            coefs = [(self.eta[n, m], -1.0), (self.y[n, m], a)]
             if b != 0.0:
-                idx.append(self.phi[n, m])
-                val.append(b)
-            lo.append(-self.hs.kHighsInf)
-            hi.append(0.0)
+                coefs.append((self.phi[n, m], b))
+            rows.add(-self.hs.kHighsInf, 0.0, coefs)
             have.append(float(p))
             self.cut_rows.append(((n, m), float(p)))
-        self.h.addRows(len(lo), np.array(lo), np.array(hi), len(idx), np.array(starts, dtype=np.int32),
-                       np.array(idx, dtype=np.int32), np.array(val))
-        self.n_cuts += len(lo)
-        return len(lo)
+        added = rows.add_to(self.h)
+        self.n_cuts += added
+        return added
 
     def initial_cuts(self) -> None:
         pd = self.pd

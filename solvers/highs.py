@@ -4,6 +4,7 @@
   tolerances every master uses (:data:`FEASIBILITY_TOL`).
 * :func:`run_model`: run, map HiGHS's model status to a :class:`MasterOutcome`, and read the primal
   solution, the objective and the dual bound into a typed :class:`MasterResult`.
+* :class:`RowBatch`: constraint rows gathered in HiGHS's row-wise (CSR) form, added in one call.
 
 highspy is imported on first use only.
 """
@@ -22,6 +23,42 @@ FEASIBILITY_TOL = 1e-9
 """Primal, dual and MIP feasibility tolerance of every master (absolute, in the master's scaled units)."""
 
 _BANNER_SHOWN = False
+
+
+class RowBatch:
+    """Constraint rows ``lo <= sum_j a_j x_j <= hi`` gathered in HiGHS's row-wise (CSR) form.
+
+    ``add`` appends one row; :meth:`add_to` adds every gathered row to a model in one
+    ``addRows`` call; the arrays themselves (``lo``, ``hi``, ``starts``, ``idx``, ``val``) are what
+    a ``HighsLp`` built at once takes. Infinite bounds may be given as ``math.inf``.
+    """
+
+    def __init__(self) -> None:
+        self.lo: list[float] = []
+        self.hi: list[float] = []
+        self.starts: list[int] = []
+        self.idx: list[int] = []
+        self.val: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.lo)
+
+    def add(self, lo: float, hi: float, coefs: list[tuple[int, float]]) -> None:
+        """Append the row ``lo <= sum(a * x[j] for j, a in coefs) <= hi``."""
+        self.lo.append(lo)
+        self.hi.append(hi)
+        self.starts.append(len(self.idx))
+        for j, a in coefs:
+            self.idx.append(int(j))
+            self.val.append(a)
+
+    def add_to(self, h: Any) -> int:
+        """Add the gathered rows to the ``highspy.Highs`` model ``h``; returns how many."""
+        if self.lo:
+            h.addRows(len(self.lo), np.array(self.lo), np.array(self.hi), len(self.idx),
+                      np.array(self.starts, dtype=np.int32), np.array(self.idx, dtype=np.int32),
+                      np.array(self.val))
+        return len(self.lo)
 
 
 def new_highs() -> Any:

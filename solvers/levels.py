@@ -32,8 +32,10 @@ import numpy as np
 
 from wdtnopt.snapshot import PER_MU, REQUIRED, Snapshot
 
-from . import Solution, SolverError, make_solution
+from . import Solution, make_solution
 from .allocation import PairData, allocate, allocate_server
+from .highs import RowBatch
+from .options import ExactOptions, FastOptions
 
 
 def _servable_levels(s: Snapshot) -> tuple[np.ndarray, np.ndarray]:
@@ -102,13 +104,6 @@ def expand(s: Snapshot) -> tuple[Snapshot, np.ndarray, np.ndarray]:
     return Snapshot._trusted(**fields), group, lvl
 
 
-def _check_options(gap: float, time_limit: float | None) -> None:
-    if not (gap >= 0):
-        raise SolverError(f"gap must be >= 0, got {gap!r}")
-    if time_limit is not None and not (time_limit > 0):
-        raise SolverError(f"time_limit must be > 0 seconds or None, got {time_limit!r}")
-
-
 def _admit_at(s: Snapshot, placement: np.ndarray, level: np.ndarray,
               deadline: float | None = None) -> tuple[float, dict[str, Any]]:
     """Exact admission + allocation at a fixed placement and fixed levels: its cost and decision."""
@@ -124,19 +119,8 @@ def _tie(master: Any, group: np.ndarray, lvl: np.ndarray, n_bss: int) -> None:
     import highspy
 
     inf = highspy.kHighsInf
-    lo: list[float] = []
-    hi: list[float] = []
-    starts: list[int] = []
-    idx: list[int] = []
-    val: list[float] = []
-
-    def row(a: float, b: float, coefs: list[tuple[int, float]]) -> None:
-        lo.append(a)
-        hi.append(b)
-        starts.append(len(idx))
-        for j, c in coefs:
-            idx.append(int(j))
-            val.append(c)
+    rows = RowBatch()
+    row = rows.add
 
     first = {int(g): int(k) for k, g in reversed(list(enumerate(group)))}
     for k in master.free:
@@ -150,10 +134,7 @@ def _tie(master: Any, group: np.ndarray, lvl: np.ndarray, n_bss: int) -> None:
     for cols in served_cols.values():
         if len(cols) > 1:
             row(-inf, 1.0, cols)
-    if lo:
-        master.h.addRows(len(lo), np.array(lo), np.array(hi), len(idx), np.array(starts, dtype=np.int32),
-                         np.array(idx, dtype=np.int32), np.array(val))
-        master.n_base_rows += len(lo)
+    master.n_base_rows += rows.add_to(master.h)
 
 
 def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | None = None,
@@ -180,7 +161,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     from .options import ExactOptions
 
     t0 = time.perf_counter()
-    _check_options(gap, time_limit)
+    ExactOptions(gap=gap, time_limit=time_limit)   # the method's one validation of its options
     s = snapshot
     N, M, L = s.n_mus, s.n_bss, s.n_levels
     if L == 1:
@@ -406,7 +387,7 @@ def solve_fast_levels(snapshot: Snapshot, *, gap: float = 0.01, time_limit: floa
     from .fast import LagrangianData
 
     t0 = time.perf_counter()
-    _check_options(gap, time_limit)
+    FastOptions(gap=gap, time_limit=time_limit)
     s = snapshot
     N, M, L = s.n_mus, s.n_bss, s.n_levels
     prev = s.placement_prev
