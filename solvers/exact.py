@@ -250,6 +250,26 @@ class _Master:
         self.n_cuts += added
         return added
 
+    def cut_server(self, oracle, m: int, S: list[int], xv: np.ndarray) -> tuple[Any, int]:
+        """Refine the master on server ``m`` at its solution ``xv``, whose served set there is ``S``:
+        outer-approximation cuts at the optimal allocation of ``S`` (``oracle(pd, m, S)``, when it
+        is feasible) and Kelley cuts at the master's shares where its ``eta`` under-estimates the
+        energy. Returns the allocation and the number of cuts added."""
+        pd = self.pd
+        a = oracle(pd, m, np.array(S))
+        new_cuts = 0
+        if a.feasible:
+            for n, f in zip(a.mus, a.cpu_hz):
+                if (n, m) in self.phi:
+                    new_cuts += self.add_cuts(int(n), m, [f / pd.cpu_hz[m]])
+        for n in S:
+            if (n, m) in self.phi:
+                p = xv[self.phi[n, m]]
+                e, _ = self.e_and_slope(n, m, np.array([max(p, 1e-300)]))
+                if e[0] > xv[self.eta[n, m]] + 1e-10:
+                    new_cuts += self.add_cuts(n, m, [p])
+        return a, new_cuts
+
     def initial_cuts(self) -> None:
         pd = self.pd
         load = {}
@@ -607,18 +627,8 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
             S = [n for (n, mm) in master.pairs if mm == m and xv[master.y[n, mm]] > 0.5]
             if not S:
                 continue
-            a = oracle(pd, m, np.array(S))
+            new_cuts += master.cut_server(oracle, m, S, xv)[1]
             stats["allocations"] += 1
-            if a.feasible:
-                for n, f in zip(a.mus, a.cpu_hz):
-                    if (n, m) in master.phi:
-                        new_cuts += master.add_cuts(int(n), m, [f / pd.cpu_hz[m]])
-            for n in S:
-                if (n, m) in master.phi:
-                    p = xv[master.phi[n, m]]
-                    e, _ = master.e_and_slope(n, m, np.array([max(p, 1e-300)]))
-                    if e[0] > xv[master.eta[n, m]] + 1e-10:
-                        new_cuts += master.add_cuts(n, m, [p])
         stats["cuts"] = master.n_cuts
         if verbose:
             print(f"iter {it}: lb {lb:.10g} ub {ub:.10g} new cuts {new_cuts} t {time.perf_counter() - t0:.3f}s")

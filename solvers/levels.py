@@ -265,19 +265,10 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
             if not S:
                 continue
             served_v[S] = True
-            a = allocate_server(pd, m, np.array(S))
+            a, added = master.cut_server(allocate_server, m, S, xv)
+            new_cuts += added
             stats["allocations"] += 1
             feasible &= a.feasible
-            if a.feasible:
-                for k, f in zip(a.mus, a.cpu_hz):
-                    if (k, m) in master.phi:
-                        new_cuts += master.add_cuts(int(k), m, [f / pd.cpu_hz[m]])
-            for k in S:
-                if (k, m) in master.phi:
-                    p = xv[master.phi[k, m]]
-                    e, _ = master.e_and_slope(k, m, np.array([max(p, 1e-300)]))
-                    if e[0] > xv[master.eta[k, m]] + 1e-10:
-                        new_cuts += master.add_cuts(k, m, [p])
         level[group[served_v]] = lvl[served_v]
         load = np.bincount(placement, weights=s.dt_size_bits, minlength=M)
         # exact admission at the master's placement and levels: at most the cost of its assignment
