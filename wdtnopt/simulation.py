@@ -37,6 +37,26 @@ TABLE_COLUMNS = ("slot", "frame_start", "requests", "served", "failures", "fail_
                  "servers_down")
 
 
+def move_in_index_order(placement: np.ndarray, target: np.ndarray, movable: np.ndarray, free_bits: np.ndarray,
+                        dt_size_bits: np.ndarray) -> np.ndarray:
+    """Move every ``movable`` DT ``n`` to ``target[n]`` where it still fits, DTs in index order.
+
+    The sequential masking rule of docs/env.md and the ``follow`` heuristic (docs/model.md,
+    section 10): a move is applied only if the target's free storage ``free_bits`` (bit, [M];
+    ``-inf`` bars a server) covers the DT's size, and each move frees room on the server it
+    leaves. Returns the new placement [N]; the inputs are not modified.
+    """
+    x = placement.copy()
+    free = np.array(free_bits, dtype=float)
+    for i in np.flatnonzero(movable):
+        j = target[i]
+        if free[j] >= dt_size_bits[i]:
+            free[j] -= dt_size_bits[i]
+            free[x[i]] += dt_size_bits[i]
+            x[i] = j
+    return x
+
+
 def _backup_server(hops: np.ndarray, host: int, site: int) -> int:
     """Where the backup of a DT hosted on ``host`` lives: the nearest other server (``site = 0``;
     fewest hops, then lowest index; the host itself if it is alone) or the backhaul centre

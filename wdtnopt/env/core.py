@@ -35,7 +35,7 @@ import numpy as np
 from .. import physics
 from ..cost import Decision, Evaluation, _bincount_rows
 from ..errors import WdtnoptError
-from ..simulation import SimState
+from ..simulation import SimState, move_in_index_order
 from ..snapshot import Snapshot
 from ..trace import Trace
 
@@ -242,17 +242,12 @@ def observe_arrays(stack: FeatureStack, sc: Any, t_now: np.ndarray, x: np.ndarra
 def repair_placement(state: SimState, hosts: np.ndarray) -> np.ndarray:
     """The placement applied for the controller's choice ``hosts`` (module docstring: masking rule)."""
     tr = state.trace
-    x = state.placement.copy()
+    x = state.placement
     hosts = np.asarray(hosts).astype(np.int64).reshape(-1)
     up = tr.server_up[state.t] if tr.server_up is not None else np.ones(tr.n_bss, bool)
     free = np.where(up, tr.storage_bits - np.bincount(x, weights=tr.dt_size_bits, minlength=tr.n_bss), -np.inf)
-    for i in np.flatnonzero((hosts != x) & (state.unavailable == 0) & up[x] & (hosts >= 0) & (hosts < tr.n_bss)):
-        j = hosts[i]
-        if free[j] >= tr.dt_size_bits[i]:
-            free[j] -= tr.dt_size_bits[i]
-            free[x[i]] += tr.dt_size_bits[i]
-            x[i] = j
-    return x
+    movable = (hosts != x) & (state.unavailable == 0) & up[x] & (hosts >= 0) & (hosts < tr.n_bss)
+    return move_in_index_order(x, hosts, movable, free, tr.dt_size_bits)
 
 
 def decision(snap: Snapshot, power: np.ndarray, weights: np.ndarray, level: np.ndarray | None = None,

@@ -92,12 +92,8 @@ class FollowPolicy(StaticPolicy):
 def move_towards(s: Snapshot, target: np.ndarray) -> np.ndarray:
     """Placement that moves every unpinned DT to ``target[n]`` if that server is up and has room,
     MUs in index order (each move frees room on the server it leaves)."""
-    x = s.placement_prev.copy()
+    from ..simulation import move_in_index_order
+
+    x = s.placement_prev
     free = s.storage_bits - np.bincount(x, weights=s.dt_size_bits, minlength=s.n_bss)
-    for i in np.flatnonzero((x != target) & ~s.pinned & s.server_up[target]):
-        j = target[i]
-        if free[j] >= s.dt_size_bits[i]:
-            free[j] -= s.dt_size_bits[i]
-            free[x[i]] += s.dt_size_bits[i]
-            x[i] = j
-    return x
+    return move_in_index_order(x, target, (x != target) & ~s.pinned & s.server_up[target], free, s.dt_size_bits)
