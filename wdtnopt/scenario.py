@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import ScenarioError, key_name
 from .io import atomic_write_text, read_text
 
@@ -94,8 +96,8 @@ class Scenario:
     energy_ref_j: float = _param(0.01, "energy reference E_ref of the team reward (J)", 0, 1e6, lo_open=True)
     eta: float = _param(1.0, "reward weight of a failure (units of E_ref)", 0, 1e6)
     # -- edge-server availability and self-healing (docs/model.md, section 12) ---------
-    server_mtbf_s: float = _param(0.0, "mean time between failures of each edge server (s); 0 = servers never fail", 0, 1e12)
-    server_mttr_s: float = _param(50.0, "mean time to repair a failed edge server (s)", 0, 1e12, lo_open=True)
+    server_mtbf_s: Any = _param(0.0, "mean time between failures of each edge server (s): one number, or one per server [M]; 0 = never fails", 0, 1e12)
+    server_mttr_s: Any = _param(50.0, "mean time to repair a failed edge server (s): one number, or one per server [M]", 0, 1e12, lo_open=True)
     self_healing: int = _param(1, "1: a DT whose server fails is restored from its backup on another server; 0: it waits for the repair", 0, 1)
     failure_detection_s: float = _param(1.0, "time from a server failure to the start of its DTs' restore (s)", 0, 3600)
     backup_site: int = _param(0, "where DT backups live: 0 = the server nearest the DT's host, 1 = the backhaul centre", 0, 1)
@@ -212,13 +214,22 @@ class Scenario:
 
     @property
     def server_failures(self) -> bool:
-        """Whether edge servers fail (``server_mtbf_s > 0``)."""
-        return self.server_mtbf_s > 0
+        """Whether edge servers fail (some ``server_mtbf_s > 0``)."""
+        return bool(np.any(np.asarray(self.server_mtbf_s) > 0))
 
     @property
-    def server_availability(self) -> float:
-        """Long-run share of time a server is up, ``A = MTBF / (MTBF + MTTR)`` (1 if servers never fail)."""
-        return self.server_mtbf_s / (self.server_mtbf_s + self.server_mttr_s) if self.server_failures else 1.0
+    def server_availability(self) -> Any:
+        """Long-run share of time a server is up, ``A = MTBF / (MTBF + MTTR)`` (1 where a server never
+        fails): a float, or a tuple of M floats when MTBF or MTTR is given per server."""
+        b, r = np.asarray(self.server_mtbf_s, float), np.asarray(self.server_mttr_s, float)
+        a = np.where(b > 0, b / np.where(b > 0, b + r, 1.0), 1.0)
+        return float(a) if a.ndim == 0 else tuple(float(v) for v in a)
+
+    def server_mtbf_mttr_s(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(MTBF [M], MTTR [M])`` of every server (s), scalars broadcast (docs/model.md, section 12)."""
+        m = self.n_bss
+        return (np.broadcast_to(np.asarray(self.server_mtbf_s, float), (m,)).copy(),
+                np.broadcast_to(np.asarray(self.server_mttr_s, float), (m,)).copy())
 
     @property
     def failure_price(self) -> float:
@@ -231,11 +242,18 @@ class Scenario:
         return [(f.name, f.default, f.metadata["doc"]) for f in dataclasses.fields(cls)]
 
 
+PER_SERVER_FIELDS = ("server_mtbf_s", "server_mttr_s")
+"""Fields that take one number for every server or a list of one per server (length ``n_bss``)."""
+
+
 def _check_fields(sc: Scenario) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for f in dataclasses.fields(sc):
         value = getattr(sc, f.name)
         meta = f.metadata
+        if f.name in PER_SERVER_FIELDS and isinstance(value, (list, tuple, np.ndarray)):
+            problems += _check_per_server(sc, f.name, value, meta)
+            continue
         want_int = isinstance(f.default, int) and not isinstance(f.default, bool)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             kind = "an integer" if want_int else "a number"
@@ -260,7 +278,29 @@ def _check_fields(sc: Scenario) -> list[tuple[str, str]]:
     return problems
 
 
+def _check_per_server(sc: Scenario, name: str, value: Any, meta: dict[str, Any]) -> list[tuple[str, str]]:
+    """Validate a per-server list (one number per server, each in the field's range); store a tuple."""
+    items = list(np.asarray(value, dtype=object).ravel()) if isinstance(value, np.ndarray) else list(value)
+    m = sc.n_bss if isinstance(sc.n_bss, int) else None
+    want = f"one number or a list of n_bss = {m} numbers"
+    if (isinstance(value, np.ndarray) and value.ndim != 1) or (m is not None and len(items) != m):
+        return [(name, f"expected {want}, got {len(items)} values")]
+    out = []
+    lo, hi = meta["lo"], meta["hi"]
+    for i, v in enumerate(items):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+            return [(name, f"expected {want}, got {v!r} at index {i}")]
+        if (v <= lo if meta["lo_open"] else v < lo) or v > hi:
+            left = "(" if meta["lo_open"] else "["
+            return [(name, f"every value must lie in {left}{lo:g}, {hi:g}] ({meta['doc']}), got {v!r} at index {i}")]
+        out.append(float(v))
+    object.__setattr__(sc, name, tuple(out))
+    return []
+
+
 def _toml_value(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):

@@ -70,8 +70,8 @@ _REGISTRY: dict[str, str | Callable[..., Policy]] = {
     "lyapunov": "wdtnopt.policies.lyapunov:LyapunovPolicy",
     "oracle": "wdtnopt.policies.lyapunov:MyopicOraclePolicy",
     "predictive": "wdtnopt.policies.predictive:PredictivePolicy",
-    "oracle-fa": "wdtnopt.policies.lyapunov:FailureAwareOraclePolicy",
-    "lyapunov-fa": "wdtnopt.policies.lyapunov:FailureAwareLyapunovPolicy",
+    "oracle-fa": "wdtnopt.policies.failure_aware:FailureAwareOraclePolicy",
+    "lyapunov-fa": "wdtnopt.policies.failure_aware:FailureAwareLyapunovPolicy",
 }
 _CHECKPOINT = "wdtnopt.agents.checkpoint:CheckpointPolicy"
 _PRETRAINED = "wdtnopt.agents.pretrained:PretrainedPolicy"

@@ -236,37 +236,3 @@ class LyapunovPolicy(SnapshotSolverPolicy):
     def extras(self) -> dict[str, Any]:
         return {**super().extras(), "V": self.V, "mean_backlog": float(self.backlog.mean()),
                 "backlog": self.backlog.copy(), "final_queues": self.Q.copy()}
-
-
-class _FailureAware:
-    """Mixin: availability in the price of a placement (docs/model.md, section 12).
-
-    At a frame start the placement problem sees each up server's CPU scaled by its expected up-share
-    over the coming frame, ``(1/K) sum_{k<K} P(up at t+k | up at t)`` (the two-state chain's k-step
-    transition), so hosting on a server that may fail is priced by the CPU it is expected to lack;
-    the per-slot allocation sees the slot's true status. With servers that never fail it is the base
-    policy exactly.
-    """
-
-    def place(self, snapshot: Snapshot, state: Any) -> np.ndarray:
-        from ..processes import availability
-
-        sc = self.trace.scenario
-        if sc.server_failures:
-            p_fail, p_rep = availability.transition_probabilities(sc.slot_s, sc.server_mtbf_s, sc.server_mttr_s)
-            k = np.arange(sc.frame_slots)[:, None]
-            share = availability.up_probability_ahead(snapshot.server_up[None, :], k, p_fail, p_rep).mean(axis=0)
-            snapshot = snapshot.replace(cpu_hz=np.where(snapshot.server_up, snapshot.cpu_hz * share, snapshot.cpu_hz))
-        return super().place(snapshot, state)   # type: ignore[misc]
-
-
-class FailureAwareOraclePolicy(_FailureAware, MyopicOraclePolicy):
-    """The myopic oracle with server availability in the price of a placement (:class:`_FailureAware`)."""
-
-    name = "oracle-fa"
-
-
-class FailureAwareLyapunovPolicy(_FailureAware, LyapunovPolicy):
-    """The Lyapunov scheduler with server availability in the price of a placement (:class:`_FailureAware`)."""
-
-    name = "lyapunov-fa"

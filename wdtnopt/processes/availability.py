@@ -25,6 +25,7 @@ Both processes draw from one stream derived from the seed apart from the trace's
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -39,34 +40,44 @@ def availability_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_STREAM_KEY,)))
 
 
-def transition_probabilities(slot_s: float, mtbf_s: float, mttr_s: float) -> tuple[float, float]:
-    """Per-slot ``(p_fail, p_repair)`` of the up/down chain (``p_fail = 0`` when ``mtbf_s = 0``, never failing)."""
-    p_fail = 0.0 if mtbf_s <= 0 else -math.expm1(-slot_s / mtbf_s)
-    p_repair = -math.expm1(-slot_s / mttr_s)
-    return p_fail, p_repair
+def transition_probabilities(slot_s: float, mtbf_s: Any, mttr_s: Any) -> tuple[Any, Any]:
+    """Per-slot ``(p_fail, p_repair)`` of the up/down chain (``p_fail = 0`` when ``mtbf_s = 0``, never failing).
+
+    Scalars give floats; a per-server MTBF or MTTR (a sequence of M values) gives two ``[M]`` arrays.
+    """
+    if np.ndim(mtbf_s) == 0 and np.ndim(mttr_s) == 0:
+        p_fail = 0.0 if mtbf_s <= 0 else -math.expm1(-slot_s / mtbf_s)
+        return p_fail, -math.expm1(-slot_s / mttr_s)
+    b, r = np.broadcast_arrays(np.asarray(mtbf_s, float), np.asarray(mttr_s, float))
+    p_fail = np.where(b > 0, -np.expm1(-slot_s / np.where(b > 0, b, 1.0)), 0.0)
+    return p_fail, -np.expm1(-slot_s / r)
 
 
-def stationary_up_probability(p_fail: float, p_repair: float) -> float:
-    """Stationary probability that the sampled chain is up: ``p_repair / (p_repair + p_fail)``."""
-    return 1.0 if p_fail == 0 else p_repair / (p_repair + p_fail)
+def stationary_up_probability(p_fail: Any, p_repair: Any) -> Any:
+    """Stationary probability that the sampled chain is up: ``p_repair / (p_repair + p_fail)`` (per server)."""
+    if np.ndim(p_fail) == 0 and np.ndim(p_repair) == 0:
+        return 1.0 if p_fail == 0 else p_repair / (p_repair + p_fail)
+    pf, pr = np.broadcast_arrays(np.asarray(p_fail, float), np.asarray(p_repair, float))
+    return np.where(pf == 0, 1.0, pr / (pr + pf))
 
 
-def up_probability_ahead(up_now: np.ndarray, k: int | np.ndarray, p_fail: float, p_repair: float) -> np.ndarray:
+def up_probability_ahead(up_now: np.ndarray, k: int | np.ndarray, p_fail: Any, p_repair: Any) -> np.ndarray:
     """P(server up k slots ahead | its state now): the k-step transition of the two-state chain.
 
     With ``pi = p_r / (p_r + p_f)`` and ``r = 1 - p_f - p_r``:
     ``P(up_k | up_0) = pi + (1 - pi) r^k``, ``P(up_k | down_0) = pi - pi r^k``.
     """
     pi = stationary_up_probability(p_fail, p_repair)
-    r = (1.0 - p_fail - p_repair) ** np.asarray(k, float)
+    r = (1.0 - np.asarray(p_fail) - np.asarray(p_repair)) ** np.asarray(k, float)
     up_now = np.asarray(up_now, bool)
     return np.where(up_now, pi + (1.0 - pi) * r, pi - pi * r)
 
 
-def server_up_chain(rng: np.random.Generator, slots: int, n_servers: int, p_fail: float, p_repair: float) -> np.ndarray:
-    """[T, M] bool up/down states of ``n_servers`` independent chains, each started in its stationary state."""
+def server_up_chain(rng: np.random.Generator, slots: int, n_servers: int, p_fail: Any, p_repair: Any) -> np.ndarray:
+    """[T, M] bool up/down states of ``n_servers`` independent chains, each started in its stationary state
+    (``p_fail``, ``p_repair``: one number, or one per server [M]; a server with ``p_fail = 0`` stays up)."""
     up = np.empty((slots, n_servers), dtype=bool)
-    if p_fail == 0:
+    if not np.any(p_fail):     # no server fails: draw nothing (as one p_fail = 0 for all)
         up[:] = True
         return up
     u = rng.random((slots, n_servers))
@@ -91,14 +102,14 @@ def background_load(rng: np.random.Generator, slots: int, n_servers: int, mean: 
     return load
 
 
-def generate(seed: int, slots: int, n_servers: int, *, slot_s: float, mtbf_s: float, mttr_s: float,
+def generate(seed: int, slots: int, n_servers: int, *, slot_s: float, mtbf_s: Any, mttr_s: Any,
              load_mean: float, load_std: float, load_memory: float) -> tuple[np.ndarray, np.ndarray]:
     """``(server_up [T, M] bool, background_load [T, M] share)`` of trace ``seed``.
 
     Draws nothing when servers never fail and there is no background load, so such a trace uses the
     same random numbers as before these processes existed.
     """
-    if mtbf_s <= 0 and load_mean == 0 and load_std == 0:
+    if np.all(np.asarray(mtbf_s) <= 0) and load_mean == 0 and load_std == 0:
         return np.ones((slots, n_servers), dtype=bool), np.zeros((slots, n_servers))
     rng = availability_rng(seed)
     p_fail, p_repair = transition_probabilities(slot_s, mtbf_s, mttr_s)
