@@ -111,3 +111,79 @@ def test_horizon_option_is_validated():
     with pytest.raises(WdtnoptError, match="horizon_slots"):
         make_policy("oracle-fa", horizon_slots=0)
     assert make_policy("lyapunov-fa", horizon_slots=20, V=500.0).V == 500.0
+
+
+# -- server status in the environment's observations (docs/env.md) -------------------------------
+def test_observations_unchanged_without_failures_and_named_status_features_with_them():
+    from wdtnopt.env import core, parallel_env
+    from wdtnopt.env.spaces import FEATURE_BOUNDS, named_layout
+
+    n, m, k = 5, 3, 4
+    off = Scenario.paper(n_mus=n, n_bss=m, frame_slots=k)
+    tr = generate_trace(off, seed=3, slots=12)
+    feat = core.Features(tr)
+    from wdtnopt.simulation import SimState
+    st = SimState(tr)
+    a, b = core.observe(feat, st), core.observe(feat, st, server_status=False)
+    for f in ("mu", "bs", "controller", "state"):
+        assert np.array_equal(getattr(a, f), getattr(b, f))
+    assert core.obs_dims(n, m) == core.obs_dims(n, m, False)
+    assert a.bs.shape[1] == core.obs_dims(n, m)["bs"] and a.controller.size == core.obs_dims(n, m)["controller"]
+
+    on = FLAKY.replace(n_mus=n, n_bss=m, server_mtbf_s=[5.0, 5.0, 500.0], server_mttr_s=3.0, frame_slots=k)
+    dims = core.obs_dims(n, m, True)
+    layout = named_layout(n, m, True)
+    assert {kk: len(v) for kk, v in layout.items()} == dims
+    assert all(name in FEATURE_BOUNDS for name in core.BS_STATUS_FEATURES + core.CTRL_STATUS_FEATURES)
+    env = parallel_env(scenario=on, seed=0, slots=40)
+    obs, _ = env.reset(seed=2)
+    p_fail, p_rep = availability.transition_probabilities(on.slot_s, *on.server_mtbf_mttr_s())
+    saw_down = False
+    for _ in range(40):
+        t = env.sim.t
+        up = env.trace.server_up[t]
+        steps = k - t % k
+        # the chain's k-step transition, by the matrix power of each server's 2x2 transition matrix
+        want = np.array([np.linalg.matrix_power(np.array([[1 - p_fail[j], p_fail[j]], [p_rep[j], 1 - p_rep[j]]]), steps)
+                         [0 if up[j] else 1, 0] for j in range(m)])
+        for j in range(m):
+            o = obs[f"bs_{j}"]
+            assert o.shape == (dims["bs"],) and env.observation_space(f"bs_{j}").contains(o)
+            assert o[-2] == float(up[j]) and o[-1] == pytest.approx(want[j], rel=1e-5)
+        c = obs["controller"]
+        assert np.array_equal(c[-2 * m:-m], up.astype(np.float32)) and c[-m:] == pytest.approx(want, rel=1e-5)
+        saw_down |= not up.all()
+        acts = {ag: env.action_space(ag).sample() for ag in env.agents}
+        obs, *_ = env.step(acts)
+        if not env.agents:
+            break
+    assert saw_down
+
+
+def test_agents_train_with_failures_and_never_serve_on_a_down_server(tmp_path):
+    """Brief training with failures (status features on) on flaky servers; the trained agent runs
+    in the simulator, which scores every slot with evaluate (serving a DT on a down server is a
+    violation it refuses): no served request on a down host, and failures of that cause happened."""
+    from wdtnopt.agents.trainer import Trainer
+    from wdtnopt.env import core
+
+    sc = Scenario.paper(n_mus=4, n_bss=3, request_prob=1.0, server_mtbf_s=[5.0, 5.0, 500.0], server_mttr_s=5.0)
+    tr = Trainer("beta-happo", sc, seed=0, config={"n_envs": 2, "rollout_steps": 10})
+    assert tr.agent.spec.server_status and tr.agent.spec.dims == core.obs_dims(4, 3, True)
+    tr.train_iteration()
+    tr.save(tmp_path / "agent")
+    for seed in (7, 8):
+        trace = generate_trace(sc, seed=seed, slots=40)
+        pol = make_policy(f"checkpoint:{tmp_path / 'agent'}")
+        served_on_down = []
+        orig = pol.observe
+
+        def observe(snap, ev, orig=orig):
+            served_on_down.append(int((ev.served & ~snap.server_up[snap.placement_prev]).sum()))
+            orig(snap, ev)
+        pol.observe = observe
+        res = simulate(pol, trace)
+        host_up = trace.server_up[np.arange(40)[:, None], res.placement]
+        assert len(served_on_down) == 40 and sum(served_on_down) == 0
+        assert (~host_up).any() and res.failure_ratio_by_cause()["server_down"] > 0
+        assert res.unavailable[~host_up].all()          # a DT on a down host is never available to serve

@@ -369,3 +369,37 @@ def test_background_load_takes_its_share_of_the_cpu():
     assert lag1 == pytest.approx(0.8, abs=0.03)
     s = tr.snapshot(17)
     assert np.array_equal(s.cpu_hz, tr.cpu_hz * (1 - load[17]))
+
+
+SMALL_SUITE = """
+base = "smoke"
+seeds = [0, 1]
+mtbf_grid = [30.0]
+run_slots = 60
+gap_slots = 10
+gap_policies = ["follow", "oracle", "oracle-fa"]
+flaky_slots = 30
+"""
+
+
+def test_resilience_suite_on_a_dask_cluster_matches_the_local_run(tmp_path):
+    """The suite's tasks on a local Dask cluster (threads, no processes) give the local run's results."""
+    import json
+
+    distributed = pytest.importorskip("distributed")
+    from wdtnopt.benchmarks.suites import run_suite
+
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL_SUITE)
+    run_l, files_l = run_suite("resilience", cfg, tmp_path / "local", workers=1, progress=False)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        run_d, files_d = run_suite("resilience", cfg, tmp_path / "dask", scheduler=client, progress=False)
+    assert run_l.complete and run_d.complete and not run_d.reused and files_d
+    kinds = {json.loads(p.read_text())["config"]["kind"] for p in (tmp_path / "dask" / "tasks").glob("*.json")}
+    assert kinds == {"run", "gap", "flaky"}
+    local = {p.name: json.loads(p.read_text())["result"] for p in (tmp_path / "local" / "tasks").glob("*.json")}
+    dask = {p.name: json.loads(p.read_text())["result"] for p in (tmp_path / "dask" / "tasks").glob("*.json")}
+    assert local == dask and len(local) == len(run_l.executed)
+    assert (tmp_path / "local" / "resilience.csv").read_text() == (tmp_path / "dask" / "resilience.csv").read_text()
+    assert "## Failure-aware placement on flaky servers" in (tmp_path / "dask" / "report.md").read_text()

@@ -12,8 +12,13 @@ Two kinds of task, each one trace of one seed:
   the hindsight lower bound evaluated at each policy's own per-MU failure ratios (a valid bound with
   failures, docs/longterm.md), so gaps are certified.
 
+* ``flaky``: heterogeneous servers (``flaky_mtbf``: one MTBF per server, some flaky) at
+  ``flaky_mttr``, self-healing on and off, the failure-aware policies against their bases
+  (``flaky_policies``) on ``flaky_slots``: where availability in the placement price pays.
+
 The report gives means with 95% t-intervals over seeds, and paired per-seed differences for
-``predictive - follow`` and healing off - on (common random numbers: both see the same trace).
+``predictive - follow``, healing off - on and each ``-fa`` policy - its base (common random
+numbers: both see the same trace).
 """
 from __future__ import annotations
 
@@ -49,6 +54,10 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
                                         "policies": list(cfg["gap_policies"]), "bound_iters": int(cfg["bound_iters"]),
                                         "gap_iters": int(cfg["gap_iters"]), "bound_method": str(cfg["bound_method"])})
             for b in cfg["gap_mtbf"] for s in cfg["seeds"]]
+    out += [Task(f"{MODULE}:run_task", {**base, "kind": "flaky", "seed": int(s), "slots": int(cfg["flaky_slots"]),
+                                        "mtbf_s": [float(b) for b in cfg["flaky_mtbf"]], "mttr_s": float(cfg["flaky_mttr"]),
+                                        "self_healing": h, "policies": list(cfg["flaky_policies"])})
+            for h in (1, 0) for s in cfg["seeds"] if cfg["flaky_policies"]]
     return out
 
 
@@ -63,7 +72,8 @@ def _trace(cfg: dict[str, Any]) -> Any:
 def _metrics(res: Any, trace: Any) -> dict[str, Any]:
     ready, crossings = res.ready_at_handover(trace.assoc)
     by_cause = res.failure_ratio_by_cause()
-    return {"energy_per_mu_slot": res.energy_per_mu_slot, "failure_ratio": res.failure_ratio,
+    cost = (res.energy_per_mu.sum() + trace.scenario.failure_price * res.failures_per_mu.sum()) / (res.n_mus * res.slots)
+    return {"energy_per_mu_slot": res.energy_per_mu_slot, "failure_ratio": res.failure_ratio, "team_cost_per_mu_slot": cost,
             **{f"fail_{c}": by_cause.get(c, 0.0) for c in CAUSES},
             "migrations_per_mu_1000_slots": 1000.0 * res.migrations / (res.n_mus * res.slots),
             "restorations": int(res.table["restorations"].sum()), "ready_at_handover": ready,
@@ -94,7 +104,8 @@ def gap_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
 
 # -- rendering -------------------------------------------------------------------------------------
-METRICS = ("energy_per_mu_slot", "failure_ratio", *(f"fail_{c}" for c in CAUSES), "migrations_per_mu_1000_slots",
+METRICS = ("energy_per_mu_slot", "failure_ratio", "team_cost_per_mu_slot", *(f"fail_{c}" for c in CAUSES),
+           "migrations_per_mu_1000_slots",
            "restorations", "ready_at_handover", "crossings")
 
 
@@ -102,8 +113,9 @@ def _rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for r in records:
         c = r["config"]
+        mtbf = c["mtbf_s"] if not isinstance(c["mtbf_s"], list) else "/".join(f"{b:g}" for b in c["mtbf_s"])
         for p, m in r["result"]["policies"].items():
-            rows.append({"kind": c["kind"], "mtbf_s": c["mtbf_s"], "mttr_s": c["mttr_s"], "self_healing": c["self_healing"],
+            rows.append({"kind": c["kind"], "mtbf_s": mtbf, "mttr_s": c["mttr_s"], "self_healing": c["self_healing"],
                          "seed": c["seed"], "slots": c["slots"], "up_fraction": r["result"]["up_fraction"], "policy": p, **m})
     return rows
 
@@ -246,6 +258,25 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
             lines.append(f"| {b:g} | {p} | {_ci([r['energy_per_mu_slot'] for r in sel], mj)} | {_ci([r['failure_ratio'] for r in sel])} | "
                          f"{_ci([r['fail_server_down'] + r['fail_restoring'] for r in sel])} | {_ci([r['bound_own'] for r in sel], mj)} | "
                          f"{_ci([r['gap'] for r in sel if np.isfinite(r['gap'])])} | {'yes' if below else 'NO'} |")
+    flaky = _sel(rows, kind="flaky")
+    if flaky:
+        lines += ["", f"## Failure-aware placement on flaky servers (MTBF per server {list(cfg['flaky_mtbf'])} s, "
+                      f"MTTR {cfg['flaky_mttr']:g} s, {cfg['flaky_slots']} slots)", "",
+                  "Team cost = energy + eta E_ref per failed request (the objective the policies minimize). "
+                  "Differences `-fa` - base are paired per seed.", "",
+                  "| healing | policy | energy (mJ/MU/slot) | failure ratio | server_down + restoring | team cost (mJ/MU/slot) | "
+                  "team cost: policy - base (mJ) | failure ratio: policy - base |", "|---|---|---|---|---|---|---|---|"]
+        for heal in (1, 0):
+            for p in cfg["flaky_policies"]:
+                sel = _sel(flaky, policy=p, self_healing=heal)
+                if not sel:
+                    continue
+                b = p[:-3] if p.endswith("-fa") and p[:-3] in cfg["flaky_policies"] else None
+                dc = _ci(_paired(flaky, dict(policy=p, self_healing=heal), dict(policy=b, self_healing=heal), "team_cost_per_mu_slot"), mj) if b else "-"
+                df = _ci(_paired(flaky, dict(policy=p, self_healing=heal), dict(policy=b, self_healing=heal), "failure_ratio")) if b else "-"
+                lines.append(f"| {'on' if heal else 'off'} | {p} | {_ci([r['energy_per_mu_slot'] for r in sel], mj)} | "
+                             f"{_ci([r['failure_ratio'] for r in sel])} | {_ci([r['fail_server_down'] + r['fail_restoring'] for r in sel])} | "
+                             f"{_ci([r['team_cost_per_mu_slot'] for r in sel], mj)} | {dc} | {df} |")
     lines += ["", f"Sanity: the bound is below every policy's energy at its own failure ratios in every gap run: "
                   f"{'yes' if below_all else 'NO'}.", "",
               "Files: `resilience.csv` (one row per task and policy), `fig_mtbf.png`, `fig_mttr.png`, `fig_gap.png`, "

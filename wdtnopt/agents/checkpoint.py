@@ -122,7 +122,7 @@ class CheckpointPolicy(Policy):
         from ..env import BatchObs
         from ..env.core import observe
         from .core import to_env
-        obs = BatchObs.stack([observe(self.features, state)])
+        obs = BatchObs.stack([observe(self.features, state, server_status=self.agent.spec.server_status)])
         power, weights, hosts = to_env(self.agent.act(obs, deterministic=True), self.agent.spec)
         return power[0], weights[0], hosts[0]
 

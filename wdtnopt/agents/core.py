@@ -44,6 +44,8 @@ class EnvSpec:
     with the environment's give-up gate (docs/env.md, "Within-slot protocol")"""
     residual_max: float = 1.0
     """largest residual of the structured map (u = 1 transmits (1 + residual_max) p_need)"""
+    server_status: bool = False
+    """observations carry the server-status features (a scenario whose servers fail; docs/env.md)"""
 
     @property
     def mu_action(self) -> str:
@@ -52,11 +54,11 @@ class EnvSpec:
 
     @classmethod
     def from_scenario(cls, sc: Scenario) -> "EnvSpec":
-        return cls(sc.n_mus, sc.n_bss, sc.p_max_w)
+        return cls(sc.n_mus, sc.n_bss, sc.p_max_w, server_status=sc.server_failures)
 
     @property
     def dims(self) -> dict[str, int]:
-        return obs_dims(self.n_mus, self.n_bss)
+        return obs_dims(self.n_mus, self.n_bss, self.server_status)
 
     def group(self, kind: str) -> tuple[int, int, int]:
         """(agents A, observation size, action dims D) of a type."""

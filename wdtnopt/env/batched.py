@@ -90,7 +90,7 @@ class BatchedWdtnEnv:
         self.mu_action = mu_action
         self.n_envs, self.seed, self.slots = int(n_envs), int(seed), int(slots)
         self.n_mus, self.n_bss = self.scenario.n_mus, self.scenario.n_bss
-        self.dims = core.obs_dims(self.n_mus, self.n_bss)
+        self.dims = core.obs_dims(self.n_mus, self.n_bss, self.scenario.server_failures)
         self.episode = np.zeros(self.n_envs, np.int64)
         self.sims: list[SimState] = []
         self.features: list[core.Features] = []

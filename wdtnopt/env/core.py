@@ -23,6 +23,14 @@ changing its size: a DT on a down server is not ``available`` (its MU fails with
 ``server_down`` and does not transmit), a down server offers no CPU (``compute_*`` features
 saturate) and no free storage, and the controller's mask forbids moving a DT off or onto a down
 server. Background load shows as the CPU left (``cpu_hz`` of the slot's snapshot).
+
+With failures on (``scenario.server_failures``) each BS agent and the controller also observe
+server status as named features (:data:`BS_STATUS_FEATURES`, :data:`CTRL_STATUS_FEATURES`, appended
+at the end of their observations): whether the server is up now and the probability that it is up
+at the next frame start given its state now (the two-state chain's k-step transition,
+docs/model.md, section 12). With failures off nothing is added, so observations keep the size and
+values agents trained without failures expect (``server_status=False`` asks for that layout on
+any trace: what a checkpoint trained without failures is given).
 """
 from __future__ import annotations
 
@@ -51,13 +59,18 @@ BS_FEATURES = ("active_dts_over_N", "frame_phase")
 CTRL_DT_FEATURES = ("host_onehot[M]", "serving_bs_onehot[M]", "relay_to_server_over_deadline[M]",
                     "available", "migration_left_over_K", "dt_size_over_max")
 CTRL_FEATURES = ("free_storage_fraction[M]", "is_frame_start")
+BS_STATUS_FEATURES = ("server_up", "p_up_next_frame")
+"""Appended to each BS agent's observation when servers fail: its own server's status."""
+CTRL_STATUS_FEATURES = ("server_up[M]", "p_up_next_frame[M]")
+"""Appended to the controller's observation (and so to the state) when servers fail."""
 
 
-def obs_dims(n: int, m: int) -> dict[str, int]:
-    """Observation sizes per agent type, and of the global state."""
-    ctrl = n * (3 * m + 3) + m + 1
-    return {"mu": len(MU_FEATURES), "bs": len(BS_DT_FEATURES) * n + len(BS_FEATURES), "controller": ctrl,
-            "state": ctrl + n * len(MU_FEATURES) + m}
+def obs_dims(n: int, m: int, server_status: bool = False) -> dict[str, int]:
+    """Observation sizes per agent type, and of the global state (``server_status``: with the
+    server-status features of a scenario whose servers fail)."""
+    ctrl = n * (3 * m + 3) + m + 1 + (2 * m if server_status else 0)
+    return {"mu": len(MU_FEATURES), "bs": len(BS_DT_FEATURES) * n + len(BS_FEATURES) + (2 if server_status else 0),
+            "controller": ctrl, "state": ctrl + n * len(MU_FEATURES) + m}
 
 
 @dataclass
@@ -180,19 +193,22 @@ def _rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return a[np.arange(a.shape[0])[:, None], idx]
 
 
-def observe(feat: Features, state: SimState) -> Observation:
-    """Observations of every agent and the global state at the current slot of ``state``."""
+def observe(feat: Features, state: SimState, server_status: bool | None = None) -> Observation:
+    """Observations of every agent and the global state at the current slot of ``state``
+    (``server_status``: see :func:`observe_arrays`)."""
     t = np.array([state.t])
     if feat._stack is None:
         feat._stack = FeatureStack.single(feat)
     o = observe_arrays(feat._stack, feat.trace.scenario, t, state.placement[None],
-                       state.unavailable[None])
+                       state.unavailable[None], server_status=server_status)
     return Observation(mu=o.mu[0], bs=o.bs[0], controller=o.controller[0], state=o.state[0], ctrl_mask=o.ctrl_mask[0])
 
 
-def observe_arrays(stack: FeatureStack, sc: Any, t_now: np.ndarray, x: np.ndarray, unavailable: np.ndarray) -> Observation:
+def observe_arrays(stack: FeatureStack, sc: Any, t_now: np.ndarray, x: np.ndarray, unavailable: np.ndarray,
+                   server_status: bool | None = None) -> Observation:
     """Observations of E environments at their current slots ``t_now [E]`` (placement ``x [E, N]``,
-    migration slots left ``unavailable [E, N]``); every field of the result has a leading ``[E]``."""
+    migration slots left ``unavailable [E, N]``); every field of the result has a leading ``[E]``.
+    ``server_status``: append the server-status features (None: iff the scenario's servers fail)."""
     e_, n = x.shape
     k = sc.frame_slots
     slots = stack.arrays["request"].shape[1]
@@ -232,11 +248,27 @@ def observe_arrays(stack: FeatureStack, sc: Any, t_now: np.ndarray, x: np.ndarra
                               avail[:, :, None].astype(float), left[:, :, None],
                               (f.dt_size_bits / sc.dt_size_bits_max)[:, :, None]], axis=2)
     ctrl = np.concatenate([ctrl_dt.reshape(e_, -1), free / f.storage_bits, frame_start[:, None].astype(float)], axis=1)
+    if sc.server_failures if server_status is None else server_status:
+        status = server_status_features(sc, f.server_up, t_now)                                  # [E, M, 2]
+        bs = np.concatenate([bs, status], axis=2)
+        ctrl = np.concatenate([ctrl, status.transpose(0, 2, 1).reshape(e_, -1)], axis=1)
     state_vec = np.concatenate([ctrl, mu.reshape(e_, -1), n_active / n], axis=1)
     # frame start: stay, or move to a server with room (if not migrating); otherwise only the host
     mask = (free[:, None, :] >= f.dt_size_bits[:, :, None]) & avail[:, :, None] & frame_start[:, None, None]
     mask[np.arange(e_)[:, None], idx, x] = True
     return Observation(mu=mu, bs=bs, controller=ctrl, state=state_vec, ctrl_mask=mask)
+
+
+def server_status_features(sc: Any, server_up: np.ndarray, t_now: np.ndarray) -> np.ndarray:
+    """[E, M, 2]: ``server_up`` now (0/1) and P(up at the next frame start | state now), the chain's
+    k-step transition with ``k`` the slots to the next frame start (``K`` at a frame start).
+    (Time since the last failure would add nothing: the chain is memoryless.)"""
+    from ..processes import availability
+
+    k = sc.frame_slots - (np.asarray(t_now) % sc.frame_slots)
+    p_fail, p_rep = availability.transition_probabilities(sc.slot_s, *sc.server_mtbf_mttr_s())
+    p_up = availability.up_probability_ahead(server_up, k[:, None], p_fail, p_rep)
+    return np.stack([np.asarray(server_up, float), p_up], axis=2)
 
 
 def repair_placement(state: SimState, hosts: np.ndarray) -> np.ndarray:

@@ -102,7 +102,7 @@ class WdtnParallelEnv(ParallelEnv):
         n, m = self.scenario.n_mus, self.scenario.n_bss
         self.possible_agents = agent_names(n, m)
         self.agents: list[str] = []
-        bounds = obs_bounds(n, m)
+        bounds = obs_bounds(n, m, self.scenario.server_failures)
 
         def box(kind: str) -> spaces.Box:
             return spaces.Box(low=bounds[kind][0], high=bounds[kind][1], dtype=np.float32)

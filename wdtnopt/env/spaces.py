@@ -29,6 +29,8 @@ FEATURE_BOUNDS: dict[str, tuple[float, float]] = {
     "host_onehot[M]": (0.0, 1.0), "serving_bs_onehot[M]": (0.0, 1.0),
     "relay_to_server_over_deadline[M]": (0.0, 2.0), "dt_size_over_max": (0.0, 1.0),
     "free_storage_fraction[M]": (0.0, 1.0), "is_frame_start": (0.0, 1.0),
+    # server status, only when servers fail (BS: its own server; controller: every server)
+    "server_up": (0.0, 1.0), "p_up_next_frame": (0.0, 1.0), "server_up[M]": (0.0, 1.0), "p_up_next_frame[M]": (0.0, 1.0),
 }
 
 
@@ -40,25 +42,28 @@ def _expand(names: tuple[str, ...], m: int) -> list[tuple[float, float]]:
     return out
 
 
-def named_layout(n: int, m: int) -> dict[str, list[tuple[float, float]]]:
+def named_layout(n: int, m: int, server_status: bool = False) -> dict[str, list[tuple[float, float]]]:
     """``(low, high)`` of every value of each observation kind (``mu``, ``bs``, ``controller``) and
     of the global ``state``, from the feature names, in the layout of
-    :func:`wdtnopt.env.core.observe_arrays`."""
+    :func:`wdtnopt.env.core.observe_arrays` (``server_status``: with the server-status features)."""
     mu = _expand(core.MU_FEATURES, m)
     bs = _expand(core.BS_DT_FEATURES, m) * n + _expand(core.BS_FEATURES, m)
     ctrl = _expand(core.CTRL_DT_FEATURES, m) * n + _expand(core.CTRL_FEATURES, m)
+    if server_status:
+        bs += _expand(core.BS_STATUS_FEATURES, m)
+        ctrl += _expand(core.CTRL_STATUS_FEATURES, m)
     state = ctrl + mu * n + [FEATURE_BOUNDS["active_dts_over_N"]] * m
     return {"mu": mu, "bs": bs, "controller": ctrl, "state": state}
 
 
-def obs_bounds(n: int, m: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def obs_bounds(n: int, m: int, server_status: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``(low, high)`` float32 arrays per observation kind, of the sizes of
     :func:`wdtnopt.env.core.obs_dims`. A kind whose named layout does not have that size (a value
     added without its name in :mod:`wdtnopt.env.core`) is left unbounded; ``tests/test_env_interop.py``
     fails on it."""
-    dims = core.obs_dims(n, m)
+    dims = core.obs_dims(n, m, server_status)
     out = {}
-    for kind, rows in named_layout(n, m).items():
+    for kind, rows in named_layout(n, m, server_status).items():
         if len(rows) != dims[kind]:
             rows = [(-INF, INF)] * dims[kind]
         a = np.array(rows, dtype=np.float32).reshape(-1, 2)
