@@ -15,6 +15,9 @@ Two kinds of task, each one trace of one seed:
 * ``flaky``: heterogeneous servers (``flaky_mtbf``: one MTBF per server, some flaky) at
   ``flaky_mttr``, self-healing on and off, the failure-aware policies against their bases
   (``flaky_policies``) on ``flaky_slots``: where availability in the placement price pays.
+* ``learned``: a learned agent (``learned_algo``) trained with failures on, on the flaky
+  scenario with self-healing, for ``learned_iterations`` iterations (``learned_agent``: config
+  overrides), then simulated on the ``flaky`` traces (self-healing on and off): one training per seed.
 
 The report gives means with 95% t-intervals over seeds, and paired per-seed differences for
 ``predictive - follow``, healing off - on and each ``-fa`` policy - its base (common random
@@ -58,6 +61,11 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
                                         "mtbf_s": [float(b) for b in cfg["flaky_mtbf"]], "mttr_s": float(cfg["flaky_mttr"]),
                                         "self_healing": h, "policies": list(cfg["flaky_policies"])})
             for h in (1, 0) for s in cfg["seeds"] if cfg["flaky_policies"]]
+    out += [Task(f"{MODULE}:learned_task", {**base, "kind": "learned", "seed": int(s), "slots": int(cfg["flaky_slots"]),
+                                            "mtbf_s": [float(b) for b in cfg["flaky_mtbf"]], "mttr_s": float(cfg["flaky_mttr"]),
+                                            "self_healing": 1, "algo": str(cfg["learned_algo"]),
+                                            "iterations": int(cfg["learned_iterations"]), "agent": dict(cfg["learned_agent"])})
+            for s in cfg["seeds"] if cfg["learned_algo"]]
     return out
 
 
@@ -88,6 +96,30 @@ def run_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
             "policies": {p: _metrics(simulate(p, tr), tr) for p in cfg["policies"]}}
 
 
+def learned_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Train ``algo`` with failures on (flaky servers, self-healing on), then simulate the checkpoint
+    on the flaky trace of the seed with self-healing on and off."""
+    import torch
+
+    from wdtnopt import simulate
+    from wdtnopt.agents.checkpoint import CheckpointPolicy
+    from wdtnopt.agents.trainer import Trainer
+
+    torch.set_num_threads(1)
+    tr = _trace(cfg)
+    trainer = Trainer(cfg["algo"], tr.scenario, cfg["seed"], {**cfg["agent"], "torch_threads": 1})
+    for _ in range(cfg["iterations"]):
+        trainer.train_iteration()
+    trainer.save(workdir)
+    out = {}
+    for heal in (1, 0):
+        trace = tr if heal == cfg["self_healing"] else _trace({**cfg, "self_healing": heal})
+        out[str(heal)] = {"up_fraction": float(trace.server_up.mean()),
+                          "metrics": _metrics(simulate(CheckpointPolicy(workdir), trace), trace)}
+    return {"by_healing": out, "env_steps": trainer.env_steps,
+            "checkpoint": f"agents/{workdir.name}"}
+
+
 def gap_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
     from wdtnopt import gap, hindsight_bound, simulate
 
@@ -113,6 +145,13 @@ def _rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for r in records:
         c = r["config"]
+        if c["kind"] == "learned":   # one training, simulated with self-healing on and off: flaky rows
+            mtbf = "/".join(f"{b:g}" for b in c["mtbf_s"])
+            for heal, v in r["result"]["by_healing"].items():
+                rows.append({"kind": "flaky", "mtbf_s": mtbf, "mttr_s": c["mttr_s"], "self_healing": int(heal), "seed": c["seed"],
+                             "slots": c["slots"], "up_fraction": v["up_fraction"],
+                             "policy": f"{c['algo']} ({c['iterations']} it.)", **v["metrics"]})
+            continue
         mtbf = c["mtbf_s"] if not isinstance(c["mtbf_s"], list) else "/".join(f"{b:g}" for b in c["mtbf_s"])
         for p, m in r["result"]["policies"].items():
             rows.append({"kind": c["kind"], "mtbf_s": mtbf, "mttr_s": c["mttr_s"], "self_healing": c["self_healing"],
@@ -266,8 +305,9 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
                   "Differences `-fa` - base are paired per seed.", "",
                   "| healing | policy | energy (mJ/MU/slot) | failure ratio | server_down + restoring | team cost (mJ/MU/slot) | "
                   "team cost: policy - base (mJ) | failure ratio: policy - base |", "|---|---|---|---|---|---|---|---|"]
+        learned = [f"{cfg['learned_algo']} ({cfg['learned_iterations']} it.)"] if cfg["learned_algo"] else []
         for heal in (1, 0):
-            for p in cfg["flaky_policies"]:
+            for p in [*cfg["flaky_policies"], *learned]:
                 sel = _sel(flaky, policy=p, self_healing=heal)
                 if not sel:
                     continue
@@ -277,6 +317,12 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
                 lines.append(f"| {'on' if heal else 'off'} | {p} | {_ci([r['energy_per_mu_slot'] for r in sel], mj)} | "
                              f"{_ci([r['failure_ratio'] for r in sel])} | {_ci([r['fail_server_down'] + r['fail_restoring'] for r in sel])} | "
                              f"{_ci([r['team_cost_per_mu_slot'] for r in sel], mj)} | {dc} | {df} |")
+        train = [r["elapsed_s"] for r in records if r["config"]["kind"] == "learned"]
+        if train:
+            lines += ["", f"Learned row: `{cfg['learned_algo']}` trained with failures on (flaky servers, self-healing on) for "
+                          f"{cfg['learned_iterations']} iterations per seed (config overrides {cfg['learned_agent'] or 'none'}), "
+                          f"{_ci(train, digits=3)} s per seed (wall, training and both evaluations; one thread); a short budget, "
+                          f"not a converged agent."]
     lines += ["", f"Sanity: the bound is below every policy's energy at its own failure ratios in every gap run: "
                   f"{'yes' if below_all else 'NO'}.", "",
               "Files: `resilience.csv` (one row per task and policy), `fig_mtbf.png`, `fig_mttr.png`, `fig_gap.png`, "
