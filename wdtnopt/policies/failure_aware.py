@@ -158,7 +158,7 @@ class _FailureAware:
         for thr in [None, *levels[::-1]]:
             s = snapshot if thr is None else self._closed(snapshot, q > thr, price)
             sol = self._solve(s)   # type: ignore[attr-defined]
-            if sol.status == "infeasible":   # no room for the DTs that must leave
+            if thr is not None and sol.status == "infeasible":   # no room for the DTs that must leave
                 continue
             x = np.asarray(sol.placement)
             first = x if first is None else first
