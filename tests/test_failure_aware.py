@@ -187,3 +187,31 @@ def test_agents_train_with_failures_and_never_serve_on_a_down_server(tmp_path):
         assert len(served_on_down) == 40 and sum(served_on_down) == 0
         assert (~host_up).any() and res.failure_ratio_by_cause()["server_down"] > 0
         assert res.unavailable[~host_up].all()          # a DT on a down host is never available to serve
+
+
+def test_availability_price_matches_a_monte_carlo_of_the_simulator():
+    """Server 0 fails (MTBF 5 s), the others never do; MUs stand still, `static` never migrates and
+    storage has room, so the requests a DT on server 0 loses to a failure within the horizon are
+    exactly what the price counts: over seeds their mean is the price (phi = 1), and each restore
+    lasts the price's restore slots."""
+    horizon = 10
+    sc = Scenario.paper(n_mus=12, n_bss=3, server_mtbf_s=[5.0, 0.0, 0.0], server_mttr_s=2.0, speed_mean_mps=0.0,
+                        speed_std_mps=0.0, request_prob=0.5, storage_factor=3.0)
+    lost, want, events = [], [], 0
+    for seed in range(400):
+        tr = generate_trace(sc, seed=seed, slots=horizon + 12)
+        up0, on0 = tr.server_up[:, 0], tr.initial_placement == 0
+        if not up0[0] or not on0.any():       # the price is conditional on the server being up now
+            continue
+        res = simulate("static", tr)
+        down = np.flatnonzero(~up0)
+        j = int(down[0]) if down.size else tr.slots
+        if j <= horizon:
+            d = restore_slots(tr, tr.assoc[0])[on0, 0]
+            assert np.array_equal(res.unavailable[j:, on0].sum(axis=0), d)   # each restore lasts D slots
+            events += 1
+        lost.append(int((res.unavailable[j:, on0] & tr.request[j:, on0]).sum()) if j <= horizon else 0)
+        want.append(availability_price(tr, np.ones(3, bool), tr.assoc[0], np.ones(12), horizon)[on0, 0].sum())
+    lost, want = np.array(lost, float), np.array(want)
+    assert len(lost) > 200 and events > 100
+    assert abs(lost.mean() - want.mean()) < 4 * lost.std() / math.sqrt(len(lost)), (lost.mean(), want.mean())
