@@ -26,7 +26,7 @@ def test_refused_before_allocating(monkeypatch):
     tracemalloc.start()
     try:
         with pytest.raises(WdtnoptError) as info:
-            generate_trace(Scenario.paper(n_mus=2000, n_bss=50), seed=0, slots=1000)
+            generate_trace(Scenario.paper(n_mus=2000, n_bss=50), seed=0, slots=1000, window_slots=None)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

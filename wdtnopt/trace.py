@@ -7,11 +7,13 @@ Everything is vectorized over MUs (and over slots where the process allows); the
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import math
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -71,6 +73,40 @@ class Trace:
     @property
     def slots(self) -> int:
         return int(self.request.shape[0])
+
+    @property
+    def window_slots(self) -> int | None:
+        """Slots per window of a :class:`WindowedTrace`; None for a trace held whole."""
+        return None
+
+    def windows(self, window_slots: int | None = None) -> Iterator[TraceWindow]:
+        """The per-slot fields in consecutive windows of slots, in slot order.
+
+        Parameters
+        ----------
+        window_slots : int, optional
+            Slots per window; default the trace's own windows (:attr:`window_slots`), one window
+            for a trace held whole.
+
+        Yields
+        ------
+        TraceWindow
+            Slots ``start .. stop - 1``: views of a whole trace's arrays, or a windowed trace's
+            window as generated (the last window may be shorter).
+        """
+        from .errors import WdtnoptError
+
+        w = self.window_slots or self.slots if window_slots is None else window_slots
+        if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
+            raise WdtnoptError(f"window_slots: expected an integer >= 1, got {window_slots!r}")
+        for a in range(0, self.slots, int(w)):
+            b = min(a + int(w), self.slots)
+            yield TraceWindow(a, b, **{name: self._slot_block(name, a, b) for name in PER_SLOT_FIELDS},
+                              server_up=None if self.server_up is None else self.server_up[a:b],
+                              background_load=None if self.background_load is None else self.background_load[a:b])
+
+    def _slot_block(self, name: str, a: int, b: int) -> np.ndarray:
+        return getattr(self, name)[a:b]
 
     @property
     def n_mus(self) -> int:
@@ -240,12 +276,19 @@ def pathloss_gain(dist_m: np.ndarray, sc: Scenario) -> np.ndarray:
     return channels.macro_gain(dist_m, sc.pathloss_db_1km, sc.pathloss_slope_db, sc.d_min_m)
 
 
-def rician_power(rng: np.random.Generator, k_factor: float, shape: tuple[int, ...]) -> np.ndarray:
-    """|h|^2 of Rician fading with K-factor ``k_factor`` and unit mean power."""
+def rician_power(rng: np.random.Generator, k_factor: float, shape: tuple[int, ...],
+                 im_rng: np.random.Generator | None = None) -> np.ndarray:
+    """|h|^2 of Rician fading with K-factor ``k_factor`` and unit mean power.
+
+    The real parts of all entries are drawn from ``rng`` first, then the imaginary parts from
+    ``im_rng`` (default: ``rng`` again, after the real parts). A windowed trace passes a second
+    cursor of the same stream already moved past the real block, so its windows get the values of
+    the whole block.
+    """
     los = math.sqrt(k_factor / (k_factor + 1.0))
     s = math.sqrt(1.0 / (2.0 * (k_factor + 1.0)))
     re = los + s * rng.standard_normal(shape)
-    im = s * rng.standard_normal(shape)
+    im = s * (rng if im_rng is None else im_rng).standard_normal(shape)
     return re * re + im * im
 
 
@@ -302,7 +345,342 @@ def _gib(b: float) -> str:
     return f"{b / 2**40:,.1f} TiB" if b >= 2**40 else f"{b / 2**30:,.1f} GiB"
 
 
-def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int = 100, mobility: Any = None) -> Trace:
+PER_SLOT_FIELDS = ("positions", "speed", "heading", "gain", "assoc", "request", "bandwidth", "noise_psd", "data_bits")
+"""The [T, ...] fields of a :class:`Trace` that a windowed trace holds one window of slots at a time."""
+
+WHOLE_TRACE_MAX_BYTES = 1 << 30
+"""With ``window_slots="auto"`` a trace whose :func:`trace_memory_bytes` is at most this is generated whole."""
+
+WINDOW_BYTES = 256 << 20
+"""With ``window_slots="auto"`` a larger trace is generated in windows of about this many bytes
+(:func:`trace_memory_bytes` of one window, at least one slot)."""
+
+_SKIP_CHUNK = 1 << 20   # draws discarded per call while moving a cursor (8 MiB of doubles at most)
+
+
+def stored_slot_bytes(n_mus: int, n_bss: int) -> int:
+    """Bytes one slot of the per-slot fields takes once generated (gain [N, M] and the [N] fields)."""
+    return 8 * int(n_mus) * int(n_bss) + 80 * int(n_mus)
+
+
+def windowed_memory_bytes(n_mus: int, n_bss: int, slots: int, window_slots: int) -> int:
+    """Peak bytes of a windowed trace (an over-estimate): generating one window
+    (:func:`trace_memory_bytes` of ``window_slots`` slots) while the previous one is still referenced,
+    the [T, M] server processes and the generators' state carried between windows."""
+    t, n, m, w = int(slots), int(n_mus), int(n_bss), min(int(window_slots), int(slots))
+    return trace_memory_bytes(n, m, w) + w * stored_slot_bytes(n, m) + 32 * t * m + 160 * n + 8 * _SKIP_CHUNK
+
+
+def _refuse(need: int, what: str, change: str) -> None:
+    """Raise the one-line refusal when ``need`` bytes exceed the memory available."""
+    from .errors import WdtnoptError
+
+    have = available_memory_bytes()
+    if have is None or need <= have:
+        return
+    raise WdtnoptError(f"slots: {what} needs about {_gib(need)} of memory and {_gib(have)} is available; {change}")
+
+
+def plan_windows(n_mus: int, n_bss: int, slots: int, window_slots: Any = "auto") -> int | None:
+    """The window length :func:`generate_trace` uses: None for a whole trace, else slots per window.
+
+    ``"auto"`` keeps a trace whole when :func:`trace_memory_bytes` is at most
+    :data:`WHOLE_TRACE_MAX_BYTES`, else takes windows of about :data:`WINDOW_BYTES` (fewer slots
+    when less memory is available, at least one).
+
+    Raises
+    ------
+    WdtnoptError
+        A bad ``window_slots``, or a request that cannot fit (one line: the estimate, the memory
+        available and what to change), before anything is allocated.
+    """
+    from .errors import WdtnoptError
+
+    n, m, t = int(n_mus), int(n_bss), int(slots)
+    whole = f"a trace of {t:,} slots x {n:,} MUs x {m:,} BSs"
+    if window_slots is None:
+        check_trace_fits(n, m, t)
+        return None
+    if isinstance(window_slots, str) and window_slots == "auto":
+        have = available_memory_bytes()
+        need = trace_memory_bytes(n, m, t)
+        if need <= WHOLE_TRACE_MAX_BYTES and (have is None or need <= have):
+            return None
+        budget = WINDOW_BYTES if have is None else min(WINDOW_BYTES, have // 2)
+        base = windowed_memory_bytes(n, m, t, 0)
+        w = int(min(max((budget - base) // (windowed_memory_bytes(n, m, t, 1) - base), 1), t))
+    elif isinstance(window_slots, bool) or not isinstance(window_slots, (int, np.integer)) or window_slots < 1:
+        raise WdtnoptError(f"window_slots: expected an integer >= 1, None (whole) or 'auto', got {window_slots!r}")
+    else:
+        w = int(min(int(window_slots), t))
+    if w == t:   # one window is the whole trace
+        check_trace_fits(n, m, t)
+        return None
+    change = ("use fewer slots per window (window_slots)" if w > 1 else "not even one slot fits: use fewer MUs or BSs")
+    _refuse(windowed_memory_bytes(n, m, t, w),
+            f"{whole} in windows of {w:,} slots (whole: {_gib(trace_memory_bytes(n, m, t))})", change)
+    return w
+
+
+def _discard(draw: Any, count: int) -> None:
+    """Draw ``count`` numbers with ``draw(k)`` and throw them away, in bounded chunks."""
+    count = int(count)
+    while count > 0:
+        k = min(count, _SKIP_CHUNK)
+        draw(k)
+        count -= k
+
+
+class _TrackStream:
+    """A whole :class:`MobilityTrack` (a replayed source) served a window at a time."""
+
+    def __init__(self, track: Any):
+        self.track, self.t = track, 0
+        self.report = track.report
+
+    def clone(self) -> "_TrackStream":
+        other = _TrackStream(self.track)
+        other.t = self.t
+        return other
+
+    def next(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        tr, a, b = self.track, self.t, self.t + k
+        self.t = b
+        return tr.positions[a:b], tr.speed[a:b], tr.heading[a:b]
+
+
+class _SlotGenerator:
+    """The per-slot processes of one trace, generated in consecutive windows of slots.
+
+    Every random stream of docs/model.md, section 2 is a cursor that moves forward only; a block the
+    whole trace draws after another of the same stream ([T, N, M] imaginary fading parts after the
+    real ones, the per-MU workload constants after the [T, N] data sizes) gets its own cursor,
+    moved once to the block's start by drawing and discarding. Processes with memory (mobility)
+    carry their state from one window to the next. So the windows hold the whole trace's values bit
+    for bit, whatever their length.
+    """
+
+    def __init__(self, sc: Scenario, seed: int, slots: int, mobility: Any, whole: bool):
+        n, m = sc.n_mus, sc.n_bss
+        rngs = dict(zip(_STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(_STREAMS)))))
+        self.sc, self.slots, self.t = sc, int(slots), 0
+        self.bs = bs_layout(m, sc.area_m)
+        # the one seam where positions enter: every process below follows them, whatever their source
+        source = resolve_mobility(mobility)
+        stream = getattr(source, "stream", None)
+        self.mobility = (stream(sc, slots, rngs["layout"], rngs["mobility"]) if callable(stream)
+                         else _TrackStream(source.track(sc, slots, rngs["layout"], rngs["mobility"])))
+        self.blockage = rngs["blockage"] if sc.thz_carrier_hz > 0 and sc.thz_los_decay_m > 0 else None
+        self.fading, self.requests, self.workload = rngs["fading"], rngs["requests"], rngs["workload"]
+        self.fading_im: np.random.Generator | None = None
+        self.cycles_per_bit = self.dt_size = None
+        if not whole:
+            total = self.slots * n * m
+            self.fading_im = copy.deepcopy(self.fading)
+            _discard(self.fading_im.standard_normal, total)
+            w = copy.deepcopy(self.workload)
+            _discard(lambda k: w.uniform(sc.data_bits_min, sc.data_bits_max, k), self.slots * n)
+            self._constants(w)
+
+    def _constants(self, w: np.random.Generator) -> None:
+        sc = self.sc
+        self.cycles_per_bit = w.uniform(sc.cycles_per_bit_min, sc.cycles_per_bit_max, sc.n_mus)
+        self.dt_size = w.uniform(sc.dt_size_bits_min, sc.dt_size_bits_max, sc.n_mus)
+
+    def clone(self) -> "_SlotGenerator":
+        """An independent copy at the same slot (replays the same windows)."""
+        other = copy.copy(self)
+        other.mobility = self.mobility.clone()
+        for name in ("blockage", "fading", "fading_im", "requests", "workload"):
+            setattr(other, name, copy.deepcopy(getattr(self, name)))
+        return other
+
+    def next(self, k: int) -> dict[str, np.ndarray]:
+        """The per-slot fields (:data:`PER_SLOT_FIELDS`) of the next ``k`` slots, each [k, ...]."""
+        sc, bs = self.sc, self.bs
+        n, m = sc.n_mus, sc.n_bss
+        if self.t + k > self.slots:
+            raise ValueError(f"window past the trace's end ({self.t} + {k} > {self.slots})")
+        whole = self.fading_im is None
+        if whole and (self.t != 0 or k != self.slots):
+            raise ValueError("a whole-trace generator gives one window of every slot")
+        pos, speed, heading = self.mobility.next(k)
+
+        dist = np.linalg.norm(pos[:, :, None, :] - bs[None, None, :, :], axis=-1)   # [k, N, M]
+        los = None
+        if self.blockage is not None:
+            los = channels.los_mask(self.blockage, dist, sc.thz_los_decay_m)
+        large = channels.large_scale_gain(dist, sc, los)
+        assoc = np.argmin(dist, axis=2)        # largest path-loss gain = nearest BS
+        gain = large * rician_power(self.fading, sc.rician_k, large.shape, self.fading_im)
+        del dist, large, los
+
+        request = self.requests.random((k, n)) < sc.request_prob
+        if sc.ris_elements > 0:
+            gain = channels.ris_boost(gain, pos, bs, assoc, request, sc)
+        data_bits = sc.compression_ratio * self.workload.uniform(sc.data_bits_min, sc.data_bits_max, (k, n))
+        if whole:
+            self._constants(self.workload)
+
+        # equal split of each BS's band among its requesting MUs; a silent MU is quoted the share it
+        # would get by joining, so every snapshot field stays positive
+        tix = np.arange(k)[:, None]
+        n_req = np.zeros((k, m))
+        np.add.at(n_req, (np.broadcast_to(tix, assoc.shape), assoc), request)
+        share = n_req[tix, assoc] + (~request)
+        bandwidth = sc.bandwidth_hz / share
+
+        # exogenous co-channel interference I_m = zeta * sum_{k req, assoc_k != m} p_ref g[k, m]
+        rx = sc.interference_zeta * sc.interference_p_ref_w * gain * request[:, :, None]   # [k, N, M]
+        total = rx.sum(axis=1)                                                              # [k, M]
+        own = np.zeros((k, m))
+        np.add.at(own, (np.broadcast_to(tix, assoc.shape), assoc), np.take_along_axis(rx, assoc[:, :, None], 2)[:, :, 0])
+        interference = total - own
+        del rx
+        noise_psd = sc.noise_psd_w_hz + interference[tix, assoc] / sc.bandwidth_hz
+        self.t += k
+        out = dict(positions=pos, speed=speed, heading=heading, gain=gain, assoc=assoc, request=request,
+                   bandwidth=bandwidth, noise_psd=noise_psd, data_bits=data_bits)
+        for a in out.values():
+            a.setflags(write=False)   # snapshots share these arrays without copies
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class TraceWindow:
+    """Slots ``start .. stop - 1`` of a trace: its per-slot fields, each ``[stop - start, ...]``.
+
+    Attributes
+    ----------
+    start, stop : int
+        First slot and one past the last.
+    positions : ndarray, shape [W, N, 2] (m); speed, heading : [W, N] (m/s, rad)
+    gain : ndarray, shape [W, N, M] (linear); assoc, request : [W, N]
+    bandwidth, noise_psd, data_bits : ndarray, shape [W, N] (Hz, W/Hz, bit)
+    server_up, background_load : ndarray, shape [W, M], or None
+    """
+
+    start: int
+    stop: int
+    positions: np.ndarray
+    speed: np.ndarray
+    heading: np.ndarray
+    gain: np.ndarray
+    assoc: np.ndarray
+    request: np.ndarray
+    bandwidth: np.ndarray
+    noise_psd: np.ndarray
+    data_bits: np.ndarray
+    server_up: np.ndarray | None = None
+    background_load: np.ndarray | None = None
+
+
+class _WindowCache:
+    """The one window of a windowed trace in memory, regenerated on demand.
+
+    Moving forward generates the windows in between; moving back restarts from a copy of the
+    generator taken at slot 0 (so slots are cheapest read in order, as ``simulate`` does).
+    """
+
+    def __init__(self, gen: _SlotGenerator, window_slots: int, first: dict[str, np.ndarray], start0: _SlotGenerator):
+        self.gen, self.window_slots, self.slots = gen, int(window_slots), gen.slots
+        self.start0 = start0
+        self.start, self.arrays = 0, first
+
+    def at(self, t: int) -> tuple[int, dict[str, np.ndarray]]:
+        """``(start, fields)`` of the window holding slot ``t``."""
+        w = self.window_slots
+        start = t // w * w
+        if start != self.start:
+            if start < self.gen.t:
+                self.gen = self.start0.clone()
+            self.arrays = {}   # drop the old window before generating the next one
+            while self.gen.t < start:
+                self.gen.next(min(w, self.slots - self.gen.t))
+            self.start, self.arrays = start, self.gen.next(min(w, self.slots - start))
+        return self.start, self.arrays
+
+
+class SlotArray:
+    """A read-only ``[T, ...]`` field of a windowed trace, one window of slots in memory at a time.
+
+    ``a[t]`` and ``a[t, ...]`` (an integer slot first) read the window holding slot ``t``; integer
+    and boolean ``sum``/``any`` are accumulated window by window. Anything else (``np.asarray(a)``,
+    slices, float reductions) materializes the whole field, after checking that it fits
+    (:class:`~wdtnopt.errors.WdtnoptError` otherwise, before allocating).
+    """
+
+    def __init__(self, cache: _WindowCache, name: str, shape: tuple[int, ...], dtype: np.dtype):
+        self._cache, self.name = cache, name
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: int(np.prod(self.shape)))
+    nbytes = property(lambda self: self.size * self.dtype.itemsize)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return f"SlotArray({self.name}, shape={self.shape}, dtype={self.dtype}, window_slots={self._cache.window_slots})"
+
+    def __getitem__(self, key: Any) -> Any:
+        first, rest = (key[0], key[1:]) if isinstance(key, tuple) and key else (key, ())
+        if isinstance(first, (int, np.integer)) and not isinstance(first, (bool, np.bool_)):
+            t = int(first) + (self.shape[0] if first < 0 else 0)
+            if not 0 <= t < self.shape[0]:
+                raise IndexError(f"{self.name}: slot {first} out of range for {self.shape[0]} slots")
+            start, arrays = self._cache.at(t)
+            row = arrays[self.name][t - start]
+            return row[rest] if rest else row
+        return self.materialize()[key]
+
+    def windows(self) -> Any:
+        """``(start, block)`` of every window in slot order (block ``[W, ...]``)."""
+        for start in range(0, self.shape[0], self._cache.window_slots):
+            yield start, self._cache.at(start)[1][self.name]
+
+    def materialize(self) -> np.ndarray:
+        """The whole field as one read-only ndarray (refused if it cannot fit)."""
+        _refuse(self.nbytes + windowed_memory_bytes(self.shape[1], self._cache.gen.sc.n_bss, self.shape[0],
+                                                    self._cache.window_slots),
+                f"the whole {self.name} field {list(self.shape)} of a windowed trace",
+                "read it a slot or a window at a time (Trace.windows)")
+        out = np.empty(self.shape, self.dtype)
+        for start, block in self.windows():
+            out[start:start + block.shape[0]] = block
+        out.setflags(write=False)
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = self.materialize()
+        return a if dtype is None else a.astype(dtype)
+
+    def _reduce(self, op: str, axis: Any, kw: dict[str, Any]) -> Any:
+        if self.dtype.kind not in "biu" or kw or not (axis is None or isinstance(axis, (int, np.integer))):
+            return getattr(self.materialize(), op)(axis=axis, **kw)
+        ax = None if axis is None else int(axis) % self.ndim
+        parts = [getattr(block, op)(axis=ax) for _, block in self.windows()]
+        if ax == 0 or ax is None:
+            return functools.reduce(np.logical_or if op == "any" else np.add, parts)
+        return np.concatenate(parts)
+
+    def sum(self, axis: Any = None, **kw: Any) -> Any:
+        """Sum like ``ndarray.sum``; exact integer sums window by window."""
+        return self._reduce("sum", axis, kw)
+
+    def any(self, axis: Any = None, **kw: Any) -> Any:
+        """``ndarray.any``, window by window."""
+        return self._reduce("any", axis, kw)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.materialize(), name)
+
+
+def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int = 100, mobility: Any = None,
+                   window_slots: Any = "auto") -> Trace:
     """Generate every exogenous process of ``slots`` slots under ``seed`` (docs/model.md, section 2).
 
     Parameters
@@ -318,6 +696,12 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
         a source object, a SUMO FCD or CSV/Parquet file to replay (cleaned on the way in), or
         ``"sumo-grid:seed=7,..."``. Association, channel and requests follow the positions
         whatever their source; the other streams of ``seed`` are the same for every source.
+    window_slots : "auto", int or None
+        How the per-slot fields are held (docs/model.md, section "Windowed traces"): None, whole
+        arrays; an integer W, a :class:`WindowedTrace` that holds W slots at a time, generated on
+        demand with the same values bit for bit; ``"auto"`` (default), whole when the trace takes
+        at most :data:`WHOLE_TRACE_MAX_BYTES` (1 GiB) to generate, else windows of about
+        :data:`WINDOW_BYTES` (256 MiB).
 
     Returns
     -------
@@ -327,13 +711,15 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
         ``data_bits [T, N]`` (bit), the per-MU and per-server constants (``cycles_per_bit [N]``,
         ``dt_size_bits [N]`` bit, ``deadline [N]`` s, ``p_max [N]`` W, ``cpu_hz [M]`` cycles/s,
         ``storage_bits [M]`` bit, ``backhaul_latency_s [M, M]`` s, ``backhaul_s_per_bit [M, M]``
-        s/bit) and ``initial_placement [N]``; ``T = slots``.
+        s/bit) and ``initial_placement [N]``; ``T = slots``. A :class:`WindowedTrace` holds the
+        per-slot fields as :class:`SlotArray` objects.
 
     Raises
     ------
     WdtnoptError
-        A bad ``slots``, ``seed`` or ``mobility``, or a trace that would not fit in the memory
-        available (refused before anything is allocated: :func:`check_trace_fits`).
+        A bad ``slots``, ``seed``, ``mobility`` or ``window_slots``, or a trace that would not fit
+        in the memory available (refused before anything is allocated, in one line with the
+        estimate and what to change: :func:`plan_windows`).
     """
     from .errors import WdtnoptError
 
@@ -343,49 +729,13 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise WdtnoptError(f"seed: expected an integer >= 0, got {seed!r}")
     slots, seed = int(slots), int(seed)
-    check_trace_fits(sc.n_mus, sc.n_bss, slots)
-    rngs = dict(zip(_STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(_STREAMS)))))
     n, m = sc.n_mus, sc.n_bss
+    window = plan_windows(n, m, slots, window_slots)
+    gen = _SlotGenerator(sc, seed, slots, mobility, whole=window is None)
+    start0 = None if window is None else gen.clone()
+    first = gen.next(slots if window is None else window)
 
-    bs = bs_layout(m, sc.area_m)
-    # the one seam where positions enter: every process below follows them, whatever their source
-    track = resolve_mobility(mobility).track(sc, slots, rngs["layout"], rngs["mobility"])
-    pos, speed, heading = track.positions, track.speed, track.heading
-
-    dist = np.linalg.norm(pos[:, :, None, :] - bs[None, None, :, :], axis=-1)   # [T, N, M]
-    los = None
-    if sc.thz_carrier_hz > 0 and sc.thz_los_decay_m > 0:
-        los = channels.los_mask(rngs["blockage"], dist, sc.thz_los_decay_m)
-    large = channels.large_scale_gain(dist, sc, los)
-    assoc = np.argmin(dist, axis=2)        # largest path-loss gain = nearest BS
-    gain = large * rician_power(rngs["fading"], sc.rician_k, large.shape)
-    del dist, large, los
-
-    request = rngs["requests"].random((slots, n)) < sc.request_prob
-    if sc.ris_elements > 0:
-        gain = channels.ris_boost(gain, pos, bs, assoc, request, sc)
-    w = rngs["workload"]
-    data_bits = sc.compression_ratio * w.uniform(sc.data_bits_min, sc.data_bits_max, (slots, n))
-    cycles_per_bit = w.uniform(sc.cycles_per_bit_min, sc.cycles_per_bit_max, n)
-    dt_size = w.uniform(sc.dt_size_bits_min, sc.dt_size_bits_max, n)
-
-    # equal split of each BS's band among its requesting MUs; a silent MU is quoted the share it
-    # would get by joining, so every snapshot field stays positive
-    tix = np.arange(slots)[:, None]
-    n_req = np.zeros((slots, m))
-    np.add.at(n_req, (np.broadcast_to(tix, assoc.shape), assoc), request)
-    share = n_req[tix, assoc] + (~request)
-    bandwidth = sc.bandwidth_hz / share
-
-    # exogenous co-channel interference I_m = zeta * sum_{k req, assoc_k != m} p_ref g[k, m]
-    rx = sc.interference_zeta * sc.interference_p_ref_w * gain * request[:, :, None]   # [T, N, M]
-    total = rx.sum(axis=1)                                                              # [T, M]
-    own = np.zeros((slots, m))
-    np.add.at(own, (np.broadcast_to(tix, assoc.shape), assoc), np.take_along_axis(rx, assoc[:, :, None], 2)[:, :, 0])
-    interference = total - own
-    del rx
-    noise_psd = sc.noise_psd_w_hz + interference[tix, assoc] / sc.bandwidth_hz
-
+    bs = gen.bs
     hops = np.ceil(np.linalg.norm(bs[:, None, :] - bs[None, :, :], axis=-1) / sc.hop_distance_m - 1e-9)
     hops = np.maximum(hops, 0.0)
     np.fill_diagonal(hops, 0.0)
@@ -393,17 +743,23 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
     server_up, load = availability.generate(
         seed, slots, m, slot_s=sc.slot_s, mtbf_s=sc.server_mtbf_s, mttr_s=sc.server_mttr_s,
         load_mean=sc.background_load_mean, load_std=sc.background_load_std, load_memory=sc.background_load_memory)
-    trace = Trace(
-        scenario=sc, seed=seed, bs_positions=bs, positions=pos, speed=speed, heading=heading,
-        gain=gain, assoc=assoc, request=request, bandwidth=bandwidth, noise_psd=noise_psd,
-        data_bits=data_bits, cycles_per_bit=cycles_per_bit, dt_size_bits=dt_size,
+    fields: dict[str, Any] = dict(first)
+    cls: type[Trace] = Trace
+    if window is not None:
+        cache = _WindowCache(gen, window, first, start0)
+        fields = {name: SlotArray(cache, name, (slots,) + a.shape[1:], a.dtype) for name, a in first.items()}
+        fields["cache"] = cache
+        cls = WindowedTrace
+    trace = cls(
+        scenario=sc, seed=seed, bs_positions=bs, cycles_per_bit=gen.cycles_per_bit, dt_size_bits=gen.dt_size,
         deadline=np.full(n, sc.deadline_s), p_max=np.full(n, sc.p_max_w), cpu_hz=np.full(m, sc.cpu_hz),
         storage_bits=storage, backhaul_latency_s=hops * sc.hop_latency_s,
         backhaul_s_per_bit=hops / sc.hop_rate_bps, hops=hops.astype(np.int64),
-        initial_placement=initial_placement(assoc[0], dist_rank(pos[0], bs), dt_size, storage),
-        mobility_report=track.report,
+        initial_placement=initial_placement(first["assoc"][0], dist_rank(first["positions"][0], bs), gen.dt_size, storage),
+        mobility_report=gen.mobility.report,
         server_up=server_up, background_load=load,
         levels=semantic.scenario_menu(sc) if sc.semantic_levels > 0 else None,
+        **fields,
     )
     for f in dataclasses.fields(trace):
         value = getattr(trace, f.name)
@@ -411,6 +767,35 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
             if isinstance(a, np.ndarray):
                 a.setflags(write=False)   # snapshots share these arrays without copies
     return trace
+
+
+@dataclass(frozen=True, eq=False)
+class WindowedTrace(Trace):
+    """A :class:`Trace` whose per-slot fields (:data:`PER_SLOT_FIELDS`) are :class:`SlotArray`
+    objects: one window of slots is in memory at a time, generated on demand with the values of the
+    whole trace bit for bit (docs/model.md, section "Windowed traces").
+
+    Everything a :class:`Trace` offers works; reading slots in order (``snapshot(t)``,
+    ``gain[t]``, :meth:`windows`) keeps memory bounded, reading back restarts the generator from slot 0.
+    """
+
+    cache: Any = dataclasses.field(default=None, repr=False)
+
+    @property
+    def window_slots(self) -> int:
+        return self.cache.window_slots
+
+    @property
+    def slots(self) -> int:
+        return self.cache.slots
+
+    def _slot_block(self, name: str, a: int, b: int) -> np.ndarray:
+        start, arrays = self.cache.at(a)
+        block = arrays[name]
+        if b - start <= block.shape[0]:
+            return block[a - start:b - start]
+        field = getattr(self, name)
+        return np.stack([field[t] for t in range(a, b)])
 
 
 def dist_rank(pos: np.ndarray, bs: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ random numbers: the same file gives the same positions.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import gzip
 import io
@@ -91,9 +92,84 @@ class GaussMarkov:
 
     def track(self, scenario: Scenario, slots: int, layout_rng: np.random.Generator,
               mobility_rng: np.random.Generator) -> MobilityTrack:
-        start = layout_rng.uniform(0.0, scenario.area_m, (scenario.n_mus, 2))
-        pos, speed, heading = gauss_markov(mobility_rng, scenario, slots, start)
+        pos, speed, heading = self.stream(scenario, slots, layout_rng, mobility_rng).next(slots)
         return MobilityTrack(pos, speed, heading)
+
+    def stream(self, scenario: Scenario, slots: int, layout_rng: np.random.Generator,
+               mobility_rng: np.random.Generator) -> GaussMarkovStream:
+        """The same positions as :meth:`track`, generated a window of slots at a time
+        (:class:`GaussMarkovStream`); ``slots`` is not needed to draw them."""
+        start = layout_rng.uniform(0.0, scenario.area_m, (scenario.n_mus, 2))
+        return GaussMarkovStream(mobility_rng, scenario, start)
+
+
+class GaussMarkovStream:
+    """The Gauss-Markov model with reflection (docs/model.md, section 2) stepped a window at a time.
+
+    It holds the model's state across windows (positions, speed, heading and mean heading of every
+    MU) and draws each window's noise ``[k, 2, N]`` from ``rng`` in slot order, so consecutive calls
+    of :meth:`next` give bit for bit the values one call over all slots gives (numpy's
+    ``Generator.standard_normal`` yields the same numbers drawn in pieces as in one block).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The trace's ``mobility`` stream (its first N draws are the mean headings).
+    sc : Scenario
+        Gives ``gm_memory``, ``slot_s``, ``area_m``, the speed and heading laws.
+    start : ndarray, shape [N, 2]
+        Positions at slot 0 (m).
+    """
+
+    report = None
+
+    def __init__(self, rng: np.random.Generator, sc: Scenario, start: np.ndarray):
+        self.rng, self.sc = rng, sc
+        self.h_mean = rng.uniform(0.0, 2 * math.pi, start.shape[0])
+        self.x, self.y = start[:, 0].copy(), start[:, 1].copy()
+        self.v = np.full(start.shape[0], sc.speed_mean_mps)
+        self.h = self.h_mean.copy()
+        self.t = 0
+
+    def clone(self) -> GaussMarkovStream:
+        """An independent copy (state and generator), to replay from this slot again."""
+        other = copy.copy(self)
+        other.rng = copy.deepcopy(self.rng)
+        return other
+
+    def next(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions [k, N, 2] (m), speeds [k, N] (m/s) and headings [k, N] (rad) of the next ``k`` slots.
+
+        Slot 0 holds the start; position t moves by ``v_{t-1} tau (cos h_{t-1}, sin h_{t-1})``. At
+        the border the position is mirrored and the heading (and its mean) flips, so MUs stay inside.
+        """
+        sc = self.sc
+        n = self.x.shape[0]
+        a, tau, side = sc.gm_memory, sc.slot_s, sc.area_m
+        root = math.sqrt(max(1.0 - a * a, 0.0))
+        noise = self.rng.standard_normal((k, 2, n))
+        pos = np.empty((k, n, 2))
+        speed = np.empty((k, n))
+        heading = np.empty((k, n))
+        x, y, v, h, h_mean = self.x, self.y, self.v, self.h, self.h_mean
+        for i in range(k):
+            if self.t + i > 0:
+                x = x + v * tau * np.cos(h)
+                y = y + v * tau * np.sin(h)
+                x, flip_x = _reflect(x, side)
+                y, flip_y = _reflect(y, side)
+                # mirror the direction of travel across the wall it hit (and its mean, to move away)
+                h = np.where(flip_x, math.pi - h, h)
+                h_mean = np.where(flip_x, math.pi - h_mean, h_mean)
+                h = np.where(flip_y, -h, h)
+                h_mean = np.where(flip_y, -h_mean, h_mean)
+                v = np.maximum(a * v + (1 - a) * sc.speed_mean_mps + root * sc.speed_std_mps * noise[i, 0], 0.0)
+                h = a * h + (1 - a) * h_mean + root * sc.heading_std_rad * noise[i, 1]
+            pos[i, :, 0], pos[i, :, 1] = x, y
+            speed[i], heading[i] = v, h
+        self.x, self.y, self.v, self.h, self.h_mean = x, y, v, h, h_mean
+        self.t += k
+        return pos, speed, heading
 
 
 def gauss_markov(rng: np.random.Generator, sc: Scenario, slots: int, start: np.ndarray
@@ -101,35 +177,10 @@ def gauss_markov(rng: np.random.Generator, sc: Scenario, slots: int, start: np.n
     """Positions [T,N,2], speeds [T,N], headings [T,N] of the Gauss-Markov model with reflection.
 
     Slot 0 holds the start; position t moves by ``v_{t-1} tau (cos h_{t-1}, sin h_{t-1})``. At the
-    border the position is mirrored and the heading (and its mean) flips, so MUs stay inside.
+    border the position is mirrored and the heading (and its mean) flips, so MUs stay inside
+    (:class:`GaussMarkovStream` over all ``slots`` at once).
     """
-    n = start.shape[0]
-    a, tau, side = sc.gm_memory, sc.slot_s, sc.area_m
-    root = math.sqrt(max(1.0 - a * a, 0.0))
-    h_mean = rng.uniform(0.0, 2 * math.pi, n)
-    noise = rng.standard_normal((slots, 2, n))
-    pos = np.empty((slots, n, 2))
-    speed = np.empty((slots, n))
-    heading = np.empty((slots, n))
-    x, y = start[:, 0].copy(), start[:, 1].copy()
-    v = np.full(n, sc.speed_mean_mps)
-    h = h_mean.copy()
-    for t in range(slots):
-        if t > 0:
-            x = x + v * tau * np.cos(h)
-            y = y + v * tau * np.sin(h)
-            x, flip_x = _reflect(x, side)
-            y, flip_y = _reflect(y, side)
-            # mirror the direction of travel across the wall it hit (and its mean, to move away)
-            h = np.where(flip_x, math.pi - h, h)
-            h_mean = np.where(flip_x, math.pi - h_mean, h_mean)
-            h = np.where(flip_y, -h, h)
-            h_mean = np.where(flip_y, -h_mean, h_mean)
-            v = np.maximum(a * v + (1 - a) * sc.speed_mean_mps + root * sc.speed_std_mps * noise[t, 0], 0.0)
-            h = a * h + (1 - a) * h_mean + root * sc.heading_std_rad * noise[t, 1]
-        pos[t, :, 0], pos[t, :, 1] = x, y
-        speed[t], heading[t] = v, h
-    return pos, speed, heading
+    return GaussMarkovStream(rng, sc, start).next(slots)
 
 
 def _reflect(z: np.ndarray, side: float) -> tuple[np.ndarray, np.ndarray]:
