@@ -173,7 +173,61 @@ def test_a_window_that_cannot_fit_is_refused_in_one_line(monkeypatch):
     assert peak < 1 << 20
     msg = str(info.value)
     assert "\n" not in msg and msg.startswith("slots:") and "not even one slot fits: use fewer MUs or BSs" in msg
-    with pytest.raises(WdtnoptError, match="fewer slots per window"):
+    with pytest.raises(WdtnoptError, match=r"use at most \d+ slots per window \(window_slots\)"):
         generate_trace(Scenario.paper(n_mus=2000, n_bss=50), seed=0, slots=1000, window_slots=200)
     # what fits is windowed instead of refused
     assert isinstance(generate_trace(Scenario.paper(n_mus=2000, n_bss=50), seed=0, slots=100), WindowedTrace)
+
+
+def test_simulate_refuses_a_record_that_cannot_fit(monkeypatch):
+    from wdtnopt.simulation import simulation_memory_bytes
+
+    tr = generate_trace(Scenario.paper(n_mus=40, n_bss=3), seed=0, slots=50)
+    monkeypatch.setattr(trace_mod, "available_memory_bytes", lambda: simulation_memory_bytes(40, 50) - 1)
+    with pytest.raises(WdtnoptError) as info:
+        simulate("static", tr)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("slots:") and "fewer slots or fewer MUs" in msg
+    monkeypatch.setattr(trace_mod, "available_memory_bytes", lambda: simulation_memory_bytes(40, 50))
+    assert simulate("static", tr).slots == 50
+
+
+def test_cli_simulate_runs_windowed_and_refuses_before_generating(monkeypatch, capsys, tmp_path):
+    from wdtnopt.cli import main
+
+    args = ["simulate", "--policy", "follow", "--n-mus", "12", "--n-bss", "4", "--slots", "9", "--seed", "3",
+            "--no-progress", "-o"]
+    monkeypatch.setattr(trace_mod, "WHOLE_TRACE_MAX_BYTES", 1)    # every trace windowed, 2 slots a window
+    monkeypatch.setattr(trace_mod, "WINDOW_BYTES", windowed_memory_bytes(12, 4, 9, 2))
+    assert trace_mod.plan_windows(12, 4, 9) == 2
+    main(args + [str(tmp_path / "windowed")])
+    monkeypatch.setattr(trace_mod, "WHOLE_TRACE_MAX_BYTES", 1 << 30)
+    main(args + [str(tmp_path / "whole")])
+    assert (tmp_path / "windowed" / "follow_seed3.csv").read_bytes() == (tmp_path / "whole" / "follow_seed3.csv").read_bytes()
+    # a run whose record alone is too big: one line, exit 2, before any trace is generated
+    monkeypatch.setattr(trace_mod, "available_memory_bytes", lambda: 8 << 30)
+    calls = []
+    monkeypatch.setattr(trace_mod, "_SlotGenerator", lambda *a, **k: calls.append(a))
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--policy", "static", "--n-mus", "100000", "--n-bss", "10", "--slots", "100000",
+              "--no-progress"])
+    assert exc.value.code == 2 and not calls
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("error: slots:") and "fewer slots or fewer MUs" in err
+
+
+def test_whole_array_consumers_get_the_same_values():
+    # the environment's features and the migration-aware bound read whole [T, ...] fields
+    from wdtnopt import migration_bound
+    from wdtnopt.env.core import Features
+
+    sc = Scenario.paper(n_mus=5, n_bss=3)
+    whole = generate_trace(sc, seed=6, slots=8)
+    win = generate_trace(sc, seed=6, slots=8, window_slots=3)
+    a, b = Features(whole), Features(win)
+    for name in ("t_min", "log_snr", "bits_ln2_over_b", "spectral", "noise_rise", "relay", "cycles", "cpu_hz"):
+        assert np.asarray(getattr(a, name)).tobytes() == np.asarray(getattr(b, name)).tobytes(), name
+    assert (win.noise_psd * win.bandwidth).tobytes() == (whole.noise_psd * whole.bandwidth).tobytes()
+    hw, hv = hindsight_bound(whole, iters=1, workers=1), hindsight_bound(win, iters=1, workers=1)
+    assert hw.energy_per_mu_slot == hv.energy_per_mu_slot
+    assert migration_bound(win, hv, iters=2).total_energy == migration_bound(whole, hw, iters=2).total_energy

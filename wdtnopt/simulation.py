@@ -312,6 +312,29 @@ class SlotRecorder:
                          placement=self.placement, unavailable=self.unavailable)
 
 
+def simulation_memory_bytes(n_mus: int, slots: int) -> int:
+    """Bytes :func:`simulate` keeps for its result besides the trace: the host and availability of
+    every DT in every slot (``placement`` int64 and ``unavailable`` bool, [T, N]) and the per-slot
+    table (an over-estimate; per-slot work is O(N M) and not counted)."""
+    return 9 * int(n_mus) * int(slots) + 16 * len(TABLE_COLUMNS) * int(slots) + 64 * int(n_mus)
+
+
+def check_simulation_fits(n_mus: int, slots: int) -> None:
+    """Refuse a run whose per-slot record (:func:`simulation_memory_bytes`) cannot fit, before allocating.
+
+    Raises
+    ------
+    WdtnoptError
+        One line with the estimate, the memory available and what to change.
+    """
+    from .trace import check_memory_fits
+
+    per_slot = 9 * int(n_mus) + 16 * len(TABLE_COLUMNS)
+    check_memory_fits(simulation_memory_bytes(n_mus, slots),
+                      f"the record of a run of {int(slots):,} slots x {int(n_mus):,} MUs ({per_slot:,} bytes per slot: "
+                      "every DT's host and availability)", "use fewer slots or fewer MUs")
+
+
 def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None] = False) -> SimResult:
     """Run ``policy`` on ``trace``; every slot is scored by ``evaluate`` (docs/model.md, section 4 dynamics).
 
@@ -321,7 +344,8 @@ def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None
         A policy object or a registered name (``"static"``, ``"follow"``, ``"lyapunov"``,
         ``"oracle"``, ``"checkpoint:DIR"``, ...; see :func:`wdtnopt.make_policy`).
     trace : Trace
-        The exogenous processes (:func:`wdtnopt.generate_trace`).
+        The exogenous processes (:func:`wdtnopt.generate_trace`); a windowed trace is read a slot
+        at a time, in order, so one window of it is in memory.
     progress : bool or callable, optional
         True shows a progress bar; a callable receives the slot index after each slot.
 
@@ -334,7 +358,8 @@ def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None
     Raises
     ------
     WdtnoptError
-        If ``policy`` is an unknown name (:func:`wdtnopt.make_policy`).
+        If ``policy`` is an unknown name (:func:`wdtnopt.make_policy`), or the run's per-slot record
+        cannot fit in memory (:func:`check_simulation_fits`, before it is allocated).
     PolicyError
         If the policy places a DT off a frame start, moves a migrating DT, overfills a server or
         gives server indices out of range; a decision of the wrong form raises
@@ -344,6 +369,7 @@ def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None
 
     pol = make_policy(policy) if isinstance(policy, str) else policy
     name = getattr(pol, "name", type(pol).__name__)
+    check_simulation_fits(trace.n_mus, trace.slots)
     state = SimState(trace)
     rec = SlotRecorder(trace.n_mus, trace.slots)
     pol.reset(trace)

@@ -371,8 +371,23 @@ def windowed_memory_bytes(n_mus: int, n_bss: int, slots: int, window_slots: int)
     return trace_memory_bytes(n, m, w) + w * stored_slot_bytes(n, m) + 32 * t * m + 160 * n + 8 * _SKIP_CHUNK
 
 
-def _refuse(need: int, what: str, change: str) -> None:
-    """Raise the one-line refusal when ``need`` bytes exceed the memory available."""
+def check_memory_fits(need: int, what: str, change: str) -> None:
+    """Refuse, before allocating, what needs more than the memory available.
+
+    Parameters
+    ----------
+    need : int
+        Bytes the request needs (an over-estimate).
+    what : str
+        What needs them, for the message ("a trace of ...").
+    change : str
+        What the user can change so that it fits.
+
+    Raises
+    ------
+    WdtnoptError
+        One line naming ``slots``, the estimate, the memory available and ``change``.
+    """
     from .errors import WdtnoptError
 
     have = available_memory_bytes()
@@ -416,9 +431,19 @@ def plan_windows(n_mus: int, n_bss: int, slots: int, window_slots: Any = "auto")
     if w == t:   # one window is the whole trace
         check_trace_fits(n, m, t)
         return None
-    change = ("use fewer slots per window (window_slots)" if w > 1 else "not even one slot fits: use fewer MUs or BSs")
-    _refuse(windowed_memory_bytes(n, m, t, w),
-            f"{whole} in windows of {w:,} slots (whole: {_gib(trace_memory_bytes(n, m, t))})", change)
+    have = available_memory_bytes()
+    need = windowed_memory_bytes(n, m, t, w)
+    if have is not None and need > have:
+        base = windowed_memory_bytes(n, m, t, 0)
+        fit = (have - base) // (windowed_memory_bytes(n, m, t, 1) - base)
+        if fit >= 1:
+            change = f"use at most {int(fit):,} slots per window (window_slots)"
+        elif windowed_memory_bytes(n, m, 1, 1) <= have:
+            change = "use fewer slots (the [T, M] server processes alone do not fit)"
+        else:
+            change = "not even one slot fits: use fewer MUs or BSs"
+        check_memory_fits(need, f"{whole} in windows of {w:,} slots (whole: {_gib(trace_memory_bytes(n, m, t))})",
+                          change)
     return w
 
 
@@ -601,13 +626,13 @@ class _WindowCache:
         return self.start, self.arrays
 
 
-class SlotArray:
+class SlotArray(np.lib.mixins.NDArrayOperatorsMixin):
     """A read-only ``[T, ...]`` field of a windowed trace, one window of slots in memory at a time.
 
     ``a[t]`` and ``a[t, ...]`` (an integer slot first) read the window holding slot ``t``; integer
     and boolean ``sum``/``any`` are accumulated window by window. Anything else (``np.asarray(a)``,
-    slices, float reductions) materializes the whole field, after checking that it fits
-    (:class:`~wdtnopt.errors.WdtnoptError` otherwise, before allocating).
+    slices, arithmetic and ufuncs, float reductions) materializes the whole field, after checking
+    that it fits (:class:`~wdtnopt.errors.WdtnoptError` otherwise, before allocating).
     """
 
     def __init__(self, cache: _WindowCache, name: str, shape: tuple[int, ...], dtype: np.dtype):
@@ -642,8 +667,8 @@ class SlotArray:
 
     def materialize(self) -> np.ndarray:
         """The whole field as one read-only ndarray (refused if it cannot fit)."""
-        _refuse(self.nbytes + windowed_memory_bytes(self.shape[1], self._cache.gen.sc.n_bss, self.shape[0],
-                                                    self._cache.window_slots),
+        sc = self._cache.gen.sc
+        check_memory_fits(self.nbytes + windowed_memory_bytes(sc.n_mus, sc.n_bss, self.shape[0], self._cache.window_slots),
                 f"the whole {self.name} field {list(self.shape)} of a windowed trace",
                 "read it a slot or a window at a time (Trace.windows)")
         out = np.empty(self.shape, self.dtype)
@@ -655,6 +680,10 @@ class SlotArray:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         a = self.materialize()
         return a if dtype is None else a.astype(dtype)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        inputs = tuple(x.materialize() if isinstance(x, SlotArray) else x for x in inputs)
+        return getattr(ufunc, method)(*inputs, **kwargs)
 
     def _reduce(self, op: str, axis: Any, kw: dict[str, Any]) -> Any:
         if self.dtype.kind not in "biu" or kw or not (axis is None or isinstance(axis, (int, np.integer))):
