@@ -22,6 +22,7 @@ _LAZY = {
     "Violation": "cost",
     "evaluate": "cost",
     "Trace": "trace",
+    "WindowedTrace": "trace",
     "generate_trace": "trace",
     "SimResult": "simulation",
     "simulate": "simulation",
@@ -71,4 +72,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .simulation import SimResult, simulate
     from .snapshot import Snapshot
     from .solvers import Solution, solve
-    from .trace import Trace, generate_trace
+    from .trace import Trace, WindowedTrace, generate_trace

@@ -3,7 +3,9 @@
 Nothing here depends on a decision, so one seeded :class:`Trace` gives common random numbers:
 positions, gains, association, requests and interference are the same for all policies.
 Everything is vectorized over MUs (and over slots where the process allows); the same
-``(scenario, seed, slots)`` gives the same trace bit for bit.
+``(scenario, seed, slots)`` gives the same trace bit for bit. A trace too big to hold whole is a
+:class:`WindowedTrace`: the same values, generated a window of slots at a time (docs/model.md,
+section 2.2).
 """
 from __future__ import annotations
 
@@ -359,14 +361,30 @@ _SKIP_CHUNK = 1 << 20   # draws discarded per call while moving a cursor (8 MiB 
 
 
 def stored_slot_bytes(n_mus: int, n_bss: int) -> int:
-    """Bytes one slot of the per-slot fields takes once generated (gain [N, M] and the [N] fields)."""
+    """Bytes one slot of the per-slot fields takes once generated: ``gain [N, M]`` (8 bytes an entry)
+    and the [N] fields (positions, speed, heading, assoc, request, bandwidth, noise, data; 73 bytes a
+    MU, rounded up to 80)."""
     return 8 * int(n_mus) * int(n_bss) + 80 * int(n_mus)
 
 
 def windowed_memory_bytes(n_mus: int, n_bss: int, slots: int, window_slots: int) -> int:
-    """Peak bytes of a windowed trace (an over-estimate): generating one window
-    (:func:`trace_memory_bytes` of ``window_slots`` slots) while the previous one is still referenced,
-    the [T, M] server processes and the generators' state carried between windows."""
+    """Peak bytes of a windowed trace (an over-estimate).
+
+    Parameters
+    ----------
+    n_mus, n_bss, slots : int
+        N, M and T of the trace.
+    window_slots : int
+        Slots per window W.
+
+    Returns
+    -------
+    int
+        Generating one window (:func:`trace_memory_bytes` of W slots) while the previous one is still
+        referenced (:func:`stored_slot_bytes` per slot), plus the [T, M] server processes and their
+        draws (32 bytes a server-slot), the generators' state carried between windows and one chunk
+        of discarded draws while a cursor is moved (8 MiB).
+    """
     t, n, m, w = int(slots), int(n_mus), int(n_bss), min(int(window_slots), int(slots))
     return trace_memory_bytes(n, m, w) + w * stored_slot_bytes(n, m) + 32 * t * m + 160 * n + 8 * _SKIP_CHUNK
 
