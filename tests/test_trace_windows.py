@@ -231,3 +231,14 @@ def test_whole_array_consumers_get_the_same_values():
     hw, hv = hindsight_bound(whole, iters=1, workers=1), hindsight_bound(win, iters=1, workers=1)
     assert hw.energy_per_mu_slot == hv.energy_per_mu_slot
     assert migration_bound(win, hv, iters=2).total_energy == migration_bound(whole, hw, iters=2).total_energy
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_distances_equal_numpy_norm_bit_for_bit(seed):
+    from wdtnopt.trace import mu_bs_distances
+
+    rng = np.random.default_rng(seed)
+    pos, bs = rng.uniform(-10.0, 2000.0, (3, 257, 2)), rng.uniform(0.0, 2000.0, (13, 2))
+    ref = np.linalg.norm(pos[:, :, None, :] - bs[None, None, :, :], axis=-1)
+    assert mu_bs_distances(pos, bs).tobytes() == ref.tobytes()
+    assert mu_bs_distances(pos[1], bs).tobytes() == ref[1].tobytes()
