@@ -242,3 +242,17 @@ def test_distances_equal_numpy_norm_bit_for_bit(seed):
     ref = np.linalg.norm(pos[:, :, None, :] - bs[None, None, :, :], axis=-1)
     assert mu_bs_distances(pos, bs).tobytes() == ref.tobytes()
     assert mu_bs_distances(pos[1], bs).tobytes() == ref[1].tobytes()
+
+
+def test_bench_memory_smoke_preset_runs():
+    import subprocess
+    import sys
+
+    script = Path(__file__).parent.parent / "benchmarks" / "bench_memory.py"
+    if not Path("/usr/bin/time").exists():
+        pytest.skip("needs /usr/bin/time (GNU time) for the peak RSS")
+    out = subprocess.run([sys.executable, str(script), "--preset", "smoke"], capture_output=True, text=True,
+                         check=True).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| whole") or line.startswith("| 4 ")]
+    assert len(rows) == 4 and all(int(r.split("|")[4].replace(",", "")) > 0 for r in rows)
+    assert [r.split("|")[3].strip() for r in rows] == ["None", "None", "4", "4"]
