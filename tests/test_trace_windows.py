@@ -187,9 +187,14 @@ def test_simulate_refuses_a_record_that_cannot_fit(monkeypatch):
     with pytest.raises(WdtnoptError) as info:
         simulate("static", tr)
     msg = str(info.value)
-    assert "\n" not in msg and msg.startswith("slots:") and "fewer slots or fewer MUs" in msg
+    assert "\n" not in msg and msg.startswith("slots:") and "use fewer slots, fewer MUs" in msg
     monkeypatch.setattr(trace_mod, "available_memory_bytes", lambda: simulation_memory_bytes(40, 50))
     assert simulate("static", tr).slots == 50
+    # the CLI keeps one result per policy
+    from wdtnopt.simulation import check_simulation_fits
+
+    with pytest.raises(WdtnoptError, match="record of 2 runs .* or fewer policies per command"):
+        check_simulation_fits(40, 50, runs=2)
 
 
 def test_cli_simulate_runs_windowed_and_refuses_before_generating(monkeypatch, capsys, tmp_path):
@@ -213,7 +218,7 @@ def test_cli_simulate_runs_windowed_and_refuses_before_generating(monkeypatch, c
               "--no-progress"])
     assert exc.value.code == 2 and not calls
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and err.startswith("error: slots:") and "fewer slots or fewer MUs" in err
+    assert "\n" not in err and err.startswith("error: slots:") and "use fewer slots, fewer MUs" in err
 
 
 def test_whole_array_consumers_get_the_same_values():

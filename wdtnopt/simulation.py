@@ -319,8 +319,15 @@ def simulation_memory_bytes(n_mus: int, slots: int) -> int:
     return 9 * int(n_mus) * int(slots) + 16 * len(TABLE_COLUMNS) * int(slots) + 64 * int(n_mus)
 
 
-def check_simulation_fits(n_mus: int, slots: int) -> None:
-    """Refuse a run whose per-slot record (:func:`simulation_memory_bytes`) cannot fit, before allocating.
+def check_simulation_fits(n_mus: int, slots: int, runs: int = 1) -> None:
+    """Refuse runs whose per-slot records (:func:`simulation_memory_bytes`) cannot fit, before allocating.
+
+    Parameters
+    ----------
+    n_mus, slots : int
+        N and T of each run.
+    runs : int
+        Results kept at once (the CLI keeps one per policy).
 
     Raises
     ------
@@ -329,10 +336,11 @@ def check_simulation_fits(n_mus: int, slots: int) -> None:
     """
     from .trace import check_memory_fits
 
-    per_slot = 9 * int(n_mus) + 16 * len(TABLE_COLUMNS)
-    check_memory_fits(simulation_memory_bytes(n_mus, slots),
-                      f"the record of a run of {int(slots):,} slots x {int(n_mus):,} MUs ({per_slot:,} bytes per slot: "
-                      "every DT's host and availability)", "use fewer slots or fewer MUs")
+    per_slot = simulation_memory_bytes(n_mus, 1) - simulation_memory_bytes(n_mus, 0)
+    what = f"the record of {int(runs)} run{'s' if runs > 1 else ''} of {int(slots):,} slots x {int(n_mus):,} MUs"
+    check_memory_fits(int(runs) * simulation_memory_bytes(n_mus, slots),
+                      f"{what} ({per_slot:,} bytes per slot: every DT's host and availability)",
+                      "use fewer slots, fewer MUs" + (" or fewer policies per command" if runs > 1 else ""))
 
 
 def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None] = False) -> SimResult:

@@ -104,7 +104,7 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
 
     sc = load_scenario(scenario_spec, n_mus, n_bss)
     plan_windows(sc.n_mus, sc.n_bss, slots)      # refuse what cannot fit before generating anything
-    check_simulation_fits(sc.n_mus, slots)
+    check_simulation_fits(sc.n_mus, slots, runs=len(policies))
     trace = make_trace(sc, seed, slots, mobility)
     rows = []
     for name in policies:
