@@ -106,7 +106,7 @@ class CheckpointPolicy(Policy):
         except WdtnoptError as exc:
             raise WdtnoptError(f"checkpoint {self.path}: invalid scenario ({exc})") from None
         self.agent = build_agent(payload["algo"], self.scenario, payload["config"], int(payload["seed"]), self.path)
-        self._pending: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._pending: tuple[np.ndarray, ...] | None = None
 
     def reset(self, trace: Any) -> None:
         from ..env.core import Features
@@ -123,7 +123,9 @@ class CheckpointPolicy(Policy):
         from ..env.core import observe
         from .core import to_env
         obs = BatchObs.stack([observe(self.features, state, server_status=self.agent.spec.server_status)])
-        power, weights, hosts = to_env(self.agent.act(obs, deterministic=True), self.agent.spec)
+        power, weights, hosts, *level = to_env(self.agent.act(obs, deterministic=True), self.agent.spec)
+        if level:   # a scenario with a menu: the MUs' levels too
+            return power[0], weights[0], hosts[0], level[0][0]
         return power[0], weights[0], hosts[0]
 
     def place(self, snapshot: Snapshot, state: Any) -> np.ndarray:
@@ -133,7 +135,7 @@ class CheckpointPolicy(Policy):
 
     def allocate(self, snapshot: Snapshot, state: Any) -> Any:
         from ..env.core import decision
-        power, weights, _ = self._pending if self._pending is not None else self._decide(state)
+        power, weights, _, *level = self._pending if self._pending is not None else self._decide(state)
         self._pending = None
-        return decision(snapshot, power, weights, mu_action=self.agent.spec.mu_action,
+        return decision(snapshot, power, weights, level[0] if level else None, mu_action=self.agent.spec.mu_action,
                         price_j=self.trace.scenario.failure_price)[0]

@@ -25,6 +25,10 @@ from ..scenario import Scenario
 BETA_EPS = 1e-6
 """Beta samples are clamped to [BETA_EPS, 1 - BETA_EPS] before their log-probability."""
 TYPES = ("mu", "bs", "controller")
+LEVEL = "mu_level"
+"""The MUs' semantic-level head: an extra actor group (one masked categorical per MU) that exists only
+when the scenario has a menu of more than one level (:attr:`EnvSpec.n_levels`); a MU's action is
+then (power, level) and its log-probability the sum of the two heads' (docs/agents.md)."""
 
 
 
@@ -46,6 +50,10 @@ class EnvSpec:
     """largest residual of the structured map (u = 1 transmits (1 + residual_max) p_need)"""
     server_status: bool = False
     """observations carry the server-status features (a scenario whose servers fail; docs/env.md)"""
+    n_levels: int = 0
+    """levels L of the scenario's semantic menu when L > 1 (the MUs then choose a level); 0 otherwise"""
+    level_allowed: tuple[tuple[bool, ...], ...] | None = None
+    """[N][L] the levels on each MU's menu (accuracy >= its minimum accuracy), with ``n_levels``"""
 
     @property
     def mu_action(self) -> str:
@@ -54,7 +62,23 @@ class EnvSpec:
 
     @classmethod
     def from_scenario(cls, sc: Scenario) -> "EnvSpec":
+        if sc.semantic_levels > 1:   # a menu to choose from: the MUs get a level head
+            from ..processes.semantic import scenario_menu
+            menu = scenario_menu(sc)
+            allowed = menu["level_accuracy"] >= menu["min_accuracy"][:, None]
+            return cls(sc.n_mus, sc.n_bss, sc.p_max_w, server_status=sc.server_failures,
+                       n_levels=int(sc.semantic_levels),
+                       level_allowed=tuple(tuple(bool(v) for v in row) for row in allowed))
         return cls(sc.n_mus, sc.n_bss, sc.p_max_w, server_status=sc.server_failures)
+
+    @property
+    def has_levels(self) -> bool:
+        """The MUs choose a semantic level (a menu of more than one level)."""
+        return self.n_levels > 1
+
+    def level_mask(self) -> torch.Tensor:
+        """[N, 1, L] bool: the levels each MU may choose (group-major, broadcast over the batch)."""
+        return torch.tensor(self.level_allowed, dtype=torch.bool)[:, None, :]
 
     @property
     def dims(self) -> dict[str, int]:
@@ -64,12 +88,12 @@ class EnvSpec:
         """(agents A, observation size, action dims D) of a type."""
         d = self.dims
         return {"mu": (self.n_mus, d["mu"], 1), "bs": (self.n_bss, d["bs"], self.n_mus),
-                "controller": (1, d["controller"], self.n_mus)}[kind]
+                "controller": (1, d["controller"], self.n_mus), LEVEL: (self.n_mus, d["mu"], 1)}[kind]
 
     @property
     def joint_action_dim(self) -> int:
-        """Size of the joint action as a critic input (controller one-hot)."""
-        return self.n_mus + self.n_bss * self.n_mus + self.n_mus * self.n_bss
+        """Size of the joint action as a critic input (controller one-hot; level one-hots with a menu)."""
+        return self.n_mus + self.n_bss * self.n_mus + self.n_mus * self.n_bss + self.n_mus * (self.n_levels if self.has_levels else 0)
 
 
 def group_obs(obs: BatchObs) -> dict[str, np.ndarray]:
@@ -93,8 +117,9 @@ def power_fraction(u: np.ndarray, decades: float) -> np.ndarray:
     return np.clip(np.expm1(k * u) / math.expm1(k), 0.0, 1.0)
 
 
-def to_env(actions: dict[str, np.ndarray], spec: "EnvSpec") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Normalized group actions [E, A, D] -> (MU actions [E, N], weights [E, M, N], hosts [E, N]).
+def to_env(actions: dict[str, np.ndarray], spec: "EnvSpec") -> tuple[np.ndarray, ...]:
+    """Normalized group actions [E, A, D] -> (MU actions [E, N], weights [E, M, N], hosts [E, N]),
+    and the MUs' levels [E, N] as a fourth entry when the actions have a level (``LEVEL``).
 
     MU actions are powers (W) for ``action_map="raw"`` and multiples of the least deadline-meeting
     power, ``1 + residual_max u``, for ``"structured"`` (the environment's ``spec.mu_action``)."""
@@ -103,7 +128,10 @@ def to_env(actions: dict[str, np.ndarray], spec: "EnvSpec") -> tuple[np.ndarray,
         mu = 1.0 + spec.residual_max * np.clip(np.asarray(u, np.float64), 0.0, 1.0)
     else:
         mu = power_fraction(u, spec.power_decades) * spec.p_max
-    return mu, np.clip(actions["bs"], 0.0, 1.0), actions["controller"][:, 0, :].astype(np.int64)
+    out = (mu, np.clip(actions["bs"], 0.0, 1.0), actions["controller"][:, 0, :].astype(np.int64))
+    if LEVEL in actions:
+        return (*out, actions[LEVEL][:, :, 0].astype(np.int64))
+    return out
 
 
 # -- networks -----------------------------------------------------------------------------------
@@ -512,6 +540,9 @@ class RolloutBuffer:
         self.rewards = torch.zeros(t, e)
         self.local_rewards = {k: torch.zeros(t, e, spec.group(k)[0]) for k in ("mu", "bs")}   # docs/agents.md
         self.mu_least_cost = torch.zeros(t, e, spec.n_mus)   # structured map: E at p_need / E_ref (baseline)
+        if spec.has_levels:   # the MUs' levels and whether each took effect (the level head)
+            self.act[LEVEL] = torch.zeros(t, e, spec.n_mus, 1, dtype=torch.long)
+            self.used[LEVEL] = torch.ones(t, e, spec.n_mus, 1)
         self.dones = torch.zeros(t, e)
         self.values = torch.zeros(t, e)
         self.next_values = torch.zeros(t, e)
@@ -519,9 +550,22 @@ class RolloutBuffer:
 
 
 def used_masks(info: dict[str, Any], spec: EnvSpec, n_envs: int) -> dict[str, np.ndarray]:
-    """Which action entries took effect in a step, per type [E, A, D]."""
-    return {"mu": info["mu_used"][:, :, None], "bs": info["bs_used"],
-            "controller": np.ones((n_envs, 1, spec.n_mus), bool)}
+    """Which action entries took effect in a step, per type [E, A, D] (and the level head's)."""
+    out = {"mu": info["mu_used"][:, :, None], "bs": info["bs_used"],
+           "controller": np.ones((n_envs, 1, spec.n_mus), bool)}
+    if spec.has_levels:
+        out[LEVEL] = info["level_used"][:, :, None]
+    return out
+
+
+def level_dist(actors: nn.ModuleDict, spec: EnvSpec, obs: torch.Tensor, agent: int | None = None) -> Any:
+    """The MUs' level categoricals (masked by :meth:`EnvSpec.level_mask`) for MU observations
+    ``obs`` [N, B, d] (``agent=None``) or MU ``agent``'s [B, d]."""
+    grp = actors[LEVEL]
+    mask = spec.level_mask()
+    if agent is None:
+        return grp.dist(grp.output(obs), mask[:, :, None, :])
+    return grp.dist(grp.output_one(agent, obs), mask[agent][:, None, :], agent=agent)
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -559,6 +603,11 @@ def collect(actors: nn.ModuleDict, value_fn: Any, env: Any, obs: BatchObs, spec:
             logp_dims[k] = dist.log_prob(a)                          # [A, E, D]
             buf.obs[k][t] = go[k].transpose(0, 1)
             buf.act[k][t] = a.transpose(0, 1)
+        if spec.has_levels:   # the MUs' levels: a second head of the MU agents
+            dist = level_dist(actors, spec, go["mu"])
+            a = actors[LEVEL].sample(dist)
+            acts[LEVEL], logp_dims[LEVEL] = a, dist.log_prob(a)
+            buf.act[LEVEL][t] = a.transpose(0, 1)
         buf.ctrl_mask[t] = mask.transpose(0, 1)
         buf.state[t] = torch.from_numpy(obs.state)
         np_acts = {k: v.transpose(0, 1).numpy() for k, v in acts.items()}
@@ -568,6 +617,10 @@ def collect(actors: nn.ModuleDict, value_fn: Any, env: Any, obs: BatchObs, spec:
             u = torch.from_numpy(used[k]).float()
             buf.used[k][t] = u
             buf.logp[k][t] = (logp_dims[k].transpose(0, 1) * u).sum(-1)
+        if spec.has_levels:   # a MU's old log-probability is that of its joint (power, level) action
+            u = torch.from_numpy(used[LEVEL]).float()
+            buf.used[LEVEL][t] = u
+            buf.logp["mu"][t] += (logp_dims[LEVEL].transpose(0, 1) * u).sum(-1)
         buf.rewards[t] = torch.from_numpy(reward).float()
         for k in ("mu", "bs"):
             buf.local_rewards[k][t] = torch.from_numpy(info[k + "_reward"]).float()
@@ -587,12 +640,18 @@ def collect(actors: nn.ModuleDict, value_fn: Any, env: Any, obs: BatchObs, spec:
 
 
 @torch.no_grad()
-def act(actors: nn.ModuleDict, obs: BatchObs, deterministic: bool = True) -> dict[str, np.ndarray]:
-    """Normalized actions {type: [E, A, D]} of stochastic actors (mode if ``deterministic``)."""
+def act(actors: nn.ModuleDict, obs: BatchObs, deterministic: bool = True, spec: EnvSpec | None = None
+        ) -> dict[str, np.ndarray]:
+    """Normalized actions {type: [E, A, D]} of stochastic actors (mode if ``deterministic``); with a
+    level head (``spec.has_levels``) also the MUs' levels ``{LEVEL: [E, N, 1]}`` (masked mode or sample)."""
     go, mask = actor_inputs(obs)
     out = {}
     for k in TYPES:
         grp = actors[k]
         dist = grp.dist(grp.output(go[k]), mask if k == "controller" else None)
         out[k] = (grp.mode(dist) if deterministic else grp.sample(dist)).transpose(0, 1).numpy()
+    if spec is not None and spec.has_levels:
+        grp = actors[LEVEL]
+        dist = level_dist(actors, spec, go["mu"])
+        out[LEVEL] = (grp.mode(dist) if deterministic else grp.sample(dist)).transpose(0, 1).numpy()
     return out

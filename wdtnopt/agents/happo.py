@@ -26,8 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import (TYPES, ActorGroup, EnvSpec, RolloutBuffer, StackedAdam, ValueNorm, act, collect,
-                   explained_variance, gae, mlp, seed_everything)
+from .core import (LEVEL, TYPES, ActorGroup, EnvSpec, RolloutBuffer, StackedAdam, ValueNorm, act, collect,
+                   explained_variance, gae, level_dist, mlp, seed_everything)
 
 
 @dataclass
@@ -121,7 +121,9 @@ class HAPPO:
         self.cfg = cfg
         self.rng = seed_everything(seed)
         self.actors = nn.ModuleDict({k: self._make_group(k) for k in TYPES})
-        self.actor_opt = {k: StackedAdam(list(self.actors[k].parameters()), self.actor_lr(k), cfg.adam_eps,
+        if self.spec.has_levels:   # a menu: each MU also picks its semantic level (a masked categorical head)
+            self.actors[LEVEL] = self._make_group(LEVEL)
+        self.actor_opt = {k: StackedAdam(self.agent_params(k), self.actor_lr(k), cfg.adam_eps,
                                          max_grad_norm=cfg.max_grad_norm) for k in TYPES}
         self.critic = mlp(spec.dims["state"], 1, cfg.critic_hidden)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, eps=cfg.adam_eps)
@@ -130,6 +132,13 @@ class HAPPO:
             self.local_critic = nn.ModuleDict({k: mlp(spec.group(k)[1], 1, cfg.critic_hidden) for k in ("mu", "bs")})
             self.local_critic_opt = torch.optim.Adam(self.local_critic.parameters(), lr=cfg.critic_lr, eps=cfg.adam_eps)
             self.local_norm = nn.ModuleDict({k: ValueNorm() for k in ("mu", "bs")})
+
+    def agent_params(self, kind: str) -> list[nn.Parameter]:
+        """The actor parameters of a type's agents (a MU's: its power head and, with a menu, its level head)."""
+        params = list(self.actors[kind].parameters())
+        if kind == "mu" and LEVEL in self.actors:
+            params += list(self.actors[LEVEL].parameters())
+        return params
 
     def actor_lr(self, kind: str) -> float:
         """Adam step size of a type's actors (``ctrl_actor_lr`` for the controller with local credit)."""
@@ -140,6 +149,8 @@ class HAPPO:
         if kind == "controller":
             return ActorGroup(a, d, da, "categorical", self.cfg.hidden, n_choices=self.spec.n_bss,
                               stay_logit=self.cfg.ctrl_stay_logit)
+        if kind == LEVEL:
+            return ActorGroup(a, d, da, "categorical", self.cfg.hidden, n_choices=self.spec.n_levels)
         return ActorGroup(a, d, da, self.cfg.head, self.cfg.hidden)
 
     # -- acting -------------------------------------------------------------------------------
@@ -149,7 +160,7 @@ class HAPPO:
         return self.value_norm.denormalize(v) if self.cfg.value_norm else v
 
     def act(self, obs: Any, deterministic: bool = True) -> dict[str, np.ndarray]:
-        return act(self.actors, obs, deterministic)
+        return act(self.actors, obs, deterministic, self.spec)
 
     # -- one iteration ------------------------------------------------------------------------
     def iterate(self, env: Any, obs: Any) -> tuple[Any, dict[str, float]]:
@@ -170,6 +181,9 @@ class HAPPO:
         out = {"obs": buf.obs[kind][:, :, i].reshape(b, -1), "act": buf.act[kind][:, :, i].reshape(b, -1),
                "used": buf.used[kind][:, :, i].reshape(b, -1), "logp": buf.logp[kind][:, :, i].reshape(b)}
         out["mask"] = buf.ctrl_mask[:, :, 0].reshape(b, self.spec.n_mus, self.spec.n_bss) if kind == "controller" else None
+        if kind == "mu" and LEVEL in self.actors:
+            out["level"] = buf.act[LEVEL][:, :, i].reshape(b, -1)
+            out["level_used"] = buf.used[LEVEL][:, :, i].reshape(b, -1)
         return out
 
     def log_prob_one(self, kind: str, i: int, batch: dict[str, torch.Tensor], idx: Any = slice(None),
@@ -179,7 +193,14 @@ class HAPPO:
         mask = batch["mask"][idx] if batch["mask"] is not None else None
         dist = grp.dist(grp.output_one(i, batch["obs"][idx]), mask, agent=i)
         logp = grp.log_prob(dist, batch["act"][idx], batch["used"][idx])
-        return logp, (grp.entropy(dist, batch["used"][idx]) if entropy else None)
+        ent = grp.entropy(dist, batch["used"][idx]) if entropy else None
+        if "level" in batch:   # a MU's joint (power, level) action: the two heads' log-probabilities add
+            lg = self.actors[LEVEL]
+            ld = level_dist(self.actors, self.spec, batch["obs"][idx], agent=i)
+            logp = logp + lg.log_prob(ld, batch["level"][idx], batch["level_used"][idx])
+            if ent is not None:
+                ent = ent + lg.entropy(ld, batch["level_used"][idx])
+        return logp, ent
 
     def update_agent(self, kind: str, i: int, batch: dict[str, torch.Tensor], adv: torch.Tensor,
                      factor: torch.Tensor) -> dict[str, float]:
@@ -214,7 +235,10 @@ class HAPPO:
     def _local_batch(self, buf: RolloutBuffer, k: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(observations [B A, d], local rewards [B A], used [B A]) of type ``k``, agent-minor."""
         obs = buf.obs[k]
-        return (obs.reshape(-1, obs.shape[-1]), buf.local_rewards[k].reshape(-1), buf.used[k].amax(-1).reshape(-1) > 0)
+        used = buf.used[k].amax(-1)
+        if k == "mu" and LEVEL in buf.used:   # a MU's level took effect even where it gave up its power
+            used = torch.maximum(used, buf.used[LEVEL][..., 0])
+        return (obs.reshape(-1, obs.shape[-1]), buf.local_rewards[k].reshape(-1), used.reshape(-1) > 0)
 
     def local_advantages(self, buf: RolloutBuffer) -> dict[str, torch.Tensor]:
         """MU and BS advantages [A, B]: local reward less the type's baseline ``V_k(o_i)``, normalized
@@ -225,9 +249,10 @@ class HAPPO:
         with torch.no_grad():
             for k in ("mu", "bs"):
                 obs, r, used = self._local_batch(buf, k)
-                if k == "mu" and self.spec.action_map == "structured":
+                if k == "mu" and self.spec.action_map == "structured" and not self.spec.has_levels:
                     # the exact baseline: the cost at the least deadline-meeting power of the announced
-                    # share (independent of the MU's own action); the advantage is the residual's extra energy
+                    # share (independent of the MU's own action); the advantage is the residual's extra energy.
+                    # With a level head that cost depends on the MU's level: the learned V_mu(o) serves instead
                     v = -buf.mu_least_cost.reshape(-1)
                 else:
                     v = self.local_norm[k].denormalize(self.local_critic[k](obs)[:, 0])

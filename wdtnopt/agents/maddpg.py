@@ -10,6 +10,11 @@
 * Each agent type's actors ascend ``Q(s, a)`` with that type's actions from the current policies
   and the other types' actions from the replay buffer (the MADDPG rule, applied per type).
 * Replay buffer (uniform), Polyak-averaged target actors and critic.
+* With a semantic menu of more than one level, each MU also has a level actor (masked logits over
+  its levels): trained, like the controller, through a straight-through Gumbel-softmax (hard
+  one-hot forward, the softmax's gradient backward; masked levels get probability 0) and acting by
+  its masked argmax; the critic reads the levels as one-hots after the controller's, and the level
+  actors ascend Q in their own pass (MU levels from the current policies, the rest from the buffer).
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import TYPES, ActorGroup, EnvSpec, actor_inputs, mlp, seed_everything, to_env
+from .core import LEVEL, TYPES, ActorGroup, EnvSpec, actor_inputs, mlp, seed_everything, to_env
 
 
 @dataclass
@@ -100,6 +105,10 @@ class ReplayBuffer:
         self.act_bs = np.zeros((capacity, m, n), np.float32)
         self.act_ctrl = np.zeros((capacity, n), np.int64)
         self.reward = np.zeros(capacity, np.float32)
+        self.names = ("state", "next_state", "bs", "next_bs", "mask", "next_mask", "act_mu", "act_bs", "act_ctrl", "reward")
+        if spec.has_levels:   # the MUs' semantic levels
+            self.act_level = np.zeros((capacity, n), np.int64)
+            self.names += ("act_level",)
 
     def add(self, **rows: np.ndarray) -> None:
         k = rows["reward"].shape[0]
@@ -111,12 +120,11 @@ class ReplayBuffer:
 
     def sample(self, rng: np.random.Generator, batch: int) -> dict[str, torch.Tensor]:
         idx = rng.integers(0, self.size, batch)
-        names = ("state", "next_state", "bs", "next_bs", "mask", "next_mask", "act_mu", "act_bs", "act_ctrl", "reward")
-        return {k: torch.from_numpy(getattr(self, k)[idx]) for k in names}
+        return {k: torch.from_numpy(getattr(self, k)[idx]) for k in self.names}
 
     def state_dict(self) -> dict[str, Any]:
-        names = ("state", "next_state", "bs", "next_bs", "mask", "next_mask", "act_mu", "act_bs", "act_ctrl", "reward")
-        return {"size": self.size, "pos": self.pos, **{k: torch.from_numpy(getattr(self, k)[: self.size].copy()) for k in names}}
+        return {"size": self.size, "pos": self.pos,
+                **{k: torch.from_numpy(getattr(self, k)[: self.size].copy()) for k in self.names}}
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         self.size, self.pos = int(sd["size"]), int(sd["pos"])
@@ -171,6 +179,9 @@ class MADDPG:
             groups[k] = (ActorGroup(a, d, da, "categorical", cfg.hidden, n_choices=spec.n_bss,
                                      stay_logit=cfg.ctrl_stay_logit) if k == "controller"
                          else ActorGroup(a, d, da, "deterministic", cfg.hidden))
+        if spec.has_levels:   # the MUs' level logits (straight-through Gumbel-softmax, module docstring)
+            a, d, da = spec.group(LEVEL)
+            groups[LEVEL] = ActorGroup(a, d, da, "categorical", cfg.hidden, n_choices=spec.n_levels)
         self.actors = nn.ModuleDict(groups)
         self.critic = mlp(spec.dims["state"] + spec.joint_action_dim, 1, cfg.critic_hidden, act=nn.ReLU)
         self.target_actors = copy.deepcopy(self.actors)
@@ -182,6 +193,11 @@ class MADDPG:
         # column span of each type's actions in the critic input [state, mu, bs, controller one-hot]
         n, m, lo = spec.n_mus, spec.n_bss, spec.dims["state"]
         self._spans = ((lo, lo + n), (lo + n, lo + n + m * n), (lo + n + m * n, lo + n + 2 * m * n))
+        self._passes = TYPES   # the actor passes of update: one per type (and the MU levels, with a menu)
+        if spec.has_levels:
+            hi = lo + n + 2 * m * n
+            self._spans += ((hi, hi + n * spec.n_levels),)
+            self._passes = TYPES + (LEVEL,)
         linears = [mod for mod in self.critic if isinstance(mod, nn.Linear)]
         self._critic_layers = [(lin.weight, lin.bias) for lin in linears]
         self._critic_params, self._actor_params = list(self.critic.parameters()), list(self.actors.parameters())
@@ -208,6 +224,10 @@ class MADDPG:
             out["controller"] = F.gumbel_softmax(logits, tau=self.cfg.gumbel_tau, hard=True)
         else:
             out["controller"] = F.one_hot(logits.argmax(-1), self.spec.n_bss).float()
+        if LEVEL in actors:   # the MUs' levels as one-hots [N, B, L] (masked logits)
+            lv = actors[LEVEL].output(obs["mu"]).masked_fill(~self.spec.level_mask(), -1e9)
+            out[LEVEL] = (F.gumbel_softmax(lv, tau=self.cfg.gumbel_tau, hard=True) if mode == "gumbel"
+                          else F.one_hot(lv.argmax(-1), self.spec.n_levels).float())
         return out
 
     def _critic_input(self, state: torch.Tensor, a: dict[str, torch.Tensor], batch_major: bool = False) -> torch.Tensor:
@@ -219,6 +239,8 @@ class MADDPG:
             parts = (a["mu"], a["bs"], a["controller"])
         else:
             parts = (a["mu"].transpose(0, 1), a["bs"].transpose(0, 1), a["controller"][0])
+        if LEVEL in a:   # level one-hots: [B, N, L] batch-major, [N, B, L] group-major
+            parts += (a[LEVEL] if batch_major else a[LEVEL].transpose(0, 1),)
         return torch.cat([state, *(x.reshape(b, -1) for x in parts)], dim=1)
 
     # -- acting ------------------------------------------------------------------------------------
@@ -231,6 +253,8 @@ class MADDPG:
             for k in ("mu", "bs"):
                 out[k] = np.clip(out[k] + self.rng.normal(0.0, self.cfg.noise_std, out[k].shape), 0.0, 1.0).astype(np.float32)
         out["controller"] = a["controller"].argmax(-1).transpose(0, 1).numpy()
+        if LEVEL in a:
+            out[LEVEL] = a[LEVEL].argmax(-1).transpose(0, 1).numpy()[:, :, None]
         return out
 
     # -- one iteration ---------------------------------------------------------------------------
@@ -245,7 +269,8 @@ class MADDPG:
             # they only feed the target actors, and the terminal state's value is what matters
             self.buffer.add(state=obs.state, next_state=next_state, bs=obs.bs, next_bs=nxt.bs, mask=obs.ctrl_mask,
                             next_mask=nxt.ctrl_mask, act_mu=a["mu"][:, :, 0], act_bs=a["bs"],
-                            act_ctrl=a["controller"][:, 0], reward=reward.astype(np.float32))
+                            act_ctrl=a["controller"][:, 0], reward=reward.astype(np.float32),
+                            **({"act_level": a[LEVEL][:, :, 0]} if LEVEL in a else {}))
             totals += (reward.sum(), info["energy_j"].sum(), info["failures"].sum(), info["requests"].sum())
             obs = nxt
         n_steps = cfg.rollout_steps * env.n_envs
@@ -266,8 +291,10 @@ class MADDPG:
             na = self._policy(self.target_actors, self._obs(b["next_state"], b["next_bs"]), b["next_mask"][None], "greedy")
             y = b["reward"] + cfg.gamma * self.target_critic(self._critic_input(b["next_state"], na))[:, 0]
         # the critic input with the taken actions, built once for the critic loss and the actor passes
-        taken = self._critic_input(b["state"], {"mu": b["act_mu"], "bs": b["act_bs"],
-                                                "controller": F.one_hot(b["act_ctrl"], spec.n_bss).float()}, batch_major=True)
+        taken_acts = {"mu": b["act_mu"], "bs": b["act_bs"], "controller": F.one_hot(b["act_ctrl"], spec.n_bss).float()}
+        if "act_level" in b:
+            taken_acts[LEVEL] = F.one_hot(b["act_level"], spec.n_levels).float()
+        taken = self._critic_input(b["state"], taken_acts, batch_major=True)
         q = self.critic(taken)[:, 0]
         critic_loss = F.mse_loss(q, y)
         self.critic_opt.zero_grad()
@@ -283,13 +310,16 @@ class MADDPG:
         # pass's own action columns (_ActorPassLinear), the only ones that lead to an actor.
         flat = [pol["mu"].transpose(0, 1).reshape(bsz, -1), pol["bs"].transpose(0, 1).reshape(bsz, -1),
                 pol["controller"][0].reshape(bsz, -1)]
+        if LEVEL in pol:
+            flat.append(pol[LEVEL].transpose(0, 1).reshape(bsz, -1))
+        passes = len(self._passes)
         # x lives across updates (nothing saves it for backward): a fresh 3.8 MB buffer per update at
         # N = 30 costs more in page faults than the copy itself
-        if self._pass_input is None or self._pass_input.shape[0] != len(TYPES) * bsz:
-            self._pass_input = taken.new_empty(len(TYPES) * bsz, taken.shape[1])
+        if self._pass_input is None or self._pass_input.shape[0] != passes * bsz:
+            self._pass_input = taken.new_empty(passes * bsz, taken.shape[1])
         x = self._pass_input
         with torch.no_grad():
-            x.view(len(TYPES), bsz, -1).copy_(taken.expand(len(TYPES), -1, -1))
+            x.view(passes, bsz, -1).copy_(taken.expand(passes, -1, -1))
             for k, (lo, hi) in enumerate(self._spans):
                 x[k * bsz:(k + 1) * bsz, lo:hi] = flat[k]
         (w1, b1), *rest = self._critic_layers
@@ -298,7 +328,7 @@ class MADDPG:
             h = F.linear(torch.relu(h), w.detach(), bias.detach())
         q_pass = h[:, 0]
         actor_loss = torch.zeros(())
-        for k in range(len(TYPES)):
+        for k in range(passes):
             actor_loss = actor_loss - q_pass[k * bsz:(k + 1) * bsz].mean()
         self.actor_opt.zero_grad()
         actor_loss.backward()
@@ -307,7 +337,7 @@ class MADDPG:
 
         with torch.no_grad():
             torch._foreach_lerp_(self._polyak[0], self._polyak[1], cfg.tau)
-        return {"value_loss": float(critic_loss.detach()), "policy_loss": float(actor_loss.detach()) / len(TYPES),
+        return {"value_loss": float(critic_loss.detach()), "policy_loss": float(actor_loss.detach()) / passes,
                 "q_mean": float(q.detach().mean())}
 
     # -- checkpoints -----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .core import TYPES, ActorGroup, EnvSpec, RolloutBuffer
+from .core import LEVEL, TYPES, ActorGroup, EnvSpec, RolloutBuffer, level_dist
 from .happo import HAPPO, HAPPOConfig
 
 
@@ -34,7 +34,7 @@ class MAPPO(HAPPO):
     def __init__(self, spec: EnvSpec, cfg: MAPPOConfig, seed: int = 0):
         super().__init__(spec, cfg, seed)
         if cfg.credit == "local":   # the controller at its own step size (HAPPOConfig.ctrl_actor_lr)
-            groups = [{"params": [p for k in ("mu", "bs") for p in self.actors[k].parameters()]},
+            groups = [{"params": [p for k in ("mu", "bs") for p in self.agent_params(k)]},
                       {"params": list(self.actors["controller"].parameters()), "lr": self.actor_lr("controller")}]
             self.actor_opt = torch.optim.Adam(groups, lr=cfg.actor_lr, eps=cfg.adam_eps)
         else:
@@ -45,6 +45,8 @@ class MAPPO(HAPPO):
         if kind == "controller":
             return ActorGroup(a, d, da, "categorical", self.cfg.hidden, n_choices=self.spec.n_bss, shared=True,
                               stay_logit=self.cfg.ctrl_stay_logit)
+        if kind == LEVEL:
+            return ActorGroup(a, d, da, "categorical", self.cfg.hidden, n_choices=self.spec.n_levels, shared=True)
         return ActorGroup(a, d, da, self.cfg.head, self.cfg.hidden, shared=True)
 
     def group_log_prob(self, buf: RolloutBuffer, kind: str, idx: Any, entropy: bool
@@ -60,7 +62,14 @@ class MAPPO(HAPPO):
         dist = grp.dist(grp.output(flat(buf.obs[kind])), mask)
         used = flat(buf.used[kind])
         logp = grp.log_prob(dist, flat(buf.act[kind]), used)
-        return logp, flat(buf.logp[kind]), (grp.entropy(dist, used) if entropy else None)
+        ent = grp.entropy(dist, used) if entropy else None
+        if kind == "mu" and LEVEL in self.actors:   # the joint (power, level) action: log-probabilities add
+            lg, lused = self.actors[LEVEL], flat(buf.used[LEVEL])
+            ld = level_dist(self.actors, self.spec, flat(buf.obs[kind]))
+            logp = logp + lg.log_prob(ld, flat(buf.act[LEVEL]), lused)
+            if ent is not None:
+                ent = ent + lg.entropy(ld, lused)
+        return logp, flat(buf.logp[kind]), ent
 
     def update(self, buf: RolloutBuffer) -> dict[str, float]:
         cfg = self.cfg

@@ -127,9 +127,15 @@ class BatchedWdtnEnv:
                         controller=o.controller.astype(np.float32), state=o.state.astype(np.float32),
                         ctrl_mask=o.ctrl_mask)
 
-    def step(self, power: np.ndarray, weights: np.ndarray, hosts: np.ndarray
+    def step(self, power: np.ndarray, weights: np.ndarray, hosts: np.ndarray, level: np.ndarray | None = None
              ) -> tuple[BatchObs, np.ndarray, np.ndarray, dict[str, Any]]:
-        """power [E, N] (W), weights [E, M, N], hosts [E, N] -> (obs, reward [E], done [E], info)."""
+        """power [E, N] (W), weights [E, M, N], hosts [E, N] -> (obs, reward [E], done [E], info).
+
+        ``level [E, N]``: the MUs' semantic compression levels, for a scenario with a menu (None:
+        level 0); a level off a MU's menu (below its minimum accuracy) means level 0, as in the
+        PettingZoo env. ``info["level_used"] [E, N]``: the MUs whose level took effect (requesting
+        and available: the level decides their data, and with ``power_over_need`` whether they
+        give up)."""
         e_, n, m = self.n_envs, self.n_mus, self.n_bss
         sc = self.scenario
         power = np.asarray(power, float).reshape(e_, n)
@@ -145,13 +151,21 @@ class BatchedWdtnEnv:
         host_up = np.take_along_axis(snap.server_up, x, 1)
         snap.migration_mask = host_up
         blocked = snap.migrating | ~host_up
+        lv = None
+        if level is not None and sc.semantic_levels > 0:
+            lv = core.allowed_level(snap, np.asarray(level).reshape(e_, n))
         if self.mu_action == "power_over_need":   # the BSs act first, the MUs answer the announced shares
-            p, cpu, mu_used, bs_used, gave_up, least = core.structured_allocation(snap, x, blocked, power, weights,
-                                                                                  sc.failure_price)
+            f, price = snap, sc.failure_price
+            if lv is not None:   # the least power at each MU's level; extraction energy counts against the gate
+                f, e_ext = core.at_levels_arrays(snap, lv)
+                price = sc.failure_price - e_ext
+            p, cpu, mu_used, bs_used, gave_up, least = core.structured_allocation(f, x, blocked, power, weights, price)
+            if lv is not None:
+                least = np.where(mu_used, least + e_ext, 0.0)
         else:
             p, cpu, mu_used, bs_used = core.allocation(x, blocked, snap.request, snap.p_max, snap.cpu_hz, power, weights)
             gave_up, least = np.zeros_like(mu_used), np.zeros(mu_used.shape)
-        ev = evaluate_arrays(snap, x, power=p, cpu_hz=cpu)
+        ev = evaluate_arrays(snap, x, power=p, cpu_hz=cpu, level=lv)
         hard = ev.hard_violations
         if hard.any():   # as SimState.finish_slot; cannot happen with the repaired placement
             e = int(np.flatnonzero(hard)[0])
@@ -170,6 +184,7 @@ class BatchedWdtnEnv:
         info: dict[str, Any] = {"mu_used": mu_used, "bs_used": bs_used, "ctrl_used": frame_start,
                                 "mu_reward": mu_reward, "bs_reward": bs_reward, "gave_up": gave_up,
                                 "mu_least_cost": least / sc.energy_ref_j,
+                                "level_used": snap.request & ~blocked,
                                 "energy_j": ev.energy_total, "failures": failures, "requests": requests,
                                 "final_state": np.zeros((e_, self.dims["state"]), np.float32), "episodes": []}
         self._acc += np.stack([ev.energy_total, requests, failures, reward], axis=1)

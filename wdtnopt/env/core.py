@@ -43,6 +43,7 @@ import numpy as np
 from .. import physics
 from ..cost import Decision, Evaluation, _bincount_rows
 from ..errors import WdtnoptError
+from ..processes.semantic import LEVEL_FIELDS
 from ..simulation import SimState, move_in_index_order
 from ..snapshot import Snapshot
 from ..trace import Trace
@@ -156,6 +157,8 @@ class FeatureStack:
         out = {k: getattr(feat, k) if hasattr(feat, k) else getattr(tr, k) for k in cls.PER_SLOT}
         out.update({k: getattr(tr, k) for k in cls.PER_TRACE[:-2]})
         out.update(tr.default_penalties())   # what SimState.snapshot gives the environment
+        if tr.levels is not None:            # the semantic menu (per trace): Snapshot level fields
+            out.update(tr.levels)
         return out
 
     def load(self, e: int, feat: "Features") -> None:
@@ -173,6 +176,7 @@ class FeatureStack:
             rows = np.arange(self.n_envs)
             out = {k: self.arrays[k][rows, t] for k in self.PER_SLOT}
         out.update({k: self.arrays[k] for k in self.PER_TRACE})
+        out.update({k: self.arrays[k] for k in LEVEL_FIELDS if k in self.arrays})   # a menu, if any
         return SimpleNamespace(**out)
 
 
@@ -282,26 +286,57 @@ def repair_placement(state: SimState, hosts: np.ndarray) -> np.ndarray:
     return move_in_index_order(x, hosts, movable, free, tr.dt_size_bits)
 
 
+def allowed_level(f: Any, level: np.ndarray) -> np.ndarray:
+    """The levels [E, N] that take effect for the MUs' choices ``level [E, N]`` with a menu ``f`` (the
+    snapshot level fields with a leading [E]): clipped to ``0 .. L-1``; a level below the MU's
+    ``min_accuracy`` means level 0 (as the PettingZoo env's rule, docs/env.md)."""
+    n_lv = f.level_ratio.shape[-1]
+    lv = np.clip(np.asarray(level).astype(np.int64), 0, n_lv - 1)
+    ok = np.take_along_axis(f.level_accuracy, lv[..., None], -1)[..., 0] >= f.min_accuracy
+    return np.where(ok, lv, 0)
+
+
+def at_levels_arrays(f: Any, level: np.ndarray) -> tuple[SimpleNamespace, np.ndarray]:
+    """:meth:`Snapshot.at_levels` for E environments: the fields of ``f`` (:meth:`FeatureStack.at`,
+    with a menu) at the MUs' levels ``level [E, N]`` -- data ``level_ratio * data_bits`` (and the
+    cycles and relay times of that data), deadline shortened by the extraction time -- and the
+    extraction energy [E, N] (J), as :func:`wdtnopt.cost.evaluate_arrays` computes them."""
+    lv = np.asarray(level)[..., None]
+    pick = lambda a: np.take_along_axis(a, lv, -1)[..., 0]  # noqa: E731
+    data = pick(f.level_ratio) * f.data_bits
+    ext_cycles = pick(f.level_cycles_per_bit) * f.data_bits
+    out = SimpleNamespace(**vars(f))
+    out.data_bits = data
+    out.cycles = f.cycles_per_bit * data
+    out.relay = physics.backhaul_time(_rows(f.backhaul_latency_s, f.assoc), _rows(f.backhaul_s_per_bit, f.assoc),
+                                      data[..., None])
+    out.deadline = f.deadline - ext_cycles / f.mu_cpu_hz
+    return out, f.mu_kappa * ext_cycles * f.mu_cpu_hz ** 2
+
+
 def decision(snap: Snapshot, power: np.ndarray, weights: np.ndarray, level: np.ndarray | None = None,
              mu_action: str = "power", price_j: float = 0.0) -> tuple[Decision, np.ndarray, np.ndarray]:
     """The environment-view decision of the slot; also which MU / BS action entries take effect.
     ``level`` [N]: the MUs' semantic compression levels (a scenario with a menu; None = level 0).
     ``mu_action="power_over_need"``: ``power`` holds multiples of the least deadline-meeting power at
-    the announced share, gated at ``price_j`` (:func:`structured_allocation`; level 0 only)."""
+    the announced share and the MU's level, gated at ``price_j`` less the level's extraction energy
+    (:func:`structured_allocation` on :func:`at_levels_arrays`)."""
     n, m = snap.n_mus, snap.n_bss
     x = snap.placement_prev
     blocked = snap.migrating | ~snap.host_up   # a DT that is migrating or whose host is down cannot update
     if mu_action == "power_over_need":
-        if level is not None and np.any(np.asarray(level) != 0):
-            raise WdtnoptError("mu_action: 'power_over_need' computes the least power at compression level 0; "
-                               "it does not take levels")
-        f = SimpleNamespace(**{k: np.asarray(getattr(snap, k))[None] for k in (
+        price = np.asarray(price_j, float)
+        s = snap
+        if level is not None and snap.has_levels:   # the least power at the chosen level (docs/env.md)
+            s = snap.at_levels(level)
+            price = price - np.take_along_axis(snap.extraction_energy_j, np.asarray(level, np.int64)[:, None], 1)[:, 0]
+        f = SimpleNamespace(**{k: np.asarray(getattr(s, k))[None] for k in (
             "request", "p_max", "cpu_hz", "gain", "assoc", "bandwidth", "noise_psd", "data_bits", "relay", "cycles",
             "deadline")})
         p, cpu, used, bs_used, _, _ = structured_allocation(f, x[None], blocked[None],
                                                          np.asarray(power, float).reshape(1, n),
-                                                         np.asarray(weights, float).reshape(1, m, n), price_j)
-        return Decision(placement=x.copy(), power=p[0], cpu_hz=cpu[0]), used[0], bs_used[0]
+                                                         np.asarray(weights, float).reshape(1, m, n), price)
+        return Decision(placement=x.copy(), power=p[0], cpu_hz=cpu[0], level=level), used[0], bs_used[0]
     p, cpu, active, bs_used = allocation(x[None], blocked[None], snap.request[None], snap.p_max[None],
                                          snap.cpu_hz[None], np.asarray(power, float).reshape(1, n),
                                          np.asarray(weights, float).reshape(1, m, n))
@@ -385,8 +420,9 @@ def structured_allocation(f: Any, x: np.ndarray, migrating: np.ndarray, over_nee
         The MUs' actions: power as a multiple of ``p_need`` (values below 1 mean 1).
     weights : ndarray [E, M, N]
         The BSs' CPU weights (clipped to ``[0, 1]``, floored at ``WEIGHT_FLOOR``).
-    price_j : float
-        Failure price in J above which a sync is given up.
+    price_j : float or ndarray [E, N]
+        Failure price in J above which a sync is given up (per MU: less its extraction energy at
+        its semantic level, :func:`at_levels_arrays`).
 
     Returns
     -------
