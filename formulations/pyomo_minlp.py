@@ -64,16 +64,22 @@ def build_model(snapshot: Snapshot, scale: float | None = None) -> Any:
     ``scale * obj + fixed_cost``. Pass ``scale`` near the optimum (the cost of a known decision):
     the solver's absolute tolerances then act on the objective relative to it.
     """
+    return _build(snapshot, snapshot, np.arange(snapshot.n_mus), None, scale)
+
+
+def _build(s: Snapshot, sv: Snapshot, group: np.ndarray, ext: np.ndarray | None, scale: float | None) -> Any:
+    """The model on the DTs of ``s`` whose serve options are the MUs ``k`` of ``sv`` (``group[k]``:
+    the DT of k; without a menu ``sv = s`` and k = n); ``ext[k]`` (J): an energy paid when k is
+    served (the extraction energy of a level), None for none."""
     import pyomo.environ as pyo
 
-    s = snapshot
     N, M = s.n_mus, s.n_bss
     if scale is None:
         scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
         scale = scale if scale > 0 else 1.0
-    alpha, k = energy_coefficients(s)
-    budget = s.deadline[:, None] - s.relay
-    pairs = servable_pairs(s)
+    alpha, k = energy_coefficients(sv)
+    budget = sv.deadline[:, None] - sv.relay
+    pairs = servable_pairs(sv)
 
     mdl = pyo.ConcreteModel(name="wdtn_snapshot")
     mdl.scale = scale
@@ -92,7 +98,7 @@ def build_model(snapshot: Snapshot, scale: float | None = None) -> Any:
     mdl.w = pyo.Var(mdl.P, domain=pyo.Binary)
 
     def t_bounds(_, n, m):
-        return (float(s.t_min[n]), max(float(budget[n, m]), float(s.t_min[n])))
+        return (float(sv.t_min[n]), max(float(budget[n, m]), float(sv.t_min[n])))
 
     mdl.t = pyo.Var(mdl.P, bounds=t_bounds)
     mdl.s = pyo.Var(mdl.P, bounds=lambda _, n, m: (0.0, max(float(budget[n, m]), 0.0)))
@@ -100,7 +106,7 @@ def build_model(snapshot: Snapshot, scale: float | None = None) -> Any:
 
     def z_bounds(_, n, m):
         # z <= T exp(alpha / t_min): the largest perspective value on the feasible set
-        hi = max(float(budget[n, m]), float(s.t_min[n])) * float(np.exp(alpha[n] / s.t_min[n]))
+        hi = max(float(budget[n, m]), float(sv.t_min[n])) * float(np.exp(alpha[n] / sv.t_min[n]))
         return (0.0, hi)
 
     mdl.z = pyo.Var(mdl.P, bounds=z_bounds)
@@ -109,15 +115,22 @@ def build_model(snapshot: Snapshot, scale: float | None = None) -> Any:
     cap = storage_capacity_bits(s)
     mdl.storage = pyo.Constraint(mdl.M, rule=lambda mm, m: sum(float(s.dt_size_bits[n]) / 1e9 * mm.x[n, m] for n in mm.N)
                                  <= float(cap[m]) / 1e9)
-    mdl.host = pyo.Constraint(mdl.P, rule=lambda mm, n, m: mm.w[n, m] <= mm.x[n, m])
+    if ext is None:
+        mdl.host = pyo.Constraint(mdl.P, rule=lambda mm, n, m: mm.w[n, m] <= mm.x[n, m])
+    else:   # a DT is served at its host through at most one of its options (levels)
+        at: dict[tuple[int, int], list[int]] = {}
+        for (kk, m) in pairs:
+            at.setdefault((int(group[kk]), m), []).append(kk)
+        mdl.H = pyo.Set(initialize=sorted(at), dimen=2)
+        mdl.host = pyo.Constraint(mdl.H, rule=lambda mm, n, m: sum(mm.w[kk, m] for kk in at[n, m]) <= mm.x[n, m])
     # power cap: the lower bound t >= t_min of mdl.t
     mdl.deadline = pyo.Constraint(mdl.P, rule=lambda mm, n, m: mm.t[n, m] + mm.s[n, m]
-                                  <= float(budget[n, m]) * mm.w[n, m] + float(s.t_min[n]) * (1 - mm.w[n, m]))
+                                  <= float(budget[n, m]) * mm.w[n, m] + float(sv.t_min[n]) * (1 - mm.w[n, m]))
 
     def compute_rule(mm, n, m):
-        if s.cycles[n] == 0:
+        if sv.cycles[n] == 0:
             return pyo.Constraint.Skip
-        return mm.s[n, m] * mm.phi[n, m] >= float(s.cycles[n] / s.cpu_hz[m]) * mm.w[n, m] ** 2
+        return mm.s[n, m] * mm.phi[n, m] >= float(sv.cycles[n] / sv.cpu_hz[m]) * mm.w[n, m] ** 2
 
     mdl.compute = pyo.Constraint(mdl.P, rule=compute_rule)
     mdl.share_off = pyo.Constraint(mdl.P, rule=lambda mm, n, m: mm.phi[n, m] <= mm.w[n, m])
@@ -127,21 +140,24 @@ def build_model(snapshot: Snapshot, scale: float | None = None) -> Any:
                                      >= mm.t[n, m] * pyo.exp(float(alpha[n]) * mm.w[n, m] / mm.t[n, m]))
     # energy epigraph in objective units: the solver's feasibility tolerance then acts on the energy
     # relative to ``scale``, not on z (whose value is far above z - t when the SNR is small)
-    e_hi = {(n, m): float(k[n] / scale) * max(z_bounds(None, n, m)[1] - float(s.t_min[n]), 0.0) for (n, m) in pairs}
+    e_hi = {(n, m): float(k[n] / scale) * max(z_bounds(None, n, m)[1] - float(sv.t_min[n]), 0.0) for (n, m) in pairs}
     mdl.e = pyo.Var(mdl.P, bounds=lambda _, n, m: (0.0, e_hi[n, m] if np.isfinite(e_hi[n, m]) else None))
     mdl.energy = pyo.Constraint(mdl.P, rule=lambda mm, n, m: mm.e[n, m]
                                 >= float(k[n] / scale) * (mm.z[n, m] - mm.t[n, m]))
 
     req = s.request
-    servable = sorted({n for n, _ in pairs})
+    servable = sorted({int(group[n]) for n, _ in pairs})
     # failure of a servable request as its own variable u >= 1 - sum_m w (not "penalty (1 - w)"):
     # an objective far below the penalties is then not the difference of large numbers
     mdl.U = pyo.Set(initialize=servable)
     mdl.u = pyo.Var(mdl.U, bounds=(0.0, 1.0))
-    mdl.fail = pyo.Constraint(mdl.U, rule=lambda mm, n: mm.u[n] + sum(mm.w[n, m] for (nn, m) in pairs if nn == n) >= 1)
+    mdl.fail = pyo.Constraint(mdl.U, rule=lambda mm, n: mm.u[n] + sum(mm.w[nn, m] for (nn, m) in pairs
+                                                                        if group[nn] == n) >= 1)
     never = float(s.failure_penalty[req & ~np.isin(np.arange(N), servable)].sum())
     mdl.fixed_cost = never  # J: requests that cannot be served anywhere (not in the objective)
     energy = sum(mdl.e[n, m] for (n, m) in pairs)
+    if ext is not None:   # the extraction energy of the served level, in objective units
+        energy = energy + sum(float(ext[n] / scale) * mdl.w[n, m] for (n, m) in pairs if ext[n] > 0)
     failures = sum(float(s.failure_penalty[n] / scale) * mdl.u[n] for n in servable)
     moves = sum(float(s.migration_penalty[n] / scale) * (1 - mdl.x[n, int(s.placement_prev[n])])
                 for n in range(N) if not s.pinned[n])
@@ -170,35 +186,38 @@ def read_decision(mdl: Any, snapshot: Snapshot) -> dict[str, np.ndarray]:
 def build_level_model(snapshot: Snapshot, scale: float | None = None) -> tuple[Any, np.ndarray, np.ndarray]:
     """The MINLP of a snapshot with a semantic compression menu (docs/solvers.md, "Semantic levels").
 
-    :func:`build_model` of the virtual snapshot with one MU per (MU, level) (each with its level's
-    data, deadline less the extraction time, and the extraction energy folded into its penalty),
-    plus the rows that tie the copies of a DT (same placement, at most one served) and the objective
-    of the real problem: energy + ``sum_{requesting n} p_n - sum_k served_k p'_k`` + migrations.
-    Returns ``(model, group, level)`` with ``group[k]``, ``level[k]`` the MU and level of copy k.
+    The model of :func:`build_model` with one serve option per (MU, level) pair: ``x[n,m]`` is the
+    DT's placement as before; ``w[k,m]``, ``t``, ``s``, ``phi``, ``z``, ``e`` belong to the option
+    ``k = n L + l`` of :func:`~wdtnopt.solvers.levels.expand` (its level's data and deadline less
+    the extraction time), ``sum_l w[(n,l),m] <= x[n,m]`` (one level, at the host), the failure
+    ``u[n] >= 1 - sum_{l,m} w[(n,l),m]`` is the DT's own variable with its own penalty, and a served
+    option pays its extraction energy ``e_ext w``. The scale and ``fixed_cost`` are as in
+    :func:`build_model` (pass ``scale`` near the optimum). Returns ``(model, group, level)`` with
+    ``group[k]``, ``level[k]`` the MU and level of option k.
     """
-    import pyomo.environ as pyo
     from wdtnopt.solvers.levels import expand
 
     s = snapshot
     sv, group, lvl = expand(s)
-    if scale is None:
-        scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
-        scale = scale if scale > 0 else 1.0
-    mdl = build_model(sv, scale)
-    first = {int(g): int(k) for k, g in reversed(list(enumerate(group)))}
-    ties = [(k, first[int(group[k])], m) for k in range(sv.n_mus) if k != first[int(group[k])] and not sv.pinned[k]
-            for m in range(s.n_bss)]
-    mdl.tie = pyo.Constraint(range(len(ties)), rule=lambda mm, i: mm.x[ties[i][0], ties[i][2]] == mm.x[ties[i][1], ties[i][2]])
-    copies: dict[int, list[tuple[int, int]]] = {}
+    ext = s.extraction_energy_j[group, lvl]
+    return _build(s, sv, group, ext, scale), group, lvl
+
+
+def read_level_decision(mdl: Any, snapshot: Snapshot, group: np.ndarray, lvl: np.ndarray) -> dict[str, np.ndarray]:
+    """placement, served, level, tx_time and cpu_hz from a solved :func:`build_level_model` (rounded)."""
+    import pyomo.environ as pyo
+
+    s = snapshot
+    N, M = s.n_mus, s.n_bss
+    placement = np.array([max(range(M), key=lambda m: pyo.value(mdl.x[n, m])) for n in range(N)], dtype=np.int64)
+    served = np.zeros(N, dtype=bool)
+    level = np.zeros(N, dtype=np.int64)
+    tx = np.zeros(N)
+    cpu = np.zeros(N)
     for (k, m) in mdl.P:
-        copies.setdefault(int(group[k]), []).append((k, m))
-    mdl.one_level = pyo.Constraint(sorted(copies), rule=lambda mm, n: sum(mm.w[k, m] for k, m in copies[n]) <= 1)
-    mdl.obj.deactivate()
-    k_e = sv.noise_psd * sv.bandwidth / sv.serving_gain
-    energy = sum(float(k_e[k] / scale) * (mdl.z[k, m] - mdl.t[k, m]) for (k, m) in mdl.P)
-    failures = float(s.failure_penalty[s.request].sum() / scale) - sum(
-        float(sv.failure_penalty[k] / scale) * mdl.w[k, m] for (k, m) in mdl.P)
-    moves = sum(float(sv.migration_penalty[k] / scale) * (1 - mdl.x[k, int(sv.placement_prev[k])])
-                for k in range(sv.n_mus) if not sv.pinned[k])
-    mdl.level_obj = pyo.Objective(expr=energy + failures + moves, sense=pyo.minimize)
-    return mdl, group, lvl
+        n = int(group[k])
+        if m == placement[n] and not served[n] and pyo.value(mdl.w[k, m]) > 0.5:
+            served[n], level[n] = True, int(lvl[k])
+            tx[n] = pyo.value(mdl.t[k, m])
+            cpu[n] = pyo.value(mdl.phi[k, m]) * s.cpu_hz[m]
+    return {"placement": placement, "served": served, "level": level, "tx_time": tx, "cpu_hz": cpu}

@@ -93,8 +93,7 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
     opts = FastOptions.build(options, overrides)
     if snapshot.level_ratio is not None:  # a semantic menu: the level-aware Lagrangian (solvers/levels.py)
         from .levels import solve_fast_levels
-        return solve_fast_levels(snapshot, gap=opts.gap, time_limit=opts.time_limit, max_iters=opts.max_iterations,
-                                 search_time=opts.search_time)
+        return solve_fast_levels(snapshot, opts)
     gap, time_limit, max_iters, verbose = opts.gap, opts.time_limit, opts.max_iterations, opts.verbose
     box, primal_every, search_time = opts.box, opts.primal_every, opts.search_time
     milp_time, extra_rounds = opts.milp_time, opts.extra_rounds

@@ -138,8 +138,11 @@ def _phi(sigma, T, c, alpha, k):
     return val, der
 
 
-def price(ld: LagrangianData, lam: np.ndarray, pi: np.ndarray) -> Pricing:
-    """Price every allowed pair at (lam, pi): the certified dual value and the best responses."""
+def price(ld: LagrangianData, lam: np.ndarray, pi: np.ndarray, serve=None) -> Pricing:
+    """Price every allowed pair at (lam, pi): the certified dual value and the best responses.
+    ``serve(lam)``, if given, returns the serve option of every pair (achieved value, certified
+    lower bound, CPU, energy; [N, M] each) in place of the pairs' own inner minima: the semantic
+    levels' minimum over levels (solvers/levels.py, :class:`~wdtnopt.solvers.levels.LevelPricing`)."""
     pd = ld.pd
     s = pd.snapshot
     N, M = s.n_mus, s.n_bss
@@ -162,6 +165,8 @@ def price(ld: LagrangianData, lam: np.ndarray, pi: np.ndarray) -> Pricing:
         serve_ach[qn, qm] = ld.idle_energy
         serve_lb[qn, qm] = ld.idle_energy
         serve_energy[qn, qm] = ld.idle_energy
+    if serve is not None:
+        serve_ach, serve_lb, serve_cpu, serve_energy = serve(lam)
     fail = ld.fail[:, None]
     base = np.where(ld.allowed, ld.mig + pi[None, :] * ld.size[:, None], np.inf)
     use = serve_ach < fail

@@ -320,122 +320,258 @@ def allocate_levels(snapshot: Snapshot, placement, *, gap: float = 1e-9, time_li
                       exact=sol.status == "optimal", bound=sol.bound + moved, level=sol.level)
 
 
-# -- the large-scale method with levels: Lagrangian bound + level-wise primal ----------------------
-def _price_levels(s: Snapshot, ldv: Any, L: int, fold: np.ndarray, lam: np.ndarray, pi: np.ndarray) -> dict[str, Any]:
-    """The Lagrangian of the level problem at CPU prices ``lam`` and storage prices ``pi``.
+# -- the large-scale method with levels: fast's dual machinery, the level choice in the pricing -----
+class LevelPricing:
+    """The per-MU Lagrangian subproblem of ``fast`` with the level choice inside it.
 
-    With the CPU and storage couplings dualized the problem separates over MUs; MU n's term is
-    ``min_m [mig + pi_m size + min(fail, min_l h_{n,l,m}(lam_m) + e_ext[n, l])]`` with
-    ``h = min_f E_{n,l}(T - c_l / f) + lam f`` of its level's data (solvers/fast.py computes ``h``
-    and its certified tangent lower bound for the virtual copies). Any prices give a lower bound
-    ``D = sum_n term_n - lam . cpu_hz - pi . storage_bits`` (weak duality).
+    With the CPU and storage couplings priced, MU n's term is
+    ``min_m [mig + pi_m size + min(fail, min_l h_{n,l,m}(lam_m) + e_ext[n, l])]`` where
+    ``h_{n,l,m}`` is fast's inner minimum (solvers/fast_dual.py, ``inner_min``) on the virtual copy
+    ``(n, l)`` of :func:`expand` (its level's data and deadline). :meth:`serve` gives, for every
+    real pair (n, m), the best level's achieved value, the minimum over levels of the certified
+    tangent bounds (a lower bound of the minimum over levels), its CPU and its energy plus extraction;
+    ``fast_dual.price(self.ld, lam, pi, serve=self.serve)`` then prices the real MUs exactly as
+    fast does: any prices give a certified lower bound of the menu problem (weak duality).
+
+    ``ld`` is the real snapshot's :class:`~wdtnopt.solvers.fast_dual.LagrangianData` (hosts,
+    migration and failure costs, sizes: none depends on the level) without serve pairs of its own.
     """
-    from .fast import SAFETY_RTOL, inner_min
 
-    N, M = s.n_mus, s.n_bss
-    K = N * L
-    ach = np.full((K, M), np.inf)
-    lb = np.full((K, M), np.inf)
-    cpu = np.zeros((K, M))
-    if ldv.busy_n.size:
-        f, _, a, b = inner_min(ldv.pd, ldv.busy_n, ldv.busy_m, lam[ldv.busy_m])
-        ach[ldv.busy_n, ldv.busy_m], lb[ldv.busy_n, ldv.busy_m], cpu[ldv.busy_n, ldv.busy_m] = a, b, f
-    if ldv.idle_n.size:
-        ach[ldv.idle_n, ldv.idle_m] = ldv.idle_energy
-        lb[ldv.idle_n, ldv.idle_m] = ldv.idle_energy
-    ach = (ach + fold.reshape(K)[:, None]).reshape(N, L, M)
-    lb = (lb + fold.reshape(K)[:, None]).reshape(N, L, M).min(axis=1)
-    best_l = np.argmin(ach, axis=1)                                               # [N, M]
-    ach_n = np.take_along_axis(ach, best_l[:, None, :], 1)[:, 0]
-    prev = s.placement_prev
-    allowed = ~s.pinned[:, None] | (np.arange(M)[None, :] == prev[:, None])
-    mig = np.where(np.arange(M)[None, :] != prev[:, None], s.migration_penalty[:, None], 0.0)
-    fail = np.where(s.request, s.failure_penalty, 0.0)[:, None]
-    base = np.where(allowed, mig + pi[None, :] * s.dt_size_bits[:, None], np.inf)
-    theta = (base + np.minimum(lb, fail)).min(axis=1)
-    lin = float(lam @ s.cpu_hz + pi @ s.storage_bits)
-    value = float(theta.sum()) - lin - SAFETY_RTOL * (float(np.abs(theta).sum()) + lin)
-    host = np.argmin(base + np.minimum(ach_n, fail), axis=1)
-    idx = np.arange(N)
-    served = ach_n[idx, host] < fail[:, 0]
-    level = np.where(served, best_l[idx, host], 0)
-    f_used = np.where(served, cpu.reshape(N, L, M)[idx, level, host], 0.0)
-    return {"value": value, "host": host, "level": level,
-            "cpu_use": np.bincount(host, weights=f_used, minlength=M),
-            "storage_use": np.bincount(host, weights=s.dt_size_bits, minlength=M)}
+    def __init__(self, s: Snapshot):
+        import dataclasses
+
+        from .fast_dual import LagrangianData
+
+        sv, _, _ = expand(s)
+        self.ldv = LagrangianData.of(sv)
+        _, self.fold = _servable_levels(s)
+        empty = np.empty(0, dtype=np.int64)
+        self.ld = dataclasses.replace(LagrangianData.of(s), busy_n=empty, busy_m=empty, idle_n=empty, idle_m=empty,
+                                      idle_energy=np.empty(0))
+        self.n, self.L, self.m = s.n_mus, s.n_levels, s.n_bss
+        self.level = np.zeros((self.n, self.m), dtype=np.int64)   # best level per pair at the last prices
+
+    def serve(self, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(achieved, certified, CPU, energy) [N, M] of each pair's best level at CPU prices ``lam``."""
+        from .fast_dual import inner_min
+
+        N, L, M = self.n, self.L, self.m
+        K = N * L
+        ach = np.full((K, M), np.inf)
+        lb = np.full((K, M), np.inf)
+        cpu = np.zeros((K, M))
+        energy = np.zeros((K, M))
+        v = self.ldv
+        if v.busy_n.size:
+            f, e, a, b = inner_min(v.pd, v.busy_n, v.busy_m, lam[v.busy_m])
+            ach[v.busy_n, v.busy_m], lb[v.busy_n, v.busy_m] = a, b
+            cpu[v.busy_n, v.busy_m], energy[v.busy_n, v.busy_m] = f, e
+        if v.idle_n.size:
+            ach[v.idle_n, v.idle_m] = lb[v.idle_n, v.idle_m] = energy[v.idle_n, v.idle_m] = v.idle_energy
+        fold = self.fold.reshape(K)[:, None]
+        ach, lb, energy = (x.__add__(fold).reshape(N, L, M) for x in (ach, lb, energy))
+        best = np.argmin(ach, axis=1)                                              # [N, M]
+        pick = lambda a: np.take_along_axis(a, best[:, None, :], 1)[:, 0]  # noqa: E731
+        self.level = best
+        return pick(ach), lb.min(axis=1), pick(cpu.reshape(N, L, M)), pick(energy)
 
 
-def solve_fast_levels(snapshot: Snapshot, *, gap: float = 0.01, time_limit: float | None = None,
-                      max_iters: int = 100, search_time: float = 5.0, **ignored: Any) -> Solution:
-    """``method="fast"`` for a snapshot with a semantic menu: a certified Lagrangian bound
-    (:func:`_price_levels`, maximized by projected subgradient steps with Polyak step sizes) and the
-    best decision found by exact admission at fixed levels (:func:`reduce_levels`) on the best
-    responses' placements and levels (repaired to the previous host where storage overflows) and on
-    the previous placement at every uniform level. Status ``optimal`` when the certified gap is at
-    most ``gap``, else ``feasible`` (or ``time_limit``). ``search_time`` (s): budget of each exact
-    admission (past it the admission keeps its best served sets: still feasible).
+class _LevelPrimal:
+    """Fast's primal (per-server admission, local search) at fixed levels: one
+    :class:`~wdtnopt.solvers.fast_primal.PrimalPool` per level vector, on the reduced snapshot of
+    those levels (:func:`reduce_levels`, whose cost plus its constant is the menu problem's cost)."""
+
+    def __init__(self, s: Snapshot):
+        self.s = s
+        self.pools: dict[bytes, tuple[Any, float, np.ndarray]] = {}
+        self.best_cost = math.inf
+        self.best: tuple[Any, float, np.ndarray] | None = None
+
+    def pool(self, level: np.ndarray) -> tuple[Any, float, np.ndarray]:
+        from .fast_dual import LagrangianData
+        from .fast_primal import PrimalPool
+
+        key = level.tobytes()
+        if key not in self.pools:
+            red, const = reduce_levels(self.s, level)
+            self.pools[key] = (PrimalPool(LagrangianData.of(red)), const, level.copy())
+        return self.pools[key]
+
+    def _note(self, entry: tuple[Any, float, np.ndarray]) -> None:
+        pool, const, _ = entry
+        if pool.best_placement is not None and pool.best_cost + const < self.best_cost:
+            self.best_cost, self.best = pool.best_cost + const, entry
+
+    def offer(self, placement: np.ndarray, level: np.ndarray, served_hint: np.ndarray | None = None) -> None:
+        """The placement at the given levels (levels of MUs that are not served do not matter)."""
+        s = self.s
+        level = np.where(s.request & ~s.migrating, level, 0).astype(np.int64)
+        entry = self.pool(level)
+        entry[0].offer(placement, served_hint)
+        self._note(entry)
+
+    def search(self, deadline: float) -> int:
+        """fast's local search from the best decision (at its levels)."""
+        from .fast_primal import local_search
+
+        if self.best is None:
+            return 0
+        moves = local_search(self.best[0], deadline)
+        self._note(self.best)
+        return moves
+
+    @property
+    def admissions(self) -> int:
+        return sum(p.admissions for p, _, _ in self.pools.values())
+
+    def decision(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        pool, _, level = self.best
+        placement, served, tx, cpu = pool.decision()
+        return placement, served, tx, cpu, np.where(served, level, 0)
+
+
+def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **overrides: Any) -> Solution:
+    """``method="fast"`` for a snapshot with a semantic menu: fast's own method (solvers/fast.py)
+    with the level choice inside the per-MU Lagrangian subproblem (:class:`LevelPricing`).
+
+    The bound is fast's certified dual value ``D(lam, pi)`` maximized by its bundle master
+    (``BundleMaster``: each option is a host with its best level's CPU and cost, affine in the
+    prices as before); the primal is fast's -- storage repair of the best responses and the
+    restricted-master MILP for placements, each priced by the per-server admission at the levels the
+    best prices choose for the MUs on their hosts (:class:`_LevelPrimal`), then local search.
+    Statuses and options as :func:`~wdtnopt.solvers.fast.solve_fast`.
+
+    Parameters
+    ----------
+    snapshot : Snapshot with a menu
+    options : FastOptions, optional; ``overrides`` replace single fields
+
+    Returns
+    -------
+    Solution
+        with ``level [N]`` (0 for MUs not served)
+
+    Raises
+    ------
+    SolverError
+        Unknown option or bad value.
     """
-    from .fast import LagrangianData
+    from . import SolveStatus, fail_all_solution, relative_gap
+    from .allocation import fits_storage, storage_capacity
+    from .fast_dual import price
+    from .fast_master import BundleMaster, restricted_master_placement
+    from .fast_primal import repair_storage
 
     t0 = time.perf_counter()
-    FastOptions(gap=gap, time_limit=time_limit)
+    opts = FastOptions.build(options, overrides)
+    gap, max_iters, milp_time = opts.gap, opts.max_iterations, opts.milp_time
+    deadline = math.inf if opts.time_limit is None else t0 + float(opts.time_limit)
     s = snapshot
     N, M, L = s.n_mus, s.n_bss, s.n_levels
     prev = s.placement_prev
-    sv, _, _ = expand(s)
-    ldv = LagrangianData.of(sv)
-    _, fold = _servable_levels(s)
-    stats: dict[str, Any] = {"iterations": 0, "levels": L}
-    best: dict[str, Any] | None = None
-    ub = math.inf
+    lp = LevelPricing(s)
+    ld = lp.ld
+    primal = _LevelPrimal(s)
+    stats: dict[str, Any] = {"iterations": 0, "serious_steps": 0, "master_rows": 0, "levels": L}
 
-    def consider(placement: np.ndarray, level: np.ndarray) -> None:
-        nonlocal best, ub
-        if (np.bincount(placement, weights=s.dt_size_bits, minlength=M) > s.storage_bits * (1 + 1e-12)).any():
-            return
-        stop = time.perf_counter() + search_time
-        if time_limit is not None:
-            stop = min(stop, t0 + time_limit)
-        cost, decision = _admit_at(s, placement, level, stop)
-        if cost < ub:
-            ub, best = cost, decision
+    def lprice(lam: np.ndarray, pi: np.ndarray) -> tuple[Any, np.ndarray]:
+        P = price(ld, lam, pi, serve=lp.serve)
+        return P, lp.level
 
-    for l in range(L):
-        consider(prev, np.full(N, l, dtype=np.int64))
-    lam, pi = np.zeros(M), np.zeros(M)
-    lb = -math.inf
+    def done(bound: float, status: str) -> Solution:
+        stats["admissions"] = primal.admissions
+        stats["dual_bound"] = bound
+        bound = max(bound, 0.0)  # every cost is >= 0
+        if primal.best is None:
+            st = SolveStatus.INFEASIBLE if status == "infeasible" else SolveStatus.BOUND_ONLY
+            sol = fail_all_solution(s, bound=bound, status=st, method="fast", started=t0, stats=stats)
+            sol.level = np.zeros(N, dtype=np.int64)
+            return sol
+        placement, served, tx, cpu, level = primal.decision()
+        if status != "time_limit":
+            status = "optimal" if relative_gap(primal.best_cost, bound) <= gap else "feasible"
+        return make_solution(s, placement, served, tx, cpu, bound=bound, status=status, method="fast",
+                             started=t0, stats=stats, gap=gap, level=level)
+
+    pinned_load = np.bincount(prev[s.pinned], weights=s.dt_size_bits[s.pinned], minlength=M)
+    if (pinned_load > storage_capacity(s)).any():
+        return done(math.inf, "infeasible")
+    idx = np.arange(N)
+
+    def primal_round(Pr: Any, level: np.ndarray, budget: float) -> None:
+        pl = repair_storage(ld, Pr.host, Pr.pair_value)
+        if pl is not None:
+            primal.offer(pl, level[idx, pl])
+        if not s.pinned.all():
+            res = restricted_master_placement(ld, master, min(milp_time, max(deadline - time.perf_counter(), 0.05)), Pr)
+            if res is not None and fits_storage(s, res[0]):
+                primal.offer(res[0], level[idx, res[0]], res[1])
+        stats["moves"] = stats.get("moves", 0) + primal.search(min(deadline, time.perf_counter() + budget))
+
+    P, lev = lprice(np.zeros(M), np.zeros(M))
+    best_dual, best_P, best_lev = P.value, P, lev
+    if fits_storage(s, prev):
+        primal.offer(prev.copy(), lev[idx, prev])
+    req_fail = ld.fail[s.request]
+    ref = float(req_fail.mean()) if req_fail.size and req_fail.mean() > 0 else 1.0
+    master = BundleMaster(ld, ref)
+    master.add_options(idx, P.host, P.cpu, P.const, P.served)
+    master.add_options(idx, prev, np.zeros(N), ld.fail + 0.0 * ld.mig[idx, prev], np.zeros(N, dtype=bool))
+    center = np.zeros(2 * M)
+    center_value = P.value   # D at the box's centre: steps and convergence are measured from it
+    width = np.full(2 * M, float(opts.box))
     status = "feasible"
-    for it in range(max_iters):
-        stats["iterations"] = it + 1
-        if time_limit is not None and time.perf_counter() - t0 > time_limit:
-            status = "time_limit"
-            break
-        r = _price_levels(s, ldv, L, fold, lam, pi)
-        lb = max(lb, r["value"])
-        if it % 10 == 0 or it == max_iters - 1:
-            placement = r["host"].copy()
-            over = np.bincount(placement, weights=s.dt_size_bits, minlength=M) > s.storage_bits
-            placement[over[placement]] = prev[over[placement]]   # repair: overfull servers send DTs home
-            consider(placement, r["level"])
-        if best is not None and lb >= ub - gap * abs(ub):
+    converged = False
+    for it in range(1, max_iters + 1):   # fast's bundle loop (solvers/fast.py), with the level pricing
+        stats["iterations"] = it
+        if primal.best is not None and relative_gap(primal.best_cost, best_dual) <= gap:
             status = "optimal"
             break
-        # projected subgradient step on (lam, pi), Polyak size towards the incumbent, scaled per server
-        g_lam = (r["cpu_use"] - s.cpu_hz) / np.maximum(s.cpu_hz, 1.0)
-        g_pi = (r["storage_use"] - s.storage_bits) / np.maximum(s.storage_bits, 1.0)
-        norm = float(g_lam @ g_lam + g_pi @ g_pi)
-        if norm == 0.0:
-            status = "optimal" if best is not None and lb >= ub - gap * abs(ub) else status
+        if time.perf_counter() > deadline:
+            status = "time_limit"
             break
-        target = ub if math.isfinite(ub) else abs(r["value"]) + 1.0
-        step = max(target - r["value"], 1e-12 * max(abs(target), 1e-300)) / norm
-        lam = np.maximum(lam + step * g_lam / np.maximum(s.cpu_hz, 1.0), 0.0)
-        pi = np.maximum(pi + step * g_pi / np.maximum(s.storage_bits, 1.0), 0.0)
-    stats["bound"] = lb
-    zeros = np.zeros(N)
-    if best is None:
-        return make_solution(s, prev, np.zeros(N, bool), zeros, zeros, bound=max(lb, 0.0), status="bound_only",
-                             method="fast", started=t0, stats=stats, level=np.zeros(N, np.int64))
-    sol = make_solution(s, best["placement"], best["served"], best["tx_time"], best["cpu_hz"], bound=max(lb, 0.0),
-                        status=status, method="fast", started=t0, stats=stats, level=best["level"])
-    return sol
+        res = master.solve(np.maximum(center - width, 0.0), center + width)
+        if res is None:
+            break
+        lam, pi, model, _, x_hat = res
+        P, lev = lprice(lam, pi)
+        predicted, improved = model - center_value, P.value - center_value
+        tol = 1e-9 * max(abs(center_value), ref)
+        if improved >= 0.1 * predicted and improved > tol:
+            at_box = np.isclose(x_hat, center + width) | (np.isclose(x_hat, center - width) & (center - width > 0))
+            center, center_value = x_hat.copy(), P.value
+            stats["serious_steps"] += 1
+            width = np.where(at_box, width * 2.0, width)
+        elif improved < -tol:
+            width = np.maximum(width * 0.7, 1e-6)
+        if P.value > best_dual:
+            best_dual, best_P, best_lev = P.value, P, lev
+        master.add_options(idx, P.host, P.cpu, P.const, P.served)
+        pv = P.pair_value.copy()
+        pv[idx, P.host] = np.inf
+        h2 = np.argmin(pv, axis=1)
+        fin = np.isfinite(pv[idx, h2])
+        master.add_options(idx[fin], h2[fin], P.pair_cpu[idx, h2][fin], P.pair_const[idx, h2][fin],
+                           P.pair_served[idx, h2][fin])
+        stats["master_rows"] = master.n_rows
+        # the model promises little more than the centre's value (a null step's better value elsewhere
+        # is kept in best_dual but is no stability centre, so it does not stop the ascent)
+        converged = predicted <= 1e-4 * max(abs(center_value), ref)
+        if it % opts.primal_every == 0 or converged:
+            primal_round(best_P, best_lev, opts.search_time)
+        if opts.verbose:
+            print(f"it {it}: D {P.value:.6g} best {best_dual:.6g} model {model:.6g} ub {primal.best_cost:.6g} "
+                  f"t {time.perf_counter() - t0:.2f}s")
+        if converged:
+            break
+    for extra in range(1, opts.extra_rounds + 1):
+        if primal.best is not None and relative_gap(primal.best_cost, best_dual) <= gap:
+            break
+        if time.perf_counter() > deadline or not converged:
+            break
+        milp_time *= 3.0
+        primal_round(best_P, best_lev, opts.search_time * 2)
+        stats["extra_rounds"] = extra
+    if (primal.best is None or not converged) and time.perf_counter() <= deadline:
+        primal_round(best_P, best_lev, 0.0)   # stopped early: at least the best responses' placements
+    return done(best_dual, status)

@@ -84,9 +84,17 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
                              method="pyomo", started=t0, stats=stats, gap=gap)
 
     incumbent = None
-    if levels:   # a semantic menu: the MINLP of the virtual (MU, level) copies (solvers/levels.py)
-        mdl, group, lvl = build_level_model(s)
-        scale, fixed_cost = mdl.scale, 0.0   # its objective carries every penalty itself
+    if levels:   # a semantic menu: one serve option per (MU, level) (formulations/pyomo_minlp.py), scaled
+        # by the best uniform level's exact allocation at the current placement (as below)
+        from .levels import reduce_levels
+        scale = math.inf
+        for lv in range(s.n_levels if fits else 0):
+            red, const = reduce_levels(s, np.full(s.n_mus, lv, dtype=np.int64))
+            scale = min(scale, allocate(red, prev).cost + const)
+        if not (math.isfinite(scale) and scale > 0):
+            scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum()) or 1.0
+        mdl, group, lvl = build_level_model(s, scale=scale)
+        fixed_cost = mdl.fixed_cost
     else:
         # the incumbent at the current placement sets the model's scale (the solver's tolerances
         # act relative to it); an incumbent of cost 0 is optimal (every cost is >= 0)
@@ -175,8 +183,8 @@ def _finish_levels(s: Snapshot, mdl: Any, group: np.ndarray, lvl: np.ndarray, tc
                    fits: bool, t0: float, stats: dict[str, Any], gap: float) -> Solution:
     """The Solution of the level model: SCIP's placement, served MUs and levels, re-allocated exactly
     on the reduced snapshot of those levels (solvers/levels.py)."""
-    from wdtnopt.formulations.pyomo_minlp import read_decision
-    from .levels import expand, reduce_levels
+    from wdtnopt.formulations.pyomo_minlp import read_level_decision
+    from .levels import reduce_levels
 
     n = s.n_mus
     zeros, none = np.zeros(n), np.zeros(n, dtype=bool)
@@ -187,11 +195,8 @@ def _finish_levels(s: Snapshot, mdl: Any, group: np.ndarray, lvl: np.ndarray, tc
     if not has_sol:
         return make_solution(s, s.placement_prev, none, zeros, zeros, bound=bound, status="bound_only",
                              method="pyomo", started=t0, stats=stats, level=level)
-    d = read_decision(mdl, expand(s)[0])
-    placement = d["placement"][lvl == 0]
-    served = np.zeros(n, dtype=bool)
-    served[group[d["served"]]] = True
-    level[group[d["served"]]] = lvl[d["served"]]
+    d = read_level_decision(mdl, s, group, lvl)
+    placement, served, level = d["placement"], d["served"], d["level"]
     if not fits_storage(s, placement):
         if not fits:
             return make_solution(s, s.placement_prev, none, zeros, zeros, bound=bound, status="bound_only",

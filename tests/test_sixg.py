@@ -512,6 +512,47 @@ def test_fast_with_levels_brackets_the_exact_optimum(seed, kind):
     assert fa.gap <= 0.02 and fa.level is not None
 
 
+@pytest.mark.parametrize("seed,kind,pinned", [(1, "plain", False), (3, "tight_cpu", False), (4, "plain", True),
+                                              (6, "tight_storage", False)])
+def test_fast_with_levels_brackets_brute_force(seed, kind, pinned):
+    """fast with a menu (its own dual machinery, the level choice in the per-MU subproblem) against
+    the brute force over placements, served sets and levels (SLSQP allocations): its certified
+    bound is below the optimum, its decision is feasible and not below it; also with every DT pinned."""
+    s = with_menu(tiny_snapshot(950 + seed, kind=kind, N=4, M=2), seed, min_accuracy=0.9 if seed % 2 else 0.0)
+    if pinned:
+        s = s.replace(allow_migration=False)
+    want = brute_force_levels(s)
+    fa = solve(s, method="fast", gap=1e-4)
+    assert not [v for v in evaluate(s, fa).violations]
+    assert fa.bound <= want * (1 + 1e-6) + 1e-12 and fa.objective >= want * (1 - 1e-6)
+    assert fa.bound > 0 and fa.gap <= 0.05
+
+
+def test_fast_level_pricing_is_fast_pricing_minimized_over_levels():
+    """At any prices, the level-aware pricing of a MU on a host is the minimum over levels l of fast's
+    own pricing of the snapshot reduced to level l (plus the folded extraction energy of l): the
+    level choice is a min inside the per-MU Lagrangian subproblem."""
+    from wdtnopt.solvers.fast_dual import LagrangianData, price
+    from wdtnopt.solvers.levels import LevelPricing, reduce_levels
+    s = with_menu(tiny_snapshot(961, kind="tight_cpu", N=6, M=3), 2, min_accuracy=0.9)
+    lp = LevelPricing(s)
+    rng = np.random.default_rng(0)
+    for lam, pi in [(np.zeros(3), np.zeros(3)), (rng.uniform(0, 1e-10, 3), rng.uniform(0, 1e-9, 3))]:
+        P = price(lp.ld, lam, pi, serve=lp.serve)
+        per_level, bounds = [], []
+        for l in range(s.n_levels):
+            red, _ = reduce_levels(s, np.full(s.n_mus, l))
+            R = price(LagrangianData.of(red), lam, pi)
+            fold = s.failure_penalty - red.failure_penalty        # e_ext folded where level l is servable
+            per_level.append(R.pair_value + np.where(s.request, fold, 0.0)[:, None])
+            bounds.append(R.value + float(np.where(s.request, fold, 0.0).sum()))
+        want = np.min(per_level, axis=0)
+        assert np.allclose(P.pair_value, want, rtol=1e-12, atol=1e-18)
+        # the dual value: at least no uniform level's (the min is inside the MU's term), and a lower bound
+        assert P.value <= min(bounds) + 1e-9 * abs(min(bounds))
+        assert P.value <= solve(s, method="exact", gap=1e-9).objective * (1 + 1e-9)
+
+
 def test_fast_with_levels_certifies_a_paper_snapshot():
     sc = Scenario.paper(n_mus=30, semantic_levels=3, semantic_ratio_min=0.3, semantic_cycles_per_bit=3.0)
     s = generate_trace(sc, seed=1, slots=1).snapshot(0, allow_migration=True)
