@@ -178,15 +178,8 @@ def relaxation_problem(N: int, M: int) -> ParamProblem:
         x <= p["can_host"],
         w <= x,
         w <= p["can_serve"],
-        cp.constraints.ExpCone(cp.multiply(p["alpha"], w), t, z),  # z >= t exp(alpha w / t)
-        t >= cp.multiply(p["t_min"], w),
-        t + s <= cp.multiply(p["budget"], w),
-        s >= cp.multiply(p["work"], q),
-        phi <= w,
+        *_serve_rows(p, w, t, s, phi, z, q),
     ]
-    # q >= w^2 / phi, elementwise, as rotated cones: ||(2w, q - phi)|| <= q + phi
-    cons.append(cp.constraints.SOC(cp.vec(q + phi, order="F"),
-                                   cp.vstack([2 * cp.vec(w, order="F"), cp.vec(q - phi, order="F")]), axis=0))
     # failures through their own variable u, not "fail_cost (1 - sum w)": an objective far below the
     # penalties is then not the difference of large numbers
     obj = (cp.sum(cp.multiply(p["k"], z - t)) + p["fail_cost"] @ u + cp.sum(cp.multiply(p["move_cost"], x)))
@@ -195,15 +188,38 @@ def relaxation_problem(N: int, M: int) -> ParamProblem:
                         constraints={"cpu": cpu, "storage": storage})
 
 
+def _serve_rows(p: dict[str, Any], w: Any, t: Any, s: Any, phi: Any, z: Any, q: Any) -> list[Any]:
+    """The relaxed rows of the serve options (one per row of ``w``): perspective energy, power cap,
+    deadline, compute latency and CPU share (``p``: ``alpha``, ``t_min``, ``budget``, ``work``)."""
+    import cvxpy as cp
+
+    return [
+        cp.constraints.ExpCone(cp.multiply(p["alpha"], w), t, z),  # z >= t exp(alpha w / t)
+        t >= cp.multiply(p["t_min"], w),
+        t + s <= cp.multiply(p["budget"], w),
+        s >= cp.multiply(p["work"], q),
+        phi <= w,
+        # q >= w^2 / phi, elementwise, as rotated cones: ||(2w, q - phi)|| <= q + phi
+        cp.constraints.SOC(cp.vec(q + phi, order="F"),
+                           cp.vstack([2 * cp.vec(w, order="F"), cp.vec(q - phi, order="F")]), axis=0),
+    ]
+
+
 def set_relaxation_data(pp: ParamProblem, snapshot: Snapshot, scale: float | None = None) -> None:
     """Fill :func:`relaxation_problem` from a snapshot (``scale``: J per objective unit)."""
+    data, pp.scale = relaxation_data(snapshot, scale)
+    for name, value in data.items():
+        pp.params[name].value = value
+
+
+def relaxation_data(snapshot: Snapshot, scale: float | None = None) -> tuple[dict[str, np.ndarray], float]:
+    """The values of :func:`relaxation_problem`'s parameters for a snapshot, and the scale (J)."""
     s = snapshot
     N, M = s.n_mus, s.n_bss
     alpha, k = energy_coefficients(s)
     if scale is None:
         scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
         scale = scale if scale > 0 else 1.0
-    pp.scale = scale
     budget = s.deadline[:, None] - s.relay
     tmin = np.where(np.isfinite(s.t_min), s.t_min, 0.0)
     serve = (s.request & ~s.migrating & np.isfinite(s.t_min))[:, None] & (budget >= s.t_min[:, None])
@@ -214,43 +230,57 @@ def set_relaxation_data(pp: ParamProblem, snapshot: Snapshot, scale: float | Non
     move[np.arange(N), s.placement_prev] = 0.0
     with np.errstate(divide="ignore"):
         work = np.where(s.cpu_hz[None, :] > 0, s.cycles[:, None] / np.where(s.cpu_hz > 0, s.cpu_hz, 1.0)[None, :], 0.0)
-    pp.params["alpha"].value = np.repeat(alpha[:, None], M, axis=1)
-    pp.params["k"].value = np.repeat((k / scale)[:, None], M, axis=1)
-    pp.params["t_min"].value = np.repeat(tmin[:, None], M, axis=1)
-    pp.params["budget"].value = np.maximum(budget, 0.0)
-    pp.params["work"].value = work
-    pp.params["can_serve"].value = serve.astype(float)
-    pp.params["can_host"].value = host
-    pp.params["move_cost"].value = move
-    pp.params["fail_cost"].value = np.where(s.request, s.failure_penalty, 0.0) / scale
-    pp.params["size"].value = s.dt_size_bits / STORAGE_UNIT_BITS
-    pp.params["storage"].value = storage_capacity_bits(s) / STORAGE_UNIT_BITS
+    return {"alpha": np.repeat(alpha[:, None], M, axis=1), "k": np.repeat((k / scale)[:, None], M, axis=1),
+            "t_min": np.repeat(tmin[:, None], M, axis=1), "budget": np.maximum(budget, 0.0), "work": work,
+            "can_serve": serve.astype(float), "can_host": host, "move_cost": move,
+            "fail_cost": np.where(s.request, s.failure_penalty, 0.0) / scale,
+            "size": s.dt_size_bits / STORAGE_UNIT_BITS, "storage": storage_capacity_bits(s) / STORAGE_UNIT_BITS}, scale
 
 
 def level_relaxation_problem(snapshot: Snapshot, scale: float | None = None) -> tuple[ParamProblem, np.ndarray, float]:
     """The continuous relaxation of the snapshot MINLP with a semantic compression menu
-    (docs/solvers.md, "Semantic levels"): :func:`relaxation_problem` of the virtual snapshot with
-    one MU per (MU, level), plus the rows that tie the copies of a DT (equal ``x``, at most one unit
-    of ``w`` over its copies). Returns the problem, ``level[k]`` of each copy, and the constant
-    ``shift`` (in objective units) to subtract from its optimum to get the real problem's value.
+    (docs/solvers.md, "Semantic levels"), stated as :func:`relaxation_problem`: ``x[n,m]`` the DT's
+    hosting, one serve option per (MU, level) ``k = n L + l`` of
+    :func:`~wdtnopt.solvers.levels.expand` (``w``, ``t``, ``s``, ``phi``, ``z``, ``q`` of its
+    level's data and deadline), ``sum_l w[(n,l),m] <= x[n,m]``, the failure ``u[n] >= 1 -
+    sum_{l,m} w[(n,l),m]`` as the DT's own variable with its own penalty, and a served option's
+    extraction energy ``e_ext w`` in the objective, everything divided by ``scale`` (J).
+
+    Returns the problem (CPU and storage rows named for their duals), ``level[k]`` of each option,
+    and the constant to subtract from its optimum (0: the objective is the real problem's).
     """
     import cvxpy as cp
     from wdtnopt.solvers.levels import expand
 
     s = snapshot
     sv, group, lvl = expand(s)
+    N, M, K = s.n_mus, s.n_bss, sv.n_mus
     if scale is None:
         scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
         scale = scale if scale > 0 else 1.0
-    pp = relaxation_problem(sv.n_mus, s.n_bss)
-    set_relaxation_data(pp, sv, scale)
-    x, w = pp.vars["x"], pp.vars["w"]
-    first = np.flatnonzero(lvl == 0)                      # copy 0 of every DT, in MU order
-    extra = [x[k] == x[first[group[k]]] for k in np.flatnonzero(lvl > 0)]
-    member = np.zeros((s.n_mus, sv.n_mus))
-    member[group, np.arange(sv.n_mus)] = 1.0
-    extra.append(member @ cp.sum(w, axis=1) <= 1)
-    problem = cp.Problem(pp.problem.objective, pp.problem.constraints + extra)
-    # the virtual failure term prices every requesting copy; the real one every requesting MU once
-    shift = float((sv.failure_penalty[sv.request].sum() - s.failure_penalty[s.request].sum()) / scale)
-    return ParamProblem(problem, pp.params, pp.vars, scale, constraints=pp.constraints), lvl, shift
+    opt, _ = relaxation_data(sv, scale)         # the options' data (their level's data and deadline)
+    p = {k: cp.Constant(opt[k]) for k in ("alpha", "k", "t_min", "budget", "work", "can_serve")}
+    real, _ = relaxation_data(s, scale)         # the DTs' hosting, moves, failures and storage
+    member = np.zeros((N, K))
+    member[group, np.arange(K)] = 1.0
+    x = cp.Variable((N, M), name="x", nonneg=True)
+    u = cp.Variable(N, name="u", nonneg=True)
+    w, t, sc, phi, z, q = (cp.Variable((K, M), name=name, nonneg=name != "z") for name in ("w", "t", "s", "phi", "z", "q"))
+    cpu = cp.sum(phi, axis=0) <= 1
+    storage = real["size"] @ x <= real["storage"]
+    cons = [
+        cpu,
+        storage,
+        u >= 1 - member @ cp.sum(w, axis=1),
+        cp.sum(x, axis=1) == 1,
+        x <= real["can_host"],
+        member @ w <= x,
+        w <= p["can_serve"],
+        *_serve_rows(p, w, t, sc, phi, z, q),
+    ]
+    ext = s.extraction_energy_j[group, lvl] / scale
+    obj = (cp.sum(cp.multiply(p["k"], z - t)) + ext @ cp.sum(w, axis=1) + real["fail_cost"] @ u
+           + cp.sum(cp.multiply(real["move_cost"], x)))
+    problem = cp.Problem(cp.Minimize(obj), cons)
+    return (ParamProblem(problem, {}, {"x": x, "w": w, "t": t, "s": sc, "phi": phi, "z": z, "q": q, "u": u}, scale,
+                         constraints={"cpu": cpu, "storage": storage}), lvl, 0.0)

@@ -15,6 +15,12 @@ bound. The bound is the larger of ``D`` at those prices and at zero prices (also
 the conic solver fails, reports an inaccurate or unbounded problem, or gives no duals); at the
 relaxation's optimal duals ``D`` is at least the relaxation's optimum.
 
+With a semantic menu (docs/solvers.md, "Semantic levels") the relaxation is
+formulations/cvxpy_models.py's ``level_relaxation_problem`` (the DTs' hosting, one serve option per
+(MU, level), failures as the DTs' own variables), scaled by the best uniform level's exact
+allocation at ``placement_prev``, and ``D`` is priced with the level choice inside each MU's term
+(solvers/levels.py, ``LevelPricing``): the same certified bound.
+
 The decision is the cheapest, allocated exactly (solvers/allocation.py), of these placements that
 fit the storage: each DT on its largest ``x`` (hosted) value; each requesting DT on its largest ``w``
 (served-at) value, the others on their largest ``x``; the best responses at the bound's prices;
@@ -40,9 +46,6 @@ from .allocation import PairData, allocate, fits_storage
 from .fast_dual import LagrangianData, price
 from .options import RelaxationOptions
 
-LEVEL_BOUND_SAFETY = 1e-7
-"""With a semantic menu the bound is the conic optimum, derated by this (relative) for the solver's
-tolerances (the Lagrangian pricing of the other snapshots does not know levels yet)."""
 
 def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = None, **overrides: Any) -> Solution:
     """Continuous relaxation bound and the best rounding (see module docstring).
@@ -84,9 +87,19 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
     prev = s.placement_prev
     pd = None if levels else PairData.of(s)
     incumbent = None
-    if levels:   # a semantic menu: the relaxation of the virtual (MU, level) copies, tied
+    serve = None
+    if levels:   # a semantic menu: one serve option per (MU, level); the pricing minimizes over levels
         from wdtnopt.formulations.cvxpy_models import level_relaxation_problem
-        pp, lvl, shift = level_relaxation_problem(s)
+        from .levels import LevelPricing, reduce_levels
+        lp = LevelPricing(s)
+        ld, serve = lp.ld, lp.serve
+        scale = math.inf   # the best uniform level's exact allocation at the previous placement
+        for lv in range(s.n_levels if fits_storage(s, prev) else 0):
+            red, const = reduce_levels(s, np.full(N, lv, dtype=np.int64))
+            scale = min(scale, allocate(red, prev).cost + const)
+        if not (math.isfinite(scale) and scale > 0):
+            scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum()) or 1.0
+        pp, lvl, shift = level_relaxation_problem(s, scale)
     else:
         ld = LagrangianData.of(s, pd)
         # the previous placement's exact allocation: a candidate, and the relaxation's scale (the
@@ -120,34 +133,30 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
     value = pp.problem.value if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) else None
     stats["relaxation_value"] = (float(value) - shift) * pp.scale if value is not None else None
     rounded = [prev.copy()]
-    if levels:  # a menu: the conic optimum derated (the Lagrangian pricing below knows no levels)
-        bound = (float(value) - shift) * pp.scale if status == cp.OPTIMAL else 0.0
-        bound = max(bound - abs(bound) * LEVEL_BOUND_SAFETY, 0.0)
-    else:
-        # the bound: the Lagrangian dual function at the relaxation's CPU and storage prices, priced
-        # exactly (solvers/fast_dual.py, a certified value at ANY prices), so the conic solver's
-        # tolerances never enter it; without duals (failure, infeasible) the prices are 0
-        lam, pi = np.zeros(M), np.zeros(M)
-        dual = price(ld, lam, pi)
-        cpu_dual, sto_dual = pp.constraints["cpu"].dual_value, pp.constraints["storage"].dual_value
-        if value is not None and cpu_dual is not None and sto_dual is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lam = np.where(s.cpu_hz > 0, np.asarray(cpu_dual, dtype=float) * pp.scale / s.cpu_hz, 0.0)
-            pi = np.asarray(sto_dual, dtype=float) * pp.scale / STORAGE_UNIT_BITS
-            lam = np.where(np.isfinite(lam), np.maximum(lam, 0.0), 0.0)
-            pi = np.where(np.isfinite(pi), np.maximum(pi, 0.0), 0.0)
-            at_duals = price(ld, lam, pi)
-            if at_duals.value > dual.value:
-                dual = at_duals
-        bound = max(dual.value, 0.0)  # every cost is >= 0
-        stats["dual_prices"] = {"cpu_j_per_hz": dual.lam.tolist(), "storage_j_per_bit": dual.pi.tolist()}
-        rounded.append(dual.host)
+    # the bound: the Lagrangian dual function at the relaxation's CPU and storage prices, priced
+    # exactly (solvers/fast_dual.py, a certified value at ANY prices; with a menu the level choice is
+    # a min inside each MU's term), so the conic solver's tolerances never enter it; without duals
+    # (failure, infeasible) the prices are 0
+    lam, pi = np.zeros(M), np.zeros(M)
+    dual = price(ld, lam, pi, serve=serve)
+    cpu_dual, sto_dual = pp.constraints["cpu"].dual_value, pp.constraints["storage"].dual_value
+    if value is not None and cpu_dual is not None and sto_dual is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lam = np.where(s.cpu_hz > 0, np.asarray(cpu_dual, dtype=float) * pp.scale / s.cpu_hz, 0.0)
+        pi = np.asarray(sto_dual, dtype=float) * pp.scale / STORAGE_UNIT_BITS
+        lam = np.where(np.isfinite(lam), np.maximum(lam, 0.0), 0.0)
+        pi = np.where(np.isfinite(pi), np.maximum(pi, 0.0), 0.0)
+        at_duals = price(ld, lam, pi, serve=serve)
+        if at_duals.value > dual.value:
+            dual = at_duals
+    bound = max(dual.value, 0.0)  # every cost is >= 0
+    stats["dual_prices"] = {"cpu_j_per_hz": dual.lam.tolist(), "storage_j_per_bit": dual.pi.tolist()}
+    rounded.append(dual.host)
 
     candidates = [] if incumbent is None else [incumbent]
     x = pp.vars["x"].value if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) else None
     w = pp.vars["w"].value if x is not None else None
-    if x is not None and levels:   # copy 0's hosting; a DT's serving summed over its copies
-        x = x[lvl == 0]
+    if x is not None and levels:   # a DT's serving summed over its levels
         w = w.reshape(N, -1, M).sum(axis=1)
     if x is not None and np.isfinite(x).all() and np.isfinite(w).all():
         px = np.argmax(x, axis=1)

@@ -498,8 +498,29 @@ def test_relaxation_with_levels_bounds_the_exact_optimum(seed, kind):
     assert 0 < rel.bound <= ex.objective * (1 + 1e-6)        # a valid, non-trivial lower bound
     assert not evaluate(s, rel).violations
     assert rel.objective >= ex.objective * (1 - 1e-9)        # its rounding cannot beat the optimum
-    # the relaxation's own value (before the safety derating) is below the optimum too
+    # the relaxation's own value is below the optimum too
     assert rel.stats["relaxation_value"] <= ex.objective * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("seed,kind", [(2, "tight_storage"), (3, "tight_cpu"), (6, "plain")])
+def test_relaxation_level_bound_is_a_lagrangian_bound_below_brute_force(seed, kind):
+    """The menu relaxation (failures as the DTs' own variables, one serve option per (MU, level)):
+    its bound is the certified Lagrangian value at the conic duals (it reaches the conic optimum,
+    not a derated copy of it), below the brute-force optimum and positive where that is."""
+    pytest.importorskip("cvxpy")
+    from wdtnopt.solvers.fast_dual import price
+    from wdtnopt.solvers.levels import LevelPricing
+    s = with_menu(tiny_snapshot(970 + seed, kind=kind, N=4, M=2), seed, min_accuracy=0.9 if seed % 2 else 0.0)
+    want = brute_force_levels(s)
+    rel = solve(s, method="relaxation")
+    assert want > 0 and 0 < rel.bound <= want * (1 + 1e-6)
+    assert rel.stats["conic_status"] == "optimal"
+    assert rel.bound >= rel.stats["relaxation_value"] * (1 - 1e-6)
+    lp = LevelPricing(s)     # the bound is D at the stated prices, recomputed
+    prices = rel.stats["dual_prices"]
+    again = price(lp.ld, np.array(prices["cpu_j_per_hz"]), np.array(prices["storage_j_per_bit"]), serve=lp.serve)
+    assert again.value == pytest.approx(rel.bound, rel=1e-12)
+    assert rel.objective >= want * (1 - 1e-6) and not evaluate(s, rel).violations
 
 
 @pytest.mark.parametrize("seed,kind", [(0, "plain"), (5, "tight_cpu"), (8, "migrating"), (2, "tight_storage")])
