@@ -468,6 +468,13 @@ def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **
     deadline = math.inf if opts.time_limit is None else t0 + float(opts.time_limit)
     s = snapshot
     N, M, L = s.n_mus, s.n_bss, s.n_levels
+    if L == 1:   # no choice: fast on the reduced snapshot (for the menu {1.0}: today's fast, bit for bit)
+        from .fast import solve_fast
+        red, const = reduce_levels(s, np.zeros(N, dtype=np.int64))
+        sol = solve_fast(red, opts)
+        return make_solution(s, sol.placement, sol.served, sol.tx_time, sol.cpu_hz, bound=sol.bound + const,
+                             status=sol.status, method="fast", started=t0, stats=sol.stats, gap=gap,
+                             level=np.zeros(N, dtype=np.int64))
     prev = s.placement_prev
     lp = LevelPricing(s)
     ld = lp.ld

@@ -298,6 +298,9 @@ def test_menu_of_one_uncompressed_level_reproduces_todays_optimum_bit_for_bit():
             assert np.array_equal(getattr(a, f), getattr(b, f)), f
         assert b.level.tolist() == [0] * 5 and a.bound == b.bound
         assert brute_force(s) == pytest.approx(a.objective, rel=1e-6, abs=1e-12)
+        fa, fb = solve(s, method="fast"), solve(one, method="fast")      # fast too
+        assert (fa.status, fa.objective, fa.bound) == (fb.status, fb.objective, fb.bound)
+        assert np.array_equal(fa.placement, fb.placement) and np.array_equal(fa.served, fb.served)
         # a single level with extraction costs is the reduced problem plus its constant: brute force agrees
         dear = s.replace(**semantic.menu(s.n_mus, [0.7], [2.0], [1.0]))
         assert solve(dear, method="exact", gap=1e-8).objective == pytest.approx(brute_force_levels(dear), rel=1e-6)
