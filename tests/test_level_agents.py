@@ -156,10 +156,11 @@ def test_cheaper_level_is_strictly_better_by_hand():
     assert totals[1] < 0.5 * totals[0]
 
 
-def test_short_training_learns_the_cheaper_level():
-    """Beta-HAPPO on CHEAP: after a short training every MU's deterministic level is 1 (the cheapest
-    level on its menu), starting from a uniform level head."""
-    ag = build_agent("beta-happo", CHEAP, {"n_envs": 4, "rollout_steps": 10, "episode_slots": 10, "ppo_epochs": 5,
+@pytest.mark.parametrize("algo", ["beta-happo", "beta-mappo"])
+def test_short_training_learns_the_cheaper_level(algo):
+    """Beta-HAPPO / Beta-MAPPO on CHEAP: after a short training every MU's deterministic level is 1
+    (the cheapest level on its menu), starting from a nearly uniform level head."""
+    ag = build_agent(algo, CHEAP, {"n_envs": 4, "rollout_steps": 10, "episode_slots": 10, "ppo_epochs": 5,
                                            "action_map": "structured", "credit": "local"}, 0)
     env = BatchedWdtnEnv(CHEAP, 4, 0, 10, mu_action=ag.spec.mu_action)
     obs = env.reset()
