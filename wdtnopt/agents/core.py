@@ -93,7 +93,8 @@ class EnvSpec:
     @property
     def joint_action_dim(self) -> int:
         """Size of the joint action as a critic input (controller one-hot; level one-hots with a menu)."""
-        return self.n_mus + self.n_bss * self.n_mus + self.n_mus * self.n_bss + self.n_mus * (self.n_levels if self.has_levels else 0)
+        levels = self.n_mus * self.n_levels if self.has_levels else 0
+        return self.n_mus + self.n_bss * self.n_mus + self.n_mus * self.n_bss + levels
 
 
 def group_obs(obs: BatchObs) -> dict[str, np.ndarray]:
