@@ -391,6 +391,9 @@ def test_sixg_smoke_preset_renders(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "Sanity: policy runs with energy below their own bound: 0 (must be 0)." in report
     assert "## carrier" in report and "## ris" in report and "## menu" in report
+    # the learned row: Beta-HAPPO trained on each menu point, with levels chosen on the 3-level menu
+    assert "| 0 | beta-happo |" in report and "| 3 | beta-happo |" in report
+    assert sum(1 for line in (tmp_path / "sixg.csv").read_text().splitlines() if ",beta-happo," in line) == 2
 
 
 @pytest.mark.parametrize("seed,kind", [(0, "plain"), (5, "tight_cpu"), (8, "migrating")])

@@ -8,6 +8,13 @@ scenario's parametric menu). Every task simulates ``static``, ``follow``, the my
 ``lyapunov`` on one trace and computes the hindsight lower bound with the exact oracle (which
 chooses levels with a menu), then each policy's gap at its own failure ratios
 (docs/benchmarks.md, suite ``sixg``; the model in docs/model.md, section 13).
+
+With ``learned_iters > 0`` every point of the menu sweep also gets a **learned** row: Beta-HAPPO
+(structured MU action, local credit; with a menu its MUs choose their levels, docs/agents.md)
+trained for ``learned_iters`` iterations on that scenario (4 environments, episodes of ``slots``
+slots, trainer seed = the task's seed), then simulated deterministically on the task's trace and
+scored against the same hindsight bound. These are separate tasks, so the other tasks' results
+(and their cache) do not change.
 """
 from __future__ import annotations
 
@@ -22,6 +29,8 @@ from .runner import Task
 
 MODULE = "wdtnopt.benchmarks.suites.sixg"
 POLICIES = ("static", "follow", "oracle", "lyapunov")
+LEARNED = "beta-happo"
+"""The learned row's algorithm (task kind ``learned``, menu sweep only)."""
 AXES = {"carrier": ("thz_carrier_hz", "carrier (GHz; 0 = sub-6 GHz macro law)", 1e-9),
         "ris": ("ris_elements", "RIS elements per BS", 1.0),
         "menu": ("semantic_levels", "semantic compression levels (0 = no menu)", 1.0)}
@@ -46,7 +55,33 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
                     "suite": "sixg", "kind": "sweep", "axis": axis, "value": value, "seed": int(seed),
                     "slots": int(cfg["slots"]), "iters": int(cfg["iters"]), "base": dict(cfg["base"]),
                     "thz": dict(cfg["thz"])}))
+    for value in cfg["menu_grid"] if cfg.get("learned_iters", 0) > 0 else ():
+        for seed in cfg["seeds"]:
+            out.append(Task(f"{MODULE}:learned_task", {
+                "suite": "sixg", "kind": "learned", "axis": "menu", "value": value, "seed": int(seed),
+                "slots": int(cfg["slots"]), "iters": int(cfg["iters"]), "base": dict(cfg["base"]),
+                "thz": dict(cfg["thz"]), "learned_iters": int(cfg["learned_iters"])}))
     return out
+
+
+def learned_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Train :data:`LEARNED` on the task's scenario, simulate it on the task's trace, score its gap."""
+    from wdtnopt import Scenario, generate_trace, simulate
+    from wdtnopt.agents.trainer import Trainer
+    from wdtnopt.bounds import gap, hindsight_bound
+
+    sc = Scenario.paper(**scenario_of(cfg))
+    trace = generate_trace(sc, seed=cfg["seed"], slots=cfg["slots"])
+    tr = Trainer(LEARNED, sc, seed=cfg["seed"], config={"n_envs": 4, "rollout_steps": cfg["slots"],
+                                                         "episode_slots": cfg["slots"], "action_map": "structured",
+                                                         "credit": "local"})
+    for _ in range(cfg["learned_iters"]):
+        tr.train_iteration()
+    tr.save(workdir)
+    res = simulate(f"checkpoint:{workdir}", trace)
+    row = gap([res], trace, bound=hindsight_bound(trace, iters=cfg["iters"], workers=1), iters=cfg["iters"]).rows[0]
+    return {LEARNED: {"energy_per_mu_slot": float(res.energy_per_mu_slot), "failure_ratio": float(res.failure_ratio),
+                      "bound_per_mu_slot": float(row.bound_per_mu_slot), "gap": float(row.gap)}}
 
 
 def sixg_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
@@ -72,7 +107,7 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
     rows = []
     for r in records:
         c = r["config"]
-        for p in POLICIES:
+        for p in (q for q in (*POLICIES, LEARNED) if q in r["result"]):
             v = r["result"][p]
             rows.append([c["axis"], c["value"], c["seed"], p, v["energy_per_mu_slot"], v["failure_ratio"],
                          v["bound_per_mu_slot"], v["gap"]])
@@ -84,7 +119,9 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
              f"- Preset `{cfg['preset']}`: base scenario {cfg['base']}, THz band {cfg['thz']}, "
              f"{cfg['slots']} slots, seeds {list(cfg['seeds'])}, {cfg['iters']} dual evaluations per bound.",
              "- Policies: " + ", ".join(POLICIES) + "; bound: the hindsight lower bound (exact inner minima) at "
-             "each policy's own failure ratios; gap = (E - LB) / LB. Mean over seeds (95% t-interval).", ""]
+             "each policy's own failure ratios; gap = (E - LB) / LB. Mean over seeds (95% t-interval).",
+             f"- Learned row (menu sweep): {LEARNED} trained {cfg.get('learned_iters', 0)} iterations per point "
+             "and seed (0: none), structured MU action, local credit, the MUs choosing their levels.", ""]
     below = sum(1 for row in rows if row[4] < row[6] * (1 - 1e-9))
     for axis, (field, xlabel, scale) in AXES.items():
         xs = sorted({r["config"]["value"] for r in records if r["config"]["axis"] == axis})
@@ -93,9 +130,11 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
         fig, axs = plt.subplots(1, 3, figsize=(12, 3.6))
         lines += [f"## {axis}: {xlabel}", "", "| " + field + " | policy | energy / MU / slot (mJ) | failure ratio | "
                   "bound (mJ) | gap |", "|---|---|---|---|---|---|"]
-        for p in POLICIES:
+        present = [p for p in (*POLICIES, LEARNED)
+                   if any(p in r["result"] for r in records if r["config"]["axis"] == axis)]
+        for p in present:
             per = {k: [[r["result"][p][k] for r in records if r["config"]["axis"] == axis
-                        and r["config"]["value"] == x] for x in xs]
+                        and r["config"]["value"] == x and p in r["result"]] for x in xs]
                    for k in ("energy_per_mu_slot", "failure_ratio", "gap", "bound_per_mu_slot")}
             x_plot = [x * scale for x in xs]
             style.band(axs[0], x_plot, per["energy_per_mu_slot"], p, scale=1e3)
