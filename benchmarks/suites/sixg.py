@@ -19,6 +19,7 @@ scored against the same hindsight bound. These are separate tasks, so the other 
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,9 @@ def learned_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
                                                          "credit": "local"})
     for _ in range(cfg["learned_iters"]):
         tr.train_iteration()
-    tr.save(workdir)
-    res = simulate(f"checkpoint:{workdir}", trace)
+    with tempfile.TemporaryDirectory() as tmp:   # the checkpoint only carries the actors to simulate
+        tr.save(tmp)
+        res = simulate(f"checkpoint:{tmp}", trace)
     row = gap([res], trace, bound=hindsight_bound(trace, iters=cfg["iters"], workers=1), iters=cfg["iters"]).rows[0]
     return {LEARNED: {"energy_per_mu_slot": float(res.energy_per_mu_slot), "failure_ratio": float(res.failure_ratio),
                       "bound_per_mu_slot": float(row.bound_per_mu_slot), "gap": float(row.gap)}}
