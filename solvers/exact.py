@@ -172,7 +172,11 @@ class _Master:
         h.passModel(lp)
         self.col_cost = np.array(costs)
         self.cuts: dict[tuple[int, int], list[float]] = {p: [] for p in self.phi}
-        self.slopes: dict[tuple[int, int], float] = {p: 0.0 for p in self.phi}   # sum of |cut slope|, ref units
+        self.slack_top: dict[tuple[int, int], float] = {p: 0.0 for p in self.phi}  # sum of cut rows' most slack
+        # each pair's energy at its least share (ref units): no tangent cut exceeds it where phi >= pmin y
+        self.e_ends = {(n, m): tuple(float(v) for v in self.e_and_slope(
+            n, m, np.array([float(pd.f_min[n, m] / pd.cpu_hz[m]), 1.0]))[0]) for (n, m) in self.phi}
+        self.e_top = {p: e[0] for p, e in self.e_ends.items()}
         # the parts of the derating weight (see `derate`) that the cuts do not change
         self.n_yx_rows = sum(1 for n, m in self.pairs if self.x[n, m] >= 0)
         self.derate_base = (2.0 * self.free.size + 6.0 * len(self.u) + 2.0 * M + self.n_yx_rows
@@ -213,21 +217,25 @@ class _Master:
         bounded by the master's structure (docs/solvers.md, "The exact bound under HiGHS's
         tolerances"): 2 per DT over its ``x`` (one host), 2 per request over each of ``y`` and
         ``phi`` and 1 over ``u``, 1 per failure row, storage row, CPU row, ``y <= x`` row and
-        ``phi`` row, ``2 v / ref`` over the ``eta`` columns (``v``: the node's value, J), and on a
-        cut row ``eta + |slope| y``: at most ``(K + 2) v / ref + sum_n max_m S[n, m]`` in all with
-        ``K`` the most cuts of a pair and ``S`` the sum of the pair's cut slopes. ``v`` is taken as
-        ``bound_j`` (a node of larger value has a larger reported value, and ``dual_tol`` << 1).
+        ``phi`` row, ``2 H`` over the ``eta`` columns with ``H = min(v, sum_n max_m e_nm(pmin)) / ref``
+        (``v``: the node's value, J; a pair's optimal eta is at most its energy at its least share,
+        and a request is served on one server), and over the cut rows of a request
+        ``max_m sum_c (e_nm(pmin) - a_c - b_c) / sigma_c`` (a cut row ``eta >= a y + b phi``
+        divided by ``sigma``: its slack where ``y <= 1``, ``phi <= y`` and ``eta <= e(pmin) y``).
+        ``v`` is taken as ``bound_j`` (a node of larger value has a larger reported value, and
+        ``dual_tol`` << 1).
         """
         if not math.isfinite(bound_j):
             return 0.0
-        per_mu: dict[int, float] = {}
-        kmax = 0
-        for (n, m), sl in self.slopes.items():
-            per_mu[n] = max(per_mu.get(n, 0.0), sl)
-            kmax = max(kmax, len(self.cuts[n, m]))
+        cut: dict[int, float] = {}
+        top: dict[int, float] = {}
+        for (n, m), sl in self.slack_top.items():
+            cut[n] = max(cut.get(n, 0.0), sl)
+            top[n] = max(top.get(n, 0.0), self.e_top[n, m])
         v = max(bound_j, 0.0) / self.ref
+        eta = min(v, sum(top.values()))                      # the most all eta can sum to, rows' units
         extra = self.h.getNumRow() - self.n_base_rows - len(self.cut_rows)   # a caller's rows (level ties)
-        weight = self.derate_base + 2.0 * max(extra, 0) + sum(per_mu.values()) + (kmax + 2.0) * v
+        weight = self.derate_base + 2.0 * max(extra, 0) + sum(cut.values()) + 2.0 * eta
         return self.dual_tol * self.obj_ref * weight * (1.0 + 1e-12)
 
     def safe(self, bound_j: float) -> float:
@@ -308,7 +316,14 @@ class _Master:
                 coefs.append((self.phi[n, m], b / sigma))
             rows.add(-self.hs.kHighsInf, 0.0, coefs)
             have.append(float(p))
-            self.slopes[n, m] += -b / sigma
+            # the most this row's slack can be (rows' units) at an LP optimum, where eta is the
+            # largest of its cuts (all under the convex e) and y <= 1: the most e(q) exceeds the
+            # cut at a share q in [pmin, 1], at an end (coefficients HiGHS would drop as tiny are 0)
+            a_kept = a if a / sigma >= 1e-9 else 0.0
+            b_kept = b if -b / sigma >= 1e-9 else 0.0
+            e_lo, e_hi = self.e_ends[n, m]
+            gap_ends = max(e_lo - a_kept - b_kept * pmin, e_hi - a_kept - b_kept, 0.0)
+            self.slack_top[n, m] += gap_ends / sigma
             self.cut_rows.append(((n, m), float(p)))
         added = rows.add_to(self.h)
         self.n_cuts += added
