@@ -297,10 +297,10 @@ def _scale_trap(rng: np.random.Generator) -> Snapshot:
 
 
 # -- the property --------------------------------------------------------------------------------
-def check_against(s: Snapshot, method: str, optimum: float) -> None:
+def check_against(s: Snapshot, method: str, optimum: float, **options) -> None:
     gap = GAP[method]
     try:
-        sol = solve(s, method=method, gap=gap, time_limit=TIME_LIMIT_S[method])
+        sol = solve(s, method=method, gap=gap, time_limit=TIME_LIMIT_S[method], **options)
     except SolverError as exc:  # only a missing back end may raise
         if "pip install" in str(exc):
             pytest.skip(str(exc))
@@ -352,6 +352,17 @@ def _property(method: str):
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_on_the_whole_kind(method: str) -> None:
     _property(method)()
+
+
+def test_exact_with_the_fast_start_on_the_whole_kind() -> None:
+    """exact seeded by the fast method (its decision and its Lagrangian bound; automatic on large
+    snapshots) keeps every property on the whole kind, traps included."""
+    @settings(max_examples=max(1, int(20 * SCALE)), deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(s=snapshots())
+    def run(s: Snapshot) -> None:
+        check_against(s, "exact", brute_force(s), primal_seed="fast")
+    run()
 
 
 TRAP_EXAMPLES = {"exact": 40, "fast": 25, "relaxation": 10}
