@@ -174,8 +174,7 @@ class _Master:
         self.cuts: dict[tuple[int, int], list[float]] = {p: [] for p in self.phi}
         self.slack_top: dict[tuple[int, int], float] = {p: 0.0 for p in self.phi}  # sum of cut rows' most slack
         # each pair's energy at its least share (ref units): no tangent cut exceeds it where phi >= pmin y
-        self.e_ends = {(n, m): tuple(float(v) for v in self.e_and_slope(
-            n, m, np.array([float(pd.f_min[n, m] / pd.cpu_hz[m]), 1.0]))[0]) for (n, m) in self.phi}
+        self.e_ends = self._energy_at_ends()
         self.e_top = {p: e[0] for p, e in self.e_ends.items()}
         # the parts of the derating weight (see `derate`) that the cuts do not change
         self.n_yx_rows = sum(1 for n, m in self.pairs if self.x[n, m] >= 0)
@@ -188,6 +187,21 @@ class _Master:
         self.keep_duals = False              # keep the last root LP's row duals (price_certificate)
         self.root_duals: np.ndarray | None = None
         self.carry = carry                   # cut shares of an earlier master of this snapshot
+
+    def _energy_at_ends(self) -> dict[tuple[int, int], tuple[float, float]]:
+        """Each pair's energy (units of ref) at its least share and at share 1, as ``e_and_slope``
+        gives it, for all pairs at once."""
+        if not self.phi:
+            return {}
+        pd = self.pd
+        ns, ms = (np.array(v) for v in zip(*self.phi))
+        F = pd.cpu_hz[ms].astype(float)
+        c = pd.cycles[ns].astype(float)
+        out = []
+        for p in (pd.f_min[ns, ms] / F, np.ones(ns.size)):
+            t = np.maximum(pd.budget[ns, ms] - c / (F * p), pd.t_min[ns])
+            out.append(pd.energy(ns, t) / self.ref)
+        return {(int(n), int(m)): (float(lo), float(hi)) for n, m, lo, hi in zip(ns, ms, *out)}
 
     # -- scale and the bound's derating term -----------------------------------------------------
     def _push_costs(self) -> None:
@@ -383,7 +397,7 @@ class _Master:
                 self.h.run()
                 if self.h.getModelStatus() != hs.HighsModelStatus.kOptimal:
                     break
-                bound = self.safe(self.h.getInfo().objective_function_value * self.obj_ref)
+                bound = self.h.getInfo().objective_function_value * self.obj_ref   # derated on return
                 sol = self.h.getSolution()
                 xv = np.array(sol.col_value)
                 if self.keep_duals and sol.dual_valid:
@@ -406,7 +420,7 @@ class _Master:
                 self.drop_slack_cuts(self.opts.drop_slack)
         finally:
             self.h.changeColsIntegrality(ni, self.integer, np.array([hs.HighsVarType.kInteger] * ni))
-        return bound
+        return self.safe(bound)
 
     def drop_slack_cuts(self, slack_tol: float) -> int:
         """Delete the cut rows with slack above ``slack_tol`` at the last LP solution (smaller LPs).
