@@ -46,14 +46,15 @@ from .options import ExactOptions
 
 
 class _Master:
-    """The MILP master of one snapshot (columns, rows and cuts; objective scaled by 1/ref)."""
+    """The MILP master of one snapshot (columns, rows and cuts in units of ``ref`` J; the objective in
+    units of ``obj_ref`` J, which :meth:`rescale` moves to the incumbent's cost in place)."""
 
-    def __init__(self, pd: PairData, ref: float, opts: ExactOptions):
+    def __init__(self, pd: PairData, ref: float, opts: ExactOptions, carry: "dict | None" = None):
         import highspy
 
         self.hs = highspy
         s = pd.snapshot
-        self.pd, self.s, self.ref = pd, s, ref
+        self.pd, self.s, self.ref, self.obj_ref = pd, s, ref, ref
         N, M = s.n_mus, s.n_bss
         pinned = s.pinned
         self.free = np.flatnonzero(~pinned)
@@ -144,6 +145,9 @@ class _Master:
                 row(-math.inf, 1.0, per_server[m])
 
         h = quiet_highs(opts.threads, heuristics=opts.highs_heuristics, heuristic_effort=opts.heuristic_effort)
+        h.setOptionValue("dual_feasibility_tolerance", DUAL_TOL)
+        # the tolerance HiGHS reports it enforces (the bound's derating term is built from it)
+        self.dual_tol = float(h.getOptionValue("dual_feasibility_tolerance")[1])
         self.h = h
         self.opts = opts
         inf = highspy.kHighsInf
@@ -168,12 +172,89 @@ class _Master:
         h.passModel(lp)
         self.col_cost = np.array(costs)
         self.cuts: dict[tuple[int, int], list[float]] = {p: [] for p in self.phi}
+        self.slack_top: dict[tuple[int, int], float] = {p: 0.0 for p in self.phi}  # sum of cut rows' most slack
+        # each pair's energy at its least share (ref units): no tangent cut exceeds it where phi >= pmin y
+        self.e_ends = self._energy_at_ends()
+        self.e_top = {p: e[0] for p, e in self.e_ends.items()}
+        # the parts of the derating weight (see `derate`) that the cuts do not change
+        self.n_yx_rows = sum(1 for n, m in self.pairs if self.x[n, m] >= 0)
+        self.derate_base = (2.0 * self.free.size + 6.0 * len(self.u) + 2.0 * M + self.n_yx_rows
+                            + 2.0 * len(self.phi))
         self.n_base_rows = len(rows)
         self.cut_rows: list[tuple[tuple[int, int], float]] = []  # (pair, share) of each cut row, in order
         self.n_cuts = 0
         self.incumbent = None
         self.keep_duals = False              # keep the last root LP's row duals (price_certificate)
         self.root_duals: np.ndarray | None = None
+        self.carry = carry                   # cut shares of an earlier master of this snapshot
+
+    def _energy_at_ends(self) -> dict[tuple[int, int], tuple[float, float]]:
+        """Each pair's energy (units of ref) at its least share and at share 1, as ``e_and_slope``
+        gives it, for all pairs at once."""
+        if not self.phi:
+            return {}
+        pd = self.pd
+        ns, ms = (np.array(v) for v in zip(*self.phi))
+        F = pd.cpu_hz[ms].astype(float)
+        c = pd.cycles[ns].astype(float)
+        out = []
+        for p in (pd.f_min[ns, ms] / F, np.ones(ns.size)):
+            t = np.maximum(pd.budget[ns, ms] - c / (F * p), pd.t_min[ns])
+            out.append(pd.energy(ns, t) / self.ref)
+        return {(int(n), int(m)): (float(lo), float(hi)) for n, m, lo, hi in zip(ns, ms, *out)}
+
+    # -- scale and the bound's derating term -----------------------------------------------------
+    def _push_costs(self) -> None:
+        """Hand HiGHS the objective in units of ``obj_ref`` (costs are kept in units of ``ref``)."""
+        w = self.ref / self.obj_ref
+        idx = np.arange(self.ncol, dtype=np.int32)
+        self.h.changeColsCost(self.ncol, idx, self.col_cost * w)
+        self.h.changeObjectiveOffset(self.offset * w)
+
+    def rescale(self, obj_ref: float) -> None:
+        """Measure the objective in units of ``obj_ref`` J (in place: rows, cuts, basis kept).
+
+        HiGHS's tolerances act on the objective's units; the bound's derating term (:meth:`derate`)
+        is proportional to them, so the objective is kept in units of the incumbent's cost.
+        """
+        if obj_ref > 0 and math.isfinite(obj_ref) and obj_ref != self.obj_ref:
+            self.obj_ref = float(obj_ref)
+            self._push_costs()
+
+    def derate(self, bound_j: float) -> float:
+        """How far (J) a HiGHS bound ``bound_j`` of this master can lie above the master's true
+        optimum, from HiGHS's dual feasibility tolerance and the master's coefficients.
+
+        A branch-and-bound node's reported value exceeds the node's optimum ``x*`` by at most
+        ``sum_j |r_j| |x*_j - x_j|`` over the nonbasic columns and row slacks whose reduced costs
+        ``r_j`` have the wrong sign, each by at most ``dual_tol`` (in objective units). The moves are
+        bounded by the master's structure (docs/solvers.md, "The exact bound under HiGHS's
+        tolerances"): 2 per DT over its ``x`` (one host), 2 per request over each of ``y`` and
+        ``phi`` and 1 over ``u``, 1 per failure row, storage row, CPU row, ``y <= x`` row and
+        ``phi`` row, ``2 H`` over the ``eta`` columns with ``H = min(v, sum_n max_m e_nm(pmin)) / ref``
+        (``v``: the node's value, J; a pair's optimal eta is at most its energy at its least share,
+        and a request is served on one server), and over the cut rows of a request
+        ``max_m sum_c (e_nm(pmin) - a_c - b_c) / sigma_c`` (a cut row ``eta >= a y + b phi``
+        divided by ``sigma``: its slack where ``y <= 1``, ``phi <= y`` and ``eta <= e(pmin) y``).
+        ``v`` is taken as ``bound_j`` (a node of larger value has a larger reported value, and
+        ``dual_tol`` << 1).
+        """
+        if not math.isfinite(bound_j):
+            return 0.0
+        cut: dict[int, float] = {}
+        top: dict[int, float] = {}
+        for (n, m), sl in self.slack_top.items():
+            cut[n] = max(cut.get(n, 0.0), sl)
+            top[n] = max(top.get(n, 0.0), self.e_top[n, m])
+        v = max(bound_j, 0.0) / self.ref
+        eta = min(v, sum(top.values()))                      # the most all eta can sum to, rows' units
+        extra = self.h.getNumRow() - self.n_base_rows - len(self.cut_rows)   # a caller's rows (level ties)
+        weight = self.derate_base + 2.0 * max(extra, 0) + sum(cut.values()) + 2.0 * eta
+        return self.dual_tol * self.obj_ref * weight * (1.0 + 1e-12)
+
+    def safe(self, bound_j: float) -> float:
+        """``bound_j`` less :meth:`derate` (a lower bound of the master's optimum under HiGHS's tolerances)."""
+        return bound_j - self.derate(bound_j) if math.isfinite(bound_j) else bound_j
 
     def reprice(self, pd: PairData) -> None:
         """Take the failure penalties of ``pd``'s snapshot (everything else unchanged): only the
@@ -181,15 +262,16 @@ class _Master:
         row and cut stays valid and HiGHS keeps its basis."""
         s = pd.snapshot
         self.pd, self.s = pd, s
+        w = self.ref / self.obj_ref
         if self.u:
             idx = np.array(list(self.u.values()), dtype=np.int32)
             costs = np.array([float(s.failure_penalty[n]) / self.ref for n in self.u])
             self.col_cost[idx] = costs
-            self.h.changeColsCost(idx.size, idx, costs)
+            self.h.changeColsCost(idx.size, idx, costs * w)
         never = s.request.copy()
         never[list(self.u)] = False
         self.offset = float(s.failure_penalty[never].sum()) / self.ref
-        self.h.changeObjectiveOffset(self.offset)
+        self.h.changeObjectiveOffset(self.offset * w)
         self.incumbent = None
 
     def price_certificate(self) -> "PriceCertificate | None":
@@ -203,10 +285,10 @@ class _Master:
         lam, pi = np.zeros(M), np.zeros(M)
         for m, r in self.cpu_rows.items():       # sum_n phi[n, m] <= 1: price per unit share
             if r < y.size:
-                lam[m] = max(-float(y[r]), 0.0) * self.ref / float(self.pd.cpu_hz[m])
+                lam[m] = max(-float(y[r]), 0.0) * self.obj_ref / float(self.pd.cpu_hz[m])
         for m, (r, cap) in self.storage_rows.items():   # sum_n size_n / cap x[n, m] <= room / cap
             if r < y.size:
-                pi[m] = max(-float(y[r]), 0.0) * self.ref / cap
+                pi[m] = max(-float(y[r]), 0.0) * self.obj_ref / cap
         return PriceCertificate.at(self.pd, lam, pi)
 
     # -- cuts ----------------------------------------------------------------------------------
@@ -240,11 +322,22 @@ class _Master:
                 # use the weaker valid cut eta >= (e + e'(1 - p)) y  (phi <= y, e' <= 0)
                 a, b = float(ei + di * (1.0 - p)), 0.0
             a = max(a, 0.0) if a < 1e-9 else a
-            coefs = [(self.eta[n, m], -1.0), (self.y[n, m], a)]
+            # the row divided by sigma in [1, CUT_ROW_SCALE_MAX]: its slack, which enters the bound's
+            # derating term (`derate`), is then at most eta + |b| / sigma (not eta + |b|)
+            sigma = min(max(-b, 1.0), CUT_ROW_SCALE_MAX)
+            coefs = [(self.eta[n, m], -1.0 / sigma), (self.y[n, m], a / sigma)]
             if b != 0.0:
-                coefs.append((self.phi[n, m], b))
+                coefs.append((self.phi[n, m], b / sigma))
             rows.add(-self.hs.kHighsInf, 0.0, coefs)
             have.append(float(p))
+            # the most this row's slack can be (rows' units) at an LP optimum, where eta is the
+            # largest of its cuts (all under the convex e) and y <= 1: the most e(q) exceeds the
+            # cut at a share q in [pmin, 1], at an end (coefficients HiGHS would drop as tiny are 0)
+            a_kept = a if a / sigma >= 1e-9 else 0.0
+            b_kept = b if -b / sigma >= 1e-9 else 0.0
+            e_lo, e_hi = self.e_ends[n, m]
+            gap_ends = max(e_lo - a_kept - b_kept * pmin, e_hi - a_kept - b_kept, 0.0)
+            self.slack_top[n, m] += gap_ends / sigma
             self.cut_rows.append(((n, m), float(p)))
         added = rows.add_to(self.h)
         self.n_cuts += added
@@ -279,7 +372,8 @@ class _Master:
             pmin = float(pd.f_min[n, m] / pd.cpu_hz[m])
             grid = np.geomspace(max(pmin, 1e-6), 1.0, self.opts.initial_cuts)
             k = np.arange(1, load[m] + 1)
-            self.add_cuts(n, m, np.concatenate(([pmin], grid, 1.0 / k[k <= 8])))
+            carried = self.carry.get((n, m), []) if self.carry else []
+            self.add_cuts(n, m, np.concatenate(([pmin], grid, 1.0 / k[k <= 8], carried)))
 
     def kelley_root(self, max_rounds: int, deadline: float | None) -> float:
         """Tighten the cuts on the master's LP relaxation (Kelley's cutting planes); return its bound.
@@ -303,7 +397,7 @@ class _Master:
                 self.h.run()
                 if self.h.getModelStatus() != hs.HighsModelStatus.kOptimal:
                     break
-                bound = self.h.getInfo().objective_function_value * self.ref
+                bound = self.h.getInfo().objective_function_value * self.obj_ref   # derated on return
                 sol = self.h.getSolution()
                 xv = np.array(sol.col_value)
                 if self.keep_duals and sol.dual_valid:
@@ -326,7 +420,7 @@ class _Master:
                 self.drop_slack_cuts(self.opts.drop_slack)
         finally:
             self.h.changeColsIntegrality(ni, self.integer, np.array([hs.HighsVarType.kInteger] * ni))
-        return bound
+        return self.safe(bound)
 
     def drop_slack_cuts(self, slack_tol: float) -> int:
         """Delete the cut rows with slack above ``slack_tol`` at the last LP solution (smaller LPs).
@@ -380,12 +474,12 @@ class _Master:
                                "infeasible": r.infeasible, "nodes": r.nodes}
         if r.infeasible:
             return out
-        out["bound"] = r.bound * self.ref
+        out["bound"] = self.safe(r.bound * self.obj_ref)
         if r.x is not None:
             # HiGHS 1.16 can report the optimum's value but hand back the MIP start's columns (seen
             # when presolve maps the start to a better point): never trust a solution whose cost is
             # not the reported one; solve again without the start.
-            val = float(self.col_cost @ r.x) + self.offset
+            val = (float(self.col_cost @ r.x) + self.offset) * (self.ref / self.obj_ref)
             if abs(val - r.objective) > 1e-9 * max(1.0, abs(val)) and use_start:
                 left = None if time_limit is None else time_limit - (time.perf_counter() - started)
                 if left is None or left > 0:
@@ -467,16 +561,30 @@ def solve_exact(snapshot: Snapshot, options: ExactOptions | None = None, *, warm
     return _solve_exact(snapshot, opts, time.perf_counter(), None, 0, warm)
 
 
+CUT_ROW_SCALE_MAX = 100.0
+"""Cut rows ``eta >= a y + b phi`` are divided by ``min(max(|b|, 1), this)``: the bound's derating
+term grows with their slopes in the rows' units, the eta coefficient must stay far above HiGHS's
+``small_matrix_value`` and a primal violation of a row (1e-9) is worth this much more in eta."""
+DUAL_TOL = 1e-10
+"""HiGHS's dual feasibility tolerance in exact's master (its least allowed value): the bound is
+derated by it times the master's coefficients (``_Master.derate``)."""
+RESCALE_OBJECTIVE_BELOW = 0.5
+"""When the incumbent falls below this fraction of the objective's unit, the objective is measured
+in units of the new incumbent (in place): the derating term is proportional to that unit."""
 RESCALE_BELOW = 1e-3
-"""When an incumbent below this fraction of the master's scale is found, the master is rebuilt at
-the new incumbent's scale (and its earlier bound dropped): HiGHS's absolute tolerances on a master
-scaled by a far larger cost (a failed 1e12-penalty request at the starting placement) can put its
-bound above the optimum."""
-MAX_RESCALES = 3
+"""When an incumbent below this fraction of the rows' unit is found, the master is rebuilt at the new
+incumbent's scale, with the cut shares found so far: cut coefficients far below 1 would meet HiGHS's
+``small_matrix_value`` (1e-9) and be dropped (weaker cuts, slower closing)."""
+MAX_RESCALES = 64
+PRIMAL_SEED_MIN_PAIRS = 500
+"""``primal_seed="auto"`` runs the fast method for a start on snapshots with N M at least this (the
+default scenario's 50 x 5, 250 pairs, is solved without it)."""
+PRIMAL_SEED_SHARE = 0.25
+"""Share of the time left that the fast start may take (with a ``time_limit``)."""
 
 
 def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, rescales: int,
-                 warm: ExactWarmStart | None = None) -> Solution:
+                 warm: ExactWarmStart | None = None, carry: dict | None = None) -> Solution:
     gap, time_limit, max_iterations, verbose = opts.gap, opts.time_limit, opts.max_iterations, opts.verbose
     s = snapshot
     pd = PairData.of(s)
@@ -521,6 +629,23 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
             a = allocate(s, alone, pair_data=pd, deadline=deadline, oracle=oracle)
             if best is None or a.cost < best.cost:
                 best = a
+    seed_bound = 0.0
+    if start is None and warm is None and (opts.primal_seed == "fast" or (
+            opts.primal_seed == "auto" and s.n_mus * M >= PRIMAL_SEED_MIN_PAIRS)):
+        # large or loaded snapshots: the fast method's decision (Lagrangian best responses, repair,
+        # local search) as a third start, exactly admitted at its placement; its certified
+        # Lagrangian bound is a lower bound too
+        from .fast import solve_fast
+
+        left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3)
+        quick = solve_fast(s, gap=opts.gap, time_limit=None if left is None else PRIMAL_SEED_SHARE * left)
+        stats["fast_seed_s"] = quick.solve_time_s
+        if math.isfinite(quick.objective):
+            a = allocate(s, quick.placement, pair_data=pd, deadline=deadline, oracle=oracle)
+            if best is None or a.cost < best.cost:
+                best = a
+        if math.isfinite(quick.bound):
+            seed_bound = float(quick.bound)
     reuse = warm is not None and warm.matches(s)
     if reuse and warm.placement is not None:  # the last optimum, at the new prices
         again = allocate(s, warm.placement, pair_data=pd, deadline=deadline, oracle=oracle)
@@ -538,17 +663,19 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
         ref = ub if math.isfinite(ub) else float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
         if not ref > 0:
             ref = 1.0
-        master = _Master(pd, ref, opts)
+        master = _Master(pd, ref, opts, carry)
         if warm is not None:
             # the masters of repeated solves are small and re-solved often: HiGHS's presolve costs
             # more than it saves there (measured in benchmarks/bench_bound.py)
             master.h.setOptionValue("presolve", "off")
         master.initial_cuts()
+    if math.isfinite(ub) and ub < RESCALE_OBJECTIVE_BELOW * master.obj_ref:  # a repriced master
+        master.rescale(ub)
     if warm is not None:
         warm.master, warm.snapshot, warm.placement, warm.certificate = master, s, None, None
         warm.solves += 1
-        master.keep_duals, master.root_duals = True, None
-    lb = 0.0
+    master.keep_duals, master.root_duals = True, None
+    lb = seed_bound
     cache: dict[tuple[int, tuple[int, ...]], Any] = {}
     req = s.request & ~s.migrating
     target_gap = max(gap / 4, 1e-9)
@@ -572,8 +699,14 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
     root = master.kelley_root(opts.root_rounds, None if time_limit is None else t0 + time_limit)
     lb = max(lb, root)
     stats["root_bound"] = root
+    # a bound in closed form that no solver tolerance enters: the Lagrangian dual function at the
+    # root LP's CPU and storage prices (solvers/price_certificate.py, certified pricing)
+    certificate = master.price_certificate()
+    if certificate is not None:
+        stats["lagrangian_bound"] = certificate.bound(s.failure_penalty)
+        lb = max(lb, stats["lagrangian_bound"])
     if warm is not None:
-        warm.certificate = master.price_certificate()
+        warm.certificate = certificate
     closed_at_root = best is not None and lb >= ub - gap * abs(ub)
     for it in range(0 if closed_at_root else max_iterations):
         stats["iterations"] = it + 1
@@ -613,10 +746,12 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
                 found = allocate(s, placement, pair_data=pd, deadline=deadline, oracle=oracle)
                 if found.cost < ub:
                     ub, best = found.cost, found
-                    if ub < RESCALE_BELOW * ref and rescales < MAX_RESCALES:  # see RESCALE_BELOW
+                    if ub < RESCALE_BELOW * master.ref and rescales < MAX_RESCALES:  # see RESCALE_BELOW
                         if warm is not None:
                             warm.master = None  # a master at the old scale is not kept
-                        return _solve_exact(s, opts, t0, best, rescales + 1, warm)
+                        return _solve_exact(s, opts, t0, best, rescales + 1, warm, master.cuts)
+                    if ub < RESCALE_OBJECTIVE_BELOW * master.obj_ref:
+                        master.rescale(ub)
                     master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))
             for m, r in enumerate(results):  # OA cuts at the optimal allocation of the admitted sets
                 for n, f in zip(r.alloc.mus, r.alloc.cpu_hz):
@@ -650,6 +785,8 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
     if best is None:
         return fail_all_solution(s, bound=lb, status=SolveStatus.BOUND_ONLY, method="exact", started=t0, stats=stats)
     stats["upper_bound_allocations_cached"] = len(cache)
+    stats["bound_derate"] = master.derate(lb)  # at the final bound: what HiGHS's tolerances may be worth (J)
+    stats["objective_unit"] = master.obj_ref
     if warm is not None:
         warm.placement = best.placement.copy()
     return finish(best, lb, status)

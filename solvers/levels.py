@@ -299,8 +299,11 @@ def _finish(s: Snapshot, b: dict[str, Any], bound: float, status: str, t0: float
                          method="exact", started=t0, stats=stats, level=b["level"])
 
 
-def allocate_levels(snapshot: Snapshot, placement, *, gap: float = 1e-9, time_limit: float | None = None) -> Any:
+def allocate_levels(snapshot: Snapshot, placement, *, gap: float = 1e-7, time_limit: float | None = None) -> Any:
     """Optimal admission, levels and allocation for a fixed ``placement`` (a snapshot with a menu).
+
+    ``gap`` 1e-7: the exact master's bound is derated by what HiGHS's tolerances can be worth
+    (docs/solvers.md, "The exact bound under HiGHS's tolerances"), 1e-8 to 3e-8 of the objective here.
 
     The oracle of this module on the snapshot with its DTs pinned at ``placement`` (its master has
     no placement columns), plus the migration penalties of the DTs ``placement`` moves. Returns an

@@ -104,6 +104,9 @@ class ExactOptions(SolverOptions):
     """HiGHS ``mip_heuristic_effort`` (dimensionless, 0..1)."""
     drop_slack: float | None = None
     """After the root, drop cuts with slack above this (objective units of the master's scale); None keeps all."""
+    primal_seed: str = "auto"
+    """A start from the fast method (its decision, exactly admitted, and its certified bound): ``"fast"``,
+    ``"none"``, or ``"auto"`` (when N M >= 500; not with ``warm=``)."""
 
     method = "exact"
 
@@ -117,6 +120,8 @@ class ExactOptions(SolverOptions):
             bad.append(f"root_rounds must be an integer >= 0, got {self.root_rounds!r}")
         if not (0.0 <= self.heuristic_effort <= 1.0):
             bad.append(f"heuristic_effort must be in [0, 1], got {self.heuristic_effort!r}")
+        if self.primal_seed not in ("auto", "fast", "none"):
+            bad.append(f"primal_seed must be 'auto', 'fast' or 'none', got {self.primal_seed!r}")
         if self.drop_slack is not None and not self.drop_slack >= 0:
             bad.append(f"drop_slack must be >= 0 or None, got {self.drop_slack!r}")
         return bad

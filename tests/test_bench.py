@@ -214,3 +214,27 @@ def test_validation_errors_survive_pickling():
                 DecisionError([("power", "z")]), ValidationError("thing", [("a", "b")])):
         back = pickle.loads(pickle.dumps(err))
         assert type(back) is type(err) and str(back) == str(err) and back.problems == err.problems
+
+
+@pytest.mark.parametrize("suite", ["solvers", "scaling"])
+def test_loaded_smoke_preset_runs_scip_beside_exact_and_fast(suite, tmp_path):
+    """The loaded presets solve wdtnopt.testing.loaded_snapshot instances with exact, fast and SCIP in
+    one run (the smoke variant at toy sizes); the default presets' tasks keep their keys."""
+    from wdtnopt.solvers import methods
+
+    cfg = load_config(suite, "loaded_smoke")
+    assert load_config(suite, "loaded")["snapshots"] in ("loaded", ["loaded"])
+    tasks = suite_module(suite).tasks(cfg)
+    assert all(t.config.get("snapshots") == "loaded" for t in tasks)
+    assert all("snapshots" not in t.config for t in suite_module(suite).tasks(load_config(suite, "default")))
+    run, files = run_suite(suite, "loaded_smoke", tmp_path, workers=1, progress=False)
+    assert run.complete
+    report = (tmp_path / "report.md").read_text()
+    if suite == "solvers":
+        rows = (tmp_path / "solvers.csv").read_text().splitlines()
+        got = {line.split(",")[1] for line in rows[1:]}
+        assert {"exact", "fast"} <= got and ("pyomo" in got or "pyomo" not in methods())
+        assert all(line.startswith("loaded,") for line in rows[1:])
+        assert "| loaded | exact oracle" in report
+    else:
+        assert "SCIP (s)" in report and "loaded_snapshot(N, 2, 0)" in report

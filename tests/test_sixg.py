@@ -400,7 +400,9 @@ def test_sixg_smoke_preset_renders(tmp_path):
 def test_pyomo_level_minlp_agrees_with_exact(seed, kind):
     pytest.importorskip("pyscipopt")
     s = with_menu(tiny_snapshot(900 + seed, kind=kind, N=4, M=2), seed, min_accuracy=0.9 if seed % 2 else 0.0)
-    ex = solve(s, method="exact", gap=1e-8)
+    # exact certifies what HiGHS's tolerances allow (its bound is derated by them: a few 1e-8 of
+    # the objective on these level masters, docs/solvers.md), so it is asked 1e-7
+    ex = solve(s, method="exact", gap=1e-7)
     py = solve(s, method="pyomo", gap=1e-8)
     assert ex.level[ex.served].any()           # the cases pick compressed levels
     # pyomo's status is its recomputed gap's: SCIP at its 1e-6 tolerances need not certify 1e-8

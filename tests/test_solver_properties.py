@@ -2,7 +2,8 @@
 
 Property (hypothesis, N <= 4, M <= 2): failure penalties 0 or 1e-12 .. 1e12 J, gains 1e-16 .. 1e-3,
 data 1 .. 1e10 bit, CPU 0 or 1e6 .. 1e12 Hz, empty request / served / migrating sets, one MU, one
-server, a server down and DTs not allowed to move. For every method: the decision is accepted by ``evaluate`` and its objective is
+server, a server down and DTs not allowed to move, and starts costing ~1e12 J next to optima of
+nano- to millijoules (``_scale_trap``). For every method: the decision is accepted by ``evaluate`` and its objective is
 ``evaluate``'s; the bound is at most the optimum (1e-9 relative); ``optimal`` implies the objective
 is within the asked gap of the optimum; ``infeasible`` exactly when no placement fits; nothing
 raises (the property test does not uninstall back ends: a missing one skips).
@@ -125,6 +126,12 @@ def brute_force(s: Snapshot) -> float:
     N, M = s.n_mus, s.n_bss
     req = np.flatnonzero(s.request & ~s.migrating)
     memo: dict[tuple[int, tuple[int, ...]], float] = {}
+    energy_memo: dict[tuple[int, tuple[int, ...]], float] = {}
+
+    def energy(m: int, sub: tuple[int, ...]) -> float:
+        if (m, sub) not in energy_memo:
+            energy_memo[m, sub] = server_energy(s, m, sub)
+        return energy_memo[m, sub]
 
     up = np.ones(M, dtype=bool) if s.server_up is None else np.asarray(s.server_up, dtype=bool)
 
@@ -134,7 +141,7 @@ def brute_force(s: Snapshot) -> float:
             for r in range(len(hosted) + 1 if up[m] else 1):  # a down server serves nobody
                 for sub in itertools.combinations(hosted, r):
                     rest = sum(float(s.failure_penalty[i]) for i in hosted if i not in sub)
-                    best = min(best, server_energy(s, m, sub) + rest)
+                    best = min(best, energy(m, sub) + rest)
             memo[m, hosted] = best
         return memo[m, hosted]
 
@@ -200,7 +207,10 @@ def snapshots(draw) -> Snapshot:
     range; each set is empty with probability 1/4.
     """
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    if rng.random() < 0.5:
+    u = rng.random()
+    if u < 0.2:
+        return _scale_trap(rng)
+    if u < 0.6:
         return _crowded(rng)
     N = int(rng.integers(1, 5))
     M = int(rng.integers(1, 3))
@@ -258,11 +268,39 @@ def _crowded(rng: np.random.Generator) -> Snapshot:
     return _snapshot(N, M, **f)
 
 
+def _scale_trap(rng: np.random.Generator) -> Snapshot:
+    """A start costing about 1e12 J next to an optimum of micro- to nanojoules.
+
+    Failure penalties mixed from 1e12, 1e-12 and moderate values; every DT starts on server 0, which
+    has no CPU (or is down), so the previous placement fails every request there and costs the sum
+    of their penalties, while server 1 serves them cheaply (a move costs 1e-12 .. 1e-3 J). A solver
+    whose bound rests on tolerances measured in units of its first incumbent reports bounds above
+    the optimum here (an exact master scaled by 1e12 J once gave a bound 37% above an optimum of
+    1.6e-4 J).
+    """
+    N, M = int(rng.integers(2, 4)), 2
+    pen = rng.choice([1e12, 1e-12, 1e-3], N)
+    pen[rng.integers(N)] = 1e12
+    pen[rng.integers(N)] = 1e-12 if N > 1 else pen[0]
+    f = {
+        "gain": 10.0 ** rng.uniform(-11, -9, (N, M)), "assoc": rng.integers(0, M, N),
+        "data_bits": 10.0 ** rng.uniform(3, 6, N), "cycles_per_bit": rng.choice([10.0, 100.0], N),
+        "deadline": rng.uniform(0.3, 1.0, N), "request": rng.random(N) < 0.9, "dt_size_bits": np.full(N, 1e8),
+        "cpu_hz": np.array([0.0, 10.0 ** rng.uniform(9, 10.5)]), "storage_bits": np.array([1e9, 1e8 * (N - rng.integers(0, 2))]),
+        "placement_prev": np.zeros(N, dtype=int), "failure_penalty": pen,
+        "migration_penalty": 10.0 ** rng.uniform(-12, -3, N),
+    }
+    if rng.random() < 0.3:  # server 0 down instead of CPU-less
+        f["cpu_hz"][0] = 1e10
+        f["server_up"] = np.array([False, True])
+    return _snapshot(N, M, **f)
+
+
 # -- the property --------------------------------------------------------------------------------
-def check_against(s: Snapshot, method: str, optimum: float) -> None:
+def check_against(s: Snapshot, method: str, optimum: float, **options) -> None:
     gap = GAP[method]
     try:
-        sol = solve(s, method=method, gap=gap, time_limit=TIME_LIMIT_S[method])
+        sol = solve(s, method=method, gap=gap, time_limit=TIME_LIMIT_S[method], **options)
     except SolverError as exc:  # only a missing back end may raise
         if "pip install" in str(exc):
             pytest.skip(str(exc))
@@ -314,6 +352,35 @@ def _property(method: str):
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_on_the_whole_kind(method: str) -> None:
     _property(method)()
+
+
+def test_exact_with_the_fast_start_on_the_whole_kind() -> None:
+    """exact seeded by the fast method (its decision and its Lagrangian bound; automatic on large
+    snapshots) keeps every property on the whole kind, traps included."""
+    @settings(max_examples=max(1, int(20 * SCALE)), deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(s=snapshots())
+    def run(s: Snapshot) -> None:
+        check_against(s, "exact", brute_force(s), primal_seed="fast")
+    run()
+
+
+TRAP_EXAMPLES = {"exact": 40, "fast": 25, "relaxation": 10}
+
+
+@pytest.mark.parametrize("method", sorted(TRAP_EXAMPLES))
+def test_bound_below_the_optimum_when_the_start_costs_1e12(method: str) -> None:
+    """Starts of ~1e12 J, optima of nano- to millijoules, penalties mixed from 1e12 and 1e-12: the
+    bound stays below the brute force (exact's once came out 37% above it: HiGHS's tolerances in
+    units of the first incumbent). Checked: with exact's rescaling, derating, Lagrangian floor and
+    second start removed, this test fails (a bound of 1.0e-3 J over an optimum of 2.3e-4 J)."""
+    @settings(max_examples=max(1, int(TRAP_EXAMPLES[method] * SCALE)), deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(seed=st.integers(0, 2**32 - 1))
+    def run(seed: int) -> None:
+        s = _scale_trap(np.random.default_rng(seed))
+        check_against(s, method, brute_force(s))
+    run()
 
 
 def test_allocate_with_nobody_served_is_the_penalties() -> None:

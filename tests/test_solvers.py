@@ -170,7 +170,11 @@ def test_cli_solve_prints_table_and_writes_json(tmp_path, capsys) -> None:
 @pytest.mark.parametrize("args,needle", [
     (["solve", "MISSING.json"], "cannot read"),
     (["solve", "SNAP", "--method", "nope"], "--method"),
+    (["solve", "SNAP", "--method", "bogus"], "'bogus' is not one of 'exact'"),
     (["solve", "SNAP", "--method", "fast", "--option", "tim_limit=1"], "'tim_limit'"),
+    (["solve", "SNAP", "--option", "max_iters=3"], "valid options are gap, time_limit"),
+    (["solve", "SNAP", "--option", "gap=abc"], "own flag, --gap"),
+    (["solve", "SNAP", "--option", "time_limit=2"], "own flag, --time-limit"),
     (["solve", "SNAP", "--method", "exact", "--option", "oracle=magic"], "oracle"),
     (["solve", "SNAP", "--option", "gap"], "NAME=VALUE"),
     (["solve", "SNAP", "--gap", "-1"], "--gap"),
@@ -188,6 +192,7 @@ def test_cli_solve_bad_input_exits_2(tmp_path, capsys, args, needle) -> None:
     assert code == 2
     assert needle in err + out
     assert "Traceback" not in err
+    assert len((err + out).strip().splitlines()) == 1, err + out
 
 
 def test_solve_names_a_snapshot_of_the_wrong_type() -> None:

@@ -85,3 +85,52 @@ def test_bench_solvers_allocation_task_runs_outside_the_checkout(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     keys = out.stdout.strip().splitlines()[-1]
     assert "skipped" not in keys and "e_fast" in keys and "e_cvx" in keys
+
+
+def test_loaded_snapshot_is_loaded_feasible_and_deterministic():
+    from wdtnopt import trace as trace_module
+    from wdtnopt.testing import LOADED_STORAGE_SLACK, loaded_snapshot
+
+    fixed_layout = trace_module.bs_layout
+    for N, M, seed in ((50, 5, 0), (100, 10, 3), (9, 2, 1)):
+        s = loaded_snapshot(N, M, seed)
+        assert trace_module.bs_layout is fixed_layout          # the layout seam is restored
+        again = loaded_snapshot(N, M, seed)
+        assert all(np.array_equal(getattr(s, k), getattr(again, k)) for k in s.to_dict() if k != "allow_migration")
+        assert ((1.5e9 <= s.cpu_hz) & (s.cpu_hz <= 4e9)).all()
+        assert ((0.15 <= s.deadline) & (s.deadline <= 0.25)).all()
+        assert abs(s.request.mean() - 0.7) < 0.25
+        # the storage: at least LOADED_STORAGE_SLACK (grown only when the greedy packing fails) times the
+        # DTs, servers uneven by up to 7x, the previous placement fits
+        total = s.storage_bits.sum() / s.dt_size_bits.sum()
+        assert LOADED_STORAGE_SLACK * (1 - 1e-12) <= total < LOADED_STORAGE_SLACK * 1.05 ** 5
+        assert s.storage_bits.max() / s.storage_bits.min() <= 7 * (1 + 1e-12)
+        load = np.bincount(s.placement_prev, weights=s.dt_size_bits, minlength=M)
+        assert (load <= s.storage_bits).all()
+        # random BS positions: the association is the nearest of them, not of the fixed layout
+        tr_fixed = generate_trace(Scenario.paper(n_mus=N, n_bss=M, request_prob=0.7, compression_ratio=1.0),
+                                  seed=seed, slots=1)
+        assert not np.array_equal(s.gain, tr_fixed.gain[0])
+        assert np.array_equal(s.data_bits, tr_fixed.data_bits[0])      # the trace's own workload streams
+    # paper snapshots are untouched by the loaded generator
+    a = paper_snapshot(N=10, M=5, seed=0)
+    loaded_snapshot(10, 5, 0)
+    assert np.array_equal(a.gain, paper_snapshot(N=10, M=5, seed=0).gain)
+    with pytest.raises(ValueError, match="storage_slack"):
+        loaded_snapshot(5, 2, 0, storage_slack=1.0)
+    with pytest.raises(ValueError, match="cpu_hz_range"):
+        loaded_snapshot(5, 2, 0, cpu_hz_range=(4e9, 1e9))
+
+
+def test_loaded_snapshot_exact_optimum_against_brute_force():
+    """A small loaded snapshot: the exact optimum equals the brute force of the solver tests."""
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_solver_properties import brute_force
+    from wdtnopt.solvers import solve
+    from wdtnopt.testing import loaded_snapshot
+
+    for seed in range(3):
+        s = loaded_snapshot(4, 2, seed)
+        sol = solve(s, method="exact")
+        assert sol.status == "optimal"
+        assert sol.objective == pytest.approx(brute_force(s), rel=1e-6)

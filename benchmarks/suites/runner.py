@@ -63,7 +63,7 @@ def load_config(suite: str, preset: str | os.PathLike[str]) -> dict[str, Any]:
         return dict(presets[name])
     path = Path(name)
     if not path.is_file():
-        raise WdtnoptError(f"preset: expected one of {', '.join(PRESETS)} or a TOML file, got {name!r}")
+        raise WdtnoptError(f"preset: expected one of {', '.join(presets)} or a TOML file, got {name!r}")
     try:
         overrides = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -71,7 +71,7 @@ def load_config(suite: str, preset: str | os.PathLike[str]) -> dict[str, Any]:
     overrides.pop("suite", None)
     base = overrides.pop("base", "default")
     if base not in presets:
-        raise WdtnoptError(f"preset {path}: base: expected one of {', '.join(PRESETS)}, got {base!r}")
+        raise WdtnoptError(f"preset {path}: base: expected one of {', '.join(presets)}, got {base!r}")
     cfg = dict(presets[base])
     unknown = sorted(set(overrides) - set(cfg))
     if unknown:
@@ -116,6 +116,9 @@ def _presets(suite: str) -> dict[str, dict[str, Any]]:
         if name not in data:
             raise WdtnoptError(f"{path}: missing preset [{name}]")
         out[name] = {**data[name], "preset": name}
+    for name, table in data.items():   # a suite's own presets beside the three every suite has
+        if isinstance(table, dict) and name not in out:
+            out[name] = {**table, "preset": name}
     return out
 
 

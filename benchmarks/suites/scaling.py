@@ -5,6 +5,11 @@ per slot, and of ``solve(method="fast")`` on the frame-start snapshot of slot 0 
 registered (and ``exact`` up to ``exact_max_n``), each the median of ``repeats`` runs. The report
 fits the growth exponent ``b`` of ``time ~ a N^b`` by least squares on log-log axes.
 
+The ``loaded`` presets (``snapshots = "loaded"``) solve ``wdtnopt.testing.loaded_snapshot(N, M,
+seed)`` instead (random BS positions, 1.5-4 GHz servers, tight storage, 70% requesting), with
+``exact`` capped at ``time_limit`` s and SCIP (``pyomo``) side by side up to ``scip_max_n``, capped
+at ``scip_cap`` s; the simulator's rows stay those of the default scenario.
+
 Timings: the preset asks for one worker (``workers = 1``) so tasks do not share the CPU; a
 ``--workers`` or ``--scheduler`` given on the command line overrides it.
 """
@@ -27,11 +32,18 @@ MODULE = "wdtnopt.benchmarks.suites.scaling"
 def tasks(cfg: dict[str, Any]) -> list[Task]:
     from wdtnopt.solvers import methods
 
-    solve_methods = [m for m in ("fast", "exact") if m in methods()]
-    return [Task(f"{MODULE}:scaling_task", {"suite": "scaling", "kind": "scaling", "n_mus": int(n), "n_bss": int(cfg["n_bss"]),
-                                            "slots": int(cfg["slots"]), "repeats": int(cfg["repeats"]), "seed": int(cfg["seed"]),
-                                            "methods": [m for m in solve_methods if m != "exact" or n <= cfg["exact_max_n"]]})
-            for n in sorted(cfg["n_grid"], reverse=True)]
+    solve_methods = [m for m in ("fast", "exact", "pyomo") if m in methods()]
+    loaded = cfg.get("snapshots", "paper") == "loaded"
+    out = []
+    for n in sorted(cfg["n_grid"], reverse=True):
+        c = {"suite": "scaling", "kind": "scaling", "n_mus": int(n), "n_bss": int(cfg["n_bss"]),
+             "slots": int(cfg["slots"]), "repeats": int(cfg["repeats"]), "seed": int(cfg["seed"]),
+             "methods": [m for m in solve_methods if (m != "exact" or n <= cfg["exact_max_n"])
+                         and (m != "pyomo" or (loaded and n <= cfg.get("scip_max_n", 0)))]}
+        if loaded:  # keys only in loaded tasks: the default tasks' results stay reusable
+            c.update(snapshots="loaded", time_limit=float(cfg["time_limit"]), scip_cap=float(cfg["scip_cap"]))
+        out.append(Task(f"{MODULE}:scaling_task", c))
+    return out
 
 
 def _median_time(fn: Any, repeats: int) -> tuple[float, Any]:
@@ -53,8 +65,14 @@ def scaling_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
     out = {"trace_s_per_slot": t_trace / cfg["slots"], "simulate_s_per_slot": t_sim / cfg["slots"],
            "energy_per_mu_slot": float(res.energy_per_mu_slot), "failure_ratio": float(res.failure_ratio)}
     snap = trace.snapshot(0, allow_migration=True)
+    limits = {}
+    if cfg.get("snapshots") == "loaded":
+        from wdtnopt.testing import loaded_snapshot
+
+        snap = loaded_snapshot(cfg["n_mus"], cfg["n_bss"], cfg["seed"])
+        limits = {"exact": {"time_limit": cfg["time_limit"]}, "pyomo": {"time_limit": cfg["scip_cap"]}}
     for m in cfg["methods"]:
-        t, sol = _median_time(lambda: solve(snap, method=m), cfg["repeats"])
+        t, sol = _median_time(lambda: solve(snap, method=m, **limits.get(m, {})), cfg["repeats"] if m != "pyomo" else 1)
         out[f"{m}_s"] = t
         out[f"{m}_gap"] = float(sol.gap)
         out[f"{m}_status"] = sol.status
@@ -63,9 +81,11 @@ def scaling_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
 def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: dict[str, Any]) -> list[Path]:
     rows = sorted(({**r["config"], **r["result"]} for r in records), key=lambda r: r["n_mus"])
-    series = {"trace": "trace_s_per_slot", "simulate": "simulate_s_per_slot", "fast": "fast_s", "exact": "exact_s"}
+    series = {"trace": "trace_s_per_slot", "simulate": "simulate_s_per_slot", "fast": "fast_s", "exact": "exact_s",
+              "pyomo": "pyomo_s"}
     cols = ["n_mus", "n_bss", "slots", "trace_s_per_slot", "simulate_s_per_slot", "fast_s", "fast_gap", "fast_status",
-            "exact_s", "exact_gap", "exact_status", "energy_per_mu_slot", "failure_ratio"]
+            "exact_s", "exact_gap", "exact_status", "pyomo_s", "pyomo_gap", "pyomo_status", "energy_per_mu_slot",
+            "failure_ratio"]
     atomic_write_text(out / "scaling.csv", style.csv_text(cols, ([r.get(c, "") for c in cols] for r in rows)))
     fits = {}
     plt = style.pyplot()
@@ -88,7 +108,9 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
     style.save(fig, out / "fig_scaling.png")
     lines = ["# Scaling (suite `scaling`)", "", f"- Command: `{info['command']}`", f"- Machine: {info['machine']}; {info['date']}", f"- Code: {info.get('code', 'not recorded')}.",
              f"- Preset `{cfg['preset']}`: N in {list(cfg['n_grid'])}, M = {cfg['n_bss']}, traces of {cfg['slots']} slots, "
-             f"median of {cfg['repeats']} runs.", "",
+             f"median of {cfg['repeats']} runs."
+             + (f" Snapshots solved: `loaded_snapshot(N, {cfg['n_bss']}, {cfg['seed']})`, exact capped at "
+                f"{cfg['time_limit']:g} s, SCIP at {cfg['scip_cap']:g} s." if cfg.get("snapshots") == "loaded" else ""), "",
              "| what | N range | points | fitted exponent b (time ~ N^b) | std. error |", "|---|---|---|---|---|"]
     for name, (b, se, k, lo, hi) in fits.items():
         if k < 2:
@@ -96,11 +118,12 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
         lines.append(f"| {style.label(name)} | {lo} - {hi} | {k} | {b:.3f} | {se:.3f} |")
     if "fast" not in fits:
         lines.append("\n`fast` is not registered in this build: only the simulator was measured.")
-    lines += ["", "| N | trace (ms/slot) | simulate follow (ms/slot) | fast (s) | fast certified gap | exact (s) |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "| N | trace (ms/slot) | simulate follow (ms/slot) | fast (s) | fast certified gap | exact (s) | "
+              "exact certified gap | SCIP (s) | SCIP certified gap |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         f = lambda k, s=1.0: f"{r[k] * s:.4g}" if isinstance(r.get(k), float) else "-"
-        lines.append(f"| {r['n_mus']} | {f('trace_s_per_slot', 1e3)} | {f('simulate_s_per_slot', 1e3)} | {f('fast_s')} | {f('fast_gap')} | {f('exact_s')} |")
+        lines.append(f"| {r['n_mus']} | {f('trace_s_per_slot', 1e3)} | {f('simulate_s_per_slot', 1e3)} | {f('fast_s')} | "
+                     f"{f('fast_gap')} | {f('exact_s')} | {f('exact_gap')} | {f('pyomo_s')} | {f('pyomo_gap')} |")
     lines += ["", "Files: `scaling.csv`, `fig_scaling.png`, task results in `tasks/`.", ""]
     atomic_write_text(out / "report.md", "\n".join(lines))
     return [out / "scaling.csv", out / "fig_scaling.png", out / "report.md"]

@@ -1,7 +1,10 @@
 """Suite ``solvers``: the snapshot methods on growing N and M; the fast allocation vs CVXPY.
 
 Instances are real snapshots: slot 0 of ``generate_trace(Scenario.paper(n_mus=N, n_bss=M), seed=i)``
-with migration allowed (the frame-start problem). Each (N, M, instance, method) is one task:
+with migration allowed (the frame-start problem), or, with ``snapshots = ["loaded"]`` (the
+``loaded`` presets), ``wdtnopt.testing.loaded_snapshot(N, M, i)``: random BS positions, 1.5-4 GHz
+servers, tight uneven storage, 70% of MUs requesting, deadlines 0.15-0.25 s. ``time_limit`` (s, 0:
+none) caps ``exact`` and ``fast``; ``fast_gap`` is fast's asked gap (default: ``gap``). Each (N, M, instance, method) is one task:
 ``exact`` (the certified oracle, ``gap``), ``pyomo`` (SCIP on the Pyomo MINLP, capped at
 ``scip_cap`` s) and ``fast`` when a ``fast`` method is registered with ``wdtnopt.solve``. The report
 gives times, certified gaps and agreement with the exact oracle (objective difference, same
@@ -38,16 +41,21 @@ def available_methods(cfg: dict[str, Any]) -> list[str]:
 def tasks(cfg: dict[str, Any]) -> list[Task]:
     out = []
     meths = available_methods(cfg)
-    for n in sorted(cfg["n_grid"], reverse=True):
-        for m in cfg["m_grid"]:
+    for kind in cfg.get("snapshots", ["paper"]):
+        for n, m in sizes(cfg):
             for i in range(int(cfg["instances"])):
                 for meth in meths:
                     if meth == "pyomo" and (i >= int(cfg["scip_instances"]) or n > int(cfg["scip_max_n"])):
                         continue
+                    gap = float(cfg.get("fast_gap", cfg["gap"])) if meth == "fast" else float(cfg["gap"])
                     c = {"suite": "solvers", "kind": "solve", "n_mus": int(n), "n_bss": int(m), "instance": i,
-                         "method": meth, "gap": float(cfg["gap"]), "repeats": int(cfg["repeats"])}
+                         "method": meth, "gap": gap, "repeats": int(cfg["repeats"])}
+                    if kind != "paper":  # the key stays out of the paper tasks: their results are reused
+                        c["snapshots"] = kind
                     if meth == "pyomo":
                         c["time_limit"] = float(cfg["scip_cap"])
+                    elif cfg.get("time_limit"):
+                        c["time_limit"] = float(cfg["time_limit"])
                     out.append(Task(f"{MODULE}:solve_task", c))
     if cfg.get("alloc_n"):
         out.append(Task(f"{MODULE}:allocation_task", {"suite": "solvers", "kind": "allocation", "n_mus": int(cfg["alloc_n"]),
@@ -55,16 +63,30 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
     return out
 
 
-def instance(n_mus: int, n_bss: int, seed: int) -> Any:
+def sizes(cfg: dict[str, Any]) -> list[tuple[int, int]]:
+    """The (N, M) of the preset: its ``sizes`` ("NxM" strings) if given, else ``n_grid`` x ``m_grid``
+    (largest N first)."""
+    if cfg.get("sizes"):
+        return [(int(a), int(b)) for a, b in (s.lower().split("x") for s in cfg["sizes"])]
+    return [(int(n), int(m)) for n in sorted(cfg["n_grid"], reverse=True) for m in cfg["m_grid"]]
+
+
+def instance(n_mus: int, n_bss: int, seed: int, snapshots: str = "paper") -> Any:
+    """Instance ``seed`` of size ``n_mus x n_bss``: ``"paper"`` (the default scenario's frame start)
+    or ``"loaded"`` (``wdtnopt.testing.loaded_snapshot``)."""
     from wdtnopt import Scenario, generate_trace
 
+    if snapshots == "loaded":
+        from wdtnopt.testing import loaded_snapshot
+
+        return loaded_snapshot(n_mus, n_bss, seed)
     return generate_trace(Scenario.paper(n_mus=n_mus, n_bss=n_bss), seed=seed, slots=1).snapshot(0, allow_migration=True)
 
 
 def solve_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
     from wdtnopt.solvers import solve
 
-    snap = instance(cfg["n_mus"], cfg["n_bss"], cfg["instance"])
+    snap = instance(cfg["n_mus"], cfg["n_bss"], cfg["instance"], cfg.get("snapshots", "paper"))
     opts = {"gap": cfg["gap"]}
     if "time_limit" in cfg:
         opts["time_limit"] = cfg["time_limit"]
@@ -97,20 +119,22 @@ def _plain(v: Any) -> Any:
 
 def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: dict[str, Any]) -> list[Path]:
     solves = [(r["config"], r["result"]) for r in records if r["config"]["kind"] == "solve"]
-    exact = {(c["n_mus"], c["n_bss"], c["instance"]): res for c, res in solves if c["method"] == "exact"}
+    for c, _ in solves:
+        c.setdefault("snapshots", "paper")
+    exact = {(c["snapshots"], c["n_mus"], c["n_bss"], c["instance"]): res for c, res in solves if c["method"] == "exact"}
     rows = []
     for c, res in solves:
-        ref = exact.get((c["n_mus"], c["n_bss"], c["instance"]))
+        ref = exact.get((c["snapshots"], c["n_mus"], c["n_bss"], c["instance"]))
         rel = same = math.nan
         if ref is not None and math.isfinite(res["objective"]) and ref["objective"] > 0:
             rel = (res["objective"] - ref["objective"]) / ref["objective"]
             same = float(res["placement"] == ref["placement"])
         rows.append({**c, **res, "rel_obj_vs_exact": rel, "same_placement": same})
-    rows.sort(key=lambda r: (r["method"], r["n_mus"], r["n_bss"], r["instance"]))
+    rows.sort(key=lambda r: (r["snapshots"], r["method"], r["n_mus"], r["n_bss"], r["instance"]))
     files = []
-    text = style.csv_text(["method", "n_mus", "n_bss", "instance", "status", "objective_j", "bound_j", "gap", "wall_s",
-                           "served", "requests", "rel_obj_vs_exact", "same_placement"],
-                          ([r["method"], r["n_mus"], r["n_bss"], r["instance"], r["status"], r["objective"], r["bound"],
+    text = style.csv_text(["snapshots", "method", "n_mus", "n_bss", "instance", "status", "objective_j", "bound_j", "gap",
+                           "wall_s", "served", "requests", "rel_obj_vs_exact", "same_placement"],
+                          ([r["snapshots"], r["method"], r["n_mus"], r["n_bss"], r["instance"], r["status"], r["objective"], r["bound"],
                             r["gap"], r["wall_s"], r["served"], r["requests"], r["rel_obj_vs_exact"], r["same_placement"]]
                            for r in rows))
     atomic_write_text(out / "solvers.csv", text)
@@ -120,39 +144,45 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
     ms = sorted({r["n_bss"] for r in rows})
     fig, axes = plt.subplots(1, len(ms), figsize=(4.2 * len(ms), 3.8), squeeze=False)
     for ax, m in zip(axes[0], ms):
-        for meth in sorted({r["method"] for r in rows}):
-            sel = [r for r in rows if r["method"] == meth and r["n_bss"] == m]
+        for kind, meth in sorted({(r["snapshots"], r["method"]) for r in rows}):
+            sel = [r for r in rows if r["method"] == meth and r["n_bss"] == m and r["snapshots"] == kind]
             ns = sorted({r["n_mus"] for r in sel})
+            if not ns:
+                continue
             med = [statistics.median([r["wall_s"] for r in sel if r["n_mus"] == n]) for n in ns]
-            ax.plot(ns, med, color=style.COLORS.get(meth), marker=style.MARKERS.get(meth, "o"), label=style.label(meth))
+            ax.plot(ns, med, color=style.COLORS.get(meth), marker=style.MARKERS.get(meth, "o"),
+                    linestyle="--" if kind == "loaded" else "-", label=f"{style.label(meth)} ({kind})")
         ax.set_yscale("log")
         ax.set_xlabel("number of MUs N")
         ax.set_ylabel("solve time, median over instances (s)")
         ax.set_title(f"M = {m} servers")
         ax.legend()
-    fig.suptitle("Snapshot solvers: wall time vs N (frame-start problems of the paper scenario)")
+    fig.suptitle("Snapshot solvers: wall time vs N (paper: frame starts of the default scenario; loaded: "
+                 "wdtnopt.testing.loaded_snapshot)")
     files.append(style.save(fig, out / "fig_solvers_time.png"))
 
     lines = ["# Snapshot solvers (suite `solvers`)", "",
              f"- Command: `{info['command']}`", f"- Machine: {info['machine']}; {info['date']}", f"- Code: {info.get('code', 'not recorded')}.",
-             f"- Preset `{cfg['preset']}`: N in {list(cfg['n_grid'])}, M in {list(cfg['m_grid'])}, {cfg['instances']} instances "
+             f"- Preset `{cfg['preset']}`: N x M in {', '.join(f'{n}x{m}' for n, m in sizes(cfg))}, {cfg['instances']} instances "
              f"(SCIP on the first {cfg['scip_instances']}, N <= {cfg['scip_max_n']}, cap {cfg['scip_cap']:g} s), "
-             f"asked gap {cfg['gap']:g}, time = median of {cfg['repeats']} runs.",
+             f"asked gap {cfg['gap']:g} (fast {float(cfg.get('fast_gap', cfg['gap'])):g}), time limit of exact and fast "
+             f"{(str(cfg['time_limit']) + ' s') if cfg.get('time_limit') else 'none'}, time = median of {cfg['repeats']} runs; "
+             f"snapshots: {', '.join(cfg.get('snapshots', ['paper']))}.",
              f"- Methods registered and run: {', '.join(available_methods(cfg))}"
              + ("" if "fast" in available_methods(cfg) else " (`fast` is not registered in this build: not measured)"), "",
-             "| method | N x M | instances | median time (s) | max time (s) | statuses | max certified gap | "
-             "max rel. objective vs exact | same placement as exact |", "|---|---|---|---|---|---|---|---|---|"]
-    for meth in sorted({r["method"] for r in rows}):
-        for n, m in sorted({(r["n_mus"], r["n_bss"]) for r in rows if r["method"] == meth}):
-            sel = [r for r in rows if r["method"] == meth and r["n_mus"] == n and r["n_bss"] == m]
+             "| snapshots | method | N x M | instances | median time (s) | max time (s) | statuses | max certified gap | "
+             "max rel. objective vs exact | same placement as exact |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for kind, meth in sorted({(r["snapshots"], r["method"]) for r in rows}):
+        for n, m in sorted({(r["n_mus"], r["n_bss"]) for r in rows if r["method"] == meth and r["snapshots"] == kind}):
+            sel = [r for r in rows if r["method"] == meth and r["n_mus"] == n and r["n_bss"] == m and r["snapshots"] == kind]
             st = ", ".join(f"{k} {v}" for k, v in sorted(_count(r["status"] for r in sel).items()))
             rel = [abs(r["rel_obj_vs_exact"]) for r in sel if math.isfinite(r["rel_obj_vs_exact"])]
             same = [r["same_placement"] for r in sel if math.isfinite(r["same_placement"])]
             gaps = [r["gap"] for r in sel if math.isfinite(r["gap"])]
-            lines.append(f"| {style.label(meth)} | {n} x {m} | {len(sel)} | {statistics.median(r['wall_s'] for r in sel):.3g} | "
+            lines.append(f"| {kind} | {style.label(meth)} | {n} x {m} | {len(sel)} | {statistics.median(r['wall_s'] for r in sel):.3g} | "
                          f"{max(r['wall_s'] for r in sel):.3g} | {st} | {max(gaps):.1e} | "
                          f"{(max(rel) if rel else math.nan):.1e} | {sum(same):.0f}/{len(same)} |"
-                         if gaps else f"| {style.label(meth)} | {n} x {m} | {len(sel)} | - | - | {st} | - | - | - |")
+                         if gaps else f"| {kind} | {style.label(meth)} | {n} x {m} | {len(sel)} | - | - | {st} | - | - | - |")
     alloc = [r["result"] for r in records if r["config"]["kind"] == "allocation"]
     if alloc:
         a = alloc[0]

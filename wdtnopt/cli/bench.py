@@ -12,7 +12,8 @@ from .core import console
 @click.command("bench")
 @click.argument("suite", type=click.Choice(["paper", "solvers", "scaling", "mobility", "resilience", "sixg"]))
 @click.option("--preset", default="smoke", show_default=True,
-              help="smoke (minutes, CI), default (about 2 h on 2 cores), full (a cluster), or a TOML file of overrides.")
+              help="smoke (minutes, CI), default (about 2 h on 2 cores), full (a cluster), a suite's own preset "
+                   "(solvers, scaling: loaded, loaded_smoke), or a TOML file of overrides.")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True,
               help="Output folder: tasks/ (one JSON per finished task), agents/, CSV, PNG, report.md. Rerun to resume.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,

@@ -35,7 +35,12 @@ def solve_cmd(snapshot_path: str, method: str, gap: float, time_limit: float | N
     from ..snapshot import Snapshot
     from ..solvers import solve
 
+    from ..solvers import SolverError
+
     extra = parse_options(options)
+    for name in ("gap", "time_limit", "threads"):
+        if name in extra:  # one value per option: the flag's
+            raise SolverError(f"--option {name}=...: {name} has its own flag, --{name.replace('_', '-')}")
     snap = Snapshot.load(snapshot_path)
     sol = solve(snap, method=method, gap=gap, time_limit=time_limit, threads=threads, **extra)
     console.print(solution_table(snap, sol))

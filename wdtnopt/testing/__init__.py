@@ -12,10 +12,12 @@ extras).
 >>> from wdtnopt.testing import paper_snapshot, tiny_snapshot, one_cell
 >>> s = paper_snapshot(N=30, M=5, seed=0)          # a realistic snapshot of the default scenario
 >>> t = tiny_snapshot(3, kind="tight_cpu")         # small and hard, for brute-force comparisons
+>>> u = loaded_snapshot(N=50, M=5, seed=0)          # heavily loaded: scarce CPU and storage
 """
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -119,6 +121,132 @@ def paper_snapshot(N: int = 30, M: int = 5, seed: int = 0, *, request_prob: floa
                        allow_migration=allow_migration)
 
 
+@contextlib.contextmanager
+def _bs_layout(positions: np.ndarray) -> Iterator[None]:
+    """Within the block, :func:`wdtnopt.generate_trace` places the BSs at ``positions`` [M, 2] (m)
+    instead of its fixed layout (it reads the layout from ``trace.bs_layout``; everything that
+    follows the positions, association, channels, interference and backhaul hops, is the trace
+    generator's own). Not thread-safe."""
+    from .. import trace as trace_module
+
+    fixed = trace_module.bs_layout
+    trace_module.bs_layout = lambda n_bss, area_m: positions.copy()
+    try:
+        yield
+    finally:
+        trace_module.bs_layout = fixed
+
+
+def _pack(size: np.ndarray, storage: np.ndarray) -> np.ndarray | None:
+    """A placement of DTs of ``size`` [N] into servers of ``storage`` [M] (first fit, largest first,
+    into the server with most room left), or None if that greedy packing fails."""
+    room = storage.astype(float).copy()
+    out = np.zeros(size.size, dtype=np.int64)
+    for n in np.argsort(-size, kind="stable"):
+        m = int(np.argmax(room))
+        if room[m] < size[n]:
+            return None
+        out[n] = m
+        room[m] -= size[n]
+    return out
+
+
+LOADED_STORAGE_SLACK = 1.25
+"""Total storage of a :func:`loaded_snapshot` over the total size of its DTs."""
+
+
+def loaded_snapshot(N: int = 50, M: int = 5, seed: int = 0, *, request_prob: float = 0.7,
+                    cpu_hz_range: tuple[float, float] = (1.5e9, 4e9), dts_per_server: tuple[float, float] = (1.0, 7.0),
+                    storage_slack: float = LOADED_STORAGE_SLACK, deadline_s_range: tuple[float, float] = (0.15, 0.25),
+                    failure_penalty: float = 0.01, migration_penalty: float = 1e-3, migrating_prob: float = 0.05,
+                    stay_prob: float = 0.7, compression_ratio: float = 1.0, **overrides: Any) -> Snapshot:
+    """A heavily loaded snapshot: random BS positions, scarce CPU and storage, most MUs requesting.
+
+    Slot 0 of the trace of ``Scenario.paper(n_mus=N, n_bss=M, request_prob=...)`` with the BSs at
+    random positions in the area, then: server CPU uniform in ``cpu_hz_range`` (1.5-4 GHz, against
+    the default 10 GHz), deadlines uniform per MU in ``deadline_s_range`` (0.15-0.25 s), 70% of the
+    MUs requesting, and tight, uneven storage.
+
+    Storage. Every DT needs a host, so "room for 1 to 7 DTs per server" cannot be meant literally
+    once N > 7 M (50 DTs on 5 servers would not fit). Read as the *unevenness* of the servers: each
+    server gets a weight uniform in ``dts_per_server`` (1 to 7: the largest server holds up to 7
+    times the smallest), and the storage of all servers together is ``storage_slack`` (1.25) times
+    the total size of the DTs, shared in proportion to the weights. So every snapshot is feasible
+    (a greedy packing is checked; the storage grows by 5% steps until it packs) and loaded: a fifth
+    of the storage is free, and a DT can seldom move without another one making room.
+
+    The decision state is drawn as in :func:`paper_snapshot` (a DT stays on its MU's BS with
+    probability ``stay_prob``, else a random server; overfull servers are emptied at random, and
+    if that fails the greedy packing is the previous placement). Streams: the trace's of ``seed``,
+    and the layout, CPU, storage, deadlines and decision state from a stream of their own.
+
+    Parameters
+    ----------
+    N, M : int, optional
+        Number of MUs and of servers.
+    seed : int, optional
+        Seed of the trace and of everything drawn here.
+    request_prob : float, optional
+        Probability that a MU requests.
+    cpu_hz_range : (float, float), optional
+        Range of each server's CPU (cycles/s).
+    dts_per_server : (float, float), optional
+        Range of the servers' storage weights (see Storage).
+    storage_slack : float, optional
+        Total storage over the total DT size (> 1).
+    deadline_s_range : (float, float), optional
+        Range of each MU's deadline (s).
+    failure_penalty, migration_penalty : float, optional
+        Prices of a failure and of a move (J), the same for every MU.
+    migrating_prob, stay_prob : float, optional
+        As in :func:`paper_snapshot`.
+    compression_ratio : float, optional
+        ``rho`` (1.0: raw data).
+    **overrides
+        Other :class:`~wdtnopt.Scenario` fields.
+
+    Returns
+    -------
+    Snapshot
+
+    Raises
+    ------
+    ValueError
+        If ``storage_slack <= 1`` or a range is empty or not positive.
+    """
+    for name, (lo, hi) in (("cpu_hz_range", cpu_hz_range), ("dts_per_server", dts_per_server),
+                           ("deadline_s_range", deadline_s_range)):
+        if not 0 < lo <= hi:
+            raise ValueError(f"{name}: expected 0 < low <= high, got ({lo!r}, {hi!r})")
+    if not storage_slack > 1:
+        raise ValueError(f"storage_slack: expected a number > 1, got {storage_slack!r}")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x10AD]))
+    sc = Scenario.paper(n_mus=N, n_bss=M, request_prob=request_prob, compression_ratio=compression_ratio,
+                        **overrides)
+    bs = rng.uniform(0.0, sc.area_m, (M, 2))
+    with _bs_layout(bs):
+        tr = generate_trace(sc, seed=seed, slots=1)
+    cpu = rng.uniform(*cpu_hz_range, M)
+    deadline = rng.uniform(*deadline_s_range, N)
+    size = np.asarray(tr.dt_size_bits, dtype=float)
+    weight = rng.uniform(*dts_per_server, M)
+    storage = weight / weight.sum() * storage_slack * size.sum()
+    packed = _pack(size, storage)
+    while packed is None:
+        storage = storage * 1.05
+        packed = _pack(size, storage)
+    assoc = tr.assoc[0]
+    prev = np.where(rng.random(N) < stay_prob, assoc, rng.integers(0, M, N))
+    prev = _fit_storage(prev, size, storage, rng)
+    if (np.bincount(prev, weights=size, minlength=M) > storage).any():
+        prev = packed
+    d = tr.snapshot(0, placement_prev=prev, migrating=rng.random(N) < migrating_prob,
+                    failure_penalty=np.full(N, failure_penalty), migration_penalty=np.full(N, migration_penalty),
+                    allow_migration=True).to_dict()
+    d.update(cpu_hz=cpu, storage_bits=storage, deadline=deadline)
+    return Snapshot.from_dict(d)
+
+
 def tiny_snapshot(seed: int, N: int | None = None, M: int | None = None, *, kind: str | None = None) -> Snapshot:
     """A small random snapshot (2 <= N <= 6, 1 <= M <= 3) in one of several hard regimes.
 
@@ -215,4 +343,5 @@ def one_cell(**fields: Any) -> Snapshot:
     return Snapshot.from_dict(d)
 
 
-__all__ = ["TINY_KINDS", "one_cell", "paper_snapshot", "scenario", "tiny_snapshot", "trace"]
+__all__ = ["LOADED_STORAGE_SLACK", "TINY_KINDS", "loaded_snapshot", "one_cell", "paper_snapshot", "scenario",
+           "tiny_snapshot", "trace"]
