@@ -34,7 +34,7 @@ from wdtnopt.snapshot import PER_MU, REQUIRED, Snapshot
 
 from . import Solution, make_solution
 from .allocation import PairData, allocate, allocate_server
-from .highs import RowBatch
+from .highs import MasterOutcome, RowBatch
 from .options import ExactOptions, FastOptions
 
 
@@ -250,7 +250,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
         lb = max(lb, res["bound"] - shift)
         xv = res["x"]
         if xv is None:
-            status = "time_limit" if res["status"] == master.hs.HighsModelStatus.kTimeLimit else "feasible"
+            status = "time_limit" if res["status"] is MasterOutcome.TIME_LIMIT else "feasible"
             break
         vplace = np.array(sv.placement_prev)
         for k in master.free:

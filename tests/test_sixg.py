@@ -605,3 +605,13 @@ def test_menu_env_passes_the_pettingzoo_api_tests():
     pz.parallel_api_test(parallel_env(scenario=sc, seed=0, slots=7), num_cycles=20)
     pz.api_test(parallel_to_aec(parallel_env(scenario=sc, seed=0, slots=7)), num_cycles=20)
     pz.parallel_seed_test(lambda: parallel_env(scenario=sc, seed=0, slots=7), num_cycles=20)
+
+
+def test_exact_with_levels_that_runs_out_of_time_says_time_limit():
+    # the level master stopped by its time limit before any placement is a time limit, not "feasible"
+    from wdtnopt.testing import loaded_snapshot
+
+    s = with_menu(loaded_snapshot(60, 6, 1), 1, levels=3)
+    r = solve(s, method="exact", time_limit=0.01)
+    assert r.status == "time_limit"
+    assert r.bound <= r.objective
