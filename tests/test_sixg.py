@@ -607,11 +607,20 @@ def test_menu_env_passes_the_pettingzoo_api_tests():
     pz.parallel_seed_test(lambda: parallel_env(scenario=sc, seed=0, slots=7), num_cycles=20)
 
 
-def test_exact_with_levels_that_runs_out_of_time_says_time_limit():
-    # the level master stopped by its time limit before any placement is a time limit, not "feasible"
-    from wdtnopt.testing import loaded_snapshot
+def test_exact_with_levels_that_runs_out_of_time_says_time_limit(monkeypatch):
+    # a level master that HiGHS stops at its time limit before it has any placement: the solve is
+    # a time limit, not "feasible" (the master's outcome is a MasterOutcome, not a HiGHS status)
+    from wdtnopt.solvers import exact
+    from wdtnopt.solvers.highs import MasterOutcome
 
-    s = with_menu(loaded_snapshot(60, 6, 1), 1, levels=3)
-    r = solve(s, method="exact", time_limit=0.01)
+    run = exact._Master.run
+
+    def out_of_time(self, *args, **kwargs):
+        out = run(self, *args, **kwargs)
+        return {**out, "status": MasterOutcome.TIME_LIMIT, "x": None}
+
+    monkeypatch.setattr(exact._Master, "run", out_of_time)
+    s = with_menu(tiny_snapshot(5, N=5, M=2), 5)
+    r = solve(s, method="exact")
     assert r.status == "time_limit"
     assert r.bound <= r.objective
