@@ -116,3 +116,22 @@ def test_dual_argument_is_checked():
     with pytest.raises(ValueError, match="dual"):
         hindsight_bound(generate_trace(Scenario.paper(n_mus=3, n_bss=2, semantic_levels=2), seed=0, slots=2),
                         dual="columns")
+
+
+def test_bench_bound_smoke(tmp_path):
+    """benchmarks/bench_bound.py at its smoke preset: the three methods on one trace and dual budget;
+    the new ones are at least the method before (same targets, same budget)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "b.json"
+    subprocess.run([sys.executable, str(root / "benchmarks" / "bench_bound.py"), "--preset", "smoke", "--json", str(out)],
+                   check=True, capture_output=True, cwd=root)
+    res = json.loads(out.read_text())["results"]
+    assert set(res) == {"cold", "warm", "columns"}
+    assert res["columns"]["value"] >= res["cold"]["value"] > 0
+    assert res["warm"]["value"] >= res["cold"]["value"] * (1 - 1e-3)
+    assert res["columns"]["evaluations"] <= 4
