@@ -77,6 +77,24 @@ def test_migration_bound_below_the_brute_force_lagrangian(seed):
     assert mb.total_energy >= 0
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_migration_bound_from_column_prices_below_the_brute_force_lagrangian(seed):
+    """The same check with the CPU and storage prices of the column-generation bound (the default)."""
+    tr = generate_trace(TINY, seed=seed, slots=5)
+    hb = hindsight_bound(tr, iters=4)
+    assert hb.method == "columns"
+    eps = np.full(2, 0.05)
+    rng = np.random.default_rng(seed)
+    prices = _Prices(tr, hb._columns.cd)
+    R = tr.request.sum(axis=0)
+    for p in hb.points:
+        prices.from_slot_prices(*p.slot_prices)
+        for mu in (p.mu, rng.uniform(0.001, 0.03, 2)):
+            value, failures, _ = path_costs(tr, mu, prices.serve, prices.pi)
+            lb = float(value.sum() - prices.const.sum() - mu @ (eps * R))
+            assert lb <= lagrangian_brute(tr, mu, eps) * (1 + 1e-7) + 1e-12
+
+
 def test_dp_matches_enumeration_of_one_mus_paths():
     """With prices zero and one MU, DP_n is the least cost over every allowed path, enumerated."""
     sc = Scenario.paper(n_mus=1, n_bss=3, request_prob=0.9, frame_slots=2)
