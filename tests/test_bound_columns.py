@@ -135,3 +135,18 @@ def test_bench_bound_smoke(tmp_path):
     assert res["columns"]["value"] >= res["cold"]["value"] > 0
     assert res["warm"]["value"] >= res["cold"]["value"] * (1 - 1e-3)
     assert res["columns"]["evaluations"] <= 4
+
+
+def test_a_failed_master_still_gives_a_valid_point(monkeypatch):
+    """If the restricted master is not solved, one point at the uniform failure price with free CPU
+    and storage is priced instead: still below the brute-force dual function."""
+    from test_solvers_bruteforce import brute_force
+    from wdtnopt.bounds_columns import ColumnDual
+
+    monkeypatch.setattr(ColumnDual, "master", lambda self: None)
+    tr = generate_trace(TINY, seed=0, slots=4)
+    hb = hindsight_bound(tr, iters=3, eps=0.3)
+    assert len(hb.points) == 1
+    p = hb.points[0]
+    assert p.G <= sum(brute_force(relaxed(tr, t, p.mu)) for t in range(tr.slots)) * (1 + 1e-7) + 1e-15
+    assert hb.total_energy >= 0.0

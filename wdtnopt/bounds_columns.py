@@ -250,6 +250,12 @@ def maximize(cd: ColumnDual, hb: Any, eps: np.ndarray, iters: int, bar: Any = No
     for _ in range(iters):
         got = cd.master()
         if got is None:       # not solved to optimality: no prices to propose
+            if spent == 0:    # still one valid point: the scale's uniform price, CPU and storage free
+                S = len(cd.slots)
+                mu = np.full(cd.n_mus, cd.ref)
+                G, failures, _ = cd.price(mu, np.zeros((S, cd.M)), np.zeros((S, cd.M)))
+                hb.points.append(BoundPoint(mu=mu, G=G, failures=failures, certified_all_optimal=False))
+                spent = 1
             break
         value, mu, lam, pi, sigma = got
         G, failures, added = cd.price(mu, lam, pi, sigma)
