@@ -19,6 +19,11 @@ problems, so this phase finds the multipliers that match it), then per MU by pro
 ascent with normalized, diminishing steps (``a_k = a_0 / sqrt(k + 1)``, ``a_0`` half the price level
 reached), keeping the best value seen.
 
+That climb is ``dual="supergradient"``. The default (``dual="columns"``, wdtnopt/bounds_columns.py)
+bounds each ``g_t`` by its Lagrangian relaxation over CPU and storage prices and maximizes the
+resulting concave function of ``(mu, lam, pi)`` by column generation over the whole trace: no MILP,
+converged in a few passes (docs/longterm.md).
+
 ``g_t`` does not depend on ``eps``, so every evaluated ``mu`` is kept: the bound at any other
 ``eps`` is at least ``max_k G(mu_k) - mu_k . (eps R)``, which is how :func:`gap` evaluates the
 bound at each policy's own failure ratios, then climbs further for that ``eps``.
