@@ -98,8 +98,8 @@ def test_larger_V_lowers_energy_and_raises_backlog():
 
 def test_bound_is_the_same_in_parallel():
     tr = generate_trace(TINY, seed=6, slots=8)
-    a = hindsight_bound(tr, iters=3, workers=1)
-    b = hindsight_bound(tr, iters=3, workers=2)
+    a = hindsight_bound(tr, iters=3, workers=1, dual="supergradient")
+    b = hindsight_bound(tr, iters=3, workers=2, dual="supergradient")
     assert [p.G for p in a.points] == [p.G for p in b.points]
     assert a.energy_per_mu_slot == b.energy_per_mu_slot
 

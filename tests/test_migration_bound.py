@@ -61,7 +61,7 @@ def lagrangian_brute(trace, mu, eps):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_migration_bound_below_the_brute_force_lagrangian(seed):
     tr = generate_trace(TINY, seed=seed, slots=5)
-    hb = hindsight_bound(tr, iters=3)
+    hb = hindsight_bound(tr, iters=3, dual="supergradient")   # prices from its slots' certificates
     eps = np.full(2, 0.05)
     rng = np.random.default_rng(seed)
     prices = _Prices(tr, hb._evaluator)
@@ -75,6 +75,24 @@ def test_migration_bound_below_the_brute_force_lagrangian(seed):
         assert ((failures >= 0) & (failures <= R)).all()
     mb = migration_bound(tr, hb, eps, iters=3)
     assert mb.total_energy >= 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_migration_bound_from_column_prices_below_the_brute_force_lagrangian(seed):
+    """The same check with the CPU and storage prices of the column-generation bound (the default)."""
+    tr = generate_trace(TINY, seed=seed, slots=5)
+    hb = hindsight_bound(tr, iters=4)
+    assert hb.method == "columns"
+    eps = np.full(2, 0.05)
+    rng = np.random.default_rng(seed)
+    prices = _Prices(tr, hb._columns.cd)
+    R = tr.request.sum(axis=0)
+    for p in hb.points:
+        prices.from_slot_prices(*p.slot_prices)
+        for mu in (p.mu, rng.uniform(0.001, 0.03, 2)):
+            value, failures, _ = path_costs(tr, mu, prices.serve, prices.pi)
+            lb = float(value.sum() - prices.const.sum() - mu @ (eps * R))
+            assert lb <= lagrangian_brute(tr, mu, eps) * (1 + 1e-7) + 1e-12
 
 
 def test_dp_matches_enumeration_of_one_mus_paths():
@@ -138,7 +156,7 @@ def test_traces_with_semantic_levels_are_refused():
         migration_bound(tr, hb)
 
 
-@pytest.mark.parametrize("kw", [dict(method="fast"), dict(method="exact", warm_start=False)])
+@pytest.mark.parametrize("kw", [dict(method="fast", dual="supergradient"), dict(method="exact", warm_start=False)])
 def test_bound_without_price_certificates_stays_below_the_policies(kw):
     # slots without a certificate are priced at 0; they used to be left unservable, which charged
     # every request there as a failure (N = 5, seed 0: 12.3 mJ against follow's 0.46 mJ)

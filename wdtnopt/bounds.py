@@ -19,6 +19,11 @@ problems, so this phase finds the multipliers that match it), then per MU by pro
 ascent with normalized, diminishing steps (``a_k = a_0 / sqrt(k + 1)``, ``a_0`` half the price level
 reached), keeping the best value seen.
 
+That climb is ``dual="supergradient"``. The default (``dual="columns"``, wdtnopt/bounds_columns.py)
+bounds each ``g_t`` by its Lagrangian relaxation over CPU and storage prices and maximizes the
+resulting concave function of ``(mu, lam, pi)`` by column generation over the whole trace: no MILP,
+converged in a few passes (docs/longterm.md).
+
 ``g_t`` does not depend on ``eps``, so every evaluated ``mu`` is kept: the bound at any other
 ``eps`` is at least ``max_k G(mu_k) - mu_k . (eps R)``, which is how :func:`gap` evaluates the
 bound at each policy's own failure ratios, then climbs further for that ``eps``.
@@ -79,6 +84,7 @@ class BoundPoint:
     G: float
     failures: np.ndarray
     certified_all_optimal: bool
+    slot_prices: tuple[np.ndarray, np.ndarray] | None = None   # column generation: (lam, pi) [slots, M]
 
 
 @dataclass
@@ -91,14 +97,25 @@ class HindsightBound:
     eps: np.ndarray                        # [N] the failure targets this bound was climbed for
     points: list[BoundPoint] = field(default_factory=list)
     method: str = "exact"
+    forced_failures: np.ndarray | None = None   # [N] requests no policy can serve (see targets)
+
+    def targets(self, eps: Any) -> np.ndarray:
+        """[N] failures allowed at targets ``eps``: ``max(eps_n R_n, forced_n)``, with ``forced_n`` the
+        requests of MU n no policy can serve (no up server meets the deadline). Every policy with
+        ``F_n <= eps_n R_n`` also has ``F_n <= max(eps_n R_n, forced_n)``, so the bound at these
+        targets is still below it; without the raise a MU with more forced failures than ``eps_n R_n``
+        makes the dual unbounded (no policy meets eps, the bound is vacuous)."""
+        eps = np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
+        t = eps * self.requests
+        return t if self.forced_failures is None else np.maximum(t, self.forced_failures)
 
     def best_point(self, eps: Any) -> tuple[float, BoundPoint | None]:
         """The evaluated point with the largest ``LB`` at targets ``eps``, and that value (J);
         ``(-inf, None)`` before any evaluation."""
-        eps = np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
+        target = self.targets(eps)
         best, point = -math.inf, None
         for p in self.points:
-            v = p.G - float(p.mu @ (eps * self.requests))
+            v = p.G - float(p.mu @ target)
             if v > best:
                 best, point = v, p
         return best, point
@@ -127,7 +144,8 @@ class HindsightBound:
     def history(self) -> list[float]:
         """Bound (J per MU per slot) at each evaluated multiplier, for this bound's ``eps``."""
         scale = self.n_mus * self.trace_slots
-        return [max(p.G - float(p.mu @ (self.eps * self.requests)), 0.0) / scale for p in self.points]
+        target = self.targets(self.eps)
+        return [max(p.G - float(p.mu @ target), 0.0) / scale for p in self.points]
 
 
 class _Evaluator:
@@ -163,6 +181,10 @@ class _Evaluator:
         # With server failures: no CPU on a down server, DTs free to sit anywhere (docs/longterm.md)
         subs = [trace.snapshot(t, failure_penalty=np.zeros(n), hold_down_servers=False, **base).select(r)
                 for t, r in zip(self.slots, self.req)]
+        from .solvers.allocation import PairData
+        self.forced = np.zeros(n)   # requests no policy can serve (HindsightBound.targets)
+        for r, sub in zip(self.req, subs):
+            self.forced[r] += ~PairData.of(sub).servable.any(axis=1)
         self.pool = StickyPool(workers, scheduler)
         # processes get plain dicts (small, picklable); in-process tasks keep the objects
         self.subs = subs if self.pool.in_process else [s.to_dict() for s in subs]
@@ -300,7 +322,7 @@ def _climb(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, start: BoundPoin
 
     ``start``: multipliers to evaluate first, or a point already evaluated (not counted in ``iters``).
     """
-    R = hb.requests
+    target = hb.targets(eps)
     p = start if isinstance(start, BoundPoint) else None
     mu = p.mu.copy() if p is not None else np.maximum(np.asarray(start, float), 0.0)
     best = -math.inf
@@ -309,12 +331,12 @@ def _climb(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, start: BoundPoin
         if p is None:
             p = ev(mu)
             hb.points.append(p)
-        value = p.G - float(mu @ (eps * R))
+        value = p.G - float(mu @ target)
         if best == -math.inf or value > best + tol * abs(best):
             best, stall = value, 0
         else:
             stall += 1
-        g = p.failures - eps * R                     # supergradient of LB at mu
+        g = p.failures - target                      # supergradient of LB at mu
         g = np.where((mu <= 0) & (g < 0), 0.0, g)    # projected: no descent below zero
         norm = np.abs(g).max()
         if norm == 0 or stall >= 5:
@@ -338,7 +360,7 @@ def _uniform_search(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, evals: 
     (from any earlier target) narrow the bracket for free, so a second policy's search often costs
     few evaluations. Every evaluated point is appended to ``hb``.
     """
-    target = float(eps @ hb.requests)
+    target = float(hb.targets(eps).sum())
     lo, hi = 0.0, math.inf
     for p in _uniform_points(hb):
         s, f = float(p.mu[0]), float(p.failures.sum())
@@ -376,10 +398,47 @@ def _maximize(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, iters: int, s
     _climb(ev, hb, eps, best, iters - spent, 0.5 * level, tol)
 
 
+def _columns_bound(trace: Trace, eps: np.ndarray, iters: int, price: float, progress: bool) -> HindsightBound:
+    """:func:`hindsight_bound` by column generation (wdtnopt/bounds_columns.py)."""
+    from .bounds_columns import ColumnDual, maximize
+
+    cd = ColumnDual(trace, price)
+    hb = HindsightBound(trace_slots=trace.slots, n_mus=trace.n_mus, requests=trace.request.sum(axis=0).astype(float),
+                        eps=eps, method="columns", forced_failures=cd.forced)
+    hb._columns = _ColumnsState(cd, progress)  # type: ignore[attr-defined]
+    if not cd.slots:   # no request: nothing to spend, nothing to fail
+        hb.points.append(BoundPoint(mu=np.zeros(trace.n_mus), G=0.0, failures=np.zeros(trace.n_mus),
+                                    certified_all_optimal=True))
+        return hb
+    hb._columns.run(hb, eps, iters)  # type: ignore[attr-defined]
+    return hb
+
+
+class _ColumnsState:
+    """The column-generation dual of a bound, kept for :func:`gap` (more targets) and its progress bar."""
+
+    def __init__(self, cd: Any, progress: bool):
+        self.cd, self.progress = cd, progress
+
+    def run(self, hb: HindsightBound, eps: np.ndarray, iters: int) -> int:
+        from .bounds_columns import maximize
+
+        bar = None
+        if self.progress:
+            from .progress import progress_bar
+            bar = progress_bar(desc="hindsight bound", unit="slot", total=iters * len(self.cd.slots))
+        try:
+            spent = maximize(self.cd, hb, eps, iters, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        return spent
+
+
 def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any = None, method: str = "exact",
                     solver_options: dict[str, Any] | None = None, workers: int | None = 1, scheduler: Any = None,
                     step: float | None = None, tol: float = 1e-4, progress: bool = False,
-                    warm_start: bool = True) -> HindsightBound:
+                    warm_start: bool = True, dual: str = "auto") -> HindsightBound:
     """Lower bound on the energy of every causal policy on ``trace`` whose per-MU failure ratios are <= ``eps``.
 
     The Lagrangian hindsight bound of docs/model.md, section 6: migration relaxed, reliability dualized
@@ -414,6 +473,14 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
         Keep each slot's solver between dual steps and skip slots that earlier points already
         certify to the inner gap (docs/longterm.md); ``False`` solves every slot from scratch at
         every step.
+    dual : {"auto", "columns", "supergradient"}, optional
+        How the dual is maximized (docs/longterm.md). ``"columns"``: column generation over the whole
+        trace (wdtnopt/bounds_columns.py), each slot bounded by its Lagrangian relaxation at the
+        master's CPU and storage prices (no MILP; ``method``, ``solver_options``, ``workers`` and
+        ``scheduler`` are not used), each of the ``iters`` evaluations one pricing pass over every
+        slot; it stops early once converged. ``"supergradient"``: the uniform search and per-MU
+        ascent over slot minima solved by ``method``. ``"auto"`` (default): columns, except with
+        ``mu0``, ``step``, ``warm_start=False`` or semantic compression levels.
 
     Returns
     -------
@@ -434,7 +501,16 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
         raise WdtnoptError(f"eps: expected a number or {n} numbers in [0, 1]")
     if not isinstance(iters, int) or iters < 1:
         raise WdtnoptError(f"iters: expected an integer >= 1, got {iters!r}")
+    if dual not in ("auto", "columns", "supergradient"):
+        raise WdtnoptError(f"dual: expected 'auto', 'columns' or 'supergradient', got {dual!r}")
+    from . import bounds_columns
+    if dual == "columns" and not bounds_columns.covers(trace):
+        raise WdtnoptError("dual: 'columns' does not cover semantic compression levels (use 'supergradient')")
+    use_columns = dual == "columns" or (dual == "auto" and mu0 is None and step is None and warm_start
+                                        and bounds_columns.covers(trace))
     price = trace.scenario.failure_price
+    if use_columns:
+        return _columns_bound(trace, eps_arr, iters, price, progress)
     mu_start = np.full(n, price) if mu0 is None else np.broadcast_to(np.asarray(mu0, float), (n,)).copy()
     if not (np.isfinite(mu_start).all() and (mu_start >= 0).all()):
         raise WdtnoptError("mu0: expected finite multipliers >= 0")
@@ -443,7 +519,7 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
     ev = _Evaluator(trace, method, {"gap": 1e-3, **(solver_options or {})}, workers, scheduler, progress,
                     warm_start=warm_start)
     hb = HindsightBound(trace_slots=trace.slots, n_mus=n, requests=trace.request.sum(axis=0).astype(float),
-                        eps=eps_arr, method=method)
+                        eps=eps_arr, method=method, forced_failures=ev.forced)
     ev.plan(iters)
     try:
         if mu0 is None and step is None:
@@ -527,6 +603,7 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
     if bound is None:
         bound = hindsight_bound(trace, iters=iters, **bound_options)
     ev = getattr(bound, "_evaluator", None)
+    cols = getattr(bound, "_columns", None)
     if ev is not None and iters > 0:
         ev.plan(iters * len(res_list))
     rows = []
@@ -536,6 +613,8 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
         eps = r.failure_ratio_per_mu
         if ev is not None and iters > 0:
             _maximize(ev, bound, eps, iters, trace.scenario.failure_price, 1e-4)
+        elif cols is not None and iters > 0 and cols.cd.slots:
+            cols.run(bound, eps, iters)
         lb, _ = bound.value_at(eps)
         lb_slot = lb / (trace.n_mus * trace.slots)
         e = r.energy_per_mu_slot

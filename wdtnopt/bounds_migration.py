@@ -113,10 +113,22 @@ class _Prices:
                 # inf instead charged every request there as a failure, above what policies spend
                 self._price_slot(i, np.zeros(self.trace.n_bss))
 
-    def set_lam(self, lam: np.ndarray) -> None:
-        """New CPU prices [T, M] (slots priced from a certificate only)."""
+    def from_slot_prices(self, lam: np.ndarray, pi: np.ndarray) -> None:
+        """Each slot's prices from a column-generation point (``BoundPoint.slot_prices``, [slots, M])."""
         for i, t in enumerate(self.ev.slots):
-            if self.ev.certificates[i] and not np.array_equal(lam[t], self.lam[t]):
+            self._price_slot(i, lam[i])
+            self.pi[t] = np.maximum(pi[i], 0.0)
+
+    def priced(self) -> np.ndarray:
+        """[slots] whether slot i has prices worth climbing (a certificate, or column generation's)."""
+        certs = getattr(self.ev, "certificates", None)
+        return np.ones(len(self.ev.slots), bool) if certs is None else np.array([bool(c) for c in certs], bool)
+
+    def set_lam(self, lam: np.ndarray) -> None:
+        """New CPU prices [T, M] (slots with prices worth climbing only)."""
+        priced = self.priced()
+        for i, t in enumerate(self.ev.slots):
+            if priced[i] and not np.array_equal(lam[t], self.lam[t]):
                 self._price_slot(i, lam[t])
 
 
@@ -236,6 +248,9 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
         compression levels (the DP does not choose levels).
     """
     ev = getattr(bound, "_evaluator", None)
+    cols = getattr(bound, "_columns", None)
+    if cols is not None:
+        ev = cols.cd
     if ev is None or ev.trace is not trace:
         raise WdtnoptError("bound: expected a hindsight bound computed on this trace")
     check_covered(trace.scenario)
@@ -243,28 +258,31 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
     eps_arr = np.broadcast_to(np.asarray(trace.scenario.eps if eps is None else eps, dtype=float), (n,)).copy()
     if not (np.isfinite(eps_arr).all() and (eps_arr >= 0).all() and (eps_arr <= 1).all()):
         raise WdtnoptError(f"eps: expected a number or {n} numbers in [0, 1]")
-    R = trace.request.sum(axis=0).astype(float)
     prices = _Prices(trace, ev)
-    _, mu = bound.value_at(eps_arr)
-    mu = np.asarray(mu, dtype=float).copy()
-    prices.from_certificates(mu)
+    _, point = bound.best_point(eps_arr)
+    mu = (np.zeros(n) if point is None else np.asarray(point.mu, dtype=float)).copy()
+    if point is not None and point.slot_prices is not None:
+        prices.from_slot_prices(*point.slot_prices)
+    else:
+        prices.from_certificates(mu)
     F = np.where(trace.cpu_hz > 0, trace.cpu_hz, 1.0)
     u = prices.lam * F                                   # CPU prices per server and slot (J)
     priced = np.zeros(trace.slots, dtype=bool)
-    priced[[t for i, t in enumerate(ev.slots) if ev.certificates[i]]] = True
+    priced[[t for i, t in enumerate(ev.slots) if prices.priced()[i]]] = True
+    target = bound.targets(eps_arr)                       # eps R, raised to the forced failures
     best, best_mu, history = -math.inf, mu.copy(), []
     level_mu = float(mu.max()) if mu.any() else float(trace.scenario.failure_price)
     level_u = float(u.max()) if u.any() else 0.0
     for k in range(iters + 1):
         value, failures, use = path_costs(trace, mu, prices.serve, prices.pi, prices.cpu)
-        lb = float(value.sum() - prices.const.sum() - mu @ (eps_arr * R))
+        lb = float(value.sum() - prices.const.sum() - mu @ target)
         history.append(lb)
         if lb > best:
             best, best_mu = lb, mu.copy()
         if k == iters:
             break
         step = 1.0 / math.sqrt(k + 1)
-        g = failures - eps_arr * R
+        g = failures - target
         g = np.where((mu <= 0) & (g < 0), 0.0, g)
         if np.abs(g).max() > 0:
             mu = np.maximum(mu + 0.25 * level_mu * step * g / np.abs(g).max(), 0.0)

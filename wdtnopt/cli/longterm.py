@@ -18,7 +18,10 @@ def _parallel_options(f):
     f = click.option("--workers", type=click.IntRange(min=1), default=None, help="Local worker processes (default: all cores).")(f)
     f = click.option("--iters", type=click.IntRange(min=1), default=15, show_default=True, help="Multiplier updates of the dual ascent.")(f)
     f = click.option("--method", type=click.Choice(["exact", "fast"]), default="exact", show_default=True,
-                     help="Snapshot method of the inner minima (both certified).")(f)
+                     help="Snapshot method of the inner minima of the supergradient dual (both certified).")(f)
+    f = click.option("--dual", type=click.Choice(["auto", "columns", "supergradient"]), default="auto", show_default=True,
+                     help="How the dual is maximized: column generation over the trace (auto's choice) or the "
+                          "supergradient climb over exactly solved slots (docs/longterm.md).")(f)
     return f
 
 
@@ -27,14 +30,15 @@ def _parallel_options(f):
 @click.option("--eps", type=click.FloatRange(0, 1), default=None, help="Failure-ratio target of every MU (default: the scenario's).")
 @_parallel_options
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None, help="JSON file for the bound and its multipliers.")
-def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, iters, workers, scheduler, out, mobility=None):
+def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters, workers, scheduler, out, mobility=None):
     """Hindsight lower bound on the energy of any causal policy on one trace."""
     from ..bounds import hindsight_bound
 
     sc = load_scenario(scenario_spec, n_mus, n_bss)
     trace = make_trace(sc, seed, slots, mobility)
     t0 = time.perf_counter()
-    hb = hindsight_bound(trace, eps=eps, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=True)
+    hb = hindsight_bound(trace, eps=eps, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=True,
+                         dual=dual)
     secs = time.perf_counter() - t0
     console.print(f"hindsight lower bound, N={sc.n_mus}, {slots} slots, seed {seed}, eps {float(hb.eps.max()):g}: "
                   f"[bold]{hb.energy_per_mu_slot * 1e3:.5f} mJ[/bold] per MU per slot "
@@ -42,7 +46,7 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, iters, work
     if out:
         atomic_write_json(out, {"energy_per_mu_slot": hb.energy_per_mu_slot, "total_energy_j": hb.total_energy,
                                 "eps": hb.eps.tolist(), "mu": hb.mu.tolist(), "history": hb.history(),
-                                "slots": slots, "seed": seed, "n_mus": sc.n_mus, "method": method})
+                                "slots": slots, "seed": seed, "n_mus": sc.n_mus, "method": hb.method})
         console.print(f"wrote {out}")
 
 
@@ -55,9 +59,9 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, iters, work
 @click.option("--theta", type=click.FloatRange(min=0), default=None, help="Lyapunov place-holder backlog.")
 @_parallel_options
 @click.option("--migration-aware", is_flag=True, default=False,
-              help="Also each policy's gap to the migration-aware bound (tightest with --method exact, whose price certificates it uses).")
+              help="Also each policy's gap to the migration-aware bound (it starts from the hindsight bound's prices).")
 @click.option("-o", "--out", type=click.Path(file_okay=False), default=None, help="Folder for gap.csv and gap.md.")
-def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, method, iters, workers, scheduler,
+def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, method, dual, iters, workers, scheduler,
             migration_aware, out, mobility=None):
     """Optimality gap of policies against the hindsight bound at their own failure ratios."""
     from ..bounds import gap, hindsight_bound
@@ -74,7 +78,8 @@ def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, m
         t0 = time.perf_counter()
         results.append((simulate(build_policy(name, v, eps, theta), trace, progress=True), time.perf_counter() - t0))
     console.print(summary_table(results, f"N={sc.n_mus}, {slots} slots, seed {seed}"))
-    hb = hindsight_bound(trace, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=True)
+    hb = hindsight_bound(trace, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=True,
+                         dual=dual)
     report = gap([r for r, _ in results], trace, bound=hb, iters=max(iters // 2, 1))
     console.print(report.table())
     if migration_aware:
