@@ -583,8 +583,32 @@ PRIMAL_SEED_SHARE = 0.25
 """Share of the time left that the fast start may take (with a ``time_limit``)."""
 
 
+def continue_exact(snapshot: Snapshot, quick: Solution, options: ExactOptions, started: float) -> Solution:
+    """The exact method started from a fast-method solution of the same snapshot (its decision and bound).
+
+    Parameters
+    ----------
+    snapshot : Snapshot
+        The decision point ``quick`` solved.
+    quick : Solution
+        A ``method="fast"`` solution: its placement is a start (exactly admitted) and its certified
+        bound the initial lower bound.
+    options : ExactOptions
+        ``gap`` and ``time_limit`` count from ``started``.
+    started : float
+        ``time.perf_counter()`` when the whole solve began.
+
+    Returns
+    -------
+    Solution
+        As :func:`solve_exact`.
+    """
+    return _solve_exact(snapshot, options, started, None, 0, None, None, quick)
+
+
 def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, rescales: int,
-                 warm: ExactWarmStart | None = None, carry: dict | None = None) -> Solution:
+                 warm: ExactWarmStart | None = None, carry: dict | None = None,
+                 quick: Solution | None = None) -> Solution:
     gap, time_limit, max_iterations, verbose = opts.gap, opts.time_limit, opts.max_iterations, opts.verbose
     s = snapshot
     pd = PairData.of(s)
@@ -630,17 +654,19 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
             if best is None or a.cost < best.cost:
                 best = a
     seed_bound = 0.0
-    if start is None and warm is None and (opts.primal_seed == "fast" or (
+    if quick is None and start is None and warm is None and (opts.primal_seed == "fast" or (
             opts.primal_seed == "auto" and s.n_mus * M >= PRIMAL_SEED_MIN_PAIRS)):
         # large or loaded snapshots: the fast method's decision (Lagrangian best responses, repair,
         # local search) as a third start, exactly admitted at its placement; its certified
-        # Lagrangian bound is a lower bound too
+        # Lagrangian bound is a lower bound too (that fast run never continues in exact itself)
         from .fast import solve_fast
 
         left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3)
-        quick = solve_fast(s, gap=opts.gap, time_limit=None if left is None else PRIMAL_SEED_SHARE * left)
+        quick = solve_fast(s, gap=opts.gap, time_limit=None if left is None else PRIMAL_SEED_SHARE * left,
+                           exact_pairs=0)
         stats["fast_seed_s"] = quick.solve_time_s
-        if math.isfinite(quick.objective):
+    if quick is not None:  # (after a rescale only its bound is still news)
+        if start is None and math.isfinite(quick.objective):
             a = allocate(s, quick.placement, pair_data=pd, deadline=deadline, oracle=oracle)
             if best is None or a.cost < best.cost:
                 best = a
@@ -749,7 +775,7 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
                     if ub < RESCALE_BELOW * master.ref and rescales < MAX_RESCALES:  # see RESCALE_BELOW
                         if warm is not None:
                             warm.master = None  # a master at the old scale is not kept
-                        return _solve_exact(s, opts, t0, best, rescales + 1, warm, master.cuts)
+                        return _solve_exact(s, opts, t0, best, rescales + 1, warm, master.cuts, quick)
                     if ub < RESCALE_OBJECTIVE_BELOW * master.obj_ref:
                         master.rescale(ub)
                     master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))

@@ -158,6 +158,7 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
     # every MU may also fail at (or, if not requesting, stay on) its current host
     master.add_options(idx, prev, np.zeros(N), ld.fail + 0.0 * ld.mig[idx, prev], np.zeros(N, dtype=bool))
     center = np.zeros(2 * M)
+    center_value = P.value  # D at the box's centre: steps and convergence are measured from it
     width = np.full(2 * M, float(box))
     status = "feasible"
     converged = False
@@ -178,12 +179,15 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
         t = time.perf_counter()
         P = price(ld, lam, pi)
         stats["pricing_s"] += time.perf_counter() - t
-        predicted = model - best_dual
-        improved = P.value - best_dual
-        tol = 1e-9 * max(abs(best_dual), ref)
+        # a null step may find a better value than the centre's (kept in best_dual), possibly outside
+        # a later, shrunk box: the model there says nothing about it, so every step and the stopping
+        # test compare with the centre, not with the best value seen
+        predicted = model - center_value
+        improved = P.value - center_value
+        tol = 1e-9 * max(abs(center_value), ref)
         if improved >= 0.1 * predicted and improved > tol:  # serious step: move the box
             at_box = np.isclose(x_hat, center + width) | (np.isclose(x_hat, center - width) & (center - width > 0))
-            center = x_hat.copy()
+            center, center_value = x_hat.copy(), P.value
             stats["serious_steps"] += 1
             width = np.where(at_box, width * 2.0, width)
         elif improved < -tol:  # null step far off: trust the model less
@@ -199,8 +203,8 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
         master.add_options(idx[fin], h2[fin], P.pair_cpu[idx, h2][fin], P.pair_const[idx, h2][fin],
                            P.pair_served[idx, h2][fin])
         stats["master_rows"] = master.n_rows
-        # the dual is (nearly) maximized when the model promises little more than the best value
-        converged = predicted <= 1e-4 * max(abs(best_dual), ref)
+        # the dual is (nearly) maximized when the model promises little more than the centre's value
+        converged = predicted <= 1e-4 * max(abs(center_value), ref)
         if it % primal_every == 0 or converged:
             primal_round(best_P, search_time)
         if verbose:
@@ -222,7 +226,37 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
         primal_from(best_P)
     if primal.best_placement is None and fits_storage(s, prev):
         primal.offer(prev.copy())
-    return done(best_dual, status)
+    sol = done(best_dual, status)
+    if (sol.status == SolveStatus.FEASIBLE and converged and N * M <= opts.exact_pairs
+            and time.perf_counter() < deadline and s.allow_migration):
+        return _continue_in_exact(s, sol, opts, t0, deadline)
+    return sol
+
+
+def _continue_in_exact(s: Snapshot, sol: Solution, opts: FastOptions, t0: float, deadline: float) -> Solution:
+    """Small snapshot, Lagrangian gap above ``gap``: exact's branch and bound from fast's decision and bound.
+
+    The Lagrangian bound cannot pass the relaxation's integrality gap (few DTs per server); exact's
+    master closes it. Its bound starts at fast's, its incumbent at fast's decision (docs/solvers_fast.md,
+    "Small loaded snapshots").
+    """
+    import dataclasses
+
+    from .exact import continue_exact
+    from .options import ExactOptions
+
+    limit = min(deadline, time.perf_counter() + opts.exact_time) - t0
+    ex = continue_exact(s, sol, ExactOptions(gap=opts.gap, time_limit=limit, threads=opts.threads), t0)
+    if not (ex.objective <= sol.objective and ex.bound >= sol.bound):  # exact starts from both: not expected
+        return sol
+    stats = dict(sol.stats)
+    stats["exact_continuation"] = {k: ex.stats.get(k) for k in ("iterations", "milp_nodes", "cuts", "rescales")}
+    stats["exact_continuation"].update(status=str(ex.status), fast_bound=sol.bound, fast_objective=sol.objective,
+                                       wall_s=ex.solve_time_s - sol.solve_time_s)
+    status = ex.status
+    if status == SolveStatus.TIME_LIMIT and time.perf_counter() < t0 + (opts.time_limit or math.inf) - 1e-3:
+        status = SolveStatus.FEASIBLE  # stopped by exact_time, not by the caller's time_limit
+    return dataclasses.replace(ex, method="fast", status=status, stats=stats)
 
 
 def _pinned_bound(ld: LagrangianData, primal: PrimalPool, stats: dict[str, Any], exact_max_candidates: int) -> float:

@@ -149,15 +149,21 @@ class FastOptions(SolverOptions):
     exact_max_candidates: int = 6
     """With every DT pinned, servers with at most this many admissible requests get the exact
     branch-and-bound admission (at most 2^k nodes)."""
+    exact_pairs: int = 2000
+    """Snapshots with at most this many MU-server pairs (N M) whose gap is still above ``gap`` once
+    the dual has converged continue in the exact method's branch and bound, started from fast's
+    decision and bound (0: never; docs/solvers_fast.md, "Small loaded snapshots")."""
+    exact_time: float = 30.0
+    """Most seconds that continuation may run (within ``time_limit``)."""
 
     method = "fast"
 
     def _check(self) -> list[str]:
         bad = []
-        for name in ("box", "search_time", "milp_time"):
+        for name in ("box", "search_time", "milp_time", "exact_time"):
             if not getattr(self, name) > 0:
                 bad.append(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("primal_every", "extra_rounds", "exact_max_candidates"):
+        for name in ("primal_every", "extra_rounds", "exact_max_candidates", "exact_pairs"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v >= (1 if name == "primal_every" else 0)):
                 bad.append(f"{name} must be a non-negative integer, got {v!r}")
