@@ -228,7 +228,7 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
         primal.offer(prev.copy())
     sol = done(best_dual, status)
     if (sol.status == SolveStatus.FEASIBLE and converged and N * M <= opts.exact_pairs
-            and time.perf_counter() < deadline and s.allow_migration):
+            and time.perf_counter() < min(deadline, t0 + opts.exact_time) and s.allow_migration):
         return _continue_in_exact(s, sol, opts, t0, deadline)
     return sol
 
@@ -245,7 +245,7 @@ def _continue_in_exact(s: Snapshot, sol: Solution, opts: FastOptions, t0: float,
     from .exact import continue_exact
     from .options import ExactOptions
 
-    limit = min(deadline, time.perf_counter() + opts.exact_time) - t0
+    limit = min(deadline, t0 + opts.exact_time) - t0
     ex = continue_exact(s, sol, ExactOptions(gap=opts.gap, time_limit=limit, threads=opts.threads), t0)
     if not (ex.objective <= sol.objective and ex.bound >= sol.bound):  # exact starts from both: not expected
         return sol

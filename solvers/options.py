@@ -153,8 +153,8 @@ class FastOptions(SolverOptions):
     """Snapshots with at most this many MU-server pairs (N M) whose gap is still above ``gap`` once
     the dual has converged continue in the exact method's branch and bound, started from fast's
     decision and bound (0: never; docs/solvers_fast.md, "Small loaded snapshots")."""
-    exact_time: float = 30.0
-    """Most seconds that continuation may run (within ``time_limit``)."""
+    exact_time: float = 9.5
+    """The continuation ends at most this many seconds after the solve began (and within ``time_limit``)."""
 
     method = "fast"
 
