@@ -117,8 +117,9 @@ def test_options_are_checked():
     s = tiny_snapshot(1)
     with pytest.raises(SolverError):
         solve_fast(s, gap=-1)
-    with pytest.raises(SolverError):
-        solve_fast(s, time_limit=0)
+    for bad in (dict(time_limit=0), dict(exact_pairs=-1), dict(exact_time=0)):
+        with pytest.raises(SolverError):
+            solve_fast(s, **bad)
     f = solve_fast(s, threads=4)  # options of the common interface are accepted
     assert f.bound <= f.objective
 
@@ -168,11 +169,3 @@ def test_small_loaded_snapshots_continue_in_exact(seed):
     assert f.status == "optimal" and f.gap <= 0.01
     assert f.bound >= alone.bound and f.objective <= alone.objective
     _check_against_exact(s, f, e)
-
-
-def test_exact_continuation_options_are_checked():
-    s = tiny_snapshot(1)
-    with pytest.raises(SolverError):
-        solve_fast(s, exact_pairs=-1)
-    with pytest.raises(SolverError):
-        solve_fast(s, exact_time=0)
