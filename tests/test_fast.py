@@ -35,14 +35,15 @@ def _check_against_exact(s, f, e):
 @pytest.mark.parametrize("seed", range(120))
 def test_small_instances_against_exact(seed):
     s = _small(seed)
-    f = solve_fast(s, gap=1e-6)
     e = solve_exact(s, gap=1e-9)
-    assert f.method == "fast"
-    if e.status == "infeasible":
-        assert f.status in ("infeasible", "bound_only")
-        return
-    _check_against_exact(s, f, e)
-    assert f.status in ("optimal", "feasible")
+    # the Lagrangian method alone, and with its continuation in exact (small snapshots, gap open)
+    for f in (solve_fast(s, gap=1e-6, exact_pairs=0), solve_fast(s, gap=1e-6)):
+        assert f.method == "fast"
+        if e.status == "infeasible":
+            assert f.status in ("infeasible", "bound_only")
+            continue
+        _check_against_exact(s, f, e)
+        assert f.status in ("optimal", "feasible")
 
 
 @pytest.mark.parametrize("seed", range(8))
