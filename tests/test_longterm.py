@@ -170,3 +170,25 @@ def test_initial_price_sets_the_queues_and_the_finite_horizon_law():
     assert textbook.failure_ratio > 0.05
     with pytest.raises(ValueError, match="initial_price"):
         LyapunovPolicy(initial_price=-1.0)
+
+
+def test_per_slot_policies_call_fast_without_the_exact_continuation(monkeypatch):
+    # a per-slot policy keeps fast's own decision: fast alone (exact_pairs=0) unless the user asks
+    from wdtnopt import solvers
+
+    tr = generate_trace(Scenario.paper(n_mus=8, n_bss=3), seed=4, slots=3)
+    real, seen = solvers.solve, []
+
+    def spy(snapshot, method="exact", **options):
+        seen.append((method, options))
+        return real(snapshot, method=method, **options)
+
+    monkeypatch.setattr(solvers, "solve", spy)
+    simulate(MyopicOraclePolicy(method="fast"), tr)
+    assert seen and all(m == "fast" and o.get("exact_pairs") == 0 for m, o in seen)
+    seen.clear()
+    simulate(MyopicOraclePolicy(method="fast", solver_options={"exact_pairs": 50}), tr)
+    assert seen and all(o.get("exact_pairs") == 50 for _, o in seen)
+    seen.clear()
+    simulate(LyapunovPolicy(method="exact"), tr)
+    assert seen and all(m == "exact" and "exact_pairs" not in o for m, o in seen)

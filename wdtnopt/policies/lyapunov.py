@@ -36,7 +36,10 @@ class SnapshotSolverPolicy(Policy):
     exact_max_mus : int, optional
         Largest N solved by ``exact`` under ``"auto"``.
     solver_options : dict, optional
-        Options of every solve call (e.g. ``gap``, ``time_limit`` in s).
+        Options of every solve call (e.g. ``gap``, ``time_limit`` in s). ``fast`` is called with
+        ``exact_pairs=0`` unless given here: a per-slot policy keeps fast's own decision rather
+        than continuing in exact's branch and bound for up to ``exact_time`` s a slot
+        (docs/solvers_fast.md).
 
     Raises
     ------
@@ -97,7 +100,11 @@ class SnapshotSolverPolicy(Policy):
     def _solve(self, snapshot: Snapshot) -> Any:
         from ..solvers import solve
 
-        sol = solve(snapshot, method=self._method(snapshot.n_mus), **self.solver_options)
+        method = self._method(snapshot.n_mus)
+        options = dict(self.solver_options)
+        if method == "fast":
+            options.setdefault("exact_pairs", 0)
+        sol = solve(snapshot, method=method, **options)
         self.solve_calls += 1
         if sol.status != "optimal":
             self.non_optimal += 1
