@@ -252,13 +252,13 @@ def test_simulate_structured_checkpoint_matches_core_step(tmp_path):
     trace = generate_trace(TINY, seed=7, slots=12)
     res = simulate(f"checkpoint:{d}", trace)
     pol = CheckpointPolicy(d)
-    assert pol.agent.spec.mu_action == "power_over_need"
+    assert (pol.agent.spec.mu_action, pol.agent.spec.bs_action) == ("power_over_need", "tilt_over_kkt")
     feat, st = env_core.Features(trace), SimState(trace)
     energies, failures = [], []
     while not st.done:
         obs = BatchObs.stack([env_core.observe(feat, st)])
         over, weights, hosts = to_env(pol.agent.act(obs, deterministic=True), pol.agent.spec)
-        out = env_core.step(st, over[0], weights[0], hosts[0], mu_action="power_over_need")
+        out = env_core.step(st, over[0], weights[0], hosts[0], mu_action="power_over_need", bs_action="tilt_over_kkt")
         energies.append(out.evaluation.energy_total)
         failures.append(out.evaluation.n_failed)
     assert np.allclose(res.table["energy_j"], energies, rtol=1e-12, atol=0)

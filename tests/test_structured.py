@@ -218,3 +218,128 @@ def test_least_cost_is_the_reward_at_the_least_power():
                 assert np.allclose(info["mu_reward"][tx], -info["mu_least_cost"][tx], rtol=1e-9, atol=0)
             else:
                 assert (info["mu_reward"][tx] < -info["mu_least_cost"][tx]).all()
+
+
+# -- the KKT BS map (bs_action="tilt_over_kkt") --------------------------------------------------
+def _kkt_inputs(snap):
+    """kkt_cpu's inputs of one snapshot, with a leading [1]."""
+    x = snap.placement_prev
+    g = snap.gain[np.arange(snap.n_mus), snap.assoc]
+    t_min = physics.time_for_power(snap.p_max, snap.data_bits, snap.bandwidth, snap.noise_psd, g)
+    return [np.asarray(v)[None] for v in (x, snap.cycles, snap.deadline - snap.relay[np.arange(snap.n_mus), x], t_min,
+                                          snap.noise_psd * snap.bandwidth / g,
+                                          snap.data_bits * np.log(2.0) / snap.bandwidth)] + [snap.cpu_hz[None]]
+
+
+def test_kkt_cpu_is_the_energy_optimal_split():
+    """Against an independent solve of each server's problem (scipy SLSQP over the CPU split, from
+    several starts): the KKT split's energy is never higher, it uses all of the CPU, and every DT in
+    it meets its deadline at p_max."""
+    from scipy.optimize import minimize
+    checked = 0
+    for seed in range(4):
+        for snap in _slots(seed, slots=6):
+            x, cyc, tb, t_min, noise_w, k, cpu = _kkt_inputs(snap)
+            served = (snap.request & ~snap.migrating)[None]
+            c = env_core.kkt_cpu(served, x, cyc, tb, t_min, noise_w, k, cpu)[0]
+            for m in range(SC.n_bss):
+                ids = np.flatnonzero(served[0] & (x[0] == m))
+                ids = ids[c[ids] > 0]
+                if len(ids) < 2:
+                    continue
+                assert np.isclose(c[ids].sum(), cpu[0, m], rtol=1e-12)
+                t = tb[0, ids] - cyc[0, ids] / c[ids]
+                assert (t >= t_min[0, ids] * (1 - 1e-9)).all()
+
+                def energy(share, ids=ids, m=m):
+                    tt = tb[0, ids] - cyc[0, ids] / np.maximum(share * cpu[0, m], 1e-300)
+                    return float(np.sum(physics.energy_for_time(np.maximum(tt, 1e-12), snap.data_bits[ids],
+                                                                snap.bandwidth[ids], snap.noise_psd[ids],
+                                                                snap.gain[ids, snap.assoc[ids]])))
+                lo = cyc[0, ids] / (tb[0, ids] - t_min[0, ids]) / cpu[0, m]   # least shares (p_max)
+                best = np.inf
+                for s0 in (np.full(len(ids), 1.0 / len(ids)), lo / lo.sum(), c[ids] / cpu[0, m]):
+                    s0 = np.maximum(s0, lo * 1.001)
+                    s0 = s0 / s0.sum() if s0.sum() > 1 else s0 + (1 - s0.sum()) / len(ids)
+                    r = minimize(energy, s0, method="SLSQP", bounds=[(l, 1.0) for l in lo],
+                                 constraints=[{"type": "eq", "fun": lambda s: s.sum() - 1.0}],
+                                 options={"ftol": 1e-16, "maxiter": 500})
+                    if r.success and r.x.sum() <= 1 + 1e-9 and (r.x >= lo * (1 - 1e-9)).all():
+                        best = min(best, energy(r.x))
+                assert energy(c[ids] / cpu[0, m]) <= best * (1 + 1e-6)
+                checked += 1
+    assert checked >= 10
+
+
+def test_kkt_split_serves_the_most_dts_whose_least_shares_fit():
+    """On an overloaded server the split keeps the largest number of DTs whose least shares (the
+    share that meets the deadline at p_max) add up to at most its CPU (brute force over subsets)."""
+    from itertools import combinations
+    rng = np.random.default_rng(3)
+    n, m = 7, 2
+    for _ in range(40):
+        x = rng.integers(0, m, (1, n))
+        served = rng.random((1, n)) < 0.85
+        tb = np.full((1, n), 0.1)
+        t_min = rng.uniform(0.01, 0.09, (1, n))
+        t_min[0, rng.random(n) < 0.1] = 0.2            # some cannot make it at any share
+        cpu = np.array([[1e9, 2e9]])
+        cyc = rng.uniform(0.5e7, 6e7, (1, n))
+        c = env_core.kkt_cpu(served, x, cyc, tb, t_min, np.full((1, n), 1e-9), np.full((1, n), 0.01), cpu)
+        least = cyc / (tb - t_min)
+        for j in range(m):
+            cand = [i for i in range(n) if served[0, i] and x[0, i] == j and tb[0, i] > t_min[0, i]]
+            most = max((len(s) for r in range(len(cand) + 1) for s in combinations(cand, r)
+                        if least[0, list(s)].sum() <= cpu[0, j]), default=0)
+            got = np.flatnonzero((c[0] > 0) & (x[0] == j))
+            assert len(got) == most
+            assert (c[0, got] >= least[0, got] * (1 - 1e-6)).all()
+
+
+def test_tilt_over_kkt_meets_deadlines_gates_and_is_scale_free():
+    """With the KKT map every transmitting MU meets its deadline at p_max or below; tilt 1 everywhere
+    is the KKT split of the MUs that stay; scaling a server's tilts changes nothing."""
+    rng = np.random.default_rng(5)
+    price = SC.failure_price
+    for seed in range(4):
+        for snap in _slots(seed, slots=8):
+            tilt = np.exp(rng.uniform(-1, 1, (SC.n_bss, SC.n_mus)))
+            over = 1.0 + rng.random(SC.n_mus)
+            dec, used, _ = env_core.decision(snap, over, tilt, mu_action="power_over_need", price_j=price,
+                                             bs_action="tilt_over_kkt")
+            ev = evaluate(snap, dec)
+            tx = dec.power > 0
+            assert np.array_equal(tx, used) and ev.served[tx].all() and (dec.power <= snap.p_max).all()
+            active = snap.request & ~snap.migrating
+            assert not (tx & ~active).any()
+            scaled = tilt * rng.uniform(0.1, 10.0, (SC.n_bss, 1))
+            dec2, _, _ = env_core.decision(snap, over, scaled, mu_action="power_over_need", price_j=price,
+                                           bs_action="tilt_over_kkt")
+            assert np.allclose(dec2.cpu_hz, dec.cpu_hz, rtol=1e-9, atol=0)
+            one, used1, _ = env_core.decision(snap, np.ones(SC.n_mus), np.ones((SC.n_bss, SC.n_mus)),
+                                              mu_action="power_over_need", price_j=price, bs_action="tilt_over_kkt")
+            x, cyc, tb, t_min, noise_w, k, cpu = _kkt_inputs(snap)
+            kkt = env_core.kkt_cpu(used1[None], x, cyc, tb, t_min, noise_w, k, cpu)[0]
+            assert np.allclose(one.cpu_hz[used1], kkt[used1], rtol=1e-9)
+            # the gate with the KKT map never transmits an infeasible or over-priced sync
+            t = snap.deadline - snap.relay[np.arange(SC.n_mus), snap.placement_prev] - snap.cycles / np.where(
+                one.cpu_hz > 0, one.cpu_hz, 1.0)
+            assert (t[used1] > 0).all() and (one.power[used1] * t[used1] <= price * (1 + 1e-9)).all()
+
+
+def test_kkt_bs_map_is_exp_tilt_centred_on_the_kkt_split():
+    spec = EnvSpec(4, 2, 0.2, action_map="structured", bs_map="kkt", bs_tilt=1.5)
+    u = np.random.default_rng(0).random((5, 2, 4)).astype(np.float32)
+    acts = {"mu": np.zeros((5, 4, 1)), "bs": u, "controller": np.zeros((5, 1, 4), np.int64)}
+    _, w, _ = to_env(acts, spec)
+    assert spec.bs_action == "tilt_over_kkt"
+    assert np.allclose(np.log(w) / 1.5 * 0.5 + 0.5, u, atol=1e-6)        # inverse of the map
+    acts["bs"] = np.full((5, 2, 4), 0.5, np.float32)
+    assert np.allclose(to_env(acts, spec)[1], 1.0)                        # u = 0.5: the KKT split
+    assert EnvSpec(4, 2, 0.2, action_map="raw", bs_map="kkt").bs_action == "weights"
+    import pytest
+    from wdtnopt import WdtnoptError
+    with pytest.raises(WdtnoptError, match="bs_action"):
+        BatchedWdtnEnv(SC, bs_action="tilt_over_kkt")                    # needs the BSs to act first
+    with pytest.raises(WdtnoptError, match="bs_map must be one of kkt, raw"):
+        HAPPOConfig(bs_map="linear")

@@ -138,4 +138,4 @@ class CheckpointPolicy(Policy):
         power, weights, _, *level = self._pending if self._pending is not None else self._decide(state)
         self._pending = None
         return decision(snapshot, power, weights, level[0] if level else None, mu_action=self.agent.spec.mu_action,
-                        price_j=self.trace.scenario.failure_price)[0]
+                        price_j=self.trace.scenario.failure_price, bs_action=self.agent.spec.bs_action)[0]

@@ -54,11 +54,22 @@ class EnvSpec:
     """levels L of the scenario's semantic menu when L > 1 (the MUs then choose a level); 0 otherwise"""
     level_allowed: tuple[tuple[bool, ...], ...] | None = None
     """[N][L] the levels on each MU's menu (accuracy >= its minimum accuracy), with ``n_levels``"""
+    bs_map: str = "raw"
+    """``raw``: a BS's action is its CPU weights; ``kkt`` (structured MU map only): a tilt
+    ``exp(bs_tilt (2u - 1))`` of the energy-optimal CPU split among the DTs it serves (u = 0.5: the
+    KKT split itself; docs/env.md, "Within-slot protocol")"""
+    bs_tilt: float = 1.0
+    """largest log-multiplier of the ``kkt`` BS map"""
 
     @property
     def mu_action(self) -> str:
         """The environment's MU action convention for this map (``BatchedWdtnEnv(mu_action=...)``)."""
         return "power_over_need" if self.action_map == "structured" else "power"
+
+    @property
+    def bs_action(self) -> str:
+        """The environment's BS action convention for this map (``BatchedWdtnEnv(bs_action=...)``)."""
+        return "tilt_over_kkt" if self.bs_map == "kkt" and self.action_map == "structured" else "weights"
 
     @classmethod
     def from_scenario(cls, sc: Scenario) -> "EnvSpec":
@@ -123,13 +134,18 @@ def to_env(actions: dict[str, np.ndarray], spec: "EnvSpec") -> tuple[np.ndarray,
     and the MUs' levels [E, N] as a fourth entry when the actions have a level (``LEVEL``).
 
     MU actions are powers (W) for ``action_map="raw"`` and multiples of the least deadline-meeting
-    power, ``1 + residual_max u``, for ``"structured"`` (the environment's ``spec.mu_action``)."""
+    power, ``1 + residual_max u``, for ``"structured"`` (the environment's ``spec.mu_action``).
+    BS actions are CPU weights ``u`` (``bs_map="raw"``) or KKT tilts ``exp(bs_tilt (2u - 1))``
+    (``"kkt"``, the environment's ``spec.bs_action``)."""
     u = actions["mu"][:, :, 0]
     if spec.action_map == "structured":
         mu = 1.0 + spec.residual_max * np.clip(np.asarray(u, np.float64), 0.0, 1.0)
     else:
         mu = power_fraction(u, spec.power_decades) * spec.p_max
-    out = (mu, np.clip(actions["bs"], 0.0, 1.0), actions["controller"][:, 0, :].astype(np.int64))
+    w = np.clip(np.asarray(actions["bs"], np.float64), 0.0, 1.0)
+    if spec.bs_action == "tilt_over_kkt":
+        w = np.exp(spec.bs_tilt * (2.0 * w - 1.0))
+    out = (mu, w, actions["controller"][:, 0, :].astype(np.int64))
     if LEVEL in actions:
         return (*out, actions[LEVEL][:, :, 0].astype(np.int64))
     return out

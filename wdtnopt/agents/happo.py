@@ -92,6 +92,11 @@ class HAPPOConfig:
     action_map: str = "structured"
     """MU action map: "structured" (a one-sided residual above the least deadline-meeting power at the
     announced CPU share, with the give-up gate; docs/env.md) or "raw" (the power through power_decades)"""
+    bs_map: str = "kkt"
+    """BS action map (structured MU map only): "kkt" (a tilt exp(bs_tilt (2u - 1)) of the energy-optimal
+    CPU split among the DTs it serves; u = 0.5 is that split) or "raw" (CPU weights u in [0, 1])"""
+    bs_tilt: float = 1.0
+    """largest log-multiplier of the "kkt" BS map (u = 1 gives a DT e times its KKT weight)"""
     residual_max: float = 0.2
     """structured map: the MU transmits (1 + residual_max u) times its least deadline-meeting power
     (the least power already meets the deadline exactly, so the residual only costs energy)"""
@@ -102,11 +107,14 @@ class HAPPOConfig:
 
     def __post_init__(self) -> None:
         from ..errors import WdtnoptError
-        for key, allowed in (("action_map", ("structured", "raw")), ("credit", ("local", "team"))):
+        for key, allowed in (("action_map", ("structured", "raw")), ("credit", ("local", "team")),
+                             ("bs_map", ("kkt", "raw"))):
             if getattr(self, key) not in allowed:
                 raise WdtnoptError(f"config: {key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
         if not self.residual_max > 0:
             raise WdtnoptError(f"config: residual_max must be > 0, got {self.residual_max!r}")
+        if not self.bs_tilt > 0:
+            raise WdtnoptError(f"config: bs_tilt must be > 0, got {self.bs_tilt!r}")
 
 
 class HAPPO:
@@ -117,7 +125,7 @@ class HAPPO:
 
     def __init__(self, spec: EnvSpec, cfg: HAPPOConfig, seed: int = 0):
         self.spec = dataclasses.replace(spec, power_decades=cfg.power_decades, action_map=cfg.action_map,
-                                        residual_max=cfg.residual_max)
+                                        residual_max=cfg.residual_max, bs_map=cfg.bs_map, bs_tilt=cfg.bs_tilt)
         self.cfg = cfg
         self.rng = seed_everything(seed)
         self.actors = nn.ModuleDict({k: self._make_group(k) for k in TYPES})

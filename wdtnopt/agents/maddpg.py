@@ -77,6 +77,11 @@ class MADDPGConfig:
     action_map: str = "structured"
     """MU action map, as HAPPO's: "structured" (residual above the least deadline-meeting power at the
     announced share, give-up gate) or "raw" (power through power_decades)"""
+    bs_map: str = "kkt"
+    """BS action map (structured MU map only): "kkt" (a tilt exp(bs_tilt (2u - 1)) of the energy-optimal
+    CPU split among the DTs it serves; u = 0.5 is that split) or "raw" (CPU weights u in [0, 1])"""
+    bs_tilt: float = 1.0
+    """largest log-multiplier of the "kkt" BS map (u = 1 gives a DT e times its KKT weight)"""
     residual_max: float = 0.2
     """structured map: the MU transmits (1 + residual_max u) times its least deadline-meeting power"""
 
@@ -84,6 +89,10 @@ class MADDPGConfig:
         from ..errors import WdtnoptError
         if self.action_map not in ("structured", "raw"):
             raise WdtnoptError(f"config: action_map must be one of structured, raw, got {self.action_map!r}")
+        if self.bs_map not in ("kkt", "raw"):
+            raise WdtnoptError(f"config: bs_map must be one of kkt, raw, got {self.bs_map!r}")
+        if not self.bs_tilt > 0:
+            raise WdtnoptError(f"config: bs_tilt must be > 0, got {self.bs_tilt!r}")
         if not self.residual_max > 0:
             raise WdtnoptError(f"config: residual_max must be > 0, got {self.residual_max!r}")
 
@@ -169,7 +178,7 @@ class MADDPG:
 
     def __init__(self, spec: EnvSpec, cfg: MADDPGConfig, seed: int = 0):
         self.spec = dataclasses.replace(spec, power_decades=cfg.power_decades, action_map=cfg.action_map,
-                                        residual_max=cfg.residual_max)
+                                        residual_max=cfg.residual_max, bs_map=cfg.bs_map, bs_tilt=cfg.bs_tilt)
         self.cfg = cfg
         spec = self.spec
         self.rng = seed_everything(seed)

@@ -20,8 +20,8 @@ ALGORITHMS = {
 }
 """Algorithm name -> "module:class"."""
 
-LEGACY_CONFIG = {"action_map": "raw", "credit": "team"}
-"""What a checkpoint written before the structured map and local credit existed was trained with."""
+LEGACY_CONFIG = {"action_map": "raw", "credit": "team", "bs_map": "raw"}
+"""What a checkpoint written before the structured maps and local credit existed was trained with."""
 
 
 @runtime_checkable

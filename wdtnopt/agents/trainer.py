@@ -29,7 +29,8 @@ class Trainer:
         torch.set_num_threads(self.config.torch_threads)
         self.agent = cls(EnvSpec.from_scenario(scenario), self.config, self.seed)
         self.env = BatchedWdtnEnv(scenario, self.config.n_envs, self.seed, self.config.episode_slots, self.mobility,
-                                  mu_action=self.agent.spec.mu_action)
+                                  mu_action=self.agent.spec.mu_action,
+                                  bs_action=self.agent.spec.bs_action)
         self.obs = self.env.reset()
         self.iteration = 0
         self.env_steps = 0
@@ -52,7 +53,8 @@ class Trainer:
         """Mean team reward per slot, energy per MU per slot (J) and failure ratio of the current
         policy on ``episodes`` fresh traces (a separate environment; training state is untouched)."""
         env = BatchedWdtnEnv(self.scenario, episodes, seed, self.config.episode_slots, self.mobility,
-                             mu_action=self.agent.spec.mu_action)
+                             mu_action=self.agent.spec.mu_action,
+                                  bs_action=self.agent.spec.bs_action)
         obs = env.reset()
         from .core import to_env
         tot = [0.0, 0.0, 0, 0]

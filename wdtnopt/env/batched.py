@@ -71,23 +71,31 @@ class BatchedWdtnEnv:
         What a MU's action means: its power in W, or a multiple ``>= 1`` of the least
         deadline-meeting power at the CPU share the BSs announced, with the give-up gate
         (docs/env.md, "Within-slot protocol").
+    bs_action : {"weights", "tilt_over_kkt"}, optional
+        What a BS's action means with ``mu_action="power_over_need"``: CPU weights in ``[0, 1]``, or
+        positive multipliers of the energy-optimal (KKT) split among the DTs it serves
+        (``core.kkt_cpu``; docs/env.md, "Within-slot protocol").
 
     Raises
     ------
     WdtnoptError
         If ``scenario`` is not a Scenario, ``n_envs`` or ``slots`` is not an integer >= 1, or
-        ``mu_action`` is not one of the two conventions.
+        ``mu_action`` or ``bs_action`` is not one of its conventions (``tilt_over_kkt`` needs
+        ``power_over_need``).
     """
 
     def __init__(self, scenario: Scenario | None = None, n_envs: int = 8, seed: int = 0, slots: int = 100,
-                 mobility: Any = None, mu_action: str = "power"):
+                 mobility: Any = None, mu_action: str = "power", bs_action: str = "weights"):
         self.scenario = check_args(scenario, slots)
         self.mobility = resolve_mobility(mobility)   # docs/mobility.md; None: Gauss-Markov
         if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
             raise WdtnoptError(f"n_envs: expected an integer >= 1, got {n_envs!r}")
         if mu_action not in core.MU_ACTIONS:
             raise WdtnoptError(f"mu_action: expected one of {', '.join(core.MU_ACTIONS)}, got {mu_action!r}")
-        self.mu_action = mu_action
+        if bs_action not in core.BS_ACTIONS or (bs_action != "weights" and mu_action != "power_over_need"):
+            raise WdtnoptError(f"bs_action: expected one of {', '.join(core.BS_ACTIONS)} ('tilt_over_kkt' with "
+                               f"mu_action='power_over_need'), got {bs_action!r}")
+        self.mu_action, self.bs_action = mu_action, bs_action
         self.n_envs, self.seed, self.slots = int(n_envs), int(seed), int(slots)
         self.n_mus, self.n_bss = self.scenario.n_mus, self.scenario.n_bss
         self.dims = core.obs_dims(self.n_mus, self.n_bss, self.scenario.server_failures)
@@ -159,7 +167,8 @@ class BatchedWdtnEnv:
             if lv is not None:   # the least power at each MU's level; extraction energy counts against the gate
                 f, e_ext = core.at_levels_arrays(snap, lv)
                 price = sc.failure_price - e_ext
-            p, cpu, mu_used, bs_used, gave_up, least = core.structured_allocation(f, x, blocked, power, weights, price)
+            p, cpu, mu_used, bs_used, gave_up, least = core.structured_allocation(f, x, blocked, power, weights, price,
+                                                                                  self.bs_action)
             if lv is not None:
                 least = np.where(mu_used, least + e_ext, 0.0)
         else:

@@ -315,15 +315,21 @@ def at_levels_arrays(f: Any, level: np.ndarray) -> tuple[SimpleNamespace, np.nda
 
 
 def decision(snap: Snapshot, power: np.ndarray, weights: np.ndarray, level: np.ndarray | None = None,
-             mu_action: str = "power", price_j: float = 0.0) -> tuple[Decision, np.ndarray, np.ndarray]:
+             mu_action: str = "power", price_j: float = 0.0,
+             bs_action: str = "weights") -> tuple[Decision, np.ndarray, np.ndarray]:
     """The environment-view decision of the slot; also which MU / BS action entries take effect.
     ``level`` [N]: the MUs' semantic compression levels (a scenario with a menu; None = level 0).
     ``mu_action="power_over_need"``: ``power`` holds multiples of the least deadline-meeting power at
     the announced share and the MU's level, gated at ``price_j`` less the level's extraction energy
-    (:func:`structured_allocation` on :func:`at_levels_arrays`)."""
+    (:func:`structured_allocation` on :func:`at_levels_arrays`), and ``bs_action``
+    (:data:`BS_ACTIONS`) says what the BS weights mean."""
     n, m = snap.n_mus, snap.n_bss
     x = snap.placement_prev
     blocked = snap.migrating | ~snap.host_up   # a DT that is migrating or whose host is down cannot update
+    if bs_action not in BS_ACTIONS:
+        raise WdtnoptError(f"bs_action: expected one of {', '.join(BS_ACTIONS)}, got {bs_action!r}")
+    if bs_action != "weights" and mu_action != "power_over_need":
+        raise WdtnoptError("bs_action: 'tilt_over_kkt' needs mu_action='power_over_need' (the BSs act first)")
     if mu_action == "power_over_need":
         price = np.asarray(price_j, float)
         s = snap
@@ -335,7 +341,8 @@ def decision(snap: Snapshot, power: np.ndarray, weights: np.ndarray, level: np.n
             "deadline")})
         p, cpu, used, bs_used, _, _ = structured_allocation(f, x[None], blocked[None],
                                                          np.asarray(power, float).reshape(1, n),
-                                                         np.asarray(weights, float).reshape(1, m, n), price)
+                                                         np.asarray(weights, float).reshape(1, m, n), price,
+                                                         bs_action=bs_action)
         return Decision(placement=x.copy(), power=p[0], cpu_hz=cpu[0], level=level), used[0], bs_used[0]
     p, cpu, active, bs_used = allocation(x[None], blocked[None], snap.request[None], snap.p_max[None],
                                          snap.cpu_hz[None], np.asarray(power, float).reshape(1, n),
@@ -372,17 +379,18 @@ def team_rewards(energy: np.ndarray, request: np.ndarray, failed: np.ndarray, en
 
 
 def step(state: SimState, power: np.ndarray, weights: np.ndarray, hosts: np.ndarray,
-         level: np.ndarray | None = None, mu_action: str = "power") -> StepResult:
+         level: np.ndarray | None = None, mu_action: str = "power", bs_action: str = "weights") -> StepResult:
     """Advance ``state`` by one slot under the agents' actions (placement first at frame starts);
     ``level``: the MUs' semantic compression levels when the trace has a menu; ``mu_action`` as
-    :data:`MU_ACTIONS` (docs/env.md, "Within-slot protocol")."""
+    :data:`MU_ACTIONS`, ``bs_action`` as :data:`BS_ACTIONS` (docs/env.md, "Within-slot protocol")."""
     sc = state.trace.scenario
     frame_start = state.is_frame_start
     migrations = 0
     if frame_start:
         migrations = state.apply_placement(repair_placement(state, hosts))
     snap = state.snapshot(allow_migration=False)
-    dec, mu_used, bs_used = decision(snap, power, weights, level, mu_action=mu_action, price_j=sc.failure_price)
+    dec, mu_used, bs_used = decision(snap, power, weights, level, mu_action=mu_action, price_j=sc.failure_price,
+                                     bs_action=bs_action)
     ev = state.finish_slot(snap, dec)
     return StepResult(reward=team_reward(ev, snap, sc.energy_ref_j, sc.eta), evaluation=ev, snapshot=snap,
                       migrations=migrations, frame_start=frame_start, mu_used=mu_used, bs_used=bs_used,
@@ -396,8 +404,132 @@ multiplier ``>= 1`` of the least power that meets the deadline at the CPU share 
 BSs in this slot, with the give-up gate (:func:`structured_allocation`)."""
 
 
+BS_ACTIONS = ("weights", "tilt_over_kkt")
+"""What a BS's action means (with ``mu_action="power_over_need"``): ``weights`` in ``[0, 1]`` that split
+the server's CPU in proportion, or ``tilt_over_kkt``, positive multipliers of the energy-optimal
+(equal-marginal, KKT) CPU split among the DTs that update on the server (:func:`kkt_cpu`)."""
+
+
+def kkt_cpu(served: np.ndarray, x: np.ndarray, cycles: np.ndarray, t_budget: np.ndarray, t_min: np.ndarray,
+            noise_w: np.ndarray, bits_ln2_over_b: np.ndarray, cpu_hz: np.ndarray, iters: int = 10) -> np.ndarray:
+    """Energy-optimal CPU split of every server among its served DTs (equal marginal energy, KKT).
+
+    Per server ``m``: minimize ``sum_n E_n(t_n)`` over the served DTs on ``m``, with transmission time
+    ``t_n = t_budget_n - cycles_n / c_n``, ``sum_n c_n = cpu_hz[m]`` and ``t_n >= t_min_n``, where
+    ``E_n(t) = t noise_w_n (2^{D_n / (B_n t)} - 1)`` (docs/model.md, section 3) is convex and
+    decreasing. With ``x = k / t`` (``k = D ln 2 / B``), ``-E_n'(t) = noise_w_n ((x - 1) e^x + 1)``,
+    and the KKT conditions ask ``-E_n'(t_n) (t_budget_n - t_n)^2 / cycles_n = lambda_m`` for every DT
+    whose ``t_n`` is not at a bound. Solved per server by a safeguarded Newton iteration on
+    ``log lambda_m`` inside its bracket (bisection when a Newton step leaves it), each DT's
+    ``s_n = log(t_budget_n - t_n)`` following by Newton steps (an increasing convex equation in
+    ``s_n``, clipped to the feasible range); the result is scaled to use exactly ``cpu_hz[m]``. On
+    paper snapshots 8 rounds reach the optimum to machine precision (tested against SciPy's SLSQP).
+    Only the DTs that can meet the deadline at ``p_max`` with a share of the server take part; on a
+    server whose least shares do not all fit, as many as fit, smallest least share first (the
+    others get no CPU, and the gate drops them).
+
+    Parameters
+    ----------
+    served : ndarray of bool [E, N]
+        DTs that take part in the split.
+    x : ndarray of int [E, N]
+        Host of every DT.
+    cycles, t_budget, t_min : ndarray [E, N]
+        Update work (cycles), deadline less relay time (s), transmission time at ``p_max`` (s).
+    noise_w, bits_ln2_over_b : ndarray [E, N]
+        ``N0 B / g`` (W) and ``D ln 2 / B`` (s) of every MU.
+    cpu_hz : ndarray [E, M]
+        CPU of every server (cycles/s).
+    iters : int, optional
+        Rounds of the iteration on ``lambda``.
+
+    Returns
+    -------
+    ndarray [E, N]
+        CPU of every served DT (cycles/s), 0 for the others; the served DTs of a server share all of it.
+    """
+    m = cpu_hz.shape[1]
+    cpu_x = _rows(cpu_hz, x)
+    served = _fits_least_shares(served, x, cycles, t_budget, t_min, cpu_x, m)
+    cyc = np.where(served, cycles, 1.0)
+    tb = np.where(served, t_budget, 1.0)
+    kk = np.where(served, bits_ln2_over_b, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        s_hi = np.log(np.maximum(tb - np.where(served, t_min, 0.0), 1e-300))
+        s_lo = np.minimum(np.log(cyc / cpu_x), s_hi)
+        base = np.log(np.where(served, noise_w, 1.0)) - np.log(cyc)
+
+        def marginal(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """log(-E'(t) (t_budget - t)^2 / cycles) at t = t_budget - e^s, and its derivative in s."""
+            t = np.maximum(tb - np.exp(s), 1e-300)
+            z = np.minimum(kk / t, 700.0)
+            q = np.maximum(z + np.expm1(-z), 1e-300)          # (x - 1) e^x + 1 = e^x (x - 1 + e^-x)
+            return base + z + np.log(q) + 2.0 * s, z * z / q * np.exp(s) / t + 2.0
+
+        count = np.maximum(_bincount_rows(x, served.astype(float), m), 1.0)
+        s = np.clip(np.log(cyc * _rows(count, x) / cpu_x), s_lo, s_hi)
+        # bracket of log lambda per server: every DT at the whole CPU (total >= cpu) .. every DT at
+        # its least share (total <= cpu, as _fits_least_shares keeps)
+        v_lo, _ = marginal(s_lo)
+        v_hi, _ = marginal(s_hi)
+        lo = _min_rows(x, np.where(served, v_lo, np.inf), m)
+        hi = _max_rows(x, np.where(served, v_hi, -np.inf), m)
+        has = np.isfinite(lo) & np.isfinite(hi)
+        lo, hi = np.where(has, lo, 0.0), np.where(has, np.maximum(hi, lo), 0.0)
+        lam = 0.5 * (lo + hi)
+        log_cpu = np.log(np.where(cpu_hz > 0, cpu_hz, 1.0))
+        for _ in range(iters):
+            for _ in range(3):   # each DT's s at the server's lambda: Newton on an increasing convex function
+                val, slope = marginal(s)
+                s = np.clip(s - (val - _rows(lam, x)) / slope, s_lo, s_hi)
+            c = np.where(served, cyc * np.exp(-s), 0.0)
+            _, slope = marginal(s)
+            total = _bincount_rows(x, c, m)
+            g = np.log(np.maximum(total, 1e-300)) - log_cpu           # decreasing in lambda
+            lo, hi = np.where(g > 0, lam, lo), np.where(g > 0, hi, lam)
+            d = _bincount_rows(x, np.where(served & (s > s_lo) & (s < s_hi), c / slope, 0.0), m)
+            newton = lam + g * total / np.where(d > 0, d, 1.0)
+            lam = np.where((d > 0) & (newton > lo) & (newton < hi), newton, 0.5 * (lo + hi))
+        for _ in range(3):
+            val, slope = marginal(s)
+            s = np.clip(s - (val - _rows(lam, x)) / slope, s_lo, s_hi)
+        c = np.where(served, cyc * np.exp(-s), 0.0)
+    total = _rows(_bincount_rows(x, c, m), x)
+    return np.where(served, c / np.where(total > 0, total, 1.0) * cpu_x, 0.0)
+
+
+def _min_rows(idx: np.ndarray, values: np.ndarray, m: int) -> np.ndarray:
+    """Minimum of ``values [E, N]`` per bin of ``idx [E, N]``: ``[E, M]`` (+inf for an empty bin)."""
+    return np.where(idx[:, None, :] == np.arange(m)[None, :, None], values[:, None, :], np.inf).min(-1)
+
+
+def _max_rows(idx: np.ndarray, values: np.ndarray, m: int) -> np.ndarray:
+    """Maximum of ``values [E, N]`` per bin of ``idx [E, N]``: ``[E, M]`` (-inf for an empty bin)."""
+    return -_min_rows(idx, -values, m)
+
+
+def _fits_least_shares(served: np.ndarray, x: np.ndarray, cycles: np.ndarray, t_budget: np.ndarray,
+                       t_min: np.ndarray, cpu_x: np.ndarray, m: int) -> np.ndarray:
+    """The served DTs that :func:`kkt_cpu` splits the CPU among: those that can meet the deadline at
+    ``p_max`` with the least share ``cycles / (t_budget - t_min)``, and, on a server whose least
+    shares add up to more than its CPU, as many as fit, smallest least share first."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        frac = np.where(served & (t_budget > t_min), cycles / np.maximum(t_budget - t_min, 1e-300) / cpu_x, np.inf)
+    ok = served & (frac <= 1.0)
+    frac = np.where(ok, frac, 0.0)
+    order = np.argsort(x + frac / (1.0 + frac), axis=1, kind="stable")     # by server, then least share
+    fs = np.take_along_axis(frac, order, 1)
+    per_server = _bincount_rows(x, frac, m)
+    before = np.cumsum(per_server, axis=1) - per_server                    # least shares of earlier servers
+    within = np.cumsum(fs, axis=1) - _rows(before, np.take_along_axis(x, order, 1))
+    keep = np.zeros_like(ok)
+    np.put_along_axis(keep, order, within <= 1.0 - 1e-9, 1)
+    return ok & keep
+
+
 def structured_allocation(f: Any, x: np.ndarray, migrating: np.ndarray, over_need: np.ndarray, weights: np.ndarray,
-                          price_j: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                          price_j: float, bs_action: str = "weights"
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Power and CPU of E environments when the BSs act first and the MUs answer the announced shares.
 
     The BS weights split each server's CPU among its DTs that update (as :func:`allocation`). A MU
@@ -419,10 +551,15 @@ def structured_allocation(f: Any, x: np.ndarray, migrating: np.ndarray, over_nee
     over_need : ndarray [E, N]
         The MUs' actions: power as a multiple of ``p_need`` (values below 1 mean 1).
     weights : ndarray [E, M, N]
-        The BSs' CPU weights (clipped to ``[0, 1]``, floored at ``WEIGHT_FLOOR``).
+        ``bs_action="weights"``: the BSs' CPU weights (clipped to ``[0, 1]``, floored at
+        ``WEIGHT_FLOOR``); ``"tilt_over_kkt"``: positive multipliers of the KKT split of the DTs
+        still served (:func:`kkt_cpu`, recomputed after every give-up), the shares then scaled to
+        the server's CPU.
     price_j : float or ndarray [E, N]
         Failure price in J above which a sync is given up (per MU: less its extraction energy at
         its semantic level, :func:`at_levels_arrays`).
+    bs_action : {"weights", "tilt_over_kkt"}, optional
+        What ``weights`` mean (:data:`BS_ACTIONS`).
 
     Returns
     -------
@@ -436,9 +573,18 @@ def structured_allocation(f: Any, x: np.ndarray, migrating: np.ndarray, over_nee
     w_own = np.maximum(np.take_along_axis(w, x[:, None, :], 1)[:, 0], WEIGHT_FLOOR)
     g = np.take_along_axis(f.gain, f.assoc[:, :, None], 2)[:, :, 0]
     relay_x = np.take_along_axis(f.relay, x[:, :, None], 2)[:, :, 0]
+    tilt = bs_action == "tilt_over_kkt"
+    if tilt:   # inputs of the KKT split: N0 B / g, D ln 2 / B, deadline less relay, time at p_max
+        noise_w = f.noise_psd * f.bandwidth / g
+        k_s = f.data_bits * np.log(2.0) / f.bandwidth
+        t_budget = f.deadline - relay_x
+        t_min = physics.time_for_power(f.p_max, f.data_bits, f.bandwidth, f.noise_psd, g)
+        w_own = np.maximum(np.take_along_axis(np.asarray(weights, float), x[:, None, :], 1)[:, 0], WEIGHT_FLOOR)
     served = active.copy()
     while True:
         ws = w_own * served
+        if tilt:
+            ws = ws * kkt_cpu(served, x, f.cycles, t_budget, t_min, noise_w, k_s, f.cpu_hz)
         total = _rows(_bincount_rows(x, ws, m), x)
         cpu = np.where(served, _rows(f.cpu_hz, x) * ws / np.where(total > 0, total, 1.0), 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -1,0 +1,180 @@
+"""Where a learned agent's gap to the hindsight bound sits: swap one agent type for the myopic oracle.
+
+    .venv/bin/python benchmarks/gap_decomposition.py --agent pretrained:beta-happo --traces 3 --slots 200
+    .venv/bin/python benchmarks/gap_decomposition.py --preset smoke
+
+Every row is one hybrid policy run by ``simulate`` (every slot scored by ``wdtnopt.evaluate``) on the
+same unseen traces (seeds ``EVAL_SEED_BASE + i``, as ``eval_agents.py``). A hybrid takes each decision
+from one of three sources:
+
+* placement at frame starts: the agent's controller (``agent``), the myopic oracle's (``oracle``),
+  ``follow``'s (move towards the serving BS) or stay (``static``);
+* CPU shares: the agent's BS weights (``agent``), equal shares (``equal``), the energy-optimal split
+  among the requesting DTs with the gate (``kkt``: the environment's ``bs_action="tilt_over_kkt"`` at
+  tilt 1), or the oracle's optimal shares at the applied placement (``oracle``: its CPU per DT passed
+  as BS weights; a DT the oracle does not serve gets weight 0 and so gives up);
+* power and served set: the agent's structured MU action (``agent``), exactly the least
+  deadline-meeting power at the announced share with the give-up gate (``need``), or the oracle's
+  whole allocation at the applied placement (``oracle``, which also sets the shares).
+
+The gap of each row is ``(E - LB) / LB`` with ``LB`` the hindsight bound of the trace at that row's
+own per-MU failure ratios (``wdtnopt.gap``), one bound per trace computed once (``--gap-iters`` dual
+steps). Writes ``benchmarks/results/gap_decomposition.csv``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from wdtnopt import Scenario, generate_trace, simulate  # noqa: E402
+from wdtnopt.io import atomic_write_text  # noqa: E402
+from wdtnopt.policies import Policy, make_policy  # noqa: E402
+
+from benchmarks.eval_agents import EVAL_SEED_BASE, team_cost  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+HYBRIDS = [  # (placement, shares, power) sources: module docstring
+    ("agent", "agent", "agent"),
+    ("agent", "agent", "need"),
+    ("agent", "equal", "need"),
+    ("agent", "kkt", "need"),
+    ("agent", "oracle", "need"),
+    ("agent", "oracle", "oracle"),
+    ("oracle", "agent", "agent"),
+    ("oracle", "equal", "need"),
+    ("oracle", "kkt", "need"),
+    ("oracle", "oracle", "oracle"),
+    ("static", "equal", "need"),
+    ("static", "kkt", "need"),
+    ("follow", "kkt", "need"),
+    ("static", "oracle", "oracle"),
+]
+
+
+class HybridPolicy(Policy):
+    """Placement, shares and power each from the agent, a fixed rule or the myopic oracle (module docstring)."""
+
+    def __init__(self, agent: str, placement: str, shares: str, power: str):
+        self.agent = make_policy(agent)
+        self.oracle = make_policy("oracle")
+        self.placement, self.shares, self.power = placement, shares, power
+        self.name = f"place={placement} shares={shares} power={power}"
+
+    def reset(self, trace: Any) -> None:
+        super().reset(trace)
+        self.agent.reset(trace)
+        self.oracle.reset(trace)
+
+    def penalties(self, state: Any) -> dict[str, Any]:
+        return self.oracle.penalties(state) if "oracle" in (self.placement, self.shares, self.power) else {}
+
+    def place(self, snapshot: Any, state: Any) -> np.ndarray:
+        mine = self.agent.place(snapshot, state)   # the agent acts on the frame start's observation in any case
+        if self.placement == "agent":
+            return mine
+        if self.placement == "oracle":
+            return self.oracle.place(snapshot, state)
+        if self.placement == "follow":
+            return make_policy("follow").place(snapshot, state)
+        return snapshot.placement_prev
+
+    def allocate(self, snapshot: Any, state: Any) -> Any:
+        from wdtnopt.env.core import decision
+        pending = self.agent._pending if self.agent._pending is not None else self.agent._decide(state)
+        self.agent._pending = None
+        power, weights, _ = pending
+        if self.power == "oracle":
+            return self.oracle.allocate(snapshot, state)
+        n, m = snapshot.n_mus, snapshot.n_bss
+        bs_action = getattr(self.agent.agent.spec, "bs_action", "weights") if self.shares == "agent" else "weights"
+        if self.shares in ("equal", "kkt"):
+            weights = np.ones((m, n))
+        elif self.shares == "oracle":
+            sol = self.oracle._solve(snapshot)
+            x = snapshot.placement_prev
+            weights = np.zeros((m, n))
+            weights[x, np.arange(n)] = np.where(np.asarray(sol.served), np.asarray(sol.cpu_hz) / snapshot.cpu_hz[x], 0.0)
+        if self.shares == "kkt":
+            bs_action = "tilt_over_kkt"
+        if self.power == "need":
+            power = np.ones(n)
+        return decision(snapshot, power, weights, mu_action="power_over_need",
+                        price_j=self.trace.scenario.failure_price, bs_action=bs_action)[0]
+
+
+def cached_bound(trace: Any, iters: int, cache: Path | None = None) -> Any:
+    """The hindsight bound of ``trace`` (``iters`` dual steps), kept as a pickle under ``cache``
+    (default ``benchmarks/results/bounds/``, keyed by N, seed, slots and iters; our own files only)."""
+    import pickle
+    from wdtnopt import hindsight_bound
+    cache = RESULTS / "bounds" if cache is None else Path(cache)
+    path = cache / f"hb_n{trace.n_mus}_seed{trace.seed}_slots{trace.slots}_iters{iters}.pkl"
+    if path.is_file():
+        with open(path, "rb") as fh:
+            return pickle.load(fh)   # noqa: S301 - written by this function
+    hb = hindsight_bound(trace, iters=iters, workers=1)
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        pickle.dump(hb, fh)
+    return hb
+
+
+def decompose(agent: str, scenario: Scenario, traces: int, slots: int, gap_iters: int) -> list[dict]:
+    """One row per hybrid (module docstring), with ``oracle``, ``follow`` and ``static`` for reference."""
+    from wdtnopt import gap
+    trs = [generate_trace(scenario, seed=EVAL_SEED_BASE + i, slots=slots) for i in range(traces)]
+    pols: list[Any] = [HybridPolicy(agent, *h) for h in HYBRIDS] + [agent, "oracle", "lyapunov", "follow", "static"]
+    names = [p if isinstance(p, str) else p.name for p in pols]
+    runs = {nm: [simulate(p, tr) for tr in trs] for nm, p in zip(names, pols)}
+    gaps: dict[str, list[float]] = {nm: [] for nm in names}
+    if gap_iters:
+        for k, tr in enumerate(trs):
+            hb = cached_bound(tr, gap_iters)
+            for nm, row in zip(names, gap([runs[nm][k] for nm in names], tr, bound=hb, iters=1).rows):
+                gaps[nm].append(float(row.gap))
+    rows = []
+    for nm in names:
+        rs = runs[nm]
+        fails = sum(int(r.failures_per_mu.sum()) for r in rs)
+        reqs = sum(int(r.requests_per_mu.sum()) for r in rs)
+        rows.append({"policy": nm, "agent": agent, "n_mus": scenario.n_mus, "traces": traces, "slots": slots,
+                     "team_cost": round(float(np.mean([team_cost(r, scenario) for r in rs])), 5),
+                     "energy_mj": round(float(np.mean([r.energy_per_mu_slot for r in rs])) * 1e3, 4),
+                     "failure_ratio": round(fails / max(reqs, 1), 4),
+                     "gap": round(float(np.mean(gaps[nm])), 4) if gap_iters else "",
+                     "gap_min": round(float(np.min(gaps[nm])), 4) if gap_iters else "",
+                     "gap_max": round(float(np.max(gaps[nm])), 4) if gap_iters else ""})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--agent", default="pretrained:beta-happo")
+    ap.add_argument("--n-mus", type=int, default=30)
+    ap.add_argument("--traces", type=int, default=3)
+    ap.add_argument("--slots", type=int, default=200)
+    ap.add_argument("--gap-iters", type=int, default=10)
+    ap.add_argument("--preset", choices=["smoke", "default"], default="default")
+    ap.add_argument("--out", default=str(RESULTS / "gap_decomposition.csv"))
+    args = ap.parse_args()
+    if args.preset == "smoke":
+        args.traces, args.slots, args.gap_iters = 1, 20, 2
+    rows = decompose(args.agent, Scenario.paper(n_mus=args.n_mus), args.traces, args.slots, args.gap_iters)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(Path(args.out), buf.getvalue())
+
+
+if __name__ == "__main__":
+    main()
