@@ -80,11 +80,16 @@ def main() -> None:
     if args.preset == "smoke":
         args.n_mus, args.traces, args.slots = 6, 2, 20
     rows = evaluate_policies(args.policies, Scenario.paper(n_mus=args.n_mus), args.traces, args.slots, args.gap_iters)
+    write_rows(rows, Path(args.out))
+
+
+def write_rows(rows: list[dict], path: Path) -> None:
+    """The rows as a CSV file (header from the first row), written atomically."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
     w.writeheader()
     w.writerows(rows)
-    atomic_write_text(Path(args.out), buf.getvalue())
+    atomic_write_text(path, buf.getvalue())
 
 
 if __name__ == "__main__":

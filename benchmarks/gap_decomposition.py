@@ -24,8 +24,6 @@ steps). Writes ``benchmarks/results/gap_decomposition.csv``.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,10 +33,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wdtnopt import Scenario, generate_trace, simulate  # noqa: E402
-from wdtnopt.io import atomic_write_text  # noqa: E402
 from wdtnopt.policies import Policy, make_policy  # noqa: E402
 
-from benchmarks.eval_agents import EVAL_SEED_BASE, team_cost  # noqa: E402
+from benchmarks.eval_agents import EVAL_SEED_BASE, team_cost, write_rows  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HYBRIDS = [  # (placement, shares, power) sources: module docstring
@@ -59,11 +56,26 @@ HYBRIDS = [  # (placement, shares, power) sources: module docstring
 ]
 
 
+def agent_policy(agent: str) -> Any:
+    """``checkpoint:DIR`` / ``pretrained:ALGO``, or a pretrained weights file ``PATH.pt`` (e.g. an
+    earlier version of a shipped agent, to decompose its gap)."""
+    if not agent.endswith(".pt"):
+        return make_policy(agent)
+    from wdtnopt.agents.checkpoint import CheckpointPolicy, load_agent_actors
+    from wdtnopt.agents.pretrained import read_pretrained
+    pol = CheckpointPolicy.__new__(CheckpointPolicy)
+    payload = read_pretrained(Path(agent))
+    pol._setup(payload, Path(agent))
+    load_agent_actors(pol.agent, payload["actors"], Path(agent))
+    pol.name = f"file:{agent}"
+    return pol
+
+
 class HybridPolicy(Policy):
     """Placement, shares and power each from the agent, a fixed rule or the myopic oracle (module docstring)."""
 
     def __init__(self, agent: str, placement: str, shares: str, power: str):
-        self.agent = make_policy(agent)
+        self.agent = agent_policy(agent)
         self.oracle = make_policy("oracle")
         self.placement, self.shares, self.power = placement, shares, power
         self.name = f"place={placement} shares={shares} power={power}"
@@ -127,11 +139,18 @@ def cached_bound(trace: Any, iters: int, cache: Path | None = None) -> Any:
     return hb
 
 
-def decompose(agent: str, scenario: Scenario, traces: int, slots: int, gap_iters: int) -> list[dict]:
-    """One row per hybrid (module docstring), with ``oracle``, ``follow`` and ``static`` for reference."""
+SHORT = [("agent", "agent", "agent"), ("agent", "agent", "need"), ("agent", "equal", "need"),
+         ("static", "equal", "need"), ("static", "kkt", "need")]
+"""``--short``: the agent, its parts replaced by the fixed rules, and the no-learning rules."""
+
+
+def decompose(agent: str, scenario: Scenario, traces: int, slots: int, gap_iters: int,
+              hybrids: list[tuple[str, str, str]] = HYBRIDS) -> list[dict]:
+    """One row per hybrid (module docstring), with ``oracle``, ``lyapunov``, ``follow`` and
+    ``static`` for reference."""
     from wdtnopt import gap
     trs = [generate_trace(scenario, seed=EVAL_SEED_BASE + i, slots=slots) for i in range(traces)]
-    pols: list[Any] = [HybridPolicy(agent, *h) for h in HYBRIDS] + [agent, "oracle", "lyapunov", "follow", "static"]
+    pols: list[Any] = [HybridPolicy(agent, *h) for h in hybrids] + ["oracle", "lyapunov", "follow", "static"]
     names = [p if isinstance(p, str) else p.name for p in pols]
     runs = {nm: [simulate(p, tr) for tr in trs] for nm, p in zip(names, pols)}
     gaps: dict[str, list[float]] = {nm: [] for nm in names}
@@ -164,16 +183,14 @@ def main() -> None:
     ap.add_argument("--slots", type=int, default=200)
     ap.add_argument("--gap-iters", type=int, default=10)
     ap.add_argument("--preset", choices=["smoke", "default"], default="default")
+    ap.add_argument("--short", action="store_true", help="only the rows of SHORT (and the references)")
     ap.add_argument("--out", default=str(RESULTS / "gap_decomposition.csv"))
     args = ap.parse_args()
     if args.preset == "smoke":
         args.traces, args.slots, args.gap_iters = 1, 20, 2
-    rows = decompose(args.agent, Scenario.paper(n_mus=args.n_mus), args.traces, args.slots, args.gap_iters)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(Path(args.out), buf.getvalue())
+    rows = decompose(args.agent, Scenario.paper(n_mus=args.n_mus), args.traces, args.slots, args.gap_iters,
+                     SHORT if args.short else HYBRIDS)
+    write_rows(rows, Path(args.out))
 
 
 if __name__ == "__main__":

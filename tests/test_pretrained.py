@@ -57,3 +57,24 @@ def test_export_round_trip(tmp_path):
     for k, v in tr.agent.actors.state_dict().items():
         assert torch.equal(payload["actors"][k], v)
     assert np.isfinite(tr.evaluate_policy(episodes=1)["reward"])
+
+
+def test_gap_decomposition_hybrids_are_the_agent_and_the_fixed_rules():
+    """benchmarks/gap_decomposition.py: the hybrid that takes every decision from the agent is the
+    agent (same energies slot by slot), and "stay + KKT split + exact least power" is the agent's
+    structured decision at u = 0.5 (KKT tilt 1), residual 0 and a controller that stays."""
+    from gap_decomposition import HybridPolicy
+    from wdtnopt.env import core as env_core
+    trace = generate_trace(Scenario.paper(), seed=900_001, slots=12)
+    ref = simulate("pretrained:beta-happo", trace)
+    same = simulate(HybridPolicy("pretrained:beta-happo", "agent", "agent", "agent"), trace)
+    assert np.array_equal(same.table["energy_j"], ref.table["energy_j"])
+    rule = simulate(HybridPolicy("pretrained:beta-happo", "static", "kkt", "need"), trace)
+    from wdtnopt.simulation import SimState
+    st, energies = SimState(trace), []
+    n, m = trace.n_mus, trace.n_bss
+    while not st.done:
+        out = env_core.step(st, np.ones(n), np.ones((m, n)), st.placement.copy(), mu_action="power_over_need",
+                            bs_action="tilt_over_kkt")
+        energies.append(out.evaluation.energy_total)
+    assert np.allclose(rule.table["energy_j"], energies, rtol=1e-12, atol=0) and rule.migrations == 0

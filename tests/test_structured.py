@@ -180,13 +180,13 @@ def test_paper_suite_raw_variant_is_the_case_study_parametrization():
     from wdtnopt.benchmarks.suites.paper import agent_config
     name, over = agent_config("beta-happo:raw", {"n_envs": 2})
     cfg = make_config(algorithm_class(name), over)
-    assert (name, cfg.action_map, cfg.credit, cfg.actor_lr, cfg.ppo_epochs, cfg.n_envs) == (
-        "beta-happo", "raw", "team", 5e-4, 5, 2)
+    assert (name, cfg.action_map, cfg.bs_map, cfg.credit, cfg.actor_lr, cfg.ppo_epochs, cfg.n_envs) == (
+        "beta-happo", "raw", "raw", "team", 5e-4, 5, 2)
     name, over = agent_config("maddpg:raw", {})
     assert make_config(algorithm_class(name), over).action_map == "raw"
     assert agent_config("beta-mappo", {}) == ("beta-mappo", {})
     default = make_config(algorithm_class("beta-happo"), {})
-    assert (default.action_map, default.credit) == ("structured", "local")
+    assert (default.action_map, default.bs_map, default.credit) == ("structured", "kkt", "local")
     with pytest.raises(ValueError, match="unknown variant"):
         agent_config("beta-happo:shiny", {})
 

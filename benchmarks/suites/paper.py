@@ -116,13 +116,12 @@ def bound_task(cfg: dict[str, Any], workdir: Path) -> dict[str, Any]:
                        for p in hb.points]}
 
 
-VARIANTS = {"raw": {"beta-happo": {"action_map": "raw", "credit": "team", "actor_lr": 5e-4, "ppo_epochs": 5},
-                    "gaussian-happo": {"action_map": "raw", "credit": "team", "actor_lr": 5e-4, "ppo_epochs": 5},
-                    "beta-mappo": {"action_map": "raw", "credit": "team", "actor_lr": 5e-4, "ppo_epochs": 5},
-                    "maddpg": {"action_map": "raw"}}}
-"""``ALGO:raw`` in ``algos``: the case study's parametrization (raw power action, team credit and the
-step sizes it was run with; docs/agents.md, "What is new by default"), so the report shows what the
-structured action and local credit change."""
+_RAW_PPO = {"action_map": "raw", "bs_map": "raw", "credit": "team", "actor_lr": 5e-4, "ppo_epochs": 5}
+VARIANTS = {"raw": {"beta-happo": _RAW_PPO, "gaussian-happo": _RAW_PPO, "beta-mappo": _RAW_PPO,
+                    "maddpg": {"action_map": "raw", "bs_map": "raw"}}}
+"""``ALGO:raw`` in ``algos``: the case study's parametrization (raw power action, raw CPU weights, team
+credit and the step sizes it was run with; docs/agents.md, "What is new by default"), so the report
+shows what the structured actions and local credit change."""
 
 
 def agent_config(algo: str, overrides: dict[str, Any]) -> tuple[str, dict[str, Any]]:
