@@ -75,21 +75,25 @@ class HybridPolicy(Policy):
     """Placement, shares and power each from the agent, a fixed rule or the myopic oracle (module docstring)."""
 
     def __init__(self, agent: str, placement: str, shares: str, power: str):
-        self.agent = agent_policy(agent)
+        if agent == "none" and "agent" in (placement, shares, power):
+            raise ValueError("HybridPolicy: without an agent every decision needs another source")
+        self.agent = None if agent == "none" else agent_policy(agent)
         self.oracle = make_policy("oracle")
         self.placement, self.shares, self.power = placement, shares, power
         self.name = f"place={placement} shares={shares} power={power}"
 
     def reset(self, trace: Any) -> None:
         super().reset(trace)
-        self.agent.reset(trace)
+        if self.agent is not None:
+            self.agent.reset(trace)
         self.oracle.reset(trace)
 
     def penalties(self, state: Any) -> dict[str, Any]:
         return self.oracle.penalties(state) if "oracle" in (self.placement, self.shares, self.power) else {}
 
     def place(self, snapshot: Any, state: Any) -> np.ndarray:
-        mine = self.agent.place(snapshot, state)   # the agent acts on the frame start's observation in any case
+        # the agent acts on the frame start's observation in any case
+        mine = self.agent.place(snapshot, state) if self.agent is not None else snapshot.placement_prev
         if self.placement == "agent":
             return mine
         if self.placement == "oracle":
@@ -100,13 +104,16 @@ class HybridPolicy(Policy):
 
     def allocate(self, snapshot: Any, state: Any) -> Any:
         from wdtnopt.env.core import decision
-        pending = self.agent._pending if self.agent._pending is not None else self.agent._decide(state)
-        self.agent._pending = None
-        power, weights, _ = pending
+        n, m = snapshot.n_mus, snapshot.n_bss
+        if self.agent is None:
+            power, weights = np.ones(n), np.ones((m, n))
+        else:
+            pending = self.agent._pending if self.agent._pending is not None else self.agent._decide(state)
+            self.agent._pending = None
+            power, weights, _ = pending
         if self.power == "oracle":
             return self.oracle.allocate(snapshot, state)
-        n, m = snapshot.n_mus, snapshot.n_bss
-        bs_action = getattr(self.agent.agent.spec, "bs_action", "weights") if self.shares == "agent" else "weights"
+        bs_action = self.agent.agent.spec.bs_action if self.shares == "agent" else "weights"
         if self.shares in ("equal", "kkt"):
             weights = np.ones((m, n))
         elif self.shares == "oracle":
@@ -139,6 +146,8 @@ def cached_bound(trace: Any, iters: int, cache: Path | None = None) -> Any:
     return hb
 
 
+RULES = [("static", "equal", "need"), ("static", "kkt", "need")]
+"""``--agent none``: the no-learning rules only (any N)."""
 SHORT = [("agent", "agent", "agent"), ("agent", "agent", "need"), ("agent", "equal", "need"),
          ("static", "equal", "need"), ("static", "kkt", "need")]
 """``--short``: the agent, its parts replaced by the fixed rules, and the no-learning rules."""
@@ -177,7 +186,8 @@ def decompose(agent: str, scenario: Scenario, traces: int, slots: int, gap_iters
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--agent", default="pretrained:beta-happo")
+    ap.add_argument("--agent", default="pretrained:beta-happo",
+                    help="checkpoint:DIR, pretrained:ALGO, a weights file PATH.pt, or none (the rules only)")
     ap.add_argument("--n-mus", type=int, default=30)
     ap.add_argument("--traces", type=int, default=3)
     ap.add_argument("--slots", type=int, default=200)
@@ -189,7 +199,7 @@ def main() -> None:
     if args.preset == "smoke":
         args.traces, args.slots, args.gap_iters = 1, 20, 2
     rows = decompose(args.agent, Scenario.paper(n_mus=args.n_mus), args.traces, args.slots, args.gap_iters,
-                     SHORT if args.short else HYBRIDS)
+                     RULES if args.agent == "none" else SHORT if args.short else HYBRIDS)
     write_rows(rows, Path(args.out))
 
 

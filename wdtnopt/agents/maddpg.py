@@ -80,8 +80,9 @@ class MADDPGConfig:
     bs_map: str = "kkt"
     """BS action map (structured MU map only): "kkt" (a tilt exp(bs_tilt (2u - 1)) of the energy-optimal
     CPU split among the DTs it serves; u = 0.5 is that split) or "raw" (CPU weights u in [0, 1])"""
-    bs_tilt: float = 1.0
-    """largest log-multiplier of the "kkt" BS map (u = 1 gives a DT e times its KKT weight)"""
+    bs_tilt: float = 0.25
+    """largest log-multiplier of the "kkt" BS map (u = 1 gives a DT e^0.25 = 1.28 times its KKT weight);
+    1.0 learned a tilt that cost more than it gained (BENCHMARKS.md, "Where the gap sat")"""
     residual_max: float = 0.2
     """structured map: the MU transmits (1 + residual_max u) times its least deadline-meeting power"""
 
