@@ -59,7 +59,7 @@ from wdtnopt.snapshot import Snapshot
 from . import Solution, SolveStatus, fail_all_solution, make_solution, relative_gap
 from .allocation import admit_server, fits_storage, storage_capacity
 from .fast_dual import SAFETY_RTOL, LagrangianData, Pricing, inner_min, price
-from .fast_master import BundleMaster, restricted_master_placement
+from .fast_master import BundleMaster, bundle_step, restricted_master_placement
 from .fast_primal import PrimalPool, ServerChoice, admit_local, fit_prices, local_search, repair_storage
 from .options import FastOptions
 
@@ -179,32 +179,12 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
         t = time.perf_counter()
         P = price(ld, lam, pi)
         stats["pricing_s"] += time.perf_counter() - t
-        # a null step may find a better value than the centre's (kept in best_dual), possibly outside
-        # a later, shrunk box: the model there says nothing about it, so every step and the stopping
-        # test compare with the centre, not with the best value seen
-        predicted = model - center_value
-        improved = P.value - center_value
-        tol = 1e-9 * max(abs(center_value), ref)
-        if improved >= 0.1 * predicted and improved > tol:  # serious step: move the box
-            at_box = np.isclose(x_hat, center + width) | (np.isclose(x_hat, center - width) & (center - width > 0))
-            center, center_value = x_hat.copy(), P.value
-            stats["serious_steps"] += 1
-            width = np.where(at_box, width * 2.0, width)
-        elif improved < -tol:  # null step far off: trust the model less
-            width = np.maximum(width * 0.7, 1e-6)
+        center, center_value, width, converged = bundle_step(center, center_value, width, x_hat, model,
+                                                             P.value, ref, stats)
         if P.value > best_dual:
             best_dual, best_P = P.value, P
-        master.add_options(idx, P.host, P.cpu, P.const, P.served)
-        # the second-best host too: it is often the one a fractional master mixes in
-        pv = P.pair_value.copy()
-        pv[idx, P.host] = np.inf
-        h2 = np.argmin(pv, axis=1)
-        fin = np.isfinite(pv[idx, h2])
-        master.add_options(idx[fin], h2[fin], P.pair_cpu[idx, h2][fin], P.pair_const[idx, h2][fin],
-                           P.pair_served[idx, h2][fin])
+        master.add_priced(idx, P)
         stats["master_rows"] = master.n_rows
-        # the dual is (nearly) maximized when the model promises little more than the centre's value
-        converged = predicted <= 1e-4 * max(abs(center_value), ref)
         if it % primal_every == 0 or converged:
             primal_round(best_P, search_time)
         if verbose:

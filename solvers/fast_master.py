@@ -93,6 +93,58 @@ class BundleMaster:
                 np.concatenate(self.row_const), np.concatenate(self.row_served))
 
 
+    def add_priced(self, idx: np.ndarray, P) -> None:
+        """Add each MU's best option at the pricing ``P`` and its second-best host's (often the one a
+        fractional master mixes in), for the MUs ``idx``."""
+        self.add_options(idx, P.host, P.cpu, P.const, P.served)
+        pv = P.pair_value.copy()
+        pv[idx, P.host] = np.inf
+        h2 = np.argmin(pv, axis=1)
+        fin = np.isfinite(pv[idx, h2])
+        self.add_options(idx[fin], h2[fin], P.pair_cpu[idx, h2][fin], P.pair_const[idx, h2][fin],
+                         P.pair_served[idx, h2][fin])
+
+
+def bundle_step(center: np.ndarray, center_value: float, width: np.ndarray, x_hat: np.ndarray, model: float,
+                value: float, ref: float, stats: dict) -> tuple[np.ndarray, float, np.ndarray, bool]:
+    """One step of the box-constrained bundle ascent (docs/solvers_fast.md): a serious step moves the
+    box to the master's point ``x_hat`` (and widens it where the point sits on the box), a null step
+    far below the centre's value shrinks it.
+
+    A null step may find a better value than the centre's (the caller keeps it as its best dual),
+    possibly outside a later, shrunk box: the model there says nothing about it, so the step and the
+    stopping test compare with the centre's value, never with the best value seen.
+
+    Parameters
+    ----------
+    center, width : ndarray, shape (2M,)
+        The box's centre and half-widths (scaled prices).
+    center_value : float
+        The dual value at the centre (J).
+    x_hat : ndarray, shape (2M,)
+        The master's maximizer in the box; ``model`` (J) its model value, ``value`` (J) the dual there.
+    ref : float
+        The cost scale (J) of the tolerances.
+    stats : dict
+        ``stats["serious_steps"]`` is counted.
+
+    Returns
+    -------
+    center, center_value, width, converged
+        The new box, and whether the model promises at most 1e-4 (relative) above the centre.
+    """
+    predicted, improved = model - center_value, value - center_value
+    tol = 1e-9 * max(abs(center_value), ref)
+    if improved >= 0.1 * predicted and improved > tol:
+        at_box = np.isclose(x_hat, center + width) | (np.isclose(x_hat, center - width) & (center - width > 0))
+        center, center_value = x_hat.copy(), value
+        stats["serious_steps"] += 1
+        width = np.where(at_box, width * 2.0, width)
+    elif improved < -tol:
+        width = np.maximum(width * 0.7, 1e-6)
+    return center, center_value, width, bool(predicted <= 1e-4 * max(abs(center_value), ref))
+
+
 def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_limit: float, Pr: Pricing,
                                 slack: float = 0.3):
     """Pick one found option per MU by a MILP (HiGHS) under every server's CPU and storage.

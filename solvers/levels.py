@@ -462,7 +462,7 @@ def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **
     from . import SolveStatus, fail_all_solution, relative_gap
     from .allocation import fits_storage, storage_capacity
     from .fast_dual import price
-    from .fast_master import BundleMaster, restricted_master_placement
+    from .fast_master import BundleMaster, bundle_step, restricted_master_placement
     from .fast_primal import repair_storage
 
     t0 = time.perf_counter()
@@ -545,28 +545,12 @@ def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **
             break
         lam, pi, model, _, x_hat = res
         P, lev = lprice(lam, pi)
-        predicted, improved = model - center_value, P.value - center_value
-        tol = 1e-9 * max(abs(center_value), ref)
-        if improved >= 0.1 * predicted and improved > tol:
-            at_box = np.isclose(x_hat, center + width) | (np.isclose(x_hat, center - width) & (center - width > 0))
-            center, center_value = x_hat.copy(), P.value
-            stats["serious_steps"] += 1
-            width = np.where(at_box, width * 2.0, width)
-        elif improved < -tol:
-            width = np.maximum(width * 0.7, 1e-6)
+        center, center_value, width, converged = bundle_step(center, center_value, width, x_hat, model,
+                                                             P.value, ref, stats)
         if P.value > best_dual:
             best_dual, best_P, best_lev = P.value, P, lev
-        master.add_options(idx, P.host, P.cpu, P.const, P.served)
-        pv = P.pair_value.copy()
-        pv[idx, P.host] = np.inf
-        h2 = np.argmin(pv, axis=1)
-        fin = np.isfinite(pv[idx, h2])
-        master.add_options(idx[fin], h2[fin], P.pair_cpu[idx, h2][fin], P.pair_const[idx, h2][fin],
-                           P.pair_served[idx, h2][fin])
+        master.add_priced(idx, P)
         stats["master_rows"] = master.n_rows
-        # the model promises little more than the centre's value (a null step's better value elsewhere
-        # is kept in best_dual but is no stability centre, so it does not stop the ascent)
-        converged = predicted <= 1e-4 * max(abs(center_value), ref)
         if it % opts.primal_every == 0 or converged:
             primal_round(best_P, best_lev, opts.search_time)
         if opts.verbose:
