@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/gap_decomposition.py --agent pretrained:beta-happo --traces 3 --slots 200
     .venv/bin/python benchmarks/gap_decomposition.py --preset smoke
+    .venv/bin/python benchmarks/gap_decomposition.py --isolate --traces 3 --slots 100 --gap-iters 8 --out OUT.csv
 
 Every row is one hybrid policy run by ``simulate`` (every slot scored by ``wdtnopt.evaluate``) on the
 same unseen traces (seeds ``EVAL_SEED_BASE + i``, as ``eval_agents.py``). A hybrid takes each decision
@@ -151,6 +152,10 @@ RULES = [("static", "equal", "need"), ("static", "kkt", "need")]
 SHORT = [("agent", "agent", "agent"), ("agent", "agent", "need"), ("agent", "equal", "need"),
          ("static", "equal", "need"), ("static", "kkt", "need")]
 """``--short``: the agent, its parts replaced by the fixed rules, and the no-learning rules."""
+ISOLATE = [("agent", "agent", "agent"), ("static", "agent", "agent"), ("static", "agent", "need"),
+           ("agent", "kkt", "agent"), ("agent", "kkt", "need"), ("static", "kkt", "need")]
+"""``--isolate``: one agent type at a time set to its structure's default (controller: stay; BS: the
+untilted KKT split; MU: exactly the least power), to find which learned type moved away from it."""
 
 
 def decompose(agent: str, scenario: Scenario, traces: int, slots: int, gap_iters: int,
@@ -194,12 +199,13 @@ def main() -> None:
     ap.add_argument("--gap-iters", type=int, default=10)
     ap.add_argument("--preset", choices=["smoke", "default"], default="default")
     ap.add_argument("--short", action="store_true", help="only the rows of SHORT (and the references)")
+    ap.add_argument("--isolate", action="store_true", help="only the rows of ISOLATE (and the references)")
     ap.add_argument("--out", default=str(RESULTS / "gap_decomposition.csv"))
     args = ap.parse_args()
     if args.preset == "smoke":
         args.traces, args.slots, args.gap_iters = 1, 20, 2
     rows = decompose(args.agent, Scenario.paper(n_mus=args.n_mus), args.traces, args.slots, args.gap_iters,
-                     RULES if args.agent == "none" else SHORT if args.short else HYBRIDS)
+                     RULES if args.agent == "none" else ISOLATE if args.isolate else SHORT if args.short else HYBRIDS)
     write_rows(rows, Path(args.out))
 
 

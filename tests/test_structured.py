@@ -343,3 +343,25 @@ def test_kkt_bs_map_is_exp_tilt_centred_on_the_kkt_split():
         BatchedWdtnEnv(SC, bs_action="tilt_over_kkt")                    # needs the BSs to act first
     with pytest.raises(WdtnoptError, match="bs_map must be one of kkt, raw"):
         HAPPOConfig(bs_map="linear")
+
+
+def test_bs_actor_lr_zero_keeps_the_bs_policy_and_trains_the_rest():
+    """``bs_actor_lr=0``: the BSs keep their initial policy (deterministic action ~ the untilted KKT
+    split) while the MUs and the controller learn; with the default the BSs move (so this can fail)."""
+    import pytest
+    from wdtnopt import WdtnoptError
+    from wdtnopt.agents.trainer import Trainer
+    tiny = Scenario.paper(n_mus=3, n_bss=2, frame_slots=4)
+    fast = {"n_envs": 2, "rollout_steps": 8, "episode_slots": 12, "ppo_epochs": 2, "critic_epochs": 2}
+    for algo in ("beta-happo", "beta-mappo"):
+        moved = {}
+        for lr in (None, 0.0):
+            tr = Trainer(algo, tiny, seed=1, config={**fast, "bs_actor_lr": lr})
+            before = {k: [p.detach().clone() for p in tr.agent.agent_params(k)] for k in ("mu", "bs")}
+            tr.train_iteration()
+            moved[lr] = {k: any(not torch.equal(a, b) for a, b in zip(before[k], tr.agent.agent_params(k)))
+                         for k in ("mu", "bs")}
+        assert moved[None] == {"mu": True, "bs": True}, (algo, moved)
+        assert moved[0.0] == {"mu": True, "bs": False}, (algo, moved)
+    with pytest.raises(WdtnoptError, match="bs_actor_lr"):
+        HAPPOConfig(bs_actor_lr=-1.0)

@@ -53,6 +53,10 @@ class HAPPOConfig:
     """Adam step size of the controller's actor with local credit (its team advantage stays noisy;
     at actor_lr it learned to migrate more and the deterministic policy got worse); with
     credit="team" the controller uses actor_lr like every actor"""
+    bs_actor_lr: float | None = None
+    """Adam step size of the BS actors (None: actor_lr). 0 keeps the BSs at their initial policy, whose
+    deterministic action is the untilted KKT split with the "kkt" map: the split is energy-optimal for
+    the served set, and the learned tilt cost 8 points of gap (BENCHMARKS.md, "Where the gap sat")"""
     critic_lr: float = 5e-4
     """Adam step size of the critic"""
     adam_eps: float = 1e-5
@@ -116,6 +120,8 @@ class HAPPOConfig:
             raise WdtnoptError(f"config: residual_max must be > 0, got {self.residual_max!r}")
         if not self.bs_tilt > 0:
             raise WdtnoptError(f"config: bs_tilt must be > 0, got {self.bs_tilt!r}")
+        if self.bs_actor_lr is not None and not self.bs_actor_lr >= 0:
+            raise WdtnoptError(f"config: bs_actor_lr must be None or >= 0, got {self.bs_actor_lr!r}")
 
 
 class HAPPO:
@@ -151,7 +157,11 @@ class HAPPO:
 
     def actor_lr(self, kind: str) -> float:
         """Adam step size of a type's actors (``ctrl_actor_lr`` for the controller with local credit)."""
-        return self.cfg.ctrl_actor_lr if kind == "controller" and self.cfg.credit == "local" else self.cfg.actor_lr
+        if kind == "controller" and self.cfg.credit == "local":
+            return self.cfg.ctrl_actor_lr
+        if kind == "bs" and self.cfg.bs_actor_lr is not None:
+            return self.cfg.bs_actor_lr
+        return self.cfg.actor_lr
 
     def _make_group(self, kind: str) -> ActorGroup:
         a, d, da = self.spec.group(kind)

@@ -33,9 +33,11 @@ class MAPPO(HAPPO):
 
     def __init__(self, spec: EnvSpec, cfg: MAPPOConfig, seed: int = 0):
         super().__init__(spec, cfg, seed)
-        if cfg.credit == "local":   # the controller at its own step size (HAPPOConfig.ctrl_actor_lr)
-            groups = [{"params": [p for k in ("mu", "bs") for p in self.agent_params(k)]},
-                      {"params": list(self.actors["controller"].parameters()), "lr": self.actor_lr("controller")}]
+        if cfg.credit == "local" or cfg.bs_actor_lr is not None:   # types at their own step sizes (actor_lr)
+            same = ["mu"] + (["bs"] if self.actor_lr("bs") == cfg.actor_lr else [])
+            groups = [{"params": [p for k in same for p in self.agent_params(k)]}]
+            groups += [{"params": self.agent_params(k), "lr": self.actor_lr(k)}
+                       for k in ("bs", "controller") if k not in same]
             self.actor_opt = torch.optim.Adam(groups, lr=cfg.actor_lr, eps=cfg.adam_eps)
         else:
             self.actor_opt = torch.optim.Adam(self.actors.parameters(), lr=cfg.actor_lr, eps=cfg.adam_eps)
