@@ -606,7 +606,6 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
     cols = getattr(bound, "_columns", None)
     if ev is not None and iters > 0:
         ev.plan(iters * len(res_list))
-    rows = []
     for r in res_list:
         if r.n_mus != trace.n_mus or r.slots != trace.slots:
             raise WdtnoptError(f"gap: result {r.policy!r} is of another trace ({r.n_mus} MUs x {r.slots} slots)")
@@ -615,7 +614,11 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
             _maximize(ev, bound, eps, iters, trace.scenario.failure_price, 1e-4)
         elif cols is not None and iters > 0 and cols.cd.slots:
             cols.run(bound, eps, iters)
-        lb, _ = bound.value_at(eps)
+    # every dual point bounds every policy at its own targets: each row takes the best of all the
+    # points, those found for the policies after it included (the order of `results` does not matter)
+    rows = []
+    for r in res_list:
+        lb, _ = bound.value_at(r.failure_ratio_per_mu)
         lb_slot = lb / (trace.n_mus * trace.slots)
         e = r.energy_per_mu_slot
         g = (e - lb_slot) / lb_slot if lb_slot > 0 else (0.0 if e <= 0 else math.inf)
