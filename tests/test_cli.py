@@ -48,7 +48,8 @@ def test_bad_input_is_one_line_exit_2(args, needle, capsys):
     ["simulate", "--slots", "2", "--n-mus", "3", "--no-progress", "-o", "{blocked}/out"],
     ["snapshot", "--n-mus", "3", "--slots", "2", "-o", "{blocked}/s.json"],
     ["bound", "--n-mus", "3", "--slots", "2", "--dual", "columns", "-o", "{blocked}/b.json"],
-], ids=["simulate", "snapshot", "bound"])
+    ["train", "--algo", "maddpg", "--steps", "1", "--n-mus", "3", "--n-bss", "2", "--out", "{blocked}/run"],
+], ids=["simulate", "snapshot", "bound", "train"])
 def test_unwritable_output_is_one_line_exit_2(tmp_path, capsys, args):
     """An output path that cannot be written (here: under a regular file) ends in one line naming
     the path, exit 2, not a traceback."""
