@@ -209,3 +209,12 @@ def test_gap_reports_each_policy_at_the_best_of_all_dual_points(dual):
     for res, row in zip([res_orc, res_fol, res_orc], report.rows):
         assert row.bound_per_mu_slot <= row.energy_per_mu_slot * (1 + 1e-9)
         assert row.bound_per_mu_slot >= hb.value_at(res.failure_ratio_per_mu)[0] / (6 * 12) * (1 - 1e-12) - 1e-15
+
+
+@pytest.mark.parametrize("eps", [[0.1, 0.2], "abc", [[0.1] * 4] * 2])
+def test_eps_of_the_wrong_form_is_a_user_error(eps):
+    """eps of another length than N (or not numbers) is named in a WdtnoptError, not a numpy error."""
+    from wdtnopt.errors import WdtnoptError
+    tr = generate_trace(TINY, seed=0, slots=3)
+    with pytest.raises(WdtnoptError, match="eps: expected a number or 4 numbers"):
+        hindsight_bound(tr, eps=eps, dual="columns")

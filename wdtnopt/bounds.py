@@ -435,6 +435,24 @@ class _ColumnsState:
         return spent
 
 
+def eps_targets(trace: Trace, eps: Any) -> np.ndarray:
+    """[N] failure-ratio targets: ``eps`` (one number or one per MU, in [0, 1]), None = the scenario's.
+
+    Raises
+    ------
+    WdtnoptError
+        If ``eps`` is not one number or N numbers, all finite and in [0, 1].
+    """
+    n = trace.n_mus
+    try:
+        arr = np.broadcast_to(np.asarray(trace.scenario.eps if eps is None else eps, dtype=float), (n,)).copy()
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or not (np.isfinite(arr).all() and (arr >= 0).all() and (arr <= 1).all()):
+        raise WdtnoptError(f"eps: expected a number or {n} numbers in [0, 1], got {eps!r}")
+    return arr
+
+
 def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any = None, method: str = "exact",
                     solver_options: dict[str, Any] | None = None, workers: int | None = 1, scheduler: Any = None,
                     step: float | None = None, tol: float = 1e-4, progress: bool = False,
@@ -496,9 +514,7 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
         not finite; solver errors of ``method`` propagate.
     """
     n = trace.n_mus
-    eps_arr = np.broadcast_to(np.asarray(trace.scenario.eps if eps is None else eps, dtype=float), (n,)).copy()
-    if not (np.isfinite(eps_arr).all() and (eps_arr >= 0).all() and (eps_arr <= 1).all()):
-        raise WdtnoptError(f"eps: expected a number or {n} numbers in [0, 1]")
+    eps_arr = eps_targets(trace, eps)
     if not isinstance(iters, int) or iters < 1:
         raise WdtnoptError(f"iters: expected an integer >= 1, got {iters!r}")
     if dual not in ("auto", "columns", "supergradient"):
