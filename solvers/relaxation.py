@@ -62,7 +62,9 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
     -------
     Solution
         The best rounding allocated exactly, the relaxation's derated bound (0 when the conic
-        solver is inaccurate or fails), ``optimal`` only when the recomputed gap is within ``gap``.
+        solver is inaccurate or fails), ``optimal`` only when the recomputed gap is within ``gap``,
+        else ``time_limit`` when the conic solver was stopped by ``time_limit`` (one limit for the whole
+        solve: the retry with Clarabel's defaults gets only the time left), else ``feasible``.
 
     Raises
     ------
@@ -112,13 +114,18 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
         set_relaxation_data(pp, s, scale=scale)
 
     attempts: list[dict[str, Any]] = [{}]
-    if solver.upper() == "CLARABEL":
+    clarabel = solver.upper() == "CLARABEL"
+    if clarabel:
         attempts = [dict(TIGHT_CLARABEL), {}]  # tight first; Clarabel's defaults if that is inaccurate
-        if time_limit is not None:
-            for a in attempts:
-                a["time_limit"] = float(time_limit)
     status = None
+    stats["conic_attempts"] = 0
     for kwargs in attempts:
+        if clarabel and time_limit is not None:   # the time left of the solve's limit, not a new one
+            left = time_limit - (time.perf_counter() - t0)
+            if left <= 0 and stats["conic_attempts"]:
+                break
+            kwargs["time_limit"] = max(left, 1e-9)
+        stats["conic_attempts"] += 1
         try:
             with warnings.catch_warnings():  # "inaccurate" is read from the status below
                 warnings.simplefilter("ignore", UserWarning)
@@ -127,7 +134,7 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
             status = f"solver failed: {exc}".splitlines()[0]
             continue
         status = pp.problem.status
-        if status in (cp.OPTIMAL, cp.INFEASIBLE):
+        if status in (cp.OPTIMAL, cp.INFEASIBLE, cp.USER_LIMIT):   # a retry would start the limit over
             break
     stats["conic_status"] = status
     value = pp.problem.value if status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) else None
@@ -175,6 +182,7 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
         return fail_all_solution(s, bound=math.inf if st == "infeasible" else bound, status=st,
                                  method="relaxation", started=t0, stats=stats)
     best = min(candidates, key=lambda a: a.cost)
-    st = "optimal" if relative_gap(best.cost, bound) <= gap else "feasible"
+    timed_out = status == cp.USER_LIMIT or (time_limit is not None and time.perf_counter() - t0 >= time_limit)
+    st = "optimal" if relative_gap(best.cost, bound) <= gap else ("time_limit" if timed_out else "feasible")
     return make_solution(s, best.placement, best.served, best.tx_time, best.cpu_hz, bound=bound, status=st,
                          method="relaxation", started=t0, stats=stats, gap=gap, level=best.level)

@@ -44,6 +44,32 @@ def test_bad_input_is_one_line_exit_2(args, needle, capsys):
     assert len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.parametrize("args", [
+    ["simulate", "--slots", "2", "--n-mus", "3", "--no-progress", "-o", "{blocked}/out"],
+    ["snapshot", "--n-mus", "3", "--slots", "2", "-o", "{blocked}/s.json"],
+    ["bound", "--n-mus", "3", "--slots", "2", "--dual", "columns", "-o", "{blocked}/b.json"],
+    ["train", "--algo", "maddpg", "--steps", "1", "--n-mus", "3", "--n-bss", "2", "--out", "{blocked}/run"],
+], ids=["simulate", "snapshot", "bound", "train"])
+def test_unwritable_output_is_one_line_exit_2(tmp_path, capsys, args):
+    """An output path that cannot be written (here: under a regular file) ends in one line naming
+    the path, exit 2, not a traceback."""
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    code, out, err = run([a.format(blocked=blocked) for a in args], capsys)
+    assert code == 2, err
+    assert "Traceback" not in err + out and str(blocked) in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="needs Linux /proc (no files can be made there)")
+def test_unwritable_folder_names_the_file_asked_for(capsys):
+    """A folder where no file can be made: the one line names the file asked for, not the temporary
+    file the atomic write tried first."""
+    code, out, err = run(["snapshot", "--n-mus", "3", "--slots", "2", "-o", "/proc/wdtnopt-test-s.json"], capsys)
+    assert code == 2 and "Traceback" not in err + out
+    assert err.startswith("error: /proc/wdtnopt-test-s.json: "), err
+
+
 def test_bad_scenario_file(tmp_path, capsys):
     bad = tmp_path / "s.toml"
     bad.write_text("n_mus = -4\nwhatever = 1\n")

@@ -206,3 +206,26 @@ def test_checkpoint_with_levels_simulates_as_the_env(tmp_path):
         levels.append(level[0])
     assert ALLOWED[np.array(levels)].all()
     assert np.allclose(res.table["energy_j"], energies, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("other", [dict(), dict(semantic_levels=5), dict(semantic_min_accuracy=1.0)],
+                         ids=["no-menu", "five-levels", "other-min-accuracy"])
+def test_checkpoint_refuses_a_trace_with_another_menu(tmp_path, other):
+    """A checkpoint whose MUs choose among the levels of its menu is refused, in one error naming the
+    menu, on a trace whose menu differs (its level indices would mean other levels, or levels off
+    the MUs' menus), as it is for another N or M; the same menu runs."""
+    from wdtnopt import simulate
+    from wdtnopt.agents.trainer import Trainer
+    from wdtnopt.errors import WdtnoptError
+    from wdtnopt.trace import generate_trace
+    tr = Trainer("maddpg", MENU, seed=0, config={**SMALL, "action_map": "raw", "warmup_steps": 4, "batch_size": 8,
+                                                   "updates_per_iteration": 1})
+    tr.train_iteration()
+    tr.save(tmp_path)
+    simulate(f"checkpoint:{tmp_path}", generate_trace(MENU, seed=1, slots=3))
+    fields = {k: getattr(MENU, k) for k in ("n_mus", "n_bss", "semantic_cycles_per_bit")}
+    if other:
+        fields.update(semantic_levels=3, semantic_min_accuracy=0.92)
+    fields.update(other)
+    with pytest.raises(WdtnoptError, match="semantic_levels"):
+        simulate(f"checkpoint:{tmp_path}", generate_trace(Scenario.paper(**fields), seed=1, slots=3))

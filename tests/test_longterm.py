@@ -192,3 +192,29 @@ def test_per_slot_policies_call_fast_without_the_exact_continuation(monkeypatch)
     seen.clear()
     simulate(LyapunovPolicy(method="exact"), tr)
     assert seen and all(m == "exact" and "exact_pairs" not in o for m, o in seen)
+
+
+@pytest.mark.parametrize("dual", ["supergradient", "columns"])
+def test_gap_reports_each_policy_at_the_best_of_all_dual_points(dual):
+    """A policy's bound does not depend on where it stands in the list: the dual points found while
+    targeting later policies also bound the earlier ones, and each row reports the best of them at
+    its own failure ratios (the same run listed twice gets the same bound)."""
+    tr = generate_trace(Scenario.paper(n_mus=6, n_bss=2, server_mtbf_s=[20.0, 0.0], server_mttr_s=100.0),
+                        seed=0, slots=12)
+    res_fol, res_orc = simulate("follow", tr), simulate("oracle", tr)
+    report = gap([res_orc, res_fol, res_orc], tr, iters=2, dual=dual, workers=1)
+    first, _, again = report.rows
+    assert first.bound_per_mu_slot == again.bound_per_mu_slot
+    hb = hindsight_bound(tr, iters=2, dual=dual, workers=1)
+    for res, row in zip([res_orc, res_fol, res_orc], report.rows):
+        assert row.bound_per_mu_slot <= row.energy_per_mu_slot * (1 + 1e-9)
+        assert row.bound_per_mu_slot >= hb.value_at(res.failure_ratio_per_mu)[0] / (6 * 12) * (1 - 1e-12) - 1e-15
+
+
+@pytest.mark.parametrize("eps", [[0.1, 0.2], "abc", [[0.1] * 4] * 2])
+def test_eps_of_the_wrong_form_is_a_user_error(eps):
+    """eps of another length than N (or not numbers) is named in a WdtnoptError, not a numpy error."""
+    from wdtnopt.errors import WdtnoptError
+    tr = generate_trace(TINY, seed=0, slots=3)
+    with pytest.raises(WdtnoptError, match="eps: expected a number or 4 numbers"):
+        hindsight_bound(tr, eps=eps, dual="columns")

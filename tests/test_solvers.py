@@ -108,6 +108,22 @@ def test_time_limit_returns_incumbent_and_bound() -> None:
     assert sol.bound <= full.objective * (1 + 1e-9)
 
 
+def test_relaxation_stopped_by_its_time_limit_says_time_limit() -> None:
+    """The conic solver stopped by ``time_limit`` (Clarabel's user limit) gives status ``time_limit``
+    (docs/solvers.md, "Statuses"), not ``feasible``, and is not re-run for another full limit."""
+    pytest.importorskip("cvxpy")
+    from wdtnopt.testing import loaded_snapshot
+
+    s = loaded_snapshot(N=20, M=4, seed=0)
+    sol = solve(s, method="relaxation", time_limit=1e-6)
+    assert sol.stats["conic_status"] == "user_limit"
+    assert sol.status == "time_limit"
+    assert sol.stats["conic_attempts"] == 1
+    assert not evaluate(s, sol).violations
+    assert sol.bound <= sol.objective
+    assert sol.bound <= solve(s, method="exact").objective * (1 + 1e-9)
+
+
 def test_bad_options_are_user_errors() -> None:
     s = tiny_snapshot(0)
     with pytest.raises(WdtnoptError, match="gap"):

@@ -435,6 +435,24 @@ class _ColumnsState:
         return spent
 
 
+def eps_targets(trace: Trace, eps: Any) -> np.ndarray:
+    """[N] failure-ratio targets: ``eps`` (one number or one per MU, in [0, 1]), None = the scenario's.
+
+    Raises
+    ------
+    WdtnoptError
+        If ``eps`` is not one number or N numbers, all finite and in [0, 1].
+    """
+    n = trace.n_mus
+    try:
+        arr = np.broadcast_to(np.asarray(trace.scenario.eps if eps is None else eps, dtype=float), (n,)).copy()
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or not (np.isfinite(arr).all() and (arr >= 0).all() and (arr <= 1).all()):
+        raise WdtnoptError(f"eps: expected a number or {n} numbers in [0, 1], got {eps!r}")
+    return arr
+
+
 def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any = None, method: str = "exact",
                     solver_options: dict[str, Any] | None = None, workers: int | None = 1, scheduler: Any = None,
                     step: float | None = None, tol: float = 1e-4, progress: bool = False,
@@ -496,9 +514,7 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
         not finite; solver errors of ``method`` propagate.
     """
     n = trace.n_mus
-    eps_arr = np.broadcast_to(np.asarray(trace.scenario.eps if eps is None else eps, dtype=float), (n,)).copy()
-    if not (np.isfinite(eps_arr).all() and (eps_arr >= 0).all() and (eps_arr <= 1).all()):
-        raise WdtnoptError(f"eps: expected a number or {n} numbers in [0, 1]")
+    eps_arr = eps_targets(trace, eps)
     if not isinstance(iters, int) or iters < 1:
         raise WdtnoptError(f"iters: expected an integer >= 1, got {iters!r}")
     if dual not in ("auto", "columns", "supergradient"):
@@ -606,7 +622,6 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
     cols = getattr(bound, "_columns", None)
     if ev is not None and iters > 0:
         ev.plan(iters * len(res_list))
-    rows = []
     for r in res_list:
         if r.n_mus != trace.n_mus or r.slots != trace.slots:
             raise WdtnoptError(f"gap: result {r.policy!r} is of another trace ({r.n_mus} MUs x {r.slots} slots)")
@@ -615,7 +630,11 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
             _maximize(ev, bound, eps, iters, trace.scenario.failure_price, 1e-4)
         elif cols is not None and iters > 0 and cols.cd.slots:
             cols.run(bound, eps, iters)
-        lb, _ = bound.value_at(eps)
+    # every dual point bounds every policy at its own targets: each row takes the best of all the
+    # points, those found for the policies after it included (the order of `results` does not matter)
+    rows = []
+    for r in res_list:
+        lb, _ = bound.value_at(r.failure_ratio_per_mu)
         lb_slot = lb / (trace.n_mus * trace.slots)
         e = r.energy_per_mu_slot
         g = (e - lb_slot) / lb_slot if lb_slot > 0 else (0.0 if e <= 0 else math.inf)

@@ -254,10 +254,9 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
     if ev is None or ev.trace is not trace:
         raise WdtnoptError("bound: expected a hindsight bound computed on this trace")
     check_covered(trace.scenario)
+    from .bounds import eps_targets
     n = trace.n_mus
-    eps_arr = np.broadcast_to(np.asarray(trace.scenario.eps if eps is None else eps, dtype=float), (n,)).copy()
-    if not (np.isfinite(eps_arr).all() and (eps_arr >= 0).all() and (eps_arr <= 1).all()):
-        raise WdtnoptError(f"eps: expected a number or {n} numbers in [0, 1]")
+    eps_arr = eps_targets(trace, eps)
     prices = _Prices(trace, ev)
     _, point = bound.best_point(eps_arr)
     mu = (np.zeros(n) if point is None else np.asarray(point.mu, dtype=float)).copy()

@@ -114,6 +114,16 @@ class CheckpointPolicy(Policy):
         if (sc.n_mus, sc.n_bss) != (self.scenario.n_mus, self.scenario.n_bss):
             raise WdtnoptError(f"checkpoint {self.path}: trained for {self.scenario.n_mus} MUs and {self.scenario.n_bss} BSs, "
                                f"the trace has {sc.n_mus} MUs and {sc.n_bss} BSs")
+        spec = self.agent.spec
+        if spec.has_levels:   # its level indices mean its own menu's levels (docs/agents.md, "Semantic levels")
+            from .core import EnvSpec
+            menu = EnvSpec.from_scenario(sc)
+            if (menu.n_levels, menu.level_allowed) != (spec.n_levels, spec.level_allowed):
+                raise WdtnoptError(
+                    f"checkpoint {self.path}: trained to choose among the {spec.n_levels} semantic levels of its "
+                    f"menu (semantic_levels = {self.scenario.semantic_levels}, semantic_min_accuracy = "
+                    f"{self.scenario.semantic_min_accuracy}), the trace's menu differs (semantic_levels = "
+                    f"{sc.semantic_levels}, semantic_min_accuracy = {sc.semantic_min_accuracy})")
         self.trace = trace
         self.features = Features(trace)
         self._pending = None

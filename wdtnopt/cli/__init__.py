@@ -56,7 +56,8 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point: run the CLI, turning user errors into one line and exit code 2."""
+    """Entry point: run the CLI, turning user errors (and paths that cannot be read or written) into one
+    line and exit code 2."""
     from ..errors import WdtnoptError
 
     try:
@@ -76,6 +77,13 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(2)
     except WdtnoptError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.filename is None:   # not about a file the user named: a real failure, keep its traceback
+            raise
+        # an output (or input) path that cannot be written or read, e.g. under a file or a read-only folder
+        names = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+        click.echo(f"error: {names}: {exc.strerror or exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

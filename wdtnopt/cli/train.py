@@ -109,6 +109,10 @@ def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | Non
         if (out / CHECKPOINT_FILE).exists():
             raise WdtnoptError(f"--out: {out} already holds a run; pass --resume to continue it or choose another directory")
         source = load_mobility_source(mobility)   # a bad file is reported before any training starts
+        try:   # so is an --out folder that cannot be made (else the run is lost at its first write)
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WdtnoptError(f"--out: cannot create the folder {out}: {exc.strerror or exc}") from None
         trainer = Trainer(algo, load_scenario(scenario_spec, n_mus, n_bss), seed, _overrides(settings),
                           None if source is None else str(Path(source.path).resolve()))
         rows = []
