@@ -150,3 +150,14 @@ def test_a_failed_master_still_gives_a_valid_point(monkeypatch):
     p = hb.points[0]
     assert p.G <= sum(brute_force(relaxed(tr, t, p.mu)) for t in range(tr.slots)) * (1 + 1e-7) + 1e-15
     assert hb.total_energy >= 0.0
+
+
+def test_columns_refuses_the_climbs_options_instead_of_ignoring_them():
+    from wdtnopt import Scenario, generate_trace, hindsight_bound
+    from wdtnopt.errors import WdtnoptError
+
+    tr = generate_trace(Scenario.paper(n_mus=4, n_bss=2), seed=1, slots=3)
+    for kwargs, name in (({"mu0": 1e-3}, "mu0"), ({"step": 1e-3}, "step"), ({"warm_start": False}, "warm_start")):
+        with pytest.raises(WdtnoptError, match=name):
+            hindsight_bound(tr, iters=2, dual="columns", **kwargs)
+    assert hindsight_bound(tr, iters=2, dual="auto", mu0=1e-3).energy_per_mu_slot >= 0.0   # auto: the climb

@@ -510,8 +510,9 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
     Raises
     ------
     WdtnoptError
-        If ``eps`` is not in ``[0, 1]`` (or not N values), ``iters < 1`` or ``mu0`` is negative or
-        not finite; solver errors of ``method`` propagate.
+        If ``eps`` is not in ``[0, 1]`` (or not N values), ``iters < 1``, ``mu0`` is negative or
+        not finite, or ``dual="columns"`` is given with ``mu0``, ``step`` or ``warm_start=False``
+        (options of the supergradient climb only); solver errors of ``method`` propagate.
     """
     n = trace.n_mus
     eps_arr = eps_targets(trace, eps)
@@ -522,6 +523,12 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
     from . import bounds_columns
     if dual == "columns" and not bounds_columns.covers(trace):
         raise WdtnoptError("dual: 'columns' does not cover semantic compression levels (use 'supergradient')")
+    if dual == "columns":
+        unused = [name for name, v in (("mu0", mu0), ("step", step)) if v is not None]
+        unused += ["warm_start=False"] if not warm_start else []
+        if unused:
+            raise WdtnoptError(f"dual: 'columns' takes its prices from its own master; {', '.join(unused)} "
+                               "only apply to dual='supergradient' (or leave dual='auto')")
     use_columns = dual == "columns" or (dual == "auto" and mu0 is None and step is None and warm_start
                                         and bounds_columns.covers(trace))
     price = trace.scenario.failure_price
