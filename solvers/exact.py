@@ -526,6 +526,32 @@ class ExactWarmStart:
         return True
 
 
+def _round_end(master: "_Master", stats: dict[str, Any], it: int, lb: float, ub: float, has_incumbent: bool,
+               gap: float, new_cuts: int, target_gap: float, verbose: bool, t0: float) -> tuple[str | None, float]:
+    """The end of one decomposition round, shared by exact's loop and the level master's loop.
+
+    Returns
+    -------
+    stop, target_gap
+        ``"optimal"`` when the incumbent is within ``gap`` of ``lb``, ``"feasible"`` when the round
+        added no cut and HiGHS already ran at mip_rel_gap 1e-12 (nothing left to refine), else None;
+        and the MIP gap to ask HiGHS next (a hundredth of the last one when no cut was added).
+    """
+    stats["cuts"] = master.n_cuts
+    if verbose:
+        print(f"iter {it}: lb {lb:.10g} ub {ub:.10g} new cuts {new_cuts} t {time.perf_counter() - t0:.3f}s")
+    if has_incumbent and lb >= ub - gap * abs(ub):
+        return "optimal", target_gap
+    if new_cuts == 0:
+        if target_gap <= 1e-12:
+            # nothing left to refine: the gap left is HiGHS's round-off
+            stats["why"] = ("no new cut at the master's solution and HiGHS at mip_rel_gap 1e-12: the gap "
+                            "left is the master's round-off at its feasibility tolerance")
+            return "feasible", target_gap
+        target_gap = max(target_gap / 100, 1e-12)
+    return None, target_gap
+
+
 def solve_exact(snapshot: Snapshot, options: ExactOptions | None = None, *, warm: ExactWarmStart | None = None,
                 **overrides: Any) -> Solution:
     """Certified global optimum of the snapshot problem to relative ``gap`` (see module docstring).
@@ -790,20 +816,11 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
                 continue
             new_cuts += master.cut_server(oracle, m, S, xv)[1]
             stats["allocations"] += 1
-        stats["cuts"] = master.n_cuts
-        if verbose:
-            print(f"iter {it}: lb {lb:.10g} ub {ub:.10g} new cuts {new_cuts} t {time.perf_counter() - t0:.3f}s")
-        if best is not None and lb >= ub - gap * abs(ub):
-            status = "optimal"
+        stop, target_gap = _round_end(master, stats, it, lb, ub, best is not None, gap, new_cuts, target_gap,
+                                      verbose, t0)
+        if stop is not None:
+            status = stop
             break
-        if new_cuts == 0:
-            if target_gap <= 1e-12:
-                # nothing left to refine: the gap left is HiGHS's round-off
-                status = "feasible"
-                stats["why"] = ("no new cut at the master's solution and HiGHS at mip_rel_gap 1e-12: the gap "
-                                "left is the master's round-off at its feasibility tolerance")
-                break
-            target_gap = max(target_gap / 100, 1e-12)
     else:
         if not closed_at_root:
             status = "feasible"

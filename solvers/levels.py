@@ -157,7 +157,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     SolverError
         a negative ``gap`` or a ``time_limit`` that is not > 0
     """
-    from .exact import _eta_values, _Master
+    from .exact import _eta_values, _Master, _round_end
     from .options import ExactOptions
 
     t0 = time.perf_counter()
@@ -274,17 +274,11 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
         # exact admission at the master's placement and levels: at most the cost of its assignment
         if feasible and (load <= s.storage_bits * (1 + 1e-10)).all() and consider(placement, level):
             take_incumbent()
-        stats["cuts"] = master.n_cuts
-        if verbose:
-            print(f"iter {it}: lb {lb:.10g} ub {ub:.10g} new cuts {new_cuts} t {time.perf_counter() - t0:.3f}s")
-        if best is not None and lb >= ub - gap * abs(ub):
-            status = "optimal"
+        stop, target_gap = _round_end(master, stats, it, lb, ub, best is not None, gap, new_cuts, target_gap,
+                                      verbose, t0)
+        if stop is not None:
+            status = stop
             break
-        if new_cuts == 0:
-            if target_gap <= 1e-12:
-                status = "feasible"
-                break
-            target_gap = max(target_gap / 100, 1e-12)
     else:
         if not closed:
             status = "feasible"
