@@ -28,18 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wdtnopt import Scenario  # noqa: E402
 from wdtnopt.agents.core import TYPES, actor_inputs  # noqa: E402
 from wdtnopt.agents.trainer import Trainer  # noqa: E402
-from wdtnopt.io import atomic_write, atomic_write_text  # noqa: E402
+
+from benchmarks.eval_agents import write_rows  # noqa: E402
+from wdtnopt.io import atomic_write  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ALGOS = ("beta-happo", "gaussian-happo", "beta-mappo", "maddpg")
-
-
-def _csv(rows: list[dict], path: Path) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
 
 
 def batched_vs_loop(trainer: Trainer, repeats: int, with_head: bool) -> tuple[float, float]:
@@ -113,7 +107,7 @@ def speed(args: argparse.Namespace) -> None:
                         "act_loop_ms": round(loh * 1e3, 3), "act_loop_over_batched": round(loh / bh, 2)})
         print(row, flush=True)
         rows.append(row)
-    _csv(rows, RESULTS / "rl_speed.csv")
+    write_rows(rows, RESULTS / "rl_speed.csv")
     print(f"machine: {platform.machine()}, python {platform.python_version()}, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}")
 
@@ -136,7 +130,7 @@ def curves(args: argparse.Namespace) -> None:
                              "wall_s": round(time.perf_counter() - t0, 2)})
             print(f"{algo} seed {seed}: {tr.env_steps} steps in {time.perf_counter() - t0:.0f} s, "
                   f"last energy {m['energy_per_mu_slot'] * 1e3:.3f} mJ, failure {m['failure_ratio']:.3f}", flush=True)
-            _csv(rows, path)
+            write_rows(rows, path)
     plot_curves(rows, RESULTS / "rl_curves.png", f"N={args.n_mus}, {len(args.seeds)} seeds, {args.steps} env steps per run")
 
 
@@ -165,7 +159,7 @@ def quality(args: argparse.Namespace) -> None:
                    "failure_ratio": round(last["failure_ratio"], 4), "wall_s": round(time.perf_counter() - t0, 1)}
             print(row, flush=True)
             rows.append(row)
-    _csv(rows, RESULTS / f"rl_quality_{args.tag}.csv")
+    write_rows(rows, RESULTS / f"rl_quality_{args.tag}.csv")
 
 
 def plot_curves(rows: list[dict], path: Path, title: str) -> None:
