@@ -88,13 +88,10 @@ def test_bench_solvers_allocation_task_runs_outside_the_checkout(tmp_path):
 
 
 def test_loaded_snapshot_is_loaded_feasible_and_deterministic():
-    from wdtnopt import trace as trace_module
     from wdtnopt.testing import LOADED_STORAGE_SLACK, loaded_snapshot
 
-    fixed_layout = trace_module.bs_layout
     for N, M, seed in ((50, 5, 0), (100, 10, 3), (9, 2, 1)):
         s = loaded_snapshot(N, M, seed)
-        assert trace_module.bs_layout is fixed_layout          # the layout seam is restored
         again = loaded_snapshot(N, M, seed)
         assert all(np.array_equal(getattr(s, k), getattr(again, k)) for k in s.to_dict() if k != "allow_migration")
         assert ((1.5e9 <= s.cpu_hz) & (s.cpu_hz <= 4e9)).all()

@@ -139,3 +139,22 @@ def test_default_penalties_by_hand():
     snap = tr.snapshot(1)   # what a snapshot gets when the caller gives no penalties
     assert np.array_equal(snap.failure_penalty, d["failure_penalty"])
     assert np.array_equal(snap.migration_penalty, d["migration_penalty"])
+
+
+def test_bs_positions_replace_the_layout_and_change_no_stream():
+    from wdtnopt.errors import WdtnoptError
+
+    sc = Scenario.paper(n_mus=8, n_bss=3)
+    base = generate_trace(sc, seed=5, slots=4)
+    same = generate_trace(sc, seed=5, slots=4, bs_positions=bs_layout(3, sc.area_m))
+    for k in ("positions", "gain", "assoc", "request", "data_bits", "dt_size_bits", "initial_placement"):
+        assert np.array_equal(getattr(base, k), getattr(same, k))
+    bs = np.array([[10.0, 20.0], [900.0, 40.0], [480.0, 950.0]])
+    moved = generate_trace(sc, seed=5, slots=4, bs_positions=bs)
+    assert np.array_equal(moved.bs_positions, bs)
+    assert np.array_equal(moved.positions, base.positions)           # the MUs' streams are untouched
+    dist = np.linalg.norm(moved.positions[:, :, None, :] - bs[None, None], axis=-1)
+    assert np.array_equal(moved.assoc, dist.argmin(axis=-1))
+    for bad in (bs[:2], np.full((3, 2), np.nan)):
+        with pytest.raises(WdtnoptError, match="bs_positions"):
+            generate_trace(sc, seed=5, slots=4, bs_positions=bad)

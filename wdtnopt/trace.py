@@ -503,11 +503,12 @@ class _SlotGenerator:
     for bit, whatever their length.
     """
 
-    def __init__(self, sc: Scenario, seed: int, slots: int, mobility: Any, whole: bool):
+    def __init__(self, sc: Scenario, seed: int, slots: int, mobility: Any, whole: bool,
+                 bs_positions: np.ndarray | None = None):
         n, m = sc.n_mus, sc.n_bss
         rngs = dict(zip(_STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(_STREAMS)))))
         self.sc, self.slots, self.t = sc, int(slots), 0
-        self.bs = bs_layout(m, sc.area_m)
+        self.bs = bs_layout(m, sc.area_m) if bs_positions is None else bs_positions
         # the one seam where positions enter: every process below follows them, whatever their source
         source = resolve_mobility(mobility)
         stream = getattr(source, "stream", None)
@@ -727,7 +728,7 @@ class SlotArray(np.lib.mixins.NDArrayOperatorsMixin):
 
 
 def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int = 100, mobility: Any = None,
-                   window_slots: Any = "auto") -> Trace:
+                   window_slots: Any = "auto", bs_positions: Any = None) -> Trace:
     """Generate every exogenous process of ``slots`` slots under ``seed`` (docs/model.md, section 2).
 
     Parameters
@@ -749,6 +750,9 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
         demand with the same values bit for bit; ``"auto"`` (default), whole when the trace takes
         at most :data:`WHOLE_TRACE_MAX_BYTES` (1 GiB) to generate, else windows of about
         :data:`WINDOW_BYTES` (256 MiB).
+    bs_positions : array_like, shape [M, 2], optional
+        BS positions (m) instead of the scenario's fixed layout (:func:`bs_layout`); association,
+        channels, interference and backhaul hops follow them. No random stream changes.
 
     Returns
     -------
@@ -764,7 +768,7 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
     Raises
     ------
     WdtnoptError
-        A bad ``slots``, ``seed``, ``mobility`` or ``window_slots``, or a trace that would not fit
+        A bad ``slots``, ``seed``, ``mobility``, ``window_slots`` or ``bs_positions``, or a trace that would not fit
         in the memory available (refused before anything is allocated, in one line with the
         estimate and what to change: :func:`plan_windows`).
     """
@@ -777,8 +781,13 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
         raise WdtnoptError(f"seed: expected an integer >= 0, got {seed!r}")
     slots, seed = int(slots), int(seed)
     n, m = sc.n_mus, sc.n_bss
+    if bs_positions is not None:
+        bs_positions = np.array(bs_positions, dtype=float)
+        if bs_positions.shape != (m, 2) or not np.isfinite(bs_positions).all():
+            raise WdtnoptError(f"bs_positions: expected {m} finite (x, y) pairs in m, shape ({m}, 2), "
+                               f"got shape {bs_positions.shape}")
     window = plan_windows(n, m, slots, window_slots)
-    gen = _SlotGenerator(sc, seed, slots, mobility, whole=window is None)
+    gen = _SlotGenerator(sc, seed, slots, mobility, whole=window is None, bs_positions=bs_positions)
     start0 = None if window is None else gen.clone()
     first = gen.next(slots if window is None else window)
 

@@ -16,8 +16,7 @@ extras).
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -121,22 +120,6 @@ def paper_snapshot(N: int = 30, M: int = 5, seed: int = 0, *, request_prob: floa
                        allow_migration=allow_migration)
 
 
-@contextlib.contextmanager
-def _bs_layout(positions: np.ndarray) -> Iterator[None]:
-    """Within the block, :func:`wdtnopt.generate_trace` places the BSs at ``positions`` [M, 2] (m)
-    instead of its fixed layout (it reads the layout from ``trace.bs_layout``; everything that
-    follows the positions, association, channels, interference and backhaul hops, is the trace
-    generator's own). Not thread-safe."""
-    from .. import trace as trace_module
-
-    fixed = trace_module.bs_layout
-    trace_module.bs_layout = lambda n_bss, area_m: positions.copy()
-    try:
-        yield
-    finally:
-        trace_module.bs_layout = fixed
-
-
 def _pack(size: np.ndarray, storage: np.ndarray) -> np.ndarray | None:
     """A placement of DTs of ``size`` [N] into servers of ``storage`` [M] (first fit, largest first,
     into the server with most room left), or None if that greedy packing fails."""
@@ -224,8 +207,7 @@ def loaded_snapshot(N: int = 50, M: int = 5, seed: int = 0, *, request_prob: flo
     sc = Scenario.paper(n_mus=N, n_bss=M, request_prob=request_prob, compression_ratio=compression_ratio,
                         **overrides)
     bs = rng.uniform(0.0, sc.area_m, (M, 2))
-    with _bs_layout(bs):
-        tr = generate_trace(sc, seed=seed, slots=1)
+    tr = generate_trace(sc, seed=seed, slots=1, bs_positions=bs)
     cpu = rng.uniform(*cpu_hz_range, M)
     deadline = rng.uniform(*deadline_s_range, N)
     size = np.asarray(tr.dt_size_bits, dtype=float)
