@@ -102,10 +102,38 @@ class Trace:
         if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
             raise WdtnoptError(f"window_slots: expected an integer >= 1, got {window_slots!r}")
         for a in range(0, self.slots, int(w)):
-            b = min(a + int(w), self.slots)
-            yield TraceWindow(a, b, **{name: self._slot_block(name, a, b) for name in PER_SLOT_FIELDS},
-                              server_up=None if self.server_up is None else self.server_up[a:b],
-                              background_load=None if self.background_load is None else self.background_load[a:b])
+            yield self._window(a, min(a + int(w), self.slots))
+
+    def window_at(self, t: int) -> TraceWindow:
+        """The window of the trace's own windows (:attr:`window_slots`; the whole trace when held
+        whole) that holds slot ``t``, as :meth:`windows` yields it.
+
+        Parameters
+        ----------
+        t : int
+            Slot index, ``0 <= t < slots``.
+
+        Returns
+        -------
+        TraceWindow
+            Slots ``start <= t < stop``: views of a whole trace's arrays, or the windowed trace's
+            window (generated if it is not the one in memory).
+
+        Raises
+        ------
+        IndexError
+            If ``t`` is not a slot of the trace.
+        """
+        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)) or not 0 <= t < self.slots:
+            raise IndexError(f"slot {t!r} out of range for {self.slots} slots")
+        w = self.window_slots or self.slots
+        a = int(t) // w * w
+        return self._window(a, min(a + w, self.slots))
+
+    def _window(self, a: int, b: int) -> TraceWindow:
+        return TraceWindow(a, b, **{name: self._slot_block(name, a, b) for name in PER_SLOT_FIELDS},
+                           server_up=None if self.server_up is None else self.server_up[a:b],
+                           background_load=None if self.background_load is None else self.background_load[a:b])
 
     def _slot_block(self, name: str, a: int, b: int) -> np.ndarray:
         return getattr(self, name)[a:b]

@@ -43,10 +43,9 @@ import numpy as np
 from .. import physics
 from ..cost import Decision, Evaluation, _bincount_rows
 from ..errors import WdtnoptError
-from ..processes.semantic import LEVEL_FIELDS
 from ..simulation import SimState, move_in_index_order
 from ..snapshot import Snapshot
-from ..trace import Trace
+from .features import Features, FeatureStack  # noqa: F401 (windowed feature precomputation)
 
 WEIGHT_FLOOR = 1e-6
 """Smallest CPU weight: a zero weight still gets a vanishing share, so shares are always defined."""
@@ -99,87 +98,6 @@ class StepResult:
     ctrl_used: bool
 
 
-class Features:
-    """Per-trace precomputation of the observation inputs that do not depend on decisions."""
-
-    def __init__(self, trace: Trace):
-        tr, sc = trace, trace.scenario
-        dl = tr.deadline
-        g = np.take_along_axis(tr.gain, tr.assoc[:, :, None], 2)[:, :, 0]                # [T, N] serving gain
-        snr = tr.p_max * g / (tr.noise_psd * tr.bandwidth)
-        rate = tr.bandwidth * np.log2(1.0 + snr)
-        self.t_min = tr.data_bits / rate                                                 # [T, N] (s)
-        self.log_snr = np.log10(1.0 + snr) / 5.0
-        self.log10_snr_pmax = np.log10(snr)                                             # [T, N]
-        self.bits_ln2_over_b = tr.data_bits * np.log(2.0) / tr.bandwidth                # [T, N] (s)
-        self.spectral = tr.data_bits / (tr.bandwidth * dl) / 10.0
-        self.noise_rise = np.log10(tr.noise_psd / sc.noise_psd_w_hz) / 3.0
-        # relay time of MU n's data to server m at slot t: [T, N, M]
-        self.relay = physics.backhaul_time(tr.backhaul_latency_s[tr.assoc], tr.backhaul_s_per_bit[tr.assoc],
-                                           tr.data_bits[:, :, None])
-        self.cycles = tr.cycles_per_bit * tr.data_bits                                   # [T, N]
-        # server status (docs/model.md, section 12): CPU left to DTs and up/down, per slot [T, M]
-        self.cpu_hz = np.stack([tr.cpu_available_hz(t) for t in range(tr.slots)]) if tr.server_events \
-            else np.broadcast_to(tr.cpu_hz, (tr.slots, tr.n_bss))
-        self.server_up = tr.server_up if tr.server_up is not None else np.ones((tr.slots, tr.n_bss), bool)
-        self.trace = tr
-        self._stack: "FeatureStack | None" = None   # this trace as a stack of one environment (built on first use)
-
-
-class FeatureStack:
-    """The per-trace arrays of E environments stacked ``[E, ...]`` (features, trace data and the
-    snapshot's default penalties), so one slot of every environment is read with one index per array.
-
-    ``at(t)`` gives, for slots ``t [E]``, an object with the :class:`Snapshot` field names and the
-    :class:`Features` names, each ``[E, ...]`` (what :func:`observe_arrays`, :func:`allocation` and
-    :func:`wdtnopt.cost.evaluate_arrays` read)."""
-
-    PER_SLOT = ("gain", "assoc", "request", "bandwidth", "noise_psd", "data_bits",       # trace [T, ...]
-                "t_min", "log_snr", "log10_snr_pmax", "bits_ln2_over_b", "spectral", "noise_rise", "relay",
-                "cycles", "cpu_hz", "server_up")                                        # Features [T, ...]
-    PER_TRACE = ("cycles_per_bit", "dt_size_bits", "deadline", "p_max", "storage_bits",
-                 "backhaul_latency_s", "backhaul_s_per_bit", "failure_penalty", "migration_penalty")
-
-    def __init__(self, n_envs: int):
-        self.n_envs = n_envs
-        self.arrays: dict[str, np.ndarray] = {}
-
-    @classmethod
-    def single(cls, feat: "Features") -> "FeatureStack":
-        """One environment, as views (no copies)."""
-        st = cls(1)
-        st.arrays = {k: v[None] for k, v in cls._sources(feat).items()}
-        return st
-
-    @classmethod
-    def _sources(cls, feat: "Features") -> dict[str, np.ndarray]:
-        tr = feat.trace
-        out = {k: getattr(feat, k) if hasattr(feat, k) else getattr(tr, k) for k in cls.PER_SLOT}
-        out.update({k: getattr(tr, k) for k in cls.PER_TRACE[:-2]})
-        out.update(tr.default_penalties())   # what SimState.snapshot gives the environment
-        if tr.levels is not None:            # the semantic menu (per trace): Snapshot level fields
-            out.update(tr.levels)
-        return out
-
-    def load(self, e: int, feat: "Features") -> None:
-        """Put environment ``e``'s trace (all traces of a stack have the same size) into the stack."""
-        for k, v in self._sources(feat).items():
-            if k not in self.arrays:
-                self.arrays[k] = np.zeros((self.n_envs, *v.shape), v.dtype)
-            self.arrays[k][e] = v
-
-    def at(self, t: np.ndarray) -> SimpleNamespace:
-        t = np.asarray(t)
-        if (t == t[0]).all():               # environments in step (the usual case): views
-            out = {k: self.arrays[k][:, int(t[0])] for k in self.PER_SLOT}
-        else:
-            rows = np.arange(self.n_envs)
-            out = {k: self.arrays[k][rows, t] for k in self.PER_SLOT}
-        out.update({k: self.arrays[k] for k in self.PER_TRACE})
-        out.update({k: self.arrays[k] for k in LEVEL_FIELDS if k in self.arrays})   # a menu, if any
-        return SimpleNamespace(**out)
-
-
 def _log10_power_needed_over_pmax(bits_ln2_over_b: np.ndarray, log10_snr_pmax: np.ndarray, t_tx: np.ndarray) -> np.ndarray:
     """``log10(p_need / p_max) / 5`` clipped to ``[-1, 0.2]``: the least power that sends the MU's data
     in ``t_tx`` seconds (the deadline less relay and the DT update at an equal CPU share), relative to
@@ -215,7 +133,7 @@ def observe_arrays(stack: FeatureStack, sc: Any, t_now: np.ndarray, x: np.ndarra
     ``server_status``: append the server-status features (None: iff the scenario's servers fail)."""
     e_, n = x.shape
     k = sc.frame_slots
-    slots = stack.arrays["request"].shape[1]
+    slots = stack.slots
     f = stack.at(np.minimum(t_now, slots - 1))   # after the last slot: observe the last one (terminal obs)
     m = f.cpu_hz.shape[1]
     idx = np.arange(n)
