@@ -215,3 +215,22 @@ def test_availability_price_matches_a_monte_carlo_of_the_simulator():
     lost, want = np.array(lost, float), np.array(want)
     assert len(lost) > 200 and events > 100
     assert abs(lost.mean() - want.mean()) < 4 * lost.std() / math.sqrt(len(lost)), (lost.mean(), want.mean())
+
+
+def test_backup_server_by_hand_and_shared_by_healing_and_the_policy():
+    from wdtnopt.policies import failure_aware
+    from wdtnopt.simulation import backup_server
+
+    hops = np.array([[0, 2, 1, 1], [2, 0, 1, 3], [1, 1, 0, 2], [1, 3, 2, 0]])
+    # site 0: the nearest other server, ties to the lowest index
+    assert [backup_server(hops, s, 0) for s in range(4)] == [2, 2, 0, 0]
+    # site 1: the backhaul centre (row sums 4, 6, 4, 6: the lowest index of the two), whatever the host
+    assert [backup_server(hops, s, 1) for s in range(4)] == [0, 0, 0, 0]
+    assert backup_server(np.zeros((1, 1), int), 0, 0) == 0 and backup_server(np.zeros((1, 1), int), 0, 1) == 0
+    rng = np.random.default_rng(0)
+    for _ in range(20):   # against the rule written out: min over j != s of (hops, index)
+        h = rng.integers(1, 5, (6, 6))
+        h = np.triu(h, 1) + np.triu(h, 1).T
+        for s in range(6):
+            assert backup_server(h, s, 0) == min((j for j in range(6) if j != s), key=lambda j: (h[s, j], j))
+    assert failure_aware.backup_server is backup_server   # one rule, imported where restores are priced

@@ -57,10 +57,28 @@ def move_in_index_order(placement: np.ndarray, target: np.ndarray, movable: np.n
     return x
 
 
-def _backup_server(hops: np.ndarray, host: int, site: int) -> int:
-    """Where the backup of a DT hosted on ``host`` lives: the nearest other server (``site = 0``;
-    fewest hops, then lowest index; the host itself if it is alone) or the backhaul centre
-    (``site = 1``; the server with the fewest hops to all others, then lowest index)."""
+def backup_server(hops: np.ndarray, host: int, site: int) -> int:
+    """Where the backup of a DT hosted on ``host`` lives (docs/model.md, section 12, "Self-healing").
+
+    The one rule that self-healing (:meth:`SimState.heal`) restores from and that failure-aware
+    policies price restores with (:func:`wdtnopt.policies.failure_aware.restore_slots`).
+
+    Parameters
+    ----------
+    hops : ndarray of int, shape [M, M]
+        Backhaul hop counts between servers (``Trace.hops``).
+    host : int
+        The DT's host, ``0 <= host < M``.
+    site : {0, 1}
+        ``Scenario.backup_site``: 0, the nearest other server (fewest hops, then lowest index; the
+        host itself if it is the only server); 1, the backhaul centre (fewest hops to all servers
+        summed, then lowest index), whatever the host.
+
+    Returns
+    -------
+    int
+        The server holding the backup.
+    """
     m = hops.shape[0]
     if site == 1:
         return int(np.argmin(hops.sum(axis=1)))
@@ -126,7 +144,7 @@ class SimState:
             if not room.any():
                 continue
             target = int(np.lexsort((np.arange(tr.n_bss), np.where(room, hops[bs], np.iinfo(np.int64).max)))[0])
-            backup = _backup_server(hops, src, sc.backup_site)
+            backup = backup_server(hops, src, sc.backup_site)
             t_restore = sc.failure_detection_s + tr.transfer_time(backup, target, tr.dt_size_bits[i])
             free[target] -= tr.dt_size_bits[i]   # (a down server's room stays unoffered)
             self.placement[i] = target

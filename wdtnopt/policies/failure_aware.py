@@ -57,7 +57,7 @@ import numpy as np
 
 from ..cost import evaluate
 from ..processes import availability
-from ..simulation import _backup_server
+from ..simulation import backup_server
 from ..snapshot import Snapshot
 from .lyapunov import LyapunovPolicy, MyopicOraclePolicy
 
@@ -86,7 +86,7 @@ def restore_slots(trace: Any, assoc: np.ndarray) -> np.ndarray:
     big = np.iinfo(np.int64).max
     out = np.empty((n, m))
     for s in range(m):
-        backup = _backup_server(hops, s, sc.backup_site)
+        backup = backup_server(hops, s, sc.backup_site)
         d = np.where(np.arange(m)[None, :] == s, big, hops[assoc])                  # [N, M] hops to serving BS
         target = np.argmin(d, axis=1)                                                 # lowest index on ties
         t_rest = sc.failure_detection_s + np.array([trace.transfer_time(backup, int(j), b)
