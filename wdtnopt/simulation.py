@@ -361,6 +361,132 @@ def check_simulation_fits(n_mus: int, slots: int, runs: int = 1) -> None:
                       "use fewer slots, fewer MUs" + (" or fewer policies per command" if runs > 1 else ""))
 
 
+PROCESS_BASE_BYTES = 64 << 20
+"""Resident memory of the process before any trace: the interpreter with numpy, the CLI's imports
+and HiGHS (peak RSS of a 10-MU run measured at 41-51 MiB), rounded up."""
+
+TORCH_BASE_BYTES = 320 << 20
+"""Added for policies that run a learned agent (``checkpoint:``, ``pretrained:``): torch and the
+agent (peak RSS of ``pretrained:maddpg`` on its 30 x 5 scenario measured at 324 MiB in all)."""
+
+SLOT_WORK_BYTES = {
+    "static": (32, 256, 4 << 20), "follow": (32, 256, 4 << 20),
+    "lyapunov": (320, 1024, 32 << 20), "lyapunov-fa": (320, 1024, 32 << 20),
+    "oracle": (320, 1024, 32 << 20), "oracle-fa": (320, 1024, 32 << 20),
+    "predictive": (576, 1024, 16 << 20),
+}
+"""One slot's working set of each built-in policy in :func:`simulate`: ``(bytes per MU-BS pair,
+per MU, fixed)``. Measured with ``tracemalloc`` (peak during ``simulate`` less its record) at
+N x M = 5,000 x 50, 10,000 x 100, 10,000 x 20 and 2,000 x 100: ``static``/``follow`` 25-31 bytes a
+pair, ``lyapunov`` (and the oracles' per-slot solves) 180-300, ``predictive`` 530-540; rounded up.
+Other policies (a checkpoint, a registered one) get the largest, plus a window of the environment's
+features for a checkpoint (:func:`slot_work_bytes`)."""
+
+
+def _policy_kind(policy: str) -> str:
+    return policy.split(":", 1)[0] if isinstance(policy, str) else type(policy).__name__
+
+
+def slot_work_bytes(policy: Any, n_mus: int, n_bss: int, window_slots: int | None = None, slots: int = 1) -> int:
+    """Bytes one slot of ``simulate(policy, ...)`` works in besides the trace and the record (an
+    over-estimate, :data:`SLOT_WORK_BYTES`), plus the process's base (:data:`PROCESS_BASE_BYTES`,
+    :data:`TORCH_BASE_BYTES` for a learned agent).
+
+    Parameters
+    ----------
+    policy : str or Policy
+        A registered name (``"static"``, ``"checkpoint:DIR"``, ...) or a policy object.
+    n_mus, n_bss : int
+        N and M.
+    window_slots : int, optional
+        Slots per window of the trace (None: whole), for a learned agent's features.
+    slots : int
+        T of the trace, for a learned agent's features of a whole trace.
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
+    kind = _policy_kind(policy)
+    n, m = int(n_mus), int(n_bss)
+    per_pair, per_mu, fixed = SLOT_WORK_BYTES.get(kind, max(SLOT_WORK_BYTES.values()))
+    out = per_pair * n * m + per_mu * n + fixed + PROCESS_BASE_BYTES
+    if kind in ("checkpoint", "pretrained"):
+        from .trace import stored_slot_bytes
+        # the environment's features of one window (relay times [W, N, M] and [W, N] fields) and their temporaries
+        out += TORCH_BASE_BYTES + 3 * (window_slots or int(slots)) * stored_slot_bytes(n, m)
+    return out
+
+
+def run_memory_bytes(n_mus: int, n_bss: int, slots: int, policies: Any, window_slots: int | None) -> dict[str, int]:
+    """The memory a ``wdtnopt simulate`` command needs, by part (each an over-estimate).
+
+    Parameters
+    ----------
+    n_mus, n_bss, slots : int
+        N, M and T.
+    policies : sequence of str or Policy
+        The policies run one after the other on the trace (one result kept per policy).
+    window_slots : int or None
+        The trace's window (:func:`wdtnopt.trace.plan_windows`; None: whole).
+
+    Returns
+    -------
+    dict of str to int
+        ``trace`` (generating it whole, or one window: :func:`~wdtnopt.trace.trace_memory_bytes`,
+        :func:`~wdtnopt.trace.windowed_memory_bytes`), ``records`` (one
+        :func:`simulation_memory_bytes` per policy), ``work`` (the largest :func:`slot_work_bytes`:
+        the policies run one at a time) and ``total``, in bytes.
+    """
+    from .trace import trace_memory_bytes, windowed_memory_bytes
+
+    n, m, t = int(n_mus), int(n_bss), int(slots)
+    policies = list(policies)
+    trace = (trace_memory_bytes(n, m, t) if window_slots is None or window_slots >= t
+             else windowed_memory_bytes(n, m, t, window_slots))
+    records = len(policies) * simulation_memory_bytes(n, t)
+    work = max(slot_work_bytes(p, n, m, window_slots, t) for p in policies)
+    return {"trace": trace, "records": records, "work": work, "total": trace + records + work}
+
+
+def check_run_fits(n_mus: int, n_bss: int, slots: int, policies: Any, window_slots: int | None) -> None:
+    """Refuse a ``simulate`` command whose trace, records and per-slot work together
+    (:func:`run_memory_bytes`) cannot fit, before anything is allocated.
+
+    Raises
+    ------
+    WdtnoptError
+        One line naming ``slots``, the estimate by part, the memory available and what to change:
+        the most slots that fit, or fewer MUs or BSs (or a lighter policy) when not even one does.
+    """
+    from .trace import _gib, available_memory_bytes, check_memory_fits
+
+    need = run_memory_bytes(n_mus, n_bss, slots, policies, window_slots)
+    have = available_memory_bytes()
+    if have is None or need["total"] <= have:
+        return
+    lo, hi = 0, int(slots)      # the most slots that fit (the estimate grows with the slots)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if run_memory_bytes(n_mus, n_bss, mid, policies, window_slots)["total"] <= have:
+            lo = mid
+        else:
+            hi = mid - 1
+    runs = len(list(policies))
+    if lo >= 1:
+        change = f"use at most {lo:,} slots" + (" or fewer policies per command" if runs > 1 else "")
+    else:
+        heavy = max(policies, key=lambda p: slot_work_bytes(p, n_mus, n_bss, window_slots, slots))
+        change = (f"not even one slot fits: use fewer MUs or BSs, or a lighter policy than {_policy_kind(heavy)}"
+                  if slot_work_bytes(heavy, n_mus, n_bss) > slot_work_bytes("static", n_mus, n_bss)
+                  else "not even one slot fits: use fewer MUs or BSs")
+    parts = ", ".join(f"{k} {_gib(v)}" for k, v in need.items() if k != "total")
+    check_memory_fits(need["total"], f"simulating {runs} polic{'ies' if runs > 1 else 'y'} on {int(slots):,} slots x "
+                      f"{int(n_mus):,} MUs x {int(n_bss):,} BSs ({parts}, per-slot work with the process's base)",
+                      change)
+
+
 def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None] = False) -> SimResult:
     """Run ``policy`` on ``trace``; every slot is scored by ``evaluate`` (docs/model.md, section 4 dynamics).
 

@@ -99,12 +99,13 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
                  slots: int, seed: int, v: float | None, eps: float | None, theta: float | None, out: str | None,
                  progress: bool, mobility: str | None = None) -> None:
     """Simulate policies on one generated trace; print a summary, write per-slot CSV."""
-    from ..simulation import check_simulation_fits, simulate
+    from ..simulation import check_run_fits, check_simulation_fits, simulate
     from ..trace import plan_windows
 
     sc = load_scenario(scenario_spec, n_mus, n_bss)
-    plan_windows(sc.n_mus, sc.n_bss, slots)      # refuse what cannot fit before generating anything
+    window = plan_windows(sc.n_mus, sc.n_bss, slots)      # refuse what cannot fit before generating anything
     check_simulation_fits(sc.n_mus, slots, runs=len(policies))
+    check_run_fits(sc.n_mus, sc.n_bss, slots, policies, window)   # trace, records and per-slot work together
     trace = make_trace(sc, seed, slots, mobility)
     rows = []
     for name in policies:
