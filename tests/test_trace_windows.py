@@ -261,3 +261,9 @@ def test_bench_memory_smoke_preset_runs():
     rows = [line for line in out.splitlines() if line.startswith("| whole") or line.startswith("| 4 ")]
     assert len(rows) == 4 and all(int(r.split("|")[4].replace(",", "")) > 0 for r in rows)
     assert [r.split("|")[3].strip() for r in rows] == ["None", "None", "4", "4"]
+    # an environment episode, whole and in 5-slot windows: the same return
+    out = subprocess.run([sys.executable, str(script), "--env", "--preset", "smoke"], capture_output=True, text=True,
+                         check=True).stdout
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in out.splitlines() if line.startswith("| this tree")]
+    assert [r[1] for r in rows] == ["whole", "5"] and [r[3] for r in rows] == ["None", "5"]
+    assert rows[0][-1] == rows[1][-1] and all(int(r[4].replace(",", "")) > 0 for r in rows)
