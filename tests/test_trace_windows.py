@@ -267,3 +267,24 @@ def test_bench_memory_smoke_preset_runs():
     rows = [[c.strip() for c in line.split("|")[1:-1]] for line in out.splitlines() if line.startswith("| this tree")]
     assert [r[1] for r in rows] == ["whole", "5"] and [r[3] for r in rows] == ["None", "5"]
     assert rows[0][-1] == rows[1][-1] and all(int(r[4].replace(",", "")) > 0 for r in rows)
+
+
+def test_a_slots_values_depend_on_the_trace_length_as_documented(tmp_path):
+    # docs/model.md, section 2.1: the fading's imaginary parts and the DT constants are drawn after
+    # the whole trace's blocks, so they change with T; the other per-slot fields do not
+    from wdtnopt.cli import main
+    from wdtnopt.snapshot import Snapshot
+
+    sc = Scenario.paper(n_mus=6, n_bss=3)
+    short, long = generate_trace(sc, seed=4, slots=6), generate_trace(sc, seed=4, slots=40)
+    for name in ("positions", "speed", "heading", "assoc", "request", "data_bits"):
+        assert getattr(short, name)[5].tobytes() == getattr(long, name)[5].tobytes(), name
+    assert not np.array_equal(short.gain[5], long.gain[5])
+    assert not np.array_equal(short.cycles_per_bit, long.cycles_per_bit)
+    assert not np.array_equal(short.dt_size_bits, long.dt_size_bits)
+    # the CLI's snapshot of slot 5 is slot 5 of a trace of max(--slots, 6) slots
+    for slots, ref in (("1", short), ("6", short), ("40", long)):
+        out = tmp_path / f"snap{slots}.json"
+        main(["snapshot", "--n-mus", "6", "--n-bss", "3", "--seed", "4", "--slot", "5", "--slots", slots, "-o", str(out)])
+        snap = Snapshot.load(str(out))
+        assert np.array_equal(snap.gain, ref.gain[5]) and np.array_equal(snap.dt_size_bits, ref.dt_size_bits), slots

@@ -130,11 +130,18 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
 
 @click.command("snapshot")
 @scenario_options
-@click.option("--slot", type=click.IntRange(min=0), default=0, show_default=True, help="Slot of the trace.")
+@click.option("--slot", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Slot of the trace (of max(--slots, slot + 1) slots; its gains and DT constants depend on that length).")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="Snapshot JSON to write.")
 def snapshot_cmd(scenario_spec: str, n_mus: int | None, n_bss: int | None, slots: int, seed: int,
                  slot: int, out: str, mobility: str | None = None) -> None:
-    """Write the snapshot of one slot of a generated trace (initial placement, migration allowed)."""
+    """Write the snapshot of one slot of a generated trace (initial placement, migration allowed).
+
+    The trace has max(--slots, --slot + 1) slots. The same --seed and --slot with another --slots
+    give another snapshot: the fading's imaginary parts and the DTs' cycles per bit and sizes are
+    drawn after the whole trace's blocks (docs/model.md, section 2.1); positions, requests, data
+    sizes and association do not change. Keep --slots fixed to compare snapshots.
+    """
     sc = load_scenario(scenario_spec, n_mus, n_bss)
     trace = make_trace(sc, seed, max(slots, slot + 1), mobility)
     snap = trace.snapshot(slot)
