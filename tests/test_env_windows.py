@@ -13,13 +13,7 @@ from wdtnopt.env.features import SLOT_FEATURES, TRACE_SLOT_FIELDS, FeatureStack,
 from wdtnopt.simulation import SimState
 from wdtnopt.trace import WindowedTrace, windowed_memory_bytes
 
-SCENARIOS = {
-    "paper": {},
-    "failures": dict(server_mtbf_s=20.0, server_mttr_s=5.0, background_load_mean=0.3, background_load_std=0.1,
-                     background_load_memory=0.8),
-    "thz_ris": dict(thz_carrier_hz=300e9, thz_los_decay_m=150.0, ris_elements=64, area_m=300.0),
-    "semantic": dict(semantic_levels=3),
-}
+from test_trace_windows import SCENARIOS   # paper, failures, THz/RIS, semantic menu
 
 
 def _reference_features(tr):
