@@ -107,10 +107,28 @@ class Features:
         self.window(0)
 
     def window(self, t: int) -> tuple[int, int, dict[str, np.ndarray]]:
-        """``(start, stop, arrays)`` of the window holding slot ``t``: the features
-        (:data:`SLOT_FEATURES`) and the trace's per-slot fields (:data:`TRACE_SLOT_FIELDS`) of slots
-        ``start .. stop - 1``, each ``[stop - start, ...]``; computed when ``t`` leaves the window in
-        memory (the previous one is dropped first)."""
+        """The window of features holding slot ``t``, computed when ``t`` leaves the window in memory
+        (the previous one is dropped first).
+
+        Parameters
+        ----------
+        t : int
+            Slot index, ``0 <= t < slots``.
+
+        Returns
+        -------
+        start, stop : int
+            First slot of the window and one past its last (the trace's own window,
+            :meth:`~wdtnopt.trace.Trace.window_at`).
+        arrays : dict of str to ndarray
+            The features (:data:`SLOT_FEATURES`, :func:`window_features`) and the trace's per-slot
+            fields (:data:`TRACE_SLOT_FIELDS`) of slots ``start .. stop - 1``, each ``[stop - start, ...]``.
+
+        Raises
+        ------
+        IndexError
+            If ``t`` is not a slot of the trace.
+        """
         if not self.start <= t < self.stop:
             self._arrays = {}
             win = self.trace.window_at(int(t))
@@ -248,6 +266,9 @@ class FeatureStack:
             self.start[e], self.stop[e] = a, b
 
     def at(self, t: np.ndarray) -> SimpleNamespace:
+        """Slot ``t[e]`` of every environment ``e`` (``t [E]``, each ``0 <= t[e] < slots``): the
+        per-slot arrays (:attr:`PER_SLOT`) at those slots and the per-trace ones (:attr:`PER_TRACE`,
+        a semantic menu's level fields), each ``[E, ...]``; views when the environments are in step."""
         t = np.asarray(t)
         self._advance(t)
         local = t - self.start
