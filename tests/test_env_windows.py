@@ -156,3 +156,18 @@ def test_an_episode_holds_one_window_of_features():
         tracemalloc.stop()
     # one window of trace and features (6 of 120 slots) and one slot's observation work, not the whole relay
     assert peak < whole_relay / 2, peak
+
+
+def test_a_learned_policy_on_a_windowed_trace_equals_the_whole_one():
+    pytest.importorskip("torch")
+    from wdtnopt import simulate
+    from wdtnopt.policies import make_policy
+
+    sc = Scenario.paper(n_mus=30, n_bss=5)   # the shipped agents' scenario
+    whole = generate_trace(sc, seed=8, slots=12)
+    win = generate_trace(sc, seed=8, slots=12, window_slots=5)
+    pol = make_policy("pretrained:maddpg")    # loaded once (seconds), reset per run
+    a, b = simulate(pol, whole), simulate(pol, win)
+    for c in a.table:
+        assert a.table[c].tobytes() == b.table[c].tobytes(), c
+    assert a.placement.tobytes() == b.placement.tobytes()
