@@ -108,3 +108,20 @@ def test_an_oversize_command_exits_2_with_one_line_before_generating(monkeypatch
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and "\n" not in err and not calls
     assert err.endswith("not even one slot fits: use fewer MUs or BSs, or a lighter policy than lyapunov")
+
+
+def test_an_unforeseen_memory_error_is_one_line_exit_2(monkeypatch, capsys):
+    import numpy as np
+
+    import wdtnopt.simulation as sim_mod
+    from wdtnopt.cli import main
+
+    def huge(*args, **kwargs):   # what numpy raises when an array cannot be allocated
+        return np.empty((1 << 25, 1 << 20))   # 256 TiB: more than any address space gives
+
+    monkeypatch.setattr(sim_mod, "simulate", huge)
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", "--policy", "static", "--n-mus", "5", "--n-bss", "2", "--slots", "3", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and "\n" not in err
+    assert err.startswith("error: out of memory (Unable to allocate") and err.endswith("use fewer slots, MUs or BSs")

@@ -88,6 +88,12 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except MemoryError as exc:
+        # what the estimates checked before allocating did not foresee (docs/model.md, section 2.2):
+        # still one line, never a traceback
+        what = str(exc).strip().splitlines()[0] if str(exc).strip() else "an allocation failed"
+        click.echo(f"error: out of memory ({what}); use fewer slots, MUs or BSs", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover
