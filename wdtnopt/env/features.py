@@ -113,7 +113,7 @@ class Features:
         Parameters
         ----------
         t : int
-            Slot index, ``0 <= t < slots``.
+            A slot of the trace (``0 <= t < self.slots``).
 
         Returns
         -------
