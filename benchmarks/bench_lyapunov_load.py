@@ -6,8 +6,9 @@
     python benchmarks/bench_lyapunov_load.py --preset smoke
 
 For each N of the paper suite's grid and each seed, one 100-slot trace of ``Scenario.paper(n_mus=N)``
-replayed for: the default scheduler (queues started at the team reward's price), the textbook start
-(``initial_price=0``, today's behaviour before the change) and the myopic oracle. Writes
+replayed for: the default scheduler (queues started at the team reward's price, placements planned
+for the frame's expected load), the same with the one-slot placement (``placement="slot"``, the
+default before), the textbook start (``initial_price=0``) and the myopic oracle. Writes
 ``lyapunov_load.csv`` (one row per run) and ``lyapunov_load.md`` (per N: mean and worst failure
 ratio, mean energy) under ``--out``. With ``--gap-n``, also the gaps of the default scheduler and the
 oracle at that N against the hindsight bound and the migration-aware bound, at their own failure
@@ -34,8 +35,8 @@ PRESETS = {"smoke": dict(n_grid=[6, 10], seeds=[0], slots=20), "default": dict(n
 
 
 def policies():
-    return [("lyapunov", LyapunovPolicy()), ("lyapunov textbook start", LyapunovPolicy(initial_price=0.0)),
-            ("oracle", MyopicOraclePolicy())]
+    return [("lyapunov", LyapunovPolicy()), ("lyapunov one-slot placement", LyapunovPolicy(placement="slot")),
+            ("lyapunov textbook start", LyapunovPolicy(initial_price=0.0)), ("oracle", MyopicOraclePolicy())]
 
 
 def main() -> None:

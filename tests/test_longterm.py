@@ -4,6 +4,7 @@ import pytest
 
 from wdtnopt import Scenario, gap, generate_trace, hindsight_bound, simulate
 from wdtnopt.bounds import _Evaluator
+from wdtnopt.errors import WdtnoptError
 from wdtnopt.policies.lyapunov import LyapunovPolicy, MyopicOraclePolicy
 
 TINY = Scenario.paper(n_mus=4, n_bss=2, request_prob=0.6)
@@ -218,3 +219,68 @@ def test_eps_of_the_wrong_form_is_a_user_error(eps):
     tr = generate_trace(TINY, seed=0, slots=3)
     with pytest.raises(WdtnoptError, match="eps: expected a number or 4 numbers"):
         hindsight_bound(tr, eps=eps, dual="columns")
+
+
+def test_frame_placement_snapshot_is_the_frames_expected_load():
+    sc = Scenario.paper(n_mus=6, n_bss=2)
+    tr = generate_trace(sc, seed=0, slots=10)
+    s = tr.snapshot(0, migrating=np.array([True, False, False, False, False, False]))
+    plan = LyapunovPolicy()
+    plan.reset(tr)
+    p = plan.placement_snapshot(s)
+    assert plan.placement == "frame"
+    np.testing.assert_array_equal(p.request, [False, True, True, True, True, True])   # every available DT
+    np.testing.assert_allclose(p.cpu_hz, s.cpu_hz / sc.request_prob)
+    np.testing.assert_allclose(p.migration_penalty, s.migration_penalty / sc.frame_slots)
+    for pol in (LyapunovPolicy(placement="slot"), MyopicOraclePolicy()):
+        pol.reset(tr)
+        assert pol.placement_snapshot(s) is s
+    one = generate_trace(Scenario.paper(n_mus=6, n_bss=2, frame_slots=1), seed=0, slots=4)
+    plan.reset(one)
+    s1 = one.snapshot(0)
+    assert plan.placement_snapshot(s1) is s1     # a frame of one slot is the slot
+    with pytest.raises(WdtnoptError, match="placement"):
+        LyapunovPolicy(placement="frames")
+
+
+def test_frame_placement_spreads_dts_that_a_one_slot_placement_leaves_piled_up():
+    # every DT on server 0, room for two busy DTs per server; one MU requests at the frame start
+    sc = Scenario.paper(n_mus=6, n_bss=2)
+    tr = generate_trace(sc, seed=0, slots=10)
+    s = tr.snapshot(0, placement_prev=np.zeros(6, np.int64), failure_penalty=np.full(6, 0.01))
+    need = (s.cycles / np.maximum(s.deadline - 0.05, 1e-3)).max()
+    s = s.replace(request=np.array([True, False, False, False, False, False]),
+                  cpu_hz=np.full(2, 2.0 * need), storage_bits=np.full(2, s.dt_size_bits.sum()))
+    slot, frame = LyapunovPolicy(placement="slot"), LyapunovPolicy()
+    for pol in (slot, frame):
+        pol.reset(tr)
+    x_slot = slot.place(s, None)
+    x_frame = frame.place(s, None)
+    # one slot: the lone request fits on server 0, a move costs its penalty: nothing moves
+    assert (x_slot == 0).all()
+    # the frame's load (six DTs at twice the CPU) does not fit on one server: some DTs move
+    assert (x_frame == 1).any() and (x_frame == 0).any()
+
+
+def test_bench_gap_split_smoke(tmp_path):
+    """benchmarks/bench_gap_split.py at its smoke preset: the parts add up to each policy's gap, none is
+    negative, and a placement held over the first frame costs at least free re-placement."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "split.json"
+    subprocess.run([sys.executable, str(root / "benchmarks" / "bench_gap_split.py"), "--preset", "smoke", "--frame-check",
+                    "--json", str(out)], check=True, capture_output=True, cwd=root)
+    res = json.loads(out.read_text())
+    assert [r["policy"] for r in res["split"]] == ["oracle", "lyapunov", "lyapunov one-slot placement"]
+    for r in res["split"]:
+        parts = r["a_slot_relaxation"] + r["b_placement"] + r["c_prices"] + r["rest"]
+        assert r["gap"] * r["bound"] == pytest.approx(parts, rel=1e-6, abs=1e-12)
+        tol = 1e-4 * r["bound"]      # the slots' exact solves are asked for a 1e-4 gap
+        assert min(r["a_slot_relaxation"], r["b_placement"], r["c_prices"], r["rest"]) >= -tol
+    fc = res["frame_check"]
+    assert fc["held_lower"] <= fc["held_upper"] * (1 + 1e-9)
+    assert fc["free_replacement"] <= fc["held_upper"] * (1 + 1e-4)

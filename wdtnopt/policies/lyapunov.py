@@ -40,18 +40,29 @@ class SnapshotSolverPolicy(Policy):
         ``exact_pairs=0`` unless given here: a per-slot policy keeps fast's own decision rather
         than continuing in exact's branch and bound for up to ``exact_time`` s a slot
         (docs/solvers_fast.md).
+    placement : {"slot", "frame"}, optional
+        What the frame-start placement is solved for (docs/longterm.md, "Placement for the frame").
+        ``"slot"``: the snapshot of the frame's first slot (only its requesting DTs count, a move
+        priced against that one slot). ``"frame"``: the frame's expected load, every available DT
+        counted as requesting on servers of ``cpu_hz / request_prob``, a move's penalty spread over
+        the frame's ``K`` slots (the same as ``"slot"`` when ``K = 1``).
 
     Raises
     ------
     WdtnoptError
-        If ``exact_max_mus`` is not an integer >= 0.
+        If ``exact_max_mus`` is not an integer >= 0 or ``placement`` is not ``"slot"`` or ``"frame"``.
     """
 
     name = "snapshot-solver"
+    PLACEMENTS = ("slot", "frame")
 
-    def __init__(self, *, method: str = "auto", exact_max_mus: int = 60, solver_options: dict[str, Any] | None = None):
+    def __init__(self, *, method: str = "auto", exact_max_mus: int = 60, solver_options: dict[str, Any] | None = None,
+                 placement: str = "slot"):
         if not isinstance(exact_max_mus, int) or exact_max_mus < 0:
             raise WdtnoptError(f"exact_max_mus: expected an integer >= 0, got {exact_max_mus!r}")
+        if placement not in self.PLACEMENTS:
+            raise WdtnoptError(f"placement: expected 'slot' or 'frame', got {placement!r}")
+        self.placement = placement
         self.method = method
         self.exact_max_mus = exact_max_mus
         self.solver_options = dict(solver_options or {})
@@ -111,7 +122,36 @@ class SnapshotSolverPolicy(Policy):
         return sol
 
     def place(self, snapshot: Snapshot, state: Any) -> np.ndarray:
-        return np.asarray(self._solve(snapshot).placement)
+        return np.asarray(self._solve(self.placement_snapshot(snapshot)).placement)
+
+    def placement_snapshot(self, snapshot: Snapshot) -> Snapshot:
+        """The snapshot a frame-start placement is solved on (``placement`` option).
+
+        With ``"frame"``: over the frame's ``K`` slots each available DT requests ``K lam`` times in
+        expectation (``lam = request_prob``), so its server should have room for all of them at
+        ``1 / lam`` times its CPU, the fluid picture of the frame's load; and a move, paid once, buys
+        a placement held for the ``K`` slots, so its penalty is spread over them. Only the
+        placement is taken from this solve; each slot's admission and allocation are solved at it
+        for the slot's real requests.
+
+        Parameters
+        ----------
+        snapshot : Snapshot
+            The frame start's placement snapshot (``allow_migration=True``).
+
+        Returns
+        -------
+        Snapshot
+            ``snapshot`` itself with ``placement="slot"`` (or ``K = 1``, or ``request_prob = 0``), else
+            the planning snapshot above.
+        """
+        sc = self.trace.scenario
+        K, lam = int(sc.frame_slots), float(sc.request_prob)
+        if self.placement != "frame" or K <= 1 or lam <= 0.0:
+            return snapshot
+        return snapshot.replace(request=~np.asarray(snapshot.migrating, bool),
+                                cpu_hz=np.asarray(snapshot.cpu_hz, float) / lam,
+                                migration_penalty=np.asarray(snapshot.migration_penalty, float) / K)
 
     def allocate(self, snapshot: Snapshot, state: Any) -> Decision:
         sol = self._solve(snapshot)
@@ -176,7 +216,8 @@ class LyapunovPolicy(SnapshotSolverPolicy):
     queue ends no higher than it started, which a start at or above the price that meets ``eps``
     makes the rule rather than the exception (docs/longterm.md, "Finite horizons").
     Defaults ``V = 1000, theta = 3`` (a 3 mJ price floor), queues started at the team reward's
-    price; ``theta = 0, initial_price = 0`` gives the textbook rule.
+    price; ``theta = 0, initial_price = 0`` gives the textbook rule. Placements are planned for the
+    frame's expected load (``placement="frame"``; ``"slot"`` is the one-slot rule of the oracle).
 
     Parameters
     ----------
@@ -190,7 +231,8 @@ class LyapunovPolicy(SnapshotSolverPolicy):
         Failure price of the first slot (J): the queues start at ``Q_n(0) = max(V initial_price -
         theta, 0)``. None (the default): the team reward's price ``eta * E_ref``; 0: empty queues.
     **options
-        Those of :class:`SnapshotSolverPolicy`.
+        Those of :class:`SnapshotSolverPolicy`; ``placement`` defaults to ``"frame"`` here (a
+        placement planned for the frame's expected load, docs/longterm.md).
 
     Raises
     ------
@@ -203,6 +245,7 @@ class LyapunovPolicy(SnapshotSolverPolicy):
 
     def __init__(self, *, V: float = 1000.0, eps: float | np.ndarray | None = None, theta: float = 3.0,
                  initial_price: float | None = None, **options: Any):
+        options.setdefault("placement", "frame")
         super().__init__(**options)
         if not (isinstance(V, (int, float)) and np.isfinite(V) and V > 0):
             raise WdtnoptError(f"V: expected a finite number > 0, got {V!r}")
