@@ -161,3 +161,39 @@ def test_columns_refuses_the_climbs_options_instead_of_ignoring_them():
         with pytest.raises(WdtnoptError, match=name):
             hindsight_bound(tr, iters=2, dual="columns", **kwargs)
     assert hindsight_bound(tr, iters=2, dual="auto", mu0=1e-3).energy_per_mu_slot >= 0.0   # auto: the climb
+
+
+def test_a_scheduler_goes_to_the_supergradient_climb(monkeypatch):
+    """The columns dual has no slot solves to distribute: with a Dask scheduler, 'columns' is refused
+    and 'auto' climbs over slots solved through the scheduler's pool."""
+    from wdtnopt import Scenario, generate_trace, hindsight_bound
+    from wdtnopt import parallel
+    from wdtnopt.errors import WdtnoptError
+
+    tr = generate_trace(Scenario.paper(n_mus=4, n_bss=2), seed=1, slots=3)
+    with pytest.raises(WdtnoptError, match="scheduler"):
+        hindsight_bound(tr, iters=2, dual="columns", scheduler="tcp://127.0.0.1:1")
+    seen = []
+    real = parallel.StickyPool
+
+    def pool(workers, scheduler):   # the scheduler reached the pool; run the slots here instead
+        seen.append(scheduler)
+        return real(1, None)
+
+    monkeypatch.setattr(parallel, "StickyPool", pool)
+    hb = hindsight_bound(tr, iters=2, scheduler="tcp://127.0.0.1:1")
+    assert seen == ["tcp://127.0.0.1:1"] and hb.method == "exact" and hb.energy_per_mu_slot >= 0.0
+
+
+def test_gap_with_no_climb_per_policy_computes_the_bound_with_its_own_budget():
+    from wdtnopt import Scenario, gap, generate_trace, hindsight_bound, simulate
+    from wdtnopt.errors import WdtnoptError
+
+    tr = generate_trace(Scenario.paper(n_mus=6, n_bss=2), seed=0, slots=8)
+    r = simulate("static", tr)
+    rep = gap([r], tr, iters=0)
+    ref = hindsight_bound(tr).value_at(r.failure_ratio_per_mu)[0] / (tr.n_mus * tr.slots)
+    assert rep.rows[0].bound_per_mu_slot == pytest.approx(ref, rel=1e-9)
+    assert rep.rows[0].bound_per_mu_slot <= r.energy_per_mu_slot
+    with pytest.raises(WdtnoptError, match="iters"):
+        gap([r], tr, iters=-1)

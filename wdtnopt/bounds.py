@@ -495,10 +495,11 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
         How the dual is maximized (docs/longterm.md). ``"columns"``: column generation over the whole
         trace (wdtnopt/bounds_columns.py), each slot bounded by its Lagrangian relaxation at the
         master's CPU and storage prices (no MILP; ``method``, ``solver_options``, ``workers`` and
-        ``scheduler`` are not used), each of the ``iters`` evaluations one pricing pass over every
-        slot; it stops early once converged. ``"supergradient"``: the uniform search and per-MU
-        ascent over slot minima solved by ``method``. ``"auto"`` (default): columns, except with
-        ``mu0``, ``step``, ``warm_start=False`` or semantic compression levels.
+        ``workers`` are not used, a ``scheduler`` is refused), each of the ``iters`` evaluations one
+        pricing pass over every slot; it stops early once converged. ``"supergradient"``: the
+        uniform search and per-MU ascent over slot minima solved by ``method`` (on ``workers``
+        processes or the ``scheduler``'s cluster). ``"auto"`` (default): columns, except with
+        ``mu0``, ``step``, ``warm_start=False``, a ``scheduler`` or semantic compression levels.
 
     Returns
     -------
@@ -511,8 +512,8 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
     ------
     WdtnoptError
         If ``eps`` is not in ``[0, 1]`` (or not N values), ``iters < 1``, ``mu0`` is negative or
-        not finite, or ``dual="columns"`` is given with ``mu0``, ``step`` or ``warm_start=False``
-        (options of the supergradient climb only); solver errors of ``method`` propagate.
+        not finite, or ``dual="columns"`` is given with ``mu0``, ``step``, ``warm_start=False`` or a
+        ``scheduler`` (options of the supergradient climb only); solver errors of ``method`` propagate.
     """
     n = trace.n_mus
     eps_arr = eps_targets(trace, eps)
@@ -529,8 +530,13 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
         if unused:
             raise WdtnoptError(f"dual: 'columns' takes its prices from its own master; {', '.join(unused)} "
                                "only apply to dual='supergradient' (or leave dual='auto')")
+        if scheduler is not None:
+            raise WdtnoptError("scheduler: the 'columns' dual runs in this process (one LP and a vectorized pricing "
+                               "per step, no slot solves to distribute); use dual='supergradient' to solve the "
+                               "slots on a Dask cluster (or leave dual='auto')")
+    # a scheduler asks for the slots to be solved on a cluster: only the supergradient climb has slot solves
     use_columns = dual == "columns" or (dual == "auto" and mu0 is None and step is None and warm_start
-                                        and bounds_columns.covers(trace))
+                                        and scheduler is None and bounds_columns.covers(trace))
     price = trace.scenario.failure_price
     if use_columns:
         return _columns_bound(trace, eps_arr, iters, price, progress)
@@ -607,7 +613,10 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
         A bound computed earlier on the same trace, reused (its dual points are kept).
     iters : int, optional
         Dual evaluations per policy that target its failure ratios (uniform search, then per-MU
-        ascent; uniform points are shared between policies, so later policies often need fewer).
+        ascent; uniform points are shared between policies, so later policies often need fewer);
+        also the bound's own budget when ``bound`` is None. ``0``: none per policy (each is scored
+        on the points there are; without ``bound``, one is computed with ``hindsight_bound``'s
+        default budget).
     **bound_options
         Passed to :func:`hindsight_bound` when ``bound`` is None.
 
@@ -620,11 +629,15 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
     Raises
     ------
     WdtnoptError
-        If a result is of another trace (other N or number of slots).
+        If a result is of another trace (other N or number of slots), or ``iters`` is not an
+        integer >= 0.
     """
     res_list: Sequence[Any] = results if isinstance(results, (list, tuple)) else [results]
+    if not isinstance(iters, int) or isinstance(iters, bool) or iters < 0:
+        raise WdtnoptError(f"iters: expected an integer >= 0, got {iters!r}")
     if bound is None:
-        bound = hindsight_bound(trace, iters=iters, **bound_options)
+        # iters=0 asks for no climb per policy; the bound itself still needs its own evaluations
+        bound = hindsight_bound(trace, **({"iters": iters} if iters > 0 else {}), **bound_options)
     ev = getattr(bound, "_evaluator", None)
     cols = getattr(bound, "_columns", None)
     if ev is not None and iters > 0:
