@@ -402,7 +402,7 @@ def _columns_bound(trace: Trace, eps: np.ndarray, iters: int, price: float, prog
     """:func:`hindsight_bound` by column generation (wdtnopt/bounds_columns.py)."""
     from .bounds_columns import ColumnDual, maximize
 
-    cd = ColumnDual(trace, price)
+    cd = ColumnDual(trace, price, progress)
     hb = HindsightBound(trace_slots=trace.slots, n_mus=trace.n_mus, requests=trace.request.sum(axis=0).astype(float),
                         eps=eps, method="columns", forced_failures=cd.forced)
     hb._columns = _ColumnsState(cd, progress)  # type: ignore[attr-defined]

@@ -50,9 +50,12 @@ class ColumnDual:
         free, only the requesting DTs).
     ref : float
         The scale of energies and prices (J), e.g. the failure price.
+    progress : bool, optional
+        Show a progress bar while the slots' relaxed snapshots are built (one pass over the trace:
+        on a large windowed trace, the longest part before the first dual step).
     """
 
-    def __init__(self, trace: Trace, ref: float):
+    def __init__(self, trace: Trace, ref: float, progress: bool = False):
         import highspy
 
         from .solvers.allocation import storage_capacity
@@ -66,11 +69,25 @@ class ColumnDual:
         self.ref = float(ref) if ref > 0 else 1.0
         base = dict(placement_prev=trace.initial_placement, migrating=np.zeros(n, bool),
                     migration_penalty=np.zeros(n), allow_migration=True)
-        self.slots = [t for t in range(trace.slots) if trace.request[t].any()]
-        self.req = [np.flatnonzero(trace.request[t]) for t in self.slots]
-        self.subs = [trace.snapshot(t, failure_penalty=np.zeros(n), hold_down_servers=False, **base).select(r)
-                     for t, r in zip(self.slots, self.req)]
-        self.lds = [LagrangianData.of(sub) for sub in self.subs]
+        bar = None
+        if progress:
+            from .progress import progress_bar
+            bar = progress_bar(desc="hindsight bound: slots", unit="slot", total=trace.slots)
+        self.slots, self.req, self.subs, self.lds = [], [], [], []
+        try:
+            for t in range(trace.slots):   # in slot order: a windowed trace holds one window at a time
+                r = np.flatnonzero(trace.request[t])
+                if r.size:
+                    sub = trace.snapshot(t, failure_penalty=np.zeros(n), hold_down_servers=False, **base).select(r)
+                    self.slots.append(t)
+                    self.req.append(r)
+                    self.subs.append(sub)
+                    self.lds.append(LagrangianData.of(sub))
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
         M = trace.n_bss
         self.M = M
         # requests no policy can serve (no up server meets the deadline): failures of every policy
