@@ -345,12 +345,12 @@ def test_ready_at_handover_counts_by_hand():
 
 def test_simulations_without_failures_are_bit_identical_to_before():
     # hash computed with the code before server availability was added (the Lyapunov scheduler of
-    # then: empty queues at the start, now initial_price=0)
+    # then: empty queues at the start and the one-slot placement, now initial_price=0, placement="slot")
     from wdtnopt.policies.lyapunov import LyapunovPolicy
 
     tr = generate_trace(Scenario.paper(n_mus=8, n_bss=3), seed=3, slots=30)
     h = hashlib.sha256()
-    for p in ("static", "follow", "oracle", LyapunovPolicy(initial_price=0.0)):
+    for p in ("static", "follow", "oracle", LyapunovPolicy(initial_price=0.0, placement="slot")):
         r = simulate(p, tr)
         for a in (r.energy_per_mu, r.failures_per_mu, r.requests_per_mu, r.table["migrations"], r.table["objective"],
                   r.table["fail_migrating"]):
