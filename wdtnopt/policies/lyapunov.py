@@ -3,7 +3,8 @@
 Both solve a snapshot problem at every decision point with the project's own solvers:
 
 * at a frame start, the placement problem (``allow_migration=True``), each move priced by the
-  failures it is expected to cause while the DT is unavailable;
+  failures it is expected to cause while the DT is unavailable (the Lyapunov scheduler solves it
+  for the frame's expected load, ``placement="frame"``; docs/longterm.md);
 * every slot, the exact admission and power/CPU allocation at the fixed placement.
 
 They differ only in the failure price. The **myopic oracle** uses the fixed price of the team
