@@ -113,7 +113,7 @@ class HAPPOConfig:
     def __post_init__(self) -> None:
         from ..errors import WdtnoptError
         for key, allowed in (("action_map", ("structured", "raw")), ("credit", ("local", "team")),
-                             ("bs_map", ("kkt", "raw"))):
+                             ("bs_map", ("kkt", "raw")), ("head", ("beta", "gaussian"))):
             if getattr(self, key) not in allowed:
                 raise WdtnoptError(f"config: {key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
         if not self.residual_max > 0:

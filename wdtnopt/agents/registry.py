@@ -7,6 +7,9 @@ another (the checkpoint <-> trainer cycle is gone). Importing this module does n
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import typing
 from importlib import import_module
 from typing import Any, Protocol, runtime_checkable
 
@@ -19,6 +22,11 @@ ALGORITHMS = {
     "maddpg": "wdtnopt.agents.maddpg:MADDPG",
 }
 """Algorithm name -> "module:class"."""
+
+COUNT_FIELDS = frozenset({"n_envs", "rollout_steps", "episode_slots", "hidden", "critic_hidden", "ppo_epochs",
+                          "minibatches", "critic_epochs", "critic_minibatches", "torch_threads", "buffer_size",
+                          "batch_size", "updates_per_iteration"})
+"""Config fields that count something and must be >= 1 (0 steps, layers or samples learns nothing)."""
 
 LEGACY_CONFIG = {"action_map": "raw", "credit": "team", "bs_map": "raw"}
 """What a checkpoint written before the structured maps and local credit existed was trained with."""
@@ -67,7 +75,32 @@ def make_config(cls: type, overrides: dict[str, Any] | None) -> Any:
     if unknown:
         raise WdtnoptError(f"config: unknown option(s) {', '.join(unknown)} for {cls.name}; "
                            f"known: {', '.join(fields)}")
-    return cls.Config(**overrides)
+    hints = typing.get_type_hints(cls.Config)
+    return cls.Config(**{k: _typed(k, v, hints[k]) for k, v in overrides.items()})
+
+
+def _typed(key: str, value: Any, hint: Any) -> Any:
+    """``value`` as the config field's type (int, float, bool, str, or one of them or None); else
+    :class:`WdtnoptError` naming the field and the form expected."""
+    kinds = typing.get_args(hint) or (hint,)
+    if value is None and type(None) in kinds:
+        return None
+    kind = next(k for k in kinds if k is not type(None))
+    is_bool = isinstance(value, bool) or type(value).__name__ == "bool_"
+    if kind is bool and is_bool:
+        return bool(value)
+    if kind is int and isinstance(value, numbers.Integral) and not is_bool:
+        if key in COUNT_FIELDS and value < 1:
+            raise WdtnoptError(f"config: {key}: expected an integer >= 1, got {value!r}")
+        return int(value)
+    if kind is float and isinstance(value, numbers.Real) and not is_bool and math.isfinite(value):
+        return float(value)
+    if kind is str and isinstance(value, str):
+        return value
+    want = {bool: "true or false", int: "an integer", float: "a finite number", str: "a word"}.get(kind, str(kind))
+    if type(None) in kinds:
+        want += " or none"
+    raise WdtnoptError(f"config: {key}: expected {want}, got {value!r}")
 
 
 def stored_config(cls: type, config: dict[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ def _overrides(items: tuple[str, ...]) -> dict[str, Any]:
             except ValueError:
                 continue
         else:
-            out[key] = {"true": True, "false": False}.get(raw.lower(), raw)
+            out[key] = {"true": True, "false": False, "none": None}.get(raw.lower(), raw)
     return out
 
 

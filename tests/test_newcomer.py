@@ -1,0 +1,38 @@
+"""What a new user runs into first: inputs of the wrong type or from the wrong place end in a clear
+error naming the field (CLI: exit 2 and one line), and documented equivalences hold."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wdtnopt
+from wdtnopt import Scenario, generate_trace, simulate
+from wdtnopt.errors import WdtnoptError
+
+from cli_runner import run_cli
+
+
+@pytest.mark.parametrize("setting,field", [
+    ("actor_lr=abc", "actor_lr"),          # a word for a float: used to end in a TypeError inside Adam
+    ("hidden=1.5", "hidden"),              # a fraction for an int: used to end in torch.empty's TypeError
+    ("value_norm=2", "value_norm"),        # a number for a bool: used to train silently
+    ("head=foo", "head"),                  # an unknown head: used to end in a ValueError traceback
+    ("rollout_steps=0", "rollout_steps"),  # no step per iteration: used to end in a reshape RuntimeError
+])
+def test_train_set_of_the_wrong_form_is_one_line_naming_the_field(tmp_path, capsys, setting, field):
+    code, out, err = run_cli(["train", "--n-mus", "2", "--n-bss", "2", "--steps", "10", "--quiet",
+                              "--out", str(tmp_path / "x"), "--set", setting], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error:") and field in lines[0], err
+    assert not (tmp_path / "x" / "checkpoint.pt").exists()
+
+
+def test_train_set_none_for_an_optional_float_is_none(tmp_path):
+    from wdtnopt.agents.registry import algorithm_class, make_config
+    from wdtnopt.cli.train import _overrides
+
+    cfg = make_config(algorithm_class("beta-happo"), _overrides(("bs_actor_lr=none", "actor_lr=1")))
+    assert cfg.bs_actor_lr is None and cfg.actor_lr == 1.0 and isinstance(cfg.actor_lr, float)
+    with pytest.raises(WdtnoptError, match="bs_actor_lr"):
+        make_config(algorithm_class("beta-happo"), {"bs_actor_lr": "fast"})
