@@ -36,3 +36,14 @@ def test_train_set_none_for_an_optional_float_is_none(tmp_path):
     assert cfg.bs_actor_lr is None and cfg.actor_lr == 1.0 and isinstance(cfg.actor_lr, float)
     with pytest.raises(WdtnoptError, match="bs_actor_lr"):
         make_config(algorithm_class("beta-happo"), {"bs_actor_lr": "fast"})
+
+
+def test_numpy_scalars_are_numbers_in_a_scenario():
+    # a sweep over np.arange gives numpy integers; they are the same numbers as Python's
+    a = Scenario.paper(n_mus=np.int64(3), n_bss=np.int32(2), bandwidth_hz=np.float32(1e6), frame_slots=np.int64(5))
+    b = Scenario.paper(n_mus=3, n_bss=2, bandwidth_hz=float(np.float32(1e6)), frame_slots=5)
+    assert a == b and type(a.n_mus) is int and type(a.bandwidth_hz) is float
+    with pytest.raises(WdtnoptError, match="n_mus"):
+        Scenario.paper(n_mus=np.bool_(True))
+    with pytest.raises(WdtnoptError, match="n_mus"):
+        Scenario.paper(n_mus=np.float64(2.5))

@@ -255,6 +255,8 @@ def _check_fields(sc: Scenario) -> list[tuple[str, str]]:
             problems += _check_per_server(sc, f.name, value, meta)
             continue
         want_int = isinstance(f.default, int) and not isinstance(f.default, bool)
+        if isinstance(value, (np.integer, np.floating)):   # numpy scalars (np.arange sweeps) are numbers too
+            value = value.item()
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             kind = "an integer" if want_int else "a number"
             problems.append((f.name, f"expected {kind}, got {type(value).__name__} {value!r}"))
