@@ -47,3 +47,8 @@ def test_numpy_scalars_are_numbers_in_a_scenario():
         Scenario.paper(n_mus=np.bool_(True))
     with pytest.raises(WdtnoptError, match="n_mus"):
         Scenario.paper(n_mus=np.float64(2.5))
+
+
+def test_generate_trace_names_a_scenario_of_the_wrong_type():
+    with pytest.raises(WdtnoptError, match="scenario"):
+        generate_trace({"n_mus": 3}, seed=0, slots=2)

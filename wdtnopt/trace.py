@@ -796,13 +796,17 @@ def generate_trace(scenario: Scenario | None = None, seed: int = 0, slots: int =
     Raises
     ------
     WdtnoptError
-        A bad ``slots``, ``seed``, ``mobility``, ``window_slots`` or ``bs_positions``, or a trace that would not fit
+        A ``scenario`` that is not a Scenario, a bad ``slots``, ``seed``, ``mobility``, ``window_slots`` or
+        ``bs_positions``, or a trace that would not fit
         in the memory available (refused before anything is allocated, in one line with the
         estimate and what to change: :func:`plan_windows`).
     """
     from .errors import WdtnoptError
 
     sc = Scenario.paper() if scenario is None else scenario
+    if not isinstance(sc, Scenario):
+        raise WdtnoptError(f"scenario: expected a wdtnopt.Scenario (Scenario.paper(**fields) or Scenario.load(path)), "
+                           f"got {type(sc).__name__}")
     if isinstance(slots, bool) or not isinstance(slots, (int, np.integer)) or slots < 1:
         raise WdtnoptError(f"slots: expected an integer >= 1, got {slots!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
