@@ -52,3 +52,12 @@ def test_numpy_scalars_are_numbers_in_a_scenario():
 def test_generate_trace_names_a_scenario_of_the_wrong_type():
     with pytest.raises(WdtnoptError, match="scenario"):
         generate_trace({"n_mus": 3}, seed=0, slots=2)
+
+
+def test_simulate_names_a_policy_or_trace_of_the_wrong_type():
+    trace = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=2)
+    for bad in (3, ["static", "follow"], None):
+        with pytest.raises(WdtnoptError, match="policy"):
+            simulate(bad, trace)
+    with pytest.raises(WdtnoptError, match="trace"):
+        simulate("static", "trace.json")

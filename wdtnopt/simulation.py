@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import PolicyError
+from .errors import PolicyError, WdtnoptError
 from .cost import DEADLINE, DECLINED, FEAS_RTOL, MIGRATING, SERVER_DOWN, SILENT, Decision, Evaluation, evaluate
 from .io import atomic_write
 from .snapshot import Snapshot
@@ -487,6 +487,10 @@ def check_run_fits(n_mus: int, n_bss: int, slots: int, policies: Any, window_slo
                       change)
 
 
+POLICY_METHODS = ("reset", "penalties", "place", "allocate", "observe")
+"""What :func:`simulate` calls on a policy object (:class:`wdtnopt.policies.Policy` has them all)."""
+
+
 def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None] = False) -> SimResult:
     """Run ``policy`` on ``trace``; every slot is scored by ``evaluate`` (docs/model.md, section 4 dynamics).
 
@@ -510,7 +514,8 @@ def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None
     Raises
     ------
     WdtnoptError
-        If ``policy`` is an unknown name (:func:`wdtnopt.make_policy`), or the run's per-slot record
+        If ``policy`` is an unknown name (:func:`wdtnopt.make_policy`) or neither a name nor an object
+        with the methods of :class:`wdtnopt.policies.Policy`, ``trace`` is not a Trace, or the run's per-slot record
         cannot fit in memory (:func:`check_simulation_fits`, before it is allocated).
     PolicyError
         If the policy places a DT off a frame start, moves a migrating DT, overfills a server or
@@ -520,6 +525,12 @@ def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None
     from .policies import make_policy
 
     pol = make_policy(policy) if isinstance(policy, str) else policy
+    missing = [m for m in POLICY_METHODS if not callable(getattr(pol, m, None))]
+    if missing:
+        raise WdtnoptError(f"policy: expected a registered name or a wdtnopt.policies.Policy (with "
+                           f"{', '.join(POLICY_METHODS)}), got {type(policy).__name__} lacking {', '.join(missing)}")
+    if not isinstance(trace, Trace):
+        raise WdtnoptError(f"trace: expected a wdtnopt.Trace (generate_trace), got {type(trace).__name__}")
     name = getattr(pol, "name", type(pol).__name__)
     check_simulation_fits(trace.n_mus, trace.slots)
     state = SimState(trace)
