@@ -61,3 +61,14 @@ def test_simulate_names_a_policy_or_trace_of_the_wrong_type():
             simulate(bad, trace)
     with pytest.raises(WdtnoptError, match="trace"):
         simulate("static", "trace.json")
+
+
+def test_gap_refuses_a_result_of_another_trace_or_not_a_result():
+    sc = Scenario.paper(n_mus=3, n_bss=2)
+    trace0, trace1 = generate_trace(sc, seed=0, slots=4), generate_trace(sc, seed=1, slots=4)
+    res = simulate("static", trace0)
+    with pytest.raises(WdtnoptError, match="another trace"):   # same N and slots, another seed
+        wdtnopt.gap([res], trace1, iters=1)
+    with pytest.raises(WdtnoptError, match="SimResult"):
+        wdtnopt.gap(["static"], trace0, iters=1)
+    assert wdtnopt.gap([res], trace0, iters=1).rows[0].policy == "static"

@@ -629,12 +629,18 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
     Raises
     ------
     WdtnoptError
-        If a result is of another trace (other N or number of slots), or ``iters`` is not an
-        integer >= 0.
+        If a result is not a SimResult or is of another trace (other N, number of slots or seed), or
+        ``iters`` is not an integer >= 0.
     """
     res_list: Sequence[Any] = results if isinstance(results, (list, tuple)) else [results]
     if not isinstance(iters, int) or isinstance(iters, bool) or iters < 0:
         raise WdtnoptError(f"iters: expected an integer >= 0, got {iters!r}")
+    for r in res_list:   # before the bound's work: a result of another trace has no gap to this one's bound
+        if not all(hasattr(r, a) for a in ("failure_ratio_per_mu", "energy_per_mu_slot", "n_mus", "slots", "seed")):
+            raise WdtnoptError(f"gap: results: expected SimResult objects (wdtnopt.simulate), got {type(r).__name__}")
+        if r.n_mus != trace.n_mus or r.slots != trace.slots or r.seed != trace.seed:
+            raise WdtnoptError(f"gap: result {r.policy!r} is of another trace ({r.n_mus} MUs x {r.slots} slots, "
+                               f"seed {r.seed}; the trace: {trace.n_mus} x {trace.slots}, seed {trace.seed})")
     if bound is None:
         # iters=0 asks for no climb per policy; the bound itself still needs its own evaluations
         bound = hindsight_bound(trace, **({"iters": iters} if iters > 0 else {}), **bound_options)
@@ -643,8 +649,6 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
     if ev is not None and iters > 0:
         ev.plan(iters * len(res_list))
     for r in res_list:
-        if r.n_mus != trace.n_mus or r.slots != trace.slots:
-            raise WdtnoptError(f"gap: result {r.policy!r} is of another trace ({r.n_mus} MUs x {r.slots} slots)")
         eps = r.failure_ratio_per_mu
         if ev is not None and iters > 0:
             _maximize(ev, bound, eps, iters, trace.scenario.failure_price, 1e-4)
