@@ -139,7 +139,11 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
             res.solution_loader.load_vars()
         bound = res.objective_bound
     else:
-        legacy = pyo.SolverFactory(solver)
+        import io
+
+        from pyomo.common.log import LoggingIntercept
+        with LoggingIntercept(io.StringIO(), "pyomo"):   # an unknown name is our one-line error, not Pyomo's traceback
+            legacy = pyo.SolverFactory(solver)
         if legacy is None or not legacy.available(exception_flag=False):
             raise SolverError(f"Pyomo solver {solver!r} is not available; for SCIP: pip install pyscipopt")
         legacy.options["limits/gap"] = gap / 4

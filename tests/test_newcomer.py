@@ -2,6 +2,9 @@
 error naming the field (CLI: exit 2 and one line), and documented equivalences hold."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -83,3 +86,19 @@ def test_a_checkpoint_without_a_level_head_acts_at_level_0_on_a_menu():
     assert np.array_equal(plain.failures_per_mu, menu.failures_per_mu)
     static = simulate("static", generate_trace(Scenario.paper(semantic_levels=3), seed=0, slots=4))
     assert static.energy_per_mu_slot < menu.energy_per_mu_slot   # the heuristics do pick cheaper levels
+
+
+def test_an_unknown_pyomo_solver_is_one_line_and_no_traceback(tmp_path):
+    # Pyomo logs the failed executable lookup with its traceback on stdout; the CLI's promise is
+    # one line on stderr and exit 2, and nothing else (a subprocess: Pyomo's log handler holds the
+    # stream of its import, which pytest's capture does not see)
+    pytest.importorskip("pyomo")
+    path = tmp_path / "s.json"
+    generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=1).snapshot(0).save(path)
+    cli = [sys.executable, "-c", "import sys; from wdtnopt.cli import main; main(sys.argv[1:])"]
+    r = subprocess.run(cli + ["solve", str(path), "--method", "pyomo", "--option", "solver=no-such-solver"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == ["error: Pyomo solver 'no-such-solver' is not available; "
+                                             "for SCIP: pip install pyscipopt"]
+    assert "Traceback" not in r.stdout and "no-such-solver" not in r.stdout, r.stdout
