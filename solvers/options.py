@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import typing
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -37,7 +39,9 @@ class SolverOptions:
     method = "any"  # class attribute, not an option: the method these options belong to
 
     def __post_init__(self) -> None:
-        bad: list[str] = []
+        bad = self._coerce_types()
+        if bad:   # the range checks below compare numbers: a word there would be a TypeError
+            raise _error(f"method {self.method!r}: " + "; ".join(bad))
         if not (isinstance(self.gap, (int, float)) and self.gap >= 0):
             bad.append(f"gap must be a number >= 0, got {self.gap!r}")
         tl = self.time_limit
@@ -53,6 +57,29 @@ class SolverOptions:
 
     def _check(self) -> list[str]:
         return []
+
+    def _coerce_types(self) -> list[str]:
+        """One line per option whose value is not of the field's type (bool, int, float, str, or one
+        of them or None; an int is a float, a bool is no number); numbers of numpy types are stored
+        as Python's."""
+        bad = []
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            kinds = typing.get_args(hints[f.name]) or (hints[f.name],)
+            if v is None and type(None) in kinds:
+                continue
+            kind = next(k for k in kinds if k is not type(None))
+            is_bool = isinstance(v, bool) or type(v).__name__ == "bool_"
+            ok = {bool: is_bool, str: isinstance(v, str),
+                  int: isinstance(v, numbers.Integral) and not is_bool,
+                  float: isinstance(v, numbers.Real) and not is_bool}.get(kind, True)
+            if not ok:
+                want = {bool: "true or false", str: "a string", int: "an integer", float: "a number"}[kind]
+                bad.append(f"{f.name} must be {want}{' or None' if type(None) in kinds else ''}, got {v!r}")
+            elif kind in (bool, int, float) and type(v) is not kind:
+                object.__setattr__(self, f.name, kind(v))
+        return bad
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

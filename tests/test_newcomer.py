@@ -102,3 +102,31 @@ def test_an_unknown_pyomo_solver_is_one_line_and_no_traceback(tmp_path):
     assert r.stderr.strip().splitlines() == ["error: Pyomo solver 'no-such-solver' is not available; "
                                              "for SCIP: pip install pyscipopt"]
     assert "Traceback" not in r.stdout and "no-such-solver" not in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("method,option", [
+    ("exact", "heuristic_effort=abc"),   # used to be TypeError: '<=' not supported between float and str
+    ("exact", "drop_slack=abc"),         # TypeError: '>=' ...
+    ("exact", "use_mip_start=maybe"),    # used to run silently (a non-empty string is true)
+    ("exact", "verbose=3"),
+    ("fast", "box=abc"),                 # TypeError: '>' ...
+    ("fast", "search_time=abc"),
+    ("relaxation", "solver=3"),          # AttributeError: 'int' object has no attribute 'upper'
+])
+def test_solve_option_of_the_wrong_type_is_one_line_naming_it(tmp_path, capsys, method, option):
+    path = tmp_path / "s.json"
+    generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=1).snapshot(0).save(path)
+    code, _, err = run_cli(["solve", str(path), "--method", method, "--option", option], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith(f"error: method '{method}': {option.split('=')[0]} must be "), err
+
+
+def test_solver_options_take_numpy_numbers_and_refuse_bools():
+    snap = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=1).snapshot(0)
+    sol = wdtnopt.solve(snap, gap=np.float32(1e-6), time_limit=np.int64(30), threads=np.int64(1))
+    assert sol.status == "optimal"
+    with pytest.raises(wdtnopt.WdtnoptError, match="gap must be a number"):
+        wdtnopt.solve(snap, gap=True)
+    with pytest.raises(wdtnopt.WdtnoptError, match="threads must be an integer"):
+        wdtnopt.solve(snap, threads=True)
