@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -83,6 +84,20 @@ def new_highs() -> Any:
         os.close(saved)
 
 
+_SCHEDULER = threading.local()
+
+
+def _size_scheduler(threads: int) -> None:
+    """HiGHS runs every model of a calling thread on one task scheduler, sized by the ``threads`` of
+    the first model run there; a model asking for another count afterwards does not run (model
+    status ``kNotset``: no solution, no bound). So the scheduler is reset when the count changes."""
+    import highspy
+
+    if getattr(_SCHEDULER, "threads", threads) != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+    _SCHEDULER.threads = threads
+
+
 def quiet_highs(threads: int = 1, *, seed: int = 0, heuristics: bool = False,
                 heuristic_effort: float | None = None) -> Any:
     """A silent ``Highs`` with ``threads``, a fixed ``seed`` and tolerances :data:`FEASIBILITY_TOL`.
@@ -92,6 +107,7 @@ def quiet_highs(threads: int = 1, *, seed: int = 0, heuristics: bool = False,
     """
     h = new_highs()
     h.setOptionValue("output_flag", False)
+    _size_scheduler(int(threads))
     h.setOptionValue("threads", int(threads))
     h.setOptionValue("random_seed", int(seed))
     if heuristic_effort is not None:

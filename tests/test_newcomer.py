@@ -104,6 +104,22 @@ def test_an_unknown_pyomo_solver_is_one_line_and_no_traceback(tmp_path):
     assert "Traceback" not in r.stdout and "no-such-solver" not in r.stdout, r.stdout
 
 
+def test_solves_with_other_thread_counts_in_one_process_stay_certified():
+    # HiGHS sizes one task scheduler per calling thread at its first run; a later model asking for
+    # another thread count did not run: exact returned status feasible with bound 0, and the
+    # hindsight bound after a threads=2 solve was 0 (valid, but vacuous)
+    trace = generate_trace(Scenario.paper(n_mus=8, n_bss=3), seed=0, slots=6)
+    snap = trace.snapshot(0)
+    first = wdtnopt.solve(snap)
+    for threads in (2, 1, 3, 1):
+        sol = wdtnopt.solve(snap, threads=threads)
+        assert sol.status == "optimal" and sol.gap <= 1e-6, (threads, sol.status, sol.stats.get("why"))
+        assert sol.objective == pytest.approx(first.objective, rel=1e-6)
+    wdtnopt.solve(snap, threads=2)
+    bound = wdtnopt.hindsight_bound(trace, iters=3)   # its HiGHS masters run with one thread
+    assert bound.energy_per_mu_slot > 0
+
+
 @pytest.mark.parametrize("method,option", [
     ("exact", "heuristic_effort=abc"),   # used to be TypeError: '<=' not supported between float and str
     ("exact", "drop_slack=abc"),         # TypeError: '>=' ...
