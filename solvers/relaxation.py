@@ -69,7 +69,7 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
     Raises
     ------
     SolverError
-        Unknown option or cvxpy missing.
+        Unknown option, cvxpy missing, or ``solver`` not an installed CVXPY solver.
     """
     t0 = time.perf_counter()
     opts = RelaxationOptions.build(options, overrides)
@@ -78,6 +78,9 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
         import cvxpy as cp
     except ImportError as exc:
         raise SolverError(f"method 'relaxation' needs cvxpy: pip install cvxpy clarabel ({exc})") from None
+    if solver.upper() not in cp.installed_solvers():   # a misspelt name is bad input, not a failed solve
+        raise SolverError(f"method 'relaxation': solver {solver!r} is not an installed CVXPY solver; "
+                          f"installed: {', '.join(cp.installed_solvers())}")
     from wdtnopt.formulations.cvxpy_models import (STORAGE_UNIT_BITS, TIGHT_CLARABEL, relaxation_problem,
                                                    set_relaxation_data)
 

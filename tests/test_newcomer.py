@@ -146,3 +146,13 @@ def test_solver_options_take_numpy_numbers_and_refuse_bools():
         wdtnopt.solve(snap, gap=True)
     with pytest.raises(wdtnopt.WdtnoptError, match="threads must be an integer"):
         wdtnopt.solve(snap, threads=True)
+
+
+def test_relaxation_with_a_solver_that_is_not_installed_is_an_error():
+    # a misspelt solver name used to run as a failed conic solve: status feasible, the rounding's
+    # bound, and the cause only in stats["conic_status"]
+    pytest.importorskip("cvxpy")
+    snap = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=1).snapshot(0)
+    with pytest.raises(wdtnopt.WdtnoptError, match="'CLARABL' is not an installed CVXPY solver"):
+        wdtnopt.solve(snap, method="relaxation", solver="CLARABL")
+    assert wdtnopt.solve(snap, method="relaxation", solver="clarabel").status == "optimal"
