@@ -156,3 +156,31 @@ def test_relaxation_with_a_solver_that_is_not_installed_is_an_error():
     with pytest.raises(wdtnopt.WdtnoptError, match="'CLARABL' is not an installed CVXPY solver"):
         wdtnopt.solve(snap, method="relaxation", solver="CLARABL")
     assert wdtnopt.solve(snap, method="relaxation", solver="clarabel").status == "optimal"
+
+
+def test_env_actions_of_the_wrong_shape_and_bad_seeds_name_the_field():
+    from wdtnopt.env import BatchedWdtnEnv, TeamEnv, parallel_env
+
+    sc = Scenario.paper(n_mus=3, n_bss=2)
+    benv = BatchedWdtnEnv(sc, n_envs=2, seed=0, slots=5)
+    benv.reset()
+    e, n, m = 2, 3, 2
+    ok = (np.full((e, n), 0.01), np.full((e, m, n), 0.5), np.zeros((e, n), np.int64))
+    # a transposed [N, E] power has the right size: a reshape used to scramble it silently
+    for i, bad, name in [(0, np.full((n, e), 0.01), "power"), (1, np.full((e, n, m), 0.5), "weights"),
+                         (2, np.zeros((e, n + 1), np.int64), "hosts"), (0, "x", "power")]:
+        args = list(ok)
+        args[i] = bad
+        with pytest.raises(WdtnoptError, match=f"^{name}: expected"):
+            benv.step(*args)
+    benv.step(*ok)
+    team = TeamEnv(sc, seed=0, slots=5)
+    team.reset(seed=0)
+    with pytest.raises(WdtnoptError, match="^action: expected 15 numbers"):
+        team.step(np.zeros(2))
+    team.step(np.zeros(15))
+    for seed in (-1, 1.5, "a"):   # numpy's "expected non-negative integer" / SeedSequence TypeError before
+        with pytest.raises(WdtnoptError, match="^seed: expected"):
+            parallel_env(scenario=sc, seed=seed)
+        with pytest.raises(WdtnoptError, match="^seed: expected"):
+            parallel_env(scenario=sc).reset(seed=seed)

@@ -146,9 +146,10 @@ class BatchedWdtnEnv:
         give up)."""
         e_, n, m = self.n_envs, self.n_mus, self.n_bss
         sc = self.scenario
-        power = np.asarray(power, float).reshape(e_, n)
-        weights = np.asarray(weights, float).reshape(e_, m, n)
-        hosts = np.asarray(hosts).reshape(e_, n)
+        # exact shapes: a reshape would silently scramble a transposed [N, E] or [E, N, M] array
+        power = _shaped("power", power, (e_, n), float)
+        weights = _shaped("weights", weights, (e_, m, n), float)
+        hosts = _shaped("hosts", hosts, (e_, n), np.int64)
         frame_start = np.array([s.is_frame_start for s in self.sims])
         for e in np.flatnonzero(frame_start):      # placement first at frame starts (core.step)
             self.sims[e].apply_placement(core.repair_placement(self.sims[e], hosts[e]))
@@ -161,7 +162,7 @@ class BatchedWdtnEnv:
         blocked = snap.migrating | ~host_up
         lv = None
         if level is not None and sc.semantic_levels > 0:
-            lv = core.allowed_level(snap, np.asarray(level).reshape(e_, n))
+            lv = core.allowed_level(snap, _shaped("level", level, (e_, n), np.int64))
         if self.mu_action == "power_over_need":   # the BSs act first, the MUs answer the announced shares
             f, price = snap, sc.failure_price
             if lv is not None:   # the least power at each MU's level; extraction energy counts against the gate
@@ -229,3 +230,15 @@ class BatchedWdtnEnv:
             s.placement = np.asarray(st["placement"][e], np.int64)
             s.unavailable = np.asarray(st["unavailable"][e], np.int64)
         self._acc = np.asarray(st["acc"], float)
+
+
+def _shaped(name: str, value: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """``value`` as an array of ``shape`` and ``dtype``; else :class:`WdtnoptError` naming ``name``."""
+    try:
+        a = np.asarray(value, dtype)
+    except (TypeError, ValueError):
+        raise WdtnoptError(f"{name}: expected numbers of shape {list(shape)}, got {type(value).__name__}") from None
+    if a.shape != shape:
+        raise WdtnoptError(f"{name}: expected shape {list(shape)} ([E, N] / [E, M, N] of the batched step), "
+                           f"got {list(a.shape)}")
+    return a

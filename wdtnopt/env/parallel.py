@@ -32,6 +32,13 @@ def check_args(scenario: Any, slots: Any) -> Scenario:
     return sc
 
 
+def check_seed(seed: Any) -> Any:
+    """``seed`` if None or an integer >= 0 (a trace seed); else :class:`WdtnoptError` naming it."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise WdtnoptError(f"seed: expected None or an integer >= 0, got {seed!r}")
+    return seed
+
+
 def episode_slots(slots: int | None, max_cycles: int | None) -> int:
     """``slots``, or PettingZoo's name for it, ``max_cycles`` (default 100; both given must agree)."""
     if max_cycles is not None and (isinstance(max_cycles, bool) or not isinstance(max_cycles, (int, np.integer))
@@ -98,7 +105,7 @@ class WdtnParallelEnv(ParallelEnv):
         self.strict_actions = bool(strict_actions)
         self._window = HumanWindow() if render_mode == "human" else None
         self._frame: Frame | None = None
-        self._seed_rng = np.random.default_rng(seed)
+        self._seed_rng = np.random.default_rng(check_seed(seed))
         n, m = self.scenario.n_mus, self.scenario.n_bss
         self.possible_agents = agent_names(n, m)
         self.agents: list[str] = []
@@ -136,7 +143,7 @@ class WdtnParallelEnv(ParallelEnv):
         return self._act_spaces[agent]
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
-        trace_seed = int(seed) if seed is not None else int(self._seed_rng.integers(2**31))
+        trace_seed = int(check_seed(seed)) if seed is not None else int(self._seed_rng.integers(2**31))
         if seed is not None:
             self._seed_rng = np.random.default_rng(seed)
         self.trace = generate_trace(self.scenario, seed=trace_seed, slots=self.slots, mobility=self.mobility)

@@ -15,6 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from ..errors import WdtnoptError
 from .parallel import WdtnParallelEnv
 
 
@@ -51,7 +52,14 @@ class TeamEnv(gym.Env):
         """The per-agent actions of the joint ``action`` (module docstring)."""
         sc = self.par.scenario
         n, m = sc.n_mus, sc.n_bss
-        a = np.clip(np.asarray(action, float).reshape(-1), -1.0, 1.0)
+        try:
+            a = np.asarray(action, float).reshape(-1)
+        except (TypeError, ValueError):
+            a = None
+        if a is None or a.shape != self.action_space.shape:
+            raise WdtnoptError(f"action: expected {self.action_space.shape[0]} numbers (N powers, M*N weights, N*M host "
+                               f"scores in [-1, 1]), got {np.shape(action) if a is not None else type(action).__name__}")
+        a = np.clip(a, -1.0, 1.0)
         power = (a[:n] + 1.0) / 2.0 * sc.p_max_w
         weights = ((a[n:n + m * n] + 1.0) / 2.0).reshape(m, n)
         scores = np.where(self._mask, a[n + m * n:].reshape(n, m), -np.inf)
