@@ -184,3 +184,18 @@ def test_env_actions_of_the_wrong_shape_and_bad_seeds_name_the_field():
             parallel_env(scenario=sc, seed=seed)
         with pytest.raises(WdtnoptError, match="^seed: expected"):
             parallel_env(scenario=sc).reset(seed=seed)
+
+
+def test_policy_options_and_registrations_of_the_wrong_form_are_named():
+    from wdtnopt import make_policy, register_policy
+
+    with pytest.raises(WdtnoptError, match="policy 'lyapunov': options 'bogus' not accepted"):
+        make_policy("lyapunov", bogus=1)    # was TypeError: SnapshotSolverPolicy.__init__() got an unexpected ...
+    with pytest.raises(WdtnoptError, match="policy 'static': options 'V' not accepted"):
+        make_policy("static", V=1)          # was TypeError: StaticPolicy() takes no arguments
+    assert make_policy("lyapunov", V=10).V == 10
+    with pytest.raises(WdtnoptError, match="^factory: expected a callable"):
+        register_policy("newcomer-int", 3)  # was accepted, then 'int' object is not callable at make_policy
+    with pytest.raises(WdtnoptError, match="^name: expected"):
+        register_policy("a:b", "wdtnopt.policies.heuristics:StaticPolicy")
+    assert "newcomer-int" not in wdtnopt.policies.policy_names()

@@ -86,7 +86,18 @@ def register_policy(name: str, factory: str | Callable[..., Policy]) -> None:
         The policy's name.
     factory : callable or str
         A callable ``(**options) -> Policy`` or a ``"module:attribute"`` string imported on first use.
+
+    Raises
+    ------
+    WdtnoptError
+        If ``name`` is not a non-empty string without ``":"`` (kept for ``checkpoint:DIR`` and
+        ``pretrained:ALGO``), or ``factory`` is neither callable nor a ``"module:attribute"`` string.
     """
+    if not isinstance(name, str) or not name or ":" in name:
+        raise WdtnoptError(f"name: expected a non-empty policy name without ':', got {name!r}")
+    if not (callable(factory) or (isinstance(factory, str) and factory.count(":") == 1)):
+        raise WdtnoptError(f"factory: expected a callable (**options) -> Policy or a 'module:attribute' string, "
+                           f"got {factory!r}")
     _REGISTRY[name] = factory
 
 
@@ -131,7 +142,12 @@ def make_policy(spec: str | Policy, **options: Any) -> Policy:
     if entry is None:
         raise WdtnoptError(f"policy: unknown policy {spec!r}; expected one of {', '.join(policy_names())}")
     factory = _resolve(entry, spec) if isinstance(entry, str) else entry
-    return factory(**options)
+    try:
+        return factory(**options)
+    except TypeError as exc:   # an option the constructor does not take: a user error, named
+        if options and ("unexpected keyword argument" in str(exc) or "takes no arguments" in str(exc)):
+            raise WdtnoptError(f"policy {spec!r}: options {', '.join(map(repr, options))} not accepted ({exc})") from None
+        raise
 
 
 def _resolve(path: str, spec: str) -> Callable[..., Policy]:
