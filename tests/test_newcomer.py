@@ -199,3 +199,18 @@ def test_policy_options_and_registrations_of_the_wrong_form_are_named():
     with pytest.raises(WdtnoptError, match="^name: expected"):
         register_policy("a:b", "wdtnopt.policies.heuristics:StaticPolicy")
     assert "newcomer-int" not in wdtnopt.policies.policy_names()
+
+
+def test_hindsight_bound_inputs_of_the_wrong_form_are_named():
+    trace = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=4)
+    with pytest.raises(WdtnoptError, match="^trace: expected"):
+        wdtnopt.hindsight_bound("trace.json")         # was AttributeError: 'str' object has no attribute 'n_mus'
+    with pytest.raises(WdtnoptError, match="^mu0: expected one or 3"):
+        wdtnopt.hindsight_bound(trace, mu0=[1.0, 2.0])   # was numpy's broadcast ValueError
+    with pytest.raises(WdtnoptError, match="^step: expected"):
+        wdtnopt.hindsight_bound(trace, step=-1.0)      # was accepted: a supergradient *descent*
+    hb = wdtnopt.hindsight_bound(trace, iters=2)
+    for bad in ([0.1, 0.2], "a"):
+        with pytest.raises(WdtnoptError, match="^eps: expected"):
+            hb.value_at(bad)
+    assert hb.value_at([0.05, 0.05, 0.05])[0] == hb.value_at(0.05)[0]

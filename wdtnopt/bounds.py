@@ -105,7 +105,10 @@ class HindsightBound:
         ``F_n <= eps_n R_n`` also has ``F_n <= max(eps_n R_n, forced_n)``, so the bound at these
         targets is still below it; without the raise a MU with more forced failures than ``eps_n R_n``
         makes the dual unbounded (no policy meets eps, the bound is vacuous)."""
-        eps = np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
+        try:
+            eps = np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
+        except (TypeError, ValueError):
+            raise WdtnoptError(f"eps: expected a number or {self.n_mus} numbers, got {eps!r}") from None
         t = eps * self.requests
         return t if self.forced_failures is None else np.maximum(t, self.forced_failures)
 
@@ -511,10 +514,13 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
     Raises
     ------
     WdtnoptError
-        If ``eps`` is not in ``[0, 1]`` (or not N values), ``iters < 1``, ``mu0`` is negative or
-        not finite, or ``dual="columns"`` is given with ``mu0``, ``step``, ``warm_start=False`` or a
-        ``scheduler`` (options of the supergradient climb only); solver errors of ``method`` propagate.
+        If ``trace`` is not a Trace, ``eps`` is not in ``[0, 1]`` (or not N values), ``iters < 1``,
+        ``mu0`` is negative, not finite or not N values, ``step`` is not > 0, or ``dual="columns"`` is
+        given with ``mu0``, ``step``, ``warm_start=False`` or a ``scheduler`` (options of the
+        supergradient climb only); solver errors of ``method`` propagate.
     """
+    if not isinstance(trace, Trace):
+        raise WdtnoptError(f"trace: expected a wdtnopt.Trace (generate_trace), got {type(trace).__name__}")
     n = trace.n_mus
     eps_arr = eps_targets(trace, eps)
     if not isinstance(iters, int) or iters < 1:
@@ -540,9 +546,14 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
     price = trace.scenario.failure_price
     if use_columns:
         return _columns_bound(trace, eps_arr, iters, price, progress)
-    mu_start = np.full(n, price) if mu0 is None else np.broadcast_to(np.asarray(mu0, float), (n,)).copy()
-    if not (np.isfinite(mu_start).all() and (mu_start >= 0).all()):
-        raise WdtnoptError("mu0: expected finite multipliers >= 0")
+    try:
+        mu_start = np.full(n, price) if mu0 is None else np.broadcast_to(np.asarray(mu0, float), (n,)).copy()
+    except (TypeError, ValueError):
+        mu_start = None
+    if mu_start is None or not (np.isfinite(mu_start).all() and (mu_start >= 0).all()):
+        raise WdtnoptError(f"mu0: expected one or {n} finite multipliers >= 0 (J per failure), got {mu0!r}")
+    if step is not None and not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
+        raise WdtnoptError(f"step: expected a finite number > 0 (J per failure) or None, got {step!r}")
     # the inner minima only need certified lower bounds: a 1e-3 relative gap loses at most 0.1% of
     # the bound and saves most of the branching
     ev = _Evaluator(trace, method, {"gap": 1e-3, **(solver_options or {})}, workers, scheduler, progress,
