@@ -83,7 +83,8 @@ def plot_curve(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 @click.option("--n-mus", type=click.IntRange(min=1), default=None, help="Override the number of MUs.")
 @click.option("--n-bss", type=click.IntRange(min=1), default=None, help="Override the number of BSs.")
 @click.option("--steps", type=click.IntRange(min=1), default=200_000, show_default=True,
-              help="Environment steps to train for in total (slots x environments).")
+              help="Environment steps to train for in total (slots x environments), rounded up to whole "
+                   "iterations of n_envs x rollout_steps steps (1,600 by default; MADDPG 800).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of networks, sampling and traces.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output directory (checkpoint, log, curve).")
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out exactly where it stopped.")
