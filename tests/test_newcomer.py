@@ -214,3 +214,14 @@ def test_hindsight_bound_inputs_of_the_wrong_form_are_named():
         with pytest.raises(WdtnoptError, match="^eps: expected"):
             hb.value_at(bad)
     assert hb.value_at([0.05, 0.05, 0.05])[0] == hb.value_at(0.05)[0]
+
+
+def test_a_corrupted_checkpoint_is_named_without_advice_to_unpickle(tmp_path, capsys):
+    # torch's message went on "Re-running torch.load with weights_only set to False", cut at 200
+    # characters before its warning that this runs arbitrary code; the project never unpickles
+    pytest.importorskip("torch")
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    code, _, err = run_cli(["simulate", "--policy", f"checkpoint:{tmp_path}", "--slots", "2"], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "cannot be read" in lines[0], err
+    assert "weights_only" not in lines[0]
