@@ -116,14 +116,31 @@ class Solution:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Solution":
+        """Inverse of :meth:`to_dict`; a missing or malformed field is a :class:`SolverError` naming it."""
+        if not isinstance(d, dict):
+            raise SolverError(f"invalid solution: expected a JSON object (Solution.to_dict), got {type(d).__name__}")
+
+        def get(name: str, conv: Any, default: Any = ...) -> Any:
+            if name not in d and default is not ...:
+                return default
+            if name not in d:
+                raise SolverError(f"invalid solution: {name}: missing")
+            try:
+                return conv(d[name])
+            except (TypeError, ValueError) as exc:
+                raise SolverError(f"invalid solution: {name}: {exc}") from None
+
+        def arr(dtype: Any) -> Any:
+            return lambda v: np.asarray(v, dtype=dtype)
+
         return cls(
-            placement=np.asarray(d["placement"], dtype=np.int64), served=np.asarray(d["served"], dtype=bool),
-            tx_time=np.asarray(d["tx_time"], dtype=float), power=np.asarray(d["power"], dtype=float),
-            cpu_hz=np.asarray(d["cpu_hz"], dtype=float), energy=np.asarray(d["energy"], dtype=float),
-            objective=_num_in(d["objective"]), bound=_num_in(d["bound"]), gap=_num_in(d["gap"]),
-            status=str(d["status"]), solve_time_s=_num_in(d["solve_time_s"]), method=str(d.get("method", "")),
-            stats=dict(d.get("stats", {})),
-            level=None if d.get("level") is None else np.asarray(d["level"], dtype=np.int64))
+            placement=get("placement", arr(np.int64)), served=get("served", arr(bool)),
+            tx_time=get("tx_time", arr(float)), power=get("power", arr(float)),
+            cpu_hz=get("cpu_hz", arr(float)), energy=get("energy", arr(float)),
+            objective=get("objective", _num_in), bound=get("bound", _num_in), gap=get("gap", _num_in),
+            status=get("status", lambda v: SolveStatus(str(v))), solve_time_s=get("solve_time_s", _num_in),
+            method=str(d.get("method", "")), stats=get("stats", dict, {}),
+            level=None if d.get("level") is None else get("level", arr(np.int64)))
 
 
 def _num_out(x: Any) -> Any:

@@ -225,3 +225,20 @@ def test_a_corrupted_checkpoint_is_named_without_advice_to_unpickle(tmp_path, ca
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "cannot be read" in lines[0], err
     assert "weights_only" not in lines[0]
+
+
+def test_solution_from_dict_names_a_missing_or_malformed_field():
+    from wdtnopt.solvers import Solution
+
+    snap = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=1).snapshot(0)
+    d = wdtnopt.solve(snap).to_dict()
+    back = Solution.from_dict(d)
+    assert back.to_dict() == d and wdtnopt.evaluate(snap, back).objective == back.objective
+    for bad, field in [({k: v for k, v in d.items() if k != "placement"}, "placement"),   # was KeyError
+                       ({**d, "placement": "a"}, "placement"),                             # was ValueError
+                       ({**d, "status": "solved"}, "status"),                              # was ValueError
+                       ({**d, "bound": [1.0]}, "bound")]:                                  # was TypeError
+        with pytest.raises(WdtnoptError, match=f"^invalid solution: {field}: "):
+            Solution.from_dict(bad)
+    with pytest.raises(WdtnoptError, match="^invalid solution: expected a JSON object"):
+        Solution.from_dict([1, 2])
