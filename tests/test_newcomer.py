@@ -242,3 +242,17 @@ def test_solution_from_dict_names_a_missing_or_malformed_field():
             Solution.from_dict(bad)
     with pytest.raises(WdtnoptError, match="^invalid solution: expected a JSON object"):
         Solution.from_dict([1, 2])
+
+
+def test_trainer_names_a_bad_scenario_seed_or_config():
+    pytest.importorskip("torch")
+    from wdtnopt.agents.trainer import Trainer
+
+    sc = Scenario.paper(n_mus=2, n_bss=2)
+    for kwargs, field in [(dict(scenario={"n_mus": 2}), "scenario"),   # was AttributeError
+                          (dict(seed=-1), "seed"),                     # was numpy's ValueError
+                          (dict(seed="a"), "seed"),
+                          (dict(config=[("n_envs", 1)]), "config")]:   # was TypeError in dict()
+        args = {"scenario": sc, "seed": 0, "config": {"n_envs": 1, "rollout_steps": 2}, **kwargs}
+        with pytest.raises(WdtnoptError, match=f"^{field}: expected"):
+            Trainer("beta-happo", args["scenario"], seed=args["seed"], config=args["config"])

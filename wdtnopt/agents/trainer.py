@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..env import BatchedWdtnEnv
@@ -21,6 +22,12 @@ class Trainer:
 
     def __init__(self, algo: str, scenario: Scenario, seed: int = 0, config: dict[str, Any] | None = None,
                  mobility: str | None = None):
+        if not isinstance(scenario, Scenario):
+            raise WdtnoptError(f"scenario: expected a wdtnopt.Scenario, got {type(scenario).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise WdtnoptError(f"seed: expected an integer >= 0, got {seed!r}")
+        if config is not None and not isinstance(config, dict):
+            raise WdtnoptError(f"config: expected a dict of config fields, got {type(config).__name__}")
         self.algo, self.scenario, self.seed = algo, scenario, int(seed)
         # a mobility file (docs/mobility.md) is kept by path, so a checkpoint can resume on it
         self.mobility = None if mobility is None else str(mobility)
