@@ -256,3 +256,10 @@ def test_trainer_names_a_bad_scenario_seed_or_config():
         args = {"scenario": sc, "seed": 0, "config": {"n_envs": 1, "rollout_steps": 2}, **kwargs}
         with pytest.raises(WdtnoptError, match=f"^{field}: expected"):
             Trainer("beta-happo", args["scenario"], seed=args["seed"], config=args["config"])
+
+
+def test_a_missing_bench_suite_is_one_line(capsys):
+    code, _, err = run_cli(["bench"], capsys)   # click lists the choices one per line
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith("error: Missing argument") and "paper, solvers," in lines[0]

@@ -70,13 +70,13 @@ def main(argv: list[str] | None = None) -> Any:
     except click.UsageError as exc:
         # click's own rendering is four lines (usage, hint, blank, message): keep the one line
         where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        click.echo(f"error: {exc.format_message()}{where}", err=True)
+        click.echo(f"error: {_one_line(exc.format_message())}{where}", err=True)
         sys.exit(2)
     except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        click.echo(f"error: {_one_line(exc.format_message())}", err=True)
         sys.exit(2)
     except WdtnoptError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {_one_line(str(exc))}", err=True)
         sys.exit(2)
     except OSError as exc:
         if exc.filename is None:   # not about a file the user named: a real failure, keep its traceback
@@ -94,6 +94,11 @@ def main(argv: list[str] | None = None) -> Any:
         what = str(exc).strip().splitlines()[0] if str(exc).strip() else "an allocation failed"
         click.echo(f"error: out of memory ({what}); use fewer slots, MUs or BSs", err=True)
         sys.exit(2)
+
+
+def _one_line(message: str) -> str:
+    """``message`` on one line (click lists a missing choice's values one per line)."""
+    return " ".join(message.split())
 
 
 if __name__ == "__main__":  # pragma: no cover
