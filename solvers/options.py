@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import typing
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from wdtnopt.fieldtypes import as_field_type
 
 
 def _error(msg: str) -> Exception:
@@ -59,26 +60,16 @@ class SolverOptions:
         return []
 
     def _coerce_types(self) -> list[str]:
-        """One line per option whose value is not of the field's type (bool, int, float, str, or one
-        of them or None; an int is a float, a bool is no number); numbers of numpy types are stored
-        as Python's."""
+        """One line per option whose value is not of the field's type (wdtnopt/fieldtypes.py: an int
+        is a float, a bool is no number); numbers of numpy types are stored as Python's."""
         bad = []
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            kinds = typing.get_args(hints[f.name]) or (hints[f.name],)
-            if v is None and type(None) in kinds:
-                continue
-            kind = next(k for k in kinds if k is not type(None))
-            is_bool = isinstance(v, bool) or type(v).__name__ == "bool_"
-            ok = {bool: is_bool, str: isinstance(v, str),
-                  int: isinstance(v, numbers.Integral) and not is_bool,
-                  float: isinstance(v, numbers.Real) and not is_bool}.get(kind, True)
-            if not ok:
-                want = {bool: "true or false", str: "a string", int: "an integer", float: "a number"}[kind]
-                bad.append(f"{f.name} must be {want}{' or None' if type(None) in kinds else ''}, got {v!r}")
-            elif kind in (bool, int, float) and type(v) is not kind:
-                object.__setattr__(self, f.name, kind(v))
+            value, want = as_field_type(getattr(self, f.name), hints[f.name])
+            if want is not None:
+                bad.append(f"{f.name} must be {want}, got {value!r}")
+            else:
+                object.__setattr__(self, f.name, value)
         return bad
 
     @classmethod

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import typing
 from importlib import import_module
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import WdtnoptError
+from ..fieldtypes import as_field_type
 
 ALGORITHMS = {
     "beta-happo": "wdtnopt.agents.happo:HAPPO",
@@ -80,27 +80,17 @@ def make_config(cls: type, overrides: dict[str, Any] | None) -> Any:
 
 
 def _typed(key: str, value: Any, hint: Any) -> Any:
-    """``value`` as the config field's type (int, float, bool, str, or one of them or None); else
-    :class:`WdtnoptError` naming the field and the form expected."""
-    kinds = typing.get_args(hint) or (hint,)
-    if value is None and type(None) in kinds:
-        return None
-    kind = next(k for k in kinds if k is not type(None))
-    is_bool = isinstance(value, bool) or type(value).__name__ == "bool_"
-    if kind is bool and is_bool:
-        return bool(value)
-    if kind is int and isinstance(value, numbers.Integral) and not is_bool:
-        if key in COUNT_FIELDS and value < 1:
-            raise WdtnoptError(f"config: {key}: expected an integer >= 1, got {value!r}")
-        return int(value)
-    if kind is float and isinstance(value, numbers.Real) and not is_bool and math.isfinite(value):
-        return float(value)
-    if kind is str and isinstance(value, str):
-        return value
-    want = {bool: "true or false", int: "an integer", float: "a finite number", str: "a word"}.get(kind, str(kind))
-    if type(None) in kinds:
-        want += " or none"
-    raise WdtnoptError(f"config: {key}: expected {want}, got {value!r}")
+    """``value`` as the config field's type (wdtnopt/fieldtypes.py); else :class:`WdtnoptError` naming
+    the field and the form expected. Counts (:data:`COUNT_FIELDS`) must be >= 1, numbers finite."""
+    out, want = as_field_type(value, hint)
+    if want is None and isinstance(out, float) and not math.isfinite(out):
+        want = "a finite number"
+    if want is not None:
+        raise WdtnoptError(f"config: {key}: expected {want}, got {value!r}")
+    if key in COUNT_FIELDS and out < 1:
+        raise WdtnoptError(f"config: {key}: expected an integer >= 1, got {value!r}")
+    return out
+
 
 
 def stored_config(cls: type, config: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,31 @@
+"""A value against the type hint of an options/config dataclass field (bool, int, float, str, or one
+of them or None), for the solver options and the agents' configs: one rule for both."""
+from __future__ import annotations
+
+import numbers
+from typing import Any, get_args
+
+WANT = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+"""How an error names each kind."""
+
+
+def as_field_type(value: Any, hint: Any) -> tuple[Any, str | None]:
+    """``(value as the field's type, None)``, or ``(value, "expected form")`` when it is not of it.
+
+    An int is a float; a bool (Python's or numpy's) is no number; numpy numbers become Python's.
+    Hints of other types accept anything (returned unchanged).
+    """
+    kinds = get_args(hint) or (hint,)
+    optional = type(None) in kinds
+    if value is None and optional:
+        return None, None
+    kind = next((k for k in kinds if k is not type(None)), None)
+    if kind not in WANT:
+        return value, None
+    is_bool = isinstance(value, bool) or type(value).__name__ == "bool_"
+    ok = {bool: is_bool, str: isinstance(value, str),
+          int: isinstance(value, numbers.Integral) and not is_bool,
+          float: isinstance(value, numbers.Real) and not is_bool}[kind]
+    if not ok:
+        return value, WANT[kind] + (" or None" if optional else "")
+    return (value if kind is str else kind(value)), None
