@@ -209,6 +209,8 @@ def test_hindsight_bound_inputs_of_the_wrong_form_are_named():
         wdtnopt.hindsight_bound(trace, mu0=[1.0, 2.0])   # was numpy's broadcast ValueError
     with pytest.raises(WdtnoptError, match="^step: expected"):
         wdtnopt.hindsight_bound(trace, step=-1.0)      # was accepted: a supergradient *descent*
+    with pytest.raises(WdtnoptError, match="^method: expected one of exact, "):
+        wdtnopt.hindsight_bound(trace, method="exactt")   # was silently unused by the columns dual
     hb = wdtnopt.hindsight_bound(trace, iters=2)
     for bad in ([0.1, 0.2], "a"):
         with pytest.raises(WdtnoptError, match="^eps: expected"):

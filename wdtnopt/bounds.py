@@ -527,6 +527,9 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
         raise WdtnoptError(f"iters: expected an integer >= 1, got {iters!r}")
     if dual not in ("auto", "columns", "supergradient"):
         raise WdtnoptError(f"dual: expected 'auto', 'columns' or 'supergradient', got {dual!r}")
+    from .solvers import methods
+    if method not in methods():   # checked whichever dual runs: a typo is not silently unused
+        raise WdtnoptError(f"method: expected one of {', '.join(methods())}, got {method!r}")
     from . import bounds_columns
     if dual == "columns" and not bounds_columns.covers(trace):
         raise WdtnoptError("dual: 'columns' does not cover semantic compression levels (use 'supergradient')")
