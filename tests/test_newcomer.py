@@ -265,3 +265,17 @@ def test_a_missing_bench_suite_is_one_line(capsys):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1, err
     assert lines[0].startswith("error: Missing argument") and "paper, solvers," in lines[0]
+
+
+def test_training_on_one_sample_is_quiet(tmp_path, recwarn):
+    # one MU, one BS, one step: torch warned "var(): degrees of freedom is <= 0" on stderr
+    pytest.importorskip("torch")
+    import math
+
+    import torch
+
+    from wdtnopt.agents.core import explained_variance
+
+    assert math.isnan(explained_variance(torch.tensor([1.0]), torch.tensor([2.0])))
+    assert explained_variance(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])) == 1.0
+    assert not [w for w in recwarn if "degrees of freedom" in str(w.message)]

@@ -535,6 +535,8 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, 
 
 
 def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
+    if target.numel() < 2:   # one sample (one MU, one step) has no variance: nan, without torch's warning
+        return float("nan")
     var = float(target.var())
     return float("nan") if var == 0 else 1.0 - float((target - pred).var()) / var
 
