@@ -197,3 +197,22 @@ def test_gap_with_no_climb_per_policy_computes_the_bound_with_its_own_budget():
     assert rep.rows[0].bound_per_mu_slot <= r.energy_per_mu_slot
     with pytest.raises(WdtnoptError, match="iters"):
         gap([r], tr, iters=-1)
+
+
+def test_a_one_level_menu_is_covered_and_bounded_as_no_menu():
+    """semantic_levels = 1 is the single level of ratio 1 with no extraction cost: the same slot
+    problems as no menu, so the column dual covers it and gives the same bound (it fell back to the
+    weaker supergradient climb: 0.579 vs 0.696 mJ on seed 0)."""
+    from wdtnopt import simulate
+    from wdtnopt.bounds_columns import covers
+
+    for seed in (0, 1):
+        plain = generate_trace(Scenario.paper(n_mus=4, n_bss=2), seed=seed, slots=6)
+        one = generate_trace(Scenario.paper(n_mus=4, n_bss=2, semantic_levels=1), seed=seed, slots=6)
+        assert covers(one) and not covers(generate_trace(Scenario.paper(n_mus=4, n_bss=2, semantic_levels=2),
+                                                         seed=seed, slots=2))
+        b_one = hindsight_bound(one, iters=4)
+        assert b_one.energy_per_mu_slot == hindsight_bound(plain, iters=4).energy_per_mu_slot
+        for p in ("static", "follow", "oracle"):
+            r = simulate(p, one)
+            assert b_one.value_at(r.failure_ratio_per_mu)[0] <= r.energy_per_mu.sum() * (1 + 1e-9)
