@@ -64,6 +64,12 @@ def test_simulate_names_a_policy_or_trace_of_the_wrong_type():
             simulate(bad, trace)
     with pytest.raises(WdtnoptError, match="trace"):
         simulate("static", "trace.json")
+    for bad in ("yes", 1):   # was silently ignored (no bar, no callback)
+        with pytest.raises(WdtnoptError, match="progress"):
+            simulate("static", trace, progress=bad)
+    seen = []
+    simulate("static", trace, progress=seen.append)
+    assert seen == [0, 1]
 
 
 def test_gap_refuses_a_result_of_another_trace_or_not_a_result():

@@ -515,7 +515,8 @@ def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None
     ------
     WdtnoptError
         If ``policy`` is an unknown name (:func:`wdtnopt.make_policy`) or neither a name nor an object
-        with the methods of :class:`wdtnopt.policies.Policy`, ``trace`` is not a Trace, or the run's per-slot record
+        with the methods of :class:`wdtnopt.policies.Policy`, ``trace`` is not a Trace, ``progress`` is
+        neither a bool nor a callable, or the run's per-slot record
         cannot fit in memory (:func:`check_simulation_fits`, before it is allocated).
     PolicyError
         If the policy places a DT off a frame start, moves a migrating DT, overfills a server or
@@ -531,6 +532,8 @@ def simulate(policy: Any, trace: Trace, *, progress: bool | Callable[[int], None
                            f"{', '.join(POLICY_METHODS)}), got {type(policy).__name__} lacking {', '.join(missing)}")
     if not isinstance(trace, Trace):
         raise WdtnoptError(f"trace: expected a wdtnopt.Trace (generate_trace), got {type(trace).__name__}")
+    if not (isinstance(progress, bool) or callable(progress)):
+        raise WdtnoptError(f"progress: expected True, False or a callable of the slot index, got {progress!r}")
     name = getattr(pol, "name", type(pol).__name__)
     check_simulation_fits(trace.n_mus, trace.slots)
     state = SimState(trace)
