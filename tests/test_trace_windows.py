@@ -288,3 +288,14 @@ def test_a_slots_values_depend_on_the_trace_length_as_documented(tmp_path):
         main(["snapshot", "--n-mus", "6", "--n-bss", "3", "--seed", "4", "--slot", "5", "--slots", slots, "-o", str(out)])
         snap = Snapshot.load(str(out))
         assert np.array_equal(snap.gain, ref.gain[5]) and np.array_equal(snap.dt_size_bits, ref.dt_size_bits), slots
+
+
+def test_moving_a_long_cursor_shows_progress_and_keeps_the_values(monkeypatch, capsys):
+    """Skipping a window's cursors past the whole trace's blocks (normals cannot be skipped without
+    drawing them) shows a bar above _SKIP_BAR draws; the windowed trace is still the whole one."""
+    monkeypatch.setattr(trace_mod, "_SKIP_BAR", 10)
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "1")
+    sc = Scenario.paper(n_mus=4, n_bss=2)
+    win = generate_trace(sc, seed=3, slots=6, window_slots=2)
+    assert "windowed trace: skipping the fading's imaginary parts" in capsys.readouterr().err
+    _assert_same_trace(generate_trace(sc, seed=3, slots=6), win)

@@ -386,6 +386,7 @@ WINDOW_BYTES = 256 << 20
 (:func:`trace_memory_bytes` of one window, at least one slot)."""
 
 _SKIP_CHUNK = 1 << 20   # draws discarded per call while moving a cursor (8 MiB of doubles at most)
+_SKIP_BAR = 50_000_000   # draws above which moving a cursor shows a progress bar (about a second)
 
 
 def stored_slot_bytes(n_mus: int, n_bss: int) -> int:
@@ -493,13 +494,27 @@ def plan_windows(n_mus: int, n_bss: int, slots: int, window_slots: Any = "auto")
     return w
 
 
-def _discard(draw: Any, count: int) -> None:
-    """Draw ``count`` numbers with ``draw(k)`` and throw them away, in bounded chunks."""
+def _discard(draw: Any, count: int, what: str = "draws") -> None:
+    """Draw ``count`` numbers with ``draw(k)`` and throw them away, in bounded chunks.
+
+    Normal draws are rejection-sampled (a variable number of generator steps each), so a stream
+    cannot be advanced past them without drawing them; above ``_SKIP_BAR`` draws (a second or more)
+    a progress bar says so (:func:`wdtnopt.progress.progress_bar`: on a terminal or with
+    ``WDTNOPT_PROGRESS=1``).
+    """
     count = int(count)
+    bar = None
+    if count > _SKIP_BAR:
+        from .progress import progress_bar
+        bar = progress_bar(total=count, desc=f"windowed trace: skipping {what}", unit="draw", unit_scale=True)
     while count > 0:
         k = min(count, _SKIP_CHUNK)
         draw(k)
         count -= k
+        if bar is not None:
+            bar.update(k)
+    if bar is not None:
+        bar.close()
 
 
 class _TrackStream:
@@ -549,9 +564,9 @@ class _SlotGenerator:
         if not whole:
             total = self.slots * n * m
             self.fading_im = copy.deepcopy(self.fading)
-            _discard(self.fading_im.standard_normal, total)
+            _discard(self.fading_im.standard_normal, total, "the fading's imaginary parts")
             w = copy.deepcopy(self.workload)
-            _discard(lambda k: w.uniform(sc.data_bits_min, sc.data_bits_max, k), self.slots * n)
+            _discard(lambda k: w.uniform(sc.data_bits_min, sc.data_bits_max, k), self.slots * n, "the data sizes")
             self._constants(w)
 
     def _constants(self, w: np.random.Generator) -> None:
