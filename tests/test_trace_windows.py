@@ -282,8 +282,11 @@ def test_a_slots_values_depend_on_the_trace_length_as_documented(tmp_path):
     assert not np.array_equal(short.gain[5], long.gain[5])
     assert not np.array_equal(short.cycles_per_bit, long.cycles_per_bit)
     assert not np.array_equal(short.dt_size_bits, long.dt_size_bits)
-    # the CLI's snapshot of slot 5 is slot 5 of a trace of max(--slots, 6) slots
-    for slots, ref in (("1", short), ("6", short), ("40", long)):
+    # the CLI's snapshot of slot 5 is slot 5 of a trace of --slots slots; a slot past them is refused
+    with pytest.raises(SystemExit) as exc:
+        main(["snapshot", "--n-mus", "6", "--n-bss", "3", "--slot", "5", "--slots", "5", "-o", str(tmp_path / "x.json")])
+    assert exc.value.code == 2 and not (tmp_path / "x.json").exists()
+    for slots, ref in (("6", short), ("40", long)):
         out = tmp_path / f"snap{slots}.json"
         main(["snapshot", "--n-mus", "6", "--n-bss", "3", "--seed", "4", "--slot", "5", "--slots", slots, "-o", str(out)])
         snap = Snapshot.load(str(out))

@@ -131,19 +131,23 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
 @click.command("snapshot")
 @scenario_options
 @click.option("--slot", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Slot of the trace (of max(--slots, slot + 1) slots; its gains and DT constants depend on that length).")
+              help="Slot of the trace, below --slots (its gains and DT constants depend on the trace's length --slots).")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="Snapshot JSON to write.")
 def snapshot_cmd(scenario_spec: str, n_mus: int | None, n_bss: int | None, slots: int, seed: int,
                  slot: int, out: str, mobility: str | None = None) -> None:
     """Write the snapshot of one slot of a generated trace (initial placement, migration allowed).
 
-    The trace has max(--slots, --slot + 1) slots. The same --seed and --slot with another --slots
-    give another snapshot: the fading's imaginary parts and the DTs' cycles per bit and sizes are
+    The slot is one of the --slots of the trace that `simulate` replays with the same options; a
+    --slot at or past --slots is refused. The same --seed and --slot with another --slots give
+    another snapshot: the fading's imaginary parts and the DTs' cycles per bit and sizes are
     drawn after the whole trace's blocks (docs/model.md, section 2.1); positions, requests, data
     sizes and association do not change. Keep --slots fixed to compare snapshots.
     """
+    if slot >= slots:   # a longer trace would silently give another trace's values (docstring)
+        raise click.UsageError(f"--slot: {slot} is past the trace's {slots} slots (0 to {slots - 1}); give "
+                               f"--slots {slot + 1} or more, the --slots of the run it should match")
     sc = load_scenario(scenario_spec, n_mus, n_bss)
-    trace = make_trace(sc, seed, max(slots, slot + 1), mobility)
+    trace = make_trace(sc, seed, slots, mobility)
     snap = trace.snapshot(slot)
     snap.save(out)
     console.print(f"wrote {out}: {snap!r}")
