@@ -176,6 +176,8 @@ class _Master:
         # each pair's energy at its least share (ref units): no tangent cut exceeds it where phi >= pmin y
         self.e_ends = self._energy_at_ends()
         self.e_top = {p: e[0] for p, e in self.e_ends.items()}
+        # per pair with a share: its y, phi and eta columns and its energy at its least share and at 1
+        self.pair_info = {p: (self.y[p], self.phi[p], self.eta[p], *self.e_ends[p]) for p in self.phi}
         # the parts of the derating weight (see `derate`) that the cuts do not change
         self.n_yx_rows = sum(1 for n, m in self.pairs if self.x[n, m] >= 0)
         self.derate_base = (2.0 * self.free.size + 6.0 * len(self.u) + 2.0 * M + self.n_yx_rows
@@ -294,54 +296,101 @@ class _Master:
     # -- cuts ----------------------------------------------------------------------------------
     def e_and_slope(self, n: int, m: int, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``e_nm(p)`` and ``d e_nm / d p`` (scaled by 1/ref) at CPU shares ``p``."""
+        p = np.asarray(p, dtype=float)
+        return self.e_and_slope_pairs(np.full(p.size, n), np.full(p.size, m), p)
+
+    def e_and_slope_pairs(self, ns: np.ndarray, ms: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``e_nm(p)`` and ``d e_nm / d p`` (scaled by 1/ref) for pairs ``(ns[i], ms[i])`` at shares ``p[i]``."""
         pd = self.pd
-        F = float(pd.cpu_hz[m])
-        c = float(pd.cycles[n])
-        t = np.maximum(pd.budget[n, m] - c / (F * p), pd.t_min[n])
-        e = pd.energy(np.full(p.size, n), t) / self.ref
-        de = -energy_slope(t, pd.alpha[n], pd.k[n]) * c / (F * p * p) / self.ref
+        F = pd.cpu_hz[ms].astype(float)
+        c = pd.cycles[ns].astype(float)
+        t = np.maximum(pd.budget[ns, ms] - c / (F * p), pd.t_min[ns])
+        e = pd.energy(ns, t) / self.ref
+        de = -energy_slope(t, pd.alpha[ns], pd.k[ns]) * c / (F * p * p) / self.ref
         return e, de
 
     def add_cuts(self, n: int, m: int, points) -> int:
         """Tangent cuts of the perspective at shares ``points``; returns how many were new."""
+        pts = np.asarray(points, dtype=float).ravel()
+        return self.add_cuts_many(np.full(pts.size, n), np.full(pts.size, m), pts)
+
+    def add_cuts_many(self, ns, ms, points) -> int:
+        """Tangent cuts of the perspective of pairs ``(ns[i], ms[i])`` at shares ``points[i]`` (each
+        clipped to ``[pmin, 1]``; a share within 1e-12 relative of one the pair already has is skipped),
+        added in one HiGHS call, pairs in order of first appearance, shares ascending. Returns how many
+        were new."""
         pd = self.pd
-        pmin = float(pd.f_min[n, m] / pd.cpu_hz[m])
-        pts = np.clip(np.asarray(points, dtype=float), pmin, 1.0)
-        have = self.cuts[n, m]
-        new = [p for p in np.unique(pts) if all(abs(p - q) > 1e-12 * max(p, 1e-300) for q in have)]
-        if not new:
+        ns = np.asarray(ns, dtype=np.int64).ravel()
+        ms = np.asarray(ms, dtype=np.int64).ravel()
+        if ns.size == 0:
             return 0
-        pts = np.array(new)
-        e, de = self.e_and_slope(n, m, pts)
-        rows = RowBatch()
-        for p, ei, di in zip(pts, e, de):
-            a = float(ei - di * p)   # coefficient of y
-            b = float(di)            # coefficient of phi (<= 0)
-            if -b < 1e-9:
-                # a coefficient this small would be dropped by HiGHS, making the cut invalid:
-                # use the weaker valid cut eta >= (e + e'(1 - p)) y  (phi <= y, e' <= 0)
-                a, b = float(ei + di * (1.0 - p)), 0.0
-            a = max(a, 0.0) if a < 1e-9 else a
-            # the row divided by sigma in [1, CUT_ROW_SCALE_MAX]: its slack, which enters the bound's
-            # derating term (`derate`), is then at most eta + |b| / sigma (not eta + |b|)
-            sigma = min(max(-b, 1.0), CUT_ROW_SCALE_MAX)
-            coefs = [(self.eta[n, m], -1.0 / sigma), (self.y[n, m], a / sigma)]
-            if b != 0.0:
-                coefs.append((self.phi[n, m], b / sigma))
-            rows.add(-self.hs.kHighsInf, 0.0, coefs)
-            have.append(float(p))
-            # the most this row's slack can be (rows' units) at an LP optimum, where eta is the
-            # largest of its cuts (all under the convex e) and y <= 1: the most e(q) exceeds the
-            # cut at a share q in [pmin, 1], at an end (coefficients HiGHS would drop as tiny are 0)
-            a_kept = a if a / sigma >= 1e-9 else 0.0
-            b_kept = b if -b / sigma >= 1e-9 else 0.0
-            e_lo, e_hi = self.e_ends[n, m]
-            gap_ends = max(e_lo - a_kept - b_kept * pmin, e_hi - a_kept - b_kept, 0.0)
-            self.slack_top[n, m] += gap_ends / sigma
-            self.cut_rows.append(((n, m), float(p)))
-        added = rows.add_to(self.h)
-        self.n_cuts += added
-        return added
+        pmin_all = pd.f_min[ns, ms] / pd.cpu_hz[ms]
+        pts_all = np.clip(np.asarray(points, dtype=float).ravel(), pmin_all, 1.0)
+        key = ns * pd.cpu_hz.size + ms
+        # pairs in order of first appearance, each pair's shares ascending, exact repeats dropped
+        _, first = np.unique(key, return_index=True)
+        rank = np.empty(key.size, dtype=np.int64)
+        rank_of_key = dict(zip(key[first].tolist(), np.argsort(np.argsort(first)).tolist()))
+        rank[:] = [rank_of_key[k] for k in key.tolist()]
+        order = np.lexsort((pts_all, rank))
+        r_s, p_s = rank[order], pts_all[order]
+        keep = np.ones(order.size, dtype=bool)
+        keep[1:] = (r_s[1:] != r_s[:-1]) | (p_s[1:] != p_s[:-1])
+        order = order[keep]
+        n_v, m_v, p_v = ns[order], ms[order], pts_all[order]
+        # a share within 1e-12 relative of one the pair already has is not new
+        ok = np.ones(p_v.size, dtype=bool)
+        cuts = self.cuts
+        for i, (n, m, p) in enumerate(zip(n_v.tolist(), m_v.tolist(), p_v.tolist())):
+            have = cuts[n, m]
+            if have and any(abs(p - q) <= 1e-12 * max(p, 1e-300) for q in have):
+                ok[i] = False
+        if not ok.all():
+            n_v, m_v, p_v = n_v[ok], m_v[ok], p_v[ok]
+        if p_v.size == 0:
+            return 0
+        pairs = list(zip(n_v.tolist(), m_v.tolist()))
+        shares = p_v.tolist()
+        for pair, p in zip(pairs, shares):
+            cuts[pair].append(p)
+        e, de = self.e_and_slope_pairs(n_v, m_v, p_v)
+        a = e - de * p_v          # coefficient of y
+        b = de.copy()             # coefficient of phi (<= 0)
+        # a coefficient this small would be dropped by HiGHS, making the cut invalid: use the weaker
+        # valid cut eta >= (e + e'(1 - p)) y  (phi <= y, e' <= 0)
+        tiny = -b < 1e-9
+        a = np.where(tiny, e + de * (1.0 - p_v), a)
+        b = np.where(tiny, 0.0, b)
+        a = np.where(a < 1e-9, np.maximum(a, 0.0), a)
+        # the row divided by sigma in [1, CUT_ROW_SCALE_MAX]: its slack, which enters the bound's
+        # derating term (`derate`), is then at most eta + |b| / sigma (not eta + |b|)
+        sigma = np.minimum(np.maximum(-b, 1.0), CUT_ROW_SCALE_MAX)
+        k = p_v.size
+        info = np.array([self.pair_info[pair] for pair in pairs]).reshape(k, 5)   # y, phi, eta, e(pmin), e(1)
+        y_j, phi_j, eta_j = (info[:, i].astype(np.int64) for i in range(3))
+        has_b = b != 0.0
+        width = 2 + has_b.astype(np.int64)
+        starts = np.concatenate(([0], np.cumsum(width)[:-1]))
+        idx = np.empty(int(width.sum()), dtype=np.int64)
+        val = np.empty(idx.size)
+        idx[starts], val[starts] = eta_j, -1.0 / sigma
+        idx[starts + 1], val[starts + 1] = y_j, a / sigma
+        idx[starts[has_b] + 2], val[starts[has_b] + 2] = phi_j[has_b], (b / sigma)[has_b]
+        self.h.addRows(k, np.full(k, -self.hs.kHighsInf), np.zeros(k), idx.size, starts.astype(np.int32),
+                       idx.astype(np.int32), val)
+        # the most each row's slack can be (rows' units) at an LP optimum, where eta is the largest
+        # of its pair's cuts (all under the convex e) and y <= 1: the most e(q) exceeds the cut at a
+        # share q in [pmin, 1], at an end (coefficients HiGHS would drop as tiny are 0)
+        a_kept = np.where(a / sigma >= 1e-9, a, 0.0)
+        b_kept = np.where(-b / sigma >= 1e-9, b, 0.0)
+        pmin_v = pd.f_min[n_v, m_v] / pd.cpu_hz[m_v]
+        gap_ends = np.maximum(np.maximum(info[:, 3] - a_kept - b_kept * pmin_v, info[:, 4] - a_kept - b_kept), 0.0)
+        slack_top = self.slack_top
+        for pair, sl in zip(pairs, (gap_ends / sigma).tolist()):
+            slack_top[pair] += sl
+        self.cut_rows.extend(zip(pairs, shares))
+        self.n_cuts += k
+        return k
 
     def cut_server(self, oracle, m: int, S: list[int], xv: np.ndarray) -> tuple[Any, int]:
         """Refine the master on server ``m`` at its solution ``xv``, whose served set there is ``S``:
@@ -364,16 +413,86 @@ class _Master:
         return a, new_cuts
 
     def initial_cuts(self) -> None:
+        """Per pair: tangents at its least share, a geometric grid of ``initial_cuts`` shares up to 1,
+        ``1/k`` for k up to min(8, the pairs on its server), and the shares carried from an earlier master."""
+        if not self.phi:
+            return
         pd = self.pd
-        load = {}
-        for n, m in self.phi:
-            load[m] = load.get(m, 0) + 1
-        for (n, m) in self.phi:
-            pmin = float(pd.f_min[n, m] / pd.cpu_hz[m])
-            grid = np.geomspace(max(pmin, 1e-6), 1.0, self.opts.initial_cuts)
-            k = np.arange(1, load[m] + 1)
+        ns, ms = (np.array(v, dtype=np.int64) for v in zip(*self.phi))
+        load = np.bincount(ms, minlength=pd.cpu_hz.size)
+        pmin = pd.f_min[ns, ms] / pd.cpu_hz[ms]
+        grid = np.geomspace(np.maximum(pmin, 1e-6), 1.0, self.opts.initial_cuts, axis=1)
+        inv_k = 1.0 / np.arange(1, 9)
+        parts_n, parts_m, parts_p = [], [], []
+        for i, (n, m) in enumerate(zip(ns.tolist(), ms.tolist())):
             carried = self.carry.get((n, m), []) if self.carry else []
-            self.add_cuts(n, m, np.concatenate(([pmin], grid, 1.0 / k[k <= 8], carried)))
+            pts = np.concatenate(([pmin[i]], grid[i], inv_k[:min(int(load[m]), 8)], carried))
+            parts_n.append(np.full(pts.size, n))
+            parts_m.append(np.full(pts.size, m))
+            parts_p.append(pts)
+        self.add_cuts_many(np.concatenate(parts_n), np.concatenate(parts_m), np.concatenate(parts_p))
+
+    def pair_columns(self) -> tuple[np.ndarray, ...]:
+        """The pairs with a CPU share, in master order: ``n, m, pmin, y, phi, eta`` columns (cached)."""
+        if getattr(self, "_pair_cols", None) is None:
+            ns, ms = (np.array(v, dtype=np.int64) for v in zip(*self.phi))
+            cols = [np.array([d[p] for p in self.phi], dtype=np.int64) for d in (self.y, self.phi, self.eta)]
+            self._pair_cols = (ns, ms, self.pd.f_min[ns, ms] / self.pd.cpu_hz[ms], *cols)
+        return self._pair_cols
+
+    def kelley_cuts(self, xv: np.ndarray) -> int:
+        """Tangent cuts at the shares ``phi / y`` of the LP solution ``xv`` where its ``eta`` lies below
+        the energy (by more than 1e-9); returns how many were added."""
+        ns, ms, pmin, yc, pc, ec = self.pair_columns()
+        yv = xv[yc]
+        on = yv > 1e-7
+        if not on.any():
+            return 0
+        ns, ms, pmin, yv = ns[on], ms[on], pmin[on], yv[on]
+        p = xv[pc[on]] / yv
+        # below the least share the time is pinned at t_min, so e is constant there: evaluate at
+        # pmin (a tiny p made the discarded slope divide by zero)
+        e, _ = self.e_and_slope_pairs(ns, ms, np.maximum(p, pmin))
+        low = e * yv > xv[ec[on]] + 1e-9
+        return self.add_cuts_many(ns[low], ms[low], p[low]) if low.any() else 0
+
+    def shares_at_slope(self, ns: np.ndarray, ms: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """The CPU shares ``p`` in ``[pmin, 1]`` where ``-d e_nm / d p = lam`` (ref units per share):
+        each pair's best response to the CPU price ``lam`` (its end where none; bisection on ``log p``,
+        60 steps; any share gives a valid cut, so the precision only places it)."""
+        pmin = self.pd.f_min[ns, ms] / self.pd.cpu_hz[ms]
+        lo, hi = np.log(np.maximum(pmin, 1e-300)), np.zeros(ns.size)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            steep = -self.e_and_slope_pairs(ns, ms, np.exp(mid))[1] > lam
+            lo, hi = np.where(steep, mid, lo), np.where(steep, hi, mid)
+        return np.clip(np.exp(0.5 * (lo + hi)), pmin, 1.0)
+
+    def price_cuts(self, multipliers) -> int:
+        """Tangent cuts of every pair of a server at its best responses to that server's CPU price
+        times each of ``multipliers``, the price read from the last root LP's CPU row dual.
+
+        A served set's optimal allocation prices the server's CPU at one ``lam`` (its KKT point: every
+        served pair at ``-e' = lam``); with tangents of all the server's pairs at the responses to
+        prices near the root's, the master's energy of any set served there is nearly exact at once,
+        instead of after rounds of OA cuts at the sets the master tries. Returns how many were new.
+        """
+        y = self.root_duals
+        if y is None or not self.phi or not multipliers:
+            return 0
+        ns, ms = self.pair_columns()[:2]
+        lam = np.zeros(ns.size)
+        for m, r in self.cpu_rows.items():
+            if r < y.size:
+                lam[ms == m] = max(-float(y[r]), 0.0) * self.obj_ref / self.ref
+        on = lam > 0
+        if not on.any():
+            return 0
+        mult = np.asarray(multipliers, dtype=float)
+        k = mult.size
+        n_all, m_all = np.repeat(ns[on], k), np.repeat(ms[on], k)
+        p = self.shares_at_slope(n_all, m_all, np.repeat(lam[on], k) * np.tile(mult, int(on.sum())))
+        return self.add_cuts_many(n_all, m_all, p)
 
     def kelley_root(self, max_rounds: int, deadline: float | None) -> float:
         """Tighten the cuts on the master's LP relaxation (Kelley's cutting planes); return its bound.
@@ -402,19 +521,7 @@ class _Master:
                 xv = np.array(sol.col_value)
                 if self.keep_duals and sol.dual_valid:
                     self.root_duals = np.array(sol.row_dual)
-                added = 0
-                for (n, m), pj in self.phi.items():
-                    yv = xv[self.y[n, m]]
-                    if yv <= 1e-7:
-                        continue
-                    p = xv[pj] / yv
-                    # below the least share the time is pinned at t_min, so e is constant there:
-                    # evaluate at pmin (a tiny p made the discarded slope divide by zero)
-                    pmin = float(self.pd.f_min[n, m] / self.pd.cpu_hz[m])
-                    e, _ = self.e_and_slope(n, m, np.array([max(p, pmin)]))
-                    if e[0] * yv > xv[self.eta[n, m]] + 1e-9:
-                        added += self.add_cuts(n, m, [p])
-                if not added:
+                if not self.phi or not self.kelley_cuts(xv):
                     break
             if self.opts.drop_slack is not None and self.h.getModelStatus() == hs.HighsModelStatus.kOptimal:
                 self.drop_slack_cuts(self.opts.drop_slack)
@@ -744,10 +851,10 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
 
     if best is not None:
         master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))
-        for n in np.flatnonzero(best.served):  # OA cuts at the incumbent's optimal allocation
-            m = int(best.placement[n])
-            if (n, m) in master.phi:
-                master.add_cuts(int(n), m, [best.cpu_hz[n] / pd.cpu_hz[m]])
+        # OA cuts at the incumbent's optimal allocation
+        on = [(int(n), int(best.placement[n])) for n in np.flatnonzero(best.served)]
+        on = np.array([p for p in on if p in master.phi], dtype=np.int64).reshape(-1, 2)
+        master.add_cuts_many(on[:, 0], on[:, 1], best.cpu_hz[on[:, 0]] / pd.cpu_hz[on[:, 1]])
     root = master.kelley_root(opts.root_rounds, None if time_limit is None else t0 + time_limit)
     lb = max(lb, root)
     stats["root_bound"] = root
@@ -757,9 +864,38 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
     if certificate is not None:
         stats["lagrangian_bound"] = certificate.bound(s.failure_penalty)
         lb = max(lb, stats["lagrangian_bound"])
+    closed_at_root = best is not None and lb >= ub - gap * abs(ub)
+    if not closed_at_root and master.price_cuts(opts.price_cuts):
+        # the root is open: tangents at every pair's responses to prices near the root's CPU prices,
+        # and the root again (its LP's prices may move: the Lagrangian bound is taken again)
+        root = max(root, master.kelley_root(opts.root_rounds, None if time_limit is None else t0 + time_limit))
+        lb = max(lb, root)
+        stats["root_bound"] = root
+        again = master.price_certificate()
+        if again is not None:
+            certificate = again
+            stats["lagrangian_bound"] = max(stats.get("lagrangian_bound", -math.inf), again.bound(s.failure_penalty))
+            lb = max(lb, stats["lagrangian_bound"])
+        closed_at_root = best is not None and lb >= ub - gap * abs(ub)
+    if not closed_at_root and opts.polish_time > 0 and certificate is not None:
+        # the root is open: a better incumbent before branching (HiGHS prunes with it)
+        found = _polish(s, pd, best, certificate, deadline, opts.polish_time, oracle)
+        stats["polish_cost"] = None if found is None else found.cost
+        if found is not None and found.cost < ub:
+            ub, best = found.cost, found
+            if ub < RESCALE_BELOW * master.ref and rescales < MAX_RESCALES:  # see RESCALE_BELOW
+                if warm is not None:
+                    warm.master = None
+                return _solve_exact(s, opts, t0, best, rescales + 1, warm, master.cuts, quick)
+            if ub < RESCALE_OBJECTIVE_BELOW * master.obj_ref:
+                master.rescale(ub)
+            master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))
+            on = [(int(n), int(best.placement[n])) for n in np.flatnonzero(best.served)]
+            on = np.array([p for p in on if p in master.phi], dtype=np.int64).reshape(-1, 2)
+            master.add_cuts_many(on[:, 0], on[:, 1], best.cpu_hz[on[:, 0]] / pd.cpu_hz[on[:, 1]])
+            closed_at_root = lb >= ub - gap * abs(ub)
     if warm is not None:
         warm.certificate = certificate
-    closed_at_root = best is not None and lb >= ub - gap * abs(ub)
     for it in range(0 if closed_at_root else max_iterations):
         stats["iterations"] = it + 1
         left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
@@ -833,6 +969,31 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
     if warm is not None:
         warm.placement = best.placement.copy()
     return finish(best, lb, status)
+
+
+def _polish(s: Snapshot, pd: PairData, best, certificate: PriceCertificate, deadline: float | None,
+            budget_s: float, oracle):
+    """A start for the branch and bound: the fast method's local search (solvers/fast_primal.py) from
+    the incumbent and from the Lagrangian best responses at the root LP's prices (storage repaired),
+    exactly admitted at the best placement it finds; None if it finds none."""
+    from .fast_primal import PrimalPool, local_search
+
+    ld = LagrangianData.of(s, pd)
+    starts = [] if best is None else [best.placement]
+    responses = price(ld, certificate.lam, certificate.pi)
+    hosts = repair_storage(ld, responses.host, responses.pair_value)
+    if hosts is not None and fits_storage(s, hosts):
+        starts.append(hosts)
+    stop = time.perf_counter() + budget_s
+    stop = stop if deadline is None else min(stop, deadline)
+    found, cost = None, math.inf
+    for placement in starts:   # a search from each start (the better start is not always the better end)
+        pool = PrimalPool(ld)
+        pool.offer(placement)
+        local_search(pool, stop)
+        if pool.best_cost < cost:
+            found, cost = pool.best_placement, pool.best_cost
+    return None if found is None else allocate(s, found, pair_data=pd, deadline=deadline, oracle=oracle)
 
 
 def _eta_values(master: _Master, a) -> dict:

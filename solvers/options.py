@@ -122,6 +122,13 @@ class ExactOptions(SolverOptions):
     """HiGHS ``mip_heuristic_effort`` (dimensionless, 0..1)."""
     drop_slack: float | None = None
     """After the root, drop cuts with slack above this (objective units of the master's scale); None keeps all."""
+    price_cuts: tuple[float, ...] = (0.7, 1.0, 1.4)
+    """When the root leaves the gap open: tangent cuts of every pair at its best responses to its
+    server's root CPU price times each of these factors (dimensionless, > 0; ``()``: none)."""
+    polish_time: float = 1.0
+    """When the root leaves the gap open: at most this many s of local search (the fast method's,
+    from the incumbent and the Lagrangian best responses at the root's prices) for a better start
+    before branching (0: none)."""
     primal_seed: str = "auto"
     """A start from the fast method (its decision, exactly admitted, and its certified bound): ``"fast"``,
     ``"none"``, or ``"auto"`` (when N M >= 500; not with ``warm=``)."""
@@ -140,6 +147,11 @@ class ExactOptions(SolverOptions):
             bad.append(f"heuristic_effort must be in [0, 1], got {self.heuristic_effort!r}")
         if self.primal_seed not in ("auto", "fast", "none"):
             bad.append(f"primal_seed must be 'auto', 'fast' or 'none', got {self.primal_seed!r}")
+        pc = self.price_cuts
+        if not (isinstance(pc, tuple) and all(isinstance(c, (int, float)) and math.isfinite(c) and c > 0 for c in pc)):
+            bad.append(f"price_cuts must be a tuple of numbers > 0, got {pc!r}")
+        if not (isinstance(self.polish_time, (int, float)) and self.polish_time >= 0):
+            bad.append(f"polish_time must be a number >= 0 (s), got {self.polish_time!r}")
         if self.drop_slack is not None and not self.drop_slack >= 0:
             bad.append(f"drop_slack must be >= 0 or None, got {self.drop_slack!r}")
         return bad
