@@ -823,9 +823,10 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
         if not ref > 0:
             ref = 1.0
         master = _Master(pd, ref, opts, carry)
-        if warm is not None:
+        if warm is not None or not opts.highs_presolve:
             # the masters of repeated solves are small and re-solved often: HiGHS's presolve costs
-            # more than it saves there (measured in benchmarks/bench_bound.py)
+            # more than it saves there (measured in benchmarks/bench_bound.py); on the default
+            # scenario's 50 x 5 its reductions and restarts cost more nodes than they save (BENCHMARKS.md)
             master.h.setOptionValue("presolve", "off")
         master.initial_cuts()
     if math.isfinite(ub) and ub < RESCALE_OBJECTIVE_BELOW * master.obj_ref:  # a repriced master

@@ -118,6 +118,10 @@ class ExactOptions(SolverOptions):
     """Hand the incumbent to HiGHS as a MIP start."""
     highs_heuristics: bool = False
     """Let HiGHS run its primal heuristics (RINS, RENS, feasibility jump); our incumbents do that work."""
+    highs_presolve: bool = True
+    """Let HiGHS presolve the master MILP (off: faster on the default scenario's 50 x 5, slower on
+    loaded snapshots; BENCHMARKS.md, "exact's tail on the default scenario"). Masters reused
+    through ``warm=`` never presolve."""
     heuristic_effort: float = 0.0
     """HiGHS ``mip_heuristic_effort`` (dimensionless, 0..1)."""
     drop_slack: float | None = None
