@@ -866,7 +866,8 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
         stats["lagrangian_bound"] = certificate.bound(s.failure_penalty)
         lb = max(lb, stats["lagrangian_bound"])
     closed_at_root = best is not None and lb >= ub - gap * abs(ub)
-    if not closed_at_root and master.price_cuts(opts.price_cuts):
+    stats["price_cuts"] = 0 if closed_at_root else master.price_cuts(opts.price_cuts)
+    if stats["price_cuts"]:
         # the root is open: tangents at every pair's responses to prices near the root's CPU prices,
         # and the root again (its LP's prices may move: the Lagrangian bound is taken again)
         root = max(root, master.kelley_root(opts.root_rounds, None if time_limit is None else t0 + time_limit))
