@@ -839,6 +839,10 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
     cache: dict[tuple[int, tuple[int, ...]], Any] = {}
     req = s.request & ~s.migrating
     target_gap = max(gap / 4, 1e-9)
+    if math.isfinite(ub) and ub > 0 and opts.mip_gap_share > 0.25:
+        # the MIP gap HiGHS is asked: a share of the asked gap, less twice the derating term (HiGHS's
+        # gap is relative to its own incumbent, at most ours; the loop checks the derated bound)
+        target_gap = max(target_gap, opts.mip_gap_share * gap - 2.0 * master.derate(ub) / ub)
     status = "optimal"
 
     def server_best(m: int, hosted: np.ndarray):
@@ -879,7 +883,9 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
             stats["lagrangian_bound"] = max(stats.get("lagrangian_bound", -math.inf), again.bound(s.failure_penalty))
             lb = max(lb, stats["lagrangian_bound"])
         closed_at_root = best is not None and lb >= ub - gap * abs(ub)
-    if not closed_at_root and opts.polish_time > 0 and certificate is not None:
+    stats["root_objective"] = ub   # the incumbent when the root is done (before the polish)
+    if (not closed_at_root and opts.polish_time > 0 and certificate is not None
+            and lb < ub - max(opts.polish_gap, gap) * abs(ub)):
         # the root is open: a better incumbent before branching (HiGHS prunes with it)
         found = _polish(s, pd, best, certificate, deadline, opts.polish_time, oracle)
         stats["polish_cost"] = None if found is None else found.cost

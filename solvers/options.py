@@ -133,6 +133,11 @@ class ExactOptions(SolverOptions):
     """When the root leaves the gap open: at most this many s of local search (the fast method's,
     from the incumbent and the Lagrangian best responses at the root's prices) for a better start
     before branching (0: none)."""
+    polish_gap: float = 1e-2
+    """The polish runs only when the root leaves more than this relative gap (dimensionless, >= 0)."""
+    mip_gap_share: float = 0.8
+    """HiGHS's MIP gap is this share of ``gap`` less twice the bound's derating term (at least
+    ``gap / 4``; dimensionless, in (0, 1); 0.25 gives the earlier ``gap / 4``)."""
     primal_seed: str = "auto"
     """A start from the fast method (its decision, exactly admitted, and its certified bound): ``"fast"``,
     ``"none"``, or ``"auto"`` (when N M >= 500; not with ``warm=``)."""
@@ -156,6 +161,10 @@ class ExactOptions(SolverOptions):
             bad.append(f"price_cuts must be a tuple of numbers > 0, got {pc!r}")
         if not (isinstance(self.polish_time, (int, float)) and self.polish_time >= 0):
             bad.append(f"polish_time must be a number >= 0 (s), got {self.polish_time!r}")
+        if not (isinstance(self.polish_gap, (int, float)) and self.polish_gap >= 0):
+            bad.append(f"polish_gap must be a number >= 0, got {self.polish_gap!r}")
+        if not (isinstance(self.mip_gap_share, (int, float)) and 0 < self.mip_gap_share < 1):
+            bad.append(f"mip_gap_share must be in (0, 1), got {self.mip_gap_share!r}")
         if self.drop_slack is not None and not self.drop_slack >= 0:
             bad.append(f"drop_slack must be >= 0 or None, got {self.drop_slack!r}")
         return bad
