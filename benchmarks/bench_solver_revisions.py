@@ -4,16 +4,21 @@
     PYTHONPATH=/path/to/other/checkout python benchmarks/bench_solver_revisions.py --label base > base.jsonl
     python benchmarks/bench_solver_revisions.py --table base.jsonl head.jsonl
 
-Each run prints one JSON line per instance: the method, size, seed, wall time (s), objective,
-bound, gap and status. ``--table`` renders the medians per (method, size) for each label side by side
-with the time ratio. Snapshots: ``wdtnopt.testing.paper_snapshot(N, M, seed)`` (docs/model.md
-defaults), the same as bench_solvers.py (exact, M = 5, gap 1e-6) and bench_fast.py (fast, gap 0.01).
-``--oracles`` adds exact with ``oracle="cvxpy"`` on the same snapshots (only where the revision has it).
+Each run prints one JSON line per instance: the method, size, seed, wall time (s), process CPU time
+(s; less sensitive to other jobs on a shared machine), objective, bound, gap and status. ``--table``
+renders the medians per (method, size) for each label side by side with the time ratio (``--cpu``:
+of the CPU times). Snapshots: ``wdtnopt.testing.paper_snapshot(N, M, seed)`` (docs/model.md
+defaults), the same as bench_solvers.py (exact, M = 5, gap 1e-6) and bench_fast.py (fast, gap 0.01);
+``--loaded-exact`` / ``--loaded-fast`` add ``wdtnopt.testing.loaded_snapshot(N, M, seed)`` rows
+(exact to 1e-6 within 60 s, fast to 1e-2). ``--oracles`` adds exact with ``oracle="cvxpy"`` on the
+same snapshots (only where the revision has it). An editable install of the package shadows
+``PYTHONPATH``: measure each revision from an environment of its own.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -33,24 +38,32 @@ def run(args) -> None:
     if args.oracles:
         jobs += [("exact-cvxpy", size, {"gap": 1e-6, "oracle": "cvxpy"}) for size in args.exact]
     jobs += [("fast", size, {"gap": 0.01}) for size in args.fast]
+    jobs += [("exact-loaded", size, {"gap": 1e-6, "time_limit": 60.0}) for size in args.loaded_exact]
+    jobs += [("fast-loaded", size, {"gap": 0.01}) for size in args.loaded_fast]
     solve(paper_snapshot(N=6, M=2, seed=0), method="exact")  # imports and HiGHS construction out of the timing
     for name, size, opts in jobs:
         n, m = _size(size)
         method = name.split("-")[0]
         for seed in range(args.seeds):
-            s = paper_snapshot(N=n, M=m, seed=seed)
-            times, sol = [], None
+            if name.endswith("-loaded"):
+                from wdtnopt.testing import loaded_snapshot
+                s = loaded_snapshot(n, m, seed)
+            else:
+                s = paper_snapshot(N=n, M=m, seed=seed)
+            times, cpu, sol = [], [], None
             for _ in range(args.repeats):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 sol = solve(s, method=method, **opts)
                 times.append(time.perf_counter() - t)
+                cpu.append(time.process_time() - c)
             assert not evaluate(s, sol).violations
             print(json.dumps({"label": args.label, "method": name, "size": size, "seed": seed,
-                              "time_s": statistics.median(times), "objective": sol.objective, "bound": sol.bound,
+                              "time_s": statistics.median(times), "cpu_s": statistics.median(cpu),
+                              "objective": sol.objective, "bound": sol.bound,
                               "gap": sol.gap, "status": str(sol.status)}), flush=True)
 
 
-def table(paths: list[str]) -> None:
+def table(paths: list[str], key: str = "time_s") -> None:
     rows: dict[tuple[str, str], dict[str, list[dict]]] = {}
     labels: list[str] = []
     for p in paths:
@@ -65,8 +78,8 @@ def table(paths: list[str]) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for (method, size), by in rows.items():
         ra, rb = by.get(a, []), by.get(b, [])
-        ta = statistics.median(r["time_s"] for r in ra) if ra else float("nan")
-        tb = statistics.median(r["time_s"] for r in rb) if rb else float("nan")
+        ta = statistics.median(r.get(key, math.nan) for r in ra) if ra else math.nan
+        tb = statistics.median(r.get(key, math.nan) for r in rb) if rb else math.nan
         same = all(abs(x["objective"] - y["objective"]) <= 1e-6 * max(abs(x["objective"]), 1e-300)
                    for x, y in zip(ra, rb)) if ra and rb else "-"
         st = ", ".join(f"{k} {[r['status'] for r in rb].count(k)}" for k in sorted({r["status"] for r in rb}))
@@ -80,6 +93,9 @@ def main() -> None:
     ap.add_argument("--label", default="head")
     ap.add_argument("--exact", nargs="*", default=["10x5", "20x5", "30x5"])
     ap.add_argument("--fast", nargs="*", default=["200x10", "1000x50"])
+    ap.add_argument("--loaded-exact", nargs="*", default=[], help="exact (1e-6, 60 s) on testing.loaded_snapshot")
+    ap.add_argument("--loaded-fast", nargs="*", default=[], help="fast (1e-2) on testing.loaded_snapshot")
+    ap.add_argument("--cpu", action="store_true", help="--table: process CPU time instead of wall time")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--oracles", action="store_true", help="also exact with oracle='cvxpy'")
@@ -87,7 +103,7 @@ def main() -> None:
     ap.add_argument("--table", nargs="+", metavar="JSONL", help="render JSON-lines files instead of running")
     args = ap.parse_args()
     if args.table:
-        table(args.table)
+        table(args.table, "cpu_s" if args.cpu else "time_s")
         return
     if args.smoke:
         args.seeds, args.repeats, args.exact, args.fast = 2, 1, args.exact[:1], args.fast[:1]
