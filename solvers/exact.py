@@ -884,10 +884,10 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
             lb = max(lb, stats["lagrangian_bound"])
         closed_at_root = best is not None and lb >= ub - gap * abs(ub)
     stats["root_objective"] = ub   # the incumbent when the root is done (before the polish)
-    if (not closed_at_root and opts.polish_time > 0 and certificate is not None
+    if (not closed_at_root and opts.polish_rounds > 0 and certificate is not None
             and lb < ub - max(opts.polish_gap, gap) * abs(ub)):
         # the root is open: a better incumbent before branching (HiGHS prunes with it)
-        found = _polish(s, pd, best, certificate, deadline, opts.polish_time, oracle)
+        found = _polish(s, pd, best, certificate, deadline, opts.polish_rounds, oracle)
         stats["polish_cost"] = None if found is None else found.cost
         if found is not None and found.cost < ub:
             ub, best = found.cost, found
@@ -980,10 +980,11 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
 
 
 def _polish(s: Snapshot, pd: PairData, best, certificate: PriceCertificate, deadline: float | None,
-            budget_s: float, oracle):
-    """A start for the branch and bound: the fast method's local search (solvers/fast_primal.py) from
-    the incumbent and from the Lagrangian best responses at the root LP's prices (storage repaired),
-    exactly admitted at the best placement it finds; None if it finds none."""
+            rounds: int, oracle):
+    """A start for the branch and bound: the fast method's local search (solvers/fast_primal.py, at
+    most ``rounds`` rounds of single-DT moves, so the result does not depend on the machine's speed)
+    from the incumbent and, separately, from the Lagrangian best responses at the root LP's prices
+    (storage repaired), the better end exactly admitted; None if there is no start."""
     from .fast_primal import PrimalPool, local_search
 
     ld = LagrangianData.of(s, pd)
@@ -992,13 +993,12 @@ def _polish(s: Snapshot, pd: PairData, best, certificate: PriceCertificate, dead
     hosts = repair_storage(ld, responses.host, responses.pair_value)
     if hosts is not None and fits_storage(s, hosts):
         starts.append(hosts)
-    stop = time.perf_counter() + budget_s
-    stop = stop if deadline is None else min(stop, deadline)
+    stop = math.inf if deadline is None else deadline   # only the caller's time_limit cuts it short
     found, cost = None, math.inf
     for placement in starts:   # a search from each start (the better start is not always the better end)
         pool = PrimalPool(ld)
         pool.offer(placement)
-        local_search(pool, stop)
+        local_search(pool, stop, max_rounds=rounds)
         if pool.best_cost < cost:
             found, cost = pool.best_placement, pool.best_cost
     return None if found is None else allocate(s, found, pair_data=pd, deadline=deadline, oracle=oracle)

@@ -129,10 +129,10 @@ class ExactOptions(SolverOptions):
     price_cuts: tuple[float, ...] = (0.7, 1.0, 1.4)
     """When the root leaves the gap open: tangent cuts of every pair at its best responses to its
     server's root CPU price times each of these factors (dimensionless, > 0; ``()``: none)."""
-    polish_time: float = 1.0
-    """When the root leaves the gap open: at most this many s of local search (the fast method's,
-    from the incumbent and the Lagrangian best responses at the root's prices) for a better start
-    before branching (0: none)."""
+    polish_rounds: int = 50
+    """When the root leaves more than ``polish_gap`` open: at most this many rounds of the fast
+    method's local search (single-DT moves, from the incumbent and from the Lagrangian best responses
+    at the root's prices) for a better start before branching (0: none)."""
     polish_gap: float = 1e-2
     """The polish runs only when the root leaves more than this relative gap (dimensionless, >= 0)."""
     mip_gap_share: float = 0.8
@@ -159,8 +159,8 @@ class ExactOptions(SolverOptions):
         pc = self.price_cuts
         if not (isinstance(pc, tuple) and all(isinstance(c, (int, float)) and math.isfinite(c) and c > 0 for c in pc)):
             bad.append(f"price_cuts must be a tuple of numbers > 0, got {pc!r}")
-        if not (isinstance(self.polish_time, (int, float)) and self.polish_time >= 0):
-            bad.append(f"polish_time must be a number >= 0 (s), got {self.polish_time!r}")
+        if not (isinstance(self.polish_rounds, int) and self.polish_rounds >= 0):
+            bad.append(f"polish_rounds must be an integer >= 0, got {self.polish_rounds!r}")
         if not (isinstance(self.polish_gap, (int, float)) and self.polish_gap >= 0):
             bad.append(f"polish_gap must be a number >= 0, got {self.polish_gap!r}")
         if not (isinstance(self.mip_gap_share, (int, float)) and 0 < self.mip_gap_share < 1):

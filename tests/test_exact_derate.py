@@ -35,7 +35,7 @@ def test_the_derating_alone_keeps_the_bound_below_the_optimum(derating_only) -> 
     @given(seed=st.integers(0, 2**32 - 1))
     def run(seed: int) -> None:
         s = _scale_trap(np.random.default_rng(seed))
-        check_against(s, "exact", brute_force(s), primal_seed="none", polish_time=0.0)
+        check_against(s, "exact", brute_force(s), primal_seed="none", polish_rounds=0)
     run()
 
 

@@ -61,7 +61,7 @@ def test_price_cuts_and_polish_change_no_optimum(make) -> None:
     for k in range(3):
         s = make(k)
         a = solve(s, method="exact")
-        b = solve(s, method="exact", price_cuts=(), polish_time=0.0)
+        b = solve(s, method="exact", price_cuts=(), polish_rounds=0)
         assert a.status == b.status == "optimal"
         assert a.objective == pytest.approx(b.objective, rel=1e-6)
         assert a.bound <= b.objective * (1 + 1e-9) and b.bound <= a.objective * (1 + 1e-9)
@@ -73,7 +73,7 @@ def test_bad_open_root_options_name_their_field() -> None:
         ExactOptions(price_cuts=(1.0, -2.0))
     with pytest.raises(SolverError, match="price_cuts"):
         ExactOptions(price_cuts=[1.0])
-    with pytest.raises(SolverError, match="polish_time"):
-        ExactOptions(polish_time=-1.0)
+    with pytest.raises(SolverError, match="polish_rounds"):
+        ExactOptions(polish_rounds=1.5)
     with pytest.raises(SolverError, match="mip_gap_share"):
         ExactOptions(mip_gap_share=1.0)
