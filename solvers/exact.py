@@ -870,7 +870,8 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
         stats["lagrangian_bound"] = certificate.bound(s.failure_penalty)
         lb = max(lb, stats["lagrangian_bound"])
     closed_at_root = best is not None and lb >= ub - gap * abs(ub)
-    stats["price_cuts"] = 0 if closed_at_root else master.price_cuts(opts.price_cuts)
+    # (not on a master reused through `warm`: its solves are many and small, measured without them)
+    stats["price_cuts"] = 0 if closed_at_root or warm is not None else master.price_cuts(opts.price_cuts)
     if stats["price_cuts"]:
         # the root is open: tangents at every pair's responses to prices near the root's CPU prices,
         # and the root again (its LP's prices may move: the Lagrangian bound is taken again)
@@ -884,7 +885,7 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
             lb = max(lb, stats["lagrangian_bound"])
         closed_at_root = best is not None and lb >= ub - gap * abs(ub)
     stats["root_objective"] = ub   # the incumbent when the root is done (before the polish)
-    if (not closed_at_root and opts.polish_rounds > 0 and certificate is not None
+    if (not closed_at_root and warm is None and opts.polish_rounds > 0 and certificate is not None
             and lb < ub - max(opts.polish_gap, gap) * abs(ub)):
         # the root is open: a better incumbent before branching (HiGHS prunes with it)
         found = _polish(s, pd, best, certificate, deadline, opts.polish_rounds, oracle)

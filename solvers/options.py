@@ -128,7 +128,8 @@ class ExactOptions(SolverOptions):
     """After the root, drop cuts with slack above this (objective units of the master's scale); None keeps all."""
     price_cuts: tuple[float, ...] = (0.7, 1.0, 1.4)
     """When the root leaves the gap open: tangent cuts of every pair at its best responses to its
-    server's root CPU price times each of these factors (dimensionless, > 0; ``()``: none)."""
+    server's root CPU price times each of these factors (dimensionless, > 0; ``()``: none). Not with
+    ``warm=`` (nor the polish)."""
     polish_rounds: int = 50
     """When the root leaves more than ``polish_gap`` open: at most this many rounds of the fast
     method's local search (single-DT moves, from the incumbent and from the Lagrangian best responses
