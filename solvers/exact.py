@@ -41,7 +41,7 @@ from .allocation import (PairData, admit_server, allocate, allocate_server, ener
                          storage_capacity)
 from .fast_dual import LagrangianData, price
 from .fast_primal import repair_storage
-from .highs import MasterOutcome, RowBatch, quiet_highs, run_model
+from .highs import MasterOutcome, quiet_highs, run_model
 from .options import ExactOptions
 
 
@@ -58,91 +58,122 @@ class _Master:
         N, M = s.n_mus, s.n_bss
         pinned = s.pinned
         self.free = np.flatnonzero(~pinned)
-        costs: list[float] = []
-        lower: list[float] = []
-        upper: list[float] = []
-        integer: list[int] = []
-
-        def col(cost: float, lo: float, hi: float, is_int: bool) -> int:
-            costs.append(cost)
-            lower.append(lo)
-            upper.append(hi)
-            if is_int:
-                integer.append(len(costs) - 1)
-            return len(costs) - 1
-
-        # x[n, m] for unpinned DTs (0 on hosts they may not take: down servers)
+        # columns: x[n, m] of the unpinned DTs (n-major; 0 on hosts they may not take: down
+        # servers), then per servable pair (n, m) y and, if it needs CPU, phi and eta, then u[n]
         hosts = allowed_hosts(s)
+        F = self.free.size
+        prev_f = s.placement_prev[self.free]
+        x_cost = np.where(np.arange(M)[None, :] != prev_f[:, None],
+                          (s.migration_penalty[self.free].astype(float) / ref)[:, None], 0.0)
         self.x = -np.ones((N, M), dtype=np.int64)
-        for n in self.free:
-            for m in range(M):
-                cost = float(s.migration_penalty[n]) / ref if m != s.placement_prev[n] else 0.0
-                self.x[n, m] = col(cost, 0.0, 1.0 if hosts[n, m] else 0.0, True)
-        # pairs (n, m) that can be served
+        self.x[self.free] = np.arange(F * M, dtype=np.int64).reshape(F, M)
         req = s.request & ~s.migrating
         ok = pd.servable & hosts & req[:, None]
-        self.pairs = [(int(n), int(m)) for n, m in zip(*np.nonzero(ok))]
-        self.y = {}
-        self.phi = {}
-        self.eta = {}
-        for n, m in self.pairs:
-            c = pd.cycles[n]
-            cost = 0.0
-            if c == 0:  # no CPU: energy is the constant E(T) when served
-                cost = float(pd.energy(np.array([n]), np.array([pd.budget[n, m]]))[0]) / ref
-            self.y[n, m] = col(cost, 0.0, 1.0, True)
-            if c > 0:
-                self.phi[n, m] = col(0.0, 0.0, 1.0, False)
-                self.eta[n, m] = col(1.0, 0.0, math.inf, False)  # eta is in units of ref already
+        pn, pm = (v.astype(np.int64) for v in np.nonzero(ok))
+        self.pairs = list(zip(pn.tolist(), pm.tolist()))
+        cpu = pd.cycles[pn] > 0
+        width = 1 + 2 * cpu.astype(np.int64)
+        y_col = F * M + np.cumsum(width) - width
+        y_cost = np.zeros(pn.size)
+        if (~cpu).any():  # no CPU: energy is the constant E(T) when served
+            y_cost[~cpu] = pd.energy(pn[~cpu], pd.budget[pn[~cpu], pm[~cpu]]) / ref
+        n_pair_cols = int(width.sum())
         # failure of a servable request: u[n] >= 1 - sum_m y[n, m], cost failure_penalty[n]. Written
         # with its own column (not as -penalty y + constant) so that an objective far below the
         # penalties is not the difference of large numbers (penalties of 1e12 J next to mJ energies).
-        self.u = {}
-        can_serve = sorted({n for n, _ in self.pairs})
-        for n in can_serve:
-            self.u[n] = col(float(s.failure_penalty[n]) / ref, 0.0, 1.0, False)
+        can_serve = np.unique(pn)
+        u_col = F * M + n_pair_cols + np.arange(can_serve.size, dtype=np.int64)
+        ncol = F * M + n_pair_cols + can_serve.size
+        costs = np.zeros(ncol)
+        lower = np.zeros(ncol)
+        upper = np.ones(ncol)
+        is_int = np.zeros(ncol, dtype=bool)
+        costs[:F * M] = x_cost.ravel()
+        upper[:F * M] = hosts[self.free].ravel().astype(float)
+        is_int[:F * M] = True
+        costs[y_col] = y_cost
+        is_int[y_col] = True
+        phi_col, eta_col = y_col[cpu] + 1, y_col[cpu] + 2
+        costs[eta_col] = 1.0                     # eta is in units of ref already
+        upper[eta_col] = math.inf
+        costs[u_col] = s.failure_penalty[can_serve].astype(float) / ref
+        integer = np.flatnonzero(is_int)
+        keys = self.pairs
+        self.y = dict(zip(keys, y_col.tolist()))
+        cpu_keys = [k for k, c in zip(keys, cpu.tolist()) if c]
+        self.phi = dict(zip(cpu_keys, phi_col.tolist()))
+        self.eta = dict(zip(cpu_keys, eta_col.tolist()))
+        self.u = dict(zip(can_serve.tolist(), u_col.tolist()))
         never = s.request.copy()
         never[can_serve] = False
         self.offset = float(s.failure_penalty[never].sum()) / ref
         # every requesting MU's penalty (units of ref): the objective's constant if failures were
         # written as penalty (1 - sum_m y); the level master's shift is stated with it
         self.penalty_total = float(s.failure_penalty[s.request].sum()) / ref
-        self.ncol = len(costs)
+        self.ncol = ncol
 
-        rows = RowBatch()
-        row = rows.add
+        # rows, in this order: one host per DT, the failure rows, storage per server, per pair
+        # (y <= x, phi <= y, pmin y <= phi), CPU per server; gathered as (row, column, value) triples
+        r_lo: list[np.ndarray] = []
+        r_hi: list[np.ndarray] = []
+        trip: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []   # (row within block, col, value)
 
+        def block(lo, hi, rr, cc, vv) -> int:
+            first = sum(a.size for a in r_lo)
+            r_lo.append(np.asarray(lo, dtype=float))
+            r_hi.append(np.asarray(hi, dtype=float))
+            trip.append((first + np.asarray(rr, dtype=np.int64), np.asarray(cc, dtype=np.int64),
+                         np.asarray(vv, dtype=float)))
+            return first
+
+        block(np.ones(F), np.ones(F), np.repeat(np.arange(F), M), np.arange(F * M), np.ones(F * M))
+        u_row_of = np.full(N, -1, dtype=np.int64)
+        u_row_of[can_serve] = np.arange(can_serve.size)
+        rr = np.concatenate((np.arange(can_serve.size), u_row_of[pn]))
+        cc = np.concatenate((u_col, y_col))
+        order = np.argsort(rr, kind="stable")   # each failure row: u first, then its y's by server
+        block(np.ones(can_serve.size), np.full(can_serve.size, math.inf), rr[order], cc[order], np.ones(rr.size))
         self.storage_rows: dict[int, tuple[int, float]] = {}   # server -> (row, its scale)
         self.cpu_rows: dict[int, int] = {}
-        for n in self.free:
-            row(1.0, 1.0, [(int(self.x[n, m]), 1.0) for m in range(M)])
-        for n, uj in self.u.items():
-            row(1.0, math.inf, [(uj, 1.0)] + [(self.y[n, m], 1.0) for m in range(M) if (n, m) in self.y])
         pinned_load = np.bincount(s.placement_prev[pinned], weights=s.dt_size_bits[pinned], minlength=M)
         self.storage_room = storage_capacity(s) - pinned_load
+        sized = self.free[s.dt_size_bits[self.free] > 0]
         for m in range(M):
-            cap = float(s.storage_bits[m])
-            if cap <= 0:
-                cap = 1.0
-            coefs = [(int(self.x[n, m]), float(s.dt_size_bits[n]) / cap) for n in self.free if s.dt_size_bits[n] > 0]
-            if coefs:
-                self.storage_rows[m] = (len(rows), cap)
-                row(-math.inf, float(self.storage_room[m]) / cap, coefs)
-        per_server: dict[int, list[tuple[int, float]]] = {m: [] for m in range(M)}
-        for n, m in self.pairs:
-            yj = self.y[n, m]
-            if self.x[n, m] >= 0:
-                row(-math.inf, 0.0, [(yj, 1.0), (int(self.x[n, m]), -1.0)])
-            if (n, m) in self.phi:
-                pj = self.phi[n, m]
-                pmin = float(pd.f_min[n, m] / pd.cpu_hz[m])
-                row(-math.inf, 0.0, [(pj, 1.0), (yj, -1.0)])
-                row(-math.inf, 0.0, [(pj, -1.0), (yj, pmin)])
-                per_server[m].append((pj, 1.0))
+            if sized.size:
+                cap = float(s.storage_bits[m])
+                if cap <= 0:
+                    cap = 1.0
+                first = block([-math.inf], [float(self.storage_room[m]) / cap], np.zeros(sized.size),
+                              self.x[sized, m], s.dt_size_bits[sized].astype(float) / cap)
+                self.storage_rows[m] = (first, cap)
+        x_of = self.x[pn, pm]
+        on_x = x_of >= 0
+        pmin = pd.f_min[pn, pm] / pd.cpu_hz[pm]
+        n_rows = on_x.astype(np.int64) + 2 * cpu.astype(np.int64)   # rows of each pair, in order
+        first_row = np.cumsum(n_rows) - n_rows
+        k_x, k_c = np.flatnonzero(on_x), np.flatnonzero(cpu)
+        r_x = first_row[k_x]
+        r_c = first_row[k_c] + on_x[k_c]
+        phi_of = np.zeros(pn.size, dtype=np.int64)
+        phi_of[k_c] = phi_col
+        rr = np.concatenate((r_x, r_x, r_c, r_c, r_c + 1, r_c + 1))
+        cc = np.concatenate((y_col[k_x], x_of[k_x], phi_of[k_c], y_col[k_c], phi_of[k_c], y_col[k_c]))
+        vv = np.concatenate((np.ones(k_x.size), -np.ones(k_x.size), np.ones(k_c.size), -np.ones(k_c.size),
+                             -np.ones(k_c.size), pmin[k_c]))
+        order = np.argsort(rr, kind="stable")
+        total = int(n_rows.sum())
+        block(np.full(total, -math.inf), np.zeros(total), rr[order], cc[order], vv[order])
         for m in range(M):
-            if per_server[m]:
-                self.cpu_rows[m] = len(rows)
-                row(-math.inf, 1.0, per_server[m])
+            on = k_c[pm[k_c] == m]
+            if on.size:
+                self.cpu_rows[m] = block([-math.inf], [1.0], np.zeros(on.size), phi_of[on], np.ones(on.size))
+        row_lo = np.concatenate(r_lo) if r_lo else np.empty(0)
+        row_hi = np.concatenate(r_hi) if r_hi else np.empty(0)
+        rows_r = np.concatenate([t[0] for t in trip])
+        rows_c = np.concatenate([t[1] for t in trip])
+        rows_v = np.concatenate([t[2] for t in trip])
+        n_all_rows = row_lo.size
+        row_start = np.searchsorted(rows_r, np.arange(n_all_rows + 1))   # triples are in row order
 
         h = quiet_highs(opts.threads, heuristics=opts.highs_heuristics, heuristic_effort=opts.heuristic_effort)
         h.setOptionValue("dual_feasibility_tolerance", DUAL_TOL)
@@ -153,24 +184,24 @@ class _Master:
         inf = highspy.kHighsInf
         lp = highspy.HighsLp()
         lp.num_col_ = self.ncol
-        lp.num_row_ = len(rows)
-        lp.col_cost_ = np.array(costs)
-        lp.col_lower_ = np.array(lower)
-        lp.col_upper_ = np.where(np.isinf(upper), inf, np.array(upper))
-        lp.row_lower_ = np.where(np.isinf(rows.lo), -inf, np.array(rows.lo)) if rows.lo else np.empty(0)
-        lp.row_upper_ = np.where(np.isinf(rows.hi), inf, np.array(rows.hi)) if rows.hi else np.empty(0)
+        lp.num_row_ = n_all_rows
+        lp.col_cost_ = costs
+        lp.col_lower_ = lower
+        lp.col_upper_ = np.where(np.isinf(upper), inf, upper)
+        lp.row_lower_ = np.where(np.isinf(row_lo), -inf, row_lo)
+        lp.row_upper_ = np.where(np.isinf(row_hi), inf, row_hi)
         lp.offset_ = self.offset
         lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-        lp.a_matrix_.start_ = np.array(rows.starts + [len(rows.idx)], dtype=np.int32)
-        lp.a_matrix_.index_ = np.array(rows.idx, dtype=np.int32)
-        lp.a_matrix_.value_ = np.array(rows.val)
+        lp.a_matrix_.start_ = row_start.astype(np.int32)
+        lp.a_matrix_.index_ = rows_c.astype(np.int32)
+        lp.a_matrix_.value_ = rows_v
         integrality = [highspy.HighsVarType.kContinuous] * self.ncol
         for j in integer:
             integrality[j] = highspy.HighsVarType.kInteger
         lp.integrality_ = integrality
         self.integer = np.array(integer, dtype=np.int32)
         h.passModel(lp)
-        self.col_cost = np.array(costs)
+        self.col_cost = costs.copy()
         self.cuts: dict[tuple[int, int], list[float]] = {p: [] for p in self.phi}
         self.slack_top: dict[tuple[int, int], float] = {p: 0.0 for p in self.phi}  # sum of cut rows' most slack
         # each pair's energy at its least share (ref units): no tangent cut exceeds it where phi >= pmin y
@@ -182,7 +213,7 @@ class _Master:
         self.n_yx_rows = sum(1 for n, m in self.pairs if self.x[n, m] >= 0)
         self.derate_base = (2.0 * self.free.size + 6.0 * len(self.u) + 2.0 * M + self.n_yx_rows
                             + 2.0 * len(self.phi))
-        self.n_base_rows = len(rows)
+        self.n_base_rows = n_all_rows
         self.cut_rows: list[tuple[tuple[int, int], float]] = []  # (pair, share) of each cut row, in order
         self.n_cuts = 0
         self.incumbent = None
