@@ -126,7 +126,7 @@ class ExactOptions(SolverOptions):
     """HiGHS ``mip_heuristic_effort`` (dimensionless, 0..1)."""
     drop_slack: float | None = None
     """After the root, drop cuts with slack above this (objective units of the master's scale); None keeps all."""
-    price_cuts: tuple[float, ...] = (0.7, 1.0, 1.4)
+    price_cuts: tuple = (0.7, 1.0, 1.4)
     """When the root leaves the gap open: tangent cuts of every pair at its best responses to its
     server's root CPU price times each of these factors (dimensionless, > 0; ``()``: none). Not with
     ``warm=`` (nor the polish)."""
@@ -158,7 +158,8 @@ class ExactOptions(SolverOptions):
         if self.primal_seed not in ("auto", "fast", "none"):
             bad.append(f"primal_seed must be 'auto', 'fast' or 'none', got {self.primal_seed!r}")
         pc = self.price_cuts
-        if not (isinstance(pc, tuple) and all(isinstance(c, (int, float)) and math.isfinite(c) and c > 0 for c in pc)):
+        if not (isinstance(pc, tuple) and all(isinstance(c, (int, float)) and not isinstance(c, bool)
+                                              and math.isfinite(c) and c > 0 for c in pc)):
             bad.append(f"price_cuts must be a tuple of numbers > 0, got {pc!r}")
         if not (isinstance(self.polish_rounds, int) and self.polish_rounds >= 0):
             bad.append(f"polish_rounds must be an integer >= 0, got {self.polish_rounds!r}")
