@@ -126,7 +126,7 @@ class ExactOptions(SolverOptions):
     """HiGHS ``mip_heuristic_effort`` (dimensionless, 0..1)."""
     drop_slack: float | None = None
     """After the root, drop cuts with slack above this (objective units of the master's scale); None keeps all."""
-    price_cuts: tuple = (0.7, 1.0, 1.4)
+    price_cuts: tuple[float, ...] = (0.7, 1.0, 1.4)
     """When the root leaves the gap open: tangent cuts of every pair at its best responses to its
     server's root CPU price times each of these factors (dimensionless, > 0; ``()``: none). Not with
     ``warm=`` (nor the polish)."""

@@ -286,3 +286,17 @@ def test_training_on_one_sample_is_quiet(tmp_path, recwarn):
     assert math.isnan(explained_variance(torch.tensor([1.0]), torch.tensor([2.0])))
     assert explained_variance(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0])) == 1.0
     assert not [w for w in recwarn if "degrees of freedom" in str(w.message)]
+
+
+def test_field_type_rule_reads_only_unions_as_one_of():
+    """``tuple[float, ...]`` is a tuple, not "a float" (its arguments are not alternatives): the
+    rule rejected exact's default price_cuts under that hint."""
+    from typing import Optional
+
+    from wdtnopt.fieldtypes import as_field_type
+
+    assert as_field_type((0.7, 1.0), tuple[float, ...]) == ((0.7, 1.0), None)
+    assert as_field_type(["a"], list[str]) == (["a"], None)
+    assert as_field_type(3, float | None) == (3.0, None) and as_field_type(None, Optional[float]) == (None, None)
+    assert as_field_type("a", Optional[float])[1] == "a number or None"
+    assert as_field_type(True, int)[1] == "an integer"

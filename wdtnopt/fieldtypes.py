@@ -3,7 +3,8 @@ of them or None), for the solver options and the agents' configs: one rule for b
 from __future__ import annotations
 
 import numbers
-from typing import Any, get_args
+import types
+from typing import Any, Union, get_args, get_origin
 
 WANT = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 """How an error names each kind."""
@@ -13,9 +14,10 @@ def as_field_type(value: Any, hint: Any) -> tuple[Any, str | None]:
     """``(value as the field's type, None)``, or ``(value, "expected form")`` when it is not of it.
 
     An int is a float; a bool (Python's or numpy's) is no number; numpy numbers become Python's.
-    Hints of other types accept anything (returned unchanged).
+    Hints of other types (``tuple[float, ...]``, ``list[str]``, ...) accept anything (returned
+    unchanged: their fields check their own form).
     """
-    kinds = get_args(hint) or (hint,)
+    kinds = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
     optional = type(None) in kinds
     if value is None and optional:
         return None, None
