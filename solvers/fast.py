@@ -59,7 +59,7 @@ from wdtnopt.snapshot import Snapshot
 from . import Solution, SolveStatus, fail_all_solution, make_solution, relative_gap
 from .allocation import admit_server, fits_storage, storage_capacity
 from .fast_dual import SAFETY_RTOL, LagrangianData, Pricing, inner_min, price
-from .fast_master import BundleMaster, bundle_step, restricted_master_placement
+from .fast_master import BundleMaster, bundle_step, restricted_master_placement, storage_placement
 from .fast_primal import PrimalPool, ServerChoice, admit_local, fit_prices, local_search, repair_storage
 from .options import FastOptions
 
@@ -82,6 +82,7 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
     Solution
         ``optimal`` when the certified dual bound is within ``gap``; ``time_limit`` when stopped by
         ``time_limit``; ``feasible`` otherwise; ``infeasible`` when the pinned DTs overfill a server;
+        ``infeasible`` also when no placement fits the storage (a feasibility MILP proves it);
         ``bound_only`` when no placement that fits was found.
 
     Raises
@@ -110,6 +111,12 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
         stats["admissions"] = primal.admissions
         stats["dual_bound"] = bound
         bound = max(bound, 0.0)  # every cost is >= 0
+        if primal.best_placement is None and status != "infeasible":   # infeasible, or a packing missed
+            found, infeasible = storage_placement(ld, max(deadline - time.perf_counter(), 1.0))
+            if infeasible:
+                status, bound = "infeasible", math.inf
+            elif found is not None:
+                primal.offer(found)
         if primal.best_placement is None:
             st = SolveStatus.INFEASIBLE if status == "infeasible" else SolveStatus.BOUND_ONLY
             return fail_all_solution(s, bound=bound, status=st, method="fast", started=t0, stats=stats)

@@ -191,3 +191,56 @@ def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_l
     served = np.zeros(N, dtype=bool)
     served[on[pick & oserved]] = True
     return placement, served
+
+
+def storage_placement(ld: LagrangianData, time_limit: float) -> tuple[np.ndarray | None, bool]:
+    """A placement that fits every server's storage, by a feasibility MILP (HiGHS), or a proof that
+    none exists.
+
+    Binary ``x[n, m]`` over the allowed hosts of the DTs that may move, one host each, and per server
+    ``sum_n size_n x[n, m] <= capacity_m - pinned load_m`` (sizes in units of the largest capacity).
+    Used when fast's repair and master found no placement: the problem is then either infeasible
+    (every method's status ``infeasible``) or a bin packing that the heuristics missed.
+
+    Returns
+    -------
+    (placement [N] int or None, infeasible : bool)
+        ``infeasible`` is True only when HiGHS proved the MILP infeasible; a placement is returned
+        only when :func:`~solvers.allocation.fits_storage` accepts it (evaluate's tolerance).
+    """
+    import highspy
+
+    from .allocation import fits_storage, storage_capacity
+
+    s = ld.pd.snapshot
+    N, M = s.n_mus, s.n_bss
+    cap = storage_capacity(s)
+    unit = max(float(cap.max()), 1e-300)
+    fixed = s.pinned
+    room = (cap - np.bincount(s.placement_prev[fixed], weights=ld.size[fixed], minlength=M)) / unit
+    on, om = np.nonzero(ld.allowed & ~fixed[:, None])
+    movers = np.flatnonzero(~fixed)
+    if np.setdiff1d(movers, on).size:   # a DT that may move has no allowed host
+        return None, True
+    K = on.size
+    h = quiet_highs(1)
+    h.addVars(K, np.zeros(K), np.ones(K))
+    cols = np.arange(K, dtype=np.int32)
+    h.changeColsIntegrality(K, cols, np.full(K, highspy.HighsVarType.kInteger))
+    order = np.argsort(on, kind="stable")
+    rows = np.searchsorted(on[order], movers)
+    h.addRows(movers.size, np.ones(movers.size), np.ones(movers.size), K, rows.astype(np.int32),
+              order.astype(np.int32), np.ones(K))
+    order = np.argsort(om, kind="stable")
+    starts = np.searchsorted(om[order], np.arange(M)).astype(np.int32)
+    h.addRows(M, np.full(M, -highspy.kHighsInf), room, K, starts, order.astype(np.int32),
+              ld.size[on[order]] / unit)
+    r = run_model(h, time_limit=max(float(time_limit), 0.05))
+    if r.infeasible:
+        return None, True
+    if r.x is None:
+        return None, False
+    placement = s.placement_prev.copy()
+    pick = r.x > 0.5
+    placement[on[pick]] = om[pick]
+    return (placement if fits_storage(s, placement) else None), False

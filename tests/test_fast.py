@@ -170,3 +170,33 @@ def test_small_loaded_snapshots_continue_in_exact(seed):
     assert f.status == "optimal" and f.gap <= 0.01
     assert f.bound >= alone.bound and f.objective <= alone.objective
     _check_against_exact(s, f, e)
+
+
+def test_fast_says_infeasible_exactly_when_no_placement_fits_the_storage():
+    """fast, with no placement found, proves infeasibility by a feasibility MILP instead of returning
+    ``bound_only`` with a huge finite bound (7.4e27 on one_cell with 1-bit storage); the truth is a
+    brute force over every placement of the DTs that may move."""
+    import itertools
+
+    import wdtnopt
+    from wdtnopt.solvers.allocation import fits_storage
+    from wdtnopt import Snapshot
+    from wdtnopt import testing as T
+
+    rng = np.random.default_rng(7)
+    seen = set()
+    for k in range(24):
+        d = T.paper_snapshot(4, 2, k % 6).to_dict()
+        size = np.asarray(d["dt_size_bits"], float)
+        d["storage_bits"] = list(rng.uniform(0.2, 1.6, 2) * size.sum() / 2)
+        s = Snapshot.from_dict(d)
+        hosts = [range(2) if not s.pinned[n] else [int(s.placement_prev[n])] for n in range(4)]
+        truth = any(fits_storage(s, np.array(p)) for p in itertools.product(*hosts))
+        r = wdtnopt.solve(s, method="fast")
+        assert (r.status == "infeasible") == (not truth), (k, r.status)
+        if truth:
+            assert r.status in ("optimal", "feasible") and np.isfinite(r.objective)
+        seen.add(truth)
+    assert seen == {True, False}
+    r = wdtnopt.solve(T.one_cell(storage_bits=[1, 1]), method="fast")
+    assert r.status == "infeasible" and r.bound == float("inf")
