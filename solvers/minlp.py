@@ -37,9 +37,48 @@ def _contrib_solver(name: str) -> Any:
     except ImportError:  # pragma: no cover - very old Pyomo
         return None
     try:
-        return SolverFactory(name)
+        opt = SolverFactory(name)
     except Exception:
         return None
+    return _released_gil(opt)
+
+
+class _NoGilModel:
+    """A pyscipopt model whose ``optimize`` releases the GIL (``optimizeNogil``); all else delegated."""
+
+    def __init__(self, model: Any):
+        self._model = model
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def optimize(self) -> None:
+        self._model.optimizeNogil()
+
+
+def _released_gil(opt: Any) -> Any:
+    """``opt`` (Pyomo's SCIP direct interface) made to run SCIP with the GIL released.
+
+    Pyomo captures SCIP's output through a pipe whose reader is a Python thread; pyscipopt's
+    ``optimize`` holds the GIL for the whole solve, so once SCIP has written a pipe's worth
+    (64 KiB: e.g. SoPlex's "Cannot set feasibility tolerance" warnings, thousands of them on a snapshot
+    with deadlines of 1e9 s) the write blocks and the solve never returns, whatever its time limit.
+    With the GIL released the reader drains the pipe. Other solvers, and Pyomo versions without
+    the model-building hook, are returned unchanged.
+    """
+    cls = type(opt)
+    if not callable(getattr(cls, "_create_solver_model", None)) or "scip" not in cls.__name__.lower():
+        return opt
+
+    class ScipReleasingGil(cls):   # type: ignore[misc, valid-type]
+        def _create_solver_model(self, *args: Any, **kwargs: Any) -> Any:
+            model, *rest = super()._create_solver_model(*args, **kwargs)
+            return (_NoGilModel(model) if hasattr(model, "optimizeNogil") else model, *rest)
+
+    try:
+        return ScipReleasingGil()
+    except Exception:   # pragma: no cover - a constructor that needs arguments
+        return opt
 
 
 def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overrides: Any) -> Solution:

@@ -103,3 +103,26 @@ def test_failing_scip_falls_back_to_the_incumbent(monkeypatch):
     assert 0.0 <= sol.bound <= want.objective * (1 + 1e-9)
     if sol.status != "bound_only":
         assert sol.objective >= want.objective * (1 - 1e-9)
+
+
+def test_a_chatty_scip_solve_returns_within_its_time_limit():
+    """SCIP writing more than a pipe's worth (SoPlex's tolerance warnings on deadlines of 1e9 s)
+    deadlocked Pyomo's output capture: the solve never returned, time limit or not. Run in a
+    child process so that a regression fails here instead of hanging the suite."""
+    pytest.importorskip("pyscipopt")
+    code = (
+        "import sys, wdtnopt\n"
+        "from wdtnopt import Snapshot, evaluate\n"
+        "from wdtnopt.testing import paper_snapshot\n"
+        "d = paper_snapshot(6, 2, 0).to_dict(); d['deadline'] = [1e9] * 6\n"
+        "s = Snapshot.from_dict(d)\n"
+        "r = wdtnopt.solve(s, method='pyomo', time_limit=3)\n"
+        "ref = wdtnopt.solve(s, method='exact')\n"
+        "assert r.bound <= ref.objective * (1 + 1e-9) and r.objective >= ref.bound * (1 - 1e-9), (r, ref)\n"
+        "print(r.status)\n")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the SCIP solve with a 3 s time limit did not return in 120 s (output capture deadlock)")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] in ("optimal", "feasible", "time_limit")
