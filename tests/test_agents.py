@@ -135,7 +135,7 @@ class _RecordingHAPPO(HAPPO):
 def test_happo_factor_is_product_of_earlier_agents_ratios():
     torch.manual_seed(0)
     spec = EnvSpec.from_scenario(TINY)
-    algo = _RecordingHAPPO(spec, HAPPOConfig(ppo_epochs=3, actor_lr=1e-2, credit="team"), seed=1)
+    algo = _RecordingHAPPO(spec, HAPPOConfig(ppo_epochs=3, actor_lr=1e-2, credit="team", bs_learn=True), seed=1)
     t, e = 5, 3
     buf = random_rollout(algo, t, e)       # a hand-made batch: random observations and actions
     algo.update(buf)

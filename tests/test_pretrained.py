@@ -78,3 +78,20 @@ def test_gap_decomposition_hybrids_are_the_agent_and_the_fixed_rules():
                             bs_action="tilt_over_kkt")
         energies.append(out.evaluation.energy_total)
     assert np.allclose(rule.table["energy_j"], energies, rtol=1e-12, atol=0) and rule.migrations == 0
+
+
+def test_sweep_rl_smoke_trains_evaluates_and_keeps_earlier_rows(tmp_path):
+    """benchmarks/sweep_rl.py --preset smoke: one row per config, each a real evaluation (the
+    deterministic policy's team cost, as eval_agents computes it), and a second run appends to the CSV."""
+    import csv
+    import subprocess
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "sweep_rl.py"
+    out = tmp_path / "sweep.csv"
+    for cfg in ("default", "learn bs_learn=true"):
+        subprocess.run([sys.executable, str(script), "--preset", "smoke", "--out", str(out), "--config", cfg],
+                       check=True, capture_output=True, text=True, timeout=300)
+    rows = list(csv.DictReader(out.open()))
+    assert [r["label"] for r in rows] == ["default", "learn"]
+    assert "bs_learn=True" in rows[1]["set"] and int(rows[0]["env_steps"]) >= 16
+    for r in rows:
+        assert 0.0 < float(r["team_cost"]) < 10.0 and 0.0 <= float(r["failure_ratio"]) <= 1.0

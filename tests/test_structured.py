@@ -144,7 +144,7 @@ class _Recording(HAPPO):
 def test_local_credit_factor_uses_only_coupled_agents():
     sc = Scenario.paper(n_mus=3, n_bss=2, frame_slots=4)
     spec = EnvSpec.from_scenario(sc)
-    algo = _Recording(spec, HAPPOConfig(ppo_epochs=3, actor_lr=1e-2, credit="local"), seed=1)
+    algo = _Recording(spec, HAPPOConfig(ppo_epochs=3, actor_lr=1e-2, credit="local", bs_learn=True), seed=1)
     t, e = 5, 3
     host = torch.randint(0, spec.n_bss, (t, e, spec.n_mus), generator=torch.Generator().manual_seed(5))
     buf = random_rollout(algo, t, e, bs_hosts=host)   # each DT's host BS: one BS entry used per DT
@@ -345,23 +345,42 @@ def test_kkt_bs_map_is_exp_tilt_centred_on_the_kkt_split():
         HAPPOConfig(bs_map="linear")
 
 
-def test_bs_actor_lr_zero_keeps_the_bs_policy_and_trains_the_rest():
-    """``bs_actor_lr=0``: the BSs keep their initial policy (deterministic action ~ the untilted KKT
-    split) while the MUs and the controller learn; with the default the BSs move (so this can fail)."""
+def test_bs_fixed_at_the_kkt_split_by_default_and_learn_option_trains_them():
+    """Default (``bs_learn=False`` under the kkt map): the BSs act at u = 0.5 (tilt exp(0) = 1, the
+    KKT split) in rollouts and evaluation, their entries are not scored (log-probability 0, so their
+    HAPPO ratio is 1) and no update moves them, while the MUs learn. ``bs_learn=True`` trains them
+    (at ``bs_actor_lr``; 0 keeps their initial, stochastic policy). So each case can fail."""
     import pytest
     from wdtnopt import WdtnoptError
+    from wdtnopt.agents.core import to_env
     from wdtnopt.agents.trainer import Trainer
     tiny = Scenario.paper(n_mus=3, n_bss=2, frame_slots=4)
     fast = {"n_envs": 2, "rollout_steps": 8, "episode_slots": 12, "ppo_epochs": 2, "critic_epochs": 2}
-    for algo in ("beta-happo", "beta-mappo"):
-        moved = {}
-        for lr in (None, 0.0):
-            tr = Trainer(algo, tiny, seed=1, config={**fast, "bs_actor_lr": lr})
-            before = {k: [p.detach().clone() for p in tr.agent.agent_params(k)] for k in ("mu", "bs")}
+    fast_maddpg = {"n_envs": 2, "rollout_steps": 8, "episode_slots": 12, "warmup_steps": 8, "batch_size": 8,
+                   "updates_per_iteration": 2}
+    for algo in ("beta-happo", "beta-mappo", "gaussian-happo", "maddpg"):
+        base = fast_maddpg if algo == "maddpg" else fast
+        cases = [({}, False), ({"bs_learn": True}, True)]
+        if algo != "maddpg":
+            cases += [({"bs_learn": True, "bs_actor_lr": 0.0}, False)]
+        for over, bs_moves in cases:
+            tr = Trainer(algo, tiny, seed=1, config={**base, **over})
+            assert tr.agent.spec.bs_fixed == (not over), (algo, over)
+            before = {k: [p.detach().clone() for p in tr.agent.actors[k].parameters()] for k in ("mu", "bs")}
             tr.train_iteration()
-            moved[lr] = {k: any(not torch.equal(a, b) for a, b in zip(before[k], tr.agent.agent_params(k)))
-                         for k in ("mu", "bs")}
-        assert moved[None] == {"mu": True, "bs": True}, (algo, moved)
-        assert moved[0.0] == {"mu": True, "bs": False}, (algo, moved)
+            tr.train_iteration()
+            moved = {k: any(not torch.equal(a, b) for a, b in zip(before[k], tr.agent.actors[k].parameters()))
+                     for k in ("mu", "bs")}
+            assert moved == {"mu": True, "bs": bs_moves}, (algo, over, moved)
+            obs = tr.env.observe()
+            for det in (True, False):
+                w = to_env(tr.agent.act(obs, deterministic=det), tr.agent.spec)[1]
+                assert (w == 1.0).all() == (not over), (algo, over, det)   # tilt exp(0): the KKT split
+    # the rollout of the default: BS actions 0.5, never scored, HAPPO's M of the MUs from the controller alone
+    from wdtnopt.agents.core import collect
+    tr = Trainer("beta-happo", tiny, seed=2, config=fast)
+    buf, _, _ = collect(tr.agent.actors, tr.agent.values, tr.env, tr.obs, tr.agent.spec, 6)
+    assert (buf.act["bs"] == 0.5).all() and (buf.used["bs"] == 0).all() and (buf.logp["bs"] == 0).all()
+    assert (buf.used["mu"] > 0).any() and (buf.logp["mu"] != 0).any()
     with pytest.raises(WdtnoptError, match="bs_actor_lr"):
         HAPPOConfig(bs_actor_lr=-1.0)

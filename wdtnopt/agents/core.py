@@ -9,6 +9,7 @@ action is one host index per DT (``D = N`` categoricals over M servers, masked).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,10 @@ class EnvSpec:
     KKT split itself; docs/env.md, "Within-slot protocol")"""
     bs_tilt: float = 1.0
     """largest log-multiplier of the ``kkt`` BS map"""
+    bs_fixed: bool = False
+    """the BSs act at ``u = 0.5`` (with the ``kkt`` map: the untilted energy-optimal split) in rollouts
+    and evaluation and are not learners: their entries count as not taken (log-probability 0, ratio 1),
+    and no update touches them (docs/agents.md, "Why the BSs do not learn by default")"""
 
     @property
     def mu_action(self) -> str:
@@ -106,6 +111,15 @@ class EnvSpec:
         """Size of the joint action as a critic input (controller one-hot; level one-hots with a menu)."""
         levels = self.n_mus * self.n_levels if self.has_levels else 0
         return self.n_mus + self.n_bss * self.n_mus + self.n_mus * self.n_bss + levels
+
+
+def configured_spec(spec: EnvSpec, cfg: Any) -> EnvSpec:
+    """``spec`` with a config's action maps; the BSs are fixed at the untilted KKT split
+    (:attr:`EnvSpec.bs_fixed`) under the structured MU map, the "kkt" BS map and ``bs_learn=False``."""
+    fixed = cfg.action_map == "structured" and cfg.bs_map == "kkt" and not cfg.bs_learn
+    return dataclasses.replace(spec, power_decades=cfg.power_decades, action_map=cfg.action_map,
+                               residual_max=cfg.residual_max, bs_map=cfg.bs_map, bs_tilt=cfg.bs_tilt,
+                               bs_fixed=fixed)
 
 
 def group_obs(obs: BatchObs) -> dict[str, np.ndarray]:
@@ -577,6 +591,12 @@ def used_masks(info: dict[str, Any], spec: EnvSpec, n_envs: int) -> dict[str, np
     return out
 
 
+def fixed_bs_action(spec: EnvSpec, n_envs: int) -> np.ndarray:
+    """The BSs' action [E, M, N] when they are not learners (:attr:`EnvSpec.bs_fixed`): ``u = 0.5``,
+    which the ``kkt`` map sends to the tilt ``exp(0) = 1``, the energy-optimal split itself."""
+    return np.full((n_envs, spec.n_bss, spec.n_mus), 0.5, np.float32)
+
+
 def level_dist(actors: nn.ModuleDict, spec: EnvSpec, obs: torch.Tensor, agent: int | None = None) -> Any:
     """The MUs' level categoricals (masked by :meth:`EnvSpec.level_mask`) for MU observations
     ``obs`` [N, B, d] (``agent=None``) or MU ``agent``'s [B, d]."""
@@ -615,6 +635,12 @@ def collect(actors: nn.ModuleDict, value_fn: Any, env: Any, obs: BatchObs, spec:
         go, mask = actor_inputs(obs)
         acts, logp_dims = {}, {}
         for k in TYPES:
+            if k == "bs" and spec.bs_fixed:   # not a learner: u = 0.5, never scored (EnvSpec.bs_fixed)
+                acts[k] = torch.from_numpy(fixed_bs_action(spec, e_)).transpose(0, 1)
+                logp_dims[k] = torch.zeros_like(acts[k])
+                buf.obs[k][t] = go[k].transpose(0, 1)
+                buf.act[k][t] = acts[k].transpose(0, 1)
+                continue
             grp = actors[k]
             dist = grp.dist(grp.output(go[k]), mask if k == "controller" else None)
             a = grp.sample(dist)
@@ -632,6 +658,8 @@ def collect(actors: nn.ModuleDict, value_fn: Any, env: Any, obs: BatchObs, spec:
         np_acts = {k: v.transpose(0, 1).numpy() for k, v in acts.items()}
         obs, reward, done, info = env.step(*to_env(np_acts, spec))
         used = used_masks(info, spec, e_)
+        if spec.bs_fixed:
+            used["bs"] = np.zeros_like(used["bs"])
         for k in TYPES:
             u = torch.from_numpy(used[k]).float()
             buf.used[k][t] = u
@@ -666,6 +694,9 @@ def act(actors: nn.ModuleDict, obs: BatchObs, deterministic: bool = True, spec: 
     go, mask = actor_inputs(obs)
     out = {}
     for k in TYPES:
+        if k == "bs" and spec is not None and spec.bs_fixed:
+            out[k] = fixed_bs_action(spec, obs.mu.shape[0])
+            continue
         grp = actors[k]
         dist = grp.dist(grp.output(go[k]), mask if k == "controller" else None)
         out[k] = (grp.mode(dist) if deterministic else grp.sample(dist)).transpose(0, 1).numpy()

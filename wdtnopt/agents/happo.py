@@ -27,7 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import (LEVEL, TYPES, ActorGroup, EnvSpec, RolloutBuffer, StackedAdam, ValueNorm, act, collect,
-                   explained_variance, gae, level_dist, mlp, seed_everything)
+                   configured_spec, explained_variance, gae, level_dist, mlp, seed_everything)
+
 
 
 @dataclass
@@ -54,9 +55,13 @@ class HAPPOConfig:
     at actor_lr it learned to migrate more and the deterministic policy got worse); with
     credit="team" the controller uses actor_lr like every actor"""
     bs_actor_lr: float | None = None
-    """Adam step size of the BS actors (None: actor_lr). 0 keeps the BSs at their initial policy, whose
-    deterministic action is the untilted KKT split with the "kkt" map: the split is energy-optimal for
-    the served set, and the learned tilt cost 8 points of gap (BENCHMARKS.md, "Where the gap sat")"""
+    """Adam step size of the BS actors when they learn (None: actor_lr; 0 keeps them at their initial,
+    still stochastic, policy)"""
+    bs_learn: bool = False
+    """with the "kkt" BS map: whether the BSs learn a tilt of the energy-optimal split. False (default):
+    they act at u = 0.5, the untilted split, in rollouts and evaluation, and are not updated (their
+    ratio is 1, so HAPPO's factor M is unchanged); the learned tilt cost 8 points of gap (docs/agents.md,
+    "Why the BSs do not learn by default"). The "raw" BS map always learns"""
     critic_lr: float = 5e-4
     """Adam step size of the critic"""
     adam_eps: float = 1e-5
@@ -131,8 +136,7 @@ class HAPPO:
     Config = HAPPOConfig
 
     def __init__(self, spec: EnvSpec, cfg: HAPPOConfig, seed: int = 0):
-        self.spec = dataclasses.replace(spec, power_decades=cfg.power_decades, action_map=cfg.action_map,
-                                        residual_max=cfg.residual_max, bs_map=cfg.bs_map, bs_tilt=cfg.bs_tilt)
+        self.spec = configured_spec(spec, cfg)
         self.cfg = cfg
         self.rng = seed_everything(seed)
         self.actors = nn.ModuleDict({k: self._make_group(k) for k in TYPES})
@@ -154,6 +158,10 @@ class HAPPO:
         if kind == "mu" and LEVEL in self.actors:
             params += list(self.actors[LEVEL].parameters())
         return params
+
+    def learners(self, kinds: tuple[str, ...]) -> tuple[str, ...]:
+        """The types among ``kinds`` that are updated (not the BSs when they are fixed: EnvSpec.bs_fixed)."""
+        return tuple(k for k in kinds if not (k == "bs" and self.spec.bs_fixed))
 
     def actor_lr(self, kind: str) -> float:
         """Adam step size of a type's actors (``ctrl_actor_lr`` for the controller with local credit)."""
@@ -266,7 +274,7 @@ class HAPPO:
         b = buf.steps * buf.n_envs
         out = {}
         with torch.no_grad():
-            for k in ("mu", "bs"):
+            for k in self.learners(("mu", "bs")):
                 obs, r, used = self._local_batch(buf, k)
                 if k == "mu" and self.spec.action_map == "structured" and not self.spec.has_levels:
                     # the exact baseline: the cost at the least deadline-meeting power of the announced
@@ -288,7 +296,7 @@ class HAPPO:
         """Fit the per-type baselines to the local rewards of the entries whose action took effect
         (normalized targets, mean squared error, full batch)."""
         out = {}
-        for k in ("mu", "bs"):
+        for k in self.learners(("mu", "bs")):
             obs, r, used = self._local_batch(buf, k)
             obs, r = obs[used], r[used]
             if r.numel() < 2:
@@ -325,7 +333,7 @@ class HAPPO:
         diags.append(self.update_agent("controller", 0, batch, adv, torch.ones(b)))
         with torch.no_grad():
             log_r["controller"] = self.log_prob_one("controller", 0, batch, entropy=False)[0] - batch["logp"]
-        agents = [(k, i) for k in ("mu", "bs") for i in range(self.spec.group(k)[0])]
+        agents = [(k, i) for k in self.learners(("mu", "bs")) for i in range(self.spec.group(k)[0])]
         for j in self.rng.permutation(len(agents)):
             kind, i = agents[j]
             batch = self.agent_batch(buf, kind, i)
@@ -354,7 +362,7 @@ class HAPPO:
         if cfg.value_norm:
             self.value_norm.update(returns)
         factor = torch.ones_like(adv)
-        agents = [(k, i) for k in TYPES for i in range(self.spec.group(k)[0])]
+        agents = [(k, i) for k in self.learners(TYPES) for i in range(self.spec.group(k)[0])]
         diags: list[dict[str, float]] = []
         for j in self.rng.permutation(len(agents)):
             kind, i = agents[j]

@@ -85,7 +85,7 @@ class MAPPO(HAPPO):
             order = torch.from_numpy(self.rng.permutation(b))
             for mb in (order.chunk(cfg.minibatches) if cfg.minibatches > 1 else [slice(None)]):
                 loss = torch.zeros(())
-                for kind in TYPES:
+                for kind in self.learners(TYPES):
                     coef = cfg.ctrl_entropy_coef if kind == "controller" else cfg.entropy_coef
                     logp, old, ent = self.group_log_prob(buf, kind, mb, coef > 0)
                     log_ratio = logp - old
@@ -101,7 +101,7 @@ class MAPPO(HAPPO):
                 nn.utils.clip_grad_norm_(self.actors.parameters(), cfg.max_grad_norm)
                 self.actor_opt.step()
                 losses.append(float(loss.detach()))
-        out = {"approx_kl": float(np.mean(kls[-len(TYPES):])), "clipfrac": float(np.mean(clips)),
+        out = {"approx_kl": float(np.mean(kls[-len(self.learners(TYPES)):])), "clipfrac": float(np.mean(clips)),
                "policy_loss": float(np.mean(losses))}
         out.update(self.update_critic(buf, returns))
         if local:

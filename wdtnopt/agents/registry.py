@@ -28,8 +28,9 @@ COUNT_FIELDS = frozenset({"n_envs", "rollout_steps", "episode_slots", "hidden", 
                           "batch_size", "updates_per_iteration"})
 """Config fields that count something and must be >= 1 (0 steps, layers or samples learns nothing)."""
 
-LEGACY_CONFIG = {"action_map": "raw", "credit": "team", "bs_map": "raw"}
-"""What a checkpoint written before the structured maps and local credit existed was trained with."""
+LEGACY_CONFIG = {"action_map": "raw", "credit": "team", "bs_map": "raw", "bs_learn": True}
+"""What a checkpoint written before the structured maps, local credit and fixed KKT BSs existed was
+trained with (``bs_learn``: BSs under the "kkt" map learned their tilt)."""
 
 
 @runtime_checkable
