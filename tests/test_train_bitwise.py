@@ -26,13 +26,15 @@ SMALL = {"n_envs": 3, "rollout_steps": 20, "episode_slots": 25}
 PPO = {**SMALL, "ppo_epochs": 3, "critic_epochs": 2}
 OFF_POLICY = {**SMALL, "warmup_steps": 40, "updates_per_iteration": 5, "batch_size": 32}
 RAW = {"action_map": "raw", "bs_map": "raw"}
-CASES = {   # name: (algorithm, config overrides, sha256 prefix recorded before the speed-ups)
+CASES = {   # name: (algorithm, config overrides, sha256 prefix recorded before the speed-ups[, scenario overrides])
     "beta-happo": ("beta-happo", PPO, "3d65d6a85c8a5902"),
     "beta-happo-raw-team": ("beta-happo", {**PPO, **RAW, "credit": "team"}, "3d3365d81396bf91"),
     "gaussian-happo": ("gaussian-happo", PPO, "91457560568dd4ea"),
     "beta-mappo": ("beta-mappo", PPO, "22d169aa7070ae74"),
     "maddpg": ("maddpg", OFF_POLICY, "bdd5e60e6ea948f8"),
     "maddpg-raw": ("maddpg", {**OFF_POLICY, **RAW}, "9c28f65e0f66b04c"),
+    # a semantic menu: the MUs' level head is stepped with their power head; two minibatches
+    "beta-happo-levels": ("beta-happo", {**PPO, "minibatches": 2}, "31ca641b7f7c4184", {"semantic_levels": 3}),
 }
 
 
@@ -58,9 +60,9 @@ def _feed(h: "hashlib._Hash", obj: object) -> None:
         h.update(repr(obj).encode())
 
 
-def fingerprint(algo: str, config: dict) -> str:
+def fingerprint(algo: str, config: dict, scenario: dict | None = None) -> str:
     """sha256 (16 hex digits) of two training iterations of ``algo`` on a 6-MU, 3-BS scenario."""
-    tr = Trainer(algo, Scenario.paper(n_mus=6, n_bss=3), seed=3, config=config)
+    tr = Trainer(algo, Scenario.paper(n_mus=6, n_bss=3, **(scenario or {})), seed=3, config=config)
     h = hashlib.sha256()
     for _ in range(2):
         stats = tr.train_iteration()
@@ -76,5 +78,5 @@ def fingerprint(algo: str, config: dict) -> str:
                     reason=f"digests recorded on {PLATFORM}")
 @pytest.mark.parametrize("case", list(CASES))
 def test_training_is_bit_identical_to_the_recorded_run(case):
-    algo, config, digest = CASES[case]
-    assert fingerprint(algo, config) == digest
+    algo, config, digest, *scenario = CASES[case]
+    assert fingerprint(algo, config, *scenario) == digest
