@@ -4,7 +4,8 @@
     nice -n 10 python benchmarks/bench_train_speed.py --baseline /tmp/main_src --n-mus 30 --repeats 3
 
 Each (algorithm, tree) pair runs in its own process (``PYTHONPATH`` = the tree), interleaved
-repeat by repeat so both trees see the same machine load: one warm-up iteration (imports, first
+repeat by repeat so both trees see the same machine load (``--algos kkt_cpu``: the environment's CPU split
+alone, timed on the calls that random actions make, with a hash of its outputs): one warm-up iteration (imports, first
 allocations, MADDPG's warm-up fill), then ``--iterations`` timed ones; the figure is the process's
 CPU time (user + system) per iteration, the median over repeats. Every run also prints a sha256 of
 the agent's whole state after the timed iterations; the two trees must agree (the speed-ups change
@@ -21,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ALGOS = ("beta-happo", "gaussian-happo", "beta-mappo", "maddpg")
+ALGOS = ("beta-happo", "gaussian-happo", "beta-mappo", "maddpg", "kkt_cpu")
 
 CHILD = r"""
 import hashlib, json, resource, sys
@@ -51,15 +52,48 @@ def feed(obj):
         h.update(repr(obj).encode())
 feed(tr.agent.state_dict())
 cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
-print(json.dumps({"cpu_s_per_iter": cpu / iters, "state_sha256": h.hexdigest()[:16]}))
+import wdtnopt
+print(json.dumps({"cpu_s_per_iter": cpu / iters, "state_sha256": h.hexdigest()[:16], "module": wdtnopt.__file__}))
+"""
+
+
+CHILD_KKT = r"""
+import hashlib, json, resource, sys
+import numpy as np
+from wdtnopt import Scenario
+from wdtnopt.env import core
+from wdtnopt.env.batched import BatchedWdtnEnv
+n_mus, steps = int(sys.argv[1]), int(sys.argv[2])
+calls, kkt = [], core.kkt_cpu
+core.kkt_cpu = lambda *a, **k: calls.append(a) or kkt(*a, **k)
+env = BatchedWdtnEnv(Scenario.paper(n_mus=n_mus), 16, 0, 100, None, mu_action="power_over_need",
+                     bs_action="tilt_over_kkt")
+env.reset()
+rng = np.random.default_rng(0)
+m = env.n_bss
+for _ in range(steps):
+    env.step(rng.uniform(1.0, 1.2, (16, n_mus)), rng.uniform(0.0, 1.0, (16, m, n_mus)), rng.integers(0, m, (16, n_mus)))
+h = hashlib.sha256()
+r0 = resource.getrusage(resource.RUSAGE_SELF)
+for a in calls:
+    h.update(kkt(*a).tobytes())
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+import wdtnopt
+print(json.dumps({"cpu_s_per_iter": cpu / len(calls), "state_sha256": h.hexdigest()[:16], "module": wdtnopt.__file__}))
 """
 
 
 def run(tree: Path, algo: str, n_mus: int, iterations: int, config: dict) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, "-c", CHILD, algo, str(n_mus), str(iterations), json.dumps(config)],
-                         env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    args = ([CHILD_KKT, str(n_mus), str(iterations)] if algo == "kkt_cpu"
+            else [CHILD, algo, str(n_mus), str(iterations), json.dumps(config)])
+    # -P: no current directory ahead of PYTHONPATH (a checkout as the working directory would shadow the tree)
+    out = subprocess.run([sys.executable, "-P", "-c", *args], env=env, capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    if Path(res["module"]).resolve().parents[1] != tree.resolve():
+        sys.exit(f"the run meant for {tree} imported {res['module']}")
+    return res
 
 
 def main() -> None:
@@ -67,7 +101,9 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path, required=True, help="source tree of the baseline (has wdtnopt/)")
     ap.add_argument("--candidate", type=Path, default=Path(__file__).resolve().parents[1],
                     help="source tree measured against it (default: this checkout)")
-    ap.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
+    ap.add_argument("--algos", nargs="+", default=list(ALGOS[:4]), choices=ALGOS,
+                    help="training algorithms; kkt_cpu: the environment's KKT CPU split alone (CPU s per call on the "
+                         "calls of --iterations env steps of 16 environments under random actions; hash of its outputs)")
     ap.add_argument("--n-mus", type=int, default=30)
     ap.add_argument("--iterations", type=int, default=3, help="timed iterations per run (after one warm-up)")
     ap.add_argument("--repeats", type=int, default=3)
@@ -83,7 +119,7 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}; N = {args.n_mus}, {args.iterations} timed iterations "
           f"per run, {args.repeats} interleaved repeats")
-    print("| algorithm | baseline (CPU s/iter) | candidate (CPU s/iter) | speed-up | same state |")
+    print("| algorithm | baseline (CPU s/iter; kkt_cpu: s/call) | candidate | speed-up | same state |")
     print("|---|---|---|---|---|")
     same_all = True
     for algo in args.algos:
@@ -98,7 +134,7 @@ def main() -> None:
         same = digests["baseline"] == digests["candidate"] and len(digests["baseline"]) == 1
         same_all &= same
         b, c = statistics.median(times["baseline"]), statistics.median(times["candidate"])
-        print(f"| {algo} | {b:.3f} | {c:.3f} | {b / c:.2f}x | {'yes' if same else 'NO'} |")
+        print(f"| {algo} | {b:.4g} | {c:.4g} | {b / c:.2f}x | {'yes' if same else 'NO'} |")
     print("load average at the end:", f"{os.getloadavg()[0]:.1f}")
     sys.exit(0 if same_all else 1)
 
