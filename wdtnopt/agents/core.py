@@ -220,7 +220,7 @@ def _agent_slice(p: torch.Tensor, i: int) -> torch.Tensor:
     if rows is None or not torch.is_grad_enabled() or not p.requires_grad:
         return p[i]
     leaf = rows.get(i)
-    if leaf is None:
+    if leaf is None or leaf.data_ptr() != p.data_ptr() + i * p.stride(0) * p.element_size():   # new or moved
         leaf = rows[i] = p.detach()[i].requires_grad_()
     return leaf
 
