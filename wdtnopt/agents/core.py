@@ -200,11 +200,12 @@ class StackedMLP(nn.Module):
         return torch.baddbmm(b, x, w)
 
     def forward_one(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        """Agent ``i`` alone: x [B, in] -> [B, out] (gradients reach only slice i)."""
+        """Agent ``i`` alone: x [B, in] -> [B, out] (gradients reach only slice i; for parameters
+        that a :class:`StackedAdam` steps, they land in its per-agent slices, see :func:`_agent_slice`)."""
         for w, b in self._hidden:
-            x = torch.addmm(b[i], x, w[i]).tanh_()
+            x = torch.addmm(_agent_slice(b, i), x, _agent_slice(w, i)).tanh_()
         w, b = self._out
-        return torch.addmm(b[i], x, w[i])
+        return torch.addmm(_agent_slice(b, i), x, _agent_slice(w, i))
 
     def as_modules(self) -> list[nn.Sequential]:
         """Equivalent per-agent ``nn.Sequential`` modules (the slow reference, for tests and benchmarks)."""
@@ -221,6 +222,21 @@ class StackedMLP(nn.Module):
                     layers.append(nn.Tanh())
             mods.append(nn.Sequential(*layers))
         return mods
+
+
+def _agent_slice(p: torch.Tensor, i: int) -> torch.Tensor:
+    """``p[i]``; under autograd, for a stacked parameter that a :class:`StackedAdam` steps, a leaf
+    view of that slice (the same values and memory), kept per agent, whose ``.grad`` the optimizer
+    reads. The gradient of ``p[i]`` itself would be a zero tensor of the whole stack with slice i
+    filled in (allocated and cleared at every backward, A times larger than the slice); the leaf gets
+    the same slice gradient, bit for bit, without it."""
+    rows = getattr(p, "_agent_rows", None)
+    if rows is None or not torch.is_grad_enabled() or not p.requires_grad:
+        return p[i]
+    leaf = rows.get(i)
+    if leaf is None or leaf.data_ptr() != p.data_ptr() + i * p.stride(0) * p.element_size():   # new or moved
+        leaf = rows[i] = p.detach()[i].requires_grad_()
+    return leaf
 
 
 def mlp(in_dim: int, out_dim: int, hidden: int, layers: int = 2, out_gain: float = 1.0, act: type = nn.Tanh) -> nn.Sequential:
@@ -465,14 +481,28 @@ class StackedAdam:
         self.steps = torch.zeros(n, dtype=torch.long)
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
+        for p in self.params:   # per-agent leaf views of the slices (_agent_slice), created on first use
+            if getattr(p, "_agent_rows", None) is None:
+                p._agent_rows = {}
 
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
+            for leaf in p._agent_rows.values():
+                leaf.grad = None
+
+    @staticmethod
+    def _grad(p: torch.Tensor, i: int) -> torch.Tensor:
+        """Agent i's gradient of ``p``: its leaf slice's (:func:`_agent_slice`) plus ``p.grad[i]``."""
+        leaf = p._agent_rows.get(i)
+        g = leaf.grad if leaf is not None else None
+        if p.grad is not None:
+            g = p.grad[i] if g is None else g + p.grad[i]
+        return torch.zeros_like(p[i]) if g is None else g
 
     @torch.no_grad()
     def step(self, i: int) -> float:
-        grads = [p.grad[i] if p.grad is not None else torch.zeros_like(p[i]) for p in self.params]
+        grads = [self._grad(p, i) for p in self.params]
         norm = torch.sqrt(sum((g * g).sum() for g in grads))
         scale = min(1.0, self.max_grad_norm / (float(norm) + 1e-6))
         b1, b2 = self.betas

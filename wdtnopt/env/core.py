@@ -369,6 +369,13 @@ def kkt_cpu(served: np.ndarray, x: np.ndarray, cycles: np.ndarray, t_budget: np.
     m = cpu_hz.shape[1]
     cpu_x = _rows(cpu_hz, x)
     served = _fits_least_shares(served, x, cycles, t_budget, t_min, cpu_x, m)
+    # per-server sums of [E, N] rows: the bincount of _bincount_rows with its flat bin index built once
+    e_ = x.shape[0]
+    flat_bins = (x + m * np.arange(e_)[:, None]).ravel()
+
+    def per_server(w: np.ndarray) -> np.ndarray:
+        return np.bincount(flat_bins, weights=np.reshape(w, -1), minlength=e_ * m).reshape(e_, m)
+
     cyc = np.where(served, cycles, 1.0)
     tb = np.where(served, t_budget, 1.0)
     kk = np.where(served, bits_ln2_over_b, 1.0)
@@ -379,12 +386,13 @@ def kkt_cpu(served: np.ndarray, x: np.ndarray, cycles: np.ndarray, t_budget: np.
 
         def marginal(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             """log(-E'(t) (t_budget - t)^2 / cycles) at t = t_budget - e^s, and its derivative in s."""
-            t = np.maximum(tb - np.exp(s), 1e-300)
+            es = np.exp(s)
+            t = np.maximum(tb - es, 1e-300)
             z = np.minimum(kk / t, 700.0)
             q = np.maximum(z + np.expm1(-z), 1e-300)          # (x - 1) e^x + 1 = e^x (x - 1 + e^-x)
-            return base + z + np.log(q) + 2.0 * s, z * z / q * np.exp(s) / t + 2.0
+            return base + z + np.log(q) + 2.0 * s, z * z / q * es / t + 2.0
 
-        count = np.maximum(_bincount_rows(x, served.astype(float), m), 1.0)
+        count = np.maximum(per_server(served.astype(float)), 1.0)
         s = np.clip(np.log(cyc * _rows(count, x) / cpu_x), s_lo, s_hi)
         # bracket of log lambda per server: every DT at the whole CPU (total >= cpu) .. every DT at
         # its least share (total <= cpu, as _fits_least_shares keeps)
@@ -396,23 +404,29 @@ def kkt_cpu(served: np.ndarray, x: np.ndarray, cycles: np.ndarray, t_budget: np.
         lo, hi = np.where(has, lo, 0.0), np.where(has, np.maximum(hi, lo), 0.0)
         lam = 0.5 * (lo + hi)
         log_cpu = np.log(np.where(cpu_hz > 0, cpu_hz, 1.0))
+        val_slope = None   # marginal(s) at the current s, when already known (the same values: no recomputation)
         for _ in range(iters):
+            lam_x = _rows(lam, x)
             for _ in range(3):   # each DT's s at the server's lambda: Newton on an increasing convex function
-                val, slope = marginal(s)
-                s = np.clip(s - (val - _rows(lam, x)) / slope, s_lo, s_hi)
+                val, slope = val_slope if val_slope is not None else marginal(s)
+                val_slope = None
+                s = np.clip(s - (val - lam_x) / slope, s_lo, s_hi)
             c = np.where(served, cyc * np.exp(-s), 0.0)
-            _, slope = marginal(s)
-            total = _bincount_rows(x, c, m)
+            val_slope = marginal(s)
+            slope = val_slope[1]
+            total = per_server(c)
             g = np.log(np.maximum(total, 1e-300)) - log_cpu           # decreasing in lambda
             lo, hi = np.where(g > 0, lam, lo), np.where(g > 0, hi, lam)
-            d = _bincount_rows(x, np.where(served & (s > s_lo) & (s < s_hi), c / slope, 0.0), m)
+            d = per_server(np.where(served & (s > s_lo) & (s < s_hi), c / slope, 0.0))
             newton = lam + g * total / np.where(d > 0, d, 1.0)
             lam = np.where((d > 0) & (newton > lo) & (newton < hi), newton, 0.5 * (lo + hi))
+        lam_x = _rows(lam, x)
         for _ in range(3):
-            val, slope = marginal(s)
-            s = np.clip(s - (val - _rows(lam, x)) / slope, s_lo, s_hi)
+            val, slope = val_slope if val_slope is not None else marginal(s)
+            val_slope = None
+            s = np.clip(s - (val - lam_x) / slope, s_lo, s_hi)
         c = np.where(served, cyc * np.exp(-s), 0.0)
-    total = _rows(_bincount_rows(x, c, m), x)
+    total = _rows(per_server(c), x)
     return np.where(served, c / np.where(total > 0, total, 1.0) * cpu_x, 0.0)
 
 
