@@ -148,10 +148,10 @@ class _Master:
                 self.storage_rows[m] = (first, cap)
         x_of = self.x[pn, pm]
         on_x = x_of >= 0
-        pmin = pd.f_min[pn, pm] / pd.cpu_hz[pm]
         n_rows = on_x.astype(np.int64) + 2 * cpu.astype(np.int64)   # rows of each pair, in order
         first_row = np.cumsum(n_rows) - n_rows
         k_x, k_c = np.flatnonzero(on_x), np.flatnonzero(cpu)
+        pmin = pd.f_min[pn[k_c], pm[k_c]] / pd.cpu_hz[pm[k_c]]   # pairs with CPU rows only (cpu_hz > 0 there)
         r_x = first_row[k_x]
         r_c = first_row[k_c] + on_x[k_c]
         phi_of = np.zeros(pn.size, dtype=np.int64)
@@ -159,7 +159,7 @@ class _Master:
         rr = np.concatenate((r_x, r_x, r_c, r_c, r_c + 1, r_c + 1))
         cc = np.concatenate((y_col[k_x], x_of[k_x], phi_of[k_c], y_col[k_c], phi_of[k_c], y_col[k_c]))
         vv = np.concatenate((np.ones(k_x.size), -np.ones(k_x.size), np.ones(k_c.size), -np.ones(k_c.size),
-                             -np.ones(k_c.size), pmin[k_c]))
+                             -np.ones(k_c.size), pmin))
         order = np.argsort(rr, kind="stable")
         total = int(n_rows.sum())
         block(np.full(total, -math.inf), np.zeros(total), rr[order], cc[order], vv[order])
