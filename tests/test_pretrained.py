@@ -41,8 +41,16 @@ def test_pretrained_loads_weights_only_and_reproduces_its_record(name):
 
 
 def test_simulate_pretrained_by_name_and_errors():
-    res = simulate("pretrained:beta-happo", generate_trace(Scenario.paper(), seed=3, slots=4))
+    trace = generate_trace(Scenario.paper(), seed=3, slots=4)
+    threads = torch.get_num_threads()
+    try:   # acting runs on the agent's torch_threads (1), whatever the process had, with the same actions
+        torch.set_num_threads(2)
+        res = simulate("pretrained:beta-happo", trace)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
     assert res.policy == "pretrained:beta-happo" and res.slots == 4
+    assert np.array_equal(res.energy_per_mu, simulate("pretrained:beta-happo", trace).energy_per_mu)
     with pytest.raises(WdtnoptError, match="no shipped agent 'nope'"):
         simulate("pretrained:nope", generate_trace(Scenario.paper(), seed=3, slots=4))
     with pytest.raises(WdtnoptError, match="trained for 30 MUs"):
