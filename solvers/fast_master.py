@@ -198,7 +198,7 @@ def storage_placement(ld: LagrangianData, time_limit: float) -> tuple[np.ndarray
     none exists.
 
     Binary ``x[n, m]`` over the allowed hosts of the DTs that may move, one host each, and per server
-    ``sum_n size_n x[n, m] <= capacity_m - pinned load_m`` (sizes in units of the largest capacity).
+    ``sum_n size_n x[n, m] <= capacity_m - pinned load_m`` (in units of the largest capacity or movable size).
     Used when fast's repair and master found no placement: the problem is then either infeasible
     (every method's status ``infeasible``) or a bin packing that the heuristics missed.
 
@@ -215,8 +215,10 @@ def storage_placement(ld: LagrangianData, time_limit: float) -> tuple[np.ndarray
     s = ld.pd.snapshot
     N, M = s.n_mus, s.n_bss
     cap = storage_capacity(s)
-    unit = max(float(cap.max()), 1e-300)
     fixed = s.pinned
+    # sizes and rooms in units of the largest of them, so every coefficient is <= 1 (with every
+    # capacity 0, units of the capacity would make the sizes overflow what HiGHS reads as finite)
+    unit = max(float(cap.max()), float(ld.size[~fixed].max(initial=0.0)), 1e-300)
     room = (cap - np.bincount(s.placement_prev[fixed], weights=ld.size[fixed], minlength=M)) / unit
     on, om = np.nonzero(ld.allowed & ~fixed[:, None])
     movers = np.flatnonzero(~fixed)

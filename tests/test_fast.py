@@ -200,3 +200,19 @@ def test_fast_says_infeasible_exactly_when_no_placement_fits_the_storage():
     assert seen == {True, False}
     r = wdtnopt.solve(T.one_cell(storage_bits=[1, 1]), method="fast")
     assert r.status == "infeasible" and r.bound == float("inf")
+
+
+def test_fast_says_infeasible_when_every_server_has_zero_storage():
+    """With every capacity 0 the feasibility MILP's sizes were scaled by 1e-300 to 1e308, which HiGHS
+    drops as infinite; it then "found" a placement that fits_storage refused, and fast said
+    ``bound_only`` where exact (and a brute force: no placement fits) says ``infeasible``."""
+    import wdtnopt
+    from wdtnopt import testing as T
+
+    s = T.one_cell(storage_bits=[0.0, 0.0])
+    assert wdtnopt.solve(s, method="exact").status == "infeasible"
+    r = wdtnopt.solve(s, method="fast")
+    assert r.status == "infeasible" and r.bound == float("inf")
+    # DTs of zero size fit anywhere: then the same snapshot is feasible
+    r = wdtnopt.solve(T.one_cell(storage_bits=[0.0, 0.0], dt_size_bits=[0.0, 0.0]), method="fast")
+    assert r.status == "optimal" and np.isfinite(r.objective)
