@@ -25,15 +25,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from eval_agents import RESULTS, evaluate_policies, write_rows  # noqa: E402
-from wdtnopt import Scenario  # noqa: E402
+from wdtnopt import Scenario, WdtnoptError  # noqa: E402
+from wdtnopt.agents.registry import algorithm_class, make_config  # noqa: E402
 from wdtnopt.agents.trainer import Trainer  # noqa: E402
 from wdtnopt.cli.train import _overrides  # noqa: E402
 
 
 def parse_config(text: str) -> tuple[str, dict]:
-    """``"label k=v k=v"`` -> (label, overrides)."""
-    label, *items = text.split()
-    return label, _overrides(tuple(items))
+    """``"label k=v k=v"`` -> (label, overrides); WdtnoptError if there is no label or it holds ``=``."""
+    words = text.split()
+    if not words or "=" in words[0]:
+        raise WdtnoptError(f"--config: expected 'LABEL KEY=VALUE ...' (a label first, then space-separated "
+                           f"overrides), got {text!r}")
+    return words[0], _overrides(tuple(words[1:]))
 
 
 def run_one(algo: str, sc: Scenario, label: str, overrides: dict, seed: int, steps: int, traces: int,
@@ -66,8 +70,17 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--preset", choices=["smoke", "default"], default="default")
     args = ap.parse_args()
-    configs = [parse_config(c) for c in (args.config or ["default"])]
-    sc = Scenario.paper(n_mus=args.n_mus)
+    try:   # every config checked before anything trains: exit 2 and one line, as the CLI
+        for name in ("steps", "traces", "slots"):
+            if getattr(args, name) < 1:
+                raise WdtnoptError(f"--{name}: expected an integer >= 1, got {getattr(args, name)}")
+        configs = [parse_config(c) for c in (args.config or ["default"])]
+        for _, overrides in configs:
+            make_config(algorithm_class(args.algo), overrides)
+        sc = Scenario.paper(n_mus=args.n_mus)
+    except WdtnoptError as e:
+        print(f"sweep_rl.py: error: {e}", file=sys.stderr)
+        sys.exit(2)
     if args.preset == "smoke":
         sc = Scenario.paper(n_mus=4, n_bss=2)
         args.steps, args.traces, args.slots, args.seeds = 16, 1, 10, args.seeds[:1]
