@@ -108,15 +108,15 @@ def test_sweep_rl_smoke_trains_evaluates_and_keeps_earlier_rows(tmp_path):
 @pytest.mark.parametrize("bad", [["--config", "ok", "--config", "x nokey=1"], ["--config", "x bs_learn=maybe"],
                                  ["--config", "x,bs_learn=true"], ["--config", " "], ["--algo", "nonsense"],
                                  ["--traces", "0"], ["--slots", "0"], ["--steps", "-5"], ["--n-mus", "0"]])
-def test_sweep_rl_refuses_bad_input_in_one_line_before_training(tmp_path, bad):
+def test_sweep_rl_refuses_bad_input_in_one_line_before_training(tmp_path, monkeypatch, capsys, bad):
     """A bad --config (even the second one), algorithm or count: exit 2 with one line naming it, no
     traceback, and nothing trained or written (a bad second config used to surface only after the
     first had trained, as a traceback)."""
-    import subprocess
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "sweep_rl.py"
+    import sweep_rl
     out = tmp_path / "sweep.csv"
-    r = subprocess.run([sys.executable, str(script), "--out", str(out), "--n-mus", "4", "--steps", "1", *bad],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2, r.stderr
-    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert not out.exists() and r.stdout == ""
+    monkeypatch.setattr(sys, "argv", ["sweep_rl.py", "--out", str(out), "--n-mus", "4", "--steps", "1", *bad])
+    with pytest.raises(SystemExit) as e:
+        sweep_rl.main()
+    err = capsys.readouterr()
+    assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
+    assert err.err.startswith("sweep_rl.py: error: ") and not out.exists() and err.out == ""
