@@ -237,3 +237,16 @@ def test_backup_server_by_hand_and_shared_by_healing_and_the_policy():
         for s in range(6):
             assert backup_server(h, s, 0) == min((j for j in range(6) if j != s), key=lambda j: (h[s, j], j))
     assert failure_aware.backup_server is backup_server   # one rule, imported where restores are priced
+
+
+def test_failure_aware_policies_refuse_frame_placement():
+    """Their candidates are solved on the frame start's own snapshot, so ``placement="frame"`` was
+    accepted and then silently not used whenever servers can fail; it is refused, naming the option."""
+    from wdtnopt.policies.failure_aware import FailureAwareLyapunovPolicy, FailureAwareOraclePolicy
+
+    for cls in (FailureAwareLyapunovPolicy, FailureAwareOraclePolicy):
+        with pytest.raises(WdtnoptError, match="placement"):
+            cls(placement="frame")
+        assert cls().placement == "slot" and cls(placement="slot").placement == "slot"
+    with pytest.raises(WdtnoptError, match="placement"):
+        FailureAwareLyapunovPolicy(placement="Frame")

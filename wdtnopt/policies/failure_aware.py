@@ -128,8 +128,9 @@ class _FailureAware:
     """Mixin: the placement of the base policy chosen by its objective plus the availability price
     (module docstring); the per-slot allocation is the base policy's. ``horizon_slots`` (default:
     the frame) is the horizon ``H`` of the price. The candidates are placements of the frame
-    start's own snapshot, so these variants keep the one-slot placement (``placement="slot"``,
-    docs/longterm.md) unless told otherwise."""
+    start's own snapshot, so these variants use the one-slot placement (``placement="slot"``,
+    docs/longterm.md); ``placement="frame"`` is refused (their candidates would silently ignore it
+    whenever servers can fail)."""
 
     def __init__(self, *, horizon_slots: int | None = None, **options: Any):
         from ..errors import WdtnoptError
@@ -137,7 +138,10 @@ class _FailureAware:
         if horizon_slots is not None and (not isinstance(horizon_slots, int) or isinstance(horizon_slots, bool)
                                           or horizon_slots < 1):
             raise WdtnoptError(f"horizon_slots: expected an integer >= 1 or None, got {horizon_slots!r}")
-        options.setdefault("placement", "slot")
+        if options.setdefault("placement", "slot") == "frame":
+            raise WdtnoptError("placement: the failure-aware policies solve their candidate placements on the "
+                               "frame start's own snapshot, expected 'slot', got 'frame' (docs/longterm.md, "
+                               "\"Placement for the frame\")")
         super().__init__(**options)   # type: ignore[call-arg]
         self.horizon_slots = horizon_slots
 
