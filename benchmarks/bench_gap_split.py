@@ -29,13 +29,14 @@ import argparse
 import json
 import math
 import platform
+import sys
 import time
 
 from typing import Any
 
 import numpy as np
 
-from wdtnopt import Scenario, gap, generate_trace, hindsight_bound, simulate
+from wdtnopt import Scenario, WdtnoptError, gap, generate_trace, hindsight_bound, simulate
 from wdtnopt.policies.lyapunov import LyapunovPolicy, MyopicOraclePolicy
 from wdtnopt.trace import Trace
 
@@ -221,8 +222,19 @@ def main() -> None:
     for k in ("n_mus", "slots", "seed"):
         if getattr(args, k) is not None:
             cfg[k] = getattr(args, k)
+    try:   # bad input: exit 2 and one line before anything is solved, as the CLI
+        if not args.policies:
+            raise WdtnoptError("--policies: expected at least one of " + ", ".join(repr(p) for p in POLICIES))
+        if args.iters < 1:
+            raise WdtnoptError(f"--iters: expected an integer >= 1, got {args.iters}")
+        if not args.time_limit > 0:
+            raise WdtnoptError(f"--time-limit: expected a number of seconds > 0, got {args.time_limit}")
+        tr = generate_trace(Scenario.paper(n_mus=cfg["n_mus"], n_bss=cfg["n_bss"]), seed=cfg["seed"],
+                            slots=cfg["slots"])
+    except WdtnoptError as e:
+        print(f"bench_gap_split.py: error: {e}", file=sys.stderr)
+        sys.exit(2)
     print(f"machine: {platform.machine()}, python {platform.python_version()}; {cfg}")
-    tr = generate_trace(Scenario.paper(n_mus=cfg["n_mus"], n_bss=cfg["n_bss"]), seed=cfg["seed"], slots=cfg["slots"])
     results = [simulate(POLICIES[p](), tr) for p in args.policies]
     hb = hindsight_bound(tr, iters=args.iters)
     gap(results, tr, bound=hb, iters=args.iters)

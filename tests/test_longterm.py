@@ -284,3 +284,24 @@ def test_bench_gap_split_smoke(tmp_path):
     fc = res["frame_check"]
     assert fc["held_lower"] <= fc["held_upper"] * (1 + 1e-9)
     assert fc["free_replacement"] <= fc["held_upper"] * (1 + 1e-4)
+
+
+@pytest.mark.parametrize("bad", [["--slots", "0"], ["--n-mus", "0"], ["--iters", "0"], ["--policies"],
+                                 ["--frame-check", "--time-limit", "-1"]])
+def test_bench_gap_split_refuses_bad_input_in_one_line(monkeypatch, capsys, bad):
+    """Bad input: exit 2 and one line naming it, before any solve (it was a traceback; ``--policies``
+    with no name ran the whole bound for nothing, or an IndexError with ``--frame-check``)."""
+    import sys
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import bench_gap_split
+
+    monkeypatch.setattr(sys, "argv", ["bench_gap_split.py", "--preset", "smoke", *bad])
+    with pytest.raises(SystemExit) as e:
+        bench_gap_split.main()
+    err = capsys.readouterr()
+    assert e.value.code == 2 and err.out == "" and len(err.err.strip().splitlines()) == 1, err.err
+    named = {"--slots": "slots", "--n-mus": "n_mus", "--iters": "--iters", "--policies": "--policies",
+             "--frame-check": "--time-limit"}[bad[0]]
+    assert err.err.startswith(f"bench_gap_split.py: error: {named}") or f": {named}:" in err.err, err.err
