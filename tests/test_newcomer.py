@@ -300,3 +300,19 @@ def test_field_type_rule_reads_only_unions_as_one_of():
     assert as_field_type(3, float | None) == (3.0, None) and as_field_type(None, Optional[float]) == (None, None)
     assert as_field_type("a", Optional[float])[1] == "a number or None"
     assert as_field_type(True, int)[1] == "an integer"
+
+
+def test_numpy_bools_are_bools_for_options_and_configs():
+    """numpy 2 names its bool type ``bool`` (numpy 1: ``bool_``), so np.False_ was refused for a bool
+    option ("highs_presolve must be true or false, got np.False_") although numpy numbers are
+    accepted everywhere else; it is still no number."""
+    from wdtnopt.fieldtypes import as_field_type
+    from wdtnopt.solvers import solve
+    from wdtnopt.testing import one_cell
+
+    for v in (np.False_, np.True_):
+        assert as_field_type(v, bool) == (bool(v), None) and type(as_field_type(v, bool)[0]) is bool
+        assert as_field_type(v, int)[1] == "an integer" and as_field_type(v, float)[1] == "a number"
+    s = one_cell()
+    assert solve(s, method="exact", highs_presolve=np.False_).objective == pytest.approx(
+        solve(s, method="exact", highs_presolve=False).objective, rel=1e-9)

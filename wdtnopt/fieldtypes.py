@@ -6,6 +6,8 @@ import numbers
 import types
 from typing import Any, Union, get_args, get_origin
 
+import numpy as np
+
 WANT = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 """How an error names each kind."""
 
@@ -24,7 +26,7 @@ def as_field_type(value: Any, hint: Any) -> tuple[Any, str | None]:
     kind = next((k for k in kinds if k is not type(None)), None)
     if kind not in WANT:
         return value, None
-    is_bool = isinstance(value, bool) or type(value).__name__ == "bool_"
+    is_bool = isinstance(value, (bool, np.bool_))   # numpy 2 names its bool type "bool", numpy 1 "bool_"
     ok = {bool: is_bool, str: isinstance(value, str),
           int: isinstance(value, numbers.Integral) and not is_bool,
           float: isinstance(value, numbers.Real) and not is_bool}[kind]
