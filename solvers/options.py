@@ -158,9 +158,11 @@ class ExactOptions(SolverOptions):
         if self.primal_seed not in ("auto", "fast", "none"):
             bad.append(f"primal_seed must be 'auto', 'fast' or 'none', got {self.primal_seed!r}")
         pc = self.price_cuts
-        if not (isinstance(pc, tuple) and all(isinstance(c, (int, float)) and not isinstance(c, bool)
-                                              and math.isfinite(c) and c > 0 for c in pc)):
+        factors = [as_field_type(c, float) for c in pc] if isinstance(pc, tuple) else [(None, "a tuple")]
+        if not all(want is None and math.isfinite(c) and c > 0 for c, want in factors):
             bad.append(f"price_cuts must be a tuple of numbers > 0, got {pc!r}")
+        else:   # numpy numbers stored as Python's, as every other option
+            object.__setattr__(self, "price_cuts", tuple(c for c, _ in factors))
         if not (isinstance(self.polish_rounds, int) and self.polish_rounds >= 0):
             bad.append(f"polish_rounds must be an integer >= 0, got {self.polish_rounds!r}")
         if not (isinstance(self.polish_gap, (int, float)) and self.polish_gap >= 0):

@@ -316,3 +316,17 @@ def test_numpy_bools_are_bools_for_options_and_configs():
     s = one_cell()
     assert solve(s, method="exact", highs_presolve=np.False_).objective == pytest.approx(
         solve(s, method="exact", highs_presolve=False).objective, rel=1e-9)
+
+
+def test_exact_price_cuts_take_numpy_numbers_as_every_other_option():
+    """price_cuts=(np.float32(0.7),) was refused ("must be a tuple of numbers > 0") while numpy numbers
+    are accepted (and stored as Python's) for every other option; bools and non-positive factors are
+    still refused, naming the option."""
+    from wdtnopt.solvers import SolverError
+    from wdtnopt.solvers.options import ExactOptions
+
+    o = ExactOptions(price_cuts=(np.float32(0.5), np.int64(2), 1.4))
+    assert o.price_cuts == (0.5, 2.0, 1.4) and all(type(c) is float for c in o.price_cuts)
+    for bad in ((True,), (np.float64(0.0),), (np.float32("nan"),), [0.7], 0.7):
+        with pytest.raises(SolverError, match="price_cuts"):
+            ExactOptions(price_cuts=bad)
