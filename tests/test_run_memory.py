@@ -108,6 +108,7 @@ def test_an_oversize_command_exits_2_with_one_line_before_generating(monkeypatch
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and "\n" not in err and not calls
     assert err.endswith("not even one slot fits: use fewer MUs or BSs, or a lighter policy than lyapunov")
+    assert err.startswith("error: n_mus, n_bss:")   # fewer slots cannot help: the fields that can
 
 
 def test_an_unforeseen_memory_error_is_one_line_exit_2(monkeypatch, capsys):

@@ -172,7 +172,7 @@ def test_a_window_that_cannot_fit_is_refused_in_one_line(monkeypatch):
         tracemalloc.stop()
     assert peak < 1 << 20
     msg = str(info.value)
-    assert "\n" not in msg and msg.startswith("slots:") and "not even one slot fits: use fewer MUs or BSs" in msg
+    assert "\n" not in msg and msg.startswith("n_mus, n_bss:") and "not even one slot fits: use fewer MUs or BSs" in msg
     with pytest.raises(WdtnoptError, match=r"use at most \d+ slots per window \(window_slots\)"):
         generate_trace(Scenario.paper(n_mus=2000, n_bss=50), seed=0, slots=1000, window_slots=200)
     # what fits is windowed instead of refused

@@ -366,8 +366,8 @@ def check_trace_fits(n_mus: int, n_bss: int, slots: int) -> None:
     per_slot = trace_memory_bytes(n_mus, n_bss, 2) - trace_memory_bytes(n_mus, n_bss, 1)
     fit = max((have - trace_memory_bytes(n_mus, n_bss, 0)) // per_slot, 0)
     change = (f"use at most {fit:,} slots at this size, or fewer MUs or BSs" if fit >= 1 else
-              "not even one slot fits: use fewer MUs or BSs")
-    raise WdtnoptError(f"slots: a trace of {slots:,} slots x {n_mus:,} MUs x {n_bss:,} BSs needs about "
+              f"{NO_SLOT_FITS}: use fewer MUs or BSs")
+    raise WdtnoptError(f"{'slots' if fit >= 1 else 'n_mus, n_bss'}: a trace of {slots:,} slots x {n_mus:,} MUs x {n_bss:,} BSs needs about "
                        f"{_gib(need)} of memory and {_gib(have)} is available; {change}")
 
 
@@ -418,7 +418,11 @@ def windowed_memory_bytes(n_mus: int, n_bss: int, slots: int, window_slots: int)
     return trace_memory_bytes(n, m, w) + w * stored_slot_bytes(n, m) + 32 * t * m + 160 * n + 8 * _SKIP_CHUNK
 
 
-def check_memory_fits(need: int, what: str, change: str) -> None:
+NO_SLOT_FITS = "not even one slot fits"
+"""How a memory refusal's advice starts when only fewer MUs or BSs can help (named n_mus, n_bss)."""
+
+
+def check_memory_fits(need: int, what: str, change: str, field: str | None = None) -> None:
     """Refuse, before allocating, what needs more than the memory available.
 
     Parameters
@@ -429,18 +433,22 @@ def check_memory_fits(need: int, what: str, change: str) -> None:
         What needs them, for the message ("a trace of ...").
     change : str
         What the user can change so that it fits.
+    field : str, optional
+        The field the message names first; None: ``slots``, or ``n_mus, n_bss`` when ``change``
+        says that not even one slot fits (fewer slots cannot help then).
 
     Raises
     ------
     WdtnoptError
-        One line naming ``slots``, the estimate, the memory available and ``change``.
+        One line naming ``field``, the estimate, the memory available and ``change``.
     """
     from .errors import WdtnoptError
 
     have = available_memory_bytes()
     if have is None or need <= have:
         return
-    raise WdtnoptError(f"slots: {what} needs about {_gib(need)} of memory and {_gib(have)} is available; {change}")
+    field = field or ("n_mus, n_bss" if change.startswith(NO_SLOT_FITS) else "slots")
+    raise WdtnoptError(f"{field}: {what} needs about {_gib(need)} of memory and {_gib(have)} is available; {change}")
 
 
 def plan_windows(n_mus: int, n_bss: int, slots: int, window_slots: Any = "auto") -> int | None:
@@ -488,7 +496,7 @@ def plan_windows(n_mus: int, n_bss: int, slots: int, window_slots: Any = "auto")
         elif windowed_memory_bytes(n, m, 1, 1) <= have:
             change = "use fewer slots (the [T, M] server processes alone do not fit)"
         else:
-            change = "not even one slot fits: use fewer MUs or BSs"
+            change = f"{NO_SLOT_FITS}: use fewer MUs or BSs"
         check_memory_fits(need, f"{whole} in windows of {w:,} slot{'s' if w > 1 else ''} (whole: {_gib(trace_memory_bytes(n, m, t))})",
                           change)
     return w
