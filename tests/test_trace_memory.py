@@ -47,4 +47,4 @@ def test_cli_oversize_is_one_line_exit_2(capsys):
               "--no-progress"])
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and err.startswith("error: slots:") and "TiB" in err and "fewer MUs" in err
+    assert "\n" not in err and err.startswith("error: n_mus, n_bss:") and "TiB" in err and "fewer MUs" in err
