@@ -107,8 +107,12 @@ def main() -> None:
     ap.add_argument("--n-mus", type=int, default=30)
     ap.add_argument("--iterations", type=int, default=3, help="timed iterations per run (after one warm-up)")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script, measures nothing")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes (N = 6, 1 iteration, 1 repeat, in place of --n-mus, "
+                    "--iterations and --repeats): checks the script, measures nothing")
     args = ap.parse_args()
+    for name in ("n_mus", "iterations", "repeats"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(args, name)}")
     config = {}
     if args.smoke:
         args.n_mus, args.iterations, args.repeats = 6, 1, 1

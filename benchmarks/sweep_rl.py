@@ -60,7 +60,8 @@ def run_one(algo: str, sc: Scenario, label: str, overrides: dict, seed: int, ste
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--algo", default="beta-happo")
-    ap.add_argument("--steps", type=int, default=50_000)
+    ap.add_argument("--steps", type=int, default=50_000,
+                    help="env steps to train (at least: rounded up to whole iterations)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--config", action="append", default=[], metavar="'LABEL KEY=VALUE ...'")
     ap.add_argument("--n-mus", type=int, default=30)
@@ -68,7 +69,10 @@ def main() -> None:
     ap.add_argument("--slots", type=int, default=200)
     ap.add_argument("--tag", default="sweep")
     ap.add_argument("--out", default=None)
-    ap.add_argument("--preset", choices=["smoke", "default"], default="default")
+    ap.add_argument("--preset", choices=["smoke", "default"], default="default",
+                    help="smoke: a 4-MU, 2-BS scenario, 16 steps, 1 trace of 10 slots and the first seed, in "
+                         "place of --n-mus, --steps, --traces, --slots and --seeds (seconds, for the tests); "
+                         "default: the flags as given")
     args = ap.parse_args()
     try:   # every config checked before anything trains: exit 2 and one line, as the CLI
         for name in ("steps", "traces", "slots"):
