@@ -367,7 +367,7 @@ def check_trace_fits(n_mus: int, n_bss: int, slots: int) -> None:
     fit = max((have - trace_memory_bytes(n_mus, n_bss, 0)) // per_slot, 0)
     change = (f"use at most {fit:,} slots at this size, or fewer MUs or BSs" if fit >= 1 else
               f"{NO_SLOT_FITS}: use fewer MUs or BSs")
-    raise WdtnoptError(f"{'slots' if fit >= 1 else 'n_mus, n_bss'}: a trace of {slots:,} slots x {n_mus:,} MUs x {n_bss:,} BSs needs about "
+    raise WdtnoptError(f"{refused_field(change)}: a trace of {slots:,} slots x {n_mus:,} MUs x {n_bss:,} BSs needs about "
                        f"{_gib(need)} of memory and {_gib(have)} is available; {change}")
 
 
@@ -422,7 +422,13 @@ NO_SLOT_FITS = "not even one slot fits"
 """How a memory refusal's advice starts when only fewer MUs or BSs can help (named n_mus, n_bss)."""
 
 
-def check_memory_fits(need: int, what: str, change: str, field: str | None = None) -> None:
+def refused_field(change: str) -> str:
+    """The field a memory refusal names: ``slots``, or ``n_mus, n_bss`` when its advice ``change``
+    says that not even one slot fits (fewer slots cannot help then)."""
+    return "n_mus, n_bss" if change.startswith(NO_SLOT_FITS) else "slots"
+
+
+def check_memory_fits(need: int, what: str, change: str) -> None:
     """Refuse, before allocating, what needs more than the memory available.
 
     Parameters
@@ -433,22 +439,19 @@ def check_memory_fits(need: int, what: str, change: str, field: str | None = Non
         What needs them, for the message ("a trace of ...").
     change : str
         What the user can change so that it fits.
-    field : str, optional
-        The field the message names first; None: ``slots``, or ``n_mus, n_bss`` when ``change``
-        says that not even one slot fits (fewer slots cannot help then).
 
     Raises
     ------
     WdtnoptError
-        One line naming ``field``, the estimate, the memory available and ``change``.
+        One line naming the field to change (:func:`refused_field`), the estimate, the memory
+        available and ``change``.
     """
     from .errors import WdtnoptError
 
     have = available_memory_bytes()
     if have is None or need <= have:
         return
-    field = field or ("n_mus, n_bss" if change.startswith(NO_SLOT_FITS) else "slots")
-    raise WdtnoptError(f"{field}: {what} needs about {_gib(need)} of memory and {_gib(have)} is available; {change}")
+    raise WdtnoptError(f"{refused_field(change)}: {what} needs about {_gib(need)} of memory and {_gib(have)} is available; {change}")
 
 
 def plan_windows(n_mus: int, n_bss: int, slots: int, window_slots: Any = "auto") -> int | None:
