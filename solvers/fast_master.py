@@ -145,6 +145,13 @@ def bundle_step(center: np.ndarray, center_value: float, width: np.ndarray, x_ha
     return center, center_value, width, bool(predicted <= 1e-4 * max(abs(center_value), ref))
 
 
+def _grouped(index: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row starts, column order) [int32] of HiGHS's row-wise form for one row per entry of ``groups``
+    (sorted) holding the columns whose ``index`` equals it."""
+    order = np.argsort(index, kind="stable")
+    return np.searchsorted(index[order], groups).astype(np.int32), order.astype(np.int32)
+
+
 def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_limit: float, Pr: Pricing,
                                 slack: float = 0.3):
     """Pick one found option per MU by a MILP (HiGHS) under every server's CPU and storage.
@@ -172,14 +179,11 @@ def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_l
     h.addVars(K, np.zeros(K), np.ones(K))
     h.changeColsCost(K, cols, oconst / master.ref)
     h.changeColsIntegrality(K, cols, np.full(K, highspy.HighsVarType.kInteger))
-    order = np.argsort(on, kind="stable")
-    starts = np.searchsorted(on[order], np.arange(N)).astype(np.int32)
-    h.addRows(N, np.ones(N), np.ones(N), K, starts, order.astype(np.int32), np.ones(K))
-    order = np.argsort(om, kind="stable")
-    starts = np.searchsorted(om[order], np.arange(M)).astype(np.int32)
-    h.addRows(M, np.full(M, -inf), s.cpu_hz / master.Fs, K, starts, order.astype(np.int32),
-              ocpu[order] / master.Fs[om[order]])
-    h.addRows(M, np.full(M, -inf), s.storage_bits / master.Ss, K, starts, order.astype(np.int32),
+    starts, order = _grouped(on, np.arange(N))
+    h.addRows(N, np.ones(N), np.ones(N), K, starts, order, np.ones(K))
+    starts, order = _grouped(om, np.arange(M))
+    h.addRows(M, np.full(M, -inf), s.cpu_hz / master.Fs, K, starts, order, ocpu[order] / master.Fs[om[order]])
+    h.addRows(M, np.full(M, -inf), s.storage_bits / master.Ss, K, starts, order,
               ld.size[on[order]] / master.Ss[om[order]])
     h.setOptionValue("mip_rel_gap", 1e-4)
     r = run_model(h, time_limit=max(float(time_limit), 0.05))
@@ -213,7 +217,7 @@ def storage_placement(ld: LagrangianData, time_limit: float) -> tuple[np.ndarray
     from .allocation import fits_storage, storage_capacity
 
     s = ld.pd.snapshot
-    N, M = s.n_mus, s.n_bss
+    M = s.n_bss
     cap = storage_capacity(s)
     fixed = s.pinned
     # sizes and rooms in units of the largest of them, so every coefficient is <= 1 (with every
@@ -229,14 +233,10 @@ def storage_placement(ld: LagrangianData, time_limit: float) -> tuple[np.ndarray
     h.addVars(K, np.zeros(K), np.ones(K))
     cols = np.arange(K, dtype=np.int32)
     h.changeColsIntegrality(K, cols, np.full(K, highspy.HighsVarType.kInteger))
-    order = np.argsort(on, kind="stable")
-    rows = np.searchsorted(on[order], movers)
-    h.addRows(movers.size, np.ones(movers.size), np.ones(movers.size), K, rows.astype(np.int32),
-              order.astype(np.int32), np.ones(K))
-    order = np.argsort(om, kind="stable")
-    starts = np.searchsorted(om[order], np.arange(M)).astype(np.int32)
-    h.addRows(M, np.full(M, -highspy.kHighsInf), room, K, starts, order.astype(np.int32),
-              ld.size[on[order]] / unit)
+    starts, order = _grouped(on, movers)
+    h.addRows(movers.size, np.ones(movers.size), np.ones(movers.size), K, starts, order, np.ones(K))
+    starts, order = _grouped(om, np.arange(M))
+    h.addRows(M, np.full(M, -highspy.kHighsInf), room, K, starts, order, ld.size[on[order]] / unit)
     r = run_model(h, time_limit=max(float(time_limit), 0.05))
     if r.infeasible:
         return None, True
