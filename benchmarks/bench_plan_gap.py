@@ -1,0 +1,110 @@
+"""What any valid per-trace bound can reach: a legal hindsight plan against the oracle and the bounds.
+
+    python benchmarks/bench_plan_gap.py --n-mus 30 --slots 100 --seeds 0 1 2 3 4   # the measurement
+    python benchmarks/bench_plan_gap.py --preset smoke
+
+For each seed: the myopic oracle's run (energy ``E_O``, per-MU failures ``F_O``); the
+column-generation hindsight bound ``LB_col`` and the migration-aware bound ``LB_mig`` at the
+oracle's own failure ratios (as ``gap`` reports them); and a legal open-loop plan
+(:func:`wdtnopt.bounds_plan.hindsight_plan`) that serves every MU at least as often as the oracle did,
+replayed by the simulator (energy ``E_P`` by ``evaluate``). Every valid per-trace bound at the
+oracle's failure ratios is <= ``E_P`` (the plan is one of the policies it bounds), so the oracle's
+gap to any valid per-trace bound is >= ``(E_O - E_P) / E_P`` ("best any bound can do"): where that
+exceeds half the reported gap ``(E_O - LB_col) / LB_col``, no valid per-trace bound halves it
+(docs/longterm.md, "What a per-trace bound can reach").
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+
+import numpy as np
+
+from wdtnopt import Scenario, WdtnoptError, gap, generate_trace, hindsight_bound, simulate
+from wdtnopt.bounds_migration import migration_bound
+from wdtnopt.bounds_plan import ServedRecorder, hindsight_plan
+from wdtnopt.policies.lyapunov import MyopicOraclePolicy
+
+PRESETS = {"smoke": dict(n_mus=6, n_bss=2, slots=10, seeds=[0], iters=3, time_limit=5.0),
+           "default": dict(n_mus=30, n_bss=5, slots=100, seeds=[0, 1, 2], iters=6, time_limit=30.0)}
+
+
+def measure(n_mus: int, n_bss: int, slots: int, seed: int, iters: int, time_limit: float) -> dict:
+    """One seed's figures (J per MU per slot; gaps as fractions) and CPU seconds of each part."""
+    tr = generate_trace(Scenario.paper(n_mus=n_mus, n_bss=n_bss), seed=seed, slots=slots)
+    scale = n_mus * slots
+    c0 = time.process_time()
+    rec = ServedRecorder(MyopicOraclePolicy())
+    ro = simulate(rec, tr)
+    c1 = time.process_time()
+    hb = hindsight_bound(tr, iters=iters)
+    row = gap([ro], tr, bound=hb, iters=iters).rows[0]
+    mb = migration_bound(tr, hb, ro.failure_ratio_per_mu)
+    c2 = time.process_time()
+    plan = hindsight_plan(tr, rec.served, time_limit=time_limit)
+    c3 = time.process_time()
+    e_o, e_p = float(ro.energy_per_mu.sum()), plan.energy_j
+    lb_col, lb_mig = row.bound_per_mu_slot * scale, mb.total_energy
+    reported = (e_o - lb_col) / lb_col
+    return dict(seed=seed, oracle_energy=e_o / scale, oracle_failure_ratio=ro.failure_ratio,
+                column_bound=lb_col / scale, migration_bound=lb_mig / scale, plan_energy=e_p / scale,
+                plan_failure_ratio=plan.result.failure_ratio, plan_migrations=plan.result.migrations,
+                oracle_migrations=ro.migrations, plan_shortfall=int(plan.shortfall.sum()),
+                plan_failures_le_oracle=bool((plan.result.failures_per_mu <= ro.failures_per_mu).all()),
+                gap_column=reported, gap_migration=(e_o - lb_mig) / lb_mig, best_any_bound=(e_o - e_p) / e_p,
+                half_reported=reported / 2, plan_above_bounds=bool(e_p >= max(lb_col, lb_mig)),
+                milp_statuses=sorted(set(plan.statuses)),
+                cpu_s=dict(oracle=c1 - c0, bounds=c2 - c1, plan=c3 - c2))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    ap.add_argument("--n-mus", type=int, default=None)
+    ap.add_argument("--n-bss", type=int, default=None)
+    ap.add_argument("--slots", type=int, default=None)
+    ap.add_argument("--seeds", type=int, nargs="+", default=None)
+    ap.add_argument("--iters", type=int, default=None, help="dual evaluations of the bound (and at the oracle's ratios)")
+    ap.add_argument("--time-limit", type=float, default=None, help="seconds of each frame MILP solve")
+    ap.add_argument("--smoke", action="store_true", help="the smoke preset (replaces --preset)")
+    ap.add_argument("--json", default=None, help="write the results here")
+    args = ap.parse_args()
+    cfg = dict(PRESETS["smoke" if args.smoke else args.preset])
+    for k in ("n_mus", "n_bss", "slots", "seeds", "iters", "time_limit"):
+        if getattr(args, k) is not None:
+            cfg[k] = getattr(args, k)
+    try:
+        for k in ("n_mus", "n_bss", "slots", "iters"):
+            if cfg[k] < 1:
+                raise WdtnoptError(f"--{k.replace('_', '-')}: expected an integer >= 1, got {cfg[k]}")
+        if not cfg["time_limit"] > 0:
+            raise WdtnoptError(f"--time-limit: expected seconds > 0, got {cfg['time_limit']}")
+        Scenario.paper(n_mus=cfg["n_mus"], n_bss=cfg["n_bss"])
+    except WdtnoptError as e:
+        print(f"bench_plan_gap.py: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(f"machine: {platform.machine()}, python {platform.python_version()}; {cfg}", flush=True)
+    rows = []
+    for seed in cfg["seeds"]:
+        r = measure(cfg["n_mus"], cfg["n_bss"], cfg["slots"], seed, cfg["iters"], cfg["time_limit"])
+        rows.append(r)
+        print(f"seed {seed}: oracle {r['oracle_energy'] * 1e3:.4f} mJ (failures {100 * r['oracle_failure_ratio']:.2f}%), "
+              f"column bound {r['column_bound'] * 1e3:.4f}, migration bound {r['migration_bound'] * 1e3:.4f}, "
+              f"plan {r['plan_energy'] * 1e3:.4f} mJ (failures {100 * r['plan_failure_ratio']:.2f}%, "
+              f"{r['plan_migrations']} moves, shortfall {r['plan_shortfall']}); oracle's gap "
+              f"{100 * r['gap_column']:.2f}% (migration bound {100 * r['gap_migration']:.2f}%), best any valid "
+              f"bound can do {100 * r['best_any_bound']:.2f}% vs half the reported {100 * r['half_reported']:.2f}%; "
+              f"CPU s {r['cpu_s']['oracle']:.0f} / {r['cpu_s']['bounds']:.0f} / {r['cpu_s']['plan']:.0f}", flush=True)
+    best = np.array([r["best_any_bound"] for r in rows])
+    half = np.array([r["half_reported"] for r in rows])
+    print(f"seeds where no valid per-trace bound can halve the oracle's gap: {int((best > half).sum())} of {len(rows)}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"config": cfg, "rows": rows}, f, indent=1, default=float)
+
+
+if __name__ == "__main__":
+    main()
