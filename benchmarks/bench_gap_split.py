@@ -37,24 +37,15 @@ from typing import Any
 import numpy as np
 
 from wdtnopt import Scenario, WdtnoptError, gap, generate_trace, hindsight_bound, simulate
+from wdtnopt.bounds_plan import phi_of_cpu as _phi
 from wdtnopt.policies.lyapunov import LyapunovPolicy, MyopicOraclePolicy
 from wdtnopt.trace import Trace
 
 PRESETS = {"smoke": dict(n_mus=6, n_bss=2, slots=10, seed=0), "default": dict(n_mus=50, n_bss=5, slots=100, seed=0)}
 POLICIES = {"oracle": lambda: MyopicOraclePolicy(), "lyapunov": lambda: LyapunovPolicy(),
-            "lyapunov one-slot placement": lambda: LyapunovPolicy(placement="slot")}
+            "lyapunov-slot": lambda: LyapunovPolicy(placement="slot")}   # lyapunov-slot: the one-slot placement
+ALIASES = {"lyapunov one-slot placement": "lyapunov-slot"}   # the name before (still accepted)
 TANGENTS = 8           # initial tangents per served pair of the frame MILP
-
-
-def _phi(pd: Any, n: np.ndarray, m: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``phi(f) = E_n(T[n,m] - c_n / f)`` and its derivative in f (<= 0) for busy pairs, ``f >= f_min``."""
-    from wdtnopt.solvers.allocation import energy_slope
-
-    c = pd.cycles[n]
-    t = np.maximum(pd.budget[n, m] - c / f, pd.t_min[n])
-    val = pd.energy(n, t)
-    der = -energy_slope(t, pd.alpha[n], pd.k[n]) * c / (f * f)
-    return val, der
 
 
 class _FrameMilp:
@@ -213,11 +204,13 @@ def main() -> None:
     ap.add_argument("--slots", type=int, default=None)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--iters", type=int, default=6, help="dual evaluations of the bound (and per policy)")
-    ap.add_argument("--policies", nargs="*", default=list(POLICIES), choices=list(POLICIES))
+    ap.add_argument("--policies", nargs="*", default=list(POLICIES), choices=list(POLICIES) + list(ALIASES),
+                    help="lyapunov-slot: the Lyapunov scheduler with the one-slot placement")
     ap.add_argument("--frame-check", action="store_true", help="also the first frame's MILP with hindsight")
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds of the frame MILP")
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args()
+    args.policies = [ALIASES.get(p, p) for p in args.policies]
     cfg = dict(PRESETS[args.preset])
     for k in ("n_mus", "slots", "seed"):
         if getattr(args, k) is not None:

@@ -275,7 +275,7 @@ def test_bench_gap_split_smoke(tmp_path):
     subprocess.run([sys.executable, str(root / "benchmarks" / "bench_gap_split.py"), "--preset", "smoke", "--frame-check",
                     "--json", str(out)], check=True, capture_output=True, cwd=root)
     res = json.loads(out.read_text())
-    assert [r["policy"] for r in res["split"]] == ["oracle", "lyapunov", "lyapunov one-slot placement"]
+    assert [r["policy"] for r in res["split"]] == ["oracle", "lyapunov", "lyapunov-slot"]
     for r in res["split"]:
         parts = r["a_slot_relaxation"] + r["b_placement"] + r["c_prices"] + r["rest"]
         assert r["gap"] * r["bound"] == pytest.approx(parts, rel=1e-6, abs=1e-12)
@@ -287,7 +287,8 @@ def test_bench_gap_split_smoke(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [["--slots", "0"], ["--n-mus", "0"], ["--iters", "0"], ["--policies"],
-                                 ["--frame-check", "--time-limit", "-1"]])
+                                 ["--frame-check", "--time-limit", "-1"],
+                                 ["--slots", "0", "--policies", "lyapunov-slot", "lyapunov one-slot placement"]])
 def test_bench_gap_split_refuses_bad_input_in_one_line(monkeypatch, capsys, bad):
     """Bad input: exit 2 and one line naming it, before any solve (it was a traceback; ``--policies``
     with no name ran the whole bound for nothing, or an IndexError with ``--frame-check``)."""

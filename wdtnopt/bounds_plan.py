@@ -112,8 +112,26 @@ class PlanPolicy(Policy):
                         tx_time=self.tx_time[t].copy(), cpu_hz=self.cpu_hz[t].copy())
 
 
-def _phi(pd: Any, n: np.ndarray, m: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``phi(f) = E_n(T[n,m] - c_n / f)`` (J) and its derivative in f (<= 0) for busy pairs, ``f >= f_min``."""
+def phi_of_cpu(pd: Any, n: np.ndarray, m: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The energy of MU ``n`` served on server ``m`` with CPU ``f`` and its derivative in ``f``.
+
+    ``phi(f) = E_n(max(T[n, m] - c_n / f, t_min,n))`` (docs/model.md, section 3: the transmission
+    gets what the deadline leaves after relay and DT update), convex and non-increasing in f.
+
+    Parameters
+    ----------
+    pd : PairData
+        The slot's per-(MU, server) data (solvers/allocation.py).
+    n, m : ndarray of int, shape [P]
+        Busy pairs (``cycles > 0``).
+    f : ndarray, shape [P]
+        CPU (cycles/s), ``f >= f_min[n, m]``.
+
+    Returns
+    -------
+    tuple of ndarray, shape [P]
+        ``phi(f)`` (J) and ``phi'(f)`` (J per cycle/s, <= 0).
+    """
     from .solvers.allocation import energy_slope
 
     c = pd.cycles[n]
@@ -226,7 +244,7 @@ class _Frame:
         """Rows ``e >= phi(p) w + phi'(p) (f F - p w)`` for pairs ``js`` at CPU points ``p`` (cycles/s)."""
         F = pd.cpu_hz[bm[js]]
         for p in points:
-            val, der = _phi(pd, bn[js], bm[js], p)
+            val, der = phi_of_cpu(pd, bn[js], bm[js], p)
             a_w = (val - der * p) / ENERGY_UNIT_J
             a_f = der * F / ENERGY_UNIT_J
             for j, aw, af in zip(js, a_w, a_f):
@@ -251,7 +269,7 @@ class _Frame:
                     continue
                 p = np.maximum(f[js], 1e-12) * pd.cpu_hz[bm[js]]
                 p = np.maximum(p, pd.f_min[bn[js], bm[js]])
-                val, _ = _phi(pd, bn[js], bm[js], p)
+                val, _ = phi_of_cpu(pd, bn[js], bm[js], p)
                 under = val / ENERGY_UNIT_J > e[js] * (1 + 1e-4) + 1e-9
                 if under.any():
                     self._tangents(rows, pd, bn, bm, w0, P, js[under], [p[under]])
