@@ -28,12 +28,15 @@ from wdtnopt.bounds_migration import migration_bound
 from wdtnopt.bounds_plan import ServedRecorder, hindsight_plan
 from wdtnopt.policies.lyapunov import MyopicOraclePolicy
 
-PRESETS = {"smoke": dict(n_mus=6, n_bss=2, slots=10, seeds=[0], iters=3, time_limit=5.0),
+PRESETS = {"smoke": dict(n_mus=6, n_bss=2, slots=10, seeds=[0], iters=3, time_limit=120.0),
            "default": dict(n_mus=30, n_bss=5, slots=100, seeds=[0, 1, 2], iters=6, time_limit=30.0)}
 
 
-def measure(n_mus: int, n_bss: int, slots: int, seed: int, iters: int, time_limit: float) -> dict:
-    """One seed's figures (J per MU per slot; gaps as fractions) and CPU seconds of each part."""
+def measure(n_mus: int, n_bss: int, slots: int, seed: int, iters: int, time_limit: float,
+            save: str | None = None) -> dict:
+    """One seed's figures (J per MU per slot; gaps as fractions) and CPU seconds of each part; ``save``:
+    a folder for the plan (``plan_seed{S}.npz``: placement, served, tx_time, cpu_hz; replay it with
+    ``PlanPolicy(**np.load(f))``)."""
     tr = generate_trace(Scenario.paper(n_mus=n_mus, n_bss=n_bss), seed=seed, slots=slots)
     scale = n_mus * slots
     c0 = time.process_time()
@@ -46,6 +49,11 @@ def measure(n_mus: int, n_bss: int, slots: int, seed: int, iters: int, time_limi
     c2 = time.process_time()
     plan = hindsight_plan(tr, rec.served, time_limit=time_limit)
     c3 = time.process_time()
+    if save:
+        import os
+        os.makedirs(save, exist_ok=True)
+        np.savez_compressed(os.path.join(save, f"plan_seed{seed}.npz"), placement=plan.placement, served=plan.served,
+                            tx_time=plan.tx_time, cpu_hz=plan.cpu_hz)
     e_o, e_p = float(ro.energy_per_mu.sum()), plan.energy_j
     lb_col, lb_mig = row.bound_per_mu_slot * scale, mb.total_energy
     reported = (e_o - lb_col) / lb_col
@@ -53,11 +61,26 @@ def measure(n_mus: int, n_bss: int, slots: int, seed: int, iters: int, time_limi
                 column_bound=lb_col / scale, migration_bound=lb_mig / scale, plan_energy=e_p / scale,
                 plan_failure_ratio=plan.result.failure_ratio, plan_migrations=plan.result.migrations,
                 oracle_migrations=ro.migrations, plan_shortfall=int(plan.shortfall.sum()),
+                plan_violations=plan.violations,
                 plan_failures_le_oracle=bool((plan.result.failures_per_mu <= ro.failures_per_mu).all()),
                 gap_column=reported, gap_migration=(e_o - lb_mig) / lb_mig, best_any_bound=(e_o - e_p) / e_p,
                 half_reported=reported / 2, plan_above_bounds=bool(e_p >= max(lb_col, lb_mig)),
                 milp_statuses=sorted(set(plan.statuses)),
                 cpu_s=dict(oracle=c1 - c0, bounds=c2 - c1, plan=c3 - c2))
+
+
+def markdown(rows: list[dict]) -> str:
+    """The table of docs/longterm.md and BENCHMARKS.md (energies in mJ per MU per slot)."""
+    out = ["| seed | oracle: energy, failures | column bound | migration bound | plan: energy, failures, moves "
+           "| oracle's reported gap (migration bound) | best any valid bound can do | half the reported gap |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['seed']} | {r['oracle_energy'] * 1e3:.4f}, {100 * r['oracle_failure_ratio']:.2f}% "
+                   f"| {r['column_bound'] * 1e3:.4f} | {r['migration_bound'] * 1e3:.4f} "
+                   f"| {r['plan_energy'] * 1e3:.4f}, {100 * r['plan_failure_ratio']:.2f}%, {r['plan_migrations']} "
+                   f"| {100 * r['gap_column']:.2f}% ({100 * r['gap_migration']:.2f}%) "
+                   f"| **{100 * r['best_any_bound']:.2f}%** | {100 * r['half_reported']:.2f}% |")
+    return "\n".join(out)
 
 
 def main() -> None:
@@ -71,6 +94,7 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=None, help="seconds of each frame MILP solve")
     ap.add_argument("--smoke", action="store_true", help="the smoke preset (replaces --preset)")
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--save-plans", default=None, help="folder for each seed's plan (npz)")
     args = ap.parse_args()
     cfg = dict(PRESETS["smoke" if args.smoke else args.preset])
     for k in ("n_mus", "n_bss", "slots", "seeds", "iters", "time_limit"):
@@ -89,15 +113,18 @@ def main() -> None:
     print(f"machine: {platform.machine()}, python {platform.python_version()}; {cfg}", flush=True)
     rows = []
     for seed in cfg["seeds"]:
-        r = measure(cfg["n_mus"], cfg["n_bss"], cfg["slots"], seed, cfg["iters"], cfg["time_limit"])
+        r = measure(cfg["n_mus"], cfg["n_bss"], cfg["slots"], seed, cfg["iters"], cfg["time_limit"],
+                    args.save_plans)
         rows.append(r)
         print(f"seed {seed}: oracle {r['oracle_energy'] * 1e3:.4f} mJ (failures {100 * r['oracle_failure_ratio']:.2f}%), "
               f"column bound {r['column_bound'] * 1e3:.4f}, migration bound {r['migration_bound'] * 1e3:.4f}, "
               f"plan {r['plan_energy'] * 1e3:.4f} mJ (failures {100 * r['plan_failure_ratio']:.2f}%, "
-              f"{r['plan_migrations']} moves, shortfall {r['plan_shortfall']}); oracle's gap "
+              f"{r['plan_migrations']} moves, shortfall {r['plan_shortfall']}, {r['plan_violations']} violations, failures "
+              f"<= the oracle's for every MU: {r['plan_failures_le_oracle']}); oracle's gap "
               f"{100 * r['gap_column']:.2f}% (migration bound {100 * r['gap_migration']:.2f}%), best any valid "
               f"bound can do {100 * r['best_any_bound']:.2f}% vs half the reported {100 * r['half_reported']:.2f}%; "
               f"CPU s {r['cpu_s']['oracle']:.0f} / {r['cpu_s']['bounds']:.0f} / {r['cpu_s']['plan']:.0f}", flush=True)
+    print(markdown(rows))
     best = np.array([r["best_any_bound"] for r in rows])
     half = np.array([r["half_reported"] for r in rows])
     print(f"seeds where no valid per-trace bound can halve the oracle's gap: {int((best > half).sum())} of {len(rows)}")

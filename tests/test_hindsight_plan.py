@@ -96,7 +96,7 @@ def test_plan_is_never_below_the_brute_force_optimum(seed):
     """Against the oracle's served sets on a tiny trace, and against random served subsets on a
     tiny trace with fast MUs and scarce CPU (where a plan's choice of requests and moves matters)."""
     tr = generate_trace(TINY, seed=seed, slots=4)
-    rec, ro, plan = oracle_and_plan(tr, time_limit=5.0)
+    rec, ro, plan = oracle_and_plan(tr, time_limit=120.0)
     assert plan.shortfall.sum() == 0
     own = plan.result.requests_per_mu - plan.result.failures_per_mu      # the plan's own served counts
     ref = ro.requests_per_mu - ro.failures_per_mu
@@ -111,7 +111,7 @@ def test_plan_is_never_below_the_brute_force_optimum(seed):
 
     tr = generate_trace(SCARCE, seed=seed, slots=6)
     want = np.asarray(tr.request) & (np.random.default_rng(seed).random((6, 2)) < 0.6)
-    plan = hindsight_plan(tr, want, time_limit=5.0)
+    plan = hindsight_plan(tr, want, time_limit=120.0)
     own = plan.result.requests_per_mu - plan.result.failures_per_mu
     assert plan.shortfall.sum() == 0 and (own >= want.sum(axis=0)).all()
     assert plan.energy_j >= brute_optimum(tr, own) * (1 - 1e-6) - 1e-12
@@ -120,7 +120,7 @@ def test_plan_is_never_below_the_brute_force_optimum(seed):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_plan_replays_legally_and_dominates_the_oracles_failures(seed):
     tr = generate_trace(Scenario.paper(n_mus=8, n_bss=3), seed=seed, slots=12)
-    rec, ro, plan = oracle_and_plan(tr, time_limit=5.0)
+    rec, ro, plan = oracle_and_plan(tr, time_limit=120.0)
     assert plan.shortfall.sum() == 0
     assert (plan.result.failures_per_mu <= ro.failures_per_mu).all()
     chk = _Checker(plan.placement, plan.served, plan.tx_time, plan.cpu_hz)
@@ -144,7 +144,7 @@ def test_plan_lies_above_both_bounds(seed):
     """A legal plan is one of the policies the bounds are below, at its own failure ratios and at the
     oracle's (its failures are no more than the oracle's)."""
     tr = generate_trace(Scenario.paper(n_mus=8, n_bss=3), seed=seed, slots=12)
-    rec, ro, plan = oracle_and_plan(tr, time_limit=5.0)
+    rec, ro, plan = oracle_and_plan(tr, time_limit=120.0)
     hb = hindsight_bound(tr, iters=4)
     for eps in (plan.result.failure_ratio_per_mu, ro.failure_ratio_per_mu):
         lb = hb.value_at(eps)[0]
@@ -156,7 +156,7 @@ def test_plan_policy_is_open_loop():
     """The replay's actions depend on the slot only: a policy that never looks at the snapshot's
     contents other than the slot index gives the same run."""
     tr = generate_trace(TINY, seed=3, slots=6)
-    _, _, plan = oracle_and_plan(tr, time_limit=5.0)
+    _, _, plan = oracle_and_plan(tr, time_limit=120.0)
     assert isinstance(plan.policy(), Policy)
     a = simulate(plan.policy(), tr)
     b = simulate(plan.policy(), tr)

@@ -55,7 +55,9 @@ class HindsightPlan:
     ``tx_time [T, N]`` (s) and ``cpu_hz [T, N]`` (cycles/s) the decision of every slot, ``result``
     the :class:`~wdtnopt.simulation.SimResult` of the replay, ``shortfall [N]`` the requests each MU
     was served fewer than the reference (0 everywhere: its failures are <= the reference's),
-    ``statuses`` the MILP status of each frame.
+    ``statuses`` the MILP status of each frame, ``violations`` how many constraint breaches
+    :func:`wdtnopt.evaluate` listed over the replay's slots (0 for a plan that the model accepts as
+    is; the simulator refuses every hard one, a missed deadline would count as a failure).
     """
 
     placement: np.ndarray
@@ -65,6 +67,7 @@ class HindsightPlan:
     result: Any
     shortfall: np.ndarray
     statuses: list[str] = field(default_factory=list)
+    violations: int = 0
 
     @property
     def energy_j(self) -> float:
@@ -308,6 +311,7 @@ class _Executor(PlanPolicy):
         self.cpu_hz = np.zeros((T, N))
         if self.want is None:
             self.want = np.zeros((T, N), bool)
+        self.violations = 0
 
     def allocate(self, snapshot: Snapshot, state: Any) -> Decision:
         from .solvers.allocation import allocate
@@ -316,6 +320,9 @@ class _Executor(PlanPolicy):
         a = allocate(snapshot, snapshot.placement_prev, served=self.want[t] & snapshot.request & ~snapshot.migrating)
         self.served[t], self.tx_time[t], self.cpu_hz[t] = a.served, np.where(a.served, a.tx_time, 0.0), a.cpu_hz
         return super().allocate(snapshot, state)
+
+    def observe(self, snapshot: Snapshot, evaluation: Evaluation) -> None:
+        self.violations += len(evaluation.violations)
 
 
 class _Planner(_Executor):
@@ -354,6 +361,7 @@ class _Planner(_Executor):
         return x
 
     def observe(self, snapshot: Snapshot, evaluation: Evaluation) -> None:
+        super().observe(snapshot, evaluation)
         self.count += evaluation.served & snapshot.request
 
 
@@ -504,4 +512,4 @@ def hindsight_plan(trace: Trace, served: Any, *, time_limit: float = 30.0, gap: 
         best, res = cand
         target = best.served   # the next pass places the frames for these served sets
     return HindsightPlan(best.plan_placement.copy(), best.served.copy(), best.tx_time.copy(), best.cpu_hz.copy(),
-                         res, shortfall(res), statuses)
+                         res, shortfall(res), statuses, best.violations)
