@@ -88,6 +88,11 @@ class PlanPolicy(Policy):
         The placement at each frame start.
     served, tx_time, cpu_hz : array_like, shape [T, N]
         Each slot's decision in the optimization view (bool, s, cycles/s).
+
+    Raises
+    ------
+    WdtnoptError
+        When a run starts (``reset``) on a trace whose frames, slots or MUs the arrays do not match.
     """
 
     name = "hindsight-plan"
@@ -102,9 +107,10 @@ class PlanPolicy(Policy):
         self.trace = trace
         K = trace.scenario.frame_slots
         frames = -(-trace.slots // K)
-        if self.plan_placement.shape != (frames, trace.n_mus) or self.served.shape != (trace.slots, trace.n_mus):
-            raise WdtnoptError(f"plan: expected placement [{frames}, {trace.n_mus}] and decisions "
-                               f"[{trace.slots}, {trace.n_mus}], got {self.plan_placement.shape} and {self.served.shape}")
+        shapes = (self.served.shape, self.tx_time.shape, self.cpu_hz.shape)
+        if self.plan_placement.shape != (frames, trace.n_mus) or set(shapes) != {(trace.slots, trace.n_mus)}:
+            raise WdtnoptError(f"plan: expected placement [{frames}, {trace.n_mus}] and served, tx_time, cpu_hz "
+                               f"[{trace.slots}, {trace.n_mus}], got {self.plan_placement.shape} and {shapes}")
 
     def place(self, snapshot: Snapshot, state: Any) -> np.ndarray:
         return self.plan_placement[state.t // self.trace.scenario.frame_slots]
