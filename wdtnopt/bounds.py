@@ -130,6 +130,47 @@ class HindsightBound:
             return 0.0, np.zeros(self.n_mus)
         return best, point.mu
 
+    def tighten(self, eps: Any, iters: int = 10, *, failure_price: float = 0.0) -> float:
+        """Spend ``iters`` more dual evaluations on targets ``eps`` and return the bound there (J).
+
+        The points found are kept, so they also bound every other target (:meth:`value_at`). This
+        is what :func:`gap` does for each policy at its own per-MU failure ratios: a bound climbed
+        for ``eps = 0.05`` alone is loose at a policy that fails 1.5% of its requests.
+
+        Parameters
+        ----------
+        eps : float or array_like of shape [N]
+            Per-MU failure-ratio targets, in [0, 1].
+        iters : int, optional
+            Dual evaluations to spend (column generation: master passes with ``eps`` as the
+            failure rows' right-hand side, its columns kept; supergradient: a uniform search, then
+            per-MU ascent). ``0`` or a bound with no solver state left: none.
+        failure_price : float, optional
+            The scenario's failure price (J), where the supergradient search starts; unused by
+            column generation.
+
+        Returns
+        -------
+        float
+            ``value_at(eps)[0]``, the best total energy bound (J) at ``eps``.
+
+        Raises
+        ------
+        WdtnoptError
+            If ``eps`` is not one number or N numbers, or ``iters`` is not an integer >= 0.
+        """
+        if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or iters < 0:
+            raise WdtnoptError(f"iters: expected an integer >= 0, got {iters!r}")
+        self.targets(eps)   # names a malformed eps
+        eps = np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
+        ev = getattr(self, "_evaluator", None)
+        cols = getattr(self, "_columns", None)
+        if ev is not None and iters > 0:
+            _maximize(ev, self, eps, int(iters), failure_price, 1e-4)
+        elif cols is not None and iters > 0 and cols.cd.slots:
+            cols.run(self, eps, int(iters))
+        return self.value_at(eps)[0]
+
     @property
     def total_energy(self) -> float:
         """The bound on the total MU energy of the trace (J) at ``self.eps``."""
@@ -659,15 +700,10 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
         # iters=0 asks for no climb per policy; the bound itself still needs its own evaluations
         bound = hindsight_bound(trace, **({"iters": iters} if iters > 0 else {}), **bound_options)
     ev = getattr(bound, "_evaluator", None)
-    cols = getattr(bound, "_columns", None)
     if ev is not None and iters > 0:
         ev.plan(iters * len(res_list))
     for r in res_list:
-        eps = r.failure_ratio_per_mu
-        if ev is not None and iters > 0:
-            _maximize(ev, bound, eps, iters, trace.scenario.failure_price, 1e-4)
-        elif cols is not None and iters > 0 and cols.cd.slots:
-            cols.run(bound, eps, iters)
+        bound.tighten(r.failure_ratio_per_mu, iters, failure_price=trace.scenario.failure_price)
     # every dual point bounds every policy at its own targets: each row takes the best of all the
     # points, those found for the policies after it included (the order of `results` does not matter)
     rows = []
