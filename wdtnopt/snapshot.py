@@ -147,6 +147,12 @@ class Snapshot:
                     problems.append((name, f"must be > 0, got {arr[arr <= 0].flat[0].item()!r} at {_where(arr <= 0)}"))
                 elif cons == "nonneg" and (arr < 0).any():
                     problems.append((name, f"must be >= 0, got {arr[arr < 0].flat[0].item()!r} at {_where(arr < 0)}"))
+                elif shape == ("M", "M") and np.diagonal(arr).any():
+                    # a DT on its MU's serving BS has no relay (docs/model.md, section 3): the
+                    # solvers and evaluate read the diagonal as that relay, so it must be 0
+                    bad = np.eye(m, dtype=bool) & (arr != 0)
+                    problems.append((name, f"the diagonal must be 0 (no relay to a DT on its MU's serving BS), "
+                                           f"got {arr[bad].flat[0].item()!r} at {_where(bad)}"))
             elif kind == "i":
                 bad = (arr < 0) | (arr >= m)
                 if bad.any():
@@ -420,6 +426,8 @@ def _coerce(value: Any, kind: str) -> tuple[np.ndarray, str]:
         return np.empty(0), "nested too deeply"
     if arr.dtype == object or arr.dtype.kind in "USV":
         return arr, f"expected a rectangular array of {_KIND_NAME[kind]}"
+    if arr.size == 0:   # an empty list has no dtype of its own (numpy: float); its size is checked later
+        return arr.astype({"f": np.float64, "i": np.int64, "b": bool}[kind]), ""
     if kind == "b":
         if arr.dtype.kind == "b":
             return arr.astype(bool), ""

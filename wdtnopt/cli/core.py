@@ -77,18 +77,20 @@ def summary_table(results: list[Any], title: str) -> Table:
 
 
 def build_policy(name: str, v: float | None = None, eps: float | None = None, theta: float | None = None) -> Any:
-    """A registered policy; --V, --eps and --theta go to the Lyapunov scheduler (ignored by the others)."""
+    """A registered policy; --V, --eps and --theta go to the Lyapunov scheduler and its failure-aware
+    variant (ignored by the others)."""
     from ..policies import make_policy
 
     opts: dict[str, Any] = {}
-    if name == "lyapunov":
+    if name in ("lyapunov", "lyapunov-fa"):
         opts = {k: val for k, val in (("V", v), ("eps", eps), ("theta", theta)) if val is not None}
     return make_policy(name, **opts)
 
 
 @click.command("simulate")
 @click.option("--policy", "policies", multiple=True, default=("follow",), show_default=True,
-              help="Policy name (static, follow, lyapunov, oracle, checkpoint:DIR, pretrained:ALGO); repeat to compare.")
+              help="Policy name (static, follow, predictive, oracle, lyapunov, oracle-fa, lyapunov-fa, "
+                   "checkpoint:DIR, pretrained:ALGO); repeat to compare.")
 @scenario_options
 @click.option("--V", "v", type=click.FloatRange(min=0, min_open=True), default=None, help="Lyapunov trade-off V.")
 @click.option("--eps", type=click.FloatRange(0, 1), default=None, help="Target failure ratio per MU.")

@@ -216,10 +216,16 @@ class WdtnParallelEnv(ParallelEnv):
     def _action(self, actions: dict, agent: str, size: int, default: Any) -> np.ndarray:
         """Agent ``agent``'s action as a float array of ``size`` values (``default`` if absent)."""
         raw = actions.get(agent)
-        a = np.broadcast_to(np.asarray(default, float), (size,)) if raw is None else np.asarray(raw, float)
+        try:
+            a = np.broadcast_to(np.asarray(default, float), (size,)) if raw is None else np.asarray(raw, float)
+        except (TypeError, ValueError):
+            raise WdtnoptError(f"actions[{agent!r}]: expected {size} number(s) ({self._act_spaces[agent]}), "
+                               f"got {type(raw).__name__} {raw!r:.60}") from None
         if a.size != size:
             raise WdtnoptError(f"actions[{agent!r}]: expected {size} value(s) ({self._act_spaces[agent]}), "
                                f"got shape {a.shape}")
+        if np.isnan(a).any():
+            raise WdtnoptError(f"actions[{agent!r}]: expected numbers ({self._act_spaces[agent]}), got NaN")
         return a.reshape(size)
 
     def state(self) -> np.ndarray:

@@ -239,7 +239,8 @@ class LyapunovPolicy(SnapshotSolverPolicy):
     ------
     WdtnoptError
         If ``V`` is not a finite number > 0, ``theta`` not a finite number >= 0 or ``initial_price``
-        not a finite number >= 0 (or None); when a trace starts, if ``eps`` is not in ``[0, 1]``.
+        not a finite number >= 0 (or None); when a trace starts, if ``eps`` is not in ``[0, 1]`` or not
+        one number or one per MU.
     """
 
     name = "lyapunov"
@@ -264,7 +265,10 @@ class LyapunovPolicy(SnapshotSolverPolicy):
         super().reset(trace)
         n = trace.n_mus
         eps = trace.scenario.eps if self._eps is None else self._eps
-        eps = np.broadcast_to(np.asarray(eps, dtype=float), (n,)).copy()
+        try:
+            eps = np.broadcast_to(np.asarray(eps, dtype=float), (n,)).copy()
+        except (TypeError, ValueError):
+            raise WdtnoptError(f"eps: expected one number in [0, 1] or one per MU ({n}), got {self._eps!r}") from None
         if not (np.isfinite(eps).all() and (eps >= 0).all() and (eps <= 1).all()):
             raise WdtnoptError(f"eps: expected numbers in [0, 1], got {self._eps!r}")
         self.eps = eps
