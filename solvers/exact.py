@@ -443,6 +443,37 @@ class _Master:
                     new_cuts += self.add_cuts(n, m, [p])
         return a, new_cuts
 
+    def take_incumbent(self, a) -> None:
+        """The decision ``a`` (``placement``, ``served``, ``tx_time``, ``cpu_hz`` [N]) as HiGHS's MIP start,
+        and OA cuts at its allocation's shares."""
+        self.set_incumbent(a.placement, a.served, a.cpu_hz, _eta_values(self, a))
+        on = [(int(n), int(a.placement[n])) for n in np.flatnonzero(a.served)]
+        on = np.array([p for p in on if p in self.phi], dtype=np.int64).reshape(-1, 2)
+        self.add_cuts_many(on[:, 0], on[:, 1], a.cpu_hz[on[:, 0]] / self.pd.cpu_hz[on[:, 1]])
+
+    def cut_served_sets(self, oracle, xv: np.ndarray, stats: dict[str, Any]) -> tuple[int, list]:
+        """:meth:`cut_server` on every server at the master solution ``xv``, with the set it serves
+        there (``y > 0.5``); counts one allocation per served set in ``stats["allocations"]``.
+        Returns the number of cuts added and ``(m, S, allocation)`` per server that serves a set."""
+        new_cuts, sets = 0, []
+        for m in range(self.s.n_bss):
+            S = [n for (n, mm) in self.pairs if mm == m and xv[self.y[n, mm]] > 0.5]
+            if not S:
+                continue
+            a, added = self.cut_server(oracle, m, S, xv)
+            new_cuts += added
+            stats["allocations"] += 1
+            sets.append((m, S, a))
+        return new_cuts, sets
+
+    def placement_of(self, xv: np.ndarray) -> np.ndarray:
+        """The hosts of the master solution ``xv``: each free DT on its largest ``x``, the others where
+        they were."""
+        placement = self.s.placement_prev.copy()
+        if self.free.size:
+            placement[self.free] = np.argmax(xv[self.x[self.free]], axis=1)
+        return placement
+
     def initial_cuts(self) -> None:
         """Per pair: tangents at its least share, a geometric grid of ``initial_cuts`` shares up to 1,
         ``1/k`` for k up to min(8, the pairs on its server), and the shares carried from an earlier master."""
@@ -662,6 +693,20 @@ class ExactWarmStart:
             if a is not b and not np.array_equal(a, b):
                 return False
         return True
+
+
+def _round_start(master: "_Master", stats: dict[str, Any], it: int, time_limit: float | None, t0: float,
+                 mip_gap: float) -> dict[str, Any] | None:
+    """The start of one decomposition round, shared by exact's loop and the level master's loop: the
+    master MILP within the time left (``time_limit`` s from ``t0``) at HiGHS gap ``mip_gap``; None when
+    no time is left. Counts the round and HiGHS's nodes in ``stats``."""
+    stats["iterations"] = it + 1
+    left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
+    if left is not None and left <= 0:
+        return None
+    res = master.run(left, mip_gap)
+    stats["milp_nodes"] += res.get("nodes", 0)
+    return res
 
 
 def _round_end(master: "_Master", stats: dict[str, Any], it: int, lb: float, ub: float, has_incumbent: bool,
@@ -886,11 +931,7 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
         return r
 
     if best is not None:
-        master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))
-        # OA cuts at the incumbent's optimal allocation
-        on = [(int(n), int(best.placement[n])) for n in np.flatnonzero(best.served)]
-        on = np.array([p for p in on if p in master.phi], dtype=np.int64).reshape(-1, 2)
-        master.add_cuts_many(on[:, 0], on[:, 1], best.cpu_hz[on[:, 0]] / pd.cpu_hz[on[:, 1]])
+        master.take_incumbent(best)   # the MIP start, and OA cuts at its optimal allocation
     root = master.kelley_root(opts.root_rounds, None if time_limit is None else t0 + time_limit)
     lb = max(lb, root)
     stats["root_bound"] = root
@@ -929,22 +970,15 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
                 return _solve_exact(s, opts, t0, best, rescales + 1, warm, master.cuts, quick)
             if ub < RESCALE_OBJECTIVE_BELOW * master.obj_ref:
                 master.rescale(ub)
-            master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))
-            on = [(int(n), int(best.placement[n])) for n in np.flatnonzero(best.served)]
-            on = np.array([p for p in on if p in master.phi], dtype=np.int64).reshape(-1, 2)
-            master.add_cuts_many(on[:, 0], on[:, 1], best.cpu_hz[on[:, 0]] / pd.cpu_hz[on[:, 1]])
+            master.take_incumbent(best)
             closed_at_root = lb >= ub - gap * abs(ub)
     if warm is not None:
         warm.certificate = certificate
     for it in range(0 if closed_at_root else max_iterations):
-        stats["iterations"] = it + 1
-        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
-        if left is not None and left <= 0:
+        res = _round_start(master, stats, it, time_limit, t0, target_gap)
+        if res is None:
             status = "time_limit"
             break
-        mip_gap = target_gap
-        res = master.run(left, mip_gap)
-        stats["milp_nodes"] += res.get("nodes", 0)
         if res["infeasible"]:
             if best is None:
                 return fail_all_solution(s, bound=math.inf, status=SolveStatus.INFEASIBLE, method="exact",
@@ -960,9 +994,7 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
                 stats["why"] = f"the HiGHS master returned no solution ({res['raw_status']})"
             break
         # placement of the master and its exact cost
-        placement = prev.copy()
-        for n in master.free:
-            placement[n] = int(np.argmax(xv[master.x[n]]))
+        placement = master.placement_of(xv)
         new_cuts = 0
         if fits_storage(s, placement):
             results = [server_best(m, np.flatnonzero(req & (placement == m))) for m in range(M)]
@@ -986,12 +1018,7 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
                     if (n, m) in master.phi:
                         new_cuts += master.add_cuts(int(n), m, [f / pd.cpu_hz[m]])
         # OA cuts at the optimal allocation of the master's served sets, Kelley cuts at its shares
-        for m in range(M):
-            S = [n for (n, mm) in master.pairs if mm == m and xv[master.y[n, mm]] > 0.5]
-            if not S:
-                continue
-            new_cuts += master.cut_server(oracle, m, S, xv)[1]
-            stats["allocations"] += 1
+        new_cuts += master.cut_served_sets(oracle, xv, stats)[0]
         stop, target_gap = _round_end(master, stats, it, lb, ub, best is not None, gap, new_cuts, target_gap,
                                       verbose, t0)
         if stop is not None:

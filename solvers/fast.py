@@ -50,7 +50,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -95,9 +96,7 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
     if snapshot.level_ratio is not None:  # a semantic menu: the level-aware Lagrangian (solvers/levels.py)
         from .levels import solve_fast_levels
         return solve_fast_levels(snapshot, opts)
-    gap, time_limit, max_iters, verbose = opts.gap, opts.time_limit, opts.max_iterations, opts.verbose
-    box, primal_every, search_time = opts.box, opts.primal_every, opts.search_time
-    milp_time, extra_rounds = opts.milp_time, opts.extra_rounds
+    gap, time_limit = opts.gap, opts.time_limit
     deadline = math.inf if time_limit is None else t0 + float(time_limit)
     s = snapshot
     N, M = s.n_mus, s.n_bss
@@ -139,8 +138,19 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
             primal.offer(pl)
         stats["primal_s"] += time.perf_counter() - t
 
-    def primal_round(Pr: Pricing, budget: float) -> None:
+    t = time.perf_counter()
+    P = price(ld, np.zeros(M), np.zeros(M))
+    stats["pricing_s"] += time.perf_counter() - t
+
+    def pricing(lam: np.ndarray, pi: np.ndarray) -> tuple[Pricing, None]:
+        return price(ld, lam, pi), None
+
+    def best_cost() -> float:
+        return primal.best_cost if primal.best_placement is not None else math.inf
+
+    def primal_round(best: tuple[Pricing, None], budget: float, master: BundleMaster, milp_time: float) -> None:
         t = time.perf_counter()
+        Pr = best[0]
         primal_from(Pr)
         res = restricted_master_placement(ld, master, min(milp_time, max(deadline - time.perf_counter(), 0.05)), Pr)
         if res is not None:
@@ -153,10 +163,60 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
         stats["search_s"] = stats.get("search_s", 0.0) + time.perf_counter() - t1
         stats["primal_s"] += time.perf_counter() - t
 
-    t = time.perf_counter()
-    P = price(ld, np.zeros(M), np.zeros(M))
-    stats["pricing_s"] += time.perf_counter() - t
-    best_dual, best_P = P.value, P
+    out = bundle_rounds(ld, opts, (P, None), pricing, primal_round, best_cost, deadline, t0, stats)
+    best_dual, status, converged = out.best_dual, out.status, out.converged
+    if primal.best_placement is None:  # stopped before any primal round: one cheap placement anyway
+        primal_from(out.best[0])
+    if primal.best_placement is None and fits_storage(s, prev):
+        primal.offer(prev.copy())
+    sol = done(best_dual, status)
+    if (sol.status == SolveStatus.FEASIBLE and converged and N * M <= opts.exact_pairs
+            and time.perf_counter() < min(deadline, t0 + opts.exact_time) and s.allow_migration):
+        return _continue_in_exact(s, sol, opts, t0, deadline)
+    return sol
+
+
+def bundle_rounds(ld: LagrangianData, opts: FastOptions, first: tuple[Pricing, Any], pricing: Callable,
+                  primal_round: Callable, best_cost: Callable[[], float], deadline: float, t0: float,
+                  stats: dict[str, Any]) -> "BundleOutcome":
+    """fast's dual loop: the bundle method on ``D(lam, pi)`` with primal rounds, then the extra rounds.
+
+    Shared by :func:`solve_fast` and the level-aware ``solve_fast_levels`` (solvers/levels.py), which
+    differ in their pricing and primal only.
+
+    Parameters
+    ----------
+    ld : LagrangianData
+        The snapshot's Lagrangian data (failure and migration costs, sizes).
+    opts : FastOptions
+        ``gap``, ``max_iterations``, ``box``, ``primal_every``, ``search_time``, ``milp_time``,
+        ``extra_rounds`` and ``verbose`` are used.
+    first : (Pricing, extra)
+        ``pricing`` at zero prices (the bundle's first model and its centre's value).
+    pricing : callable
+        ``pricing(lam, pi) -> (Pricing, extra)`` at CPU prices ``lam`` [M] (J per cycle/s) and storage
+        prices ``pi`` [M] (J per bit); ``extra`` is what the caller keeps beside it (the levels).
+    primal_round : callable
+        ``primal_round(best, budget_s, master, milp_time_s)``: the primal from the best pricing so far.
+    best_cost : callable
+        The best primal cost so far (J; inf when there is none).
+    deadline, t0 : float
+        ``time.perf_counter()`` values: the time limit and the start.
+    stats : dict
+        Updated in place: ``iterations``, ``serious_steps``, ``master_rows``, ``pricing_s``,
+        ``master_s``, ``extra_rounds``.
+
+    Returns
+    -------
+    BundleOutcome
+        The best dual value (J), the pricing that gave it, the status, whether the bundle converged,
+        the bundle master and the restricted-master MILP's last time budget (s).
+    """
+    s = ld.pd.snapshot
+    N, M = s.n_mus, s.n_bss
+    prev = s.placement_prev
+    P = first[0]
+    best_dual, best = P.value, first
     req_fail = ld.fail[s.request]
     ref = float(req_fail.mean()) if req_fail.size and req_fail.mean() > 0 else 1.0
     master = BundleMaster(ld, ref)
@@ -166,12 +226,13 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
     master.add_options(idx, prev, np.zeros(N), ld.fail + 0.0 * ld.mig[idx, prev], np.zeros(N, dtype=bool))
     center = np.zeros(2 * M)
     center_value = P.value  # D at the box's centre: steps and convergence are measured from it
-    width = np.full(2 * M, float(box))
+    width = np.full(2 * M, float(opts.box))
     status = "feasible"
     converged = False
-    for it in range(1, max_iters + 1):
+    milp_time = opts.milp_time
+    for it in range(1, opts.max_iterations + 1):
         stats["iterations"] = it
-        if primal.best_placement is not None and relative_gap(primal.best_cost, best_dual) <= gap:
+        if relative_gap(best_cost(), best_dual) <= opts.gap:
             status = "optimal"
             break
         if time.perf_counter() > deadline:
@@ -179,45 +240,50 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
             break
         t = time.perf_counter()
         res = master.solve(np.maximum(center - width, 0.0), center + width)
-        stats["master_s"] += time.perf_counter() - t
+        stats["master_s"] = stats.get("master_s", 0.0) + time.perf_counter() - t
         if res is None:
             break
         lam, pi, model, _, x_hat = res
         t = time.perf_counter()
-        P = price(ld, lam, pi)
-        stats["pricing_s"] += time.perf_counter() - t
+        priced = pricing(lam, pi)
+        P = priced[0]
+        stats["pricing_s"] = stats.get("pricing_s", 0.0) + time.perf_counter() - t
         center, center_value, width, converged = bundle_step(center, center_value, width, x_hat, model,
                                                              P.value, ref, stats)
         if P.value > best_dual:
-            best_dual, best_P = P.value, P
+            best_dual, best = P.value, priced
         master.add_priced(idx, P)
         stats["master_rows"] = master.n_rows
-        if it % primal_every == 0 or converged:
-            primal_round(best_P, search_time)
-        if verbose:
-            print(f"it {it}: D {P.value:.6g} best {best_dual:.6g} model {model:.6g} ub {primal.best_cost:.6g} "
-                  f"gap {relative_gap(primal.best_cost, best_dual):.4f} width {np.median(width):.3g} "
+        if it % opts.primal_every == 0 or converged:
+            primal_round(best, opts.search_time, master, milp_time)
+        if opts.verbose:
+            print(f"it {it}: D {P.value:.6g} best {best_dual:.6g} model {model:.6g} ub {best_cost():.6g} "
+                  f"gap {relative_gap(best_cost(), best_dual):.4f} width {np.median(width):.3g} "
                   f"t {time.perf_counter() - t0:.2f}s")
         if converged:
             break
     # the dual is spent: give the primal a few more tries with longer MILP and search budgets
-    for extra in range(1, extra_rounds + 1):
-        if primal.best_placement is not None and relative_gap(primal.best_cost, best_dual) <= gap:
+    for extra in range(1, opts.extra_rounds + 1):
+        if relative_gap(best_cost(), best_dual) <= opts.gap:
             break
         if time.perf_counter() > deadline or not converged:
             break
         milp_time *= 3.0
-        primal_round(best_P, search_time * 2)
+        primal_round(best, opts.search_time * 2, master, milp_time)
         stats["extra_rounds"] = extra
-    if primal.best_placement is None:  # stopped before any primal round: one cheap placement anyway
-        primal_from(best_P)
-    if primal.best_placement is None and fits_storage(s, prev):
-        primal.offer(prev.copy())
-    sol = done(best_dual, status)
-    if (sol.status == SolveStatus.FEASIBLE and converged and N * M <= opts.exact_pairs
-            and time.perf_counter() < min(deadline, t0 + opts.exact_time) and s.allow_migration):
-        return _continue_in_exact(s, sol, opts, t0, deadline)
-    return sol
+    return BundleOutcome(best_dual, best, status, converged, master, milp_time)
+
+
+@dataclass
+class BundleOutcome:
+    """What :func:`bundle_rounds` ends with."""
+
+    best_dual: float        # the best dual value D(lam, pi) seen (J), a certified lower bound
+    best: tuple             # (Pricing, extra) at the prices of best_dual
+    status: str             # "optimal", "time_limit" or "feasible"
+    converged: bool         # the bundle's model met its value at the centre
+    master: BundleMaster    # the bundle master (its options feed the restricted-master MILP)
+    milp_time: float        # the restricted-master MILP's last time budget (s)
 
 
 def _continue_in_exact(s: Snapshot, sol: Solution, opts: FastOptions, t0: float, deadline: float) -> Solution:

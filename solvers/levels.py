@@ -157,7 +157,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     SolverError
         a negative ``gap`` or a ``time_limit`` that is not > 0
     """
-    from .exact import _eta_values, _Master, _round_end
+    from .exact import _Master, _round_end, _round_start
     from .options import ExactOptions
 
     t0 = time.perf_counter()
@@ -220,12 +220,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
                                cpu_hz=np.where(served, b["cpu_hz"][group], 0.0))
 
     def take_incumbent() -> None:
-        v = virtual(best)
-        master.set_incumbent(v.placement, v.served, v.cpu_hz, _eta_values(master, v))
-        for k in np.flatnonzero(v.served):
-            m = int(v.placement[k])
-            if (k, m) in master.phi:
-                master.add_cuts(int(k), m, [v.cpu_hz[k] / pd.cpu_hz[m]])
+        master.take_incumbent(virtual(best))
 
     if best is not None:
         take_incumbent()
@@ -235,13 +230,10 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     status = "optimal"
     closed = best is not None and lb >= ub - gap * abs(ub)
     for it in range(0 if closed else max_iterations):
-        stats["iterations"] = it + 1
-        left = None if time_limit is None else time_limit - (time.perf_counter() - t0)
-        if left is not None and left <= 0:
+        res = _round_start(master, stats, it, time_limit, t0, target_gap)
+        if res is None:
             status = "time_limit"
             break
-        res = master.run(left, target_gap)
-        stats["milp_nodes"] += res.get("nodes", 0)
         if res["infeasible"]:
             if best is None:
                 return make_solution(s, prev, np.zeros(N, bool), zeros, zeros, bound=math.inf, status="infeasible",
@@ -252,23 +244,13 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
         if xv is None:
             status = "time_limit" if res["status"] is MasterOutcome.TIME_LIMIT else "feasible"
             break
-        vplace = np.array(sv.placement_prev)
-        for k in master.free:
-            vplace[k] = int(np.argmax(xv[master.x[k]]))
-        placement = vplace[lvl == 0]
+        placement = master.placement_of(xv)[lvl == 0]
         level = np.zeros(N, dtype=np.int64) if best is None else best["level"].copy()
-        new_cuts = 0
-        feasible = True
+        new_cuts, sets = master.cut_served_sets(allocate_server, xv, stats)
         served_v = np.zeros(sv.n_mus, dtype=bool)
-        for m in range(M):
-            S = [k for (k, mm) in master.pairs if mm == m and xv[master.y[k, mm]] > 0.5]
-            if not S:
-                continue
+        for _, S, _ in sets:
             served_v[S] = True
-            a, added = master.cut_server(allocate_server, m, S, xv)
-            new_cuts += added
-            stats["allocations"] += 1
-            feasible &= a.feasible
+        feasible = all(a.feasible for _, _, a in sets)
         level[group[served_v]] = lvl[served_v]
         load = np.bincount(placement, weights=s.dt_size_bits, minlength=M)
         # exact admission at the master's placement and levels: at most the cost of its assignment
@@ -455,13 +437,14 @@ def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **
     """
     from . import SolveStatus, fail_all_solution, relative_gap
     from .allocation import fits_storage, storage_capacity
+    from .fast import bundle_rounds
     from .fast_dual import price
-    from .fast_master import BundleMaster, bundle_step, restricted_master_placement
+    from .fast_master import restricted_master_placement
     from .fast_primal import repair_storage
 
     t0 = time.perf_counter()
     opts = FastOptions.build(options, overrides)
-    gap, max_iters, milp_time = opts.gap, opts.max_iterations, opts.milp_time
+    gap = opts.gap
     deadline = math.inf if opts.time_limit is None else t0 + float(opts.time_limit)
     s = snapshot
     N, M, L = s.n_mus, s.n_bss, s.n_levels
@@ -502,7 +485,8 @@ def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **
         return done(math.inf, "infeasible")
     idx = np.arange(N)
 
-    def primal_round(Pr: Any, level: np.ndarray, budget: float) -> None:
+    def primal_round(best: tuple[Any, np.ndarray], budget: float, master: Any, milp_time: float) -> None:
+        Pr, level = best
         pl = repair_storage(ld, Pr.host, Pr.pair_value)
         if pl is not None:
             primal.offer(pl, level[idx, pl])
@@ -512,54 +496,12 @@ def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **
                 primal.offer(res[0], level[idx, res[0]], res[1])
         stats["moves"] = stats.get("moves", 0) + primal.search(min(deadline, time.perf_counter() + budget))
 
-    P, lev = lprice(np.zeros(M), np.zeros(M))
-    best_dual, best_P, best_lev = P.value, P, lev
+    first = lprice(np.zeros(M), np.zeros(M))
     if fits_storage(s, prev):
-        primal.offer(prev.copy(), lev[idx, prev])
-    req_fail = ld.fail[s.request]
-    ref = float(req_fail.mean()) if req_fail.size and req_fail.mean() > 0 else 1.0
-    master = BundleMaster(ld, ref)
-    master.add_options(idx, P.host, P.cpu, P.const, P.served)
-    master.add_options(idx, prev, np.zeros(N), ld.fail + 0.0 * ld.mig[idx, prev], np.zeros(N, dtype=bool))
-    center = np.zeros(2 * M)
-    center_value = P.value   # D at the box's centre: steps and convergence are measured from it
-    width = np.full(2 * M, float(opts.box))
-    status = "feasible"
-    converged = False
-    for it in range(1, max_iters + 1):   # fast's bundle loop (solvers/fast.py), with the level pricing
-        stats["iterations"] = it
-        if primal.best is not None and relative_gap(primal.best_cost, best_dual) <= gap:
-            status = "optimal"
-            break
-        if time.perf_counter() > deadline:
-            status = "time_limit"
-            break
-        res = master.solve(np.maximum(center - width, 0.0), center + width)
-        if res is None:
-            break
-        lam, pi, model, _, x_hat = res
-        P, lev = lprice(lam, pi)
-        center, center_value, width, converged = bundle_step(center, center_value, width, x_hat, model,
-                                                             P.value, ref, stats)
-        if P.value > best_dual:
-            best_dual, best_P, best_lev = P.value, P, lev
-        master.add_priced(idx, P)
-        stats["master_rows"] = master.n_rows
-        if it % opts.primal_every == 0 or converged:
-            primal_round(best_P, best_lev, opts.search_time)
-        if opts.verbose:
-            print(f"it {it}: D {P.value:.6g} best {best_dual:.6g} model {model:.6g} ub {primal.best_cost:.6g} "
-                  f"t {time.perf_counter() - t0:.2f}s")
-        if converged:
-            break
-    for extra in range(1, opts.extra_rounds + 1):
-        if primal.best is not None and relative_gap(primal.best_cost, best_dual) <= gap:
-            break
-        if time.perf_counter() > deadline or not converged:
-            break
-        milp_time *= 3.0
-        primal_round(best_P, best_lev, opts.search_time * 2)
-        stats["extra_rounds"] = extra
-    if (primal.best is None or not converged) and time.perf_counter() <= deadline:
-        primal_round(best_P, best_lev, 0.0)   # stopped early: at least the best responses' placements
-    return done(best_dual, status)
+        primal.offer(prev.copy(), first[1][idx, prev])
+    # fast's bundle loop (solvers/fast.py), with the level pricing
+    out = bundle_rounds(ld, opts, first, lprice, primal_round, lambda: primal.best_cost, deadline, t0, stats)
+    if (primal.best is None or not out.converged) and time.perf_counter() <= deadline:
+        # stopped early: at least the best responses' placements
+        primal_round(out.best, 0.0, out.master, out.milp_time)
+    return done(out.best_dual, out.status)
