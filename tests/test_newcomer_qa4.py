@@ -84,3 +84,13 @@ def test_cli_lyapunov_options_reach_the_failure_aware_scheduler():
     got = simulate(pol, trace)
     ref = simulate(FailureAwareLyapunovPolicy(V=1.0, eps=0.1, theta=0.0), trace)
     assert (got.energy_per_mu_slot, got.failure_ratio) == (ref.energy_per_mu_slot, ref.failure_ratio)
+
+
+def test_snapshot_solver_policy_names_an_unknown_method_when_built():
+    """`LyapunovPolicy(method="bogus")` was accepted and failed only at the first solve of a run."""
+    from wdtnopt.policies.lyapunov import LyapunovPolicy, MyopicOraclePolicy
+
+    for cls in (LyapunovPolicy, MyopicOraclePolicy):
+        with pytest.raises(WdtnoptError, match=r"method: expected 'auto' or one of .*exact.*'bogus'"):
+            cls(method="bogus")
+        assert cls(method="fast").method == "fast" and cls().method == "auto"

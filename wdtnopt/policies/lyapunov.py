@@ -51,7 +51,9 @@ class SnapshotSolverPolicy(Policy):
     Raises
     ------
     WdtnoptError
-        If ``exact_max_mus`` is not an integer >= 0 or ``placement`` is not ``"slot"`` or ``"frame"``.
+        If ``exact_max_mus`` is not an integer >= 0, ``placement`` is not ``"slot"`` or ``"frame"``,
+        or ``method`` is neither ``"auto"`` nor a method of :func:`wdtnopt.solve` (checked when the
+        policy is built, not at its first solve).
     """
 
     name = "snapshot-solver"
@@ -63,6 +65,10 @@ class SnapshotSolverPolicy(Policy):
             raise WdtnoptError(f"exact_max_mus: expected an integer >= 0, got {exact_max_mus!r}")
         if placement not in self.PLACEMENTS:
             raise WdtnoptError(f"placement: expected 'slot' or 'frame', got {placement!r}")
+        from ..solvers import methods
+
+        if not isinstance(method, str) or (method != "auto" and method not in methods()):
+            raise WdtnoptError(f"method: expected 'auto' or one of {', '.join(sorted(methods()))}, got {method!r}")
         self.placement = placement
         self.method = method
         self.exact_max_mus = exact_max_mus
