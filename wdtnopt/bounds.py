@@ -479,6 +479,50 @@ class _ColumnsState:
         return spent
 
 
+COLUMNS_SLOT_BYTES = (2 * 2**20, 250)
+"""Over-estimate of the column-generation bound's memory per slot: ``a + b N M^2`` bytes (its
+pricing data and the columns kept for the slot). Peaks measured beyond the trace (process RSS, 20
+dual evaluations unless said): 30 MiB per slot at N = 400, M = 20 (about 180 B x N M^2), 43 MiB at
+N = 200, M = 50 (86 B); at 2 evaluations 10 MiB at N = 1,000, M = 10 (92 B), 5.3 MiB at N = 100,
+M = 20, 1.5 MiB at N = 100, M = 5 (docs/longterm.md, "Memory of the bound")."""
+
+
+def bound_memory_bytes(n_mus: int, n_bss: int, slots: int) -> int:
+    """Over-estimate (bytes) of the column-generation bound's peak memory beyond the trace itself.
+
+    Parameters
+    ----------
+    n_mus, n_bss, slots : int
+        The trace's N, M and T.
+
+    Returns
+    -------
+    int
+        ``T (a + b N M^2)`` with ``(a, b) = COLUMNS_SLOT_BYTES``: 1.4-4x the measured peaks (the most at small N, M).
+    """
+    a, b = COLUMNS_SLOT_BYTES
+    return int(slots) * (a + b * int(n_mus) * int(n_bss) ** 2)
+
+
+def check_bound_fits(n_mus: int, n_bss: int, slots: int) -> None:
+    """Refuse a column-generation bound that cannot fit in memory, before building it.
+
+    Raises
+    ------
+    WdtnoptError
+        One line with the estimate, the memory available and the most slots that would fit (or,
+        when not even one does, that fewer MUs or BSs are needed).
+    """
+    from .trace import NO_SLOT_FITS, available_memory_bytes, check_memory_fits
+
+    have = available_memory_bytes()
+    per_slot = bound_memory_bytes(n_mus, n_bss, 1)
+    fit = 0 if have is None else int(have // per_slot)
+    change = (f"at most {fit:,} slots fit (--slots)" if fit >= 1 else f"{NO_SLOT_FITS}: use fewer MUs or BSs")
+    check_memory_fits(bound_memory_bytes(n_mus, n_bss, slots),
+                      f"the hindsight bound of {int(slots):,} slots x {int(n_mus):,} MUs x {int(n_bss):,} BSs", change)
+
+
 def eps_targets(trace: Trace, eps: Any) -> np.ndarray:
     """[N] failure-ratio targets: ``eps`` (one number or one per MU, in [0, 1]), None = the scenario's.
 
@@ -589,6 +633,7 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
                                         and scheduler is None and bounds_columns.covers(trace))
     price = trace.scenario.failure_price
     if use_columns:
+        check_bound_fits(trace.n_mus, trace.n_bss, trace.slots)
         return _columns_bound(trace, eps_arr, iters, price, progress)
     try:
         mu_start = np.full(n, price) if mu0 is None else np.broadcast_to(np.asarray(mu0, float), (n,)).copy()

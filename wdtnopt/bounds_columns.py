@@ -243,10 +243,11 @@ class ColumnDual:
         return G, failures, added
 
 
-def covers(trace: Trace) -> bool:
-    """Whether the column-generation dual covers ``trace`` (not with a menu of two or more semantic levels,
-    docs/model.md, section 13: its pricing has no level choice)."""
-    return getattr(trace.scenario, "semantic_levels", 0) <= 1   # one level: ratio 1, no extraction cost
+def covers(trace: Any) -> bool:
+    """Whether the column-generation dual covers ``trace`` (a Trace, or its Scenario): not with a menu
+    of two or more semantic levels (docs/model.md, section 13: its pricing has no level choice)."""
+    sc = getattr(trace, "scenario", trace)
+    return getattr(sc, "semantic_levels", 0) <= 1   # one level: ratio 1, no extraction cost
 
 
 def maximize(cd: ColumnDual, hb: Any, eps: np.ndarray, iters: int, bar: Any = None, rtol: float = 1e-7) -> int:

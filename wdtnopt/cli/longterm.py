@@ -25,6 +25,17 @@ def _parallel_options(f):
     return f
 
 
+def _check_bound_fits(sc, slots, dual, scheduler) -> None:
+    """Refuse a column-generation bound that cannot fit in memory before the trace and the policies
+    are computed (the choice ``hindsight_bound`` makes: columns unless a scheduler, the supergradient
+    dual or a semantic menu asks otherwise)."""
+    from ..bounds import check_bound_fits
+    from ..bounds_columns import covers
+
+    if dual != "supergradient" and scheduler is None and covers(sc):
+        check_bound_fits(sc.n_mus, sc.n_bss, slots)
+
+
 @click.command("bound")
 @scenario_options
 @click.option("--eps", type=click.FloatRange(0, 1), default=None, help="Failure-ratio target of every MU (default: the scenario's).")
@@ -35,6 +46,7 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters
     from ..bounds import hindsight_bound
 
     sc = load_scenario(scenario_spec, n_mus, n_bss)
+    _check_bound_fits(sc, slots, dual, scheduler)
     trace = make_trace(sc, seed, slots, mobility)
     t0 = time.perf_counter()
     hb = hindsight_bound(trace, eps=eps, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=True,
@@ -72,6 +84,7 @@ def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, m
         from ..bounds_migration import check_covered
 
         check_covered(sc)  # before minutes of simulation, not after
+    _check_bound_fits(sc, slots, dual, scheduler)
     trace = make_trace(sc, seed, slots, mobility)
     results = []
     for name in policies:
