@@ -94,3 +94,12 @@ def test_snapshot_solver_policy_names_an_unknown_method_when_built():
         with pytest.raises(WdtnoptError, match=r"method: expected 'auto' or one of .*exact.*'bogus'"):
             cls(method="bogus")
         assert cls(method="fast").method == "fast" and cls().method == "auto"
+
+
+def test_checkpoint_policy_without_a_directory_is_named():
+    """`checkpoint:` with nothing after it looked for ./checkpoint.pt in the working directory."""
+    from wdtnopt.policies import make_policy
+
+    for spec in ("checkpoint:", "checkpoint:  "):
+        with pytest.raises(WdtnoptError, match=r"names no directory; expected checkpoint:DIR"):
+            make_policy(spec)

@@ -133,6 +133,8 @@ def make_policy(spec: str | Policy, **options: Any) -> Policy:
     if not isinstance(spec, str):
         raise WdtnoptError(f"policy: expected a name or a Policy object, got {type(spec).__name__}")
     if spec.startswith("checkpoint:"):
+        if not spec.split(":", 1)[1].strip():   # '' would be read as the working directory
+            raise WdtnoptError("policy: 'checkpoint:' names no directory; expected checkpoint:DIR (a training run's folder)")
         factory: Any = _resolve(_CHECKPOINT, spec)
         return factory(spec.split(":", 1)[1], **options)
     if spec.startswith("pretrained:"):   # an agent shipped with the package (wdtnopt/pretrained/)
