@@ -105,12 +105,15 @@ class HindsightBound:
         ``F_n <= eps_n R_n`` also has ``F_n <= max(eps_n R_n, forced_n)``, so the bound at these
         targets is still below it; without the raise a MU with more forced failures than ``eps_n R_n``
         makes the dual unbounded (no policy meets eps, the bound is vacuous)."""
+        t = self._per_mu(eps) * self.requests
+        return t if self.forced_failures is None else np.maximum(t, self.forced_failures)
+
+    def _per_mu(self, eps: Any) -> np.ndarray:
+        """[N] view of ``eps`` (one number or one per MU), or an error naming it."""
         try:
-            eps = np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
+            return np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
         except (TypeError, ValueError):
             raise WdtnoptError(f"eps: expected a number or {self.n_mus} numbers, got {eps!r}") from None
-        t = eps * self.requests
-        return t if self.forced_failures is None else np.maximum(t, self.forced_failures)
 
     def best_point(self, eps: Any) -> tuple[float, BoundPoint | None]:
         """The evaluated point with the largest ``LB`` at targets ``eps``, and that value (J);
@@ -161,8 +164,7 @@ class HindsightBound:
         """
         if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or iters < 0:
             raise WdtnoptError(f"iters: expected an integer >= 0, got {iters!r}")
-        self.targets(eps)   # names a malformed eps
-        eps = np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
+        eps = self._per_mu(eps)
         ev = getattr(self, "_evaluator", None)
         cols = getattr(self, "_columns", None)
         if ev is not None and iters > 0:
@@ -513,13 +515,15 @@ def check_bound_fits(n_mus: int, n_bss: int, slots: int) -> None:
         One line with the estimate, the memory available and the most slots that would fit (or,
         when not even one does, that fewer MUs or BSs are needed).
     """
-    from .trace import NO_SLOT_FITS, available_memory_bytes, check_memory_fits
+    from .trace import NO_SLOT_FITS_ADVICE, available_memory_bytes, check_memory_fits
 
     have = available_memory_bytes()
-    per_slot = bound_memory_bytes(n_mus, n_bss, 1)
-    fit = 0 if have is None else int(have // per_slot)
-    change = (f"at most {fit:,} slots fit (--slots)" if fit >= 1 else f"{NO_SLOT_FITS}: use fewer MUs or BSs")
-    check_memory_fits(bound_memory_bytes(n_mus, n_bss, slots),
+    need = bound_memory_bytes(n_mus, n_bss, slots)
+    if have is None or need <= have:
+        return
+    fit = have // bound_memory_bytes(n_mus, n_bss, 1)
+    change = f"at most {fit:,} slots fit (--slots)" if fit >= 1 else NO_SLOT_FITS_ADVICE
+    check_memory_fits(need,
                       f"the hindsight bound of {int(slots):,} slots x {int(n_mus):,} MUs x {int(n_bss):,} BSs", change)
 
 

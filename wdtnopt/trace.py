@@ -366,7 +366,7 @@ def check_trace_fits(n_mus: int, n_bss: int, slots: int) -> None:
     per_slot = trace_memory_bytes(n_mus, n_bss, 2) - trace_memory_bytes(n_mus, n_bss, 1)
     fit = max((have - trace_memory_bytes(n_mus, n_bss, 0)) // per_slot, 0)
     change = (f"use at most {fit:,} slots at this size, or fewer MUs or BSs" if fit >= 1 else
-              f"{NO_SLOT_FITS}: use fewer MUs or BSs")
+              NO_SLOT_FITS_ADVICE)
     raise WdtnoptError(f"{refused_field(change)}: a trace of {slots:,} slots x {n_mus:,} MUs x {n_bss:,} BSs needs about "
                        f"{_gib(need)} of memory and {_gib(have)} is available; {change}")
 
@@ -420,6 +420,8 @@ def windowed_memory_bytes(n_mus: int, n_bss: int, slots: int, window_slots: int)
 
 NO_SLOT_FITS = "not even one slot fits"
 """How a memory refusal's advice starts when only fewer MUs or BSs can help (named n_mus, n_bss)."""
+NO_SLOT_FITS_ADVICE = f"{NO_SLOT_FITS}: use fewer MUs or BSs"
+"""The whole advice of such a refusal."""
 
 
 def refused_field(change: str) -> str:
@@ -499,7 +501,7 @@ def plan_windows(n_mus: int, n_bss: int, slots: int, window_slots: Any = "auto")
         elif windowed_memory_bytes(n, m, 1, 1) <= have:
             change = "use fewer slots (the [T, M] server processes alone do not fit)"
         else:
-            change = f"{NO_SLOT_FITS}: use fewer MUs or BSs"
+            change = NO_SLOT_FITS_ADVICE
         check_memory_fits(need, f"{whole} in windows of {w:,} slot{'s' if w > 1 else ''} (whole: {_gib(trace_memory_bytes(n, m, t))})",
                           change)
     return w

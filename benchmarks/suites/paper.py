@@ -246,30 +246,30 @@ def _tighten_own_bounds(cfg: dict[str, Any], rows: list[dict[str, Any]], bounds:
         cache = {}
     iters = int(cfg["bound_iters"])
     fresh: dict[str, Any] = {}
-    by_trace: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    by_trace: dict[tuple[int, int], list[tuple[str, dict[str, Any]]]] = {}
     for r in rows:
-        if (r["n_mus"], r["seed"]) in bounds:
-            by_trace.setdefault((r["n_mus"], r["seed"]), []).append(r)
+        n, seed = r["n_mus"], r["seed"]
+        if (n, seed) in bounds:
+            key = f"{cfg['bound_method']}|{iters}|{r['slots']}|{n}|{seed}|{r['method']}|{r['eta']}"
+            by_trace.setdefault((n, seed), []).append((key, r))
     for (n, seed), group in sorted(by_trace.items()):
-        tag = f"{cfg['bound_method']}|{iters}|{group[0]['slots']}|{n}|{seed}"
-        keys = [f"{tag}|{r['method']}|{r['eta']}" for r in group]
-        if all(k in cache and cache[k]["eps"] == list(r["failure_ratio_per_mu"]) for k, r in zip(keys, group)):
-            fresh.update({k: cache[k] for k in keys})
+        if all(k in cache and cache[k]["eps"] == list(r["failure_ratio_per_mu"]) for k, r in group):
+            fresh.update({k: cache[k] for k, _ in group})
             continue
         print(f"paper: tightening the bound at {len(group)} runs' own failure ratios, N = {n}, seed {seed}",
               flush=True)
-        trace = _trace(n, ETA_DEFAULT, seed, group[0]["slots"], cfg.get("mobility") or None)
+        slots = group[0][1]["slots"]
+        trace = _trace(n, ETA_DEFAULT, seed, slots, cfg.get("mobility") or None)
         hb = hindsight_bound(trace, iters=iters, method=cfg["bound_method"], workers=1)
-        for r in group:
+        for _, r in group:
             hb.tighten(r["failure_ratio_per_mu"], iters, failure_price=trace.scenario.failure_price)
-        for k, r in zip(keys, group):
-            lb = hb.value_at(r["failure_ratio_per_mu"])[0] / (n * r["slots"])
+        for k, r in group:
+            lb = hb.value_at(r["failure_ratio_per_mu"])[0] / (n * slots)
             fresh[k] = {"eps": list(r["failure_ratio_per_mu"]), "bound_own": max(lb, r["bound_own"])}
     atomic_write_text(cache_path, json.dumps(fresh, sort_keys=True))
-    for (n, seed), group in by_trace.items():
-        for r in group:
-            lb = fresh[f"{cfg['bound_method']}|{iters}|{r['slots']}|{n}|{seed}|{r['method']}|{r['eta']}"]["bound_own"]
-            r["bound_own"] = lb
+    for group in by_trace.values():
+        for k, r in group:
+            lb = r["bound_own"] = fresh[k]["bound_own"]
             r["gap_own"] = (r["energy_per_mu_slot"] - lb) / lb if lb > 0 else math.nan
 
 
