@@ -202,7 +202,8 @@ def allocate_server(pd: PairData, m: int, mus, *, rtol: float = 1e-13) -> Server
             i = ib[0]
             f[i] = F
             t[i] = max(T[i] - c[i] / F, tmin[i])
-            price = float(energy_slope(t[i], pd.alpha[mus[i]], pd.k[mus[i]]) * c[i] / F**2)
+            f2 = F**2 if F < 1e154 else np.inf  # a Python float's F**2 raises OverflowError past 1.34e154
+            price = float(energy_slope(t[i], pd.alpha[mus[i]], pd.k[mus[i]]) * c[i] / f2)
         else:
             tb, fb, prices = _price_solve_groups(T[ib], tmin[ib], c[ib], pd.alpha[mus[ib]], pd.k[mus[ib]],
                                                  np.zeros(ib.size, dtype=np.int64), np.array([F]), rtol)
