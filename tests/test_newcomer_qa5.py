@@ -29,3 +29,19 @@ def test_a_huge_server_cpu_is_solved_like_zero_compute(method):
     assert sol.status.value == "optimal" and ref.status.value == "optimal"
     assert sol.objective == pytest.approx(ref.objective, rel=1e-6)
     assert evaluate(huge, sol).objective == pytest.approx(sol.objective, rel=1e-9)
+
+
+@pytest.mark.parametrize("command", ["simulate", "gap"])
+def test_lyapunov_options_without_a_lyapunov_policy_are_refused(command, capsys):
+    # `wdtnopt simulate --policy static --V 5 --eps 0.3` ran static and said nothing: the options
+    # only reach lyapunov and lyapunov-fa (wdtnopt.cli.core.build_policy)
+    from cli_runner import run_cli
+
+    args = [command, "--policy", "static", "--policy", "oracle", "--V", "5", "--eps", "0.3",
+            "--n-mus", "3", "--n-bss", "2", "--slots", "2"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "--V/--eps: only the lyapunov and lyapunov-fa policies take them" in err
+    code, out, err = run_cli(["simulate", "--policy", "static", "--policy", "lyapunov", "--V", "5", "--n-mus", "3",
+                              "--n-bss", "2", "--slots", "2", "--no-progress"], capsys)
+    assert code == 0 and "lyapunov" in out

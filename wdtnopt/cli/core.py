@@ -87,6 +87,14 @@ def build_policy(name: str, v: float | None = None, eps: float | None = None, th
     return make_policy(name, **opts)
 
 
+def check_lyapunov_options(policies: tuple[str, ...], v: float | None, eps: float | None, theta: float | None) -> None:
+    """Refuse --V, --eps or --theta when none of ``policies`` takes them (they were silently ignored)."""
+    given = [flag for flag, val in (("--V", v), ("--eps", eps), ("--theta", theta)) if val is not None]
+    if given and not any(name in ("lyapunov", "lyapunov-fa") for name in policies):
+        raise click.UsageError(f"{'/'.join(given)}: only the lyapunov and lyapunov-fa policies take "
+                               f"{'it' if len(given) == 1 else 'them'}, and none of {', '.join(policies)} is one")
+
+
 @click.command("simulate")
 @click.option("--policy", "policies", multiple=True, default=("follow",), show_default=True,
               help="Policy name (static, follow, predictive, oracle, lyapunov, oracle-fa, lyapunov-fa, "
@@ -104,6 +112,7 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
     from ..simulation import check_run_fits, check_simulation_fits, simulate
     from ..trace import plan_windows
 
+    check_lyapunov_options(policies, v, eps, theta)
     sc = load_scenario(scenario_spec, n_mus, n_bss)
     window = plan_windows(sc.n_mus, sc.n_bss, slots)      # refuse what cannot fit before generating anything
     check_simulation_fits(sc.n_mus, slots, runs=len(policies))
