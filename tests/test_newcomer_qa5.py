@@ -45,3 +45,35 @@ def test_lyapunov_options_without_a_lyapunov_policy_are_refused(command, capsys)
     code, out, err = run_cli(["simulate", "--policy", "static", "--policy", "lyapunov", "--V", "5", "--n-mus", "3",
                               "--n-bss", "2", "--slots", "2", "--no-progress"], capsys)
     assert code == 0 and "lyapunov" in out
+
+
+def test_a_csv_with_a_byte_order_mark_reads_like_one_without(tmp_path):
+    # a spreadsheet's "CSV UTF-8" export starts with a BOM: the header read '\ufefftime_s' and the
+    # file was refused as lacking time_s
+    from wdtnopt.processes.mobility import read_table
+
+    rows = "".join(f"{0.5 * t},{v},{100.0 + 40 * v + t},{300.0 - t}\n" for t in range(6) for v in range(3))
+    plain, bom = tmp_path / "plain.csv", tmp_path / "bom.csv"
+    plain.write_text("time_s,id,x_m,y_m\n" + rows, encoding="utf-8")
+    bom.write_text("time_s,id,x_m,y_m\n" + rows, encoding="utf-8-sig")
+    assert bom.read_bytes()[:3] == b"\xef\xbb\xbf"
+    a, b = read_table(plain), read_table(bom)
+    for field in ("time_s", "x_m", "y_m"):
+        assert np.array_equal(getattr(a, field), getattr(b, field))
+    assert a.ids == b.ids and np.array_equal(a.vehicle, b.vehicle)
+
+
+def test_a_latitude_beyond_the_poles_is_named(tmp_path):
+    # lat_deg = 100 (or lon and lat swapped west of 90 W) was projected through cos(lat0) < 0 and
+    # the run went on with mirrored positions
+    from wdtnopt.errors import MobilityError
+    from wdtnopt.processes.mobility import read_table
+
+    rows = [f"{0.5 * t},{v},{11.5 + 0.001 * v},{48.1 + 1e-4 * t}" for t in range(4) for v in range(2)]
+    rows[5] = "2.5,1,-122.4,-122.4"
+    path = tmp_path / "t.csv"
+    path.write_text("time_s,id,lon_deg,lat_deg\n" + "\n".join(rows) + "\n")
+    with pytest.raises(MobilityError, match=r"t.csv line 7: lat_deg: expected WGS 84 degrees in \[-90, 90\], got -122.4"):
+        read_table(path, area_m=1000.0)
+    path.write_text("time_s,id,lon_deg,lat_deg\n" + "\n".join(r for i, r in enumerate(rows) if i != 5) + "\n")
+    assert read_table(path, area_m=1000.0).x_m.size == 7

@@ -726,6 +726,11 @@ def read_table(path: str | os.PathLike, projection: str | None = None,
     if "x_m" in cols and "y_m" in cols:
         x, y = cols["x_m"], cols["y_m"]
     elif "lon_deg" in cols and "lat_deg" in cols:
+        beyond = np.flatnonzero(np.abs(cols["lat_deg"]) > 90.0)   # e.g. lon and lat swapped; NaN stays missing
+        if beyond.size:
+            i = int(beyond[0])
+            raise MobilityError(f"{name} {'row' if parquet else 'line'} {int(lines[i])}: lat_deg: expected WGS 84 "
+                                f"degrees in [-90, 90], got {float(cols['lat_deg'][i]):g} (lon_deg and lat_deg swapped?)")
         x, y = project_lonlat(cols["lon_deg"], cols["lat_deg"], projection or "local", origin_lonlat, area_m, name)
     else:
         raise MobilityError(f"{name}: expected columns time_s, id, x_m, y_m (or lon_deg, lat_deg)")
@@ -734,8 +739,8 @@ def read_table(path: str | os.PathLike, projection: str | None = None,
 
 def _read_csv(p: Path) -> tuple[dict[str, np.ndarray], list[str], np.ndarray]:
     name = p.name
-    try:
-        with _open_bytes(p) as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
+    try:   # utf-8-sig: the BOM of a spreadsheet's UTF-8 export is not part of the first column's name
+        with _open_bytes(p) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
             reader = csv.reader(text)
             header = next(reader, None)
             if header is None:
