@@ -77,3 +77,15 @@ def test_a_latitude_beyond_the_poles_is_named(tmp_path):
         read_table(path, area_m=1000.0)
     path.write_text("time_s,id,lon_deg,lat_deg\n" + "\n".join(r for i, r in enumerate(rows) if i != 5) + "\n")
     assert read_table(path, area_m=1000.0).x_m.size == 7
+
+
+def test_a_scheduler_address_without_a_port_is_one_line(capsys):
+    # `wdtnopt bound --scheduler foo` ended in distributed's ValueError traceback ("missing port
+    # number in address 'foo'"); an unreachable address was already one line
+    pytest.importorskip("distributed")
+    from cli_runner import run_cli
+
+    code, out, err = run_cli(["bound", "--n-mus", "3", "--n-bss", "2", "--slots", "2", "--iters", "1",
+                              "--dual", "supergradient", "--scheduler", "foo"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "scheduler: expected a Dask scheduler address such as tcp://HOST:8786, got 'foo'" in err

@@ -73,10 +73,7 @@ def _run_dask(fn: Callable[[Any], Any], items: list[Any], scheduler: Any, done: 
     except ImportError:
         raise WdtnoptError("scheduler: Dask is not installed; pip install 'wdtnopt[dask]'") from None
     own = not isinstance(scheduler, Client)
-    try:
-        client = Client(scheduler, timeout="20s") if own else scheduler
-    except (OSError, TimeoutError) as exc:
-        raise WdtnoptError(f"scheduler: cannot reach the Dask scheduler at {scheduler!r} ({exc})") from None
+    client = _connect(Client, scheduler) if own else scheduler
     try:
         futures = client.map(fn, items, pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
@@ -85,6 +82,17 @@ def _run_dask(fn: Callable[[Any], Any], items: list[Any], scheduler: Any, done: 
     finally:
         if own:
             client.close()
+
+
+def _connect(client_cls: Any, scheduler: Any) -> Any:
+    """A Dask client of ``scheduler``; an address it cannot parse or reach is a one-line error."""
+    try:
+        return client_cls(scheduler, timeout="20s")
+    except ValueError as exc:   # e.g. "missing port number in address 'foo'"
+        raise WdtnoptError(f"scheduler: expected a Dask scheduler address such as tcp://HOST:8786, got "
+                           f"{scheduler!r} ({exc})") from None
+    except (OSError, TimeoutError) as exc:
+        raise WdtnoptError(f"scheduler: cannot reach the Dask scheduler at {scheduler!r} ({exc})") from None
 
 
 def _bar(progress: bool | str, total: int) -> Any:
@@ -149,10 +157,7 @@ class StickyPool:
             raise WdtnoptError("scheduler: Dask is not installed; pip install 'wdtnopt[dask]'") from None
         if self._client is None:
             self._own_client = not isinstance(self.scheduler, Client)
-            try:
-                self._client = Client(self.scheduler, timeout="20s") if self._own_client else self.scheduler
-            except (OSError, TimeoutError) as exc:
-                raise WdtnoptError(f"scheduler: cannot reach the Dask scheduler at {self.scheduler!r} ({exc})") from None
+            self._client = _connect(Client, self.scheduler) if self._own_client else self.scheduler
             self._addresses = sorted(self._client.scheduler_info()["workers"])
         addrs = self._addresses
         futures = [self._client.submit(fn, arg, workers=[addrs[g % len(addrs)]] if addrs else None,
