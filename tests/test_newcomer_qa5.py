@@ -89,3 +89,27 @@ def test_a_scheduler_address_without_a_port_is_one_line(capsys):
                               "--dual", "supergradient", "--scheduler", "foo"], capsys)
     assert code == 2 and err.count("\n") == 1
     assert "scheduler: expected a Dask scheduler address such as tcp://HOST:8786, got 'foo'" in err
+
+
+def test_cli_solve_fast_keeps_its_own_default_gap(tmp_path, capsys):
+    # `wdtnopt solve --method fast` passed the flag's default 1e-6 as fast's gap (its own default is
+    # 1%, README and docs/solvers_fast.md): fast went on into exact's branch and bound for a 1e-6
+    # certificate nobody asked for (up to exact_time, 9.5 s, on 100 x 10)
+    import json
+
+    from cli_runner import run_cli
+    from wdtnopt import solve
+    from wdtnopt.testing import loaded_snapshot
+
+    snap = loaded_snapshot(12, 3, 0)
+    path = tmp_path / "snap.json"
+    snap.save(path)
+    ref = solve(snap, method="fast")
+    assert 1e-6 < ref.gap <= 0.01 and ref.status.value == "optimal"
+    code, out, err = run_cli(["solve", str(path), "--method", "fast", "-o", str(tmp_path / "a.json")], capsys)
+    assert code == 0, err
+    got = json.loads((tmp_path / "a.json").read_text())
+    assert got["gap"] == ref.gap and got["objective"] == ref.objective and got["status"] == "optimal"
+    code, out, err = run_cli(["solve", str(path), "--method", "fast", "--gap", "1e-6", "-o", str(tmp_path / "b.json")],
+                             capsys)
+    assert code == 0 and json.loads((tmp_path / "b.json").read_text())["gap"] <= 1e-6

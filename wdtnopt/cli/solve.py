@@ -20,7 +20,8 @@ console = Console()
 @click.option("--method", type=click.Choice(methods()), default="exact", show_default=True,
               help="Solver: exact (certified optimum), fast (large snapshots, certified bound), pyomo (the MINLP "
                    "with SCIP), relaxation (bound + rounding).")
-@click.option("--gap", type=click.FloatRange(min=0.0), default=1e-6, show_default=True, help="Relative optimality gap.")
+@click.option("--gap", type=click.FloatRange(min=0.0), default=None,
+              help="Relative optimality gap (default: the method's, 1e-6; fast 0.01).")
 @click.option("--time-limit", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help="Seconds; stops with the incumbent and a certified bound.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Solver threads.")
@@ -28,7 +29,7 @@ console = Console()
               help="A method option (repeatable), e.g. --option max_iterations=50 --option oracle=cvxpy; "
                    "docs/solvers.md lists each method's options.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the solution JSON here.")
-def solve_cmd(snapshot_path: str, method: str, gap: float, time_limit: float | None, threads: int,
+def solve_cmd(snapshot_path: str, method: str, gap: float | None, time_limit: float | None, threads: int,
               options: tuple[str, ...], output: str | None) -> None:
     """Solve a snapshot JSON file; print a table, write the solution."""
     from ..io import atomic_write_json
@@ -42,7 +43,9 @@ def solve_cmd(snapshot_path: str, method: str, gap: float, time_limit: float | N
         if name in extra:  # one value per option: the flag's
             raise SolverError(f"--option {name}=...: {name} has its own flag, --{name.replace('_', '-')}")
     snap = Snapshot.load(snapshot_path)
-    sol = solve(snap, method=method, gap=gap, time_limit=time_limit, threads=threads, **extra)
+    if gap is not None:   # else the method's own default (fast asked 1e-6, not its 1%, when the flag had one)
+        extra["gap"] = gap
+    sol = solve(snap, method=method, time_limit=time_limit, threads=threads, **extra)
     console.print(solution_table(snap, sol))
     console.print(summary_line(sol))
     if output:
