@@ -113,3 +113,19 @@ def test_cli_solve_fast_keeps_its_own_default_gap(tmp_path, capsys):
     code, out, err = run_cli(["solve", str(path), "--method", "fast", "--gap", "1e-6", "-o", str(tmp_path / "b.json")],
                              capsys)
     assert code == 0 and json.loads((tmp_path / "b.json").read_text())["gap"] <= 1e-6
+
+
+@pytest.mark.parametrize("algo,key,value", [("beta-happo", "gamma", 2.0), ("beta-happo", "gae_lambda", -0.1),
+                                            ("maddpg", "tau", 1.5), ("beta-mappo", "actor_lr", -1e-3),
+                                            ("gaussian-happo", "critic_lr", -1.0)])
+def test_rl_configs_out_of_their_domain_are_named(algo, key, value):
+    # `wdtnopt train --set gamma=2` trained (on returns that grow without bound) and said nothing;
+    # only counts and finiteness were checked
+    from wdtnopt.agents.registry import algorithm_class, make_config
+    from wdtnopt.errors import WdtnoptError
+
+    cls = algorithm_class(algo)
+    with pytest.raises(WdtnoptError, match=rf"config: {key}: expected .*, got {value!r}"):
+        make_config(cls, {key: value})
+    edge = 1.0 if key in ("gamma", "gae_lambda", "tau") else 0.0   # the ends of the domain stay legal
+    assert getattr(make_config(cls, {key: edge}), key) == edge

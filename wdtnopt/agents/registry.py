@@ -28,6 +28,12 @@ COUNT_FIELDS = frozenset({"n_envs", "rollout_steps", "episode_slots", "hidden", 
                           "batch_size", "updates_per_iteration"})
 """Config fields that count something and must be >= 1 (0 steps, layers or samples learns nothing)."""
 
+UNIT_FIELDS = frozenset({"gamma", "gae_lambda", "tau"})
+"""Config fields in [0, 1]: the discount, the GAE lambda and MADDPG's Polyak factor (docs/agents.md)."""
+
+STEP_SIZE_FIELDS = frozenset({"actor_lr", "ctrl_actor_lr", "bs_actor_lr", "critic_lr"})
+"""Config fields that are Adam step sizes and must be >= 0 (0 holds those networks where they start)."""
+
 LEGACY_CONFIG = {"action_map": "raw", "credit": "team", "bs_map": "raw", "bs_learn": True}
 """What a checkpoint written before the structured maps, local credit and fixed KKT BSs existed was
 trained with (``bs_learn``: BSs under the "kkt" map learned their tilt)."""
@@ -82,7 +88,8 @@ def make_config(cls: type, overrides: dict[str, Any] | None) -> Any:
 
 def _typed(key: str, value: Any, hint: Any) -> Any:
     """``value`` as the config field's type (wdtnopt/fieldtypes.py); else :class:`WdtnoptError` naming
-    the field and the form expected. Counts (:data:`COUNT_FIELDS`) must be >= 1, numbers finite."""
+    the field and the form expected. Counts (:data:`COUNT_FIELDS`) must be >= 1, numbers finite,
+    :data:`UNIT_FIELDS` in [0, 1] and step sizes (:data:`STEP_SIZE_FIELDS`) >= 0."""
     out, want = as_field_type(value, hint)
     if want is None and isinstance(out, float) and not math.isfinite(out):
         want = "a finite number"
@@ -90,6 +97,10 @@ def _typed(key: str, value: Any, hint: Any) -> Any:
         raise WdtnoptError(f"config: {key}: expected {want}, got {value!r}")
     if key in COUNT_FIELDS and out < 1:
         raise WdtnoptError(f"config: {key}: expected an integer >= 1, got {value!r}")
+    if key in UNIT_FIELDS and not 0.0 <= out <= 1.0:   # a discount of 2 trained on diverging returns, silently
+        raise WdtnoptError(f"config: {key}: expected a number in [0, 1], got {value!r}")
+    if key in STEP_SIZE_FIELDS and out is not None and out < 0.0:   # a negative step size ascends the loss
+        raise WdtnoptError(f"config: {key}: expected a step size >= 0, got {value!r}")
     return out
 
 
