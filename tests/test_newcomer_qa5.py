@@ -129,3 +129,25 @@ def test_rl_configs_out_of_their_domain_are_named(algo, key, value):
         make_config(cls, {key: value})
     edge = 1.0 if key in ("gamma", "gae_lambda", "tau") else 0.0   # the ends of the domain stay legal
     assert getattr(make_config(cls, {key: edge}), key) == edge
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_written_files_follow_the_umask_like_open(tmp_path, mask):
+    # every file wdtnopt wrote (snapshots, solutions, CSV tables, bench reports, checkpoints) came
+    # out 0600 whatever the umask: tempfile.mkstemp's mode survived the rename, so on a shared
+    # file system (a Dask cluster's output folder) nobody else could read the results
+    import os
+
+    from wdtnopt.io import atomic_write, atomic_write_text
+
+    old = os.umask(mask)
+    try:
+        (tmp_path / "ref.txt").write_text("x")
+        atomic_write_text(tmp_path / "a.txt", "x")
+        atomic_write(tmp_path / "b.bin", lambda fh: fh.write(b"x"), binary=True)
+    finally:
+        os.umask(old)
+    want = (tmp_path / "ref.txt").stat().st_mode & 0o777
+    assert want == 0o666 & ~mask
+    for name in ("a.txt", "b.bin"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == want, name

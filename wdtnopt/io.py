@@ -17,6 +17,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Any], None], *, 
     except OSError as exc:   # name the file asked for, not the temporary one
         raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     try:
+        os.chmod(tmp, 0o666 & ~_umask())   # as open() would: mkstemp's 0600 made every result owner-only
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
             write(fh)
             fh.flush()
@@ -28,6 +29,20 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Any], None], *, 
         except FileNotFoundError:
             pass
         raise
+
+
+def _umask() -> int:
+    """The process's file-mode creation mask (read without changing it where Linux shows it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def read_text(path: str | os.PathLike[str], error: Callable[[list[tuple[str, str]]], Exception]) -> str:
