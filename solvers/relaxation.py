@@ -133,7 +133,8 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
             with warnings.catch_warnings():  # "inaccurate" is read from the status below
                 warnings.simplefilter("ignore", UserWarning)
                 pp.problem.solve(solver=solver, **kwargs)
-        except cp.error.SolverError as exc:  # a numerical failure: fall back on the trivial prices
+        except (cp.error.SolverError, ValueError) as exc:  # a numerical failure (ValueError: data
+            # CVXPY will not pass on, e.g. c / cpu_hz overflowing at cpu_hz = 1e-300): the trivial prices
             status = f"solver failed: {exc}".splitlines()[0]
             continue
         status = pp.problem.status

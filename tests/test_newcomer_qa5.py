@@ -151,3 +151,22 @@ def test_written_files_follow_the_umask_like_open(tmp_path, mask):
     assert want == 0o666 & ~mask
     for name in ("a.txt", "b.bin"):
         assert (tmp_path / name).stat().st_mode & 0o777 == want, name
+
+
+@pytest.mark.parametrize("field,value", [("cpu_hz", 1e-300), ("gain", 5e-324)])
+def test_relaxation_survives_data_cvxpy_refuses(field, value):
+    # cpu_hz = 1e-300 or a subnormal gain is legal, but the conic data overflow and CVXPY raised
+    # ValueError("Problem data contains NaN or Inf") through `wdtnopt solve --method relaxation`;
+    # a failed conic solve falls back on the trivial prices, whose bound is certified at any prices.
+    # Reference: exact on the same snapshot (nothing can be served: every request fails)
+    pytest.importorskip("cvxpy")
+    from wdtnopt import Snapshot, solve
+
+    d = _snapshot_dict()
+    d[field] = (np.full_like(np.asarray(d[field], dtype=float), value)).tolist()
+    snap = Snapshot.from_dict(d)
+    ref = solve(snap, method="exact")
+    sol = solve(snap, method="relaxation")
+    assert ref.status.value == "optimal" and not np.asarray(ref.served).any()
+    assert sol.objective == pytest.approx(ref.objective, rel=1e-9) and sol.bound <= ref.objective * (1 + 1e-9)
+    assert sol.status.value == "optimal" and sol.stats["conic_status"].startswith("solver failed")
