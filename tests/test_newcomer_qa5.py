@@ -170,3 +170,23 @@ def test_relaxation_survives_data_cvxpy_refuses(field, value):
     assert ref.status.value == "optimal" and not np.asarray(ref.served).any()
     assert sol.objective == pytest.approx(ref.objective, rel=1e-9) and sol.bound <= ref.objective * (1 + 1e-9)
     assert sol.status.value == "optimal" and sol.stats["conic_status"].startswith("solver failed")
+
+
+@pytest.mark.parametrize("dual", ["columns", "supergradient"])
+def test_gap_refuses_a_bound_of_another_trace(dual):
+    # gap(results, trace, bound=hb) took a bound computed on another trace of the same sizes and
+    # scored the policies against it: the oracle came out 33% *below* its "lower bound" (seed 105
+    # scored with seed 104's bound). A regenerated copy of the bound's own trace stays accepted.
+    from wdtnopt import gap, hindsight_bound, simulate
+    from wdtnopt.errors import WdtnoptError
+
+    sc = Scenario.paper(n_mus=6, n_bss=3)
+    tr, other = generate_trace(sc, seed=104, slots=10), generate_trace(sc, seed=105, slots=10)
+    hb = hindsight_bound(tr, iters=3, dual=dual, workers=1)
+    res = simulate("oracle", other)
+    with pytest.raises(WdtnoptError, match="gap: bound: expected a hindsight bound computed on this trace"):
+        gap([res], other, bound=hb, iters=0)
+    again = generate_trace(sc, seed=104, slots=10)
+    row = gap([simulate("oracle", again)], again, bound=hb, iters=0).rows[0]
+    own = gap([simulate("oracle", tr)], tr, bound=hindsight_bound(tr, iters=3, dual=dual, workers=1), iters=0).rows[0]
+    assert row.gap >= 0 and row.bound_per_mu_slot == own.bound_per_mu_slot

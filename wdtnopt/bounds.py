@@ -700,6 +700,18 @@ class GapReport:
         return "\n".join(lines)
 
 
+def _bound_of(bound: Any, trace: Trace) -> bool:
+    """Whether ``bound`` was computed on ``trace`` (the same object, or a trace of the same scenario,
+    seed and slots, with the same requests)."""
+    if getattr(bound, "n_mus", None) != trace.n_mus or getattr(bound, "trace_slots", None) != trace.slots:
+        return False
+    if not np.array_equal(np.asarray(getattr(bound, "requests", [])), trace.request.sum(axis=0)):
+        return False
+    cols = getattr(bound, "_columns", None)
+    own = getattr(cols.cd if cols is not None else getattr(bound, "_evaluator", None), "trace", None)
+    return own is None or own is trace or (own.seed == trace.seed and own.scenario == trace.scenario)
+
+
 def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iters: int = 10,
         **bound_options: Any) -> GapReport:
     """Optimality gap of simulated policies on ``trace``: ``(E_policy - LB) / LB`` (docs/model.md, section 6).
@@ -733,8 +745,8 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
     Raises
     ------
     WdtnoptError
-        If a result is not a SimResult or is of another trace (other N, number of slots or seed), or
-        ``iters`` is not an integer >= 0.
+        If a result is not a SimResult or is of another trace (other N, number of slots or seed),
+        ``bound`` was computed on another trace, or ``iters`` is not an integer >= 0.
     """
     res_list: Sequence[Any] = results if isinstance(results, (list, tuple)) else [results]
     if not isinstance(iters, int) or isinstance(iters, bool) or iters < 0:
@@ -745,6 +757,9 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
         if r.n_mus != trace.n_mus or r.slots != trace.slots or r.seed != trace.seed:
             raise WdtnoptError(f"gap: result {r.policy!r} is of another trace ({r.n_mus} MUs x {r.slots} slots, "
                                f"seed {r.seed}; the trace: {trace.n_mus} x {trace.slots}, seed {trace.seed})")
+    if bound is not None and not _bound_of(bound, trace):
+        # another trace's bound (same sizes) scored the policies against the wrong slots: gaps below 0
+        raise WdtnoptError("gap: bound: expected a hindsight bound computed on this trace (hindsight_bound(trace))")
     if bound is None:
         # iters=0 asks for no climb per policy; the bound itself still needs its own evaluations
         bound = hindsight_bound(trace, **({"iters": iters} if iters > 0 else {}), **bound_options)
