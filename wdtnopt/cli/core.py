@@ -101,7 +101,8 @@ def check_lyapunov_options(policies: tuple[str, ...], v: float | None, eps: floa
                    "checkpoint:DIR, pretrained:ALGO); repeat to compare.")
 @scenario_options
 @click.option("--V", "v", type=click.FloatRange(min=0, min_open=True), default=None, help="Lyapunov trade-off V.")
-@click.option("--eps", type=click.FloatRange(0, 1), default=None, help="Target failure ratio per MU.")
+@click.option("--eps", type=click.FloatRange(0, 1), default=None,
+              help="Target failure ratio per MU of the lyapunov and lyapunov-fa policies.")
 @click.option("--theta", type=click.FloatRange(min=0), default=None, help="Lyapunov place-holder backlog.")
 @click.option("-o", "--out", type=click.Path(file_okay=False), default=None, help="Folder for the per-slot CSV tables.")
 @click.option("--progress/--no-progress", default=True, show_default=True)

@@ -67,7 +67,9 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters
               help="Policies to compare (repeat).")
 @scenario_options
 @click.option("--V", "v", type=click.FloatRange(min=0, min_open=True), default=None, help="Lyapunov trade-off V.")
-@click.option("--eps", type=click.FloatRange(0, 1), default=None, help="Lyapunov failure target.")
+@click.option("--eps", type=click.FloatRange(0, 1), default=None,
+              help="Failure-ratio target per MU of the lyapunov and lyapunov-fa policies (the bound is taken at "
+                   "each policy's own ratios).")
 @click.option("--theta", type=click.FloatRange(min=0), default=None, help="Lyapunov place-holder backlog.")
 @_parallel_options
 @click.option("--migration-aware", is_flag=True, default=False,
