@@ -190,3 +190,33 @@ def test_gap_refuses_a_bound_of_another_trace(dual):
     row = gap([simulate("oracle", again)], again, bound=hb, iters=0).rows[0]
     own = gap([simulate("oracle", tr)], tr, bound=hindsight_bound(tr, iters=3, dual=dual, workers=1), iters=0).rows[0]
     assert row.gap >= 0 and row.bound_per_mu_slot == own.bound_per_mu_slot
+
+
+def test_a_progress_switch_that_is_neither_0_nor_1_is_named(monkeypatch):
+    from wdtnopt.progress import progress_bar
+
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "yes")
+    with pytest.warns(UserWarning, match="WDTNOPT_PROGRESS='yes' is neither 0 nor 1"):
+        bar = progress_bar(total=1)
+    bar.close()
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "0")
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bar = progress_bar(total=1)
+    assert bar.disable
+    bar.close()
+
+
+@pytest.mark.parametrize("field", ["p_max", "placement_prev"])
+def test_a_number_array_with_a_boolean_in_it_is_named(field):
+    from wdtnopt import Snapshot
+    from wdtnopt.errors import SnapshotError
+    from wdtnopt.testing import paper_snapshot
+
+    d = paper_snapshot(N=4, M=2, seed=0).to_dict()
+    d[field] = [True] + list(d[field][1:])     # numpy alone would read it as 1 / 1.0
+    with pytest.raises(SnapshotError, match=f"{field}.*booleans"):
+        Snapshot.from_dict(d)
+    d[field][0] = 1
+    Snapshot.from_dict(d)                       # the same value as a number is fine

@@ -11,6 +11,11 @@ def progress_bar(**kwargs: Any) -> Any:
     from tqdm.auto import tqdm
 
     force = os.environ.get("WDTNOPT_PROGRESS")
+    if force not in (None, "", "0", "1"):
+        import warnings
+
+        warnings.warn(f"WDTNOPT_PROGRESS={force!r} is neither 0 nor 1; ignored (bars on a terminal only)",
+                      stacklevel=2)
     disable = (force == "0") if force in ("0", "1") else not sys.stderr.isatty()
     kwargs.setdefault("leave", False)
     kwargs.setdefault("mininterval", 0.5)

@@ -243,4 +243,5 @@ def _demo_gap(trace: Any, results: list[Any]) -> None:
     console.print(report.table())
     how = ("column generation" if hb.method == "columns" else "slot solves each")
     console.print(f"   [dim]bound: {len(hb.points)} dual evaluations over {int(trace.request.any(axis=1).sum())} slots "
-                  f"({how}), {time.perf_counter() - t0:.1f} s; no causal policy on this trace can go below it[/dim]")
+                  f"({how}), {time.perf_counter() - t0:.1f} s; at a policy's own failure ratios, no policy on this trace "
+                  f"that fails no MU more often can spend less[/dim]")
