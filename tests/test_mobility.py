@@ -559,3 +559,30 @@ def test_geo_fcd_is_projected_like_a_lonlat_table(tmp_path):
     b = load_mobility(csv_path, projection="local", origin_lonlat=(11.0, 48.0)).track(sc, 8)
     np.testing.assert_array_equal(a.positions, b.positions)
     assert 0 < a.positions.min() and a.positions.max() < 100       # metres from the origin, not degrees
+
+
+def test_geo_fcd_read_as_metres_is_warned_about(tmp_path):
+    """The same geo file without a projection would put every MU within centimetres of the others:
+    a warning names the remedy; with a projection, or for a network in metres, there is none."""
+    import warnings
+
+    rng = np.random.default_rng(4)
+    lon = 11.0 + np.cumsum(rng.uniform(0, 1e-4, (8, 3)), axis=0)
+    lat = 48.0 + np.cumsum(rng.uniform(0, 1e-4, (8, 3)), axis=0)
+
+    def write(name, xs, ys):
+        path = tmp_path / name
+        path.write_text("<fcd-export>\n" + "".join(
+            f'<timestep time="{k * TAU}">\n' + "".join(f'<vehicle id="v{v}" x="{float(xs[k, v])!r}" y="{float(ys[k, v])!r}"/>\n'
+                                                       for v in range(3)) + "</timestep>\n" for k in range(8))
+            + "</fcd-export>\n")
+        return path
+
+    geo = write("geo.xml", lon, lat)
+    sc = Scenario.paper(n_mus=3)
+    with pytest.warns(UserWarning, match=r"fcd-output\.geo.*projection='local'"):
+        load_mobility(geo).track(sc, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_mobility(geo, projection="local", origin_lonlat=(11.0, 48.0)).track(sc, 8)
+        load_mobility(write("metres.xml", 20 + 1e5 * (lon - 11.0), 20 + 1e5 * (lat - 48.0))).track(sc, 8)  # tens of metres

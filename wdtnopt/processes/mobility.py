@@ -913,6 +913,24 @@ def _cached_table(key: tuple[str, str], projection: str | None, origin: tuple[fl
     return read_table(key[0], projection, origin, area_m)
 
 
+def _warn_if_degrees(rec: Records) -> None:
+    """Warn when network coordinates in metres look like ``--fcd-output.geo`` degrees: every
+    position within longitude/latitude ranges and the whole file spanning under a metre (a city in
+    degrees spans well under one; vehicles on a network in metres span far more)."""
+    ok = np.isfinite(rec.x_m) & np.isfinite(rec.y_m)
+    if not ok.any():
+        return
+    x, y = rec.x_m[ok], rec.y_m[ok]
+    if (np.abs(x).max() <= 180 and np.abs(y).max() <= 90 and np.ptp(x) < 1.0 and np.ptp(y) < 1.0
+            and (np.ptp(x) > 0 or np.ptp(y) > 0)):
+        import warnings
+
+        warnings.warn(f"{rec.source}: every position lies within {max(np.ptp(x), np.ptp(y)):.3g} m of the others "
+                      "and within longitude/latitude ranges: if this is `sumo --fcd-output.geo` output "
+                      "(x = longitude, y = latitude), read it with load_mobility(path, projection='local') "
+                      "(docs/mobility.md, section \"SUMO\")", stacklevel=3)
+
+
 @dataclass(frozen=True)
 class FcdFile:
     """Positions replayed from a SUMO FCD file (docs/mobility.md, section "SUMO").
@@ -941,6 +959,7 @@ class FcdFile:
         """The file's records, in metres (read once per file content and cached)."""
         rec = _cached_fcd(_file_key(self.path), tuple(self.kinds))
         if self.projection is None:
+            _warn_if_degrees(rec)
             return rec
         x, y = project_lonlat(rec.x_m, rec.y_m, self.projection, self.origin_lonlat, area_m, rec.source)
         return Records.from_arrays(rec.time_s, [rec.ids[v] for v in rec.vehicle], x, y, rec.line, rec.source)
