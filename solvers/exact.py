@@ -24,6 +24,7 @@ finitely many iterations with ``bound >= objective (1 - gap)``.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import Any
@@ -767,6 +768,8 @@ def solve_exact(snapshot: Snapshot, options: ExactOptions | None = None, *, warm
         from .levels import solve_exact_levels
         return solve_exact_levels(snapshot, gap=opts.gap, time_limit=opts.time_limit, threads=opts.threads,
                                   max_iterations=opts.max_iterations, verbose=opts.verbose)
+    if opts.primal_seed == "auto" and short_time_limit(snapshot, opts.time_limit):
+        opts = dataclasses.replace(opts, primal_seed="fast")
     return _solve_exact(snapshot, opts, time.perf_counter(), None, 0, warm)
 
 
@@ -790,6 +793,14 @@ PRIMAL_SEED_MIN_PAIRS = 500
 default scenario's 50 x 5, 250 pairs, is solved without it)."""
 PRIMAL_SEED_SHARE = 0.25
 """Share of the time left that the fast start may take (with a ``time_limit``)."""
+SHORT_LIMIT_S_PER_PAIR = 2e-3
+"""A ``time_limit`` below this many seconds per MU-server pair (N M) is short: ``primal_seed="auto"``
+then starts from the fast method too (docs/solvers.md, "Short time limits")."""
+
+
+def short_time_limit(snapshot: Snapshot, time_limit: float | None) -> bool:
+    """True when ``time_limit`` (s) is below :data:`SHORT_LIMIT_S_PER_PAIR` times the snapshot's N M."""
+    return time_limit is not None and time_limit < SHORT_LIMIT_S_PER_PAIR * snapshot.n_mus * snapshot.n_bss
 
 
 def continue_exact(snapshot: Snapshot, quick: Solution, options: ExactOptions, started: float) -> Solution:

@@ -141,7 +141,8 @@ class ExactOptions(SolverOptions):
     ``gap / 4``; dimensionless, in (0, 1); 0.25 gives the earlier ``gap / 4``)."""
     primal_seed: str = "auto"
     """A start from the fast method (its decision, exactly admitted, and its certified bound): ``"fast"``,
-    ``"none"``, or ``"auto"`` (when N M >= 500; not with ``warm=``)."""
+    ``"none"``, or ``"auto"`` (when N M >= 500, or when ``time_limit`` is below 2 ms per pair:
+    solvers/exact.py ``short_time_limit``; not with ``warm=``)."""
 
     method = "exact"
 
