@@ -710,6 +710,33 @@ def _round_start(master: "_Master", stats: dict[str, Any], it: int, time_limit: 
     return res
 
 
+def _round_outcome(res: dict[str, Any] | None, stats: dict[str, Any], lb: float,
+                   shift: float = 0.0) -> tuple[str | None, float]:
+    """What the master run of :func:`_round_start` means for the loop, shared by exact's loop and the
+    level master's loop.
+
+    Returns
+    -------
+    stop, lb
+        ``stop``: None when the run has a master solution ``res["x"]`` to use; ``"time_limit"`` when
+        no time was left or HiGHS ran out of it; ``"infeasible"`` when the master has no solution;
+        ``"feasible"`` when HiGHS gave up (``stats["why"]``). ``lb``: the bound so far raised to the
+        run's bound less ``shift`` (the master's objective minus the real one).
+    """
+    if res is None:
+        return "time_limit", lb
+    if res["infeasible"]:
+        return "infeasible", lb
+    lb = max(lb, res["bound"] - shift)
+    if res["x"] is None:  # no master solution: out of time, or HiGHS gave up
+        timed_out = res["status"] is MasterOutcome.TIME_LIMIT
+        stats["highs_status"] = res["raw_status"]
+        if not timed_out:
+            stats["why"] = f"the HiGHS master returned no solution ({res['raw_status']})"
+        return ("time_limit" if timed_out else "feasible"), lb
+    return None, lb
+
+
 def _round_end(master: "_Master", stats: dict[str, Any], it: int, lb: float, ub: float, has_incumbent: bool,
                gap: float, new_cuts: int, target_gap: float, verbose: bool, t0: float) -> tuple[str | None, float]:
     """The end of one decomposition round, shared by exact's loop and the level master's loop.
@@ -987,23 +1014,16 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
         warm.certificate = certificate
     for it in range(0 if closed_at_root else max_iterations):
         res = _round_start(master, stats, it, time_limit, t0, target_gap)
-        if res is None:
-            status = "time_limit"
-            break
-        if res["infeasible"]:
+        stop, lb = _round_outcome(res, stats, lb)
+        if stop == "infeasible":
             if best is None:
                 return fail_all_solution(s, bound=math.inf, status=SolveStatus.INFEASIBLE, method="exact",
                                          started=t0, stats=stats)
             break  # cannot happen for a valid incumbent; keep it
-        lb = max(lb, res["bound"])
-        xv = res["x"]
-        if xv is None:  # no master solution: out of time, or HiGHS gave up
-            timed_out = res["status"] is MasterOutcome.TIME_LIMIT
-            status = "time_limit" if timed_out else "feasible"
-            stats["highs_status"] = res["raw_status"]
-            if not timed_out:
-                stats["why"] = f"the HiGHS master returned no solution ({res['raw_status']})"
+        if stop is not None:
+            status = stop
             break
+        xv = res["x"]
         # placement of the master and its exact cost
         placement = master.placement_of(xv)
         new_cuts = 0

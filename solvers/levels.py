@@ -34,7 +34,7 @@ from wdtnopt.snapshot import PER_MU, REQUIRED, Snapshot
 
 from . import Solution, make_solution
 from .allocation import PairData, allocate, allocate_server
-from .highs import MasterOutcome, RowBatch
+from .highs import RowBatch
 from .options import ExactOptions, FastOptions
 
 
@@ -157,7 +157,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     SolverError
         a negative ``gap`` or a ``time_limit`` that is not > 0
     """
-    from .exact import _Master, _round_end, _round_start
+    from .exact import _Master, _round_end, _round_outcome, _round_start
     from .options import ExactOptions
 
     t0 = time.perf_counter()
@@ -231,19 +231,16 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     closed = best is not None and lb >= ub - gap * abs(ub)
     for it in range(0 if closed else max_iterations):
         res = _round_start(master, stats, it, time_limit, t0, target_gap)
-        if res is None:
-            status = "time_limit"
-            break
-        if res["infeasible"]:
+        stop, lb = _round_outcome(res, stats, lb, shift)
+        if stop == "infeasible":
             if best is None:
                 return make_solution(s, prev, np.zeros(N, bool), zeros, zeros, bound=math.inf, status="infeasible",
                                      method="exact", started=t0, stats=stats, level=np.zeros(N, np.int64))
             break
-        lb = max(lb, res["bound"] - shift)
-        xv = res["x"]
-        if xv is None:
-            status = "time_limit" if res["status"] is MasterOutcome.TIME_LIMIT else "feasible"
+        if stop is not None:
+            status = stop
             break
+        xv = res["x"]
         placement = master.placement_of(xv)[lvl == 0]
         level = np.zeros(N, dtype=np.int64) if best is None else best["level"].copy()
         new_cuts, sets = master.cut_served_sets(allocate_server, xv, stats)
