@@ -222,6 +222,9 @@ class FastOptions(SolverOptions):
 class PyomoOptions(SolverOptions):
     """Options of ``method="pyomo"`` (solvers/minlp.py); ``verbose`` shows the solver's log."""
 
+    time_limit: float | None = 300.0
+    """Wall-clock limit in s (default 300: SCIP left alone can branch for hours on 30 x 5; None: none);
+    the method then stops with status ``time_limit``, its incumbent and SCIP's bound."""
     solver: str = "scip_direct"
     """Pyomo solver name (``pyomo.contrib.solver`` factory first, classic ``SolverFactory`` second)."""
     scip_no_multiaggr: bool = True

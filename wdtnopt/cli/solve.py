@@ -23,7 +23,8 @@ console = Console()
 @click.option("--gap", type=click.FloatRange(min=0.0), default=None,
               help="Relative optimality gap (default: the method's, 1e-6; fast 0.01).")
 @click.option("--time-limit", type=click.FloatRange(min=0.0, min_open=True), default=None,
-              help="Seconds; stops with the incumbent and a certified bound.")
+              help="Seconds; stops with the incumbent and a certified bound (status time_limit). "
+                   "Default: the method's (pyomo 300 s, the others none).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Solver threads.")
 @click.option("--option", "options", multiple=True, metavar="NAME=VALUE",
               help="A method option (repeatable), e.g. --option max_iterations=50 --option oracle=cvxpy; "
@@ -45,7 +46,9 @@ def solve_cmd(snapshot_path: str, method: str, gap: float | None, time_limit: fl
     snap = Snapshot.load(snapshot_path)
     if gap is not None:   # else the method's own default (fast asked 1e-6, not its 1%, when the flag had one)
         extra["gap"] = gap
-    sol = solve(snap, method=method, time_limit=time_limit, threads=threads, **extra)
+    if time_limit is not None:   # else the method's own default (pyomo 300 s; docs/solvers.md, "Options")
+        extra["time_limit"] = time_limit
+    sol = solve(snap, method=method, threads=threads, **extra)
     console.print(solution_table(snap, sol))
     console.print(summary_line(sol))
     if output:
