@@ -229,20 +229,20 @@ def _price_solve_groups(T, tmin, c, alpha, k, group, F, rtol=1e-13):
     G = F.size
     slack = T - tmin
     sig_max = np.log(slack)
-    phi_max, _ = _phi(sig_max, T, c, alpha, k)
+    phi_max, _ = _phi(sig_max, T, c, alpha, k, tmin)
     fmin = c / slack
     logF = np.log(F)
     all_capped = np.bincount(group, weights=fmin, minlength=G) >= F * (1 - rtol)
     csum = np.bincount(group, weights=c, minlength=G)
     sig = np.minimum(np.log(csum / F)[group], sig_max)
-    v0, _ = _phi(sig, T, c, alpha, k)
+    v0, _ = _phi(sig, T, c, alpha, k, tmin)
     cnt = np.bincount(group, minlength=G)
     ell = np.bincount(group, weights=v0, minlength=G) / np.maximum(cnt, 1)
     ok = False
     for _ in range(60):
         capped = phi_max <= ell[group]
         sig = np.where(capped, sig_max, np.minimum(sig, sig_max))
-        val, der = _phi(sig, T, c, alpha, k)
+        val, der = _phi(sig, T, c, alpha, k, tmin)
         f = c * np.exp(-sig)
         Gs = np.bincount(group, weights=f, minlength=G)
         cap_res = np.log(Gs) - logF
@@ -289,10 +289,15 @@ def _price_solve_groups(T, tmin, c, alpha, k, group, F, rtol=1e-13):
     return t, f, prices
 
 
-def _phi(sigma, T, c, alpha, k):
-    """``log(-E'(T - s) s^2 / c)`` at ``s = exp(sigma)`` and its derivative in sigma."""
+def _phi(sigma, T, c, alpha, k, tmin):
+    """``log(-E'(T - s) s^2 / c)`` at ``s = exp(sigma)`` and its derivative in sigma.
+
+    ``t = T - s`` is at least ``tmin`` for ``sigma <= log(T - tmin)``; with data so small that
+    ``tmin`` is below ``T``'s rounding unit (1e-12 bits: ``tmin`` ~ 1e-19 s) the difference rounds
+    to 0 at that end, so it is taken as at least ``tmin`` (else ``alpha / 0``).
+    """
     s = np.exp(sigma)
-    t = T - s
+    t = np.maximum(T - s, tmin)
     u = alpha / t
     eu = np.exp(u)
     q = _q(u, eu)
@@ -301,7 +306,7 @@ def _phi(sigma, T, c, alpha, k):
     return val, der
 
 
-def _sigma_of_price(ell, sig0, sig_max, phi_max, T, c, alpha, k, iters=60):
+def _sigma_of_price(ell, sig0, sig_max, phi_max, T, c, alpha, k, tmin, iters=60):
     """Per-MU compute time ``log s_n`` at log-price ``ell`` (Newton on convex increasing phi)."""
     capped = phi_max <= ell
     sig = np.where(capped, sig_max, np.minimum(sig0, sig_max))
@@ -310,16 +315,16 @@ def _sigma_of_price(ell, sig0, sig_max, phi_max, T, c, alpha, k, iters=60):
         return sig, capped, np.zeros_like(sig)
     idx = np.flatnonzero(free)
     x = sig[idx]
-    Ti, ci, ai, ki, xmax = T[idx], c[idx], alpha[idx], k[idx], sig_max[idx]
+    Ti, ci, ai, ki, tmi, xmax = T[idx], c[idx], alpha[idx], k[idx], tmin[idx], sig_max[idx]
     for _ in range(iters):
-        val, der = _phi(x, Ti, ci, ai, ki)
+        val, der = _phi(x, Ti, ci, ai, ki, tmi)
         step = (val - ell) / der
         x_new = np.minimum(x - step, xmax)
         if np.all(np.abs(x_new - x) <= 1e-15 * np.maximum(1.0, np.abs(x))):
             x = x_new
             break
         x = x_new
-    _, der = _phi(x, Ti, ci, ai, ki)
+    _, der = _phi(x, Ti, ci, ai, ki, tmi)
     sig[idx] = x
     dsig = np.zeros_like(sig)
     dsig[idx] = 1.0 / der
@@ -330,7 +335,7 @@ def _price_solve(T, tmin, c, alpha, k, F, rtol):
     """KKT solve on one server, every MU with c > 0; feasibility (sum fmin <= F) checked by caller."""
     slack = T - tmin
     sig_max = np.log(slack)
-    phi_max, _ = _phi(sig_max, T, c, alpha, k)
+    phi_max, _ = _phi(sig_max, T, c, alpha, k, tmin)
     logF = math.log(F)
     # all capped (largest useful price): CPU use = sum fmin
     ell_hi = float(phi_max.max())
@@ -339,12 +344,12 @@ def _price_solve(T, tmin, c, alpha, k, F, rtol):
         return tmin.copy(), c / slack, math.exp(ell_hi)
     # start: every MU finishes its update at the same time
     sig0 = np.minimum(np.full(c.size, math.log(float(c.sum()) / F)), sig_max)
-    v0, _ = _phi(sig0, T, c, alpha, k)
+    v0, _ = _phi(sig0, T, c, alpha, k, tmin)
     ell = float(min(np.mean(v0), ell_hi))
     ell_lo = -math.inf
     sig = sig0
     for _ in range(100):
-        sig, capped, dsig = _sigma_of_price(ell, sig, sig_max, phi_max, T, c, alpha, k)
+        sig, capped, dsig = _sigma_of_price(ell, sig, sig_max, phi_max, T, c, alpha, k, tmin)
         fs = c * np.exp(-sig)
         G = float(fs.sum())
         gam = math.log(G) - logF

@@ -93,24 +93,24 @@ def inner_min(pd: PairData, n: np.ndarray, m: np.ndarray, lam, iters: int = 60):
     smin = np.log(c / F)
     with np.errstate(divide="ignore"):
         ell = np.log(lam)  # -inf for lam = 0: the whole server's CPU is best
-    phi_hi = _phi(smax, T, c, alpha, k)[0]
-    phi_lo = _phi(smin, T, c, alpha, k)[0]
+    phi_hi = _phi(smax, T, c, alpha, k, tmin)[0]
+    phi_lo = _phi(smin, T, c, alpha, k, tmin)[0]
     sig = np.where(phi_hi <= ell, smax, smin)
     inside = (phi_hi > ell) & (phi_lo < ell) & (smax > smin)
     if inside.any():
         ii = np.flatnonzero(inside)
         lo, hi = smin[ii], smax[ii]
-        Ti, ci, ai, ki, li = T[ii], c[ii], alpha[ii], k[ii], ell[ii]
+        Ti, ci, ai, ki, li, tmi = T[ii], c[ii], alpha[ii], k[ii], ell[ii], tmin[ii]
         n_bis = 8
         for _ in range(n_bis):
             mid = 0.5 * (lo + hi)
-            v = _phi(mid, Ti, ci, ai, ki)[0]
+            v = _phi(mid, Ti, ci, ai, ki, tmi)[0]
             up = v > li
             hi = np.where(up, mid, hi)
             lo = np.where(up, lo, mid)
         x = hi
         for _ in range(iters - n_bis):
-            v, d = _phi(x, Ti, ci, ai, ki)
+            v, d = _phi(x, Ti, ci, ai, ki, tmi)
             step = (v - li) / d
             x_new = np.maximum(x - np.maximum(step, 0.0), lo)
             done = np.abs(x_new - x) <= 1e-14 * np.maximum(1.0, np.abs(x))
@@ -127,10 +127,11 @@ def inner_min(pd: PairData, n: np.ndarray, m: np.ndarray, lam, iters: int = 60):
     return f, energy, achieved, certified
 
 
-def _phi(sigma, T, c, alpha, k):
-    """``log(-E'(T - s) s^2 / c)`` at ``s = exp(sigma)`` and its derivative in sigma."""
+def _phi(sigma, T, c, alpha, k, tmin):
+    """``log(-E'(T - s) s^2 / c)`` at ``s = exp(sigma)`` and its derivative in sigma (``t`` at least
+    ``tmin``: see solvers/allocation.py ``_phi``)."""
     s = np.exp(sigma)
-    t = T - s
+    t = np.maximum(T - s, tmin)
     u = alpha / t
     q = _q(u)
     val = np.log(k * q) + 2.0 * sigma - np.log(c)
