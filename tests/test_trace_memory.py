@@ -48,3 +48,35 @@ def test_cli_oversize_is_one_line_exit_2(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("error: n_mus, n_bss:") and "TiB" in err and "fewer MUs" in err
+
+
+def test_trace_refusal_message_byte_for_byte(monkeypatch):
+    """check_trace_fits words its refusal through check_memory_fits: the message as written before."""
+    have = 3 << 30
+    monkeypatch.setattr(trace_mod, "available_memory_bytes", lambda: have)
+    n, m, t = 20_000, 100, 1_000
+    per_slot = trace_memory_bytes(n, m, 2) - trace_memory_bytes(n, m, 1)
+    fit = (have - trace_memory_bytes(n, m, 0)) // per_slot
+    need = trace_memory_bytes(n, m, t)
+    with pytest.raises(WdtnoptError) as info:
+        trace_mod.check_trace_fits(n, m, t)
+    assert str(info.value) == (f"slots: a trace of 1,000 slots x 20,000 MUs x 100 BSs needs about {need / 2**30:,.1f} GiB "
+                               f"of memory and 3.0 GiB is available; use at most {fit:,} slots at this size, or fewer "
+                               "MUs or BSs")
+
+
+@pytest.mark.parametrize("check", ["trace", "bound"])
+def test_refusal_states_the_memory_its_advice_used(monkeypatch, check):
+    """The memory available is read once: the figure in the message is the one the slots that fit
+    were computed from, even if the system's figure moves meanwhile."""
+    from wdtnopt.bounds import bound_memory_bytes, check_bound_fits
+
+    reads = iter([3 << 30, 1 << 20, 1 << 20])
+    monkeypatch.setattr(trace_mod, "available_memory_bytes", lambda: next(reads))
+    n, m, t = (20_000, 100, 1_000) if check == "trace" else (2_000, 50, 1_000)
+    with pytest.raises(WdtnoptError) as info:
+        (trace_mod.check_trace_fits if check == "trace" else check_bound_fits)(n, m, t)
+    msg = str(info.value)
+    assert "of memory and 3.0 GiB is available; " in msg and msg.startswith("slots: ")
+    if check == "bound":
+        assert f"at most {(3 << 30) // bound_memory_bytes(n, m, 1):,} slots fit" in msg

@@ -523,8 +523,8 @@ def check_bound_fits(n_mus: int, n_bss: int, slots: int) -> None:
         return
     fit = have // bound_memory_bytes(n_mus, n_bss, 1)
     change = f"at most {fit:,} slots fit (--slots)" if fit >= 1 else NO_SLOT_FITS_ADVICE
-    check_memory_fits(need,
-                      f"the hindsight bound of {int(slots):,} slots x {int(n_mus):,} MUs x {int(n_bss):,} BSs", change)
+    check_memory_fits(need, f"the hindsight bound of {int(slots):,} slots x {int(n_mus):,} MUs x {int(n_bss):,} BSs",
+                      change, have=have)
 
 
 def eps_targets(trace: Trace, eps: Any) -> np.ndarray:

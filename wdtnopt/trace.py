@@ -357,8 +357,6 @@ def check_trace_fits(n_mus: int, n_bss: int, slots: int) -> None:
     WdtnoptError
         One line with the estimate, the memory available and the most slots that would fit.
     """
-    from .errors import WdtnoptError
-
     need = trace_memory_bytes(n_mus, n_bss, slots)
     have = available_memory_bytes()
     if have is None or need <= have:
@@ -367,8 +365,7 @@ def check_trace_fits(n_mus: int, n_bss: int, slots: int) -> None:
     fit = max((have - trace_memory_bytes(n_mus, n_bss, 0)) // per_slot, 0)
     change = (f"use at most {fit:,} slots at this size, or fewer MUs or BSs" if fit >= 1 else
               NO_SLOT_FITS_ADVICE)
-    raise WdtnoptError(f"{refused_field(change)}: a trace of {slots:,} slots x {n_mus:,} MUs x {n_bss:,} BSs needs about "
-                       f"{_gib(need)} of memory and {_gib(have)} is available; {change}")
+    check_memory_fits(need, f"a trace of {slots:,} slots x {n_mus:,} MUs x {n_bss:,} BSs", change, have=have)
 
 
 def _gib(b: float) -> str:
@@ -430,7 +427,7 @@ def refused_field(change: str) -> str:
     return "n_mus, n_bss" if change.startswith(NO_SLOT_FITS) else "slots"
 
 
-def check_memory_fits(need: int, what: str, change: str) -> None:
+def check_memory_fits(need: int, what: str, change: str, *, have: int | None = None) -> None:
     """Refuse, before allocating, what needs more than the memory available.
 
     Parameters
@@ -441,6 +438,9 @@ def check_memory_fits(need: int, what: str, change: str) -> None:
         What needs them, for the message ("a trace of ...").
     change : str
         What the user can change so that it fits.
+    have : int, optional
+        The bytes available, as the caller read them to compute ``change`` (None: read
+        :func:`available_memory_bytes` now), so that the message and the advice agree.
 
     Raises
     ------
@@ -450,7 +450,8 @@ def check_memory_fits(need: int, what: str, change: str) -> None:
     """
     from .errors import WdtnoptError
 
-    have = available_memory_bytes()
+    if have is None:
+        have = available_memory_bytes()
     if have is None or need <= have:
         return
     raise WdtnoptError(f"{refused_field(change)}: {what} needs about {_gib(need)} of memory and {_gib(have)} is available; {change}")
@@ -503,7 +504,7 @@ def plan_windows(n_mus: int, n_bss: int, slots: int, window_slots: Any = "auto")
         else:
             change = NO_SLOT_FITS_ADVICE
         check_memory_fits(need, f"{whole} in windows of {w:,} slot{'s' if w > 1 else ''} (whole: {_gib(trace_memory_bytes(n, m, t))})",
-                          change)
+                          change, have=have)
     return w
 
 
