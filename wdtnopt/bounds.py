@@ -489,25 +489,64 @@ N = 200, M = 50 (86 B); at 2 evaluations 10 MiB at N = 1,000, M = 10 (92 B), 5.3
 M = 20, 1.5 MiB at N = 100, M = 5 (docs/longterm.md, "Memory of the bound")."""
 
 
-def bound_memory_bytes(n_mus: int, n_bss: int, slots: int) -> int:
-    """Over-estimate (bytes) of the column-generation bound's peak memory beyond the trace itself.
+SUPERGRADIENT_SLOT_BYTES = (4 * 2**20, 2048)
+"""Over-estimate of the supergradient dual's memory per slot with the default inner method
+``"exact"``: ``a + b N^2 M`` bytes. Each slot keeps its warm-started master (solvers/exact.py,
+``ExactWarmStart``) across the dual steps, and its cuts grow with the slot's difficulty, which grows
+with N at a given M. Peaks measured beyond the trace (process RSS, ``workers=1``, 20 dual steps):
+2.1 MiB per slot at N = 30, M = 5 (10 slots; 1.9 MiB with 20 slots), 7.5 MiB at N = 60, M = 5,
+2.5 MiB at N = 40, M = 12; at N = 100, M = 5 (4 slots) the whole process held 257 MiB after 11
+CPU-minutes, unfinished (docs/longterm.md, "Memory of the bound")."""
+SUPERGRADIENT_FAST_SLOT_BYTES = (2 * 2**20, 128, 4096)
+"""The same with the inner method ``"fast"`` (no solver kept between dual steps): ``a + b N M`` bytes
+per slot (the slot's snapshot and its decisions) and ``c N M`` once per process (the working memory
+of one solve: pair data, restricted-master MILP). Measured (5 dual steps): 6.0 MiB at N = 500, M = 5,
+4 slots; 53.5 MiB at N = 1,000, M = 20, 3 slots (estimates 19 and 91 MiB)."""
+SUPERGRADIENT_WORKER_BYTES = 64 * 2**20
+"""Each worker process of the supergradient dual when it runs in several (``workers`` > 1): the
+interpreter, numpy and HiGHS (46 MiB measured after the imports and one solve)."""
+
+
+def bound_memory_bytes(n_mus: int, n_bss: int, slots: int, *, dual: str = "columns", method: str = "exact",
+                       workers: int = 1) -> int:
+    """Over-estimate (bytes) of the hindsight bound's peak memory beyond the trace itself.
 
     Parameters
     ----------
     n_mus, n_bss, slots : int
         The trace's N, M and T.
+    dual : {"columns", "supergradient"}, optional
+        The dual method (``hindsight_bound``'s ``dual`` once ``"auto"`` has chosen).
+    method : str, optional
+        The supergradient dual's inner snapshot method (``"fast"``: ``SUPERGRADIENT_FAST_SLOT_BYTES``).
+    workers : int, optional
+        Local worker processes of the supergradient dual (1: this process).
 
     Returns
     -------
     int
-        ``T (a + b N M^2)`` with ``(a, b) = COLUMNS_SLOT_BYTES``: 1.4-4x the measured peaks (the most at small N, M).
+        Columns: ``T (a + b N M^2)`` with ``(a, b) = COLUMNS_SLOT_BYTES``, 1.4-4x the measured peaks
+        (the most at small N, M). Supergradient: ``T (a + b N^2 M)`` with ``(a, b) =
+        SUPERGRADIENT_SLOT_BYTES``, 5-17x the measured peaks (``method="fast"``: ``T (a + b N M) + c N M``
+        with ``SUPERGRADIENT_FAST_SLOT_BYTES``, 1.7-3.2x), plus ``SUPERGRADIENT_WORKER_BYTES`` per
+        worker process when ``workers`` > 1.
     """
+    n, m, t = int(n_mus), int(n_bss), int(slots)
+    if dual == "supergradient":
+        workers_bytes = SUPERGRADIENT_WORKER_BYTES * int(workers) if workers > 1 else 0
+        if method == "fast":
+            a, b, c = SUPERGRADIENT_FAST_SLOT_BYTES
+            return t * (a + b * n * m) + c * n * m * max(int(workers), 1) + workers_bytes
+        a, b = SUPERGRADIENT_SLOT_BYTES
+        return t * (a + b * n * n * m) + workers_bytes
     a, b = COLUMNS_SLOT_BYTES
-    return int(slots) * (a + b * int(n_mus) * int(n_bss) ** 2)
+    return t * (a + b * n * m ** 2)
 
 
-def check_bound_fits(n_mus: int, n_bss: int, slots: int) -> None:
-    """Refuse a column-generation bound that cannot fit in memory, before building it.
+def check_bound_fits(n_mus: int, n_bss: int, slots: int, *, dual: str = "columns", method: str = "exact",
+                     workers: int = 1) -> None:
+    """Refuse a hindsight bound that cannot fit in memory, before building it (arguments as
+    :func:`bound_memory_bytes`).
 
     Raises
     ------
@@ -518,12 +557,14 @@ def check_bound_fits(n_mus: int, n_bss: int, slots: int) -> None:
     from .trace import NO_SLOT_FITS_ADVICE, available_memory_bytes, check_memory_fits
 
     have = available_memory_bytes()
-    need = bound_memory_bytes(n_mus, n_bss, slots)
+    need = bound_memory_bytes(n_mus, n_bss, slots, dual=dual, method=method, workers=workers)
     if have is None or need <= have:
         return
-    fit = have // bound_memory_bytes(n_mus, n_bss, 1)
+    base = bound_memory_bytes(n_mus, n_bss, 0, dual=dual, method=method, workers=workers)
+    fit = max(have - base, 0) // (bound_memory_bytes(n_mus, n_bss, 1, dual=dual, method=method, workers=workers) - base)
     change = f"at most {fit:,} slots fit (--slots)" if fit >= 1 else NO_SLOT_FITS_ADVICE
-    check_memory_fits(need, f"the hindsight bound of {int(slots):,} slots x {int(n_mus):,} MUs x {int(n_bss):,} BSs",
+    name = "the hindsight bound" if dual == "columns" else "the supergradient hindsight bound"
+    check_memory_fits(need, f"{name} of {int(slots):,} slots x {int(n_mus):,} MUs x {int(n_bss):,} BSs",
                       change, have=have)
 
 
@@ -647,6 +688,10 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
         raise WdtnoptError(f"mu0: expected one or {n} finite multipliers >= 0 (J per failure), got {mu0!r}")
     if step is not None and not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
         raise WdtnoptError(f"step: expected a finite number > 0 (J per failure) or None, got {step!r}")
+    if scheduler is None:   # (on a cluster the slots' state lives in its workers)
+        from .parallel import StickyPool
+        check_bound_fits(n, trace.n_bss, trace.slots, dual="supergradient", method=method,
+                         workers=StickyPool(workers).size)
     # the inner minima only need certified lower bounds: a 1e-3 relative gap loses at most 0.1% of
     # the bound and saves most of the branching
     ev = _Evaluator(trace, method, {"gap": 1e-3, **(solver_options or {})}, workers, scheduler, progress,

@@ -25,15 +25,22 @@ def _parallel_options(f):
     return f
 
 
-def _check_bound_fits(sc, slots, dual, scheduler) -> None:
-    """Refuse a column-generation bound that cannot fit in memory before the trace and the policies
-    are computed (the choice ``hindsight_bound`` makes: columns unless a scheduler, the supergradient
-    dual or a semantic menu asks otherwise)."""
+def _check_bound_fits(sc, slots, dual, scheduler, method, workers) -> None:
+    """Refuse a hindsight bound that cannot fit in memory before the trace and the policies are
+    computed (the choice ``hindsight_bound`` makes: columns unless a scheduler, the supergradient
+    dual or a semantic menu asks otherwise; a supergradient bound on a Dask cluster is not estimated
+    here, its slots live in the cluster's workers)."""
     from ..bounds import check_bound_fits
     from ..bounds_columns import covers
+    from ..parallel import StickyPool
 
-    if dual != "supergradient" and scheduler is None and covers(sc):
+    if scheduler is not None:
+        return
+    if dual == "columns" or (dual == "auto" and covers(sc)):
         check_bound_fits(sc.n_mus, sc.n_bss, slots)
+    else:
+        check_bound_fits(sc.n_mus, sc.n_bss, slots, dual="supergradient", method=method,
+                         workers=StickyPool(workers).size)
 
 
 @click.command("bound")
@@ -46,7 +53,7 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters
     from ..bounds import hindsight_bound
 
     sc = load_scenario(scenario_spec, n_mus, n_bss)
-    _check_bound_fits(sc, slots, dual, scheduler)
+    _check_bound_fits(sc, slots, dual, scheduler, method, workers)
     trace = make_trace(sc, seed, slots, mobility)
     t0 = time.perf_counter()
     hb = hindsight_bound(trace, eps=eps, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=True,
@@ -87,7 +94,7 @@ def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, m
         from ..bounds_migration import check_covered
 
         check_covered(sc)  # before minutes of simulation, not after
-    _check_bound_fits(sc, slots, dual, scheduler)
+    _check_bound_fits(sc, slots, dual, scheduler, method, workers)
     trace = make_trace(sc, seed, slots, mobility)
     results = []
     for name in policies:
