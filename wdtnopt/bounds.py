@@ -495,13 +495,14 @@ SUPERGRADIENT_SLOT_BYTES = (4 * 2**20, 2048)
 ``ExactWarmStart``) across the dual steps, and its cuts grow with the slot's difficulty, which grows
 with N at a given M. Peaks measured beyond the trace (process RSS, ``workers=1``, 20 dual steps):
 2.1 MiB per slot at N = 30, M = 5 (10 slots; 1.9 MiB with 20 slots), 7.5 MiB at N = 60, M = 5,
-2.5 MiB at N = 40, M = 12; at N = 100, M = 5 (4 slots) the whole process held 257 MiB after 11
+2.7 MiB at N = 40, M = 12; at N = 100, M = 5 (4 slots) the whole process held 257 MiB after 11
 CPU-minutes, unfinished (docs/longterm.md, "Memory of the bound")."""
-SUPERGRADIENT_FAST_SLOT_BYTES = (2 * 2**20, 128, 4096)
+SUPERGRADIENT_FAST_SLOT_BYTES = (2 * 2**20, 128, 32 * 2**20, 4096)
 """The same with the inner method ``"fast"`` (no solver kept between dual steps): ``a + b N M`` bytes
-per slot (the slot's snapshot and its decisions) and ``c N M`` once per process (the working memory
-of one solve: pair data, restricted-master MILP). Measured (5 dual steps): 6.0 MiB at N = 500, M = 5,
-4 slots; 53.5 MiB at N = 1,000, M = 20, 3 slots (estimates 19 and 91 MiB)."""
+per slot (the slot's snapshot and its decisions) and ``c + d N M`` once per process (the working
+memory of one solve: pair data, restricted-master MILP). Measured (5 dual steps, RSS before the call
+to the peak): 32.4 MiB at N = 500, M = 5, 4 slots; 41.9 and 53.5 MiB in two runs at N = 1,000, M =
+20, 3 slots (estimates 51 and 123 MiB)."""
 SUPERGRADIENT_WORKER_BYTES = 64 * 2**20
 """Each worker process of the supergradient dual when it runs in several (``workers`` > 1): the
 interpreter, numpy and HiGHS (46 MiB measured after the imports and one solve)."""
@@ -527,16 +528,16 @@ def bound_memory_bytes(n_mus: int, n_bss: int, slots: int, *, dual: str = "colum
     int
         Columns: ``T (a + b N M^2)`` with ``(a, b) = COLUMNS_SLOT_BYTES``, 1.4-4x the measured peaks
         (the most at small N, M). Supergradient: ``T (a + b N^2 M)`` with ``(a, b) =
-        SUPERGRADIENT_SLOT_BYTES``, 5-17x the measured peaks (``method="fast"``: ``T (a + b N M) + c N M``
-        with ``SUPERGRADIENT_FAST_SLOT_BYTES``, 1.7-3.2x), plus ``SUPERGRADIENT_WORKER_BYTES`` per
+        SUPERGRADIENT_SLOT_BYTES``, 5-16x the measured peaks (``method="fast"``: ``T (a + b N M) + c + d N M``
+        with ``SUPERGRADIENT_FAST_SLOT_BYTES``, 1.6-2.9x), plus ``SUPERGRADIENT_WORKER_BYTES`` per
         worker process when ``workers`` > 1.
     """
     n, m, t = int(n_mus), int(n_bss), int(slots)
     if dual == "supergradient":
         workers_bytes = SUPERGRADIENT_WORKER_BYTES * int(workers) if workers > 1 else 0
         if method == "fast":
-            a, b, c = SUPERGRADIENT_FAST_SLOT_BYTES
-            return t * (a + b * n * m) + c * n * m * max(int(workers), 1) + workers_bytes
+            a, b, c, d = SUPERGRADIENT_FAST_SLOT_BYTES
+            return t * (a + b * n * m) + (c + d * n * m) * max(int(workers), 1) + workers_bytes
         a, b = SUPERGRADIENT_SLOT_BYTES
         return t * (a + b * n * n * m) + workers_bytes
     a, b = COLUMNS_SLOT_BYTES
