@@ -80,3 +80,16 @@ def test_refusal_states_the_memory_its_advice_used(monkeypatch, check):
     assert "of memory and 3.0 GiB is available; " in msg and msg.startswith("slots: ")
     if check == "bound":
         assert f"at most {(3 << 30) // bound_memory_bytes(n, m, 1):,} slots fit" in msg
+
+
+def test_one_slot_that_fits_is_worded_in_the_singular(monkeypatch):
+    from wdtnopt.bounds import bound_memory_bytes, check_bound_fits
+
+    n, m = 2_000, 50
+    one, base = bound_memory_bytes(n, m, 1), bound_memory_bytes(n, m, 0)
+    monkeypatch.setattr(trace_mod, "available_memory_bytes", lambda: base + (one - base) * 3 // 2)
+    with pytest.raises(WdtnoptError, match=r"at most 1 slot fits \(--slots\)$"):
+        check_bound_fits(n, m, 10)
+    monkeypatch.setattr(trace_mod, "available_memory_bytes", lambda: base + (one - base) * 5 // 2)
+    with pytest.raises(WdtnoptError, match=r"at most 2 slots fit \(--slots\)$"):
+        check_bound_fits(n, m, 10)

@@ -555,7 +555,7 @@ def check_bound_fits(n_mus: int, n_bss: int, slots: int, *, dual: str = "columns
         One line with the estimate, the memory available and the most slots that would fit (or,
         when not even one does, that fewer MUs or BSs are needed).
     """
-    from .trace import NO_SLOT_FITS_ADVICE, available_memory_bytes, check_memory_fits
+    from .trace import NO_SLOT_FITS_ADVICE, available_memory_bytes, check_memory_fits, n_slots
 
     have = available_memory_bytes()
     need = bound_memory_bytes(n_mus, n_bss, slots, dual=dual, method=method, workers=workers)
@@ -563,7 +563,8 @@ def check_bound_fits(n_mus: int, n_bss: int, slots: int, *, dual: str = "columns
         return
     base = bound_memory_bytes(n_mus, n_bss, 0, dual=dual, method=method, workers=workers)
     fit = max(have - base, 0) // (bound_memory_bytes(n_mus, n_bss, 1, dual=dual, method=method, workers=workers) - base)
-    change = f"at most {fit:,} slots fit (--slots)" if fit >= 1 else NO_SLOT_FITS_ADVICE
+    change = (f"at most {n_slots(fit)} fit{'s' if fit == 1 else ''} (--slots)" if fit >= 1
+              else NO_SLOT_FITS_ADVICE)
     name = "the hindsight bound" if dual == "columns" else "the supergradient hindsight bound"
     check_memory_fits(need, f"{name} of {int(slots):,} slots x {int(n_mus):,} MUs x {int(n_bss):,} BSs",
                       change, have=have)

@@ -460,7 +460,7 @@ def check_run_fits(n_mus: int, n_bss: int, slots: int, policies: Any, window_slo
         One line naming ``slots``, the estimate by part, the memory available and what to change:
         the most slots that fit, or fewer MUs or BSs (or a lighter policy) when not even one does.
     """
-    from .trace import _gib, available_memory_bytes, check_memory_fits
+    from .trace import _gib, available_memory_bytes, check_memory_fits, n_slots
 
     need = run_memory_bytes(n_mus, n_bss, slots, policies, window_slots)
     have = available_memory_bytes()
@@ -475,7 +475,7 @@ def check_run_fits(n_mus: int, n_bss: int, slots: int, policies: Any, window_slo
             hi = mid - 1
     runs = len(list(policies))
     if lo >= 1:
-        change = f"use at most {lo:,} slots" + (" or fewer policies per command" if runs > 1 else "")
+        change = f"use at most {n_slots(lo)}" + (" or fewer policies per command" if runs > 1 else "")
     else:
         heavy = max(policies, key=lambda p: slot_work_bytes(p, n_mus, n_bss, window_slots, slots))
         change = (f"not even one slot fits: use fewer MUs or BSs, or a lighter policy than {_policy_kind(heavy)}"

@@ -363,7 +363,7 @@ def check_trace_fits(n_mus: int, n_bss: int, slots: int) -> None:
         return
     per_slot = trace_memory_bytes(n_mus, n_bss, 2) - trace_memory_bytes(n_mus, n_bss, 1)
     fit = max((have - trace_memory_bytes(n_mus, n_bss, 0)) // per_slot, 0)
-    change = (f"use at most {fit:,} slots at this size, or fewer MUs or BSs" if fit >= 1 else
+    change = (f"use at most {n_slots(fit)} at this size, or fewer MUs or BSs" if fit >= 1 else
               NO_SLOT_FITS_ADVICE)
     check_memory_fits(need, f"a trace of {slots:,} slots x {n_mus:,} MUs x {n_bss:,} BSs", change, have=have)
 
@@ -416,6 +416,11 @@ def windowed_memory_bytes(n_mus: int, n_bss: int, slots: int, window_slots: int)
 
 
 NO_SLOT_FITS = "not even one slot fits"
+
+
+def n_slots(n: int) -> str:
+    """``"1 slot"``, ``"3 slots"``, ``"1,024 slots"``: a count of slots for a message."""
+    return f"{int(n):,} slot{'' if int(n) == 1 else 's'}"
 """How a memory refusal's advice starts when only fewer MUs or BSs can help (named n_mus, n_bss)."""
 NO_SLOT_FITS_ADVICE = f"{NO_SLOT_FITS}: use fewer MUs or BSs"
 """The whole advice of such a refusal."""
@@ -498,7 +503,7 @@ def plan_windows(n_mus: int, n_bss: int, slots: int, window_slots: Any = "auto")
         base = windowed_memory_bytes(n, m, t, 0)
         fit = (have - base) // (windowed_memory_bytes(n, m, t, 1) - base)
         if fit >= 1:
-            change = f"use at most {int(fit):,} slots per window (window_slots)"
+            change = f"use at most {n_slots(fit)} per window (window_slots)"
         elif windowed_memory_bytes(n, m, 1, 1) <= have:
             change = "use fewer slots (the [T, M] server processes alone do not fit)"
         else:
