@@ -221,6 +221,8 @@ class _Master:
         self.keep_duals = False              # keep the last root LP's row duals (price_certificate)
         self.root_duals: np.ndarray | None = None
         self.carry = carry                   # cut shares of an earlier master of this snapshot
+        self.n_server_rows = 0               # rows of `server_rows`, and the most their slacks sum to
+        self.server_slack = 0.0
 
     def _energy_at_ends(self) -> dict[tuple[int, int], tuple[float, float]]:
         """Each pair's energy (units of ref) at its least share and at share 1, as ``e_and_slope``
@@ -267,9 +269,10 @@ class _Master:
         ``phi`` and 1 over ``u``, 1 per failure row, storage row, CPU row, ``y <= x`` row and
         ``phi`` row, ``2 H`` over the ``eta`` columns with ``H = min(v, sum_n max_m e_nm(pmin)) / ref``
         (``v``: the node's value, J; a pair's optimal eta is at most its energy at its least share,
-        and a request is served on one server), and over the cut rows of a request
+        and a request is served on one server), over the cut rows of a request
         ``max_m sum_c (e_nm(pmin) - a_c - b_c) / sigma_c`` (a cut row ``eta >= a y + b phi``
-        divided by ``sigma``: its slack where ``y <= 1``, ``phi <= y`` and ``eta <= e(pmin) y``).
+        divided by ``sigma``: its slack where ``y <= 1``, ``phi <= y`` and ``eta <= e(pmin) y``),
+        and over each row of :meth:`server_rows` the most its slack can be.
         ``v`` is taken as ``bound_j`` (a node of larger value has a larger reported value, and
         ``dual_tol`` << 1).
         """
@@ -282,8 +285,10 @@ class _Master:
             top[n] = max(top.get(n, 0.0), self.e_top[n, m])
         v = max(bound_j, 0.0) / self.ref
         eta = min(v, sum(top.values()))                      # the most all eta can sum to, rows' units
-        extra = self.h.getNumRow() - self.n_base_rows - len(self.cut_rows)   # a caller's rows (level ties)
-        weight = self.derate_base + 2.0 * max(extra, 0) + sum(cut.values()) + 2.0 * eta
+        # a caller's rows (level ties)
+        extra = self.h.getNumRow() - self.n_base_rows - len(self.cut_rows) - self.n_server_rows
+        weight = (self.derate_base + 2.0 * max(extra, 0) + sum(cut.values()) + 2.0 * eta
+                  + self.server_slack)
         return self.dual_tol * self.obj_ref * weight * (1.0 + 1e-12)
 
     def safe(self, bound_j: float) -> float:
@@ -540,14 +545,10 @@ class _Master:
         prices near the root's, the master's energy of any set served there is nearly exact at once,
         instead of after rounds of OA cuts at the sets the master tries. Returns how many were new.
         """
-        y = self.root_duals
-        if y is None or not self.phi or not multipliers:
+        if self.root_duals is None or not self.phi or not multipliers:
             return 0
         ns, ms = self.pair_columns()[:2]
-        lam = np.zeros(ns.size)
-        for m, r in self.cpu_rows.items():
-            if r < y.size:
-                lam[ms == m] = max(-float(y[r]), 0.0) * self.obj_ref / self.ref
+        lam = self.root_cpu_prices()[ms]
         on = lam > 0
         if not on.any():
             return 0
@@ -556,6 +557,90 @@ class _Master:
         n_all, m_all = np.repeat(ns[on], k), np.repeat(ms[on], k)
         p = self.shares_at_slope(n_all, m_all, np.repeat(lam[on], k) * np.tile(mult, int(on.sum())))
         return self.add_cuts_many(n_all, m_all, p)
+
+    def root_cpu_prices(self) -> np.ndarray:
+        """Each server's CPU price (ref units per unit share) from the last root LP's CPU row dual
+        ([M], 0 where there is none)."""
+        lam = np.zeros(self.s.n_bss)
+        y = self.root_duals
+        if y is not None:
+            for m, r in self.cpu_rows.items():
+                if r < y.size:
+                    lam[m] = max(-float(y[r]), 0.0) * self.obj_ref / self.ref
+        return lam
+
+    def server_dual_terms(self, ns: np.ndarray, ms: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """A lower bound of ``g_nm(lam) = min_{pmin <= p <= 1} e_nm(p) + lam p`` (ref units) for pairs
+        ``(ns[i], ms[i])`` at CPU prices ``lam[i]`` (ref units per share).
+
+        ``h(p) = e_nm(p) + lam p`` is convex on ``[pmin, 1]``; at the bisection's best response ``p``
+        its value less ``|h'(p)|`` times the distance to the end its slope points to is below its
+        minimum (the tangent at ``p`` is under ``h``), so no round-off of the response overstates it.
+        """
+        p = self.shares_at_slope(ns, ms, lam)
+        e, de = self.e_and_slope_pairs(ns, ms, p)
+        pmin = self.pd.f_min[ns, ms] / self.pd.cpu_hz[ms]
+        slope = de + lam
+        return e + lam * p - np.maximum(-slope, 0.0) * (1.0 - p) - np.maximum(slope, 0.0) * (p - pmin)
+
+    def server_rows(self, ms: np.ndarray, lams: np.ndarray) -> int:
+        """Rows ``sum_n eta[n, m] >= sum_n g_nm(lam) y[n, m] - lam``, one per server ``ms[i]`` and CPU
+        price ``lams[i]`` (ref units per share), over the server's pairs with a CPU share.
+
+        Valid for every decision (docs/solvers.md, "Per-server price rows"): the energy of the set
+        ``S`` served on ``m`` at its shares ``p_n`` (``sum p_n <= 1``) is at least
+        ``sum_S (e_nm(p_n) + lam p_n) - lam >= sum_S g_nm(lam) - lam``, the Lagrangian dual function
+        of its allocation problem. Tangent cuts at the same best responses imply a row in the LP,
+        but at integer points one row per (server, price) makes the master's energy of every served
+        set nearly exact, where tangents need one row per pair. A row whose scale would exceed
+        ``CUT_ROW_SCALE_MAX`` is skipped. Returns how many rows were added.
+        """
+        if not self.phi:
+            return 0
+        ns_all, ms_all, _, yc_all, _, ec_all = self.pair_columns()
+        ms = np.asarray(ms, dtype=np.int64).ravel()
+        lams = np.asarray(lams, dtype=float).ravel()
+        ok = (lams > 0) & np.isfinite(lams) & np.isin(ms, ms_all)
+        ms, lams = ms[ok], lams[ok]
+        if ms.size == 0:
+            return 0
+        order = np.argsort(ms_all, kind="stable")               # pairs grouped by server
+        per = np.bincount(ms_all, minlength=self.s.n_bss)
+        first = np.concatenate(([0], np.cumsum(per)[:-1]))
+        width = per[ms]                                          # pairs in each row
+        row = np.repeat(np.arange(ms.size), width)
+        pos = np.arange(row.size) - np.repeat(np.cumsum(width) - width, width)
+        pair = order[first[ms][row] + pos]                       # each entry's pair (master order)
+        g = np.maximum(self.server_dual_terms(ns_all[pair], ms_all[pair], lams[row]), 0.0)
+        # rows divided by sigma >= 1 (like the cut rows), so that the slack in the derating term is small
+        sigma = np.maximum(np.maximum(1.0, lams), np.maximum.reduceat(g, np.cumsum(width) - width))
+        keep = sigma <= CUT_ROW_SCALE_MAX
+        if not keep.all():
+            on = keep[row]
+            ms, lams, sigma, width = ms[keep], lams[keep], sigma[keep], width[keep]
+            pair, g = pair[on], g[on]
+            row = np.repeat(np.arange(ms.size), width)
+            pos = np.arange(row.size) - np.repeat(np.cumsum(width) - width, width)
+        k = ms.size
+        if k == 0:
+            return 0
+        # each row: its eta entries, then its y entries (a y coefficient HiGHS drops as tiny only
+        # weakens the row; the eta coefficients are at least 1 / CUT_ROW_SCALE_MAX)
+        starts = 2 * (np.cumsum(width) - width)
+        at = starts[row] + pos
+        idx = np.empty(2 * row.size, dtype=np.int64)
+        val = np.empty(2 * row.size)
+        idx[at], val[at] = ec_all[pair], 1.0 / sigma[row]
+        idx[at + width[row]], val[at + width[row]] = yc_all[pair], -g / sigma[row]
+        self.h.addRows(k, -lams / sigma, np.full(k, self.hs.kHighsInf), idx.size, starts.astype(np.int32),
+                       idx.astype(np.int32), val)
+        # the most a row's slack can be (rows' units): its server's eta sum at an LP optimum is at
+        # most sum_n e_nm(pmin) (see `derate`), its y terms are <= 0 and the constant is lam; each
+        # pair's g is added too, as a margin for y's fractional values
+        top = np.array([self.e_top[int(n), int(m)] for n, m in zip(ns_all[pair].tolist(), ms_all[pair].tolist())])
+        self.n_server_rows += k
+        self.server_slack += float(((np.bincount(row, weights=top + g, minlength=k) + lams) / sigma).sum())
+        return k
 
     def kelley_root(self, max_rounds: int, deadline: float | None) -> float:
         """Tighten the cuts on the master's LP relaxation (Kelley's cutting planes); return its bound.
@@ -586,7 +671,8 @@ class _Master:
                     self.root_duals = np.array(sol.row_dual)
                 if not self.phi or not self.kelley_cuts(xv):
                     break
-            if self.opts.drop_slack is not None and self.h.getModelStatus() == hs.HighsModelStatus.kOptimal:
+            if (self.opts.drop_slack is not None and self.n_server_rows == 0
+                    and self.h.getModelStatus() == hs.HighsModelStatus.kOptimal):   # (cut rows contiguous)
                 self.drop_slack_cuts(self.opts.drop_slack)
         finally:
             self.h.changeColsIntegrality(ni, self.integer, np.array([hs.HighsVarType.kInteger] * ni))
@@ -1010,6 +1096,38 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
                 master.rescale(ub)
             master.take_incumbent(best)
             closed_at_root = lb >= ub - gap * abs(ub)
+    if (not closed_at_root and warm is None and "polish_cost" in stats and best is not None
+            and opts.exchange_gap is not None and lb < ub - opts.exchange_gap * abs(ub)):
+        # the polish left the gap wide open (where the first MILP round found the optimum late and
+        # a second proved it again, BENCHMARKS.md): moves and exchanges for a better start, and
+        # rows per server that make the master's energy of a served set nearly exact, so that one
+        # round proves what the start found
+        t_x = time.process_time()
+        placement = _exchange_search(s, pd, best, deadline, opts.exchange_candidates,
+                                     lambda ns, ms, lam: master.server_dual_terms(ns, ms, lam / master.ref) * master.ref)
+        improved = False
+        if placement is not None and fits_storage(s, placement):
+            found = allocate(s, placement, pair_data=pd, deadline=deadline, oracle=oracle)
+            stats["exchange_cost"] = found.cost
+            if found.cost < ub:
+                ub, best = found.cost, found
+                if ub < RESCALE_BELOW * master.ref and rescales < MAX_RESCALES:  # see RESCALE_BELOW
+                    return _solve_exact(s, opts, t0, best, rescales + 1, warm, master.cuts, quick)
+                if ub < RESCALE_OBJECTIVE_BELOW * master.obj_ref:
+                    master.rescale(ub)
+                master.take_incumbent(best)
+                closed_at_root = lb >= ub - gap * abs(ub)
+                improved = True
+        stats["exchange_s"] = time.process_time() - t_x
+        if improved and not closed_at_root and opts.server_prices:
+            lam_root = master.root_cpu_prices()
+            on = np.flatnonzero(lam_root > 0)
+            k = len(opts.server_prices)
+            stats["server_rows"] = master.server_rows(
+                np.repeat(on, k), np.repeat(lam_root[on], k) * np.tile(np.asarray(opts.server_prices), on.size))
+            if stats["server_rows"]:
+                # HiGHS's presolve of the dense rows costs more than it saves (BENCHMARKS.md)
+                master.h.setOptionValue("presolve", "off")
     if warm is not None:
         warm.certificate = certificate
     for it in range(0 if closed_at_root else max_iterations):
@@ -1101,3 +1219,228 @@ def _eta_values(master: _Master, a) -> dict:
         if a.served[n] and a.placement[n] == m:
             out[n, m] = float(pd.energy(np.array([n]), np.array([a.tx_time[n]]))[0]) / master.ref
     return out
+
+
+def _first_order(ld: LagrangianData, pd: PairData, req: np.ndarray, movable: np.ndarray, pl: np.ndarray,
+                 allocs: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """First-order estimates of every single move and pairwise exchange of the ``movable`` DTs at
+    placement ``pl``, each server's CPU priced at its allocation ``allocs[m]``'s KKT price (as the
+    fast method's local search prices moves, solvers/fast_primal.py).
+
+    Returns ``est`` [K, M] (a move of ``movable[i]`` to m; inf where not allowed or its host), and the
+    exchanges ``ia, ib`` (indices into ``movable``, on different hosts) with their estimates.
+    """
+    M = len(allocs)
+    lam = np.array([max(a.price, 0.0) if a.mus.size else 0.0 for a in allocs])
+    lam = np.where(np.isfinite(lam), lam, 0.0)
+    P = price(ld, lam, np.zeros(M))
+    saving = np.where(req, ld.fail, 0.0)
+    for m, a in enumerate(allocs):
+        if a.mus.size and a.feasible:
+            saving[a.mus] = pd.energy(a.mus, a.tx_time) + lam[m] * a.cpu_hz
+    cur = pl[movable]
+    est = P.pair_value[movable] - (ld.mig[movable, cur] + saving[movable])[:, None]
+    est[np.arange(movable.size), cur] = np.inf
+    ia, ib = np.triu_indices(movable.size, 1)
+    diff = cur[ia] != cur[ib]
+    ia, ib = ia[diff], ib[diff]
+    return est, ia, ib, est[ia, cur[ib]] + est[ib, cur[ia]]
+
+
+EXCHANGE_PRICE_GRID = 2.0 ** np.arange(-4, 5)
+"""Factors of a server's current CPU price at which the exchange search bounds its costs (with 0)."""
+
+
+def _server_lower_terms(pd: PairData, req: np.ndarray, res: list, dual_terms) -> tuple[list, np.ndarray]:
+    """Per server m, ``w[m]`` [G, N]: ``min(p_n, g_nm(lam_k))`` at the prices ``lam_k`` of a grid
+    around m's current KKT price (unit share; J), ``p_n`` where n cannot be served on m; and the
+    grid ``lam`` [M, G]. ``sum_{n in H} w[m][k, n] - lam[m, k]`` is a lower bound of m's admission
+    cost for any hosted set H (each served set's energy is at least its Lagrangian dual function)."""
+    M = len(res)
+    N = req.size
+    pen = pd.penalty.astype(float)
+    lam = np.zeros((M, EXCHANGE_PRICE_GRID.size + 1))
+    w = []
+    for m, r in enumerate(res):
+        now = max(r.alloc.price, 0.0) * float(pd.cpu_hz[m]) if r.alloc.mus.size else 0.0
+        if not math.isfinite(now):
+            now = 0.0
+        lam[m, 1:] = now * EXCHANGE_PRICE_GRID if now > 0 else 0.0
+        wm = np.tile(pen, (lam.shape[1], 1))
+        on = np.flatnonzero(req & pd.servable[:, m])
+        cpu = on[pd.cycles[on] > 0]
+        free = on[pd.cycles[on] <= 0]          # no CPU needed: the energy at the whole budget
+        if free.size:
+            wm[:, free] = np.minimum(pen[free], pd.energy(free, pd.budget[free, m]))[None, :]
+        if cpu.size:
+            G = lam.shape[1]
+            g = dual_terms(np.tile(cpu, G), np.full(cpu.size * G, m), np.repeat(lam[m], cpu.size))
+            wm[:, cpu] = np.minimum(pen[cpu][None, :], g.reshape(G, cpu.size))
+        w.append(wm)
+    return w, lam
+
+
+def _exchange_search(s: Snapshot, pd: PairData, best, deadline: float | None, candidates: int,
+                     dual_terms=None, kept_rounds: int = 60, admit_rounds: int = 40) -> np.ndarray | None:
+    """A better placement than ``best``'s by single moves and pairwise exchanges of requesting DTs
+    (None if none is found): a primal heuristic for the branch and bound's start, whose result the
+    caller admits exactly. Its work is capped by rounds, not time (the same result on any machine).
+
+    Two stages, the cheaper first. (1) Served sets kept: each round estimates every move and
+    exchange to first order (:func:`_first_order`), evaluates every move and the ``candidates`` best
+    exchanges by one allocation per touched server (the moved DTs served at their new hosts or
+    failing: an upper bound of the exact admission's cost) and takes the best improvement; at most
+    ``kept_rounds`` rounds. (2) From its end: every move and the ``candidates`` best exchanges, in
+    order of their estimates, evaluated with the exact admission of the touched servers, the first
+    improvement taken; at most ``admit_rounds`` rounds. With ``dual_terms(ns, ms, lam)`` (each pair's
+    ``g_nm(lam) = min_p e_nm(p) + lam p``, J, at CPU prices ``lam`` in J per unit share, a lower bound
+    of it) a candidate is skipped without admissions when the Lagrangian lower bounds of its
+    servers' costs, ``sum_{n hosted} min(p_n, g_nm(lam)) - lam`` at a grid of prices, show it
+    cannot improve (docs/solvers.md, "Per-server price rows", for why they are lower bounds): the
+    search takes the same steps, fewer admissions.
+    """
+    ld = LagrangianData.of(s, pd)
+    req = s.request & ~s.migrating
+    movable = np.flatnonzero(req & ~s.pinned)
+    M = s.n_bss
+    if movable.size == 0:
+        return None
+    cap = storage_capacity(s)
+    fail = np.where(req, s.failure_penalty, 0.0).astype(float)
+    size = ld.size
+    alloc_cache: dict = {}
+
+    def alloc(m: int, served: np.ndarray):
+        key = (m, served.tobytes())
+        a = alloc_cache.get(key)
+        if a is None:
+            a = alloc_cache[key] = allocate_server(pd, m, served)
+        return a
+
+    def energy(m: int, served: np.ndarray) -> float:
+        a = alloc(m, served)
+        return a.energy if a.feasible else math.inf
+
+    def trial(pl: np.ndarray, a: int, b: int, m2: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """The placement after moving DT a to m2 (b < 0) or exchanging a and b; its moved DTs and touched hosts."""
+        q = pl.copy()
+        if b < 0:
+            q[a] = m2
+            moved = np.array([a])
+        else:
+            q[a], q[b] = pl[b], pl[a]
+            moved = np.array([a, b])
+        return q, moved, sorted({int(v) for v in pl[moved]} | {int(v) for v in q[moved]})
+
+    def ranked(est, ia, ib, ex_est) -> list[tuple[int, int, int]]:
+        """Every move and the ``candidates`` best exchanges as (a, b or -1, host of a for a move),
+        by their estimates."""
+        mi, mm = np.nonzero(np.isfinite(est))
+        vals = np.concatenate((est[mi, mm], ex_est))
+        swaps = np.flatnonzero(np.isfinite(ex_est))
+        swaps = mi.size + swaps[np.argsort(ex_est[swaps], kind="stable")][:candidates]
+        pick = np.concatenate((np.arange(mi.size), swaps))
+        out = []
+        for c in pick[np.argsort(vals[pick], kind="stable")].tolist():
+            if c < mi.size:
+                out.append((int(movable[mi[c]]), -1, int(mm[c])))
+            else:
+                k = c - mi.size
+                out.append((int(movable[ia[k]]), int(movable[ib[k]]), -1))
+        return out
+
+    def mig(moved: np.ndarray, q: np.ndarray, pl: np.ndarray) -> float:
+        return float(ld.mig[moved, q[moved]].sum() - ld.mig[moved, pl[moved]].sum())
+
+    def loads(load: np.ndarray, pl: np.ndarray, q: np.ndarray, moved: np.ndarray, ms: list[int]):
+        """The servers' storage loads after the trial, None when a touched server overflows."""
+        new_load = load.copy()
+        np.add.at(new_load, pl[moved], -size[moved])
+        np.add.at(new_load, q[moved], size[moved])
+        return None if (new_load[ms] > cap[ms]).any() else new_load
+
+    # (1) served sets kept
+    pl = best.placement.copy()
+    served = [np.flatnonzero(req & best.served & (pl == m)).astype(np.int64) for m in range(M)]
+    e_now = np.array([energy(m, served[m]) + fail[req & ~best.served & (pl == m)].sum() for m in range(M)])
+    load = np.bincount(pl, weights=size, minlength=M)
+    moved_any = False
+    tol = 1e-12 * max(abs(float(best.cost)), 1e-300)
+    for _ in range(kept_rounds):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        found = None
+        for a, b, m2 in ranked(*_first_order(ld, pd, req, movable, pl, [alloc(m, served[m]) for m in range(M)])):
+            q, moved, ms = trial(pl, a, b, m2)
+            new_load = loads(load, pl, q, moved, ms)
+            if new_load is None:
+                continue
+            sets, delta = {}, mig(moved, q, pl)
+            for m in ms:
+                base = served[m][~np.isin(served[m], moved)]
+                failing = fail[req & (q == m)].sum() - fail[base].sum()   # everyone hosted on m, unserved
+                options = [(energy(m, base) + failing, base)]
+                for t in moved[q[moved] == m].tolist():
+                    if pd.servable[t, m]:
+                        with_t = np.sort(np.append(base, t))
+                        options.append((energy(m, with_t) + failing - fail[t], with_t))
+                c_m, S = min(options, key=lambda o: o[0])
+                sets[m] = (c_m, S)
+                delta += c_m - e_now[m]
+            if delta < -tol and (found is None or delta < found[0]):
+                found = (delta, q, sets, new_load)
+        if found is None:
+            break
+        _, pl, sets, load = found
+        for m, (c_m, S) in sets.items():
+            served[m], e_now[m] = S, c_m
+        moved_any = True
+
+    # (2) exact admissions of the touched servers, first improvement
+    admit_cache: dict = {}
+
+    def admitted(m: int, q: np.ndarray):
+        hosted = np.flatnonzero(req & (q == m))
+        key = (m, hosted.tobytes())
+        r = admit_cache.get(key)
+        if r is None:
+            r = admit_cache[key] = admit_server(pd, m, hosted, deadline)
+        return r
+
+    res = [admitted(m, pl) for m in range(M)]
+    load = np.bincount(pl, weights=size, minlength=M)
+    for _ in range(admit_rounds):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        taken = False
+        low = None if dual_terms is None else _server_lower_terms(pd, req, res, dual_terms)
+        if low is not None:
+            w, lam_grid = low
+            hosted_sum = np.stack([w[m][:, req & (pl == m)].sum(axis=1) for m in range(M)])   # [M, G]
+        for a, b, m2 in ranked(*_first_order(ld, pd, req, movable, pl, [r.alloc for r in res])):
+            q, moved, ms = trial(pl, a, b, m2)
+            new_load = loads(load, pl, q, moved, ms)
+            if new_load is None:
+                continue
+            if low is not None:
+                bound = mig(moved, q, pl)
+                for m in ms:
+                    sums = hosted_sum[m].copy()
+                    for t in moved.tolist():
+                        if pl[t] == m:
+                            sums -= w[m][:, t]
+                        if q[t] == m:
+                            sums += w[m][:, t]
+                    bound += float(np.max(sums - lam_grid[m])) - res[m].cost
+                if bound >= -tol:
+                    continue
+            new = {m: admitted(m, q) for m in ms}
+            if sum(new[m].cost - res[m].cost for m in ms) + mig(moved, q, pl) < -tol:
+                pl, load = q, new_load
+                for m, r in new.items():
+                    res[m] = r
+                taken = moved_any = True
+                break
+        if not taken:
+            break
+    return pl if moved_any else None

@@ -136,6 +136,16 @@ class ExactOptions(SolverOptions):
     at the root's prices) for a better start before branching (0: none)."""
     polish_gap: float = 1e-2
     """The polish runs only when the root leaves more than this relative gap (dimensionless, >= 0)."""
+    exchange_gap: float | None = 9e-3
+    """When the polish leaves more than this relative gap open (dimensionless, >= 0; None: never):
+    a search of single moves and pairwise exchanges of requests for a better start, and the rows of
+    ``server_prices``, before branching."""
+    exchange_candidates: int = 20
+    """The exchanges (best first-order estimates) the exchange search evaluates per round (>= 0)."""
+    server_prices: tuple[float, ...] = tuple(2.0 ** (k / 14) for k in range(-14, 15))
+    """With the exchange search: per server, one row bounding its served set's energy below by the
+    allocation's Lagrangian dual function at its root CPU price times each of these factors
+    (dimensionless, > 0; ``()``: none; docs/solvers.md, "Per-server price rows")."""
     mip_gap_share: float = 0.8
     """HiGHS's MIP gap is this share of ``gap`` less twice the bound's derating term (at least
     ``gap / 4``; dimensionless, in (0, 1); 0.25 gives the earlier ``gap / 4``)."""
@@ -168,6 +178,17 @@ class ExactOptions(SolverOptions):
             bad.append(f"polish_rounds must be an integer >= 0, got {self.polish_rounds!r}")
         if not (isinstance(self.polish_gap, (int, float)) and self.polish_gap >= 0):
             bad.append(f"polish_gap must be a number >= 0, got {self.polish_gap!r}")
+        if self.exchange_gap is not None and not (isinstance(self.exchange_gap, (int, float))
+                                                  and self.exchange_gap >= 0):
+            bad.append(f"exchange_gap must be a number >= 0 or None, got {self.exchange_gap!r}")
+        if not (isinstance(self.exchange_candidates, int) and self.exchange_candidates >= 0):
+            bad.append(f"exchange_candidates must be an integer >= 0, got {self.exchange_candidates!r}")
+        sp = self.server_prices
+        factors = [as_field_type(c, float) for c in sp] if isinstance(sp, tuple) else [(None, "a tuple")]
+        if not all(want is None and math.isfinite(c) and c > 0 for c, want in factors):
+            bad.append(f"server_prices must be a tuple of numbers > 0, got {sp!r}")
+        else:
+            object.__setattr__(self, "server_prices", tuple(c for c, _ in factors))
         if not (isinstance(self.mip_gap_share, (int, float)) and 0 < self.mip_gap_share < 1):
             bad.append(f"mip_gap_share must be in (0, 1), got {self.mip_gap_share!r}")
         if self.drop_slack is not None and not self.drop_slack >= 0:
