@@ -13,7 +13,9 @@ defaults), the same as bench_solvers.py (exact, M = 5, gap 1e-6) and bench_fast.
 ``--loaded-exact`` / ``--loaded-fast`` add ``wdtnopt.testing.loaded_snapshot(N, M, seed)`` rows
 (exact to 1e-6 within 60 s, fast to 1e-2). ``--oracles`` adds exact with ``oracle="cvxpy"`` on the
 same snapshots (only where the revision has it). An editable install of the package shadows
-``PYTHONPATH``: measure each revision from an environment of its own.
+``PYTHONPATH``: measure each revision from an environment of its own. ``--exact-option NAME=VALUE``
+(repeatable; VALUE in JSON, ``null`` for None) passes an option to every exact row, e.g.
+``--exact-option exchange_gap=null --label no-exchange`` for exact without its exchange search.
 """
 from __future__ import annotations
 
@@ -35,11 +37,16 @@ def run(args) -> None:
     from wdtnopt.cost import evaluate
     from wdtnopt.solvers import solve
 
-    jobs = [("exact", size, {"gap": 1e-6}) for size in args.exact]
+    extra = {}
+    for item in args.exact_option:
+        name, _, value = item.partition("=")
+        value = json.loads(value)
+        extra[name] = tuple(value) if isinstance(value, list) else value   # options take tuples
+    jobs = [("exact", size, {"gap": 1e-6, **extra}) for size in args.exact]
     if args.oracles:
         jobs += [("exact-cvxpy", size, {"gap": 1e-6, "oracle": "cvxpy"}) for size in args.exact]
     jobs += [("fast", size, {"gap": 0.01}) for size in args.fast]
-    jobs += [("exact-loaded", size, {"gap": 1e-6, "time_limit": 60.0}) for size in args.loaded_exact]
+    jobs += [("exact-loaded", size, {"gap": 1e-6, "time_limit": 60.0, **extra}) for size in args.loaded_exact]
     jobs += [("fast-loaded", size, {"gap": 0.01}) for size in args.loaded_fast]
     solve(paper_snapshot(N=6, M=2, seed=0), method="exact")  # imports and HiGHS construction out of the timing
     for name, size, opts in jobs:
@@ -105,6 +112,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--oracles", action="store_true", help="also exact with oracle='cvxpy'")
     ap.add_argument("--smoke", action="store_true", help="2 seeds, 1 repeat, the smallest sizes")
+    ap.add_argument("--exact-option", action="append", default=[], metavar="NAME=VALUE",
+                    help="an option of every exact row (VALUE in JSON); repeatable")
     ap.add_argument("--table", nargs="+", metavar="JSONL", help="render JSON-lines files instead of running")
     args = ap.parse_args()
     if args.table:

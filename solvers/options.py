@@ -140,7 +140,7 @@ class ExactOptions(SolverOptions):
     """When the polish leaves more than this relative gap open (dimensionless, >= 0; None: never):
     a search of single moves and pairwise exchanges of requests for a better start, and the rows of
     ``server_prices``, before branching."""
-    exchange_candidates: int = 20
+    exchange_candidates: int = 50
     """The exchanges (best first-order estimates) the exchange search evaluates per round (>= 0)."""
     server_prices: tuple[float, ...] = tuple(2.0 ** (k / 14) for k in range(-14, 15))
     """With the exchange search: per server, one row bounding its served set's energy below by the
