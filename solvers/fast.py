@@ -148,18 +148,29 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
     def best_cost() -> float:
         return primal.best_cost if primal.best_placement is not None else math.inf
 
+    # a snapshot that may continue in exact leaves it at least half of exact_time
+    continues = N * M <= opts.exact_pairs and s.allow_migration
+    phase_end = min(deadline, t0 + 0.5 * opts.exact_time) if continues else deadline
+    solved: set[tuple[int, int]] = set()   # (master rows, best dual's iteration) whose MILP HiGHS finished
+
     def primal_round(best: tuple[Pricing, None], budget: float, master: BundleMaster, milp_time: float) -> None:
         t = time.perf_counter()
         Pr = best[0]
         primal_from(Pr)
-        res = restricted_master_placement(ld, master, min(milp_time, max(deadline - time.perf_counter(), 0.05)), Pr)
-        if res is not None:
-            pl, served = res
-            if fits_storage(s, pl):
-                primal.offer(pl, served)
+        key = (master.n_rows, id(Pr))
+        if key not in solved:   # the same MILP again only if HiGHS stopped at its time limit
+            limit = min(milp_time, max(phase_end - time.perf_counter(), 0.05))
+            found: list = []
+            t_milp = time.perf_counter()
+            restricted_master_placement(ld, master, limit, Pr, mip_gap=opts.milp_gap, found=found)
+            if time.perf_counter() - t_milp < 0.9 * limit:
+                solved.add(key)
+            for pl, served in found:   # every incumbent HiGHS met: its costs are not the admitted ones
+                if fits_storage(s, pl):
+                    primal.offer(pl, served)
         stats["admit_s"] = stats.get("admit_s", 0.0) + time.perf_counter() - t
         t1 = time.perf_counter()
-        stats["moves"] = stats.get("moves", 0) + local_search(primal, min(deadline, t1 + budget))
+        stats["moves"] = stats.get("moves", 0) + local_search(primal, min(phase_end, t1 + budget))
         stats["search_s"] = stats.get("search_s", 0.0) + time.perf_counter() - t1
         stats["primal_s"] += time.perf_counter() - t
 

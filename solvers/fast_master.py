@@ -153,7 +153,7 @@ def _grouped(index: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_limit: float, Pr: Pricing,
-                                slack: float = 0.3):
+                                slack: float = 0.3, mip_gap: float = 1e-4, found: list | None = None):
     """Pick one found option per MU by a MILP (HiGHS) under every server's CPU and storage.
 
     The options are the dual master's rows (Dantzig-Wolfe columns), restricted to those within
@@ -162,6 +162,11 @@ def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_l
     placement fits. Each option's CPU is what its MU asks at the prices where it was found, so any
     feasible pick is a placement with a feasible served set, which the per-server admission can
     only improve. Returns ``(placement, served)`` or None (no solution within ``time_limit``).
+
+    ``mip_gap`` is HiGHS's relative MIP gap. The MILP's costs are those of fixed CPU shares, which the
+    exact admission re-balances, so its optimum is not the best placement: on loaded snapshots an
+    early incumbent often admits cheaper than the last one. With ``found`` (a list), every improving
+    solution HiGHS met is appended to it as ``(placement, served)``, the last one included.
     """
     import highspy
 
@@ -185,16 +190,25 @@ def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_l
     h.addRows(M, np.full(M, -inf), s.cpu_hz / master.Fs, K, starts, order, ocpu[order] / master.Fs[om[order]])
     h.addRows(M, np.full(M, -inf), s.storage_bits / master.Ss, K, starts, order,
               ld.size[on[order]] / master.Ss[om[order]])
-    h.setOptionValue("mip_rel_gap", 1e-4)
+    h.setOptionValue("mip_rel_gap", float(mip_gap))
+    if found is not None:
+        h.setOptionValue("mip_improving_solution_save", True)
     r = run_model(h, time_limit=max(float(time_limit), 0.05))
     if r.x is None:
         return None
-    pick = r.x > 0.5
-    placement = s.placement_prev.copy()
-    placement[on[pick]] = om[pick]
-    served = np.zeros(N, dtype=bool)
-    served[on[pick & oserved]] = True
-    return placement, served
+
+    def decode(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pick = np.asarray(x) > 0.5
+        placement = s.placement_prev.copy()
+        placement[on[pick]] = om[pick]
+        served = np.zeros(N, dtype=bool)
+        served[on[pick & oserved]] = True
+        return placement, served
+
+    if found is not None:
+        found.extend(decode(sol.col_value) for sol in h.getSavedMipSolutions())
+        found.append(decode(r.x))
+    return decode(r.x)
 
 
 def storage_placement(ld: LagrangianData, time_limit: float) -> tuple[np.ndarray | None, bool]:

@@ -213,6 +213,9 @@ class FastOptions(SolverOptions):
     """Budget of each local search (s)."""
     milp_time: float = 1.0
     """Budget of each restricted-master MILP (s)."""
+    milp_gap: float = 2e-3
+    """Relative MIP gap asked of the restricted-master MILP (dimensionless, >= 0): its costs are those of
+    fixed CPU shares, not the admitted ones, so a proof far below ``gap`` buys nothing."""
     extra_rounds: int = 2
     """Primal rounds (three times the MILP time each) after the dual has converged, while the gap is open."""
     exact_max_candidates: int = 6
@@ -232,6 +235,8 @@ class FastOptions(SolverOptions):
         for name in ("box", "search_time", "milp_time", "exact_time"):
             if not getattr(self, name) > 0:
                 bad.append(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not self.milp_gap >= 0:
+            bad.append(f"milp_gap must be >= 0, got {self.milp_gap!r}")
         for name in ("primal_every", "extra_rounds", "exact_max_candidates", "exact_pairs"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v >= (1 if name == "primal_every" else 0)):

@@ -216,3 +216,55 @@ def test_fast_says_infeasible_when_every_server_has_zero_storage():
     # DTs of zero size fit anywhere: then the same snapshot is feasible
     r = wdtnopt.solve(T.one_cell(storage_bits=[0.0, 0.0], dt_size_bits=[0.0, 0.0]), method="fast")
     assert r.status == "optimal" and np.isfinite(r.objective)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_restricted_master_incumbents_are_placements_at_or_above_the_optimum(seed, monkeypatch):
+    """Every improving solution of the restricted-master MILP is offered to the primal (its costs are
+    fixed-CPU estimates, so an early incumbent may admit cheaper than the last). Each is a placement
+    on allowed hosts whose exactly admitted cost is at least exact's certified optimum, and the last
+    one is what the MILP returns."""
+    from wdtnopt.solvers import fast as fast_mod
+    from wdtnopt.solvers.fast_master import restricted_master_placement
+    from wdtnopt.solvers.fast_primal import PrimalPool
+    from wdtnopt.testing import loaded_snapshot
+
+    s = loaded_snapshot(20, 4, seed)
+    calls = []
+
+    def spy(ld, master, time_limit, Pr, **kw):
+        res = restricted_master_placement(ld, master, time_limit, Pr, **kw)
+        calls.append((ld, res, list(kw.get("found") or [])))
+        return res
+
+    monkeypatch.setattr(fast_mod, "restricted_master_placement", spy)
+    f = solve_fast(s, gap=1e-6, exact_pairs=0)
+    e = solve_exact(s, gap=1e-9)
+    assert calls and all(found for _, _, found in calls)
+    _check_against_exact(s, f, e)
+    for ld, res, found in calls:
+        assert np.array_equal(found[-1][0], res[0]) and np.array_equal(found[-1][1], res[1])
+        for placement, served in found:
+            n = np.arange(s.n_mus)
+            assert ld.allowed[n, placement].all()
+            assert not (served & ~(s.request & ~s.migrating)).any()
+            pool = PrimalPool(ld)
+            cost = pool.offer(placement, served)
+            assert cost >= e.objective * (1 - RTOL) - 1e-12
+            assert f.objective <= cost * (1 + 1e-12)   # fast kept the best admitted one (or better)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_loaded_snapshots_keep_the_certificate_with_any_phase_split(seed):
+    """fast's own phase leaves the continuation at least half of ``exact_time``; a tiny one (the
+    phase ends at once) or a huge one changes how far the primal gets, never the certificate:
+    bound <= exact's optimum <= objective, and the Lagrangian bound is the same."""
+    from wdtnopt.testing import loaded_snapshot
+
+    s = loaded_snapshot(16, 4, 10 + seed)
+    e = solve_exact(s, gap=1e-9)
+    runs = [solve_fast(s, gap=0.01, exact_time=t, exact_pairs=p) for t in (1e-3, 1e3) for p in (0, 2000)]
+    for f in runs:
+        _check_against_exact(s, f, e)
+    alone = [f for f in runs if "exact_continuation" not in f.stats]
+    assert alone and len({f.stats["dual_bound"] for f in runs}) == 1
