@@ -152,6 +152,8 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
     continues = N * M <= opts.exact_pairs and s.allow_migration
     phase_end = min(deadline, t0 + 0.5 * opts.exact_time) if continues else deadline
     solved: set[tuple[int, int]] = set()   # (master rows, best dual's iteration) whose MILP HiGHS finished
+    starts: list[tuple[float, int, np.ndarray]] = []   # (admitted cost, order, placement) of the MILP's incumbents
+    tried: list[float] = []                            # the starts searched from besides the best
 
     def primal_round(best: tuple[Pricing, None], budget: float, master: BundleMaster, milp_time: float) -> None:
         t = time.perf_counter()
@@ -167,10 +169,17 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
                 solved.add(key)
             for pl, served in found:   # every incumbent HiGHS met: its costs are not the admitted ones
                 if fits_storage(s, pl):
-                    primal.offer(pl, served)
+                    starts.append((primal.offer(pl, served), len(starts), pl))
         stats["admit_s"] = stats.get("admit_s", 0.0) + time.perf_counter() - t
         t1 = time.perf_counter()
         stats["moves"] = stats.get("moves", 0) + local_search(primal, min(phase_end, t1 + budget))
+        # gap still open: the search from the next cheapest incumbents too (another basin, cheaply)
+        starts.sort(key=lambda c: c[:2])
+        while starts and relative_gap(primal.best_cost, best[0].value) > opts.gap and time.perf_counter() < phase_end:
+            cost, _, pl = starts.pop(0)
+            if cost > primal.best_cost and len(tried) < opts.search_starts:
+                tried.append(cost)
+                stats["moves"] += local_search(primal, min(phase_end, time.perf_counter() + budget), start=pl)
         stats["search_s"] = stats.get("search_s", 0.0) + time.perf_counter() - t1
         stats["primal_s"] += time.perf_counter() - t
 

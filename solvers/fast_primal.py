@@ -263,7 +263,8 @@ def repair_storage(ld: LagrangianData, placement: np.ndarray, pair_value: np.nda
     return None
 
 
-def local_search(primal: PrimalPool, deadline: float, max_rounds: int = 50, per_round: int = 40) -> int:
+def local_search(primal: PrimalPool, deadline: float, max_rounds: int = 50, per_round: int = 40,
+                 start: np.ndarray | None = None) -> int:
     """Relocate single DTs between servers while the exact cost goes down (returns the moves made).
 
     Screening is first-order: with each server's CPU priced at its current allocation's price
@@ -271,15 +272,16 @@ def local_search(primal: PrimalPool, deadline: float, max_rounds: int = 50, per_
     ``min(fail_n, h[n,m2](lam_m2)) + mig[n,m2] - mig[n,m] - saving_n`` (``saving_n`` = its energy plus
     its CPU at ``lam_m`` if served, its penalty if declined), one vectorized pricing for all pairs.
     The most promising moves are then evaluated exactly (admission of both servers, started from
-    their current served sets) and taken when they lower the cost.
+    their current served sets) and taken when they lower the cost. ``start`` (a placement that fits)
+    replaces the best placement as the starting point; the end point is offered to ``primal``.
     """
     ld = primal.ld
     s = primal.s
-    if primal.best_placement is None:
+    if start is None and primal.best_placement is None:
         return 0
     M = s.n_bss
     pd = ld.pd
-    placement = primal.best_placement.copy()
+    placement = (primal.best_placement if start is None else start).copy()
     _, results = primal.cost(placement)
     results = list(results)
     load = np.bincount(placement, weights=ld.size, minlength=M)

@@ -216,6 +216,9 @@ class FastOptions(SolverOptions):
     milp_gap: float = 2e-3
     """Relative MIP gap asked of the restricted-master MILP (dimensionless, >= 0): its costs are those of
     fixed CPU shares, not the admitted ones, so a proof far below ``gap`` buys nothing."""
+    search_starts: int = 3
+    """While the gap is open, the local search also starts from this many of the restricted-master
+    MILP's other incumbents, cheapest admitted cost first (0: from the best placement only)."""
     extra_rounds: int = 2
     """Primal rounds (three times the MILP time each) after the dual has converged, while the gap is open."""
     exact_max_candidates: int = 6
@@ -237,7 +240,7 @@ class FastOptions(SolverOptions):
                 bad.append(f"{name} must be > 0, got {getattr(self, name)!r}")
         if not self.milp_gap >= 0:
             bad.append(f"milp_gap must be >= 0, got {self.milp_gap!r}")
-        for name in ("primal_every", "extra_rounds", "exact_max_candidates", "exact_pairs"):
+        for name in ("primal_every", "search_starts", "extra_rounds", "exact_max_candidates", "exact_pairs"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v >= (1 if name == "primal_every" else 0)):
                 bad.append(f"{name} must be a non-negative integer, got {v!r}")

@@ -118,7 +118,8 @@ def test_options_are_checked():
     s = tiny_snapshot(1)
     with pytest.raises(SolverError):
         solve_fast(s, gap=-1)
-    for bad in (dict(time_limit=0), dict(exact_pairs=-1), dict(exact_time=0)):
+    for bad in (dict(time_limit=0), dict(exact_pairs=-1), dict(exact_time=0), dict(milp_gap=-1e-3),
+                dict(search_starts=-1)):
         with pytest.raises(SolverError):
             solve_fast(s, **bad)
     f = solve_fast(s, threads=4)  # options of the common interface are accepted
@@ -268,3 +269,25 @@ def test_loaded_snapshots_keep_the_certificate_with_any_phase_split(seed):
         _check_against_exact(s, f, e)
     alone = [f for f in runs if "exact_continuation" not in f.stats]
     assert alone and len({f.stats["dual_bound"] for f in runs}) == 1
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_local_search_from_a_given_start_never_passes_the_optimum(seed):
+    """``local_search(start=...)`` searches from that placement, not the pool's best, and offers its end
+    point: the pool's best is then at most the start's admitted cost and at least exact's optimum."""
+    import math
+
+    from wdtnopt.solvers.allocation import fits_storage
+    from wdtnopt.solvers.fast_primal import PrimalPool, local_search
+    from wdtnopt.testing import loaded_snapshot
+
+    s = loaded_snapshot(16, 4, 20 + seed)
+    assert fits_storage(s, s.placement_prev)
+    e = solve_exact(s, gap=1e-9)
+    pool = PrimalPool(LagrangianData.of(s))
+    start_cost, _ = pool.cost(s.placement_prev)
+    assert pool.best_placement is None
+    local_search(pool, math.inf, start=s.placement_prev)
+    assert pool.best_placement is None or fits_storage(s, pool.best_placement)
+    best = pool.best_cost if pool.best_placement is not None else start_cost
+    assert e.objective * (1 - RTOL) - 1e-12 <= best <= start_cost
