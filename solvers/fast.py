@@ -38,11 +38,13 @@ Primal (feasible decision)
 Once the dual has converged (and every ``primal_every`` iterations): (1) each MU takes its best host
 under the best prices, storage overflow is repaired by moving the DTs whose move costs least at
 those prices; (2) a small MILP (HiGHS) picks one of the master's options per MU under every
-server's CPU and storage (price-and-branch: only options near their MU's best are kept). Each
+server's CPU and storage (price-and-branch: only options near their MU's best are kept); every
+incumbent HiGHS meets is offered, its fixed-CPU costs not being the admitted ones. Each
 placement is priced by a per-server admission (:func:`admit_local`: Lagrangian start, exact
 ``allocate_server`` for every candidate served set, drop / add / swap moves; cached per server and
 hosted set); then :func:`local_search` relocates single DTs between servers, screened by first-order
-prices and accepted on the exact cost. The best decision seen is returned through
+prices and accepted on the exact cost, from the best placement and, while the gap is open, from a
+few other incumbents. A snapshot that may continue in exact leaves it half of ``exact_time``. The best decision seen is returned through
 ``make_solution`` (which re-checks it with ``evaluate``). With every DT pinned the problem splits
 by server (:func:`_pinned_bound`): small servers get the exact branch-and-bound admission.
 """
@@ -148,18 +150,19 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
     def best_cost() -> float:
         return primal.best_cost if primal.best_placement is not None else math.inf
 
-    # a snapshot that may continue in exact leaves it at least half of exact_time
+    # a snapshot that may continue in exact leaves it at least half of its window (exact_time or time_limit)
     continues = N * M <= opts.exact_pairs and s.allow_migration
-    phase_end = min(deadline, t0 + 0.5 * opts.exact_time) if continues else deadline
-    solved: set[tuple[int, int]] = set()   # (master rows, best dual's iteration) whose MILP HiGHS finished
+    phase_end = t0 + 0.5 * (min(deadline, t0 + opts.exact_time) - t0) if continues else deadline
+    solved: set[tuple[int, float]] = set()   # (master rows, best dual value): MILPs that HiGHS finished
     starts: list[tuple[float, int, np.ndarray]] = []   # (admitted cost, order, placement) of the MILP's incumbents
     tried: list[float] = []                            # the starts searched from besides the best
+    pending: list[tuple[np.ndarray, np.ndarray]] = []  # HiGHS's earlier incumbents, admitted when the gap stays open
 
     def primal_round(best: tuple[Pricing, None], budget: float, master: BundleMaster, milp_time: float) -> None:
         t = time.perf_counter()
         Pr = best[0]
         primal_from(Pr)
-        key = (master.n_rows, id(Pr))
+        key = (master.n_rows, Pr.value)
         if key not in solved:   # the same MILP again only if HiGHS stopped at its time limit
             limit = min(milp_time, max(phase_end - time.perf_counter(), 0.05))
             found: list = []
@@ -167,17 +170,27 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
             restricted_master_placement(ld, master, limit, Pr, mip_gap=opts.milp_gap, found=found)
             if time.perf_counter() - t_milp < 0.9 * limit:
                 solved.add(key)
-            for pl, served in found:   # every incumbent HiGHS met: its costs are not the admitted ones
-                if fits_storage(s, pl):
-                    starts.append((primal.offer(pl, served), len(starts), pl))
+            if found and fits_storage(s, found[-1][0]):   # HiGHS's last incumbent
+                primal.offer(*found[-1])
+            pending.extend(found[:-1])
         stats["admit_s"] = stats.get("admit_s", 0.0) + time.perf_counter() - t
         t1 = time.perf_counter()
         stats["moves"] = stats.get("moves", 0) + local_search(primal, min(phase_end, t1 + budget))
+
+        def gap_open() -> bool:
+            return relative_gap(primal.best_cost, Pr.value) > opts.gap and time.perf_counter() < phase_end
+
+        if pending and gap_open():   # HiGHS's earlier incumbents: the MILP's costs are not the admitted ones
+            before = primal.best_cost
+            starts.extend((primal.offer(pl, served), len(starts), pl) for pl, served in pending if fits_storage(s, pl))
+            pending.clear()
+            if primal.best_cost < before:
+                stats["moves"] += local_search(primal, min(phase_end, time.perf_counter() + budget))
+            starts.sort(key=lambda c: c[:2])
         # gap still open: the search from the next cheapest incumbents too (another basin, cheaply)
-        starts.sort(key=lambda c: c[:2])
-        while starts and relative_gap(primal.best_cost, best[0].value) > opts.gap and time.perf_counter() < phase_end:
+        while starts and len(tried) < opts.search_starts and gap_open():
             cost, _, pl = starts.pop(0)
-            if cost > primal.best_cost and len(tried) < opts.search_starts:
+            if cost > primal.best_cost:
                 tried.append(cost)
                 stats["moves"] += local_search(primal, min(phase_end, time.perf_counter() + budget), start=pl)
         stats["search_s"] = stats.get("search_s", 0.0) + time.perf_counter() - t1
