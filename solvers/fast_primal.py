@@ -282,7 +282,7 @@ def local_search(primal: PrimalPool, deadline: float, max_rounds: int = 50, per_
     M = s.n_bss
     pd = ld.pd
     placement = (primal.best_placement if start is None else start).copy()
-    _, results = primal.cost(placement)
+    total, results = primal.cost(placement)
     results = list(results)
     load = np.bincount(placement, weights=ld.size, minlength=M)
     cap = storage_capacity(s)
@@ -330,7 +330,7 @@ def local_search(primal: PrimalPool, deadline: float, max_rounds: int = 50, per_
             new_m2 = primal.server(m2, np.sort(np.append(h_m2, n)), start=np.append(s_m2, n))
             delta = (new_m.cost + new_m2.cost - results[m].cost - results[m2].cost
                      + ld.mig[n, m2] - ld.mig[n, m])
-            if delta < -1e-12 * max(abs(primal.best_cost), 1e-300):
+            if delta < -1e-12 * max(abs(total), 1e-300):   # the start's cost (the pool may hold none)
                 placement[n] = m2
                 load[m] -= ld.size[n]
                 load[m2] += ld.size[n]

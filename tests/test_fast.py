@@ -273,21 +273,25 @@ def test_loaded_snapshots_keep_the_certificate_with_any_phase_split(seed):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_local_search_from_a_given_start_never_passes_the_optimum(seed):
-    """``local_search(start=...)`` searches from that placement, not the pool's best, and offers its end
-    point: the pool's best is then at most the start's admitted cost and at least exact's optimum."""
+    """``local_search(start=...)`` searches from that placement (here an arbitrary one that fits the
+    storage: the feasibility MILP's), not the pool's best, and offers its end point, also into an
+    empty pool (its acceptance test once scaled by the pool's infinite best cost and took no move):
+    strictly below the start's admitted cost and at least exact's optimum."""
     import math
 
     from wdtnopt.solvers.allocation import fits_storage
+    from wdtnopt.solvers.fast_master import storage_placement
     from wdtnopt.solvers.fast_primal import PrimalPool, local_search
     from wdtnopt.testing import loaded_snapshot
 
     s = loaded_snapshot(16, 4, 20 + seed)
-    assert fits_storage(s, s.placement_prev)
+    ld = LagrangianData.of(s)
+    start, infeasible = storage_placement(ld, 10.0)
+    assert not infeasible and fits_storage(s, start)
     e = solve_exact(s, gap=1e-9)
-    pool = PrimalPool(LagrangianData.of(s))
-    start_cost, _ = pool.cost(s.placement_prev)
+    pool = PrimalPool(ld)
+    start_cost, _ = pool.cost(start)
     assert pool.best_placement is None
-    local_search(pool, math.inf, start=s.placement_prev)
-    assert pool.best_placement is None or fits_storage(s, pool.best_placement)
-    best = pool.best_cost if pool.best_placement is not None else start_cost
-    assert e.objective * (1 - RTOL) - 1e-12 <= best <= start_cost
+    assert local_search(pool, math.inf, start=start) > 0
+    assert fits_storage(s, pool.best_placement)
+    assert e.objective * (1 - RTOL) - 1e-12 <= pool.best_cost < start_cost
