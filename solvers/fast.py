@@ -38,8 +38,10 @@ Primal (feasible decision)
 Once the dual has converged (and every ``primal_every`` iterations): (1) each MU takes its best host
 under the best prices, storage overflow is repaired by moving the DTs whose move costs least at
 those prices; (2) a small MILP (HiGHS) picks one of the master's options per MU under every
-server's CPU and storage (price-and-branch: only options near their MU's best are kept); every
-incumbent HiGHS meets is offered, its fixed-CPU costs not being the admitted ones. Each
+server's CPU and storage (price-and-branch: only options near their MU's best are kept); on
+small snapshots (N M <= ``TANGENT_PAIRS``) each served pair's CPU is a variable of that MILP, its
+energy above tangent cuts and every server's CPU shared (``milp_cpu``), elsewhere each option keeps
+the CPU it asked; every incumbent HiGHS meets is offered, its costs not being the admitted ones. Each
 placement is priced by a per-server admission (:func:`admit_local`: Lagrangian start, exact
 ``allocate_server`` for every candidate served set, drop / add / swap moves; cached per server and
 hosted set); then :func:`local_search` relocates single DTs between servers, screened by first-order
@@ -62,9 +64,14 @@ from wdtnopt.snapshot import Snapshot
 from . import Solution, SolveStatus, fail_all_solution, make_solution, relative_gap
 from .allocation import admit_server, fits_storage, storage_capacity
 from .fast_dual import SAFETY_RTOL, LagrangianData, Pricing, inner_min, price
-from .fast_master import BundleMaster, bundle_step, restricted_master_placement, storage_placement
+from .fast_master import (BundleMaster, bundle_step, restricted_master_placement, storage_placement,
+                          tangent_master_placement)
 from .fast_primal import PrimalPool, ServerChoice, admit_local, fit_prices, local_search, repair_storage
 from .options import FastOptions
+
+TANGENT_PAIRS = 2000
+"""``milp_cpu="auto"``: snapshots with at most this many MU-server pairs (N M) get the tangent CPU
+model in the restricted-master MILP (docs/solvers_fast.md, section 2); larger ones the fixed shares."""
 
 # -- the method -------------------------------------------------------------------------------------
 def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrides: Any) -> Solution:
@@ -153,7 +160,10 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
     # a snapshot that may continue in exact leaves it at least half of its window (exact_time or time_limit)
     continues = N * M <= opts.exact_pairs and s.allow_migration
     phase_end = t0 + 0.5 * (min(deadline, t0 + opts.exact_time) - t0) if continues else deadline
-    solved: set[tuple[int, float]] = set()   # (master rows, best dual value): MILPs that HiGHS finished
+    # few DTs per server: the MILP shares each server's CPU (tangent model); many: fixed shares suffice
+    tangent = opts.milp_cpu == "tangent" or (opts.milp_cpu == "auto" and N * M <= TANGENT_PAIRS)
+    solved: set[tuple[int, float, float]] = set()   # (master rows, best dual value, slack): MILPs HiGHS finished
+    slack = [0.3]   # the MILP keeps options within this many typical penalties of their MU's best
     starts: list[tuple[float, int, np.ndarray]] = []   # (admitted cost, order, placement) of the MILP's incumbents
     tried: list[float] = []                            # the starts searched from besides the best
     pending: list[tuple[np.ndarray, np.ndarray]] = []  # HiGHS's earlier incumbents, admitted when the gap stays open
@@ -162,12 +172,16 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
         t = time.perf_counter()
         Pr = best[0]
         primal_from(Pr)
-        key = (master.n_rows, Pr.value)
+        key = (master.n_rows, Pr.value, slack[0])
+        if key in solved and tangent:   # HiGHS finished it: the next round keeps twice as many options
+            slack[0] *= 2.0
+            key = key[:2] + (slack[0],)
         if key not in solved:   # the same MILP again only if HiGHS stopped at its time limit
             limit = min(milp_time, max(phase_end - time.perf_counter(), 0.05))
             found: list = []
             t_milp = time.perf_counter()
-            restricted_master_placement(ld, master, limit, Pr, mip_gap=opts.milp_gap, found=found)
+            pick = tangent_master_placement if tangent else restricted_master_placement
+            pick(ld, master, limit, Pr, slack=slack[0], mip_gap=opts.milp_gap, found=found)
             if time.perf_counter() - t_milp < 0.9 * limit:
                 solved.add(key)
             if found and fits_storage(s, found[-1][0]):   # HiGHS's last incumbent
@@ -400,5 +414,5 @@ def _pinned_bound(ld: LagrangianData, primal: PrimalPool, stats: dict[str, Any],
 
 
 __all__ = ["solve_fast", "FastOptions", "LagrangianData", "Pricing", "inner_min", "price", "SAFETY_RTOL", "BundleMaster",
-           "restricted_master_placement", "PrimalPool", "ServerChoice", "admit_local", "fit_prices", "local_search",
-           "repair_storage"]
+           "restricted_master_placement", "tangent_master_placement", "TANGENT_PAIRS", "PrimalPool", "ServerChoice",
+           "admit_local", "fit_prices", "local_search", "repair_storage"]

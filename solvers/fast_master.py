@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .allocation import PairData
 from .fast_dual import LagrangianData, Pricing
 from .highs import MasterOutcome, quiet_highs, run_model
 
@@ -152,6 +153,26 @@ def _grouped(index: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.searchsorted(index[order], groups).astype(np.int32), order.astype(np.int32)
 
 
+def _near_options(ld: LagrangianData, master: BundleMaster, Pr: Pricing, slack: float):
+    """The master's options within ``slack`` typical penalties of their MU's best value at the prices
+    ``Pr``, plus each MU's fail-in-place option: (MU, host, CPU, cost without price terms, served)."""
+    s = ld.pd.snapshot
+    on, om, ocpu, oconst, oserved = master.options()
+    value = oconst + Pr.lam[om] * ocpu + Pr.pi[om] * ld.size[on]
+    best = Pr.pair_value.min(axis=1)
+    keep = (value <= best[on] + slack * master.ref) | ((om == s.placement_prev[on]) & ~oserved)
+    return on[keep], om[keep], ocpu[keep], oconst[keep], oserved[keep]
+
+
+def _run_picks(h, time_limit: float, mip_gap: float, save: bool) -> np.ndarray | None:
+    """Run a restricted-master MILP at ``mip_gap`` within ``time_limit`` s (HiGHS keeps every improving
+    solution when ``save``); its solution, or None when it has none."""
+    h.setOptionValue("mip_rel_gap", float(mip_gap))
+    if save:
+        h.setOptionValue("mip_improving_solution_save", True)
+    return run_model(h, time_limit=max(float(time_limit), 0.05)).x
+
+
 def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_limit: float, Pr: Pricing,
                                 slack: float = 0.3, mip_gap: float = 1e-4, found: list | None = None):
     """Pick one found option per MU by a MILP (HiGHS) under every server's CPU and storage.
@@ -172,11 +193,7 @@ def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_l
 
     s = ld.pd.snapshot
     N, M = s.n_mus, s.n_bss
-    on, om, ocpu, oconst, oserved = master.options()
-    value = oconst + Pr.lam[om] * ocpu + Pr.pi[om] * ld.size[on]
-    best = Pr.pair_value.min(axis=1)
-    keep = (value <= best[on] + slack * master.ref) | ((om == s.placement_prev[on]) & ~oserved)
-    on, om, ocpu, oconst, oserved = on[keep], om[keep], ocpu[keep], oconst[keep], oserved[keep]
+    on, om, ocpu, oconst, oserved = _near_options(ld, master, Pr, slack)
     K = on.size
     h = quiet_highs(1, heuristic_effort=0.0)
     inf = highspy.kHighsInf
@@ -190,11 +207,8 @@ def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_l
     h.addRows(M, np.full(M, -inf), s.cpu_hz / master.Fs, K, starts, order, ocpu[order] / master.Fs[om[order]])
     h.addRows(M, np.full(M, -inf), s.storage_bits / master.Ss, K, starts, order,
               ld.size[on[order]] / master.Ss[om[order]])
-    h.setOptionValue("mip_rel_gap", float(mip_gap))
-    if found is not None:
-        h.setOptionValue("mip_improving_solution_save", True)
-    r = run_model(h, time_limit=max(float(time_limit), 0.05))
-    if r.x is None:
+    x = _run_picks(h, time_limit, mip_gap, found is not None)
+    if x is None:
         return None
 
     def decode(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -207,8 +221,8 @@ def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_l
 
     if found is not None:
         found.extend(decode(sol.col_value) for sol in h.getSavedMipSolutions())
-        found.append(decode(r.x))
-    return decode(r.x)
+        found.append(decode(x))
+    return decode(x)
 
 
 def storage_placement(ld: LagrangianData, time_limit: float) -> tuple[np.ndarray | None, bool]:
@@ -260,3 +274,163 @@ def storage_placement(ld: LagrangianData, time_limit: float) -> tuple[np.ndarray
     pick = r.x > 0.5
     placement[on[pick]] = om[pick]
     return (placement if fits_storage(s, placement) else None), False
+
+
+def energy_tangents(pd: PairData, n: np.ndarray, m: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``e_n(f) = E_n(T[n,m] - c_n / f)`` (J) and its slope ``de/df = E'(t) c_n / f^2`` (J per cycle/s).
+
+    ``e`` is convex in f (E convex decreasing, ``T - c/f`` concave), so ``e(f) + e'(f) (g - f) <= e(g)``
+    for every g in ``[f_min, cpu_hz]``: the tangent cuts of :func:`tangent_master_placement`. MUs with
+    no cycles have the constant ``E(T)`` (slope 0).
+
+    Parameters
+    ----------
+    pd : PairData
+        The snapshot's pair data.
+    n, m : ndarray of int, shape (K,)
+        MU and server of each pair.
+    f : ndarray, shape (K,)
+        CPU (cycles/s), at least ``f_min[n, m]``.
+
+    Returns
+    -------
+    e, slope : ndarray, shape (K,)
+        ``e_n(f)`` (J, physics.energy_for_time at ``t = T - c/f``) and ``de/df`` (J per cycle/s, <= 0).
+    """
+    from .allocation import energy_slope
+
+    c = pd.cycles[n]
+    busy = (c > 0) & (f > 0)
+    fb = np.where(busy, f, 1.0)
+    t = np.maximum(np.where(busy, pd.budget[n, m] - c / fb, pd.budget[n, m]), pd.t_min[n])
+    e = pd.energy(n, t)
+    return e, np.where(busy, -energy_slope(t, pd.alpha[n], pd.k[n]) * c / fb ** 2, 0.0)
+
+
+def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limit: float, Pr: Pricing,
+                             slack: float = 0.3, mip_gap: float = 1e-4, found: list | None = None,
+                             points: int = 6, heuristic_effort: float = 0.05):
+    """Pick one found host per MU by a MILP (HiGHS) in which each served pair's CPU is a variable.
+
+    The same options as :func:`restricted_master_placement` (within ``slack`` typical penalties of
+    their MU's best value at the prices ``Pr``, plus fail-in-place), but an option "n served on m"
+    no longer carries the CPU it asked at the prices where it was found: the pair (n, m) gets a binary
+    ``x``, a CPU ``f`` in ``[f_min x, cpu_hz[m] x]`` and an energy ``e`` above the tangents of the
+    convex ``e_n(f) = E(T - c / f)`` at ``points`` CPUs spread geometrically over ``[f_min, cpu_hz]``
+    and at the CPUs of its found options (tangents in ``(x, f)``: ``e >= (e(f_j) - e'(f_j) f_j) x +
+    e'(f_j) f``, the perspective cut, 0 at ``x = 0``), and every server's CPU is shared:
+    ``sum f <= cpu_hz[m]``. Its objective thus models the admission's re-balancing of CPU
+    (docs/solvers_fast.md, section 2) instead of fixing each MU's share; the picks' served sets are
+    hints to the per-server admission, which prices them exactly.
+
+    Parameters
+    ----------
+    ld : LagrangianData
+        The snapshot's Lagrangian data.
+    master : BundleMaster
+        The bundle master; its rows are the options.
+    time_limit : float
+        HiGHS's wall-clock limit (s).
+    Pr : Pricing
+        The pricing at the best dual prices (filters the options).
+    slack : float
+        Options within this many typical failure penalties of their MU's best value are kept.
+    mip_gap : float
+        HiGHS's relative MIP gap.
+    found : list, optional
+        Every improving solution HiGHS met is appended as ``(placement, served)``, the last included.
+    points : int
+        Tangent CPUs per pair on the geometric grid (besides the found options' CPUs).
+    heuristic_effort : float
+        HiGHS's ``mip_heuristic_effort`` (its primal heuristics are on when > 0).
+
+    Returns
+    -------
+    (placement [N] int, served [N] bool) or None
+        None when HiGHS has no solution within ``time_limit``.
+    """
+    import highspy
+
+    s = ld.pd.snapshot
+    pd = ld.pd
+    N, M = s.n_mus, s.n_bss
+    on, om, ocpu, oconst, oserved = _near_options(ld, master, Pr, slack)
+    fo, fm, fconst = on[~oserved], om[~oserved], oconst[~oserved]   # fail options: one binary each
+    pair_key = np.unique(on[oserved] * M + om[oserved])
+    pn, pm = pair_key // M, pair_key % M                             # served pairs: x, f, e each
+    K, P = fo.size, pn.size
+    ref = master.ref
+    Fm = master.Fs[pm]
+    fmin = np.where(pd.cycles[pn] > 0, pd.f_min[pn, pm], 0.0)
+    # tangent points: a geometric grid over [f_min, cpu_hz] and the CPUs the options asked
+    lo = np.maximum(fmin, 1e-6 * Fm)
+    grid = lo[:, None] * (Fm / lo)[:, None] ** (np.arange(points) / max(points - 1, 1))[None, :]
+    tn, tm, tf = [np.repeat(pn, points)], [np.repeat(np.arange(P), points)], [grid.ravel()]
+    sv = oserved & (ocpu > 0)
+    tn.append(on[sv])
+    tm.append(np.searchsorted(pair_key, on[sv] * M + om[sv]))
+    tf.append(ocpu[sv])
+    tn, tp, tf = np.concatenate(tn), np.concatenate(tm), np.concatenate(tf)
+    tf = np.clip(tf, fmin[tp], Fm[tp])
+    e, de = energy_tangents(pd, tn, pm[tp], tf)
+    ok = np.isfinite(e) & np.isfinite(de)
+    tp, tf, e, de = tp[ok], tf[ok], e[ok], de[ok]
+    T = tp.size
+    # columns: y (K fail options), x (P), f^ = f / cpu_hz (P), e^ = e / ref (P)
+    h = quiet_highs(1, heuristics=heuristic_effort > 0, heuristic_effort=heuristic_effort)
+    inf = highspy.kHighsInf
+    nv = K + 3 * P
+    mig = ld.mig[pn, pm]
+    cost = np.concatenate([fconst / ref, mig / ref, np.zeros(P), np.ones(P)])
+    upper = np.concatenate([np.ones(K + P), np.ones(P), np.full(P, inf)])
+    h.addVars(nv, np.zeros(nv), upper)
+    h.changeColsCost(nv, np.arange(nv, dtype=np.int32), cost)
+    h.changeColsIntegrality(K + P, np.arange(K + P, dtype=np.int32),
+                            np.full(K + P, highspy.HighsVarType.kInteger))
+    X, Fc, E = K, K + P, K + 2 * P
+
+    def rows(lo_, hi_, idx: np.ndarray, val: np.ndarray, width: int) -> None:
+        r = idx.size // width
+        h.addRows(r, lo_, hi_, idx.size, np.arange(0, idx.size, width, dtype=np.int32),
+                  idx.astype(np.int32), val)
+
+    # one option per MU
+    who = np.concatenate([fo, pn])
+    col = np.concatenate([np.arange(K), X + np.arange(P)])
+    starts, order = _grouped(who, np.arange(N))
+    h.addRows(N, np.ones(N), np.ones(N), col.size, starts, col[order].astype(np.int32), np.ones(col.size))
+    # CPU per server (f^ in units of its server's CPU) and storage per server
+    starts, order = _grouped(pm, np.arange(M))
+    h.addRows(M, np.full(M, -inf), np.ones(M), P, starts, (Fc + order).astype(np.int32), np.ones(P))
+    host = np.concatenate([fm, pm])
+    starts, order = _grouped(host, np.arange(M))
+    h.addRows(M, np.full(M, -inf), s.storage_bits / master.Ss, col.size, starts, col[order].astype(np.int32),
+              ld.size[who[order]] / master.Ss[host[order]])
+    # f_min x <= f <= cpu_hz x (scaled: f^ - f_min/F x >= 0, x - f^ >= 0)
+    ar = np.arange(P)
+    rows(np.zeros(P), np.full(P, inf), np.stack([Fc + ar, X + ar], 1).ravel(),
+         np.stack([np.ones(P), -fmin / Fm], 1).ravel(), 2)
+    rows(np.zeros(P), np.full(P, inf), np.stack([X + ar, Fc + ar], 1).ravel(),
+         np.stack([np.ones(P), -np.ones(P)], 1).ravel(), 2)
+    # tangents: e^ - (e - de f_j)/ref x - de F / ref f^ >= 0
+    rows(np.zeros(T), np.full(T, inf), np.stack([E + tp, X + tp, Fc + tp], 1).ravel(),
+         np.stack([np.ones(T), -(e - de * tf) / ref, -de * Fm[tp] / ref], 1).ravel(), 3)
+    x = _run_picks(h, time_limit, mip_gap, found is not None)
+    if x is None:
+        return None
+
+    def decode(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.asarray(x)
+        placement = s.placement_prev.copy()
+        yf = x[:K] > 0.5
+        placement[fo[yf]] = fm[yf]
+        xs = x[X:X + P] > 0.5
+        placement[pn[xs]] = pm[xs]
+        served = np.zeros(N, dtype=bool)
+        served[pn[xs]] = True
+        return placement, served
+
+    if found is not None:
+        found.extend(decode(sol.col_value) for sol in h.getSavedMipSolutions())
+        found.append(decode(x))
+    return decode(x)

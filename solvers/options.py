@@ -216,11 +216,17 @@ class FastOptions(SolverOptions):
     milp_gap: float = 2e-3
     """Relative MIP gap asked of the restricted-master MILP (dimensionless, >= 0): its costs are those of
     fixed CPU shares, not the admitted ones, so a proof far below ``gap`` buys nothing."""
+    milp_cpu: str = "auto"
+    """CPU model of the restricted-master MILP: ``"tangent"`` (each served pair's CPU a variable, its
+    energy above tangent cuts, every server's CPU shared), ``"fixed"`` (each option's CPU the share it
+    asked where it was found) or ``"auto"`` (tangent on snapshots with N M <= 2000, the size that may
+    continue in exact by default; fixed otherwise; docs/solvers_fast.md, section 2)."""
     search_starts: int = 3
     """While the gap is open, the local search also starts from this many of the restricted-master
     MILP's other incumbents, cheapest admitted cost first (0: from the best placement only)."""
     extra_rounds: int = 2
-    """Primal rounds (three times the MILP time each) after the dual has converged, while the gap is open."""
+    """Primal rounds (three times the MILP time each; a tangent MILP that HiGHS finished runs again with
+    twice the slack) after the dual has converged, while the gap is open."""
     exact_max_candidates: int = 6
     """With every DT pinned, servers with at most this many admissible requests get the exact
     branch-and-bound admission (at most 2^k nodes)."""
@@ -238,6 +244,8 @@ class FastOptions(SolverOptions):
         for name in ("box", "search_time", "milp_time", "exact_time"):
             if not getattr(self, name) > 0:
                 bad.append(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.milp_cpu not in ("auto", "tangent", "fixed"):
+            bad.append(f"milp_cpu must be 'auto', 'tangent' or 'fixed', got {self.milp_cpu!r}")
         if not self.milp_gap >= 0:
             bad.append(f"milp_gap must be >= 0, got {self.milp_gap!r}")
         for name in ("primal_every", "search_starts", "extra_rounds", "exact_max_candidates", "exact_pairs"):

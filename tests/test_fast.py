@@ -119,8 +119,8 @@ def test_options_are_checked():
     with pytest.raises(SolverError):
         solve_fast(s, gap=-1)
     for bad in (dict(time_limit=0), dict(exact_pairs=-1), dict(exact_time=0), dict(milp_gap=-1e-3),
-                dict(search_starts=-1)):
-        with pytest.raises(SolverError):
+                dict(search_starts=-1), dict(milp_cpu="linear")):
+        with pytest.raises(SolverError, match=next(iter(bad))):
             solve_fast(s, **bad)
     f = solve_fast(s, threads=4)  # options of the common interface are accepted
     assert f.bound <= f.objective
@@ -219,27 +219,32 @@ def test_fast_says_infeasible_when_every_server_has_zero_storage():
     assert r.status == "optimal" and np.isfinite(r.objective)
 
 
+@pytest.mark.parametrize("milp_cpu", ["fixed", "tangent"])
 @pytest.mark.parametrize("seed", range(3))
-def test_restricted_master_incumbents_are_placements_at_or_above_the_optimum(seed, monkeypatch):
-    """Every improving solution of the restricted-master MILP is offered to the primal (its costs are
-    fixed-CPU estimates, so an early incumbent may admit cheaper than the last). Each is a placement
-    on allowed hosts whose exactly admitted cost is at least exact's certified optimum, and the last
-    one is what the MILP returns."""
+def test_restricted_master_incumbents_are_placements_at_or_above_the_optimum(seed, milp_cpu, monkeypatch):
+    """Every improving solution of the restricted-master MILP (either CPU model) is offered to the
+    primal (its costs are estimates, so an early incumbent may admit cheaper than the last). Each is
+    a placement on allowed hosts whose exactly admitted cost is at least exact's certified optimum,
+    whose served set fits every server's CPU (allocate_server finds it feasible), and the last one is
+    what the MILP returns."""
     from wdtnopt.solvers import fast as fast_mod
-    from wdtnopt.solvers.fast_master import restricted_master_placement
+    from wdtnopt.solvers import fast_master
+    from wdtnopt.solvers.allocation import allocate_server
     from wdtnopt.solvers.fast_primal import PrimalPool
     from wdtnopt.testing import loaded_snapshot
 
     s = loaded_snapshot(20, 4, seed)
     calls = []
+    name = {"fixed": "restricted_master_placement", "tangent": "tangent_master_placement"}[milp_cpu]
+    real = getattr(fast_master, name)
 
     def spy(ld, master, time_limit, Pr, **kw):
-        res = restricted_master_placement(ld, master, time_limit, Pr, **kw)
+        res = real(ld, master, time_limit, Pr, **kw)
         calls.append((ld, res, list(kw.get("found") or [])))
         return res
 
-    monkeypatch.setattr(fast_mod, "restricted_master_placement", spy)
-    f = solve_fast(s, gap=1e-6, exact_pairs=0)
+    monkeypatch.setattr(fast_mod, name, spy)
+    f = solve_fast(s, gap=1e-6, exact_pairs=0, milp_cpu=milp_cpu)
     e = solve_exact(s, gap=1e-9)
     assert calls and all(found for _, _, found in calls)
     _check_against_exact(s, f, e)
@@ -249,6 +254,8 @@ def test_restricted_master_incumbents_are_placements_at_or_above_the_optimum(see
             n = np.arange(s.n_mus)
             assert ld.allowed[n, placement].all()
             assert not (served & ~(s.request & ~s.migrating)).any()
+            for m in range(s.n_bss):
+                assert allocate_server(ld.pd, m, np.flatnonzero(served & (placement == m))).feasible
             pool = PrimalPool(ld)
             cost = pool.offer(placement, served)
             assert cost >= e.objective * (1 - RTOL) - 1e-12
@@ -295,3 +302,35 @@ def test_local_search_from_a_given_start_never_passes_the_optimum(seed):
     assert local_search(pool, math.inf, start=start) > 0
     assert fits_storage(s, pool.best_placement)
     assert e.objective * (1 - RTOL) - 1e-12 <= pool.best_cost < start_cost
+
+
+def test_energy_tangents_are_the_slope_and_stay_below_the_convex_energy():
+    """The tangent cuts of the tangent restricted master: ``energy_tangents`` gives ``e_n(f)`` (the
+    allocation's ``energy_at_cpu``) and its slope (a central difference of it), and every tangent lies
+    below ``e_n`` on ``[f_min, cpu_hz]`` (convexity), including MUs with no cycles (constant energy)."""
+    from wdtnopt.solvers.allocation import PairData
+    from wdtnopt.solvers.fast_master import energy_tangents
+    from wdtnopt.testing import loaded_snapshot
+
+    s = loaded_snapshot(20, 4, 3)
+    pd = PairData.of(s)
+    n, m = np.nonzero(pd.servable)
+    assert n.size > 20
+    rng = np.random.default_rng(0)
+    checked = 0
+    for i in range(n.size):
+        lo, hi = (pd.f_min[n[i], m[i]], pd.cpu_hz[m[i]]) if pd.cycles[n[i]] > 0 else (0.0, pd.cpu_hz[m[i]])
+        f = lo + (hi - lo) * rng.uniform(0.05, 0.95)
+        e, de = energy_tangents(pd, n[i:i + 1], m[i:i + 1], np.array([f]))
+        assert e[0] == pytest.approx(float(pd.energy_at_cpu(n[i:i + 1], int(m[i]), f)[0]), rel=1e-12)
+        h = 1e-5 * f
+        if pd.cycles[n[i]] > 0:
+            fd = (pd.energy_at_cpu(n[i:i + 1], int(m[i]), f + h) - pd.energy_at_cpu(n[i:i + 1], int(m[i]), f - h)) / (2 * h)
+            assert de[0] == pytest.approx(float(fd[0]), rel=1e-4, abs=1e-12 * abs(e[0]) / f)
+            assert de[0] < 0
+        else:
+            assert de[0] == 0
+        g = np.linspace(max(lo, 1e-9 * hi), hi, 50)
+        assert (e[0] + de[0] * (g - f) <= pd.energy_at_cpu(np.full(50, n[i]), int(m[i]), g) * (1 + 1e-12) + 1e-15).all()
+        checked += 1
+    assert checked == n.size
