@@ -220,3 +220,20 @@ def test_a_number_array_with_a_boolean_in_it_is_named(field):
         Snapshot.from_dict(d)
     d[field][0] = 1
     Snapshot.from_dict(d)                       # the same value as a number is fine
+
+
+def test_cli_tuple_options_are_given_as_comma_lists(tmp_path, capsys):
+    """--option price_cuts=... reached exact as a string (an error for every value a user could type);
+    a comma list (or a bracketed one) is a tuple, and its entries are checked by the method."""
+    from cli_runner import run_cli
+    from wdtnopt.cli.solve import parse_options
+    from wdtnopt.testing import paper_snapshot
+
+    assert parse_options(("price_cuts=0.7,1,1.4", "server_prices=[0.5, 2]", "x=(3,)", "y=[]", "z=7")) == {
+        "price_cuts": (0.7, 1, 1.4), "server_prices": (0.5, 2), "x": (3,), "y": (), "z": 7}
+    path = tmp_path / "s.json"
+    paper_snapshot(N=8, M=2, seed=1).save(path)
+    code, out, err = run_cli(["solve", str(path), "--option", "price_cuts=0.5,1,2"], capsys)
+    assert code == 0 and "optimal" in out, err
+    code, out, err = run_cli(["solve", str(path), "--option", "price_cuts=0.5,-1"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "price_cuts must be a tuple of numbers > 0, got (0.5, -1)" in err

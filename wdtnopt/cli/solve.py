@@ -27,7 +27,8 @@ console = Console()
                    "Default: the method's (pyomo 300 s, the others none).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Solver threads.")
 @click.option("--option", "options", multiple=True, metavar="NAME=VALUE",
-              help="A method option (repeatable), e.g. --option max_iterations=50 --option oracle=cvxpy; "
+              help="A method option (repeatable), e.g. --option max_iterations=50 --option oracle=cvxpy "
+                   "--option price_cuts=0.7,1,1.4 (a comma list is a tuple); "
                    "docs/solvers.md lists each method's options.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the solution JSON here.")
 def solve_cmd(snapshot_path: str, method: str, gap: float | None, time_limit: float | None, threads: int,
@@ -57,7 +58,8 @@ def solve_cmd(snapshot_path: str, method: str, gap: float | None, time_limit: fl
 
 
 def parse_options(items: tuple[str, ...]) -> dict[str, Any]:
-    """``NAME=VALUE`` strings to keyword options (int, float, true/false, none, or the string).
+    """``NAME=VALUE`` strings to keyword options (int, float, true/false, none, a comma list
+    ``0.7,1,1.4`` or ``[0.7, 1, 1.4]`` as a tuple, or the string).
 
     Raises
     ------
@@ -76,6 +78,11 @@ def parse_options(items: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _value(text: str) -> Any:
+    text = text.strip()
+    bracketed = len(text) >= 2 and text[0] + text[-1] in ("[]", "()")
+    if bracketed or "," in text:   # a list: price_cuts=0.7,1,1.4 or [0.7, 1, 1.4]
+        inner = text[1:-1] if bracketed else text
+        return tuple(_value(part) for part in inner.split(",") if part.strip())
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"
