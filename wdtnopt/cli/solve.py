@@ -41,9 +41,11 @@ def solve_cmd(snapshot_path: str, method: str, gap: float | None, time_limit: fl
     from ..solvers import SolverError
 
     extra = parse_options(options)
-    for name in ("gap", "time_limit", "threads"):
+    for name in ("gap", "time_limit", "threads", "method"):
         if name in extra:  # one value per option: the flag's
             raise SolverError(f"--option {name}=...: {name} has its own flag, --{name.replace('_', '-')}")
+    if "snapshot" in extra:
+        raise SolverError("--option snapshot=...: the snapshot is the SNAPSHOT.json argument")
     snap = Snapshot.load(snapshot_path)
     if gap is not None:   # else the method's own default (fast asked 1e-6, not its 1%, when the flag had one)
         extra["gap"] = gap
