@@ -30,6 +30,10 @@ from . import Solution, SolverError, fail_all_solution, make_solution
 from .allocation import allocate, fits_storage
 from .options import PyomoOptions
 
+NO_TIME_LIMIT_ABOVE_S = 1e20
+"""A ``time_limit`` above this (s; ``inf`` included) is no limit: SCIP refuses ``limits/time`` above
+1e20 and left the model unsolved."""
+
 
 def _contrib_solver(name: str) -> Any:
     try:
@@ -106,6 +110,8 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
     t0 = time.perf_counter()
     opts = PyomoOptions.build(options, overrides)
     gap, time_limit, solver = opts.gap, opts.time_limit, opts.solver
+    if time_limit is not None and time_limit > NO_TIME_LIMIT_ABOVE_S:   # inf: SCIP refuses the value
+        time_limit = None
     try:
         import pyomo.environ as pyo  # noqa: F401
     except ImportError as exc:

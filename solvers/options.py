@@ -260,7 +260,8 @@ class PyomoOptions(SolverOptions):
     """Options of ``method="pyomo"`` (solvers/minlp.py); ``verbose`` shows the solver's log."""
 
     time_limit: float | None = 300.0
-    """Wall-clock limit in s (default 300: SCIP left alone can branch for hours on 30 x 5; None: none);
+    """Wall-clock limit in s (default 300: SCIP left alone can branch for hours on 30 x 5; None or
+    above 1e20, inf included: none);
     the method then stops with status ``time_limit``, its incumbent and SCIP's bound."""
     solver: str = "scip_direct"
     """Pyomo solver name (``pyomo.contrib.solver`` factory first, classic ``SolverFactory`` second)."""
