@@ -36,3 +36,23 @@ def test_pyomo_with_an_unbounded_time_limit_solves_as_without_one(time_limit):
     assert sol.status == ref.status and "solver_failed" not in sol.stats, sol.stats
     assert sol.objective == pytest.approx(ref.objective, rel=1e-6)
     assert sol.bound == pytest.approx(ref.bound, rel=1e-6)   # SCIP's bound, not the failure's 0
+
+
+def test_bound_refusal_from_too_many_workers_names_workers(monkeypatch):
+    """The supergradient bound's estimate has a part per worker process: when that part alone is
+    above the memory, fewer MUs or BSs were advised (and named) although fewer workers fit every
+    slot. Reference: the estimate itself, :func:`bound_memory_bytes`, at the advised count."""
+    from wdtnopt import bounds, trace
+    from wdtnopt.errors import WdtnoptError
+
+    N, M, T = 50, 5, 10
+    have = bounds.bound_memory_bytes(N, M, T, dual="supergradient", method="fast", workers=4) + 1
+    monkeypatch.setattr(trace, "available_memory_bytes", lambda: have)
+    bounds.check_bound_fits(N, M, T, dual="supergradient", method="fast", workers=4)   # fits
+    with pytest.raises(WdtnoptError) as info:
+        bounds.check_bound_fits(N, M, T, dual="supergradient", method="fast", workers=400)
+    msg = str(info.value)
+    assert msg.startswith("workers: ") and "(--workers)" in msg, msg
+    most = int(msg.split("use at most ")[1].split()[0].replace(",", ""))
+    assert bounds.bound_memory_bytes(N, M, T, dual="supergradient", method="fast", workers=most) <= have
+    assert bounds.bound_memory_bytes(N, M, T, dual="supergradient", method="fast", workers=most + 1) > have

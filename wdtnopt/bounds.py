@@ -555,7 +555,8 @@ def check_bound_fits(n_mus: int, n_bss: int, slots: int, *, dual: str = "columns
         One line with the estimate, the memory available and the most slots that would fit (or,
         when not even one does, that fewer MUs or BSs are needed).
     """
-    from .trace import NO_SLOT_FITS_ADVICE, available_memory_bytes, check_memory_fits, n_slots
+    from .trace import (NO_SLOT_FITS, NO_SLOT_FITS_ADVICE, WORKERS_ADVICE, available_memory_bytes,
+                        check_memory_fits, n_slots)
 
     have = available_memory_bytes()
     need = bound_memory_bytes(n_mus, n_bss, slots, dual=dual, method=method, workers=workers)
@@ -565,6 +566,18 @@ def check_bound_fits(n_mus: int, n_bss: int, slots: int, *, dual: str = "columns
     fit = max(have - base, 0) // (bound_memory_bytes(n_mus, n_bss, 1, dual=dual, method=method, workers=workers) - base)
     change = (f"at most {n_slots(fit)} fit{'s' if fit == 1 else ''} (--slots)" if fit >= 1
               else NO_SLOT_FITS_ADVICE)
+    if fit < 1 and dual == "supergradient" and workers > 1:   # the workers' part alone is too much
+        def fits(w: int, t: int) -> bool:
+            return bound_memory_bytes(n_mus, n_bss, t, dual=dual, method=method, workers=w) <= have
+
+        for t in (slots, 1):   # the most workers that fit every slot, else one slot
+            lo, hi = 0, int(workers) - 1
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if fits(mid, t) else (lo, mid - 1)
+            if lo >= 1 and fits(lo, t):
+                change = f"{NO_SLOT_FITS} with {int(workers):,} worker processes: use at most {lo:,} {WORKERS_ADVICE}"
+                break
     name = "the hindsight bound" if dual == "columns" else "the supergradient hindsight bound"
     check_memory_fits(need, f"{name} of {int(slots):,} slots x {int(n_mus):,} MUs x {int(n_bss):,} BSs",
                       change, have=have)

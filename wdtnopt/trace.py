@@ -426,9 +426,16 @@ NO_SLOT_FITS_ADVICE = f"{NO_SLOT_FITS}: use fewer MUs or BSs"
 """The whole advice of such a refusal."""
 
 
+WORKERS_ADVICE = "(--workers)"
+"""How a memory refusal's advice ends when fewer worker processes fit (named workers)."""
+
+
 def refused_field(change: str) -> str:
-    """The field a memory refusal names: ``slots``, or ``n_mus, n_bss`` when its advice ``change``
-    says that not even one slot fits (fewer slots cannot help then)."""
+    """The field a memory refusal names: ``workers`` when its advice ``change`` ends with
+    :data:`WORKERS_ADVICE`, ``n_mus, n_bss`` when it says that not even one slot fits (fewer slots
+    cannot help then), else ``slots``."""
+    if change.endswith(WORKERS_ADVICE):
+        return "workers"
     return "n_mus, n_bss" if change.startswith(NO_SLOT_FITS) else "slots"
 
 
