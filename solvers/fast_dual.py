@@ -122,7 +122,8 @@ def inner_min(pd: PairData, n: np.ndarray, m: np.ndarray, lam, iters: int = 60):
     t = np.maximum(T - c / f, tmin)
     energy = pd.energy(n, t)
     achieved = energy + lam * f
-    slope = lam - energy_slope(t, alpha, k) * c / (f * f)
+    with np.errstate(over="ignore"):   # f near 1e300: f^2 is inf and the slope the limit lam
+        slope = lam - energy_slope(t, alpha, k) * c / (f * f)
     certified = achieved - np.maximum(slope, 0.0) * (f - fmin) + np.minimum(slope, 0.0) * (F - f)
     return f, energy, achieved, certified
 

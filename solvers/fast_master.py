@@ -304,7 +304,8 @@ def energy_tangents(pd: PairData, n: np.ndarray, m: np.ndarray, f: np.ndarray) -
     fb = np.where(busy, f, 1.0)
     t = np.maximum(np.where(busy, pd.budget[n, m] - c / fb, pd.budget[n, m]), pd.t_min[n])
     e = pd.energy(n, t)
-    return e, np.where(busy, -energy_slope(t, pd.alpha[n], pd.k[n]) * c / fb ** 2, 0.0)
+    with np.errstate(over="ignore"):   # f near 1e300: f^2 is inf and the slope the limit 0
+        return e, np.where(busy, -energy_slope(t, pd.alpha[n], pd.k[n]) * c / fb ** 2, 0.0)
 
 
 def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limit: float, Pr: Pricing,

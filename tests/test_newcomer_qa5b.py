@@ -56,3 +56,23 @@ def test_bound_refusal_from_too_many_workers_names_workers(monkeypatch):
     most = int(msg.split("use at most ")[1].split()[0].replace(",", ""))
     assert bounds.bound_memory_bytes(N, M, T, dual="supergradient", method="fast", workers=most) <= have
     assert bounds.bound_memory_bytes(N, M, T, dual="supergradient", method="fast", workers=most + 1) > have
+
+
+def test_fast_at_a_huge_server_cpu_warns_nothing():
+    """cpu_hz = 1e300 is legal; fast's dual and its tangent CPU model squared it (f^2 = inf: the
+    slope's limit, but a RuntimeWarning on every ``wdtnopt solve``). Reference: exact's optimum."""
+    import warnings
+
+    from wdtnopt import Snapshot
+    from wdtnopt.solvers import solve
+    from wdtnopt.testing import paper_snapshot
+
+    d = paper_snapshot(N=6, M=2, seed=1).to_dict()
+    d["cpu_hz"] = [1e300, 1e9]
+    s = Snapshot.from_dict(d)
+    ref = solve(s, method="exact", primal_seed="none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = solve(s, method="fast", milp_cpu="tangent")
+    assert sol.status.value == "optimal" and ref.status.value == "optimal"
+    assert ref.objective <= sol.objective <= ref.objective * (1 + 0.01) and sol.bound <= ref.objective * (1 + 1e-9)
