@@ -148,7 +148,7 @@ class PairData:
         n = np.asarray(n)
         f = np.asarray(f, dtype=float)
         c = self.cycles[n]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # c / 1e-300 is inf: no time
             t = self.budget[n, m] - np.where(c > 0, c / np.where(f > 0, f, 1.0), 0.0)
             ok = (f >= self.f_min[n, m] * (1 - 1e-12)) & ((f > 0) | (c == 0))
             t = np.maximum(t, self.t_min[n])
