@@ -43,7 +43,8 @@ def solve_cmd(snapshot_path: str, method: str, gap: float | None, time_limit: fl
     extra = parse_options(options)
     for name in ("gap", "time_limit", "threads", "method"):
         if name in extra:  # one value per option: the flag's
-            raise SolverError(f"--option {name}=...: {name} has its own flag, --{name.replace('_', '-')}")
+            none = " (inf: none)" if name == "time_limit" else ""
+            raise SolverError(f"--option {name}=...: {name} has its own flag, --{name.replace('_', '-')}{none}")
     if "snapshot" in extra:
         raise SolverError("--option snapshot=...: the snapshot is the SNAPSHOT.json argument")
     snap = Snapshot.load(snapshot_path)
