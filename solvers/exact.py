@@ -1054,6 +1054,19 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
             cache[key] = r
         return r
 
+    def cheaper(found) -> Solution | None:
+        """Take ``found`` (cheaper than ``ub``) as the incumbent: the solve restarted at its finer
+        scale (returned), or the master's objective moved to it (None; the caller hands it to HiGHS)."""
+        nonlocal ub, best
+        ub, best = found.cost, found
+        if ub < RESCALE_BELOW * master.ref and rescales < MAX_RESCALES:  # see RESCALE_BELOW
+            if warm is not None:
+                warm.master = None  # a master at the old scale is not kept
+            return _solve_exact(s, opts, t0, best, rescales + 1, warm, master.cuts, quick)
+        if ub < RESCALE_OBJECTIVE_BELOW * master.obj_ref:
+            master.rescale(ub)
+        return None
+
     if best is not None:
         master.take_incumbent(best)   # the MIP start, and OA cuts at its optimal allocation
     root = master.kelley_root(opts.root_rounds, None if time_limit is None else t0 + time_limit)
@@ -1087,13 +1100,9 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
         found = _polish(s, pd, best, certificate, deadline, opts.polish_rounds, oracle)
         stats["polish_cost"] = None if found is None else found.cost
         if found is not None and found.cost < ub:
-            ub, best = found.cost, found
-            if ub < RESCALE_BELOW * master.ref and rescales < MAX_RESCALES:  # see RESCALE_BELOW
-                if warm is not None:
-                    warm.master = None
-                return _solve_exact(s, opts, t0, best, rescales + 1, warm, master.cuts, quick)
-            if ub < RESCALE_OBJECTIVE_BELOW * master.obj_ref:
-                master.rescale(ub)
+            restarted = cheaper(found)
+            if restarted is not None:
+                return restarted
             master.take_incumbent(best)
             closed_at_root = lb >= ub - gap * abs(ub)
     if (not closed_at_root and warm is None and "polish_cost" in stats and best is not None
@@ -1110,11 +1119,9 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
             found = allocate(s, placement, pair_data=pd, deadline=deadline, oracle=oracle)
             stats["exchange_cost"] = found.cost
             if found.cost < ub:
-                ub, best = found.cost, found
-                if ub < RESCALE_BELOW * master.ref and rescales < MAX_RESCALES:  # see RESCALE_BELOW
-                    return _solve_exact(s, opts, t0, best, rescales + 1, warm, master.cuts, quick)
-                if ub < RESCALE_OBJECTIVE_BELOW * master.obj_ref:
-                    master.rescale(ub)
+                restarted = cheaper(found)
+                if restarted is not None:
+                    return restarted
                 master.take_incumbent(best)
                 closed_at_root = lb >= ub - gap * abs(ub)
                 improved = True
@@ -1154,13 +1161,9 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
                 # of the incumbent actually held
                 found = allocate(s, placement, pair_data=pd, deadline=deadline, oracle=oracle)
                 if found.cost < ub:
-                    ub, best = found.cost, found
-                    if ub < RESCALE_BELOW * master.ref and rescales < MAX_RESCALES:  # see RESCALE_BELOW
-                        if warm is not None:
-                            warm.master = None  # a master at the old scale is not kept
-                        return _solve_exact(s, opts, t0, best, rescales + 1, warm, master.cuts, quick)
-                    if ub < RESCALE_OBJECTIVE_BELOW * master.obj_ref:
-                        master.rescale(ub)
+                    restarted = cheaper(found)
+                    if restarted is not None:
+                        return restarted
                     master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))
             for m, r in enumerate(results):  # OA cuts at the optimal allocation of the admitted sets
                 for n, f in zip(r.alloc.mus, r.alloc.cpu_hz):
