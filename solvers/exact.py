@@ -41,7 +41,7 @@ from .price_certificate import PriceCertificate
 from .allocation import (PairData, admit_server, allocate, allocate_server, energy_slope, fits_storage,
                          storage_capacity)
 from .fast_dual import LagrangianData, price
-from .fast_primal import repair_storage
+from .fast_primal import move_estimates, repair_storage
 from .highs import MasterOutcome, quiet_highs, run_model
 from .options import ExactOptions
 
@@ -1224,26 +1224,17 @@ def _eta_values(master: _Master, a) -> dict:
     return out
 
 
-def _first_order(ld: LagrangianData, pd: PairData, req: np.ndarray, movable: np.ndarray, pl: np.ndarray,
+def _first_order(ld: LagrangianData, req: np.ndarray, movable: np.ndarray, pl: np.ndarray,
                  allocs: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """First-order estimates of every single move and pairwise exchange of the ``movable`` DTs at
-    placement ``pl``, each server's CPU priced at its allocation ``allocs[m]``'s KKT price (as the
-    fast method's local search prices moves, solvers/fast_primal.py).
+    placement ``pl``, each server's CPU priced at its allocation ``allocs[m]``'s KKT price
+    (:func:`solvers.fast_primal.move_estimates`, as the fast method's local search prices moves).
 
     Returns ``est`` [K, M] (a move of ``movable[i]`` to m; inf where not allowed or its host), and the
     exchanges ``ia, ib`` (indices into ``movable``, on different hosts) with their estimates.
     """
-    M = len(allocs)
-    lam = np.array([max(a.price, 0.0) if a.mus.size else 0.0 for a in allocs])
-    lam = np.where(np.isfinite(lam), lam, 0.0)
-    P = price(ld, lam, np.zeros(M))
-    saving = np.where(req, ld.fail, 0.0)
-    for m, a in enumerate(allocs):
-        if a.mus.size and a.feasible:
-            saving[a.mus] = pd.energy(a.mus, a.tx_time) + lam[m] * a.cpu_hz
+    est = move_estimates(ld, req, movable, pl, allocs)
     cur = pl[movable]
-    est = P.pair_value[movable] - (ld.mig[movable, cur] + saving[movable])[:, None]
-    est[np.arange(movable.size), cur] = np.inf
     ia, ib = np.triu_indices(movable.size, 1)
     diff = cur[ia] != cur[ib]
     ia, ib = ia[diff], ib[diff]
@@ -1260,7 +1251,6 @@ def _server_lower_terms(pd: PairData, req: np.ndarray, res: list, dual_terms) ->
     grid ``lam`` [M, G]. ``sum_{n in H} w[m][k, n] - lam[m, k]`` is a lower bound of m's admission
     cost for any hosted set H (each served set's energy is at least its Lagrangian dual function)."""
     M = len(res)
-    N = req.size
     pen = pd.penalty.astype(float)
     lam = np.zeros((M, EXCHANGE_PRICE_GRID.size + 1))
     w = []
@@ -1373,7 +1363,7 @@ def _exchange_search(s: Snapshot, pd: PairData, best, deadline: float | None, ca
         if deadline is not None and time.perf_counter() > deadline:
             break
         found = None
-        for a, b, m2 in ranked(*_first_order(ld, pd, req, movable, pl, [alloc(m, served[m]) for m in range(M)])):
+        for a, b, m2 in ranked(*_first_order(ld, req, movable, pl, [alloc(m, served[m]) for m in range(M)])):
             q, moved, ms = trial(pl, a, b, m2)
             new_load = loads(load, pl, q, moved, ms)
             if new_load is None:
@@ -1420,7 +1410,7 @@ def _exchange_search(s: Snapshot, pd: PairData, best, deadline: float | None, ca
         if low is not None:
             w, lam_grid = low
             hosted_sum = np.stack([w[m][:, req & (pl == m)].sum(axis=1) for m in range(M)])   # [M, G]
-        for a, b, m2 in ranked(*_first_order(ld, pd, req, movable, pl, [r.alloc for r in res])):
+        for a, b, m2 in ranked(*_first_order(ld, req, movable, pl, [r.alloc for r in res])):
             q, moved, ms = trial(pl, a, b, m2)
             new_load = loads(load, pl, q, moved, ms)
             if new_load is None:

@@ -263,14 +263,35 @@ def repair_storage(ld: LagrangianData, placement: np.ndarray, pair_value: np.nda
     return None
 
 
+def move_estimates(ld: LagrangianData, req: np.ndarray, n_idx: np.ndarray, placement: np.ndarray,
+                   allocs: list) -> np.ndarray:
+    """First-order cost change of moving each DT ``n_idx[i]`` to each server, ``[K, M]`` (J).
+
+    With each server's CPU priced at its allocation ``allocs[m]``'s KKT price ``lam_m``, moving
+    requesting DT n from m to m2 changes the cost by about ``min(fail_n, h[n,m2](lam_m2)) + mig[n,m2]
+    - mig[n,m] - saving_n`` (``saving_n`` = its energy plus its CPU at ``lam_m`` if served in a feasible
+    allocation, its penalty otherwise), one vectorized pricing for all pairs; inf at its own host.
+    """
+    M = len(allocs)
+    lam = np.array([max(a.price, 0.0) if a.mus.size else 0.0 for a in allocs])
+    lam = np.where(np.isfinite(lam), lam, 0.0)
+    P = price(ld, lam, np.zeros(M))
+    saving = np.where(req, ld.fail, 0.0)
+    for m, a in enumerate(allocs):
+        if a.mus.size and a.feasible:
+            saving[a.mus] = ld.pd.energy(a.mus, a.tx_time) + lam[m] * a.cpu_hz
+    cur = placement[n_idx]
+    est = P.pair_value[n_idx] - (ld.mig[n_idx, cur] + saving[n_idx])[:, None]
+    est[np.arange(n_idx.size), cur] = np.inf
+    return est
+
+
 def local_search(primal: PrimalPool, deadline: float, max_rounds: int = 50, per_round: int = 40,
                  start: np.ndarray | None = None) -> int:
     """Relocate single DTs between servers while the exact cost goes down (returns the moves made).
 
-    Screening is first-order: with each server's CPU priced at its current allocation's price
-    ``lam_m``, moving requesting DT n from m to m2 changes the cost by about
-    ``min(fail_n, h[n,m2](lam_m2)) + mig[n,m2] - mig[n,m] - saving_n`` (``saving_n`` = its energy plus
-    its CPU at ``lam_m`` if served, its penalty if declined), one vectorized pricing for all pairs.
+    Screening is first-order (:func:`move_estimates`, each server's CPU priced at its current
+    allocation's price).
     The most promising moves are then evaluated exactly (admission of both servers, started from
     their current served sets) and taken when they lower the cost. ``start`` (a placement that fits)
     replaces the best placement as the starting point; the end point is offered to ``primal``.
@@ -280,7 +301,6 @@ def local_search(primal: PrimalPool, deadline: float, max_rounds: int = 50, per_
     if start is None and primal.best_placement is None:
         return 0
     M = s.n_bss
-    pd = ld.pd
     placement = (primal.best_placement if start is None else start).copy()
     total, results = primal.cost(placement)
     results = list(results)
@@ -288,26 +308,13 @@ def local_search(primal: PrimalPool, deadline: float, max_rounds: int = 50, per_
     cap = storage_capacity(s)
     movable = primal.req & ~s.pinned
     moves = 0
-    zero = np.zeros(M)
     for _ in range(max_rounds):
         if time.perf_counter() > deadline:
             break
-        lam = np.array([max(r.alloc.price, 0.0) if r.alloc.mus.size else 0.0 for r in results])
-        lam = np.where(np.isfinite(lam), lam, 0.0)
-        P = price(ld, lam, zero)
-        served = np.zeros(s.n_mus, dtype=bool)
-        saving = np.where(primal.req, ld.fail, 0.0)
-        for m, r in enumerate(results):
-            a = r.alloc
-            if a.mus.size:
-                served[a.mus] = True
-                saving[a.mus] = pd.energy(a.mus, a.tx_time) + lam[m] * a.cpu_hz
         n_idx = np.flatnonzero(movable)
         if n_idx.size == 0:
             break
-        cur = placement[n_idx]
-        est = P.pair_value[n_idx] - (ld.mig[n_idx, cur] + saving[n_idx])[:, None]
-        est[np.arange(n_idx.size), cur] = np.inf
+        est = move_estimates(ld, primal.req, n_idx, placement, [r.alloc for r in results])
         est[~(cap[None, :] - load[None, :] >= ld.size[n_idx, None])] = np.inf
         flat = np.argsort(est, axis=None, kind="stable")[:per_round]
         touched: set[int] = set()

@@ -446,7 +446,7 @@ def _maximize(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, iters: int, s
 
 def _columns_bound(trace: Trace, eps: np.ndarray, iters: int, price: float, progress: bool) -> HindsightBound:
     """:func:`hindsight_bound` by column generation (wdtnopt/bounds_columns.py)."""
-    from .bounds_columns import ColumnDual, maximize
+    from .bounds_columns import ColumnDual
 
     cd = ColumnDual(trace, price, progress)
     hb = HindsightBound(trace_slots=trace.slots, n_mus=trace.n_mus, requests=trace.request.sum(axis=0).astype(float),
