@@ -173,6 +173,16 @@ def _run_picks(h, time_limit: float, mip_gap: float, save: bool) -> np.ndarray |
     return run_model(h, time_limit=max(float(time_limit), 0.05)).x
 
 
+def _picked(h, x: np.ndarray, decode, found: list | None):
+    """``decode(x)``, HiGHS's solution of a restricted-master MILP; with ``found``, every improving
+    solution HiGHS saved (:func:`_run_picks`) and then that one appended to it, decoded."""
+    last = decode(x)
+    if found is not None:
+        found.extend(decode(sol.col_value) for sol in h.getSavedMipSolutions())
+        found.append(last)
+    return last
+
+
 def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_limit: float, Pr: Pricing,
                                 slack: float = 0.3, mip_gap: float = 1e-4, found: list | None = None):
     """Pick one found option per MU by a MILP (HiGHS) under every server's CPU and storage.
@@ -219,10 +229,7 @@ def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_l
         served[on[pick & oserved]] = True
         return placement, served
 
-    if found is not None:
-        found.extend(decode(sol.col_value) for sol in h.getSavedMipSolutions())
-        found.append(decode(x))
-    return decode(x)
+    return _picked(h, x, decode, found)
 
 
 def storage_placement(ld: LagrangianData, time_limit: float) -> tuple[np.ndarray | None, bool]:
@@ -431,7 +438,4 @@ def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limi
         served[pn[xs]] = True
         return placement, served
 
-    if found is not None:
-        found.extend(decode(sol.col_value) for sol in h.getSavedMipSolutions())
-        found.append(decode(x))
-    return decode(x)
+    return _picked(h, x, decode, found)
