@@ -76,13 +76,17 @@ def summary_table(results: list[Any], title: str) -> Table:
     return table
 
 
+LYAPUNOV_POLICIES = ("lyapunov", "lyapunov-fa")
+"""The policies that take --V, --eps and --theta."""
+
+
 def build_policy(name: str, v: float | None = None, eps: float | None = None, theta: float | None = None) -> Any:
     """A registered policy; --V, --eps and --theta go to the Lyapunov scheduler and its failure-aware
     variant (ignored by the others)."""
     from ..policies import make_policy
 
     opts: dict[str, Any] = {}
-    if name in ("lyapunov", "lyapunov-fa"):
+    if name in LYAPUNOV_POLICIES:
         opts = {k: val for k, val in (("V", v), ("eps", eps), ("theta", theta)) if val is not None}
     return make_policy(name, **opts)
 
@@ -90,7 +94,7 @@ def build_policy(name: str, v: float | None = None, eps: float | None = None, th
 def check_lyapunov_options(policies: tuple[str, ...], v: float | None, eps: float | None, theta: float | None) -> None:
     """Refuse --V, --eps or --theta when none of ``policies`` takes them (they were silently ignored)."""
     given = [flag for flag, val in (("--V", v), ("--eps", eps), ("--theta", theta)) if val is not None]
-    if given and not any(name in ("lyapunov", "lyapunov-fa") for name in policies):
+    if given and not any(name in LYAPUNOV_POLICIES for name in policies):
         raise click.UsageError(f"{'/'.join(given)}: only the lyapunov and lyapunov-fa policies take "
                                f"{'it' if len(given) == 1 else 'them'}, and none of {', '.join(policies)} is one")
 
