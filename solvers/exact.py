@@ -642,6 +642,75 @@ class _Master:
         self.server_slack += float(((np.bincount(row, weights=top + g, minlength=k) + lams) / sigma).sum())
         return k
 
+    def fenchel_rows(self, xv: np.ndarray, pools: dict, deadline: float | None, stats: dict) -> int:
+        """Fenchel cuts of each server's convex hull of (served set, energy) at the LP solution ``xv``
+        (solvers/server_hull.py; docs/solvers.md, "Fenchel cuts of each server's hull"), added as rows
+        ``sum_n eta[n, m] - sum_n b_n y[n, m] >= a`` where they cut ``xv`` off by more than 1e-9 of
+        the objective's unit. ``pools[m]`` keeps the served sets generated on m across calls.
+        Returns how many rows were added."""
+        from .server_hull import separate_fenchel
+
+        if not self.phi:
+            return 0
+        ns_all, ms_all, _, yc_all, _, ec_all = self.pair_columns()
+        y_full = np.zeros(self.s.n_mus)
+        added = 0
+        for m in np.unique(ms_all).tolist():
+            on = np.flatnonzero(ms_all == m)
+            y_full[:] = 0.0
+            y_full[ns_all[on]] = np.clip(xv[yc_all[on]], 0.0, 1.0)
+            cut = separate_fenchel(self.pd, m, y_full, ns_all[on], columns=pools.setdefault(m, []),
+                                   deadline=deadline)
+            if cut is None:
+                continue
+            stats["hull_pricings"] = stats.get("hull_pricings", 0) + cut.pricings
+            stats["hull_nodes"] = stats.get("hull_nodes", 0) + cut.nodes
+            col_of = dict(zip(ns_all[on].tolist(), on.tolist()))
+            eta_sum = float(xv[ec_all[[col_of[int(n)] for n in cut.mus.tolist()]]].sum())
+            if cut.point_value / self.ref <= eta_sum + 1e-9 * self.obj_ref / self.ref:
+                continue
+            b = cut.coef / self.ref
+            a = cut.const / self.ref
+            # divided by sigma >= 1 like the other rows; a y coefficient HiGHS drops as tiny only
+            # weakens the row (b >= 0), the eta coefficients stay >= 1 / CUT_ROW_SCALE_MAX
+            sigma = max(1.0, float(b.max(initial=0.0)), abs(a))
+            if sigma > CUT_ROW_SCALE_MAX:
+                continue
+            # over the cut's MUs only: E_m is monotone, so the energy the others add is >= 0
+            at = np.array([col_of[int(n)] for n in cut.mus.tolist()], dtype=np.int64)
+            idx = np.concatenate((ec_all[at], yc_all[at]))
+            val = np.concatenate((np.full(at.size, 1.0 / sigma), -b / sigma))
+            self.h.addRow(a / sigma, self.hs.kHighsInf, idx.size, idx.astype(np.int32), val)
+            # its slack at an LP optimum is at most sum_n eta (<= sum_n e_nm(pmin)) less its constant;
+            # b's sum is added as a margin for y's fractional values
+            top = sum(self.e_top[int(n), m] for n in cut.mus.tolist())
+            self.n_server_rows += 1
+            self.server_slack += (top + float(b.sum()) + abs(a)) / sigma
+            added += 1
+        return added
+
+    def hull_root(self, rounds: int, deadline: float | None, stats: dict) -> float:
+        """Rounds of :meth:`fenchel_rows` at the master's LP relaxation, each followed by one round of
+        :meth:`kelley_root`; returns the last (derated) LP bound (-inf if no LP was solved)."""
+        hs = self.hs
+        ni = self.integer.size
+        pools: dict = {}
+        bound = -math.inf
+        for _ in range(rounds):
+            self.h.changeColsIntegrality(ni, self.integer, np.array([hs.HighsVarType.kContinuous] * ni))
+            try:
+                self.h.run()
+                ok = self.h.getModelStatus() == hs.HighsModelStatus.kOptimal
+                xv = np.array(self.h.getSolution().col_value) if ok else None
+            finally:
+                self.h.changeColsIntegrality(ni, self.integer, np.array([hs.HighsVarType.kInteger] * ni))
+            if xv is None or not self.fenchel_rows(xv, pools, deadline, stats):
+                break
+            # one Kelley round only: more add tangent rows that slow the branch and bound's LPs
+            # (strong branching) more than they raise the bound (BENCHMARKS.md, "Fenchel cuts")
+            bound = max(bound, self.kelley_root(1, deadline))
+        return bound
+
     def kelley_root(self, max_rounds: int, deadline: float | None) -> float:
         """Tighten the cuts on the master's LP relaxation (Kelley's cutting planes); return its bound.
 
@@ -1092,6 +1161,18 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
             certificate = again
             stats["lagrangian_bound"] = max(stats.get("lagrangian_bound", -math.inf), again.bound(s.failure_penalty))
             lb = max(lb, stats["lagrangian_bound"])
+        closed_at_root = best is not None and lb >= ub - gap * abs(ub)
+    if not closed_at_root and warm is None and opts.hull_rounds > 0:
+        # the root is open: Fenchel cuts of each server's convex hull (solvers/server_hull.py)
+        t_h = time.process_time()
+        stats["lagrangian_root_bound"] = root
+        root = max(root, master.hull_root(opts.hull_rounds, deadline, stats))
+        lb = max(lb, root)
+        stats["root_bound"] = root
+        stats["hull_s"] = time.process_time() - t_h
+        stats["hull_rows"] = master.n_server_rows
+        if stats["hull_rows"]:
+            master.h.setOptionValue("presolve", "off")   # as with the price rows (dense rows)
         closed_at_root = best is not None and lb >= ub - gap * abs(ub)
     stats["root_objective"] = ub   # the incumbent when the root is done (before the polish)
     if (not closed_at_root and warm is None and opts.polish_rounds > 0 and certificate is not None

@@ -146,6 +146,10 @@ class ExactOptions(SolverOptions):
     """With the exchange search: per server, one row bounding its served set's energy below by the
     allocation's Lagrangian dual function at its root CPU price times each of these factors
     (dimensionless, > 0; ``()``: none; docs/solvers.md, "Per-server price rows")."""
+    hull_rounds: int = 0
+    """When the root leaves the gap open: at most this many rounds of Fenchel cuts of each server's
+    convex hull of (served set, energy) at the root LP's solution (solvers/server_hull.py; >= 0,
+    0: none; docs/solvers.md, "Fenchel cuts of each server's hull")."""
     mip_gap_share: float = 0.8
     """HiGHS's MIP gap is this share of ``gap`` less twice the bound's derating term (at least
     ``gap / 4``; dimensionless, in (0, 1); 0.25 gives the earlier ``gap / 4``)."""
@@ -189,6 +193,8 @@ class ExactOptions(SolverOptions):
             bad.append(f"server_prices must be a tuple of numbers > 0, got {sp!r}")
         else:
             object.__setattr__(self, "server_prices", tuple(c for c, _ in factors))
+        if not (isinstance(self.hull_rounds, int) and self.hull_rounds >= 0):
+            bad.append(f"hull_rounds must be an integer >= 0, got {self.hull_rounds!r}")
         if not (isinstance(self.mip_gap_share, (int, float)) and 0 < self.mip_gap_share < 1):
             bad.append(f"mip_gap_share must be in (0, 1), got {self.mip_gap_share!r}")
         if self.drop_slack is not None and not self.drop_slack >= 0:
