@@ -71,7 +71,11 @@ def run(args) -> None:
                               "gap": sol.gap, "status": str(sol.status),
                               # where exact's time goes: decomposition rounds, HiGHS nodes, root bound (J)
                               "rounds": sol.stats.get("iterations"), "milp_nodes": sol.stats.get("milp_nodes"),
-                              "root_bound": sol.stats.get("root_bound")}), flush=True)
+                              "root_bound": sol.stats.get("root_bound"),
+                              # with hull_rounds: the root bound before the hull's Fenchel cuts (J)
+                              # and their separation's CPU time (s)
+                              "lagrangian_root_bound": sol.stats.get("lagrangian_root_bound"),
+                              "hull_s": sol.stats.get("hull_s")}), flush=True)
 
 
 def table(paths: list[str], key: str = "time_s") -> None:

@@ -1171,8 +1171,6 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
         stats["root_bound"] = root
         stats["hull_s"] = time.process_time() - t_h
         stats["hull_rows"] = master.n_server_rows
-        if stats["hull_rows"]:
-            master.h.setOptionValue("presolve", "off")   # as with the price rows (dense rows)
         closed_at_root = best is not None and lb >= ub - gap * abs(ub)
     stats["root_objective"] = ub   # the incumbent when the root is done (before the polish)
     if (not closed_at_root and warm is None and opts.polish_rounds > 0 and certificate is not None
