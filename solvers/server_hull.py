@@ -128,8 +128,7 @@ class FenchelCut:
 
 
 def separate_fenchel(pd: PairData, m: int, y, candidates, *, columns: list | None = None,
-                     max_rounds: int = 60, tol: float = 1e-9, current: float | None = None,
-                     enough: float = 0.0, deadline: float | None = None) -> FenchelCut | None:
+                     max_rounds: int = 60, tol: float = 1e-9, deadline: float | None = None) -> FenchelCut | None:
     """The Fenchel cut of server ``m``'s convex hull at the point ``y`` (column generation).
 
     Parameters
@@ -153,12 +152,6 @@ def separate_fenchel(pd: PairData, m: int, y, candidates, *, columns: list | Non
     tol : float
         Relative tolerance (of the LP's value) on the reduced cost below which the column
         generation stops: the cut is then the hull's facet at ``y`` up to it.
-    current : float, optional
-        The energy the caller's relaxation gives the point (J; e.g. the master LP's ``sum_n eta``):
-        with ``enough > 0`` the generation stops as soon as the cut's value at ``y`` exceeds it by at
-        least ``enough`` times what the restricted LP's value does (a deep enough cut, fewer pricings).
-    enough : float
-        See ``current`` (dimensionless, in [0, 1]; 0: to the facet).
     deadline : float, optional
         ``time.perf_counter()`` value past which it stops (the cut stays valid).
 
@@ -179,6 +172,8 @@ def separate_fenchel(pd: PairData, m: int, y, candidates, *, columns: list | Non
     ``y`` lies outside the hull (the master's relaxation allows some such points); they bound
     ``b_n <= big``.
     """
+    import highspy
+
     from .highs import quiet_highs
 
     cand = np.asarray(candidates, dtype=np.int64).ravel()
@@ -226,7 +221,7 @@ def separate_fenchel(pd: PairData, m: int, y, candidates, *, columns: list | Non
     exact = False
     for _ in range(max_rounds):
         h.run()
-        if h.getModelStatus() != h.getModelStatus().kOptimal:
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             break
         lp_value = float(h.getInfo().objective_function_value)
         duals = np.asarray(h.getSolution().row_dual)
@@ -240,9 +235,6 @@ def separate_fenchel(pd: PairData, m: int, y, candidates, *, columns: list | Non
         last = (b, pr, lp_value)
         if not pr.exact or pr.value >= a - tol * max(abs(lp_value), 1e-300):
             exact = pr.exact
-            break
-        point = pr.bound + float(b @ yv)
-        if current is not None and enough > 0 and point - current >= enough * (lp_value - current) > 0:
             break
         if not take(pr.served):   # already a column: the LP is optimal up to round-off
             exact = True

@@ -79,7 +79,6 @@ def test_fenchel_cut_holds_at_every_set_and_reaches_the_hull(seed: int) -> None:
         hull = reference_hull_value(pd, 0, y, cand)
         assert cut.point_value <= hull * (1 + 1e-9)
         assert cut.point_value == pytest.approx(hull, rel=1e-6)
-        # the hull is above the point's energy by the Lagrangian alone somewhere (no integrality property)
     # outside the hull (every candidate fully served does not fit): the cut still holds
     y = np.zeros(s.n_mus)
     y[cand] = 1.0
