@@ -91,6 +91,7 @@ class Solution:
     method: str = "exact"
     stats: dict[str, Any] = field(default_factory=dict)  # method-specific counters (iterations, nodes)
     level: np.ndarray | None = None  # [N] semantic compression level (snapshots with a menu only)
+    asked_gap: float | None = None   # the relative gap the method was asked (None: not recorded)
 
     def __post_init__(self) -> None:
         self.status = SolveStatus(self.status)
@@ -112,11 +113,32 @@ class Solution:
         out["stats"] = {k: _num_out(v) if isinstance(v, float) else v for k, v in self.stats.items()}
         if self.level is not None:
             out["level"] = np.asarray(self.level).tolist()
+        if self.asked_gap is not None:
+            out["asked_gap"] = _num_out(self.asked_gap)
         return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Solution":
-        """Inverse of :meth:`to_dict`; a missing or malformed field is a :class:`SolverError` naming it."""
+        """Inverse of :meth:`to_dict`, checking that the stored certificate is consistent.
+
+        Parameters
+        ----------
+        d : dict
+            As written by :meth:`to_dict` (``asked_gap`` may be absent: files written before it was
+            recorded).
+
+        Returns
+        -------
+        Solution
+
+        Raises
+        ------
+        SolverError
+            (a ``ValueError``) naming the field: a missing or malformed field, arrays of different
+            lengths, or a certificate that contradicts itself (:func:`certificate_problems`: a bound
+            above the objective, a gap that is negative or not the one of the objective and bound,
+            ``optimal`` beyond ``asked_gap``, an objective that does not fit the status).
+        """
         if not isinstance(d, dict):
             raise SolverError(f"invalid solution: expected a JSON object (Solution.to_dict), got {type(d).__name__}")
 
@@ -133,14 +155,72 @@ class Solution:
         def arr(dtype: Any) -> Any:
             return lambda v: np.asarray(v, dtype=dtype)
 
-        return cls(
+        sol = cls(
             placement=get("placement", arr(np.int64)), served=get("served", arr(bool)),
             tx_time=get("tx_time", arr(float)), power=get("power", arr(float)),
             cpu_hz=get("cpu_hz", arr(float)), energy=get("energy", arr(float)),
             objective=get("objective", _num_in), bound=get("bound", _num_in), gap=get("gap", _num_in),
             status=get("status", lambda v: SolveStatus(str(v))), solve_time_s=get("solve_time_s", _num_in),
             method=str(d.get("method", "")), stats=get("stats", dict, {}),
-            level=None if d.get("level") is None else get("level", arr(np.int64)))
+            level=None if d.get("level") is None else get("level", arr(np.int64)),
+            asked_gap=None if d.get("asked_gap") is None else get("asked_gap", _num_in))
+        problems = certificate_problems(sol)
+        if problems:
+            name, msg = problems[0]
+            raise SolverError(f"invalid solution: {name}: {msg}")
+        return sol
+
+
+GAP_ROUNDOFF_RTOL = 1e-9
+"""A stored ``gap`` may differ from the one recomputed from ``objective`` and ``bound`` by this much
+(relative, and absolute below 1): a file edited by hand or written with fewer digits."""
+
+
+def certificate_problems(sol: Solution) -> list[tuple[str, str]]:
+    """What contradicts itself in ``sol``'s arrays and certificate, as ``(field, message)`` pairs.
+
+    The certificate of a :class:`Solution` is consistent when (docs/solvers.md, "Statuses and the
+    Solution"): the arrays (and ``level``) all have one length N, ``placement >= 0``; ``objective``
+    is finite for ``optimal``, ``time_limit`` and ``feasible`` and ``inf`` for ``bound_only`` and
+    ``infeasible``; ``bound`` is not NaN and not above ``objective`` (beyond
+    :data:`BOUND_ROUNDOFF_RTOL`); ``gap`` is ``relative_gap(objective, bound)`` (within
+    :data:`GAP_ROUNDOFF_RTOL`; so never negative); ``asked_gap``, when recorded, is >= 0 and an
+    ``optimal`` status has ``gap <= asked_gap``. Every :class:`Solution` that :func:`make_solution`
+    builds passes. Returns ``[]`` when consistent.
+    """
+    out: list[tuple[str, str]] = []
+    n = np.asarray(sol.placement).shape
+    if len(n) != 1:
+        return [("placement", f"expected a list of N host indices, got shape {n}")]
+    for name in ("served", "tx_time", "power", "cpu_hz", "energy") + (("level",) if sol.level is not None else ()):
+        shape = np.asarray(getattr(sol, name)).shape
+        if shape != n:
+            out.append((name, f"expected {n[0]} values (one per MU, as placement), got shape {shape}"))
+    if n[0] and int(np.min(sol.placement)) < 0:
+        out.append(("placement", "expected server indices >= 0"))
+    obj, bound, gap, status = float(sol.objective), float(sol.bound), float(sol.gap), sol.status
+    no_decision = status in (SolveStatus.INFEASIBLE, SolveStatus.BOUND_ONLY)
+    if no_decision and obj != math.inf:
+        out.append(("objective", f"a {status.value} solution has no decision: expected inf, got {obj!r}"))
+    if not no_decision and not (math.isfinite(obj) and obj >= 0):
+        out.append(("objective", f"a {status.value} solution has a decision: expected a finite number >= 0, "
+                                 f"got {obj!r}"))
+    if math.isnan(bound):
+        out.append(("bound", "expected a number (a certified lower bound), got nan"))
+    elif math.isfinite(obj) and bound > obj + BOUND_ROUNDOFF_RTOL * abs(obj):
+        out.append(("bound", f"a lower bound cannot exceed the objective: bound {bound!r} > objective {obj!r}"))
+    if math.isnan(gap) or gap < 0:
+        out.append(("gap", f"expected a number >= 0, got {gap!r}"))
+    elif not math.isnan(bound) and not out:
+        want = relative_gap(obj, bound)
+        if not (gap == want or abs(gap - want) <= GAP_ROUNDOFF_RTOL * max(1.0, abs(want))):
+            out.append(("gap", f"expected (objective - bound) / objective = {want!r}, got {gap!r}"))
+    asked = sol.asked_gap
+    if asked is not None and (math.isnan(float(asked)) or float(asked) < 0):
+        out.append(("asked_gap", f"expected a number >= 0, got {asked!r}"))
+    elif asked is not None and status is SolveStatus.OPTIMAL and not gap <= float(asked) * (1 + GAP_ROUNDOFF_RTOL):
+        out.append(("status", f"'optimal' needs gap <= asked_gap, got gap {gap!r} > asked_gap {float(asked)!r}"))
+    return out
 
 
 def _num_out(x: Any) -> Any:
@@ -228,7 +308,7 @@ def make_solution(snapshot: Any, placement, served, tx_time, cpu_hz, *, bound: f
     return Solution(placement=placement, served=served, tx_time=tx, power=power, cpu_hz=cpu,
                     energy=np.asarray(ev.energy, dtype=float), objective=float(objective), bound=bound,
                     gap=gap_now, status=status, solve_time_s=time.perf_counter() - started, method=method,
-                    stats=stats, level=level)
+                    stats=stats, level=level, asked_gap=None if gap is None else float(gap))
 
 
 def fail_all_solution(snapshot: Any, *, bound: float, status: str, method: str, started: float,
@@ -250,6 +330,9 @@ _METHODS: dict[str, str | Callable[..., Solution]] = {
     "relaxation": "wdtnopt.solvers.relaxation:solve_relaxation",
     "fast": "wdtnopt.solvers.fast:solve_fast",
 }
+
+
+_BUILTIN_METHODS = dict(_METHODS)
 
 
 def register_method(name: str, target: str | Callable[..., Solution]) -> None:
@@ -320,7 +403,25 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
             known = [p for p in sig.parameters if p != "snapshot"]
             raise SolverError(f"method {method!r} has no option {', '.join(map(repr, unknown))}: "
                               f"choose from {', '.join(known)}")
-    return target(snapshot, **options)
+    sol = target(snapshot, **options)
+    return _record_asked_gap(sol, method, options)
+
+
+def _record_asked_gap(sol: Solution, method: str, options: dict[str, Any]) -> Solution:
+    """Keep the gap ``method`` was asked in ``sol.asked_gap`` (so a saved solution states the tolerance
+    its status refers to) and hold every method to ``optimal`` only within it: above it the status
+    is ``feasible`` (``stats["status_downgraded"]``), as :func:`make_solution` does."""
+    if not isinstance(sol, Solution):
+        return sol
+    asked = options.get("gap", getattr(options.get("options"), "gap", None))
+    if asked is None and _METHODS.get(method) == _BUILTIN_METHODS.get(method) and method in OPTIONS:
+        asked = OPTIONS[method].gap     # the method's default (the built-in method, not a replacement)
+    if sol.asked_gap is None and isinstance(asked, (int, float)) and not isinstance(asked, bool):
+        sol.asked_gap = float(asked)
+    if sol.asked_gap is not None and sol.status is SolveStatus.OPTIMAL and not sol.gap <= sol.asked_gap:
+        sol.status = SolveStatus.FEASIBLE
+        sol.stats["status_downgraded"] = f"recomputed gap {sol.gap:.3g} above the asked {sol.asked_gap:.3g}"
+    return sol
 
 
 from .options import ExactOptions, FastOptions, PyomoOptions, RelaxationOptions, SolverOptions  # noqa: E402
