@@ -224,12 +224,18 @@ def relaxation_data(snapshot: Snapshot, scale: float | None = None) -> tuple[dic
     tmin = np.where(np.isfinite(s.t_min), s.t_min, 0.0)
     serve = (s.request & ~s.migrating & np.isfinite(s.t_min))[:, None] & (budget >= s.t_min[:, None])
     serve &= (s.cycles[:, None] == 0) | ((s.cpu_hz[None, :] > 0) & (budget > s.t_min[:, None]))
+    # the update alone, at the whole server, must end before the deadline: c / F < T, compared as
+    # c < T F so that a server of 1e-300 Hz does not overflow c / F (such a pair is not servable)
+    busy = s.cycles[:, None] > 0
+    serve &= ~busy | (s.cycles[:, None] < budget * s.cpu_hz[None, :])
     serve &= server_up(s)[None, :]
     host = allowed_hosts(s).astype(float)
     move = np.ones((N, M)) * (s.migration_penalty / scale)[:, None]
     move[np.arange(N), s.placement_prev] = 0.0
-    with np.errstate(divide="ignore"):
-        work = np.where(s.cpu_hz[None, :] > 0, s.cycles[:, None] / np.where(s.cpu_hz > 0, s.cpu_hz, 1.0)[None, :], 0.0)
+    # c / F (s at the whole server) where the pair is servable; 0 where its w is 0 (the row is void)
+    work = np.zeros((N, M))
+    np.divide(np.broadcast_to(s.cycles[:, None], (N, M)), np.broadcast_to(s.cpu_hz[None, :], (N, M)), out=work,
+              where=serve & busy)
     return {"alpha": np.repeat(alpha[:, None], M, axis=1), "k": np.repeat((k / scale)[:, None], M, axis=1),
             "t_min": np.repeat(tmin[:, None], M, axis=1), "budget": np.maximum(budget, 0.0), "work": work,
             "can_serve": serve.astype(float), "can_host": host, "move_cost": move,

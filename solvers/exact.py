@@ -336,6 +336,14 @@ class _Master:
         p = np.asarray(p, dtype=float)
         return self.e_and_slope_pairs(np.full(p.size, n), np.full(p.size, m), p)
 
+    def e_at(self, n: int, m: int, p: float) -> float:
+        """``e_nm(p)`` (scaled by 1/ref) at one CPU share ``p`` (without the slope, which overflows at a
+        share whose square underflows: a server of 1e300 Hz)."""
+        pd = self.pd
+        c = float(pd.cycles[n])
+        t = max(float(pd.budget[n, m]) - c / (float(pd.cpu_hz[m]) * p), float(pd.t_min[n]))
+        return float(pd.energy(np.array([n]), np.array([t]))[0]) / self.ref
+
     def e_and_slope_pairs(self, ns: np.ndarray, ms: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``e_nm(p)`` and ``d e_nm / d p`` (scaled by 1/ref) for pairs ``(ns[i], ms[i])`` at shares ``p[i]``."""
         pd = self.pd
@@ -444,8 +452,8 @@ class _Master:
         for n in S:
             if (n, m) in self.phi:
                 p = xv[self.phi[n, m]]
-                e, _ = self.e_and_slope(n, m, np.array([max(p, 1e-300)]))
-                if e[0] > xv[self.eta[n, m]] + 1e-10:
+                e = self.e_at(n, m, max(p, 1e-300))
+                if e > xv[self.eta[n, m]] + 1e-10:
                     new_cuts += self.add_cuts(n, m, [p])
         return a, new_cuts
 

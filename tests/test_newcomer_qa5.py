@@ -169,7 +169,12 @@ def test_relaxation_survives_data_cvxpy_refuses(field, value):
     sol = solve(snap, method="relaxation")
     assert ref.status.value == "optimal" and not np.asarray(ref.served).any()
     assert sol.objective == pytest.approx(ref.objective, rel=1e-9) and sol.bound <= ref.objective * (1 + 1e-9)
-    assert sol.status.value == "optimal" and sol.stats["conic_status"].startswith("solver failed")
+    assert sol.status.value == "optimal"
+    if field == "gain":   # the conic data overflow: the trivial prices
+        assert sol.stats["conic_status"].startswith("solver failed")
+    else:   # c / F overflows: the pairs that cannot meet their deadline at the whole server are not
+        # servable in the relaxation's data, so the conic solve runs (and warns nothing)
+        assert sol.stats["conic_status"] == "optimal"
 
 
 @pytest.mark.parametrize("dual", ["columns", "supergradient"])
