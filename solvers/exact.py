@@ -956,8 +956,7 @@ def solve_exact(snapshot: Snapshot, options: ExactOptions | None = None, *, warm
     opts = ExactOptions.build(options, overrides)
     if snapshot.level_ratio is not None:  # a semantic menu: the level choice too (solvers/levels.py)
         from .levels import solve_exact_levels
-        return solve_exact_levels(snapshot, gap=opts.gap, time_limit=opts.time_limit, threads=opts.threads,
-                                  max_iterations=opts.max_iterations, verbose=opts.verbose)
+        return solve_exact_levels(snapshot, options=opts)
     if opts.primal_seed == "auto" and short_time_limit(snapshot, opts.time_limit):
         opts = dataclasses.replace(opts, primal_seed="fast")
     return _solve_exact(snapshot, opts, time.perf_counter(), None, 0, warm)

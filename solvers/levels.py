@@ -137,8 +137,44 @@ def _tie(master: Any, group: np.ndarray, lvl: np.ndarray, n_bss: int) -> None:
     master.n_base_rows += rows.add_to(master.h)
 
 
+LEVEL_EXACT_OPTIONS: tuple[str, ...] = ("gap", "time_limit", "threads", "max_iterations", "verbose", "initial_cuts",
+                                        "root_rounds", "use_mip_start", "highs_heuristics", "heuristic_effort",
+                                        "highs_presolve", "drop_slack")
+"""The :class:`ExactOptions` the oracle of this module takes (with two or more levels): the master's
+(its HiGHS settings, initial cuts, root rounds, MIP start, cut dropping) and the loop's. The others
+(``oracle``, the polish, the exchange search and its ``server_prices`` rows, ``price_cuts``,
+``mip_gap_share``: its HiGHS gap is ``gap / 4``, and the fast seed) belong to the menu-free loop of
+solvers/exact.py; given at other than their defaults they are refused (:func:`check_level_options`)."""
+
+
+def check_level_options(opts: ExactOptions) -> None:
+    """Refuse the exact options this module does not use when set to other than their defaults.
+
+    ``primal_seed="none"`` is accepted (this module never seeds from fast).
+
+    Raises
+    ------
+    SolverError
+        Naming each such option and the ones that apply.
+    """
+    import dataclasses
+
+    from . import SolverError
+
+    default = ExactOptions()
+    unused = [f.name for f in dataclasses.fields(opts) if f.name not in LEVEL_EXACT_OPTIONS
+              and getattr(opts, f.name) != getattr(default, f.name)
+              and not (f.name == "primal_seed" and opts.primal_seed == "none")]
+    if unused:
+        raise SolverError(f"method 'exact': option {', '.join(unused)} does not apply to a snapshot with a "
+                          f"semantic compression menu of two or more levels (its oracle takes "
+                          f"{', '.join(LEVEL_EXACT_OPTIONS)}; docs/solvers.md, \"Semantic levels\"): leave "
+                          f"{'it' if len(unused) == 1 else 'them'} at the default")
+
+
 def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: float | None = None,
-                       threads: int = 1, max_iterations: int = 10_000, verbose: bool = False) -> Solution:
+                       threads: int = 1, max_iterations: int = 10_000, verbose: bool = False,
+                       options: ExactOptions | None = None) -> Solution:
     """Certified optimum over placements, served sets *and* semantic levels (module docstring).
 
     Parameters
@@ -146,6 +182,9 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     snapshot : Snapshot with a menu
     gap, time_limit, threads, max_iterations, verbose
         as :func:`wdtnopt.solvers.exact.solve_exact` (relative gap; seconds or None)
+    options : ExactOptions, optional
+        All options at once (then the five above are read from it): with one level all of them
+        apply (the menu-free oracle runs); with more, those of :data:`LEVEL_EXACT_OPTIONS`.
 
     Returns
     -------
@@ -155,13 +194,18 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     Raises
     ------
     SolverError
-        a negative ``gap`` or a ``time_limit`` that is not > 0
+        a negative ``gap`` or a ``time_limit`` that is not > 0; with two or more levels, an option
+        outside :data:`LEVEL_EXACT_OPTIONS` at other than its default
     """
     from .exact import _Master, _round_end, _round_outcome, _round_start
-    from .options import ExactOptions
 
     t0 = time.perf_counter()
-    ExactOptions(gap=gap, time_limit=time_limit)   # the method's one validation of its options
+    if options is None:   # the method's one validation of its options
+        options = ExactOptions(gap=gap, time_limit=time_limit, threads=threads, max_iterations=max_iterations,
+                               verbose=verbose)
+    opts = options
+    gap, time_limit, threads, max_iterations, verbose = (opts.gap, opts.time_limit, opts.threads,
+                                                         opts.max_iterations, opts.verbose)
     s = snapshot
     N, M, L = s.n_mus, s.n_bss, s.n_levels
     if L == 1:
@@ -169,11 +213,11 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
         # the menu-free snapshot itself, so the solution is today's bit for bit)
         from .exact import solve_exact
         red, const = reduce_levels(s, np.zeros(N, dtype=np.int64))
-        sol = solve_exact(red, gap=gap, time_limit=time_limit, threads=threads, max_iterations=max_iterations,
-                          verbose=verbose)
+        sol = solve_exact(red, opts)
         return make_solution(s, sol.placement, sol.served, sol.tx_time, sol.cpu_hz, bound=sol.bound + const,
                              status=sol.status, method="exact", started=t0, stats=sol.stats,
                              level=np.zeros(N, dtype=np.int64))
+    check_level_options(opts)
     sv, group, lvl = expand(s)
     pd = PairData.of(sv)
     prev = s.placement_prev
@@ -206,7 +250,9 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     ref = ub if math.isfinite(ub) else float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
     if not ref > 0:
         ref = 1.0
-    master = _Master(pd, ref, ExactOptions(threads=threads))
+    master = _Master(pd, ref, opts)
+    if not opts.highs_presolve:
+        master.h.setOptionValue("presolve", "off")
     _tie(master, group, lvl, M)
     shift = master.penalty_total * ref - true_offset   # the master's objective minus the real one
     master.initial_cuts()
@@ -224,7 +270,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
 
     if best is not None:
         take_incumbent()
-    lb = master.kelley_root(50, None if time_limit is None else t0 + time_limit) - shift
+    lb = master.kelley_root(opts.root_rounds, None if time_limit is None else t0 + time_limit) - shift
     stats["root_bound"] = lb
     target_gap = max(gap / 4, 1e-9)
     status = "optimal"

@@ -1,0 +1,53 @@
+"""exact's options on a snapshot with a semantic menu (solvers/levels.py): the master's options are
+honoured, the menu-free loop's are refused by name (they were silently ignored: a user could think
+``exchange_gap`` or ``server_prices`` took effect), and with a one-level menu every option applies."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wdtnopt.errors import WdtnoptError
+from wdtnopt.processes import semantic
+from wdtnopt.solvers import solve
+from wdtnopt.testing import tiny_snapshot
+
+from test_sixg import brute_force_levels, with_menu
+
+
+def _menu():
+    return with_menu(tiny_snapshot(701, kind="tight_cpu", N=4, M=2), 1, min_accuracy=0.85)
+
+
+@pytest.mark.parametrize("option, value", [("exchange_gap", 0.0), ("server_prices", (1.0,)), ("polish_rounds", 3),
+                                           ("price_cuts", ()), ("mip_gap_share", 0.5), ("oracle", "cvxpy"),
+                                           ("primal_seed", "fast"), ("exchange_candidates", 5), ("polish_gap", 0.1)])
+def test_an_option_the_level_oracle_does_not_use_is_refused_by_name(option, value):
+    with pytest.raises(WdtnoptError, match=f"option {option} does not apply to a snapshot with a semantic"):
+        solve(_menu(), method="exact", **{option: value})
+
+
+def test_the_level_oracle_honours_the_master_options():
+    s = _menu()
+    want = brute_force_levels(s)
+    base = solve(s, method="exact", gap=1e-7)
+    assert base.status == "optimal" and base.objective == pytest.approx(want, rel=1e-6)
+    # root_rounds: no Kelley round leaves the root bound at the initial cuts' (was always 50 rounds)
+    bare = solve(s, method="exact", gap=1e-7, root_rounds=0, initial_cuts=2)
+    assert bare.stats["root_bound"] < base.stats["root_bound"]
+    for options in ({"root_rounds": 0, "initial_cuts": 2}, {"highs_presolve": False, "use_mip_start": False},
+                    {"drop_slack": 0.0}, {"primal_seed": "none"}):
+        sol = solve(s, method="exact", gap=1e-7, **options)
+        assert sol.status == "optimal", options
+        assert sol.objective == pytest.approx(want, rel=1e-6) and sol.bound <= want * (1 + 1e-9), options
+    # the defaults, given explicitly, are accepted (and change nothing)
+    same = solve(s, method="exact", gap=1e-7, exchange_gap=9e-3, primal_seed="auto")
+    assert (same.objective, same.bound) == (base.objective, base.bound)
+
+
+def test_a_one_level_menu_takes_every_option():
+    s = tiny_snapshot(500, N=5, M=2)
+    one = s.replace(**semantic.menu(s.n_mus, [1.0], [0.0], [1.0]))
+    a = solve(s, method="exact", exchange_gap=0.0, server_prices=(1.0,))
+    b = solve(one, method="exact", exchange_gap=0.0, server_prices=(1.0,))
+    assert (a.status, a.objective, a.bound) == (b.status, b.objective, b.bound)
+    assert np.array_equal(a.placement, b.placement)
