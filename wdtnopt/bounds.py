@@ -601,6 +601,15 @@ def eps_targets(trace: Trace, eps: Any) -> np.ndarray:
     return arr
 
 
+FAST_INNER_OPTIONS: dict[str, Any] = {"exact_pairs": 0, "extra_rounds": 0, "search_starts": 0}
+"""``method="fast"``'s options as the supergradient bound's inner method, unless ``solver_options``
+say otherwise: no continuation in exact's branch and bound (on a small slot, up to ``exact_time``
+= 9.5 s), no extra primal rounds after the dual converged and no local searches from the MILP's
+other incumbents. The bound sums each slot's certified dual bound, which these leave as it is
+(the continuation would raise it by the slot's integrality gap, a few 1e-4); only the decision,
+whose failures steer the climb, is polished less (docs/longterm.md, "The inner method")."""
+
+
 def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any = None, method: str = "exact",
                     solver_options: dict[str, Any] | None = None, workers: int | None = 1, scheduler: Any = None,
                     step: float | None = None, tol: float = 1e-4, progress: bool = False,
@@ -625,7 +634,8 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
     method : str, optional
         Snapshot method of the inner minima (``"exact"``; ``"fast"`` for large N; both certified).
     solver_options : dict, optional
-        Options of that method (default relative gap 1e-3: certified inner bounds).
+        Options of that method (default relative gap 1e-3: certified inner bounds; with ``"fast"``
+        also :data:`FAST_INNER_OPTIONS`, no continuation in exact).
     workers, scheduler
         See :class:`wdtnopt.parallel.StickyPool` (each slot is solved in the same process at every
         dual step).
@@ -709,8 +719,8 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
                          workers=StickyPool(workers).size)
     # the inner minima only need certified lower bounds: a 1e-3 relative gap loses at most 0.1% of
     # the bound and saves most of the branching
-    ev = _Evaluator(trace, method, {"gap": 1e-3, **(solver_options or {})}, workers, scheduler, progress,
-                    warm_start=warm_start)
+    inner = {"gap": 1e-3, **(FAST_INNER_OPTIONS if method == "fast" else {}), **(solver_options or {})}
+    ev = _Evaluator(trace, method, inner, workers, scheduler, progress, warm_start=warm_start)
     hb = HindsightBound(trace_slots=trace.slots, n_mus=n, requests=trace.request.sum(axis=0).astype(float),
                         eps=eps_arr, method=method, forced_failures=ev.forced)
     ev.plan(iters)
