@@ -93,9 +93,65 @@ def _q(u: np.ndarray, eu: np.ndarray | None = None) -> np.ndarray:
     return q
 
 
+def _phi_robust(sigma, t, u, k, c) -> tuple[np.ndarray, np.ndarray]:
+    """``log(k q(u) / c) + 2 sigma`` and its derivative in sigma (``_phi``'s), in a form that stays
+    finite where the direct one does not.
+
+    For data of 1e-300 bits ``u = alpha / t`` is about 1e-306 and ``q ~ u^2 / 2`` (:func:`_q`) is 0 in
+    floating point (``log q = -inf``, ``u^2 / q = 0 / 0``), and at the power cap ``t = t_min`` (1e-306
+    s) the derivative ``2 + s e^u u^2 / (t q)`` exceeds the largest float. Here ``log q`` and ``u^2 / q``
+    come from the series ``q = u^2 (1/2 + u/3 + u^2/8)`` below ``u = 1e-4`` (``log q = 2 log u +
+    log(1/2 + ...)``, finite for every ``u > 0``), the logarithm is taken term by term and the
+    derivative's second term as ``exp(min(log(...), 709))`` (the largest float's logarithm: past it the
+    Newton step is 0 either way). ``k, c, t > 0``.
+    """
+    small = u < 1e-4
+    tail = 0.5 + u * (1.0 / 3.0 + u * 0.125)
+    q = np.where(small, 1.0, _q(np.where(small, 1.0, u)))     # normal where u >= 1e-4
+    log_q = np.where(small, 2.0 * np.log(np.where(small, u, 1.0)) + np.log(tail), np.log(q))
+    u2_q = np.where(small, 1.0 / tail, u * u / q)
+    val = np.log(k) + log_q - np.log(c) + 2.0 * sigma
+    der = 2.0 + np.exp(np.minimum(sigma + u + np.log(u2_q) - np.log(t), 709.0))
+    return val, der
+
+
+def _phi_checked(val, der, q, sigma, t, u, k, c) -> tuple[np.ndarray, np.ndarray]:
+    """``_phi``'s direct ``(val, der)`` where they are finite and ``q`` a normal number (bit for bit),
+    :func:`_phi_robust`'s elsewhere."""
+    bad = ~(np.isfinite(val) & np.isfinite(der) & (q >= np.finfo(float).tiny))
+    if not bad.any():
+        return val, der
+    i = np.flatnonzero(bad)
+    pick = (lambda a: a[i] if np.ndim(a) else a)
+    rv, rd = _phi_robust(pick(sigma), pick(t), pick(u), pick(k), pick(c))
+    val, der = np.array(val, dtype=float), np.array(der, dtype=float)
+    val[i], der[i] = rv, rd
+    return val, der
+
+
 def energy_slope(t, alpha, k):
     """``-dE/dt`` of ``E(t) = k t (exp(alpha / t) - 1)`` (>= 0); ``alpha = D ln2 / B``, ``k = N0 B / g``."""
     return k * _q(alpha / np.asarray(t, dtype=float))
+
+
+def cpu_slope(es, c, f) -> np.ndarray:
+    """``es c / f^2``: the rate ``-dE/df`` of a DT's energy in its CPU ``f`` (``es = -dE/dt`` J/s,
+    ``c`` cycles; ``t = T - c / f``), bit for bit ``es * c / (f * f)`` where ``f^2`` is a normal float.
+
+    Where ``f^2`` underflows (``f`` below 1.5e-154 cycles/s: data of 1e-300 bits) it is
+    ``es (c / f) / f`` (``c / f`` is the compute time); where it overflows (``f`` near 1e300) the
+    quotient is its limit 0; a quotient past the largest float is ``inf`` (its limit).
+    """
+    es, c, f = np.broadcast_arrays(np.asarray(es, dtype=float), np.asarray(c, dtype=float),
+                                   np.asarray(f, dtype=float))
+    with np.errstate(over="ignore"):   # f^2 = inf at f near 1e300; a quotient past the largest float
+        ff = f * f
+        small = ff < np.finfo(float).tiny
+        out = es * c / np.where(small, 1.0, ff)
+        if small.any():
+            fs = np.where(small, f, 1.0)
+            out = np.where(small, es * (np.where(small, c, 0.0) / fs) / fs, out)
+    return out
 
 
 def energy_curvature(t, alpha, k):
@@ -301,9 +357,10 @@ def _phi(sigma, T, c, alpha, k, tmin):
     u = alpha / t
     eu = np.exp(u)
     q = _q(u, eu)
-    val = np.log(k * q / c) + 2.0 * sigma
-    der = 2.0 + s * (eu * u * u / t) / q
-    return val, der
+    with np.errstate(all="ignore"):   # data of 1e-300 bits: q underflows, der overflows; checked next
+        val = np.log(k * q / c) + 2.0 * sigma
+        der = 2.0 + s * (eu * u * u / t) / q
+    return _phi_checked(val, der, q, sigma, t, u, k, c)
 
 
 def _sigma_of_price(ell, sig0, sig_max, phi_max, T, c, alpha, k, tmin, iters=60):

@@ -351,7 +351,14 @@ class _Master:
         c = pd.cycles[ns].astype(float)
         t = np.maximum(pd.budget[ns, ms] - c / (F * p), pd.t_min[ns])
         e = pd.energy(ns, t) / self.ref
-        de = -energy_slope(t, pd.alpha[ns], pd.k[ns]) * c / (F * p * p) / self.ref
+        es = energy_slope(t, pd.alpha[ns], pd.k[ns])
+        denom = F * p * p
+        small = denom < np.finfo(float).tiny     # a share whose square underflows (data of 1e-300 bits)
+        de = -es * c / np.where(small, 1.0, denom) / self.ref
+        if small.any():                          # the same slope as (c / (F p)) / p: c / (F p) is the compute time
+            ps = np.where(small, p, 1.0)
+            with np.errstate(over="ignore"):     # past the largest float: -inf, its limit (add_cuts_many skips it)
+                de = np.where(small, -es * (np.where(small, c, 0.0) / (F * ps)) / ps / self.ref, de)
         return e, de
 
     def add_cuts(self, n: int, m: int, points) -> int:
@@ -394,11 +401,17 @@ class _Master:
             n_v, m_v, p_v = n_v[ok], m_v[ok], p_v[ok]
         if p_v.size == 0:
             return 0
+        e, de = self.e_and_slope_pairs(n_v, m_v, p_v)
+        steep = ~np.isfinite(de)   # a slope past the largest float (a share near 1e-306: data of 1e-300
+        if steep.any():            # bits): no cut there (any subset of valid cuts is a relaxation)
+            keep = ~steep
+            n_v, m_v, p_v, e, de = n_v[keep], m_v[keep], p_v[keep], e[keep], de[keep]
+            if p_v.size == 0:
+                return 0
         pairs = list(zip(n_v.tolist(), m_v.tolist()))
         shares = p_v.tolist()
         for pair, p in zip(pairs, shares):
             cuts[pair].append(p)
-        e, de = self.e_and_slope_pairs(n_v, m_v, p_v)
         a = e - de * p_v          # coefficient of y
         b = de.copy()             # coefficient of phi (<= 0)
         # a coefficient this small would be dropped by HiGHS, making the cut invalid: use the weaker

@@ -14,7 +14,7 @@ from wdtnopt.snapshot import Snapshot
 
 from wdtnopt.formulations.coefficients import allowed_hosts
 
-from .allocation import PairData, _q, energy_slope, storage_capacity
+from .allocation import PairData, _phi_checked, _q, cpu_slope, energy_slope, storage_capacity
 
 SAFETY_RTOL = 1e-9
 """Relative margin taken off every certified dual value (floating-point round-off of the sums)."""
@@ -118,12 +118,13 @@ def inner_min(pd: PairData, n: np.ndarray, m: np.ndarray, lam, iters: int = 60):
             if done.all():
                 break
         sig[ii] = x
-    f = np.clip(c * np.exp(-sig), fmin, F)
+    with np.errstate(over="ignore"):   # a compute time below 1e-308 s (data of 1e-300 bits): 1/s is inf there
+        inv_s = np.exp(-sig)
+    f = np.clip(np.where(np.isfinite(inv_s), c * inv_s, np.exp(np.log(c) - sig)), fmin, F)
     t = np.maximum(T - c / f, tmin)
     energy = pd.energy(n, t)
     achieved = energy + lam * f
-    with np.errstate(over="ignore"):   # f near 1e300: f^2 is inf and the slope the limit lam
-        slope = lam - energy_slope(t, alpha, k) * c / (f * f)
+    slope = lam - cpu_slope(energy_slope(t, alpha, k), c, f)   # (f near 1e300: the limit lam)
     certified = achieved - np.maximum(slope, 0.0) * (f - fmin) + np.minimum(slope, 0.0) * (F - f)
     return f, energy, achieved, certified
 
@@ -135,9 +136,10 @@ def _phi(sigma, T, c, alpha, k, tmin):
     t = np.maximum(T - s, tmin)
     u = alpha / t
     q = _q(u)
-    val = np.log(k * q) + 2.0 * sigma - np.log(c)
-    der = 2.0 + s * (np.exp(u) * u * u / t) / q
-    return val, der
+    with np.errstate(all="ignore"):   # data of 1e-300 bits: q underflows, der overflows; checked next
+        val = np.log(k * q) + 2.0 * sigma - np.log(c)
+        der = 2.0 + s * (np.exp(u) * u * u / t) / q
+    return _phi_checked(val, der, q, sigma, t, u, k, c)   # (solvers/allocation.py)
 
 
 def price(ld: LagrangianData, lam: np.ndarray, pi: np.ndarray, serve=None) -> Pricing:

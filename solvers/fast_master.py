@@ -304,15 +304,14 @@ def energy_tangents(pd: PairData, n: np.ndarray, m: np.ndarray, f: np.ndarray) -
     e, slope : ndarray, shape (K,)
         ``e_n(f)`` (J, physics.energy_for_time at ``t = T - c/f``) and ``de/df`` (J per cycle/s, <= 0).
     """
-    from .allocation import energy_slope
+    from .allocation import cpu_slope, energy_slope
 
     c = pd.cycles[n]
     busy = (c > 0) & (f > 0)
     fb = np.where(busy, f, 1.0)
     t = np.maximum(np.where(busy, pd.budget[n, m] - c / fb, pd.budget[n, m]), pd.t_min[n])
     e = pd.energy(n, t)
-    with np.errstate(over="ignore"):   # f near 1e300: f^2 is inf and the slope the limit 0
-        return e, np.where(busy, -energy_slope(t, pd.alpha[n], pd.k[n]) * c / fb ** 2, 0.0)
+    return e, np.where(busy, -cpu_slope(energy_slope(t, pd.alpha[n], pd.k[n]), c, fb), 0.0)   # (f near 1e300: 0)
 
 
 def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limit: float, Pr: Pricing,

@@ -152,7 +152,9 @@ def fit_prices(pd: PairData, n: np.ndarray, m: np.ndarray, steps: int = 24) -> n
         return take, np.bincount(bm, weights=np.where(take, f, 0.0), minlength=M) <= pd.cpu_hz
 
     for _ in range(steps):
-        mid = np.sqrt(lo * hi)
+        with np.errstate(over="ignore"):   # prices near 1e295 (f_min of data of 1e-300 bits): lo hi = inf
+            prod = lo * hi
+        mid = np.where(np.isfinite(prod), np.sqrt(prod), np.sqrt(lo) * np.sqrt(hi))
         _, fit = fits(mid)
         hi = np.where(fit, mid, hi)
         lo = np.where(fit, lo, mid)

@@ -42,3 +42,43 @@ def test_policies_and_bounds_at_tiny_data_warn_nothing():
         hb = hindsight_bound(tr, iters=3, workers=1, dual=dual)
         assert hb.energy_per_mu_slot <= min(energies) * (1 + 1e-9)
 
+
+
+# -- data of 1e-300 bits ------------------------------------------------------------------------
+# ``alpha = D ln2 / B`` is then about 1e-306: the energy's slope ``k q(u)`` (``q ~ u^2 / 2``) underflows
+# to 0, so the allocation's ``log(k q / c)`` was -inf and its derivative 0 / 0 (NaN in the Newton
+# steps), at ``t_min`` (~1e-306 s) the derivative overflowed, ``c / f^2`` divided by an underflowed
+# ``f^2``, and fast's price bisection multiplied prices of 1e295. Solved by every method but warning
+# (and on the crowded snapshot exact ended ``feasible`` with bound 0, fast with bound 2e-309 against
+# an optimum of 2.16e-309).
+_OPTIMA: dict = {}
+
+
+def _at_1e_300(which: str):
+    from test_sixg import with_menu
+    from test_solver_properties import _crowded
+    from wdtnopt.testing import tiny_snapshot
+
+    base = {"paper": lambda: paper_snapshot(6, 2, 1), "crowded": lambda: _crowded(np.random.default_rng(0)),
+            "menu": lambda: with_menu(tiny_snapshot(3, N=4, M=2), 1)}[which]()
+    s = base.replace(data_bits=np.full(base.n_mus, 1e-300))
+    if which not in _OPTIMA:
+        from test_sixg import brute_force_levels
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # the reference's own numerics are not under test
+            _OPTIMA[which] = brute_force_levels(s) if which == "menu" else brute_force(s)
+    return s, _OPTIMA[which]
+
+
+@pytest.mark.parametrize("which, method", [(w, m) for w in ("paper", "crowded") for m in ("exact", "fast", "relaxation")]
+                         + [("menu", "fast"), ("menu", "relaxation")])
+def test_methods_at_1e_300_bits_warn_nothing_and_are_optimal(which, method):
+    from wdtnopt.solvers import solve
+
+    s, optimum = _at_1e_300(which)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = solve(s, method=method)
+    assert sol.status == "optimal", (sol.status, sol.bound, sol.objective)
+    assert sol.bound <= optimum * (1 + 1e-9)
+    assert optimum * (1 - 1e-9) <= sol.objective <= optimum * (1 + 1e-6)
