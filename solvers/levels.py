@@ -247,6 +247,16 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
             consider(prev, np.full(N, l, dtype=np.int64))
     if ub == 0.0:
         return _finish(s, best, 0.0, "optimal", t0, stats)
+    # the Lagrangian dual function at zero CPU and storage prices (fast's certified pricing with the
+    # level choice inside each MU's term: a lower bound at any prices); it closes snapshots whose CPU
+    # and storage do not bind before any master is built: a master in units of an incumbent of
+    # 1e-309 J (data of 1e-300 bits) or with CPU shares of 1e-293 (servers of 1e300 Hz) is not usable
+    from .fast_dual import price
+    lp = LevelPricing(s)
+    zero_prices = max(float(price(lp.ld, np.zeros(M), np.zeros(M), serve=lp.serve).value), 0.0)
+    stats["zero_price_bound"] = zero_prices
+    if best is not None and zero_prices >= ub - gap * abs(ub):
+        return _finish(s, best, zero_prices, "optimal", t0, stats)
     ref = ub if math.isfinite(ub) else float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
     if not ref > 0:
         ref = 1.0
@@ -307,9 +317,12 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     else:
         if not closed:
             status = "feasible"
+    lb = max(lb, zero_prices)
     if best is None:
         return make_solution(s, prev, np.zeros(N, bool), zeros, zeros, bound=lb, status="bound_only",
                              method="exact", started=t0, stats=stats, level=np.zeros(N, np.int64))
+    if status != "optimal" and lb >= ub - gap * abs(ub):
+        status = "optimal"
     return _finish(s, best, lb, status, t0, stats)
 
 

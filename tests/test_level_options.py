@@ -51,3 +51,21 @@ def test_a_one_level_menu_takes_every_option():
     b = solve(one, method="exact", exchange_gap=0.0, server_prices=(1.0,))
     assert (a.status, a.objective, a.bound) == (b.status, b.objective, b.bound)
     assert np.array_equal(a.placement, b.placement)
+
+
+@pytest.mark.parametrize("cpus", [(1e300, 1e300), (1e300, 1e-300)])
+def test_the_level_oracle_at_a_server_of_1e300_hz_proves_the_optimum(cpus):
+    """A server of 1e300 Hz: the incumbent's CPU shares are about 1e-293 and the master's cuts there
+    useless (it ended ``feasible`` with a bound of -4.9e278); the Lagrangian bound at zero prices
+    (the CPU does not bind) closes it. Reference: the brute force over levels."""
+    import warnings
+
+    s = _menu().replace(cpu_hz=np.array(cpus))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = brute_force_levels(s)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = solve(s, method="exact")
+    assert sol.status == "optimal" and sol.bound <= want * (1 + 1e-9)
+    assert sol.objective == pytest.approx(want, rel=1e-6)

@@ -50,7 +50,7 @@ def test_policies_and_bounds_at_tiny_data_warn_nothing():
 # steps), at ``t_min`` (~1e-306 s) the derivative overflowed, ``c / f^2`` divided by an underflowed
 # ``f^2``, and fast's price bisection multiplied prices of 1e295. Solved by every method but warning
 # (and on the crowded snapshot exact ended ``feasible`` with bound 0, fast with bound 2e-309 against
-# an optimum of 2.16e-309).
+# an optimum of 2.16e-309; with a menu exact's master, in units of its 1e-309 J incumbent, gave -inf).
 _OPTIMA: dict = {}
 
 
@@ -71,7 +71,7 @@ def _at_1e_300(which: str):
 
 
 @pytest.mark.parametrize("which, method", [(w, m) for w in ("paper", "crowded") for m in ("exact", "fast", "relaxation")]
-                         + [("menu", "fast"), ("menu", "relaxation")])
+                         + [("menu", "exact"), ("menu", "fast"), ("menu", "relaxation")])
 def test_methods_at_1e_300_bits_warn_nothing_and_are_optimal(which, method):
     from wdtnopt.solvers import solve
 
