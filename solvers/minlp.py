@@ -35,6 +35,25 @@ NO_TIME_LIMIT_ABOVE_S = 1e20
 1e20 and left the model unsolved."""
 
 
+def penalties_capped(s: Snapshot, ub: float, stats: dict[str, Any]) -> Snapshot:
+    """``s`` with every failure penalty above ``ub`` (J, the cost of a known decision) lowered to ``ub``.
+
+    The same optimum and a valid bound: no decision costs more under the capped prices, a decision
+    failing a capped request costs at least ``ub >= OPT`` under them, and the others cost the same,
+    so the capped problem's minimum is ``OPT`` and any lower bound of it bounds ``OPT``. Prices of
+    1e12 J next to energies of mJ (tests/data/solver_cases/penalty_1e12_2x2.json) put objective
+    coefficients of 2e13 in SCIP's model, which then reported 'optimal' at a bound 15.7% below the
+    optimum; capped, SCIP proves it. A request that no server can serve fails in the known decision
+    too, so its penalty is at most ``ub`` and stays whole. ``stats["penalty_cap"]`` records ``ub``
+    when a price was lowered.
+    """
+    p = s.failure_penalty
+    if not (math.isfinite(ub) and ub > 0 and (p > ub).any()):
+        return s
+    stats["penalty_cap"] = ub
+    return s.replace(failure_penalty=np.minimum(p, ub))
+
+
 def _contrib_solver(name: str) -> Any:
     try:
         from pyomo.contrib.solver.common.factory import SolverFactory
@@ -136,9 +155,12 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
         for lv in range(s.n_levels if fits else 0):
             red, const = reduce_levels(s, np.full(s.n_mus, lv, dtype=np.int64))
             scale = min(scale, allocate(red, prev).cost + const)
-        if not (math.isfinite(scale) and scale > 0):
+        capped = s
+        if math.isfinite(scale) and scale > 0:   # a decision's cost: failure prices capped at it
+            capped = penalties_capped(s, scale, stats)
+        else:
             scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum()) or 1.0
-        mdl, group, lvl = build_level_model(s, scale=scale)
+        mdl, group, lvl = build_level_model(capped, scale=scale)
         fixed_cost = mdl.fixed_cost
     else:
         # the incumbent at the current placement sets the model's scale (the solver's tolerances
@@ -149,7 +171,8 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
         scale = incumbent.cost if incumbent is not None else float(s.failure_penalty[s.request].sum()
                                                                    + s.migration_penalty.sum())
         scale = scale if math.isfinite(scale) and scale > 0 else 1.0
-        mdl = build_model(s, scale=scale)
+        capped = penalties_capped(s, incumbent.cost, stats) if incumbent is not None else s
+        mdl = build_model(capped, scale=scale)
         fixed_cost = mdl.fixed_cost
     stats["scale"] = scale
     opt = _contrib_solver(solver)
