@@ -142,7 +142,7 @@ LEVEL_EXACT_OPTIONS: tuple[str, ...] = ("gap", "time_limit", "threads", "max_ite
                                         "highs_presolve", "drop_slack")
 """The :class:`ExactOptions` the oracle of this module takes (with two or more levels): the master's
 (its HiGHS settings, initial cuts, root rounds, MIP start, cut dropping) and the loop's. The others
-(``oracle``, the polish, the exchange search and its ``server_prices`` rows, ``price_cuts``,
+(``oracle``, the polish, the exchange search and its ``server_prices`` rows, ``hull_rounds``, ``price_cuts``,
 ``mip_gap_share``: its HiGHS gap is ``gap / 4``, and the fast seed) belong to the menu-free loop of
 solvers/exact.py; given at other than their defaults they are refused (:func:`check_level_options`)."""
 

@@ -20,7 +20,8 @@ def _menu():
 
 @pytest.mark.parametrize("option, value", [("exchange_gap", 0.0), ("server_prices", (1.0,)), ("polish_rounds", 3),
                                            ("price_cuts", ()), ("mip_gap_share", 0.5), ("oracle", "cvxpy"),
-                                           ("primal_seed", "fast"), ("exchange_candidates", 5), ("polish_gap", 0.1)])
+                                           ("primal_seed", "fast"), ("exchange_candidates", 5), ("polish_gap", 0.1),
+                                           ("hull_rounds", 2)])
 def test_an_option_the_level_oracle_does_not_use_is_refused_by_name(option, value):
     with pytest.raises(WdtnoptError, match=f"option {option} does not apply to a snapshot with a semantic"):
         solve(_menu(), method="exact", **{option: value})
