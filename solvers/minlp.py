@@ -198,6 +198,8 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
             res = opt.solve(mdl, **kw)
         except Exception as exc:  # the solver itself failed (numerics): a status, not a crash
             stats["solver_failed"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            if levels:   # the previous placement at its best uniform level, if it fits
+                return _finish_levels(s, mdl, group, lvl, "solver_failed", False, 0.0, fits, t0, stats, gap)
             if incumbent is None:
                 return fail_all_solution(s, bound=0.0, status="bound_only", method="pyomo", started=t0, stats=stats)
             return out(incumbent, 0.0, "feasible")
@@ -265,6 +267,13 @@ def _finish_levels(s: Snapshot, mdl: Any, group: np.ndarray, lvl: np.ndarray, tc
         return make_solution(s, s.placement_prev, none, zeros, zeros, bound=math.inf, status="infeasible",
                              method="pyomo", started=t0, stats=stats, level=level)
     if not has_sol:
+        if fits:   # no solution from the solver: the previous placement at the best uniform level
+            a, lv = min(((allocate(reduce_levels(s, np.full(n, lv, dtype=np.int64))[0], s.placement_prev), lv)
+                         for lv in range(s.n_levels)), key=lambda al: al[0].cost)
+            stats["no_solver_solution"] = True
+            return make_solution(s, a.placement, a.served, a.tx_time, a.cpu_hz, bound=bound,
+                                 status="time_limit" if "time" in tc.lower() else "feasible", method="pyomo",
+                                 started=t0, stats=stats, level=np.where(a.served, lv, 0), gap=gap)
         return make_solution(s, s.placement_prev, none, zeros, zeros, bound=bound, status="bound_only",
                              method="pyomo", started=t0, stats=stats, level=level)
     d = read_level_decision(mdl, s, group, lvl)

@@ -82,3 +82,23 @@ def test_methods_at_1e_300_bits_warn_nothing_and_are_optimal(which, method):
     assert sol.status == "optimal", (sol.status, sol.bound, sol.objective)
     assert sol.bound <= optimum * (1 + 1e-9)
     assert optimum * (1 - 1e-9) <= sol.objective <= optimum * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("which", ["paper", "crowded", "menu"])
+def test_pyomo_at_1e_300_bits_keeps_a_decision_and_an_honest_bound(which):
+    """SCIP cannot take the model at 1e-300 bits (its coefficients pass SCIP's infinity; with a menu it
+    raised "error in input data" and the result was ``bound_only`` without a decision): the previous
+    placement's exact allocation (with a menu, at its best uniform level) is kept, ``feasible``."""
+    pytest.importorskip("pyomo")
+    pytest.importorskip("pyscipopt")
+    from wdtnopt import evaluate
+    from wdtnopt.solvers import solve
+
+    s, optimum = _at_1e_300(which)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = solve(s, method="pyomo")
+    assert sol.status in ("optimal", "feasible"), sol.stats
+    assert not evaluate(s, sol).violations and sol.objective >= optimum * (1 - 1e-9)
+    assert sol.bound <= optimum * (1 + 1e-9)
+    assert sol.status == "feasible" or sol.objective <= optimum * (1 + 1e-6)
