@@ -36,7 +36,8 @@ def _snapshots():
     storage_breached = s.replace(storage_bits=np.full(2, 1.0), allow_migration=False)   # infeasible
     d = s.to_dict()
     d["request"] = [False] * 4                                                          # objective 0
-    return [s, storage_breached, Snapshot.from_dict(d)]
+    from test_sixg import with_menu
+    return [s, storage_breached, Snapshot.from_dict(d), with_menu(tiny_snapshot(3, N=4, M=2), 1)]   # a menu: level
 
 
 @pytest.mark.parametrize("method", _methods())
@@ -47,6 +48,7 @@ def test_every_method_round_trips_through_json(method):
         statuses.add(sol.status.value)
         back = Solution.from_dict(json.loads(json.dumps(sol.to_dict())))
         assert back.to_dict() == sol.to_dict()
+        assert (back.level is None) == (s.level_ratio is None)
         assert back.asked_gap == sol.asked_gap is not None
         assert sol.status != "optimal" or sol.gap <= sol.asked_gap
     assert "infeasible" in statuses and "optimal" in statuses, statuses
