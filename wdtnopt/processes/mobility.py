@@ -811,6 +811,25 @@ def _is_number(v: Any) -> bool:
     return True
 
 
+def _longitude_difference(lon: np.ndarray, lon0: float) -> np.ndarray:
+    """``lon - lon0`` in degrees, taken the short way round: a difference beyond 180 degrees (a
+    track across the antimeridian, or longitudes given in [0, 360)) is wrapped into [-180, 180);
+    other differences are returned exactly as computed."""
+    d = np.asarray(lon, float) - lon0
+    with np.errstate(invalid="ignore"):
+        far = np.abs(d) > 180.0
+    return np.where(far, np.mod(d + 180.0, 360.0) - 180.0, d)
+
+
+def _median_longitude(lon: np.ndarray) -> float:
+    """The median of finite longitudes (degrees); for points spread over more than 180 degrees of
+    longitude (across the antimeridian), the median of their short-way offsets from the first."""
+    if float(np.max(lon) - np.min(lon)) <= 180.0:
+        return float(np.median(lon))
+    ref = float(lon[0])
+    return ref + float(np.median(_longitude_difference(lon, ref)))
+
+
 def project_lonlat(lon: np.ndarray, lat: np.ndarray, projection: str,
                    origin_lonlat: tuple[float, float] | None = None, area_m: float | None = None,
                    source: str = "records") -> tuple[np.ndarray, np.ndarray]:
@@ -818,7 +837,8 @@ def project_lonlat(lon: np.ndarray, lat: np.ndarray, projection: str,
 
     ``"local"``: equirectangular about the origin on the WGS 84 ellipsoid,
     ``x = N(lat0) cos(lat0) (lon - lon0)``, ``y = M(lat0) (lat - lat0)`` (radians; M and N the
-    meridional and prime-vertical radii of curvature at lat0); over a few kilometres its distances
+    meridional and prime-vertical radii of curvature at lat0; ``lon - lon0`` the short way round,
+    so a track across the antimeridian stays whole); over a few kilometres its distances
     are within 0.1 % of geodesic ones (docs/mobility.md). Any other string is a pyproj CRS, and the
     projected coordinates are shifted to the origin.
 
@@ -852,11 +872,11 @@ def project_lonlat(lon: np.ndarray, lat: np.ndarray, projection: str,
     if not ok.any():
         raise MobilityError(f"{source}: no finite lon_deg/lat_deg value")
     if projection == "local":
-        lon0, lat0 = origin_lonlat if origin_lonlat is not None else (float(np.median(lon[ok])), float(np.median(lat[ok])))
+        lon0, lat0 = origin_lonlat if origin_lonlat is not None else (_median_longitude(lon[ok]), float(np.median(lat[ok])))
         e2 = WGS84_F * (2 - WGS84_F)
         w = 1 - e2 * math.sin(math.radians(lat0)) ** 2
         m_radius, n_radius = WGS84_A_M * (1 - e2) / w ** 1.5, WGS84_A_M / math.sqrt(w)
-        x = math.radians(1.0) * n_radius * math.cos(math.radians(lat0)) * (lon - lon0)
+        x = math.radians(1.0) * n_radius * math.cos(math.radians(lat0)) * _longitude_difference(lon, lon0)
         y = math.radians(1.0) * m_radius * (lat - lat0)
     else:
         try:
