@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -59,3 +60,21 @@ def test_a_trace_replayed_across_the_antimeridian_keeps_every_record(tmp_path):
     tr = generate_trace(Scenario.paper(n_mus=2, n_bss=2), seed=0, slots=6, mobility=str(path))
     assert tr.mobility_report.counts.get("out_of_area", 0) == 0
     assert np.all(np.diff(tr.positions[:, 0, 0]) > 2.0)                  # driving east, slot by slot
+
+
+def test_failure_aware_policies_with_servers_failing_every_slot_warn_nothing():
+    from wdtnopt import simulate
+    from wdtnopt.policies.failure_aware import failure_within
+
+    # 1 - (1 - p)^H in exact rational arithmetic, p = 1 included (an MTBF of 1 ns, a 0.5 s slot)
+    for p in (0.0, 1e-12, 0.3, 1.0):
+        for h in (1, 3, 10):
+            exact = float(1 - (1 - Fraction(p)) ** h)
+            assert failure_within(p, h) == pytest.approx(exact, rel=1e-12, abs=1e-300)
+    sc = Scenario.paper(n_mus=4, n_bss=3, frame_slots=2, server_mtbf_s=1e-9, server_mttr_s=1.0)
+    tr = generate_trace(sc, seed=2, slots=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in ("oracle-fa", "lyapunov-fa"):
+            res = simulate(name, tr)
+            assert 0.0 <= res.failure_ratio <= 1.0 and np.isfinite(res.energy_per_mu_slot)

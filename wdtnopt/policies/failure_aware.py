@@ -65,8 +65,10 @@ _FEAS = 1e-9
 
 
 def failure_within(p_fail: Any, horizon: int) -> np.ndarray:
-    """P(an up server goes down within ``horizon`` slots): ``1 - (1 - p_fail)^horizon`` (per server)."""
-    return -np.expm1(horizon * np.log1p(-np.asarray(p_fail, float)))
+    """P(an up server goes down within ``horizon`` slots): ``1 - (1 - p_fail)^horizon`` (per server);
+    1 where ``p_fail`` is 1 (an MTBF far below the slot), where ``log1p(-1)`` is ``-inf``."""
+    with np.errstate(divide="ignore"):
+        return -np.expm1(horizon * np.log1p(-np.asarray(p_fail, float)))
 
 
 def restore_slots(trace: Any, assoc: np.ndarray) -> np.ndarray:
