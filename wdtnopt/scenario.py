@@ -77,7 +77,8 @@ class Scenario:
     thz_blockage_db: float = _param(30.0, "extra THz loss of a blocked (non-LOS) link (dB)", 0, 300)
     ris_elements: int = _param(0, "elements of the RIS beside each BS (0 = no RIS)", 0, 100_000_000)
     ris_offset_m: float = _param(50.0, "distance of each BS's RIS from the BS, towards the area centre (m)", 0, 1e6, lo_open=True)
-    ris_carrier_hz: float = _param(3.5e9, "carrier that sizes RIS elements ((lambda/2)^2) under the macro law (Hz)", 0, 1e13, lo_open=True)
+    ris_carrier_hz: float = _param(3.5e9, "carrier that sizes RIS elements ((lambda/2)^2) under the macro law (Hz), "
+                                   "100 MHz to 10 THz", 1e8, 1e13)
     semantic_levels: int = _param(0, "semantic compression levels per MU (0 = no menu: every sync sends data_bits)", 0, 64)
     semantic_ratio_min: float = _param(0.25, "ratio rho of the deepest level; level l sends rho_min^(l/(L-1)) of data_bits", 0, 1, lo_open=True)
     semantic_cycles_per_bit: float = _param(5.0, "MU extraction cycles per data bit at the deepest level (linear in l)", 0, 1e9)
