@@ -101,3 +101,67 @@ def test_a_ris_carrier_whose_element_gain_overflows_is_refused_by_name(tmp_path,
     assert np.isfinite(tr.gain).all() and np.isfinite(tr.noise_psd).all()
     snap = tr.snapshot(1)
     assert Snapshot.from_dict(snap.to_dict()).to_dict() == snap.to_dict()
+
+
+def test_a_band_so_narrow_that_the_snr_overflows_has_a_tiny_rate_and_every_policy_runs():
+    from decimal import Decimal, getcontext
+
+    from wdtnopt import simulate
+    from wdtnopt.physics import min_tx_time, rate
+
+    # B log2(1 + p g / (N0 B)) in 60-digit decimal arithmetic (no overflow there)
+    getcontext().prec = 60
+    p, b, n0, g = 0.2, 1e-300, 4e-21, 1e-10
+    snr = Decimal(p) * Decimal(g) / (Decimal(n0) * Decimal(b))
+    exact = float(Decimal(b) * (1 + snr).ln() / Decimal(2).ln())
+    assert rate(p, b, n0, g) == pytest.approx(exact, rel=1e-12)
+    assert rate(p, 1e6, n0, g) == pytest.approx(float(Decimal(1e6) * (1 + Decimal(p) * Decimal(g) / (Decimal(n0) * Decimal(1e6))).ln()
+                                                     / Decimal(2).ln()), rel=1e-12)
+    np.testing.assert_array_equal(rate(np.array([0.0, p]), b, n0, g), [0.0, rate(p, b, n0, g)])
+    assert min_tx_time(1e6, b, n0, g, p) > 1e300                  # no sync fits a deadline
+    # the whole toolkit on such a band: every request fails, no policy raises, nothing warns
+    tr = generate_trace(Scenario.paper(n_mus=3, n_bss=2, bandwidth_hz=1e-300), seed=1, slots=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in ("static", "follow", "oracle", "lyapunov"):
+            res = simulate(name, tr)
+            assert res.energy_per_mu_slot == 0.0 and res.failure_ratio == 1.0
+
+
+@pytest.mark.parametrize("field,value", [("area_m", 1e-300), ("hop_distance_m", 1e-300), ("hop_rate_bps", 1e-300)])
+def test_sizes_that_overflowed_hop_counts_or_transfer_times_are_refused_by_name(field, value):
+    from wdtnopt import ScenarioError
+
+    # hop_distance_m = 1e-300 cast an infinite hop count to int64 (garbage hops), hop_rate_bps =
+    # 1e-300 gave an infinite migration penalty that trace.snapshot's own check refused mid-run,
+    # area_m = 1e-300 cast infinite wall crossings of the mobility model
+    with pytest.raises(ScenarioError, match=field):
+        Scenario.paper(**{field: value})
+    # the lowest accepted values give finite, readable snapshots
+    sc = Scenario.paper(n_mus=3, n_bss=3, **{field: 1.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr = generate_trace(sc, seed=1, slots=3)
+        snap = tr.snapshot(1)
+    assert np.all(tr.hops >= 0) and np.isfinite(snap.migration_penalty).all()
+
+
+def test_a_thz_air_pressure_below_the_vapour_pressure_is_refused_by_name(capsys, tmp_path):
+    from wdtnopt import ScenarioError
+    from wdtnopt.processes.channels import water_vapor_mixing_ratio
+
+    thz = dict(thz_carrier_hz=300e9, bandwidth_hz=2e9, thz_temperature_k=350.0, thz_relative_humidity=1.0)
+    # Buck's saturation pressure at 350 K, 1 atm, by hand: 6.1121 (1.0007 + 3.46e-6 * 1013.25)
+    # exp(17.502 * 76.85 / 317.82) hPa = 421.2 hPa
+    p_w = 100 * 6.1121 * (1.0007 + 3.46e-6 * 1013.25) * math.exp(17.502 * 76.85 / 317.82)
+    assert water_vapor_mixing_ratio(350.0, 1.0, 101_325.0) == pytest.approx(p_w / 101_325.0, rel=1e-12)
+    with pytest.raises(ScenarioError, match="thz_pressure_pa"):
+        Scenario.paper(thz_pressure_pa=1e-300, **thz)                # overflowed the absorption lines
+    with pytest.raises(ScenarioError, match="thz_pressure_pa"):
+        Scenario.paper(thz_pressure_pa=40_000.0, **thz)
+    Scenario.paper(thz_pressure_pa=50_000.0, **thz)                  # above the vapour pressure
+    Scenario.paper(thz_pressure_pa=1e-300)                           # THz off: the field is unused
+    bad = tmp_path / "thz.toml"
+    bad.write_text("n_mus = 3\nn_bss = 2\nthz_carrier_hz = 3e11\nbandwidth_hz = 2e9\nthz_pressure_pa = 1e-300\n")
+    code, _, err = run_cli(["simulate", "--scenario", str(bad), "--slots", "2"], capsys)
+    assert code == 2 and "thz_pressure_pa" in err and len(err.strip().splitlines()) == 1

@@ -34,8 +34,22 @@ def energy_for_time(t, data_bits, bandwidth, noise_psd, gain):
 
 
 def rate(power, bandwidth, noise_psd, gain):
-    """Shannon rate ``B log2(1 + p g / (N0 B))`` (bit/s)."""
-    return bandwidth * np.log1p(np.asarray(power, dtype=float) * gain / (noise_psd * bandwidth)) / LN2
+    """Shannon rate ``B log2(1 + p g / (N0 B))`` (bit/s).
+
+    Where the SNR ``p g / (N0 B)`` overflows (a band so narrow that ``N0 B`` is below
+    ``p g / 1.8e308``), ``log1p(SNR) = log(p g / N0) - log(B)`` to double precision, which keeps the
+    rate finite (and tiny) instead of ``B * inf``."""
+    p = np.asarray(power, dtype=float)
+    with np.errstate(over="ignore", divide="ignore"):
+        snr = p * gain / (noise_psd * bandwidth)
+    r = bandwidth * np.log1p(snr) / LN2
+    over = np.isinf(snr) & np.isfinite(p * gain / noise_psd)
+    if np.any(over):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wide = bandwidth * (np.log(p * gain / noise_psd) - np.log(bandwidth)) / LN2
+        r = np.where(over, wide, r)
+        r = r[()] if r.ndim == 0 else r
+    return r
 
 
 def time_for_power(power, data_bits, bandwidth, noise_psd, gain):

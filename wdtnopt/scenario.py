@@ -37,7 +37,7 @@ class Scenario:
     # -- entities and time ---------------------------------------------------------------------
     n_mus: int = _param(30, "number of mobile users N", 1, 1_000_000)
     n_bss: int = _param(5, "number of base stations / edge servers M", 1, 10_000)
-    area_m: float = _param(1000.0, "side of the square service area (m)", 0, 1e6, lo_open=True)
+    area_m: float = _param(1000.0, "side of the square service area (m)", 1, 1e6)
     slot_s: float = _param(0.5, "slot length tau (s)", 0, 3600, lo_open=True)
     frame_slots: int = _param(10, "slots per frame K; placement changes only at frame starts", 1, 1_000_000)
     # -- mobility (Gauss-Markov) ---------------------------------------------------------------
@@ -89,9 +89,9 @@ class Scenario:
     # -- edge servers and backhaul -------------------------------------------------------------
     cpu_hz: float = _param(10e9, "CPU of each edge server (cycles/s)", 0, 1e15, lo_open=True)
     storage_factor: float = _param(1.5, "storage per server = ceil(factor * N / M) DTs of the largest size", 0, 1e6, lo_open=True)
-    hop_distance_m: float = _param(400.0, "backhaul hops between BSs = ceil(distance / this) (m)", 0, 1e6, lo_open=True)
+    hop_distance_m: float = _param(400.0, "backhaul hops between BSs = ceil(distance / this) (m)", 1, 1e6)
     hop_latency_s: float = _param(0.01, "backhaul latency per hop (s)", 0, 3600)
-    hop_rate_bps: float = _param(500e6, "backhaul rate per hop (bit/s)", 0, 1e15, lo_open=True)
+    hop_rate_bps: float = _param(500e6, "backhaul rate per hop (bit/s)", 1, 1e15)
     # -- objectives ----------------------------------------------------------------------------
     eps: float = _param(0.05, "target long-run failure ratio per MU", 0, 1)
     energy_ref_j: float = _param(0.01, "energy reference E_ref of the team reward (J)", 0, 1e6, lo_open=True)
@@ -116,6 +116,14 @@ class Scenario:
             if 0 < self.thz_carrier_hz < 100e9:
                 problems.append(("thz_carrier_hz", f"must be 0 (off) or in [1e+11, 4.5e+11] Hz (the absorption "
                                                    f"model's range), got {self.thz_carrier_hz!r}"))
+            if self.thz_carrier_hz > 0:
+                from .processes.channels import water_vapor_mixing_ratio
+                mu = water_vapor_mixing_ratio(self.thz_temperature_k, self.thz_relative_humidity, self.thz_pressure_pa)
+                if mu > 1:
+                    problems.append(("thz_pressure_pa", f"must exceed the water vapour pressure "
+                                                        f"{mu * self.thz_pressure_pa:.6g} Pa at thz_temperature_k and "
+                                                        f"thz_relative_humidity (a volume mixing ratio above 1), "
+                                                        f"got {self.thz_pressure_pa!r}"))
         if problems:
             raise ScenarioError(problems)
 
