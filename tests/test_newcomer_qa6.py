@@ -165,3 +165,16 @@ def test_a_thz_air_pressure_below_the_vapour_pressure_is_refused_by_name(capsys,
     bad.write_text("n_mus = 3\nn_bss = 2\nthz_carrier_hz = 3e11\nbandwidth_hz = 2e9\nthz_pressure_pa = 1e-300\n")
     code, _, err = run_cli(["simulate", "--scenario", str(bad), "--slots", "2"], capsys)
     assert code == 2 and "thz_pressure_pa" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("levels", [0, 3], ids=["no-menu", "menu"])
+def test_heuristics_on_a_server_too_slow_for_any_update_fail_every_request_quietly(levels):
+    from wdtnopt import simulate
+
+    # cycles / (1e-300 Hz / k) overflows to an infinite update time: nobody can be served
+    tr = generate_trace(Scenario.paper(n_mus=3, n_bss=2, cpu_hz=1e-300, semantic_levels=levels), seed=1, slots=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in ("static", "follow"):
+            res = simulate(name, tr)
+            assert res.energy_per_mu_slot == 0.0 and res.failure_ratio == 1.0

@@ -27,7 +27,7 @@ def equal_share_allocation(s: Snapshot, placement: np.ndarray | None = None) -> 
     while True:  # drop MUs that cannot make it and re-share among the rest (shares only grow)
         k = np.bincount(x[served], minlength=s.n_bss)
         cpu = np.where(served, s.cpu_hz[x] / np.maximum(k[x], 1), 0.0)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore"):
             compute = np.where(cpu > 0, s.cycles / np.where(cpu > 0, cpu, 1.0), np.inf)
         t_avail = s.deadline - s.relay[idx, x] - compute
         ok = served & (t_avail >= s.t_min) & (t_avail > 0)
@@ -54,7 +54,7 @@ def _equal_share_levels(s: Snapshot, x: np.ndarray) -> Decision:
         k = np.bincount(x[served], minlength=s.n_bss)
         cpu = np.where(served, s.cpu_hz[x] / np.maximum(k[x], 1), 0.0)
         cyc = s.cycles_per_bit[:, None] * data
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             compute = np.where(cpu[:, None] > 0, cyc / np.where(cpu[:, None] > 0, cpu[:, None], 1.0), np.inf)
             t_avail = s.deadline[:, None] - s.extraction_time_s - relay - compute
             ok = served[:, None] & s.level_allowed & (t_avail >= t_min) & (t_avail > 0)
