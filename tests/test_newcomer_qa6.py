@@ -178,3 +178,19 @@ def test_heuristics_on_a_server_too_slow_for_any_update_fail_every_request_quiet
         for name in ("static", "follow"):
             res = simulate(name, tr)
             assert res.energy_per_mu_slot == 0.0 and res.failure_ratio == 1.0
+
+
+def test_suite_csv_cells_of_numpy_floats_read_as_plain_numbers():
+    from pathlib import Path
+
+    from wdtnopt.benchmarks.suites import style
+
+    # a fresh run hands numpy floats to the CSV, a resumed one the plain floats read back from the
+    # task files: both must give the same text (numpy 2 writes repr(np.float64(x)) as "np.float64(x)")
+    row = [0.1, 2.5e-300, float("inf"), float("nan"), 3, "follow"]
+    fresh = style.csv_text(["a", "b", "c", "d", "e", "f"], [[np.float64(v) if isinstance(v, float) else v for v in row]])
+    resumed = style.csv_text(["a", "b", "c", "d", "e", "f"], [row])
+    assert fresh == resumed == "a,b,c,d,e,f\n0.1,2.5e-300,inf,nan,3,follow\n"
+    committed = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "resilience" / "resilience.csv"
+    if committed.exists():
+        assert "np." not in committed.read_text()

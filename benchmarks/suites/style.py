@@ -126,6 +126,7 @@ def csv_text(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
 
 
 def _fmt(v: Any) -> Any:
-    if isinstance(v, float):
+    if isinstance(v, float):   # numpy's float64 too: its repr under numpy 2 is "np.float64(...)"
+        v = float(v)
         return repr(v) if np.isfinite(v) else ("nan" if np.isnan(v) else ("inf" if v > 0 else "-inf"))
     return v
