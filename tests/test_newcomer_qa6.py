@@ -194,3 +194,13 @@ def test_suite_csv_cells_of_numpy_floats_read_as_plain_numbers():
     committed = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "resilience" / "resilience.csv"
     if committed.exists():
         assert "np." not in committed.read_text()
+
+
+@pytest.mark.parametrize("slot", [1.5, 1.0, True, "1", np.float64(1.0)])
+def test_a_slot_that_is_not_an_integer_is_named_not_truncated(slot):
+    from wdtnopt import WdtnoptError
+
+    tr = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=4)
+    with pytest.raises(WdtnoptError, match="slot: expected an integer"):
+        tr.snapshot(slot)                    # int() read 1.5 / True / "1" as slot 1
+    assert tr.snapshot(np.int64(1)).to_dict() == tr.snapshot(1).to_dict()

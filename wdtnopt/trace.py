@@ -207,12 +207,13 @@ class Trace:
         Raises
         ------
         WdtnoptError
-            If ``t`` is out of range; :class:`~wdtnopt.errors.SnapshotError` if a given array has
+            If ``t`` is not an integer in range; :class:`~wdtnopt.errors.SnapshotError` if a given array has
             the wrong shape or values (every wrong field is named).
         """
-        if not 0 <= int(t) < self.slots:
+        if (isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer))
+                or not 0 <= t < self.slots):   # 1.5, True or "1" are no slot (int() read them as 1)
             from .errors import WdtnoptError
-            raise WdtnoptError(f"slot: expected 0 <= slot < {self.slots}, got {t}")
+            raise WdtnoptError(f"slot: expected an integer 0 <= slot < {self.slots}, got {t!r}")
         t = int(t)
         n = self.n_mus
         fp = failure_penalty
