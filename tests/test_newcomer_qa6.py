@@ -204,3 +204,25 @@ def test_a_slot_that_is_not_an_integer_is_named_not_truncated(slot):
     with pytest.raises(WdtnoptError, match="slot: expected an integer"):
         tr.snapshot(slot)                    # int() read 1.5 / True / "1" as slot 1
     assert tr.snapshot(np.int64(1)).to_dict() == tr.snapshot(1).to_dict()
+
+
+def test_json_and_toml_files_saved_with_a_byte_order_mark_read_as_without(tmp_path, capsys):
+    from wdtnopt import Snapshot
+    from wdtnopt.benchmarks.suites.runner import load_config
+    from wdtnopt.testing import tiny_snapshot
+
+    bom = b"\xef\xbb\xbf"   # what Notepad and spreadsheets write as "UTF-8"
+    (tmp_path / "s.toml").write_bytes(bom + b"n_mus = 3\nn_bss = 2\n")
+    (tmp_path / "s.json").write_bytes(bom + b'{"n_mus": 3, "n_bss": 2}')
+    want = Scenario.paper(n_mus=3, n_bss=2)
+    assert Scenario.load(tmp_path / "s.toml") == want and Scenario.load(tmp_path / "s.json") == want
+    snap = tiny_snapshot(0)
+    plain = tmp_path / "snap.json"
+    snap.save(plain)
+    marked = tmp_path / "snap_bom.json"
+    marked.write_bytes(bom + plain.read_bytes())
+    assert Snapshot.load(marked).to_dict() == snap.to_dict()
+    code, out, err = run_cli(["solve", str(marked)], capsys)
+    assert code == 0 and err == "" and "optimal" in out
+    (tmp_path / "p.toml").write_bytes(bom + b'base = "smoke"\nslots = 7\n')
+    assert load_config("sixg", tmp_path / "p.toml")["slots"] == 7

@@ -46,10 +46,12 @@ def _umask() -> int:
 
 
 def read_text(path: str | os.PathLike[str], error: Callable[[list[tuple[str, str]]], Exception]) -> str:
-    """A UTF-8 text file's contents; a missing, unreadable or binary file raises ``error`` naming it."""
+    """A UTF-8 text file's contents; a missing, unreadable or binary file raises ``error`` naming it.
+    A leading byte-order mark (what Windows editors and spreadsheets write as "UTF-8") is dropped, as
+    the CSV reader drops it, so JSON and TOML files saved that way read as without it."""
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise error([(str(path), f"cannot read file: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError:

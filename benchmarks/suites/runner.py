@@ -65,7 +65,7 @@ def load_config(suite: str, preset: str | os.PathLike[str]) -> dict[str, Any]:
     if not path.is_file():
         raise WdtnoptError(f"preset: expected one of {', '.join(presets)} or a TOML file, got {name!r}")
     try:
-        overrides = tomllib.loads(path.read_text(encoding="utf-8"))
+        overrides = tomllib.loads(path.read_text(encoding="utf-8-sig"))   # a BOM is dropped
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise WdtnoptError(f"preset {path}: not valid TOML ({exc})") from None
     overrides.pop("suite", None)
