@@ -226,3 +226,23 @@ def test_json_and_toml_files_saved_with_a_byte_order_mark_read_as_without(tmp_pa
     assert code == 0 and err == "" and "optimal" in out
     (tmp_path / "p.toml").write_bytes(bom + b'base = "smoke"\nslots = 7\n')
     assert load_config("sixg", tmp_path / "p.toml")["slots"] == 7
+
+
+@pytest.mark.parametrize("algo", ["beta-happo", "gaussian-happo", "beta-mappo"])
+def test_training_on_one_sample_per_iteration_keeps_the_networks_finite(algo):
+    torch = pytest.importorskip("torch")
+    from wdtnopt.agents.trainer import Trainer
+
+    # n_envs = rollout_steps = 1: one advantage per iteration, whose std() is NaN; the NaN spread
+    # to every weight and the next rollout's sampling raised "probability tensor contains nan"
+    tr = Trainer(algo, Scenario.paper(n_mus=2, n_bss=1), seed=0,
+                 config={"n_envs": 1, "rollout_steps": 1, "episode_slots": 3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)       # torch: "std(): degrees of freedom is <= 0"
+        for _ in range(4):
+            stats = tr.train_iteration()
+    weights = list(tr.agent.actors.parameters()) + list(tr.agent.critic.parameters())
+    assert weights and all(bool(torch.isfinite(w).all()) for w in weights)
+    assert math.isfinite(stats["reward"]) and math.isfinite(stats["policy_loss"])
+    ev = tr.evaluate_policy(episodes=1)
+    assert all(math.isfinite(v) for v in ev.values())

@@ -200,6 +200,8 @@ class HAPPO:
         cfg = self.cfg
         adv = gae(buf.rewards, buf.values, buf.next_values, buf.dones, cfg.gamma, cfg.gae_lambda).reshape(-1)
         returns = adv + buf.values.reshape(-1)
+        if adv.numel() < 2:   # one sample (n_envs = rollout_steps = 1): no spread to scale by (std is NaN)
+            return torch.zeros_like(adv), returns
         return (adv - adv.mean()) / (adv.std() + 1e-8), returns
 
     def agent_batch(self, buf: RolloutBuffer, kind: str, i: int) -> dict[str, torch.Tensor]:
@@ -343,7 +345,7 @@ class HAPPO:
                 else:
                     lf = (bs_used[:, i, :] * log_r["mu"].T).sum(1)
                 factor = (lf + log_r["controller"]).exp()
-                factor_std.append(float(factor.std()))
+                factor_std.append(float(factor.std()) if factor.numel() > 1 else 0.0)   # one sample: no spread
             diags.append(self.update_agent(kind, i, batch, local[kind][i], factor))
             with torch.no_grad():
                 log_r[kind][i] = self.log_prob_one(kind, i, batch, entropy=False)[0] - batch["logp"]
