@@ -246,3 +246,24 @@ def test_training_on_one_sample_per_iteration_keeps_the_networks_finite(algo):
     assert math.isfinite(stats["reward"]) and math.isfinite(stats["policy_loss"])
     ev = tr.evaluate_policy(episodes=1)
     assert all(math.isfinite(v) for v in ev.values())
+
+
+def test_a_mu_level_that_is_not_a_number_or_a_mistyped_key_is_named_and_nothing_steps():
+    from wdtnopt import WdtnoptError
+    from wdtnopt.env import parallel_env
+
+    e = parallel_env(scenario=Scenario.paper(n_mus=3, n_bss=2, semantic_levels=3), seed=0, slots=10)
+    e.reset(seed=0)
+    acts = {a: e.action_space(a).sample() for a in e.agents}
+    t0 = e.sim.t
+    # "x" / None / NaN were a ValueError or TypeError from int(); [1, 2] and "levle" passed silently
+    for bad, field in [({"power": [0.1], "level": "x"}, r"\['level'\]"), ({"power": [0.1], "level": None}, r"\['level'\]"),
+                       ({"power": [0.1], "level": float("nan")}, r"\['level'\]"),
+                       ({"power": [0.1], "level": [1, 2]}, r"\['level'\]"),
+                       ({"power": [0.1], "levle": 2}, "unknown key")]:
+        with pytest.raises(WdtnoptError, match=r"actions\['mu_1'\]" + ".*" + field):
+            e.step({**acts, "mu_1": bad})
+        assert e.sim.t == t0                       # nothing stepped
+    # the space's own samples (np.int64 levels) and plain ints still step
+    e.step({**acts, "mu_1": {"power": np.array([0.1], np.float32), "level": 2}})
+    assert e.sim.t == t0 + 1

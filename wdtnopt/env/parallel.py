@@ -207,8 +207,20 @@ class WdtnParallelEnv(ParallelEnv):
         for i in range(n):
             a = actions.get(f"mu_{i}")
             if isinstance(a, dict):
+                extra = sorted(str(k) for k in a if k not in ("power", "level"))
+                if extra:   # a typo such as "levle" would otherwise mean level 0
+                    raise WdtnoptError(f"actions['mu_{i}']: unknown key(s) {', '.join(map(repr, extra))}; "
+                                       "expected 'power' and 'level'")
                 out[f"mu_{i}"] = a.get("power", 0.0)
-                level[i] = int(np.clip(int(np.asarray(a.get("level", 0)).reshape(-1)[0]), 0, L - 1))
+                raw = a.get("level", 0)
+                try:
+                    v = np.asarray(raw, float).reshape(-1)
+                except (TypeError, ValueError):
+                    v = np.array([np.nan, np.nan])
+                if v.size != 1 or not np.isfinite(v[0]):   # a word, None, NaN or several values
+                    raise WdtnoptError(f"actions['mu_{i}']['level']: expected one level number (Discrete({L})), "
+                                       f"got {type(raw).__name__} {raw!r:.60}")
+                level[i] = int(np.clip(int(v[0]), 0, L - 1))
         lv = self.trace.levels
         ok = lv["level_accuracy"][np.arange(n), level] >= lv["min_accuracy"]
         return out, np.where(ok, level, 0)
