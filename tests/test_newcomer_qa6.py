@@ -267,3 +267,20 @@ def test_a_mu_level_that_is_not_a_number_or_a_mistyped_key_is_named_and_nothing_
     # the space's own samples (np.int64 levels) and plain ints still step
     e.step({**acts, "mu_1": {"power": np.array([0.1], np.float32), "level": 2}})
     assert e.sim.t == t0 + 1
+
+
+def test_a_lyapunov_price_beyond_what_a_snapshot_holds_is_named_before_the_run(capsys):
+    from wdtnopt import WdtnoptError, simulate
+    from wdtnopt.policies.lyapunov import LyapunovPolicy
+
+    # V = 1e-308: (Q + theta) / V = inf, refused mid-run as "invalid snapshot: failure_penalty"
+    tr = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=1, slots=4)
+    for kw in (dict(V=1e-308), dict(V=1e-300, theta=1e300)):
+        with pytest.raises(WdtnoptError, match="^V, theta: "):
+            simulate(LyapunovPolicy(**kw), tr)
+    code, _, err = run_cli(["simulate", "--policy", "lyapunov-fa", "--V", "1e-308", "--n-mus", "3", "--n-bss", "2",
+                            "--slots", "3"], capsys)
+    assert code == 2 and err.startswith("error: V, theta: ") and len(err.strip().splitlines()) == 1
+    # the largest price that a run can reach is (Q0 + slots + theta) / V: just inside the limit runs
+    res = simulate(LyapunovPolicy(V=1e-297, theta=0.0, initial_price=0.0), tr)   # at most 4 / 1e-297 J
+    assert 0.0 <= res.failure_ratio <= 1.0

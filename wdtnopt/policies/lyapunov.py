@@ -212,6 +212,9 @@ class MyopicOraclePolicy(SnapshotSolverPolicy):
         return np.broadcast_to(np.asarray(p, dtype=float), (self.trace.n_mus,)).copy()
 
 
+_PRICE_LIMIT_J = 1e300   # the largest failure price the drift-plus-penalty rule may set (J)
+
+
 class LyapunovPolicy(SnapshotSolverPolicy):
     """Drift-plus-penalty: failure price ``(Q_n + theta) / V`` with per-MU virtual queues of target ``eps``.
 
@@ -281,6 +284,12 @@ class LyapunovPolicy(SnapshotSolverPolicy):
         p0 = trace.scenario.failure_price if self.initial_price is None else self.initial_price
         # the queues start where the price is p0 (never below the floor theta / V)
         self.Q0 = np.full(n, max(self.V * p0 - self.theta, 0.0))
+        # a queue grows by at most 1 a slot: the price (Q + theta) / V stays below this on the trace
+        top = (float(self.Q0.max(initial=0.0)) + trace.slots + self.theta) / self.V
+        if not top <= _PRICE_LIMIT_J:   # e.g. V = 1e-308: an infinite price, which no snapshot holds
+            raise WdtnoptError(f"V, theta: the failure price (Q + theta) / V can reach {top:.3g} J on this trace "
+                               f"(V = {self.V!r}, theta = {self.theta!r}), beyond {_PRICE_LIMIT_J:g} J that "
+                               "snapshots and sums of prices hold; use a larger V or a smaller theta")
         self.Q = self.Q0.copy()
         self.backlog = np.zeros(trace.slots)
         self._t = 0
