@@ -284,3 +284,17 @@ def test_a_lyapunov_price_beyond_what_a_snapshot_holds_is_named_before_the_run(c
     # the largest price that a run can reach is (Q0 + slots + theta) / V: just inside the limit runs
     res = simulate(LyapunovPolicy(V=1e-297, theta=0.0, initial_price=0.0), tr)   # at most 4 / 1e-297 J
     assert 0.0 <= res.failure_ratio <= 1.0
+
+
+def test_an_oracle_failure_price_near_the_float_limit_is_named():
+    from wdtnopt import WdtnoptError, simulate
+    from wdtnopt.policies.lyapunov import MyopicOraclePolicy
+
+    # 1e308 passed the check and priced a migration at slots x lam x 1e308 = inf: a SnapshotError mid-run
+    tr = generate_trace(Scenario.paper(n_mus=3, n_bss=2, hop_rate_bps=1e6), seed=1, slots=4)
+    with pytest.raises(WdtnoptError, match="^failure_price: expected a number in"):
+        MyopicOraclePolicy(failure_price=1e308)
+    with pytest.raises(WdtnoptError, match="^failure_price: "):
+        MyopicOraclePolicy(failure_price=[1.0, 1e301, 0.0])
+    res = simulate(MyopicOraclePolicy(failure_price=1e300), tr)       # the limit itself runs
+    assert res.failure_ratio == 0.0

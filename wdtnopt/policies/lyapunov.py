@@ -169,6 +169,11 @@ class SnapshotSolverPolicy(Policy):
         return {"solve_calls": self.solve_calls, "non_optimal_solves": self.non_optimal}
 
 
+# the largest failure price a policy may set (J): snapshots hold finite prices, and sums of a
+# million of them, or a migration priced at several slots of failures, must stay finite too
+_PRICE_LIMIT_J = 1e300
+
+
 class MyopicOraclePolicy(SnapshotSolverPolicy):
     """One-slot optimum at a fixed failure price: by default ``eta * E_ref`` (the team reward's).
 
@@ -196,9 +201,10 @@ class MyopicOraclePolicy(SnapshotSolverPolicy):
         super().__init__(**options)
         if failure_price is not None:
             price = np.asarray(failure_price, dtype=float)
-            if price.ndim > 1 or not (np.isfinite(price).all() and (price >= 0).all()):
-                raise WdtnoptError("failure_price: expected a finite number >= 0 or a 1-D array of them, "
-                                   f"got {failure_price!r}")
+            if price.ndim > 1 or not (np.isfinite(price).all() and (price >= 0).all()
+                                      and (price <= _PRICE_LIMIT_J).all()):
+                raise WdtnoptError(f"failure_price: expected a number in [0, {_PRICE_LIMIT_J:g}] J or a 1-D array of "
+                                   f"them, got {failure_price!r}")
             failure_price = price
         self._price = failure_price
 
@@ -210,9 +216,6 @@ class MyopicOraclePolicy(SnapshotSolverPolicy):
     def failure_price(self) -> np.ndarray:
         p = self.trace.scenario.failure_price if self._price is None else self._price
         return np.broadcast_to(np.asarray(p, dtype=float), (self.trace.n_mus,)).copy()
-
-
-_PRICE_LIMIT_J = 1e300   # the largest failure price the drift-plus-penalty rule may set (J)
 
 
 class LyapunovPolicy(SnapshotSolverPolicy):
