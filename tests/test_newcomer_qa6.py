@@ -298,3 +298,18 @@ def test_an_oracle_failure_price_near_the_float_limit_is_named():
         MyopicOraclePolicy(failure_price=[1.0, 1e301, 0.0])
     res = simulate(MyopicOraclePolicy(failure_price=1e300), tr)       # the limit itself runs
     assert res.failure_ratio == 0.0
+
+
+def test_a_scenario_file_with_per_server_lists_for_the_cli_n_bss_loads(tmp_path, capsys):
+    # the file was checked at the default n_bss = 5 before --n-bss 2 replaced it, so per-server
+    # lists of 2 values were refused ("a list of n_bss = 5 numbers, got 2 values")
+    path = tmp_path / "two.toml"
+    path.write_text("server_mtbf_s = [100.0, 0.0]\nserver_mttr_s = [5.0, 7.0]\n")
+    sc = Scenario.load(path, n_bss=2, n_mus=3)
+    assert sc == Scenario.paper(n_mus=3, n_bss=2, server_mtbf_s=[100.0, 0.0], server_mttr_s=[5.0, 7.0])
+    code, out, err = run_cli(["snapshot", "--scenario", str(path), "--n-bss", "2", "--n-mus", "3", "--slots", "2",
+                              "-o", str(tmp_path / "s.json")], capsys)
+    assert code == 0 and err == ""
+    # the file's lists against another --n-bss: one line naming the field and the size asked for
+    code, _, err = run_cli(["simulate", "--scenario", str(path), "--n-bss", "3", "--slots", "2"], capsys)
+    assert code == 2 and "server_mtbf_s" in err and "n_bss = 3" in err and len(err.strip().splitlines()) == 1

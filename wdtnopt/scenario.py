@@ -160,13 +160,16 @@ class Scenario:
         return cls(**data)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "Scenario":
+    def load(cls, path: str | os.PathLike[str], **overrides: Any) -> "Scenario":
         """Read a TOML (``.toml``) or JSON (any other suffix) file of parameters.
 
         Parameters
         ----------
         path : str or os.PathLike
             A flat table of scenario fields; missing fields keep their defaults.
+        **overrides
+            Fields that replace the file's before it is checked (``n_bss=3`` with per-server
+            lists of 3 values in the file, as ``--n-bss`` of the command line).
 
         Returns
         -------
@@ -177,24 +180,11 @@ class Scenario:
         ScenarioError
             If the file cannot be read or parsed, or names an unknown field or a bad value.
         """
-        path = Path(path)
-        text = read_text(path, ScenarioError)
-        if path.suffix.lower() == ".toml":
-            import tomllib
-            try:
-                data = tomllib.loads(text)
-            except tomllib.TOMLDecodeError as exc:
-                raise ScenarioError([(str(path), f"invalid TOML: {exc}")]) from None
-        else:
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ScenarioError([(str(path), f"invalid JSON: {exc}")]) from None
-        if isinstance(data, dict) and isinstance(data.get("scenario"), dict) and len(data) == 1:
-            data = data["scenario"]  # a [scenario] table is accepted too
-        return cls.from_dict(data)
+        data = _read_table(Path(path))
+        return cls.from_dict({**data, **overrides} if overrides and isinstance(data, dict) else data)
 
     def to_dict(self) -> dict[str, Any]:
+
         return dataclasses.asdict(self)
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -317,3 +307,23 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, int):
         return str(v)
     return repr(float(v))
+
+
+def _read_table(path: Path) -> Any:
+    """The parsed contents of a scenario file (TOML by suffix, else JSON); a ``[scenario]`` table
+    alone is unwrapped. Unparsable files raise ``ScenarioError`` naming the file."""
+    text = read_text(path, ScenarioError)
+    if path.suffix.lower() == ".toml":
+        import tomllib
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ScenarioError([(str(path), f"invalid TOML: {exc}")]) from None
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ScenarioError([(str(path), f"invalid JSON: {exc}")]) from None
+    if isinstance(data, dict) and isinstance(data.get("scenario"), dict) and len(data) == 1:
+        data = data["scenario"]  # a [scenario] table is accepted too
+    return data

@@ -23,8 +23,7 @@ def load_scenario(spec: str, n_mus: int | None = None, n_bss: int | None = None)
         return Scenario.paper(**overrides)
     if not Path(spec).is_file():
         raise WdtnoptError(f"--scenario: expected 'paper' or an existing .toml/.json file, got {spec!r}")
-    sc = Scenario.load(spec)
-    return sc.replace(**overrides) if overrides else sc
+    return Scenario.load(spec, **overrides)   # per-server lists in the file may then match --n-bss
 
 
 def scenario_options(f: Any) -> Any:
