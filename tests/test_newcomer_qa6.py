@@ -313,3 +313,52 @@ def test_a_scenario_file_with_per_server_lists_for_the_cli_n_bss_loads(tmp_path,
     # the file's lists against another --n-bss: one line naming the field and the size asked for
     code, _, err = run_cli(["simulate", "--scenario", str(path), "--n-bss", "3", "--slots", "2"], capsys)
     assert code == 2 and "server_mtbf_s" in err and "n_bss = 3" in err and len(err.strip().splitlines()) == 1
+
+
+def _boundary_scenarios():
+    """(field, value, scenario) at both ends of every field's documented range (the open end
+    nudged inside), with the option the field belongs to switched on."""
+    import dataclasses
+
+    from wdtnopt import ScenarioError
+
+    out = []
+    for f in dataclasses.fields(Scenario):
+        md = f.metadata
+        if f.name in ("n_mus", "n_bss") or "lo" not in md:
+            continue
+        for v, is_open in ((md["lo"], md["lo_open"]), (md["hi"], md["hi_open"])):
+            if not math.isfinite(v):
+                continue
+            if is_open:
+                v = (v * (1 + 1e-12) if v > 0 else 1e-300) if v == md["lo"] else v * (1 - 1e-12)
+            if isinstance(f.default, int) and not isinstance(f.default, bool):
+                v = int(v)
+            kw = {"n_mus": 3, "n_bss": 2, f.name: v}
+            if f.name.startswith("thz_") and f.name != "thz_carrier_hz":
+                kw.update(thz_carrier_hz=300e9, bandwidth_hz=2e9)
+            if f.name.startswith("ris_"):
+                kw.setdefault("ris_elements", 64)
+            if f.name.startswith(("semantic_", "mu_")):
+                kw.setdefault("semantic_levels", 3)
+            if f.name in ("server_mttr_s", "self_healing", "failure_detection_s", "backup_site"):
+                kw.setdefault("server_mtbf_s", 5.0)
+            try:
+                out.append(pytest.param(Scenario.paper(**kw), id=f"{f.name}={v!r}"))
+            except ScenarioError:
+                pass    # an end that a cross-field rule refuses (data_bits_min = 1e12 > data_bits_max)
+    return out
+
+
+@pytest.mark.parametrize("sc", _boundary_scenarios())
+def test_every_scenario_field_at_the_ends_of_its_range_gives_a_usable_trace(sc):
+    from wdtnopt import Snapshot, simulate
+
+    # a value the scenario accepts must give finite data, a snapshot that reads back, and a run
+    # (found here: ris_carrier_hz, thz_pressure_pa, bandwidth_hz, hop_*, area_m near 0)
+    tr = generate_trace(sc, seed=1, slots=3)
+    assert np.isfinite(tr.gain).all() and np.isfinite(tr.noise_psd).all() and np.isfinite(tr.positions).all()
+    snap = tr.snapshot(1)
+    assert Snapshot.from_dict(snap.to_dict()).to_dict() == snap.to_dict()
+    res = simulate("follow", tr)
+    assert np.isfinite(res.energy_per_mu_slot) and 0.0 <= res.failure_ratio <= 1.0
