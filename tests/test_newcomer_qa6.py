@@ -362,3 +362,15 @@ def test_every_scenario_field_at_the_ends_of_its_range_gives_a_usable_trace(sc):
     assert Snapshot.from_dict(snap.to_dict()).to_dict() == snap.to_dict()
     res = simulate("follow", tr)
     assert np.isfinite(res.energy_per_mu_slot) and 0.0 <= res.failure_ratio <= 1.0
+
+
+def test_python_dash_m_wdtnopt_is_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    # "No module named wdtnopt.__main__" before; errors keep the CLI's one line and exit code 2
+    ok = subprocess.run([sys.executable, "-m", "wdtnopt", "--version"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "wdtnopt, version" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "wdtnopt", "solve", str(tmp_path / "none.json")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
