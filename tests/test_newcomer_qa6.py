@@ -374,3 +374,18 @@ def test_python_dash_m_wdtnopt_is_the_command_line(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "wdtnopt", "solve", str(tmp_path / "none.json")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("origin", [(11.5, 100.0), (11.5, float("nan")), ("a", 1.0), (1.0,)])
+def test_an_origin_that_is_not_a_lon_lat_pair_is_named(tmp_path, origin):
+    from wdtnopt import MobilityError
+
+    # latitude 100 projected every record to x = -0 (cos of 100 deg), NaN dropped every record,
+    # ("a", 1) and (1,) were numpy's UFuncTypeError and an unpacking ValueError
+    lon, lat = _track(11.5)
+    path = tmp_path / "t.csv"
+    _write(path, lon, lat, wrap=False)
+    with pytest.raises(MobilityError, match="origin_lonlat: expected"):
+        read_table(path, projection="local", origin_lonlat=origin, area_m=1000.0)
+    good = read_table(path, projection="local", origin_lonlat=(11.5, 52.0), area_m=1000.0)
+    assert good.x_m.min() == 0.0 and abs(good.y_m.min()) < 1e-9      # the origin becomes (0, 0)

@@ -864,10 +864,20 @@ def project_lonlat(lon: np.ndarray, lat: np.ndarray, projection: str,
     Raises
     ------
     MobilityError
-        No finite point, pyproj missing or the CRS unknown.
+        No finite point, an ``origin_lonlat`` that is not two finite degrees (latitude in [-90, 90]),
+        pyproj missing or the CRS unknown.
     """
     lon = np.asarray(lon, float)
     lat = np.asarray(lat, float)
+    if origin_lonlat is not None:
+        try:
+            lon0, lat0 = (float(v) for v in origin_lonlat)
+        except (TypeError, ValueError):
+            lon0 = lat0 = math.nan
+        if not (math.isfinite(lon0) and -90.0 <= lat0 <= 90.0):
+            raise MobilityError(f"{source}: origin_lonlat: expected (lon_deg, lat_deg), two finite degrees with the "
+                                f"latitude in [-90, 90], got {origin_lonlat!r}")
+        origin_lonlat = (lon0, lat0)
     ok = np.isfinite(lon) & np.isfinite(lat)
     if not ok.any():
         raise MobilityError(f"{source}: no finite lon_deg/lat_deg value")
