@@ -992,7 +992,8 @@ incumbent's scale, with the cut shares found so far: cut coefficients far below 
 MAX_RESCALES = 64
 PRIMAL_SEED_MIN_PAIRS = 500
 """``primal_seed="auto"`` runs the fast method for a start on snapshots with N M at least this (the
-default scenario's 50 x 5, 250 pairs, is solved without it)."""
+default scenario's 50 x 5, 250 pairs, is solved without it); at least this, the exchange search
+takes ``exchange_candidates_large`` and the rows ``server_prices_large``."""
 PRIMAL_SEED_SHARE = 0.25
 """Share of the time left that the fast start may take (with a ``time_limit``)."""
 SHORT_LIMIT_S_PER_PAIR = 2e-3
@@ -1211,7 +1212,9 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
         # rows per server that make the master's energy of a served set nearly exact, so that one
         # round proves what the start found
         t_x = time.process_time()
-        placement = _exchange_search(s, pd, best, deadline, opts.exchange_candidates,
+        large = s.n_mus * M >= PRIMAL_SEED_MIN_PAIRS   # (large or loaded: fast's decision is the start)
+        placement = _exchange_search(s, pd, best, deadline,
+                                     opts.exchange_candidates_large if large else opts.exchange_candidates,
                                      lambda ns, ms, lam: master.server_dual_terms(ns, ms, lam / master.ref) * master.ref)
         improved = False
         if placement is not None and fits_storage(s, placement):
@@ -1225,12 +1228,13 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
                 closed_at_root = lb >= ub - gap * abs(ub)
                 improved = True
         stats["exchange_s"] = time.process_time() - t_x
-        if improved and not closed_at_root and opts.server_prices:
+        factors = opts.server_prices_large if large else opts.server_prices
+        if improved and not closed_at_root and factors:
             lam_root = master.root_cpu_prices()
             on = np.flatnonzero(lam_root > 0)
-            k = len(opts.server_prices)
+            k = len(factors)
             stats["server_rows"] = master.server_rows(
-                np.repeat(on, k), np.repeat(lam_root[on], k) * np.tile(np.asarray(opts.server_prices), on.size))
+                np.repeat(on, k), np.repeat(lam_root[on], k) * np.tile(np.asarray(factors), on.size))
             if stats["server_rows"]:
                 # HiGHS's presolve of the dense rows costs more than it saves (BENCHMARKS.md)
                 master.h.setOptionValue("presolve", "off")

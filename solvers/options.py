@@ -142,10 +142,16 @@ class ExactOptions(SolverOptions):
     ``server_prices``, before branching."""
     exchange_candidates: int = 50
     """The exchanges (best first-order estimates) the exchange search evaluates per round (>= 0)."""
+    exchange_candidates_large: int = 500
+    """``exchange_candidates`` on snapshots with N M >= 500 (those ``primal_seed="auto"`` starts from
+    the fast method, and fast's continuations on loaded snapshots; >= 0; docs/solvers.md, "Loop")."""
     server_prices: tuple[float, ...] = tuple(2.0 ** (k / 14) for k in range(-14, 15))
     """With the exchange search: per server, one row bounding its served set's energy below by the
     allocation's Lagrangian dual function at its root CPU price times each of these factors
     (dimensionless, > 0; ``()``: none; docs/solvers.md, "Per-server price rows")."""
+    server_prices_large: tuple[float, ...] = ()
+    """``server_prices`` on snapshots with N M >= 500 (default none: there the rows cost more MILP
+    time than they save; BENCHMARKS.md, "fast's continuation in exact on loaded 100 x 10")."""
     hull_rounds: int = 0
     """When the root leaves the gap open: at most this many rounds of Fenchel cuts of each server's
     convex hull of (served set, energy) at the root LP's solution (solvers/server_hull.py; >= 0,
@@ -187,12 +193,15 @@ class ExactOptions(SolverOptions):
             bad.append(f"exchange_gap must be a number >= 0 or None, got {self.exchange_gap!r}")
         if not (isinstance(self.exchange_candidates, int) and self.exchange_candidates >= 0):
             bad.append(f"exchange_candidates must be an integer >= 0, got {self.exchange_candidates!r}")
-        sp = self.server_prices
-        factors = [as_field_type(c, float) for c in sp] if isinstance(sp, tuple) else [(None, "a tuple")]
-        if not all(want is None and math.isfinite(c) and c > 0 for c, want in factors):
-            bad.append(f"server_prices must be a tuple of numbers > 0, got {sp!r}")
-        else:
-            object.__setattr__(self, "server_prices", tuple(c for c, _ in factors))
+        if not (isinstance(self.exchange_candidates_large, int) and self.exchange_candidates_large >= 0):
+            bad.append(f"exchange_candidates_large must be an integer >= 0, got {self.exchange_candidates_large!r}")
+        for name in ("server_prices", "server_prices_large"):
+            sp = getattr(self, name)
+            factors = [as_field_type(c, float) for c in sp] if isinstance(sp, tuple) else [(None, "a tuple")]
+            if not all(want is None and math.isfinite(c) and c > 0 for c, want in factors):
+                bad.append(f"{name} must be a tuple of numbers > 0, got {sp!r}")
+            else:
+                object.__setattr__(self, name, tuple(c for c, _ in factors))
         if not (isinstance(self.hull_rounds, int) and self.hull_rounds >= 0):
             bad.append(f"hull_rounds must be an integer >= 0, got {self.hull_rounds!r}")
         if not (isinstance(self.mip_gap_share, (int, float)) and 0 < self.mip_gap_share < 1):

@@ -211,3 +211,36 @@ def test_bad_exchange_options_name_their_field() -> None:
         ExactOptions(server_prices=(1.0, 0.0))
     with pytest.raises(SolverError, match="server_prices"):
         ExactOptions(server_prices=[1.0])
+
+
+def test_large_snapshots_take_the_large_exchange_options(monkeypatch) -> None:
+    """At N M >= 500 (``exact.PRIMAL_SEED_MIN_PAIRS``) the search evaluates ``exchange_candidates_large``
+    exchanges per round, below it ``exchange_candidates``; the certificate holds either way (each
+    run's bound is below the objective of the run without the search)."""
+    seen = []
+    search = exact._exchange_search
+
+    def spy(s, pd, best, deadline, candidates, *args, **kwargs):
+        seen.append((s.n_mus * s.n_bss, candidates))
+        return search(s, pd, best, deadline, candidates, *args, **kwargs)
+
+    monkeypatch.setattr(exact, "_exchange_search", spy)
+    forced = dict(exchange_gap=0.0, polish_gap=0.0, primal_seed="none", exchange_candidates=7,
+                  exchange_candidates_large=11)
+    for n, pairs, gap in ((30, 150, 1e-6), (100, 500, 1e-2)):
+        s = paper_snapshot(N=n, M=5, seed=3)
+        with_search = solve(s, method="exact", gap=gap, **forced)
+        assert seen[-1] == (pairs, 7 if pairs < exact.PRIMAL_SEED_MIN_PAIRS else 11)
+        without = solve(s, method="exact", gap=gap, exchange_gap=None, primal_seed="none")
+        assert with_search.status == without.status == "optimal"
+        assert with_search.bound <= without.objective * (1 + 1e-9)
+        assert without.bound <= with_search.objective * (1 + 1e-9)
+    assert len(seen) == 2
+
+
+def test_bad_large_exchange_options_name_their_field() -> None:
+    ExactOptions(server_prices_large=(1.0,), exchange_candidates_large=0)
+    with pytest.raises(SolverError, match="exchange_candidates_large"):
+        ExactOptions(exchange_candidates_large=2.5)
+    with pytest.raises(SolverError, match="server_prices_large"):
+        ExactOptions(server_prices_large=(1.0, -1.0))
