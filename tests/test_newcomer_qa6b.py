@@ -1,0 +1,134 @@
+"""A newcomer's pass (6b): predictive on recorded mobility, the thread cap, penalties near the
+largest float, out-of-range semantic levels in the environments and mobility-file checks; each
+against an independent reference (the motion written into the file, the brute force, the old code)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wdtnopt import Scenario, generate_trace, simulate
+from wdtnopt.policies.predictive import PredictivePolicy, predict_positions, predict_positions_recorded
+
+
+def _table(path, tracks: dict[str, list[tuple[float, float]]], dt_s: float = 1.0) -> str:
+    """Write ``time_s,id,x_m,y_m`` with one record per ``dt_s`` of each vehicle's positions."""
+    rows = ["time_s,id,x_m,y_m"]
+    for k in range(len(next(iter(tracks.values())))):
+        for vid, xy in tracks.items():
+            rows.append(f"{k * dt_s!r},{vid},{xy[k][0]!r},{xy[k][1]!r}")
+    path.write_text("\n".join(rows) + "\n")
+    return str(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. predictive on recorded mobility
+
+
+def test_parked_recorded_vehicles_are_predicted_to_stay(tmp_path):
+    # three vehicles parked at (500, 500): nothing moves, so nothing should migrate and predictive
+    # must do what follow and static do (the Gauss-Markov mean reversion to 5 m/s moved them before)
+    path = _table(tmp_path / "parked.csv", {f"v{i}": [(500.0, 500.0)] * 31 for i in range(3)})
+    sc = Scenario.paper(n_mus=3, n_bss=2)
+    tr = generate_trace(sc, seed=0, slots=30, mobility=path)
+    assert tr.mobility_report is not None
+    pred, follow = simulate("predictive", tr), simulate("follow", tr)
+    assert pred.migrations == 0
+    assert pred.failure_ratio == follow.failure_ratio
+    np.testing.assert_array_equal(pred.placement, follow.placement)
+
+
+def _line_trace(tmp_path, name: str, turn_after_s: float | None = None):
+    """One vehicle driving east at 8 m/s along y = 300 from x = 100 (3 more parked ones); with
+    ``turn_after_s`` it turns north from then on."""
+    xy = []
+    for k in range(41):
+        s = float(k)
+        if turn_after_s is None or s <= turn_after_s:
+            xy.append((100.0 + 8.0 * s, 300.0))
+        else:
+            xy.append((100.0 + 8.0 * turn_after_s, 300.0 + 8.0 * (s - turn_after_s)))
+    tracks = {"car": xy, **{f"p{i}": [(200.0 + 300 * i, 800.0)] * 41 for i in range(3)}}
+    path = _table(tmp_path / name, tracks)
+    return generate_trace(Scenario.paper(n_mus=4, n_bss=4), seed=1, slots=60, mobility=path)
+
+
+def test_a_vehicle_on_a_straight_recorded_line_is_predicted_on_it(tmp_path):
+    tr = _line_trace(tmp_path, "line.csv")
+    sc = tr.scenario
+    k = sc.frame_slots
+    car = int(np.argmax(np.ptp(np.asarray(tr.positions)[:, :, 0], axis=0)))
+    t = 2 * k
+    got = predict_positions_recorded(tr.positions[t], tr.positions[t - 1], sc.slot_s, k)
+    # the recorded future of a constant-velocity line is the line itself (the reference: the file)
+    np.testing.assert_allclose(got[:, car], np.asarray(tr.positions)[t:t + k + 1, car], atol=1e-9)
+    # the policy's target is the server nearest to the recorded positions for most of the frame
+    # (all servers are up, so the failure weights are 1)
+    policy = PredictivePolicy()
+    policy.reset(tr)
+    state = type("S", (), {"t": t})()
+    dist = np.linalg.norm(np.asarray(tr.positions)[t + 1:t + k + 1, car, None, :] - tr.bs_positions[None], axis=-1)
+    counts = np.bincount(np.argmin(dist, axis=1), minlength=tr.n_bss)
+    assert policy.targets(tr.snapshot(t), state)[car] in np.flatnonzero(counts == counts.max())
+    # at slot 0 nothing has been observed moving yet: stay
+    np.testing.assert_array_equal(predict_positions_recorded(tr.positions[0], None, sc.slot_s, k),
+                                  np.broadcast_to(tr.positions[0], (k + 1,) + tr.positions[0].shape))
+
+
+def test_recorded_prediction_never_reads_a_future_record(tmp_path):
+    # the same drive, once straight and once turning just after the frame start: a causal predictor
+    # sees the same past, so it must predict the same path and choose the same targets at that slot
+    straight = _line_trace(tmp_path, "straight.csv")
+    k = straight.scenario.frame_slots
+    t = 2 * k                                                  # slot 20 = 10 s
+    turning = _line_trace(tmp_path, "turning.csv", turn_after_s=t * straight.scenario.slot_s)
+    np.testing.assert_array_equal(np.asarray(straight.positions)[:t + 1], np.asarray(turning.positions)[:t + 1])
+    assert not np.array_equal(straight.speed[t] * np.cos(straight.heading[t]),
+                              turning.speed[t] * np.cos(turning.heading[t]))  # the fields do leak t + 1
+    paths = []
+    for tr in (straight, turning):
+        policy = PredictivePolicy()
+        policy.reset(tr)
+        paths.append(policy._path(t, k))
+    np.testing.assert_array_equal(paths[0], paths[1])
+    # and the whole run's placements agree up to that frame start's decision
+    a, b = simulate("predictive", straight), simulate("predictive", turning)
+    np.testing.assert_array_equal(a.placement[:t + 1], b.placement[:t + 1])
+
+
+def test_recorded_prediction_is_the_same_on_a_windowed_trace(tmp_path):
+    tr = _line_trace(tmp_path, "line.csv")
+    path = str(tmp_path / "line.csv")
+    win = generate_trace(tr.scenario, seed=1, slots=60, mobility=path, window_slots=7)
+    np.testing.assert_array_equal(simulate("predictive", tr).placement, simulate("predictive", win).placement)
+
+
+class _OldPredictive(PredictivePolicy):
+    """The policy's targets as they were before recorded mobility had its own predictor."""
+
+    def targets(self, snapshot, state):
+        from wdtnopt.processes import availability
+        tr, t = self.trace, state.t
+        sc = tr.scenario
+        k = self.horizon_slots or sc.frame_slots
+        path = predict_positions(tr.positions[t], tr.speed[t], tr.heading[t], sc, k)
+        dist = np.linalg.norm(path[:, :, None, :] - tr.bs_positions[None, None], axis=-1)
+        near = np.argmin(dist[1:], axis=2)
+        p_fail, p_rep = availability.transition_probabilities(sc.slot_s, sc.server_mtbf_s, sc.server_mttr_s)
+        p_up = availability.up_probability_ahead(snapshot.server_up[None, :], np.arange(1, k + 1)[:, None], p_fail, p_rep)
+        score = np.zeros((tr.n_mus, tr.n_bss))
+        rows = np.arange(tr.n_mus)
+        for j in range(k):
+            np.add.at(score, (rows, near[j]), p_up[j, near[j]])
+        score[rows, snapshot.assoc] += 1e-9
+        return np.argmax(score, axis=1)
+
+
+def test_gauss_markov_predictions_unchanged():
+    sc = Scenario.paper(n_mus=12, n_bss=4, server_mtbf_s=60.0, server_mttr_s=10.0)
+    tr = generate_trace(sc, seed=5, slots=80)
+    assert tr.mobility_report is None
+    new, old = simulate("predictive", tr), simulate(_OldPredictive(), tr)
+    assert new.migrations > 0
+    np.testing.assert_array_equal(new.placement, old.placement)
+    for col in new.table:
+        np.testing.assert_array_equal(new.table[col], old.table[col])
