@@ -9,11 +9,29 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import typing
+import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from wdtnopt.fieldtypes import as_field_type
+
+
+def max_threads() -> int:
+    """The most ``threads`` an option set keeps: the machine's CPUs (``os.cpu_count()``, 1 if unknown).
+
+    More threads than CPUs cannot run at once, yet HiGHS starts them all (``threads=500`` on a 4 x 2
+    snapshot took 4 s against 0.06 s; docs/solvers.md, "Options"): a larger value is capped to this
+    with a ``RuntimeWarning`` naming ``threads`` (a script written for a bigger machine still runs).
+    """
+    return max(os.cpu_count() or 1, 1)
+
+
+def threads_capped_message(threads: int) -> str:
+    """The warning of a ``threads`` above :func:`max_threads` (one line; the option is then capped)."""
+    return (f"threads={threads} is more than the {max_threads()} CPUs of this machine (os.cpu_count()); "
+            f"using threads={max_threads()}")
 
 
 def _error(msg: str) -> Exception:
@@ -31,7 +49,8 @@ class SolverOptions:
     time_limit: float | None = None
     """Wall-clock limit in s (None: none); the method then stops with status ``time_limit``."""
     threads: int = 1
-    """Threads the back end may use (HiGHS, SCIP); methods without threads ignore it."""
+    """Threads the back end may use (HiGHS, SCIP); more than the machine's CPUs are capped to them with
+    a warning (:func:`max_threads`); methods without threads ignore it."""
     max_iterations: int = 10_000
     """Cap on the method's outer iterations (decomposition rounds, dual steps); then ``feasible``."""
     verbose: bool = False
@@ -50,6 +69,9 @@ class SolverOptions:
             bad.append(f"time_limit must be > 0 seconds or None, got {tl!r}")
         if not (isinstance(self.threads, int) and self.threads >= 1):
             bad.append(f"threads must be an integer >= 1, got {self.threads!r}")
+        elif self.threads > max_threads():
+            warnings.warn(threads_capped_message(self.threads), RuntimeWarning, stacklevel=4)
+            object.__setattr__(self, "threads", max_threads())
         if not (isinstance(self.max_iterations, int) and self.max_iterations >= 1):
             bad.append(f"max_iterations must be an integer >= 1, got {self.max_iterations!r}")
         bad += self._check()

@@ -132,3 +132,38 @@ def test_gauss_markov_predictions_unchanged():
     np.testing.assert_array_equal(new.placement, old.placement)
     for col in new.table:
         np.testing.assert_array_equal(new.table[col], old.table[col])
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. threads beyond the machine's CPUs
+
+
+def test_threads_above_the_cpu_count_are_capped_with_a_warning_naming_them(tmp_path, capsys):
+    import json
+    import os
+    import warnings
+
+    from cli_runner import run_cli
+    from wdtnopt import solve
+    from wdtnopt.solvers.options import ExactOptions, FastOptions
+
+    cpus = os.cpu_count() or 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ExactOptions(threads=cpus).threads == cpus          # up to the CPU count: kept, silently
+    for cls in (ExactOptions, FastOptions):
+        with pytest.warns(RuntimeWarning, match=rf"threads=100000 is more than the {cpus} CPUs"):
+            assert cls(threads=100000).threads == cpus
+    snap = generate_trace(Scenario.paper(n_mus=4, n_bss=2), seed=0, slots=1).snapshot(0)
+    ref = solve(snap, threads=1)
+    with pytest.warns(RuntimeWarning, match="threads=2000"):
+        sol = solve(snap, threads=2000)
+    assert sol.status == ref.status == "optimal"
+    assert sol.objective == pytest.approx(ref.objective, rel=1e-6)
+    path = tmp_path / "snap.json"
+    snap.save(path)
+    code, out, err = run_cli(["solve", str(path), "--threads", "2000", "-o", str(tmp_path / "sol.json")], capsys)
+    assert code == 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: --threads 2000 is more than"), err
+    assert json.loads((tmp_path / "sol.json").read_text())["status"] == "optimal"

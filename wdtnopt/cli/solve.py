@@ -52,6 +52,13 @@ def solve_cmd(snapshot_path: str, method: str, gap: float | None, time_limit: fl
         extra["gap"] = gap
     if time_limit is not None:   # else the method's own default (pyomo 300 s; docs/solvers.md, "Options")
         extra["time_limit"] = time_limit
+    from ..solvers.options import max_threads
+
+    cpus = max_threads()
+    if threads > cpus:   # capped as the options would, said on one line (docs/solvers.md, "Options")
+        click.echo(f"warning: --threads {threads} is more than the {cpus} CPUs of this machine (os.cpu_count()); "
+                   f"using --threads {cpus}", err=True)
+        threads = cpus
     sol = solve(snap, method=method, threads=threads, **extra)
     console.print(solution_table(snap, sol))
     console.print(summary_line(sol))
