@@ -46,16 +46,36 @@ from .highs import MasterOutcome, quiet_highs, run_model
 from .options import ExactOptions
 
 
+def capped_prices(s: Snapshot, cap: float) -> tuple[np.ndarray, np.ndarray]:
+    """``[N]`` failure and migration prices of ``s`` (J), each lowered to ``cap`` where above it.
+
+    With ``cap`` the cost of a known decision (``>= OPT``) the capped problem has the same optimum
+    and any lower bound of it bounds ``OPT``: no decision costs more under the capped prices, and one
+    paying a capped price costs at least ``cap`` under them (the argument of
+    :func:`wdtnopt.solvers.minlp.penalties_capped`). ``cap = inf`` leaves them whole.
+    """
+    fail, move = s.failure_penalty.astype(float), s.migration_penalty.astype(float)
+    if math.isfinite(cap) and cap > 0:
+        fail, move = np.minimum(fail, cap), np.minimum(move, cap)
+    return fail, move
+
+
 class _Master:
     """The MILP master of one snapshot (columns, rows and cuts in units of ``ref`` J; the objective in
-    units of ``obj_ref`` J, which :meth:`rescale` moves to the incumbent's cost in place)."""
+    units of ``obj_ref`` J, which :meth:`rescale` moves to the incumbent's cost in place).
 
-    def __init__(self, pd: PairData, ref: float, opts: ExactOptions, carry: "dict | None" = None):
+    ``price_cap`` (J, the cost of a known decision; default none): failure and migration penalties
+    above it are priced at it (:func:`capped_prices`), the same optimum and a valid bound, and no
+    penalty of 1e308 J overflows to an infinite cost when divided by an incumbent of mJ."""
+
+    def __init__(self, pd: PairData, ref: float, opts: ExactOptions, carry: "dict | None" = None,
+                 price_cap: float = math.inf):
         import highspy
 
         self.hs = highspy
         s = pd.snapshot
         self.pd, self.s, self.ref, self.obj_ref = pd, s, ref, ref
+        fail_price, move_price = capped_prices(s, price_cap)
         N, M = s.n_mus, s.n_bss
         pinned = s.pinned
         self.free = np.flatnonzero(~pinned)
@@ -65,7 +85,7 @@ class _Master:
         F = self.free.size
         prev_f = s.placement_prev[self.free]
         x_cost = np.where(np.arange(M)[None, :] != prev_f[:, None],
-                          (s.migration_penalty[self.free].astype(float) / ref)[:, None], 0.0)
+                          (move_price[self.free] / ref)[:, None], 0.0)
         self.x = -np.ones((N, M), dtype=np.int64)
         self.x[self.free] = np.arange(F * M, dtype=np.int64).reshape(F, M)
         req = s.request & ~s.migrating
@@ -97,7 +117,7 @@ class _Master:
         phi_col, eta_col = y_col[cpu] + 1, y_col[cpu] + 2
         costs[eta_col] = 1.0                     # eta is in units of ref already
         upper[eta_col] = math.inf
-        costs[u_col] = s.failure_penalty[can_serve].astype(float) / ref
+        costs[u_col] = fail_price[can_serve] / ref
         integer = np.flatnonzero(is_int)
         keys = self.pairs
         self.y = dict(zip(keys, y_col.tolist()))
@@ -107,10 +127,10 @@ class _Master:
         self.u = dict(zip(can_serve.tolist(), u_col.tolist()))
         never = s.request.copy()
         never[can_serve] = False
-        self.offset = float(s.failure_penalty[never].sum()) / ref
+        self.offset = float(fail_price[never].sum()) / ref
         # every requesting MU's penalty (units of ref): the objective's constant if failures were
         # written as penalty (1 - sum_m y); the level master's shift is stated with it
-        self.penalty_total = float(s.failure_penalty[s.request].sum()) / ref
+        self.penalty_total = float(fail_price[s.request].sum()) / ref
         self.ncol = ncol
 
         # rows, in this order: one host per DT, the failure rows, storage per server, per pair
@@ -295,21 +315,32 @@ class _Master:
         """``bound_j`` less :meth:`derate` (a lower bound of the master's optimum under HiGHS's tolerances)."""
         return bound_j - self.derate(bound_j) if math.isfinite(bound_j) else bound_j
 
-    def reprice(self, pd: PairData) -> None:
-        """Take the failure penalties of ``pd``'s snapshot (everything else unchanged): only the
-        objective coefficients of the failure columns ``u`` and the offset depend on them, so every
-        row and cut stays valid and HiGHS keeps its basis."""
+    def reprice(self, pd: PairData, price_cap: float = math.inf) -> None:
+        """Take the failure penalties of ``pd``'s snapshot (everything else unchanged), priced at
+        most ``price_cap`` (J, a known decision's cost of that snapshot): only the objective
+        coefficients of the failure columns ``u``, of the moves ``x`` (through the cap) and the
+        offset depend on them, so every row and cut stays valid and HiGHS keeps its basis."""
         s = pd.snapshot
         self.pd, self.s = pd, s
         w = self.ref / self.obj_ref
+        fail_price, move_price = capped_prices(s, price_cap)
         if self.u:
             idx = np.array(list(self.u.values()), dtype=np.int32)
-            costs = np.array([float(s.failure_penalty[n]) / self.ref for n in self.u])
+            costs = np.array([float(fail_price[n]) / self.ref for n in self.u])
             self.col_cost[idx] = costs
             self.h.changeColsCost(idx.size, idx, costs * w)
+        if self.free.size:
+            x_idx = self.x[self.free].ravel()
+            M = s.n_bss
+            moves = np.where(np.arange(M)[None, :] != s.placement_prev[self.free][:, None],
+                             (move_price[self.free] / self.ref)[:, None], 0.0).ravel()
+            changed = moves != self.col_cost[x_idx]
+            if changed.any():
+                self.col_cost[x_idx[changed]] = moves[changed]
+                self.h.changeColsCost(int(changed.sum()), x_idx[changed].astype(np.int32), moves[changed] * w)
         never = s.request.copy()
         never[list(self.u)] = False
-        self.offset = float(s.failure_penalty[never].sum()) / self.ref
+        self.offset = float(fail_price[never].sum()) / self.ref
         self.h.changeObjectiveOffset(self.offset * w)
         self.incumbent = None
 
@@ -983,6 +1014,10 @@ DUAL_TOL = 1e-10
 """HiGHS's dual feasibility tolerance in exact's master (its least allowed value): the bound is
 derated by it times the master's coefficients (``_Master.derate``)."""
 RESCALE_OBJECTIVE_BELOW = 0.5
+# a warm master is rebuilt, not repriced, when the incumbent's cost exceeds its objective unit by
+# this factor: failure prices raised from 1 J to 1e30 J put coefficients of 1e30 in the master, above
+# HiGHS's infinite cost (1e20), which then returned no solution (status feasible, bound 0)
+REBUILD_ABOVE = 1e6
 """When the incumbent falls below this fraction of the objective's unit, the objective is measured
 in units of the new incumbent (in place): the derating term is proportional to that unit."""
 RESCALE_BELOW = 1e-3
@@ -1103,16 +1138,18 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
     ub = best.cost if best is not None else math.inf
     if ub == 0.0:
         return finish(best, 0.0, "optimal")
+    if reuse and not ub <= REBUILD_ABOVE * warm.master.obj_ref:
+        reuse = False   # prices far above the kept master's units (its coefficients would pass HiGHS's infinite cost)
     if reuse:
         master = warm.master
-        master.reprice(pd)
+        master.reprice(pd, price_cap=ub)
         ref = master.ref
         warm.reused += 1
     else:
         ref = ub if math.isfinite(ub) else float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
         if not ref > 0:
             ref = 1.0
-        master = _Master(pd, ref, opts, carry)
+        master = _Master(pd, ref, opts, carry, price_cap=ub)
         if warm is not None or not opts.highs_presolve:
             # the masters of repeated solves are small and re-solved often: HiGHS's presolve costs
             # more than it saves there (measured in benchmarks/bench_bound.py); on the default

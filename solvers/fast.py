@@ -265,7 +265,8 @@ def bundle_rounds(ld: LagrangianData, opts: FastOptions, first: tuple[Pricing, A
     P = first[0]
     best_dual, best = P.value, first
     req_fail = ld.fail[s.request]
-    ref = float(req_fail.mean()) if req_fail.size and req_fail.mean() > 0 else 1.0
+    top = float(req_fail.max()) if req_fail.size else 0.0   # the mean as top * mean(x / top): prices of
+    ref = top * float(np.mean(req_fail / top)) if top > 0 else 1.0   # 1e308 J summed to inf (ref inf)
     master = BundleMaster(ld, ref)
     idx = np.arange(N)
     master.add_options(idx, P.host, P.cpu, P.const, P.served)

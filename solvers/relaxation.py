@@ -83,6 +83,7 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
                           f"installed: {', '.join(cp.installed_solvers())}")
     from wdtnopt.formulations.cvxpy_models import (STORAGE_UNIT_BITS, TIGHT_CLARABEL, relaxation_problem,
                                                    set_relaxation_data)
+    from .minlp import penalties_capped
 
     s = snapshot
     N, M = s.n_mus, s.n_bss
@@ -102,9 +103,12 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
         for lv in range(s.n_levels if fits_storage(s, prev) else 0):
             red, const = reduce_levels(s, np.full(N, lv, dtype=np.int64))
             scale = min(scale, allocate(red, prev).cost + const)
+        # penalties above a known decision's cost priced at it (the same optimum, a valid bound):
+        # 1e308 J over a scale of mJ overflowed to infinite coefficients
+        capped = penalties_capped(s, scale, stats)
         if not (math.isfinite(scale) and scale > 0):
             scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum()) or 1.0
-        pp, lvl, shift = level_relaxation_problem(s, scale)
+        pp, lvl, shift = level_relaxation_problem(capped, scale)
     else:
         ld = LagrangianData.of(s, pd)
         # the previous placement's exact allocation: a candidate, and the relaxation's scale (the
@@ -114,7 +118,8 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
                                                                    + s.migration_penalty.sum())
         scale = scale if math.isfinite(scale) and scale > 0 else 1.0
         pp = relaxation_problem(N, M)
-        set_relaxation_data(pp, s, scale=scale)
+        capped = penalties_capped(s, incumbent.cost, stats) if incumbent is not None else s   # as above
+        set_relaxation_data(pp, capped, scale=scale)
 
     attempts: list[dict[str, Any]] = [{}]
     clarabel = solver.upper() == "CLARABEL"

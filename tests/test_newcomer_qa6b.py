@@ -167,3 +167,60 @@ def test_threads_above_the_cpu_count_are_capped_with_a_warning_naming_them(tmp_p
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: --threads 2000 is more than"), err
     assert json.loads((tmp_path / "sol.json").read_text())["status"] == "optimal"
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. penalties near the largest float
+
+
+def _huge(case: str):
+    tr = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=3)
+    if case == "both":         # the reproducer: both prices 1e308 J next to mJ energies
+        return tr.snapshot(1, failure_penalty=1e308, migration_penalty=1e308)
+    # MU 0's host is down: its DT moves (1e300 J) or it fails (1e308 J); the others' failures cost
+    # 1 J (so that no decision's cost overflows: two failures of 1e308 J would be inf J)
+    s = tr.snapshot(1, failure_penalty=np.array([1e308, 1.0, 1.0]), migration_penalty=1e300)
+    up = np.ones(s.n_bss, dtype=bool)
+    up[s.placement_prev[0]] = False
+    return s.replace(server_up=up)
+
+
+@pytest.mark.parametrize("method", ["exact", "fast", "relaxation", "pyomo"])
+@pytest.mark.parametrize("case", ["both", "host-down"])
+def test_penalties_near_the_largest_float_warn_nothing_and_match_the_brute_force(method, case):
+    from test_solver_properties import brute_force, check_against
+
+    s = _huge(case)
+    with np.errstate(over="ignore"):   # the reference (outside the filter): failing all is inf J
+        optimum = brute_force(s)
+    assert np.isfinite(optimum) and (optimum < 1.0 if case == "both" else 1e300 <= optimum < 1e301)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_against(s, method, optimum)
+
+
+def test_a_warm_master_repriced_between_huge_and_small_penalties_stays_exact():
+    # the warm master keeps its rows across failure prices; the capped prices must follow each
+    # snapshot's own known decision, and prices 1e30 times the master's units (coefficients above
+    # HiGHS's infinite cost) ended 'feasible' with bound 0 before the master was rebuilt for them
+    import warnings
+
+    from test_solver_properties import brute_force
+    from wdtnopt import solve
+    from wdtnopt.solvers.exact import ExactWarmStart
+
+    base = _huge("host-down")
+    w = ExactWarmStart()
+    for fail in ([1.0, 1.0, 1.0], [1e308, 1.0, 1.0], [1e-3, 1e-3, 1e-3], [1e308, 1e300, 1.0]):
+        s = base.replace(failure_penalty=np.array(fail))
+        with np.errstate(over="ignore"):   # the reference: failing two at 1e308 J is inf J
+            optimum = brute_force(s)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            sol = solve(s, method="exact", gap=1e-7, warm=w)
+        assert sol.status == "optimal", (fail, sol.stats)
+        assert sol.objective == pytest.approx(optimum, rel=1e-6), fail
+        assert sol.bound <= optimum * (1 + 1e-9)
+    # kept across the falling prices, rebuilt where they rose a million-fold (REBUILD_ABOVE)
+    assert (w.solves, w.reused) == (4, 1)
