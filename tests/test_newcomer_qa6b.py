@@ -224,3 +224,53 @@ def test_a_warm_master_repriced_between_huge_and_small_penalties_stays_exact():
         assert sol.bound <= optimum * (1 + 1e-9)
     # kept across the falling prices, rebuilt where they rose a million-fold (REBUILD_ABOVE)
     assert (w.solves, w.reused) == (4, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. semantic levels outside the menu in the environments
+
+# accuracies 1, 0.95, 0.9 against a minimum of 0.85: every level is on the menu, so a level clipped
+# to the deepest one (2) and one read as level 0 differ
+ALL_LEVELS = dict(n_mus=3, n_bss=2, semantic_levels=3, semantic_min_accuracy=0.85, semantic_cycles_per_bit=2.0)
+
+
+def _pz_energies(levels: list) -> np.ndarray:
+    from wdtnopt.env import parallel_env
+
+    # the controller and the BSs are absent: they take the neutral action (every DT stays, CPU weights 1)
+    env = parallel_env(Scenario.paper(**ALL_LEVELS), seed=0, slots=4, strict_actions=False)
+    env.reset(seed=3)
+    out = []
+    for _ in range(4):
+        acts = {f"mu_{i}": {"power": np.array([0.15], np.float32), "level": lv} for i, lv in enumerate(levels)}
+        env.step(acts)
+        out.append(env.last_step.evaluation.energy.copy())
+    return np.array(out)
+
+
+def test_pettingzoo_levels_off_the_menu_mean_level_0():
+    zero, deep = _pz_energies([0, 0, 0]), _pz_energies([2, 2, 2])
+    assert not np.array_equal(zero, deep)           # the menu's deepest level differs from level 0
+    for bad in ([3, 0, 0], [0, 7, -1], [3, 3, 3]):  # above the menu (it was clipped to 2), negative
+        np.testing.assert_array_equal(_pz_energies(bad), zero)
+
+
+def test_batched_levels_off_the_menu_mean_level_0_like_pettingzoo():
+    from wdtnopt.env.batched import BatchedWdtnEnv
+
+    sc = Scenario.paper(**ALL_LEVELS)
+
+    def run(level) -> np.ndarray:
+        env = BatchedWdtnEnv(sc, n_envs=2, seed=0, slots=4)
+        env.reset()
+        rewards = []
+        for _ in range(4):
+            obs, rew, done, info = env.step(np.full((2, 3), 0.15), np.ones((2, 2, 3)),
+                                            np.full((2, 3), -1), np.asarray(level, float))
+            rewards.append(rew.copy())
+        return np.array(rewards)
+
+    zero, deep = run(np.zeros((2, 3))), run(np.full((2, 3), 2))
+    assert not np.array_equal(zero, deep)
+    for bad in (np.full((2, 3), 3.0), np.array([[5, -2, 1e30], [np.nan, 3, -1]])):
+        np.testing.assert_array_equal(run(bad), zero)

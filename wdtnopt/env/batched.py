@@ -140,8 +140,8 @@ class BatchedWdtnEnv:
         """power [E, N] (W), weights [E, M, N], hosts [E, N] -> (obs, reward [E], done [E], info).
 
         ``level [E, N]``: the MUs' semantic compression levels, for a scenario with a menu (None:
-        level 0); a level off a MU's menu (below its minimum accuracy) means level 0, as in the
-        PettingZoo env. ``info["level_used"] [E, N]``: the MUs whose level took effect (requesting
+        level 0); a level off a MU's menu (outside ``0 .. L-1`` or below its minimum accuracy)
+        means level 0, as in the PettingZoo env (:func:`core.allowed_level`). ``info["level_used"] [E, N]``: the MUs whose level took effect (requesting
         and available: the level decides their data, and with ``power_over_need`` whether they
         give up)."""
         e_, n, m = self.n_envs, self.n_mus, self.n_bss
@@ -162,7 +162,7 @@ class BatchedWdtnEnv:
         blocked = snap.migrating | ~host_up
         lv = None
         if level is not None and sc.semantic_levels > 0:
-            lv = core.allowed_level(snap, _shaped("level", level, (e_, n), np.int64))
+            lv = core.allowed_level(snap, _shaped("level", level, (e_, n), float))
         if self.mu_action == "power_over_need":   # the BSs act first, the MUs answer the announced shares
             f, price = snap, sc.failure_price
             if lv is not None:   # the least power at each MU's level; extraction energy counts against the gate

@@ -205,11 +205,13 @@ def repair_placement(state: SimState, hosts: np.ndarray) -> np.ndarray:
 
 
 def allowed_level(f: Any, level: np.ndarray) -> np.ndarray:
-    """The levels [E, N] that take effect for the MUs' choices ``level [E, N]`` with a menu ``f`` (the
-    snapshot level fields with a leading [E]): clipped to ``0 .. L-1``; a level below the MU's
-    ``min_accuracy`` means level 0 (as the PettingZoo env's rule, docs/env.md)."""
+    """The levels that take effect for the MUs' choices ``level [..., N]`` with a menu ``f`` (the
+    snapshot level fields, with the same leading axes): a level off the MU's menu -- outside
+    ``0 .. L-1`` or below its ``min_accuracy`` -- means level 0 (uncompressed, always on the menu);
+    a fraction is truncated. The one rule of both environments (docs/env.md, "Semantic compression")."""
     n_lv = f.level_ratio.shape[-1]
-    lv = np.clip(np.asarray(level).astype(np.int64), 0, n_lv - 1)
+    raw = np.asarray(level, dtype=float)
+    lv = np.where((raw >= 0) & (raw < n_lv), raw, 0.0).astype(np.int64)   # NaN fails both: level 0
     ok = np.take_along_axis(f.level_accuracy, lv[..., None], -1)[..., 0] >= f.min_accuracy
     return np.where(ok, lv, 0)
 

@@ -1,6 +1,7 @@
 """The PettingZoo ``ParallelEnv`` of the WDTN, and its AEC form ``env()`` (docs/env.md)."""
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, Iterable
 
 import numpy as np
@@ -200,10 +201,11 @@ class WdtnParallelEnv(ParallelEnv):
 
     def _split_levels(self, actions: dict) -> tuple[dict, np.ndarray]:
         """MU actions ``{"power", "level"}`` of a scenario with a semantic menu: the actions with
-        each MU's power alone, and the levels [N] (a level off the MU's menu, or none, means 0)."""
+        each MU's power alone, and the levels [N] (a level off the MU's menu -- outside ``0 .. L-1``
+        or below its minimum accuracy -- or none means 0: :func:`core.allowed_level`)."""
         n, L = self.scenario.n_mus, self.scenario.semantic_levels
         out = dict(actions)
-        level = np.zeros(n, dtype=np.int64)
+        level = np.zeros(n)
         for i in range(n):
             a = actions.get(f"mu_{i}")
             if isinstance(a, dict):
@@ -220,10 +222,8 @@ class WdtnParallelEnv(ParallelEnv):
                 if v.size != 1 or not np.isfinite(v[0]):   # a word, None, NaN or several values
                     raise WdtnoptError(f"actions['mu_{i}']['level']: expected one level number (Discrete({L})), "
                                        f"got {type(raw).__name__} {raw!r:.60}")
-                level[i] = int(np.clip(int(v[0]), 0, L - 1))
-        lv = self.trace.levels
-        ok = lv["level_accuracy"][np.arange(n), level] >= lv["min_accuracy"]
-        return out, np.where(ok, level, 0)
+                level[i] = v[0]
+        return out, core.allowed_level(SimpleNamespace(**self.trace.levels), level)
 
     def _action(self, actions: dict, agent: str, size: int, default: Any) -> np.ndarray:
         """Agent ``agent``'s action as a float array of ``size`` values (``default`` if absent)."""
