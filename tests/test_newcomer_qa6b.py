@@ -274,3 +274,54 @@ def test_batched_levels_off_the_menu_mean_level_0_like_pettingzoo():
     assert not np.array_equal(zero, deep)
     for bad in (np.full((2, 3), 3.0), np.array([[5, -2, 1e30], [np.nan, 3, -1]])):
         np.testing.assert_array_equal(run(bad), zero)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. mobility files: longitudes out of range, an FCD element without x
+
+
+def _lonlat_csv(path, lon0: float) -> str:
+    rows = "".join(f"{0.5 * k},v{v},{lon0 + 2e-5 * k + 1e-4 * v!r},{48.0 + 1e-5 * k!r}\n" for k in range(6) for v in range(2))
+    path.write_text("time_s,id,lon_deg,lat_deg\n" + rows)
+    return str(path)
+
+
+def test_longitudes_outside_minus_180_to_360_are_refused_by_name(tmp_path, capsys):
+    from cli_runner import run_cli
+    from wdtnopt.errors import MobilityError
+    from wdtnopt.processes.mobility import load_mobility, read_table
+
+    ok = read_table(_lonlat_csv(tmp_path / "ok.csv", 40.0), projection="local", area_m=1000.0)
+    wrapped = read_table(_lonlat_csv(tmp_path / "wrapped.csv", 359.9), projection="local", area_m=1000.0)
+    assert np.isfinite(ok.x_m).all() and np.isfinite(wrapped.x_m).all()      # in [0, 360): accepted
+    for lon0 in (400.0, -180.5):
+        with pytest.raises(MobilityError, match=r"bad\.csv line 2: lon_deg: expected WGS 84 degrees in \[-180, 360\]"):
+            read_table(_lonlat_csv(tmp_path / "bad.csv", lon0), projection="local", area_m=1000.0)
+    with pytest.raises(MobilityError, match=r"origin_lonlat: .*longitude in \[-180, 360\]"):
+        read_table(_lonlat_csv(tmp_path / "ok.csv", 40.0), projection="local", origin_lonlat=(400.0, 48.0))
+    # a .geo FCD file (x = lon, y = lat): the same rule, naming the element's line
+    fcd = tmp_path / "geo.xml"
+    fcd.write_text('<fcd-export>\n<timestep time="0">\n<vehicle id="a" x="11.0" y="48.0"/>\n'
+                   '<vehicle id="b" x="411.0" y="48.0"/>\n</timestep>\n</fcd-export>\n')
+    with pytest.raises(MobilityError, match=r"geo\.xml line 4: lon_deg: expected WGS 84 degrees"):
+        load_mobility(fcd, projection="local", origin_lonlat=(11.0, 48.0)).records(1000.0)
+    fcd.write_text(fcd.read_text().replace('x="411.0" y="48.0"', 'x="11.0" y="98.0"'))
+    with pytest.raises(MobilityError, match=r"geo\.xml line 4: lat_deg: expected WGS 84 degrees in \[-90, 90\]"):
+        load_mobility(fcd, projection="local", origin_lonlat=(11.0, 48.0)).records(1000.0)
+    # the command line: exit 2, one line
+    code, out, err = run_cli(["simulate", "--mobility", _lonlat_csv(tmp_path / "bad.csv", 400.0), "--n-mus", "2",
+                              "--n-bss", "2", "--slots", "4"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "lon_deg" in err, err
+
+
+@pytest.mark.parametrize("missing", ["x", "y", "id"])
+def test_an_fcd_element_without_a_coordinate_names_the_attribute(tmp_path, missing):
+    from wdtnopt.errors import MobilityError
+    from wdtnopt.processes.mobility import read_fcd
+
+    attrs = {"id": 'id="a"', "x": 'x="1.0"', "y": 'y="2.0"'}
+    del attrs[missing]
+    path = tmp_path / "f.xml"
+    path.write_text(f'<fcd-export>\n<timestep time="0">\n<vehicle {" ".join(attrs.values())}/>\n</timestep>\n</fcd-export>\n')
+    with pytest.raises(MobilityError, match=rf"f\.xml line 3: <vehicle> has no {missing} attribute$"):
+        read_fcd(path)

@@ -650,8 +650,9 @@ def read_fcd(path: str | os.PathLike, kinds: tuple[str, ...] = ("vehicle",)) -> 
         elif tag in kinds:
             if state["time"] is None:
                 raise MobilityError(f"{where}: <{tag}> outside a <timestep>")
-            if "id" not in attrs:
-                raise MobilityError(f"{where}: <{tag}> has no id attribute")
+            for key in ("id", "x", "y"):   # by name (a missing x read as "expected a number, got None")
+                if key not in attrs:
+                    raise MobilityError(f"{where}: <{tag}> has no {key} attribute")
             xs.append(_number(attrs.get("x"), f"<{tag}> attribute x", where))
             ys.append(_number(attrs.get("y"), f"<{tag}> attribute y", where))
             times.append(state["time"])
@@ -731,7 +732,8 @@ def read_table(path: str | os.PathLike, projection: str | None = None,
             i = int(beyond[0])
             raise MobilityError(f"{name} {'row' if parquet else 'line'} {int(lines[i])}: lat_deg: expected WGS 84 "
                                 f"degrees in [-90, 90], got {float(cols['lat_deg'][i]):g} (lon_deg and lat_deg swapped?)")
-        x, y = project_lonlat(cols["lon_deg"], cols["lat_deg"], projection or "local", origin_lonlat, area_m, name)
+        x, y = project_lonlat(cols["lon_deg"], cols["lat_deg"], projection or "local", origin_lonlat, area_m, name,
+                              lines, "row" if parquet else "line")
     else:
         raise MobilityError(f"{name}: expected columns time_s, id, x_m, y_m (or lon_deg, lat_deg)")
     return Records.from_arrays(cols["time_s"], labels, x, y, lines, name)
@@ -830,9 +832,14 @@ def _median_longitude(lon: np.ndarray) -> float:
     return ref + float(np.median(_longitude_difference(lon, ref)))
 
 
+# longitudes are taken in [-180, 180] or written in [0, 360) (docs/mobility.md, "Tables")
+LON_MIN_DEG, LON_MAX_DEG = -180.0, 360.0
+
+
 def project_lonlat(lon: np.ndarray, lat: np.ndarray, projection: str,
                    origin_lonlat: tuple[float, float] | None = None, area_m: float | None = None,
-                   source: str = "records") -> tuple[np.ndarray, np.ndarray]:
+                   source: str = "records", line: np.ndarray | None = None,
+                   line_word: str = "line") -> tuple[np.ndarray, np.ndarray]:
     """Project WGS 84 lon/lat (degrees) to metres in the scenario's frame.
 
     ``"local"``: equirectangular about the origin on the WGS 84 ellipsoid,
@@ -855,6 +862,10 @@ def project_lonlat(lon: np.ndarray, lat: np.ndarray, projection: str,
         The area's side (m), needed for the default origin.
     source : str
         Name for messages.
+    line : ndarray, shape [R], optional
+        Line (or row) of each record, to name the first out-of-range one.
+    line_word : str
+        ``"line"`` or ``"row"`` in that message.
 
     Returns
     -------
@@ -864,8 +875,9 @@ def project_lonlat(lon: np.ndarray, lat: np.ndarray, projection: str,
     Raises
     ------
     MobilityError
-        No finite point, an ``origin_lonlat`` that is not two finite degrees (latitude in [-90, 90]),
-        pyproj missing or the CRS unknown.
+        A longitude outside [-180, 360] (400 would act like 40) or a latitude outside [-90, 90]
+        (naming the first one's line), no finite point, an ``origin_lonlat`` that is not two
+        degrees in those ranges, pyproj missing or the CRS unknown.
     """
     lon = np.asarray(lon, float)
     lat = np.asarray(lat, float)
@@ -874,10 +886,18 @@ def project_lonlat(lon: np.ndarray, lat: np.ndarray, projection: str,
             lon0, lat0 = (float(v) for v in origin_lonlat)
         except (TypeError, ValueError):
             lon0 = lat0 = math.nan
-        if not (math.isfinite(lon0) and -90.0 <= lat0 <= 90.0):
+        if not (LON_MIN_DEG <= lon0 <= LON_MAX_DEG and -90.0 <= lat0 <= 90.0):
             raise MobilityError(f"{source}: origin_lonlat: expected (lon_deg, lat_deg), two finite degrees with the "
-                                f"latitude in [-90, 90], got {origin_lonlat!r}")
+                                f"longitude in [{LON_MIN_DEG:g}, {LON_MAX_DEG:g}] and the latitude in [-90, 90], "
+                                f"got {origin_lonlat!r}")
         origin_lonlat = (lon0, lat0)
+    for what, v, lo, hi in (("lon_deg", lon, LON_MIN_DEG, LON_MAX_DEG), ("lat_deg", lat, -90.0, 90.0)):
+        beyond = np.flatnonzero((v < lo) | (v > hi))   # NaN stays a missing value (cleaning drops it)
+        if beyond.size:
+            i = int(beyond[0])
+            at = f" {line_word} {int(line[i])}" if line is not None else ""
+            raise MobilityError(f"{source}{at}: {what}: expected WGS 84 degrees in [{lo:g}, {hi:g}], got "
+                                f"{float(v[i]):g} ({beyond.size} value{'s' if beyond.size > 1 else ''} out of range)")
     ok = np.isfinite(lon) & np.isfinite(lat)
     if not ok.any():
         raise MobilityError(f"{source}: no finite lon_deg/lat_deg value")
@@ -991,7 +1011,7 @@ class FcdFile:
         if self.projection is None:
             _warn_if_degrees(rec)
             return rec
-        x, y = project_lonlat(rec.x_m, rec.y_m, self.projection, self.origin_lonlat, area_m, rec.source)
+        x, y = project_lonlat(rec.x_m, rec.y_m, self.projection, self.origin_lonlat, area_m, rec.source, rec.line)
         return Records.from_arrays(rec.time_s, [rec.ids[v] for v in rec.vehicle], x, y, rec.line, rec.source)
 
     def track(self, scenario: Scenario, slots: int, layout_rng: np.random.Generator | None = None,
