@@ -46,6 +46,25 @@ from wdtnopt.formulations.coefficients import allowed_hosts
 
 from .allocation import PairData, admit_server, allocate_server
 
+
+def _checked_prices(name: str, values, n: int, read) -> np.ndarray:
+    """``values`` as N floats (J); the entries ``read`` must not be NaN or +inf and their positive
+    part must sum to a finite number (the pricing subtracts that sum), else a SolverError naming ``name``."""
+    from . import SolverError
+
+    w = np.asarray(values, dtype=float)
+    if w.shape != (n,):
+        raise SolverError(f"{name}: expected {n} numbers (J, one per MU), got shape {list(w.shape)}")
+    r = w[read]
+    if np.isnan(r).any() or (r == np.inf).any():
+        raise SolverError(f"{name}: expected numbers (J) that are not NaN or +inf, got {float(r[np.isnan(r) | (r == np.inf)][0])!r}")
+    with np.errstate(over="ignore"):
+        total = float(np.maximum(r, 0.0).sum())
+    if not math.isfinite(total):
+        raise SolverError(f"{name}: the positive values sum past the largest float ({total!r}); "
+                          f"expected values whose sum is finite (J)")
+    return w
+
 PRICING_RTOL = 1e-9
 """Relative margin (of ``E_m(S*) + sum_n b_n``, the magnitudes the pricing's difference is taken
 from) by which a cut's constant is lowered below the pricing's value: it covers the KKT allocation's
@@ -89,13 +108,19 @@ def price_server(pd: PairData, m: int, weights, candidates, *, deadline: float |
         The best set, its value and energy, and a certified lower ``bound`` of the minimum
         (``value`` less the margin :data:`PRICING_RTOL` when exact).
 
+    Raises
+    ------
+    SolverError
+        ``weights`` is not N numbers, a candidate's weight is NaN or +inf, or the candidates'
+        positive weights sum past the largest float.
+
     Notes
     -----
     ``E_m(S) - b.1_S = cost_b(S) - sum_n b_n`` where ``cost_b`` is the admission cost with failure
     penalties ``b``; :func:`solvers.allocation.admit_server` minimizes it exactly (module docstring).
     """
     cand = np.asarray(candidates, dtype=np.int64).ravel()
-    w = np.asarray(weights, dtype=float)
+    w = _checked_prices("weights", weights, pd.penalty.size, cand)
     cand = cand[(w[cand] > 0) & pd.servable[cand, m]]
     if cand.size == 0:
         return Pricing(0.0, cand, 0.0, 0.0, True, 0)
@@ -288,13 +313,19 @@ def lagrangian_hull_bound(pd: PairData, mu, *, deadline: float | None = None) ->
     -------
     HullBound
         The bound, each server's pricing set and a supergradient of ``L`` at ``mu``.
+
+    Raises
+    ------
+    SolverError
+        ``mu`` is not N numbers, a read multiplier is NaN or +inf, or the read positive
+        multipliers sum past the largest float.
     """
     s = pd.snapshot
     req = s.request & ~s.migrating
     ok = pd.servable & allowed_hosts(s) & req[:, None]
     can = ok.any(axis=1)
     pen = s.failure_penalty.astype(float)
-    w = np.where(can, np.maximum(np.asarray(mu, dtype=float), 0.0), 0.0)
+    w = np.where(can, np.maximum(_checked_prices("mu", mu, s.n_mus, can), 0.0), 0.0)
     bound = float(pen[s.request & ~can].sum()) + float(np.minimum(w, pen)[can].sum())
     grad = np.where(can & (w < pen), 1.0, 0.0)
     served, exact = [], True

@@ -157,6 +157,13 @@ class Snapshot:
                 bad = (arr < 0) | (arr >= m)
                 if bad.any():
                     problems.append((name, f"must be a server index in [0, {m - 1}], got {arr[bad].flat[0]} at {_where(bad)}"))
+        if not problems:
+            # the objective adds the penalties up (docs/model.md, section 5): their sum must be a float
+            with np.errstate(over="ignore"):
+                total = float(np.sum(arrays["failure_penalty"])) + float(np.sum(arrays["migration_penalty"]))
+            if not np.isfinite(total):
+                problems.append(("failure_penalty", "the failure and migration penalties must sum to a finite "
+                                                    "number of J (the objective adds them), got a sum past the largest float"))
         if problems:
             raise SnapshotError(problems)
         levels = _check_levels(self, n)

@@ -254,6 +254,10 @@ class Trace:
             return Snapshot(**fields)
         if migration_penalty is None:
             caller["migration_penalty"] = _frozen(self.default_migration_penalty(caller["failure_penalty"]))
+        pens = [caller.get(k, fields[k]) for k in ("failure_penalty", "migration_penalty")]
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not np.isfinite(sum(float(np.sum(p)) for p in pens)):   # the constructor names the field
+                return Snapshot(**{**fields, **caller})
         return Snapshot._trusted(**{**fields, **caller})
 
 

@@ -1,0 +1,89 @@
+"""A newcomer's pass over this session's solver code (server hull pricing and bounds, certificates,
+extreme penalties): each test failed before the fix it comes with, against a brute force or by the
+error it names."""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from wdtnopt import generate_trace
+from wdtnopt.errors import SnapshotError
+from wdtnopt.scenario import Scenario
+from wdtnopt.solvers import Solution, SolverError, solve
+from wdtnopt.solvers.allocation import PairData
+from wdtnopt.solvers.server_hull import lagrangian_hull_bound, price_server
+from wdtnopt.testing import tiny_snapshot
+
+from test_server_hull import _server
+from test_solver_properties import _crowded, brute_force
+
+
+@pytest.mark.parametrize("seed", [2, 6])
+def test_hull_bound_names_multipliers_it_cannot_price(seed):
+    # NaN multipliers gave a NaN 'bound', +inf ones an AssertionError inside the admission search,
+    # a list of the wrong length numpy's broadcast error (or, of length 1, a silent broadcast)
+    s = _crowded(np.random.default_rng(seed))
+    pd = PairData.of(s)
+    opt = brute_force(s)
+    for mu, what in [(np.full(s.n_mus, np.nan), "NaN"), (np.full(s.n_mus, np.inf), r"\+inf"),
+                     (np.full(s.n_mus, 1e308), "sum"), (np.ones(1), "shape"), (np.ones(s.n_mus + 1), "shape")]:
+        with pytest.raises(SolverError, match=f"^mu: .*{what}"):
+            lagrangian_hull_bound(pd, mu)
+    # what it takes stays a bound: negative (read as 0), huge, tiny, -inf
+    rng = np.random.default_rng(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for mu in [np.full(s.n_mus, -1.0), np.full(s.n_mus, 1e300), np.full(s.n_mus, -np.inf),
+                   rng.uniform(-5, 5, s.n_mus) * 10.0 ** rng.uniform(-300, 300, s.n_mus)]:
+            assert lagrangian_hull_bound(pd, mu).bound <= opt * (1 + 1e-9) + 1e-300
+
+
+def test_pricing_names_weights_that_overflow_and_matches_enumeration_at_extremes():
+    s, pd, cand, energies = _server(7, 6)
+    fin = {S: e for S, e in energies.items() if math.isfinite(e)}
+    w = np.zeros(s.n_mus)
+    w[cand] = 1e308      # the weights' sum overflows: an AssertionError or a bound of -inf before
+    with pytest.raises(SolverError, match="^weights: .*sum"):
+        price_server(pd, 0, w, cand)
+    w[cand[0]] = np.nan
+    with pytest.raises(SolverError, match="^weights: .*NaN"):
+        price_server(pd, 0, w, cand)
+    singles = np.array([energies[(n,)] for n in cand.tolist()])
+    rng = np.random.default_rng(7)
+    for t in range(6):   # ties with the singletons' energies, and weights from 1e-300 to 1e300 J
+        w = np.zeros(s.n_mus)
+        w[cand] = singles * (1 + rng.choice([-1e-12, 0.0, 1e-12], cand.size)) if t % 2 else \
+            10.0 ** rng.uniform(-300, 300, cand.size)
+        best = min(e - w[list(S)].sum() for S, e in fin.items())
+        pr = price_server(pd, 0, w, cand)
+        assert pr.exact and pr.bound <= best
+        assert pr.value == pytest.approx(best, rel=1e-7, abs=1e-12 * max(fin.values()))
+
+
+def test_penalties_whose_sum_overflows_are_refused_by_name():
+    # four failure prices of 1e308 J were a valid snapshot; with no CPU every decision costs
+    # 4e308 = inf, and exact answered 'feasible' at objective inf, which Solution.from_dict refuses
+    s = tiny_snapshot(1, N=4, M=2)
+    with pytest.raises(SnapshotError, match="failure_penalty: the failure and migration penalties must sum"):
+        s.replace(failure_penalty=np.full(4, 1e308), cpu_hz=np.zeros(2))
+    with pytest.raises(SnapshotError, match="failure_penalty: "):
+        s.replace(failure_penalty=np.full(4, 5e307), migration_penalty=np.full(4, 5e307))
+    tr = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=1, slots=2)
+    with pytest.raises(SnapshotError, match="failure_penalty: "):   # the trace's checked-arrays path too
+        tr.snapshot(0, failure_penalty=np.full(3, 1e308), migration_penalty=np.zeros(3))
+    # a sum just inside the float range solves honestly and every method's output reads back
+    big = s.replace(failure_penalty=np.full(4, 4e307), migration_penalty=np.full(4, 4e306), cpu_hz=np.zeros(2))
+    opt = brute_force(big)
+    assert opt == pytest.approx(float(big.failure_penalty[big.request].sum()), rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for method in ("exact", "fast"):
+            sol = solve(big, method=method)
+            assert sol.status == "optimal" and sol.objective == pytest.approx(opt, rel=1e-9)
+            assert sol.bound <= opt
+            assert Solution.from_dict(json.loads(json.dumps(sol.to_dict()))).to_dict() == sol.to_dict()
+
