@@ -137,7 +137,9 @@ class Solution:
             (a ``ValueError``) naming the field: a missing or malformed field, arrays of different
             lengths, or a certificate that contradicts itself (:func:`certificate_problems`: a bound
             above the objective, a gap that is negative or not the one of the objective and bound,
-            ``optimal`` beyond ``asked_gap``, an objective that does not fit the status).
+            ``optimal`` beyond ``asked_gap``, an objective that does not fit the status); a
+            placement or level that is not whole numbers, a served flag that is not true/false or
+            0/1, a number given as a string other than "inf", "-inf", "nan" or as true/false.
         """
         if not isinstance(d, dict):
             raise SolverError(f"invalid solution: expected a JSON object (Solution.to_dict), got {type(d).__name__}")
@@ -156,13 +158,13 @@ class Solution:
             return lambda v: np.asarray(v, dtype=dtype)
 
         sol = cls(
-            placement=get("placement", arr(np.int64)), served=get("served", arr(bool)),
+            placement=get("placement", _ints_in), served=get("served", _flags_in),
             tx_time=get("tx_time", arr(float)), power=get("power", arr(float)),
             cpu_hz=get("cpu_hz", arr(float)), energy=get("energy", arr(float)),
             objective=get("objective", _num_in), bound=get("bound", _num_in), gap=get("gap", _num_in),
             status=get("status", lambda v: SolveStatus(str(v))), solve_time_s=get("solve_time_s", _num_in),
             method=str(d.get("method", "")), stats=get("stats", dict, {}),
-            level=None if d.get("level") is None else get("level", arr(np.int64)),
+            level=None if d.get("level") is None else get("level", _ints_in),
             asked_gap=None if d.get("asked_gap") is None else get("asked_gap", _num_in))
         problems = certificate_problems(sol)
         if problems:
@@ -180,11 +182,12 @@ def certificate_problems(sol: Solution) -> list[tuple[str, str]]:
     """What contradicts itself in ``sol``'s arrays and certificate, as ``(field, message)`` pairs.
 
     The certificate of a :class:`Solution` is consistent when (docs/solvers.md, "Statuses and the
-    Solution"): the arrays (and ``level``) all have one length N, ``placement >= 0``; ``objective``
+    Solution"): the arrays (and ``level``) all have one length N, ``placement >= 0`` (and ``level``),
+    ``tx_time``, ``power``, ``cpu_hz``, ``energy`` finite and >= 0; ``objective``
     is finite for ``optimal``, ``time_limit`` and ``feasible`` and ``inf`` for ``bound_only`` and
     ``infeasible``; ``bound`` is not NaN and not above ``objective`` (beyond
     :data:`BOUND_ROUNDOFF_RTOL`); ``gap`` is ``relative_gap(objective, bound)`` (within
-    :data:`GAP_ROUNDOFF_RTOL`; so never negative); ``asked_gap``, when recorded, is >= 0 and an
+    :data:`GAP_ROUNDOFF_RTOL`, exactly ``inf`` where that is ``inf``; so never negative); ``asked_gap``, when recorded, is >= 0 and an
     ``optimal`` status has ``gap <= asked_gap``. Every :class:`Solution` that :func:`make_solution`
     builds passes. Returns ``[]`` when consistent.
     """
@@ -198,6 +201,12 @@ def certificate_problems(sol: Solution) -> list[tuple[str, str]]:
             out.append((name, f"expected {n[0]} values (one per MU, as placement), got shape {shape}"))
     if n[0] and int(np.min(sol.placement)) < 0:
         out.append(("placement", "expected server indices >= 0"))
+    if sol.level is not None and np.asarray(sol.level).size and int(np.min(sol.level)) < 0:
+        out.append(("level", "expected level indices >= 0"))
+    for name in ("tx_time", "power", "cpu_hz", "energy"):
+        v = np.asarray(getattr(sol, name), dtype=float)
+        if v.size and not (np.isfinite(v) & (v >= 0)).all():
+            out.append((name, f"expected finite numbers >= 0, got {float(v[~(np.isfinite(v) & (v >= 0))][0])!r}"))
     obj, bound, gap, status = float(sol.objective), float(sol.bound), float(sol.gap), sol.status
     no_decision = status in (SolveStatus.INFEASIBLE, SolveStatus.BOUND_ONLY)
     if no_decision and obj != math.inf:
@@ -213,7 +222,7 @@ def certificate_problems(sol: Solution) -> list[tuple[str, str]]:
         out.append(("gap", f"expected a number >= 0, got {gap!r}"))
     elif not math.isnan(bound) and not out:
         want = relative_gap(obj, bound)
-        if not (gap == want or abs(gap - want) <= GAP_ROUNDOFF_RTOL * max(1.0, abs(want))):
+        if not (gap == want or (math.isfinite(want) and abs(gap - want) <= GAP_ROUNDOFF_RTOL * max(1.0, abs(want)))):
             out.append(("gap", f"expected (objective - bound) / objective = {want!r}, got {gap!r}"))
     asked = sol.asked_gap
     if asked is not None and (math.isnan(float(asked)) or float(asked) < 0):
@@ -229,7 +238,27 @@ def _num_out(x: Any) -> Any:
 
 
 def _num_in(x: Any) -> float:
+    # a JSON number, or one of the strings _num_out writes ("1", "0.5" or true are no certificate)
+    if isinstance(x, bool) or (isinstance(x, str) and x not in ("inf", "-inf", "nan")):
+        raise ValueError(f"expected a number (or \"inf\", \"-inf\", \"nan\"), got {x!r}")
     return float(x)
+
+
+def _ints_in(x: Any) -> np.ndarray:
+    # JSON integers (whole floats too); 0.7 was truncated to 0, a different decision
+    a = np.asarray(x)
+    if a.size and a.dtype.kind == "b" or a.size and not (a.dtype.kind in "iu" or (a.dtype.kind == "f" and np.isfinite(a).all()
+                                                            and (a == np.round(a)).all())):
+        raise ValueError(f"expected a list of integers, got {a.ravel()[:3].tolist()!r} (first values)")
+    return a.astype(np.int64)
+
+
+def _flags_in(x: Any) -> np.ndarray:
+    # JSON true/false (or 0/1); "no" and 2 read as True
+    a = np.asarray(x)
+    if a.size and not (a.dtype.kind == "b" or (a.dtype.kind in "iu" and ((a == 0) | (a == 1)).all())):
+        raise ValueError(f"expected a list of true/false, got {a.ravel()[:3].tolist()!r} (first values)")
+    return a.astype(bool)
 
 
 def relative_gap(objective: float, bound: float) -> float:

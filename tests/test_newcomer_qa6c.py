@@ -87,3 +87,43 @@ def test_penalties_whose_sum_overflows_are_refused_by_name():
             assert sol.bound <= opt
             assert Solution.from_dict(json.loads(json.dumps(sol.to_dict()))).to_dict() == sol.to_dict()
 
+
+
+def _saved():
+    from wdtnopt.testing import paper_snapshot
+    return solve(paper_snapshot(N=6, M=2, seed=1), method="exact").to_dict()
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"status": "bound_only", "objective": "inf", "bound": 1.0, "gap": 0.0}, "gap"),   # gap inf expected: any passed
+    ({"status": "infeasible", "objective": "inf", "bound": "inf", "gap": 0.0}, "gap"),
+    ({"placement": [0.7, 1, 0, 1, 0, 1]}, "placement"),   # read as server 0
+    ({"served": ["no", False, False, False, False, False]}, "served"),   # read as True
+    ({"served": [2, 0, 0, 0, 0, 0]}, "served"),
+    ({"level": [-1, 0, 0, 0, 0, 0]}, "level"),
+    ({"energy": [-1.0, 0, 0, 0, 0, 0]}, "energy"),
+    ({"cpu_hz": ["nan", 0, 0, 0, 0, 0]}, "cpu_hz"),
+    ({"tx_time": ["inf", 0, 0, 0, 0, 0]}, "tx_time"),
+    ({"asked_gap": True, "bound": "OBJ/2", "gap": 0.5}, "asked_gap"),   # True read as an asked gap of 1
+    ({"gap": "GAPSTR"}, "gap"),                                           # a number as a string
+])
+def test_tampered_certificates_that_read_before_are_refused(change, field):
+    d = _saved()
+    assert Solution.from_dict(d).status == "optimal"
+    subs = {"OBJ/2": d["objective"] / 2, "GAPSTR": str(d["gap"])}
+    for k, v in change.items():
+        d[k] = subs.get(v, v) if isinstance(v, str) else v
+    with pytest.raises(SolverError, match=f"^invalid solution: {field}: "):
+        Solution.from_dict(d)
+
+
+def test_what_to_dict_writes_still_reads_at_the_edges():
+    # whole floats as placement (a file written by another tool), 0/1 as served, no MUs at all
+    d = _saved()
+    d["placement"] = [float(p) for p in d["placement"]]
+    d["served"] = [int(v) for v in d["served"]]
+    back = Solution.from_dict(d)
+    assert back.placement.dtype == np.int64 and back.served.dtype == bool
+    assert back.to_dict() == _saved() | {"solve_time_s": back.solve_time_s, "stats": back.stats}
+    d.update(status="infeasible", objective="inf", bound="inf", gap="inf")
+    assert Solution.from_dict(d).status == "infeasible"
