@@ -445,7 +445,8 @@ def _record_asked_gap(sol: Solution, method: str, options: dict[str, Any]) -> So
     asked = options.get("gap", getattr(options.get("options"), "gap", None))
     if asked is None and _METHODS.get(method) == _BUILTIN_METHODS.get(method) and method in OPTIONS:
         asked = OPTIONS[method].gap     # the method's default (the built-in method, not a replacement)
-    if sol.asked_gap is None and isinstance(asked, (int, float)) and not isinstance(asked, bool):
+    if (isinstance(asked, (int, float)) and not isinstance(asked, bool)
+            and (sol.asked_gap is None or float(asked) < sol.asked_gap)):   # a method's own looser one is not the ask
         sol.asked_gap = float(asked)
     if sol.asked_gap is not None and sol.status is SolveStatus.OPTIMAL and not sol.gap <= sol.asked_gap:
         sol.status = SolveStatus.FEASIBLE

@@ -127,3 +127,26 @@ def test_what_to_dict_writes_still_reads_at_the_edges():
     assert back.to_dict() == _saved() | {"solve_time_s": back.solve_time_s, "stats": back.stats}
     d.update(status="infeasible", objective="inf", bound="inf", gap="inf")
     assert Solution.from_dict(d).status == "infeasible"
+
+
+def test_solve_holds_a_method_that_records_a_looser_asked_gap_to_the_one_asked():
+    # a registered method that writes its own asked_gap of 0.5 kept 'optimal' at a gap of 0.1
+    # although solve() was asked 1e-3
+    from wdtnopt import solvers
+    from wdtnopt.testing import paper_snapshot
+
+    def loose(snapshot, gap=1e-6):
+        sol = solve(snapshot, method="exact")
+        sol.bound = sol.objective * 0.9
+        sol.gap, sol.asked_gap = 0.1, 0.5
+        return sol
+
+    solvers.register_method("loose_test", loose)
+    try:
+        sol = solve(paper_snapshot(N=4, M=2, seed=2), method="loose_test", gap=1e-3)
+        honest = solve(paper_snapshot(N=4, M=2, seed=2), method="exact", gap=1e-3)
+    finally:
+        solvers._METHODS.pop("loose_test")
+    assert sol.asked_gap == 1e-3 and sol.status == "feasible" and "status_downgraded" in sol.stats
+    assert honest.status == "optimal" and honest.asked_gap == 1e-3
+    Solution.from_dict(sol.to_dict())
