@@ -318,9 +318,14 @@ def lagrangian_hull_bound(pd: PairData, mu, *, deadline: float | None = None) ->
     ------
     SolverError
         ``mu`` is not N numbers, a read multiplier is NaN or +inf, or the read positive
-        multipliers sum past the largest float.
+        multipliers sum past the largest float; a snapshot with a semantic compression menu.
     """
     s = pd.snapshot
+    if s.level_ratio is not None:   # PairData prices level 0's data only: above the optimum of a menu
+        from . import SolverError
+        raise SolverError("snapshot: a semantic compression menu is not priced by this bound (it would read "
+                          "level 0's data only and can exceed the optimum); use the snapshot at fixed "
+                          "levels (solvers/levels.py, reduce_levels) or method 'exact'")
     req = s.request & ~s.migrating
     ok = pd.servable & allowed_hosts(s) & req[:, None]
     can = ok.any(axis=1)
