@@ -175,8 +175,9 @@ def test_threads_above_the_cpu_count_are_capped_with_a_warning_naming_them(tmp_p
 
 def _huge(case: str):
     tr = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=3)
-    if case == "both":         # the reproducer: both prices 1e308 J next to mJ energies
-        return tr.snapshot(1, failure_penalty=1e308, migration_penalty=1e308)
+    if case == "both":         # both prices 1e307 J next to mJ energies (divided by a ~2 mJ scale
+        # they overflowed); 1e308 each sums past the largest float, which a snapshot refuses
+        return tr.snapshot(1, failure_penalty=1e307, migration_penalty=1e307)
     # MU 0's host is down: its DT moves (1e300 J) or it fails (1e308 J); the others' failures cost
     # 1 J (so that no decision's cost overflows: two failures of 1e308 J would be inf J)
     s = tr.snapshot(1, failure_penalty=np.array([1e308, 1.0, 1.0]), migration_penalty=1e300)
