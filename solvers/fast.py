@@ -168,6 +168,12 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
     tried: list[float] = []                            # the starts searched from besides the best
     pending: list[tuple[np.ndarray, np.ndarray]] = []  # HiGHS's earlier incumbents, admitted when the gap stays open
 
+    def admitted(placement: np.ndarray, served: np.ndarray, bound: float) -> bool:
+        """A tangent MILP's incumbent, admitted and kept as a start; True once the gap to ``bound`` is closed."""
+        if fits_storage(s, placement):
+            starts.append((primal.offer(placement, served), len(starts), placement))
+        return relative_gap(primal.best_cost, bound) <= gap
+
     def primal_round(best: tuple[Pricing, None], budget: float, master: BundleMaster, milp_time: float) -> None:
         t = time.perf_counter()
         Pr = best[0]
@@ -180,8 +186,13 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
             limit = min(milp_time, max(phase_end - time.perf_counter(), 0.05))
             found: list = []
             t_milp = time.perf_counter()
-            pick = tangent_master_placement if tangent else restricted_master_placement
-            pick(ld, master, limit, Pr, slack=slack[0], mip_gap=opts.milp_gap, found=found)
+            if tangent:   # each incumbent admitted as HiGHS finds it; HiGHS stops once one closes the gap
+                tangent_master_placement(ld, master, limit, Pr, slack=slack[0], mip_gap=opts.milp_gap,
+                                         on_found=lambda pl, served: admitted(pl, served, Pr.value))
+                starts.sort(key=lambda c: c[:2])
+            else:
+                restricted_master_placement(ld, master, limit, Pr, slack=slack[0], mip_gap=opts.milp_gap,
+                                            found=found)
             if time.perf_counter() - t_milp < 0.9 * limit:
                 solved.add(key)
             if found and fits_storage(s, found[-1][0]):   # HiGHS's last incumbent

@@ -223,10 +223,11 @@ def test_fast_says_infeasible_when_every_server_has_zero_storage():
 @pytest.mark.parametrize("seed", range(3))
 def test_restricted_master_incumbents_are_placements_at_or_above_the_optimum(seed, milp_cpu, monkeypatch):
     """Every improving solution of the restricted-master MILP (either CPU model) is offered to the
-    primal (its costs are estimates, so an early incumbent may admit cheaper than the last). Each is
-    a placement on allowed hosts whose exactly admitted cost is at least exact's certified optimum,
-    whose served set fits every server's CPU (allocate_server finds it feasible), and the last one is
-    what the MILP returns."""
+    primal (its costs are estimates, so an early incumbent may admit cheaper than the last): the
+    fixed-share MILP's through ``found``, the tangent MILP's through ``on_found`` as HiGHS finds them.
+    Each is a placement on allowed hosts whose exactly admitted cost is at least exact's certified
+    optimum, whose served set fits every server's CPU (allocate_server finds it feasible), and the
+    last one is what the MILP returns."""
     from wdtnopt.solvers import fast as fast_mod
     from wdtnopt.solvers import fast_master
     from wdtnopt.solvers.allocation import allocate_server
@@ -239,8 +240,16 @@ def test_restricted_master_incumbents_are_placements_at_or_above_the_optimum(see
     real = getattr(fast_master, name)
 
     def spy(ld, master, time_limit, Pr, **kw):
+        seen = []
+        inner = kw.get("on_found")
+        if inner is not None:
+            def on_found(placement, served):
+                seen.append((placement.copy(), served.copy()))
+                return inner(placement, served)
+
+            kw["on_found"] = on_found
         res = real(ld, master, time_limit, Pr, **kw)
-        calls.append((ld, res, list(kw.get("found") or [])))
+        calls.append((ld, res, seen if inner is not None else list(kw.get("found") or [])))
         return res
 
     monkeypatch.setattr(fast_mod, name, spy)
@@ -334,3 +343,49 @@ def test_energy_tangents_are_the_slope_and_stay_below_the_convex_energy():
         assert (e[0] + de[0] * (g - f) <= pd.energy_at_cpu(np.full(50, n[i]), int(m[i]), g) * (1 + 1e-12) + 1e-15).all()
         checked += 1
     assert checked == n.size
+
+
+def test_tangent_cpus_start_at_the_least_cpu_and_crowd_near_it():
+    """The tangent MILP's CPUs per pair: ``f_min`` first, then ``f_min + (cpu_hz - f_min) r_j`` with
+    ``r_j`` geometric from ``first_step`` to 1 (hand-computed for 4 points: r = 0.01, 0.1, 1), so the
+    last is the server's CPU; a MU without cycles (``f_min`` 0) starts at 1e-6 of the server's CPU."""
+    from wdtnopt.solvers.fast_master import tangent_cpus
+
+    g = tangent_cpus(np.array([1e9, 0.0]), np.array([3e9, 2e9]), 4, first_step=0.01)
+    np.testing.assert_allclose(g[0], [1e9, 1e9 + 2e7, 1e9 + 2e8, 3e9], rtol=1e-12)
+    np.testing.assert_allclose(g[1], [2e3, 2e3 + (2e9 - 2e3) * 0.01, 2e3 + (2e9 - 2e3) * 0.1, 2e9], rtol=1e-12)
+    assert (np.diff(tangent_cpus(np.array([1.0, 2.0]), np.array([5.0, 9.0]), 6), axis=1) > 0).all()
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_tangent_milp_stops_at_the_incumbent_that_closes_the_gap(seed):
+    """With ``on_found``, the tangent MILP hands each improving incumbent over as HiGHS finds it and
+    stops once ``on_found`` says the caller's gap is closed: told so at the first incumbent, it is
+    asked no second one and returns a placement on allowed hosts; told never, it hands over at least
+    one and returns the last it handed over (HiGHS's final solution)."""
+    import math
+
+    from wdtnopt.solvers.fast_master import BundleMaster, tangent_master_placement
+    from wdtnopt.testing import loaded_snapshot
+
+    s = loaded_snapshot(20, 4, seed)
+    ld = LagrangianData.of(s)
+    P = price(ld, np.zeros(s.n_bss), np.zeros(s.n_bss))
+    master = BundleMaster(ld, 0.01)
+    idx = np.arange(s.n_mus)
+    master.add_priced(idx, P)
+    master.add_options(idx, s.placement_prev, np.zeros(s.n_mus), ld.fail.copy(), np.zeros(s.n_mus, dtype=bool))
+    for stop in (True, False):
+        seen = []
+
+        def on_found(placement, served):
+            seen.append((placement.copy(), served.copy()))
+            return stop
+
+        res = tangent_master_placement(ld, master, 30.0, P, slack=math.inf, mip_gap=0.0, on_found=on_found)
+        assert res is not None and seen
+        assert ld.allowed[idx, res[0]].all()
+        if stop:
+            assert len(seen) == 1
+        else:
+            assert np.array_equal(seen[-1][0], res[0]) and np.array_equal(seen[-1][1], res[1])
