@@ -157,9 +157,9 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
     def best_cost() -> float:
         return primal.best_cost if primal.best_placement is not None else math.inf
 
-    # a snapshot that may continue in exact leaves it at least half of its window (exact_time or time_limit)
+    # a snapshot that may continue in exact leaves it the rest of its window (exact_time or time_limit)
     continues = N * M <= opts.exact_pairs and s.allow_migration
-    phase_end = t0 + 0.5 * (min(deadline, t0 + opts.exact_time) - t0) if continues else deadline
+    phase_end = t0 + opts.phase_share * (min(deadline, t0 + opts.exact_time) - t0) if continues else deadline
     # few DTs per server: the MILP shares each server's CPU (tangent model); many: fixed shares suffice
     tangent = opts.milp_cpu == "tangent" or (opts.milp_cpu == "auto" and N * M <= TANGENT_PAIRS)
     solved: set[tuple[int, float, float]] = set()   # (master rows, best dual value, slack): MILPs HiGHS finished

@@ -215,7 +215,8 @@ def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_l
     ``mip_gap`` is HiGHS's relative MIP gap. The MILP's costs are those of fixed CPU shares, which the
     exact admission re-balances, so its optimum is not the best placement: on loaded snapshots an
     early incumbent often admits cheaper than the last one. With ``found`` (a list), every improving
-    solution HiGHS met is appended to it as ``(placement, served)``, the last one included.
+    solution HiGHS met is appended to it as ``(placement, served)``, the last one included; with
+    ``on_found``, each is handed over as HiGHS finds it (see :func:`tangent_master_placement`).
     """
     import highspy
 
@@ -373,7 +374,7 @@ def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limi
     their MU's best value at the prices ``Pr``, plus fail-in-place), but an option "n served on m"
     no longer carries the CPU it asked at the prices where it was found: the pair (n, m) gets a binary
     ``x``, a CPU ``f`` in ``[f_min x, cpu_hz[m] x]`` and an energy ``e`` above the tangents of the
-    convex ``e_n(f) = E(T - c / f)`` at ``points`` CPUs spread geometrically over ``[f_min, cpu_hz]``
+    convex ``e_n(f) = E(T - c / f)`` at ``points`` CPUs crowded near ``f_min`` (:func:`tangent_cpus`)
     and at the CPUs of its found options (tangents in ``(x, f)``: ``e >= (e(f_j) - e'(f_j) f_j) x +
     e'(f_j) f``, the perspective cut, 0 at ``x = 0``), and every server's CPU is shared:
     ``sum f <= cpu_hz[m]``. Its objective thus models the admission's re-balancing of CPU
@@ -397,7 +398,10 @@ def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limi
     found : list, optional
         Every improving solution HiGHS met is appended as ``(placement, served)``, the last included.
     points : int
-        Tangent CPUs per pair on the geometric grid (besides the found options' CPUs).
+        Tangent CPUs per pair from :func:`tangent_cpus` (besides the found options' CPUs).
+    on_found : callable, optional
+        ``on_found(placement, served) -> bool`` is called with each improving solution as HiGHS finds
+        it; HiGHS stops once it has returned True (the caller's gap is closed).
     heuristic_effort : float
         HiGHS's ``mip_heuristic_effort`` (its primal heuristics are on when > 0).
 
@@ -419,7 +423,7 @@ def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limi
     ref = master.ref
     Fm = master.Fs[pm]
     fmin = np.where(pd.cycles[pn] > 0, pd.f_min[pn, pm], 0.0)
-    # tangent points: a geometric grid over [f_min, cpu_hz] and the CPUs the options asked
+    # tangent points: a grid crowded near f_min and the CPUs the options asked
     grid = tangent_cpus(fmin, Fm, points)
     tn, tm, tf = [np.repeat(pn, points)], [np.repeat(np.arange(P), points)], [grid.ravel()]
     sv = oserved & (ocpu > 0)

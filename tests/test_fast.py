@@ -119,7 +119,7 @@ def test_options_are_checked():
     with pytest.raises(SolverError):
         solve_fast(s, gap=-1)
     for bad in (dict(time_limit=0), dict(exact_pairs=-1), dict(exact_time=0), dict(milp_gap=-1e-3),
-                dict(search_starts=-1), dict(milp_cpu="linear")):
+                dict(search_starts=-1), dict(milp_cpu="linear"), dict(phase_share=0), dict(phase_share=1.5)):
         with pytest.raises(SolverError, match=next(iter(bad))):
             solve_fast(s, **bad)
     f = solve_fast(s, threads=4)  # options of the common interface are accepted
@@ -273,14 +273,16 @@ def test_restricted_master_incumbents_are_placements_at_or_above_the_optimum(see
 
 @pytest.mark.parametrize("seed", range(4))
 def test_loaded_snapshots_keep_the_certificate_with_any_phase_split(seed):
-    """fast's own phase leaves the continuation at least half of ``exact_time``; a tiny one (the
-    phase ends at once) or a huge one changes how far the primal gets, never the certificate:
+    """fast's own phase leaves the continuation the rest of ``exact_time`` after ``phase_share`` of it;
+    a tiny one (the phase ends at once) or a huge one, or a share of 5% or 100%, changes how far the
+    primal gets, never the certificate:
     bound <= exact's optimum <= objective, and the Lagrangian bound is the same."""
     from wdtnopt.testing import loaded_snapshot
 
     s = loaded_snapshot(16, 4, 10 + seed)
     e = solve_exact(s, gap=1e-9)
     runs = [solve_fast(s, gap=0.01, exact_time=t, exact_pairs=p) for t in (1e-3, 1e3) for p in (0, 2000)]
+    runs += [solve_fast(s, gap=0.01, phase_share=share) for share in (0.05, 1.0)]
     for f in runs:
         _check_against_exact(s, f, e)
     alone = [f for f in runs if "exact_continuation" not in f.stats]
@@ -389,3 +391,28 @@ def test_tangent_milp_stops_at_the_incumbent_that_closes_the_gap(seed):
             assert len(seen) == 1
         else:
             assert np.array_equal(seen[-1][0], res[0]) and np.array_equal(seen[-1][1], res[1])
+
+
+def test_bench_fast_loaded_smoke_splits_the_gap_into_primal_and_bound(capsys):
+    """benchmarks/bench_fast_loaded.py's smoke preset: one JSON line per seed and a summary; the
+    primal's and the bound's parts add up to fast alone's gap, each >= 0 (exact's best lies between
+    fast alone's bound and objective: the certificate), and a seed counts as met exactly when its gap
+    is <= 1% within the wall budget."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fast_loaded.py"
+    spec = importlib.util.spec_from_file_location("bench_fast_loaded", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = mod.main(["--smoke"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) == 2 and [json.loads(x)["seed"] for x in out[:2]] == [0, 1]
+    assert out[-1].startswith(f"# {sum(r['met'] for r in rows)} of 2 <= gap within 10 s")
+    for r in rows:
+        assert r["met"] == (r["gap"] <= 0.01 and r["wall_s"] <= 10.0)
+        assert r["primal_part"] >= -1e-12 and r["bound_part"] >= -1e-9
+        assert r["primal_part"] + r["bound_part"] == pytest.approx(
+            (r["alone_objective"] - r["alone_bound"]) / r["alone_objective"], abs=1e-12)
+        assert r["phase_bound"] <= r["bound"] and r["objective"] <= r["phase_objective"]
