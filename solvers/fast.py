@@ -157,9 +157,9 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
     def best_cost() -> float:
         return primal.best_cost if primal.best_placement is not None else math.inf
 
-    # a snapshot that may continue in exact leaves it at least half of its window (exact_time or time_limit)
+    # a snapshot that may continue in exact leaves it the rest of its window (exact_time or time_limit)
     continues = N * M <= opts.exact_pairs and s.allow_migration
-    phase_end = t0 + 0.5 * (min(deadline, t0 + opts.exact_time) - t0) if continues else deadline
+    phase_end = t0 + opts.phase_share * (min(deadline, t0 + opts.exact_time) - t0) if continues else deadline
     # few DTs per server: the MILP shares each server's CPU (tangent model); many: fixed shares suffice
     tangent = opts.milp_cpu == "tangent" or (opts.milp_cpu == "auto" and N * M <= TANGENT_PAIRS)
     solved: set[tuple[int, float, float]] = set()   # (master rows, best dual value, slack): MILPs HiGHS finished
@@ -167,6 +167,12 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
     starts: list[tuple[float, int, np.ndarray]] = []   # (admitted cost, order, placement) of the MILP's incumbents
     tried: list[float] = []                            # the starts searched from besides the best
     pending: list[tuple[np.ndarray, np.ndarray]] = []  # HiGHS's earlier incumbents, admitted when the gap stays open
+
+    def admitted(placement: np.ndarray, served: np.ndarray, bound: float) -> bool:
+        """A tangent MILP's incumbent, admitted and kept as a start; True once the gap to ``bound`` is closed."""
+        if fits_storage(s, placement):
+            starts.append((primal.offer(placement, served), len(starts), placement))
+        return relative_gap(primal.best_cost, bound) <= gap
 
     def primal_round(best: tuple[Pricing, None], budget: float, master: BundleMaster, milp_time: float) -> None:
         t = time.perf_counter()
@@ -180,8 +186,13 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
             limit = min(milp_time, max(phase_end - time.perf_counter(), 0.05))
             found: list = []
             t_milp = time.perf_counter()
-            pick = tangent_master_placement if tangent else restricted_master_placement
-            pick(ld, master, limit, Pr, slack=slack[0], mip_gap=opts.milp_gap, found=found)
+            if tangent:   # each incumbent admitted as HiGHS finds it; HiGHS stops once one closes the gap
+                tangent_master_placement(ld, master, limit, Pr, slack=slack[0], mip_gap=opts.milp_gap,
+                                         on_found=lambda pl, served: admitted(pl, served, Pr.value))
+                starts.sort(key=lambda c: c[:2])
+            else:
+                restricted_master_placement(ld, master, limit, Pr, slack=slack[0], mip_gap=opts.milp_gap,
+                                            found=found)
             if time.perf_counter() - t_milp < 0.9 * limit:
                 solved.add(key)
             if found and fits_storage(s, found[-1][0]):   # HiGHS's last incumbent

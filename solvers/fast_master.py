@@ -164,12 +164,29 @@ def _near_options(ld: LagrangianData, master: BundleMaster, Pr: Pricing, slack: 
     return on[keep], om[keep], ocpu[keep], oconst[keep], oserved[keep]
 
 
-def _run_picks(h, time_limit: float, mip_gap: float, save: bool) -> np.ndarray | None:
+def _run_picks(h, time_limit: float, mip_gap: float, save: bool, decode=None, on_found=None) -> np.ndarray | None:
     """Run a restricted-master MILP at ``mip_gap`` within ``time_limit`` s (HiGHS keeps every improving
-    solution when ``save``); its solution, or None when it has none."""
+    solution when ``save``); its solution, or None when it has none.
+
+    With ``on_found``, each improving solution HiGHS meets is handed to ``on_found(*decode(x))`` as it
+    is found; HiGHS stops at its next interrupt check once that has returned True (the caller's gap is
+    closed: a better MILP objective buys nothing more)."""
     h.setOptionValue("mip_rel_gap", float(mip_gap))
     if save:
         h.setOptionValue("mip_improving_solution_save", True)
+    if on_found is not None:
+        stop = [False]
+
+        def improving(e) -> None:
+            if not stop[0] and on_found(*decode(np.asarray(e.data_out.mip_solution, dtype=float))):
+                stop[0] = True
+
+        def interrupt(e) -> None:
+            if stop[0]:
+                e.interrupt()
+
+        h.cbMipImprovingSolution.subscribe(improving)
+        h.cbMipInterrupt.subscribe(interrupt)
     return run_model(h, time_limit=max(float(time_limit), 0.05)).x
 
 
@@ -184,7 +201,8 @@ def _picked(h, x: np.ndarray, decode, found: list | None):
 
 
 def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_limit: float, Pr: Pricing,
-                                slack: float = 0.3, mip_gap: float = 1e-4, found: list | None = None):
+                                slack: float = 0.3, mip_gap: float = 1e-4, found: list | None = None,
+                                on_found=None):
     """Pick one found option per MU by a MILP (HiGHS) under every server's CPU and storage.
 
     The options are the dual master's rows (Dantzig-Wolfe columns), restricted to those within
@@ -197,7 +215,8 @@ def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_l
     ``mip_gap`` is HiGHS's relative MIP gap. The MILP's costs are those of fixed CPU shares, which the
     exact admission re-balances, so its optimum is not the best placement: on loaded snapshots an
     early incumbent often admits cheaper than the last one. With ``found`` (a list), every improving
-    solution HiGHS met is appended to it as ``(placement, served)``, the last one included.
+    solution HiGHS met is appended to it as ``(placement, served)``, the last one included; with
+    ``on_found``, each is handed over as HiGHS finds it (see :func:`tangent_master_placement`).
     """
     import highspy
 
@@ -217,9 +236,6 @@ def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_l
     h.addRows(M, np.full(M, -inf), s.cpu_hz / master.Fs, K, starts, order, ocpu[order] / master.Fs[om[order]])
     h.addRows(M, np.full(M, -inf), s.storage_bits / master.Ss, K, starts, order,
               ld.size[on[order]] / master.Ss[om[order]])
-    x = _run_picks(h, time_limit, mip_gap, found is not None)
-    if x is None:
-        return None
 
     def decode(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pick = np.asarray(x) > 0.5
@@ -229,6 +245,9 @@ def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_l
         served[on[pick & oserved]] = True
         return placement, served
 
+    x = _run_picks(h, time_limit, mip_gap, found is not None, decode, on_found)
+    if x is None:
+        return None
     return _picked(h, x, decode, found)
 
 
@@ -314,16 +333,48 @@ def energy_tangents(pd: PairData, n: np.ndarray, m: np.ndarray, f: np.ndarray) -
     return e, np.where(busy, -cpu_slope(energy_slope(t, pd.alpha[n], pd.k[n]), c, fb), 0.0)   # (f near 1e300: 0)
 
 
+TANGENT_FIRST_STEP = 0.03
+"""The tangent CPUs of :func:`tangent_cpus` start this share of the way from ``f_min`` to ``cpu_hz``."""
+
+
+def tangent_cpus(f_min: np.ndarray, cpu_hz: np.ndarray, points: int, first_step: float = TANGENT_FIRST_STEP) -> np.ndarray:
+    """Where the tangent MILP cuts each pair's energy ``e_n(f)``: ``points`` CPUs (cycles/s) per pair.
+
+    ``f_min`` itself, then ``f_min + (cpu_hz - f_min) r_j`` with the ``points - 1`` steps ``r_j``
+    geometric from ``first_step`` to 1 (``cpu_hz``). On a loaded server a served MU gets little more
+    than its least CPU (1.03-1.7 ``f_min`` in the optima of loaded 100 x 10 snapshots), where
+    ``e_n`` is steepest, so the cuts crowd there; a grid geometric in ``f`` itself left the MILP
+    under-estimating those energies by up to 97% (docs/solvers_fast.md, section 2).
+
+    Parameters
+    ----------
+    f_min, cpu_hz : ndarray, shape (P,)
+        Each pair's least CPU (0 for MUs without cycles) and its server's CPU (cycles/s).
+    points : int
+        CPUs per pair (>= 2).
+    first_step : float
+        The first step's share of ``cpu_hz - f_min`` (in (0, 1]).
+
+    Returns
+    -------
+    ndarray, shape (P, points)
+        Increasing CPUs in ``[max(f_min, 1e-6 cpu_hz), cpu_hz]``.
+    """
+    lo = np.maximum(f_min, 1e-6 * cpu_hz)
+    steps = first_step ** (1.0 - np.arange(points - 1) / max(points - 2, 1))
+    return np.concatenate([lo[:, None], lo[:, None] + (cpu_hz - lo)[:, None] * steps[None, :]], axis=1)
+
+
 def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limit: float, Pr: Pricing,
                              slack: float = 0.3, mip_gap: float = 1e-4, found: list | None = None,
-                             points: int = 6, heuristic_effort: float = 0.05):
+                             points: int = 6, heuristic_effort: float = 0.05, on_found=None):
     """Pick one found host per MU by a MILP (HiGHS) in which each served pair's CPU is a variable.
 
     The same options as :func:`restricted_master_placement` (within ``slack`` typical penalties of
     their MU's best value at the prices ``Pr``, plus fail-in-place), but an option "n served on m"
     no longer carries the CPU it asked at the prices where it was found: the pair (n, m) gets a binary
     ``x``, a CPU ``f`` in ``[f_min x, cpu_hz[m] x]`` and an energy ``e`` above the tangents of the
-    convex ``e_n(f) = E(T - c / f)`` at ``points`` CPUs spread geometrically over ``[f_min, cpu_hz]``
+    convex ``e_n(f) = E(T - c / f)`` at ``points`` CPUs crowded near ``f_min`` (:func:`tangent_cpus`)
     and at the CPUs of its found options (tangents in ``(x, f)``: ``e >= (e(f_j) - e'(f_j) f_j) x +
     e'(f_j) f``, the perspective cut, 0 at ``x = 0``), and every server's CPU is shared:
     ``sum f <= cpu_hz[m]``. Its objective thus models the admission's re-balancing of CPU
@@ -347,7 +398,10 @@ def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limi
     found : list, optional
         Every improving solution HiGHS met is appended as ``(placement, served)``, the last included.
     points : int
-        Tangent CPUs per pair on the geometric grid (besides the found options' CPUs).
+        Tangent CPUs per pair from :func:`tangent_cpus` (besides the found options' CPUs).
+    on_found : callable, optional
+        ``on_found(placement, served) -> bool`` is called with each improving solution as HiGHS finds
+        it; HiGHS stops once it has returned True (the caller's gap is closed).
     heuristic_effort : float
         HiGHS's ``mip_heuristic_effort`` (its primal heuristics are on when > 0).
 
@@ -369,9 +423,8 @@ def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limi
     ref = master.ref
     Fm = master.Fs[pm]
     fmin = np.where(pd.cycles[pn] > 0, pd.f_min[pn, pm], 0.0)
-    # tangent points: a geometric grid over [f_min, cpu_hz] and the CPUs the options asked
-    lo = np.maximum(fmin, 1e-6 * Fm)
-    grid = lo[:, None] * (Fm / lo)[:, None] ** (np.arange(points) / max(points - 1, 1))[None, :]
+    # tangent points: a grid crowded near f_min and the CPUs the options asked
+    grid = tangent_cpus(fmin, Fm, points)
     tn, tm, tf = [np.repeat(pn, points)], [np.repeat(np.arange(P), points)], [grid.ravel()]
     sv = oserved & (ocpu > 0)
     tn.append(on[sv])
@@ -422,9 +475,6 @@ def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limi
     # tangents: e^ - (e - de f_j)/ref x - de F / ref f^ >= 0
     rows(np.zeros(T), np.full(T, inf), np.stack([E + tp, X + tp, Fc + tp], 1).ravel(),
          np.stack([np.ones(T), -(e - de * tf) / ref, -de * Fm[tp] / ref], 1).ravel(), 3)
-    x = _run_picks(h, time_limit, mip_gap, found is not None)
-    if x is None:
-        return None
 
     def decode(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(x)
@@ -437,4 +487,7 @@ def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limi
         served[pn[xs]] = True
         return placement, served
 
+    x = _run_picks(h, time_limit, mip_gap, found is not None, decode, on_found)
+    if x is None:
+        return None
     return _picked(h, x, decode, found)

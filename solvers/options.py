@@ -273,6 +273,9 @@ class FastOptions(SolverOptions):
     decision and bound (0: never; docs/solvers_fast.md, "Small loaded snapshots")."""
     exact_time: float = 9.5
     """The continuation ends at most this many seconds after the solve began (and within ``time_limit``)."""
+    phase_share: float = 0.5
+    """On a snapshot that may continue in exact, fast's own primal ends by this share of ``exact_time``
+    (or of ``time_limit`` when smaller) after the start, leaving the rest to the continuation (in (0, 1])."""
 
     method = "fast"
 
@@ -281,6 +284,8 @@ class FastOptions(SolverOptions):
         for name in ("box", "search_time", "milp_time", "exact_time"):
             if not getattr(self, name) > 0:
                 bad.append(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 < self.phase_share <= 1:
+            bad.append(f"phase_share must be in (0, 1], got {self.phase_share!r}")
         if self.milp_cpu not in ("auto", "tangent", "fixed"):
             bad.append(f"milp_cpu must be 'auto', 'tangent' or 'fixed', got {self.milp_cpu!r}")
         if not self.milp_gap >= 0:

@@ -119,7 +119,7 @@ def test_options_are_checked():
     with pytest.raises(SolverError):
         solve_fast(s, gap=-1)
     for bad in (dict(time_limit=0), dict(exact_pairs=-1), dict(exact_time=0), dict(milp_gap=-1e-3),
-                dict(search_starts=-1), dict(milp_cpu="linear")):
+                dict(search_starts=-1), dict(milp_cpu="linear"), dict(phase_share=0), dict(phase_share=1.5)):
         with pytest.raises(SolverError, match=next(iter(bad))):
             solve_fast(s, **bad)
     f = solve_fast(s, threads=4)  # options of the common interface are accepted
@@ -223,10 +223,11 @@ def test_fast_says_infeasible_when_every_server_has_zero_storage():
 @pytest.mark.parametrize("seed", range(3))
 def test_restricted_master_incumbents_are_placements_at_or_above_the_optimum(seed, milp_cpu, monkeypatch):
     """Every improving solution of the restricted-master MILP (either CPU model) is offered to the
-    primal (its costs are estimates, so an early incumbent may admit cheaper than the last). Each is
-    a placement on allowed hosts whose exactly admitted cost is at least exact's certified optimum,
-    whose served set fits every server's CPU (allocate_server finds it feasible), and the last one is
-    what the MILP returns."""
+    primal (its costs are estimates, so an early incumbent may admit cheaper than the last): the
+    fixed-share MILP's through ``found``, the tangent MILP's through ``on_found`` as HiGHS finds them.
+    Each is a placement on allowed hosts whose exactly admitted cost is at least exact's certified
+    optimum, whose served set fits every server's CPU (allocate_server finds it feasible), and the
+    last one is what the MILP returns."""
     from wdtnopt.solvers import fast as fast_mod
     from wdtnopt.solvers import fast_master
     from wdtnopt.solvers.allocation import allocate_server
@@ -239,8 +240,16 @@ def test_restricted_master_incumbents_are_placements_at_or_above_the_optimum(see
     real = getattr(fast_master, name)
 
     def spy(ld, master, time_limit, Pr, **kw):
+        seen = []
+        inner = kw.get("on_found")
+        if inner is not None:
+            def on_found(placement, served):
+                seen.append((placement.copy(), served.copy()))
+                return inner(placement, served)
+
+            kw["on_found"] = on_found
         res = real(ld, master, time_limit, Pr, **kw)
-        calls.append((ld, res, list(kw.get("found") or [])))
+        calls.append((ld, res, seen if inner is not None else list(kw.get("found") or [])))
         return res
 
     monkeypatch.setattr(fast_mod, name, spy)
@@ -264,14 +273,16 @@ def test_restricted_master_incumbents_are_placements_at_or_above_the_optimum(see
 
 @pytest.mark.parametrize("seed", range(4))
 def test_loaded_snapshots_keep_the_certificate_with_any_phase_split(seed):
-    """fast's own phase leaves the continuation at least half of ``exact_time``; a tiny one (the
-    phase ends at once) or a huge one changes how far the primal gets, never the certificate:
+    """fast's own phase leaves the continuation the rest of ``exact_time`` after ``phase_share`` of it;
+    a tiny one (the phase ends at once) or a huge one, or a share of 5% or 100%, changes how far the
+    primal gets, never the certificate:
     bound <= exact's optimum <= objective, and the Lagrangian bound is the same."""
     from wdtnopt.testing import loaded_snapshot
 
     s = loaded_snapshot(16, 4, 10 + seed)
     e = solve_exact(s, gap=1e-9)
     runs = [solve_fast(s, gap=0.01, exact_time=t, exact_pairs=p) for t in (1e-3, 1e3) for p in (0, 2000)]
+    runs += [solve_fast(s, gap=0.01, phase_share=share) for share in (0.05, 1.0)]
     for f in runs:
         _check_against_exact(s, f, e)
     alone = [f for f in runs if "exact_continuation" not in f.stats]
@@ -334,3 +345,91 @@ def test_energy_tangents_are_the_slope_and_stay_below_the_convex_energy():
         assert (e[0] + de[0] * (g - f) <= pd.energy_at_cpu(np.full(50, n[i]), int(m[i]), g) * (1 + 1e-12) + 1e-15).all()
         checked += 1
     assert checked == n.size
+
+
+def test_tangent_cpus_start_at_the_least_cpu_and_crowd_near_it():
+    """The tangent MILP's CPUs per pair: ``f_min`` first, then ``f_min + (cpu_hz - f_min) r_j`` with
+    ``r_j`` geometric from ``first_step`` to 1 (hand-computed for 4 points: r = 0.01, 0.1, 1), so the
+    last is the server's CPU; a MU without cycles (``f_min`` 0) starts at 1e-6 of the server's CPU."""
+    from wdtnopt.solvers.fast_master import tangent_cpus
+
+    g = tangent_cpus(np.array([1e9, 0.0]), np.array([3e9, 2e9]), 4, first_step=0.01)
+    np.testing.assert_allclose(g[0], [1e9, 1e9 + 2e7, 1e9 + 2e8, 3e9], rtol=1e-12)
+    np.testing.assert_allclose(g[1], [2e3, 2e3 + (2e9 - 2e3) * 0.01, 2e3 + (2e9 - 2e3) * 0.1, 2e9], rtol=1e-12)
+    assert (np.diff(tangent_cpus(np.array([1.0, 2.0]), np.array([5.0, 9.0]), 6), axis=1) > 0).all()
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_tangent_milp_stops_at_the_incumbent_that_closes_the_gap(seed, monkeypatch):
+    """With ``on_found``, the tangent MILP hands each improving incumbent over as HiGHS finds it and
+    stops once ``on_found`` says the caller's gap is closed: told never, it hands over several and
+    returns the last it handed over (HiGHS's final solution, model status optimal); told so at the
+    first incumbent, HiGHS ends interrupted, having handed over that one only, and a placement on
+    allowed hosts comes back. (HiGHS stops at its next interrupt check: on seed 1 of the same size
+    its second and last incumbent comes before one, so that MILP ends optimal; seeds 0 and 2 meet 3
+    and 4 incumbents with checks between them.)"""
+    import math
+
+    import highspy
+
+    from wdtnopt.solvers import fast_master
+    from wdtnopt.solvers.fast_master import BundleMaster, tangent_master_placement
+    from wdtnopt.testing import loaded_snapshot
+
+    statuses = []
+    real_run = fast_master.run_model
+
+    def run_model(h, **kw):
+        r = real_run(h, **kw)
+        statuses.append(h.getModelStatus())
+        return r
+
+    monkeypatch.setattr(fast_master, "run_model", run_model)
+
+    s = loaded_snapshot(20, 4, seed)
+    ld = LagrangianData.of(s)
+    P = price(ld, np.zeros(s.n_bss), np.zeros(s.n_bss))
+    master = BundleMaster(ld, 0.01)
+    idx = np.arange(s.n_mus)
+    master.add_priced(idx, P)
+    master.add_options(idx, s.placement_prev, np.zeros(s.n_mus), ld.fail.copy(), np.zeros(s.n_mus, dtype=bool))
+    for stop in (False, True):
+        seen = []
+
+        def on_found(placement, served):
+            seen.append((placement.copy(), served.copy()))
+            return stop
+
+        res = tangent_master_placement(ld, master, 30.0, P, slack=math.inf, mip_gap=0.0, on_found=on_found)
+        assert res is not None and seen
+        assert ld.allowed[idx, res[0]].all()
+        if stop:
+            assert len(seen) == 1 and statuses[-1] == highspy.HighsModelStatus.kInterrupt
+        else:
+            assert len(seen) >= 2 and statuses[-1] == highspy.HighsModelStatus.kOptimal
+            assert np.array_equal(seen[-1][0], res[0]) and np.array_equal(seen[-1][1], res[1])
+
+
+def test_bench_fast_loaded_smoke_splits_the_gap_into_primal_and_bound(capsys):
+    """benchmarks/bench_fast_loaded.py's smoke preset: one JSON line per seed and a summary; the
+    primal's and the bound's parts add up to fast alone's gap, each >= 0 (exact's best lies between
+    fast alone's bound and objective: the certificate), and a seed counts as met exactly when its gap
+    is <= 1% within the wall budget."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fast_loaded.py"
+    spec = importlib.util.spec_from_file_location("bench_fast_loaded", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = mod.main(["--smoke"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) == 2 and [json.loads(x)["seed"] for x in out[:2]] == [0, 1]
+    assert out[-1].startswith(f"# {sum(r['met'] for r in rows)} of 2 <= gap within 10 s")
+    for r in rows:
+        assert r["met"] == (r["gap"] <= 0.01 and r["wall_s"] <= 10.0)
+        assert r["primal_part"] >= -1e-12 and r["bound_part"] >= -1e-9
+        assert r["primal_part"] + r["bound_part"] == pytest.approx(
+            (r["alone_objective"] - r["alone_bound"]) / r["alone_objective"], abs=1e-12)
+        assert r["phase_bound"] <= r["bound"] and r["objective"] <= r["phase_objective"]
