@@ -387,8 +387,10 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
         Fields of the method's frozen options dataclass (solvers/options.py: ``ExactOptions``,
         ``FastOptions``, ``PyomoOptions``, ``RelaxationOptions``), e.g. ``gap`` (relative optimality
         gap, default 1e-6), ``time_limit`` (s, None = none), ``threads``, ``max_iterations``,
-        ``verbose``; or ``options=`` an instance. An option the method does not declare is an
-        error naming it and listing the valid ones.
+        ``verbose``; or ``options=`` an instance. Both together: each keyword replaces that field
+        of the instance, the other fields are the instance's (every built-in method; docs/solvers.md,
+        "Options"). An option the method does not declare is an error naming it and listing the
+        valid ones.
 
     Returns
     -------

@@ -34,6 +34,12 @@ def threads_capped_message(threads: int) -> str:
             f"using threads={max_threads()}")
 
 
+def _tuple_form(value: Any) -> str:
+    """How a tuple option is written, in Python and on the command line: said when ``value`` is no tuple."""
+    return "" if isinstance(value, tuple) else \
+        " (a tuple: (1.0,) or (0.7, 1.0, 1.4); with wdtnopt solve: --option NAME=1.0, or NAME=0.7,1,1.4)"
+
+
 def _error(msg: str) -> Exception:
     from . import SolverError
 
@@ -203,7 +209,7 @@ class ExactOptions(SolverOptions):
         pc = self.price_cuts
         factors = [as_field_type(c, float) for c in pc] if isinstance(pc, tuple) else [(None, "a tuple")]
         if not all(want is None and math.isfinite(c) and c > 0 for c, want in factors):
-            bad.append(f"price_cuts must be a tuple of numbers > 0, got {pc!r}")
+            bad.append(f"price_cuts must be a tuple of numbers > 0, got {pc!r}{_tuple_form(pc)}")
         else:   # numpy numbers stored as Python's, as every other option
             object.__setattr__(self, "price_cuts", tuple(c for c, _ in factors))
         if not (isinstance(self.polish_rounds, int) and self.polish_rounds >= 0):
@@ -221,7 +227,7 @@ class ExactOptions(SolverOptions):
             sp = getattr(self, name)
             factors = [as_field_type(c, float) for c in sp] if isinstance(sp, tuple) else [(None, "a tuple")]
             if not all(want is None and math.isfinite(c) and c > 0 for c, want in factors):
-                bad.append(f"{name} must be a tuple of numbers > 0, got {sp!r}")
+                bad.append(f"{name} must be a tuple of numbers > 0, got {sp!r}{_tuple_form(sp)}")
             else:
                 object.__setattr__(self, name, tuple(c for c, _ in factors))
         if not (isinstance(self.hull_rounds, int) and self.hull_rounds >= 0):

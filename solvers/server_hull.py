@@ -65,6 +65,24 @@ def _checked_prices(name: str, values, n: int, read) -> np.ndarray:
                           f"expected values whose sum is finite (J)")
     return w
 
+def _checked_indices(pd: PairData, m, candidates) -> np.ndarray:
+    """``candidates`` as MU indices in [0, N) and ``m`` a server in [0, M), else a SolverError naming
+    them (an index N raised an IndexError deep in the search, -1 silently meant the last MU)."""
+    from . import SolverError
+
+    n, n_servers = pd.servable.shape
+    if isinstance(m, (bool, np.bool_)) or not isinstance(m, (int, np.integer)) or not 0 <= int(m) < n_servers:
+        raise SolverError(f"m: expected a server index in [0, {n_servers - 1}], got {m!r}")
+    raw = np.asarray(candidates)
+    if raw.size and raw.dtype.kind not in "iu":
+        raise SolverError(f"candidates: expected MU indices (integers), got {raw.ravel()[:3].tolist()!r} (first values)")
+    cand = raw.astype(np.int64).ravel()
+    bad = cand[(cand < 0) | (cand >= n)]
+    if bad.size:
+        raise SolverError(f"candidates: expected MU indices in [0, {n - 1}], got {int(bad[0])}")
+    return cand
+
+
 PRICING_RTOL = 1e-9
 """Relative margin (of ``E_m(S*) + sum_n b_n``, the magnitudes the pricing's difference is taken
 from) by which a cut's constant is lowered below the pricing's value: it covers the KKT allocation's
@@ -112,14 +130,15 @@ def price_server(pd: PairData, m: int, weights, candidates, *, deadline: float |
     ------
     SolverError
         ``weights`` is not N numbers, a candidate's weight is NaN or +inf, or the candidates'
-        positive weights sum past the largest float.
+        positive weights sum past the largest float; a candidate is not an MU index in [0, N) or
+        ``m`` not a server index in [0, M).
 
     Notes
     -----
     ``E_m(S) - b.1_S = cost_b(S) - sum_n b_n`` where ``cost_b`` is the admission cost with failure
     penalties ``b``; :func:`solvers.allocation.admit_server` minimizes it exactly (module docstring).
     """
-    cand = np.asarray(candidates, dtype=np.int64).ravel()
+    cand = _checked_indices(pd, m, candidates)
     w = _checked_prices("weights", weights, pd.penalty.size, cand)
     cand = cand[(w[cand] > 0) & pd.servable[cand, m]]
     if cand.size == 0:
@@ -186,6 +205,12 @@ def separate_fenchel(pd: PairData, m: int, y, candidates, *, columns: list | Non
         None when ``y`` has no support on the candidates. The cut is valid for every served set of
         m whatever the LP's accuracy: its constant is the last pricing's certified lower bound.
 
+    Raises
+    ------
+    SolverError
+        ``y`` is not N numbers or is NaN or infinite at a candidate; a candidate is not an MU
+        index in [0, N) or ``m`` not a server index in [0, M).
+
     Notes
     -----
     The restricted LP is ``min sum_S z_S E_m(S) + big sum_n s_n`` s.t. ``sum_S z_S 1_S[n] + s_n >=
@@ -201,8 +226,15 @@ def separate_fenchel(pd: PairData, m: int, y, candidates, *, columns: list | Non
 
     from .highs import quiet_highs
 
-    cand = np.asarray(candidates, dtype=np.int64).ravel()
-    yv = np.asarray(y, dtype=float)[cand]
+    from . import SolverError
+
+    cand = _checked_indices(pd, m, candidates)
+    y_all = np.asarray(y, dtype=float)
+    if y_all.shape != (pd.penalty.size,):
+        raise SolverError(f"y: expected {pd.penalty.size} numbers (one per MU), got shape {list(y_all.shape)}")
+    yv = y_all[cand]
+    if not np.isfinite(yv).all():   # NaN was read as 0 (no cut, or a cut at another point)
+        raise SolverError(f"y: expected finite numbers in [0, 1] at the candidates, got {float(yv[~np.isfinite(yv)][0])!r}")
     on = (yv > 1e-9) & pd.servable[cand, m]
     items, yv = cand[on], np.minimum(yv[on], 1.0)
     if items.size == 0:

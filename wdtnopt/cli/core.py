@@ -98,6 +98,15 @@ def check_lyapunov_options(policies: tuple[str, ...], v: float | None, eps: floa
                                f"{'it' if len(given) == 1 else 'them'}, and none of {', '.join(policies)} is one")
 
 
+def check_unique_policies(policies: tuple[str, ...]) -> None:
+    """Refuse a ``--policy`` given twice (it ran twice and its CSV table was written over)."""
+    seen: set[str] = set()
+    for name in policies:
+        if name in seen:
+            raise click.UsageError(f"--policy {name}: given twice; give each policy once")
+        seen.add(name)
+
+
 @click.command("simulate")
 @click.option("--policy", "policies", multiple=True, default=("follow",), show_default=True,
               help="Policy name (static, follow, predictive, oracle, lyapunov, oracle-fa, lyapunov-fa, "
@@ -116,6 +125,7 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
     from ..simulation import check_run_fits, check_simulation_fits, simulate
     from ..trace import plan_windows
 
+    check_unique_policies(policies)
     check_lyapunov_options(policies, v, eps, theta)
     sc = load_scenario(scenario_spec, n_mus, n_bss)
     window = plan_windows(sc.n_mus, sc.n_bss, slots)      # refuse what cannot fit before generating anything

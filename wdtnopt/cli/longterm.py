@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..io import atomic_write_json, atomic_write_text
-from .core import build_policy, check_lyapunov_options, console, load_scenario, make_trace, scenario_options, summary_table
+from .core import build_policy, check_lyapunov_options, check_unique_policies, console, load_scenario, make_trace, scenario_options, summary_table
 
 
 def _parallel_options(f):
@@ -88,6 +88,7 @@ def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, m
     from ..bounds import gap, hindsight_bound
     from ..simulation import simulate
 
+    check_unique_policies(policies)
     check_lyapunov_options(policies, v, eps, theta)
     sc = load_scenario(scenario_spec, n_mus, n_bss)
     if migration_aware:

@@ -42,6 +42,7 @@ def solve_cmd(snapshot_path: str, method: str, gap: float | None, time_limit: fl
     from ..solvers import SolverError
 
     extra = parse_options(options)
+    check_tuple_options(method, extra, options)
     for name in ("gap", "time_limit", "threads", "method"):
         if name in extra:  # one value per option: the flag's
             none = " (inf: none)" if name == "time_limit" else ""
@@ -75,7 +76,8 @@ def parse_options(items: tuple[str, ...]) -> dict[str, Any]:
     Raises
     ------
     SolverError
-        An item without ``=``; unknown names are reported by the method itself.
+        An item without ``=``, or a NAME given twice (the last one silently won); unknown names are
+        reported by the method itself.
     """
     from ..solvers import SolverError
 
@@ -84,8 +86,38 @@ def parse_options(items: tuple[str, ...]) -> dict[str, Any]:
         name, sep, text = item.partition("=")
         if not sep or not name.strip():
             raise SolverError(f"--option: expected NAME=VALUE, got {item!r}")
-        out[name.strip()] = _value(text.strip())
+        name = name.strip()
+        if name in out:
+            raise SolverError(f"--option {name}=...: given twice; give each option once")
+        out[name] = _value(text.strip())
     return out
+
+
+def check_tuple_options(method: str, extra: dict[str, Any], items: tuple[str, ...]) -> None:
+    """Refuse a tuple option of ``method`` given as one value (``--option server_prices=1.0``), naming
+    the comma form that gives a tuple from the command line (docs/solvers.md, "Options").
+
+    Raises
+    ------
+    SolverError
+        Naming the option, the value given and the forms ``1.0,`` (one factor) and ``0.7,1,1.4``.
+    """
+    import dataclasses
+    import typing
+
+    from ..solvers import OPTIONS, SolverError
+
+    cls = OPTIONS.get(method)
+    if cls is None:
+        return
+    hints = typing.get_type_hints(cls)
+    texts = {item.partition("=")[0].strip(): item.partition("=")[2].strip() for item in items}
+    for f in dataclasses.fields(cls):
+        if f.name in extra and typing.get_origin(hints[f.name]) is tuple and not isinstance(extra[f.name], tuple):
+            given = texts.get(f.name, "")
+            raise SolverError(f"--option {f.name}={given}: {f.name} is a tuple, given as a comma list: "
+                              f"--option {f.name}={given or '1.0'}, (one value, trailing comma) or "
+                              f"--option {f.name}=0.7,1,1.4")
 
 
 def _value(text: str) -> Any:

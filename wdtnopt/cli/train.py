@@ -25,6 +25,8 @@ def _overrides(items: tuple[str, ...]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise WdtnoptError(f"--set: expected KEY=VALUE, got {item!r}")
+        if key in out:   # the last one silently won
+            raise WdtnoptError(f"--set {key}=...: given twice; give each config field once")
         for conv in (int, float):
             try:
                 out[key] = conv(raw)
@@ -98,6 +100,7 @@ def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | Non
     from ..agents.checkpoint import CHECKPOINT_FILE
     from ..agents.trainer import Trainer
 
+    overrides = _overrides(settings)   # a bad or repeated --set before any folder is made
     out = Path(out_dir)
     log_path, png_path = out / "log.csv", out / "curve.png"
     if resume:
@@ -114,7 +117,7 @@ def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | Non
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WdtnoptError(f"--out: cannot create the folder {out}: {exc.strerror or exc}") from None
-        trainer = Trainer(algo, load_scenario(scenario_spec, n_mus, n_bss), seed, _overrides(settings),
+        trainer = Trainer(algo, load_scenario(scenario_spec, n_mus, n_bss), seed, overrides,
                           None if source is None else str(Path(source.path).resolve()))
         rows = []
     wall0 = float(rows[-1]["wall_s"]) if rows else 0.0
