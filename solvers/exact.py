@@ -41,6 +41,7 @@ from .price_certificate import PriceCertificate
 from .allocation import (PairData, admit_server, allocate, allocate_server, energy_slope, fits_storage,
                          storage_capacity)
 from .fast_dual import LagrangianData, price
+from .fast_master import tangent_cpus
 from .fast_primal import move_estimates, repair_storage
 from .highs import MasterOutcome, quiet_highs, run_model
 from .options import ExactOptions
@@ -533,15 +534,23 @@ class _Master:
         return placement
 
     def initial_cuts(self) -> None:
-        """Per pair: tangents at its least share, a geometric grid of ``initial_cuts`` shares up to 1,
-        ``1/k`` for k up to min(8, the pairs on its server), and the shares carried from an earlier master."""
+        """Per pair: tangents at its least share, a grid of ``initial_cuts`` shares up to 1,
+        ``1/k`` for k up to min(8, the pairs on its server), and the shares carried from an earlier master.
+
+        The grid is geometric in the share from ``pmin`` when ``initial_first_step`` is None, else
+        crowded near ``pmin`` as the fast solver's tangent MILP (:func:`tangent_cpus`, in shares)."""
         if not self.phi:
             return
         pd = self.pd
         ns, ms = (np.array(v, dtype=np.int64) for v in zip(*self.phi))
         load = np.bincount(ms, minlength=pd.cpu_hz.size)
         pmin = pd.f_min[ns, ms] / pd.cpu_hz[ms]
-        grid = np.geomspace(np.maximum(pmin, 1e-6), 1.0, self.opts.initial_cuts, axis=1)
+        if self.opts.initial_first_step is None:
+            grid = np.geomspace(np.maximum(pmin, 1e-6), 1.0, self.opts.initial_cuts, axis=1)
+        else:
+            F = pd.cpu_hz[ms].astype(float)
+            grid = tangent_cpus(pd.f_min[ns, ms], F, self.opts.initial_cuts,
+                                self.opts.initial_first_step) / F[:, None]
         inv_k = 1.0 / np.arange(1, 9)
         parts_n, parts_m, parts_p = [], [], []
         for i, (n, m) in enumerate(zip(ns.tolist(), ms.tolist())):

@@ -140,6 +140,10 @@ class ExactOptions(SolverOptions):
     allocation problem of formulations/cvxpy_models.py solved by Clarabel, needs cvxpy)."""
     initial_cuts: int = 8
     """Tangent cuts per (MU, server) pair on a geometric grid of CPU shares before the first master."""
+    initial_first_step: float | None = None
+    """None: the ``initial_cuts`` shares are geometric from the pair's least share to 1. A number in
+    (0, 1]: they are ``pmin + (1 - pmin) r`` with ``r`` geometric from it to 1 (and ``pmin``), crowded
+    where the energy is steepest (solvers/fast_master.py, ``tangent_cpus``)."""
     root_rounds: int = 50
     """Kelley cutting-plane rounds on the master's LP relaxation before branching."""
     use_mip_start: bool = True
@@ -200,6 +204,9 @@ class ExactOptions(SolverOptions):
             bad.append(f"oracle must be 'kkt' or 'cvxpy', got {self.oracle!r}")
         if not (isinstance(self.initial_cuts, int) and self.initial_cuts >= 2):
             bad.append(f"initial_cuts must be an integer >= 2, got {self.initial_cuts!r}")
+        ifs = self.initial_first_step
+        if ifs is not None and not (isinstance(ifs, (int, float)) and not isinstance(ifs, bool) and 0.0 < ifs <= 1.0):
+            bad.append(f"initial_first_step must be None or a number in (0, 1], got {ifs!r}")
         if not (isinstance(self.root_rounds, int) and self.root_rounds >= 0):
             bad.append(f"root_rounds must be an integer >= 0, got {self.root_rounds!r}")
         if not (0.0 <= self.heuristic_effort <= 1.0):
