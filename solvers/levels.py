@@ -138,7 +138,7 @@ def _tie(master: Any, group: np.ndarray, lvl: np.ndarray, n_bss: int) -> None:
 
 
 LEVEL_EXACT_OPTIONS: tuple[str, ...] = ("gap", "time_limit", "threads", "max_iterations", "verbose", "initial_cuts",
-                                        "root_rounds", "use_mip_start", "highs_heuristics", "heuristic_effort",
+                                        "initial_first_step", "root_rounds", "use_mip_start", "highs_heuristics", "heuristic_effort",
                                         "highs_presolve", "drop_slack")
 """The :class:`ExactOptions` the oracle of this module takes (with two or more levels): the master's
 (its HiGHS settings, initial cuts, root rounds, MIP start, cut dropping) and the loop's. The others

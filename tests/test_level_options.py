@@ -36,7 +36,7 @@ def test_the_level_oracle_honours_the_master_options():
     bare = solve(s, method="exact", gap=1e-7, root_rounds=0, initial_cuts=2)
     assert bare.stats["root_bound"] < base.stats["root_bound"]
     for options in ({"root_rounds": 0, "initial_cuts": 2}, {"highs_presolve": False, "use_mip_start": False},
-                    {"drop_slack": 0.0}, {"primal_seed": "none"}):
+                    {"drop_slack": 0.0}, {"primal_seed": "none"}, {"initial_first_step": 0.03, "root_rounds": 0}):
         sol = solve(s, method="exact", gap=1e-7, **options)
         assert sol.status == "optimal", options
         assert sol.objective == pytest.approx(want, rel=1e-6) and sol.bound <= want * (1 + 1e-9), options
