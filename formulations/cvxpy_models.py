@@ -212,14 +212,54 @@ def set_relaxation_data(pp: ParamProblem, snapshot: Snapshot, scale: float | Non
         pp.params[name].value = value
 
 
-def relaxation_data(snapshot: Snapshot, scale: float | None = None) -> tuple[dict[str, np.ndarray], float]:
-    """The values of :func:`relaxation_problem`'s parameters for a snapshot, and the scale (J)."""
+COEFFICIENT_MAX = 1e300
+"""The largest objective coefficient of a relaxation in units of its scale: :func:`objective_scale`."""
+
+
+def objective_scale(snapshot: Snapshot, scale: float | None = None, extra_j: np.ndarray | None = None) -> float:
+    """The scale (J per objective unit) of :func:`relaxation_data`: ``scale`` (default: the requests'
+    failure penalties plus the migration penalties, 1 where that is 0), raised where needed so that
+    no coefficient divided by it exceeds :data:`COEFFICIENT_MAX`.
+
+    A scale is any positive number (the units cancel: the objective times the scale is the value in
+    J), but the caller's choice, the cost of a known decision, is that decision's energy of about
+    1e-309 J at data of 1e-300 bits (subnormal), and ``k / scale`` (``k = N0 B / g``, W) overflowed
+    to inf there. The floor is ``max(k, penalties, extra_j) / COEFFICIENT_MAX`` over finite values, far
+    below any scale of data of more than 1e-280 bits, where the scale is unchanged.
+
+    Parameters
+    ----------
+    snapshot : Snapshot
+    scale : float, optional
+        The caller's scale (J), > 0.
+    extra_j : ndarray, optional
+        Further objective coefficients (J) divided by the scale (a menu's extraction energies).
+
+    Returns
+    -------
+    float
+        The scale (J), finite and > 0 whenever ``scale`` is.
+    """
     s = snapshot
-    N, M = s.n_mus, s.n_bss
-    alpha, k = energy_coefficients(s)
     if scale is None:
         scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
         scale = scale if scale > 0 else 1.0
+    _, k = energy_coefficients(s)
+    parts = [np.asarray(v, dtype=float).ravel() for v in (k, s.failure_penalty, s.migration_penalty,
+                                                          () if extra_j is None else extra_j)]
+    values = np.concatenate(parts)
+    values = values[np.isfinite(values)]
+    largest = float(values.max()) if values.size else 0.0
+    return max(float(scale), largest / COEFFICIENT_MAX)
+
+
+def relaxation_data(snapshot: Snapshot, scale: float | None = None) -> tuple[dict[str, np.ndarray], float]:
+    """The values of :func:`relaxation_problem`'s parameters for a snapshot, and the scale (J, the
+    caller's ``scale`` raised by :func:`objective_scale` where a coefficient over it would overflow)."""
+    s = snapshot
+    N, M = s.n_mus, s.n_bss
+    alpha, k = energy_coefficients(s)
+    scale = objective_scale(s, scale)
     budget = s.deadline[:, None] - s.relay
     tmin = np.where(np.isfinite(s.t_min), s.t_min, 0.0)
     serve = (s.request & ~s.migrating & np.isfinite(s.t_min))[:, None] & (budget >= s.t_min[:, None])
@@ -261,9 +301,8 @@ def level_relaxation_problem(snapshot: Snapshot, scale: float | None = None) -> 
     s = snapshot
     sv, group, lvl = expand(s)
     N, M, K = s.n_mus, s.n_bss, sv.n_mus
-    if scale is None:
-        scale = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
-        scale = scale if scale > 0 else 1.0
+    # one scale for the options and the DTs (each raised alike would be: the same penalties and k)
+    scale = max(objective_scale(s, scale, s.extraction_energy_j), objective_scale(sv, scale))
     opt, _ = relaxation_data(sv, scale)         # the options' data (their level's data and deadline)
     p = {k: cp.Constant(opt[k]) for k in ("alpha", "k", "t_min", "budget", "work", "can_serve")}
     real, _ = relaxation_data(s, scale)         # the DTs' hosting, moves, failures and storage

@@ -102,3 +102,59 @@ def test_pyomo_at_1e_300_bits_keeps_a_decision_and_an_honest_bound(which):
     assert not evaluate(s, sol).violations and sol.objective >= optimum * (1 - 1e-9)
     assert sol.bound <= optimum * (1 + 1e-9)
     assert sol.status == "feasible" or sol.objective <= optimum * (1 + 1e-6)
+
+
+# -- the objective's scale at 1e-300 bits, the whole kind -----------------------------------------
+# The relaxation divided ``k`` (W) by its scale, the previous placement's cost of about 1e-309 J
+# (subnormal): numpy warned "overflow encountered in divide" (formulations/cvxpy_models.py) on
+# paper_snapshot(5, 2, 9), tiny_snapshot(11), loaded_snapshot(8, 3, 19) and others. The brute force's
+# CPU price bisection cannot split a server's CPU when the slopes underflow (q ~ u^2 / 2 at u ~ 1e-306),
+# so at these data it is an upper bound of the optimum (each of its values is a feasible allocation's
+# cost): the methods must match or beat it, with a bound below it and below their own cost.
+def _kind_at_1e_300():
+    from test_solver_properties import _crowded
+    from wdtnopt.testing import loaded_snapshot, tiny_snapshot
+
+    cases = [("paper", paper_snapshot(5, 2, i)) for i in (4, 9, 17)]
+    cases += [("tiny", tiny_snapshot(i)) for i in (3, 11)]
+    cases += [("loaded", loaded_snapshot(8, 3, 19)), ("loaded", loaded_snapshot(6, 2, 2))]
+    cases += [("crowded", _crowded(np.random.default_rng(i))) for i in (1, 5)]
+    return [(f"{g}-{k}", s.replace(data_bits=np.full(s.n_mus, 1e-300))) for k, (g, s) in enumerate(cases)]
+
+
+@pytest.mark.parametrize("method", ["exact", "relaxation"])
+def test_scale_at_1e_300_bits_warns_nothing_on_the_whole_kind(method):
+    from wdtnopt import evaluate
+    from wdtnopt.solvers import solve
+
+    for name, s in _kind_at_1e_300():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # the reference's own numerics are not under test
+            reference = brute_force(s)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            sol = solve(s, method=method)
+        ev = evaluate(s, sol)
+        assert not ev.violations, (name, ev.violations)
+        assert sol.status == "optimal", (name, sol.status, sol.stats.get("why"))
+        assert sol.objective == pytest.approx(ev.objective, rel=1e-12), name
+        assert 0.0 <= sol.bound <= sol.objective and sol.bound <= reference * (1 + 1e-9), (name, sol.bound, reference)
+        assert sol.objective <= reference * (1 + 1e-6), (name, sol.objective, reference)
+
+
+def test_relaxation_scale_floor_only_where_a_coefficient_would_overflow():
+    """``objective_scale`` keeps the caller's scale on ordinary data (the model unchanged bit for bit)
+    and raises a subnormal one at 1e-300 bits to a finite scale with every coefficient <= 1e300."""
+    from wdtnopt.formulations.cvxpy_models import COEFFICIENT_MAX, objective_scale, relaxation_data
+    from wdtnopt.formulations.coefficients import energy_coefficients
+
+    for seed in range(3):
+        s = paper_snapshot(30, 5, seed)
+        assert objective_scale(s, 1.7e-3) == 1.7e-3
+        assert objective_scale(s) == float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
+        tiny = s.replace(data_bits=np.full(s.n_mus, 1e-300))
+        data, scale = relaxation_data(tiny, 1e-309)
+        _, k = energy_coefficients(tiny)
+        assert scale == max(1e-309, float(k[np.isfinite(k)].max()) / COEFFICIENT_MAX)
+        for name in ("k", "fail_cost", "move_cost"):
+            assert np.isfinite(data[name]).all() and data[name].max() <= COEFFICIENT_MAX * (1 + 1e-15), name
