@@ -299,7 +299,7 @@ def _price_solve_groups(T, tmin, c, alpha, k, group, F, rtol=1e-13):
         capped = phi_max <= ell[group]
         sig = np.where(capped, sig_max, np.minimum(sig, sig_max))
         val, der = _phi(sig, T, c, alpha, k, tmin)
-        f = c * np.exp(-sig)
+        f = _rate(c, sig)
         Gs = np.bincount(group, weights=f, minlength=G)
         cap_res = np.log(Gs) - logF
         free = ~capped
@@ -318,7 +318,7 @@ def _price_solve_groups(T, tmin, c, alpha, k, group, F, rtol=1e-13):
         sig = np.minimum(sig + dsig, sig_max)
         ell = ell + dell
     t = T - np.exp(sig)
-    f = c * np.exp(-sig)
+    f = _rate(c, sig)
     prices = np.exp(ell)
     redo = all_capped.copy()
     if not ok:
@@ -344,6 +344,22 @@ def _price_solve_groups(T, tmin, c, alpha, k, group, F, rtol=1e-13):
         t = np.maximum(t, tmin)
     return t, f, prices
 
+
+
+def _rate(c: np.ndarray, sig: np.ndarray) -> np.ndarray:
+    """``c exp(-sig)`` (cycles/s: ``c`` cycles over the compute time ``exp(sig)`` s), as that product
+    where ``exp(-sig)`` is finite, and as ``exp(log c - sig)`` where it would overflow (data of 1e-300
+    bits: ``sig`` near -700 with ``c`` of 1e-297 cycles), so that a finite rate never passes through inf."""
+    sig = np.asarray(sig, dtype=float)
+    big = sig < -700.0
+    if not big.any():
+        return c * np.exp(-sig)
+    c = np.broadcast_to(np.asarray(c, dtype=float), sig.shape)
+    out = np.empty(sig.shape)
+    out[~big] = c[~big] * np.exp(-sig[~big])
+    with np.errstate(divide="ignore"):   # log(0) = -inf for an MU without cycles: rate 0
+        out[big] = np.exp(np.log(c[big]) - sig[big])
+    return out
 
 def _phi(sigma, T, c, alpha, k, tmin):
     """``log(-E'(T - s) s^2 / c)`` at ``s = exp(sigma)`` and its derivative in sigma.
@@ -407,7 +423,7 @@ def _price_solve(T, tmin, c, alpha, k, F, rtol):
     sig = sig0
     for _ in range(100):
         sig, capped, dsig = _sigma_of_price(ell, sig, sig_max, phi_max, T, c, alpha, k, tmin)
-        fs = c * np.exp(-sig)
+        fs = _rate(c, sig)
         G = float(fs.sum())
         gam = math.log(G) - logF
         if abs(gam) <= rtol:
@@ -423,7 +439,7 @@ def _price_solve(T, tmin, c, alpha, k, F, rtol):
         if abs(nxt - ell) <= 1e-15 * max(1.0, abs(ell)):
             break
         ell = nxt
-    f = c * np.exp(-sig)
+    f = _rate(c, sig)
     t = T - np.exp(sig)
     # exact feasibility: capped MUs sit at t_min; the others absorb the last round-off of the CPU sum
     f[capped] = (c / slack)[capped]

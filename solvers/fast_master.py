@@ -431,7 +431,10 @@ def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limi
     tm.append(np.searchsorted(pair_key, on[sv] * M + om[sv]))
     tf.append(ocpu[sv])
     tn, tp, tf = np.concatenate(tn), np.concatenate(tm), np.concatenate(tf)
-    tf = np.clip(tf, fmin[tp], Fm[tp])
+    # no tangent below the grid's lower end max(f_min, 1e-6 cpu_hz): at data of 1e-300 bits f_min
+    # is ~1e-297 Hz and the slope there (~-6e295 J/Hz) times cpu_hz / ref overflowed; a tangent at
+    # any CPU is a valid cut
+    tf = np.clip(tf, np.maximum(fmin[tp], 1e-6 * Fm[tp]), Fm[tp])
     e, de = energy_tangents(pd, tn, pm[tp], tf)
     ok = np.isfinite(e) & np.isfinite(de)
     tp, tf, e, de = tp[ok], tf[ok], e[ok], de[ok]

@@ -115,14 +115,14 @@ def _kind_at_1e_300():
     from test_solver_properties import _crowded
     from wdtnopt.testing import loaded_snapshot, tiny_snapshot
 
-    cases = [("paper", paper_snapshot(5, 2, i)) for i in (4, 9, 17)]
+    cases = [("paper", paper_snapshot(5, 2, i)) for i in (4, 9, 17, 22)]
     cases += [("tiny", tiny_snapshot(i)) for i in (3, 11)]
     cases += [("loaded", loaded_snapshot(8, 3, 19)), ("loaded", loaded_snapshot(6, 2, 2))]
     cases += [("crowded", _crowded(np.random.default_rng(i))) for i in (1, 5)]
     return [(f"{g}-{k}", s.replace(data_bits=np.full(s.n_mus, 1e-300))) for k, (g, s) in enumerate(cases)]
 
 
-@pytest.mark.parametrize("method", ["exact", "relaxation"])
+@pytest.mark.parametrize("method", ["exact", "relaxation", "fast"])
 def test_scale_at_1e_300_bits_warns_nothing_on_the_whole_kind(method):
     from wdtnopt import evaluate
     from wdtnopt.solvers import solve
