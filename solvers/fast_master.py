@@ -65,7 +65,9 @@ class BundleMaster:
         idx = np.stack([n, N + m, N + M + m], axis=1).ravel().astype(np.int32)
         val = np.stack([np.ones(r), -cpu / self.Fs[m], -self.ld.size[n] / self.Ss[m]], axis=1).ravel()
         starts = np.arange(0, 3 * r, 3, dtype=np.int32)
-        self.h.addRows(r, np.full(r, -self.hs.kHighsInf), const / self.ref, idx.size, starts, idx, val)
+        with np.errstate(over="ignore"):   # a migration of 1e307 J over a ref of 1e-6 J: +inf, a free
+            rhs = const / self.ref            # row, as HiGHS reads any bound past 1e20 (no warning)
+        self.h.addRows(r, np.full(r, -self.hs.kHighsInf), rhs, idx.size, starts, idx, val)
         self.row_n.append(n)
         self.row_m.append(m)
         self.row_cpu.append(cpu)
