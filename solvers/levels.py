@@ -218,8 +218,6 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
                              status=sol.status, method="exact", started=t0, stats=sol.stats,
                              level=np.zeros(N, dtype=np.int64))
     check_level_options(opts)
-    sv, group, lvl = expand(s)
-    pd = PairData.of(sv)
     prev = s.placement_prev
     prev_fits = bool((np.bincount(prev, weights=s.dt_size_bits, minlength=M) <= s.storage_bits * (1 + 1e-12)).all())
     stats: dict[str, Any] = {"iterations": 0, "cuts": 0, "milp_nodes": 0, "allocations": 0, "levels": L}
@@ -227,8 +225,6 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     if not prev_fits and (not s.allow_migration or s.pinned.all()):
         return make_solution(s, prev, np.zeros(N, bool), zeros, zeros, bound=math.inf, status="infeasible",
                              method="exact", started=t0, stats=stats, level=np.zeros(N, np.int64))
-    true_offset = float(s.failure_penalty[s.request].sum())
-
     best: dict[str, Any] | None = None
     ub = math.inf
 
@@ -257,6 +253,15 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     stats["zero_price_bound"] = zero_prices
     if best is not None and zero_prices >= ub - gap * abs(ub):
         return _finish(s, best, zero_prices, "optimal", t0, stats)
+    # the master prices the penalties above a known decision's cost at it (capped_prices: the same
+    # optimum, a valid bound); whole, penalties of 1e12 J made its objective less `shift` a difference
+    # of large numbers, a bound of 0.0078125 J over an optimum of 0.0078013 J
+    from .exact import capped_prices
+    fail_c, move_c = capped_prices(s, ub)
+    sc = s.replace(failure_penalty=fail_c, migration_penalty=move_c) if math.isfinite(ub) else s
+    sv, group, lvl = expand(sc)
+    pd = PairData.of(sv)
+    true_offset = float(sc.failure_penalty[sc.request].sum())
     ref = ub if math.isfinite(ub) else float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
     if not ref > 0:
         ref = 1.0
@@ -317,7 +322,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     else:
         if not closed:
             status = "feasible"
-    lb = max(lb, zero_prices)
+    lb = zero_prices if math.isnan(lb) else max(lb, zero_prices)   # max(nan, x) is nan (a bound of 0)
     if best is None:
         return make_solution(s, prev, np.zeros(N, bool), zeros, zeros, bound=lb, status="bound_only",
                              method="exact", started=t0, stats=stats, level=np.zeros(N, np.int64))

@@ -25,3 +25,45 @@ def test_fast_with_migrations_far_above_the_failure_penalties_warns_nothing(make
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_against(s, "fast", optimum)
+
+
+# 2. exact with a semantic menu: penalties far above the energies
+@pytest.mark.parametrize("seed, penalty_j", [(35, 1e12), (2, 1e14), (4, 1e6), (14, 1e10)])
+def test_exact_with_a_menu_and_large_penalties_bounds_the_brute_force(seed, penalty_j):
+    from test_sixg import brute_force_levels, with_menu
+
+    from wdtnopt import evaluate
+    from wdtnopt.testing import tiny_snapshot
+
+    # the level master's objective less its shift was a difference of penalties of 1e12 J: seed 35
+    # reported the bound 0.0078125 J (1/128) over the optimum 0.0078013 J, a wrong certificate; the
+    # others a bound above the incumbent, rejected to 0 ('feasible' at gap 1)
+    s = with_menu(tiny_snapshot(seed, N=3, M=2), seed, levels=3)
+    s = s.replace(failure_penalty=np.full(3, penalty_j), migration_penalty=np.full(3, penalty_j))
+    optimum = brute_force_levels(s)
+    sol = solve(s, method="exact")
+    assert sol.bound <= optimum * (1 + 1e-12), (sol.bound, optimum)
+    ev = evaluate(s, sol)
+    assert not ev.violations and ev.objective == sol.objective >= optimum * (1 - 1e-9)
+    assert sol.status == "optimal" and sol.objective <= optimum * (1 + 2 * sol.asked_gap)
+
+
+def test_exact_with_a_menu_keeps_the_zero_price_bound_when_the_master_bound_is_nan():
+    from test_sixg import with_menu
+
+    from wdtnopt import evaluate
+    from wdtnopt.testing import tiny_snapshot
+
+    # MU 0's host is down: it fails (1e308 J) or moves (1e300 J), so the optimum is at least 1e300 J.
+    # Three levels' copies of 1e308 J sum past the largest float in the master (a NaN bound), and
+    # max(nan, zero-price bound) is NaN: the bound fell to 0 ('feasible' at gap 1)
+    s = with_menu(tiny_snapshot(1, N=3, M=2), 1, levels=3)
+    s = s.replace(failure_penalty=np.array([1e308, 1.0, 1.0]), migration_penalty=np.full(3, 1e300))
+    up = np.ones(2, dtype=bool)
+    up[s.placement_prev[0]] = False
+    s = s.replace(server_up=up)
+    with np.errstate(over="ignore"):
+        sol = solve(s, method="exact")
+    ev = evaluate(s, sol)
+    assert not ev.violations and ev.objective == sol.objective
+    assert 1e300 * (1 - 1e-8) <= sol.bound <= sol.objective
