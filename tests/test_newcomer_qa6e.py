@@ -67,3 +67,17 @@ def test_exact_with_a_menu_keeps_the_zero_price_bound_when_the_master_bound_is_n
     ev = evaluate(s, sol)
     assert not ev.violations and ev.objective == sol.objective
     assert 1e300 * (1 - 1e-8) <= sol.bound <= sol.objective
+
+
+# 3. simulate --out: two policies whose tables share a file name
+def test_simulate_refuses_two_policies_whose_tables_share_a_file(tmp_path, capsys):
+    from cli_runner import run_cli
+
+    # checkpoint:runs/a and checkpoint:runs_a both wrote checkpoint_runs_a_seed0.csv (the second
+    # over the first); refused before anything runs, so the folders need not exist
+    code, _, err = run_cli(["simulate", "--policy", "checkpoint:runs/a", "--policy", "checkpoint:runs_a",
+                            "--n-mus", "3", "--n-bss", "2", "--slots", "2", "-o", str(tmp_path / "o")], capsys)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err
+    assert "checkpoint:runs/a" in lines[0] and "checkpoint:runs_a" in lines[0]
+    assert "checkpoint_runs_a_seed0.csv" in lines[0] and not (tmp_path / "o").exists()

@@ -107,6 +107,23 @@ def check_unique_policies(policies: tuple[str, ...]) -> None:
         seen.add(name)
 
 
+def policy_csv_name(name: str, seed: int) -> str:
+    """The file name of a policy's per-slot table written by ``simulate --out``."""
+    return f"{name.replace(':', '_').replace('/', '_')}_seed{seed}.csv"
+
+
+def check_csv_names(policies: tuple[str, ...], seed: int) -> None:
+    """Refuse two policies whose tables would take one file name (``checkpoint:runs/a`` and
+    ``checkpoint:runs_a``: the second was written over the first)."""
+    seen: dict[str, str] = {}
+    for name in policies:
+        csv = policy_csv_name(name, seed)
+        if csv in seen:
+            raise click.UsageError(f"--policy {name}: its table {csv} is --policy {seen[csv]}'s too; "
+                                   f"rename one of their folders")
+        seen[csv] = name
+
+
 @click.command("simulate")
 @click.option("--policy", "policies", multiple=True, default=("follow",), show_default=True,
               help="Policy name (static, follow, predictive, oracle, lyapunov, oracle-fa, lyapunov-fa, "
@@ -126,6 +143,8 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
     from ..trace import plan_windows
 
     check_unique_policies(policies)
+    if out:
+        check_csv_names(policies, seed)
     check_lyapunov_options(policies, v, eps, theta)
     sc = load_scenario(scenario_spec, n_mus, n_bss)
     window = plan_windows(sc.n_mus, sc.n_bss, slots)      # refuse what cannot fit before generating anything
@@ -139,8 +158,7 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
         res = simulate(pol, trace, progress=progress)
         rows.append((res, time.perf_counter() - t0))
         if out:
-            safe = name.replace(":", "_").replace("/", "_")
-            path = Path(out) / f"{safe}_seed{seed}.csv"
+            path = Path(out) / policy_csv_name(name, seed)
             res.write_csv(path)
     console.print(summary_table(rows, f"N={sc.n_mus} MUs, M={sc.n_bss} BSs, {slots} slots, seed {seed}"))
     if out and trace.mobility_report is not None:
