@@ -81,3 +81,25 @@ def test_simulate_refuses_two_policies_whose_tables_share_a_file(tmp_path, capsy
     assert code == 2 and len(lines) == 1 and "Traceback" not in err
     assert "checkpoint:runs/a" in lines[0] and "checkpoint:runs_a" in lines[0]
     assert "checkpoint_runs_a_seed0.csv" in lines[0] and not (tmp_path / "o").exists()
+
+
+# 4. predictive's horizon_slots, checked as the failure-aware policies' one
+@pytest.mark.parametrize("horizon", [0, -1, 1.5, "3", True])
+def test_predictive_refuses_a_horizon_that_is_not_a_positive_integer(horizon):
+    from wdtnopt.errors import WdtnoptError
+    from wdtnopt.policies.predictive import PredictivePolicy
+
+    # 0 silently meant the frame, -1 ran predicting nothing, 1.5 and "3" raised numpy's TypeErrors
+    with pytest.raises(WdtnoptError, match=r"^horizon_slots: expected an integer >= 1 or None, got "):
+        PredictivePolicy(horizon_slots=horizon)
+
+
+def test_predictive_horizon_of_one_slot_looks_one_slot_ahead():
+    from wdtnopt import simulate
+    from wdtnopt.policies.predictive import PredictivePolicy
+    from wdtnopt.testing import trace
+
+    tr = trace(4, 2, seed=1, slots=6)
+    a = simulate(PredictivePolicy(horizon_slots=1), tr)
+    b = simulate(PredictivePolicy(horizon_slots=1), tr)
+    np.testing.assert_array_equal(a.placement, b.placement)   # still accepted, deterministic

@@ -105,6 +105,12 @@ class PredictivePolicy(Policy):
     name = "predictive"
 
     def __init__(self, *, horizon_slots: int | None = None):
+        from ..errors import WdtnoptError
+
+        # as the failure-aware policies (0 silently meant the frame, -1 predicted nothing, 1.5 a TypeError)
+        if horizon_slots is not None and (not isinstance(horizon_slots, int) or isinstance(horizon_slots, bool)
+                                          or horizon_slots < 1):
+            raise WdtnoptError(f"horizon_slots: expected an integer >= 1 or None, got {horizon_slots!r}")
         self.horizon_slots = horizon_slots
         self._seen: tuple[int, np.ndarray] | None = None
 
