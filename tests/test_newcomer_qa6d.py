@@ -162,3 +162,12 @@ def test_a_level_on_a_menu_free_snapshot_is_caught_by_evaluate_naming_level():
         evaluate(s, sol)
     d["level"] = [0] * s.n_mus   # level 0 is the one level of a snapshot without a menu: the same cost
     assert evaluate(s, Solution.from_dict(d)).objective == solve(s).objective
+
+
+@pytest.mark.parametrize("form", ["price_cuts=0.7,,1", "price_cuts=,1", "price_cuts=[0.7,,1.4]"])
+def test_a_comma_list_with_an_empty_entry_is_refused(snap_path, capsys, form):
+    # 0.7,,1 was read as (0.7, 1): the empty entry dropped silently; only a trailing comma may be empty
+    code, _, err = run_cli(["solve", str(snap_path), "--option", form], capsys)
+    _one_error_line(code, err, f"--option {form}", "empty entry")
+    for ok in ("price_cuts=1.0,", "price_cuts=0.7,1,1.4", "price_cuts=[0.7, 1, 1.4]"):
+        assert run_cli(["solve", str(snap_path), "--option", ok], capsys)[0] == 0

@@ -76,8 +76,9 @@ def parse_options(items: tuple[str, ...]) -> dict[str, Any]:
     Raises
     ------
     SolverError
-        An item without ``=``, or a NAME given twice (the last one silently won); unknown names are
-        reported by the method itself.
+        An item without ``=``, a NAME given twice (the last one silently won), or a comma list with
+        an empty entry other than a trailing comma (``0.7,,1``); unknown names are reported by the
+        method itself.
     """
     from ..solvers import SolverError
 
@@ -89,7 +90,14 @@ def parse_options(items: tuple[str, ...]) -> dict[str, Any]:
         name = name.strip()
         if name in out:
             raise SolverError(f"--option {name}=...: given twice; give each option once")
-        out[name] = _value(text.strip())
+        text = text.strip()
+        inner = text[1:-1] if len(text) >= 2 and text[0] + text[-1] in ("[]", "()") else text
+        parts = inner.split(",")
+        if "," in inner and any(not part.strip() for part in parts[:-1]):
+            # only a trailing comma may be empty (1.0, is one value); 0.7,,1 was read as (0.7, 1)
+            raise SolverError(f"--option {name}={text}: an empty entry in the comma list; "
+                              f"expected values separated by single commas, e.g. {name}=0.7,1,1.4")
+        out[name] = _value(text)
     return out
 
 
