@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import typing
 import warnings
 from dataclasses import dataclass
@@ -19,18 +18,22 @@ from wdtnopt.fieldtypes import as_field_type
 
 
 def max_threads() -> int:
-    """The most ``threads`` an option set keeps: the machine's CPUs (``os.cpu_count()``, 1 if unknown).
+    """The most ``threads`` an option set keeps: the CPUs this process may run on
+    (:func:`wdtnopt.parallel.default_workers`: its CPU affinity, which a container or ``taskset`` can
+    make smaller than ``os.cpu_count()``; 1 if unknown).
 
     More threads than CPUs cannot run at once, yet HiGHS starts them all (``threads=500`` on a 4 x 2
     snapshot took 4 s against 0.06 s; docs/solvers.md, "Options"): a larger value is capped to this
     with a ``RuntimeWarning`` naming ``threads`` (a script written for a bigger machine still runs).
     """
-    return max(os.cpu_count() or 1, 1)
+    from wdtnopt.parallel import default_workers
+
+    return default_workers()
 
 
 def threads_capped_message(threads: int) -> str:
     """The warning of a ``threads`` above :func:`max_threads` (one line; the option is then capped)."""
-    return (f"threads={threads} is more than the {max_threads()} CPUs of this machine (os.cpu_count()); "
+    return (f"threads={threads} is more than the {max_threads()} CPUs this process may use; "
             f"using threads={max_threads()}")
 
 

@@ -147,7 +147,7 @@ def test_threads_above_the_cpu_count_are_capped_with_a_warning_naming_them(tmp_p
     from wdtnopt import solve
     from wdtnopt.solvers.options import ExactOptions, FastOptions
 
-    cpus = os.cpu_count() or 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert ExactOptions(threads=cpus).threads == cpus          # up to the CPU count: kept, silently

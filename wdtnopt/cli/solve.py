@@ -58,7 +58,7 @@ def solve_cmd(snapshot_path: str, method: str, gap: float | None, time_limit: fl
 
     cpus = max_threads()
     if threads > cpus:   # capped as the options would, said on one line (docs/solvers.md, "Options")
-        click.echo(f"warning: --threads {threads} is more than the {cpus} CPUs of this machine (os.cpu_count()); "
+        click.echo(f"warning: --threads {threads} is more than the {cpus} CPUs this process may use; "
                    f"using --threads {cpus}", err=True)
         threads = cpus
     sol = solve(snap, method=method, threads=threads, **extra)
