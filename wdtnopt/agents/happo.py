@@ -17,7 +17,6 @@ and masked categoricals for the controller; ``head="gaussian"`` gives Gaussian-H
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 

@@ -24,7 +24,6 @@ chain's k-step transition (:func:`wdtnopt.processes.availability.up_probability_
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
