@@ -128,10 +128,18 @@ class _Master:
         self.u = dict(zip(can_serve.tolist(), u_col.tolist()))
         never = s.request.copy()
         never[can_serve] = False
-        self.offset = float(fail_price[never].sum()) / ref
+
+        def in_ref(prices: np.ndarray) -> float:
+            # a sum of prices in units of ref, each divided first where the sum in J would overflow
+            # (the level master's virtual copies of penalties near 1e308 J)
+            with np.errstate(over="ignore"):
+                total = float(prices.sum())
+            return total / ref if math.isfinite(total) else float((prices / ref).sum())
+
+        self.offset = in_ref(fail_price[never])
         # every requesting MU's penalty (units of ref): the objective's constant if failures were
         # written as penalty (1 - sum_m y); the level master's shift is stated with it
-        self.penalty_total = float(fail_price[s.request].sum()) / ref
+        self.penalty_total = in_ref(fail_price[s.request])
         self.ncol = ncol
 
         # rows, in this order: one host per DT, the failure rows, storage per server, per pair

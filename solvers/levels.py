@@ -261,15 +261,45 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     sc = s.replace(failure_penalty=fail_c, migration_penalty=move_c) if math.isfinite(ub) else s
     sv, group, lvl = expand(sc)
     pd = PairData.of(sv)
-    true_offset = float(sc.failure_penalty[sc.request].sum())
-    ref = ub if math.isfinite(ub) else float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
+    if math.isfinite(ub):
+        ref = ub
+    else:
+        with np.errstate(over="ignore"):
+            ref = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
+        if not math.isfinite(ref):   # penalties near 1e308 J: the largest is the scale
+            ref = float(max(s.failure_penalty[s.request].max(initial=0.0), s.migration_penalty.max(initial=0.0)))
     if not ref > 0:
         ref = 1.0
-    master = _Master(pd, ref, opts)
+
+    class LevelMaster(_Master):
+        """The master of the virtual snapshot; ``fold`` (units of ref, 0 unless set): the shift moved
+        into its objective, whose bounds are then the real problem's."""
+        fold = 0.0
+
+        def derate(self, bound_j: float) -> float:
+            # the tolerance term is stated with the master's own objective (the real one plus fold)
+            if self.fold == 0.0 or not math.isfinite(bound_j):
+                return super().derate(bound_j)
+            own = (bound_j / self.ref + self.fold) * self.ref
+            return super().derate(own if math.isfinite(own) else np.finfo(float).max)
+
+    master = LevelMaster(pd, ref, opts)
     if not opts.highs_presolve:
         master.h.setOptionValue("presolve", "off")
     _tie(master, group, lvl, M)
-    shift = master.penalty_total * ref - true_offset   # the master's objective minus the real one
+    # the master's objective minus the real one, J (the master's constant: every copy's penalty)
+    with np.errstate(over="ignore"):
+        true_offset = float(sc.failure_penalty[sc.request].sum())
+    shift = master.penalty_total * ref - true_offset
+    reach = 4.0 * ((master.penalty_total + 1.0) * ref + (ub if math.isfinite(ub) else 0.0))
+    if not (math.isfinite(shift) and math.isfinite(reach)):
+        # penalties near 1e308 J: L copies of each make the master's objective overflow in J, so the
+        # shift is subtracted in its units inside its objective (whose bounds are then the real ones)
+        true_units = float((sc.failure_penalty[sc.request] / ref).sum())
+        master.fold = master.penalty_total - true_units
+        master.offset -= master.fold
+        master._push_costs()
+        shift = 0.0
     master.initial_cuts()
 
     def virtual(b: dict[str, Any]):

@@ -70,3 +70,59 @@ def test_the_level_oracle_at_a_server_of_1e300_hz_proves_the_optimum(cpus):
         sol = solve(s, method="exact")
     assert sol.status == "optimal" and sol.bound <= want * (1 + 1e-9)
     assert sol.objective == pytest.approx(want, rel=1e-6)
+
+
+def _huge_penalty_menu(seed: int, levels: int, penalty_j: float, storage_bound: bool):
+    """A menu snapshot whose MU 0 fails at ``penalty_j`` (up to 1.5e308 J; the level master's L copies
+    of it sum past the largest float) and must move its DT (migration penalty 1e300 J): its server
+    is down (``storage_bound=False``), or the previous placement overflows its storage."""
+    s = with_menu(tiny_snapshot(seed, N=3, M=2), seed, levels=levels)
+    s = s.replace(failure_penalty=np.array([penalty_j, 1e300, 1.0]), migration_penalty=np.full(3, 1e300))
+    m0 = int(s.placement_prev[0])
+    if storage_bound:
+        st = np.full(2, 2.0 * s.dt_size_bits.sum())
+        st[m0] = 0.999 * s.dt_size_bits[0]
+        return s.replace(storage_bits=st)
+    up = np.ones(2, dtype=bool)
+    up[m0] = False
+    return s.replace(server_up=up)
+
+
+@pytest.mark.parametrize("penalty_j", [1e300, 1e306, 1.5e308])
+@pytest.mark.parametrize("seed,levels", [(0, 2), (1, 3), (2, 3)])
+def test_failure_penalties_near_1e308_j_give_a_finite_master_bound_without_warnings(seed, levels, penalty_j):
+    """The level master prices each of a MU's L virtual copies at its failure penalty: its constant
+    (L x 1e308 J) overflowed numpy's sum (a RuntimeWarning) and its bound less the shift was NaN
+    (only the Lagrangian bound at zero prices kept the answer right). Now the shift is taken in the
+    master's units; its root bound is finite and, as the final bound, at most the optimum. References:
+    the brute force over levels (all servers up, storage binding); with a server down, which the
+    brute force ignores, a decision scored by ``evaluate``."""
+    import warnings
+
+    from wdtnopt.cost import evaluate
+
+    for storage_bound in (True, False):
+        s = _huge_penalty_menu(seed, levels, penalty_j, storage_bound)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            sol = solve(s, method="exact")
+        # the master runs unless the Lagrangian bound at zero prices closes the snapshot first
+        root = sol.stats.get("root_bound", -np.inf if penalty_j < 1e308 else None)
+        assert root is not None and np.isfinite(sol.bound)
+        assert root == -np.inf or np.isfinite(root), (storage_bound, root)
+        assert root <= sol.objective and sol.bound <= sol.objective
+        assert sol.objective == pytest.approx(evaluate(s, sol).objective, rel=1e-12)
+        if storage_bound:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                want = brute_force_levels(s)
+            assert sol.bound <= want * (1 + 1e-9) and root <= want * (1 + 1e-9)
+            assert sol.objective == pytest.approx(want, rel=1e-6)
+        else:
+            # moving MU 0's DT to the up server and failing all: 1e300 J of migration plus the penalties
+            # of MUs 1 and 2 unless served -- no decision is cheaper than its migration alone
+            moved = s.placement_prev.copy()
+            moved[0] = 1 - moved[0]
+            fail_rest = evaluate(s, {"placement": moved, "served": np.zeros(3, bool),
+                                     "tx_time": np.zeros(3), "cpu_hz": np.zeros(3)}).objective
+            assert 1e300 <= sol.objective <= fail_rest and sol.bound <= sol.objective
