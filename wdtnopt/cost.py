@@ -382,7 +382,11 @@ def _read_decision(decision: Any, n: int, m: int, n_levels: int = 1) -> dict[str
                 continue
             arr = arr.astype(np.int64)
             if ((arr < 0) | (arr >= top)).any():
-                problems.append((name, f"{what} must lie in [0, {top - 1}]"))
+                if kind == "l" and top == 1:   # "[0, 0]" did not say why
+                    problems.append((name, "must be 0 everywhere: the snapshot has no semantic menu "
+                                           "(or a menu of one level), so there is no other level"))
+                else:
+                    problems.append((name, f"{what} must lie in [0, {top - 1}]"))
                 continue
         elif kind == "b":
             if arr.dtype.kind not in "biu":
