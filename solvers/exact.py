@@ -53,12 +53,43 @@ def capped_prices(s: Snapshot, cap: float) -> tuple[np.ndarray, np.ndarray]:
     With ``cap`` the cost of a known decision (``>= OPT``) the capped problem has the same optimum
     and any lower bound of it bounds ``OPT``: no decision costs more under the capped prices, and one
     paying a capped price costs at least ``cap`` under them (the argument of
-    :func:`wdtnopt.solvers.minlp.penalties_capped`). ``cap = inf`` leaves them whole.
+    :func:`penalties_capped`). ``cap = inf`` leaves them whole.
     """
     fail, move = s.failure_penalty.astype(float), s.migration_penalty.astype(float)
     if math.isfinite(cap) and cap > 0:
         fail, move = np.minimum(fail, cap), np.minimum(move, cap)
     return fail, move
+
+
+def penalties_capped(s: Snapshot, ub: float, stats: dict[str, Any]) -> Snapshot:
+    """``s`` with every failure and migration penalty above ``ub`` (J, the cost of a known decision)
+    lowered to ``ub`` (:func:`capped_prices`); ``s`` itself when none is above it.
+
+    The same optimum and a valid bound: no decision costs more under the capped prices, a decision
+    failing a capped request costs at least ``ub >= OPT`` under them, and the others cost the same,
+    so the capped problem's minimum is ``OPT`` and any lower bound of it bounds ``OPT``. Prices of
+    1e12 J next to energies of mJ (tests/data/solver_cases/penalty_1e12_2x2.json) put objective
+    coefficients of 2e13 in SCIP's model, which then reported 'optimal' at a bound 15.7% below the
+    optimum; capped, SCIP proves it. A request that no server can serve fails in the known decision
+    too, so its penalty is at most ``ub`` and stays whole. Migration penalties likewise (a decision
+    moving a capped DT costs at least ``ub`` under the capped prices); penalties near 1e308 J divided
+    by a model scale of mJ overflowed to infinite objective coefficients before. ``stats["penalty_cap"]``
+    records ``ub`` when a price was lowered.
+    """
+    p, q = s.failure_penalty, s.migration_penalty
+    if not (math.isfinite(ub) and ub > 0 and ((p > ub).any() or (q > ub).any())):
+        return s
+    stats["penalty_cap"] = ub
+    fail, move = capped_prices(s, ub)
+    return s.replace(failure_penalty=fail, migration_penalty=move)
+
+
+def _in_units(prices: np.ndarray, ref: float) -> float:
+    """``sum(prices) / ref``; each price divided first where the sum in J would overflow (the level
+    master's virtual copies of penalties near 1e308 J), else exactly that quotient."""
+    with np.errstate(over="ignore"):
+        total = float(prices.sum())
+    return total / ref if math.isfinite(total) else float((prices / ref).sum())
 
 
 class _Master:
@@ -84,9 +115,7 @@ class _Master:
         # servers), then per servable pair (n, m) y and, if it needs CPU, phi and eta, then u[n]
         hosts = allowed_hosts(s)
         F = self.free.size
-        prev_f = s.placement_prev[self.free]
-        x_cost = np.where(np.arange(M)[None, :] != prev_f[:, None],
-                          (move_price[self.free] / ref)[:, None], 0.0)
+        x_cost = self._move_costs(move_price)
         self.x = -np.ones((N, M), dtype=np.int64)
         self.x[self.free] = np.arange(F * M, dtype=np.int64).reshape(F, M)
         req = s.request & ~s.migrating
@@ -128,18 +157,10 @@ class _Master:
         self.u = dict(zip(can_serve.tolist(), u_col.tolist()))
         never = s.request.copy()
         never[can_serve] = False
-
-        def in_ref(prices: np.ndarray) -> float:
-            # a sum of prices in units of ref, each divided first where the sum in J would overflow
-            # (the level master's virtual copies of penalties near 1e308 J)
-            with np.errstate(over="ignore"):
-                total = float(prices.sum())
-            return total / ref if math.isfinite(total) else float((prices / ref).sum())
-
-        self.offset = in_ref(fail_price[never])
+        self.offset = _in_units(fail_price[never], ref)
         # every requesting MU's penalty (units of ref): the objective's constant if failures were
         # written as penalty (1 - sum_m y); the level master's shift is stated with it
-        self.penalty_total = in_ref(fail_price[s.request])
+        self.penalty_total = _in_units(fail_price[s.request], ref)
         self.ncol = ncol
 
         # rows, in this order: one host per DT, the failure rows, storage per server, per pair
@@ -324,6 +345,14 @@ class _Master:
         """``bound_j`` less :meth:`derate` (a lower bound of the master's optimum under HiGHS's tolerances)."""
         return bound_j - self.derate(bound_j) if math.isfinite(bound_j) else bound_j
 
+    def _move_costs(self, move_price: np.ndarray) -> np.ndarray:
+        """``[F, M]`` objective costs (units of ref) of the unpinned DTs' hosts: ``move_price`` off the
+        previous host, 0 on it."""
+        s = self.s
+        prev_f = s.placement_prev[self.free]
+        return np.where(np.arange(s.n_bss)[None, :] != prev_f[:, None],
+                        (move_price[self.free] / self.ref)[:, None], 0.0)
+
     def reprice(self, pd: PairData, price_cap: float = math.inf) -> None:
         """Take the failure penalties of ``pd``'s snapshot (everything else unchanged), priced at
         most ``price_cap`` (J, a known decision's cost of that snapshot): only the objective
@@ -340,16 +369,14 @@ class _Master:
             self.h.changeColsCost(idx.size, idx, costs * w)
         if self.free.size:
             x_idx = self.x[self.free].ravel()
-            M = s.n_bss
-            moves = np.where(np.arange(M)[None, :] != s.placement_prev[self.free][:, None],
-                             (move_price[self.free] / self.ref)[:, None], 0.0).ravel()
+            moves = self._move_costs(move_price).ravel()
             changed = moves != self.col_cost[x_idx]
             if changed.any():
                 self.col_cost[x_idx[changed]] = moves[changed]
                 self.h.changeColsCost(int(changed.sum()), x_idx[changed].astype(np.int32), moves[changed] * w)
         never = s.request.copy()
         never[list(self.u)] = False
-        self.offset = float(fail_price[never].sum()) / self.ref
+        self.offset = _in_units(fail_price[never], self.ref)
         self.h.changeObjectiveOffset(self.offset * w)
         self.incumbent = None
 
@@ -1031,12 +1058,12 @@ DUAL_TOL = 1e-10
 """HiGHS's dual feasibility tolerance in exact's master (its least allowed value): the bound is
 derated by it times the master's coefficients (``_Master.derate``)."""
 RESCALE_OBJECTIVE_BELOW = 0.5
-# a warm master is rebuilt, not repriced, when the incumbent's cost exceeds its objective unit by
-# this factor: failure prices raised from 1 J to 1e30 J put coefficients of 1e30 in the master, above
-# HiGHS's infinite cost (1e20), which then returned no solution (status feasible, bound 0)
-REBUILD_ABOVE = 1e6
 """When the incumbent falls below this fraction of the objective's unit, the objective is measured
 in units of the new incumbent (in place): the derating term is proportional to that unit."""
+REBUILD_ABOVE = 1e6
+"""A warm master is rebuilt, not repriced, when the incumbent's cost exceeds its objective unit by
+this factor: failure prices raised from 1 J to 1e30 J put coefficients of 1e30 in the master, above
+HiGHS's infinite cost (1e20), which then returned no solution (status feasible, bound 0)."""
 RESCALE_BELOW = 1e-3
 """When an incumbent below this fraction of the rows' unit is found, the master is rebuilt at the new
 incumbent's scale, with the cut shares found so far: cut coefficients far below 1 would meet HiGHS's

@@ -253,12 +253,11 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     stats["zero_price_bound"] = zero_prices
     if best is not None and zero_prices >= ub - gap * abs(ub):
         return _finish(s, best, zero_prices, "optimal", t0, stats)
-    # the master prices the penalties above a known decision's cost at it (capped_prices: the same
+    # the master prices the penalties above a known decision's cost at it (penalties_capped: the same
     # optimum, a valid bound); whole, penalties of 1e12 J made its objective less `shift` a difference
     # of large numbers, a bound of 0.0078125 J over an optimum of 0.0078013 J
-    from .exact import capped_prices
-    fail_c, move_c = capped_prices(s, ub)
-    sc = s.replace(failure_penalty=fail_c, migration_penalty=move_c) if math.isfinite(ub) else s
+    from .exact import penalties_capped
+    sc = penalties_capped(s, ub, stats)
     sv, group, lvl = expand(sc)
     pd = PairData.of(sv)
     if math.isfinite(ub):

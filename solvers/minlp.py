@@ -28,33 +28,12 @@ from wdtnopt.snapshot import Snapshot
 
 from . import Solution, SolverError, fail_all_solution, make_solution
 from .allocation import allocate, fits_storage
+from .exact import penalties_capped
 from .options import PyomoOptions
 
 NO_TIME_LIMIT_ABOVE_S = 1e20
 """A ``time_limit`` above this (s; ``inf`` included) is no limit: SCIP refuses ``limits/time`` above
 1e20 and left the model unsolved."""
-
-
-def penalties_capped(s: Snapshot, ub: float, stats: dict[str, Any]) -> Snapshot:
-    """``s`` with every failure and migration penalty above ``ub`` (J, the cost of a known decision)
-    lowered to ``ub``.
-
-    The same optimum and a valid bound: no decision costs more under the capped prices, a decision
-    failing a capped request costs at least ``ub >= OPT`` under them, and the others cost the same,
-    so the capped problem's minimum is ``OPT`` and any lower bound of it bounds ``OPT``. Prices of
-    1e12 J next to energies of mJ (tests/data/solver_cases/penalty_1e12_2x2.json) put objective
-    coefficients of 2e13 in SCIP's model, which then reported 'optimal' at a bound 15.7% below the
-    optimum; capped, SCIP proves it. A request that no server can serve fails in the known decision
-    too, so its penalty is at most ``ub`` and stays whole. Migration penalties likewise (a decision
-    moving a capped DT costs at least ``ub`` under the capped prices); penalties near 1e308 J divided
-    by a model scale of mJ overflowed to infinite objective coefficients before. ``stats["penalty_cap"]``
-    records ``ub`` when a price was lowered.
-    """
-    p, q = s.failure_penalty, s.migration_penalty
-    if not (math.isfinite(ub) and ub > 0 and ((p > ub).any() or (q > ub).any())):
-        return s
-    stats["penalty_cap"] = ub
-    return s.replace(failure_penalty=np.minimum(p, ub), migration_penalty=np.minimum(q, ub))
 
 
 def _contrib_solver(name: str) -> Any:

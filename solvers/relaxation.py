@@ -83,7 +83,7 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
                           f"installed: {', '.join(cp.installed_solvers())}")
     from wdtnopt.formulations.cvxpy_models import (STORAGE_UNIT_BITS, TIGHT_CLARABEL, relaxation_problem,
                                                    set_relaxation_data)
-    from .minlp import penalties_capped
+    from .exact import penalties_capped
 
     s = snapshot
     N, M = s.n_mus, s.n_bss
