@@ -345,20 +345,21 @@ def _price_solve_groups(T, tmin, c, alpha, k, group, F, rtol=1e-13):
     return t, f, prices
 
 
-
 def _rate(c: np.ndarray, sig: np.ndarray) -> np.ndarray:
     """``c exp(-sig)`` (cycles/s: ``c`` cycles over the compute time ``exp(sig)`` s), as that product
-    where ``exp(-sig)`` is finite, and as ``exp(log c - sig)`` where it would overflow (data of 1e-300
-    bits: ``sig`` near -700 with ``c`` of 1e-297 cycles), so that a finite rate never passes through inf."""
+    where ``exp(-sig)`` is finite, and as ``exp(log c - sig)`` where it overflows (data of 1e-300
+    bits: ``sig`` near -710 with ``c`` of 1e-297 cycles), so that a finite rate never passes through inf."""
     sig = np.asarray(sig, dtype=float)
-    big = sig < -700.0
-    if not big.any():
-        return c * np.exp(-sig)
+    with np.errstate(over="ignore"):   # exp(-sig) past the largest float: taken in logs below
+        inv = np.exp(-sig)
+    fin = np.isfinite(inv)
+    if fin.all():
+        return c * inv
     c = np.broadcast_to(np.asarray(c, dtype=float), sig.shape)
     out = np.empty(sig.shape)
-    out[~big] = c[~big] * np.exp(-sig[~big])
+    out[fin] = c[fin] * inv[fin]
     with np.errstate(divide="ignore"):   # log(0) = -inf for an MU without cycles: rate 0
-        out[big] = np.exp(np.log(c[big]) - sig[big])
+        out[~fin] = np.exp(np.log(c[~fin]) - sig[~fin])
     return out
 
 def _phi(sigma, T, c, alpha, k, tmin):

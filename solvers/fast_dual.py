@@ -14,7 +14,7 @@ from wdtnopt.snapshot import Snapshot
 
 from wdtnopt.formulations.coefficients import allowed_hosts
 
-from .allocation import PairData, _phi_checked, _q, cpu_slope, energy_slope, storage_capacity
+from .allocation import PairData, _phi_checked, _q, _rate, cpu_slope, energy_slope, storage_capacity
 
 SAFETY_RTOL = 1e-9
 """Relative margin taken off every certified dual value (floating-point round-off of the sums)."""
@@ -118,9 +118,7 @@ def inner_min(pd: PairData, n: np.ndarray, m: np.ndarray, lam, iters: int = 60):
             if done.all():
                 break
         sig[ii] = x
-    with np.errstate(over="ignore"):   # a compute time below 1e-308 s (data of 1e-300 bits): 1/s is inf there
-        inv_s = np.exp(-sig)
-    f = np.clip(np.where(np.isfinite(inv_s), c * inv_s, np.exp(np.log(c) - sig)), fmin, F)
+    f = np.clip(_rate(c, sig), fmin, F)   # (a compute time below 1e-308 s at data of 1e-300 bits: in logs)
     t = np.maximum(T - c / f, tmin)
     energy = pd.energy(n, t)
     achieved = energy + lam * f
