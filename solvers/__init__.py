@@ -247,8 +247,8 @@ def _num_in(x: Any) -> float:
 def _ints_in(x: Any) -> np.ndarray:
     # JSON integers (whole floats too); 0.7 was truncated to 0, a different decision
     a = np.asarray(x)
-    if a.size and a.dtype.kind == "b" or a.size and not (a.dtype.kind in "iu" or (a.dtype.kind == "f" and np.isfinite(a).all()
-                                                            and (a == np.round(a)).all())):
+    whole = a.dtype.kind in "iu" or (a.dtype.kind == "f" and np.isfinite(a).all() and (a == np.round(a)).all())
+    if a.size and (a.dtype.kind == "b" or not whole):
         raise ValueError(f"expected a list of integers, got {a.ravel()[:3].tolist()!r} (first values)")
     return a.astype(np.int64)
 
