@@ -58,7 +58,7 @@ class SolverOptions:
     time_limit: float | None = None
     """Wall-clock limit in s (None: none); the method then stops with status ``time_limit``."""
     threads: int = 1
-    """Threads the back end may use (HiGHS, SCIP); more than the machine's CPUs are capped to them with
+    """Threads the back end may use (HiGHS, SCIP); more than the CPUs this process may use are capped to them with
     a warning (:func:`max_threads`); methods without threads ignore it."""
     max_iterations: int = 10_000
     """Cap on the method's outer iterations (decomposition rounds, dual steps); then ``feasible``."""

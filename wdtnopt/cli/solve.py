@@ -26,7 +26,7 @@ console = Console()
               help="Seconds; stops with the incumbent and a certified bound (status time_limit). "
                    "Default: the method's (pyomo 300 s, the others none).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Solver threads; more than the machine's CPUs are capped to them with a warning.")
+              help="Solver threads; more than the CPUs this process may use are capped to them with a warning.")
 @click.option("--option", "options", multiple=True, metavar="NAME=VALUE",
               help="A method option (repeatable), e.g. --option max_iterations=50 --option oracle=cvxpy "
                    "--option price_cuts=0.7,1,1.4 (a comma list is a tuple); "
