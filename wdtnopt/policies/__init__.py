@@ -77,6 +77,19 @@ _CHECKPOINT = "wdtnopt.agents.checkpoint:CheckpointPolicy"
 _PRETRAINED = "wdtnopt.agents.pretrained:PretrainedPolicy"
 
 
+def check_horizon_slots(horizon_slots: Any) -> None:
+    """Refuse a look-ahead ``horizon_slots`` that is not an integer >= 1 or None (the frame).
+
+    Raises
+    ------
+    WdtnoptError
+        Naming ``horizon_slots`` (0 had silently meant the frame, -1 predicted nothing, 1.5 a TypeError).
+    """
+    if horizon_slots is not None and (not isinstance(horizon_slots, int) or isinstance(horizon_slots, bool)
+                                      or horizon_slots < 1):
+        raise WdtnoptError(f"horizon_slots: expected an integer >= 1 or None, got {horizon_slots!r}")
+
+
 def register_policy(name: str, factory: str | Callable[..., Policy]) -> None:
     """Register a policy factory under ``name`` (then ``simulate(name, trace)`` and the CLI know it).
 

@@ -60,6 +60,7 @@ from ..processes import availability
 from ..simulation import backup_server
 from ..snapshot import Snapshot
 from .lyapunov import LyapunovPolicy, MyopicOraclePolicy
+from . import check_horizon_slots
 
 _FEAS = 1e-9
 
@@ -137,9 +138,7 @@ class _FailureAware:
     def __init__(self, *, horizon_slots: int | None = None, **options: Any):
         from ..errors import WdtnoptError
 
-        if horizon_slots is not None and (not isinstance(horizon_slots, int) or isinstance(horizon_slots, bool)
-                                          or horizon_slots < 1):
-            raise WdtnoptError(f"horizon_slots: expected an integer >= 1 or None, got {horizon_slots!r}")
+        check_horizon_slots(horizon_slots)
         if options.setdefault("placement", "slot") == "frame":
             raise WdtnoptError("placement: the failure-aware policies solve their candidate placements on the "
                                "frame start's own snapshot, expected 'slot', got 'frame' (docs/longterm.md, "

@@ -31,7 +31,7 @@ import numpy as np
 from ..cost import Decision
 from ..processes import availability
 from ..snapshot import Snapshot
-from . import Policy
+from . import Policy, check_horizon_slots
 from .heuristics import equal_share_allocation, move_towards
 
 
@@ -104,12 +104,7 @@ class PredictivePolicy(Policy):
     name = "predictive"
 
     def __init__(self, *, horizon_slots: int | None = None):
-        from ..errors import WdtnoptError
-
-        # as the failure-aware policies (0 silently meant the frame, -1 predicted nothing, 1.5 a TypeError)
-        if horizon_slots is not None and (not isinstance(horizon_slots, int) or isinstance(horizon_slots, bool)
-                                          or horizon_slots < 1):
-            raise WdtnoptError(f"horizon_slots: expected an integer >= 1 or None, got {horizon_slots!r}")
+        check_horizon_slots(horizon_slots)
         self.horizon_slots = horizon_slots
         self._seen: tuple[int, np.ndarray] | None = None
 
