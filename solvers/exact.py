@@ -1080,6 +1080,19 @@ SHORT_LIMIT_S_PER_PAIR = 2e-3
 then starts from the fast method too (docs/solvers.md, "Short time limits")."""
 
 
+def follow_incumbent(master: _Master, ub: float, rescales: int) -> bool:
+    """Scale ``master`` to a cheaper incumbent of cost ``ub`` (J), shared by exact's loop and the level
+    master's loop: True when the master is to be rebuilt at ``ub``'s scale with its cut shares
+    (``ub`` below :data:`RESCALE_BELOW` of its rows' unit, at most :data:`MAX_RESCALES` times, counted
+    by ``rescales``); else False, its objective moved to units of ``ub`` in place when ``ub`` is below
+    :data:`RESCALE_OBJECTIVE_BELOW` of the objective's unit."""
+    if ub < RESCALE_BELOW * master.ref and rescales < MAX_RESCALES:
+        return True
+    if ub < RESCALE_OBJECTIVE_BELOW * master.obj_ref:
+        master.rescale(ub)
+    return False
+
+
 def short_time_limit(snapshot: Snapshot, time_limit: float | None) -> bool:
     """True when ``time_limit`` (s) is below :data:`SHORT_LIMIT_S_PER_PAIR` times the snapshot's N M."""
     return time_limit is not None and time_limit < SHORT_LIMIT_S_PER_PAIR * snapshot.n_mus * snapshot.n_bss
@@ -1230,12 +1243,10 @@ def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, 
         scale (returned), or the master's objective moved to it (None; the caller hands it to HiGHS)."""
         nonlocal ub, best
         ub, best = found.cost, found
-        if ub < RESCALE_BELOW * master.ref and rescales < MAX_RESCALES:  # see RESCALE_BELOW
+        if follow_incumbent(master, ub, rescales):
             if warm is not None:
                 warm.master = None  # a master at the old scale is not kept
             return _solve_exact(s, opts, t0, best, rescales + 1, warm, master.cuts, quick)
-        if ub < RESCALE_OBJECTIVE_BELOW * master.obj_ref:
-            master.rescale(ub)
         return None
 
     if best is not None:

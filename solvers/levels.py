@@ -146,29 +146,56 @@ LEVEL_EXACT_OPTIONS: tuple[str, ...] = ("gap", "time_limit", "threads", "max_ite
 ``mip_gap_share``: its HiGHS gap is ``gap / 4``, and the fast seed) belong to the menu-free loop of
 solvers/exact.py; given at other than their defaults they are refused (:func:`check_level_options`)."""
 
+LEVEL_FAST_OPTIONS: tuple[str, ...] = ("gap", "time_limit", "threads", "max_iterations", "verbose", "box",
+                                       "primal_every", "search_time", "milp_time", "milp_gap", "extra_rounds")
+"""The :class:`FastOptions` :func:`solve_fast_levels` takes (with two or more levels): the bundle
+loop's, the restricted-master MILP's time and gap, the local search's time (``threads`` is accepted
+and ignored, as by fast itself). The others belong to parts of solvers/fast.py it does not have
+(:data:`LEVEL_REFUSED_BECAUSE`); given at other than their defaults they are refused
+(:func:`check_level_options`)."""
 
-def check_level_options(opts: ExactOptions) -> None:
-    """Refuse the exact options this module does not use when set to other than their defaults.
+LEVEL_REFUSED_BECAUSE: dict[str, str] = {
+    "milp_cpu": "its restricted-master MILP takes each option's CPU share as found (milp_cpu='fixed' is accepted)",
+    "search_starts": "its local search starts from the best decision only",
+    "exact_max_candidates": "it has no per-server split of a snapshot with every DT pinned",
+    "exact_pairs": "it never continues in exact (exact_pairs=0 is accepted)",
+    "exact_time": "it never continues in exact",
+    "phase_share": "it never continues in exact",
+}
+"""Why ``fast`` with two or more levels refuses each option outside :data:`LEVEL_FAST_OPTIONS`."""
 
-    ``primal_seed="none"`` is accepted (this module never seeds from fast).
+_LEVEL_ACCEPTED = {"exact": {"primal_seed": "none"}, "fast": {"milp_cpu": "fixed", "exact_pairs": 0}}
+"""Values other than the default that say what the level path does anyway, so are accepted."""
+
+
+def check_level_options(opts: ExactOptions | FastOptions) -> None:
+    """Refuse the options of ``exact`` (:data:`LEVEL_EXACT_OPTIONS`) or ``fast``
+    (:data:`LEVEL_FAST_OPTIONS`) that this module does not use when set to other than their defaults.
+
+    ``primal_seed="none"`` (exact), ``milp_cpu="fixed"`` and ``exact_pairs=0`` (fast) are accepted:
+    they ask what this module does.
 
     Raises
     ------
     SolverError
-        Naming each such option and the ones that apply.
+        Naming each such option, why, and the ones that apply.
     """
     import dataclasses
 
     from . import SolverError
 
-    default = ExactOptions()
-    unused = [f.name for f in dataclasses.fields(opts) if f.name not in LEVEL_EXACT_OPTIONS
+    exact = isinstance(opts, ExactOptions)
+    applies = LEVEL_EXACT_OPTIONS if exact else LEVEL_FAST_OPTIONS
+    accepted = _LEVEL_ACCEPTED[opts.method]
+    default = type(opts)()
+    unused = [f.name for f in dataclasses.fields(opts) if f.name not in applies
               and getattr(opts, f.name) != getattr(default, f.name)
-              and not (f.name == "primal_seed" and opts.primal_seed == "none")]
+              and not (f.name in accepted and getattr(opts, f.name) == accepted[f.name])]
     if unused:
-        raise SolverError(f"method 'exact': option {', '.join(unused)} does not apply to a snapshot with a "
-                          f"semantic compression menu of two or more levels (its oracle takes "
-                          f"{', '.join(LEVEL_EXACT_OPTIONS)}; docs/solvers.md, \"Semantic levels\"): leave "
+        why = "" if exact else " (" + "; ".join(f"{u}: {LEVEL_REFUSED_BECAUSE[u]}" for u in unused) + ")"
+        raise SolverError(f"method {opts.method!r}: option {', '.join(unused)} does not apply to a snapshot with a "
+                          f"semantic compression menu of two or more levels{why} (its {'oracle' if exact else 'method'} "
+                          f"takes {', '.join(applies)}; docs/solvers.md, \"Semantic levels\"): leave "
                           f"{'it' if len(unused) == 1 else 'them'} at the default")
 
 
@@ -220,7 +247,8 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     check_level_options(opts)
     prev = s.placement_prev
     prev_fits = bool((np.bincount(prev, weights=s.dt_size_bits, minlength=M) <= s.storage_bits * (1 + 1e-12)).all())
-    stats: dict[str, Any] = {"iterations": 0, "cuts": 0, "milp_nodes": 0, "allocations": 0, "levels": L}
+    stats: dict[str, Any] = {"iterations": 0, "cuts": 0, "milp_nodes": 0, "allocations": 0, "levels": L,
+                             "rescales": 0}
     zeros = np.zeros(N)
     if not prev_fits and (not s.allow_migration or s.pinned.all()):
         return make_solution(s, prev, np.zeros(N, bool), zeros, zeros, bound=math.inf, status="infeasible",
@@ -253,22 +281,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     stats["zero_price_bound"] = zero_prices
     if best is not None and zero_prices >= ub - gap * abs(ub):
         return _finish(s, best, zero_prices, "optimal", t0, stats)
-    # the master prices the penalties above a known decision's cost at it (penalties_capped: the same
-    # optimum, a valid bound); whole, penalties of 1e12 J made its objective less `shift` a difference
-    # of large numbers, a bound of 0.0078125 J over an optimum of 0.0078013 J
-    from .exact import penalties_capped
-    sc = penalties_capped(s, ub, stats)
-    sv, group, lvl = expand(sc)
-    pd = PairData.of(sv)
-    if math.isfinite(ub):
-        ref = ub
-    else:
-        with np.errstate(over="ignore"):
-            ref = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
-        if not math.isfinite(ref):   # penalties near 1e308 J: the largest is the scale
-            ref = float(max(s.failure_penalty[s.request].max(initial=0.0), s.migration_penalty.max(initial=0.0)))
-    if not ref > 0:
-        ref = 1.0
+    from .exact import follow_incumbent, penalties_capped
 
     class LevelMaster(_Master):
         """The master of the virtual snapshot; ``fold`` (units of ref, 0 unless set): the shift moved
@@ -282,24 +295,46 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
             own = (bound_j / self.ref + self.fold) * self.ref
             return super().derate(own if math.isfinite(own) else np.finfo(float).max)
 
-    master = LevelMaster(pd, ref, opts)
-    if not opts.highs_presolve:
-        master.h.setOptionValue("presolve", "off")
-    _tie(master, group, lvl, M)
-    # the master's objective minus the real one, J (the master's constant: every copy's penalty)
-    with np.errstate(over="ignore"):
-        true_offset = float(sc.failure_penalty[sc.request].sum())
-    shift = master.penalty_total * ref - true_offset
-    reach = 4.0 * ((master.penalty_total + 1.0) * ref + (ub if math.isfinite(ub) else 0.0))
-    if not (math.isfinite(shift) and math.isfinite(reach)):
-        # penalties near 1e308 J: L copies of each make the master's objective overflow in J, so the
-        # shift is subtracted in its units inside its objective (whose bounds are then the real ones)
-        true_units = float((sc.failure_penalty[sc.request] / ref).sum())
-        master.fold = master.penalty_total - true_units
-        master.offset -= master.fold
-        master._push_costs()
-        shift = 0.0
-    master.initial_cuts()
+    group, lvl = np.repeat(np.arange(N), L), np.tile(np.arange(L), N)
+
+    def build(carry: dict | None) -> tuple[LevelMaster, float]:
+        """The master in units of the incumbent's cost ``ub`` (of the penalties while there is none),
+        with the cut shares ``carry`` of an earlier master, and its ``shift`` (J, its objective minus
+        the real one). It prices the penalties above ``ub`` at it (penalties_capped: the same optimum,
+        a valid bound); whole, penalties of 1e12 J made its objective less ``shift`` a difference of
+        large numbers, a bound of 0.0078125 J over an optimum of 0.0078013 J."""
+        sc = penalties_capped(s, ub, stats)
+        sv = expand(sc)[0]
+        if math.isfinite(ub):
+            ref = ub
+        else:
+            with np.errstate(over="ignore"):
+                ref = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
+            if not math.isfinite(ref):   # penalties near 1e308 J: the largest is the scale
+                ref = float(max(s.failure_penalty[s.request].max(initial=0.0), s.migration_penalty.max(initial=0.0)))
+        if not ref > 0:
+            ref = 1.0
+        master = LevelMaster(PairData.of(sv), ref, opts, carry)
+        if not opts.highs_presolve:
+            master.h.setOptionValue("presolve", "off")
+        _tie(master, group, lvl, M)
+        # the master's objective minus the real one, J (the master's constant: every copy's penalty)
+        with np.errstate(over="ignore"):
+            true_offset = float(sc.failure_penalty[sc.request].sum())
+        shift = master.penalty_total * ref - true_offset
+        reach = 4.0 * ((master.penalty_total + 1.0) * ref + (ub if math.isfinite(ub) else 0.0))
+        if not (math.isfinite(shift) and math.isfinite(reach)):
+            # penalties near 1e308 J: L copies of each make the master's objective overflow in J, so the
+            # shift is subtracted in its units inside its objective (whose bounds are then the real ones)
+            true_units = float((sc.failure_penalty[sc.request] / ref).sum())
+            master.fold = master.penalty_total - true_units
+            master.offset -= master.fold
+            master._push_costs()
+            shift = 0.0
+        master.initial_cuts()
+        return master, shift
+
+    master, shift = build(None)
 
     def virtual(b: dict[str, Any]):
         """The incumbent as virtual arrays (for the MIP start and the cuts at its allocation)."""
@@ -312,9 +347,10 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     def take_incumbent() -> None:
         master.take_incumbent(virtual(best))
 
+    root_deadline = None if time_limit is None else t0 + time_limit
     if best is not None:
         take_incumbent()
-    lb = master.kelley_root(opts.root_rounds, None if time_limit is None else t0 + time_limit) - shift
+    lb = master.kelley_root(opts.root_rounds, root_deadline) - shift
     stats["root_bound"] = lb
     target_gap = max(gap / 4, 1e-9)
     status = "optimal"
@@ -334,17 +370,30 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
         placement = master.placement_of(xv)[lvl == 0]
         level = np.zeros(N, dtype=np.int64) if best is None else best["level"].copy()
         new_cuts, sets = master.cut_served_sets(allocate_server, xv, stats)
-        served_v = np.zeros(sv.n_mus, dtype=bool)
+        served_v = np.zeros(N * L, dtype=bool)
         for _, S, _ in sets:
             served_v[S] = True
         feasible = all(a.feasible for _, _, a in sets)
         level[group[served_v]] = lvl[served_v]
         load = np.bincount(placement, weights=s.dt_size_bits, minlength=M)
         # exact admission at the master's placement and levels: at most the cost of its assignment
+        rebuilt = False
         if feasible and (load <= s.storage_bits * (1 + 1e-10)).all() and consider(placement, level):
+            # the master follows the incumbent's scale as exact's does (follow_incumbent): its
+            # objective in units of the incumbent, or rebuilt at its scale with the cut shares so far
+            # (the derating term is proportional to the objective's unit: a master left in units of
+            # penalties of 1e306 J ended 'feasible' at a relative gap of 0.99)
+            if follow_incumbent(master, ub, stats["rescales"]):
+                stats["rescales"] += 1
+                master, shift = build(master.cuts)
+                rebuilt = True
             take_incumbent()
-        stop, target_gap = _round_end(master, stats, it, lb, ub, best is not None, gap, new_cuts, target_gap,
-                                      verbose, t0)
+            if rebuilt:
+                lb = max(lb, master.kelley_root(opts.root_rounds, root_deadline) - shift)
+        stop, target_gap = _round_end(master, stats, it, lb, ub, best is not None, gap, max(new_cuts, int(rebuilt)),
+                                      target_gap, verbose, t0)
+        if rebuilt:
+            target_gap = max(gap / 4, 1e-9)
         if stop is not None:
             status = stop
             break
@@ -508,7 +557,8 @@ def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **
     prices as before); the primal is fast's -- storage repair of the best responses and the
     restricted-master MILP for placements, each priced by the per-server admission at the levels the
     best prices choose for the MUs on their hosts (:class:`_LevelPrimal`), then local search.
-    Statuses and options as :func:`~wdtnopt.solvers.fast.solve_fast`.
+    Statuses as :func:`~wdtnopt.solvers.fast.solve_fast`; with one level every option applies (fast
+    runs on the reduced snapshot), with more those of :data:`LEVEL_FAST_OPTIONS`.
 
     Parameters
     ----------
@@ -523,7 +573,8 @@ def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **
     Raises
     ------
     SolverError
-        Unknown option or bad value.
+        Unknown option or bad value; with two or more levels, an option outside
+        :data:`LEVEL_FAST_OPTIONS` at other than its default (:func:`check_level_options`).
     """
     from . import SolveStatus, fail_all_solution, relative_gap
     from .allocation import fits_storage, storage_capacity
@@ -545,6 +596,7 @@ def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **
         return make_solution(s, sol.placement, sol.served, sol.tx_time, sol.cpu_hz, bound=sol.bound + const,
                              status=sol.status, method="fast", started=t0, stats=sol.stats, gap=gap,
                              level=np.zeros(N, dtype=np.int64))
+    check_level_options(opts)
     prev = s.placement_prev
     lp = LevelPricing(s)
     ld = lp.ld
@@ -581,7 +633,8 @@ def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **
         if pl is not None:
             primal.offer(pl, level[idx, pl])
         if not s.pinned.all():
-            res = restricted_master_placement(ld, master, min(milp_time, max(deadline - time.perf_counter(), 0.05)), Pr)
+            res = restricted_master_placement(ld, master, min(milp_time, max(deadline - time.perf_counter(), 0.05)), Pr,
+                                              mip_gap=opts.milp_gap)
             if res is not None and fits_storage(s, res[0]):
                 primal.offer(res[0], level[idx, res[0]], res[1])
         stats["moves"] = stats.get("moves", 0) + primal.search(min(deadline, time.perf_counter() + budget))

@@ -126,3 +126,99 @@ def test_failure_penalties_near_1e308_j_give_a_finite_master_bound_without_warni
             fail_rest = evaluate(s, {"placement": moved, "served": np.zeros(3, bool),
                                      "tx_time": np.zeros(3), "cpu_hz": np.zeros(3)}).objective
             assert 1e300 <= sol.objective <= fail_rest and sol.bound <= sol.objective
+
+
+def _moved_start_menu(seed: int, penalty_j: float):
+    """A menu snapshot whose previous placement overflows server ``placement_prev[0]`` (no first
+    incumbent: the level master starts in units of the summed penalties) and whose optimum serves
+    every MU at some level, orders of magnitude below those penalties."""
+    s = tiny_snapshot(seed, N=4, M=2, kind="tight_cpu")
+    st = np.full(2, 2.0 * s.dt_size_bits.sum())
+    st[int(s.placement_prev[0])] = 0.999 * s.dt_size_bits[0]
+    s = s.replace(failure_penalty=np.full(4, penalty_j), migration_penalty=np.full(4, 1e-3), storage_bits=st)
+    return with_menu(s, seed, levels=2)
+
+
+@pytest.mark.parametrize("penalty_j", [1e6, 1e306])
+@pytest.mark.parametrize("seed", [2, 3, 5, 7])
+def test_the_level_master_follows_the_incumbents_scale(seed, penalty_j):
+    """The level master was built in units of the first incumbent (here of the summed penalties) and
+    kept them: HiGHS's tolerance term, proportional to that unit, swamped an optimum of 0.01 J and
+    exact ended 'feasible' at relative gaps of 0.32-0.99 where the menu-free master certifies. It now
+    follows the incumbent as exact's master does (rebuilt at its scale, or its objective rescaled).
+    Reference: the brute force over levels x placements x served sets."""
+    import warnings
+
+    s = _moved_start_menu(seed, penalty_j)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = brute_force_levels(s)
+    sol = solve(s, method="exact")
+    assert want < 1.0 < penalty_j                       # the optimum serves everyone
+    assert sol.status == "optimal" and sol.objective == pytest.approx(want, rel=1e-6)
+    assert sol.bound <= want * (1 + 1e-9) and sol.objective - sol.bound <= 1e-6 * sol.objective
+    assert sol.stats["rescales"] >= 1
+
+
+def test_an_ordinary_menu_snapshot_is_certified_after_the_incumbent_halves():
+    """tiny_snapshot(102, tight_cpu) with a three-level menu: the master's incumbent fell below half
+    its objective unit, which stayed put, and exact ended 'feasible' (the gap left was HiGHS's
+    tolerance term in the old unit); with the objective rescaled in place it is proven optimal."""
+    import warnings
+
+    s = with_menu(tiny_snapshot(102, N=5, M=2, kind="tight_cpu"), 2, levels=3, min_accuracy=0.85)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = brute_force_levels(s)
+    sol = solve(s, method="exact")
+    assert sol.status == "optimal" and sol.objective == pytest.approx(want, rel=1e-6)
+    assert sol.bound <= want * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("option, value, why", [
+    ("milp_cpu", "tangent", "CPU share as found"), ("search_starts", 0, "best decision only"),
+    ("exact_max_candidates", 3, "every DT pinned"), ("exact_pairs", 10, "never continues in exact"),
+    ("exact_time", 2.0, "never continues in exact"), ("phase_share", 0.3, "never continues in exact")])
+def test_a_fast_option_the_level_method_does_not_use_is_refused_by_name_and_why(option, value, why):
+    """fast with two or more levels read 11 of its 17 options; the others (tangent MILP, search
+    starts, the pinned split, the continuation in exact) were silently ignored."""
+    with pytest.raises(WdtnoptError, match=f"method 'fast': option {option} does not apply to a snapshot "
+                                           f"with a semantic compression menu of two or more levels .*{why}"):
+        solve(_menu(), method="fast", **{option: value})
+
+
+def test_fast_with_levels_honours_its_options_and_accepts_what_it_does_anyway(monkeypatch):
+    """milp_gap reaches the restricted-master MILP (it asked HiGHS 1e-4 whatever was set);
+    milp_cpu='fixed' and exact_pairs=0 say what the level method does and are accepted, as are the
+    defaults given explicitly. Every bound stays below the brute force over levels."""
+    from wdtnopt.solvers import fast_master
+
+    s = _menu()
+    want = brute_force_levels(s)
+    asked = []
+    real = fast_master.restricted_master_placement
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("mip_gap"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fast_master, "restricted_master_placement", spy)
+    base = solve(s, method="fast", gap=1e-9, max_iterations=20, primal_every=1)
+    assert asked and set(asked) == {2e-3}          # the default milp_gap
+    asked.clear()
+    sol = solve(s, method="fast", gap=1e-9, max_iterations=20, primal_every=1, milp_gap=0.25)
+    assert asked and set(asked) == {0.25}
+    for kw in ({"milp_cpu": "fixed", "exact_pairs": 0, "threads": 1}, {"search_starts": 3, "exact_time": 9.5}):
+        again = solve(s, method="fast", gap=1e-9, max_iterations=20, primal_every=1, **kw)
+        assert (again.objective, again.bound) == (base.objective, base.bound), kw
+    for x in (base, sol):
+        assert x.bound <= want * (1 + 1e-9) and x.objective >= want * (1 - 1e-9)
+
+
+def test_a_one_level_menu_takes_every_fast_option():
+    s = tiny_snapshot(500, N=5, M=2)
+    one = s.replace(**semantic.menu(s.n_mus, [1.0], [0.0], [1.0]))
+    kw = {"search_starts": 0, "milp_cpu": "tangent", "exact_pairs": 0}
+    a, b = solve(s, method="fast", **kw), solve(one, method="fast", **kw)
+    assert (a.status, a.objective, a.bound) == (b.status, b.objective, b.bound)
+    assert np.array_equal(a.placement, b.placement)

@@ -197,24 +197,12 @@ def test_thz_and_ris_change_only_the_gains():
 # -- semantic compression levels -------------------------------------------------------------------
 import itertools  # noqa: E402
 
-from wdtnopt.testing import tiny_snapshot  # noqa: E402
+from wdtnopt.testing import tiny_snapshot, with_menu  # noqa: E402  (with_menu: importers of this module use it)
 from test_solvers_bruteforce import brute_force, slsqp_allocation  # noqa: E402
 from wdtnopt.cost import evaluate  # noqa: E402
 from wdtnopt.processes import semantic  # noqa: E402
 from wdtnopt.snapshot import Snapshot  # noqa: E402
 from wdtnopt.solvers import solve  # noqa: E402
-
-
-def with_menu(s: Snapshot, seed: int, levels: int = 3, min_accuracy: float = 0.0) -> Snapshot:
-    """``s`` with a random per-MU menu: level 0 uncompressed and free, deeper levels smaller and dearer."""
-    rng = np.random.default_rng(seed)
-    n = s.n_mus
-    ratio = np.concatenate([np.ones((n, 1)), np.sort(rng.uniform(0.2, 0.9, (n, levels - 1)), axis=1)[:, ::-1]], 1)
-    cycles = np.concatenate([np.zeros((n, 1)), np.sort(rng.uniform(0.5, 12.0, (n, levels - 1)), axis=1)], 1)
-    acc = np.concatenate([np.ones((n, 1)), np.sort(rng.uniform(0.8, 1.0, (n, levels - 1)), axis=1)[:, ::-1]], 1)
-    return s.replace(level_ratio=ratio, level_cycles_per_bit=cycles, level_accuracy=acc,
-                     mu_cpu_hz=rng.uniform(0.8e9, 2e9, n), mu_kappa=np.full(n, 1e-28),
-                     min_accuracy=np.full(n, min_accuracy))
 
 
 def brute_force_levels(s: Snapshot) -> float:

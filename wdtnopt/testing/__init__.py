@@ -291,6 +291,34 @@ def tiny_snapshot(seed: int, N: int | None = None, M: int | None = None, *, kind
     return Snapshot.from_dict(d)
 
 
+def with_menu(s: Snapshot, seed: int, levels: int = 3, min_accuracy: float = 0.0) -> Snapshot:
+    """``s`` with a random per-MU semantic compression menu (docs/model.md, section 13): level 0
+    uncompressed and free, deeper levels smaller and dearer to extract.
+
+    Parameters
+    ----------
+    s : Snapshot
+    seed : int
+        Seed of the menu's draws.
+    levels : int
+        Levels per MU (>= 2): ratios 0.2-0.9, extraction 0.5-12 cycles/bit, accuracy 0.8-1.
+    min_accuracy : float
+        Each MU's least acceptable accuracy (levels below it are off its menu).
+
+    Returns
+    -------
+    Snapshot
+    """
+    rng = np.random.default_rng(seed)
+    n = s.n_mus
+    ratio = np.concatenate([np.ones((n, 1)), np.sort(rng.uniform(0.2, 0.9, (n, levels - 1)), axis=1)[:, ::-1]], 1)
+    cycles = np.concatenate([np.zeros((n, 1)), np.sort(rng.uniform(0.5, 12.0, (n, levels - 1)), axis=1)], 1)
+    acc = np.concatenate([np.ones((n, 1)), np.sort(rng.uniform(0.8, 1.0, (n, levels - 1)), axis=1)[:, ::-1]], 1)
+    return s.replace(level_ratio=ratio, level_cycles_per_bit=cycles, level_accuracy=acc,
+                     mu_cpu_hz=rng.uniform(0.8e9, 2e9, n), mu_kappa=np.full(n, 1e-28),
+                     min_accuracy=np.full(n, min_accuracy))
+
+
 def one_cell(**fields: Any) -> Snapshot:
     """A hand-made snapshot whose numbers are easy to check on paper.
 
@@ -326,4 +354,4 @@ def one_cell(**fields: Any) -> Snapshot:
 
 
 __all__ = ["LOADED_STORAGE_SLACK", "TINY_KINDS", "loaded_snapshot", "one_cell", "paper_snapshot", "scenario",
-           "tiny_snapshot", "trace"]
+           "tiny_snapshot", "trace", "with_menu"]
