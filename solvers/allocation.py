@@ -134,23 +134,26 @@ def energy_slope(t, alpha, k):
     return k * _q(alpha / np.asarray(t, dtype=float))
 
 
-def cpu_slope(es, c, f) -> np.ndarray:
+def cpu_slope(es, c, f, g=None) -> np.ndarray:
     """``es c / f^2``: the rate ``-dE/df`` of a DT's energy in its CPU ``f`` (``es = -dE/dt`` J/s,
     ``c`` cycles; ``t = T - c / f``), bit for bit ``es * c / (f * f)`` where ``f^2`` is a normal float.
+    With ``g``: ``es c / (f g)``, the rate in a variable ``g`` with ``f = F g`` (``g`` the CPU share of
+    a server of ``F`` cycles/s: ``-dE/dg = es c / (F g^2)``).
 
-    Where ``f^2`` underflows (``f`` below 1.5e-154 cycles/s: data of 1e-300 bits) it is
-    ``es (c / f) / f`` (``c / f`` is the compute time); where it overflows (``f`` near 1e300) the
+    Where ``f g`` underflows (``f`` below 1.5e-154 cycles/s: data of 1e-300 bits) it is
+    ``es (c / f) / g`` (``c / f`` is the compute time); where it overflows (``f`` near 1e300) the
     quotient is its limit 0; a quotient past the largest float is ``inf`` (its limit).
     """
     es, c, f = np.broadcast_arrays(np.asarray(es, dtype=float), np.asarray(c, dtype=float),
                                    np.asarray(f, dtype=float))
+    g = f if g is None else np.broadcast_to(np.asarray(g, dtype=float), f.shape)
     with np.errstate(over="ignore"):   # f^2 = inf at f near 1e300; a quotient past the largest float
-        ff = f * f
+        ff = f * g
         small = ff < np.finfo(float).tiny
         out = es * c / np.where(small, 1.0, ff)
         if small.any():
-            fs = np.where(small, f, 1.0)
-            out = np.where(small, es * (np.where(small, c, 0.0) / fs) / fs, out)
+            fs, gs = np.where(small, f, 1.0), np.where(small, g, 1.0)
+            out = np.where(small, es * (np.where(small, c, 0.0) / fs) / gs, out)
     return out
 
 

@@ -38,10 +38,10 @@ from wdtnopt.formulations.coefficients import allowed_hosts
 from . import Solution, SolveStatus, fail_all_solution, make_solution
 from .price_certificate import PriceCertificate
 
-from .allocation import (PairData, admit_server, allocate, allocate_server, energy_slope, fits_storage,
+from .allocation import (PairData, admit_server, allocate, allocate_server, fits_storage,
                          storage_capacity)
 from .fast_dual import LagrangianData, price
-from .fast_master import tangent_cpus
+from .fast_master import energy_tangents, tangent_cpus
 from .fast_primal import move_estimates, repair_storage
 from .highs import MasterOutcome, quiet_highs, run_model
 from .options import ExactOptions
@@ -413,20 +413,12 @@ class _Master:
 
     def e_and_slope_pairs(self, ns: np.ndarray, ms: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``e_nm(p)`` and ``d e_nm / d p`` (scaled by 1/ref) for pairs ``(ns[i], ms[i])`` at shares ``p[i]``."""
-        pd = self.pd
-        F = pd.cpu_hz[ms].astype(float)
-        c = pd.cycles[ns].astype(float)
-        t = np.maximum(pd.budget[ns, ms] - c / (F * p), pd.t_min[ns])
-        e = pd.energy(ns, t) / self.ref
-        es = energy_slope(t, pd.alpha[ns], pd.k[ns])
-        denom = F * p * p
-        small = denom < np.finfo(float).tiny     # a share whose square underflows (data of 1e-300 bits)
-        de = -es * c / np.where(small, 1.0, denom) / self.ref
-        if small.any():                          # the same slope as (c / (F p)) / p: c / (F p) is the compute time
-            ps = np.where(small, p, 1.0)
-            with np.errstate(over="ignore"):     # past the largest float: -inf, its limit (add_cuts_many skips it)
-                de = np.where(small, -es * (np.where(small, c, 0.0) / (F * ps)) / ps / self.ref, de)
-        return e, de
+        # fast's tangents in the share (one definition; a slope past the largest float is -inf, its
+        # limit, which add_cuts_many skips)
+        p = np.asarray(p, dtype=float)
+        e, de = energy_tangents(self.pd, ns, ms, self.pd.cpu_hz[ms].astype(float) * p, share=p)
+        with np.errstate(over="ignore"):
+            return e / self.ref, de / self.ref
 
     def add_cuts(self, n: int, m: int, points) -> int:
         """Tangent cuts of the perspective at shares ``points``; returns how many were new."""

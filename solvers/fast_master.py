@@ -304,8 +304,11 @@ def storage_placement(ld: LagrangianData, time_limit: float) -> tuple[np.ndarray
     return (placement if fits_storage(s, placement) else None), False
 
 
-def energy_tangents(pd: PairData, n: np.ndarray, m: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``e_n(f) = E_n(T[n,m] - c_n / f)`` (J) and its slope ``de/df = E'(t) c_n / f^2`` (J per cycle/s).
+def energy_tangents(pd: PairData, n: np.ndarray, m: np.ndarray, f: np.ndarray,
+                    share: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``e_n(f) = E_n(T[n,m] - c_n / f)`` (J) and its slope ``de/df = E'(t) c_n / f^2`` (J per cycle/s),
+    or with ``share`` (``f = cpu_hz[m] share``) its slope in the share ``de/dp = E'(t) c_n / (f p)``
+    (J per unit share: exact's tangent cuts, solvers/exact.py ``_Master.e_and_slope_pairs``).
 
     ``e`` is convex in f (E convex decreasing, ``T - c/f`` concave), so ``e(f) + e'(f) (g - f) <= e(g)``
     for every g in ``[f_min, cpu_hz]``: the tangent cuts of :func:`tangent_master_placement`. MUs with
@@ -319,11 +322,14 @@ def energy_tangents(pd: PairData, n: np.ndarray, m: np.ndarray, f: np.ndarray) -
         MU and server of each pair.
     f : ndarray, shape (K,)
         CPU (cycles/s), at least ``f_min[n, m]``.
+    share : ndarray, shape (K,), optional
+        ``f / cpu_hz[m]``, as the caller has it (the slope is then per unit share).
 
     Returns
     -------
     e, slope : ndarray, shape (K,)
-        ``e_n(f)`` (J, physics.energy_for_time at ``t = T - c/f``) and ``de/df`` (J per cycle/s, <= 0).
+        ``e_n(f)`` (J, physics.energy_for_time at ``t = T - c/f``) and ``de/df`` (J per cycle/s, <= 0)
+        or, with ``share``, ``de/dp`` (J, <= 0).
     """
     from .allocation import cpu_slope, energy_slope
 
@@ -332,7 +338,8 @@ def energy_tangents(pd: PairData, n: np.ndarray, m: np.ndarray, f: np.ndarray) -
     fb = np.where(busy, f, 1.0)
     t = np.maximum(np.where(busy, pd.budget[n, m] - c / fb, pd.budget[n, m]), pd.t_min[n])
     e = pd.energy(n, t)
-    return e, np.where(busy, -cpu_slope(energy_slope(t, pd.alpha[n], pd.k[n]), c, fb), 0.0)   # (f near 1e300: 0)
+    g = None if share is None else np.where(busy, share, 1.0)
+    return e, np.where(busy, -cpu_slope(energy_slope(t, pd.alpha[n], pd.k[n]), c, fb, g), 0.0)   # (f near 1e300: 0)
 
 
 TANGENT_FIRST_STEP = 0.03
