@@ -31,10 +31,24 @@ def max_threads() -> int:
     return default_workers()
 
 
-def threads_capped_message(threads: int) -> str:
-    """The warning of a ``threads`` above :func:`max_threads` (one line; the option is then capped)."""
-    return (f"threads={threads} is more than the {max_threads()} CPUs this process may use; "
-            f"using threads={max_threads()}")
+THREADS_HELP = ("Threads the back end may use (HiGHS, SCIP); more than the CPUs this process may use are capped "
+                "to them with a warning")
+"""What ``threads`` means, for the option's docs and ``wdtnopt solve --threads``'s help."""
+
+
+def threads_capped_message(threads: int, spelled: str = "threads=") -> str:
+    """The warning of a ``threads`` above :func:`max_threads` (one line; the option is then capped),
+    the option written as ``spelled`` and its value (``"--threads "`` on the command line)."""
+    return (f"{spelled}{threads} is more than the {max_threads()} CPUs this process may use; "
+            f"using {spelled}{max_threads()}")
+
+
+def capped_threads(threads: int, spelled: str = "threads=") -> tuple[int, str | None]:
+    """``threads`` capped to :func:`max_threads`, and the warning to give (None when kept): the one
+    rule of the option set and of ``wdtnopt solve --threads`` (which says it on one line)."""
+    if threads > max_threads():
+        return max_threads(), threads_capped_message(threads, spelled)
+    return threads, None
 
 
 def _tuple_form(value: Any) -> str:
@@ -58,8 +72,7 @@ class SolverOptions:
     time_limit: float | None = None
     """Wall-clock limit in s (None: none); the method then stops with status ``time_limit``."""
     threads: int = 1
-    """Threads the back end may use (HiGHS, SCIP); more than the CPUs this process may use are capped to them with
-    a warning (:func:`max_threads`); methods without threads ignore it."""
+    """:data:`THREADS_HELP` (:func:`max_threads`); methods without threads ignore it."""
     max_iterations: int = 10_000
     """Cap on the method's outer iterations (decomposition rounds, dual steps); then ``feasible``."""
     verbose: bool = False
@@ -78,9 +91,11 @@ class SolverOptions:
             bad.append(f"time_limit must be > 0 seconds or None, got {tl!r}")
         if not (isinstance(self.threads, int) and self.threads >= 1):
             bad.append(f"threads must be an integer >= 1, got {self.threads!r}")
-        elif self.threads > max_threads():
-            warnings.warn(threads_capped_message(self.threads), RuntimeWarning, stacklevel=4)
-            object.__setattr__(self, "threads", max_threads())
+        else:
+            threads, capped = capped_threads(self.threads)
+            if capped:
+                warnings.warn(capped, RuntimeWarning, stacklevel=4)
+                object.__setattr__(self, "threads", threads)
         if not (isinstance(self.max_iterations, int) and self.max_iterations >= 1):
             bad.append(f"max_iterations must be an integer >= 1, got {self.max_iterations!r}")
         bad += self._check()

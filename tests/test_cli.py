@@ -101,3 +101,23 @@ def test_solve_help_lists_every_method(capsys):
     code, out, _ = run(["solve", "--help"], capsys)
     assert code == 0
     assert all(f"{m} (" in " ".join(out.split()) for m in methods()), out
+
+
+def test_threads_help_and_cap_warning_are_the_options_own(tmp_path, capsys):
+    """``--threads``'s help and its one-line warning come from solvers/options.py (THREADS_HELP,
+    capped_threads), the text and rule the option set uses, not a second copy in the CLI."""
+    import os
+
+    from wdtnopt import Scenario, generate_trace
+    from wdtnopt.solvers.options import THREADS_HELP, max_threads
+
+    code, out, _ = run(["solve", "--help"], capsys)
+    assert code == 0 and " ".join(THREADS_HELP.split()) in " ".join(out.split())
+    path = tmp_path / "snap.json"
+    generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=1).snapshot(0).save(path)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    assert max_threads() == cpus
+    code, _, err = run(["solve", str(path), "--threads", str(cpus + 7)], capsys)
+    assert code == 0
+    assert err.strip().splitlines() == [f"warning: --threads {cpus + 7} is more than the {cpus} CPUs this process "
+                                        f"may use; using --threads {cpus}"]

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..solvers import methods  # numpy only: the method names for --method
+from ..solvers.options import THREADS_HELP, capped_threads  # the standard library only
 
 console = Console()
 
@@ -25,8 +26,7 @@ console = Console()
 @click.option("--time-limit", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help="Seconds; stops with the incumbent and a certified bound (status time_limit). "
                    "Default: the method's (pyomo 300 s, the others none).")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Solver threads; more than the CPUs this process may use are capped to them with a warning.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help=THREADS_HELP + ".")
 @click.option("--option", "options", multiple=True, metavar="NAME=VALUE",
               help="A method option (repeatable), e.g. --option max_iterations=50 --option oracle=cvxpy "
                    "--option price_cuts=0.7,1,1.4 (a comma list is a tuple); "
@@ -54,13 +54,9 @@ def solve_cmd(snapshot_path: str, method: str, gap: float | None, time_limit: fl
         extra["gap"] = gap
     if time_limit is not None:   # else the method's own default (pyomo 300 s; docs/solvers.md, "Options")
         extra["time_limit"] = time_limit
-    from ..solvers.options import max_threads
-
-    cpus = max_threads()
-    if threads > cpus:   # capped as the options would, said on one line (docs/solvers.md, "Options")
-        click.echo(f"warning: --threads {threads} is more than the {cpus} CPUs this process may use; "
-                   f"using --threads {cpus}", err=True)
-        threads = cpus
+    threads, capped = capped_threads(threads, "--threads ")   # as the options would, said on one line
+    if capped:
+        click.echo(f"warning: {capped}", err=True)
     sol = solve(snap, method=method, threads=threads, **extra)
     console.print(solution_table(snap, sol))
     console.print(summary_line(sol))
