@@ -31,7 +31,26 @@ from .allocation import allocate, fits_storage
 from .exact import penalties_capped
 from .options import PyomoOptions
 
+SOLVER_EPSILON = 1e-9
+"""SCIP's ``numerics/epsilon``: values below it are zero to SCIP. A model whose servable (MU, server)
+pairs have a least transmission time ``t_min`` (s) or an energy exponent ``alpha = D ln2 / B`` (s)
+below it (data below about 1e-2 bits) is not resolved: there SCIP's dual bound was up to 3 times the
+optimum and it declared snapshots infeasible that a decision fits (docs/solvers.md, "What pyomo
+proves at tiny data"), so its bound and infeasibility are not taken (:func:`below_solver_epsilon`)."""
 NO_TIME_LIMIT_ABOVE_S = 1e20
+
+
+def below_solver_epsilon(s: Snapshot) -> bool:
+    """True when a servable pair of ``s`` (with a menu: of any level) has ``t_min`` or ``alpha`` below
+    :data:`SOLVER_EPSILON` (seconds): SCIP's model of it is not resolved."""
+    from .allocation import PairData
+
+    if s.level_ratio is not None:
+        from .levels import expand
+        s = expand(s)[0]
+    pd = PairData.of(s)
+    small = np.minimum(pd.t_min, pd.alpha) < SOLVER_EPSILON
+    return bool((pd.servable & small[:, None]).any())
 """A ``time_limit`` above this (s; ``inf`` included) is no limit: SCIP refuses ``limits/time`` above
 1e20 and left the model unsolved."""
 
@@ -211,9 +230,20 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
     # the model's objective leaves out the requests nobody can serve; every cost is >= 0
     bound = max(bound * scale + fixed_cost, 0.0) if bound > -math.inf else 0.0
     stats["termination"] = tc
+    if below_solver_epsilon(s):   # SCIP's proofs do not hold there: its decision is kept, its bound is not
+        stats["solver_bound_untrusted"] = (f"a servable pair's t_min or alpha is below SCIP's epsilon "
+                                           f"({SOLVER_EPSILON:g} s); SCIP's bound {bound!r} J and {tc} not taken")
+        bound = 0.0
+        if "infeasible" in tc.lower():
+            tc = "infeasible_not_proven"
+    if "infeasible" in tc.lower() and "unbounded" not in tc.lower() and "not_proven" not in tc.lower() and fits:
+        # the previous placement fits the storage, so failing every request is a decision: SCIP is wrong
+        stats["infeasible_rejected"] = tc
+        tc = "infeasible_not_proven"
+        bound = 0.0
     if levels:
         return _finish_levels(s, mdl, group, lvl, tc, has_sol, bound, fits, t0, stats, gap)
-    if "infeasible" in tc.lower() and "unbounded" not in tc.lower():
+    if "infeasible" in tc.lower() and "unbounded" not in tc.lower() and "not_proven" not in tc.lower():
         return fail_all_solution(s, bound=math.inf, status="infeasible", method="pyomo", started=t0, stats=stats)
     candidates = [] if incumbent is None else [incumbent]
     if has_sol:
@@ -245,7 +275,7 @@ def _finish_levels(s: Snapshot, mdl: Any, group: np.ndarray, lvl: np.ndarray, tc
     n = s.n_mus
     zeros, none = np.zeros(n), np.zeros(n, dtype=bool)
     level = np.zeros(n, dtype=np.int64)
-    if "infeasible" in tc.lower() and "unbounded" not in tc.lower():
+    if "infeasible" in tc.lower() and "unbounded" not in tc.lower() and "not_proven" not in tc.lower():
         return make_solution(s, s.placement_prev, none, zeros, zeros, bound=math.inf, status="infeasible",
                              method="pyomo", started=t0, stats=stats, level=level)
     if not has_sol:

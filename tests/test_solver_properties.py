@@ -11,7 +11,8 @@ raises (the property test does not uninstall back ends: a missing one skips).
 The brute force shares nothing with the solvers but ``physics.energy_for_time`` /
 ``physics.min_tx_time`` (the model's energy law) and evaluate's storage tolerance: it enumerates
 every placement and every served set, and allocates one server's CPU for a served set by bisection
-on the CPU price, each MU's CPU by bisection on its own KKT condition. It returns the cost of a
+on the CPU price, each MU's CPU by bisection on its own KKT condition (both in logs, so that no slope
+under- or overflows at data of 1e-300 bits). It returns the cost of a
 feasible point (the CPU split at the upper end of the price bracket), so it is never below the
 optimum, and above it only by the second-order effect of a 1e-12-relative price bracket.
 """
@@ -51,15 +52,23 @@ def _energy(s: Snapshot, n: np.ndarray, t: np.ndarray) -> np.ndarray:
     return physics.energy_for_time(t, s.data_bits[n], s.bandwidth[n], s.noise_psd[n], g)
 
 
-def _neg_slope(s: Snapshot, n: np.ndarray, T: np.ndarray, c: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """``-d/df E_n(T - c/f)`` (J per cycle/s), from ``E(t) = k t (e^u - 1)``, ``u = D ln2 / (B t)``."""
+def _log_neg_slope(s: Snapshot, n: np.ndarray, T: np.ndarray, tmin: np.ndarray, c: np.ndarray,
+                   f: np.ndarray) -> np.ndarray:
+    """``log(-d/df E_n(t))`` (of J per cycle/s) at ``t = max(T - c/f, tmin)``, from ``E(t) = k t (e^u - 1)``,
+    ``u = D ln2 / (B t)``: ``-dE/df = k q(u) c / f^2`` with ``q(u) = u e^u - e^u + 1``, taken in logs so
+    that no factor under- or overflows. (The slope in J s, floored at 1e-300 J s in the price
+    bisection, underflowed at data of 1e-100 bits, and ``T - c/f`` rounded to 0 at ``fmin`` where
+    ``tmin`` is below ``T``'s rounding unit: the CPU was not split, at a cost up to 37 times the
+    optimum's on a crowded server.)"""
     g = s.gain[n, s.assoc[n]]
-    k = s.noise_psd[n] * s.bandwidth[n] / g
-    t = T - c / f
+    log_k = np.log(s.noise_psd[n]) + np.log(s.bandwidth[n]) - np.log(g)
+    t = np.maximum(T - c / f, tmin)
     u = s.data_bits[n] * math.log(2) / (s.bandwidth[n] * t)
-    with np.errstate(over="ignore"):
-        q = np.where(u < 1e-4, u * u * (0.5 + u / 3.0), u * np.exp(u) - np.expm1(u))
-    return k * q * c / (f * f)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        log_q = np.where(u < 1e-4, 2.0 * np.log(u) + np.log(0.5 + u / 3.0),            # q ~ u^2 / 2 (1 + 2u / 3)
+                         np.where(u < 500.0, np.log(u * np.exp(u) - np.expm1(u)),
+                                  u + np.log(u - 1.0 + np.exp(-u))))                  # e^u past the largest float
+    return log_k + log_q + np.log(c) - 2.0 * np.log(f)
 
 
 def server_energy(s: Snapshot, m: int, served: tuple[int, ...]) -> float:
@@ -85,32 +94,31 @@ def server_energy(s: Snapshot, m: int, served: tuple[int, ...]) -> float:
     if fmin.sum() > F:
         return math.inf
 
-    def f_at(lam: float) -> np.ndarray:
-        """Each MU's CPU at price lam: fmin if its slope there is below lam, else the root in [fmin, F]."""
+    def f_at(log_lam: float) -> np.ndarray:
+        """Each MU's CPU at the price exp(log_lam): fmin if its slope there is below it, else the root in
+        [fmin, F] (by bisection on log f)."""
         lo, hi = np.log(fmin), np.full(fmin.size, math.log(F))
         for _ in range(64):
             mid = 0.5 * (lo + hi)
-            up = _neg_slope(s, nb, Tb, cb, np.exp(mid)) > lam  # still worth more CPU
+            up = _log_neg_slope(s, nb, Tb, tb, cb, np.exp(mid)) > log_lam  # still worth more CPU
             lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
         f = np.exp(hi)
-        return np.where(_neg_slope(s, nb, Tb, cb, fmin) <= lam, fmin, np.minimum(f, F))
+        return np.where(_log_neg_slope(s, nb, Tb, tb, cb, fmin) <= log_lam, fmin, np.minimum(f, F))
 
     def energy(f: np.ndarray) -> float:
         return idle + float(_energy(s, nb, np.maximum(Tb - cb / f, tb)).sum())
 
     if nb.size == 1:
         return energy(np.array([F]))
-    # price bracket: at lam_hi every MU takes fmin (fits); at lam_lo the MUs ask for more than F
-    lam_hi = float(_neg_slope(s, nb, Tb, cb, fmin).max()) * 2.0 + 1e-300
     if fmin.sum() >= F * (1 - 1e-15):
         return energy(fmin)
-    lam_lo = lam_hi
-    while f_at(lam_lo).sum() <= F and lam_lo > 1e-300:
-        lam_lo /= 1e3
+    # the log-price bracket: at lam_hi every MU takes fmin (fits); at lam_lo every MU asks for all of F
+    lam_hi = float(_log_neg_slope(s, nb, Tb, tb, cb, fmin).max()) + math.log(2.0)
+    lam_lo = float(_log_neg_slope(s, nb, Tb, tb, cb, np.full(nb.size, F)).min()) - math.log(2.0)
     for _ in range(200):
-        if lam_hi <= lam_lo * (1 + 1e-12):
+        if lam_hi - lam_lo <= 1e-12:   # a 1e-12-relative price bracket
             break
-        mid = math.sqrt(lam_lo * lam_hi) if lam_lo > 0 else lam_hi / 2
+        mid = 0.5 * (lam_lo + lam_hi)
         if f_at(mid).sum() <= F:
             lam_hi = mid
         else:
