@@ -341,12 +341,12 @@ def make_solution(snapshot: Any, placement, served, tx_time, cpu_hz, *, bound: f
 
 
 def fail_all_solution(snapshot: Any, *, bound: float, status: str, method: str, started: float,
-                      stats: dict[str, Any] | None = None) -> Solution:
+                      stats: dict[str, Any] | None = None, level=None) -> Solution:
     """The decision-less :class:`Solution` (``infeasible`` or ``bound_only``): everyone fails at
-    ``placement_prev``, ``objective = inf``."""
+    ``placement_prev``, ``objective = inf`` (``level``: as :func:`make_solution`'s)."""
     n = snapshot.n_mus
     return make_solution(snapshot, snapshot.placement_prev, np.zeros(n, dtype=bool), np.zeros(n), np.zeros(n),
-                         bound=bound, status=status, method=method, started=started, stats=stats)
+                         bound=bound, status=status, method=method, started=started, stats=stats, level=level)
 
 
 # -- method registry -----------------------------------------------------------------------------

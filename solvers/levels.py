@@ -32,7 +32,7 @@ import numpy as np
 
 from wdtnopt.snapshot import PER_MU, REQUIRED, Snapshot
 
-from . import Solution, make_solution
+from . import Solution, fail_all_solution, make_solution
 from .allocation import PairData, allocate, allocate_server
 from .highs import RowBatch
 from .options import ExactOptions, FastOptions
@@ -249,10 +249,13 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     prev_fits = bool((np.bincount(prev, weights=s.dt_size_bits, minlength=M) <= s.storage_bits * (1 + 1e-12)).all())
     stats: dict[str, Any] = {"iterations": 0, "cuts": 0, "milp_nodes": 0, "allocations": 0, "levels": L,
                              "rescales": 0}
-    zeros = np.zeros(N)
+
+    def fail_all(bound: float, status: str) -> Solution:
+        return fail_all_solution(s, bound=bound, status=status, method="exact", started=t0, stats=stats,
+                                 level=np.zeros(N, np.int64))
+
     if not prev_fits and (not s.allow_migration or s.pinned.all()):
-        return make_solution(s, prev, np.zeros(N, bool), zeros, zeros, bound=math.inf, status="infeasible",
-                             method="exact", started=t0, stats=stats, level=np.zeros(N, np.int64))
+        return fail_all(math.inf, "infeasible")
     best: dict[str, Any] | None = None
     ub = math.inf
 
@@ -360,8 +363,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
         stop, lb = _round_outcome(res, stats, lb, shift)
         if stop == "infeasible":
             if best is None:
-                return make_solution(s, prev, np.zeros(N, bool), zeros, zeros, bound=math.inf, status="infeasible",
-                                     method="exact", started=t0, stats=stats, level=np.zeros(N, np.int64))
+                return fail_all(math.inf, "infeasible")
             break
         if stop is not None:
             status = stop
@@ -402,8 +404,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
             status = "feasible"
     lb = zero_prices if math.isnan(lb) else max(lb, zero_prices)   # max(nan, x) is nan (a bound of 0)
     if best is None:
-        return make_solution(s, prev, np.zeros(N, bool), zeros, zeros, bound=lb, status="bound_only",
-                             method="exact", started=t0, stats=stats, level=np.zeros(N, np.int64))
+        return fail_all(lb, "bound_only")
     if status != "optimal" and lb >= ub - gap * abs(ub):
         status = "optimal"
     return _finish(s, best, lb, status, t0, stats)
@@ -576,7 +577,7 @@ def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **
         Unknown option or bad value; with two or more levels, an option outside
         :data:`LEVEL_FAST_OPTIONS` at other than its default (:func:`check_level_options`).
     """
-    from . import SolveStatus, fail_all_solution, relative_gap
+    from . import SolveStatus, relative_gap
     from .allocation import fits_storage, storage_capacity
     from .fast import bundle_rounds
     from .fast_dual import price
@@ -613,9 +614,8 @@ def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **
         bound = max(bound, 0.0)  # every cost is >= 0
         if primal.best is None:
             st = SolveStatus.INFEASIBLE if status == "infeasible" else SolveStatus.BOUND_ONLY
-            sol = fail_all_solution(s, bound=bound, status=st, method="fast", started=t0, stats=stats)
-            sol.level = np.zeros(N, dtype=np.int64)
-            return sol
+            return fail_all_solution(s, bound=bound, status=st, method="fast", started=t0, stats=stats,
+                                     level=np.zeros(N, dtype=np.int64))
         placement, served, tx, cpu, level = primal.decision()
         if status != "time_limit":
             status = "optimal" if relative_gap(primal.best_cost, bound) <= gap else "feasible"

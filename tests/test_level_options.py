@@ -222,3 +222,17 @@ def test_a_one_level_menu_takes_every_fast_option():
     a, b = solve(s, method="fast", **kw), solve(one, method="fast", **kw)
     assert (a.status, a.objective, a.bound) == (b.status, b.objective, b.bound)
     assert np.array_equal(a.placement, b.placement)
+
+
+@pytest.mark.parametrize("method", ["exact", "fast"])
+def test_an_overfull_menu_snapshot_is_infeasible_with_levels_set(method):
+    """Every DT pinned (no migration) and its server's storage below their sizes: no decision exists
+    (by hand), so both level methods say 'infeasible' with an infinite bound and a level per MU."""
+    s = _menu()
+    m0 = int(s.placement_prev[0])
+    st = np.full(s.n_bss, 10.0 * s.dt_size_bits.sum())
+    st[m0] = 0.5 * s.dt_size_bits[s.placement_prev == m0].sum()
+    s = s.replace(storage_bits=st, allow_migration=False)
+    sol = solve(s, method=method)
+    assert sol.status == "infeasible" and sol.bound == np.inf and sol.objective == np.inf
+    assert not sol.served.any() and np.array_equal(sol.level, np.zeros(s.n_mus, dtype=np.int64))
