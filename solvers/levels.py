@@ -384,7 +384,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
             # the master follows the incumbent's scale as exact's does (follow_incumbent): its
             # objective in units of the incumbent, or rebuilt at its scale with the cut shares so far
             # (the derating term is proportional to the objective's unit: a master left in units of
-            # penalties of 1e306 J ended 'feasible' at a relative gap of 0.99)
+            # penalties of 1e306 J ended 'feasible' at relative gaps up to 1)
             if follow_incumbent(master, ub, stats["rescales"]):
                 stats["rescales"] += 1
                 master, shift = build(master.cuts)
