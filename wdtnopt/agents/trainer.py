@@ -1,6 +1,7 @@
 """The training loop shared by every algorithm: batched environments, iterations, checkpoints."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from pathlib import Path
@@ -41,6 +42,10 @@ class Trainer:
         self.obs = self.env.reset()
         self.iteration = 0
         self.env_steps = 0
+        # the run's own torch generator state: each call below starts from it and leaves the
+        # global generator there, so two trainers in one process (or torch draws between calls)
+        # do not shift each other's streams; one trainer alone draws exactly as before
+        self._torch_rng = torch.get_rng_state()
 
     @property
     def steps_per_iteration(self) -> int:
@@ -49,7 +54,9 @@ class Trainer:
     def train_iteration(self) -> dict[str, float]:
         """Collect and update once; the metrics of the iteration (reward, energy, losses, SPS...)."""
         t0 = time.perf_counter()
+        torch.set_rng_state(self._torch_rng)
         self.obs, stats = self.agent.iterate(self.env, self.obs)
+        self._torch_rng = torch.get_rng_state()
         dt = time.perf_counter() - t0
         self.iteration += 1
         self.env_steps += self.steps_per_iteration
@@ -65,14 +72,22 @@ class Trainer:
         obs = env.reset()
         from .core import to_env
         tot = [0.0, 0.0, 0, 0]
-        rng_state = torch.get_rng_state()
-        for _ in range(self.config.episode_slots):
-            obs, r, _, info = env.step(*to_env(self.agent.act(obs, deterministic), self.agent.spec))
-            tot[0] += r.sum()
-            tot[1] += info["energy_j"].sum()
-            tot[2] += info["failures"].sum()
-            tot[3] += info["requests"].sum()
-        torch.set_rng_state(rng_state)
+        # draws for a stochastic evaluation (torch's sampling, MADDPG's exploration noise from the
+        # agent's numpy generator) must not shift the training run's streams
+        rng = getattr(self.agent, "rng", None)
+        np_state = None if rng is None else copy.deepcopy(rng.bit_generator.state)
+        torch.set_rng_state(self._torch_rng)
+        try:
+            for _ in range(self.config.episode_slots):
+                obs, r, _, info = env.step(*to_env(self.agent.act(obs, deterministic), self.agent.spec))
+                tot[0] += r.sum()
+                tot[1] += info["energy_j"].sum()
+                tot[2] += info["failures"].sum()
+                tot[3] += info["requests"].sum()
+        finally:
+            torch.set_rng_state(self._torch_rng)
+            if rng is not None:
+                rng.bit_generator.state = np_state
         n = episodes * self.config.episode_slots
         return {"reward": tot[0] / n, "energy_per_mu_slot": tot[1] / (n * self.scenario.n_mus),
                 "failure_ratio": tot[2] / max(tot[3], 1)}
@@ -82,7 +97,7 @@ class Trainer:
         return write_checkpoint(directory, {
             "algo": self.algo, "scenario": self.scenario.to_dict(), "config": dataclasses.asdict(self.config),
             "seed": self.seed, "mobility": self.mobility, "iteration": self.iteration, "env_steps": self.env_steps,
-            "agent": self.agent.state_dict(), "env": self.env.get_state(), "torch_rng": torch.get_rng_state()})
+            "agent": self.agent.state_dict(), "env": self.env.get_state(), "torch_rng": self._torch_rng})
 
     @classmethod
     def load(cls, directory: str | Path) -> "Trainer":
@@ -104,6 +119,7 @@ class Trainer:
         try:
             tr.env.set_state(payload["env"])
             torch.set_rng_state(payload["torch_rng"])
+            tr._torch_rng = torch.get_rng_state()
         except (WdtnoptError, RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
             raise WdtnoptError(f"checkpoint {path}: inconsistent environment or RNG state ({exc})") from None
         tr.obs = tr.env.observe()
