@@ -51,3 +51,25 @@ def test_an_evaluation_between_iterations_changes_nothing_in_the_run(algo, deter
     first = tr.evaluate_policy(episodes=2, deterministic=deterministic)
     assert tr.evaluate_policy(episodes=2, deterministic=deterministic) == first   # repeatable too
     assert seen + _rewards(tr, 2) == plain
+
+
+# 3. `wdtnopt train --resume` silently continued the checkpoint's run when --algo, --seed or
+#    --scenario named another one (a user resuming "as maddpg" got more beta-happo)
+def test_train_resume_refuses_another_algo_seed_or_scenario(tmp_path, capsys):
+    from cli_runner import run_cli
+
+    out = str(tmp_path / "run")
+    start = ["train", "--algo", "beta-happo", "--scenario", "paper", "--n-mus", "3", "--n-bss", "2", "--seed", "0",
+             "--steps", "16", "--out", out, "--quiet"] + [f"--set={k}={v}" for k, v in SMALL.items()]
+    assert run_cli(start, capsys)[0] == 0
+    other = tmp_path / "other.toml"
+    other.write_text("n_mus = 3\nn_bss = 2\neta = 2.0\n")
+    resume = ["train", "--out", out, "--steps", "32", "--quiet", "--resume"]
+    for extra, named in ((["--algo", "maddpg"], "--algo maddpg"), (["--seed", "4"], "--seed 4"),
+                         (["--scenario", str(other)], "--scenario"), (["--scenario", "nothere.toml"], "--scenario")):
+        code, stdout, err = run_cli(resume + extra, capsys)
+        assert code == 2 and err.startswith(f"error: {named}") and len(err.strip().splitlines()) == 1, err
+        assert "Traceback" not in err and stdout == ""
+    # the run's own values, as when --resume is added to the command that started it, are fine
+    code, stdout, _ = run_cli(resume + ["--algo", "beta-happo", "--seed", "0", "--scenario", "paper"], capsys)
+    assert code == 0 and "beta-happo: 32 env steps" in stdout

@@ -78,6 +78,34 @@ def plot_curve(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     atomic_write(path, lambda fh: fh.write(buf.getvalue()), binary=True)
 
 
+def _check_resumed(trainer: Any, algo: str, scenario_spec: str, seed: int) -> None:
+    """Refuse an --algo, --seed or --scenario given with --resume that is not the run's own (the
+    checkpoint decides them; a different one was silently ignored). Repeating the run's own
+    values, as when --resume is added to the command that started it, is accepted."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+    def refuse(option: str, value: Any, own: str) -> None:
+        raise WdtnoptError(f"{option} {value}: the run in --out {own}; --resume continues it as it was "
+                           f"(drop {option}, or start a new run in another --out)")
+
+    if given("algo") and algo != trainer.algo:
+        refuse("--algo", algo, f"is {trainer.algo}")
+    if given("seed") and seed != trainer.seed:
+        refuse("--seed", seed, f"has seed {trainer.seed}")
+    if given("scenario_spec"):
+        sc = trainer.scenario
+        try:
+            same = load_scenario(scenario_spec, sc.n_mus, sc.n_bss) == sc
+        except WdtnoptError:
+            same = False
+        if not same:
+            refuse("--scenario", scenario_spec, "was trained on another scenario")
+
 @click.command("train")
 @click.option("--algo", type=click.Choice(ALGOS), default="beta-happo", show_default=True, help="Learning algorithm.")
 @click.option("--scenario", "scenario_spec", default="paper", show_default=True, help="'paper' or a TOML/JSON scenario file.")
@@ -108,6 +136,7 @@ def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | Non
             raise WdtnoptError("--resume: the run's scenario and config come from its checkpoint; "
                                "drop --set/--n-mus/--n-bss/--mobility")
         trainer = Trainer.load(out)
+        _check_resumed(trainer, algo, scenario_spec, seed)
         rows: list[dict[str, Any]] = [r for r in read_log(log_path) if int(r["iteration"]) <= trainer.iteration]
     else:
         if (out / CHECKPOINT_FILE).exists():
