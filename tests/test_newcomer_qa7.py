@@ -73,3 +73,32 @@ def test_train_resume_refuses_another_algo_seed_or_scenario(tmp_path, capsys):
     # the run's own values, as when --resume is added to the command that started it, are fine
     code, stdout, _ = run_cli(resume + ["--algo", "beta-happo", "--seed", "0", "--scenario", "paper"], capsys)
     assert code == 0 and "beta-happo: 32 env steps" in stdout
+
+
+def _write_table(path, scale=1.0, offset=(0.0, 0.0)):
+    rows = ["time_s,id,x_m,y_m"]
+    for v in range(4):
+        for k in range(40):
+            rows.append(f"{k * 0.5},veh{v},{(100 + 200 * v + 3 * k) * scale + offset[0]},"
+                        f"{(150 + 100 * v + 2 * k) * scale + offset[1]}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+# 4. a table whose x_m, y_m hold degrees (a lon/lat export under the wrong header) or kilometres
+#    replayed every MU within a metre of the others, silently (an FCD file in degrees warned)
+@pytest.mark.parametrize("scale, offset", [(1e-5, (11.57, 48.13)), (1e-3, (0.0, 0.0))], ids=["degrees", "km"])
+def test_a_table_in_degrees_or_kilometres_under_metre_columns_warns(tmp_path, scale, offset):
+    from wdtnopt import generate_trace
+
+    sc = Scenario.paper(n_mus=3, n_bss=2)
+    bad = _write_table(tmp_path / "wrong_units.csv", scale, offset)
+    with pytest.warns(UserWarning, match="x_m, y_m are metres.*lon_deg, lat_deg"):
+        tr = generate_trace(sc, seed=0, slots=20, mobility=str(bad))
+    assert np.ptp(tr.positions[..., 0]) < 1.0 and np.ptp(tr.positions[..., 1]) < 1.0   # what it is about
+    good = _write_table(tmp_path / "metres.csv")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        generate_trace(sc, seed=0, slots=20, mobility=str(good))

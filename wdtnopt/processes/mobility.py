@@ -726,6 +726,13 @@ def read_table(path: str | os.PathLike, projection: str | None = None,
     name = p.name
     if "x_m" in cols and "y_m" in cols:
         x, y = cols["x_m"], cols["y_m"]
+        span = _span_under_a_metre(x, y)
+        if span is not None:   # lon/lat in the x_m, y_m columns, or kilometres
+            import warnings
+
+            warnings.warn(f"{name}: every position lies within {span:.3g} m of the others: x_m, y_m are metres in "
+                          "the scenario's frame; degrees go in columns lon_deg, lat_deg (projected), kilometres "
+                          "times 1000 (docs/mobility.md, section \"Tables\")", stacklevel=2)
     elif "lon_deg" in cols and "lat_deg" in cols:
         beyond = np.flatnonzero(np.abs(cols["lat_deg"]) > 90.0)   # e.g. lon and lat swapped; NaN stays missing
         if beyond.size:
@@ -967,18 +974,28 @@ def _warn_if_degrees(rec: Records) -> None:
     """Warn when network coordinates in metres look like ``--fcd-output.geo`` degrees: every
     position within longitude/latitude ranges and the whole file spanning under a metre (a city in
     degrees spans well under one; vehicles on a network in metres span far more)."""
-    ok = np.isfinite(rec.x_m) & np.isfinite(rec.y_m)
-    if not ok.any():
-        return
-    x, y = rec.x_m[ok], rec.y_m[ok]
-    if (np.abs(x).max() <= 180 and np.abs(y).max() <= 90 and np.ptp(x) < 1.0 and np.ptp(y) < 1.0
-            and (np.ptp(x) > 0 or np.ptp(y) > 0)):
+    span = _span_under_a_metre(rec.x_m, rec.y_m)
+    if span is not None:
         import warnings
 
-        warnings.warn(f"{rec.source}: every position lies within {max(np.ptp(x), np.ptp(y)):.3g} m of the others "
+        warnings.warn(f"{rec.source}: every position lies within {span:.3g} m of the others "
                       "and within longitude/latitude ranges: if this is `sumo --fcd-output.geo` output "
                       "(x = longitude, y = latitude), read it with load_mobility(path, projection='local') "
                       "(docs/mobility.md, section \"SUMO\")", stacklevel=3)
+
+
+def _span_under_a_metre(x: np.ndarray, y: np.ndarray) -> float | None:
+    """The span (m) of the finite positions when they all lie within longitude/latitude ranges and
+    within a metre of each other but not all on one point (degrees or kilometres read as metres:
+    vehicles in metres span far more); None otherwise."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        return None
+    x, y = x[ok], y[ok]
+    if (np.abs(x).max() <= 180 and np.abs(y).max() <= 90 and np.ptp(x) < 1.0 and np.ptp(y) < 1.0
+            and (np.ptp(x) > 0 or np.ptp(y) > 0)):
+        return float(max(np.ptp(x), np.ptp(y)))
+    return None
 
 
 @dataclass(frozen=True)
