@@ -102,3 +102,44 @@ def test_a_table_in_degrees_or_kilometres_under_metre_columns_warns(tmp_path, sc
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         generate_trace(sc, seed=0, slots=20, mobility=str(good))
+
+
+# 5. config values out of their domain ran silently (a clip range <= 0 froze or inverted PPO's
+#    clip, a gradient-norm clip <= 0 zeroed or reversed every gradient) or crashed inside torch
+#    (Huber delta, Adam epsilon, exploration noise, power decades past a float's range); a MADDPG
+#    warm-up above its replay buffer's size never reached its first update
+@pytest.mark.parametrize("algo, key, value", [
+    ("beta-happo", "clip", 0.0), ("beta-happo", "clip", -1.0), ("beta-happo", "max_grad_norm", 0.0),
+    ("beta-mappo", "max_grad_norm", -1.0), ("gaussian-happo", "huber_delta", 0.0), ("beta-happo", "adam_eps", 0.0),
+    ("beta-happo", "adam_eps", -1e-5), ("maddpg", "noise_std", -0.1), ("maddpg", "gumbel_tau", 0.0),
+    ("maddpg", "max_grad_norm", 0.0), ("maddpg", "warmup_steps", -1), ("beta-happo", "power_decades", 400.0),
+    ("maddpg", "power_decades", 309.0)])
+def test_learner_settings_out_of_their_domain_are_named(algo, key, value):
+    from wdtnopt import WdtnoptError
+    from wdtnopt.agents.trainer import Trainer
+
+    with pytest.raises(WdtnoptError, match=f"config: {key}: expected"):
+        Trainer(algo, TINY, 0, {**_config(algo), key: value})
+
+
+def test_a_maddpg_warmup_above_the_replay_buffer_is_named_and_equal_is_trained():
+    from wdtnopt import WdtnoptError
+    from wdtnopt.agents.trainer import Trainer
+
+    with pytest.raises(WdtnoptError, match=r"warmup_steps: expected at most buffer_size \(16\)"):
+        Trainer("maddpg", TINY, 0, {**OFF_POLICY, "buffer_size": 16, "warmup_steps": 17})
+    tr = Trainer("maddpg", TINY, 0, {**OFF_POLICY, "buffer_size": 16, "warmup_steps": 16})
+    assert np.isfinite(tr.train_iteration()["q_mean"])     # 16 transitions: the first update runs
+
+
+def test_the_largest_power_decades_accepted_trains_finite():
+    from wdtnopt.agents.core import power_fraction
+    from wdtnopt.agents.registry import MAX_POWER_DECADES
+    from wdtnopt.agents.trainer import Trainer
+
+    u = np.array([0.0, 0.5, 1.0])
+    assert np.array_equal(power_fraction(u, MAX_POWER_DECADES)[[0, 2]], [0.0, 1.0])
+    assert power_fraction(u, MAX_POWER_DECADES)[1] == pytest.approx(10.0 ** (-MAX_POWER_DECADES / 2), rel=1e-9)
+    tr = Trainer("beta-happo", TINY, 0, {**SMALL, "action_map": "raw", "bs_map": "raw",
+                                         "power_decades": MAX_POWER_DECADES})
+    assert np.isfinite(tr.train_iteration()["reward"])

@@ -34,6 +34,20 @@ UNIT_FIELDS = frozenset({"gamma", "gae_lambda", "tau"})
 STEP_SIZE_FIELDS = frozenset({"actor_lr", "ctrl_actor_lr", "bs_actor_lr", "critic_lr"})
 """Config fields that are Adam step sizes and must be >= 0 (0 holds those networks where they start)."""
 
+POSITIVE_FIELDS = frozenset({"clip", "adam_eps", "huber_delta", "max_grad_norm", "gumbel_tau"})
+"""Config fields that must be > 0: PPO's clip range (0 or less froze or inverted the ratio's
+clip), Adam's epsilon (0 divided 0 by 0 on a zero gradient), the Huber loss's delta and the
+gradient-norm clip (0 zeroed every gradient; a negative one reversed them) and the Gumbel-softmax
+temperature."""
+
+NONNEGATIVE_FIELDS = frozenset({"noise_std", "warmup_steps"})
+"""Config fields that must be >= 0: MADDPG's exploration noise (a standard deviation) and its
+warm-up (a count of transitions)."""
+
+MAX_POWER_DECADES = 300.0
+"""Largest ``power_decades`` (docs/agents.md, "Actions and heads"): ``10^decades`` must stay a float
+(about 308 decades); a larger one overflowed in the first rollout of the ``raw`` map."""
+
 LEGACY_CONFIG = {"action_map": "raw", "credit": "team", "bs_map": "raw", "bs_learn": True}
 """What a checkpoint written before the structured maps, local credit and fixed KKT BSs existed was
 trained with (``bs_learn``: BSs under the "kkt" map learned their tilt)."""
@@ -89,7 +103,8 @@ def make_config(cls: type, overrides: dict[str, Any] | None) -> Any:
 def _typed(key: str, value: Any, hint: Any) -> Any:
     """``value`` as the config field's type (wdtnopt/fieldtypes.py); else :class:`WdtnoptError` naming
     the field and the form expected. Counts (:data:`COUNT_FIELDS`) must be >= 1, numbers finite,
-    :data:`UNIT_FIELDS` in [0, 1] and step sizes (:data:`STEP_SIZE_FIELDS`) >= 0."""
+    :data:`UNIT_FIELDS` in [0, 1], step sizes (:data:`STEP_SIZE_FIELDS`) >= 0, :data:`POSITIVE_FIELDS`
+    > 0 and :data:`NONNEGATIVE_FIELDS` >= 0."""
     out, want = as_field_type(value, hint)
     if want is None and isinstance(out, float) and not math.isfinite(out):
         want = "a finite number"
@@ -101,6 +116,12 @@ def _typed(key: str, value: Any, hint: Any) -> Any:
         raise WdtnoptError(f"config: {key}: expected a number in [0, 1], got {value!r}")
     if key in STEP_SIZE_FIELDS and out is not None and out < 0.0:   # a negative step size ascends the loss
         raise WdtnoptError(f"config: {key}: expected a step size >= 0, got {value!r}")
+    if key in POSITIVE_FIELDS and not out > 0:
+        raise WdtnoptError(f"config: {key}: expected a number > 0, got {value!r}")
+    if key in NONNEGATIVE_FIELDS and out < 0:
+        raise WdtnoptError(f"config: {key}: expected a number >= 0, got {value!r}")
+    if key == "power_decades" and out > MAX_POWER_DECADES:
+        raise WdtnoptError(f"config: {key}: expected at most {MAX_POWER_DECADES:g} decades, got {value!r}")
     return out
 
 
