@@ -143,3 +143,35 @@ def test_the_largest_power_decades_accepted_trains_finite():
     tr = Trainer("beta-happo", TINY, 0, {**SMALL, "action_map": "raw", "bs_map": "raw",
                                          "power_decades": MAX_POWER_DECADES})
     assert np.isfinite(tr.train_iteration()["reward"])
+
+
+# 6. networks too large to allocate ended `wdtnopt train` in a 47-line traceback of torch's allocator
+#    (critic_hidden=1000000 on this machine); whether an allocation fails depends on the machine's memory and
+#    overcommit policy, so the allocators' failures are raised where they happen
+@pytest.mark.parametrize("where, exc", [
+    ("wdtnopt.agents.happo.mlp", RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: "
+                                             "can't allocate memory: you tried to allocate 4000000000000 bytes.")),
+    ("wdtnopt.agents.trainer.BatchedWdtnEnv", MemoryError("Unable to allocate 29.8 GiB for an array"))])
+def test_networks_too_large_to_allocate_are_one_line_naming_the_sizes(tmp_path, capsys, monkeypatch, where, exc):
+    from cli_runner import run_cli
+
+    def fail(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr(where, fail)
+    code, _, err = run_cli(["train", "--out", str(tmp_path / "run"), "--steps", "8", "--n-mus", "2", "--n-bss", "2",
+                            "--quiet", "--set", "critic_hidden=48"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("error: config: out of memory") and "critic_hidden=48" in err
+    assert str(exc).split(".")[0][:20] in err
+
+
+def test_a_torch_error_that_is_not_about_memory_is_not_hidden(monkeypatch):
+    from wdtnopt.agents.trainer import Trainer
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr("wdtnopt.agents.happo.mlp", fail)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        Trainer("beta-happo", TINY, 0, SMALL)

@@ -35,11 +35,21 @@ class Trainer:
         cls = algorithm_class(algo)
         self.config = make_config(cls, config)
         torch.set_num_threads(self.config.torch_threads)
-        self.agent = cls(EnvSpec.from_scenario(scenario), self.config, self.seed)
-        self.env = BatchedWdtnEnv(scenario, self.config.n_envs, self.seed, self.config.episode_slots, self.mobility,
-                                  mu_action=self.agent.spec.mu_action,
-                                  bs_action=self.agent.spec.bs_action)
-        self.obs = self.env.reset()
+        try:
+            self.agent = cls(EnvSpec.from_scenario(scenario), self.config, self.seed)
+            self.env = BatchedWdtnEnv(scenario, self.config.n_envs, self.seed, self.config.episode_slots,
+                                      self.mobility, mu_action=self.agent.spec.mu_action,
+                                      bs_action=self.agent.spec.bs_action)
+            self.obs = self.env.reset()
+        except (MemoryError, RuntimeError) as exc:   # torch's allocator raises RuntimeError
+            if isinstance(exc, RuntimeError) and "allocate" not in str(exc):
+                raise
+            sizes = ", ".join(f"{k}={getattr(self.config, k)}" for k in ("hidden", "critic_hidden", "n_envs",
+                                                                         "episode_slots", "buffer_size")
+                              if hasattr(self.config, k))
+            first = (str(exc).strip().splitlines() or ["an allocation failed"])[0]
+            raise WdtnoptError(f"config: out of memory building the networks and environments ({sizes}): "
+                               f"{first}") from None
         self.iteration = 0
         self.env_steps = 0
         # the run's own torch generator state: each call below starts from it and leaves the
