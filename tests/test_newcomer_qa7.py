@@ -175,3 +175,24 @@ def test_a_torch_error_that_is_not_about_memory_is_not_hidden(monkeypatch):
     monkeypatch.setattr("wdtnopt.agents.happo.mlp", fail)
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
         Trainer("beta-happo", TINY, 0, SMALL)
+
+
+# 7. a table with time_s in milliseconds was refused as "0 vehicles have positions in at least 50%
+#    of the slots" without a word about why: its records are 1000x further apart than max_gap_s
+def test_records_far_sparser_than_max_gap_say_so(tmp_path):
+    from wdtnopt import MobilityError, generate_trace
+
+    rows = ["time_s,id,x_m,y_m"] + [f"{k * 500},veh{v},{100 + 200 * v + k},{300 + k}" for v in range(4) for k in range(60)]
+    ms = tmp_path / "ms.csv"
+    ms.write_text("\n".join(rows) + "\n")
+    with pytest.raises(MobilityError, match=r"typically 500 s apart, more than max_gap_s = 5 s \(time_s must be in "
+                                            r"seconds"):
+        generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=20, mobility=str(ms))
+    # records 0.5 s apart of vehicles each on the road for 5 s only: refused without that hint
+    rows = ["time_s,id,x_m,y_m"] + [f"{10 * v + k * 0.5},veh{v},{100 + 200 * v + k},{300 + k}"
+                                    for v in range(8) for k in range(10)]
+    brief = tmp_path / "brief.csv"
+    brief.write_text("\n".join(rows) + "\n")
+    with pytest.raises(MobilityError, match="vehicles have positions in at least") as info:
+        generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=40, mobility=str(brief))
+    assert "apart" not in str(info.value)

@@ -541,9 +541,13 @@ def clean(records: Records, scenario: Scenario, slots: int, rules: CleaningRules
     vid = np.array([ids[i] for i in veh[starts]], dtype=object)
     eligible = np.flatnonzero(n_present >= max(rules.min_coverage * slots, 1))
     if eligible.size < n:
+        step = np.diff(ts)[np.diff(veh) == 0]             # time between a vehicle's consecutive records
+        typical = float(np.median(step)) if step.size else math.nan
+        hint = (f"; a vehicle's records are typically {typical:g} s apart, more than max_gap_s = {rules.max_gap_s:g} s "
+                "(time_s must be in seconds; for sparser records raise max_gap_s)" if typical > rules.max_gap_s else "")
         raise MobilityError(f"{src}: {eligible.size} vehicles have positions in at least "
                             f"{rules.min_coverage:.0%} of the {slots} slots from t = {start:g} s, the scenario needs "
-                            f"n_mus = {n} (fewer MUs or slots, another start_s, or a lower min_coverage)")
+                            f"n_mus = {n} (fewer MUs or slots, another start_s, or a lower min_coverage){hint}")
     rank = sorted(eligible.tolist(), key=lambda v: (-int(n_present[v]), float(first_t[v]), str(vid[v])))
     chosen = np.array(rank[:n], dtype=np.int64)
 
