@@ -196,3 +196,23 @@ def test_records_far_sparser_than_max_gap_say_so(tmp_path):
     with pytest.raises(MobilityError, match="vehicles have positions in at least") as info:
         generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=40, mobility=str(brief))
     assert "apart" not in str(info.value)
+
+
+# 8. docs/env.md said reset() draws from the generator of the constructor's seed; reset(seed=s)
+#    reseeds it (Gymnasium's rule), as the docs now say
+def test_resets_after_a_seeded_reset_follow_that_seed():
+    from wdtnopt.env import parallel_env
+
+    def gains(e, k):
+        out = []
+        for _ in range(k):
+            e.reset()
+            out.append(e.trace.gain.copy())
+        return out
+
+    sc = Scenario.paper(n_mus=2, n_bss=2)
+    e = parallel_env(scenario=sc, seed=0, slots=3)
+    e.reset(seed=9)
+    after = gains(e, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(after, gains(parallel_env(scenario=sc, seed=9, slots=3), 3)))
+    assert not any(np.array_equal(a, b) for a, b in zip(after, gains(parallel_env(scenario=sc, seed=0, slots=3), 3)))
