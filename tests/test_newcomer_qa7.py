@@ -216,3 +216,19 @@ def test_resets_after_a_seeded_reset_follow_that_seed():
     after = gains(e, 3)
     assert all(np.array_equal(a, b) for a, b in zip(after, gains(parallel_env(scenario=sc, seed=9, slots=3), 3)))
     assert not any(np.array_equal(a, b) for a, b in zip(after, gains(parallel_env(scenario=sc, seed=0, slots=3), 3)))
+
+
+# 9. a warning on the command line came out as Python prints it, a 'path/mobility.py:970:
+#    UserWarning:' header and a line of the package's source; it is one 'warning: ...' line now
+def test_a_warning_on_the_command_line_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    bad = _write_table(tmp_path / "km.csv", 1e-3)
+    done = subprocess.run([sys.executable, "-m", "wdtnopt", "simulate", "--mobility", str(bad), "--n-mus", "3",
+                           "--n-bss", "2", "--slots", "5", "--policy", "static"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: km.csv: every position lies within"), done.stderr
+    assert ".py:" not in done.stderr

@@ -58,8 +58,13 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: run the CLI, turning user errors (and paths that cannot be read or written) into one
     line and exit code 2."""
+    import warnings
+
     from ..errors import WdtnoptError
 
+    # a warning is one 'warning: ...' line as well, not Python's file:line header and source line
+    plain_format = warnings.formatwarning
+    warnings.formatwarning = _warning_line
     try:
         return cli.main(args=argv, prog_name="wdtnopt", standalone_mode=False)
     except click.exceptions.Abort:
@@ -94,6 +99,13 @@ def main(argv: list[str] | None = None) -> Any:
         what = str(exc).strip().splitlines()[0] if str(exc).strip() else "an allocation failed"
         click.echo(f"error: out of memory ({what}); use fewer slots, MUs or BSs", err=True)
         sys.exit(2)
+    finally:
+        warnings.formatwarning = plain_format
+
+
+def _warning_line(message: Any, category: type, filename: str, lineno: int, line: str | None = None) -> str:
+    """A warning as the command line shows it: ``warning: MESSAGE`` on one line."""
+    return f"warning: {_one_line(str(message))}\n"
 
 
 def _one_line(message: str) -> str:
