@@ -232,3 +232,39 @@ def test_a_warning_on_the_command_line_is_one_line(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: km.csv: every position lies within"), done.stderr
     assert ".py:" not in done.stderr
+
+
+def _fcd(path, stamp):
+    steps = []
+    for k in range(30):
+        cars = "".join(f'<vehicle id="c{v}" x="{100 + 150 * v + 4 * k}" y="{200 + 60 * v}" angle="90" speed="8"/>'
+                       for v in range(3))
+        steps.append(f'<timestep time="{stamp(3600.0 + 0.5 * k)}">{cars}</timestep>')
+    path.write_text('<?xml version="1.0"?>\n<fcd-export>\n' + "\n".join(steps) + "\n</fcd-export>\n")
+    return path
+
+
+# 10. SUMO writes times as [D:]HH:MM:SS with --human-readable-time; such an FCD file was refused
+#     ("expected a number"), although SUMO itself reads the form back
+def test_an_fcd_file_with_sumo_human_readable_times_reads_like_seconds(tmp_path):
+    from wdtnopt import MobilityError, generate_trace
+    from wdtnopt.processes.mobility import read_fcd
+
+    def clock(t):
+        return f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{t % 60:05.2f}"
+
+    plain = read_fcd(_fcd(tmp_path / "s.xml", lambda t: f"{t:.2f}"))
+    human = read_fcd(_fcd(tmp_path / "h.xml", clock))
+    assert np.array_equal(human.time_s, plain.time_s) and human.time_s[0] == 3600.0
+    assert np.array_equal(human.x_m, plain.x_m)
+    sc = Scenario.paper(n_mus=3, n_bss=2)
+    a = generate_trace(sc, seed=1, slots=20, mobility=str(tmp_path / "s.xml"))
+    b = generate_trace(sc, seed=1, slots=20, mobility=str(tmp_path / "h.xml"))
+    assert np.array_equal(a.positions, b.positions)
+    with_days = read_fcd(_fcd(tmp_path / "d.xml", lambda t: "1:" + clock(t)))
+    assert with_days.time_s[0] == 86400.0 + 3600.0
+    for bad in ("00:61:00", "1:30", "01:00:1e3"):
+        (tmp_path / "bad.xml").write_text(f'<fcd-export><timestep time="{bad}"></timestep></fcd-export>')
+        with pytest.raises(MobilityError, match=r"bad.xml line 1: <timestep> attribute time: expected seconds or "
+                                                r"SUMO's \[D:\]HH:MM:SS"):
+            read_fcd(tmp_path / "bad.xml")

@@ -605,6 +605,25 @@ def _number(text: Any, what: str, where: str) -> float:
         raise MobilityError(f"{where}: {what}: expected a number, got {text!r}") from None
 
 
+def _sumo_time(text: Any, what: str, where: str) -> float:
+    """A SUMO time attribute in seconds: a number, or the ``[D:]HH:MM:SS[.s]`` form that SUMO
+    writes with ``--human-readable-time`` (days, hours, minutes and seconds, as SUMO reads it)."""
+    if not isinstance(text, str) or ":" not in text:
+        return _number(text, what, where)
+    body = text.strip()
+    sign = -1.0 if body.startswith("-") else 1.0
+    parts = body.lstrip("-").split(":")
+    try:
+        if not 3 <= len(parts) <= 4 or any(not q.replace(".", "", 1).isdigit() for q in parts):
+            raise ValueError
+        if any("." in q for q in parts[:-1]) or int(parts[-2]) >= 60 or float(parts[-1]) >= 60:
+            raise ValueError
+        seconds = sum(float(q) * unit for q, unit in zip(reversed(parts), (1.0, 60.0, 3600.0, 86400.0)))
+    except ValueError:
+        raise MobilityError(f"{where}: {what}: expected seconds or SUMO's [D:]HH:MM:SS, got {text!r}") from None
+    return sign * seconds
+
+
 def read_fcd(path: str | os.PathLike, kinds: tuple[str, ...] = ("vehicle",)) -> Records:
     """Read a SUMO FCD file (``--fcd-output``; XML, optionally gzipped) with a streaming parser.
 
@@ -650,7 +669,7 @@ def read_fcd(path: str | os.PathLike, kinds: tuple[str, ...] = ("vehicle",)) -> 
             if tag != "fcd-export":
                 raise MobilityError(f"{where}: not a SUMO FCD file (root element <{tag}>, expected <fcd-export>)")
         elif tag == "timestep":
-            state["time"] = _number(attrs.get("time"), "<timestep> attribute time", where)
+            state["time"] = _sumo_time(attrs.get("time"), "<timestep> attribute time", where)
         elif tag in kinds:
             if state["time"] is None:
                 raise MobilityError(f"{where}: <{tag}> outside a <timestep>")
