@@ -268,3 +268,28 @@ def test_an_fcd_file_with_sumo_human_readable_times_reads_like_seconds(tmp_path)
         with pytest.raises(MobilityError, match=r"bad.xml line 1: <timestep> attribute time: expected seconds or "
                                                 r"SUMO's \[D:\]HH:MM:SS"):
             read_fcd(tmp_path / "bad.xml")
+
+
+# 11. on an 80-column output (a pipe, a log file) the policy column was cut to "pretrained…", so
+#     `--policy pretrained:beta-happo --policy pretrained:beta-mappo` printed two rows of the same name
+def _policy_cells(text):
+    return "".join(line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│"))
+
+
+def test_long_policy_names_are_never_cut_in_the_tables(capsys):
+    import io
+
+    from rich.console import Console
+
+    from cli_runner import run_cli
+    from wdtnopt.bounds import GapReport, GapRow
+
+    code, out, err = run_cli(["simulate", "--slots", "2", "--policy", "pretrained:beta-happo", "--policy",
+                              "pretrained:beta-mappo"], capsys)
+    assert code == 0, err
+    assert "…" not in out
+    assert "pretrained:beta-happo" in _policy_cells(out) and "pretrained:beta-mappo" in _policy_cells(out)
+    names = ["pretrained:beta-happo", "pretrained:beta-mappo", "checkpoint:runs/a/very/long/folder/name"]
+    buf = io.StringIO()
+    Console(file=buf, width=80).print(GapReport([GapRow(n, 3e-4, 0.01, 2.9e-4, 0.0345) for n in names]).table())
+    assert "…" not in buf.getvalue() and all(n in _policy_cells(buf.getvalue()) for n in names)

@@ -755,7 +755,8 @@ class GapReport:
         from rich.table import Table
         t = Table()
         for c in ("policy", "energy / MU / slot (mJ)", "failure ratio", "hindsight bound (mJ)", "gap"):
-            t.add_column(c, justify="left" if c == "policy" else "right")
+            # a long policy name folds onto more lines instead of being cut to "pretrained…"
+            t.add_column(c, **({"justify": "left", "overflow": "fold"} if c == "policy" else {"justify": "right"}))
         for r in self.rows:
             t.add_row(r.policy, f"{r.energy_per_mu_slot * 1e3:.4f}", f"{r.failure_ratio:.4f}",
                       f"{r.bound_per_mu_slot * 1e3:.4f}", "inf" if math.isinf(r.gap) else f"{100 * r.gap:.1f}%")

@@ -67,7 +67,8 @@ def make_trace(sc: Scenario, seed: int, slots: int, mobility: str | None) -> Any
 def summary_table(results: list[Any], title: str) -> Table:
     table = Table(title=title)
     for col in ("policy", "energy / MU / slot (mJ)", "failure ratio", "worst MU failure ratio", "migrations", "time (s)"):
-        table.add_column(col, justify="left" if col == "policy" else "right")
+        # a long policy name folds onto more lines: cut to "pretrained…", two agents read the same
+        table.add_column(col, **({"justify": "left", "overflow": "fold"} if col == "policy" else {"justify": "right"}))
     for r, secs in results:
         table.add_row(r.policy, f"{r.energy_per_mu_slot * 1e3:.4f}", f"{r.failure_ratio:.4f}",
                       f"{r.failure_ratio_per_mu.max():.4f}", str(r.migrations), f"{secs:.2f}")
