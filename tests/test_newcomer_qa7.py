@@ -293,3 +293,21 @@ def test_long_policy_names_are_never_cut_in_the_tables(capsys):
     buf = io.StringIO()
     Console(file=buf, width=80).print(GapReport([GapRow(n, 3e-4, 0.01, 2.9e-4, 0.0345) for n in names]).table())
     assert "…" not in buf.getvalue() and all(n in _policy_cells(buf.getvalue()) for n in names)
+
+
+# 12. an empty output name (`--out "$DIR"` with DIR unset) meant the current folder: `wdtnopt bench`
+#     and `wdtnopt train` spread their tasks/, agents/, CSVs, figures and checkpoint there, and
+#     `simulate -o ""` / `solve -o ""` silently wrote nothing
+@pytest.mark.parametrize("args", [["simulate", "-o"], ["solve", "SNAP", "-o"], ["bench", "paper", "--out"],
+                                  ["train", "--out"], ["snapshot", "-o"], ["bound", "-o"], ["gap", "-o"]],
+                         ids=lambda a: a[0])
+def test_an_empty_output_name_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch, args):
+    from cli_runner import run_cli
+    from wdtnopt.testing import tiny_snapshot
+
+    tiny_snapshot(0).save(tmp_path / "snap.json")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli([a.replace("SNAP", "snap.json") for a in args] + [""], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "expected a file or folder name, got ''" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap.json"]     # nothing written

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from .core import console
+from .core import OutPath, console
 
 
 @click.command("bench")
@@ -14,7 +14,7 @@ from .core import console
 @click.option("--preset", default="smoke", show_default=True,
               help="smoke (minutes, CI), default (about 2 h on 2 cores), full (a cluster), a suite's own preset "
                    "(solvers, scaling: loaded, loaded_smoke), or a TOML file of overrides.")
-@click.option("--out", "out", type=click.Path(file_okay=False), required=True,
+@click.option("--out", "out", type=OutPath(file_okay=False), required=True,
               help="Output folder: tasks/ (one JSON per finished task), agents/, CSV, PNG, report.md. Rerun to resume.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Local worker processes (default: all cores; the scaling suite: 1).")

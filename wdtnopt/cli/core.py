@@ -15,6 +15,17 @@ from ..scenario import Scenario
 console = Console()
 
 
+class OutPath(click.Path):
+    """``click.Path`` for a file or folder to write: an empty name (an unset shell variable in
+    ``--out "$DIR"``) is refused; as a folder it meant the current one, where a run then spread its
+    files, and as a file it silently wrote nothing."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail(f"expected a file or folder name, got {value!r} (an unset variable?)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def load_scenario(spec: str, n_mus: int | None = None, n_bss: int | None = None) -> Scenario:
     """``paper`` or a TOML/JSON file, with optional size overrides."""
     overrides = {k: v for k, v in (("n_mus", n_mus), ("n_bss", n_bss)) if v is not None}
@@ -133,7 +144,7 @@ def check_csv_names(policies: tuple[str, ...], seed: int) -> None:
 @click.option("--eps", type=click.FloatRange(0, 1), default=None,
               help="Target failure ratio per MU of the lyapunov and lyapunov-fa policies.")
 @click.option("--theta", type=click.FloatRange(min=0), default=None, help="Lyapunov place-holder backlog.")
-@click.option("-o", "--out", type=click.Path(file_okay=False), default=None, help="Folder for the per-slot CSV tables.")
+@click.option("-o", "--out", type=OutPath(file_okay=False), default=None, help="Folder for the per-slot CSV tables.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | None, n_bss: int | None,
                  slots: int, seed: int, v: float | None, eps: float | None, theta: float | None, out: str | None,
@@ -175,7 +186,7 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
 @scenario_options
 @click.option("--slot", type=click.IntRange(min=0), default=0, show_default=True,
               help="Slot of the trace, below --slots (its gains and DT constants depend on the trace's length --slots).")
-@click.option("-o", "--out", type=click.Path(dir_okay=False), required=True, help="Snapshot JSON to write.")
+@click.option("-o", "--out", type=OutPath(dir_okay=False), required=True, help="Snapshot JSON to write.")
 def snapshot_cmd(scenario_spec: str, n_mus: int | None, n_bss: int | None, slots: int, seed: int,
                  slot: int, out: str, mobility: str | None = None) -> None:
     """Write the snapshot of one slot of a generated trace (initial placement, migration allowed).

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..io import atomic_write_json, atomic_write_text
-from .core import build_policy, check_lyapunov_options, check_unique_policies, console, load_scenario, make_trace, scenario_options, summary_table
+from .core import OutPath, build_policy, check_lyapunov_options, check_unique_policies, console, load_scenario, make_trace, scenario_options, summary_table
 
 
 def _parallel_options(f):
@@ -46,7 +46,7 @@ def _check_bound_fits(sc, slots, dual, scheduler, method, workers) -> None:
 @scenario_options
 @click.option("--eps", type=click.FloatRange(0, 1), default=None, help="Failure-ratio target of every MU (default: the scenario's).")
 @_parallel_options
-@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None, help="JSON file for the bound and its multipliers.")
+@click.option("-o", "--out", type=OutPath(dir_okay=False), default=None, help="JSON file for the bound and its multipliers.")
 def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters, workers, scheduler, out, mobility=None):
     """Hindsight lower bound on the energy of any causal policy on one trace."""
     from ..bounds import hindsight_bound
@@ -80,7 +80,7 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters
 @_parallel_options
 @click.option("--migration-aware", is_flag=True, default=False,
               help="Also each policy's gap to the migration-aware bound (it starts from the hindsight bound's prices).")
-@click.option("-o", "--out", type=click.Path(file_okay=False), default=None, help="Folder for gap.csv and gap.md.")
+@click.option("-o", "--out", type=OutPath(file_okay=False), default=None, help="Folder for gap.csv and gap.md.")
 def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, method, dual, iters, workers, scheduler,
             migration_aware, out, mobility=None):
     """Optimality gap of policies against the hindsight bound at their own failure ratios."""

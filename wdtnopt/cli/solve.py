@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..solvers import methods  # numpy only: the method names for --method
 from ..solvers.options import THREADS_HELP, capped_threads  # the standard library only
+from .core import OutPath
 
 console = Console()
 
@@ -31,7 +32,7 @@ console = Console()
               help="A method option (repeatable), e.g. --option max_iterations=50 --option oracle=cvxpy "
                    "--option price_cuts=0.7,1,1.4 (a comma list is a tuple); "
                    "docs/solvers.md lists each method's options.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the solution JSON here.")
+@click.option("-o", "--output", type=OutPath(dir_okay=False), default=None, help="Write the solution JSON here.")
 def solve_cmd(snapshot_path: str, method: str, gap: float | None, time_limit: float | None, threads: int,
               options: tuple[str, ...], output: str | None) -> None:
     """Solve a snapshot JSON file; print a table, write the solution."""

@@ -11,7 +11,7 @@ import click
 
 from ..errors import WdtnoptError
 from ..io import atomic_write_text
-from .core import load_mobility_source, load_scenario, mobility_option
+from .core import OutPath, load_mobility_source, load_scenario, mobility_option
 
 LOG_COLUMNS = ("iteration", "env_steps", "wall_s", "reward", "energy_per_mu_slot", "failure_ratio", "policy_loss",
                "value_loss", "approx_kl", "clipfrac", "explained_variance", "entropy_controller", "q_mean",
@@ -116,7 +116,7 @@ def _check_resumed(trainer: Any, algo: str, scenario_spec: str, seed: int) -> No
               help="Environment steps to train for in total (slots x environments), rounded up to whole "
                    "iterations of n_envs x rollout_steps steps (1,600 by default; MADDPG 800).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of networks, sampling and traces.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output directory (checkpoint, log, curve).")
+@click.option("--out", "out_dir", type=OutPath(file_okay=False), required=True, help="Output directory (checkpoint, log, curve).")
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out exactly where it stopped.")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Override a config field (docs/agents.md); repeatable.")
 @click.option("--save-every", type=click.IntRange(min=1), default=10, show_default=True, help="Checkpoint every this many iterations.")
