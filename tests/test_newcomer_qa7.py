@@ -311,3 +311,23 @@ def test_an_empty_output_name_is_refused_before_anything_runs(tmp_path, capsys, 
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "expected a file or folder name, got ''" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snap.json"]     # nothing written
+
+
+# 13. docs/mobility.md: Trainer(..., mobility=) takes what generate_trace takes; a source object
+#     was kept as its str() ("TableFile(path='t.csv', rules=...)") and the environments then looked
+#     for a file of that name
+def test_trainer_takes_a_loaded_mobility_file_like_its_path(tmp_path):
+    from wdtnopt import WdtnoptError
+    from wdtnopt.agents.trainer import Trainer
+    from wdtnopt.processes.mobility import CleaningRules, load_mobility
+
+    table = str(_write_table(tmp_path / "t.csv"))
+    sc = Scenario.paper(n_mus=3, n_bss=2)
+    by_path = Trainer("beta-happo", sc, 0, SMALL, mobility=table)
+    by_source = Trainer("beta-happo", sc, 0, SMALL, mobility=load_mobility(table))
+    assert by_source.mobility == table
+    assert _rewards(by_source, 2) == _rewards(by_path, 2)
+    by_source.save(tmp_path / "run")
+    assert Trainer.load(tmp_path / "run").mobility == table
+    with pytest.raises(WdtnoptError, match="mobility: a checkpoint keeps the mobility file's path"):
+        Trainer("beta-happo", sc, 0, SMALL, mobility=load_mobility(table, rules=CleaningRules(max_gap_s=1.0)))

@@ -31,7 +31,7 @@ class Trainer:
             raise WdtnoptError(f"config: expected a dict of config fields, got {type(config).__name__}")
         self.algo, self.scenario, self.seed = algo, scenario, int(seed)
         # a mobility file (docs/mobility.md) is kept by path, so a checkpoint can resume on it
-        self.mobility = None if mobility is None else str(mobility)
+        self.mobility = _mobility_path(mobility)
         cls = algorithm_class(algo)
         self.config = make_config(cls, config)
         torch.set_num_threads(self.config.torch_threads)
@@ -135,3 +135,27 @@ class Trainer:
         tr.obs = tr.env.observe()
         tr.iteration, tr.env_steps = int(payload["iteration"]), int(payload["env_steps"])
         return tr
+
+
+def _mobility_path(mobility: Any) -> str | None:
+    """What a checkpoint keeps of ``mobility`` (docs/mobility.md): its file path (or ``sumo-grid:...``
+    string). A file source object (``load_mobility(path)``, an ``FcdFile`` or ``TableFile``) with
+    the default settings is its path; one with other cleaning rules, kinds or projection could not be
+    resumed from a path, so it is refused here rather than trained on and then stored wrongly (its
+    ``str`` was kept as if it were a path, and the environments found no such file)."""
+    import os
+
+    from ..processes.mobility import FcdFile, GaussMarkov, TableFile, load_mobility
+
+    if mobility is None or isinstance(mobility, GaussMarkov):
+        return None
+    if isinstance(mobility, (str, os.PathLike)):
+        return str(mobility)
+    if isinstance(mobility, (FcdFile, TableFile)):
+        if mobility == load_mobility(mobility.path):
+            return str(mobility.path)
+        raise WdtnoptError(f"mobility: a checkpoint keeps the mobility file's path, so a {type(mobility).__name__} "
+                           "with other cleaning rules, kinds or projection than load_mobility(path) gives cannot be "
+                           "resumed; train on the path, or on a file written with the positions you want")
+    raise WdtnoptError(f"mobility: expected None, a file path, a 'sumo-grid:...' string or a file source "
+                       f"(load_mobility(path)), got {type(mobility).__name__}")
