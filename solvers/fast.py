@@ -64,8 +64,8 @@ from wdtnopt.snapshot import Snapshot
 from . import Solution, SolveStatus, fail_all_solution, make_solution, relative_gap
 from .allocation import admit_server, fits_storage, storage_capacity
 from .fast_dual import SAFETY_RTOL, LagrangianData, Pricing, inner_min, price
-from .fast_master import (BundleMaster, bundle_step, restricted_master_placement, storage_placement,
-                          tangent_master_placement)
+from .fast_master import (BundleMaster, bundle_step, reduced_cost_options, restricted_master_placement,
+                          storage_placement, tangent_master_placement)
 from .fast_primal import PrimalPool, ServerChoice, admit_local, fit_prices, local_search, repair_storage
 from .options import FastOptions
 
@@ -187,8 +187,17 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
             found: list = []
             t_milp = time.perf_counter()
             if tangent:   # each incumbent admitted as HiGHS finds it; HiGHS stops once one closes the gap
+                more = start = None
+                if milp_time > opts.milp_time and opts.extra_options == "reduced_cost" and primal.best_placement is not None:
+                    # an extra round (bundle_rounds triples milp_time for each): every option that a
+                    # decision cheaper than the best may use, and the best as HiGHS's start
+                    room = primal.best_cost - Pr.value
+                    more = reduced_cost_options(ld, Pr, room + 1e-9 * (abs(room) + abs(primal.best_cost)))
+                    start = primal.decision()
+                    start = (start[0], start[1], start[3])
                 tangent_master_placement(ld, master, limit, Pr, slack=slack[0], mip_gap=opts.milp_gap,
-                                         on_found=lambda pl, served: admitted(pl, served, Pr.value))
+                                         on_found=lambda pl, served: admitted(pl, served, Pr.value),
+                                         options=more, start=start)
                 starts.sort(key=lambda c: c[:2])
             else:
                 restricted_master_placement(ld, master, limit, Pr, slack=slack[0], mip_gap=opts.milp_gap,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .allocation import PairData
-from .fast_dual import LagrangianData, Pricing
+from .fast_dual import LagrangianData, Pricing, inner_min
 from .highs import MasterOutcome, quiet_highs, run_model
 
 # -- the master LP: a piecewise-linear model of D from the options found so far -----------------
@@ -164,6 +164,59 @@ def _near_options(ld: LagrangianData, master: BundleMaster, Pr: Pricing, slack: 
     best = Pr.pair_value.min(axis=1)
     keep = (value <= best[on] + slack * master.ref) | ((om == s.placement_prev[on]) & ~oserved)
     return on[keep], om[keep], ocpu[keep], oconst[keep], oserved[keep]
+
+
+def reduced_cost_options(ld: LagrangianData, Pr: Pricing, threshold: float, failures: bool = False):
+    """Every option whose Lagrangian reduced cost at the prices of ``Pr`` is at most ``threshold`` (J).
+
+    The option "n on m, served" has reduced cost ``mig + pi[m] size[n] + h_lb[n,m](lam[m]) - theta_lb[n]``
+    and "n on m, failed" ``mig + pi[m] size[n] + fail[n] - theta_lb[n]`` (``h_lb`` the certified lower
+    bound of the inner minimum, ``theta_lb`` that of the MU's term of ``D``). Any decision costs at
+    least ``D(lam, pi)`` plus the sum of its MUs' reduced costs (each >= 0), so a decision cheaper
+    than ``D + threshold`` uses only the options returned (docs/solvers_fast.md, section 2,
+    "Options by reduced cost"). The tangent MILP needs no CPU per option (its CPU is a variable), so
+    every such pair can be offered, not only those the bundle's pricing met.
+
+    Parameters
+    ----------
+    ld : LagrangianData
+        The snapshot's Lagrangian data.
+    Pr : Pricing
+        A pricing (its ``lam``, ``pi``, ``theta_lb``).
+    threshold : float
+        Largest reduced cost kept (J), usually the best decision's cost less ``Pr.value``.
+    failures : bool
+        Also the failure options (every allowed host of every MU, nearly: on loaded snapshots a
+        DT's move costs little beside the threshold); by default the served pairs only, the
+        failures being the bundle's and fail-in-place (four times fewer columns; measured
+        BENCHMARKS.md, "fast on loaded 100 x 10 (seventh round)").
+
+    Returns
+    -------
+    (on, om, ocpu, oconst, oserved)
+        MU, host, CPU at the prices (cycles/s; 0 for a failure), cost without price terms (J:
+        migration plus energy at that CPU, or plus the failure penalty) and whether it serves; in
+        the form of :meth:`BundleMaster.options`.
+    """
+    s = ld.pd.snapshot
+    N, M = s.n_mus, s.n_bss
+    lam, pi = Pr.lam, Pr.pi
+    serve_lb = np.full((N, M), np.inf)
+    serve_cpu = np.zeros((N, M))
+    serve_energy = np.zeros((N, M))
+    if ld.busy_n.size:
+        f, e, _, lb = inner_min(ld.pd, ld.busy_n, ld.busy_m, lam[ld.busy_m])
+        serve_lb[ld.busy_n, ld.busy_m] = lb
+        serve_cpu[ld.busy_n, ld.busy_m] = f
+        serve_energy[ld.busy_n, ld.busy_m] = e
+    serve_lb[ld.idle_n, ld.idle_m] = ld.idle_energy
+    serve_energy[ld.idle_n, ld.idle_m] = ld.idle_energy
+    base = np.where(ld.allowed, ld.mig + pi[None, :] * ld.size[:, None], np.inf) - Pr.theta_lb[:, None]
+    sn, sm = np.nonzero(ld.serve & (base + serve_lb <= threshold))
+    fn, fm = np.nonzero(ld.allowed & (base + ld.fail[:, None] <= threshold) & failures)
+    return (np.concatenate([sn, fn]), np.concatenate([sm, fm]), np.concatenate([serve_cpu[sn, sm], np.zeros(fn.size)]),
+            np.concatenate([ld.mig[sn, sm] + serve_energy[sn, sm], ld.mig[fn, fm] + ld.fail[fn]]),
+            np.concatenate([np.ones(sn.size, dtype=bool), np.zeros(fn.size, dtype=bool)]))
 
 
 def _run_picks(h, time_limit: float, mip_gap: float, save: bool, decode=None, on_found=None) -> np.ndarray | None:
@@ -376,7 +429,8 @@ def tangent_cpus(f_min: np.ndarray, cpu_hz: np.ndarray, points: int, first_step:
 
 def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limit: float, Pr: Pricing,
                              slack: float = 0.3, mip_gap: float = 1e-4, found: list | None = None,
-                             points: int = 6, heuristic_effort: float = 0.05, on_found=None):
+                             points: int = 6, heuristic_effort: float = 0.05, on_found=None, options=None,
+                             start=None):
     """Pick one found host per MU by a MILP (HiGHS) in which each served pair's CPU is a variable.
 
     The same options as :func:`restricted_master_placement` (within ``slack`` typical penalties of
@@ -413,6 +467,13 @@ def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limi
         it; HiGHS stops once it has returned True (the caller's gap is closed).
     heuristic_effort : float
         HiGHS's ``mip_heuristic_effort`` (its primal heuristics are on when > 0).
+    options : tuple of ndarray, optional
+        More options in the form of :meth:`BundleMaster.options` (:func:`reduced_cost_options`:
+        every pair whose reduced cost at ``Pr`` leaves room below the best decision), kept beside the
+        master's.
+    start : (placement [N], served [N], cpu_hz [N]), optional
+        A decision handed to HiGHS as its MIP start (its energies at ``cpu_hz``); ignored when one of
+        its options is not in the MILP.
 
     Returns
     -------
@@ -425,7 +486,14 @@ def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limi
     pd = ld.pd
     N, M = s.n_mus, s.n_bss
     on, om, ocpu, oconst, oserved = _near_options(ld, master, Pr, slack)
+    if options is not None:
+        on, om, ocpu, oconst, oserved = (np.concatenate([a, b]) for a, b in
+                                         zip((on, om, ocpu, oconst, oserved), options))
     fo, fm, fconst = on[~oserved], om[~oserved], oconst[~oserved]   # fail options: one binary each
+    if options is not None:   # (one per MU and host)
+        _, first = np.unique(fo * M + fm, return_index=True)
+        first.sort()
+        fo, fm, fconst = fo[first], fm[first], fconst[first]
     pair_key = np.unique(on[oserved] * M + om[oserved])
     pn, pm = pair_key // M, pair_key % M                             # served pairs: x, f, e each
     K, P = fo.size, pn.size
@@ -499,7 +567,49 @@ def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limi
         served[pn[xs]] = True
         return placement, served
 
+    if start is not None:
+        _set_start(h, start, fo * M + fm, pair_key, M, (X, Fc, E, nv), Fm, ref, (tp, tf, e, de))
     x = _run_picks(h, time_limit, mip_gap, found is not None, decode, on_found)
     if x is None:
         return None
     return _picked(h, x, decode, found)
+
+
+def _set_start(h, start, fail_key: np.ndarray, pair_key: np.ndarray, M: int, cols: tuple, Fm: np.ndarray,
+               ref: float, cuts: tuple) -> bool:
+    """Hand a decision to the tangent MILP's HiGHS as its MIP start (False when one of its options is
+    not a column): its fail options and served pairs at 1, each served pair's CPU share and energy
+    (the largest of its tangents at that CPU, so that every cut holds)."""
+    placement, served, cpu = (np.asarray(a) for a in start)
+    X, Fc, E, nv = cols
+    tp, tf, e, de = cuts
+    key = np.arange(placement.size) * M + placement
+    order = np.argsort(fail_key, kind="stable")   # (the fail options' keys, unsorted, one per MU and host)
+    at = np.searchsorted(fail_key[order], key[~served])
+    fi = order[np.minimum(at, order.size - 1)] if order.size else at
+    pi = np.searchsorted(pair_key, key[served])
+    for idx, keys, want in ((fi, fail_key, key[~served]), (pi, pair_key, key[served])):
+        if want.size and (keys.size == 0 or (idx >= keys.size).any() or (keys[np.minimum(idx, keys.size - 1)] != want).any()):
+            return False
+    P = pair_key.size
+    x = np.zeros(nv)
+    x[fi] = 1.0
+    x[X + pi] = 1.0
+    share = np.zeros(P)
+    share[pi] = cpu[served] / Fm[pi]
+    x[Fc:Fc + P] = share
+    level = np.zeros(P)
+    np.maximum.at(level, tp, (e - de * tf) + de * share[tp] * Fm[tp])   # each tangent at the start's CPU (J)
+    on = np.zeros(P, dtype=bool)
+    on[pi] = True
+    x[E:E + P] = np.where(on, level, 0.0) / ref
+    import highspy
+
+    sol = highspy.HighsSolution()
+    sol.col_value = list(map(float, x))
+    sol.value_valid = True
+    try:
+        h.setSolution(sol)
+    except Exception:  # pragma: no cover - a start is only a hint
+        return False
+    return True

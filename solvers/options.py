@@ -292,6 +292,12 @@ class FastOptions(SolverOptions):
     search_starts: int = 3
     """While the gap is open, the local search also starts from this many of the restricted-master
     MILP's other incumbents, cheapest admitted cost first (0: from the best placement only)."""
+    extra_options: str = "reduced_cost"
+    """Options of the tangent MILP in the extra rounds: ``"reduced_cost"`` (also every servable pair
+    whose Lagrangian reduced cost at the best prices is at most the best decision's cost less the
+    bound, the only served pairs a cheaper decision can use, and that decision as HiGHS's MIP start)
+    or ``"found"`` (the bundle master's options only, as in the first round; docs/solvers_fast.md,
+    section 2, "Options by reduced cost")."""
     extra_rounds: int = 2
     """Primal rounds (three times the MILP time each; a tangent MILP that HiGHS finished runs again with
     twice the slack) after the dual has converged, while the gap is open."""
@@ -319,6 +325,8 @@ class FastOptions(SolverOptions):
             bad.append(f"phase_share must be in (0, 1], got {self.phase_share!r}")
         if self.milp_cpu not in ("auto", "tangent", "fixed"):
             bad.append(f"milp_cpu must be 'auto', 'tangent' or 'fixed', got {self.milp_cpu!r}")
+        if self.extra_options not in ("reduced_cost", "found"):
+            bad.append(f"extra_options must be 'reduced_cost' or 'found', got {self.extra_options!r}")
         if not self.milp_gap >= 0:
             bad.append(f"milp_gap must be >= 0, got {self.milp_gap!r}")
         for name in ("primal_every", "search_starts", "extra_rounds", "exact_max_candidates", "exact_pairs"):
