@@ -189,8 +189,8 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
             if tangent:   # each incumbent admitted as HiGHS finds it; HiGHS stops once one closes the gap
                 more = start = None
                 if milp_time > opts.milp_time and opts.extra_options == "reduced_cost" and primal.best_placement is not None:
-                    # an extra round (bundle_rounds triples milp_time for each): every option that a
-                    # decision cheaper than the best may use, and the best as HiGHS's start
+                    # an extra round (bundle_rounds triples milp_time for each): every served pair that
+                    # a decision cheaper than the best may use, and the best as HiGHS's start
                     room = primal.best_cost - Pr.value
                     more = reduced_cost_options(ld, Pr, room + 1e-9 * (abs(room) + abs(primal.best_cost)))
                     start = primal.decision()

@@ -292,12 +292,12 @@ class FastOptions(SolverOptions):
     search_starts: int = 3
     """While the gap is open, the local search also starts from this many of the restricted-master
     MILP's other incumbents, cheapest admitted cost first (0: from the best placement only)."""
-    extra_options: str = "reduced_cost"
-    """Options of the tangent MILP in the extra rounds: ``"reduced_cost"`` (also every servable pair
-    whose Lagrangian reduced cost at the best prices is at most the best decision's cost less the
-    bound, the only served pairs a cheaper decision can use, and that decision as HiGHS's MIP start)
-    or ``"found"`` (the bundle master's options only, as in the first round; docs/solvers_fast.md,
-    section 2, "Options by reduced cost")."""
+    extra_options: str = "found"
+    """Options of the tangent MILP in the extra rounds: ``"found"`` (the bundle master's options only,
+    as in the first round) or ``"reduced_cost"`` (also every servable pair whose Lagrangian reduced
+    cost at the best prices is at most the best decision's cost less the bound, the only served pairs
+    a cheaper decision can use, and that decision as HiGHS's MIP start; measured mixed on loaded
+    100 x 10, so not the default: docs/solvers_fast.md, section 2, "Options by reduced cost")."""
     extra_rounds: int = 2
     """Primal rounds (three times the MILP time each; a tangent MILP that HiGHS finished runs again with
     twice the slack) after the dual has converged, while the gap is open."""

@@ -150,3 +150,24 @@ def test_fast_keeps_its_certificate_with_either_option_set(seed, extra_options, 
     assert len(calls) >= 2   # the gap 1e-6 stays open: the extra rounds ran
     assert calls[0] == (False, False)
     assert all(c == ((True, True) if extra_options == "reduced_cost" else (False, False)) for c in calls[1:])
+
+
+def test_bench_fast_loaded_alternates_variants_per_seed(capsys):
+    """benchmarks/bench_fast_loaded.py ``--variant``: each seed once per variant, in turn, each row
+    labelled, one summary line per variant; the two option sets give certified rows (bound <=
+    objective) on the same snapshot."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fast_loaded.py"
+    spec = importlib.util.spec_from_file_location("bench_fast_loaded", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = mod.main(["--size", "12x3", "--seeds", "2", "--variant", 'old={"extra_options": "found"}',
+                     "--variant", "new={}"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert [(json.loads(x)["seed"], json.loads(x)["variant"]) for x in out[:4]] == [
+        (0, "old"), (0, "new"), (1, "old"), (1, "new")]
+    assert out[-2].endswith("[old]") and out[-1].endswith("[new]")
+    assert all(r["bound"] <= r["objective"] for r in rows)
