@@ -33,10 +33,10 @@ def _returned(ld, P, threshold: float) -> set[tuple[int, int, bool]]:
 def test_every_decision_uses_only_options_within_its_reduced_cost_room(seed):
     """Brute force over every placement of a tiny snapshot that fits the storage and allowed hosts,
     each with its optimal served set and with every served set of at most two DTs the servers' CPU
-    admits: at
-    zero, random and large prices, each of the decision's options (n on its host, served or failed)
-    has reduced cost at most the decision's cost less D(P), so it is among the options returned for
-    that room; and a room below an option's reduced cost leaves that option out."""
+    admits: at zero, random and large prices, each of the decision's options (n on its host, served
+    or failed) has reduced cost at most the decision's cost less D(P), so it is among the options
+    returned for that room. Every reduced cost is >= 0 and each MU's best option has 0: a negative
+    room returns nothing, a room of 0 at least one option of every MU."""
     s = tiny_snapshot(seed)
     N, M = s.n_mus, s.n_bss
     ld = LagrangianData.of(s)
@@ -67,8 +67,6 @@ def test_every_decision_uses_only_options_within_its_reduced_cost_room(seed):
                 assert options <= _returned(ld, P, room + 1e-12 * abs(a.cost)), (a.cost, P.value)
                 checked += 1
     assert checked > 0
-    # every reduced cost is >= 0 and each MU's best option has 0: a negative room keeps nothing, a
-    # room of 0 keeps at least one option of every MU
     for P in prices:
         assert not _returned(ld, P, -1e-9)
         assert {n for n, _, _ in _returned(ld, P, 1e-15)} == set(range(N))
