@@ -44,7 +44,9 @@ conditions and exhaustive enumeration of served sets) kept next to the fast path
 from __future__ import annotations
 
 import math
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Callable
@@ -241,9 +243,41 @@ def trivial_allocation(pd: PairData, m: int, mus: np.ndarray) -> ServerAllocatio
     return None
 
 
+_MEMO = threading.local()
+
+
+@contextmanager
+def remembered_allocations(pd: PairData):
+    """Within the block (in this thread), :func:`allocate_server` on ``pd`` returns the allocation it
+    computed before for the same server and the same MUs in the same order (the same object, its
+    arrays read-only) instead of solving again: one solve's local searches and admissions ask for
+    the same sets many times. The results are those of a fresh call, bit for bit."""
+    saved = getattr(_MEMO, "state", None)
+    _MEMO.state = (pd, {})
+    try:
+        yield
+    finally:
+        _MEMO.state = saved
+
+
 def allocate_server(pd: PairData, m: int, mus, *, rtol: float = 1e-13) -> ServerAllocation:
-    """Optimal CPU shares and transmission times on server ``m`` for the served MUs ``mus``."""
+    """Optimal CPU shares and transmission times on server ``m`` for the served MUs ``mus``
+    (remembered within :func:`remembered_allocations`)."""
     mus = np.asarray(mus, dtype=np.int64)
+    state = getattr(_MEMO, "state", None)
+    if state is None or state[0] is not pd or rtol != 1e-13:
+        return _allocate_server(pd, m, mus, rtol)
+    key = (int(m), mus.tobytes())
+    a = state[1].get(key)
+    if a is None:
+        a = _allocate_server(pd, m, mus.copy(), rtol)   # (its mus is kept: not the caller's array)
+        for v in (a.mus, a.tx_time, a.cpu_hz):
+            v.setflags(write=False)
+        state[1][key] = a
+    return a
+
+
+def _allocate_server(pd: PairData, m: int, mus: np.ndarray, rtol: float) -> ServerAllocation:
     done = trivial_allocation(pd, m, mus)
     if done is not None:
         return done

@@ -39,7 +39,7 @@ from . import Solution, SolveStatus, fail_all_solution, make_solution
 from .price_certificate import PriceCertificate
 
 from .allocation import (PairData, admit_server, allocate, allocate_server, fits_storage,
-                         storage_capacity)
+                         remembered_allocations, storage_capacity)
 from .fast_dual import LagrangianData, price
 from .fast_master import energy_tangents, tangent_cpus
 from .fast_primal import move_estimates, repair_storage
@@ -1116,9 +1116,15 @@ def continue_exact(snapshot: Snapshot, quick: Solution, options: ExactOptions, s
 def _solve_exact(snapshot: Snapshot, opts: ExactOptions, t0: float, start: Any, rescales: int,
                  warm: ExactWarmStart | None = None, carry: dict | None = None,
                  quick: Solution | None = None) -> Solution:
+    pd = PairData.of(snapshot)
+    with remembered_allocations(pd):   # the polish, the searches and the admissions share allocations
+        return _solve_exact_on(snapshot, pd, opts, t0, start, rescales, warm, carry, quick)
+
+
+def _solve_exact_on(snapshot: Snapshot, pd: PairData, opts: ExactOptions, t0: float, start: Any, rescales: int,
+                    warm: ExactWarmStart | None, carry: dict | None, quick: Solution | None) -> Solution:
     gap, time_limit, max_iterations, verbose = opts.gap, opts.time_limit, opts.max_iterations, opts.verbose
     s = snapshot
-    pd = PairData.of(s)
     M = s.n_bss
     prev = s.placement_prev
     prev_fits = fits_storage(s, prev)
