@@ -230,6 +230,7 @@ class _Master:
         h.setOptionValue("dual_feasibility_tolerance", DUAL_TOL)
         # the tolerance HiGHS reports it enforces (the bound's derating term is built from it)
         self.dual_tol = float(h.getOptionValue("dual_feasibility_tolerance")[1])
+        self.base_reliability = int(h.getOptionValue("mip_pscost_minreliable")[1])   # HiGHS's own
         self.h = h
         self.opts = opts
         inf = highspy.kHighsInf
@@ -882,9 +883,22 @@ class _Master:
                 pass
         h.setOptionValue("mip_rel_gap", mip_gap)
         h.setOptionValue("mip_abs_gap", 0.0)
-        r = run_model(h, time_limit=time_limit)
+        improving: list[np.ndarray] = []
+        if self.opts.improving_cuts:
+            # HiGHS's improving solutions of this run (columns of the model as passed)
+            def keep(e) -> None:
+                sol = np.asarray(e.data_out.mip_solution, dtype=float)
+                if sol.size == self.ncol:
+                    improving.append(sol.copy())
+
+            h.cbMipImprovingSolution.subscribe(keep)
+        try:
+            r = run_model(h, time_limit=time_limit)
+        finally:
+            if self.opts.improving_cuts:
+                h.cbMipImprovingSolution.unsubscribe(keep)
         out: dict[str, Any] = {"status": r.outcome, "raw_status": r.raw_status, "bound": -math.inf, "x": None,
-                               "infeasible": r.infeasible, "nodes": r.nodes}
+                               "infeasible": r.infeasible, "nodes": r.nodes, "improving": improving}
         if r.infeasible:
             return out
         out["bound"] = self.safe(r.bound * self.obj_ref)
@@ -900,6 +914,7 @@ class _Master:
                     again = self.run(left, mip_gap, use_start=False)
                     again["bound"] = max(again["bound"], out["bound"])
                     again["nodes"] = again.get("nodes", 0) + r.nodes
+                    again["improving"] = improving + again["improving"]
                     return again
             out["x"] = r.x
         return out
@@ -1305,7 +1320,8 @@ def _solve_exact_on(snapshot: Snapshot, pd: PairData, opts: ExactOptions, t0: fl
         large = s.n_mus * M >= PRIMAL_SEED_MIN_PAIRS   # (large or loaded: fast's decision is the start)
         placement = _exchange_search(s, pd, best, deadline,
                                      opts.exchange_candidates_large if large else opts.exchange_candidates,
-                                     lambda ns, ms, lam: master.server_dual_terms(ns, ms, lam / master.ref) * master.ref)
+                                     lambda ns, ms, lam: master.server_dual_terms(ns, ms, lam / master.ref) * master.ref,
+                                     cycles=0 if large else opts.exchange_cycles)
         improved = False
         if placement is not None and fits_storage(s, placement):
             found = allocate(s, placement, pair_data=pd, deadline=deadline, oracle=oracle)
@@ -1330,7 +1346,12 @@ def _solve_exact_on(snapshot: Snapshot, pd: PairData, opts: ExactOptions, t0: fl
                 master.h.setOptionValue("presolve", "off")
     if warm is not None:
         warm.certificate = certificate
+    reliable = None if opts.later_rounds_reliability is None else master.base_reliability
     for it in range(0 if closed_at_root else max_iterations):
+        if reliable is not None:
+            # after the first round HiGHS mostly re-proves a known incumbent: branch on pseudocosts
+            # without strong branching to make them reliable (BENCHMARKS.md, seventh round)
+            master.h.setOptionValue("mip_pscost_minreliable", reliable if it == 0 else opts.later_rounds_reliability)
         res = _round_start(master, stats, it, time_limit, t0, target_gap)
         stop, lb = _round_outcome(res, stats, lb)
         if stop == "infeasible":
@@ -1342,28 +1363,37 @@ def _solve_exact_on(snapshot: Snapshot, pd: PairData, opts: ExactOptions, t0: fl
             status = stop
             break
         xv = res["x"]
-        # placement of the master and its exact cost
-        placement = master.placement_of(xv)
         new_cuts = 0
-        if fits_storage(s, placement):
-            results = [server_best(m, np.flatnonzero(req & (placement == m))) for m in range(M)]
-            cost = (sum(r.cost for r in results) + float(s.failure_penalty[s.request & s.migrating].sum())
-                    + float(s.migration_penalty[placement != prev].sum()))
-            if cost < ub:
-                # the same cost unless the deadline cut an admission short: ub is always the cost
-                # of the incumbent actually held
-                found = allocate(s, placement, pair_data=pd, deadline=deadline, oracle=oracle)
-                if found.cost < ub:
-                    restarted = cheaper(found)
-                    if restarted is not None:
-                        return restarted
-                    master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))
-            for m, r in enumerate(results):  # OA cuts at the optimal allocation of the admitted sets
-                for n, f in zip(r.alloc.mus, r.alloc.cpu_hz):
-                    if (n, m) in master.phi:
-                        new_cuts += master.add_cuts(int(n), m, [f / pd.cpu_hz[m]])
-        # OA cuts at the optimal allocation of the master's served sets, Kelley cuts at its shares
-        new_cuts += master.cut_served_sets(oracle, xv, stats)[0]
+        seen: set[bytes] = set()
+        # the master's solution, then (improving_cuts) HiGHS's earlier improving solutions, latest first
+        for xi in [xv] + res["improving"][::-1]:
+            key = np.round(xi[master.integer]).astype(np.int8).tobytes()
+            if key in seen or (xi is not xv and lb >= ub - gap * abs(ub)):   # (no next round to help)
+                continue
+            seen.add(key)
+            if xi is not xv:
+                stats["improving_solutions"] = stats.get("improving_solutions", 0) + 1
+            # placement of the master and its exact cost
+            placement = master.placement_of(xi)
+            if fits_storage(s, placement):
+                results = [server_best(m, np.flatnonzero(req & (placement == m))) for m in range(M)]
+                cost = (sum(r.cost for r in results) + float(s.failure_penalty[s.request & s.migrating].sum())
+                        + float(s.migration_penalty[placement != prev].sum()))
+                if cost < ub:
+                    # the same cost unless the deadline cut an admission short: ub is always the cost
+                    # of the incumbent actually held
+                    found = allocate(s, placement, pair_data=pd, deadline=deadline, oracle=oracle)
+                    if found.cost < ub:
+                        restarted = cheaper(found)
+                        if restarted is not None:
+                            return restarted
+                        master.set_incumbent(best.placement, best.served, best.cpu_hz, _eta_values(master, best))
+                for m, r in enumerate(results):  # OA cuts at the optimal allocation of the admitted sets
+                    for n, f in zip(r.alloc.mus, r.alloc.cpu_hz):
+                        if (n, m) in master.phi:
+                            new_cuts += master.add_cuts(int(n), m, [f / pd.cpu_hz[m]])
+            # OA cuts at the optimal allocation of the master's served sets, Kelley cuts at its shares
+            new_cuts += master.cut_served_sets(oracle, xi, stats)[0]
         stop, target_gap = _round_end(master, stats, it, lb, ub, best is not None, gap, new_cuts, target_gap,
                                       verbose, t0)
         if stop is not None:
@@ -1467,7 +1497,8 @@ def _server_lower_terms(pd: PairData, req: np.ndarray, res: list, dual_terms) ->
 
 
 def _exchange_search(s: Snapshot, pd: PairData, best, deadline: float | None, candidates: int,
-                     dual_terms=None, kept_rounds: int = 60, admit_rounds: int = 40) -> np.ndarray | None:
+                     dual_terms=None, kept_rounds: int = 60, admit_rounds: int = 40,
+                     cycles: int = 0) -> np.ndarray | None:
     """A better placement than ``best``'s by single moves and pairwise exchanges of requesting DTs
     (None if none is found): a primal heuristic for the branch and bound's start, whose result the
     caller admits exactly. Its work is capped by rounds, not time (the same result on any machine).
@@ -1483,7 +1514,10 @@ def _exchange_search(s: Snapshot, pd: PairData, best, deadline: float | None, ca
     of it) a candidate is skipped without admissions when the Lagrangian lower bounds of its
     servers' costs, ``sum_{n hosted} min(p_n, g_nm(lam)) - lam`` at a grid of prices, show it
     cannot improve (docs/solvers.md, "Per-server price rows", for why they are lower bounds): the
-    search takes the same steps, fewer admissions.
+    search takes the same steps, fewer admissions. With ``cycles > 0``, where no move or exchange
+    improves in (2), the ``cycles`` best three-DT cycles by their first-order estimates (DT a to
+    b's host, b to c's, c to a's: three servers, the same number of DTs on each) are tried the same
+    way before the search ends, and a taken one continues it.
     """
     ld = LagrangianData.of(s, pd)
     req = s.request & ~s.migrating
@@ -1510,7 +1544,10 @@ def _exchange_search(s: Snapshot, pd: PairData, best, deadline: float | None, ca
     def trial(pl: np.ndarray, a: int, b: int, m2: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """The placement after moving DT a to m2 (b < 0) or exchanging a and b; its moved DTs and touched hosts."""
         q = pl.copy()
-        if b < 0:
+        if m2 < -1:   # a compound move: compound[-2 - m2] = (its DTs, their new hosts)
+            moved, hosts = compound[-2 - m2]
+            q[moved] = hosts
+        elif b < 0:
             q[a] = m2
             moved = np.array([a])
         else:
@@ -1593,6 +1630,25 @@ def _exchange_search(s: Snapshot, pd: PairData, best, deadline: float | None, ca
             r = admit_cache[key] = admit_server(pd, m, hosted, deadline)
         return r
 
+    compound: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def cycles_ranked(est: np.ndarray) -> list[tuple[int, int, int]]:
+        """The ``cycles`` best three-DT cycles by their first-order estimates, as (a, -1, -2 - index
+        into ``compound``)."""
+        cur = pl[movable]
+        K = movable.size
+        i, j, k = (v.ravel() for v in np.meshgrid(np.arange(K), np.arange(K), np.arange(K), indexing="ij"))
+        keep = (i < j) & (i < k) & (j != k) & (cur[i] != cur[j]) & (cur[j] != cur[k]) & (cur[k] != cur[i])
+        i, j, k = i[keep], j[keep], k[keep]
+        val = est[i, cur[j]] + est[j, cur[k]] + est[k, cur[i]]
+        top = np.flatnonzero(np.isfinite(val))
+        top = top[np.argsort(val[top], kind="stable")][:cycles]
+        out = []
+        for a, b, c in zip(i[top].tolist(), j[top].tolist(), k[top].tolist()):
+            compound.append((movable[[a, b, c]], cur[[b, c, a]]))
+            out.append((int(movable[a]), -1, -1 - len(compound)))
+        return out
+
     res = [admitted(m, pl) for m in range(M)]
     load = np.bincount(pl, weights=size, minlength=M)
     for _ in range(admit_rounds):
@@ -1603,7 +1659,16 @@ def _exchange_search(s: Snapshot, pd: PairData, best, deadline: float | None, ca
         if low is not None:
             w, lam_grid = low
             hosted_sum = np.stack([w[m][:, req & (pl == m)].sum(axis=1) for m in range(M)])   # [M, G]
-        for a, b, m2 in ranked(*_first_order(ld, req, movable, pl, [r.alloc for r in res])):
+        first = _first_order(ld, req, movable, pl, [r.alloc for r in res])
+        todo = ranked(*first)
+        tried_cycles = cycles <= 0
+        while True:
+            if not todo:
+                if tried_cycles:
+                    break
+                todo, tried_cycles = cycles_ranked(first[0]), True   # no move or exchange improved
+                continue
+            a, b, m2 = todo.pop(0)
             q, moved, ms = trial(pl, a, b, m2)
             new_load = loads(load, pl, q, moved, ms)
             if new_load is None:

@@ -195,6 +195,10 @@ class ExactOptions(SolverOptions):
     exchange_candidates_large: int = 500
     """``exchange_candidates`` on snapshots with N M >= 500 (those ``primal_seed="auto"`` starts from
     the fast method, and fast's continuations on loaded snapshots; >= 0; docs/solvers.md, "Loop")."""
+    exchange_cycles: int = 0
+    """With the exchange search, on snapshots with N M < 500: where no move or exchange improves, the
+    search also tries this many three-DT cycles, best first by their first-order estimates (>= 0;
+    docs/solvers.md, "Loop")."""
     server_prices: tuple[float, ...] = tuple(2.0 ** (k / 14) for k in range(-14, 15))
     """With the exchange search: per server, one row bounding its served set's energy below by the
     allocation's Lagrangian dual function at its root CPU price times each of these factors
@@ -206,6 +210,15 @@ class ExactOptions(SolverOptions):
     """When the root leaves the gap open: at most this many rounds of Fenchel cuts of each server's
     convex hull of (served set, energy) at the root LP's solution (solvers/server_hull.py; >= 0,
     0: none; docs/solvers.md, "Fenchel cuts of each server's hull")."""
+    improving_cuts: bool = False
+    """After each master round, outer-approximation cuts also at the served sets of every improving
+    solution HiGHS found during the round (its callback), each also priced exactly as a candidate
+    incumbent (docs/solvers.md, "Loop"; off by default: BENCHMARKS.md, seventh round)."""
+    later_rounds_reliability: int | None = 0
+    """HiGHS's ``mip_pscost_minreliable`` (strong-branching evaluations before a pseudocost counts as
+    reliable) in the master rounds after the first, which mostly re-prove a known incumbent (>= 0;
+    default 0: no strong branching there; None: HiGHS's own, 8, in every round; docs/solvers.md,
+    "Loop")."""
     mip_gap_share: float = 0.8
     """HiGHS's MIP gap is this share of ``gap`` less twice the bound's derating term (at least
     ``gap / 4``; dimensionless, in (0, 1); 0.25 gives the earlier ``gap / 4``)."""
@@ -248,6 +261,9 @@ class ExactOptions(SolverOptions):
             bad.append(f"exchange_candidates must be an integer >= 0, got {self.exchange_candidates!r}")
         if not (isinstance(self.exchange_candidates_large, int) and self.exchange_candidates_large >= 0):
             bad.append(f"exchange_candidates_large must be an integer >= 0, got {self.exchange_candidates_large!r}")
+        if not (isinstance(self.exchange_cycles, int) and not isinstance(self.exchange_cycles, bool)
+                and self.exchange_cycles >= 0):
+            bad.append(f"exchange_cycles must be an integer >= 0, got {self.exchange_cycles!r}")
         for name in ("server_prices", "server_prices_large"):
             sp = getattr(self, name)
             factors = [as_field_type(c, float) for c in sp] if isinstance(sp, tuple) else [(None, "a tuple")]
@@ -257,6 +273,11 @@ class ExactOptions(SolverOptions):
                 object.__setattr__(self, name, tuple(c for c, _ in factors))
         if not (isinstance(self.hull_rounds, int) and self.hull_rounds >= 0):
             bad.append(f"hull_rounds must be an integer >= 0, got {self.hull_rounds!r}")
+        if not isinstance(self.improving_cuts, bool):
+            bad.append(f"improving_cuts must be True or False, got {self.improving_cuts!r}")
+        lr = self.later_rounds_reliability
+        if lr is not None and not (isinstance(lr, int) and not isinstance(lr, bool) and lr >= 0):
+            bad.append(f"later_rounds_reliability must be None or an integer >= 0, got {lr!r}")
         if not (isinstance(self.mip_gap_share, (int, float)) and 0 < self.mip_gap_share < 1):
             bad.append(f"mip_gap_share must be in (0, 1), got {self.mip_gap_share!r}")
         if self.drop_slack is not None and not self.drop_slack >= 0:

@@ -1,0 +1,108 @@
+"""Three options of exact aimed at its tail on the default scenario (docs/solvers.md, "Exact oracle",
+Loop): three-DT cycles in the exchange search (``exchange_cycles``), cuts at HiGHS's improving
+solutions (``improving_cuts``) and HiGHS's branching reliability in the rounds after the first
+(``later_rounds_reliability``). None may change what is certified: the optimum against the brute
+force of tests/test_solver_properties.py and a bound below it; the cycles only extend the search
+(its end is never dearer than without them)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wdtnopt.errors import WdtnoptError
+from wdtnopt.solvers import exact, solve
+from wdtnopt.solvers.allocation import PairData, allocate
+from wdtnopt.testing import paper_snapshot, tiny_snapshot
+
+from test_solver_properties import brute_force, check_against
+
+
+def _end_cost(s, pd, placement, start) -> float:
+    return start.cost if placement is None else allocate(s, placement, pair_data=pd).cost
+
+
+def test_cycles_only_extend_the_exchange_search(monkeypatch) -> None:
+    """The search takes the same steps as without cycles until no move or exchange improves, then
+    a cycle only when it lowers the exact cost: its end is never dearer; from the start exact hands
+    it on the default 50 x 5 seed 100 (whose optimum is a three-DT cycle away from the search's end
+    without cycles) strictly cheaper."""
+    for seed in range(4):
+        s = paper_snapshot(N=30, M=5, seed=seed)
+        pd = PairData.of(s)
+        start = allocate(s, s.placement_prev, pair_data=pd)
+        plain = exact._exchange_search(s, pd, start, None, 20, admit_rounds=5)
+        cyc = exact._exchange_search(s, pd, start, None, 20, admit_rounds=5, cycles=100)
+        assert _end_cost(s, pd, cyc, start) <= _end_cost(s, pd, plain, start) * (1 + 1e-12), seed
+    seen = []
+    search = exact._exchange_search
+
+    def spy(s, pd, best, deadline, candidates, dual_terms=None, **kwargs):
+        seen.append((s, pd, best, candidates, dual_terms, kwargs))
+        return search(s, pd, best, deadline, candidates, dual_terms, **kwargs)
+
+    monkeypatch.setattr(exact, "_exchange_search", spy)
+    sol = solve(paper_snapshot(N=50, M=5, seed=100), method="exact", exchange_cycles=100)
+    (s, pd, best, candidates, dual_terms, kwargs), = seen
+    assert kwargs == {"cycles": 100}
+    plain = search(s, pd, best, None, candidates, dual_terms)
+    cyc = search(s, pd, best, None, candidates, dual_terms, cycles=100)
+    a, b = _end_cost(s, pd, plain, best), _end_cost(s, pd, cyc, best)
+    assert b < a * (1 - 1e-6), (a, b)
+    assert sol.objective <= b * (1 + 1e-12) and sol.status == "optimal"
+    moved = np.flatnonzero(cyc != plain)     # the cycle taken last moves 3 DTs, each count kept
+    assert moved.size >= 3
+
+
+def test_cycles_and_improving_cuts_certify_the_brute_force_optimum() -> None:
+    """Three servers (cycles need three hosts) with the search forced on every open root; and the
+    same snapshots with the master's refinements off (two initial cuts, no root rounds, price cuts
+    or polish), so that rounds follow one another and HiGHS's improving solutions are used."""
+    used = 0
+    for seed in (0, 1, 9, 11):
+        s = tiny_snapshot(seed, N=6, M=3)
+        want = brute_force(s)
+        check_against(s, "exact", want, exchange_gap=0.0, polish_gap=0.0, exchange_cycles=50, improving_cuts=True)
+        options = dict(improving_cuts=True, root_rounds=0, price_cuts=(), polish_rounds=0, exchange_gap=None,
+                       initial_cuts=2)
+        check_against(s, "exact", want, **options)
+        check_against(s, "exact", want, **{**options, "improving_cuts": False, "later_rounds_reliability": 0})
+        used += solve(s, method="exact", **options).stats.get("improving_solutions", 0) > 0
+    assert used >= 1
+
+
+@pytest.mark.parametrize("options", [dict(improving_cuts=True, exchange_cycles=100), dict(later_rounds_reliability=0),
+                                     dict(later_rounds_reliability=None)])
+def test_the_tail_options_change_no_optimum_on_the_default_scenario(options) -> None:
+    s = paper_snapshot(N=30, M=5, seed=23)
+    a = solve(s, method="exact", **options)
+    b = solve(s, method="exact", later_rounds_reliability=8)   # HiGHS's own value in every round
+    assert a.status == b.status == "optimal" and a.stats["iterations"] >= 2
+    assert a.objective == pytest.approx(b.objective, rel=1e-6)
+    assert a.bound <= b.objective * (1 + 1e-9) and b.bound <= a.objective * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("name, bad", [("exchange_cycles", -1), ("exchange_cycles", 2.5), ("exchange_cycles", True),
+                                       ("improving_cuts", 1), ("improving_cuts", "yes"),
+                                       ("later_rounds_reliability", -1), ("later_rounds_reliability", 1.0)])
+def test_bad_tail_options_are_refused_by_name(name, bad) -> None:
+    with pytest.raises(WdtnoptError, match=f"{name} must be"):
+        solve(paper_snapshot(N=6, M=2, seed=0), method="exact", **{name: bad})
+
+
+def test_later_rounds_branch_with_the_asked_reliability(monkeypatch) -> None:
+    """Round 0 runs with HiGHS's own ``mip_pscost_minreliable`` (8), every later round with the
+    option's value; None leaves HiGHS's value in every round."""
+    seen = []
+    start = exact._round_start
+
+    def spy(master, stats, it, *args):
+        seen.append((it, master.h.getOptionValue("mip_pscost_minreliable")[1]))
+        return start(master, stats, it, *args)
+
+    monkeypatch.setattr(exact, "_round_start", spy)
+    s = paper_snapshot(N=30, M=5, seed=23)
+    for value, later in ((0, 0), (3, 3), (None, 8)):
+        seen.clear()
+        sol = solve(s, method="exact", later_rounds_reliability=value)
+        assert sol.status == "optimal" and len(seen) >= 2
+        assert seen == [(0, 8)] + [(it, later) for it in range(1, len(seen))]
