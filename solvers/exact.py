@@ -1346,12 +1346,14 @@ def _solve_exact_on(snapshot: Snapshot, pd: PairData, opts: ExactOptions, t0: fl
                 master.h.setOptionValue("presolve", "off")
     if warm is not None:
         warm.certificate = certificate
-    reliable = None if opts.later_rounds_reliability is None else master.base_reliability
+    first = master.base_reliability if opts.first_round_reliability is None else opts.first_round_reliability
+    later = first if opts.later_rounds_reliability is None else opts.later_rounds_reliability
     for it in range(0 if closed_at_root else max_iterations):
-        if reliable is not None:
-            # after the first round HiGHS mostly re-proves a known incumbent: branch on pseudocosts
-            # without strong branching to make them reliable (BENCHMARKS.md, seventh round)
-            master.h.setOptionValue("mip_pscost_minreliable", reliable if it == 0 else opts.later_rounds_reliability)
+        if warm is None and (opts.first_round_reliability is not None or opts.later_rounds_reliability is not None):
+            # pseudocost branching without strong branching to make the pseudocosts reliable (the
+            # rounds after the first mostly re-prove a known incumbent; BENCHMARKS.md, seventh
+            # round); not on a master reused through `warm` (its solves measured without it)
+            master.h.setOptionValue("mip_pscost_minreliable", first if it == 0 else later)
         res = _round_start(master, stats, it, time_limit, t0, target_gap)
         stop, lb = _round_outcome(res, stats, lb)
         if stop == "infeasible":

@@ -214,11 +214,13 @@ class ExactOptions(SolverOptions):
     """After each master round, outer-approximation cuts also at the served sets of every improving
     solution HiGHS found during the round (its callback), each also priced exactly as a candidate
     incumbent (docs/solvers.md, "Loop"; off by default: BENCHMARKS.md, seventh round)."""
-    later_rounds_reliability: int | None = 0
+    first_round_reliability: int | None = 0
     """HiGHS's ``mip_pscost_minreliable`` (strong-branching evaluations before a pseudocost counts as
-    reliable) in the master rounds after the first, which mostly re-prove a known incumbent (>= 0;
-    default 0: no strong branching there; None: HiGHS's own, 8, in every round; docs/solvers.md,
-    "Loop")."""
+    reliable) in the first master round (>= 0; default 0: branch on pseudocosts without strong
+    branching; None: HiGHS's own, 8; docs/solvers.md, "Loop")."""
+    later_rounds_reliability: int | None = 0
+    """The same in the master rounds after the first, which mostly re-prove a known incumbent (>= 0;
+    None: the first round's value)."""
     mip_gap_share: float = 0.8
     """HiGHS's MIP gap is this share of ``gap`` less twice the bound's derating term (at least
     ``gap / 4``; dimensionless, in (0, 1); 0.25 gives the earlier ``gap / 4``)."""
@@ -275,9 +277,10 @@ class ExactOptions(SolverOptions):
             bad.append(f"hull_rounds must be an integer >= 0, got {self.hull_rounds!r}")
         if not isinstance(self.improving_cuts, bool):
             bad.append(f"improving_cuts must be True or False, got {self.improving_cuts!r}")
-        lr = self.later_rounds_reliability
-        if lr is not None and not (isinstance(lr, int) and not isinstance(lr, bool) and lr >= 0):
-            bad.append(f"later_rounds_reliability must be None or an integer >= 0, got {lr!r}")
+        for name in ("first_round_reliability", "later_rounds_reliability"):
+            lr = getattr(self, name)
+            if lr is not None and not (isinstance(lr, int) and not isinstance(lr, bool) and lr >= 0):
+                bad.append(f"{name} must be None or an integer >= 0, got {lr!r}")
         if not (isinstance(self.mip_gap_share, (int, float)) and 0 < self.mip_gap_share < 1):
             bad.append(f"mip_gap_share must be in (0, 1), got {self.mip_gap_share!r}")
         if self.drop_slack is not None and not self.drop_slack >= 0:

@@ -70,12 +70,12 @@ def test_cycles_and_improving_cuts_certify_the_brute_force_optimum() -> None:
     assert used >= 1
 
 
-@pytest.mark.parametrize("options", [dict(improving_cuts=True, exchange_cycles=100), dict(later_rounds_reliability=0),
-                                     dict(later_rounds_reliability=None)])
+@pytest.mark.parametrize("options", [dict(improving_cuts=True, exchange_cycles=100), dict(),
+                                     dict(first_round_reliability=None)])
 def test_the_tail_options_change_no_optimum_on_the_default_scenario(options) -> None:
     s = paper_snapshot(N=30, M=5, seed=23)
     a = solve(s, method="exact", **options)
-    b = solve(s, method="exact", later_rounds_reliability=8)   # HiGHS's own value in every round
+    b = solve(s, method="exact", first_round_reliability=None, later_rounds_reliability=None)   # HiGHS's own
     assert a.status == b.status == "optimal" and a.stats["iterations"] >= 2
     assert a.objective == pytest.approx(b.objective, rel=1e-6)
     assert a.bound <= b.objective * (1 + 1e-9) and b.bound <= a.objective * (1 + 1e-9)
@@ -83,15 +83,16 @@ def test_the_tail_options_change_no_optimum_on_the_default_scenario(options) -> 
 
 @pytest.mark.parametrize("name, bad", [("exchange_cycles", -1), ("exchange_cycles", 2.5), ("exchange_cycles", True),
                                        ("improving_cuts", 1), ("improving_cuts", "yes"),
-                                       ("later_rounds_reliability", -1), ("later_rounds_reliability", 1.0)])
+                                       ("later_rounds_reliability", -1), ("later_rounds_reliability", 1.0),
+                                       ("first_round_reliability", -2), ("first_round_reliability", False)])
 def test_bad_tail_options_are_refused_by_name(name, bad) -> None:
     with pytest.raises(WdtnoptError, match=f"{name} must be"):
         solve(paper_snapshot(N=6, M=2, seed=0), method="exact", **{name: bad})
 
 
 def test_later_rounds_branch_with_the_asked_reliability(monkeypatch) -> None:
-    """Round 0 runs with HiGHS's own ``mip_pscost_minreliable`` (8), every later round with the
-    option's value; None leaves HiGHS's value in every round."""
+    """Round 0 runs with ``first_round_reliability`` (None: HiGHS's own ``mip_pscost_minreliable``,
+    8), every later round with ``later_rounds_reliability`` (None: the first round's)."""
     seen = []
     start = exact._round_start
 
@@ -101,8 +102,9 @@ def test_later_rounds_branch_with_the_asked_reliability(monkeypatch) -> None:
 
     monkeypatch.setattr(exact, "_round_start", spy)
     s = paper_snapshot(N=30, M=5, seed=23)
-    for value, later in ((0, 0), (3, 3), (None, 8)):
+    for first, value, want_first, later in ((None, 0, 8, 0), (None, 3, 8, 3), (None, None, 8, 8), (0, None, 0, 0),
+                                            (2, 5, 2, 5)):
         seen.clear()
-        sol = solve(s, method="exact", later_rounds_reliability=value)
+        sol = solve(s, method="exact", first_round_reliability=first, later_rounds_reliability=value)
         assert sol.status == "optimal" and len(seen) >= 2
-        assert seen == [(0, 8)] + [(it, later) for it in range(1, len(seen))]
+        assert seen == [(0, want_first)] + [(it, later) for it in range(1, len(seen))]
