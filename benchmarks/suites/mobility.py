@@ -22,7 +22,7 @@ import numpy as np
 from wdtnopt.io import atomic_write_text
 
 from . import style
-from .runner import Task
+from .runner import Task, input_file
 
 MODULE = "wdtnopt.benchmarks.suites.mobility"
 MOBILITIES = ("gauss-markov", "sumo-grid")
@@ -34,10 +34,11 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
             "bound_iters": int(cfg["bound_iters"]), "bound_method": str(cfg["bound_method"]),
             "gap_iters": int(cfg["gap_iters"])}
     grid = {k: cfg[k] for k in ("grid_number", "grid_length_m", "trip_period_s", "duration_s")}
+    fcd = input_file("preset: fcd", cfg["fcd"]) if cfg["fcd"] else None   # its digest enters the keys
     out = []
     for s in cfg["seeds"]:
         out.append(Task(f"{MODULE}:mobility_task", {**base, "mobility": "gauss-markov", "seed": int(s)}))
-        sumo = {"fcd": str(Path(cfg["fcd"]).resolve())} if cfg["fcd"] else {"grid": grid}
+        sumo = {"fcd": fcd["path"], "fcd_sha256": fcd["sha256"]} if cfg["fcd"] else {"grid": grid}
         out.append(Task(f"{MODULE}:mobility_task", {**base, "mobility": "sumo-grid", "seed": int(s), **sumo}))
     return out
 

@@ -33,7 +33,7 @@ import numpy as np
 from wdtnopt.io import atomic_write_text
 
 from . import style
-from .runner import Task
+from .runner import Task, input_file
 
 MODULE = "wdtnopt.benchmarks.suites.paper"
 ETA_DEFAULT = 1.0
@@ -48,8 +48,14 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
     etas = sorted({float(e) for e in cfg["eta_grid"]} | {ETA_DEFAULT})
     slots = int(cfg["slots"])
     # a replayed mobility file (docs/mobility.md) enters every task's config; none leaves the
-    # configs, and so the task keys, of Gauss-Markov runs as they were
-    mob = {"mobility": str(Path(cfg["mobility"]).resolve())} if cfg.get("mobility") else {}
+    # configs, and so the task keys, of Gauss-Markov runs as they were; a file's digest does, so an
+    # edited file gives new keys (a "sumo-grid:..." run is named by its spec, kept as written)
+    mob: dict[str, str] = {}
+    if cfg.get("mobility", "").startswith("sumo-grid") and not Path(cfg["mobility"]).exists():
+        mob = {"mobility": cfg["mobility"]}
+    elif cfg.get("mobility"):
+        f = input_file("preset: mobility", cfg["mobility"])
+        mob = {"mobility": f["path"], "mobility_sha256": f["sha256"]}
     out: list[Task] = []
     # longest first, so the pool is not left waiting on one late training run
     train_base = {"suite": "paper", "kind": "train", "slots": slots, "iterations": int(cfg["iterations"]),

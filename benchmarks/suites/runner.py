@@ -28,6 +28,8 @@ from wdtnopt.errors import WdtnoptError
 from wdtnopt.io import atomic_write_json
 
 PRESETS = ("smoke", "default", "full")
+# preset keys that name an input file (paper: a replayed mobility file; mobility: an FCD file)
+FILE_KEYS = ("mobility", "fcd")
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 TASK_FORMAT = "wdtnopt-bench-task-v1"
 
@@ -48,6 +50,26 @@ def task_key(function: str, config: dict[str, Any]) -> str:
     """16 hex digits of the SHA-256 of the canonical JSON of ``(function, config)``."""
     text = json.dumps({"function": function, "config": config}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def input_file(where: str, name: str) -> dict[str, str]:
+    """A task's input file: its absolute path and the SHA-256 of its bytes (64 hex digits).
+
+    Both enter the task's config, so an edited file gives new task keys (a result is never reused
+    for other inputs) and a file moved elsewhere does too. The path is resolved from the current
+    folder (a preset file's names were made absolute by :func:`load_config`).
+
+    Raises
+    ------
+    WdtnoptError
+        ``name`` is not a readable file (``where`` names the preset key).
+    """
+    path = Path(name).resolve()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WdtnoptError(f"{where}: expected a readable file, got {name!r} ({exc.strerror})") from None
+    return {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 # -- presets ---------------------------------------------------------------------------------------
@@ -79,6 +101,9 @@ def load_config(suite: str, preset: str | os.PathLike[str]) -> dict[str, Any]:
                            f"known: {', '.join(sorted(cfg))}")
     for key, value in overrides.items():
         _check_like(f"preset {path}: {key}", value, cfg[key])
+        if key in FILE_KEYS and value and not value.startswith("sumo-grid"):
+            # a relative file name in a preset file is relative to that file (not the current folder)
+            overrides[key] = str((path.parent / value).resolve())
     cfg.update(overrides)
     cfg["preset"] = f"{base}+{path.name}"
     return cfg

@@ -1,0 +1,46 @@
+"""A newcomer's pass (7b): small leftovers of the earlier passes, each reproduced first."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from wdtnopt.benchmarks.suites import load_config, suite_module
+from wdtnopt.errors import WdtnoptError
+
+FIXTURE = Path(__file__).parent / "data" / "sumo_grid_fcd.xml.gz"
+
+
+# 1. a suite's task keys named a mobility file by its path only: an edited file reused the tasks
+#    (and results) of the old one; a preset's relative name was read from the current folder
+@pytest.mark.parametrize("suite,key", [("paper", "mobility"), ("mobility", "fcd")])
+def test_an_edited_mobility_file_gives_new_task_keys(suite, key, tmp_path, monkeypatch):
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    shutil.copy(FIXTURE, presets / "traffic.xml.gz")
+    (presets / "p.toml").write_text(f'base = "smoke"\n{key} = "traffic.xml.gz"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)      # the name is relative to the preset file, not the current folder
+
+    def keys():
+        return {t.key for t in suite_module(suite).tasks(load_config(suite, presets / "p.toml"))}
+
+    before = keys()
+    tasks = suite_module(suite).tasks(load_config(suite, presets / "p.toml"))
+    replayed = [t for t in tasks if key in t.config]
+    assert replayed and all(t.config[key] == str((presets / "traffic.xml.gz").resolve()) for t in replayed)
+    assert keys() == before                                   # same bytes, same keys
+    with open(presets / "traffic.xml.gz", "ab") as f:         # an edit in place: same path, other bytes
+        f.write(b"\0")
+    after = keys()
+    assert len(after) == len(before) and after != before
+    changed = after - before
+    assert len(changed) == len(replayed)                      # exactly the tasks that read the file
+    if suite == "paper":                                      # Gauss-Markov presets keep their keys
+        assert all("mobility" not in t.config and "mobility_sha256" not in t.config
+                   for t in suite_module("paper").tasks(load_config("paper", "smoke")))
+    (presets / "traffic.xml.gz").unlink()
+    with pytest.raises(WdtnoptError, match=f"preset: {key}: expected a readable file"):
+        keys()
