@@ -44,3 +44,21 @@ def test_an_edited_mobility_file_gives_new_task_keys(suite, key, tmp_path, monke
     (presets / "traffic.xml.gz").unlink()
     with pytest.raises(WdtnoptError, match=f"preset: {key}: expected a readable file"):
         keys()
+
+
+# 2. --set head=gaussian turned beta-happo / beta-mappo into a Gaussian learner still named beta-*
+@pytest.mark.parametrize("algo,head,instead", [("beta-happo", "gaussian", "use algo gaussian-happo"),
+                                               ("beta-mappo", "gaussian", "use algo gaussian-happo"),
+                                               ("gaussian-happo", "beta", "use algo beta-happo")])
+def test_a_head_other_than_the_algorithms_own_is_refused(algo, head, instead, capsys, tmp_path):
+    from cli_runner import run_cli
+    from wdtnopt.agents.registry import algorithm_class, make_config
+
+    with pytest.raises(WdtnoptError, match=f"head: {algo} always uses the .* head, got '{head}'; for a {head} "
+                                           f"head {instead}"):
+        make_config(algorithm_class(algo), {"head": head})
+    assert make_config(algorithm_class(algo), {"head": "beta" if head == "gaussian" else "gaussian"})   # its own
+    code, out, err = run_cli(["train", "--algo", algo, "--set", f"head={head}", "--steps", "1", "--n-mus", "3",
+                              "--out", str(tmp_path / "run"), "--quiet"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and f"head {instead}" in err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()

@@ -13,7 +13,8 @@ Each iteration:
 4. fit the critic with a Huber loss on normalized targets.
 
 Actors use a Beta head (``alpha, beta = 1 + softplus``) for the bounded MU power and BS weights
-and masked categoricals for the controller; ``head="gaussian"`` gives Gaussian-HAPPO.
+and masked categoricals for the controller; Gaussian-HAPPO (``gaussian-happo``) has the Gaussian head
+(the head is fixed by the algorithm, so a run's name says it: registry.make_config).
 """
 from __future__ import annotations
 

@@ -88,14 +88,27 @@ def algorithm_class(name: str) -> type:
     return getattr(import_module(module), attr)
 
 
-def make_config(cls: type, overrides: dict[str, Any] | None) -> Any:
-    """The algorithm's config dataclass with ``overrides``; unknown keys raise WdtnoptError."""
+HEAD_ALGOS = {"beta": "beta-happo", "gaussian": "gaussian-happo"}
+"""The algorithm named for each continuous action head: a run's name says its head (docs/agents.md)."""
+
+
+def make_config(cls: type, overrides: dict[str, Any] | None, *, stored: bool = False) -> Any:
+    """The algorithm's config dataclass with ``overrides``; unknown keys raise WdtnoptError.
+
+    ``head`` is fixed by the algorithm (its name says it): another head is refused, naming the
+    algorithm that has it, unless ``stored`` (a checkpoint written before the refusal loads as it was).
+    """
     fields = {f.name: f for f in dataclasses.fields(cls.Config)}
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
         raise WdtnoptError(f"config: unknown option(s) {', '.join(unknown)} for {cls.name}; "
                            f"known: {', '.join(fields)}")
+    own = fields["head"].default if "head" in fields else None
+    if not stored and "head" in overrides and overrides["head"] != own:
+        other = HEAD_ALGOS.get(overrides["head"]) if isinstance(overrides["head"], str) else None
+        instead = f"; for a {overrides['head']} head use algo {other}" if other else ""
+        raise WdtnoptError(f"config: head: {cls.name} always uses the {own} head, got {overrides['head']!r}{instead}")
     hints = typing.get_type_hints(cls.Config)
     return cls.Config(**{k: _typed(k, v, hints[k]) for k, v in overrides.items()})
 
@@ -139,7 +152,7 @@ def build_agent(algo: str, scenario: Any, config: dict[str, Any], seed: int, pat
     cls = algorithm_class(algo)
     config = stored_config(cls, config)
     try:
-        cfg = make_config(cls, config)
+        cfg = make_config(cls, config, stored=True)
     except (WdtnoptError, TypeError) as exc:
         where = f"checkpoint {path}: " if path is not None else ""
         raise WdtnoptError(f"{where}{exc}") from None
