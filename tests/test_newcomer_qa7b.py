@@ -62,3 +62,19 @@ def test_a_head_other_than_the_algorithms_own_is_refused(algo, head, instead, ca
                               "--out", str(tmp_path / "run"), "--quiet"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and f"head {instead}" in err
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+# 3. MADDPG took a batch larger than its replay buffer (1e9 allocated ~8 GB per update) and the
+#    on-policy learners a negative entropy bonus (a penalty on exploration, documented nowhere)
+def test_maddpg_batch_above_buffer_and_negative_entropy_weights_are_refused():
+    from wdtnopt.agents.registry import algorithm_class, make_config
+
+    maddpg = algorithm_class("maddpg")
+    with pytest.raises(WdtnoptError, match=r"batch_size: expected at most buffer_size \(64\), got 65"):
+        make_config(maddpg, {"buffer_size": 64, "batch_size": 65, "warmup_steps": 8})
+    assert make_config(maddpg, {"buffer_size": 64, "batch_size": 64, "warmup_steps": 8}).batch_size == 64
+    for algo in ("beta-happo", "beta-mappo", "gaussian-happo"):
+        for key in ("entropy_coef", "ctrl_entropy_coef"):
+            with pytest.raises(WdtnoptError, match=f"config: {key}: expected a number >= 0, got -0.01"):
+                make_config(algorithm_class(algo), {key: -0.01})
+            assert getattr(make_config(algorithm_class(algo), {key: 0.0}), key) == 0.0

@@ -100,6 +100,9 @@ class MADDPGConfig:
             raise WdtnoptError(f"config: bs_tilt must be > 0, got {self.bs_tilt!r}")
         if not self.residual_max > 0:
             raise WdtnoptError(f"config: residual_max must be > 0, got {self.residual_max!r}")
+        if self.batch_size > self.buffer_size:   # a batch is drawn from the buffer: never more than it holds
+            raise WdtnoptError(f"config: batch_size: expected at most buffer_size ({self.buffer_size}), "
+                               f"got {self.batch_size}")
         if self.warmup_steps > self.buffer_size:   # the buffer never holds that many: no update, ever
             raise WdtnoptError(f"config: warmup_steps: expected at most buffer_size ({self.buffer_size}), "
                                f"got {self.warmup_steps}: the replay buffer never holds more, so nothing would learn")

@@ -40,9 +40,10 @@ clip), Adam's epsilon (0 divided 0 by 0 on a zero gradient), the Huber loss's de
 gradient-norm clip (0 zeroed every gradient; a negative one reversed them) and the Gumbel-softmax
 temperature."""
 
-NONNEGATIVE_FIELDS = frozenset({"noise_std", "warmup_steps"})
+NONNEGATIVE_FIELDS = frozenset({"noise_std", "warmup_steps", "entropy_coef", "ctrl_entropy_coef"})
 """Config fields that must be >= 0: MADDPG's exploration noise (a standard deviation) and its
-warm-up (a count of transitions)."""
+warm-up (a count of transitions), and the entropy bonus weights (a negative one is a penalty on
+exploration that drives the policies to collapse, not a bonus)."""
 
 MAX_POWER_DECADES = 300.0
 """Largest ``power_decades`` (docs/agents.md, "Actions and heads"): ``10^decades`` must stay a float
