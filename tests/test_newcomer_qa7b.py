@@ -78,3 +78,18 @@ def test_maddpg_batch_above_buffer_and_negative_entropy_weights_are_refused():
             with pytest.raises(WdtnoptError, match=f"config: {key}: expected a number >= 0, got -0.01"):
                 make_config(algorithm_class(algo), {key: -0.01})
             assert getattr(make_config(algorithm_class(algo), {key: 0.0}), key) == 0.0
+
+
+# 4. bench --scheduler with an address it could not use left an empty OUT/tasks folder behind
+@pytest.mark.parametrize("existing", [False, True])
+def test_bench_with_an_unusable_scheduler_creates_nothing(existing, tmp_path, capsys):
+    pytest.importorskip("distributed")
+    from cli_runner import run_cli
+
+    out = tmp_path / "out"
+    if existing:
+        out.mkdir()
+    code, _, err = run_cli(["bench", "paper", "--preset", "smoke", "--out", str(out), "--scheduler", "foo://bar"],
+                           capsys)
+    assert code == 2 and "scheduler" in err and len(err.strip().splitlines()) == 1
+    assert out.exists() == existing and (not existing or not any(out.iterdir()))

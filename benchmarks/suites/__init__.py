@@ -57,6 +57,7 @@ def run_suite(name: str, preset: str | os.PathLike[str] = "smoke", out: str | os
                         f"all tasks computed by the same code ({next(iter(versions))})" if len(versions) == 1 else
                         "WARNING: tasks computed by different code versions: "
                         + ", ".join(f"{k} ({v} tasks)" for k, v in versions.items()))
+        Path(out).mkdir(parents=True, exist_ok=True)   # (a suite of no tasks made none)
         files = mod.render(cfg, records, Path(out), info)
     return run, files
 

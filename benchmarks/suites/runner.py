@@ -228,8 +228,8 @@ def run_tasks(tasks: list[Task], out: str | os.PathLike[str], *, workers: int | 
     stay missing). Results are written as they arrive, whatever the back end.
     """
     out = Path(out)
-    task_dir = out / "tasks"
-    task_dir.mkdir(parents=True, exist_ok=True)
+    task_dir = out / "tasks"   # made when the first result arrives: a run that never starts (a Dask
+    #                            scheduler out of reach, an interrupt) leaves no empty folders behind
     unique: dict[str, Task] = {}
     for t in tasks:
         unique.setdefault(t.key, t)
@@ -247,6 +247,7 @@ def run_tasks(tasks: list[Task], out: str | os.PathLike[str], *, workers: int | 
         todo = todo[:limit]
 
     def arrived(_: int, rec: dict[str, Any]) -> None:
+        task_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(task_dir / f"{rec['key']}.json", rec)
         run.records[rec["key"]] = rec
         run.executed.append(rec["key"])
