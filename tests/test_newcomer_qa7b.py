@@ -93,3 +93,22 @@ def test_bench_with_an_unusable_scheduler_creates_nothing(existing, tmp_path, ca
                            capsys)
     assert code == 2 and "scheduler" in err and len(err.strip().splitlines()) == 1
     assert out.exists() == existing and (not existing or not any(out.iterdir()))
+
+
+# 5. `solve --method pyomo` ran up to its default 300 s limit without a word along the way
+@pytest.mark.parametrize("method,flag,noted", [("pyomo", [], True), ("pyomo", ["--time-limit", "30"], False),
+                                               ("exact", [], False)])
+def test_solve_says_the_default_limit_it_runs_under(method, flag, noted, tmp_path, capsys):
+    if method == "pyomo":
+        pytest.importorskip("pyomo")
+        pytest.importorskip("pyscipopt")
+    from cli_runner import run_cli
+    from wdtnopt.testing import tiny_snapshot
+
+    tiny_snapshot(0, 3, 2).save(tmp_path / "s.json")
+    code, out, err = run_cli(["solve", str(tmp_path / "s.json"), "--method", method, *flag], capsys)
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert notes == (["note: pyomo prints nothing until it returns, at the latest at its default time limit of "
+                      "300 s (then with its incumbent and a certified bound); --time-limit SECONDS changes it"]
+                     if noted else [])

@@ -58,12 +58,33 @@ def solve_cmd(snapshot_path: str, method: str, gap: float | None, time_limit: fl
     threads, capped = capped_threads(threads, "--threads ")   # as the options would, said on one line
     if capped:
         click.echo(f"warning: {capped}", err=True)
+    note = default_limit_note(method, extra)
+    if note:
+        click.echo(note, err=True)
     sol = solve(snap, method=method, threads=threads, **extra)
     console.print(solution_table(snap, sol))
     console.print(summary_line(sol))
     if output:
         atomic_write_json(output, sol.to_dict())
         console.print(f"solution written to {output}")
+
+
+def default_limit_note(method: str, extra: dict[str, Any]) -> str | None:
+    """A one-line note (for stderr, before a solve that prints nothing until it returns) when
+    ``method`` runs under a time limit of its own default (pyomo: 300 s) that the user did not set;
+    None otherwise.
+    """
+    import dataclasses
+
+    from ..solvers import OPTIONS
+
+    cls = OPTIONS.get(method)
+    fields = {f.name: f for f in dataclasses.fields(cls)} if cls is not None else {}
+    limit = fields["time_limit"].default if "time_limit" in fields else None
+    if "time_limit" in extra or not isinstance(limit, (int, float)) or not math.isfinite(limit):
+        return None
+    return (f"note: {method} prints nothing until it returns, at the latest at its default time limit of "
+            f"{limit:g} s (then with its incumbent and a certified bound); --time-limit SECONDS changes it")
 
 
 def parse_options(items: tuple[str, ...]) -> dict[str, Any]:
