@@ -19,6 +19,7 @@ import tempfile
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -66,6 +67,18 @@ def recheck(algo: str, traces: int = 0, slots: int = 0) -> None:
     print(record["check"], flush=True)
 
 
+def train_command(algo: str, steps: int, seed: int, sets: list[str], preset_sets: dict[str, Any],
+                  sizes: tuple[int, int] | None) -> str:
+    """The ``wdtnopt train`` command that reproduces a run (add ``--out DIR``): the user's ``--set``
+    items, those of the preset replacing a user's of the same key (as the run did), and
+    ``--n-mus / --n-bss`` when the scenario is not the default one."""
+    items = {s.partition("=")[0].strip(): s for s in sets}
+    items.update({k: f"{k}={v}" for k, v in preset_sets.items()})
+    size = f" --n-mus {sizes[0]} --n-bss {sizes[1]}" if sizes is not None else ""
+    return f"wdtnopt train --algo {algo}{size} --steps {steps} --seed {seed}" + "".join(
+        f" --set {v}" for v in items.values())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--algo", required=True)
@@ -93,9 +106,11 @@ def main() -> None:
         args.steps, args.traces, args.slots, n_mus = 64, 1, 10, 4
     sc = Scenario.paper() if n_mus is None else Scenario.paper(n_mus=n_mus, n_bss=2)
     overrides = _overrides(tuple(args.set))
+    preset_sets: dict[str, Any] = {}
     if args.preset == "smoke":
-        overrides.update({"n_envs": 2, "rollout_steps": 8, "episode_slots": 8} if args.algo != "maddpg" else
-                         {"n_envs": 2, "rollout_steps": 8, "episode_slots": 8, "warmup_steps": 16, "batch_size": 8})
+        preset_sets = ({"n_envs": 2, "rollout_steps": 8, "episode_slots": 8} if args.algo != "maddpg" else
+                       {"n_envs": 2, "rollout_steps": 8, "episode_slots": 8, "warmup_steps": 16, "batch_size": 8})
+        overrides.update(preset_sets)
     tr = Trainer(args.algo, sc, seed=args.seed, config=overrides)
     c0, w0 = time.process_time(), time.perf_counter()
     pending, midway = sorted(args.eval_at), []
@@ -114,8 +129,8 @@ def main() -> None:
             print(f"{tr.env_steps} steps: reward {m['reward']:.4f}, energy {m['energy_per_mu_slot'] * 1e3:.3f} mJ, "
                   f"failures {m['failure_ratio']:.3f}", flush=True)
     cpu_s, wall_s = time.process_time() - c0, time.perf_counter() - w0
-    command = f"wdtnopt train --algo {args.algo} --steps {args.steps} --seed {args.seed}" + "".join(
-        f" --set {s}" for s in args.set)
+    command = train_command(args.algo, args.steps, args.seed, args.set, preset_sets,
+                            None if n_mus is None else (sc.n_mus, sc.n_bss))
     record = {"algo": args.algo, "command": command, "env_steps": tr.env_steps, "seed": args.seed,
               "set": overrides, "cpu_time_s": round(cpu_s, 1), "wall_time_s": round(wall_s, 1),
               "machine": f"{platform.machine()} {_cpu_model()}".strip(), "torch": torch.__version__,

@@ -112,3 +112,35 @@ def test_solve_says_the_default_limit_it_runs_under(method, flag, noted, tmp_pat
     assert notes == (["note: pyomo prints nothing until it returns, at the latest at its default time limit of "
                       "300 s (then with its incumbent and a certified bound); --time-limit SECONDS changes it"]
                      if noted else [])
+
+
+# 6. make_pretrained.py --preset smoke recorded a command without the smoke overrides and sizes:
+#    the recorded command now trains the very same weights
+def test_make_pretrained_smoke_records_a_command_that_reproduces_the_weights(tmp_path, capsys):
+    import json
+    import shlex
+    import subprocess
+    import sys
+
+    import torch
+
+    from cli_runner import run_cli
+    from wdtnopt.agents.checkpoint import read_checkpoint
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "make_pretrained.py"
+    r = subprocess.run([sys.executable, str(script), "--algo", "beta-happo", "--preset", "smoke", "--out",
+                        str(tmp_path / "pre"), "--set", "n_envs=3", "--set", "actor_lr=0.001"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    command = json.loads((tmp_path / "pre" / "beta-happo.json").read_text())["command"]
+    args = shlex.split(command)
+    assert args[:2] == ["wdtnopt", "train"] and "n_envs=2" in args and "n_envs=3" not in args   # as the run
+    code, _, err = run_cli(args[1:] + ["--out", str(tmp_path / "cli"), "--quiet"], capsys)
+    assert code == 0, err
+    shipped = torch.load(tmp_path / "pre" / "beta-happo.pt", map_location="cpu", weights_only=True)
+    trained = read_checkpoint(tmp_path / "cli")
+    assert shipped["env_steps"] == trained["env_steps"] and shipped["scenario"] == trained["scenario"]
+    mine = trained["agent"]["actors"] if "agent" in trained and "actors" in trained["agent"] else None
+    assert mine is not None, sorted(trained)
+    assert sorted(mine) == sorted(shipped["actors"])
+    assert all(torch.equal(mine[k], shipped["actors"][k]) for k in mine)
