@@ -144,3 +144,36 @@ def test_make_pretrained_smoke_records_a_command_that_reproduces_the_weights(tmp
     assert mine is not None, sorted(trained)
     assert sorted(mine) == sorted(shipped["actors"])
     assert all(torch.equal(mine[k], shipped["actors"][k]) for k in mine)
+
+
+# 7. the mobility report said "mean ± 95% t half-width" over 1 seed (no ± shown) and wrote gaps
+#    as "0.808 %" where the other reports write "0.8%"
+def _mobility_records(seeds):
+    recs = []
+    for s in seeds:
+        for m, shift in (("gauss-markov", 0.0), ("sumo-grid", 0.001)):
+            pol = {p: {"energy_per_mu_slot": 1e-3 + shift + 1e-4 * s, "failure_ratio": 0.01, "migrations": 3 + s,
+                       "bound_per_mu_slot": 0.9e-3, "gap": 0.00808 + 0.001 * s} for p in ("follow", "static")}
+            recs.append({"config": {"mobility": m, "seed": s},
+                         "result": {"policies": pol, "bound_per_mu_slot": 0.9e-3, "mean_speed_mps": 1.0,
+                                    "assoc_changes_per_mu_slot": 0.01, "cleaning": None}})
+    return recs
+
+
+@pytest.mark.parametrize("seeds", [[0], [0, 1]])
+def test_mobility_report_says_n_and_writes_gaps_as_the_others(seeds, tmp_path):
+    from wdtnopt.benchmarks.suites import mobility
+
+    cfg = {**load_config("mobility", "smoke"), "seeds": seeds, "policies": ["follow", "static"]}
+    info = {"command": "c", "machine": "m", "date": "d"}
+    mobility.render(cfg, _mobility_records(seeds), tmp_path, info)
+    text = (tmp_path / "report.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| gauss-markov | follow |")]
+    assert len(rows) == 1
+    if len(seeds) == 1:
+        assert "±" not in text and "half-width" not in text and text.count("1 seed: the value itself, no interval") == 2
+        assert rows[0].endswith("| 0.8% |")
+    else:
+        assert text.count("2 seeds; mean ± 95% t half-width") == 2
+        # gaps 0.808% and 0.908%: mean 0.858, t(0.975, 1) * 0.0707 / sqrt(2) = 0.635
+        assert rows[0].endswith("| 0.9 ± 0.6% |")

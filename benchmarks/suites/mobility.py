@@ -141,16 +141,19 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
         ho = style.mean_ci(r["assoc_changes_per_mu_slot"] for r in by[m])[0]
         lb = style.mean_ci(r["bound_per_mu_slot"] * 1e3 for r in by[m])[0]
         lines.append(f"| {m} | {f(sp, 3)} | {f(ho, 3)} | {f(lb)} |")
-    lines += ["", "| mobility | policy | energy / MU / slot (mJ) | failure ratio | migrations | gap to bound |",
+    lines += ["", f"Policies ({style.interval_words(len(cfg['seeds']))}; the gap in percent of the bound):", "",
+              "| mobility | policy | energy / MU / slot (mJ) | failure ratio | migrations | gap to bound |",
               "|---|---|---|---|---|---|"]
     for row in rows:
         m, p, e, eh, fr, frh, mig, migh, g, gh = row
         ci = lambda v, h, d=4: f(v, d) + ("" if math.isnan(h) else f" ± {f(h, 2)}")   # noqa: E731
-        lines.append(f"| {m} | {p} | {ci(e, eh)} | {ci(fr, frh, 3)} | {ci(mig, migh, 3)} | {ci(g, gh, 3)} % |")
+        # a gap as the other reports write one: 0.8% (one decimal, no space), 0.8 ± 0.3%
+        gap = "-" if not math.isfinite(g) else f"{g:.1f}" + ("" if math.isnan(gh) else f" ± {gh:.1f}") + "%"
+        lines.append(f"| {m} | {p} | {ci(e, eh)} | {ci(fr, frh, 3)} | {ci(mig, migh, 3)} | {gap} |")
     # paired by seed: the two traces of a seed share fading, requests and workload
     seeded = {m: {r["config"]["seed"]: r["result"] for r in records if r["config"]["mobility"] == m} for m in MOBILITIES}
     common = sorted(set(seeded["gauss-markov"]) & set(seeded["sumo-grid"]))
-    lines += ["", f"SUMO grid minus Gauss-Markov, paired by seed ({len(common)} seeds; mean ± 95% t half-width):", "",
+    lines += ["", f"SUMO grid minus Gauss-Markov, paired by seed ({style.interval_words(len(common))}):", "",
               "| policy | energy (mJ) | failure ratio | migrations |", "|---|---|---|---|"]
     for p in policies:
         cells = []

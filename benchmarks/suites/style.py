@@ -49,6 +49,13 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float,
     return float(v.mean()), half, n
 
 
+def interval_words(n: int) -> str:
+    """How a report's ``mean ± half-width`` cells read over ``n`` seeds (one seed has no interval)."""
+    if n == 1:
+        return "1 seed: the value itself, no interval"
+    return f"{n} seeds; mean ± 95% t half-width"
+
+
 def pyplot() -> Any:
     import matplotlib
     matplotlib.use("Agg")
