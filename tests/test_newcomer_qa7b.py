@@ -177,3 +177,31 @@ def test_mobility_report_says_n_and_writes_gaps_as_the_others(seeds, tmp_path):
         assert text.count("2 seeds; mean ± 95% t half-width") == 2
         # gaps 0.808% and 0.908%: mean 0.858, t(0.975, 1) * 0.0707 / sqrt(2) = 0.635
         assert rows[0].endswith("| 0.9 ± 0.6% |")
+
+
+# 8. the paper smoke figures: the legend covered the plot, and 95% t-bands over 2 seeds (+-12.7
+#    standard errors) filled the axes; the captions did not say n
+def test_figure_bands_need_three_seeds_and_legends_sit_below_the_axes():
+    from wdtnopt.benchmarks.suites import style
+
+    plt = style.pyplot()
+    fig, (a2, a3) = plt.subplots(1, 2)
+    style.band(a2, [1, 2], [[1.0, 2.0], [1.5, 2.5]], "follow")          # 2 seeds a point: no band
+    style.hline(a2, [1.0, 3.0], "static")
+    style.band(a3, [1, 2], [[1.0, 2.0, 1.2], [1.5, 2.5, 1.7]], "follow")  # 3 seeds: the t-band
+    style.hline(a3, [1.0, 3.0, 2.0], "static")
+    assert len(a2.collections) == 0 and len(a2.patches) == 0
+    assert len(a3.collections) == 1 and len(a3.patches) == 1
+    # the band at x = 1: mean 1.4 +- t(0.975, 2) * sd / sqrt(3), sd = 0.529, t = 4.303 -> 1.314
+    v = a3.collections[0].get_paths()[0].vertices
+    assert v[v[:, 0] == 1, 1].max() == pytest.approx(1.4 + 4.302653 * 0.28 ** 0.5 / 3 ** 0.5, rel=1e-6)
+    style.legend_below(fig, [a2, a3])
+    assert len(fig.legends) == 1 and a2.get_legend() is None
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["follow (n=2)", "static (n=2)", "follow (n=3)",
+                                                                 "static (n=3)"]
+    fig.canvas.draw()
+    below = fig.legends[0].get_window_extent().y1
+    assert below <= min(a.get_window_extent().y0 for a in (a2, a3))   # nothing of the plots under it
+    plt.close(fig)
+    assert style.band_words(2) == "mean over n = 2 seeds; no band below 3 seeds"
+    assert style.band_words(5) == "mean and 95% t-band over n = 5 seeds"

@@ -338,6 +338,7 @@ def _figures(cfg, rows, bounds, records, out, n0, ns, etas) -> list[Path]:
     mj = 1e3
     eps = float(next(iter(bounds.values()))["eps"]) if bounds else 0.05
     b0 = [b["energy_per_mu_slot"] for (n, s), b in bounds.items() if n == n0]
+    n_seeds = len(cfg["seeds"])
 
     # (a) training curves
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -356,10 +357,9 @@ def _figures(cfg, rows, bounds, records, out, n0, ns, etas) -> list[Path]:
     _reference_lines(axes, rows, _policy_methods(cfg), n0, b0, eps, mj)
     for ax in axes:
         ax.set_xlabel("training steps (environment slots, all parallel envs)")
-    axes[0].legend(loc="upper right", ncol=2)
-    axes[1].legend(loc="upper right", ncol=2)
+    style.legend_below(fig, axes)
     fig.suptitle(f"(a) Learning curves, N = {n0}, eta = 1: checkpoints simulated on the replayed traces\n"
-                 f"(mean, 95% t-band over seeds); hindsight lower bound at eps = {eps:g}")
+                 f"({style.band_words(n_seeds)}); hindsight lower bound at eps = {eps:g}")
     files.append(_save(fig, out / "fig_a_training.png"))
 
     # (b) eta sweep
@@ -371,8 +371,8 @@ def _figures(cfg, rows, bounds, records, out, n0, ns, etas) -> list[Path]:
     _reference_lines(axes, rows, [p for p in _policy_methods(cfg) if p != "oracle"], n0, b0, eps, mj)
     for ax in axes:
         ax.set_xlabel("failure weight eta of the team reward (units of E_ref per failure)")
-        ax.legend(loc="best", ncol=2)
-    fig.suptitle(f"(b) Energy-reliability trade-off vs eta, N = {n0} (mean, 95% t-band over seeds)")
+    style.legend_below(fig, axes)
+    fig.suptitle(f"(b) Energy-reliability trade-off vs eta, N = {n0} ({style.band_words(n_seeds)})")
     files.append(_save(fig, out / "fig_b_eta.png"))
 
     # (c) energy vs N and (d) failure ratio vs N
@@ -391,8 +391,8 @@ def _figures(cfg, rows, bounds, records, out, n0, ns, etas) -> list[Path]:
             ax.axhline(eps, color="gray", lw=0.8, ls="-.", label=f"target eps = {eps:g}")
         ax.set_xlabel("number of MUs N")
         ax.set_ylabel(ylabel)
-        ax.legend(loc="best", ncol=2)
-        ax.set_title(f"{title}, eta = 1 (mean, 95% t-band over seeds)" +
+        style.legend_below(fig, [ax])
+        ax.set_title(f"{title}, eta = 1 ({style.band_words(n_seeds)})" +
                      (f"; bound at eps = {eps:g}" if key == "energy_per_mu_slot" else ""))
         files.append(_save(fig, out / fname))
     return files

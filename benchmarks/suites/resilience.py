@@ -206,7 +206,7 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
         ax.set_ylabel(ylab)
     axes[0].legend(fontsize=6)
     fig.suptitle(f"Versus MTBF (MTTR = {mttr0:g} s; solid: self-healing on, dashed: off, dotted: servers never fail; "
-                 f"mean, 95% t-band over seeds)")
+                 f"{style.band_words(len(cfg['seeds']))})")
     style.save(fig, out / "fig_mtbf.png")
 
     # (b) versus MTTR at MTBF0

@@ -66,6 +66,30 @@ def pyplot() -> Any:
     return plt
 
 
+BAND_MIN_SEEDS = 3
+"""Fewest seeds with a shaded 95% t-band: over 2 seeds the band is +-12.7 standard errors (t with one
+degree of freedom) and filled the axes, hiding the means it was meant to qualify."""
+
+
+def band_words(n: int) -> str:
+    """A figure caption's account of its lines and bands over ``n`` seeds (see :data:`BAND_MIN_SEEDS`)."""
+    if n >= BAND_MIN_SEEDS:
+        return f"mean and 95% t-band over n = {n} seeds"
+    return f"mean over n = {n} seed{'s' if n != 1 else ''}; no band below {BAND_MIN_SEEDS} seeds"
+
+
+def legend_below(fig: Any, axes: Iterable[Any], ncol: int = 3) -> None:
+    """One legend for ``axes`` (each label once) below the figure, outside every plot (:func:`save`
+    keeps it in the image)."""
+    handles: dict[str, Any] = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                   ncol=ncol, frameon=False)
+
+
 def band(ax: Any, x: Any, per_seed: list[list[float]], name: str, *, scale: float = 1.0, dashed: bool = False,
          suffix: str = "") -> None:
     """Plot the mean over seeds of ``per_seed[i]`` (values at ``x[i]``) with its 95% t-band
@@ -76,7 +100,7 @@ def band(ax: Any, x: Any, per_seed: list[list[float]], name: str, *, scale: floa
     n = max((s[2] for s in stats), default=0)
     ls = "--" if dashed or name == "bound" else "-"
     ax.plot(x, m, ls, color=COLORS.get(name), marker=MARKERS.get(name, "o"), label=f"{label(name)}{suffix} (n={n})")
-    ok = np.isfinite(h)
+    ok = np.isfinite(h) & (np.array([s[2] for s in stats]) >= BAND_MIN_SEEDS)
     if ok.any():
         ax.fill_between(np.asarray(x, float)[ok], (m - h)[ok], (m + h)[ok], color=COLORS.get(name), alpha=0.15, lw=0)
 
@@ -88,7 +112,7 @@ def hline(ax: Any, values: list[float], name: str, *, scale: float = 1.0) -> Non
         return
     ls = "--" if name == "bound" else ":"
     ax.axhline(m * scale, color=COLORS.get(name), ls=ls, lw=1.4, label=f"{label(name)} (n={n})")
-    if np.isfinite(h):
+    if np.isfinite(h) and n >= BAND_MIN_SEEDS:
         ax.axhspan((m - h) * scale, (m + h) * scale, color=COLORS.get(name), alpha=0.08, lw=0)
 
 
@@ -98,7 +122,7 @@ def save(fig: Any, path: Path) -> Path:
 
     buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", bbox_inches="tight")   # legends placed outside the axes stay in
     import matplotlib.pyplot as plt
     plt.close(fig)
     atomic_write(path, lambda fh: fh.write(buf.getvalue()), binary=True)
