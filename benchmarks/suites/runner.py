@@ -66,10 +66,11 @@ def input_file(where: str, name: str) -> dict[str, str]:
     """
     path = Path(name).resolve()
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:       # in chunks: an FCD file can be gigabytes
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
     except OSError as exc:
         raise WdtnoptError(f"{where}: expected a readable file, got {name!r} ({exc.strerror})") from None
-    return {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}
+    return {"path": str(path), "sha256": digest}
 
 
 # -- presets ---------------------------------------------------------------------------------------
