@@ -44,6 +44,11 @@ def test_an_edited_mobility_file_gives_new_task_keys(suite, key, tmp_path, monke
     (presets / "traffic.xml.gz").unlink()
     with pytest.raises(WdtnoptError, match=f"preset: {key}: expected a readable file"):
         keys()
+    if suite == "paper":                                      # a SUMO run is named by its spec, not a file
+        (presets / "grid.toml").write_text('base = "smoke"\nmobility = "sumo-grid:seed=7"\n')
+        grid = suite_module("paper").tasks(load_config("paper", presets / "grid.toml"))
+        assert {t.config["mobility"] for t in grid} == {"sumo-grid:seed=7"}
+        assert not any("mobility_sha256" in t.config for t in grid)
 
 
 # 2. --set head=gaussian turned beta-happo / beta-mappo into a Gaussian learner still named beta-*
