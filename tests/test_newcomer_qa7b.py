@@ -103,7 +103,8 @@ def test_bench_with_an_unusable_scheduler_creates_nothing(existing, tmp_path, ca
 # 5. `solve --method pyomo` ran up to its default 300 s limit without a word along the way
 @pytest.mark.parametrize("method,flag,noted", [("pyomo", [], True), ("pyomo", ["--time-limit", "30"], False),
                                                ("exact", [], False)])
-def test_solve_says_the_default_limit_it_runs_under(method, flag, noted, tmp_path, capsys):
+def test_solve_says_the_default_limit_it_runs_under(method, flag, noted, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "1")            # as a terminal (pipes and logs: no note)
     if method == "pyomo":
         pytest.importorskip("pyomo")
         pytest.importorskip("pyscipopt")
@@ -117,6 +118,10 @@ def test_solve_says_the_default_limit_it_runs_under(method, flag, noted, tmp_pat
     assert notes == (["note: pyomo prints nothing until it returns, at the latest at its default time limit of "
                       "300 s (then with its incumbent and a certified bound); --time-limit SECONDS changes it"]
                      if noted else [])
+    if noted:                                              # in a pipe or log: stderr stays empty
+        monkeypatch.setenv("WDTNOPT_PROGRESS", "0")
+        code, out, err = run_cli(["solve", str(tmp_path / "s.json"), "--method", method, *flag], capsys)
+        assert code == 0 and err == ""
 
 
 # 6. make_pretrained.py --preset smoke recorded a command without the smoke overrides and sizes:

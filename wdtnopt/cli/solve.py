@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..solvers import methods  # numpy only: the method names for --method
 from ..solvers.options import THREADS_HELP, capped_threads  # the standard library only
+from ..progress import progress_shown
 from .core import OutPath
 
 console = Console()
@@ -59,7 +60,7 @@ def solve_cmd(snapshot_path: str, method: str, gap: float | None, time_limit: fl
     if capped:
         click.echo(f"warning: {capped}", err=True)
     note = default_limit_note(method, extra)
-    if note:
+    if note and progress_shown():   # as progress bars: on a terminal (stderr stays one line on an error)
         click.echo(note, err=True)
     sol = solve(snap, method=method, threads=threads, **extra)
     console.print(solution_table(snap, sol))
