@@ -581,7 +581,7 @@ def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **
     from .allocation import fits_storage, storage_capacity
     from .fast import bundle_rounds
     from .fast_dual import price
-    from .fast_master import restricted_master_placement
+    from .fast_master import restricted_master_placement, storage_placement
     from .fast_primal import repair_storage
 
     t0 = time.perf_counter()
@@ -612,6 +612,12 @@ def solve_fast_levels(snapshot: Snapshot, options: FastOptions | None = None, **
         stats["admissions"] = primal.admissions
         stats["dual_bound"] = bound
         bound = max(bound, 0.0)  # every cost is >= 0
+        if primal.best is None and status != "infeasible":   # infeasible, or a packing missed (as fast's done)
+            found, infeasible = storage_placement(ld, max(deadline - time.perf_counter(), 1.0))
+            if infeasible:
+                status, bound = "infeasible", math.inf
+            elif found is not None:
+                primal.offer(found, first[1][idx, found])
         if primal.best is None:
             st = SolveStatus.INFEASIBLE if status == "infeasible" else SolveStatus.BOUND_ONLY
             return fail_all_solution(s, bound=bound, status=st, method="fast", started=t0, stats=stats,

@@ -271,3 +271,20 @@ def test_bound_is_below_every_decision_evaluate_accepts_at_a_capacity_within_tol
     assert not ev.violations                     # 0.00431 J
     sol = solve(s, method=method)                # optimal, objective = bound = 0.0344 J
     assert sol.bound <= ev.objective * (1 + 1e-9)
+
+
+# Part B: fast with a semantic menu said `bound_only` (bound 4.6e7) where no placement fits the
+# storage at all; without a menu fast, and exact and relaxation with one, say `infeasible`
+@pytest.mark.parametrize("seed", [900, 902])
+def test_fast_with_a_menu_proves_a_snapshot_with_no_room_infeasible(seed):
+    import numpy as np
+
+    from wdtnopt.solvers import solve
+    from wdtnopt.testing import tiny_snapshot, with_menu
+
+    base = tiny_snapshot(seed, N=3, M=2, kind="plain")
+    s = with_menu(base.replace(storage_bits=np.zeros(2)), 0)
+    assert (s.dt_size_bits > 0).all() and not s.pinned.any()   # every DT needs room; none is left
+    for method in ("fast", "exact"):
+        sol = solve(s, method=method)
+        assert sol.status == "infeasible" and sol.bound == sol.objective == float("inf"), method
