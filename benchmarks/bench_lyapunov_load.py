@@ -3,6 +3,7 @@
     python benchmarks/bench_lyapunov_load.py                     # N = 10..50, 5 seeds, 100 slots
     python benchmarks/bench_lyapunov_load.py --gap-n 50 --iters 6  # also its gap to the bounds at N = 50
     python benchmarks/bench_lyapunov_load.py --n-grid 50 --gap-n 50 --out DIR  # N = 50 only, with gaps
+    python benchmarks/bench_lyapunov_load.py --n-grid 50 --gap-n 50 --seeds 2 103 110 --policies lyapunov oracle
     python benchmarks/bench_lyapunov_load.py --preset smoke
 
 For each N of the paper suite's grid and each seed, one 100-slot trace of ``Scenario.paper(n_mus=N)``
@@ -34,9 +35,13 @@ PRESETS = {"smoke": dict(n_grid=[6, 10], seeds=[0], slots=20), "default": dict(n
                                                                                seeds=[0, 1, 2, 3, 4], slots=100)}
 
 
-def policies():
-    return [("lyapunov", LyapunovPolicy()), ("lyapunov one-slot placement", LyapunovPolicy(placement="slot")),
-            ("lyapunov textbook start", LyapunovPolicy(initial_price=0.0)), ("oracle", MyopicOraclePolicy())]
+POLICIES = {"lyapunov": LyapunovPolicy, "lyapunov one-slot placement": lambda: LyapunovPolicy(placement="slot"),
+            "lyapunov textbook start": lambda: LyapunovPolicy(initial_price=0.0), "oracle": MyopicOraclePolicy}
+
+
+def policies(names: list[str] | None = None):
+    """Fresh policies (name, policy), all of them or those named, in the order of ``POLICIES``."""
+    return [(name, make()) for name, make in POLICIES.items() if names is None or name in names]
 
 
 def main() -> None:
@@ -46,17 +51,22 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=6, help="dual evaluations of the bound (and per policy)")
     ap.add_argument("--out", default="benchmarks/results/longterm")
     ap.add_argument("--n-grid", type=int, nargs="*", default=None, help="only these N (default: the preset's)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="these seeds (default: the preset's)")
+    ap.add_argument("--policies", nargs="+", default=None, choices=list(POLICIES), metavar="NAME",
+                    help="only these policies (default: all; names: " + ", ".join(repr(p) for p in POLICIES) + ")")
     args = ap.parse_args()
     cfg = dict(PRESETS[args.preset])
     if args.n_grid:
         cfg["n_grid"] = args.n_grid
+    if args.seeds:
+        cfg["seeds"] = args.seeds
     out = Path(args.out)
     print(f"machine: {platform.machine()}, python {platform.python_version()}; {cfg}")
     rows = []
     for n in cfg["n_grid"]:
         for seed in cfg["seeds"]:
             tr = generate_trace(Scenario.paper(n_mus=n), seed=seed, slots=cfg["slots"])
-            results = [(name, simulate(p, tr)) for name, p in policies()]
+            results = [(name, simulate(p, tr)) for name, p in policies(args.policies)]
             extra: dict[str, tuple[float, float]] = {}
             if n in args.gap_n:
                 t0 = time.perf_counter()
@@ -82,7 +92,7 @@ def main() -> None:
     md = ["| N | policy | failure ratio (mean) | failure ratio (worst seed) | energy / MU / slot (mJ) | gap (hindsight) | gap (migration-aware) |",
           "|---|---|---|---|---|---|---|"]
     for n in cfg["n_grid"]:
-        for name, _ in policies():
+        for name, _ in policies(args.policies):
             sel = [r for r in rows if r[0] == n and r[2] == name]
             f = np.array([r[3] for r in sel])
             e = np.array([r[5] for r in sel])
