@@ -16,7 +16,7 @@ from wdtnopt import Scenario, WdtnoptError, generate_trace, hindsight_bound, sim
 from wdtnopt.bounds_migration import migration_bound
 from wdtnopt.bounds_plan import PlanPolicy, ServedRecorder, hindsight_plan
 from wdtnopt.policies import Policy
-from wdtnopt.policies.lyapunov import MyopicOraclePolicy
+from wdtnopt.policies.lyapunov import LyapunovPolicy, MyopicOraclePolicy
 
 TINY = Scenario.paper(n_mus=2, n_bss=2, request_prob=0.8, frame_slots=2)
 SCARCE = Scenario.paper(n_mus=2, n_bss=2, request_prob=0.9, frame_slots=2, speed_mean_mps=30.0, cpu_hz=2e9)
@@ -197,3 +197,26 @@ def test_bench_plan_gap_smoke(tmp_path):
     assert r["plan_energy"] >= r["column_bound"] and r["plan_energy"] >= r["migration_bound"]
     assert r["best_any_bound"] == pytest.approx((r["oracle_energy"] - r["plan_energy"]) / r["plan_energy"], rel=1e-9)
     assert r["best_any_bound"] <= r["gap_column"] + 1e-12
+    # the plan's own gap: the bound at its (no larger) failure ratios is still below it
+    assert r["plan_gap_column"] >= -1e-9 and r["policy"] == "oracle"
+    assert r["plan_gap_at_reference"] == pytest.approx((r["plan_energy"] - r["column_bound"]) / r["column_bound"],
+                                                       rel=1e-9)
+
+
+def test_bench_plan_gap_with_the_lyapunov_reference(tmp_path):
+    """``--policy lyapunov``: the reference run is the default Lyapunov scheduler's (its failure ratio
+    as a direct simulation gives it), and the plan fails no MU more often than it."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "plan.json"
+    subprocess.run([sys.executable, str(root / "benchmarks" / "bench_plan_gap.py"), "--smoke", "--policy", "lyapunov",
+                    "--json", str(out)], check=True, capture_output=True, cwd=root)
+    (r,) = json.loads(out.read_text())["rows"]
+    ref = simulate(LyapunovPolicy(), generate_trace(Scenario.paper(n_mus=6, n_bss=2), seed=0, slots=10))
+    assert r["policy"] == "lyapunov" and r["oracle_failure_ratio"] == ref.failure_ratio
+    assert r["oracle_energy"] == pytest.approx(ref.energy_per_mu_slot, rel=1e-12)
+    assert r["plan_shortfall"] == 0 and r["plan_failures_le_oracle"] and r["plan_gap_column"] >= -1e-9

@@ -306,3 +306,29 @@ def test_bench_gap_split_refuses_bad_input_in_one_line(monkeypatch, capsys, bad)
     named = {"--slots": "slots", "--n-mus": "n_mus", "--iters": "--iters", "--policies": "--policies",
              "--frame-check": "--time-limit"}[bad[0]]
     assert err.err.startswith(f"bench_gap_split.py: error: {named}") or f": {named}:" in err.err, err.err
+
+
+def test_bench_lyapunov_load_on_chosen_seeds_and_policies(tmp_path):
+    """benchmarks/bench_lyapunov_load.py with --seeds and --policies: one row per (N, seed, named
+    policy), each the figures of simulating that policy on that trace directly, and a gap that is
+    the one ``gap`` reports against the same column-generation bound."""
+    import csv
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, str(root / "benchmarks" / "bench_lyapunov_load.py"), "--preset", "smoke",
+                    "--n-grid", "6", "--gap-n", "6", "--iters", "3", "--seeds", "3", "--policies", "oracle", "lyapunov",
+                    "--out", str(tmp_path)], check=True, capture_output=True, cwd=root)
+    rows = list(csv.DictReader((tmp_path / "lyapunov_load.csv").open()))
+    assert [(r["n_mus"], r["seed"], r["policy"]) for r in rows] == [("6", "3", "lyapunov"), ("6", "3", "oracle")]
+    tr = generate_trace(Scenario.paper(n_mus=6), seed=3, slots=20)
+    runs = [simulate(LyapunovPolicy(), tr), simulate(MyopicOraclePolicy(), tr)]
+    rep = gap(runs, tr, bound=hindsight_bound(tr, iters=3), iters=3)
+    for r, run, g in zip(rows, runs, rep.rows):
+        assert float(r["failure_ratio"]) == run.failure_ratio
+        assert float(r["energy_per_mu_slot_j"]) == run.energy_per_mu_slot
+        assert float(r["gap_hindsight"]) == pytest.approx(g.gap, rel=1e-9, abs=1e-12)
+    md = (tmp_path / "lyapunov_load.md").read_text()
+    assert "| 6 | lyapunov |" in md and "| 6 | oracle |" in md and "one-slot" not in md
