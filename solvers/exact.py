@@ -1334,21 +1334,19 @@ def _solve_exact_on(snapshot: Snapshot, pd: PairData, opts: ExactOptions, t0: fl
                 closed_at_root = lb >= ub - gap * abs(ub)
                 improved = True
         stats["exchange_s"] = time.process_time() - t_x
-        factors = opts.server_prices_large if large else opts.server_prices
-        if improved and not closed_at_root and factors:
-            lam_root = master.root_cpu_prices()
-            on = np.flatnonzero(lam_root > 0)
-            k = len(factors)
-            stats["server_rows"] = master.server_rows(
-                np.repeat(on, k), np.repeat(lam_root[on], k) * np.tile(np.asarray(factors), on.size))
-            if stats["server_rows"]:
-                # HiGHS's presolve of the dense rows costs more than it saves (BENCHMARKS.md)
-                master.h.setOptionValue("presolve", "off")
+        if improved and not closed_at_root:
+            _add_server_price_rows(master, opts, large, stats)
     if warm is not None:
         warm.certificate = certificate
     first = master.base_reliability if opts.first_round_reliability is None else opts.first_round_reliability
     later = first if opts.later_rounds_reliability is None else opts.later_rounds_reliability
+    proving = False   # the last round's solution is the incumbent, its bound within proving_rows_gap
     for it in range(0 if closed_at_root else max_iterations):
+        if proving and not stats.get("server_rows"):
+            # a proving round: the master found the incumbent and values it a little below its cost;
+            # rows that make it nearly exact at integer points (BENCHMARKS.md, seventh round)
+            _add_server_price_rows(master, opts, s.n_mus * M >= PRIMAL_SEED_MIN_PAIRS, stats)
+            proving = False
         if warm is None and (opts.first_round_reliability is not None or opts.later_rounds_reliability is not None):
             # pseudocost branching without strong branching to make the pseudocosts reliable (the
             # rounds after the first mostly re-prove a known incumbent; BENCHMARKS.md, seventh
@@ -1396,6 +1394,9 @@ def _solve_exact_on(snapshot: Snapshot, pd: PairData, opts: ExactOptions, t0: fl
                             new_cuts += master.add_cuts(int(n), m, [f / pd.cpu_hz[m]])
             # OA cuts at the optimal allocation of the master's served sets, Kelley cuts at its shares
             new_cuts += master.cut_served_sets(oracle, xi, stats)[0]
+        proving = (opts.proving_rows_gap is not None and warm is None and best is not None
+                   and lb >= ub - opts.proving_rows_gap * abs(ub)
+                   and np.array_equal(master.placement_of(xv), best.placement))   # (the incumbent as updated)
         stop, target_gap = _round_end(master, stats, it, lb, ub, best is not None, gap, new_cuts, target_gap,
                                       verbose, t0)
         if stop is not None:
@@ -1413,6 +1414,22 @@ def _solve_exact_on(snapshot: Snapshot, pd: PairData, opts: ExactOptions, t0: fl
     if warm is not None:
         warm.placement = best.placement.copy()
     return finish(best, lb, status)
+
+
+def _add_server_price_rows(master: "_Master", opts: ExactOptions, large: bool, stats: dict[str, Any]) -> None:
+    """The per-server price rows of ``server_prices`` (``server_prices_large`` when ``large``) at the
+    root's CPU prices, HiGHS's presolve off when any was added; their count in ``stats``."""
+    factors = opts.server_prices_large if large else opts.server_prices
+    if not factors:
+        return
+    lam_root = master.root_cpu_prices()
+    on = np.flatnonzero(lam_root > 0)
+    k = len(factors)
+    stats["server_rows"] = master.server_rows(
+        np.repeat(on, k), np.repeat(lam_root[on], k) * np.tile(np.asarray(factors), on.size))
+    if stats["server_rows"]:
+        # HiGHS's presolve of the dense rows costs more than it saves (BENCHMARKS.md)
+        master.h.setOptionValue("presolve", "off")
 
 
 def _polish(s: Snapshot, pd: PairData, best, certificate: PriceCertificate, deadline: float | None,

@@ -210,6 +210,11 @@ class ExactOptions(SolverOptions):
     """When the root leaves the gap open: at most this many rounds of Fenchel cuts of each server's
     convex hull of (served set, energy) at the root LP's solution (solvers/server_hull.py; >= 0,
     0: none; docs/solvers.md, "Fenchel cuts of each server's hull")."""
+    proving_rows_gap: float | None = None
+    """When a master round's solution is the incumbent's placement and the round's bound is within
+    this relative gap of it (dimensionless, >= 0; None: never), the rows of ``server_prices`` before
+    the next round, if the exchange search did not add them (docs/solvers.md, "Per-server price
+    rows")."""
     improving_cuts: bool = False
     """After each master round, outer-approximation cuts also at the served sets of every improving
     solution HiGHS found during the round (its callback), each also priced exactly as a candidate
@@ -275,6 +280,11 @@ class ExactOptions(SolverOptions):
                 object.__setattr__(self, name, tuple(c for c, _ in factors))
         if not (isinstance(self.hull_rounds, int) and self.hull_rounds >= 0):
             bad.append(f"hull_rounds must be an integer >= 0, got {self.hull_rounds!r}")
+        if not (self.proving_rows_gap is None or (isinstance(self.proving_rows_gap, (int, float))
+                                                   and not isinstance(self.proving_rows_gap, bool)
+                                                   and math.isfinite(self.proving_rows_gap)
+                                                   and self.proving_rows_gap >= 0)):
+            bad.append(f"proving_rows_gap must be a number >= 0 or None, got {self.proving_rows_gap!r}")
         if not isinstance(self.improving_cuts, bool):
             bad.append(f"improving_cuts must be True or False, got {self.improving_cuts!r}")
         for name in ("first_round_reliability", "later_rounds_reliability"):

@@ -84,7 +84,9 @@ def test_the_tail_options_change_no_optimum_on_the_default_scenario(options) -> 
 @pytest.mark.parametrize("name, bad", [("exchange_cycles", -1), ("exchange_cycles", 2.5), ("exchange_cycles", True),
                                        ("improving_cuts", 1), ("improving_cuts", "yes"),
                                        ("later_rounds_reliability", -1), ("later_rounds_reliability", 1.0),
-                                       ("first_round_reliability", -2), ("first_round_reliability", False)])
+                                       ("first_round_reliability", -2), ("first_round_reliability", False),
+                                       ("proving_rows_gap", -1e-3), ("proving_rows_gap", "1e-3"),
+                                       ("proving_rows_gap", True), ("proving_rows_gap", float("nan"))])
 def test_bad_tail_options_are_refused_by_name(name, bad) -> None:
     with pytest.raises(WdtnoptError, match=f"{name} must be"):
         solve(paper_snapshot(N=6, M=2, seed=0), method="exact", **{name: bad})
@@ -108,3 +110,40 @@ def test_later_rounds_branch_with_the_asked_reliability(monkeypatch) -> None:
         sol = solve(s, method="exact", first_round_reliability=first, later_rounds_reliability=value)
         assert sol.status == "optimal" and len(seen) >= 2
         assert seen == [(0, want_first)] + [(it, later) for it in range(1, len(seen))]
+
+
+def test_proving_rows_certify_the_brute_force_optimum(monkeypatch) -> None:
+    """``proving_rows_gap``: the per-server price rows are added before a round only where the last
+    round's solution is the incumbent and its bound is within the gap, at most once; the optimum and
+    a bound below it are the brute force's (seeds 9 and 11 take two rounds and the rows)."""
+    calls = []
+    add = exact._add_server_price_rows
+
+    def spy(master, opts, large, stats):
+        calls.append(stats["iterations"])
+        return add(master, opts, large, stats)
+
+    monkeypatch.setattr(exact, "_add_server_price_rows", spy)
+    added = 0
+    for seed in (0, 9, 11, 13):
+        s = tiny_snapshot(seed, N=6, M=3)
+        want = brute_force(s)
+        # the root's prices kept (the rows are priced there), its price cuts and the polish off
+        options = dict(price_cuts=(), polish_rounds=0, exchange_gap=None, initial_cuts=2)
+        check_against(s, "exact", want, proving_rows_gap=1.0, **options)
+        calls.clear()
+        sol = solve(s, method="exact", proving_rows_gap=1.0, **options)
+        assert len(calls) <= 1 and all(it >= 1 for it in calls), calls   # (not before round 0)
+        added += sol.stats.get("server_rows", 0) > 0
+        calls.clear()
+        assert "server_rows" not in solve(s, method="exact", **options).stats and not calls
+    assert added >= 2
+
+
+def test_proving_rows_change_no_optimum_on_the_default_scenario() -> None:
+    s = paper_snapshot(N=30, M=5, seed=23)
+    a = solve(s, method="exact", proving_rows_gap=1.0)
+    b = solve(s, method="exact")
+    assert a.status == b.status == "optimal" and a.stats["iterations"] >= 2
+    assert a.objective == pytest.approx(b.objective, rel=1e-6)
+    assert a.bound <= b.objective * (1 + 1e-9) and b.bound <= a.objective * (1 + 1e-9)
