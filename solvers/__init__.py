@@ -435,7 +435,21 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
             raise SolverError(f"method {method!r} has no option {', '.join(map(repr, unknown))}: "
                               f"choose from {', '.join(known)}")
     sol = target(snapshot, **options)
+    if _METHODS.get(method) == _BUILTIN_METHODS.get(method) and isinstance(sol, Solution):
+        # evaluate's tolerance can change what is feasible: the bound then comes from the tolerant
+        # snapshot (solvers/tolerance.py; docs/solvers.md, "What each method guarantees")
+        from .tolerance import certify_tolerant
+
+        sol = certify_tolerant(snapshot, sol, lambda s: target(s, **options), _asked_gap(method, options))
     return _record_asked_gap(sol, method, options)
+
+
+def _asked_gap(method: str, options: dict[str, Any]) -> float | None:
+    """The gap ``method`` was asked in ``options`` (its default for a built-in method), or None."""
+    asked = options.get("gap", getattr(options.get("options"), "gap", None))
+    if asked is None and _METHODS.get(method) == _BUILTIN_METHODS.get(method) and method in OPTIONS:
+        asked = OPTIONS[method].gap
+    return float(asked) if isinstance(asked, (int, float)) and not isinstance(asked, bool) else None
 
 
 def _record_asked_gap(sol: Solution, method: str, options: dict[str, Any]) -> Solution:

@@ -1,0 +1,186 @@
+"""The bound of a snapshot where ``evaluate``'s tolerance can change which decisions are feasible.
+
+``evaluate`` accepts a latency up to ``deadline (1 + FEAS_RTOL)``, a CPU load up to
+``cpu_hz (1 + FEAS_RTOL)`` and a power up to ``p_max (1 + FEAS_RTOL)`` (docs/model.md, section 9);
+the methods model these limits strictly (their decisions keep that round-off slack). Their bound
+is then a bound of the strict problem, and where the tolerance makes a pair servable or a set of
+MUs fit a server's CPU that the strict limits do not, a decision ``evaluate`` accepts can cost far
+less than that bound (docs/solvers.md, "What each method guarantees").
+
+:func:`tolerance_may_change` tells such a snapshot from every other (it has no false negatives) at
+the cost of two :class:`PairData` and a subset-sum search; :func:`certify_tolerant` then solves the
+*tolerant snapshot* (:func:`tolerant_snapshot`: the limits ``evaluate`` applies, strictly) as well
+and lowers the bound to that solve's, keeping the method's decision.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from wdtnopt.cost import FEAS_RTOL, Decision, evaluate
+from wdtnopt.snapshot import Snapshot
+
+from .allocation import PairData
+
+CPU_FIT_RTOL = 1e-12
+"""The slack of the methods' own CPU fit test (``sum f_min <= cpu_hz (1 + 1e-12)``,
+:func:`~wdtnopt.solvers.allocation.trivial_allocation`); the detector widens its window by it."""
+
+SUBSET_SUMS = 1_000_000
+"""Subset sums the CPU-window search may list for one half of a server's pairs; past it the
+snapshot counts as one where the tolerance may change a fit (a false positive costs a second
+solve, never a wrong bound)."""
+
+
+def tolerant_snapshot(s: Snapshot) -> Snapshot:
+    """``s`` with the limits ``evaluate`` accepts: ``deadline``, ``cpu_hz`` and ``p_max`` times
+    ``1 + FEAS_RTOL`` (the very floats ``evaluate`` compares with; storage is already tolerant in
+    every method, docs/solvers.md). Every decision ``evaluate`` accepts on ``s`` meets these limits
+    exactly, so a lower bound of this snapshot's problem bounds all of them."""
+    up = 1 + FEAS_RTOL
+    return s.replace(deadline=s.deadline * up, cpu_hz=s.cpu_hz * up, p_max=s.p_max * up)
+
+
+def _pairs(s: Snapshot) -> PairData:
+    """The pair data the methods derive (of the virtual one-MU-per-level snapshot for a menu)."""
+    if getattr(s, "level_ratio", None) is not None:
+        from .levels import expand
+
+        s = expand(s)[0]
+    return PairData.of(s)
+
+
+def _half_sums(a: np.ndarray, group: np.ndarray, hi: float, cap: int) -> np.ndarray | None:
+    """Every sum up to ``hi`` of ``a`` (>= 0) over subsets with at most one item of a group, sorted;
+    None past ``cap`` of them."""
+    sums = np.zeros(1)
+    for g in np.unique(group):
+        sums = np.concatenate([sums] + [sums[sums + x <= hi] + x for x in a[group == g]])
+        if sums.size > cap:
+            return None
+    return np.sort(sums)
+
+
+def _subset_in_window(a: np.ndarray, group: np.ndarray, lo: float, hi: float, cap: int = SUBSET_SUMS) -> bool:
+    """True when some subset of the positive ``a`` with at most one item of each ``group`` sums into
+    ``(lo, hi]``, or a half of the groups has more than ``cap`` such sums up to ``hi`` (meet in the
+    middle: the sums of one half, sorted, searched for ``(lo - x, hi - x]`` at every sum ``x`` of
+    the other)."""
+    if a.sum() <= lo:
+        return False
+    groups = np.unique(group)
+    left = np.isin(group, groups[::2])
+    first = _half_sums(a[left], group[left], hi, cap)
+    second = None if first is None else _half_sums(a[~left], group[~left], hi, cap)
+    if first is None or second is None:
+        return True
+    at = np.searchsorted(second, hi - first, side="right") - 1
+    ok = at >= 0
+    return bool((second[at[ok]] > lo - first[ok]).any())
+
+
+def tolerance_may_change(s: Snapshot) -> str | None:
+    """Why the tolerant limits may let through a decision the strict ones rule out (None: they
+    cannot, beyond a change of the cost of a given placement, served set and levels of order
+    ``FEAS_RTOL``).
+
+    Complete (no false negatives). With the same servable pairs ``P`` (checked here) a served set
+    ``S`` on server ``m`` fits strictly when ``sum_S f_min <= F (1 + 1e-12)`` and tolerantly when
+    ``sum_S f_min' <= F' (1 + 1e-12)`` (``'``: of :func:`tolerant_snapshot`, ``f_min' <= f_min``).
+    A set that fits only tolerantly has ``sum_S f_min > F (1 + 1e-12)`` and ``sum_S f_min <= r sum_S
+    f_min' <= r F' (1 + 1e-12)`` with ``r = max f_min / f_min'`` over the pairs of ``m``; the search
+    looks for any subset of all of ``m``'s servable pairs (a superset of every served set) with a
+    sum of ``f_min`` in that window, widened by ``1e-12`` on both sides for the round-off of the
+    sums (meet in the middle), and counts a search past :data:`SUBSET_SUMS` as found. Everything else the limits enter (transmission
+    times, CPU shares, the energies of a feasible set) moves continuously with them.
+
+    Parameters
+    ----------
+    s : Snapshot
+
+    Returns
+    -------
+    str or None
+        the reason (servable pairs, or the server whose CPU fit may change), or None
+    """
+    pd, pt = _pairs(s), _pairs(tolerant_snapshot(s))
+    levels = s.n_levels if getattr(s, "level_ratio", None) is not None else 1   # copy k = n L + l is MU n's
+    if not np.array_equal(pd.servable, pt.servable):
+        n, m = np.argwhere(pd.servable != pt.servable)[0]
+        return f"pair (MU {n}, server {m}) is servable only within evaluate's tolerance"
+    for m in range(pd.cpu_hz.size):
+        on = np.flatnonzero(pd.servable[:, m] & (pd.f_min[:, m] > 0))
+        if on.size == 0:
+            continue
+        a = pd.f_min[on, m]
+        r = float(np.max(a / pt.f_min[on, m]))
+        lo = float(pd.cpu_hz[m]) * (1 + CPU_FIT_RTOL) * (1 - CPU_FIT_RTOL)
+        hi = r * float(pt.cpu_hz[m]) * (1 + CPU_FIT_RTOL) * (1 + CPU_FIT_RTOL)
+        if _subset_in_window(a, on // levels, lo, hi):
+            return f"server {m}: a set of least CPUs may fit only within evaluate's tolerance"
+    return None
+
+
+def _accepted(s: Snapshot, sol: Any) -> bool:
+    """True when ``sol`` carries a decision that ``evaluate`` accepts on ``s`` (no violation)."""
+    if sol.status in ("infeasible", "bound_only"):
+        return False
+    ev = evaluate(s, Decision(placement=sol.placement, served=sol.served, tx_time=sol.tx_time,
+                              cpu_hz=sol.cpu_hz, level=sol.level))
+    return not ev.violations
+
+
+def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any], gap: float | None) -> Any:
+    """``sol`` (a method's solution of ``s``) if :func:`tolerance_may_change` clears ``s``; else its
+    decision with a bound that holds for every decision ``evaluate`` accepts on ``s``.
+
+    The bound is that of ``solve_on(tolerant_snapshot(s))``: a lower bound of a relaxation of the
+    set of decisions ``evaluate`` accepts on ``s`` (``sol.bound`` holds for the strict limits only;
+    the tolerant bound is at most the tolerant optimum, hence at most ``sol``'s objective up to
+    round-off). The decision stays ``sol``'s (its
+    objective is unchanged, bit for bit); only where ``sol`` has none is the tolerant solve's
+    decision used, if ``evaluate`` accepts it on ``s``. ``optimal`` only within ``gap`` of that bound.
+
+    Parameters
+    ----------
+    s : Snapshot
+    sol : Solution
+        the method's solution of ``s`` (strict limits).
+    solve_on : callable
+        the same method with the same options, on another snapshot.
+    gap : float or None
+        the asked relative gap (None: 0, ``optimal`` only at a closed gap).
+
+    Returns
+    -------
+    Solution
+        ``stats["tolerance"]`` says why the second solve ran, with both bounds and statuses.
+    """
+    from . import SolveStatus, fail_all_solution, make_solution, relative_gap
+
+    why = tolerance_may_change(s)
+    if why is None:
+        return sol
+    t0 = time.perf_counter() - sol.solve_time_s
+    tol = solve_on(tolerant_snapshot(s))
+    bound = float(tol.bound)
+    stats = dict(sol.stats)
+    stats["tolerance"] = {"why": why, "strict_bound": float(sol.bound), "strict_status": str(sol.status),
+                          "tolerant_bound": float(tol.bound), "tolerant_status": str(tol.status)}
+    best = sol if _accepted(s, sol) else (tol if _accepted(s, tol) else None)
+    if best is None:
+        status = "infeasible" if tol.status == "infeasible" else "bound_only"
+        return fail_all_solution(s, bound=bound, status=status, method=sol.method, started=t0, stats=stats,
+                                 level=sol.level)
+    obj = float(evaluate(s, Decision(placement=best.placement, served=best.served, tx_time=best.tx_time,
+                                     cpu_hz=best.cpu_hz, level=best.level)).objective)
+    if relative_gap(obj, bound) <= (gap or 0.0):
+        status = SolveStatus.OPTIMAL
+    elif "time_limit" in (sol.status, tol.status):
+        status = SolveStatus.TIME_LIMIT
+    else:
+        status = SolveStatus.FEASIBLE
+    return make_solution(s, best.placement, best.served, best.tx_time, best.cpu_hz, bound=bound, status=status,
+                         method=sol.method, started=t0, stats=stats, gap=gap, level=best.level)
