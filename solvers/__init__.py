@@ -440,7 +440,8 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
         # snapshot (solvers/tolerance.py; docs/solvers.md, "What each method guarantees")
         from .tolerance import certify_tolerant
 
-        sol = certify_tolerant(snapshot, sol, lambda s: target(s, **options), _asked_gap(method, options))
+        again = {k: v for k, v in options.items() if k != "warm"}   # a warm start is for its own snapshots
+        sol = certify_tolerant(snapshot, sol, lambda s: target(s, **again), _asked_gap(method, options))
     return _record_asked_gap(sol, method, options)
 
 

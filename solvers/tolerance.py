@@ -93,8 +93,16 @@ def tolerance_may_change(s: Snapshot) -> str | None:
     f_min' <= r F' (1 + 1e-12)`` with ``r = max f_min / f_min'`` over the pairs of ``m``; the search
     looks for any subset of all of ``m``'s servable pairs (a superset of every served set) with a
     sum of ``f_min`` in that window, widened by ``1e-12`` on both sides for the round-off of the
-    sums (meet in the middle), and counts a search past :data:`SUBSET_SUMS` as found. Everything else the limits enter (transmission
-    times, CPU shares, the energies of a feasible set) moves continuously with them.
+    sums (meet in the middle), and counts a search past :data:`SUBSET_SUMS` as found.
+
+    Only the MUs that may be worth serving in such a set take part: in it every member gets at most
+    ``f_min' + (F' (1 + 1e-12) - lo / r)`` (``lo`` the window's lower end), so its energy is at
+    least ``e_n'`` at that CPU; where that is not below its failure penalty, failing it instead
+    costs no more and leaves a smaller set that fits (strictly, or again only tolerantly, with the
+    same bound on its members' CPUs). Every decision ``evaluate`` accepts is thus matched, at no more
+    cost, by one whose served sets fit strictly when the search finds nothing. Everything else the
+    limits enter (transmission times, CPU shares, the energies of a feasible set) moves
+    continuously with them.
 
     Parameters
     ----------
@@ -117,8 +125,14 @@ def tolerance_may_change(s: Snapshot) -> str | None:
         a = pd.f_min[on, m]
         r = float(np.max(a / pt.f_min[on, m]))
         lo = float(pd.cpu_hz[m]) * (1 + CPU_FIT_RTOL) * (1 - CPU_FIT_RTOL)
-        hi = r * float(pt.cpu_hz[m]) * (1 + CPU_FIT_RTOL) * (1 + CPU_FIT_RTOL)
-        if _subset_in_window(a, on // levels, lo, hi):
+        top = float(pt.cpu_hz[m]) * (1 + CPU_FIT_RTOL)
+        hi = r * top * (1 + CPU_FIT_RTOL)
+        # in a set that fits only tolerantly every member's CPU is at most its least one plus
+        # top - lo / r; a member whose energy there is not below its penalty is better failed
+        extra = max(top - lo / r, 0.0) + CPU_FIT_RTOL * top
+        least = pt.energy_at_cpu(on, m, pt.f_min[on, m] + extra)
+        cheap = least * (1 - CPU_FIT_RTOL) < pt.penalty[on]
+        if _subset_in_window(a[cheap], on[cheap] // levels, lo, hi):
             return f"server {m}: a set of least CPUs may fit only within evaluate's tolerance"
     return None
 

@@ -320,3 +320,49 @@ def test_bound_is_below_every_decision_evaluate_accepts_at_a_deadline_within_tol
     sol = solve(s, method=method)
     assert sol.bound <= ev.objective * (1 + 1e-9)
     assert sol.status != "optimal" or sol.objective <= ev.objective * (1 + 1e-6)
+
+
+# The detector of solvers/tolerance.py: its subset-sum window search against enumeration of every
+# subset (at most one item per group), and its verdict on the knife-edge snapshots above.
+def test_the_tolerance_window_search_matches_enumeration():
+    from itertools import product
+
+    import numpy as np
+
+    from wdtnopt.solvers.tolerance import _subset_in_window
+
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(300):
+        k = int(rng.integers(1, 9))
+        a = rng.uniform(0.05, 1.0, k)
+        group = rng.integers(0, max(1, k - 2), k)
+        lo = float(rng.uniform(0.2, 2.5))
+        hi = lo + float(rng.choice([1e-9, 1e-3, 0.05]))
+        want = False
+        for pick in product([False, True], repeat=k):
+            pick = np.array(pick)
+            if np.bincount(group[pick], minlength=k).max(initial=0) <= 1 and lo < a[pick].sum() <= hi:
+                want = True
+                break
+        hits += want
+        assert _subset_in_window(a, group, lo, hi) == want
+        assert _subset_in_window(a, group, lo, hi, cap=0) == (a.sum() > lo)   # past its cap: a hit
+    assert 30 < hits < 270
+
+
+def test_the_tolerance_check_fires_on_knife_edges_only():
+    import numpy as np
+
+    from wdtnopt.solvers.tolerance import tolerance_may_change
+    from wdtnopt.testing import paper_snapshot, tiny_snapshot
+
+    base = tiny_snapshot(500, N=3, M=2, kind="plain")
+    least = base.relay[np.arange(3), base.placement_prev] + base.t_min + base.cycles / base.cpu_hz[base.placement_prev]
+    assert "servable only within" in tolerance_may_change(base.replace(deadline=least * (1 - 5e-10)))
+    assert tolerance_may_change(base.replace(deadline=least * (1 + 1e-6))) is None
+    s = tiny_snapshot(703, N=2, M=1, kind="plain").replace(request=np.ones(2, bool), migrating=np.zeros(2, bool))
+    need = (s.cycles / (s.deadline - s.relay[:, 0] - s.t_min)).sum()
+    assert "server 0" in tolerance_may_change(s.replace(cpu_hz=np.array([need / (1 + 5e-10)])))
+    assert tolerance_may_change(s.replace(cpu_hz=np.array([need / (1 + 1e-6)]))) is None
+    assert tolerance_may_change(paper_snapshot(30, 5, 0)) is None
