@@ -217,15 +217,19 @@ def test_figure_bands_need_three_seeds_and_legends_sit_below_the_axes():
     assert style.band_words(5) == "mean and 95% t-band over n = 5 seeds"
 
 
-# Part B (reported, not fixed here: solvers/allocation.py PairData.of, shared by exact, fast and
-# relaxation). `evaluate` accepts a latency up to FEAS_RTOL = 1e-9 relative past the deadline
+# Part B (found here, fixed by solve's tolerance check, solvers/tolerance.py: the methods' shared
+# pair data, solvers/allocation.py PairData.of, and pyomo's model are strict). `evaluate` accepts a latency up to FEAS_RTOL = 1e-9 relative past the deadline
 # (docs/model.md, section 9), and storage is that same constraint in every solver (docs/solvers.md,
 # "What each method guarantees"), but the solvers' servability test is strict: with deadlines
 # 5e-10 relative below an MU's least latency, they certify `optimal` with a bound above the cost of
-# a decision that `evaluate` accepts without violation.
-@pytest.mark.parametrize("method", ["exact", "fast", "relaxation"])
+# a decision that `evaluate` accepts without violation (pyomo too: SCIP said optimal at 0.02265 J).
+@pytest.mark.parametrize("method", ["exact", "fast", "relaxation", "pyomo"])
 def test_bound_is_below_every_decision_evaluate_accepts_at_a_deadline_within_tolerance(method):
     from types import SimpleNamespace
+
+    if method == "pyomo":
+        pytest.importorskip("pyomo")
+        pytest.importorskip("pyscipopt")
 
     import numpy as np
 
@@ -243,8 +247,9 @@ def test_bound_is_below_every_decision_evaluate_accepts_at_a_deadline_within_tol
                            cpu_hz=np.where(served, s.cpu_hz[host], 0.0), level=None)
     ev = evaluate(s, stay)
     assert not ev.violations                     # 0.01124 J: both served where they are
-    sol = solve(s, method=method)                # optimal, objective = bound = 0.02265 J (moves both)
+    sol = solve(s, method=method)                # was: optimal, objective = bound = 0.02265 J (moves both)
     assert sol.bound <= ev.objective * (1 + 1e-9)
+    assert sol.status != "optimal" or sol.objective <= ev.objective * (1 + 1e-6)
 
 
 # Part B, the same for the CPU capacity (evaluate: sum of cpu_hz <= cpu_hz (1 + FEAS_RTOL)): with the
