@@ -137,13 +137,14 @@ def tolerance_may_change(s: Snapshot) -> str | None:
     return None
 
 
-def _accepted(s: Snapshot, sol: Any) -> bool:
-    """True when ``sol`` carries a decision that ``evaluate`` accepts on ``s`` (no violation)."""
+def _accepted(s: Snapshot, sol: Any) -> float | None:
+    """``evaluate``'s objective on ``s`` of the decision ``sol`` carries, or None where it carries
+    none or ``evaluate`` reports a violation."""
     if sol.status in ("infeasible", "bound_only"):
-        return False
+        return None
     ev = evaluate(s, Decision(placement=sol.placement, served=sol.served, tx_time=sol.tx_time,
                               cpu_hz=sol.cpu_hz, level=sol.level))
-    return not ev.violations
+    return None if ev.violations else float(ev.objective)
 
 
 def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any], gap: float | None) -> Any:
@@ -153,9 +154,9 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any],
     The bound is that of ``solve_on(tolerant_snapshot(s))``: a lower bound of a relaxation of the
     set of decisions ``evaluate`` accepts on ``s`` (``sol.bound`` holds for the strict limits only;
     the tolerant bound is at most the tolerant optimum, hence at most ``sol``'s objective up to
-    round-off). The decision stays ``sol``'s (its
-    objective is unchanged, bit for bit); only where ``sol`` has none is the tolerant solve's
-    decision used, if ``evaluate`` accepts it on ``s``. ``optimal`` only within ``gap`` of that bound.
+    round-off). The decision stays ``sol``'s (its objective is unchanged, bit for bit); only where
+    ``sol`` has none is the tolerant solve's decision used, if ``evaluate`` accepts it on ``s``.
+    ``optimal`` only within ``gap`` of that bound.
 
     Parameters
     ----------
@@ -183,13 +184,13 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any],
     stats = dict(sol.stats)
     stats["tolerance"] = {"why": why, "strict_bound": float(sol.bound), "strict_status": str(sol.status),
                           "tolerant_bound": float(tol.bound), "tolerant_status": str(tol.status)}
-    best = sol if _accepted(s, sol) else (tol if _accepted(s, tol) else None)
-    if best is None:
+    best, obj = sol, _accepted(s, sol)
+    if obj is None:
+        best, obj = tol, _accepted(s, tol)
+    if obj is None:
         status = "infeasible" if tol.status == "infeasible" else "bound_only"
         return fail_all_solution(s, bound=bound, status=status, method=sol.method, started=t0, stats=stats,
                                  level=sol.level)
-    obj = float(evaluate(s, Decision(placement=best.placement, served=best.served, tx_time=best.tx_time,
-                                     cpu_hz=best.cpu_hz, level=best.level)).objective)
     if relative_gap(obj, bound) <= (gap or 0.0):
         status = SolveStatus.OPTIMAL
     elif "time_limit" in (sol.status, tol.status):
