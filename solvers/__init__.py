@@ -434,6 +434,7 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
             known = [p for p in sig.parameters if p != "snapshot"]
             raise SolverError(f"method {method!r} has no option {', '.join(map(repr, unknown))}: "
                               f"choose from {', '.join(known)}")
+    started = time.perf_counter()
     sol = target(snapshot, **options)
     if _METHODS.get(method) == _BUILTIN_METHODS.get(method) and isinstance(sol, Solution):
         # evaluate's tolerance can change what is feasible: the bound then comes from the tolerant
@@ -441,7 +442,17 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
         from .tolerance import certify_tolerant
 
         again = {k: v for k, v in options.items() if k != "warm"}   # a warm start is for its own snapshots
-        sol = certify_tolerant(snapshot, sol, lambda s: target(s, **again), _asked_gap(method, options))
+        limit = options.get("time_limit", getattr(options.get("options"), "time_limit", None))
+
+        def solve_on(s: Any) -> Solution | None:
+            if limit is not None:   # the second solve gets what is left of the time limit
+                left = float(limit) - (time.perf_counter() - started)
+                if left <= 0:
+                    return None
+                again["time_limit"] = left
+            return target(s, **again)
+
+        sol = certify_tolerant(snapshot, sol, solve_on, _asked_gap(method, options))
     return _record_asked_gap(sol, method, options)
 
 

@@ -15,6 +15,7 @@ and lowers the bound to that solve's, keeping the method's decision.
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
@@ -164,7 +165,8 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any],
     sol : Solution
         the method's solution of ``s`` (strict limits).
     solve_on : callable
-        the same method with the same options, on another snapshot.
+        the same method with the same options, on another snapshot (None: no time was left for it;
+        the bound is then 0 and the status at most ``time_limit``).
     gap : float or None
         the asked relative gap (None: 0, ``optimal`` only at a closed gap).
 
@@ -180,12 +182,17 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any],
         return sol
     t0 = time.perf_counter() - sol.solve_time_s
     tol = solve_on(tolerant_snapshot(s))
-    bound = float(tol.bound)
     stats = dict(sol.stats)
-    stats["tolerance"] = {"why": why, "strict_bound": float(sol.bound), "strict_status": str(sol.status),
-                          "tolerant_bound": float(tol.bound), "tolerant_status": str(tol.status)}
+    if tol is None:   # no time left for it: the trivial bound (every cost is >= 0)
+        stats["tolerance"] = {"why": why, "strict_bound": float(sol.bound), "strict_status": str(sol.status),
+                              "tolerant_bound": None, "tolerant_status": "not solved: time limit"}
+        tol = SimpleNamespace(bound=0.0, status="time_limit")
+    else:
+        stats["tolerance"] = {"why": why, "strict_bound": float(sol.bound), "strict_status": str(sol.status),
+                              "tolerant_bound": float(tol.bound), "tolerant_status": str(tol.status)}
+    bound = float(tol.bound)
     best, obj = sol, _accepted(s, sol)
-    if obj is None:
+    if obj is None and hasattr(tol, "placement"):
         best, obj = tol, _accepted(s, tol)
     if obj is None:
         status = "infeasible" if tol.status == "infeasible" else "bound_only"

@@ -371,3 +371,25 @@ def test_the_tolerance_check_fires_on_knife_edges_only():
     assert "server 0" in tolerance_may_change(s.replace(cpu_hz=np.array([need / (1 + 5e-10)])))
     assert tolerance_may_change(s.replace(cpu_hz=np.array([need / (1 + 1e-6)]))) is None
     assert tolerance_may_change(paper_snapshot(30, 5, 0)) is None
+
+
+# The tolerant solve gets what is left of the time limit; with none left the bound is 0 (every cost
+# is >= 0), never the strict one.
+@pytest.mark.parametrize("limit", [1e-6, 60.0])
+def test_the_tolerant_solve_keeps_within_the_time_limit(limit):
+    import numpy as np
+
+    from wdtnopt.solvers import solve
+    from wdtnopt.testing import tiny_snapshot
+
+    base = tiny_snapshot(500, N=3, M=2, kind="plain")
+    host = base.placement_prev
+    least = base.relay[np.arange(3), host] + base.t_min + base.cycles / base.cpu_hz[host]
+    s = base.replace(deadline=least * (1 - 5e-10))
+    sol = solve(s, method="fast", time_limit=limit)
+    info = sol.stats["tolerance"]
+    assert info["strict_bound"] > 0.02 and sol.bound <= 0.0112399 and sol.status != "optimal"
+    if limit < 1:
+        assert info["tolerant_bound"] is None and sol.bound == 0.0 and sol.status == "time_limit"
+    else:
+        assert info["tolerant_bound"] == pytest.approx(0.01124, rel=1e-3)
