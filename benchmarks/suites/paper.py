@@ -442,11 +442,8 @@ def _steps_to(curve: list[dict[str, Any]], frac: float = 0.9) -> float:
     return float(curve[int(np.argmax(cost <= target + 1e-15))]["env_steps"])
 
 
-def _fmt(m: float, h: float, scale: float = 1.0, digits: int = 4) -> str:
-    if not np.isfinite(m):
-        return "-"
-    s = f"{m * scale:.{digits}g}"
-    return s + (f" ± {h * scale:.2g}" if np.isfinite(h) else "")
+def _fmt(m: float, h: float, scale: float = 1.0, digits: int = 4, percent: bool = False) -> str:
+    return style.ci_text(m, h, scale=scale, digits=digits, percent=percent)
 
 
 def _report(cfg, rows, bounds, records, out, n0, ns, etas, info) -> Path:

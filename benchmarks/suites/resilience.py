@@ -163,11 +163,11 @@ def _sel(rows: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
     return [r for r in rows if all(r[k] == v for k, v in kw.items())]
 
 
-def _ci(values: list[float], scale: float = 1.0, digits: int = 4) -> str:
+def _ci(values: list[float], scale: float = 1.0, digits: int = 4, percent: bool = False) -> str:
+    """:func:`style.ci_text` of ``values`` over seeds, with their count (cells of a table differ in it)."""
     m, h, n = style.mean_ci(values)
-    if not math.isfinite(m):
-        return "-"
-    return f"{m * scale:.{digits}g}" + (f" ± {h * scale:.2g}" if math.isfinite(h) else "") + f" (n={n})"
+    text = style.ci_text(m, h, scale=scale, digits=digits, percent=percent)
+    return text if text == "-" else f"{text} (n={n})"
 
 
 def _paired(rows: list[dict[str, Any]], a: dict[str, Any], b: dict[str, Any], key: str) -> list[float]:
