@@ -296,7 +296,7 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
             below_all &= below
             lines.append(f"| {b:g} | {p} | {_ci([r['energy_per_mu_slot'] for r in sel], mj)} | {_ci([r['failure_ratio'] for r in sel])} | "
                          f"{_ci([r['fail_server_down'] + r['fail_restoring'] for r in sel])} | {_ci([r['bound_own'] for r in sel], mj)} | "
-                         f"{_ci([r['gap'] for r in sel if np.isfinite(r['gap'])])} | {'yes' if below else 'NO'} |")
+                         f"{_ci([r['gap'] for r in sel if np.isfinite(r['gap'])], 100, percent=True)} | {'yes' if below else 'NO'} |")
     flaky = _sel(rows, kind="flaky")
     if flaky:
         lines += ["", f"## Failure-aware placement on flaky servers (MTBF per server {list(cfg['flaky_mtbf'])} s, "
