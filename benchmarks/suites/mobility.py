@@ -146,10 +146,9 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
               "|---|---|---|---|---|---|"]
     for row in rows:
         m, p, e, eh, fr, frh, mig, migh, g, gh = row
-        ci = lambda v, h, d=4: f(v, d) + ("" if math.isnan(h) else f" ± {f(h, 2)}")   # noqa: E731
-        # a gap as the other reports write one: 0.8% (one decimal, no space), 0.8 ± 0.3%
-        gap = "-" if not math.isfinite(g) else f"{g:.1f}" + ("" if math.isnan(gh) else f" ± {gh:.1f}") + "%"
-        lines.append(f"| {m} | {p} | {ci(e, eh)} | {ci(fr, frh, 3)} | {ci(mig, migh, 3)} | {gap} |")
+        ci = style.ci_text
+        lines.append(f"| {m} | {p} | {ci(e, eh)} | {ci(fr, frh, digits=3)} | {ci(mig, migh, digits=3)} | "
+                     f"{ci(g, gh, percent=True)} |")
     # paired by seed: the two traces of a seed share fading, requests and workload
     seeded = {m: {r["config"]["seed"]: r["result"] for r in records if r["config"]["mobility"] == m} for m in MOBILITIES}
     common = sorted(set(seeded["gauss-markov"]) & set(seeded["sumo-grid"]))
@@ -160,7 +159,7 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
         for key, scale, d in (("energy_per_mu_slot", 1e3, 4), ("failure_ratio", 1.0, 3), ("migrations", 1.0, 3)):
             mean, half, _ = style.mean_ci((seeded["sumo-grid"][s]["policies"][p][key]
                                            - seeded["gauss-markov"][s]["policies"][p][key]) * scale for s in common)
-            cells.append(f(mean, d) + ("" if math.isnan(half) else f" ± {f(half, 2)}"))
+            cells.append(style.ci_text(mean, half, digits=d))
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
     cleaning = [r["cleaning"]["summary"] for r in by["sumo-grid"] if r.get("cleaning")]
     if cleaning:

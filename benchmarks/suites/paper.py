@@ -442,11 +442,8 @@ def _steps_to(curve: list[dict[str, Any]], frac: float = 0.9) -> float:
     return float(curve[int(np.argmax(cost <= target + 1e-15))]["env_steps"])
 
 
-def _fmt(m: float, h: float, scale: float = 1.0, digits: int = 4) -> str:
-    if not np.isfinite(m):
-        return "-"
-    s = f"{m * scale:.{digits}g}"
-    return s + (f" ± {h * scale:.2g}" if np.isfinite(h) else "")
+def _fmt(m: float, h: float, scale: float = 1.0, digits: int = 4, percent: bool = False) -> str:
+    return style.ci_text(m, h, scale=scale, digits=digits, percent=percent)
 
 
 def _report(cfg, rows, bounds, records, out, n0, ns, etas, info) -> Path:
@@ -483,7 +480,7 @@ def _report(cfg, rows, bounds, records, out, n0, ns, etas, info) -> Path:
         if not sel:
             continue
         e, f, c, g = (style.mean_ci([r[k] for r in sel])[:2] for k in ("energy_per_mu_slot", "failure_ratio", "team_cost", "gap_own"))
-        lines.append(f"| {style.label(m)} | {_fmt(*e, mj)} | {_fmt(*f)} | {_fmt(*c)} | {_fmt(*g)} |")
+        lines.append(f"| {style.label(m)} | {_fmt(*e, mj)} | {_fmt(*f)} | {_fmt(*c)} | {_fmt(*g, 100, percent=True)} |")
     below = [r for r in rows if np.isfinite(r["bound_own"]) and r["energy_per_mu_slot"] < r["bound_own"] * (1 - 1e-9)]
     lines += ["", f"Sanity: runs with energy below their own bound: {len(below)} (must be 0)."]
 
@@ -561,7 +558,7 @@ def _report(cfg, rows, bounds, records, out, n0, ns, etas, info) -> Path:
             sel = _select(rows, m, n_mus=n, eta=ETA_DEFAULT)
             if sel:
                 e, f, g = (style.mean_ci([r[k] for r in sel])[:2] for k in ("energy_per_mu_slot", "failure_ratio", "gap_own"))
-                lines.append(f"| {n} | {style.label(m)} | {_fmt(*e, mj)} | {_fmt(*f)} | {_fmt(*g)} | {_fmt(*bn[:2], mj)} |")
+                lines.append(f"| {n} | {style.label(m)} | {_fmt(*e, mj)} | {_fmt(*f)} | {_fmt(*g, 100, percent=True)} | {_fmt(*bn[:2], mj)} |")
     lines += ["", "## Files", "",
               "`runs.csv` (every simulated run: method, N, eta, seed, energy, failures, team cost, bound at own "
               "failure ratios, gap), `curves.csv` (every evaluation point of every training run), `bounds.csv`, "

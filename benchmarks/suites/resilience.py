@@ -163,11 +163,11 @@ def _sel(rows: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
     return [r for r in rows if all(r[k] == v for k, v in kw.items())]
 
 
-def _ci(values: list[float], scale: float = 1.0, digits: int = 4) -> str:
+def _ci(values: list[float], scale: float = 1.0, digits: int = 4, percent: bool = False) -> str:
+    """:func:`style.ci_text` of ``values`` over seeds, with their count (cells of a table differ in it)."""
     m, h, n = style.mean_ci(values)
-    if not math.isfinite(m):
-        return "-"
-    return f"{m * scale:.{digits}g}" + (f" ± {h * scale:.2g}" if math.isfinite(h) else "") + f" (n={n})"
+    text = style.ci_text(m, h, scale=scale, digits=digits, percent=percent)
+    return text if text == "-" else f"{text} (n={n})"
 
 
 def _paired(rows: list[dict[str, Any]], a: dict[str, Any], b: dict[str, Any], key: str) -> list[float]:
@@ -296,7 +296,7 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
             below_all &= below
             lines.append(f"| {b:g} | {p} | {_ci([r['energy_per_mu_slot'] for r in sel], mj)} | {_ci([r['failure_ratio'] for r in sel])} | "
                          f"{_ci([r['fail_server_down'] + r['fail_restoring'] for r in sel])} | {_ci([r['bound_own'] for r in sel], mj)} | "
-                         f"{_ci([r['gap'] for r in sel if np.isfinite(r['gap'])])} | {'yes' if below else 'NO'} |")
+                         f"{_ci([r['gap'] for r in sel if np.isfinite(r['gap'])], 100, percent=True)} | {'yes' if below else 'NO'} |")
     flaky = _sel(rows, kind="flaky")
     if flaky:
         lines += ["", f"## Failure-aware placement on flaky servers (MTBF per server {list(cfg['flaky_mtbf'])} s, "

@@ -49,6 +49,34 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float,
     return float(v.mean()), half, n
 
 
+def ci_text(mean: float, half: float, *, scale: float = 1.0, digits: int = 4, percent: bool = False) -> str:
+    """A report cell ``mean ± half-width`` (the interval of :func:`mean_ci`), both times ``scale``.
+
+    Parameters
+    ----------
+    mean, half : float
+        The mean and the half-width of its 95% t-interval; a half-width that is not finite (one
+        seed: :func:`mean_ci` gives nan) leaves the value itself, no interval.
+    scale : float
+        Unit factor applied to both (1e3: J to mJ; 100: a fraction to percent).
+    digits : int
+        Significant digits of the mean; the half-width keeps two.
+    percent : bool
+        A percentage: both to one decimal and one trailing ``%`` ("0.8%", "0.9 ± 0.6%").
+
+    Returns
+    -------
+    str
+        The cell; "-" when ``mean`` is not finite.
+    """
+    if not math.isfinite(mean):
+        return "-"
+    m, h = mean * scale, half * scale
+    if percent:
+        return f"{m:.1f}" + (f" ± {h:.1f}" if math.isfinite(h) else "") + "%"
+    return f"{m:.{digits}g}" + (f" ± {h:.2g}" if math.isfinite(h) else "")
+
+
 def interval_words(n: int) -> str:
     """How a report's ``mean ± half-width`` cells read over ``n`` seeds (one seed has no interval)."""
     if n == 1:
