@@ -394,3 +394,41 @@ def test_the_tolerant_solve_keeps_within_the_time_limit(limit):
         assert info["tolerant_bound"] is None and sol.bound == 0.0 and sol.status == "time_limit"
     else:
         assert info["tolerant_bound"] == pytest.approx(0.01124, rel=1e-3)
+
+
+# fast's cheap tolerant bound: the dual value of the tolerant snapshot at the prices of fast's own
+# bound (weak duality), used in place of a second solve where it certifies the gap. On knife-edge
+# capacities (the server 5e-10 relative short of the MUs' least CPUs) it must stay below brute force
+# on the tolerant snapshot and below the witness evaluate accepts, with the strict decision kept.
+def test_fast_dual_at_its_prices_bounds_the_tolerant_snapshot_on_knife_edges():
+    from types import SimpleNamespace
+
+    import numpy as np
+    from test_solver_properties import brute_force
+
+    from wdtnopt.cost import evaluate
+    from wdtnopt.solvers import solve
+    from wdtnopt.solvers.fast import solve_fast
+    from wdtnopt.solvers.tolerance import dual_at_prices, tolerant_snapshot
+    from wdtnopt.testing import tiny_snapshot
+
+    cheap = 0
+    for seed in range(700, 712):
+        s = tiny_snapshot(seed, N=2, M=1, kind="plain").replace(request=np.ones(2, bool), migrating=np.zeros(2, bool))
+        least = s.cycles / (s.deadline - s.relay[:, 0] - s.t_min)
+        s = s.replace(cpu_hz=np.array([least.sum() / (1 + 5e-10)]))
+        both = SimpleNamespace(placement=np.zeros(2, int), served=np.ones(2, bool), tx_time=s.t_min.copy(),
+                               cpu_hz=least, level=None)
+        witness = evaluate(s, both)
+        assert not witness.violations
+        truth = brute_force(tolerant_snapshot(s))
+        strict = solve_fast(s)
+        dual = dual_at_prices(s, strict)
+        assert dual is not None and dual <= truth * (1 + 1e-9) and dual <= witness.objective * (1 + 1e-9)
+        sol = solve(s, method="fast")
+        assert sol.objective.hex() == strict.objective.hex()       # the strict decision is kept
+        assert sol.bound <= truth * (1 + 1e-9) and sol.bound <= witness.objective * (1 + 1e-9)
+        if sol.stats.get("tolerance", {}).get("tolerant_status", "").startswith("dual"):
+            cheap += 1
+            assert sol.bound == dual and sol.status == "optimal"
+    assert cheap >= 1                                               # the cheap path is exercised
