@@ -149,9 +149,10 @@ def _accepted(s: Snapshot, sol: Any) -> float | None:
 
 
 def dual_at_prices(s: Snapshot, sol: Any) -> float | None:
-    """The Lagrangian dual value ``D(lam, pi)`` of :func:`tolerant_snapshot` at the prices of
-    ``fast``'s bound on ``s`` (``sol.stats["dual_prices"]``), floored at 0; None for any other
-    solution (another method, a semantic menu, or a fast solution without prices).
+    """The Lagrangian dual value ``D(lam, pi)`` of :func:`tolerant_snapshot` at the prices of the
+    bound of ``fast`` or ``relaxation`` on ``s`` (``sol.stats["dual_prices"]``; both bounds are ``D``
+    at those prices), floored at 0; None for any other solution (another method, a semantic menu,
+    whose level pricing is not reused here, or a solution without prices).
 
     By weak duality ``D`` at any prices ``lam, pi >= 0`` is a lower bound of its snapshot's
     optimum (docs/solvers_fast.md); on the tolerant snapshot it thus bounds every decision
@@ -168,12 +169,13 @@ def dual_at_prices(s: Snapshot, sol: Any) -> float | None:
     float or None
         J.
     """
-    prices = sol.stats.get("dual_prices") if sol.method == "fast" else None
+    prices = sol.stats.get("dual_prices") if sol.method in ("fast", "relaxation") else None
     if prices is None or getattr(s, "level_ratio", None) is not None:
         return None
     from .fast_dual import LagrangianData, price
 
-    lam, pi = np.asarray(prices["cpu"], dtype=float), np.asarray(prices["storage"], dtype=float)
+    lam = np.asarray(prices["cpu_j_per_hz"], dtype=float)
+    pi = np.asarray(prices["storage_j_per_bit"], dtype=float)
     return max(float(price(LagrangianData.of(tolerant_snapshot(s)), lam, pi).value), 0.0)
 
 
@@ -186,9 +188,10 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any],
     the tolerant bound is at most the tolerant optimum, hence at most ``sol``'s objective up to
     round-off). The decision stays ``sol``'s (its objective is unchanged, bit for bit); only where
     ``sol`` has none is the tolerant solve's decision used, if ``evaluate`` accepts it on ``s``.
-    ``optimal`` only within ``gap`` of that bound. For ``fast`` the dual value of the tolerant
-    snapshot at the prices of ``sol``'s bound (:func:`dual_at_prices`) is tried first: where it
-    certifies ``gap`` for ``sol``'s decision it is the bound and no second solve runs.
+    ``optimal`` only within ``gap`` of that bound. For ``fast`` and ``relaxation`` the dual value
+    of the tolerant snapshot at the prices of ``sol``'s bound (:func:`dual_at_prices`) is tried
+    first: where it certifies ``gap`` for ``sol``'s decision it is the bound and no second solve
+    runs.
 
     Parameters
     ----------
@@ -217,7 +220,7 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any],
     obj = _accepted(s, sol)
     dual = dual_at_prices(s, sol)
     if dual is not None and obj is not None and relative_gap(obj, dual) <= (gap or 0.0):
-        # fast's prices certify the asked gap on the tolerant snapshot too: no second solve
+        # the strict bound's prices certify the asked gap on the tolerant snapshot too: no second solve
         stats["tolerance"] = {"why": why, "strict_bound": float(sol.bound), "strict_status": str(sol.status),
                               "tolerant_bound": dual, "tolerant_status": "dual at the strict solve's prices"}
         return make_solution(s, sol.placement, sol.served, sol.tx_time, sol.cpu_hz, bound=dual,
