@@ -435,3 +435,25 @@ def test_dual_at_the_bounds_prices_bounds_the_tolerant_snapshot_on_knife_edges(m
             cheap += 1
             assert sol.bound == dual and sol.status == "optimal"
     assert cheap >= 1 or method == "relaxation"                    # the cheap path is exercised
+
+
+def test_bench_tolerant_bound_smoke_keeps_the_objective_and_skips_the_second_solve(capsys, monkeypatch):
+    """benchmarks/bench_tolerant_bound.py's smoke preset: on a default snapshot where the check fires,
+    fast's dual at its prices certifies the gap (no second solve), with the objective bit for bit
+    that of the second-solve path (the script asserts it) and the same status."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_tolerant_bound.py"
+    spec = importlib.util.spec_from_file_location("bench_tolerant_bound", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(sys, "argv", ["bench_tolerant_bound.py", "--smoke"])
+    mod.main()
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| default")]
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert cells[2] == "dual at the strict solve's prices" and cells[6] == "optimal / optimal"
+    # both bound the tolerant snapshot; the pricing moved fast's own dual value by about FEAS_RTOL
+    assert float(cells[8]) == pytest.approx(float(cells[7]), rel=1e-8) and float(cells[8]) > 0
