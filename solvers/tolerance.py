@@ -10,7 +10,10 @@ less than that bound (docs/solvers.md, "What each method guarantees").
 :func:`tolerance_may_change` tells such a snapshot from every other (it has no false negatives) at
 the cost of two :class:`PairData` and a subset-sum search; :func:`certify_tolerant` then solves the
 *tolerant snapshot* (:func:`tolerant_snapshot`: the limits ``evaluate`` applies, strictly) as well
-and lowers the bound to that solve's, keeping the method's decision.
+and lowers the bound to that solve's, keeping the method's decision; for ``fast`` and
+``relaxation`` it first tries the dual value of the tolerant snapshot at the prices of the
+method's own bound (:func:`dual_at_prices`, one pricing), which spares the second solve where it
+certifies the asked gap.
 """
 from __future__ import annotations
 
