@@ -232,6 +232,9 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
 
     out = bundle_rounds(ld, opts, (P, None), pricing, primal_round, best_cost, deadline, t0, stats)
     best_dual, status, converged = out.best_dual, out.status, out.converged
+    # the prices of the bound (as relaxation keeps them), so that solve's tolerance check can price
+    # the tolerant snapshot at them (weak duality: a bound there too, solvers/tolerance.py)
+    stats["dual_prices"] = {"cpu_j_per_hz": out.best[0].lam.tolist(), "storage_j_per_bit": out.best[0].pi.tolist()}
     if primal.best_placement is None:  # stopped before any primal round: one cheap placement anyway
         primal_from(out.best[0])
     if primal.best_placement is None and fits_storage(s, prev):

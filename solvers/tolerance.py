@@ -10,7 +10,10 @@ less than that bound (docs/solvers.md, "What each method guarantees").
 :func:`tolerance_may_change` tells such a snapshot from every other (it has no false negatives) at
 the cost of two :class:`PairData` and a subset-sum search; :func:`certify_tolerant` then solves the
 *tolerant snapshot* (:func:`tolerant_snapshot`: the limits ``evaluate`` applies, strictly) as well
-and lowers the bound to that solve's, keeping the method's decision.
+and lowers the bound to that solve's, keeping the method's decision; for ``fast`` and
+``relaxation`` it first tries the dual value of the tolerant snapshot at the prices of the
+method's own bound (:func:`dual_at_prices`, one pricing), which spares the second solve where it
+certifies the asked gap.
 """
 from __future__ import annotations
 
@@ -148,6 +151,37 @@ def _accepted(s: Snapshot, sol: Any) -> float | None:
     return None if ev.violations else float(ev.objective)
 
 
+def dual_at_prices(s: Snapshot, sol: Any) -> float | None:
+    """The Lagrangian dual value ``D(lam, pi)`` of :func:`tolerant_snapshot` at the prices of the
+    bound of ``fast`` or ``relaxation`` on ``s`` (``sol.stats["dual_prices"]``; both bounds are ``D``
+    at those prices), floored at 0; None for any other solution (another method, a semantic menu,
+    whose level pricing is not reused here, or a solution without prices).
+
+    By weak duality ``D`` at any prices ``lam, pi >= 0`` is a lower bound of its snapshot's
+    optimum (docs/solvers_fast.md); on the tolerant snapshot it thus bounds every decision
+    ``evaluate`` accepts on ``s``, at the cost of one pricing instead of a second solve.
+
+    Parameters
+    ----------
+    s : Snapshot
+        The snapshot ``sol`` solves (strict limits).
+    sol : Solution
+
+    Returns
+    -------
+    float or None
+        J.
+    """
+    prices = sol.stats.get("dual_prices") if sol.method in ("fast", "relaxation") else None
+    if prices is None or getattr(s, "level_ratio", None) is not None:
+        return None
+    from .fast_dual import LagrangianData, price
+
+    lam = np.asarray(prices["cpu_j_per_hz"], dtype=float)
+    pi = np.asarray(prices["storage_j_per_bit"], dtype=float)
+    return max(float(price(LagrangianData.of(tolerant_snapshot(s)), lam, pi).value), 0.0)
+
+
 def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any], gap: float | None) -> Any:
     """``sol`` (a method's solution of ``s``) if :func:`tolerance_may_change` clears ``s``; else its
     decision with a bound that holds for every decision ``evaluate`` accepts on ``s``.
@@ -157,7 +191,10 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any],
     the tolerant bound is at most the tolerant optimum, hence at most ``sol``'s objective up to
     round-off). The decision stays ``sol``'s (its objective is unchanged, bit for bit); only where
     ``sol`` has none is the tolerant solve's decision used, if ``evaluate`` accepts it on ``s``.
-    ``optimal`` only within ``gap`` of that bound.
+    ``optimal`` only within ``gap`` of that bound. For ``fast`` and ``relaxation`` the dual value
+    of the tolerant snapshot at the prices of ``sol``'s bound (:func:`dual_at_prices`) is tried
+    first: where it certifies ``gap`` for ``sol``'s decision it is the bound and no second solve
+    runs.
 
     Parameters
     ----------
@@ -173,7 +210,8 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any],
     Returns
     -------
     Solution
-        ``stats["tolerance"]`` says why the second solve ran, with both bounds and statuses.
+        ``stats["tolerance"]`` says why the second solve (or pricing) ran, with both bounds and
+        statuses.
     """
     from . import SolveStatus, fail_all_solution, make_solution, relative_gap
 
@@ -181,8 +219,17 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any],
     if why is None:
         return sol
     t0 = time.perf_counter() - sol.solve_time_s
-    tol = solve_on(tolerant_snapshot(s))
     stats = dict(sol.stats)
+    obj = _accepted(s, sol)
+    dual = dual_at_prices(s, sol)
+    if dual is not None and obj is not None and relative_gap(obj, dual) <= (gap or 0.0):
+        # the strict bound's prices certify the asked gap on the tolerant snapshot too: no second solve
+        stats["tolerance"] = {"why": why, "strict_bound": float(sol.bound), "strict_status": str(sol.status),
+                              "tolerant_bound": dual, "tolerant_status": "dual at the strict solve's prices"}
+        return make_solution(s, sol.placement, sol.served, sol.tx_time, sol.cpu_hz, bound=dual,
+                             status=SolveStatus.OPTIMAL, method=sol.method, started=t0, stats=stats, gap=gap,
+                             level=sol.level)
+    tol = solve_on(tolerant_snapshot(s))
     if tol is None:   # no time left for it: the trivial bound (every cost is >= 0)
         stats["tolerance"] = {"why": why, "strict_bound": float(sol.bound), "strict_status": str(sol.status),
                               "tolerant_bound": None, "tolerant_status": "not solved: time limit"}
@@ -191,7 +238,7 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any],
         stats["tolerance"] = {"why": why, "strict_bound": float(sol.bound), "strict_status": str(sol.status),
                               "tolerant_bound": float(tol.bound), "tolerant_status": str(tol.status)}
     bound = float(tol.bound)
-    best, obj = sol, _accepted(s, sol)
+    best = sol
     if obj is None and hasattr(tol, "placement"):
         best, obj = tol, _accepted(s, tol)
     if obj is None:
