@@ -72,6 +72,36 @@ def _solve_slot(task: tuple[str, int, Any, np.ndarray, str, dict[str, Any], bool
     return float(max(sol.bound, 0.0)), failed, sol.status, energy, cert
 
 
+def relaxed_slot(trace: Trace, t: int, req: np.ndarray, base: dict[str, Any]) -> Any:
+    """Slot ``t``'s relaxed snapshot of the hindsight bounds: its requesting DTs ``req`` only, no
+    failure penalty, down servers' DTs free to move (``base``: placement and migration fields), on
+    the limits ``evaluate`` accepts (:func:`~wdtnopt.solvers.tolerance.tolerant_snapshot`: deadline,
+    CPU and power times ``1 + FEAS_RTOL``), so that its minimum bounds every decision a policy run
+    gets accepted, knife-edge ones included (docs/longterm.md, "Validity").
+
+    Parameters
+    ----------
+    trace : Trace
+        The trace.
+    t : int
+        The slot.
+    req : numpy.ndarray of int, shape [R]
+        The slot's requesting MUs.
+    base : dict
+        ``placement_prev``, ``migrating``, ``migration_penalty`` and ``allow_migration`` of the
+        relaxed snapshot.
+
+    Returns
+    -------
+    Snapshot
+        The relaxed, tolerant snapshot of the ``R`` requesting MUs.
+    """
+    from .solvers.tolerance import tolerant_snapshot
+
+    n = trace.n_mus
+    return tolerant_snapshot(trace.snapshot(t, failure_penalty=np.zeros(n), hold_down_servers=False, **base).select(req))
+
+
 def _drop_state(token: str) -> None:
     _SLOT_STATE.pop(token, None)
 
@@ -225,8 +255,9 @@ class _Evaluator:
         # only requesting DTs cost anything; dropping the others (and the room they need) relaxes the
         # slot problem further, so its minimum is still a lower bound (equal when storage has room).
         # With server failures: no CPU on a down server, DTs free to sit anywhere (docs/longterm.md)
-        subs = [trace.snapshot(t, failure_penalty=np.zeros(n), hold_down_servers=False, **base).select(r)
-                for t, r in zip(self.slots, self.req)]
+        # on the limits evaluate accepts (deadline, CPU, power times 1 + FEAS_RTOL): a policy's
+        # decisions meet them, not always the strict ones (docs/longterm.md, "Validity")
+        subs = [relaxed_slot(trace, t, r, base) for t, r in zip(self.slots, self.req)]
         from .solvers.allocation import PairData
         self.forced = np.zeros(n)   # requests no policy can serve (HindsightBound.targets)
         for r, sub in zip(self.req, subs):

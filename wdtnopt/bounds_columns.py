@@ -58,6 +58,7 @@ class ColumnDual:
     def __init__(self, trace: Trace, ref: float, progress: bool = False):
         import highspy
 
+        from .bounds import relaxed_slot
         from .solvers.allocation import storage_capacity
         from .solvers.fast_dual import LagrangianData
         from .solvers.highs import quiet_highs
@@ -78,7 +79,7 @@ class ColumnDual:
             for t in range(trace.slots):   # in slot order: a windowed trace holds one window at a time
                 r = np.flatnonzero(trace.request[t])
                 if r.size:
-                    sub = trace.snapshot(t, failure_penalty=np.zeros(n), hold_down_servers=False, **base).select(r)
+                    sub = relaxed_slot(trace, t, r, base)   # the limits evaluate accepts
                     self.slots.append(t)
                     self.req.append(r)
                     self.subs.append(sub)

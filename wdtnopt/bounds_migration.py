@@ -73,8 +73,12 @@ class _Prices:
 
     @property
     def const(self) -> np.ndarray:
-        """[T] ``sum_m lam cpu_hz + pi storage_bits`` (J)."""
-        return self.lam @ self.trace.cpu_hz + self.pi @ self.trace.storage_bits
+        """[T] ``sum_m lam cpu_hz + pi storage_bits`` (J), at the capacities ``evaluate`` accepts
+        (times ``1 + FEAS_RTOL``, as the slots' pair data: docs/longterm.md, "Validity")."""
+        from .cost import FEAS_RTOL
+
+        up = 1 + FEAS_RTOL
+        return self.lam @ (self.trace.cpu_hz * up) + self.pi @ (self.trace.storage_bits * up)
 
     def _slot_data(self, i: int) -> tuple[Any, Any]:
         from .snapshot import Snapshot
