@@ -4,7 +4,7 @@
 trace whose deadline sits 5e-10 relative below an MU's least latency at its host (full CPU, full
 power) lets a plan serve it there, while the strict limits make the host unservable and leave only
 a server that cannot hold the DT: the bounds then charged a failure price (5 J and 24 J) against a
-run of 2.5 mJ (docs/longterm.md, "Validity").
+run of 2.5 mJ (docs/longterm.md, "The hindsight lower bound").
 """
 import dataclasses
 

@@ -77,7 +77,7 @@ def relaxed_slot(trace: Trace, t: int, req: np.ndarray, base: dict[str, Any]) ->
     failure penalty, down servers' DTs free to move (``base``: placement and migration fields), on
     the limits ``evaluate`` accepts (:func:`~wdtnopt.solvers.tolerance.tolerant_snapshot`: deadline,
     CPU and power times ``1 + FEAS_RTOL``), so that its minimum bounds every decision a policy run
-    gets accepted, knife-edge ones included (docs/longterm.md, "Validity").
+    gets accepted, knife-edge ones included (docs/longterm.md, "The hindsight lower bound").
 
     Parameters
     ----------
@@ -98,8 +98,8 @@ def relaxed_slot(trace: Trace, t: int, req: np.ndarray, base: dict[str, Any]) ->
     """
     from .solvers.tolerance import tolerant_snapshot
 
-    n = trace.n_mus
-    return tolerant_snapshot(trace.snapshot(t, failure_penalty=np.zeros(n), hold_down_servers=False, **base).select(req))
+    sub = trace.snapshot(t, failure_penalty=np.zeros(trace.n_mus), hold_down_servers=False, **base)
+    return tolerant_snapshot(sub.select(req))
 
 
 def _drop_state(token: str) -> None:
@@ -256,7 +256,7 @@ class _Evaluator:
         # slot problem further, so its minimum is still a lower bound (equal when storage has room).
         # With server failures: no CPU on a down server, DTs free to sit anywhere (docs/longterm.md)
         # on the limits evaluate accepts (deadline, CPU, power times 1 + FEAS_RTOL): a policy's
-        # decisions meet them, not always the strict ones (docs/longterm.md, "Validity")
+        # decisions meet them, not always the strict ones (docs/longterm.md, "The hindsight lower bound")
         subs = [relaxed_slot(trace, t, r, base) for t, r in zip(self.slots, self.req)]
         from .solvers.allocation import PairData
         self.forced = np.zeros(n)   # requests no policy can serve (HindsightBound.targets)

@@ -74,7 +74,7 @@ class _Prices:
     @property
     def const(self) -> np.ndarray:
         """[T] ``sum_m lam cpu_hz + pi storage_bits`` (J), at the capacities ``evaluate`` accepts
-        (times ``1 + FEAS_RTOL``, as the slots' pair data: docs/longterm.md, "Validity")."""
+        (times ``1 + FEAS_RTOL``, as the slots' pair data: docs/longterm.md, "The hindsight lower bound")."""
         from .cost import FEAS_RTOL
 
         up = 1 + FEAS_RTOL
