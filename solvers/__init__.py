@@ -460,7 +460,7 @@ def _asked_gap(method: str, options: dict[str, Any]) -> float | None:
     """The gap ``method`` was asked in ``options`` (its default for a built-in method), or None."""
     asked = options.get("gap", getattr(options.get("options"), "gap", None))
     if asked is None and _METHODS.get(method) == _BUILTIN_METHODS.get(method) and method in OPTIONS:
-        asked = OPTIONS[method].gap
+        asked = OPTIONS[method].gap     # the method's default (the built-in method, not a replacement)
     return float(asked) if isinstance(asked, (int, float)) and not isinstance(asked, bool) else None
 
 
@@ -470,12 +470,9 @@ def _record_asked_gap(sol: Solution, method: str, options: dict[str, Any]) -> So
     is ``feasible`` (``stats["status_downgraded"]``), as :func:`make_solution` does."""
     if not isinstance(sol, Solution):
         return sol
-    asked = options.get("gap", getattr(options.get("options"), "gap", None))
-    if asked is None and _METHODS.get(method) == _BUILTIN_METHODS.get(method) and method in OPTIONS:
-        asked = OPTIONS[method].gap     # the method's default (the built-in method, not a replacement)
-    if (isinstance(asked, (int, float)) and not isinstance(asked, bool)
-            and (sol.asked_gap is None or float(asked) < sol.asked_gap)):   # a method's own looser one is not the ask
-        sol.asked_gap = float(asked)
+    asked = _asked_gap(method, options)
+    if asked is not None and (sol.asked_gap is None or asked < sol.asked_gap):   # a method's own looser one is not the ask
+        sol.asked_gap = asked
     if sol.asked_gap is not None and sol.status is SolveStatus.OPTIMAL and not sol.gap <= sol.asked_gap:
         sol.status = SolveStatus.FEASIBLE
         sol.stats["status_downgraded"] = f"recomputed gap {sol.gap:.3g} above the asked {sol.asked_gap:.3g}"

@@ -399,6 +399,7 @@ def _rate(c: np.ndarray, sig: np.ndarray) -> np.ndarray:
         out[~fin] = np.exp(np.log(c[~fin]) - sig[~fin])
     return out
 
+
 def _phi(sigma, T, c, alpha, k, tmin):
     """``log(-E'(T - s) s^2 / c)`` at ``s = exp(sigma)`` and its derivative in sigma.
 

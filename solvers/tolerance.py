@@ -220,23 +220,21 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any],
         return sol
     t0 = time.perf_counter() - sol.solve_time_s
     stats = dict(sol.stats)
+    record = {"why": why, "strict_bound": float(sol.bound), "strict_status": str(sol.status)}
     obj = _accepted(s, sol)
     dual = dual_at_prices(s, sol)
     if dual is not None and obj is not None and relative_gap(obj, dual) <= (gap or 0.0):
         # the strict bound's prices certify the asked gap on the tolerant snapshot too: no second solve
-        stats["tolerance"] = {"why": why, "strict_bound": float(sol.bound), "strict_status": str(sol.status),
-                              "tolerant_bound": dual, "tolerant_status": "dual at the strict solve's prices"}
+        stats["tolerance"] = {**record, "tolerant_bound": dual, "tolerant_status": "dual at the strict solve's prices"}
         return make_solution(s, sol.placement, sol.served, sol.tx_time, sol.cpu_hz, bound=dual,
                              status=SolveStatus.OPTIMAL, method=sol.method, started=t0, stats=stats, gap=gap,
                              level=sol.level)
     tol = solve_on(tolerant_snapshot(s))
     if tol is None:   # no time left for it: the trivial bound (every cost is >= 0)
-        stats["tolerance"] = {"why": why, "strict_bound": float(sol.bound), "strict_status": str(sol.status),
-                              "tolerant_bound": None, "tolerant_status": "not solved: time limit"}
+        stats["tolerance"] = {**record, "tolerant_bound": None, "tolerant_status": "not solved: time limit"}
         tol = SimpleNamespace(bound=0.0, status="time_limit")
     else:
-        stats["tolerance"] = {"why": why, "strict_bound": float(sol.bound), "strict_status": str(sol.status),
-                              "tolerant_bound": float(tol.bound), "tolerant_status": str(tol.status)}
+        stats["tolerance"] = {**record, "tolerant_bound": float(tol.bound), "tolerant_status": str(tol.status)}
     bound = float(tol.bound)
     best = sol
     if obj is None and hasattr(tol, "placement"):
