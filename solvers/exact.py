@@ -84,6 +84,21 @@ def penalties_capped(s: Snapshot, ub: float, stats: dict[str, Any]) -> Snapshot:
     return s.replace(failure_penalty=fail, migration_penalty=move)
 
 
+def master_ref(s: Snapshot, ub: float) -> float:
+    """The unit (J) a master of ``s`` is built in: the cost ``ub`` of the incumbent where there is one,
+    else the requesting MUs' failure penalties plus every migration penalty, else 1 (exact's master
+    and the level master's, solvers/levels.py). A snapshot's penalties sum to a float (its
+    validation); should that sum still overflow, the largest penalty is the scale."""
+    if math.isfinite(ub):
+        ref = ub
+    else:
+        with np.errstate(over="ignore"):
+            ref = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
+        if not math.isfinite(ref):
+            ref = float(max(s.failure_penalty[s.request].max(initial=0.0), s.migration_penalty.max(initial=0.0)))
+    return ref if ref > 0 else 1.0
+
+
 def _in_units(prices: np.ndarray, ref: float) -> float:
     """``sum(prices) / ref``; each price divided first where the sum in J would overflow (the level
     master's virtual copies of penalties near 1e308 J), else exactly that quotient."""
@@ -1216,9 +1231,7 @@ def _solve_exact_on(snapshot: Snapshot, pd: PairData, opts: ExactOptions, t0: fl
         ref = master.ref
         warm.reused += 1
     else:
-        ref = ub if math.isfinite(ub) else float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
-        if not ref > 0:
-            ref = 1.0
+        ref = master_ref(s, ub)
         master = _Master(pd, ref, opts, carry, price_cap=ub)
         if warm is not None or not opts.highs_presolve:
             # the masters of repeated solves are small and re-solved often: HiGHS's presolve costs

@@ -284,7 +284,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
     stats["zero_price_bound"] = zero_prices
     if best is not None and zero_prices >= ub - gap * abs(ub):
         return _finish(s, best, zero_prices, "optimal", t0, stats)
-    from .exact import follow_incumbent, penalties_capped
+    from .exact import follow_incumbent, master_ref, penalties_capped
 
     class LevelMaster(_Master):
         """The master of the virtual snapshot; ``fold`` (units of ref, 0 unless set): the shift moved
@@ -308,15 +308,7 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
         large numbers, a bound of 0.0078125 J over an optimum of 0.0078013 J."""
         sc = penalties_capped(s, ub, stats)
         sv = expand(sc)[0]
-        if math.isfinite(ub):
-            ref = ub
-        else:
-            with np.errstate(over="ignore"):
-                ref = float(s.failure_penalty[s.request].sum() + s.migration_penalty.sum())
-            if not math.isfinite(ref):   # penalties near 1e308 J: the largest is the scale
-                ref = float(max(s.failure_penalty[s.request].max(initial=0.0), s.migration_penalty.max(initial=0.0)))
-        if not ref > 0:
-            ref = 1.0
+        ref = master_ref(s, ub)
         master = LevelMaster(PairData.of(sv), ref, opts, carry)
         if not opts.highs_presolve:
             master.h.setOptionValue("presolve", "off")

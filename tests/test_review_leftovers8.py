@@ -1,0 +1,67 @@
+"""Review leftovers of the seventh round: the masters' objective unit (one rule for exact's master and
+the level master), exact's second solve on the tolerant snapshot started from the strict decision,
+fast's dual pricing on extreme data without overflow warnings, and the suite presets' Lyapunov
+parameters taken from the scheduler's defaults."""
+from __future__ import annotations
+
+import math
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from test_solver_properties import brute_force
+
+from wdtnopt.errors import SnapshotError
+from wdtnopt.testing import tiny_snapshot
+
+
+def _no_first_incumbent(seed: int, penalty_j: float):
+    """Five DTs of 3, 3, 2, 2 and 2 Mbit all on server 0 of two 6 Mbit servers (the previous
+    placement overflows it; the DTs fit only as {3, 3} and {2, 2, 2}), every MU requesting at
+    ``penalty_j``: exact's master then starts without an incumbent, in units of the summed penalties."""
+    s = tiny_snapshot(seed, N=5, M=2, kind="plain")
+    return s.replace(dt_size_bits=np.array([3.0, 3.0, 2.0, 2.0, 2.0]) * 1e6, storage_bits=np.array([6.0, 6.0]) * 1e6,
+                     placement_prev=np.zeros(5, dtype=np.int64), migrating=np.zeros(5, bool),
+                     failure_penalty=np.full(5, penalty_j), request=np.ones(5, bool))
+
+
+def test_master_ref_is_the_incumbent_else_the_penalties_else_one():
+    from wdtnopt.solvers.exact import master_ref
+
+    s = _no_first_incumbent(1, 0.5)
+    assert master_ref(s, 0.25) == 0.25
+    assert master_ref(s, math.inf) == 2.5 + float(s.migration_penalty.sum())
+    zero = s.replace(failure_penalty=np.zeros(5), migration_penalty=np.zeros(5))
+    assert master_ref(zero, math.inf) == 1.0
+    # a snapshot's penalties sum to a float (its validation); past that the largest one is the unit
+    with pytest.raises(SnapshotError, match="failure_penalty"):
+        s.replace(failure_penalty=np.full(5, 1e308))
+    over = SimpleNamespace(failure_penalty=np.array([1e308, 1.5e308, 7.0]), request=np.array([True, True, False]),
+                           migration_penalty=np.array([1e300, 0.0, 0.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert master_ref(over, math.inf) == 1.5e308
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("penalty_j", [1e300, 3.595e307])    # five of 3.595e307 J: 1.7975e308, near the largest float
+def test_exact_without_a_first_incumbent_at_penalties_near_the_largest_float(seed, penalty_j):
+    """The master is built in units of the summed penalties (no start fits the storage); the optimum
+    serves every MU at mJ. Reference: the brute force over placements and served sets."""
+    from wdtnopt.solvers import solve
+    from wdtnopt.solvers.allocation import PairData, fits_storage
+    from wdtnopt.solvers.fast_dual import LagrangianData, price
+    from wdtnopt.solvers.fast_primal import repair_storage
+
+    s = _no_first_incumbent(seed, penalty_j)
+    ld = LagrangianData.of(s, PairData.of(s))
+    alone = repair_storage(ld, price(ld, np.zeros(2), np.zeros(2)).host, price(ld, np.zeros(2), np.zeros(2)).pair_value)
+    assert not fits_storage(s, s.placement_prev) and alone is None    # neither of exact's starts fits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = solve(s, method="exact")
+    want = brute_force(s)
+    assert want < 1.0                                                    # mJ, far below one penalty
+    assert sol.status == "optimal" and sol.bound <= want * (1 + 1e-9)
+    assert sol.objective == pytest.approx(want, rel=1e-6)
