@@ -444,12 +444,16 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
         again = {k: v for k, v in options.items() if k != "warm"}   # a warm start is for its own snapshots
         limit = options.get("time_limit", getattr(options.get("options"), "time_limit", None))
 
-        def solve_on(s: Any) -> Solution | None:
+        def solve_on(s: Any, start: Solution) -> Solution | None:
             if limit is not None:   # the second solve gets what is left of the time limit
                 left = float(limit) - (time.perf_counter() - started)
                 if left <= 0:
                     return None
                 again["time_limit"] = left
+            if method == "exact" and getattr(s, "level_ratio", None) is None:
+                from .tolerance import exact_from   # started from the strict solve's decision
+
+                return exact_from(s, start, again)
             return target(s, **again)
 
         sol = certify_tolerant(snapshot, sol, solve_on, _asked_gap(method, options))

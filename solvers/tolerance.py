@@ -17,6 +17,8 @@ certifies the asked gap.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -182,7 +184,36 @@ def dual_at_prices(s: Snapshot, sol: Any) -> float | None:
     return max(float(price(LagrangianData.of(tolerant_snapshot(s)), lam, pi).value), 0.0)
 
 
-def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any], gap: float | None) -> Any:
+def exact_from(s: Snapshot, start: Any, options: dict[str, Any]) -> Any:
+    """``exact`` on ``s`` started from the decision of ``start`` (a solution of a snapshot with the
+    same servers and DTs, e.g. the strict one of :func:`tolerant_snapshot`'s ``s``).
+
+    The start's placement is admitted exactly on ``s`` (an incumbent of ``s``, its cost an upper
+    bound there, :func:`~wdtnopt.solvers.exact.continue_exact`); its bound is not taken (it need not
+    bound ``s``: the tolerant optimum can lie below the strict one), nor is fast's seed run.
+
+    Parameters
+    ----------
+    s : Snapshot
+        Without a semantic menu.
+    start : Solution
+    options : dict
+        ``solve``'s keyword options for ``exact`` (fields of :class:`ExactOptions`, or ``options=``
+        an instance), the time limit counting from this call.
+
+    Returns
+    -------
+    Solution
+        As :func:`~wdtnopt.solvers.exact.solve_exact`.
+    """
+    from .exact import continue_exact
+    from .options import ExactOptions
+
+    opts = ExactOptions.build(options.get("options"), {k: v for k, v in options.items() if k != "options"})
+    return continue_exact(s, dataclasses.replace(start, bound=0.0), opts, time.perf_counter())
+
+
+def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot, Any], Any], gap: float | None) -> Any:
     """``sol`` (a method's solution of ``s``) if :func:`tolerance_may_change` clears ``s``; else its
     decision with a bound that holds for every decision ``evaluate`` accepts on ``s``.
 
@@ -202,8 +233,9 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any],
     sol : Solution
         the method's solution of ``s`` (strict limits).
     solve_on : callable
-        the same method with the same options, on another snapshot (None: no time was left for it;
-        the bound is then 0 and the status at most ``time_limit``).
+        ``solve_on(snapshot, start)``: the same method with the same options on another snapshot,
+        which may start from the decision of ``start`` (``sol``; exact does, :func:`exact_from`).
+        None: no time was left for it; the bound is then 0 and the status at most ``time_limit``.
     gap : float or None
         the asked relative gap (None: 0, ``optimal`` only at a closed gap).
 
@@ -221,7 +253,8 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any],
     t0 = time.perf_counter() - sol.solve_time_s
     stats = dict(sol.stats)
     record = {"why": why, "strict_bound": float(sol.bound), "strict_status": str(sol.status)}
-    obj = _accepted(s, sol)
+    # evaluate's objective on s of sol's decision: make_solution computed it (and refused a violation)
+    obj = float(sol.objective) if math.isfinite(sol.objective) else None
     dual = dual_at_prices(s, sol)
     if dual is not None and obj is not None and relative_gap(obj, dual) <= (gap or 0.0):
         # the strict bound's prices certify the asked gap on the tolerant snapshot too: no second solve
@@ -229,7 +262,7 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot], Any],
         return make_solution(s, sol.placement, sol.served, sol.tx_time, sol.cpu_hz, bound=dual,
                              status=SolveStatus.OPTIMAL, method=sol.method, started=t0, stats=stats, gap=gap,
                              level=sol.level)
-    tol = solve_on(tolerant_snapshot(s))
+    tol = solve_on(tolerant_snapshot(s), sol)
     if tol is None:   # no time left for it: the trivial bound (every cost is >= 0)
         stats["tolerance"] = {**record, "tolerant_bound": None, "tolerant_status": "not solved: time limit"}
         tol = SimpleNamespace(bound=0.0, status="time_limit")

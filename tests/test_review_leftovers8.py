@@ -65,3 +65,36 @@ def test_exact_without_a_first_incumbent_at_penalties_near_the_largest_float(see
     assert want < 1.0                                                    # mJ, far below one penalty
     assert sol.status == "optimal" and sol.bound <= want * (1 + 1e-9)
     assert sol.objective == pytest.approx(want, rel=1e-6)
+
+
+def _knife_cpu():
+    """One server 5e-10 relative short of two MUs' least CPUs (tests/test_newcomer_qa7b.py): the
+    strict optimum fails one (0.0344 J), evaluate accepts serving both (0.0043 J)."""
+    s = tiny_snapshot(703, N=2, M=1, kind="plain").replace(request=np.ones(2, bool), migrating=np.zeros(2, bool))
+    least = s.cycles / (s.deadline - s.relay[:, 0] - s.t_min)
+    return s.replace(cpu_hz=np.array([least.sum() / (1 + 5e-10)]))
+
+
+def test_exacts_second_solve_starts_from_the_strict_decision_without_its_bound(monkeypatch):
+    """The tolerant snapshot's exact solve admits the strict decision as a start but never takes its
+    bound (above the tolerant optimum here). References: brute force on the tolerant snapshot."""
+    from wdtnopt.solvers import ExactOptions, solve, tolerance
+    from wdtnopt.solvers.exact import solve_exact
+
+    s = _knife_cpu()
+    strict = solve_exact(s)
+    tol = tolerance.tolerant_snapshot(s)
+    want = brute_force(tol)
+    assert strict.bound > 2 * want                     # the strict bound does not hold on the tolerant snapshot
+    got = tolerance.exact_from(tol, strict, {"options": ExactOptions(gap=1e-6), "time_limit": 60.0})
+    assert got.status == "optimal" and got.bound <= want * (1 + 1e-9)
+    assert got.objective == pytest.approx(want, rel=1e-6)
+    seen = []
+    keep = tolerance.exact_from
+    monkeypatch.setattr(tolerance, "exact_from", lambda t, start, o: seen.append((start, o)) or keep(t, start, o))
+    sol = solve(s, method="exact", gap=1e-5, time_limit=60.0)
+    (start, opts), = seen
+    assert start.objective == strict.objective and (start.placement == strict.placement).all()
+    assert opts["gap"] == 1e-5 and 0 < opts["time_limit"] <= 60.0    # the time left of solve's limit
+    assert sol.stats["tolerance"]["tolerant_bound"] <= want * (1 + 1e-9) and sol.bound <= want * (1 + 1e-9)
+    assert sol.objective == strict.objective           # the strict decision is kept
