@@ -1,6 +1,9 @@
 """Algorithms for the snapshot problem (installed as ``wdtnopt.solvers``).
 
-``solve(snapshot, method="exact", **options) -> Solution`` is the one entry point. Methods:
+``solve(snapshot, method="exact", **options) -> Solution`` is the one entry point, and the certified
+one: its bound holds for every decision ``evaluate`` accepts (it adds the tolerance check of
+solvers/tolerance.py). The methods' own functions (``solve_exact``, ``solve_fast``, ...) certify the
+strict problem only (docs/solvers.md, "The certified entry point"). Methods:
 
 * ``"exact"``      the decomposition oracle (HiGHS MILP master + exact per-server allocation,
                    outer-approximation cuts); certified global optimum to ``gap`` (solvers/exact.py).

@@ -70,6 +70,13 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
     ------
     SolverError
         Unknown option, cvxpy missing, or ``solver`` not an installed CVXPY solver.
+
+    Notes
+    -----
+    Certifies the strict problem only (deadline, CPU and ``p_max`` met exactly); ``evaluate``
+    accepts these limits within ``FEAS_RTOL``, which can admit cheaper decisions. The certified
+    entry point is :func:`wdtnopt.solvers.solve` (``method="relaxation"``), which adds that check
+    (docs/solvers.md, "The certified entry point").
     """
     t0 = time.perf_counter()
     opts = RelaxationOptions.build(options, overrides)
