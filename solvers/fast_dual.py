@@ -123,7 +123,11 @@ def inner_min(pd: PairData, n: np.ndarray, m: np.ndarray, lam, iters: int = 60):
     energy = pd.energy(n, t)
     achieved = energy + lam * f
     slope = lam - cpu_slope(energy_slope(t, alpha, k), c, f)   # (f near 1e300: the limit lam)
-    certified = achieved - np.maximum(slope, 0.0) * (f - fmin) + np.minimum(slope, 0.0) * (F - f)
+    # a slope of -1e210 over a server of 1e100 Hz (data of 1e-200 bits at its least CPU): the exact
+    # tangent term is below -1e308 and overflows to -inf, its limit, which leaves a valid (if
+    # useless) lower bound of h; D at those prices is then -inf, a valid bound the climb moves past
+    with np.errstate(over="ignore"):
+        certified = achieved - np.maximum(slope, 0.0) * (f - fmin) + np.minimum(slope, 0.0) * (F - f)
     return f, energy, achieved, certified
 
 

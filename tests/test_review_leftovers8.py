@@ -98,3 +98,68 @@ def test_exacts_second_solve_starts_from_the_strict_decision_without_its_bound(m
     assert opts["gap"] == 1e-5 and 0 < opts["time_limit"] <= 60.0    # the time left of solve's limit
     assert sol.stats["tolerance"]["tolerant_bound"] <= want * (1 + 1e-9) and sol.bound <= want * (1 + 1e-9)
     assert sol.objective == strict.objective           # the strict decision is kept
+
+
+def _extreme(seed: int):
+    """A tiny snapshot with some fields redrawn over the contract's whole range (servers of 1e6 to
+    1e300 Hz, data of 1e-300 to 1e10 bits, penalties up to 1e300 J, gains 1e-16 to 1e-3)."""
+    rng = np.random.default_rng(seed)
+    s = tiny_snapshot(seed)
+    N, M = s.n_mus, s.n_bss
+    rng.integers(6)
+    kw = {}
+    if rng.random() < 0.5:
+        kw["cpu_hz"] = rng.choice([1e300, 1e-300, 1e12, 1e6, 1e100, 1e200], M)
+    if rng.random() < 0.5:
+        kw["data_bits"] = 10.0 ** rng.uniform(-300, 10, N)
+    if rng.random() < 0.5:
+        kw["failure_penalty"] = 10.0 ** rng.uniform(-12, 300, N)
+    if rng.random() < 0.3:
+        kw["migration_penalty"] = 10.0 ** rng.uniform(-12, 300, N)
+    if rng.random() < 0.3:
+        kw["gain"] = 10.0 ** rng.uniform(-16, -3, (N, M))
+    if rng.random() < 0.3:
+        kw["cycles_per_bit"] = 10.0 ** rng.uniform(-3, 6, N)
+    return s.replace(**kw)
+
+
+def test_fast_on_a_server_of_1e200_hz_with_data_of_1e_300_bits_runs_without_warnings():
+    """Seed 274: one server of 1e200 Hz, data of 1e-286 to 1e-33 bits. fast's tangent bound of a pair
+    at its least CPU (slope about -1e210 J per cycle/s over 1e200 Hz) overflowed numpy's multiply (a
+    RuntimeWarning); the product's limit -inf is a valid lower bound, so the warning is silenced
+    there. Reference: the brute force."""
+    from wdtnopt.solvers import solve
+
+    s = _extreme(274)
+    assert s.cpu_hz.tolist() == [1e200] and s.data_bits.max() < 1e-30
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = solve(s, method="fast")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = brute_force(s)
+    assert sol.status == "optimal" and sol.bound <= want * (1 + 1e-9)
+    assert sol.objective == pytest.approx(want, rel=1e-6)
+
+
+def test_the_dual_value_at_a_tangent_past_the_float_range_is_a_valid_bound():
+    """Seed 343 (servers of 1e100 Hz, data of 1e-291 to 1e-205 bits, penalties up to 1e148 J) at a CPU
+    price of 8.5e47 J per cycle/s on server 0 (a price fast's climb reached): some pairs' tangent terms
+    pass -1e308. No warning; those pairs' certified minima are -inf (their limit), every other one
+    is at most the achieved value, and D is at most the optimum (brute force)."""
+    from wdtnopt.solvers.allocation import PairData
+    from wdtnopt.solvers.fast_dual import LagrangianData, inner_min, price
+
+    s = _extreme(343)
+    ld = LagrangianData.of(s, PairData.of(s))
+    lam = np.array([8.53313787e47, 0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f, energy, achieved, certified = inner_min(ld.pd, ld.busy_n, ld.busy_m, lam[ld.busy_m])
+        value = price(ld, lam, np.zeros(2)).value
+    assert np.isneginf(certified).any()                        # the overflowed tangent terms
+    assert (certified <= achieved).all() and not np.isnan(certified).any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = brute_force(s)
+    assert value <= want
