@@ -163,3 +163,39 @@ def test_the_dual_value_at_a_tangent_past_the_float_range_is_a_valid_bound():
         warnings.simplefilter("ignore")
         want = brute_force(s)
     assert value <= want
+
+
+def _lyapunov_tasks(suite: str, cfg: dict) -> list[dict]:
+    from wdtnopt.benchmarks.suites import suite_module
+
+    tasks = suite_module(suite).tasks(cfg)
+    if suite == "paper":
+        return [t.config for t in tasks if t.config.get("policy") == "lyapunov"]
+    return [t.config for t in tasks if "lyapunov" in t.config["policies"]]
+
+
+@pytest.mark.parametrize("suite", ["paper", "mobility"])
+def test_the_suites_scheduler_takes_lyapunov_policys_defaults_unless_set(suite, tmp_path, monkeypatch):
+    from wdtnopt.benchmarks.suites import load_config
+    from wdtnopt.errors import WdtnoptError
+    from wdtnopt.policies.lyapunov import LyapunovPolicy
+
+    default = LyapunovPolicy()
+    for preset in ("smoke", "default", "full"):
+        cfg = load_config(suite, preset)
+        assert "lyapunov_V" not in cfg and "lyapunov_theta" not in cfg
+        configs = _lyapunov_tasks(suite, cfg)
+        assert configs and all((c["V"], c["theta"]) == (default.V, default.theta) for c in configs)
+    # a preset file sets them (a number of the TOML type; anything else is refused, naming the key)
+    f = tmp_path / "mine.toml"
+    f.write_text('base = "smoke"\nlyapunov_V = 250\nlyapunov_theta = 0.5\n')
+    assert all((c["V"], c["theta"]) == (250.0, 0.5) for c in _lyapunov_tasks(suite, load_config(suite, f)))
+    f.write_text('base = "smoke"\nlyapunov_V = "high"\n')
+    with pytest.raises(WdtnoptError, match="lyapunov_V"):
+        load_config(suite, f)
+    # a change of the scheduler's defaults reaches the suite (and the tasks' keys, which hold them)
+    monkeypatch.setattr(LyapunovPolicy.__init__, "__kwdefaults__",
+                        {**LyapunovPolicy.__init__.__kwdefaults__, "V": 400.0, "theta": 1.0})
+    assert LyapunovPolicy().V == 400.0
+    configs = _lyapunov_tasks(suite, load_config(suite, "smoke"))
+    assert all((c["V"], c["theta"]) == (400.0, 1.0) for c in configs)

@@ -22,7 +22,7 @@ import numpy as np
 from wdtnopt.io import atomic_write_text
 
 from . import style
-from .runner import Task, input_file
+from .runner import Task, input_file, lyapunov_settings
 
 MODULE = "wdtnopt.benchmarks.suites.mobility"
 MOBILITIES = ("gauss-markov", "sumo-grid")
@@ -30,7 +30,7 @@ MOBILITIES = ("gauss-markov", "sumo-grid")
 
 def tasks(cfg: dict[str, Any]) -> list[Task]:
     base = {"suite": "mobility", "kind": "mobility", "n_mus": int(cfg["n_mus"]), "slots": int(cfg["slots"]),
-            "policies": list(cfg["policies"]), "V": float(cfg["lyapunov_V"]), "theta": float(cfg["lyapunov_theta"]),
+            "policies": list(cfg["policies"]), "V": lyapunov_settings(cfg)[0], "theta": lyapunov_settings(cfg)[1],
             "bound_iters": int(cfg["bound_iters"]), "bound_method": str(cfg["bound_method"]),
             "gap_iters": int(cfg["gap_iters"])}
     grid = {k: cfg[k] for k in ("grid_number", "grid_length_m", "trip_period_s", "duration_s")}

@@ -33,7 +33,7 @@ import numpy as np
 from wdtnopt.io import atomic_write_text
 
 from . import style
-from .runner import Task, input_file
+from .runner import Task, input_file, lyapunov_settings
 
 MODULE = "wdtnopt.benchmarks.suites.paper"
 ETA_DEFAULT = 1.0
@@ -79,8 +79,7 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
                     c = {"suite": "paper", "kind": "policy", "policy": p, "n_mus": n, "eta": e, "seed": s, "slots": slots,
                          **mob}
                     if p == "lyapunov":
-                        c["V"] = float(cfg["lyapunov_V"])
-                        c["theta"] = float(cfg.get("lyapunov_theta", 0.0))
+                        c["V"], c["theta"] = lyapunov_settings(cfg)
                     out.append(Task(f"{MODULE}:policy_task", c))
     return out
 
@@ -460,8 +459,8 @@ def _report(cfg, rows, bounds, records, out, n0, ns, etas, info) -> Path:
         f"- Preset: `{cfg['preset']}`; {len(seeds)} seeds {seeds}; replayed traces of {cfg['slots']} slots "
         f"(one per N, eta and seed, shared by every method); agents trained {cfg['iterations']} iterations "
         f"({agent_cfg}), evaluated every {cfg['eval_every']}; hindsight bound: {cfg['bound_iters']} dual steps, "
-        f"inner method `{cfg['bound_method']}`; Lyapunov scheduler V = {cfg['lyapunov_V']:g}, "
-        f"theta = {cfg.get('lyapunov_theta', 0.0):g}; mobility: "
+        f"inner method `{cfg['bound_method']}`; Lyapunov scheduler V = {lyapunov_settings(cfg)[0]:g}, "
+        f"theta = {lyapunov_settings(cfg)[1]:g}; mobility: "
         + (f"replayed from `{Path(cfg['mobility']).name}` (docs/mobility.md)." if cfg.get("mobility") else "Gauss-Markov."),
         f"- {len(records)} tasks, {total / 60:.1f} CPU-minutes of task time.",
         f"- Code: {info.get('code', 'not recorded')}.",
