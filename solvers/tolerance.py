@@ -13,7 +13,8 @@ the cost of two :class:`PairData` and a subset-sum search; :func:`certify_tolera
 and lowers the bound to that solve's, keeping the method's decision; for ``fast`` and
 ``relaxation`` it first tries the dual value of the tolerant snapshot at the prices of the
 method's own bound (:func:`dual_at_prices`, one pricing), which spares the second solve where it
-certifies the asked gap.
+certifies the asked gap; ``exact``'s second solve starts from the strict decision
+(:func:`exact_from`).
 """
 from __future__ import annotations
 
