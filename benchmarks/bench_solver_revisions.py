@@ -16,6 +16,16 @@ same snapshots (only where the revision has it). An editable install of the pack
 ``PYTHONPATH``: measure each revision from an environment of its own. ``--exact-option NAME=VALUE``
 (repeatable; VALUE in JSON, ``null`` for None) passes an option to every exact row, e.g.
 ``--exact-option exchange_gap=null --label no-exchange`` for exact without its exchange search.
+
+``--variant NAME=JSON`` (repeatable; JSON an object of exact options) compares option sets in one
+process: every exact row is solved once per variant in turn, seed by seed (so the variants see the
+same load), each line labelled ``LABEL/NAME``; ``--variant 'main={}'`` is exact's defaults. Then
+``--table FILE --cpu --tail 2`` prints, per variant, the CPU median, max and sum and the seeds above
+2 s, and whether every seed's objective is the same in hex across the variants:
+
+    python benchmarks/bench_solver_revisions.py --exact 50x5 --fast --seeds 60 --first-seed 1800 \
+        --repeats 1 --variant 'main={}' --variant 'cycles={"exchange_cycles": 100}' > alt.jsonl
+    python benchmarks/bench_solver_revisions.py --table alt.jsonl --cpu --tail 2
 """
 from __future__ import annotations
 
@@ -42,6 +52,15 @@ def run(args) -> None:
         name, _, value = item.partition("=")
         value = json.loads(value)
         extra[name] = tuple(value) if isinstance(value, list) else value   # options take tuples
+    variants = [("", {})]
+    if args.variant:
+        variants = []
+        for item in args.variant:
+            name, _, value = item.partition("=")
+            opts = json.loads(value)
+            if not name or not isinstance(opts, dict):
+                raise SystemExit(f"--variant must be NAME=JSON object, got {item!r}")
+            variants.append((name, {k: tuple(v) if isinstance(v, list) else v for k, v in opts.items()}))
     jobs = [("exact", size, {"gap": 1e-6, **extra}) for size in args.exact]
     if args.oracles:
         jobs += [("exact-cvxpy", size, {"gap": 1e-6, "oracle": "cvxpy"}) for size in args.exact]
@@ -58,24 +77,34 @@ def run(args) -> None:
                 s = loaded_snapshot(n, m, seed)
             else:
                 s = paper_snapshot(N=n, M=m, seed=seed)
-            times, cpu, sol = [], [], None
-            for _ in range(args.repeats):
-                t, c = time.perf_counter(), time.process_time()
-                sol = solve(s, method=method, **opts)
-                times.append(time.perf_counter() - t)
-                cpu.append(time.process_time() - c)
-            assert not evaluate(s, sol).violations
-            print(json.dumps({"label": args.label, "method": name, "size": size, "seed": seed,
-                              "time_s": statistics.median(times), "cpu_s": statistics.median(cpu),
-                              "objective": sol.objective, "bound": sol.bound,
-                              "gap": sol.gap, "status": str(sol.status),
-                              # where exact's time goes: decomposition rounds, HiGHS nodes, root bound (J)
-                              "rounds": sol.stats.get("iterations"), "milp_nodes": sol.stats.get("milp_nodes"),
-                              "root_bound": sol.stats.get("root_bound"),
-                              # with hull_rounds: the root bound before the hull's Fenchel cuts (J)
-                              # and their separation's CPU time (s)
-                              "lagrangian_root_bound": sol.stats.get("lagrangian_root_bound"),
-                              "hull_s": sol.stats.get("hull_s")}), flush=True)
+            # exact rows: each variant in turn on this seed (one process, the same load)
+            for vname, vopts in (variants if name in ("exact", "exact-loaded") else [("", {})]):
+                times, cpu, sol = [], [], None
+                for _ in range(args.repeats):
+                    t, c = time.perf_counter(), time.process_time()
+                    sol = solve(s, method=method, **{**opts, **vopts})
+                    times.append(time.perf_counter() - t)
+                    cpu.append(time.process_time() - c)
+                assert not evaluate(s, sol).violations
+                label = f"{args.label}/{vname}" if vname else args.label
+                _line(label, name, size, seed, times, cpu, sol)
+
+
+def _line(label: str, name: str, size: str, seed: int, times: list, cpu: list, sol) -> None:
+    """One JSON line: an instance's median wall and CPU times, objective (also in hex), bound, status
+    and exact's rounds, nodes and root bound."""
+    print(json.dumps({"label": label, "method": name, "size": size, "seed": seed,
+                     "time_s": statistics.median(times), "cpu_s": statistics.median(cpu),
+                     "objective": sol.objective, "objective_hex": float(sol.objective).hex(),
+                     "bound": sol.bound,
+                     "gap": sol.gap, "status": str(sol.status),
+                     # where exact's time goes: decomposition rounds, HiGHS nodes, root bound (J)
+                     "rounds": sol.stats.get("iterations"), "milp_nodes": sol.stats.get("milp_nodes"),
+                     "root_bound": sol.stats.get("root_bound"),
+                     # with hull_rounds: the root bound before the hull's Fenchel cuts (J)
+                     # and their separation's CPU time (s)
+                     "lagrangian_root_bound": sol.stats.get("lagrangian_root_bound"),
+                     "hull_s": sol.stats.get("hull_s")}), flush=True)
 
 
 def table(paths: list[str], key: str = "time_s") -> None:
@@ -103,6 +132,34 @@ def table(paths: list[str], key: str = "time_s") -> None:
         print(f"| {method} | {size.replace('x', ' x ')} | {ta:.3f} | {tb:.3f} | {tb / ta:.2f} | {ga} | {gb} | {same} | {st} |")
 
 
+def tail(paths: list[str], key: str, above: float) -> None:
+    """Per (method, size, label): median, max and sum of ``key`` over the seeds, the seeds above
+    ``above`` s, rounds and nodes in all; then whether each seed's objective is the same in hex in
+    every label."""
+    rows: dict[tuple[str, str], dict[str, list[dict]]] = {}
+    for p in paths:
+        for line in Path(p).read_text().splitlines():
+            r = json.loads(line)
+            rows.setdefault((r["method"], r["size"]), {}).setdefault(r["label"], []).append(r)
+    print(f"| method | N x M | label | seeds | median | max | sum | above {above:g} s | rounds | nodes | statuses |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for (method, size), by in rows.items():
+        for label, rs in by.items():
+            v = [r[key] for r in rs]
+            slow = ", ".join(f"{r['seed']} ({r[key]:.2f})" for r in rs if r[key] > above) or "none"
+            st = ", ".join(f"{k} {[r['status'] for r in rs].count(k)}" for k in sorted({r["status"] for r in rs}))
+            print(f"| {method} | {size.replace('x', ' x ')} | {label} | {len(rs)} | {statistics.median(v):.3f} | "
+                  f"{max(v):.2f} | {sum(v):.2f} | {slow} | {sum(r.get('rounds') or 0 for r in rs)} | "
+                  f"{sum(r.get('milp_nodes') or 0 for r in rs)} | {st} |")
+        seeds: dict[int, set] = {}
+        for rs in by.values():
+            for r in rs:
+                seeds.setdefault(r["seed"], set()).add(r.get("objective_hex", float(r["objective"]).hex()))
+        differ = sorted(s for s, objs in seeds.items() if len(objs) > 1)
+        print(f"\n{method} {size}: objectives equal in hex across labels on {len(seeds) - len(differ)} of "
+              f"{len(seeds)} seeds{'' if not differ else ' (differ: ' + ', '.join(map(str, differ)) + ')'}\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--label", default="head")
@@ -118,10 +175,17 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="2 seeds, 1 repeat, the smallest sizes")
     ap.add_argument("--exact-option", action="append", default=[], metavar="NAME=VALUE",
                     help="an option of every exact row (VALUE in JSON); repeatable")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
+                    help="exact's options as a JSON object; repeatable: each exact row runs every variant in turn")
     ap.add_argument("--table", nargs="+", metavar="JSONL", help="render JSON-lines files instead of running")
+    ap.add_argument("--tail", type=float, default=None, metavar="SECONDS",
+                    help="--table: per label median / max / sum and the seeds above SECONDS")
     args = ap.parse_args()
     if args.table:
-        table(args.table, "cpu_s" if args.cpu else "time_s")
+        if args.tail is not None:
+            tail(args.table, "cpu_s" if args.cpu else "time_s", args.tail)
+        else:
+            table(args.table, "cpu_s" if args.cpu else "time_s")
         return
     if args.smoke:
         args.seeds, args.repeats, args.exact, args.fast = 2, 1, args.exact[:1], args.fast[:1]
