@@ -64,8 +64,8 @@ from wdtnopt.snapshot import Snapshot
 from . import Solution, SolveStatus, fail_all_solution, make_solution, relative_gap
 from .allocation import admit_server, fits_storage, storage_capacity
 from .fast_dual import SAFETY_RTOL, LagrangianData, Pricing, inner_min, price
-from .fast_master import (BundleMaster, bundle_step, reduced_cost_options, restricted_master_placement,
-                          storage_placement, tangent_master_placement)
+from .fast_master import (BundleMaster, bundle_step, near_options, reduced_cost_options,
+                          restricted_master_placement, storage_placement, tangent_master_placement)
 from .fast_primal import PrimalPool, ServerChoice, admit_local, fit_prices, local_search, repair_storage
 from .options import FastOptions
 
@@ -197,9 +197,15 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
                 more = start = None
                 if milp_time > opts.milp_time and opts.extra_options == "reduced_cost" and primal.best_placement is not None:
                     # an extra round (bundle_rounds triples milp_time for each): every served pair that
-                    # a decision cheaper than the best may use, and the best as HiGHS's start
+                    # a decision cheaper than the best may use (or the reduced_cost_pairs cheapest of
+                    # them), and the best as HiGHS's start
                     room = primal.best_cost - Pr.value
-                    more = reduced_cost_options(ld, Pr, room + 1e-9 * (abs(room) + abs(primal.best_cost)))
+                    cap, bundle = opts.reduced_cost_pairs, None
+                    if cap is not None:   # the bundle's served pairs are offered anyway: not counted in the cap
+                        on, om, _, _, oserved = near_options(ld, master, Pr, slack[0])
+                        bundle = on[oserved] * M + om[oserved]
+                    more = reduced_cost_options(ld, Pr, room + 1e-9 * (abs(room) + abs(primal.best_cost)),
+                                                limit=cap, exclude=bundle)
                     start = primal.decision()
                     start = (start[0], start[1], start[3])
                 tangent_master_placement(ld, master, limit, Pr, slack=slack[0], mip_gap=opts.milp_gap,

@@ -155,7 +155,7 @@ def _grouped(index: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.searchsorted(index[order], groups).astype(np.int32), order.astype(np.int32)
 
 
-def _near_options(ld: LagrangianData, master: BundleMaster, Pr: Pricing, slack: float):
+def near_options(ld: LagrangianData, master: BundleMaster, Pr: Pricing, slack: float):
     """The master's options within ``slack`` typical penalties of their MU's best value at the prices
     ``Pr``, plus each MU's fail-in-place option: (MU, host, CPU, cost without price terms, served)."""
     s = ld.pd.snapshot
@@ -166,7 +166,8 @@ def _near_options(ld: LagrangianData, master: BundleMaster, Pr: Pricing, slack: 
     return on[keep], om[keep], ocpu[keep], oconst[keep], oserved[keep]
 
 
-def reduced_cost_options(ld: LagrangianData, Pr: Pricing, threshold: float, failures: bool = False):
+def reduced_cost_options(ld: LagrangianData, Pr: Pricing, threshold: float, failures: bool = False,
+                         limit: int | None = None, exclude: np.ndarray | None = None):
     """Every option whose Lagrangian reduced cost at the prices of ``Pr`` is at most ``threshold`` (J).
 
     The option "n on m, served" has reduced cost ``mig + pi[m] size[n] + h_lb[n,m](lam[m]) - theta_lb[n]``
@@ -190,6 +191,12 @@ def reduced_cost_options(ld: LagrangianData, Pr: Pricing, threshold: float, fail
         DT's move costs little beside the threshold); by default the served pairs only, the
         failures being the bundle's and fail-in-place (four times fewer columns; measured
         BENCHMARKS.md, "fast on loaded 100 x 10 (seventh round)").
+    limit : int, optional
+        At most this many served pairs, those of least reduced cost (ties by MU, then host); every
+        one when None. The claim above then holds only for decisions whose served pairs all rank
+        among them: a capped set is a heuristic choice of options, not a filter.
+    exclude : ndarray of int, optional
+        Served pairs ``n M + m`` left out before the cap (those offered anyway, e.g. the bundle's).
 
     Returns
     -------
@@ -213,6 +220,12 @@ def reduced_cost_options(ld: LagrangianData, Pr: Pricing, threshold: float, fail
     serve_energy[ld.idle_n, ld.idle_m] = ld.idle_energy
     base = np.where(ld.allowed, ld.mig + pi[None, :] * ld.size[:, None], np.inf) - Pr.theta_lb[:, None]
     sn, sm = np.nonzero(ld.serve & (base + serve_lb <= threshold))
+    if exclude is not None:
+        new = ~np.isin(sn * M + sm, exclude)
+        sn, sm = sn[new], sm[new]
+    if limit is not None and sn.size > limit:   # the least reduced costs first (stable: ties by MU, host)
+        keep = np.sort(np.argsort((base + serve_lb)[sn, sm], kind="stable")[:max(int(limit), 0)])
+        sn, sm = sn[keep], sm[keep]
     fn, fm = np.nonzero(ld.allowed & (base + ld.fail[:, None] <= threshold) & failures)
     return (np.concatenate([sn, fn]), np.concatenate([sm, fm]), np.concatenate([serve_cpu[sn, sm], np.zeros(fn.size)]),
             np.concatenate([ld.mig[sn, sm] + serve_energy[sn, sm], ld.mig[fn, fm] + ld.fail[fn]]),
@@ -277,7 +290,7 @@ def restricted_master_placement(ld: LagrangianData, master: BundleMaster, time_l
 
     s = ld.pd.snapshot
     N, M = s.n_mus, s.n_bss
-    on, om, ocpu, oconst, oserved = _near_options(ld, master, Pr, slack)
+    on, om, ocpu, oconst, oserved = near_options(ld, master, Pr, slack)
     K = on.size
     h = quiet_highs(1, heuristic_effort=0.0)
     inf = highspy.kHighsInf
@@ -485,7 +498,7 @@ def tangent_master_placement(ld: LagrangianData, master: BundleMaster, time_limi
     s = ld.pd.snapshot
     pd = ld.pd
     N, M = s.n_mus, s.n_bss
-    on, om, ocpu, oconst, oserved = _near_options(ld, master, Pr, slack)
+    on, om, ocpu, oconst, oserved = near_options(ld, master, Pr, slack)
     if options is not None:
         on, om, ocpu, oconst, oserved = (np.concatenate([a, b]) for a, b in
                                          zip((on, om, ocpu, oconst, oserved), options))

@@ -161,6 +161,8 @@ LEVEL_REFUSED_BECAUSE: dict[str, str] = {
     "exact_pairs": "it never continues in exact (exact_pairs=0 is accepted)",
     "exact_time": "it never continues in exact",
     "phase_share": "it never continues in exact",
+    "extra_options": "its extra rounds' MILP takes the bundle's options only",
+    "reduced_cost_pairs": "its extra rounds' MILP takes the bundle's options only",
 }
 """Why ``fast`` with two or more levels refuses each option outside :data:`LEVEL_FAST_OPTIONS`."""
 

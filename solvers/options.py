@@ -328,10 +328,14 @@ class FastOptions(SolverOptions):
     MILP's other incumbents, cheapest admitted cost first (0: from the best placement only)."""
     extra_options: str = "found"
     """Options of the tangent MILP in the extra rounds: ``"found"`` (the bundle master's options only,
-    as in the first round) or ``"reduced_cost"`` (also every servable pair whose Lagrangian reduced
-    cost at the best prices is at most the best decision's cost less the bound, the only served pairs
-    a cheaper decision can use, and that decision as HiGHS's MIP start; measured mixed on loaded
-    100 x 10, so not the default: docs/solvers_fast.md, section 2, "Options by reduced cost")."""
+    as in the first round) or ``"reduced_cost"`` (also servable pairs whose Lagrangian reduced cost at
+    the best prices is at most the best decision's cost less the bound, the only served pairs a
+    cheaper decision can use, at most ``reduced_cost_pairs`` of them, and that decision as HiGHS's MIP
+    start; measured on loaded 100 x 10, not the default: docs/solvers_fast.md, section 2, "Options by
+    reduced cost")."""
+    reduced_cost_pairs: int | None = 60
+    """With ``extra_options="reduced_cost"``: at most this many served pairs besides the bundle's, those
+    of least reduced cost (None: every pair within the room; docs/solvers_fast.md, "The cap")."""
     extra_rounds: int = 2
     """Primal rounds (three times the MILP time each; a tangent MILP that HiGHS finished runs again with
     twice the slack) after the dual has converged, while the gap is open."""
@@ -361,6 +365,10 @@ class FastOptions(SolverOptions):
             bad.append(f"milp_cpu must be 'auto', 'tangent' or 'fixed', got {self.milp_cpu!r}")
         if self.extra_options not in ("reduced_cost", "found"):
             bad.append(f"extra_options must be 'reduced_cost' or 'found', got {self.extra_options!r}")
+        if self.reduced_cost_pairs is not None and not (isinstance(self.reduced_cost_pairs, int)
+                                                        and not isinstance(self.reduced_cost_pairs, bool)
+                                                        and self.reduced_cost_pairs >= 0):
+            bad.append(f"reduced_cost_pairs must be None or a non-negative integer, got {self.reduced_cost_pairs!r}")
         if not self.milp_gap >= 0:
             bad.append(f"milp_gap must be >= 0, got {self.milp_gap!r}")
         for name in ("primal_every", "search_starts", "extra_rounds", "exact_max_candidates", "exact_pairs"):

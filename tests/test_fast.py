@@ -119,7 +119,8 @@ def test_options_are_checked():
     with pytest.raises(SolverError):
         solve_fast(s, gap=-1)
     for bad in (dict(time_limit=0), dict(exact_pairs=-1), dict(exact_time=0), dict(milp_gap=-1e-3),
-                dict(search_starts=-1), dict(milp_cpu="linear"), dict(phase_share=0), dict(phase_share=1.5)):
+                dict(search_starts=-1), dict(milp_cpu="linear"), dict(phase_share=0), dict(phase_share=1.5),
+                dict(extra_options="all"), dict(reduced_cost_pairs=-1), dict(reduced_cost_pairs=True)):
         with pytest.raises(SolverError, match=next(iter(bad))):
             solve_fast(s, **bad)
     f = solve_fast(s, threads=4)  # options of the common interface are accepted

@@ -96,6 +96,50 @@ def test_exact_optimum_is_within_the_options_at_its_room(seed):
     assert dropped > 0
 
 
+def _served_reduced_cost(ld, P, pair: tuple[int, int], hi: float) -> float:
+    """A served pair's reduced cost, by bisection on the uncapped filter's threshold (the least
+    threshold at which it is returned), independent of the cap's sorting."""
+    lo = 0.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        on, om, _, _, oserved = reduced_cost_options(ld, P, mid)
+        if pair in set(zip(on[oserved].tolist(), om[oserved].tolist())):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_capped_options_are_the_least_reduced_costs_outside_the_excluded(seed):
+    """``limit`` keeps the served pairs of least reduced cost (each pair's reduced cost found by
+    bisection on the uncapped filter), ``exclude`` leaves pairs out before the cap, and the uncapped
+    call with ``exclude`` is the full set less those pairs."""
+    s = loaded_snapshot(12, 3, seed)
+    ld = LagrangianData.of(s)
+    M = s.n_bss
+    rng = np.random.default_rng(seed)
+    scale = float(s.failure_penalty.max())
+    P = price(ld, rng.uniform(0, scale, M) / s.cpu_hz, np.zeros(M))
+    room = 2.0 * scale
+    on, om, _, _, _ = reduced_cost_options(ld, P, room)
+    everything = list(zip(on.tolist(), om.tolist()))
+    assert len(everything) >= 8
+    rc = {p: _served_reduced_cost(ld, P, p, room) for p in everything}
+    excluded = everything[::3]
+    keys = np.array([n * M + m for n, m in excluded])
+    on, om, _, _, oserved = reduced_cost_options(ld, P, room, exclude=keys)
+    assert oserved.all() and set(zip(on.tolist(), om.tolist())) == set(everything) - set(excluded)
+    rest = sorted(set(everything) - set(excluded), key=rc.get)
+    for limit in (0, 1, 3, len(rest) // 2, len(rest), len(rest) + 5):
+        on, om, _, _, _ = reduced_cost_options(ld, P, room, limit=limit, exclude=keys)
+        kept = set(zip(on.tolist(), om.tolist()))
+        assert len(kept) == on.size == min(limit, len(rest)) and kept <= set(rest)
+        dropped = set(rest) - kept
+        if kept and dropped:   # (bisection to 2^-60 of the room: ties within that are either way)
+            assert max(rc[p] for p in kept) <= min(rc[p] for p in dropped) + 1e-15 * room
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mip_start_is_the_tangent_milps_first_incumbent(seed):
     """A decision handed to the tangent MILP as ``start`` (with the reduced-cost options that
@@ -122,12 +166,14 @@ def test_mip_start_is_the_tangent_milps_first_incumbent(seed):
     assert np.array_equal(seen[0][0], f.placement) and np.array_equal(seen[0][1], f.served)
 
 
-@pytest.mark.parametrize("extra_options", ["reduced_cost", "found"])
+@pytest.mark.parametrize("extra_options, more", [("reduced_cost", {"reduced_cost_pairs": None}), ("found", {}),
+                                                  ("reduced_cost", {"reduced_cost_pairs": 2})])
 @pytest.mark.parametrize("seed", range(2))
-def test_fast_keeps_its_certificate_with_either_option_set(seed, extra_options, monkeypatch):
+def test_fast_keeps_its_certificate_with_either_option_set(seed, extra_options, more, monkeypatch):
     """fast on loaded snapshots whose gap stays open (so the extra rounds run), with each option set
     of the extra rounds: bound <= exact's optimum <= objective, the decision re-checked by evaluate;
-    with ``"reduced_cost"`` the extra rounds' MILPs got the reduced-cost options and a start."""
+    with ``"reduced_cost"`` the extra rounds' MILPs got the reduced-cost options (at most
+    ``reduced_cost_pairs`` served pairs beside the bundle's) and a start."""
     from wdtnopt.cost import evaluate
     from wdtnopt.solvers import fast as fast_mod
 
@@ -135,12 +181,15 @@ def test_fast_keeps_its_certificate_with_either_option_set(seed, extra_options, 
     real = fast_mod.tangent_master_placement
 
     def spy(*a, **kw):
-        calls.append((kw.get("options") is not None, kw.get("start") is not None))
+        options = kw.get("options")
+        calls.append((options is not None, kw.get("start") is not None))
+        if options is not None and more.get("reduced_cost_pairs") is not None:
+            assert options[4].all() and options[0].size <= more["reduced_cost_pairs"]
         return real(*a, **kw)
 
     monkeypatch.setattr(fast_mod, "tangent_master_placement", spy)
     s = loaded_snapshot(16, 4, 20 + seed)
-    f = solve_fast(s, gap=1e-6, exact_pairs=0, extra_options=extra_options, milp_time=0.2)
+    f = solve_fast(s, gap=1e-6, exact_pairs=0, extra_options=extra_options, milp_time=0.2, **more)
     e = solve_exact(s, gap=1e-9)
     assert evaluate(s, f).feasible
     assert f.bound <= e.objective * (1 + 1e-7) + 1e-12
