@@ -9,7 +9,8 @@
 For each N of the paper suite's grid and each seed, one 100-slot trace of ``Scenario.paper(n_mus=N)``
 replayed for: the default scheduler (queues started at the team reward's price, placements planned
 for the frame's expected load), the same with the one-slot placement (``placement="slot"``, the
-default before), the textbook start (``initial_price=0``) and the myopic oracle. Writes
+default before), the textbook start (``initial_price=0``), the myopic oracle and the frame placement
+planned on 80% of each server's CPU (``frame_cpu_share=0.8``, docs/longterm.md). Writes
 ``lyapunov_load.csv`` (one row per run) and ``lyapunov_load.md`` (per N: mean and worst failure
 ratio, mean energy) under ``--out``. With ``--gap-n``, also the gaps of the default scheduler and the
 oracle at that N against the hindsight bound and the migration-aware bound, at their own failure
@@ -36,7 +37,8 @@ PRESETS = {"smoke": dict(n_grid=[6, 10], seeds=[0], slots=20), "default": dict(n
 
 
 POLICIES = {"lyapunov": LyapunovPolicy, "lyapunov one-slot placement": lambda: LyapunovPolicy(placement="slot"),
-            "lyapunov textbook start": lambda: LyapunovPolicy(initial_price=0.0), "oracle": MyopicOraclePolicy}
+            "lyapunov textbook start": lambda: LyapunovPolicy(initial_price=0.0), "oracle": MyopicOraclePolicy,
+            "lyapunov frame CPU share 0.8": lambda: LyapunovPolicy(frame_cpu_share=0.8)}
 
 
 def policies(names: list[str] | None = None):

@@ -16,7 +16,8 @@ exceeds half the reported gap ``(E_O - LB_col) / LB_col``, no valid per-trace bo
 Lyapunov scheduler as the reference run instead (the keys and columns named "oracle" are then its
 figures). ``plan_gap_column`` is the plan's own gap to the column bound at the plan's failure ratios
 (``plan_gap_at_reference``: at the reference's, the bound ``gap`` gives the reference): what a plan
-built with hindsight reaches against the bound.
+built with hindsight reaches against the bound. ``split`` says where the reference spends more than
+the plan, request by request (:func:`split_against_plan`).
 """
 from __future__ import annotations
 
@@ -30,12 +31,63 @@ import numpy as np
 
 from wdtnopt import Scenario, WdtnoptError, gap, generate_trace, hindsight_bound, simulate
 from wdtnopt.bounds_migration import migration_bound
-from wdtnopt.bounds_plan import ServedRecorder, hindsight_plan
+from wdtnopt.bounds_plan import PlanPolicy, ServedRecorder, hindsight_plan
+from wdtnopt.cost import FAILURE_CAUSES
 from wdtnopt.policies.lyapunov import LyapunovPolicy, MyopicOraclePolicy
 
 PRESETS = {"smoke": dict(n_mus=6, n_bss=2, slots=10, seeds=[0], iters=3, time_limit=120.0),
            "default": dict(n_mus=30, n_bss=5, slots=100, seeds=[0, 1, 2], iters=6, time_limit=30.0)}
 REFERENCES = {"oracle": MyopicOraclePolicy, "lyapunov": LyapunovPolicy}   # the reference run's policy
+
+
+class EnergyRecorder(ServedRecorder):
+    """A :class:`ServedRecorder` that also keeps each slot's per-MU energy (J) and failure causes."""
+
+    def reset(self, trace) -> None:
+        super().reset(trace)
+        self.energy = np.zeros((trace.slots, trace.n_mus))
+        self.cause = np.zeros((trace.slots, trace.n_mus), np.int64)
+
+    def observe(self, snapshot, evaluation) -> None:
+        self.energy[self._t] = evaluation.energy
+        self.cause[self._t] = np.where(evaluation.failed, evaluation.failure_cause, 0)
+        super().observe(snapshot, evaluation)
+
+
+def split_against_plan(trace, ref: EnergyRecorder, ref_result, plan: EnergyRecorder, plan_result) -> dict:
+    """Where a run spends more energy than a plan on the same trace, request by request.
+
+    The parts (J per MU per slot) sum exactly to ``E_ref - E_plan``: requests both serve, by where
+    each had the DT (``local``: on the serving BS's server, else relayed); requests only the
+    reference serves (their energy) and only the plan serves (minus theirs), i.e. which requests
+    each lets fail; energy spent on requests not served (a missed deadline). Also each run's
+    failures by cause, moves, share of served requests relayed, and the mean over slots of the
+    largest number of requesting DTs on one server.
+    """
+    scale = trace.n_mus * trace.slots
+    assoc = np.asarray(trace.assoc[:trace.slots])
+    loc_r, loc_p = ref_result.placement == assoc, plan_result.placement == assoc
+    both = ref.served & plan.served
+    diff = ref.energy - plan.energy
+    parts = {}
+    for a, b, label in ((True, True, "both local"), (False, True, "reference relayed, plan local"),
+                        (True, False, "reference local, plan relayed"), (False, False, "both relayed")):
+        parts[f"served by both, {label}"] = float(diff[both & (loc_r == a) & (loc_p == b)].sum()) / scale
+    parts["served by the reference only"] = float(ref.energy[ref.served & ~plan.served].sum()) / scale
+    parts["served by the plan only"] = -float(plan.energy[plan.served & ~ref.served].sum()) / scale
+    parts["spent on requests not served"] = float(ref.energy[~ref.served].sum() - plan.energy[~plan.served].sum()) / scale
+    req = np.asarray(trace.request[:trace.slots], bool)
+    runs = {}
+    for name, rec, res in (("reference", ref, ref_result), ("plan", plan, plan_result)):
+        c = rec.cause[rec.cause > 0]
+        load = [np.bincount(res.placement[t][req[t]], minlength=trace.n_bss).max() for t in range(trace.slots)]
+        runs[name] = dict(failures={FAILURE_CAUSES[i]: int((c == i).sum()) for i in np.unique(c)},
+                          moves=res.migrations, served=int(rec.served.sum()),
+                          relayed_share=float((rec.served & (res.placement != assoc)).sum() / max(rec.served.sum(), 1)),
+                          mean_max_requests_per_server=float(np.mean(load)))
+    return dict(difference=float(ref.energy.sum() - plan.energy.sum()) / scale, parts=parts, runs=runs,
+                counts=dict(both=int(both.sum()), reference_only=int((ref.served & ~plan.served).sum()),
+                            plan_only=int((plan.served & ~ref.served).sum())))
 
 
 def measure(n_mus: int, n_bss: int, slots: int, seed: int, iters: int, time_limit: float,
@@ -46,7 +98,7 @@ def measure(n_mus: int, n_bss: int, slots: int, seed: int, iters: int, time_limi
     tr = generate_trace(Scenario.paper(n_mus=n_mus, n_bss=n_bss), seed=seed, slots=slots)
     scale = n_mus * slots
     c0 = time.process_time()
-    rec = ServedRecorder(REFERENCES[policy]())
+    rec = EnergyRecorder(REFERENCES[policy]())
     ro = simulate(rec, tr)
     c1 = time.process_time()
     hb = hindsight_bound(tr, iters=iters)
@@ -56,6 +108,8 @@ def measure(n_mus: int, n_bss: int, slots: int, seed: int, iters: int, time_limi
     plan = hindsight_plan(tr, rec.served, time_limit=time_limit)
     c3 = time.process_time()
     plan_row = gap([plan.result], tr, bound=hb, iters=iters).rows[0]
+    replay = EnergyRecorder(PlanPolicy(plan.placement, plan.served, plan.tx_time, plan.cpu_hz))
+    split = split_against_plan(tr, rec, ro, replay, simulate(replay, tr))
     if save:
         import os
         os.makedirs(save, exist_ok=True)
@@ -73,7 +127,7 @@ def measure(n_mus: int, n_bss: int, slots: int, seed: int, iters: int, time_limi
                 gap_column=reported, plan_gap_column=plan_row.gap, plan_gap_at_reference=(e_p - lb_col) / lb_col,
                 gap_migration=(e_o - lb_mig) / lb_mig, best_any_bound=(e_o - e_p) / e_p,
                 half_reported=reported / 2, plan_above_bounds=bool(e_p >= max(lb_col, lb_mig)),
-                milp_statuses=sorted(set(plan.statuses)),
+                milp_statuses=sorted(set(plan.statuses)), split=split,
                 cpu_s=dict(oracle=c1 - c0, bounds=c2 - c1, plan=c3 - c2))
 
 
@@ -136,6 +190,10 @@ def main() -> None:
               f"{100 * r['gap_column']:.2f}% (migration bound {100 * r['gap_migration']:.2f}%), best any valid "
               f"bound can do {100 * r['best_any_bound']:.2f}% vs half the reported {100 * r['half_reported']:.2f}%; "
               f"CPU s {r['cpu_s']['oracle']:.0f} / {r['cpu_s']['bounds']:.0f} / {r['cpu_s']['plan']:.0f}", flush=True)
+        sp = r["split"]
+        print(f"  {args.policy} over the plan: {sp['difference'] * 1e3:.4f} mJ per MU per slot = " + "; ".join(
+            f"{k} {v * 1e3:+.4f} ({100 * v / (sp['difference'] or 1.0):+.0f}%)" for k, v in sp["parts"].items())
+            + f"; served by both / reference only / plan only: {sp['counts']}; {sp['runs']}", flush=True)
     print(markdown(rows))
     best = np.array([r["best_any_bound"] for r in rows])
     half = np.array([r["half_reported"] for r in rows])

@@ -201,6 +201,15 @@ def test_bench_plan_gap_smoke(tmp_path):
     assert r["plan_gap_column"] >= -1e-9 and r["policy"] == "oracle"
     assert r["plan_gap_at_reference"] == pytest.approx((r["plan_energy"] - r["column_bound"]) / r["column_bound"],
                                                        rel=1e-9)
+    # the split: the replayed plan spends what the plan does, and the parts add up to the difference
+    sp = r["split"]
+    assert sp["difference"] == pytest.approx(r["oracle_energy"] - r["plan_energy"], rel=1e-9, abs=1e-15)
+    assert sum(sp["parts"].values()) == pytest.approx(sp["difference"], rel=1e-9, abs=1e-15)
+    requests = int(generate_trace(Scenario.paper(n_mus=6, n_bss=2), seed=0, slots=10).request[:10].sum())
+    for run, ratio in (("reference", r["oracle_failure_ratio"]), ("plan", r["plan_failure_ratio"])):
+        failed = sum(sp["runs"][run]["failures"].values())     # every request is served or fails, once
+        assert sp["runs"][run]["served"] + failed == requests and failed == round(ratio * requests)
+    assert sp["runs"]["plan"]["moves"] == r["plan_migrations"] and sp["runs"]["reference"]["moves"] == r["oracle_migrations"]
 
 
 def test_bench_plan_gap_with_the_lyapunov_reference(tmp_path):

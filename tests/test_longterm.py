@@ -262,6 +262,50 @@ def test_frame_placement_spreads_dts_that_a_one_slot_placement_leaves_piled_up()
     assert (x_frame == 1).any() and (x_frame == 0).any()
 
 
+def test_frame_cpu_share_plans_on_a_share_of_each_server():
+    # the planning snapshot: servers of share * cpu_hz / lam (hand-computed), the default share exactly the fluid load
+    sc = Scenario.paper(n_mus=6, n_bss=2)
+    tr = generate_trace(sc, seed=0, slots=10)
+    s = tr.snapshot(0)
+    default, headroom = LyapunovPolicy(), LyapunovPolicy(frame_cpu_share=0.8)
+    for pol in (default, headroom):
+        pol.reset(tr)
+    np.testing.assert_array_equal(default.placement_snapshot(s).cpu_hz, np.asarray(s.cpu_hz, float) / sc.request_prob)
+    np.testing.assert_allclose(headroom.placement_snapshot(s).cpu_hz, 0.8 * np.asarray(s.cpu_hz) / 0.5, rtol=1e-15)
+    slot = LyapunovPolicy(placement="slot", frame_cpu_share=0.8)
+    slot.reset(tr)
+    assert slot.placement_snapshot(s) is s          # unused by the one-slot rule
+    for bad in (0, 0.0, -0.5, 1.5, True, "0.8", float("nan")):
+        with pytest.raises(WdtnoptError, match="frame_cpu_share"):
+            LyapunovPolicy(frame_cpu_share=bad)
+
+
+def test_frame_cpu_share_moves_dts_off_a_server_the_fluid_load_fits_on():
+    # six DTs on server 0; server 0 holds the frame's fluid load (7x the CPU the most demanding DT needs to
+    # finish 50 ms before its deadline), but not the CPU every DT needs at the very least (cycles / deadline,
+    # transmission in no time) once only `share` of it is planned with: then some DT must move
+    sc = Scenario.paper(n_mus=6, n_bss=2)
+    tr = generate_trace(sc, seed=0, slots=10)
+    s = tr.snapshot(0, placement_prev=np.zeros(6, np.int64))
+    lam = sc.request_prob
+    need = (s.cycles / np.maximum(s.deadline - 0.05, 1e-3)).max()
+    least = float((s.cycles / s.deadline).sum())          # no placement on one server finishes with less
+    s = s.replace(cpu_hz=np.full(2, lam * 7.0 * need), storage_bits=np.full(2, s.dt_size_bits.sum()),
+                  failure_penalty=np.full(6, 10.0), migration_penalty=np.full(6, 1.0))
+    share = 0.9 * least / (7.0 * need)
+    assert 0 < share < 1
+    fluid, headroom = LyapunovPolicy(), LyapunovPolicy(frame_cpu_share=share)
+    for pol in (fluid, headroom):
+        pol.reset(tr)
+    # the fluid plan fits on server 0 and a move (0.1 J for the frame) costs more than any energy it saves
+    assert (fluid.place(s, None) == 0).all()
+    x = headroom.place(s, None)
+    assert (x == 1).any()
+    # what stays on server 0 fits the planned CPU at the least (a move costs 0.1 J, a failure 10 J)
+    stay = x == 0
+    assert float((s.cycles / s.deadline)[stay].sum()) <= share * 7.0 * need * (1 + 1e-9)
+
+
 def test_bench_gap_split_smoke(tmp_path):
     """benchmarks/bench_gap_split.py at its smoke preset: the parts add up to each policy's gap, none is
     negative, and a placement held over the first frame costs at least free re-placement."""

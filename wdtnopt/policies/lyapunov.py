@@ -47,29 +47,38 @@ class SnapshotSolverPolicy(Policy):
         priced against that one slot). ``"frame"``: the frame's expected load, every available DT
         counted as requesting on servers of ``cpu_hz / request_prob``, a move's penalty spread over
         the frame's ``K`` slots (the same as ``"slot"`` when ``K = 1``).
+    frame_cpu_share : float, optional
+        Share of each server's CPU the ``"frame"`` placement plans with, in (0, 1]: servers of
+        ``frame_cpu_share * cpu_hz / request_prob``. Below 1 the plan keeps headroom for the slots
+        where more of a server's DTs request than on average (docs/longterm.md, "Placement for the
+        frame"); 1 (the default) is the fluid load. Unused with ``placement="slot"``.
 
     Raises
     ------
     WdtnoptError
         If ``exact_max_mus`` is not an integer >= 0, ``placement`` is not ``"slot"`` or ``"frame"``,
-        or ``method`` is neither ``"auto"`` nor a method of :func:`wdtnopt.solve` (checked when the
-        policy is built, not at its first solve).
+        ``frame_cpu_share`` is not a number in (0, 1], or ``method`` is neither ``"auto"`` nor a
+        method of :func:`wdtnopt.solve` (checked when the policy is built, not at its first solve).
     """
 
     name = "snapshot-solver"
     PLACEMENTS = ("slot", "frame")
 
     def __init__(self, *, method: str = "auto", exact_max_mus: int = 60, solver_options: dict[str, Any] | None = None,
-                 placement: str = "slot"):
+                 placement: str = "slot", frame_cpu_share: float = 1.0):
         if not isinstance(exact_max_mus, int) or exact_max_mus < 0:
             raise WdtnoptError(f"exact_max_mus: expected an integer >= 0, got {exact_max_mus!r}")
         if placement not in self.PLACEMENTS:
             raise WdtnoptError(f"placement: expected 'slot' or 'frame', got {placement!r}")
+        if not (isinstance(frame_cpu_share, (int, float)) and not isinstance(frame_cpu_share, bool)
+                and 0.0 < frame_cpu_share <= 1.0):
+            raise WdtnoptError(f"frame_cpu_share: expected a number in (0, 1], got {frame_cpu_share!r}")
         from ..solvers import methods
 
         if not isinstance(method, str) or (method != "auto" and method not in methods()):
             raise WdtnoptError(f"method: expected 'auto' or one of {', '.join(sorted(methods()))}, got {method!r}")
         self.placement = placement
+        self.frame_cpu_share = float(frame_cpu_share)
         self.method = method
         self.exact_max_mus = exact_max_mus
         self.solver_options = dict(solver_options or {})
@@ -136,8 +145,9 @@ class SnapshotSolverPolicy(Policy):
 
         With ``"frame"``: over the frame's ``K`` slots each available DT requests ``K lam`` times in
         expectation (``lam = request_prob``), so its server should have room for all of them at
-        ``1 / lam`` times its CPU, the fluid picture of the frame's load; and a move, paid once, buys
-        a placement held for the ``K`` slots, so its penalty is spread over them. Only the
+        ``1 / lam`` times its CPU, the fluid picture of the frame's load (times ``frame_cpu_share``:
+        headroom for the slots where more than ``lam`` of a server's DTs request); and a move, paid
+        once, buys a placement held for the ``K`` slots, so its penalty is spread over them. Only the
         placement is taken from this solve; each slot's admission and allocation are solved at it
         for the slot's real requests.
 
@@ -157,7 +167,7 @@ class SnapshotSolverPolicy(Policy):
         if self.placement != "frame" or K <= 1 or lam <= 0.0:
             return snapshot
         return snapshot.replace(request=~np.asarray(snapshot.migrating, bool),
-                                cpu_hz=np.asarray(snapshot.cpu_hz, float) / lam,
+                                cpu_hz=np.asarray(snapshot.cpu_hz, float) * self.frame_cpu_share / lam,
                                 migration_penalty=np.asarray(snapshot.migration_penalty, float) / K)
 
     def allocate(self, snapshot: Snapshot, state: Any) -> Decision:
