@@ -31,3 +31,31 @@ def test_a_100_hz_track_is_thinned_to_the_duplicate_tolerance_not_collapsed_onto
     slot_t = np.arange(8) * sc.slot_s
     want = np.stack([np.stack([100.0 + 2.0 * slot_t + 50 * i, np.full(8, 300.0 + 10 * i)], -1) for i in range(2)], 1)
     np.testing.assert_allclose(got.positions, want, rtol=0, atol=1e-9)
+
+
+def test_a_sixg_preset_file_overrides_the_scenario_table_base_and_names_a_bad_field(tmp_path, capsys):
+    # sixg's presets hold a [base] table of scenario overrides; a preset file's `base` was read
+    # only as the NAME of the preset to start from, so a [base] table ended in a TypeError
+    # traceback (an unhashable dict looked up among the preset names)
+    from cli_runner import run_cli
+
+    from wdtnopt.benchmarks.suites import load_config
+
+    good = tmp_path / "good.toml"
+    good.write_text("seeds = [1]\n[base]\nn_mus = 3\nn_bss = 2\n")
+    cfg = load_config("sixg", good)
+    assert cfg["base"] == {"n_mus": 3, "n_bss": 2} and cfg["seeds"] == [1]
+    assert cfg["carrier_grid"] == load_config("sixg", "default")["carrier_grid"]   # the rest from default
+    named = tmp_path / "named.toml"
+    named.write_text('base = "smoke"\nseeds = [2]\n')
+    assert load_config("sixg", named)["base"] == load_config("sixg", "smoke")["base"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("seeds = [1]\n[base]\nn_mus = 0\n")
+    code, _, err = run_cli(["bench", "sixg", "--preset", str(bad), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1 and "n_mus" in err
+    assert not (tmp_path / "out").exists()      # refused before any task ran
+    # `preset` is the loader's record of what was read: a file giving it (ignored before) is named
+    own = tmp_path / "own.toml"
+    own.write_text('preset = "smoke"\n')
+    code, _, err = run_cli(["bench", "sixg", "--preset", str(own), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "preset" in err and 'base = "smoke"' in err
