@@ -59,3 +59,16 @@ def test_a_sixg_preset_file_overrides_the_scenario_table_base_and_names_a_bad_fi
     own.write_text('preset = "smoke"\n')
     code, _, err = run_cli(["bench", "sixg", "--preset", str(own), "--out", str(tmp_path / "out")], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "preset" in err and 'base = "smoke"' in err
+
+
+def test_a_resilience_preset_of_no_seeds_renders_like_the_other_suites(tmp_path):
+    # paper, mobility, scaling and sixg render a suite of no tasks (empty tables); resilience ended
+    # in matplotlib's "Data cannot be log-scaled" traceback on its empty MTBF/MTTR panels
+    from wdtnopt.benchmarks.suites import run_suite
+
+    preset = tmp_path / "none.toml"
+    preset.write_text('base = "smoke"\nseeds = []\n')
+    run, files = run_suite("resilience", preset, tmp_path / "out", workers=1, progress=False)
+    assert run.complete and not run.records
+    assert sorted(f.name for f in files) == ["fig_gap.png", "fig_mtbf.png", "fig_mttr.png", "report.md", "resilience.csv"]
+    assert (tmp_path / "out" / "resilience.csv").read_text().count("\n") == 1     # the header only
