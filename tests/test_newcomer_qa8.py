@@ -72,3 +72,26 @@ def test_a_resilience_preset_of_no_seeds_renders_like_the_other_suites(tmp_path)
     assert run.complete and not run.records
     assert sorted(f.name for f in files) == ["fig_gap.png", "fig_mtbf.png", "fig_mttr.png", "report.md", "resilience.csv"]
     assert (tmp_path / "out" / "resilience.csv").read_text().count("\n") == 1     # the header only
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_fast_with_a_penalty_far_above_the_energy_of_data_of_1e_200_bits_warns_nothing_and_matches_the_brute_force(n):
+    # the CPU price bracket of fast's admission, penalty / f_min, overflowed to inf (1e300 J over
+    # the f_min of data of 1e-200 bits): "overflow encountered in divide" and 24 "invalid value"
+    # warnings per solve (the bisection between inf and inf), though the answer was right
+    import warnings
+
+    from test_solver_properties import brute_force
+
+    from wdtnopt import evaluate, solve
+    from wdtnopt.testing import tiny_snapshot
+
+    s = tiny_snapshot(27, N=n, M=1, kind="plain").replace(
+        data_bits=np.full(n, 1e-200), failure_penalty=np.full(n, 1e300), cpu_hz=[1e36],
+        request=np.ones(n, bool), migrating=np.zeros(n, bool))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = solve(s, method="fast")
+    optimum = brute_force(s)
+    assert sol.status == "optimal" and not evaluate(s, sol).violations
+    assert sol.bound <= optimum * (1 + 1e-9) and optimum <= sol.objective <= optimum * (1 + 1e-2)
