@@ -327,7 +327,11 @@ def _price_solve_groups(T, tmin, c, alpha, k, group, F, rtol=1e-13):
     logF = np.log(F)
     all_capped = np.bincount(group, weights=fmin, minlength=G) >= F * (1 - rtol)
     csum = np.bincount(group, weights=c, minlength=G)
-    sig = np.minimum(np.log(csum / F)[group], sig_max)
+    with np.errstate(divide="ignore"):
+        log_share = np.log(csum / F)
+    # csum / F below the smallest float (1e-129 cycles on a 1e198 Hz server): the same log, by parts
+    log_share = np.where(np.isfinite(log_share) | (csum <= 0), log_share, np.log(np.maximum(csum, 1e-300)) - logF)
+    sig = np.minimum(log_share[group], sig_max)
     v0, _ = _phi(sig, T, c, alpha, k, tmin)
     cnt = np.bincount(group, minlength=G)
     ell = np.bincount(group, weights=v0, minlength=G) / np.maximum(cnt, 1)
