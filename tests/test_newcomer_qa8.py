@@ -126,3 +126,25 @@ def test_a_cpu_share_below_the_smallest_float_warns_nothing_and_matches_the_brut
     assert sol.status in (("optimal", "feasible") if method == "pyomo" else ("optimal",))
     assert not evaluate(s, sol).violations
     assert sol.bound <= optimum * (1 + 1e-9) and optimum * (1 - 1e-9) <= sol.objective <= optimum * (1 + 1e-2)
+
+
+def test_a_decision_without_a_level_on_a_menu_snapshot_is_level_0_and_never_below_the_bound():
+    # Decision's rule: no level = level 0. evaluate read it as a raw send of data_bits with no
+    # extraction, an option on no menu: on a menu whose every level extracts, the raw optimum's
+    # decision (no level) was accepted at a tenth of the certified bound of the menu snapshot
+    from wdtnopt import evaluate, solve
+    from wdtnopt.testing import tiny_snapshot, with_menu
+
+    s = with_menu(tiny_snapshot(3, N=3, M=2, kind="plain"), 1, levels=2)
+    n = s.n_mus
+    s = s.replace(level_ratio=np.tile([0.9, 0.5], (n, 1)), level_cycles_per_bit=np.tile([2000.0, 4000.0], (n, 1)),
+                  mu_kappa=np.full(n, 1e-26), request=np.ones(n, bool), migrating=np.zeros(n, bool))
+    menu = solve(s, method="exact")
+    raw = solve(s.replace(level_ratio=None, level_cycles_per_bit=None, level_accuracy=None, mu_cpu_hz=None,
+                          mu_kappa=None, min_accuracy=None), method="exact")
+    decision = {"placement": raw.placement, "served": raw.served, "tx_time": raw.tx_time, "cpu_hz": raw.cpu_hz}
+    ev = evaluate(s, decision)
+    at_0 = evaluate(s, {**decision, "level": np.zeros(n, int)})
+    assert ev.objective == at_0.objective and ev.violations == at_0.violations
+    assert ev.violations or ev.objective >= menu.bound
+    assert raw.objective < 0.5 * menu.bound      # the raw send is far cheaper: the case that mattered
