@@ -148,3 +148,26 @@ def test_a_decision_without_a_level_on_a_menu_snapshot_is_level_0_and_never_belo
     assert ev.objective == at_0.objective and ev.violations == at_0.violations
     assert ev.violations or ev.objective >= menu.bound
     assert raw.objective < 0.5 * menu.bound      # the raw send is far cheaper: the case that mattered
+
+
+@pytest.mark.parametrize("seed", [0, 3, 7])
+def test_an_mu_of_1e_185_cycles_beside_a_capped_one_is_allocated_and_both_served_at_the_brute_force_optimum(seed):
+    # the CPU price's Newton step divides by the free MUs' share of the CPU; at 1e-185 cycles it is
+    # ~1e-138 and the step went to a log-price of -1e139, then NaN: the pair could not be allocated,
+    # one MU failed, and every method ended "feasible" up to 11 times the optimum (seed 0)
+    import warnings
+
+    from test_solver_properties import brute_force
+
+    from wdtnopt import evaluate, solve
+    from wdtnopt.testing import tiny_snapshot
+
+    s = tiny_snapshot(seed, N=2, M=1, kind="plain").replace(
+        cycles_per_bit=[4.66e-191, 0.28], request=[True, True], migrating=[False, False])
+    optimum = brute_force(s)
+    for method in ("exact", "fast", "relaxation"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            sol = solve(s, method=method)
+        assert sol.status == "optimal" and not evaluate(s, sol).violations and sol.served.all(), method
+        assert sol.bound <= optimum * (1 + 1e-9) and optimum * (1 - 1e-9) <= sol.objective <= optimum * (1 + 1e-6)
