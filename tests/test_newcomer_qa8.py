@@ -171,3 +171,23 @@ def test_an_mu_of_1e_185_cycles_beside_a_capped_one_is_allocated_and_both_served
             sol = solve(s, method=method)
         assert sol.status == "optimal" and not evaluate(s, sol).violations and sol.served.all(), method
         assert sol.bound <= optimum * (1 + 1e-9) and optimum * (1 - 1e-9) <= sol.objective <= optimum * (1 + 1e-6)
+
+
+def test_relaxation_on_a_server_of_1e_minus_50_hz_with_penalties_of_1e300_warns_nothing():
+    # the CPU dual over a 1e-50 Hz server overflows to inf (then priced 0, as the code meant): the
+    # errstate around it silenced divide and invalid but not overflow
+    import warnings
+
+    from test_solver_properties import brute_force
+
+    from wdtnopt import solve
+    from wdtnopt.testing import tiny_snapshot
+
+    s = tiny_snapshot(0, N=2, M=1, kind="plain").replace(
+        cpu_hz=[1e-50], failure_penalty=[1e300, 1e300], migration_penalty=[1e300, 1e300],
+        request=[True, True], migrating=[False, False])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sol = solve(s, method="relaxation")
+    optimum = brute_force(s)      # 2e300: both fail (no CPU), nobody moves
+    assert sol.status == "optimal" and sol.objective == optimum and sol.bound <= optimum
