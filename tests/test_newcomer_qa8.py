@@ -191,3 +191,27 @@ def test_relaxation_on_a_server_of_1e_minus_50_hz_with_penalties_of_1e300_warns_
         sol = solve(s, method="relaxation")
     optimum = brute_force(s)      # 2e300: both fail (no CPU), nobody moves
     assert sol.status == "optimal" and sol.objective == optimum and sol.bound <= optimum
+
+
+def test_a_gain_of_1e50_over_noise_of_1e_minus_300_without_requests_warns_nothing():
+    # p g / N0 itself overflows (the SNR did already): the check that picks the SNR's log form
+    # computed it outside the errstate, so every method warned "overflow encountered in divide"
+    # on a snapshot whose optimum is 0 (nobody requests)
+    import warnings
+
+    from wdtnopt import solve
+    from wdtnopt.solvers import SolverError
+    from wdtnopt.testing import tiny_snapshot
+
+    s = tiny_snapshot(1, N=2, M=2, kind="plain").replace(
+        gain=np.full((2, 2), 1e50), noise_psd=np.full(2, 1e-300), request=[False, False], migrating=[False, False])
+    for method in ("exact", "fast", "relaxation", "pyomo"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                sol = solve(s, method=method)
+        except SolverError as exc:   # only a missing back end
+            if "pip install" in str(exc):
+                continue
+            raise
+        assert sol.status == "optimal" and sol.objective == 0.0 == sol.bound, method
