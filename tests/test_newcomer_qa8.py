@@ -215,3 +215,17 @@ def test_a_gain_of_1e50_over_noise_of_1e_minus_300_without_requests_warns_nothin
                 continue
             raise
         assert sol.status == "optimal" and sol.objective == 0.0 == sol.bound, method
+
+
+def test_a_csv_header_naming_a_column_twice_is_named_not_read_from_the_first(tmp_path):
+    # `time_s,id,x_m,y_m,x_m` (a spreadsheet's copied column) silently took the first x_m
+    from wdtnopt.errors import MobilityError
+    from wdtnopt.processes.mobility import read_table
+
+    rows = "".join(f"{k * 0.5},v{i},{100 + k},{200 + i},{900 - k}\n" for k in range(4) for i in range(2))
+    path = tmp_path / "twice.csv"
+    path.write_text("time_s,id,x_m,y_m,x_m\n" + rows)
+    with pytest.raises(MobilityError, match=r"twice.csv line 1: .*names x_m more than once"):
+        read_table(path)
+    path.write_text("time_s,id,x_m,y_m,speed\n" + rows)     # another column: read as before
+    assert len(read_table(path)) == 8

@@ -804,6 +804,9 @@ def _read_csv(p: Path) -> tuple[dict[str, np.ndarray], list[str], np.ndarray]:
             if missing or pair is None:
                 raise MobilityError(f"{name} line 1: header {header} lacks "
                                     f"{', '.join(missing) or 'x_m, y_m (or lon_deg, lat_deg)'}")
+            twice = [k for k in (*need, *pair) if header.count(k) > 1]
+            if twice:   # which of the two is meant cannot be told
+                raise MobilityError(f"{name} line 1: header {header} names {', '.join(twice)} more than once")
             idx = {k: header.index(k) for k in (*need, *pair)}
             width = len(header)
             vals: dict[str, list[float]] = {k: [] for k in ("time_s", *pair)}
