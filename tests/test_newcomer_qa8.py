@@ -229,3 +229,19 @@ def test_a_csv_header_naming_a_column_twice_is_named_not_read_from_the_first(tmp
         read_table(path)
     path.write_text("time_s,id,x_m,y_m,speed\n" + rows)     # another column: read as before
     assert len(read_table(path)) == 8
+
+
+def test_an_fcd_vehicle_with_an_empty_id_is_named_as_a_table_cell_is(tmp_path):
+    # a CSV's empty id cell is an error naming its line; an FCD `id=""` made one vehicle named ""
+    from wdtnopt.errors import MobilityError
+    from wdtnopt.processes.mobility import read_fcd
+
+    steps = "".join(f'<timestep time="{k * 0.5}"><vehicle id="a" x="{100 + k}" y="100"/>'
+                    f'<vehicle id="b" x="200" y="{200 + k}"/></timestep>' for k in range(4))
+    path = tmp_path / "fcd.xml"
+    path.write_text(f'<?xml version="1.0"?>\n<fcd-export>{steps}\n<timestep time="2.0"><vehicle id="" x="1" y="2"/>'
+                    "</timestep></fcd-export>\n")
+    with pytest.raises(MobilityError, match=r"fcd.xml line 3: <vehicle> attribute id: expected a vehicle id"):
+        read_fcd(path)
+    path.write_text(f'<?xml version="1.0"?>\n<fcd-export>{steps}</fcd-export>\n')
+    assert len(read_fcd(path)) == 8

@@ -696,6 +696,8 @@ def read_fcd(path: str | os.PathLike, kinds: tuple[str, ...] = ("vehicle",)) -> 
             for key in ("id", "x", "y"):   # by name (a missing x read as "expected a number, got None")
                 if key not in attrs:
                     raise MobilityError(f"{where}: <{tag}> has no {key} attribute")
+            if not attrs["id"].strip():   # as a table's empty id cell: not one vehicle named ""
+                raise MobilityError(f"{where}: <{tag}> attribute id: expected a vehicle id, got an empty one")
             xs.append(_number(attrs.get("x"), f"<{tag}> attribute x", where))
             ys.append(_number(attrs.get("y"), f"<{tag}> attribute y", where))
             times.append(state["time"])
