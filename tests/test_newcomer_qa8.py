@@ -245,3 +245,21 @@ def test_an_fcd_vehicle_with_an_empty_id_is_named_as_a_table_cell_is(tmp_path):
         read_fcd(path)
     path.write_text(f'<?xml version="1.0"?>\n<fcd-export>{steps}</fcd-export>\n')
     assert len(read_fcd(path)) == 8
+
+
+def test_snapshot_select_names_masks_and_indices_it_cannot_take():
+    # a fraction was truncated (1.5 -> MU 1), -1 read as the last MU, a short mask selected from
+    # its first MUs, and an index past N was a bare IndexError
+    from wdtnopt.errors import SnapshotError
+    from wdtnopt.testing import tiny_snapshot, with_menu
+
+    s = with_menu(tiny_snapshot(2, N=4, M=2), 1)
+    for bad in ([5], [-1], [1.5], [True, False], "ab", []):
+        with pytest.raises(SnapshotError, match="mus: "):
+            s.select(bad)
+    # the forms that are selections: indices (repeats allowed), whole floats, a full mask
+    by_index, by_mask = s.select([0, 2]), s.select([True, False, True, False])
+    for t in (by_index, by_mask, s.select(np.array([0.0, 2.0]))):
+        assert t.n_mus == 2 and np.array_equal(t.gain, s.gain[[0, 2]])
+        assert np.array_equal(t.level_ratio, s.level_ratio[[0, 2]])
+    assert s.select([3, 3]).n_mus == 2
