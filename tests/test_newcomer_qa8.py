@@ -263,3 +263,24 @@ def test_snapshot_select_names_masks_and_indices_it_cannot_take():
         assert t.n_mus == 2 and np.array_equal(t.gain, s.gain[[0, 2]])
         assert np.array_equal(t.level_ratio, s.level_ratio[[0, 2]])
     assert s.select([3, 3]).n_mus == 2
+
+
+def test_trace_snapshot_takes_one_number_for_a_penalty_on_every_path_and_names_what_is_wrong():
+    # "failure_penalty : float or array_like": one number worked only when every other argument
+    # took the fast path; with migrating as 0/1 integers it was "expected shape [N], got []", a
+    # wrong one (inf, -1) was named as a shape error, and a list of the wrong length a bare ValueError
+    from wdtnopt import Scenario, generate_trace
+    from wdtnopt.errors import SnapshotError
+
+    tr = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=4)
+    fast = tr.snapshot(1, failure_penalty=0.01, migrating=np.array([True, False, False]))
+    slow = tr.snapshot(1, failure_penalty=0.01, migrating=[1, 0, 0])
+    for s in (fast, slow):
+        assert np.array_equal(s.failure_penalty, np.full(3, 0.01)) and s.migrating.tolist() == [True, False, False]
+    assert np.array_equal(slow.migration_penalty, fast.migration_penalty)
+    assert np.array_equal(tr.snapshot(1, migrating=[1, 0, 0], migration_penalty=0.002).migration_penalty, np.full(3, 0.002))
+    for kw, says in ((dict(failure_penalty=-1.0), "failure_penalty: must be >= 0"),
+                     (dict(migration_penalty=np.inf), "migration_penalty: must be finite"),
+                     (dict(failure_penalty=[1.0, 2.0]), r"failure_penalty: expected shape \[N\] = \[3\], got \[2\]")):
+        with pytest.raises(SnapshotError, match=says):
+            tr.snapshot(1, **kw)
