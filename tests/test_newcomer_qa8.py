@@ -284,3 +284,14 @@ def test_trace_snapshot_takes_one_number_for_a_penalty_on_every_path_and_names_w
                      (dict(failure_penalty=[1.0, 2.0]), r"failure_penalty: expected shape \[N\] = \[3\], got \[2\]")):
         with pytest.raises(SnapshotError, match=says):
             tr.snapshot(1, **kw)
+
+
+@pytest.mark.parametrize("eps", [True, [True, 0.1, 0.1], np.array([False, True, True])])
+def test_a_failure_target_given_as_booleans_is_named_not_read_as_0_or_1(eps):
+    # hindsight_bound(trace, eps=True) was eps = 1: every request may fail, a bound of 0 J
+    from wdtnopt import Scenario, WdtnoptError, generate_trace, hindsight_bound
+
+    tr = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=3)
+    with pytest.raises(WdtnoptError, match="eps: expected a number or 3 numbers in"):
+        hindsight_bound(tr, eps=eps)
+    assert hindsight_bound(tr, eps=[1.0, 0.1, 0.1]).energy_per_mu_slot > 0    # the numbers themselves work
