@@ -295,3 +295,15 @@ def test_a_failure_target_given_as_booleans_is_named_not_read_as_0_or_1(eps):
     with pytest.raises(WdtnoptError, match="eps: expected a number or 3 numbers in"):
         hindsight_bound(tr, eps=eps)
     assert hindsight_bound(tr, eps=[1.0, 0.1, 0.1]).energy_per_mu_slot > 0    # the numbers themselves work
+
+
+def test_trace_snapshot_names_a_hold_down_servers_that_is_not_a_bool():
+    # hold_down_servers="no" was truthy: down servers held, the opposite of what was asked
+    from wdtnopt import Scenario, WdtnoptError, generate_trace
+
+    tr = generate_trace(Scenario.paper(n_mus=3, n_bss=2, server_mtbf_s=1.0, server_mttr_s=1.0), seed=0, slots=6)
+    with pytest.raises(WdtnoptError, match="hold_down_servers: expected true or false, got 'no'"):
+        tr.snapshot(1, hold_down_servers="no")
+    down = next(t for t in range(6) if not tr.server_up[t].all())     # a slot with a server down
+    held, free = tr.snapshot(down), tr.snapshot(down, hold_down_servers=np.False_)
+    assert not held.server_up.all() and free.server_up.all()

@@ -215,6 +215,9 @@ class Trace:
             from .errors import WdtnoptError
             raise WdtnoptError(f"slot: expected an integer 0 <= slot < {self.slots}, got {t!r}")
         t = int(t)
+        if not isinstance(hold_down_servers, (bool, np.bool_)):   # "no" was truthy: held
+            from .errors import WdtnoptError
+            raise WdtnoptError(f"hold_down_servers: expected true or false, got {hold_down_servers!r}")
         n = self.n_mus
         fp = failure_penalty
         if fp is None:
