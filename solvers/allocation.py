@@ -327,7 +327,11 @@ def _price_solve_groups(T, tmin, c, alpha, k, group, F, rtol=1e-13):
     logF = np.log(F)
     all_capped = np.bincount(group, weights=fmin, minlength=G) >= F * (1 - rtol)
     csum = np.bincount(group, weights=c, minlength=G)
-    sig = np.minimum(np.log(csum / F)[group], sig_max)
+    with np.errstate(divide="ignore"):
+        log_share = np.log(csum / F)
+    # csum / F below the smallest float (1e-129 cycles on a 1e198 Hz server): the same log, by parts
+    log_share = np.where(np.isfinite(log_share) | (csum <= 0), log_share, np.log(np.maximum(csum, 1e-300)) - logF)
+    sig = np.minimum(log_share[group], sig_max)
     v0, _ = _phi(sig, T, c, alpha, k, tmin)
     cnt = np.bincount(group, minlength=G)
     ell = np.bincount(group, weights=v0, minlength=G) / np.maximum(cnt, 1)
@@ -473,6 +477,13 @@ def _price_solve(T, tmin, c, alpha, k, F, rtol):
             ell_hi = ell
         dgam = -float((fs * dsig).sum()) / G
         nxt = ell - gam / dgam if dgam < 0 else math.nan
+        if not math.isfinite(ell_lo) and nxt < ell - 4.0:
+            # a long step down with no lower bracket (the free MUs' CPU is a vanishing share, so
+            # dgam ~ 0: 1e-185 cycles beside a capped MU stepped to -1e139 and ended in NaN): not
+            # below the price at which some MU alone asks for the whole server (G >= F there)
+            with np.errstate(divide="ignore"):
+                alone = np.minimum(np.log(c) - logF, sig_max)
+            nxt = max(nxt, float(_phi(alone, T, c, alpha, k, tmin)[0].min()))
         if not (ell_lo < nxt < ell_hi):
             nxt = 0.5 * (ell_lo + ell_hi) if math.isfinite(ell_lo) else ell - 4.0
         if abs(nxt - ell) <= 1e-15 * max(1.0, abs(ell)):

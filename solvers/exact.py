@@ -301,7 +301,8 @@ class _Master:
         c = pd.cycles[ns].astype(float)
         out = []
         for p in (pd.f_min[ns, ms] / F, np.ones(ns.size)):
-            t = np.maximum(pd.budget[ns, ms] - c / (F * p), pd.t_min[ns])
+            with np.errstate(divide="ignore"):   # f_min / F below the smallest float: c / 0 = inf, t = t_min
+                t = np.maximum(pd.budget[ns, ms] - c / (F * p), pd.t_min[ns])
             out.append(pd.energy(ns, t) / self.ref)
         return {(int(n), int(m)): (float(lo), float(hi)) for n, m, lo, hi in zip(ns, ms, *out)}
 

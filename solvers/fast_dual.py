@@ -90,7 +90,10 @@ def inner_min(pd: PairData, n: np.ndarray, m: np.ndarray, lam, iters: int = 60):
     fmin, F = pd.f_min[n, m], pd.cpu_hz[m]
     lam = np.broadcast_to(np.asarray(lam, dtype=float), T.shape)
     smax = np.log(T - tmin)
-    smin = np.log(c / F)
+    with np.errstate(divide="ignore"):
+        smin = np.log(c / F)
+    # c / F below the smallest float (1e-129 cycles on a 1e198 Hz server): the same log, by parts
+    smin = np.where(np.isfinite(smin), smin, np.log(c) - np.log(F))
     with np.errstate(divide="ignore"):
         ell = np.log(lam)  # -inf for lam = 0: the whole server's CPU is best
     phi_hi = _phi(smax, T, c, alpha, k, tmin)[0]

@@ -143,7 +143,8 @@ def fit_prices(pd: PairData, n: np.ndarray, m: np.ndarray, steps: int = 24) -> n
     bn, bm = n[bi], m[bi]
     M = pd.cpu_hz.size
     hi = np.zeros(M)
-    np.maximum.at(hi, bm, pen[bi] / pd.f_min[bn, bm] * 2.0)
+    with np.errstate(over="ignore"):   # a penalty of 1e300 J over the f_min of data of 1e-200 bits
+        np.maximum.at(hi, bm, np.minimum(pen[bi] / pd.f_min[bn, bm] * 2.0, np.finfo(float).max))
     lo = hi * 1e-15
 
     def fits(lam: np.ndarray):

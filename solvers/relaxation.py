@@ -164,7 +164,7 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
     dual = price(ld, lam, pi, serve=serve)
     cpu_dual, sto_dual = pp.constraints["cpu"].dual_value, pp.constraints["storage"].dual_value
     if value is not None and cpu_dual is not None and sto_dual is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # (a dual over 1e-50 Hz: inf, priced 0)
             lam = np.where(s.cpu_hz > 0, np.asarray(cpu_dual, dtype=float) * pp.scale / s.cpu_hz, 0.0)
         pi = np.asarray(sto_dual, dtype=float) * pp.scale / STORAGE_UNIT_BITS
         lam = np.where(np.isfinite(lam), np.maximum(lam, 0.0), 0.0)

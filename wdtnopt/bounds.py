@@ -622,10 +622,14 @@ def eps_targets(trace: Trace, eps: Any) -> np.ndarray:
     WdtnoptError
         If ``eps`` is not one number or N numbers, all finite and in [0, 1].
     """
+    from .snapshot import _holds_bool
+
     n = trace.n_mus
     try:
         arr = np.broadcast_to(np.asarray(trace.scenario.eps if eps is None else eps, dtype=float), (n,)).copy()
     except (TypeError, ValueError):
+        arr = None
+    if _holds_bool(eps) or np.asarray(eps).dtype == bool:   # True read as eps = 1 (a bound of 0)
         arr = None
     if arr is None or not (np.isfinite(arr).all() and (arr >= 0).all() and (arr <= 1).all()):
         raise WdtnoptError(f"eps: expected a number or {n} numbers in [0, 1], got {eps!r}")

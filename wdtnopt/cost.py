@@ -121,7 +121,8 @@ def evaluate(snapshot: Snapshot, decision: Decision | Mapping[str, Any] | Any) -
         A :class:`Decision`, a mapping with its field names, or any object with those attributes
         (a ``Solution``): ``placement [N]`` (server index) and either the optimization view
         ``served [N]`` (bool), ``tx_time [N]`` (s), ``cpu_hz [N]`` (cycles/s) or the environment view
-        ``power [N]`` (W), ``cpu_hz [N]`` (cycles/s).
+        ``power [N]`` (W), ``cpu_hz [N]`` (cycles/s); on a snapshot with a semantic menu also
+        ``level [N]`` (an index into the menu; absent: level 0 for every MU).
 
     Returns
     -------
@@ -140,6 +141,9 @@ def evaluate(snapshot: Snapshot, decision: Decision | Mapping[str, Any] | Any) -
     s = snapshot
     n, m = s.n_mus, s.n_bss
     d = _read_decision(decision, n, m, s.n_levels)
+    if d["level"] is None and s.level_ratio is not None:
+        # no level on a menu snapshot is level 0 (Decision's rule), not a raw send that is on no menu
+        d["level"] = np.zeros(n, dtype=np.int64)
     b = evaluate_arrays(s, d["placement"], served=d["served"], tx_time=d["tx_time"], cpu_hz=d["cpu_hz"],
                         power=d["power"], level=d["level"])
     placement, power, latency, tx = d["placement"], b.power, b.latency, b.tx_time

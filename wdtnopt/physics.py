@@ -43,7 +43,8 @@ def rate(power, bandwidth, noise_psd, gain):
     with np.errstate(over="ignore", divide="ignore"):
         snr = p * gain / (noise_psd * bandwidth)
     r = bandwidth * np.log1p(snr) / LN2
-    over = np.isinf(snr) & np.isfinite(p * gain / noise_psd)
+    with np.errstate(over="ignore"):   # p g / N0 past the largest float too (g 1e50, N0 1e-300): rate inf
+        over = np.isinf(snr) & np.isfinite(p * gain / noise_psd)
     if np.any(over):
         with np.errstate(divide="ignore", invalid="ignore"):
             wide = bandwidth * (np.log(p * gain / noise_psd) - np.log(bandwidth)) / LN2

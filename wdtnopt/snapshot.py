@@ -340,8 +340,28 @@ class Snapshot:
         return Snapshot(**{**{f: getattr(self, f) for f in FIELDS}, **changes})
 
     def select(self, mus: Any) -> "Snapshot":
-        """The snapshot restricted to the MUs ``mus`` (indices or a boolean mask); servers unchanged."""
-        idx = np.flatnonzero(mus) if np.asarray(mus).dtype == bool else np.asarray(mus, dtype=np.int64)
+        """The snapshot restricted to the MUs ``mus`` (indices or a boolean mask); servers unchanged.
+
+        Raises
+        ------
+        SnapshotError
+            ``mus`` is a mask of another length than N, or holds an index that is not an integer
+            in ``[0, N - 1]`` (``mus`` named; a fraction was truncated, -1 read as the last MU).
+        """
+        raw = np.asarray(mus)
+        n = self.n_mus
+        if raw.dtype == bool:
+            if raw.shape != (n,):
+                raise SnapshotError([("mus", f"expected a boolean mask of shape [N] = [{n}], got shape {list(raw.shape)}")])
+            idx = np.flatnonzero(raw)
+        else:
+            ok = raw.ndim <= 1 and (raw.dtype.kind in "iu" or (raw.dtype.kind == "f" and np.all(raw == np.round(raw))))
+            if not ok or (raw.size and ((raw < 0) | (raw >= n)).any()):
+                raise SnapshotError([("mus", f"expected MU indices (integers in [0, {n - 1}]) or a boolean mask, "
+                                             f"got {mus!r}")])
+            idx = raw.astype(np.int64).reshape(-1)
+        if idx.size == 0:
+            raise SnapshotError([("mus", "selects no MU (a snapshot has N >= 1)")])
         data: dict[str, Any] = {}
         for name, (shape, _, _) in _SPEC.items():
             arr = getattr(self, name)

@@ -215,6 +215,9 @@ class Trace:
             from .errors import WdtnoptError
             raise WdtnoptError(f"slot: expected an integer 0 <= slot < {self.slots}, got {t!r}")
         t = int(t)
+        if not isinstance(hold_down_servers, (bool, np.bool_)):   # "no" was truthy: held
+            from .errors import WdtnoptError
+            raise WdtnoptError(f"hold_down_servers: expected true or false, got {hold_down_servers!r}")
         n = self.n_mus
         fp = failure_penalty
         if fp is None:
@@ -249,8 +252,16 @@ class Trace:
         # and fall back to the validating constructor (with its error messages) if anything is off
         caller = _caller_arrays(fields, n, self.n_bss)
         if caller is None:
+            for name in ("failure_penalty", "migration_penalty"):   # one number is every MU's (documented)
+                v = fields[name]
+                if v is not None and np.ndim(v) == 0 and np.asarray(v).dtype.kind in "iuf":
+                    fields[name] = np.full(n, v, dtype=float)
             if migration_penalty is None:
-                fields["migration_penalty"] = self.default_migration_penalty(np.broadcast_to(np.asarray(fp, float), (n,)))
+                fpa = np.asarray(fields["failure_penalty"])
+                ok = fpa.shape == (n,) and fpa.dtype.kind in "iuf"   # else the constructor names failure_penalty
+                with np.errstate(invalid="ignore", over="ignore"):
+                    fields["migration_penalty"] = (self.default_migration_penalty(fpa.astype(float)) if ok
+                                                   else np.zeros(n))
             return Snapshot(**fields)
         if migration_penalty is None:
             caller["migration_penalty"] = _frozen(self.default_migration_penalty(caller["failure_penalty"]))

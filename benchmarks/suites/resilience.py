@@ -176,6 +176,11 @@ def _paired(rows: list[dict[str, Any]], a: dict[str, Any], b: dict[str, Any], ke
     return [ra[s] - rb[s] for s in sorted(set(ra) & set(rb)) if np.isfinite(ra[s]) and np.isfinite(rb[s])]
 
 
+def _has_points(ax: Any) -> bool:
+    """Whether a line of ``ax`` has a finite point (a band over no seeds is all NaN)."""
+    return any(np.isfinite(np.asarray(line.get_ydata(), float)).any() for line in ax.get_lines())
+
+
 def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: dict[str, Any]) -> list[Path]:
     rows = _rows(records)
     cols = ["kind", "mtbf_s", "mttr_s", "self_healing", "seed", "slots", "up_fraction", "policy", *METRICS, "bound_own", "gap"]
@@ -200,7 +205,8 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
             if key != "fail_server_down":
                 style.hline(ax, ref, p, scale=scale)
         ax.set_ylim(bottom=0)   # energies and failure ratios are >= 0: a t-band reaching below 0 is clipped
-        ax.set_xscale("log")
+        if _has_points(ax):     # an empty panel (no seeds, an empty grid) has no positive limits to log-scale
+            ax.set_xscale("log")
         ax.set_xlabel("server MTBF (s)")
         ax.set_ylabel(ylab)
     axes[0].legend(fontsize=6)
@@ -217,7 +223,8 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
                 per = [[r[key] for r in _sel(run, policy=p, mtbf_s=mtbf0, mttr_s=m, self_healing=heal)] for m in mttrs]
                 style.band(ax, mttrs, per, p, dashed=not heal, suffix=", healing on" if heal else ", healing off")
         ax.set_ylim(bottom=0)
-        ax.set_xscale("log")
+        if _has_points(ax):
+            ax.set_xscale("log")
         ax.set_xlabel("server MTTR (s)")
         ax.set_ylabel(ylab)
     axes[0].legend(fontsize=6)

@@ -99,15 +99,20 @@ def load_config(suite: str, preset: str | os.PathLike[str]) -> dict[str, Any]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise WdtnoptError(f"preset {path}: not valid TOML ({exc})") from None
     overrides.pop("suite", None)
-    base = overrides.pop("base", "default")
-    if base not in presets:
+    if "preset" in overrides:   # the loader writes it (the preset read and the file): never the file's own
+        raise WdtnoptError(f"preset {path}: preset: not a key of the file; name the preset it starts from "
+                           f"with base = \"smoke\" (one of {', '.join(presets)})")
+    # base = "NAME" names the preset to start from; a [base] table is the suite's own key of that
+    # name where its presets have one (sixg: the scenario overrides of every task)
+    base = "default" if isinstance(overrides.get("base"), dict) else overrides.pop("base", "default")
+    if not isinstance(base, str) or base not in presets:
         raise WdtnoptError(f"preset {path}: base: expected one of {', '.join(presets)}, got {base!r}")
     cfg = dict(presets[base])
     optional = OPTIONAL_KEYS.get(suite, {})
     unknown = sorted(set(overrides) - set(cfg) - set(optional))
     if unknown:
         raise WdtnoptError(f"preset {path}: unknown key(s) {', '.join(unknown)} for suite {suite!r}; "
-                           f"known: {', '.join(sorted(set(cfg) | set(optional)))}")
+                           f"known: {', '.join(sorted((set(cfg) | set(optional)) - {'preset'}))}")
     for key, value in overrides.items():
         _check_like(f"preset {path}: {key}", value, cfg[key] if key in cfg else optional[key])
         if key in FILE_KEYS and value and not value.startswith("sumo-grid"):

@@ -62,6 +62,9 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
                 "suite": "sixg", "kind": "learned", "axis": "menu", "value": value, "seed": int(seed),
                 "slots": int(cfg["slots"]), "iters": int(cfg["iters"]), "base": dict(cfg["base"]),
                 "thz": dict(cfg["thz"]), "learned_iters": int(cfg["learned_iters"])}))
+    from wdtnopt import Scenario
+    for task in out:   # a bad scenario is refused here, before any folder or worker (ScenarioError)
+        Scenario.paper(**scenario_of(task.config))
     return out
 
 

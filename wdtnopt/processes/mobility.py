@@ -307,7 +307,7 @@ class CleaningRules:
     max_gap_s: float = 5.0
     """Longest gap between two records of a vehicle that is bridged by linear interpolation (s)."""
     duplicate_tol_s: float = 0.01
-    """A record within this time of the previous one of its vehicle is a duplicate (s)."""
+    """A record within this time of the previous kept one of its vehicle is a duplicate (s)."""
     area_margin_m: float | None = None
     """Records farther than this outside the square [0, area_m]^2 are rejected (m); None: 1 % of area_m."""
     start_s: float | None = None
@@ -488,7 +488,27 @@ def clean(records: Records, scenario: Scenario, slots: int, rules: CleaningRules
     ts = t[order]
     same = np.zeros(order.size, bool)
     same[1:] = (veh[1:] == veh[:-1]) & (ts[1:] - ts[:-1] <= rules.duplicate_tol_s)
-    # a run of duplicates is kept as its first record: compare each dropped one with that head
+    # inside a run of records each within duplicate_tol_s of the one before, a record is a
+    # duplicate only within duplicate_tol_s of the last KEPT one (a 100 Hz track is thinned to one
+    # record per duplicate_tol_s, not collapsed onto its first record): jump from each kept record
+    # to the first one past its tolerance
+    run_heads = np.flatnonzero(~same)
+    run_ends = np.r_[run_heads[1:], order.size]
+    for h, e in zip(run_heads[run_ends - run_heads > 1], run_ends[run_ends - run_heads > 1]):
+        i = h
+        while True:
+            j = h + int(np.searchsorted(ts[h:e], ts[i] + rules.duplicate_tol_s, side="right"))
+            # the first record whose time DIFFERENCE exceeds the tolerance, as the test above
+            # compares (the sum ts[i] + tol may round the other way)
+            while j > i + 1 and ts[j - 1] - ts[i] > rules.duplicate_tol_s:
+                j -= 1
+            while j < e and ts[j] - ts[i] <= rules.duplicate_tol_s:
+                j += 1
+            if j >= e:
+                break
+            same[j] = False
+            i = j
+    # each dropped record is compared with the kept one it duplicates (the last kept before it)
     head = order[np.maximum.accumulate(np.where(same, 0, np.arange(order.size)))]
     exact = same & (t[order] == t[head]) & (x[order] == x[head]) & (y[order] == y[head])
     note("exact_duplicate", order[exact])
@@ -676,6 +696,8 @@ def read_fcd(path: str | os.PathLike, kinds: tuple[str, ...] = ("vehicle",)) -> 
             for key in ("id", "x", "y"):   # by name (a missing x read as "expected a number, got None")
                 if key not in attrs:
                     raise MobilityError(f"{where}: <{tag}> has no {key} attribute")
+            if not attrs["id"].strip():   # as a table's empty id cell: not one vehicle named ""
+                raise MobilityError(f"{where}: <{tag}> attribute id: expected a vehicle id, got an empty one")
             xs.append(_number(attrs.get("x"), f"<{tag}> attribute x", where))
             ys.append(_number(attrs.get("y"), f"<{tag}> attribute y", where))
             times.append(state["time"])
@@ -784,6 +806,9 @@ def _read_csv(p: Path) -> tuple[dict[str, np.ndarray], list[str], np.ndarray]:
             if missing or pair is None:
                 raise MobilityError(f"{name} line 1: header {header} lacks "
                                     f"{', '.join(missing) or 'x_m, y_m (or lon_deg, lat_deg)'}")
+            twice = [k for k in (*need, *pair) if header.count(k) > 1]
+            if twice:   # which of the two is meant cannot be told
+                raise MobilityError(f"{name} line 1: header {header} names {', '.join(twice)} more than once")
             idx = {k: header.index(k) for k in (*need, *pair)}
             width = len(header)
             vals: dict[str, list[float]] = {k: [] for k in ("time_s", *pair)}
