@@ -166,7 +166,8 @@ LEVEL_REFUSED_BECAUSE: dict[str, str] = {
 }
 """Why ``fast`` with two or more levels refuses each option outside :data:`LEVEL_FAST_OPTIONS`."""
 
-_LEVEL_ACCEPTED = {"exact": {"primal_seed": "none"}, "fast": {"milp_cpu": "fixed", "exact_pairs": 0}}
+_LEVEL_ACCEPTED = {"exact": {"primal_seed": "none"},
+                   "fast": {"milp_cpu": "fixed", "exact_pairs": 0, "extra_options": "found"}}
 """Values other than the default that say what the level path does anyway, so are accepted."""
 
 
@@ -174,8 +175,8 @@ def check_level_options(opts: ExactOptions | FastOptions) -> None:
     """Refuse the options of ``exact`` (:data:`LEVEL_EXACT_OPTIONS`) or ``fast``
     (:data:`LEVEL_FAST_OPTIONS`) that this module does not use when set to other than their defaults.
 
-    ``primal_seed="none"`` (exact), ``milp_cpu="fixed"`` and ``exact_pairs=0`` (fast) are accepted:
-    they ask what this module does.
+    ``primal_seed="none"`` (exact), ``milp_cpu="fixed"``, ``exact_pairs=0`` and
+    ``extra_options="found"`` (fast) are accepted: they ask what this module does.
 
     Raises
     ------

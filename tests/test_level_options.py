@@ -182,7 +182,7 @@ def test_an_ordinary_menu_snapshot_is_certified_after_the_incumbent_halves():
     ("milp_cpu", "tangent", "CPU share as found"), ("search_starts", 0, "best decision only"),
     ("exact_max_candidates", 3, "every DT pinned"), ("exact_pairs", 10, "never continues in exact"),
     ("exact_time", 2.0, "never continues in exact"), ("phase_share", 0.3, "never continues in exact"),
-    ("extra_options", "reduced_cost", "bundle's options only"), ("reduced_cost_pairs", 5, "bundle's options only")])
+    ("reduced_cost_pairs", 5, "bundle's options only")])
 def test_a_fast_option_the_level_method_does_not_use_is_refused_by_name_and_why(option, value, why):
     """fast with two or more levels read 11 of its 17 options; the others (tangent MILP, search
     starts, the pinned split, the continuation in exact) were silently ignored."""
@@ -193,8 +193,8 @@ def test_a_fast_option_the_level_method_does_not_use_is_refused_by_name_and_why(
 
 def test_fast_with_levels_honours_its_options_and_accepts_what_it_does_anyway(monkeypatch):
     """milp_gap reaches the restricted-master MILP (it asked HiGHS 1e-4 whatever was set);
-    milp_cpu='fixed' and exact_pairs=0 say what the level method does and are accepted, as are the
-    defaults given explicitly. Every bound stays below the brute force over levels."""
+    milp_cpu='fixed', exact_pairs=0 and extra_options='found' say what the level method does and are
+    accepted, as are the defaults given explicitly. Every bound stays below the brute force over levels."""
     from wdtnopt.solvers import fast_master
 
     s = _menu()
@@ -212,7 +212,8 @@ def test_fast_with_levels_honours_its_options_and_accepts_what_it_does_anyway(mo
     asked.clear()
     sol = solve(s, method="fast", gap=1e-9, max_iterations=20, primal_every=1, milp_gap=0.25)
     assert asked and set(asked) == {0.25}
-    for kw in ({"milp_cpu": "fixed", "exact_pairs": 0, "threads": 1}, {"search_starts": 3, "exact_time": 9.5}):
+    for kw in ({"milp_cpu": "fixed", "exact_pairs": 0, "threads": 1, "extra_options": "found"},
+               {"search_starts": 3, "exact_time": 9.5, "extra_options": "reduced_cost"}):
         again = solve(s, method="fast", gap=1e-9, max_iterations=20, primal_every=1, **kw)
         assert (again.objective, again.bound) == (base.objective, base.bound), kw
     for x in (base, sol):
