@@ -49,6 +49,15 @@ MAX_POWER_DECADES = 300.0
 """Largest ``power_decades`` (docs/agents.md, "Actions and heads"): ``10^decades`` must stay a float
 (about 308 decades); a larger one overflowed in the first rollout of the ``raw`` map."""
 
+MAX_BS_TILT = 300.0
+"""Largest ``bs_tilt`` (docs/agents.md, "KKT BS map"): the tilt ``exp(bs_tilt (2u - 1))`` times a
+server's CPU (Hz) must stay a float; 1e8 gave infinite weights and an "infeasible decision" error
+that did not name the field."""
+
+FLOAT32_MAX = 3.4028234663852886e38
+"""Largest float32: the networks compute in float32, so a larger step size, clip range or stay
+logit could not be converted and ended in torch's traceback."""
+
 LEGACY_CONFIG = {"action_map": "raw", "credit": "team", "bs_map": "raw", "bs_learn": True}
 """What a checkpoint written before the structured maps, local credit and fixed KKT BSs existed was
 trained with (``bs_learn``: BSs under the "kkt" map learned their tilt)."""
@@ -122,6 +131,8 @@ def _typed(key: str, value: Any, hint: Any) -> Any:
     out, want = as_field_type(value, hint)
     if want is None and isinstance(out, float) and not math.isfinite(out):
         want = "a finite number"
+    elif want is None and isinstance(out, float) and abs(out) > FLOAT32_MAX:   # torch works in float32
+        want = f"a number within float32's range (at most {FLOAT32_MAX:.4g} in magnitude)"
     if want is not None:
         raise WdtnoptError(f"config: {key}: expected {want}, got {value!r}")
     if key in COUNT_FIELDS and out < 1:
@@ -136,8 +147,9 @@ def _typed(key: str, value: Any, hint: Any) -> Any:
         raise WdtnoptError(f"config: {key}: expected a number >= 0, got {value!r}")
     if key == "power_decades" and out > MAX_POWER_DECADES:
         raise WdtnoptError(f"config: {key}: expected at most {MAX_POWER_DECADES:g} decades, got {value!r}")
+    if key == "bs_tilt" and out > MAX_BS_TILT:
+        raise WdtnoptError(f"config: {key}: expected at most {MAX_BS_TILT:g}, got {value!r}")
     return out
-
 
 
 def stored_config(cls: type, config: dict[str, Any]) -> dict[str, Any]:

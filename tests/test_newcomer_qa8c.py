@@ -1,0 +1,55 @@
+"""A newcomer's pass (8c) over the learned baselines and their tools: bugs found from the outside,
+each checked against an independent reference, failing before its fix."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from wdtnopt import Scenario
+from wdtnopt.errors import WdtnoptError
+
+from cli_runner import run_cli
+
+TINY = Scenario.paper(n_mus=2, n_bss=2, request_prob=1.0)
+SHORT = {"n_envs": 2, "rollout_steps": 5, "episode_slots": 5}
+
+
+@pytest.mark.parametrize("algo,key", [("beta-happo", "ctrl_stay_logit"), ("beta-happo", "clip"),
+                                      ("beta-mappo", "actor_lr"), ("maddpg", "critic_lr")])
+def test_a_config_number_beyond_float32_is_named_not_a_torch_traceback(algo, key, tmp_path, capsys):
+    # the networks compute in float32 (the largest is 3.4028e38): 1e300 passed the finite check and
+    # ended in torch's "value cannot be converted to type float without overflow" traceback (exit 1)
+    assert float(np.float32(3.4e38)) == pytest.approx(3.4e38) and not np.isfinite(np.float32(1e39))
+    code, _, err = run_cli(["train", "--algo", algo, "--n-mus", "2", "--n-bss", "2", "--steps", "10",
+                            "--set", f"{key}=1e300", "--set", "n_envs=2", "--set", "rollout_steps=5",
+                            "--out", str(tmp_path / "run"), "--quiet"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and key in err and "float32" in err, err
+    assert "Traceback" not in err
+
+
+def test_the_largest_float32_stay_logit_still_trains():
+    # the edge itself is legal: a stay prior of 3e38 keeps every DT on its host (probability 1)
+    from wdtnopt.agents.trainer import Trainer
+    tr = Trainer("beta-happo", TINY, 0, {**SHORT, "ctrl_stay_logit": 3e38})
+    tr.train_iteration()
+    assert tr.evaluate_policy(1)["reward"] < 0
+
+
+def test_a_bs_tilt_whose_exponential_overflows_is_named():
+    # bs_tilt 1e8: exp(bs_tilt (2u - 1)) times the CPU in Hz was infinite and the run stopped with
+    # "environment 1, slot 3: infeasible decision: cpu_capacity", naming no field
+    from wdtnopt.agents.trainer import Trainer
+    with pytest.raises(WdtnoptError, match="bs_tilt: expected at most 300"):
+        Trainer("beta-happo", TINY, 0, {**SHORT, "bs_tilt": 1e8, "bs_learn": True})
+    # the largest accepted tilt trains with no overflow anywhere (numpy warnings as errors)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr = Trainer("beta-happo", TINY, 0, {**SHORT, "bs_tilt": 300.0, "bs_learn": True})
+        for _ in range(2):
+            m = tr.train_iteration()
+    assert all(np.isfinite(v) for v in m.values())
+    # reference: the tilt's extremes times the CPU are floats, a tilt far above the bound's are not
+    largest = np.log(np.finfo(np.float64).max)
+    assert 300.0 + np.log(TINY.cpu_hz) < largest < 1e3
