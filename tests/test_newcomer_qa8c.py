@@ -53,3 +53,27 @@ def test_a_bs_tilt_whose_exponential_overflows_is_named():
     # reference: the tilt's extremes times the CPU are floats, a tilt far above the bound's are not
     largest = np.log(np.finfo(np.float64).max)
     assert 300.0 + np.log(TINY.cpu_hz) < largest < 1e3
+
+
+def test_a_diverging_run_stops_with_one_line_naming_the_step_sizes(tmp_path, capsys):
+    # Gaussian-HAPPO at actor_lr 100: Adam moves the log-std by ~100 per step, exp() leaves float32,
+    # the MU actors' weights become NaN and the next rollout died in torch's "normal expects all
+    # elements of std >= 0.0" traceback (exit 1)
+    code, _, err = run_cli(["train", "--algo", "gaussian-happo", "--n-mus", "2", "--n-bss", "2", "--steps", "20",
+                            "--set", "n_envs=2", "--set", "rollout_steps=5", "--set", "episode_slots=5",
+                            "--set", "actor_lr=100", "--out", str(tmp_path / "run"), "--quiet"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "diverged" in err and "actor_lr" in err and "actors.mu" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()   # no NaN weights saved
+
+
+def test_non_finite_networks_names_exactly_the_broken_network():
+    import torch
+
+    from wdtnopt.agents.trainer import Trainer, non_finite_networks
+    tr = Trainer("maddpg", TINY, 0, {**SHORT, "warmup_steps": 5, "batch_size": 4, "buffer_size": 50})
+    assert non_finite_networks(tr.agent) == []
+    with torch.no_grad():
+        next(tr.agent.critic.parameters())[0, 0] = float("inf")
+        next(tr.agent.actors["bs"].parameters()).view(-1)[3] = float("nan")
+    assert non_finite_networks(tr.agent) == ["actors.bs", "critic"]

@@ -67,6 +67,11 @@ class Trainer:
         torch.set_rng_state(self._torch_rng)
         self.obs, stats = self.agent.iterate(self.env, self.obs)
         self._torch_rng = torch.get_rng_state()
+        diverged = non_finite_networks(self.agent)
+        if diverged:   # else the next rollout sampled from NaN parameters and died in torch's traceback
+            raise WdtnoptError(f"training diverged in iteration {self.iteration + 1}: weights that are not finite "
+                               f"in {', '.join(diverged)}; lower the step sizes (actor_lr, ctrl_actor_lr, "
+                               "bs_actor_lr, critic_lr)")
         dt = time.perf_counter() - t0
         self.iteration += 1
         self.env_steps += self.steps_per_iteration
@@ -135,6 +140,21 @@ class Trainer:
         tr.obs = tr.env.observe()
         tr.iteration, tr.env_steps = int(payload["iteration"]), int(payload["env_steps"])
         return tr
+
+
+def non_finite_networks(agent: Any) -> list[str]:
+    """Names of the agent's networks (``actors.mu``, ``critic``, ...) with a parameter or buffer that
+    is NaN or infinite: a step size far too large for the losses makes the weights overflow."""
+    bad = []
+    for name, module in vars(agent).items():
+        if not isinstance(module, torch.nn.Module):
+            continue
+        children = dict(module.named_children()) if isinstance(module, torch.nn.ModuleDict) else {"": module}
+        for child, net in children.items():
+            tensors = [*net.parameters(), *net.buffers()]
+            if not all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point()):
+                bad.append(f"{name}.{child}" if child else name)
+    return bad
 
 
 def _mobility_path(mobility: Any) -> str | None:
