@@ -77,3 +77,28 @@ def test_non_finite_networks_names_exactly_the_broken_network():
         next(tr.agent.critic.parameters())[0, 0] = float("inf")
         next(tr.agent.actors["bs"].parameters()).view(-1)[3] = float("nan")
     assert non_finite_networks(tr.agent) == ["actors.bs", "critic"]
+
+
+def test_two_checkpoints_of_one_algorithm_get_rows_that_say_which_run(tmp_path, capsys):
+    # gap/simulate labelled every checkpoint "checkpoint:ALGO": comparing two runs of one algorithm
+    # (the usual comparison) gave two rows of the same name in the table and in gap.csv
+    import csv
+
+    from wdtnopt import generate_trace, simulate
+    from wdtnopt.agents.trainer import Trainer
+    runs = []
+    for seed in (0, 1):
+        tr = Trainer("beta-happo", TINY, seed, {**SHORT, "bs_learn": True})
+        tr.train_iteration()
+        tr.save(tmp_path / f"run{seed}")
+        runs.append(f"checkpoint:{tmp_path / f'run{seed}'}")
+    code, _, err = run_cli(["gap", "--policy", runs[0], "--policy", runs[1], "--n-mus", "2", "--n-bss", "2",
+                            "--slots", "4", "-o", str(tmp_path / "gap")], capsys)
+    assert code == 0, err
+    with open(tmp_path / "gap" / "gap.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["policy"] for r in rows] == [f"{runs[0]} (beta-happo)", f"{runs[1]} (beta-happo)"]
+    # reference: each row is the energy of that run's own checkpoint, simulated alone
+    trace = generate_trace(Scenario.paper(n_mus=2, n_bss=2), seed=0, slots=4)
+    for row, spec in zip(rows, runs):
+        assert float(row["energy_per_mu_slot_j"]) == simulate(spec, trace).energy_per_mu_slot

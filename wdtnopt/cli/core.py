@@ -98,7 +98,10 @@ def build_policy(name: str, v: float | None = None, eps: float | None = None, th
     opts: dict[str, Any] = {}
     if name in LYAPUNOV_POLICIES:
         opts = {k: val for k, val in (("V", v), ("eps", eps), ("theta", theta)) if val is not None}
-    return make_policy(name, **opts)
+    pol = make_policy(name, **opts)
+    if name.startswith("checkpoint:"):   # two runs of one algorithm were two rows "checkpoint:ALGO"
+        pol.name = f"{name} ({pol.name.partition(':')[2]})"
+    return pol
 
 
 def check_lyapunov_options(policies: tuple[str, ...], v: float | None, eps: float | None, theta: float | None) -> None:
