@@ -102,3 +102,20 @@ def test_two_checkpoints_of_one_algorithm_get_rows_that_say_which_run(tmp_path, 
     trace = generate_trace(Scenario.paper(n_mus=2, n_bss=2), seed=0, slots=4)
     for row, spec in zip(rows, runs):
         assert float(row["energy_per_mu_slot_j"]) == simulate(spec, trace).energy_per_mu_slot
+
+
+@pytest.mark.parametrize("damage", ["iteration\nx\n", "iteration,env_steps,wall_s,reward\n1,10,,-0.1\n"])
+def test_resume_names_a_damaged_log_line_instead_of_a_traceback(damage, tmp_path, capsys):
+    # an edited log.csv ended --resume in "ValueError: invalid literal for int()" (exit 1), or, with an
+    # empty wall time, in float('') after the run's first iteration
+    args = ["train", "--n-mus", "2", "--n-bss", "2", "--set", "n_envs=2", "--set", "rollout_steps=5",
+            "--out", str(tmp_path / "run"), "--quiet"]
+    assert run_cli([*args, "--steps", "10"], capsys)[0] == 0
+    (tmp_path / "run" / "log.csv").write_text(damage)
+    code, _, err = run_cli(["train", "--out", str(tmp_path / "run"), "--resume", "--steps", "20", "--quiet"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "log.csv, line 2" in err, err
+    # without the log the checkpoint resumes, and the new log has the iterations run since
+    (tmp_path / "run" / "log.csv").unlink()
+    code, _, err = run_cli(["train", "--out", str(tmp_path / "run"), "--resume", "--steps", "20", "--quiet"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "run" / "log.csv").read_text().splitlines()[1].startswith("2,20,")

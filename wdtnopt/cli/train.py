@@ -45,6 +45,22 @@ def read_log(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def _resumed_rows(path: Path, iteration: int) -> list[dict[str, str]]:
+    """The rows of the run's log up to the checkpoint's ``iteration``; a row whose iteration, env steps,
+    wall time or plotted metric is not a number (an edited or damaged log: it ended in a ValueError
+    traceback) is an error naming the file and line."""
+    rows = read_log(path)
+    for line, r in enumerate(rows, start=2):
+        for key, conv in (("iteration", int), ("env_steps", float), ("wall_s", float), ("reward", float),
+                          ("energy_per_mu_slot", float), ("failure_ratio", float)):   # what the curve plots
+            try:
+                conv(r.get(key) or "")
+            except ValueError:
+                raise WdtnoptError(f"--resume: {path}, line {line}: {key} {r.get(key)!r} is not a number; "
+                                   "restore the log or delete it (the checkpoint resumes without it)") from None
+    return [r for r in rows if int(r["iteration"]) <= iteration]
+
+
 def write_log(path: Path, rows: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, extrasaction="ignore")
@@ -137,7 +153,7 @@ def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | Non
                                "drop --set/--n-mus/--n-bss/--mobility")
         trainer = Trainer.load(out)
         _check_resumed(trainer, algo, scenario_spec, seed)
-        rows: list[dict[str, Any]] = [r for r in read_log(log_path) if int(r["iteration"]) <= trainer.iteration]
+        rows: list[dict[str, Any]] = _resumed_rows(log_path, trainer.iteration)
     else:
         if (out / CHECKPOINT_FILE).exists():
             raise WdtnoptError(f"--out: {out} already holds a run; pass --resume to continue it or choose another directory")
