@@ -119,3 +119,28 @@ def test_resume_names_a_damaged_log_line_instead_of_a_traceback(damage, tmp_path
     code, _, err = run_cli(["train", "--out", str(tmp_path / "run"), "--resume", "--steps", "20", "--quiet"], capsys)
     assert code == 0, err
     assert (tmp_path / "run" / "log.csv").read_text().splitlines()[1].startswith("2,20,")
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, None, "3"])
+def test_the_batched_env_names_a_seed_that_is_not_a_trace_seed(seed):
+    # -1 was numpy's "expected non-negative integer" ValueError, None a TypeError, and 1.5, True and
+    # "3" silently ran the traces of seeds 1, 1 and 3 (the parallel env refuses them all)
+    from wdtnopt.env import BatchedWdtnEnv, parallel_env
+    sc = Scenario.paper(n_mus=2, n_bss=2)
+    with pytest.raises(WdtnoptError, match="^seed: expected an integer >= 0"):
+        BatchedWdtnEnv(sc, 1, seed, 3)
+    if seed is not None:   # the reference: the PettingZoo env's own rule
+        with pytest.raises(WdtnoptError, match="^seed:"):
+            parallel_env(scenario=sc, seed=seed, slots=3)
+    BatchedWdtnEnv(sc, 1, np.int64(3), 3).reset()   # a numpy integer is an integer
+
+
+@pytest.mark.parametrize("kw,field", [({"episodes": 0}, "episodes"), ({"episodes": 2.5}, "episodes"),
+                                      ({"seed": -1}, "seed"), ({"deterministic": "no"}, "deterministic")])
+def test_evaluate_policy_names_its_own_arguments(kw, field):
+    # episodes=0 was reported as "n_envs: expected an integer >= 1", seed=-1 was numpy's ValueError and
+    # deterministic="no" (truthy) evaluated the deterministic policy
+    from wdtnopt.agents.trainer import Trainer
+    tr = Trainer("beta-happo", TINY, 0, SHORT)
+    with pytest.raises(WdtnoptError, match=f"^{field}: expected"):
+        tr.evaluate_policy(**kw)

@@ -81,6 +81,10 @@ class Trainer:
     def evaluate_policy(self, episodes: int = 4, seed: int = 10_000, deterministic: bool = True) -> dict[str, float]:
         """Mean team reward per slot, energy per MU per slot (J) and failure ratio of the current
         policy on ``episodes`` fresh traces (a separate environment; training state is untouched)."""
+        if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+            raise WdtnoptError(f"episodes: expected an integer >= 1, got {episodes!r}")   # was named n_envs
+        if not isinstance(deterministic, (bool, np.bool_)):   # "no" was truthy: the deterministic policy
+            raise WdtnoptError(f"deterministic: expected True or False, got {deterministic!r}")
         env = BatchedWdtnEnv(self.scenario, episodes, seed, self.config.episode_slots, self.mobility,
                              mu_action=self.agent.spec.mu_action,
                                   bs_action=self.agent.spec.bs_action)

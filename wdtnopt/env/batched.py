@@ -90,6 +90,9 @@ class BatchedWdtnEnv:
         self.mobility = resolve_mobility(mobility)   # docs/mobility.md; None: Gauss-Markov
         if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
             raise WdtnoptError(f"n_envs: expected an integer >= 1, got {n_envs!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            # -1 was numpy's ValueError, 1.5 and True silently the traces of seed 1, None a TypeError
+            raise WdtnoptError(f"seed: expected an integer >= 0, got {seed!r}")
         if mu_action not in core.MU_ACTIONS:
             raise WdtnoptError(f"mu_action: expected one of {', '.join(core.MU_ACTIONS)}, got {mu_action!r}")
         if bs_action not in core.BS_ACTIONS or (bs_action != "weights" and mu_action != "power_over_need"):
