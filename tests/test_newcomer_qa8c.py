@@ -144,3 +144,17 @@ def test_evaluate_policy_names_its_own_arguments(kw, field):
     tr = Trainer("beta-happo", TINY, 0, SHORT)
     with pytest.raises(WdtnoptError, match=f"^{field}: expected"):
         tr.evaluate_policy(**kw)
+
+
+def test_set_with_spaces_around_the_equals_sign_sets_the_field(tmp_path, capsys):
+    # --set "n_envs = 2" was refused as the unknown option "n_envs " while the list of known options
+    # named n_envs; the run it sets must equal the run of --set n_envs=2 (the reference)
+    common = ["train", "--n-mus", "2", "--n-bss", "2", "--steps", "10", "--quiet", "--set", "rollout_steps=5"]
+    for out, form in (("spaced", "n_envs = 2"), ("plain", "n_envs=2")):
+        code, _, err = run_cli([*common, "--set", form, "--out", str(tmp_path / out)], capsys)
+        assert code == 0, err
+    import json
+    spaced, plain = (json.loads((tmp_path / d / "config.json").read_text()) for d in ("spaced", "plain"))
+    assert spaced["config"] == plain["config"] and spaced["config"]["n_envs"] == 2
+    assert (tmp_path / "spaced" / "log.csv").read_text().splitlines()[1].split(",")[3] == \
+        (tmp_path / "plain" / "log.csv").read_text().splitlines()[1].split(",")[3]

@@ -23,6 +23,7 @@ def _overrides(items: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
+        key, raw = key.strip(), raw.strip()   # "n_envs = 2" was the unknown option "n_envs "
         if not sep or not key:
             raise WdtnoptError(f"--set: expected KEY=VALUE, got {item!r}")
         if key in out:   # the last one silently won
