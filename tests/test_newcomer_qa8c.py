@@ -158,3 +158,19 @@ def test_set_with_spaces_around_the_equals_sign_sets_the_field(tmp_path, capsys)
     assert spaced["config"] == plain["config"] and spaced["config"]["n_envs"] == 2
     assert (tmp_path / "spaced" / "log.csv").read_text().splitlines()[1].split(",")[3] == \
         (tmp_path / "plain" / "log.csv").read_text().splitlines()[1].split(",")[3]
+
+
+def test_gap_markdown_keeps_one_row_of_five_cells_for_a_folder_with_a_pipe(tmp_path, capsys):
+    # the row of a checkpoint names its folder; "runs/x|y" split it into six cells
+    import re
+
+    from wdtnopt.agents.trainer import Trainer
+    tr = Trainer("beta-happo", TINY, 0, SHORT)
+    tr.save(tmp_path / "x|y")
+    code, _, err = run_cli(["gap", "--policy", f"checkpoint:{tmp_path / 'x|y'}", "--policy", "static", "--n-mus", "2",
+                            "--n-bss", "2", "--slots", "3", "-o", str(tmp_path / "gap")], capsys)
+    assert code == 0, err
+    rows = (tmp_path / "gap" / "gap.md").read_text().splitlines()
+    cells = [re.split(r"(?<!\\)\|", row)[1:-1] for row in rows]   # a GitHub table's cell rule
+    assert [len(c) for c in cells] == [5, 5, 5, 5]
+    assert cells[2][0].strip() == f"checkpoint:{tmp_path / 'x'}\\|y (beta-happo)"

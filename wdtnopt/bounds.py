@@ -801,7 +801,8 @@ class GapReport:
         lines = ["| policy | energy / MU / slot (mJ) | failure ratio | hindsight bound (mJ) | gap |", "|---|---|---|---|---|"]
         for r in self.rows:
             g = "inf" if math.isinf(r.gap) else f"{100 * r.gap:.1f}%"
-            lines.append(f"| {r.policy} | {r.energy_per_mu_slot * 1e3:.4f} | {r.failure_ratio:.4f} | "
+            name = str(r.policy).replace("|", "\\|")   # a '|' in a checkpoint's folder split the row
+            lines.append(f"| {name} | {r.energy_per_mu_slot * 1e3:.4f} | {r.failure_ratio:.4f} | "
                          f"{r.bound_per_mu_slot * 1e3:.4f} | {g} |")
         return "\n".join(lines)
 
