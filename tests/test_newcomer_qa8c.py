@@ -174,3 +174,34 @@ def test_gap_markdown_keeps_one_row_of_five_cells_for_a_folder_with_a_pipe(tmp_p
     cells = [re.split(r"(?<!\\)\|", row)[1:-1] for row in rows]   # a GitHub table's cell rule
     assert [len(c) for c in cells] == [5, 5, 5, 5]
     assert cells[2][0].strip() == f"checkpoint:{tmp_path / 'x'}\\|y (beta-happo)"
+
+
+@pytest.mark.parametrize("mu_action,bs_action,bad", [("power", "weights", "power"), ("power", "weights", "weights"),
+                                                     ("power_over_need", "tilt_over_kkt", "weights_inf")])
+def test_the_batched_env_refuses_nan_actions_as_the_pettingzoo_env_and_steps_nothing(mu_action, bs_action, bad):
+    # a NaN power was taken as silence (the sync failed), NaN CPU weights paid the sync's energy and
+    # failed it, an infinite KKT tilt ended in "infeasible decision: cpu_capacity"
+    from wdtnopt.env import BatchedWdtnEnv, parallel_env
+    sc = Scenario.paper(n_mus=2, n_bss=2, request_prob=1.0)
+    power = np.full((1, 2), 1.0 if mu_action == "power_over_need" else 0.1)
+    weights, hosts = np.ones((1, 2, 2)), np.zeros((1, 2), np.int64)
+    env = BatchedWdtnEnv(sc, 1, 0, 3, mu_action=mu_action, bs_action=bs_action)
+    env.reset()
+    nan_power = power.copy()
+    nan_power[0, 1] = np.nan
+    nan_weights = weights.copy()
+    nan_weights[0, 1, 0] = np.inf if bad == "weights_inf" else np.nan
+    args = (nan_power, weights, hosts) if bad == "power" else (power, nan_weights, hosts)
+    with pytest.raises(WdtnoptError, match=f"^{bad[:5] if bad != 'weights_inf' else 'weights'}"):
+        env.step(*args)
+    # nothing was stepped: the next valid step is a fresh environment's first one
+    fresh = BatchedWdtnEnv(sc, 1, 0, 3, mu_action=mu_action, bs_action=bs_action)
+    fresh.reset()
+    assert env.step(power, weights, hosts)[1].tolist() == fresh.step(power, weights, hosts)[1].tolist()
+    # the reference rule: the PettingZoo env refuses a NaN action
+    penv = parallel_env(scenario=sc, seed=0, slots=3)
+    penv.reset(seed=0)
+    acts = {a: penv.action_space(a).sample() for a in penv.agents}
+    acts["mu_1" if bad == "power" else "bs_1"] = np.full_like(acts["mu_1" if bad == "power" else "bs_1"], np.nan)
+    with pytest.raises(WdtnoptError):
+        penv.step(acts)

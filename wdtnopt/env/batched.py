@@ -153,6 +153,13 @@ class BatchedWdtnEnv:
         power = _shaped("power", power, (e_, n), float)
         weights = _shaped("weights", weights, (e_, m, n), float)
         hosts = _shaped("hosts", hosts, (e_, n), np.int64)
+        # NaN as the PettingZoo env's strict check: a NaN power was silently silence, NaN weights paid the
+        # sync's energy and failed it, and an infinite tilt ended in "infeasible decision: cpu_capacity"
+        if np.isnan(power).any():
+            raise WdtnoptError("power: expected numbers, got NaN")
+        if np.isnan(weights).any() or (self.bs_action == "tilt_over_kkt" and np.isinf(weights).any()):
+            what = "finite tilts" if self.bs_action == "tilt_over_kkt" else "numbers"
+            raise WdtnoptError(f"weights: expected {what}, got {'NaN' if np.isnan(weights).any() else 'inf'}")
         frame_start = np.array([s.is_frame_start for s in self.sims])
         for e in np.flatnonzero(frame_start):      # placement first at frame starts (core.step)
             self.sims[e].apply_placement(core.repair_placement(self.sims[e], hosts[e]))
