@@ -205,3 +205,14 @@ def test_the_batched_env_refuses_nan_actions_as_the_pettingzoo_env_and_steps_not
     acts["mu_1" if bad == "power" else "bs_1"] = np.full_like(acts["mu_1" if bad == "power" else "bs_1"], np.nan)
     with pytest.raises(WdtnoptError):
         penv.step(acts)
+
+
+@pytest.mark.parametrize("bad", [["--set", "gamma=2"], ["--scenario", "no_such_file.toml"]])
+def test_a_bad_config_value_or_scenario_leaves_no_out_folder(bad, tmp_path, capsys, monkeypatch):
+    # a repeated --set was refused before the folder was made, but a value out of range or a missing
+    # scenario file left an empty --out folder behind
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["train", "--n-mus", "2", "--n-bss", "2", "--steps", "10", "--quiet", *bad,
+                            "--out", str(tmp_path / "new" / "run")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "new").exists()

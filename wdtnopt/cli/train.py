@@ -159,12 +159,13 @@ def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | Non
         if (out / CHECKPOINT_FILE).exists():
             raise WdtnoptError(f"--out: {out} already holds a run; pass --resume to continue it or choose another directory")
         source = load_mobility_source(mobility)   # a bad file is reported before any training starts
+        # a bad scenario or config value too, before the folder is made (it was left behind empty)
+        trainer = Trainer(algo, load_scenario(scenario_spec, n_mus, n_bss), seed, overrides,
+                          None if source is None else str(Path(source.path).resolve()))
         try:   # so is an --out folder that cannot be made (else the run is lost at its first write)
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WdtnoptError(f"--out: cannot create the folder {out}: {exc.strerror or exc}") from None
-        trainer = Trainer(algo, load_scenario(scenario_spec, n_mus, n_bss), seed, overrides,
-                          None if source is None else str(Path(source.path).resolve()))
         rows = []
     wall0 = float(rows[-1]["wall_s"]) if rows else 0.0
     t0 = time.perf_counter()
