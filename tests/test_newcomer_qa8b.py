@@ -22,3 +22,21 @@ def test_evaluate_refuses_a_served_of_2_and_keeps_0_1_as_false_true():
         evaluate(s, {**base, "served": [2, 0]})
     with pytest.raises(DecisionError, match=r"served: .*got -1 for MU 1"):
         evaluate(s, {**base, "served": np.array([0, -1])})
+
+
+@pytest.mark.parametrize("cell", ["1_000", "0x10", "\u0661\u0662"])
+def test_a_table_cell_that_is_not_a_plain_decimal_is_an_error_naming_its_line_and_column(tmp_path, cell):
+    # Python's float() reads "1_000" as 1000 and Arabic-Indic digits as 12: no table writer means that
+    from wdtnopt.errors import MobilityError
+    from wdtnopt.processes.mobility import read_table
+
+    p = tmp_path / "t.csv"
+    p.write_text(f"time_s,id,x_m,y_m\n0,a,10,20\n1,a,{cell},20\n", encoding="utf-8")
+    with pytest.raises(MobilityError, match=rf"t.csv line 3: x_m: expected a number, got '{cell}'"):
+        read_table(p)
+    # the plain forms still read, exactly as written (the reference: the decimal value by hand)
+    p.write_text("time_s,id,x_m,y_m\n0,a, 10 ,-2.5e1\n1.5,a,.5,nan\n", encoding="utf-8")
+    r = read_table(p)
+    np.testing.assert_array_equal(r.time_s, [0.0, 1.5])
+    np.testing.assert_array_equal(r.x_m, [10.0, 0.5])
+    assert r.y_m[0] == -25.0 and np.isnan(r.y_m[1])

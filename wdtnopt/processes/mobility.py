@@ -20,6 +20,7 @@ import gzip
 import io
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -618,8 +619,15 @@ def _open_bytes(path: Path) -> Any:
     return f
 
 
+# a plain decimal number (optionally with an exponent), or nan/inf: Python's float() also takes
+# "1_000" and non-ASCII digits, which no table writer means as a number
+_PLAIN_NUMBER = re.compile(r"\s*[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|nan|inf|infinity)\s*", re.IGNORECASE)
+
+
 def _number(text: Any, what: str, where: str) -> float:
     try:
+        if isinstance(text, str) and not _PLAIN_NUMBER.fullmatch(text):
+            raise ValueError(text)
         return float(text)
     except (TypeError, ValueError):
         raise MobilityError(f"{where}: {what}: expected a number, got {text!r}") from None
