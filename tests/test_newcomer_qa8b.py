@@ -40,3 +40,15 @@ def test_a_table_cell_that_is_not_a_plain_decimal_is_an_error_naming_its_line_an
     np.testing.assert_array_equal(r.time_s, [0.0, 1.5])
     np.testing.assert_array_equal(r.x_m, [10.0, 0.5])
     assert r.y_m[0] == -25.0 and np.isnan(r.y_m[1])
+
+
+def test_train_on_too_short_a_record_names_episode_slots_not_fewer_slots(tmp_path, capsys):
+    # train has no --slots: its slots are the config's episode_slots (100 by default, docs/agents.md)
+    rows = ["time_s,id,x_m,y_m"] + [f"{t},v{v},{100 + 10 * t + 50 * v},200" for t in range(3) for v in range(3)]
+    (tmp_path / "short.csv").write_text("\n".join(rows) + "\n")
+    code, _, err = run_cli(["train", "--mobility", str(tmp_path / "short.csv"), "--n-mus", "2", "--n-bss", "2",
+                            "--steps", "1", "--quiet", "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    slot_s = Scenario.paper(n_mus=2, n_bss=2).slot_s
+    assert f"the 100 slots need t = 0..{99 * slot_s:g} s" in err
+    assert "--set episode_slots" in err and "fewer slots" not in err

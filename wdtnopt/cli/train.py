@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
-from ..errors import WdtnoptError
+from ..errors import MobilityError, WdtnoptError
 from ..io import atomic_write_text
+from ..processes.mobility import SHORT_RECORD_ADVICE
 from .core import OutPath, load_mobility_source, load_scenario, mobility_option
 
 LOG_COLUMNS = ("iteration", "env_steps", "wall_s", "reward", "energy_per_mu_slot", "failure_ratio", "policy_loss",
@@ -146,8 +147,12 @@ def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | Non
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WdtnoptError(f"--out: cannot create the folder {out}: {exc.strerror or exc}") from None
-        trainer = Trainer(algo, load_scenario(scenario_spec, n_mus, n_bss), seed, overrides,
-                          None if source is None else str(Path(source.path).resolve()))
+        try:
+            trainer = Trainer(algo, load_scenario(scenario_spec, n_mus, n_bss), seed, overrides,
+                              None if source is None else str(Path(source.path).resolve()))
+        except MobilityError as exc:   # train's slots are episode_slots: name that knob, not "fewer slots"
+            raise MobilityError(str(exc).replace(SHORT_RECORD_ADVICE, "a smaller --set episode_slots=K, another "
+                                                 "start_s or a longer record")) from None
         rows = []
     wall0 = float(rows[-1]["wall_s"]) if rows else 0.0
     t0 = time.perf_counter()
