@@ -52,3 +52,32 @@ def test_train_on_too_short_a_record_names_episode_slots_not_fewer_slots(tmp_pat
     slot_s = Scenario.paper(n_mus=2, n_bss=2).slot_s
     assert f"the 100 slots need t = 0..{99 * slot_s:g} s" in err
     assert "--set episode_slots" in err and "fewer slots" not in err
+
+
+@pytest.mark.parametrize("cmd", ["bound", "gap"])
+@pytest.mark.parametrize("extra", [["--method", "fast"], ["--workers", "2"], ["--method", "exact"]])
+def test_method_or_workers_with_the_columns_dual_is_refused_naming_both(tmp_path, capsys, cmd, extra):
+    # the columns dual solves no slots (docs/longterm.md): --method fast gave the very same bound as
+    # without it, silently; even the default's name given explicitly is refused (it is not used)
+    code, out, err = run_cli([cmd, "--n-mus", "3", "--n-bss", "2", "--slots", "2", "--iters", "1",
+                              "--dual", "columns", *extra, "--policy" if cmd == "gap" else "--seed",
+                              "follow" if cmd == "gap" else "0"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert extra[0] in err and "--dual columns" in err and "--dual supergradient" in err
+    assert out == ""      # refused before the trace and the policies were computed
+
+
+def test_method_with_the_supergradient_dual_is_still_used(tmp_path, capsys):
+    # the reference: the supergradient bound of the API with the same inner method, bit for bit
+    import json
+
+    from wdtnopt import generate_trace
+    from wdtnopt.bounds import hindsight_bound
+
+    code, _, err = run_cli(["bound", "--n-mus", "3", "--n-bss", "2", "--slots", "2", "--iters", "1", "--dual",
+                            "supergradient", "--method", "fast", "-o", str(tmp_path / "b.json")], capsys)
+    assert code == 0, err
+    got = json.loads((tmp_path / "b.json").read_text())
+    ref = hindsight_bound(generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=2), iters=1, method="fast",
+                          dual="supergradient", workers=1)
+    assert got["method"] == "fast" and got["energy_per_mu_slot"] == ref.energy_per_mu_slot
