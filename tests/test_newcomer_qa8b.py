@@ -81,3 +81,57 @@ def test_method_with_the_supergradient_dual_is_still_used(tmp_path, capsys):
     ref = hindsight_bound(generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=2), iters=1, method="fast",
                           dual="supergradient", workers=1)
     assert got["method"] == "fast" and got["energy_per_mu_slot"] == ref.energy_per_mu_slot
+
+
+@pytest.mark.parametrize("algo", ["beta-happo", "gaussian-happo", "beta-mappo", "maddpg"])
+@pytest.mark.parametrize("n, m, levels", [(3, 2, 1), (3, 2, 3), (40, 6, 3)])
+def test_the_network_size_estimate_is_a_lower_bound_of_the_parameters_built(algo, n, m, levels):
+    # the reference: the parameters of the critic and the actors the algorithm really builds
+    from wdtnopt.agents.core import EnvSpec
+    from wdtnopt.agents.trainer import algorithm_class, make_config
+    from wdtnopt.cli.train import networks_min_parameters
+
+    sc = Scenario.paper(n_mus=n, n_bss=m, semantic_levels=levels)
+    cls = algorithm_class(algo)
+    cfg = make_config(cls, {"hidden": 8, "critic_hidden": 16})
+    agent = cls(EnvSpec.from_scenario(sc), cfg, 0)
+    built = sum(p.numel() for p in (*agent.critic.parameters(), *agent.actors.parameters()))
+    est = networks_min_parameters(sc, cfg)
+    assert 0.4 * built <= est <= built     # a lower bound, and not a vacuous one (0.46..0.92 of it)
+
+
+def test_train_refuses_networks_beyond_the_memory_before_initialising_them(tmp_path, capsys, monkeypatch):
+    # `train --n-mus 100000 --n-bss 1000` spent minutes in orthogonal initialisation before failing
+    import wdtnopt.agents.trainer
+    import wdtnopt.trace
+
+    monkeypatch.setattr(wdtnopt.trace, "available_memory_bytes", lambda: 64 * 2**30)
+
+    def never(*args, **kwargs):
+        raise AssertionError("the networks were built")
+
+    monkeypatch.setattr(wdtnopt.agents.trainer.Trainer, "__init__", never)
+    out = tmp_path / "run"
+    code, _, err = run_cli(["train", "--n-mus", "100000", "--n-bss", "1000", "--steps", "1", "--quiet",
+                            "--out", str(out)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "n_mus=100,000, n_bss=1,000" in err and "critic_hidden=128" in err and "64.0 GiB is available" in err
+    assert "--n-mus" in err and "--set critic_hidden" in err and not out.exists()
+    # the critic's first layer alone (state features x critic_hidden) is a closed-form floor of the count
+    from wdtnopt.env.core import obs_dims
+
+    floor = obs_dims(100_000, 1000)["state"] * 128
+    got = int(err.split("at least ")[1].split(" parameters")[0].replace(",", ""))
+    assert got >= floor and 16 * floor > 64 * 2**30
+
+
+def test_the_documented_training_sizes_pass_the_network_check(monkeypatch):
+    # the pretrained runs (N = 30, M = 5) and docs/agents.md's example (N = 10) with a 1 GiB machine
+    from wdtnopt.agents.trainer import algorithm_class, make_config
+    from wdtnopt.cli.train import _check_networks_fit
+    import wdtnopt.trace
+
+    monkeypatch.setattr(wdtnopt.trace, "available_memory_bytes", lambda: 2**30)
+    for algo in ("beta-happo", "gaussian-happo", "beta-mappo", "maddpg"):
+        for n in (10, 30):
+            _check_networks_fit(algo, Scenario.paper(n_mus=n), make_config(algorithm_class(algo), {}))
