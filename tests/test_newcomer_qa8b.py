@@ -135,3 +135,23 @@ def test_the_documented_training_sizes_pass_the_network_check(monkeypatch):
     for algo in ("beta-happo", "gaussian-happo", "beta-mappo", "maddpg"):
         for n in (10, 30):
             _check_networks_fit(algo, Scenario.paper(n_mus=n), make_config(algorithm_class(algo), {}))
+
+
+def test_pyomo_refuses_a_menu_above_its_level_limit_before_running_scip(monkeypatch):
+    # a 64-level menu made SCIP corrupt its heap and kill the process (SIGABRT) or hang past its time
+    # limit (docs/solvers.md, "Large menus"); the refusal must come before any model is built or solved
+    pytest.importorskip("pyomo")
+    import wdtnopt.formulations.pyomo_minlp as pm
+    from wdtnopt import generate_trace, solve
+    from wdtnopt.solvers import SolverError
+    from wdtnopt.solvers.minlp import PYOMO_MAX_LEVELS
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(pm, "build_level_model", never)
+    sc = Scenario.paper(n_mus=4, n_bss=2, semantic_levels=PYOMO_MAX_LEVELS + 1, semantic_ratio_min=1e-3)
+    s = generate_trace(sc, seed=0, slots=1).snapshot(0)
+    assert s.n_levels == PYOMO_MAX_LEVELS + 1
+    with pytest.raises(SolverError, match=rf"{PYOMO_MAX_LEVELS + 1} levels is above the {PYOMO_MAX_LEVELS}.*'exact' or 'fast'"):
+        solve(s, method="pyomo", time_limit=5)
