@@ -38,6 +38,12 @@ below it (data below about 1e-2 bits) is not resolved: there SCIP's dual bound w
 optimum and it declared snapshots infeasible that a decision fits (docs/solvers.md, "What pyomo
 proves at tiny data"), so its bound and infeasibility are not taken (:func:`below_solver_epsilon`)."""
 NO_TIME_LIMIT_ABOVE_S = 1e20
+PYOMO_MAX_LEVELS = 16
+"""The largest semantic menu (levels L) the pyomo path models: on a menu of 64 levels (10 x 3,
+semantic_ratio_min 1e-3; 1,920 serve pairs) SCIP 10.0 (pyscipopt 6.3) corrupted its heap at the root
+node ("munmap_chunk(): invalid pointer", "malloc assertion failure") and killed the Python process
+with SIGABRT or hung past its time limit, also on the model read from an .nl file without Pyomo and
+with the rens/alns heuristics off (docs/solvers.md, "Large menus"); larger menus are refused."""
 
 
 def below_solver_epsilon(s: Snapshot) -> bool:
@@ -125,7 +131,8 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
     Raises
     ------
     SolverError
-        Unknown option, Pyomo or the solver missing, or the solver itself failing.
+        Unknown option, Pyomo or the solver missing, the solver itself failing, or a semantic menu of
+        more than :data:`PYOMO_MAX_LEVELS` levels (SCIP crashed the process on one).
 
     Notes
     -----
@@ -146,6 +153,10 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
     from wdtnopt.formulations.pyomo_minlp import build_level_model, build_model, read_decision
 
     s = snapshot
+    if s.level_ratio is not None and s.n_levels > PYOMO_MAX_LEVELS:   # SCIP crashed the process on them
+        raise SolverError(f"method 'pyomo': a semantic menu of {s.n_levels} levels is above the {PYOMO_MAX_LEVELS} it "
+                          "models (SCIP aborted the process on a 64-level menu; docs/solvers.md, \"Large menus\"); "
+                          "use method='exact' or 'fast' (certified bounds on any menu)")
     prev = s.placement_prev
     stats: dict[str, Any] = {"solver": solver}
     fits = fits_storage(s, prev)

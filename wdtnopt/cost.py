@@ -396,6 +396,11 @@ def _read_decision(decision: Any, n: int, m: int, n_levels: int = 1) -> dict[str
             if arr.dtype.kind not in "biu":
                 problems.append((name, "expected booleans"))
                 continue
+            flag = np.isin(arr, (0, 1))
+            if not flag.all():   # served=[2, 0] is not a flag: only 0/1 stand for False/True
+                i = int(np.flatnonzero(~flag)[0])
+                problems.append((name, f"expected booleans (True/False or 0/1), got {arr[i]} for MU {i}"))
+                continue
             arr = arr.astype(bool)
         else:
             if arr.dtype.kind not in "iuf":

@@ -24,6 +24,20 @@ def _parallel_options(f):
     return f
 
 
+def _check_dual_options(dual) -> None:
+    """Refuse --method or --workers given with ``--dual columns``: the columns dual solves no slots
+    (docs/longterm.md, "Column generation over the whole trace"), so both were silently ignored."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    given = [f"--{name}" for name in ("method", "workers")
+             if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)]
+    if dual == "columns" and given:
+        raise click.UsageError(f"{'/'.join(given)}: only --dual supergradient solves slots with a method on worker "
+                               f"processes; --dual columns solves none: drop {'/'.join(given)} or pass "
+                               "--dual supergradient")
+
+
 def _check_bound_fits(sc, slots, dual, scheduler, method, workers) -> None:
     """Refuse a hindsight bound that cannot fit in memory before the trace and the policies are
     computed (the choice ``hindsight_bound`` makes: columns unless a scheduler, the supergradient
@@ -52,6 +66,7 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters
     from ..bounds import hindsight_bound
 
     sc = load_scenario(scenario_spec, n_mus, n_bss)
+    _check_dual_options(dual)
     _check_bound_fits(sc, slots, dual, scheduler, method, workers)
     trace = make_trace(sc, seed, slots, mobility)
     t0 = time.perf_counter()
@@ -94,6 +109,7 @@ def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, m
         from ..bounds_migration import check_covered
 
         check_covered(sc)  # before minutes of simulation, not after
+    _check_dual_options(dual)
     _check_bound_fits(sc, slots, dual, scheduler, method, workers)
     trace = make_trace(sc, seed, slots, mobility)
     results = []

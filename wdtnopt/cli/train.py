@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
-from ..errors import WdtnoptError
+from ..errors import MobilityError, WdtnoptError
 from ..io import atomic_write_text
+from ..processes.mobility import SHORT_RECORD_ADVICE
 from .core import OutPath, load_mobility_source, load_scenario, mobility_option
 
 LOG_COLUMNS = ("iteration", "env_steps", "wall_s", "reward", "energy_per_mu_slot", "failure_ratio", "policy_loss",
@@ -123,6 +124,37 @@ def _check_resumed(trainer: Any, algo: str, scenario_spec: str, seed: int) -> No
         if not same:
             refuse("--scenario", scenario_spec, "was trained on another scenario")
 
+def networks_min_parameters(scenario: Any, config: Any) -> int:
+    """A lower bound on the trainable parameters of any algorithm's networks on ``scenario``: its
+    centralized critic over the global state (``critic_hidden`` wide, two hidden layers) and the
+    controller's actor (``hidden`` wide, N x M categorical outputs), which every algorithm builds
+    (docs/agents.md); the MU and BS actors and MADDPG's joint-action input only add to it."""
+    from ..agents.core import EnvSpec
+
+    d = EnvSpec.from_scenario(scenario).dims
+    n, m, h, ch = scenario.n_mus, scenario.n_bss, int(config.hidden), int(config.critic_hidden)
+    critic = d["state"] * ch + ch + ch * ch + ch + ch + 1
+    controller = d["controller"] * h + h + h * h + h + h * n * m + n * m
+    return critic + controller
+
+
+def _check_networks_fit(algo: str, scenario: Any, config: Any) -> None:
+    """Refuse, before any network is initialised (minutes of orthogonal initialisation at N =
+    100,000), networks whose parameters, gradients and two Adam moments (4 float32 copies) need
+    more than the memory available."""
+    from .. import trace as trace_mod
+
+    params = networks_min_parameters(scenario, config)
+    need, have = 16 * params, trace_mod.available_memory_bytes()
+    if have is None or need <= have:
+        return
+    raise WdtnoptError(f"n_mus, n_bss: the {algo} networks at n_mus={scenario.n_mus:,}, n_bss={scenario.n_bss:,} "
+                       f"(hidden={config.hidden}, critic_hidden={config.critic_hidden}) have at least {params:,} "
+                       f"parameters, which with their gradients and Adam moments need at least "
+                       f"{trace_mod._gib(need)} of memory and {trace_mod._gib(have)} is available; use fewer MUs or "
+                       "BSs (--n-mus/--n-bss) or smaller networks (--set critic_hidden=K, --set hidden=K)")
+
+
 @click.command("train")
 @click.option("--algo", type=click.Choice(ALGOS), default="beta-happo", show_default=True, help="Learning algorithm.")
 @click.option("--scenario", "scenario_spec", default="paper", show_default=True, help="'paper' or a TOML/JSON scenario file.")
@@ -143,7 +175,7 @@ def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | Non
               mobility: str | None = None) -> None:
     """Train a learned baseline on the WDTN environment (docs/agents.md)."""
     from ..agents.checkpoint import CHECKPOINT_FILE
-    from ..agents.trainer import Trainer
+    from ..agents.trainer import Trainer, algorithm_class, make_config
 
     overrides = _overrides(settings)   # a bad or repeated --set before any folder is made
     out = Path(out_dir)
@@ -159,9 +191,15 @@ def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | Non
         if (out / CHECKPOINT_FILE).exists():
             raise WdtnoptError(f"--out: {out} already holds a run; pass --resume to continue it or choose another directory")
         source = load_mobility_source(mobility)   # a bad file is reported before any training starts
+        scenario = load_scenario(scenario_spec, n_mus, n_bss)
+        _check_networks_fit(algo, scenario, make_config(algorithm_class(algo), overrides))
         # a bad scenario or config value too, before the folder is made (it was left behind empty)
-        trainer = Trainer(algo, load_scenario(scenario_spec, n_mus, n_bss), seed, overrides,
-                          None if source is None else str(Path(source.path).resolve()))
+        try:
+            trainer = Trainer(algo, scenario, seed, overrides,
+                              None if source is None else str(Path(source.path).resolve()))
+        except MobilityError as exc:   # train's slots are episode_slots: name that knob, not "fewer slots"
+            raise MobilityError(str(exc).replace(SHORT_RECORD_ADVICE, "a smaller --set episode_slots=K, another "
+                                                 "start_s or a longer record")) from None
         try:   # so is an --out folder that cannot be made (else the run is lost at its first write)
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -20,6 +20,7 @@ import gzip
 import io
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -531,7 +532,7 @@ def clean(records: Records, scenario: Scenario, slots: int, rules: CleaningRules
     slot_t = start + tau * np.arange(slots)
     if slot_t[-1] > ts.max() + rules.slot_tol_s or start < ts.min() - rules.slot_tol_s:
         raise MobilityError(f"{src}: records cover t = {ts.min():g}..{ts.max():g} s, the {slots} slots need "
-                            f"t = {start:g}..{slot_t[-1]:g} s (fewer slots, another start_s or a longer record)")
+                            f"t = {start:g}..{slot_t[-1]:g} s ({SHORT_RECORD_ADVICE})")
 
     # resample every vehicle onto the slot times
     n_veh = starts.size
@@ -618,8 +619,19 @@ def _open_bytes(path: Path) -> Any:
     return f
 
 
+# what a record too short for the slots asked for advises; train, whose slots are its config's
+# episode_slots, names that knob instead of "fewer slots"
+SHORT_RECORD_ADVICE = "fewer slots, another start_s or a longer record"
+
+# a plain decimal number (optionally with an exponent), or nan/inf: Python's float() also takes
+# "1_000" and non-ASCII digits, which no table writer means as a number
+_PLAIN_NUMBER = re.compile(r"\s*[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|nan|inf|infinity)\s*", re.IGNORECASE)
+
+
 def _number(text: Any, what: str, where: str) -> float:
     try:
+        if isinstance(text, str) and not _PLAIN_NUMBER.fullmatch(text):
+            raise ValueError(text)
         return float(text)
     except (TypeError, ValueError):
         raise MobilityError(f"{where}: {what}: expected a number, got {text!r}") from None
