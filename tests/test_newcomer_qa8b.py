@@ -156,3 +156,22 @@ def test_pyomo_refuses_a_menu_above_its_level_limit_before_running_scip(monkeypa
     want = rf"{PYOMO_MAX_LEVELS + 1} levels is above the {PYOMO_MAX_LEVELS}.*'exact' or 'fast'"
     with pytest.raises(SolverError, match=want):
         solve(s, method="pyomo", time_limit=5)
+
+
+def test_an_fcd_file_declaring_an_unknown_encoding_is_a_mobility_error_naming_it(tmp_path):
+    """A damaged XML declaration (``encoding="TF-8"``, found by the mangled-file property test)
+    ended in expat's LookupError; it is one line naming the file, and a known encoding still reads."""
+    from wdtnopt import MobilityError, Scenario, generate_trace
+
+    body = ('<fcd-export>' + "".join(f'<timestep time="{k}.00"><vehicle id="a" x="{100 + k}" y="300"/>'
+                                     f'<vehicle id="b" x="200" y="{300 + k}"/></timestep>' for k in range(6))
+            + '</fcd-export>\n')
+    bad = tmp_path / "bad.fcd.xml"
+    bad.write_text('<?xml version="1.0" encoding="TF-8"?>\n' + body)
+    with pytest.raises(MobilityError, match=r"bad\.fcd\.xml line 1: .*encoding") as info:
+        generate_trace(Scenario.paper(n_mus=2), seed=0, slots=3, mobility=str(bad))
+    assert "\n" not in str(info.value)
+    good = tmp_path / "good.fcd.xml"
+    good.write_text('<?xml version="1.0" encoding="UTF-8"?>\n' + body)
+    tr = generate_trace(Scenario.paper(n_mus=2), seed=0, slots=3, mobility=str(good))
+    assert tr.positions.shape == (3, 2, 2)

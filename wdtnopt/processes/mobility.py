@@ -732,6 +732,9 @@ def read_fcd(path: str | os.PathLike, kinds: tuple[str, ...] = ("vehicle",)) -> 
                             f"({xml.parsers.expat.ErrorString(exc.code)})") from None
     except (EOFError, gzip.BadGzipFile, OSError) as exc:
         raise MobilityError(f"{name} line {parser.CurrentLineNumber}: unreadable or truncated file ({exc})") from None
+    except LookupError as exc:   # expat looks up the XML declaration's encoding= by name
+        raise MobilityError(f"{name} line 1: the XML declaration names an encoding Python does not know "
+                            f"({exc}); SUMO writes UTF-8") from None
     if state["root"] is None:
         raise MobilityError(f"{name} line 1: empty file, expected a SUMO FCD file")
     return Records.from_arrays(times, labels, xs, ys, lines, name)
