@@ -687,8 +687,9 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
     dual : {"auto", "columns", "supergradient"}, optional
         How the dual is maximized (docs/longterm.md). ``"columns"``: column generation over the whole
         trace (wdtnopt/bounds_columns.py), each slot bounded by its Lagrangian relaxation at the
-        master's CPU and storage prices (no MILP; ``method``, ``solver_options``, ``workers`` and
-        ``workers`` are not used, a ``scheduler`` is refused), each of the ``iters`` evaluations one
+        master's CPU and storage prices (no MILP; ``method``, ``solver_options`` and ``workers`` are
+        not used; a ``scheduler``, ``mu0``, ``step`` or ``warm_start=False`` is refused, and so is a
+        semantic compression menu of two or more levels), each of the ``iters`` evaluations one
         pricing pass over every slot; it stops early once converged. ``"supergradient"``: the
         uniform search and per-MU ascent over slot minima solved by ``method`` (on ``workers``
         processes or the ``scheduler``'s cluster). ``"auto"`` (default): columns, except with
