@@ -46,7 +46,12 @@ placement is priced by a per-server admission (:func:`admit_local`: Lagrangian s
 ``allocate_server`` for every candidate served set, drop / add / swap moves; cached per server and
 hosted set); then :func:`local_search` relocates single DTs between servers, screened by first-order
 prices and accepted on the exact cost, from the best placement and, while the gap is open, from a
-few other incumbents. A snapshot that may continue in exact leaves it half of ``exact_time``. The best decision seen is returned through
+few other incumbents. While the gap is open after the dual has converged, up to ``extra_rounds``
+more rounds run; in them the tangent MILP also gets (``extra_options="reduced_cost"``, the default)
+at most ``reduced_cost_pairs`` (60) more served pairs whose Lagrangian reduced cost is within the
+best decision's cost less the bound, least first, and that decision as its MIP start
+(docs/solvers_fast.md, "Options by reduced cost"). A snapshot that may continue in exact leaves it
+half of ``exact_time``. The best decision seen is returned through
 ``make_solution`` (which re-checks it with ``evaluate``). With every DT pinned the problem splits
 by server (:func:`_pinned_bound`): small servers get the exact branch-and-bound admission.
 """
