@@ -120,7 +120,7 @@ def evaluate(snapshot: Snapshot, decision: Decision | Mapping[str, Any] | Any) -
     decision : Decision, mapping or object
         A :class:`Decision`, a mapping with its field names, or any object with those attributes
         (a ``Solution``): ``placement [N]`` (server index) and either the optimization view
-        ``served [N]`` (bool), ``tx_time [N]`` (s), ``cpu_hz [N]`` (cycles/s) or the environment view
+        ``served [N]`` (bool: True/False or 0/1), ``tx_time [N]`` (s), ``cpu_hz [N]`` (cycles/s) or the environment view
         ``power [N]`` (W), ``cpu_hz [N]`` (cycles/s); on a snapshot with a semantic menu also
         ``level [N]`` (an index into the menu; absent: level 0 for every MU).
 
@@ -136,7 +136,8 @@ def evaluate(snapshot: Snapshot, decision: Decision | Mapping[str, Any] | Any) -
     ------
     DecisionError
         If a field of ``decision`` is missing, of the wrong shape or type, out of range (server
-        indices) or negative / NaN; every wrong field is named.
+        indices, a ``served`` other than True/False or 0/1, a ``level`` off the menu) or negative /
+        NaN; every wrong field is named.
     """
     s = snapshot
     n, m = s.n_mus, s.n_bss
