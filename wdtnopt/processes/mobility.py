@@ -751,7 +751,9 @@ def read_table(path: str | os.PathLike, projection: str | None = None,
     scenario's frame) or ``lon_deg, lat_deg`` (WGS 84 degrees, projected by ``projection``); ``x_m,
     y_m`` win when a table has both. An empty cell is a missing value (a non-finite record that
     cleaning drops); a row with a missing or extra cell, or a cell that is not a number, is an error
-    naming its line.
+    naming its line. A number cell is a plain decimal (``12``, ``-0.5``, ``1.5e3``) or ``nan`` /
+    ``inf``: ``1_000``, ``0x10`` or digits of other scripts are errors naming the line and column
+    (docs/mobility.md, "Tables").
 
     Parameters
     ----------
