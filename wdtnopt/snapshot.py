@@ -345,8 +345,9 @@ class Snapshot:
         Raises
         ------
         SnapshotError
-            ``mus`` is a mask of another length than N, or holds an index that is not an integer
-            in ``[0, N - 1]`` (``mus`` named; a fraction was truncated, -1 read as the last MU).
+            ``mus`` is a mask of another length than N, holds an index that is not an integer
+            in ``[0, N - 1]`` (``mus`` named; a fraction was truncated, -1 read as the last MU), or
+            selects no MU.
         """
         raw = np.asarray(mus)
         n = self.n_mus

@@ -207,8 +207,9 @@ class Trace:
         Raises
         ------
         WdtnoptError
-            If ``t`` is not an integer in range; :class:`~wdtnopt.errors.SnapshotError` if a given array has
-            the wrong shape or values (every wrong field is named).
+            If ``t`` is not an integer in range or ``hold_down_servers`` is not a bool;
+            :class:`~wdtnopt.errors.SnapshotError` if a given array has the wrong shape or values
+            (every wrong field is named).
         """
         if (isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer))
                 or not 0 <= t < self.slots):   # 1.5, True or "1" are no slot (int() read them as 1)
