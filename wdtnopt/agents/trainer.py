@@ -19,7 +19,29 @@ from .registry import algorithm_class, build_agent, make_config, stored_config  
 
 
 class Trainer:
-    """One training run: ``algo`` on ``scenario`` under ``seed``; ``train_iteration`` until done."""
+    """One training run: ``algo`` on ``scenario`` under ``seed``; ``train_iteration`` until done.
+
+    Parameters
+    ----------
+    algo : str
+        ``"beta-happo"``, ``"gaussian-happo"``, ``"beta-mappo"`` or ``"maddpg"`` (docs/agents.md).
+    scenario : Scenario
+        The training scenario (N MUs, M BSs).
+    seed : int, optional
+        Seed of the networks, sampling and traces (an integer >= 0).
+    config : dict, optional
+        Overrides of the algorithm's config fields (docs/agents.md, "Configs"); each is checked.
+    mobility : str, optional
+        A mobility file or ``sumo-grid:`` spec replayed for MU positions (docs/mobility.md).
+
+    Raises
+    ------
+    WdtnoptError
+        A bad scenario, seed or config value (naming the field); networks or environments whose
+        allocation fails (naming the sizes; ``wdtnopt train`` also refuses networks beyond the
+        memory before building them); from :meth:`train_iteration`, an iteration that leaves a
+        network's weights non-finite (naming the networks and the step sizes to lower).
+    """
 
     def __init__(self, algo: str, scenario: Scenario, seed: int = 0, config: dict[str, Any] | None = None,
                  mobility: str | None = None):
