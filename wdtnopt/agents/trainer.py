@@ -31,8 +31,10 @@ class Trainer:
         Seed of the networks, sampling and traces (an integer >= 0).
     config : dict, optional
         Overrides of the algorithm's config fields (docs/agents.md, "Configs"); each is checked.
-    mobility : str, optional
-        A mobility file or ``sumo-grid:`` spec replayed for MU positions (docs/mobility.md).
+    mobility : str, os.PathLike, FcdFile or TableFile, optional
+        A mobility file (or ``sumo-grid:`` spec) replayed for MU positions (docs/mobility.md); a
+        file source with other than the default cleaning settings is refused (a checkpoint keeps
+        the path only). None: Gauss-Markov.
 
     Raises
     ------
