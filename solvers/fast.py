@@ -90,7 +90,10 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
         All options at once; ``overrides`` replace single fields: ``gap`` (stop when
         ``(objective - bound) / objective <= gap``), ``time_limit`` (s), ``max_iterations`` (dual
         iterations), ``box``, ``primal_every``, ``search_time`` (s), ``milp_time`` (s),
-        ``extra_rounds``, ``exact_max_candidates`` (solvers/options.py documents each).
+        ``milp_gap``, ``milp_cpu``, ``search_starts``, ``extra_rounds``, ``extra_options``
+        (default ``"reduced_cost"``), ``reduced_cost_pairs`` (60), ``exact_max_candidates``,
+        ``exact_pairs``, ``exact_time``, ``phase_share`` (solvers/options.py documents each;
+        docs/solvers_fast.md, section 3).
 
     Returns
     -------
