@@ -389,7 +389,7 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
     **options
         Fields of the method's frozen options dataclass (solvers/options.py: ``ExactOptions``,
         ``FastOptions``, ``PyomoOptions``, ``RelaxationOptions``), e.g. ``gap`` (relative optimality
-        gap, default 1e-6), ``time_limit`` (s, None = none), ``threads``, ``max_iterations``,
+        gap, default 1e-6; fast 1e-2), ``time_limit`` (s, None = none; pyomo 300), ``threads``, ``max_iterations``,
         ``verbose``; or ``options=`` an instance. Both together: each keyword replaces that field
         of the instance, the other fields are the instance's (every built-in method; docs/solvers.md,
         "Options"). An option the method does not declare is an error naming it and listing the
@@ -400,16 +400,19 @@ def solve(snapshot: Any, method: str = "exact", **options: Any) -> Solution:
     Solution
         ``placement [N]``, ``served [N]`` (bool), ``tx_time [N]`` (s), ``power [N]`` (W),
         ``cpu_hz [N]`` (cycles/s), ``energy [N]`` (J), ``objective`` (J, ``evaluate``'s objective of
-        the decision), ``bound`` (J, a certified lower bound), ``gap``, ``status`` (a
-        :class:`SolveStatus`, true: ``optimal`` only within the asked gap) and ``solve_time_s`` (s). An infeasible snapshot gives status
-        ``"infeasible"``, not an exception.
+        the decision), ``bound`` (J, a certified lower bound of every decision ``evaluate``
+        accepts, within its tolerance: docs/solvers.md, "The certified entry point"), ``gap``,
+        ``status`` (a :class:`SolveStatus`, true: ``optimal`` only within the asked gap) and
+        ``solve_time_s`` (s). An infeasible snapshot gives status ``"infeasible"``, not an
+        exception.
 
     Raises
     ------
     SolverError
         If ``method`` is unknown, an option is not one of the method's (named, with the valid ones
-        listed) or has a bad value, or the method's back end is not installed. A numerical failure
-        of a back end is a status or a fallback, never an exception.
+        listed) or has a bad value, the method's back end is not installed, or the snapshot's
+        semantic menu is one the method does not take (pyomo: more than 16 levels). A numerical
+        failure of a back end is a status or a fallback, never an exception.
     SnapshotError
         If ``snapshot`` is not a :class:`~wdtnopt.Snapshot`.
     """
