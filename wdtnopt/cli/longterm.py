@@ -106,9 +106,12 @@ def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, m
     check_lyapunov_options(policies, v, eps, theta)
     sc = load_scenario(scenario_spec, n_mus, n_bss)
     if migration_aware:
-        from ..bounds_migration import check_covered
+        from ..bounds_migration import uncovered_setting
 
-        check_covered(sc)  # before minutes of simulation, not after
+        setting = uncovered_setting(sc)   # before minutes of simulation, not after
+        if setting is not None:
+            raise click.UsageError(f"--migration-aware: scenarios with {setting} are not covered by the "
+                                   f"migration-aware bound; drop --migration-aware or change the scenario")
     _check_dual_options(dual)
     _check_bound_fits(sc, slots, dual, scheduler, method, workers)
     trace = make_trace(sc, seed, slots, mobility)
