@@ -20,3 +20,35 @@ def test_gap_migration_aware_on_an_uncovered_scenario_is_refused_in_cli_terms(fi
     assert "--migration-aware" in err and setting in err, err
     assert "migration_bound" not in err and "hindsight_bound" not in err, err
     assert "follow" not in out   # refused up front: no policy was simulated
+
+
+def _bound_mj(out):
+    line = [ln for ln in out.splitlines() if ln.startswith("hindsight lower bound")]
+    assert len(line) == 1, out
+    return line[0].split(": ")[1].split(" mJ")[0]
+
+
+@pytest.mark.parametrize("extra", [["--method", "fast"], ["--workers", "1"], ["--method", "fast", "--workers", "1"]])
+def test_method_or_workers_unused_by_auto_columns_dual_get_one_warning_line(extra, capsys):
+    # --dual auto chose the columns dual (no slot solved): --method/--workers were silently ignored;
+    # they are not refused (auto is the default), but said to be unused; the bound stays the same
+    base = ["bound", "--n-mus", "3", "--n-bss", "2", "--slots", "2", "--iters", "1"]
+    code, out_ref, err_ref = run_cli(base, capsys)
+    assert code == 0 and "warning" not in err_ref, err_ref
+    code, out, err = run_cli(base + extra, capsys)
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("warning: ")]
+    assert len(lines) == 1, err
+    for flag in extra[::2]:
+        assert flag in lines[0]
+    assert "--dual auto" in lines[0] and "columns" in lines[0] and "--dual supergradient" in lines[0]
+    assert _bound_mj(out) == _bound_mj(out_ref)
+
+
+def test_method_with_auto_on_a_scenario_columns_do_not_cover_gives_no_warning(tmp_path, capsys):
+    # a semantic menu: auto takes the supergradient dual, which uses --method
+    spec = tmp_path / "s.toml"
+    spec.write_text("n_mus = 3\nn_bss = 2\nsemantic_levels = 3\n")
+    code, out, err = run_cli(["bound", "--scenario", str(spec), "--slots", "2", "--iters", "1", "--method", "exact",
+                              "--workers", "1"], capsys)
+    assert code == 0 and "warning" not in err, err

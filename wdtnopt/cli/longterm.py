@@ -24,10 +24,14 @@ def _parallel_options(f):
     return f
 
 
-def _check_dual_options(dual) -> None:
+def _check_dual_options(dual, sc, scheduler) -> None:
     """Refuse --method or --workers given with ``--dual columns``: the columns dual solves no slots
-    (docs/longterm.md, "Column generation over the whole trace"), so both were silently ignored."""
+    (docs/longterm.md, "Column generation over the whole trace"), so both were silently ignored. With
+    ``--dual auto`` choosing the columns dual (no scheduler, a scenario it covers: the choice of
+    ``hindsight_bound``), they are not refused but said to be unused, on one warning line."""
     from click.core import ParameterSource
+
+    from ..bounds_columns import covers
 
     ctx = click.get_current_context()
     given = [f"--{name}" for name in ("method", "workers")
@@ -36,6 +40,9 @@ def _check_dual_options(dual) -> None:
         raise click.UsageError(f"{'/'.join(given)}: only --dual supergradient solves slots with a method on worker "
                                f"processes; --dual columns solves none: drop {'/'.join(given)} or pass "
                                "--dual supergradient")
+    if dual == "auto" and given and scheduler is None and covers(sc):
+        click.echo(f"warning: {'/'.join(given)}: unused: --dual auto chose the columns dual, which solves no "
+                   f"slots; pass --dual supergradient to solve slots with {'/'.join(given)}", err=True)
 
 
 def _check_bound_fits(sc, slots, dual, scheduler, method, workers) -> None:
@@ -66,7 +73,7 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters
     from ..bounds import hindsight_bound
 
     sc = load_scenario(scenario_spec, n_mus, n_bss)
-    _check_dual_options(dual)
+    _check_dual_options(dual, sc, scheduler)
     _check_bound_fits(sc, slots, dual, scheduler, method, workers)
     trace = make_trace(sc, seed, slots, mobility)
     t0 = time.perf_counter()
@@ -112,7 +119,7 @@ def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, m
         if setting is not None:
             raise click.UsageError(f"--migration-aware: scenarios with {setting} are not covered by the "
                                    f"migration-aware bound; drop --migration-aware or change the scenario")
-    _check_dual_options(dual)
+    _check_dual_options(dual, sc, scheduler)
     _check_bound_fits(sc, slots, dual, scheduler, method, workers)
     trace = make_trace(sc, seed, slots, mobility)
     results = []
