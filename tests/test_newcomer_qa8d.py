@@ -52,3 +52,22 @@ def test_method_with_auto_on_a_scenario_columns_do_not_cover_gives_no_warning(tm
     code, out, err = run_cli(["bound", "--scenario", str(spec), "--slots", "2", "--iters", "1", "--method", "exact",
                               "--workers", "1"], capsys)
     assert code == 0 and "warning" not in err, err
+
+
+@pytest.mark.parametrize("method", ["observation_space", "action_space"])
+@pytest.mark.parametrize("agent", ["mu_9", "contoller", ["mu_0"]])
+def test_the_space_of_an_unknown_agent_names_it_and_the_agents(method, agent):
+    # it was a bare KeyError('mu_9'); still a KeyError (PettingZoo's default lookup raises one)
+    from wdtnopt import Scenario
+    from wdtnopt.env import parallel_env
+    from wdtnopt.errors import WdtnoptError
+
+    env = parallel_env(scenario=Scenario.paper(n_mus=4, n_bss=2), seed=0, slots=2)
+    with pytest.raises(WdtnoptError) as info:
+        getattr(env, method)(agent)
+    assert isinstance(info.value, KeyError)
+    msg = str(info.value)
+    assert msg.startswith(f"{method}: unknown agent {agent!r}"), msg
+    assert "mu_0..mu_3" in msg and "bs_0..bs_1" in msg and "controller" in msg
+    for a in env.possible_agents:   # the valid names still give their spaces
+        assert getattr(env, method)(a) is getattr(env, method)(a)
