@@ -71,3 +71,33 @@ def test_the_space_of_an_unknown_agent_names_it_and_the_agents(method, agent):
     assert "mu_0..mu_3" in msg and "bs_0..bs_1" in msg and "controller" in msg
     for a in env.possible_agents:   # the valid names still give their spaces
         assert getattr(env, method)(a) is getattr(env, method)(a)
+
+
+
+def _result_lines(cmd, out):
+    """The figures of a run: gap's table rows without the time column, bound's value line without its time."""
+    if cmd == "gap":
+        return [ln.rsplit("│", 2)[0] for ln in out.splitlines() if ln.lstrip("│ ").startswith("follow")]
+    return [ln.split(" dual evaluations")[0] for ln in out.splitlines() if "lower bound" in ln]
+
+
+@pytest.mark.parametrize("cmd", ["gap", "bound"])
+def test_gap_and_bound_take_no_progress_as_simulate_does(cmd, monkeypatch, capsys):
+    # only simulate had --progress/--no-progress: gap and bound refused it ("No such option")
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "1")   # bars on even off a terminal
+    args = [cmd, "--n-mus", "3", "--n-bss", "2", "--slots", "3", "--iters", "1"]
+    args += ["--policy", "follow"] if cmd == "gap" else []
+    code, out_bar, err_bar = run_cli(args, capsys)
+    assert code == 0 and "slot/s]" in err_bar, err_bar   # the reference: tqdm's bars, on by default
+    code, out, err = run_cli(args + ["--no-progress"], capsys)
+    assert code == 0 and err == "", err
+    assert _result_lines(cmd, out) == _result_lines(cmd, out_bar) != []
+
+
+def test_bench_takes_no_progress_too(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "1")
+    args = ["bench", "paper", "--limit", "1", "--workers", "1"]
+    code, _, err_bar = run_cli(args + ["--out", str(tmp_path / "a")], capsys)
+    assert code == 0 and "task/s]" in err_bar, err_bar   # the reference: the suite's bar, on by default
+    code, out, err = run_cli(args + ["--out", str(tmp_path / "b"), "--no-progress"], capsys)
+    assert code == 0 and "task/s]" not in err and "1 executed" in out, err

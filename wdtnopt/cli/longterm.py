@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..io import atomic_write_json, atomic_write_text
-from .core import OutPath, build_policy, check_lyapunov_options, check_unique_policies, console, load_scenario, make_trace, scenario_options, summary_table
+from .core import OutPath, build_policy, check_lyapunov_options, check_unique_policies, console, load_scenario, make_trace, progress_option, scenario_options, summary_table
 
 
 def _parallel_options(f):
@@ -68,7 +68,9 @@ def _check_bound_fits(sc, slots, dual, scheduler, method, workers) -> None:
 @click.option("--eps", type=click.FloatRange(0, 1), default=None, help="Failure-ratio target of every MU (default: the scenario's).")
 @_parallel_options
 @click.option("-o", "--out", type=OutPath(dir_okay=False), default=None, help="JSON file for the bound and its multipliers.")
-def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters, workers, scheduler, out, mobility=None):
+@progress_option
+def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters, workers, scheduler, out, progress,
+              mobility=None):
     """Hindsight lower bound on the energy of any causal policy on one trace."""
     from ..bounds import hindsight_bound
 
@@ -77,7 +79,7 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters
     _check_bound_fits(sc, slots, dual, scheduler, method, workers)
     trace = make_trace(sc, seed, slots, mobility)
     t0 = time.perf_counter()
-    hb = hindsight_bound(trace, eps=eps, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=True,
+    hb = hindsight_bound(trace, eps=eps, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=progress,
                          dual=dual)
     secs = time.perf_counter() - t0
     console.print(f"hindsight lower bound, N={sc.n_mus}, {slots} slots, seed {seed}, eps {float(hb.eps.max()):g}: "
@@ -103,8 +105,9 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters
 @click.option("--migration-aware", is_flag=True, default=False,
               help="Also each policy's gap to the migration-aware bound (it starts from the hindsight bound's prices).")
 @click.option("-o", "--out", type=OutPath(file_okay=False), default=None, help="Folder for gap.csv and gap.md.")
+@progress_option
 def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, method, dual, iters, workers, scheduler,
-            migration_aware, out, mobility=None):
+            migration_aware, out, progress, mobility=None):
     """Optimality gap of policies against the hindsight bound at their own failure ratios."""
     from ..bounds import gap, hindsight_bound
     from ..simulation import simulate
@@ -125,9 +128,9 @@ def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, m
     results = []
     for name in policies:
         t0 = time.perf_counter()
-        results.append((simulate(build_policy(name, v, eps, theta), trace, progress=True), time.perf_counter() - t0))
+        results.append((simulate(build_policy(name, v, eps, theta), trace, progress=progress), time.perf_counter() - t0))
     console.print(summary_table(results, f"N={sc.n_mus}, {slots} slots, seed {seed}"))
-    hb = hindsight_bound(trace, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=True,
+    hb = hindsight_bound(trace, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=progress,
                          dual=dual)
     report = gap([r for r, _ in results], trace, bound=hb, iters=max(iters // 2, 1))
     console.print(report.table())
