@@ -755,7 +755,12 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
                          workers=StickyPool(workers).size)
     # the inner minima only need certified lower bounds: a 1e-3 relative gap loses at most 0.1% of
     # the bound and saves most of the branching
-    inner = {"gap": 1e-3, **(FAST_INNER_OPTIONS if method == "fast" else {}), **(solver_options or {})}
+    fast_inner = dict(FAST_INNER_OPTIONS)
+    if getattr(trace.scenario, "semantic_levels", 0) >= 2:
+        # fast's level path has no search from other starts and refuses the option by name
+        # (docs/solvers.md, "Semantic levels"): it does what search_starts=0 asks anyway
+        fast_inner.pop("search_starts")
+    inner = {"gap": 1e-3, **(fast_inner if method == "fast" else {}), **(solver_options or {})}
     ev = _Evaluator(trace, method, inner, workers, scheduler, progress, warm_start=warm_start)
     hb = HindsightBound(trace_slots=trace.slots, n_mus=n, requests=trace.request.sum(axis=0).astype(float),
                         eps=eps_arr, method=method, forced_failures=ev.forced)

@@ -199,6 +199,29 @@ def path_costs(trace: Trace, mu: np.ndarray, serve: np.ndarray, pi: np.ndarray, 
     return value, failures, use
 
 
+def uncovered_setting(scenario: Any) -> str | None:
+    """The scenario setting that :func:`migration_bound` does not cover, in words, or None.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The scenario of the trace.
+
+    Returns
+    -------
+    str or None
+        ``"server failures (server_mtbf_s > 0)"`` (restores after a server failure move DTs outside
+        frame starts: paths the DP does not have), ``"semantic compression levels (semantic_levels >
+        0)"`` (the DP prices each served slot without the level choice: with a compression menu,
+        docs/model.md, section 13, policies spend less and the value is no lower bound), or None.
+    """
+    if getattr(scenario, "server_failures", False):
+        return "server failures (server_mtbf_s > 0)"
+    if getattr(scenario, "semantic_levels", 0) > 0:
+        return "semantic compression levels (semantic_levels > 0)"
+    return None
+
+
 def check_covered(scenario: Any) -> None:
     """Raise :class:`WdtnoptError` if :func:`migration_bound` does not cover traces of ``scenario``.
 
@@ -210,17 +233,11 @@ def check_covered(scenario: Any) -> None:
     Raises
     ------
     WdtnoptError
-        With server failures (their restores move DTs outside frame starts) or semantic
-        compression levels (the DP does not choose levels).
+        With server failures or semantic compression levels (:func:`uncovered_setting`).
     """
-    if getattr(scenario, "server_failures", False):
-        # restores after a server failure move DTs outside frame starts: paths the DP does not have
-        raise WdtnoptError("migration_bound: traces with server failures are not covered (use hindsight_bound)")
-    if getattr(scenario, "semantic_levels", 0) > 0:
-        # the DP prices each served slot without the level choice: with a compression menu
-        # (docs/model.md, section 13) policies spend less, and the value is no lower bound
-        raise WdtnoptError("migration_bound: traces with semantic compression levels are not covered "
-                           "(use hindsight_bound)")
+    setting = uncovered_setting(scenario)
+    if setting is not None:
+        raise WdtnoptError(f"migration_bound: traces with {setting} are not covered (use hindsight_bound)")
 
 
 def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 20) -> MigrationBound:

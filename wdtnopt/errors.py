@@ -61,5 +61,13 @@ class PolicyError(WdtnoptError):
     """A policy returned a decision the simulator cannot apply."""
 
 
+class UnknownAgentError(WdtnoptError, KeyError):
+    """An agent name the environment does not have (a ``KeyError`` too, as a missing key of
+    PettingZoo's default ``observation_spaces[agent]`` lookup is, so ``except KeyError`` still holds)."""
+
+    def __str__(self) -> str:
+        return ValueError.__str__(self)   # the message itself, not KeyError's quoted repr of it
+
+
 class MobilityError(WdtnoptError):
     """A mobility file that cannot be read (naming its line or row), or too little usable data in it."""

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from .core import OutPath, console
+from .core import OutPath, console, progress_option
 
 
 @click.command("bench")
@@ -21,12 +21,13 @@ from .core import OutPath, console
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786): run the tasks on that cluster.")
 @click.option("--limit", type=click.IntRange(min=0), default=None,
               help="Execute at most this many missing tasks, then stop (a partial run; rerun to finish).")
-def bench_cmd(suite, preset, out, workers, scheduler, limit):
+@progress_option
+def bench_cmd(suite, preset, out, workers, scheduler, limit, progress):
     """Run (or resume) a benchmark suite; render tables, figures and report.md when every task is done."""
     from wdtnopt.benchmarks.suites import run_suite
 
     t0 = time.perf_counter()
-    run, files = run_suite(suite, preset, out, workers=workers, scheduler=scheduler, limit=limit, progress=True,
+    run, files = run_suite(suite, preset, out, workers=workers, scheduler=scheduler, limit=limit, progress=progress,
                            argv=["wdtnopt", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("wdtnopt") else None)
     n = len(run.records) + len(run.missing)
     console.print(f"suite {suite} ({preset}): {n} tasks, {len(run.executed)} executed, {len(run.reused)} reused "

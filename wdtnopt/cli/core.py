@@ -56,6 +56,13 @@ def mobility_option(f: Any) -> Any:
                              "'sumo-grid:seed=7,duration_s=300' (docs/mobility.md); default: Gauss-Markov.")(f)
 
 
+def progress_option(f: Any) -> Any:
+    """--progress/--no-progress of the long commands (simulate, bound, gap, bench)."""
+    return click.option("--progress/--no-progress", default=True, show_default=True,
+                        help="Progress bars with ETA on stderr (on a terminal; WDTNOPT_PROGRESS=1 forces them, "
+                             "=0 silences them).")(f)
+
+
 def load_mobility_source(path: str | None) -> Any:
     """The mobility source of ``--mobility`` (None: Gauss-Markov); the file's format is checked now,
     its records when the first trace needs them."""
@@ -148,7 +155,7 @@ def check_csv_names(policies: tuple[str, ...], seed: int) -> None:
               help="Target failure ratio per MU of the lyapunov and lyapunov-fa policies.")
 @click.option("--theta", type=click.FloatRange(min=0), default=None, help="Lyapunov place-holder backlog.")
 @click.option("-o", "--out", type=OutPath(file_okay=False), default=None, help="Folder for the per-slot CSV tables.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@progress_option
 def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | None, n_bss: int | None,
                  slots: int, seed: int, v: float | None, eps: float | None, theta: float | None, out: str | None,
                  progress: bool, mobility: str | None = None) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..io import atomic_write_json, atomic_write_text
-from .core import OutPath, build_policy, check_lyapunov_options, check_unique_policies, console, load_scenario, make_trace, scenario_options, summary_table
+from .core import OutPath, build_policy, check_lyapunov_options, check_unique_policies, console, load_scenario, make_trace, progress_option, scenario_options, summary_table
 
 
 def _parallel_options(f):
@@ -24,10 +24,14 @@ def _parallel_options(f):
     return f
 
 
-def _check_dual_options(dual) -> None:
+def _check_dual_options(dual, sc, scheduler) -> None:
     """Refuse --method or --workers given with ``--dual columns``: the columns dual solves no slots
-    (docs/longterm.md, "Column generation over the whole trace"), so both were silently ignored."""
+    (docs/longterm.md, "Column generation over the whole trace"), so both were silently ignored. With
+    ``--dual auto`` choosing the columns dual (no scheduler, a scenario it covers: the choice of
+    ``hindsight_bound``), they are not refused but said to be unused, on one warning line."""
     from click.core import ParameterSource
+
+    from ..bounds_columns import covers
 
     ctx = click.get_current_context()
     given = [f"--{name}" for name in ("method", "workers")
@@ -36,6 +40,9 @@ def _check_dual_options(dual) -> None:
         raise click.UsageError(f"{'/'.join(given)}: only --dual supergradient solves slots with a method on worker "
                                f"processes; --dual columns solves none: drop {'/'.join(given)} or pass "
                                "--dual supergradient")
+    if dual == "auto" and given and scheduler is None and covers(sc):
+        click.echo(f"warning: {'/'.join(given)}: unused: --dual auto chose the columns dual, which solves no "
+                   f"slots; pass --dual supergradient to solve slots with {'/'.join(given)}", err=True)
 
 
 def _check_bound_fits(sc, slots, dual, scheduler, method, workers) -> None:
@@ -61,16 +68,18 @@ def _check_bound_fits(sc, slots, dual, scheduler, method, workers) -> None:
 @click.option("--eps", type=click.FloatRange(0, 1), default=None, help="Failure-ratio target of every MU (default: the scenario's).")
 @_parallel_options
 @click.option("-o", "--out", type=OutPath(dir_okay=False), default=None, help="JSON file for the bound and its multipliers.")
-def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters, workers, scheduler, out, mobility=None):
+@progress_option
+def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters, workers, scheduler, out, progress,
+              mobility=None):
     """Hindsight lower bound on the energy of any causal policy on one trace."""
     from ..bounds import hindsight_bound
 
     sc = load_scenario(scenario_spec, n_mus, n_bss)
-    _check_dual_options(dual)
+    _check_dual_options(dual, sc, scheduler)
     _check_bound_fits(sc, slots, dual, scheduler, method, workers)
     trace = make_trace(sc, seed, slots, mobility)
     t0 = time.perf_counter()
-    hb = hindsight_bound(trace, eps=eps, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=True,
+    hb = hindsight_bound(trace, eps=eps, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=progress,
                          dual=dual)
     secs = time.perf_counter() - t0
     console.print(f"hindsight lower bound, N={sc.n_mus}, {slots} slots, seed {seed}, eps {float(hb.eps.max()):g}: "
@@ -96,8 +105,9 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters
 @click.option("--migration-aware", is_flag=True, default=False,
               help="Also each policy's gap to the migration-aware bound (it starts from the hindsight bound's prices).")
 @click.option("-o", "--out", type=OutPath(file_okay=False), default=None, help="Folder for gap.csv and gap.md.")
+@progress_option
 def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, method, dual, iters, workers, scheduler,
-            migration_aware, out, mobility=None):
+            migration_aware, out, progress, mobility=None):
     """Optimality gap of policies against the hindsight bound at their own failure ratios."""
     from ..bounds import gap, hindsight_bound
     from ..simulation import simulate
@@ -106,18 +116,21 @@ def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, m
     check_lyapunov_options(policies, v, eps, theta)
     sc = load_scenario(scenario_spec, n_mus, n_bss)
     if migration_aware:
-        from ..bounds_migration import check_covered
+        from ..bounds_migration import uncovered_setting
 
-        check_covered(sc)  # before minutes of simulation, not after
-    _check_dual_options(dual)
+        setting = uncovered_setting(sc)   # before minutes of simulation, not after
+        if setting is not None:
+            raise click.UsageError(f"--migration-aware: scenarios with {setting} are not covered by the "
+                                   f"migration-aware bound; drop --migration-aware or change the scenario")
+    _check_dual_options(dual, sc, scheduler)
     _check_bound_fits(sc, slots, dual, scheduler, method, workers)
     trace = make_trace(sc, seed, slots, mobility)
     results = []
     for name in policies:
         t0 = time.perf_counter()
-        results.append((simulate(build_policy(name, v, eps, theta), trace, progress=True), time.perf_counter() - t0))
+        results.append((simulate(build_policy(name, v, eps, theta), trace, progress=progress), time.perf_counter() - t0))
     console.print(summary_table(results, f"N={sc.n_mus}, {slots} slots, seed {seed}"))
-    hb = hindsight_bound(trace, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=True,
+    hb = hindsight_bound(trace, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=progress,
                          dual=dual)
     report = gap([r for r, _ in results], trace, bound=hb, iters=max(iters // 2, 1))
     console.print(report.table())

@@ -8,7 +8,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from ..errors import WdtnoptError
+from ..errors import UnknownAgentError, WdtnoptError
 from ..scenario import Scenario
 from ..simulation import SimState
 from ..processes.mobility import resolve_mobility
@@ -137,11 +137,35 @@ class WdtnParallelEnv(ParallelEnv):
         self.last_step: core.StepResult | None = None
         self._obs: core.Observation | None = None
 
+    def _agents_phrase(self) -> str:
+        return (f"the agents are mu_0..mu_{self.scenario.n_mus - 1}, bs_0..bs_{self.scenario.n_bss - 1} "
+                "and controller")
+
+    def _space(self, spaces_of: dict, what: str, agent: str) -> spaces.Space:
+        try:
+            return spaces_of[agent]
+        except (KeyError, TypeError):   # TypeError: an unhashable name such as a list
+            raise UnknownAgentError(f"{what}: unknown agent {agent!r}; {self._agents_phrase()}") from None
+
     def observation_space(self, agent: str) -> spaces.Space:
-        return self._obs_spaces[agent]
+        """The observation space of ``agent`` (one of ``possible_agents``).
+
+        Raises
+        ------
+        UnknownAgentError
+            ``agent`` is not one of ``possible_agents`` (a ``WdtnoptError`` and a ``KeyError``).
+        """
+        return self._space(self._obs_spaces, "observation_space", agent)
 
     def action_space(self, agent: str) -> spaces.Space:
-        return self._act_spaces[agent]
+        """The action space of ``agent`` (one of ``possible_agents``).
+
+        Raises
+        ------
+        UnknownAgentError
+            ``agent`` is not one of ``possible_agents`` (a ``WdtnoptError`` and a ``KeyError``).
+        """
+        return self._space(self._act_spaces, "action_space", agent)
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         trace_seed = int(check_seed(seed)) if seed is not None else int(self._seed_rng.integers(2**31))
@@ -193,8 +217,7 @@ class WdtnParallelEnv(ParallelEnv):
         unknown = [k for k in actions if k not in self.agents]
         missing = [a for a in self.agents if a not in actions]
         if unknown:
-            raise WdtnoptError(f"actions: unknown agent(s) {_names(unknown)}; the agents are mu_0..mu_"
-                               f"{self.scenario.n_mus - 1}, bs_0..bs_{self.scenario.n_bss - 1} and controller")
+            raise WdtnoptError(f"actions: unknown agent(s) {_names(unknown)}; {self._agents_phrase()}")
         if missing and self.strict_actions:
             raise WdtnoptError(f"actions: no action for agent(s) {_names(missing)} (every agent acts every "
                                "slot; pass strict_actions=False to let them take the neutral action)")
