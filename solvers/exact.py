@@ -1066,10 +1066,8 @@ def solve_exact(snapshot: Snapshot, options: ExactOptions | None = None, *, warm
 
     Notes
     -----
-    Certifies the strict problem only (deadline, CPU and ``p_max`` met exactly); ``evaluate``
-    accepts these limits within ``FEAS_RTOL``, which can admit cheaper decisions. The certified
-    entry point is :func:`wdtnopt.solvers.solve` (``method="exact"``), which adds that check
-    (docs/solvers.md, "The certified entry point").
+    Certifies the strict problem only; ``solve(snapshot, method="exact")`` also certifies the limits
+    ``evaluate`` accepts (docs/solvers.md, "The certified entry point").
     """
     opts = ExactOptions.build(options, overrides)
     if snapshot.level_ratio is not None:  # a semantic menu: the level choice too (solvers/levels.py)

@@ -73,10 +73,8 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
 
     Notes
     -----
-    Certifies the strict problem only (deadline, CPU and ``p_max`` met exactly); ``evaluate``
-    accepts these limits within ``FEAS_RTOL``, which can admit cheaper decisions. The certified
-    entry point is :func:`wdtnopt.solvers.solve` (``method="relaxation"``), which adds that check
-    (docs/solvers.md, "The certified entry point").
+    Certifies the strict problem only; ``solve(snapshot, method="relaxation")`` also certifies the limits
+    ``evaluate`` accepts (docs/solvers.md, "The certified entry point").
     """
     t0 = time.perf_counter()
     opts = RelaxationOptions.build(options, overrides)
