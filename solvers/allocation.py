@@ -327,11 +327,7 @@ def _price_solve_groups(T, tmin, c, alpha, k, group, F, rtol=1e-13):
     logF = np.log(F)
     all_capped = np.bincount(group, weights=fmin, minlength=G) >= F * (1 - rtol)
     csum = np.bincount(group, weights=c, minlength=G)
-    with np.errstate(divide="ignore"):
-        log_share = np.log(csum / F)
-    # csum / F below the smallest float (1e-129 cycles on a 1e198 Hz server): the same log, by parts
-    log_share = np.where(np.isfinite(log_share) | (csum <= 0), log_share, np.log(np.maximum(csum, 1e-300)) - logF)
-    sig = np.minimum(log_share[group], sig_max)
+    sig = np.minimum(log_share(csum, F)[group], sig_max)
     v0, _ = _phi(sig, T, c, alpha, k, tmin)
     cnt = np.bincount(group, minlength=G)
     ell = np.bincount(group, weights=v0, minlength=G) / np.maximum(cnt, 1)
@@ -402,6 +398,15 @@ def _rate(c: np.ndarray, sig: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):   # log(0) = -inf for an MU without cycles: rate 0
         out[~fin] = np.exp(np.log(c[~fin]) - sig[~fin])
     return out
+
+
+def log_share(c, F):
+    """``log(c / F)`` elementwise (the log of a CPU share, cycles over Hz), by parts (``log c - log F``)
+    where the quotient leaves the float range (1e-129 cycles on a 1e198 Hz server underflows to 0);
+    ``-inf`` where ``c = 0``. Equal to ``np.log(c / F)`` wherever that is finite."""
+    with np.errstate(divide="ignore"):
+        out = np.log(c / F)
+        return np.where(np.isfinite(out) | (c <= 0), out, np.log(np.where(c > 0, c, 1.0)) - np.log(F))
 
 
 def _phi(sigma, T, c, alpha, k, tmin):

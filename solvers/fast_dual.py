@@ -14,7 +14,7 @@ from wdtnopt.snapshot import Snapshot
 
 from wdtnopt.formulations.coefficients import allowed_hosts
 
-from .allocation import PairData, _phi_checked, _q, _rate, cpu_slope, energy_slope, storage_capacity
+from .allocation import PairData, _phi_checked, _q, _rate, cpu_slope, energy_slope, log_share, storage_capacity
 
 SAFETY_RTOL = 1e-9
 """Relative margin taken off every certified dual value (floating-point round-off of the sums)."""
@@ -90,10 +90,7 @@ def inner_min(pd: PairData, n: np.ndarray, m: np.ndarray, lam, iters: int = 60):
     fmin, F = pd.f_min[n, m], pd.cpu_hz[m]
     lam = np.broadcast_to(np.asarray(lam, dtype=float), T.shape)
     smax = np.log(T - tmin)
-    with np.errstate(divide="ignore"):
-        smin = np.log(c / F)
-    # c / F below the smallest float (1e-129 cycles on a 1e198 Hz server): the same log, by parts
-    smin = np.where(np.isfinite(smin), smin, np.log(c) - np.log(F))
+    smin = log_share(c, F)   # (by parts where c / F underflows)
     with np.errstate(divide="ignore"):
         ell = np.log(lam)  # -inf for lam = 0: the whole server's CPU is best
     phi_hi = _phi(smax, T, c, alpha, k, tmin)[0]
