@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 from wdtnopt.solvers.fast import solve_fast
 from wdtnopt.solvers.tolerance import tolerance_may_change
@@ -34,19 +36,15 @@ ROWS = {"default 30 x 5": lambda k: paper_snapshot(30, 5, k), "default 50 x 5": 
 def exact_start(seeds: int) -> None:
     """The second exact solve with and without the strict decision as its start (module docstring)."""
     from wdtnopt.cost import Decision, evaluate
-    from wdtnopt.solvers import solve, tolerance
+    from wdtnopt.solvers import tolerance
     from wdtnopt.solvers.exact import solve_exact
 
-    started = tolerance.exact_from
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.bench_tolerant_bound import solve_swapped
 
     def timed(s, start: bool):
-        tolerance.exact_from = started if start else (lambda s, sol, options: solve_exact(s, **options))
-        try:
-            t0 = time.process_time()
-            sol = solve(s, method="exact")
-            return time.process_time() - t0, sol
-        finally:
-            tolerance.exact_from = started
+        plain = lambda s, sol, options: solve_exact(s, **options)  # noqa: E731  (the path before the start)
+        return solve_swapped(s, "exact", "exact_from", None if start else plain)
 
     print("| snapshot | seed | plain (CPU s) | start (CPU s) | ratio | status (both) | bound, plain | bound, start "
           "| evaluate (ms) |")
