@@ -86,13 +86,22 @@ def test_import_is_light():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_demo_runs_end_to_end(capsys):
+def test_demo_runs_end_to_end(capsys, monkeypatch):
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "1")   # bars forced on although stderr is captured
     code, out, err = run(["demo", "--slots", "4"], capsys)
     assert code == 0, err
+    assert "%|" in err   # the policies' and the bound's progress bars
     flat = " ".join(out.split())   # the console wraps long lines
     for needle in ("exact", "(optimal)", "lyapunov", "hindsight bound", "gap", "pretrained:beta-happo",
                    "wdtnopt train --algo beta-happo --steps 200000 --seed 0"):
         assert needle in flat, needle
+
+
+def test_demo_no_progress_silences_the_bars(capsys, monkeypatch):
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "1")   # --no-progress wins over the forced bars
+    code, out, err = run(["demo", "--slots", "2", "--no-progress"], capsys)
+    assert code == 0, err
+    assert "%|" not in err and "hindsight bound" in " ".join(out.split())
 
 
 def test_solve_help_lists_every_method(capsys):

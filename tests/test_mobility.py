@@ -315,6 +315,46 @@ def test_parquet_table_when_pyarrow_is_installed(tmp_path):
     assert _digest(generate_trace(sc, seed=1, slots=60, mobility=path)) == _digest(a)
 
 
+@pytest.mark.parametrize("ids,needle", [
+    (["a", None, "b"], "t.parquet row 2: id: expected a vehicle id, got a null"),
+    (["a", "b", ""], "t.parquet row 3: id: expected a vehicle id, got ''"),
+    (["  ", "a", "b"], "t.parquet row 1: id: expected a vehicle id, got '  '"),
+    ([1.0, float("nan"), 2.0], "t.parquet row 2: id: expected a vehicle id, got nan"),
+])
+def test_parquet_blank_id_is_an_error_naming_its_row(tmp_path, ids, needle):
+    """A Parquet id that names no vehicle is refused like an empty id cell of a CSV (not read as the
+    vehicle "None" or "")."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"time_s": [0.0, 0.5, 1.0], "id": ids, "x_m": [1.0, 2.0, 3.0], "y_m": [4.0, 5.0, 6.0]}), path)
+    with pytest.raises(MobilityError) as err:
+        read_table(path)
+    assert needle in str(err.value)
+    csv_path = tmp_path / "t.csv"   # the CSV rule it mirrors
+    csv_path.write_text("time_s,id,x_m,y_m\n0,a,1,4\n0.5,,2,5\n")
+    with pytest.raises(MobilityError, match="t.csv line 3: id: expected a vehicle id"):
+        read_table(csv_path)
+
+
+def test_parquet_null_number_is_a_missing_value_as_an_empty_csv_cell(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"time_s": pa.array([0.0, 0.5, 1.0]), "id": ["a", "a", "b"],
+                             "x_m": pa.array([1.0, None, 3.0]), "y_m": pa.array([4, 5, None], pa.int64())}), path)
+    csv_path = tmp_path / "t.csv"
+    csv_path.write_text("time_s,id,x_m,y_m\n0,a,1,4\n0.5,a,,5\n1,b,3,\n")
+    a, b = read_table(path), read_table(csv_path)
+    for k in ("time_s", "x_m", "y_m"):
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
+    assert a.ids == b.ids and np.isnan(a.x_m[1]) and np.isnan(a.y_m[2])
+    bools = tmp_path / "b.parquet"
+    pq.write_table(pa.table({"time_s": [0.0, 0.5], "id": ["a", "a"], "x_m": [True, False], "y_m": [1.0, 2.0]}), bools)
+    with pytest.raises(MobilityError, match="b.parquet: x_m: expected a number column, got booleans"):
+        read_table(bools)
+
+
 _FCD_HEAD = '<fcd-export>\n  <timestep time="0.00">\n'
 
 

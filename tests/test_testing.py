@@ -131,3 +131,26 @@ def test_loaded_snapshot_exact_optimum_against_brute_force():
         sol = solve(s, method="exact")
         assert sol.status == "optimal"
         assert sol.objective == pytest.approx(brute_force(s), rel=1e-6)
+
+
+def test_suite_profile_draws_the_same_examples_each_run():
+    """tests/conftest.py loads the ``repro`` profile (docs/testing.md, "Property tests"): a property
+    test draws the same examples on every run, so a CI failure replays exactly."""
+    import os
+
+    from hypothesis import strategies as st
+
+    if os.environ.get("HYPOTHESIS_PROFILE", "repro") != "repro":
+        pytest.skip("another hypothesis profile was asked for")
+    assert settings.default.derandomize and settings.default.database is None and settings.default.deadline is None
+    seen: list[tuple[int, float]] = []
+
+    @given(st.integers(), st.floats(allow_nan=False))
+    def record(i, x):
+        seen.append((i, x))
+
+    record()
+    first = list(seen)
+    seen.clear()
+    record()
+    assert len(first) > 20 and seen == first

@@ -57,7 +57,7 @@ def mobility_option(f: Any) -> Any:
 
 
 def progress_option(f: Any) -> Any:
-    """--progress/--no-progress of the long commands (simulate, bound, gap, bench)."""
+    """--progress/--no-progress of the long commands (simulate, bound, gap, bench, demo)."""
     return click.option("--progress/--no-progress", default=True, show_default=True,
                         help="Progress bars with ETA on stderr (on a terminal; WDTNOPT_PROGRESS=1 forces them, "
                              "=0 silences them).")(f)
@@ -220,7 +220,8 @@ def snapshot_cmd(scenario_spec: str, n_mus: int | None, n_bss: int | None, slots
 @click.command("demo")
 @click.option("--slots", type=click.IntRange(min=1), default=60, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-def demo(slots: int, seed: int) -> None:
+@progress_option
+def demo(slots: int, seed: int, progress: bool = True) -> None:
     """The main job on the default scenario: policies on one replayed trace, and their optimality gaps."""
     from ..policies import make_policy, policy_names
     from ..simulation import simulate
@@ -244,13 +245,13 @@ def demo(slots: int, seed: int) -> None:
     learned = _demo_pretrained()
     for name in ("static", "follow", "oracle", "lyapunov") + tuple(learned):
         t0 = time.perf_counter()
-        res = simulate(make_policy(name), trace, progress=True)
+        res = simulate(make_policy(name), trace, progress=progress)
         rows.append((res, time.perf_counter() - t0))
     console.print(summary_table(rows, f"{slots} slots, seed {seed}"))
     for name, rec in learned.items():
         console.print(f"   [dim]{name}: trained with `{rec['command']}` ({rec['env_steps']} env steps, seed {rec['seed']}, "
                       f"{rec['cpu_time_s']:.0f} CPU-s); docs/agents.md[/dim]")
-    _demo_gap(trace, [r for r, _ in rows])
+    _demo_gap(trace, [r for r, _ in rows], progress)
     console.print(f"[dim]registered policies: {', '.join(policy_names())}[/dim]")
 
 
@@ -284,13 +285,13 @@ def _demo_snapshot(trace: Any) -> None:
     console.print(table)
 
 
-def _demo_gap(trace: Any, results: list[Any]) -> None:
+def _demo_gap(trace: Any, results: list[Any], progress: bool = True) -> None:
     from ..bounds import gap, hindsight_bound
 
     console.print("4. Optimality gaps against the hindsight lower bound (same trace; each policy's bound is taken "
                   "at its own per-MU failure ratios, so failing more cannot look cheap):")
     t0 = time.perf_counter()
-    hb = hindsight_bound(trace, iters=5, workers=None, progress=True)
+    hb = hindsight_bound(trace, iters=5, workers=None, progress=progress)
     report = gap(results, trace, bound=hb, iters=3)
     console.print(report.table())
     how = ("column generation" if hb.method == "columns" else "slot solves each")

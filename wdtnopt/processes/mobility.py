@@ -867,13 +867,22 @@ def _read_parquet(p: Path) -> tuple[dict[str, np.ndarray], list[str], np.ndarray
         raise MobilityError(f"{p.name}: columns {names} lack {', '.join(missing) or 'x_m, y_m (or lon_deg, lat_deg)'}")
     cols: dict[str, np.ndarray] = {}
     for k in ("time_s", *pair):
+        if str(table.schema.field(k).type) == "bool":   # True / False would pass as 1.0 / 0.0
+            raise MobilityError(f"{p.name}: {k}: expected a number column, got booleans")
         col = table.column(k).to_numpy(zero_copy_only=False)
         try:
             cols[k] = np.asarray(col, dtype=float)
         except (TypeError, ValueError):
             bad = next(i for i, v in enumerate(col) if not _is_number(v))
             raise MobilityError(f"{p.name} row {bad + 1}: {k}: expected a number, got {col[bad]!r}") from None
-    labels = [str(v) for v in table.column("id").to_pylist()]
+    raw_ids = table.column("id").to_pylist()
+    # a null, NaN or blank id names no vehicle: an error naming the row, as an empty id cell of a CSV
+    blank = next((i for i, v in enumerate(raw_ids) if v is None or (isinstance(v, float) and math.isnan(v))
+                  or (isinstance(v, (str, bytes)) and not v.strip())), None)
+    if blank is not None:
+        raise MobilityError(f"{p.name} row {blank + 1}: id: expected a vehicle id, got "
+                            f"{'a null' if raw_ids[blank] is None else repr(raw_ids[blank])}")
+    labels = [str(v) for v in raw_ids]
     return cols, labels, np.arange(1, len(labels) + 1)
 
 
