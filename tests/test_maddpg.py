@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rollouts import record_steps, replayed_observations
 from wdtnopt import Scenario
 from wdtnopt.agents.core import TYPES
 from wdtnopt.agents.trainer import Trainer
@@ -152,37 +153,15 @@ TRUNC = {"n_envs": 2, "rollout_steps": 8, "episode_slots": 6, "warmup_steps": 10
 
 
 def _truncated_run():
-    """One MADDPG iteration of 8 slots over 6-slot episodes (no update), recording the environment
-    actions; and, for each environment, its terminal and next-episode observations replayed
-    independently: a single SimState of the same trace stepped by core.step with the same actions,
-    observed by core.observe (the single-environment observation builder)."""
-    from wdtnopt.env import core
-    from wdtnopt.env.batched import episode_seed
-    from wdtnopt.simulation import SimState
-    from wdtnopt.trace import generate_trace
-
+    """One MADDPG iteration of 8 slots over 6-slot episodes (no update), and each environment's
+    terminal and next-episode observations replayed independently (rollouts.replayed_observations)."""
     tr = Trainer("maddpg", SC_TRUNC, seed=5, config=TRUNC)
-    ag, env = tr.agent, tr.env
-    recorded, real_step = [], env.step
-
-    def step(*actions):
-        recorded.append([np.array(a, copy=True) for a in actions])
-        return real_step(*actions)
-
-    env.step = step
+    ag = tr.agent
+    recorded = record_steps(tr.env)
     tr.train_iteration()
-    slots = TRUNC["episode_slots"]
-    terminal, fresh = [], []
-    for e in range(env.n_envs):
-        trace = generate_trace(SC_TRUNC, seed=episode_seed(5, e, 0), slots=slots)
-        sim = SimState(trace)
-        for acts in recorded[:slots]:
-            core.step(sim, *(a[e] for a in acts), mu_action=ag.spec.mu_action, bs_action=ag.spec.bs_action)
-        assert sim.t == slots
-        terminal.append(core.observe(core.Features(trace), sim))
-        nxt = generate_trace(SC_TRUNC, seed=episode_seed(5, e, 1), slots=slots)
-        fresh.append(core.observe(core.Features(nxt), SimState(nxt)))
-    return ag, terminal, fresh
+    pairs = [replayed_observations(SC_TRUNC, 5, e, TRUNC["episode_slots"], recorded, ag.spec.mu_action,
+                                   ag.spec.bs_action) for e in range(TRUNC["n_envs"])]
+    return ag, [p[0] for p in pairs], [p[1] for p in pairs]
 
 
 def test_truncation_stores_the_terminal_observations():
