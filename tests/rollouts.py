@@ -1,4 +1,5 @@
-"""A hand-made rollout of a learned agent (random observations, actions and rewards) for update tests."""
+"""A hand-made rollout of a learned agent (random observations, actions and rewards) for update tests;
+the recorded actions of a batched env replayed in a single one (tests of the time-limit end)."""
 from __future__ import annotations
 
 
@@ -33,3 +34,37 @@ def random_rollout(algo, t: int, e: int, seed: int = 2, bs_hosts=None):
         buf.values.copy_(torch.randn(t, e, generator=g))
         buf.next_values.copy_(torch.randn(t, e, generator=g))
     return buf
+
+
+def record_steps(env):
+    """Record the actions ``env.step`` (a BatchedWdtnEnv) is called with, as copies, in the returned list."""
+    import numpy as np
+
+    recorded, real_step = [], env.step
+
+    def step(*actions):
+        recorded.append([np.array(a, copy=True) for a in actions])
+        return real_step(*actions)
+
+    env.step = step
+    return recorded
+
+
+def replayed_observations(scenario, seed: int, e: int, slots: int, recorded, mu_action: str, bs_action: str):
+    """(terminal, next) observations of environment ``e`` of ``BatchedWdtnEnv(scenario, seed=seed,
+    slots=slots)`` after the ``recorded`` steps (:func:`record_steps`) of its first episode, computed
+    independently of the batched env: one SimState of the episode's trace stepped by ``core.step``
+    and observed by ``core.observe`` (the single-environment path), and the next episode's first
+    observation, ``core.observe`` of a fresh SimState of its trace."""
+    from wdtnopt.env import core
+    from wdtnopt.env.batched import episode_seed
+    from wdtnopt.simulation import SimState
+    from wdtnopt.trace import generate_trace
+
+    trace = generate_trace(scenario, seed=episode_seed(seed, e, 0), slots=slots)
+    sim = SimState(trace)
+    for acts in recorded[:slots]:
+        core.step(sim, *(a[e] for a in acts), mu_action=mu_action, bs_action=bs_action)
+    assert sim.t == slots
+    nxt = generate_trace(scenario, seed=episode_seed(seed, e, 1), slots=slots)
+    return core.observe(core.Features(trace), sim), core.observe(core.Features(nxt), SimState(nxt))

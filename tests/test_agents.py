@@ -122,6 +122,36 @@ def test_gae_hand_computed():
     assert torch.allclose(gae(r, v, nv, d, g, lam)[:, 0], torch.tensor(want), atol=1e-6)
 
 
+def test_collect_bootstraps_the_time_limit_end_from_the_terminal_state():
+    """The rollout's next values: V(terminal state) at an episode's end (replayed independently
+    through core.step and core.observe), V(next state) inside it, never V(the reset state); with
+    ``dones`` they feed ``gae`` (test_gae_hand_computed)."""
+    from rollouts import record_steps, replayed_observations
+    from wdtnopt.agents.core import collect
+    cfg = {"n_envs": 2, "rollout_steps": 5, "episode_slots": 3}
+    tr = Trainer("beta-happo", TINY, seed=1, config=cfg)
+    recorded = record_steps(tr.env)
+    seen = []
+
+    def value_fn(s):
+        seen.append(s.clone())
+        return s.sum(1)
+
+    buf, _, _ = collect(tr.agent.actors, value_fn, tr.env, tr.obs, tr.agent.spec, 5)
+    spec, e_ = tr.agent.spec, 2
+    assert len(seen) == 2 and torch.equal(seen[0], buf.state.reshape(10, -1))
+    nxt = seen[1].reshape(5, e_, -1)
+    assert torch.equal(buf.next_values, value_fn(seen[1]).reshape(5, e_))
+    assert buf.dones.tolist() == [[0, 0], [0, 0], [1, 1], [0, 0], [0, 0]]
+    for e in range(e_):
+        terminal, fresh = replayed_observations(TINY, 1, e, 3, recorded, spec.mu_action, spec.bs_action)
+        assert torch.equal(nxt[2, e], torch.from_numpy(terminal.state.astype(np.float32)))
+        assert torch.equal(buf.state[3, e], torch.from_numpy(fresh.state.astype(np.float32)))
+        assert not torch.equal(nxt[2, e], buf.state[3, e])
+        for t in (0, 1, 3):
+            assert torch.equal(nxt[t, e], buf.state[t + 1, e])
+
+
 class _RecordingHAPPO(HAPPO):
     def __init__(self, *a, **k):
         super().__init__(*a, **k)

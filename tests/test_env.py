@@ -54,6 +54,7 @@ def test_batched_equals_single_step_for_step(sc):
             assert np.array_equal(bobs.state[e], s.state())
         p, w, h = _random_actions(rng, e_, 4, 2, TINY.p_max_w)
         bobs, rew, done, info = benv.step(p, w, h)
+        assert not info["final_bs"][~done].any() and not info["final_ctrl_mask"][~done].any()   # zeros
         for e, s in enumerate(singles):
             # the same float64 actions as the batched env got
             acts = {f"mu_{i}": np.array([p[e, i]]) for i in range(4)}
@@ -64,8 +65,11 @@ def test_batched_equals_single_step_for_step(sc):
             assert info["energy_j"][e] == s.last_step.evaluation.energy_total
             assert np.array_equal(info["mu_used"][e], s.last_step.mu_used)
             assert trunc["controller"] == done[e]
-            if done[e]:
+            if done[e]:   # the terminal observations, as the single env's last step gives them
                 assert np.array_equal(info["final_state"][e], s.state())
+                assert np.array_equal(info["final_bs"][e], np.stack([o[f"bs_{j}"] for j in range(2)]))
+                assert np.array_equal(info["final_ctrl_mask"][e].astype(np.int8),
+                                      np.stack(inf["controller"]["action_mask"]))
                 episode[e] += 1
                 o, _ = s.reset(seed=episode_seed(11, e, episode[e]))
             sobs[e] = o
@@ -170,6 +174,8 @@ def test_batched_step_equals_core_step_when_environments_are_out_of_step():
             o = core.observe(feat, sim)
             if done[e]:
                 assert np.array_equal(info["final_state"][e], o.state.astype(np.float32))
+                assert np.array_equal(info["final_bs"][e], o.bs.astype(np.float32))
+                assert np.array_equal(info["final_ctrl_mask"][e], o.ctrl_mask)
                 sim = SimState(benv.sims[e].trace)          # the next episode's trace
                 ref[e] = (sim, core.Features(sim.trace))
                 o = core.observe(ref[e][1], sim)

@@ -1,11 +1,14 @@
-"""MADDPG's update against its plain reference: the same seed gives the same update, to float32 rounding."""
+"""MADDPG's update against its plain reference: the same seed gives the same update, to float32 rounding;
+and the time-limit end: the TD target reads the terminal observations, not the next episode's first."""
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rollouts import record_steps, replayed_observations
 from wdtnopt import Scenario
 from wdtnopt.agents.core import TYPES
 from wdtnopt.agents.trainer import Trainer
@@ -137,3 +140,75 @@ def test_tolerance_sees_a_wrong_update():
     _, fast, wrong, _, _ = _updated_pair(10.0, actor_types=TYPES[:2])
     fractions = _step_fractions(fast, wrong)
     assert fractions["actors"] > 10 * TOLERANCE, fractions
+
+
+# -- the time-limit end: the target actors act on the terminal observations ---------------------
+SC_TRUNC = Scenario.paper(n_mus=5, n_bss=3, frame_slots=4)
+# 6 slots: the terminal slot (t = 6) is no frame start, so the terminal controller mask allows only
+# each DT's host, while the new episode's first slot (a frame start) allows moves: the two differ.
+# Learned BS actors (bs_map raw) and no stay prior, so the BS observations and the mask both move
+# the target actions; batch_size 2 = the two environments' terminal transitions.
+TRUNC = {"n_envs": 2, "rollout_steps": 8, "episode_slots": 6, "warmup_steps": 10_000, "batch_size": 2,
+         "bs_map": "raw", "ctrl_stay_logit": 0.0}
+
+
+def _truncated_run():
+    """One MADDPG iteration of 8 slots over 6-slot episodes (no update), and each environment's
+    terminal and next-episode observations replayed independently (rollouts.replayed_observations)."""
+    tr = Trainer("maddpg", SC_TRUNC, seed=5, config=TRUNC)
+    ag = tr.agent
+    recorded = record_steps(tr.env)
+    tr.train_iteration()
+    pairs = [replayed_observations(SC_TRUNC, 5, e, TRUNC["episode_slots"], recorded, ag.spec.mu_action,
+                                   ag.spec.bs_action) for e in range(TRUNC["n_envs"])]
+    return ag, [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def test_truncation_stores_the_terminal_observations():
+    ag, terminal, fresh = _truncated_run()
+    buf, e_, slots = ag.buffer, TRUNC["n_envs"], TRUNC["episode_slots"]
+    assert buf.size == TRUNC["rollout_steps"] * e_
+    for e in range(e_):
+        row = (slots - 1) * e_ + e                      # slot 5: the episode's last transition
+        ref = terminal[e]
+        assert np.array_equal(buf.next_state[row], ref.state.astype(np.float32))
+        assert np.array_equal(buf.next_bs[row], ref.bs.astype(np.float32))
+        assert np.array_equal(buf.next_mask[row], ref.ctrl_mask)
+        # not the next episode's first observation, which the buffer stored before (and which
+        # starts the next transition)
+        assert not np.array_equal(ref.bs.astype(np.float32), fresh[e].bs.astype(np.float32))
+        assert not np.array_equal(ref.ctrl_mask, fresh[e].ctrl_mask)
+        assert np.array_equal(buf.bs[row + e_], fresh[e].bs.astype(np.float32))
+        assert np.array_equal(buf.mask[row + e_], fresh[e].ctrl_mask)
+        # inside an episode the next observation is the next transition's own
+        for t in range(TRUNC["rollout_steps"] - 1):
+            if t != slots - 1:
+                r = t * e_ + e
+                assert np.array_equal(buf.next_bs[r], buf.bs[r + e_])
+                assert np.array_equal(buf.next_mask[r], buf.mask[r + e_])
+                assert np.array_equal(buf.next_state[r], buf.state[r + e_])
+
+
+def test_td_target_at_truncation_uses_the_terminal_observations():
+    ag, terminal, fresh = _truncated_run()
+    buf, e_, slots = ag.buffer, TRUNC["n_envs"], TRUNC["episode_slots"]
+    rows = np.array([(slots - 1) * e_ + e for e in range(e_)])
+    ag.buffer.sample = lambda rng, batch: {k: torch.from_numpy(getattr(buf, k)[rows]) for k in buf.names}
+    seen = []
+    ag.target_critic.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].clone()))
+
+    def target_input(obs):   # [s_T, mu'(o)] of the plain update, with o the given observations
+        state = torch.from_numpy(np.stack([o.state for o in terminal]).astype(np.float32))
+        bs = torch.from_numpy(np.stack([o.bs for o in obs]).astype(np.float32))
+        mask = torch.from_numpy(np.stack([o.ctrl_mask for o in obs]))
+        with torch.no_grad():
+            na = ag._policy(ag.target_actors, ag._obs(state, bs), mask[None], "greedy")
+        b = state.shape[0]
+        return torch.cat([state, na["mu"].transpose(0, 1).reshape(b, -1), na["bs"].transpose(0, 1).reshape(b, -1),
+                          na["controller"][0].reshape(b, -1)], dim=1)
+
+    want, wrong = target_input(terminal), target_input(fresh)
+    lo = ag.spec.dims["state"] + ag.spec.n_mus            # the BS and controller columns differ
+    assert not torch.equal(want[:, lo:], wrong[:, lo:])
+    ag.update()
+    assert len(seen) == 1 and torch.equal(seen[0], want)

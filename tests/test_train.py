@@ -54,6 +54,28 @@ def test_local_credit_drives_the_residual_down(algo):
     assert after < 0.8 * before and r1 > r0, (before, after, r0, r1)
 
 
+def test_evaluating_on_the_training_seed_warns():
+    """evaluate_policy(seed=s) on a run of seed s replays the training environments' first traces
+    (docs/agents.md, "Evaluating a run"): a warning; other seeds evaluate silently."""
+    import warnings
+
+    import numpy as np
+    from wdtnopt.env import BatchedWdtnEnv
+    cfg = {"n_envs": 2, "rollout_steps": 2, "episode_slots": 3}
+    tr = Trainer("beta-happo", TINY, seed=7, config=cfg)
+    # the overlap the warning is about: evaluation environment e starts on training environment e's trace
+    ev = BatchedWdtnEnv(TINY, 2, 7, 3).reset()
+    assert np.array_equal(ev.state, tr.obs.state) and np.array_equal(ev.mu, tr.obs.mu)
+    with pytest.warns(UserWarning, match=r"^seed: evaluating on seed 7, the run's training seed"):
+        tr.evaluate_policy(episodes=2, seed=np.int64(7))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # any other seed (the default 10000 here): no warning
+        tr.evaluate_policy(episodes=2, seed=8)
+        tr.evaluate_policy(episodes=2)
+    with pytest.warns(UserWarning, match=r"seed 10000, the run's training seed"):   # the default seed's own run
+        Trainer("beta-happo", TINY, seed=10_000, config=cfg).evaluate_policy(episodes=2)
+
+
 def _rows(path):
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))

@@ -285,11 +285,14 @@ class MADDPG:
         for _ in range(cfg.rollout_steps):
             a = self.act(obs, deterministic=False)
             nxt, reward, done, info = env.step(*to_env(a, spec))
+            # after an automatic reset nxt is the new episode's first observation: the time-limit
+            # end bootstraps Q'(s_T, mu'(o_T)) from the terminal state and the terminal observations
+            # the target actors read there (BSs' observations, controller mask; docs/agents.md)
             next_state = np.where(done[:, None], info["final_state"], nxt.state)
-            # after an automatic reset, the next BS observations and mask belong to the new episode;
-            # they only feed the target actors, and the terminal state's value is what matters
-            self.buffer.add(state=obs.state, next_state=next_state, bs=obs.bs, next_bs=nxt.bs, mask=obs.ctrl_mask,
-                            next_mask=nxt.ctrl_mask, act_mu=a["mu"][:, :, 0], act_bs=a["bs"],
+            next_bs = np.where(done[:, None, None], info["final_bs"], nxt.bs)
+            next_mask = np.where(done[:, None, None], info["final_ctrl_mask"], nxt.ctrl_mask)
+            self.buffer.add(state=obs.state, next_state=next_state, bs=obs.bs, next_bs=next_bs, mask=obs.ctrl_mask,
+                            next_mask=next_mask, act_mu=a["mu"][:, :, 0], act_bs=a["bs"],
                             act_ctrl=a["controller"][:, 0], reward=reward.astype(np.float32),
                             **({"act_level": a[LEVEL][:, :, 0]} if LEVEL in a else {}))
             totals += (reward.sum(), info["energy_j"].sum(), info["failures"].sum(), info["requests"].sum())

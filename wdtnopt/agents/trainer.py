@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +105,45 @@ class Trainer:
 
     def evaluate_policy(self, episodes: int = 4, seed: int = 10_000, deterministic: bool = True) -> dict[str, float]:
         """Mean team reward per slot, energy per MU per slot (J) and failure ratio of the current
-        policy on ``episodes`` fresh traces (a separate environment; training state is untouched)."""
+        policy on ``episodes`` traces (a separate environment; training state is untouched).
+
+        Parameters
+        ----------
+        episodes : int, optional
+            Number of evaluation episodes (environments), each ``episode_slots`` slots.
+        seed : int, optional
+            Evaluation environment seed: episode ``e`` runs on the trace ``episode_seed(seed, e, 0)``
+            (:class:`wdtnopt.env.BatchedWdtnEnv`). The training environments draw theirs from the
+            run's seed the same way, so ``seed`` equal to the run's seed evaluates on the first
+            training traces (in-sample): that gives a warning (docs/agents.md, "Evaluating a run").
+        deterministic : bool, optional
+            Act by the policies' modes (True) or sample them (False).
+
+        Returns
+        -------
+        dict
+            ``reward`` (per slot), ``energy_per_mu_slot`` (J) and ``failure_ratio``.
+
+        Raises
+        ------
+        WdtnoptError
+            ``episodes`` is not an integer >= 1, ``seed`` not an integer >= 0, or ``deterministic``
+            not a bool.
+
+        Warns
+        -----
+        UserWarning
+            ``seed`` equals the training seed (the traces evaluated on were trained on).
+        """
         if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
             raise WdtnoptError(f"episodes: expected an integer >= 1, got {episodes!r}")   # was named n_envs
         if not isinstance(deterministic, (bool, np.bool_)):   # "no" was truthy: the deterministic policy
             raise WdtnoptError(f"deterministic: expected True or False, got {deterministic!r}")
+        if not isinstance(seed, bool) and isinstance(seed, (int, np.integer)) and seed == self.seed:
+            # episode_seed(seed, e, 0): the same traces as the training environments' first episodes
+            warnings.warn(f"seed: evaluating on seed {seed}, the run's training seed: environment e's trace is the "
+                          "one training environment e started on, so this evaluation is in-sample; pass "
+                          "another evaluation seed", UserWarning, stacklevel=2)
         env = BatchedWdtnEnv(self.scenario, episodes, seed, self.config.episode_slots, self.mobility,
                              mu_action=self.agent.spec.mu_action,
                                   bs_action=self.agent.spec.bs_action)

@@ -8,7 +8,9 @@ of ``evaluate``), the team reward and the observations (:func:`~wdtnopt.env.core
 are computed for all environments at once, with the same functions the PettingZoo env uses for
 one. The results equal the PettingZoo env's exactly (tested step for step). Environments reset
 automatically at the end of an episode; the terminal global state is returned in
-``info["final_state"]`` so critics can bootstrap the time-limit truncation.
+``info["final_state"]`` so critics can bootstrap the time-limit truncation, and the terminal BS
+observations and controller mask in ``info["final_bs"]`` and ``info["final_ctrl_mask"]`` so target
+actors (MADDPG) act on the terminal state rather than on the new episode's first one.
 """
 from __future__ import annotations
 
@@ -146,7 +148,11 @@ class BatchedWdtnEnv:
         level 0); a level off a MU's menu (outside ``0 .. L-1`` or below its minimum accuracy)
         means level 0, as in the PettingZoo env (:func:`core.allowed_level`). ``info["level_used"] [E, N]``: the MUs whose level took effect (requesting
         and available: the level decides their data, and with ``power_over_need`` whether they
-        give up)."""
+        give up). For the environments whose episode ended (``done``; they are reset, and ``obs``
+        is the new episode's first observation) ``info["final_state"] [E, d_state]``,
+        ``info["final_bs"] [E, M, d_bs]`` and ``info["final_ctrl_mask"] [E, N, M]`` hold the
+        terminal observations (:func:`core.observe_arrays` at slot ``slots``); rows of the other
+        environments are zeros (False)."""
         e_, n, m = self.n_envs, self.n_mus, self.n_bss
         sc = self.scenario
         # exact shapes: a reshape would silently scramble a transposed [N, E] or [E, N, M] array
@@ -206,10 +212,18 @@ class BatchedWdtnEnv:
                                 "mu_least_cost": least / sc.energy_ref_j,
                                 "level_used": snap.request & ~blocked,
                                 "energy_j": ev.energy_total, "failures": failures, "requests": requests,
-                                "final_state": np.zeros((e_, self.dims["state"]), np.float32), "episodes": []}
+                                "final_state": np.zeros((e_, self.dims["state"]), np.float32),
+                                "final_bs": np.zeros((e_, m, self.dims["bs"]), np.float32),
+                                "final_ctrl_mask": np.zeros((e_, n, m), bool), "episodes": []}
         self._acc += np.stack([ev.energy_total, requests, failures, reward], axis=1)
         if done.any():
-            info["final_state"][done] = self._observe(t, x, unavailable).state[done]
+            # the terminal observations, before the reset replaces them: the global state (critics
+            # bootstrap from it) and what an actor reads beyond it (the BSs' observations and the
+            # controller's mask; the MUs' and the controller's observations are slices of the state)
+            final = self._observe(t, x, unavailable)
+            info["final_state"][done] = final.state[done]
+            info["final_bs"][done] = final.bs[done]
+            info["final_ctrl_mask"][done] = final.ctrl_mask[done]
             for e in np.flatnonzero(done):
                 en, rq, fl, ret = self._acc[e]
                 info["episodes"].append({"env": int(e), "episode": int(self.episode[e]), "return": ret,
