@@ -103,3 +103,86 @@ def test_self_healing_and_restore_prices_on_an_overflowing_scenario():
     assert (state.unavailable[on0] == 2**53).all() and (state.unavailable[~on0] == 0).all()
     for policy in ("static", "oracle-fa", "lyapunov-fa"):
         assert simulate(policy, tr).slots == 6
+
+
+# -- 2. the benchmark suites check every name and setting before any task runs ---------------------
+BAD_SETTINGS = [
+    # (suite, TOML lines of the override file, words the one line must hold)
+    ("paper", 'policies = ["static", "folow"]', ["policies", "folow", "follow", "lyapunov"]),
+    ("paper", 'algos = ["beta-hapo"]', ["algos", "beta-hapo", "beta-happo", "maddpg"]),
+    ("paper", 'algos = ["beta-happo:rw"]', ["algos", "beta-happo:rw", "beta-happo:raw"]),
+    ("paper", 'sweep_algos = ["mappo"]', ["sweep_algos", "mappo", "beta-mappo"]),
+    ("paper", 'agent = { n_envs = 0 }', ["agent", "n_envs", ">= 1"]),
+    ("paper", 'agent = { hiden = 8 }', ["agent", "hiden", "hidden"]),
+    ("paper", 'bound_method = "exat"', ["bound_method", "exat", "exact", "fast"]),
+    ("paper", "lyapunov_V = 0.0", ["lyapunov_V", "> 0"]),
+    ("paper", "lyapunov_theta = -1.0", ["lyapunov_theta", ">= 0"]),
+    ("paper", "eval_every = 0", ["eval_every", ">= 1"]),
+    ("paper", "eta_grid = [-1.0]", ["eta_grid", "eta"]),
+    ("mobility", 'policies = ["static", "oracel"]', ["policies", "oracel", "oracle"]),
+    ("mobility", 'bound_method = "fastest"', ["bound_method", "fastest", "exact"]),
+    ("mobility", "lyapunov_V = -3.0", ["lyapunov_V", "> 0"]),
+    ("resilience", 'run_policies = ["predictiv"]', ["run_policies", "predictiv", "predictive"]),
+    ("resilience", 'gap_policies = ["lyapunov-fb"]', ["gap_policies", "lyapunov-fb", "lyapunov-fa"]),
+    ("resilience", 'flaky_policies = ["oracle-fa", "x"]', ["flaky_policies", "'x'", "oracle-fa"]),
+    ("resilience", 'learned_algo = "happo"', ["learned_algo", "happo", "beta-happo"]),
+    ("resilience", "learned_agent = { hidden = 0 }", ["learned_agent", "hidden"]),
+    ("resilience", 'bound_method = "exactly"', ["bound_method", "exactly", "exact"]),
+    ("resilience", "flaky_mtbf = [20.0, 2000.0]", ["flaky_mtbf", "server_mtbf_s"]),
+    ("solvers", 'methods = ["exact", "exat"]', ["methods", "exat", "exact", "pyomo", "fast"]),
+    ("solvers", 'base = "loaded_smoke"\nsnapshots = ["lodaed"]', ["snapshots", "lodaed", "paper", "loaded"]),
+    ("solvers", 'base = "loaded_smoke"\nsizes = ["5by3"]', ["sizes", "5by3", "NxM"]),
+    ("solvers", "repeats = 0", ["repeats", ">= 1"]),
+    ("scaling", 'base = "loaded_smoke"\nsnapshots = "lodaed"', ["snapshots", "lodaed", "paper", "loaded"]),
+    ("scaling", "n_grid = [30, 0]", ["n_grid", ">= 1"]),
+    ("sixg", "slots = 0", ["slots", ">= 1"]),
+]
+
+
+@pytest.mark.parametrize("suite,line,words", BAD_SETTINGS, ids=[f"{s}-{ln.split(' ')[0]}-{i}" for i, (s, ln, _) in enumerate(BAD_SETTINGS)])
+def test_bench_refuses_a_bad_setting_before_any_task_runs(suite, line, words, tmp_path, capsys):
+    # before: the name reached a worker (make_policy, Trainer, hindsight_bound, solve) after other
+    # tasks had run for minutes, or (solvers methods, snapshots) was silently skipped or replaced
+    preset = tmp_path / "bad.toml"
+    preset.write_text(("" if line.startswith("base") else 'base = "smoke"\n') + line + "\n")
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(["bench", suite, "--preset", str(preset), "--out", str(out), "--no-progress"], capsys)
+    assert code == 2, (stdout, err)
+    assert len(err.strip().splitlines()) == 1, err
+    for w in words:
+        assert w in err, (w, err)
+    assert not (out / "tasks").exists() and not (out / "agents").exists()   # nothing ran
+
+
+def test_bench_refuses_an_unknown_preset_naming_the_presets(tmp_path, capsys):
+    code, _, err = run_cli(["bench", "paper", "--preset", "smok", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "preset" in err and "smoke" in err and "default" in err and "full" in err
+
+
+@pytest.mark.parametrize("suite", ["paper", "solvers", "scaling", "mobility", "resilience", "sixg"])
+def test_every_shipped_preset_passes_the_up_front_checks(suite):
+    # the checks refuse nothing the project ships (each preset's own values)
+    from wdtnopt.benchmarks.suites import load_config, suite_module
+    from wdtnopt.benchmarks.suites.runner import _presets
+
+    mod = suite_module(suite)
+    for name in _presets(suite):
+        mod.check(load_config(suite, name))
+
+
+def test_run_suite_checks_before_making_tasks(tmp_path, monkeypatch):
+    # the check is the runner's, not the CLI's: run_suite refuses before tasks() and run_tasks()
+    from wdtnopt.benchmarks import suites
+    from wdtnopt.errors import WdtnoptError
+
+    preset = tmp_path / "bad.toml"
+    preset.write_text('base = "smoke"\npolicies = ["nope"]\n')
+    called = []
+    monkeypatch.setattr(suites, "run_tasks", lambda *a, **k: called.append(1))
+    with pytest.raises(WdtnoptError, match="policies"):
+        suites.run_suite("mobility", preset, tmp_path / "o", progress=False)
+    assert called == []
+
+
+# -- 3. leftovers -----------------------------------------------------------------------------------

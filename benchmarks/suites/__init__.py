@@ -43,6 +43,7 @@ def run_suite(name: str, preset: str | os.PathLike[str] = "smoke", out: str | os
     """
     mod = suite_module(name)
     cfg = load_config(name, preset)
+    mod.check(cfg)        # every name and setting, before any task runs (docs/benchmarks.md)
     tasks = mod.tasks(cfg)
     if workers is None and scheduler is None:
         workers = cfg.get("workers")  # a suite may ask for fewer (the scaling suite times things: 1)
