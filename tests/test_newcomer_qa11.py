@@ -186,3 +186,24 @@ def test_run_suite_checks_before_making_tasks(tmp_path, monkeypatch):
 
 
 # -- 3. leftovers -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("cmd", [["bench", "scaling", "--preset", "smoke", "--out", "OUT"],
+                                 ["bound", "--n-mus", "3", "--n-bss", "2", "--slots", "2", "--iters", "1"],
+                                 ["gap", "--n-mus", "3", "--n-bss", "2", "--slots", "2", "--iters", "1",
+                                  "--policy", "follow"]])
+def test_workers_with_a_scheduler_is_refused(cmd, tmp_path, capsys):
+    # before: --workers was silently unused (the cluster's workers run the tasks); the address is
+    # unreachable on purpose: the refusal comes before any connection
+    cmd = [str(tmp_path / "o") if c == "OUT" else c for c in cmd]
+    code, out, err = run_cli(cmd + ["--workers", "2", "--scheduler", "tcp://127.0.0.1:9"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--workers" in err and "--scheduler" in err, err
+    assert "cannot reach" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_suite_refuses_workers_with_a_scheduler(tmp_path):
+    from wdtnopt.benchmarks.suites import run_suite
+    from wdtnopt.errors import WdtnoptError
+
+    with pytest.raises(WdtnoptError, match="workers: not used with a scheduler"):
+        run_suite("scaling", "smoke", tmp_path / "o", workers=2, scheduler="tcp://127.0.0.1:9", progress=False)

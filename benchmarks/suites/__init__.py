@@ -42,6 +42,9 @@ def run_suite(name: str, preset: str | os.PathLike[str] = "smoke", out: str | os
     tasks are missing, e.g. with ``limit``).
     """
     mod = suite_module(name)
+    if workers is not None and scheduler is not None:   # the cluster's workers run the tasks: K was unused
+        raise WdtnoptError(f"workers: not used with a scheduler ({scheduler!r}): the cluster's own workers run the "
+                           f"tasks; give one of workers= and scheduler=")
     cfg = load_config(name, preset)
     mod.check(cfg)        # every name and setting, before any task runs (docs/benchmarks.md)
     tasks = mod.tasks(cfg)

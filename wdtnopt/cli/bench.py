@@ -6,7 +6,7 @@ import time
 
 import click
 
-from .core import OutPath, console, progress_option
+from .core import OutPath, check_workers_scheduler, console, progress_option
 
 
 @click.command("bench")
@@ -17,8 +17,8 @@ from .core import OutPath, console, progress_option
 @click.option("--out", "out", type=OutPath(file_okay=False), required=True,
               help="Output folder: tasks/ (one JSON per finished task), agents/, CSV, PNG, report.md. Rerun to resume.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Local worker processes (default: all cores; the scaling suite: 1).")
-@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786): run the tasks on that cluster.")
+              help="Local worker processes (default: all cores; the scaling suite: 1); not with --scheduler.")
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786): run the tasks on that cluster's workers (not with --workers).")
 @click.option("--limit", type=click.IntRange(min=0), default=None,
               help="Execute at most this many missing tasks, then stop (a partial run; rerun to finish).")
 @progress_option
@@ -26,6 +26,7 @@ def bench_cmd(suite, preset, out, workers, scheduler, limit, progress):
     """Run (or resume) a benchmark suite; render tables, figures and report.md when every task is done."""
     from wdtnopt.benchmarks.suites import run_suite
 
+    check_workers_scheduler(workers, scheduler)
     t0 = time.perf_counter()
     run, files = run_suite(suite, preset, out, workers=workers, scheduler=scheduler, limit=limit, progress=progress,
                            argv=["wdtnopt", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("wdtnopt") else None)
