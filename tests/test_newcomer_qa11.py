@@ -207,3 +207,63 @@ def test_run_suite_refuses_workers_with_a_scheduler(tmp_path):
 
     with pytest.raises(WdtnoptError, match="workers: not used with a scheduler"):
         run_suite("scaling", "smoke", tmp_path / "o", workers=2, scheduler="tcp://127.0.0.1:9", progress=False)
+
+
+class _FakeFuture:
+    def __init__(self, key, value):
+        self.key, self._value = key, value
+
+    def result(self):
+        return self._value
+
+
+def _fake_distributed(created):
+    """A stand-in for the ``distributed`` package: a Client that runs submitted tasks at once."""
+    import types
+
+    class Client:
+        def __init__(self, address, timeout=None):
+            self.address, self.closed, self._n = address, False, 0
+            created.append(self)
+
+        def scheduler_info(self):
+            return {"workers": {"tcp://w1:1": {}, "tcp://w2:1": {}}}
+
+        def submit(self, fn, arg, workers=None, allow_other_workers=False, pure=False):
+            assert not self.closed
+            self._n += 1
+            return _FakeFuture(f"{id(self)}-{self._n}", fn(arg))
+
+        def map(self, fn, items, pure=False):
+            return [self.submit(fn, x) for x in items]
+
+        def close(self):
+            self.closed = True
+
+    mod = types.ModuleType("distributed")
+    mod.Client = Client
+    mod.as_completed = lambda futures: iter(list(futures))
+    return mod
+
+
+def test_hindsight_bound_closes_the_dask_client_it_opens(monkeypatch):
+    import sys
+
+    from wdtnopt import Scenario, gap, generate_trace, hindsight_bound, simulate
+
+    created = []
+    monkeypatch.setitem(sys.modules, "distributed", _fake_distributed(created))
+    trace = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=3)
+    ref = hindsight_bound(trace, iters=2, dual="supergradient", workers=1)
+    hb = hindsight_bound(trace, iters=2, scheduler="tcp://127.0.0.1:9")
+    assert len(created) == 1 and created[0].address == "tcp://127.0.0.1:9"
+    assert created[0].closed            # before: left open for the life of the bound
+    assert hb.energy_per_mu_slot == pytest.approx(ref.energy_per_mu_slot, rel=1e-12)
+    # a further climb (gap) connects again and closes that client too
+    report = gap([simulate("follow", trace)], trace, bound=hb, iters=1)
+    assert len(report.rows) == 1
+    assert len(created) >= 2 and all(c.closed for c in created)
+    # a client the caller passes in is the caller's: used, never closed
+    mine = sys.modules["distributed"].Client("tcp://mine:1")
+    hindsight_bound(trace, iters=1, scheduler=mine)
+    assert not mine.closed and mine._n > 0
