@@ -267,3 +267,22 @@ def test_hindsight_bound_closes_the_dask_client_it_opens(monkeypatch):
     mine = sys.modules["distributed"].Client("tcp://mine:1")
     hindsight_bound(trace, iters=1, scheduler=mine)
     assert not mine.closed and mine._n > 0
+
+
+def test_vehicle_counts_agree_in_number():
+    from wdtnopt.wording import counted, verb
+
+    assert counted(1, "vehicle") == "1 vehicle" and counted(0, "vehicle") == "0 vehicles"
+    assert counted(2, "MU") == "2 MUs" and verb(1, "has", "have") == "has" and verb(3, "has", "have") == "have"
+
+
+def test_mobility_messages_count_one_vehicle_in_the_singular():
+    from wdtnopt import Scenario
+    from wdtnopt.errors import MobilityError
+    from wdtnopt.processes.mobility import CleaningRules, Records, clean
+
+    rec = Records.from_arrays([0.0, 1.0, 2.0], ["a", "a", "a"], [10.0, 11.0, 12.0], [5.0, 5.0, 5.0])
+    with pytest.raises(MobilityError, match="1 vehicle has usable records, the scenario needs n_mus = 2"):
+        clean(rec, Scenario.paper(n_mus=2, n_bss=2), 3, CleaningRules(start_s=0.0))
+    rep = clean(rec, Scenario.paper(n_mus=1, n_bss=2), 3, CleaningRules(start_s=0.0)).report
+    assert ": 3 records of 1 vehicle; 1 MU from t = 0 s" in rep.summary()

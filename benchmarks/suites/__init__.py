@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from wdtnopt.errors import WdtnoptError
+from wdtnopt.wording import counted
 
 from .runner import PRESETS, SuiteRun, Task, code_versions, load_config, run_info, run_tasks, task_key
 
@@ -60,7 +61,7 @@ def run_suite(name: str, preset: str | os.PathLike[str] = "smoke", out: str | os
         info["code"] = ("no code fingerprint recorded in these task files" if set(versions) == {"unknown"} else
                         f"all tasks computed by the same code ({next(iter(versions))})" if len(versions) == 1 else
                         "WARNING: tasks computed by different code versions: "
-                        + ", ".join(f"{k} ({v} tasks)" for k, v in versions.items()))
+                        + ", ".join(f"{k} ({counted(v, 'task')})" for k, v in versions.items()))
         Path(out).mkdir(parents=True, exist_ok=True)   # (a suite of no tasks made none)
         files = mod.render(cfg, records, Path(out), info)
     return run, files

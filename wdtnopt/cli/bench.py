@@ -6,6 +6,7 @@ import time
 
 import click
 
+from ..wording import counted
 from .core import OutPath, check_workers_scheduler, console, progress_option
 
 
@@ -31,9 +32,9 @@ def bench_cmd(suite, preset, out, workers, scheduler, limit, progress):
     run, files = run_suite(suite, preset, out, workers=workers, scheduler=scheduler, limit=limit, progress=progress,
                            argv=["wdtnopt", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("wdtnopt") else None)
     n = len(run.records) + len(run.missing)
-    console.print(f"suite {suite} ({preset}): {n} tasks, {len(run.executed)} executed, {len(run.reused)} reused "
+    console.print(f"suite {suite} ({preset}): {counted(n, 'task')}, {len(run.executed)} executed, {len(run.reused)} reused "
                   f"from {out}/tasks, {len(run.missing)} missing ({time.perf_counter() - t0:.1f} s)")
     if files:
-        console.print(f"wrote {len(files)} files to {out}: " + ", ".join(f.name for f in files))
+        console.print(f"wrote {counted(len(files), 'file')} to {out}: " + ", ".join(f.name for f in files))
     else:
         console.print("not rendered yet: rerun the same command to execute the missing tasks")
