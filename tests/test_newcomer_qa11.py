@@ -276,6 +276,34 @@ def test_vehicle_counts_agree_in_number():
     assert counted(2, "MU") == "2 MUs" and verb(1, "has", "have") == "has" and verb(3, "has", "have") == "have"
 
 
+@pytest.mark.parametrize("factor,n,m,per", [(1e-300, 30, 5, 3), (0.1, 30, 5, 3), (5e-324, 1, 2, 0)])
+def test_storage_that_cannot_hold_the_dts_is_refused_when_the_scenario_is_built(factor, n, m, per):
+    # before: Scenario.paper accepted it and generate_trace refused it later, after the trace's
+    # processes were drawn (5e-324 N / M underflows to 0: room for no DT at all)
+    from wdtnopt import Scenario
+    from wdtnopt.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match=rf"storage_factor: every server holds at most {per} DTs? .*"
+                                            rf"fewer than n_mus = {n}") as info:
+        Scenario.paper(storage_factor=factor, n_mus=n, n_bss=m)
+    assert len(str(info.value).splitlines()) == 1
+
+
+def test_storage_that_can_hold_the_smallest_dts_is_still_accepted():
+    # ceil(0.34 * 30 / 5) = 3 largest (300 Mbit) = 9 smallest (100 Mbit) per server, 45 >= 30: kept,
+    # a seed whose drawn sizes do not fit is still refused by generate_trace, naming the field
+    from wdtnopt import Scenario, generate_trace
+    from wdtnopt.errors import ScenarioError
+
+    sc = Scenario.paper(storage_factor=0.34)
+    with pytest.raises(ScenarioError, match="storage_factor"):
+        generate_trace(sc, seed=0, slots=1)
+    # hand count: room for exactly N smallest DTs is accepted (equal sizes: 1 per server, M = N)
+    Scenario.paper(storage_factor=1e-3, n_mus=4, n_bss=4, dt_size_bits_min=300e6, dt_size_bits_max=300e6)
+    with pytest.raises(ScenarioError, match="storage_factor"):
+        Scenario.paper(storage_factor=1e-3, n_mus=5, n_bss=4, dt_size_bits_min=300e6, dt_size_bits_max=300e6)
+
+
 def test_mobility_messages_count_one_vehicle_in_the_singular():
     from wdtnopt import Scenario
     from wdtnopt.errors import MobilityError
