@@ -252,7 +252,7 @@ def test_cleaner_rules_absent_vehicles_long_gaps_and_too_little_data():
     np.testing.assert_array_equal(tr.positions[:, 0, 0], [10, 10, 10, 20, 30, 40, 50, 50, 50, 50])   # held
     np.testing.assert_array_equal(tr.positions[:, 1, 0], [500, 501, 502, 502, 502, 502, 502, 502, 502, 502])
     assert rep.counts["held"] == 5 + 7 and rep.counts["interpolated"] == 0
-    with pytest.raises(MobilityError, match="1 vehicles have positions in at least 50%"):
+    with pytest.raises(MobilityError, match="1 vehicle has positions in at least 50%"):
         clean(rec, sc, 10, CleaningRules(start_s=0.0, min_coverage=0.5))
     with pytest.raises(MobilityError, match="cover t = 0..9 s"):
         clean(rec, sc, 40)

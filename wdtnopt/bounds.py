@@ -198,7 +198,10 @@ class HindsightBound:
         ev = getattr(self, "_evaluator", None)
         cols = getattr(self, "_columns", None)
         if ev is not None and iters > 0:
-            _maximize(ev, self, eps, int(iters), failure_price, 1e-4)
+            try:
+                _maximize(ev, self, eps, int(iters), failure_price, 1e-4)
+            finally:   # a Dask client the climb opened is not left open (the next climb reconnects)
+                ev.pool.release_client()
         elif cols is not None and iters > 0 and cols.cd.slots:
             cols.run(self, eps, int(iters))
         return self.value_at(eps)[0]
@@ -388,9 +391,13 @@ class _Evaluator:
         return BoundPoint(mu=mu.copy(), G=float(values.sum()), failures=failures, certified_all_optimal=all_optimal)
 
     def close(self) -> None:
+        """End of a climb: close the progress bar and a Dask client the pool opened itself (kept
+        open, it held a connection to the scheduler for the life of the bound); local worker
+        processes stay, they hold the slots' warm solver state for a later :meth:`HindsightBound.tighten`."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        self.pool.release_client()
 
 
 def _climb(ev: _Evaluator, hb: HindsightBound, eps: np.ndarray, start: BoundPoint | np.ndarray, iters: int,

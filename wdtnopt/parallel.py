@@ -166,6 +166,14 @@ class StickyPool:
         for fut in dask_completed(futures):
             done(index[fut.key], fut.result())
 
+    def release_client(self) -> None:
+        """Close the Dask client this pool opened (one passed in as ``scheduler`` is the caller's and
+        stays open); the next :meth:`map` connects again. The slots' state lives in the cluster's
+        workers, not in the client, so it survives."""
+        if self._client is not None and self._own_client:
+            self._client.close()
+            self._client = None
+
     def close(self) -> None:
         for p in self._pools:
             p.shutdown(wait=True, cancel_futures=True)

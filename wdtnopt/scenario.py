@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import ScenarioError, key_name
 from .io import atomic_write_text, read_text
+from .wording import counted
 
 _INF = math.inf
 
@@ -113,6 +114,16 @@ class Scenario:
                            ("dt_size_bits_min", "dt_size_bits_max")):
                 if getattr(self, lo) > getattr(self, hi):
                     problems.append((lo, f"must be <= {hi} ({getattr(self, hi)!r}), got {getattr(self, lo)!r}"))
+            if not problems:
+                # every seed's DTs are at least dt_size_bits_min: servers that cannot hold N of those
+                # together cannot hold the DTs of any trace (refused here, not at generate_trace)
+                room = math.ceil(self.storage_factor * self.n_mus / self.n_bss)
+                per = math.floor(room * self.dt_size_bits_max / self.dt_size_bits_min * (1 + 1e-12))
+                if per * self.n_bss < self.n_mus:
+                    problems.append(("storage_factor", f"every server holds at most {counted(per, 'DT')} (room for "
+                                     f"ceil(storage_factor N / M) = {room} of the largest size), "
+                                     f"{per * self.n_bss} in all, fewer than n_mus = {self.n_mus} even at the "
+                                     f"smallest size; expected a larger storage_factor, got {self.storage_factor!r}"))
             if 0 < self.thz_carrier_hz < 100e9:
                 problems.append(("thz_carrier_hz", f"must be 0 (off) or in [1e+11, 4.5e+11] Hz (the absorption "
                                                    f"model's range), got {self.thz_carrier_hz!r}"))

@@ -29,7 +29,7 @@ from .errors import PolicyError, WdtnoptError
 from .cost import DEADLINE, DECLINED, FEAS_RTOL, MIGRATING, SERVER_DOWN, SILENT, Decision, Evaluation, evaluate
 from .io import atomic_write
 from .snapshot import Snapshot
-from .trace import Trace
+from .trace import Trace, unavailable_slots
 
 TABLE_COLUMNS = ("slot", "frame_start", "requests", "served", "failures", "fail_declined", "fail_migrating",
                  "fail_deadline", "fail_silent", "migrations", "migrating_dts", "energy_j",
@@ -148,7 +148,7 @@ class SimState:
             t_restore = sc.failure_detection_s + tr.transfer_time(backup, target, tr.dt_size_bits[i])
             free[target] -= tr.dt_size_bits[i]   # (a down server's room stays unoffered)
             self.placement[i] = target
-            self.unavailable[i] = max(int(np.ceil(t_restore / sc.slot_s * (1 - 1e-12))), 1)
+            self.unavailable[i] = int(unavailable_slots(t_restore, sc.slot_s))
             self.restoring[i] = True
             self.restorations_now += 1
         return self.restorations_now

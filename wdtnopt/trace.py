@@ -29,6 +29,53 @@ from .snapshot import Snapshot
 # independent streams of one seed (SeedSequence.spawn): adding a process never shifts another
 _STREAMS = ("layout", "mobility", "fading", "requests", "workload", "blockage")
 
+UNAVAILABLE_SLOTS_CAP = 2**53
+"""Largest count :func:`unavailable_slots` returns: longer than any trace (docs/model.md, section
+4.1), exactly representable as both a float and an int64, so counts stay exact in either."""
+
+
+def unavailable_slots(t_s: Any, slot_s: float, *, at_least: int = 1) -> np.ndarray:
+    """Slots of unavailability of a transfer taking ``t_s`` seconds: ``ceil(t_s / slot_s)``.
+
+    The one place that turns a migration or restore time into a slot count (docs/model.md, section
+    4.1: migrations; section 12: restores). A quotient within a relative ``1e-12`` of an integer is
+    that integer, so an exact multiple of the slot does not gain a slot on round-off (the guard
+    snaps to the nearest integer only: the former ``ceil(q (1 - 1e-12))`` dropped ``q 1e-12``
+    whole slots from counts past ``1e12``); the count is at least ``at_least`` and at most
+    :data:`UNAVAILABLE_SLOTS_CAP` (``2**53``), so a time that overflows the division (``inf``,
+    ``1e308 / 1e-300``) is a finite count longer than any trace rather than an overflow.
+
+    Parameters
+    ----------
+    t_s : float or array_like of float, any shape
+        Transfer times (s), ``>= 0``; ``inf`` allowed.
+    slot_s : float
+        Slot length tau (s), ``> 0``.
+    at_least : int, optional
+        Smallest count returned (default 1: a move or restore takes at least its own slot).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape of ``t_s``
+        ``min(max(ceil(t_s / slot_s), at_least), 2**53)``.
+
+    Raises
+    ------
+    ValueError
+        If ``slot_s`` is not a positive number or some ``t_s`` is negative or NaN.
+    """
+    tau = float(slot_s)
+    if not tau > 0:
+        raise ValueError(f"slot_s: expected a positive slot length (s), got {slot_s!r}")
+    t = np.asarray(t_s, dtype=float)
+    if np.isnan(t).any() or (t < 0).any():
+        raise ValueError("t_s: expected transfer times >= 0 (s), got a negative or NaN time")
+    with np.errstate(over="ignore", invalid="ignore"):   # t / tau past the largest float is inf: capped below
+        q = t / tau
+        near = np.round(q)
+        k = np.where(np.abs(q - near) <= q * 1e-12, near, np.ceil(q))   # (inf - inf is NaN: not near)
+    return np.clip(k, max(int(at_least), 0), UNAVAILABLE_SLOTS_CAP).astype(np.int64)
+
 
 @dataclass(frozen=True, eq=False)
 class Trace:
@@ -147,22 +194,22 @@ class Trace:
         return self.scenario.n_bss
 
     def migration_slots(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        """[N] slots of unavailability when DT n moves src[n] -> dst[n]: ceil(T_mig / tau), 0 if src == dst."""
+        """[N] slots of unavailability when DT n moves src[n] -> dst[n]: ceil(T_mig / tau) (at least
+        one, at most 2**53: :func:`unavailable_slots`), 0 if src == dst."""
         t_mig = physics.backhaul_time(self.backhaul_latency_s[src, dst], self.backhaul_s_per_bit[src, dst], self.dt_size_bits)
-        # a tiny relative guard keeps ceil() from jumping a slot on round-off of exact multiples
-        k = np.ceil(t_mig / self.scenario.slot_s * (1 - 1e-12))
-        return np.where(src == dst, 0, np.maximum(k, 1)).astype(np.int64)
+        return np.where(src == dst, 0, unavailable_slots(t_mig, self.scenario.slot_s)).astype(np.int64)
 
     def transfer_time(self, src: int, dst: int, bits: float) -> float:
         """Backhaul time (s) of ``bits`` from server ``src`` to ``dst`` (latency + bits x per-bit time)."""
         return float(physics.backhaul_time(self.backhaul_latency_s[src, dst], self.backhaul_s_per_bit[src, dst], bits))
 
     def default_migration_penalty(self, failure_penalty: np.ndarray | float | None = None) -> np.ndarray:
-        """[N] expected failure cost of a one-hop move: lam * ceil(T_mig,1hop / tau) * failure_penalty."""
+        """[N] expected failure cost of a one-hop move: lam * ceil(T_mig,1hop / tau) * failure_penalty
+        (the slot count of :func:`unavailable_slots`)."""
         sc = self.scenario
         fp = np.broadcast_to(np.asarray(sc.failure_price if failure_penalty is None else failure_penalty, float), (self.n_mus,))
         one_hop = sc.hop_latency_s + self.dt_size_bits / sc.hop_rate_bps
-        return sc.request_prob * np.maximum(np.ceil(one_hop / sc.slot_s * (1 - 1e-12)), 1) * fp
+        return sc.request_prob * unavailable_slots(one_hop, sc.slot_s).astype(float) * fp
 
     def default_penalties(self) -> dict[str, np.ndarray]:
         """The [N] penalties of a snapshot whose caller gives none: ``failure_penalty`` the

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from wdtnopt.errors import WdtnoptError
+from wdtnopt.wording import counted
 
 from .runner import PRESETS, SuiteRun, Task, code_versions, load_config, run_info, run_tasks, task_key
 
@@ -42,7 +43,11 @@ def run_suite(name: str, preset: str | os.PathLike[str] = "smoke", out: str | os
     tasks are missing, e.g. with ``limit``).
     """
     mod = suite_module(name)
+    if workers is not None and scheduler is not None:   # the cluster's workers run the tasks: K was unused
+        raise WdtnoptError(f"workers: not used with a scheduler ({scheduler!r}): the cluster's own workers run the "
+                           f"tasks; give one of workers= and scheduler=")
     cfg = load_config(name, preset)
+    mod.check(cfg)        # every name and setting, before any task runs (docs/benchmarks.md)
     tasks = mod.tasks(cfg)
     if workers is None and scheduler is None:
         workers = cfg.get("workers")  # a suite may ask for fewer (the scaling suite times things: 1)
@@ -56,7 +61,7 @@ def run_suite(name: str, preset: str | os.PathLike[str] = "smoke", out: str | os
         info["code"] = ("no code fingerprint recorded in these task files" if set(versions) == {"unknown"} else
                         f"all tasks computed by the same code ({next(iter(versions))})" if len(versions) == 1 else
                         "WARNING: tasks computed by different code versions: "
-                        + ", ".join(f"{k} ({v} tasks)" for k, v in versions.items()))
+                        + ", ".join(f"{k} ({counted(v, 'task')})" for k, v in versions.items()))
         Path(out).mkdir(parents=True, exist_ok=True)   # (a suite of no tasks made none)
         files = mod.render(cfg, records, Path(out), info)
     return run, files

@@ -19,13 +19,33 @@ from typing import Any
 
 import numpy as np
 
+from wdtnopt.errors import WdtnoptError
 from wdtnopt.io import atomic_write_text
 
 from . import style
-from .runner import Task, input_file, lyapunov_settings
+from .runner import (Task, check_counts, check_lyapunov, check_method, check_policies, check_scenarios, input_file,
+                     lyapunov_settings)
 
 MODULE = "wdtnopt.benchmarks.suites.mobility"
 MOBILITIES = ("gauss-markov", "sumo-grid")
+
+
+def check(cfg: dict[str, Any]) -> None:
+    """Refuse a bad setting, policy, method or Lyapunov parameter before any task runs (one line
+    naming the key and what it accepts; docs/benchmarks.md)."""
+    check_counts(cfg, ("seeds", "gap_iters"), 0)
+    check_counts(cfg, ("slots", "n_mus", "bound_iters"), 1)
+    check_policies("policies", cfg["policies"])
+    check_method("bound_method", cfg["bound_method"])
+    check_lyapunov(cfg)
+    check_scenarios("n_mus", [{"n_mus": cfg["n_mus"]}])
+    if not cfg["fcd"]:   # the SUMO grid is built in the tasks: its spec is checked here
+        from wdtnopt.processes.sumo import SumoGridSpec
+        try:
+            SumoGridSpec(grid_number=cfg["grid_number"], grid_length_m=cfg["grid_length_m"],
+                         trip_period_s=cfg["trip_period_s"], duration_s=cfg["duration_s"])
+        except (WdtnoptError, TypeError) as exc:
+            raise WdtnoptError(f"preset: grid_number / grid_length_m / trip_period_s / duration_s: {exc}") from None
 
 
 def tasks(cfg: dict[str, Any]) -> list[Task]:

@@ -33,7 +33,8 @@ import numpy as np
 from wdtnopt.io import atomic_write_text
 
 from . import style
-from .runner import Task, input_file, lyapunov_settings
+from .runner import (Task, check_agent, check_counts, check_lyapunov, check_method, check_policies, check_scenarios,
+                     input_file, lyapunov_settings)
 
 MODULE = "wdtnopt.benchmarks.suites.paper"
 ETA_DEFAULT = 1.0
@@ -41,6 +42,24 @@ HEURISTICS = ("static", "follow")
 
 
 # -- tasks -----------------------------------------------------------------------------------------
+def check(cfg: dict[str, Any]) -> None:
+    """Refuse a bad setting, policy, method, agent or Lyapunov parameter before any task runs (one
+    line naming the key and what it accepts; docs/benchmarks.md)."""
+    check_counts(cfg, ("seeds",), 0)
+    check_counts(cfg, ("slots", "n_mus", "n_grid", "eval_every", "bound_iters"), 1)
+    check_counts(cfg, ("iterations",), 0)
+    check_policies("policies", cfg["policies"])
+    for key in ("algos", "sweep_algos"):
+        for algo in cfg[key]:
+            check_agent(key, algo, "agent", cfg.get("agent", {}), VARIANTS)
+    if cfg.get("bound", True):
+        check_method("bound_method", cfg["bound_method"])
+    check_lyapunov(cfg)
+    etas = sorted({float(e) for e in cfg["eta_grid"]} | {ETA_DEFAULT})
+    ns = sorted({int(n) for n in cfg["n_grid"]} | {int(cfg["n_mus"])})
+    check_scenarios("n_grid / eta_grid", [{"n_mus": n, "eta": e} for n in ns for e in etas])
+
+
 def tasks(cfg: dict[str, Any]) -> list[Task]:
     seeds = [int(s) for s in cfg["seeds"]]
     n0 = int(cfg["n_mus"])

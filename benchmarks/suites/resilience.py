@@ -33,7 +33,7 @@ import numpy as np
 from wdtnopt.io import atomic_write_text
 
 from . import style
-from .runner import Task
+from .runner import Task, check_agent, check_counts, check_method, check_policies, check_scenarios
 
 MODULE = "wdtnopt.benchmarks.suites.resilience"
 CAUSES = ("declined", "migrating", "deadline", "silent", "server_down", "restoring")
@@ -44,6 +44,26 @@ def _points(cfg: dict[str, Any]) -> list[tuple[float, float, int]]:
     pts |= {(float(cfg["mtbf0"]), float(r), h) for r in cfg["mttr_grid"] for h in (1, 0)}
     pts.add((0.0, float(cfg["mttr0"]), 1))     # reference: servers never fail
     return sorted(pts)
+
+
+def check(cfg: dict[str, Any]) -> None:
+    """Refuse a bad setting, policy, method or agent before any task runs (one line naming the key
+    and what it accepts; docs/benchmarks.md)."""
+    check_counts(cfg, ("seeds", "gap_iters", "learned_iterations"), 0)
+    check_counts(cfg, ("n_mus", "n_bss", "run_slots", "gap_slots", "flaky_slots", "bound_iters"), 1)
+    for key in ("run_policies", "gap_policies", "flaky_policies"):
+        check_policies(key, list(cfg[key]))
+    if cfg["gap_mtbf"]:
+        check_method("bound_method", cfg["bound_method"])
+    if cfg["learned_algo"]:
+        check_agent("learned_algo", cfg["learned_algo"], "learned_agent", cfg["learned_agent"])
+    size = {"n_mus": cfg["n_mus"], "n_bss": cfg["n_bss"]}
+    check_scenarios("mtbf_grid / mttr_grid / mtbf0 / mttr0 / gap_mtbf",
+                    [{**size, "server_mtbf_s": b, "server_mttr_s": r} for b, r, _ in _points(cfg)]
+                    + [{**size, "server_mtbf_s": b, "server_mttr_s": cfg["mttr0"]} for b in cfg["gap_mtbf"]])
+    if cfg["flaky_policies"] or cfg["learned_algo"]:
+        check_scenarios("flaky_mtbf / flaky_mttr", [{**size, "server_mtbf_s": list(cfg["flaky_mtbf"]),
+                                                     "server_mttr_s": cfg["flaky_mttr"]}])
 
 
 def tasks(cfg: dict[str, Any]) -> list[Task]:

@@ -136,6 +136,96 @@ def lyapunov_settings(cfg: dict[str, Any]) -> tuple[float, float]:
             float(cfg.get("lyapunov_theta", params["theta"].default)))
 
 
+# -- up-front checks (docs/benchmarks.md, "Checks before any task runs") ----------------------------
+def _refuse(field: str, expected: str, got: Any) -> None:
+    raise WdtnoptError(f"preset: {field}: expected {expected}, got {got!r}")
+
+
+def check_choices(field: str, values: Any, allowed: Any) -> None:
+    """Every entry of ``values`` (a list, or one value) is one of ``allowed``; else one line naming
+    ``field`` and the allowed values."""
+    allowed = list(allowed)
+    for v in values if isinstance(values, list) else [values]:
+        if not isinstance(v, str) or v not in allowed:
+            _refuse(field, f"one of {', '.join(map(str, allowed))}", v)
+
+
+def check_counts(cfg: dict[str, Any], keys: Any, lo: int = 1) -> None:
+    """Each of ``keys`` present in ``cfg`` (an integer, or a list of integers) is an integer >= ``lo``."""
+    for key in keys:
+        if key not in cfg:
+            continue
+        for v in cfg[key] if isinstance(cfg[key], list) else [cfg[key]]:
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                _refuse(key, f"integers >= {lo}" if isinstance(cfg[key], list) else f"an integer >= {lo}", v)
+
+
+def check_policies(field: str, names: Any) -> None:
+    """Names of policies of ``wdtnopt.simulate``: registered names, ``checkpoint:DIR`` or
+    ``pretrained:ALGO`` (those two are built now, so a missing folder or agent is named too)."""
+    from wdtnopt.policies import make_policy, policy_names
+
+    registered = [n for n in policy_names() if ":" not in n]
+    for name in names if isinstance(names, list) else [names]:
+        if isinstance(name, str) and name.partition(":")[0] in ("checkpoint", "pretrained") and ":" in name:
+            try:
+                make_policy(name)
+            except WdtnoptError as exc:
+                raise WdtnoptError(f"preset: {field}: {exc}") from None
+        elif not isinstance(name, str) or name not in registered:
+            _refuse(field, f"policy names, one of {', '.join(registered)} (or checkpoint:DIR, pretrained:ALGO)", name)
+
+
+def check_method(field: str, name: Any) -> None:
+    """A snapshot method registered with ``wdtnopt.solve`` (e.g. the hindsight bound's inner method)."""
+    from wdtnopt.solvers import methods
+
+    check_choices(field, name, sorted(methods()))
+
+
+def check_agent(algo_field: str, algo: Any, config_field: str, overrides: Any,
+                variants: dict[str, dict[str, dict[str, Any]]] | None = None) -> None:
+    """A learned agent: ``algo`` an algorithm of ``wdtnopt train`` (``ALGO:VARIANT`` where
+    ``variants`` are given), ``overrides`` a config it accepts (checked as :class:`Trainer` checks
+    it, without building anything)."""
+    from wdtnopt.agents.registry import ALGORITHMS, algorithm_class, make_config
+
+    variants = variants or {}
+    name, _, variant = algo.partition(":") if isinstance(algo, str) else (algo, "", "")
+    allowed = list(ALGORITHMS) + [f"{a}:{v}" for v, table in variants.items() for a in table]
+    if name not in ALGORITHMS or (variant and (variant not in variants or name not in variants[variant])):
+        _refuse(algo_field, f"one of {', '.join(allowed)}", algo)
+    if not isinstance(overrides, dict):
+        _refuse(config_field, "a table of agent config options", overrides)
+    try:
+        make_config(algorithm_class(name), {**(variants[variant][name] if variant else {}), **overrides})
+    except WdtnoptError as exc:
+        raise WdtnoptError(f"preset: {config_field} (for {algo}): {exc}") from None
+
+
+def check_lyapunov(cfg: dict[str, Any]) -> None:
+    """``lyapunov_V`` a finite number > 0 and ``lyapunov_theta`` a finite number >= 0, where set."""
+    import math
+
+    v, theta = cfg.get("lyapunov_V"), cfg.get("lyapunov_theta")
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0):
+        _refuse("lyapunov_V", "a finite number > 0", v)
+    if theta is not None and (isinstance(theta, bool) or not isinstance(theta, (int, float))
+                              or not math.isfinite(theta) or theta < 0):
+        _refuse("lyapunov_theta", "a finite number >= 0", theta)
+
+
+def check_scenarios(field: str, overrides: Any) -> None:
+    """Each of ``overrides`` (dicts of ``Scenario.paper`` keywords) makes a valid scenario."""
+    from wdtnopt import Scenario
+
+    for over in overrides:
+        try:
+            Scenario.paper(**over)
+        except WdtnoptError as exc:
+            raise WdtnoptError(f"preset: {field}: {exc}") from None
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "true or false"

@@ -21,12 +21,26 @@ import time
 from pathlib import Path
 from typing import Any
 
+from wdtnopt.errors import WdtnoptError
 from wdtnopt.io import atomic_write_text
 
 from . import style
-from .runner import Task
+from .runner import Task, check_choices, check_counts, check_scenarios
 
 MODULE = "wdtnopt.benchmarks.suites.scaling"
+
+
+def check(cfg: dict[str, Any]) -> None:
+    """Refuse a bad setting before any task runs (one line naming the key and what it accepts;
+    docs/benchmarks.md)."""
+    check_choices("snapshots", cfg.get("snapshots", "paper"), ("paper", "loaded"))
+    check_counts(cfg, ("n_grid", "n_bss", "slots", "repeats"), 1)
+    check_counts(cfg, ("seed", "exact_max_n", "scip_max_n"), 0)
+    for key in ("time_limit", "scip_cap"):
+        v = cfg.get(key, 1.0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
+            raise WdtnoptError(f"preset: {key}: expected a finite number of seconds > 0, got {v!r}")
+    check_scenarios("n_grid / n_bss", [{"n_mus": n, "n_bss": cfg["n_bss"]} for n in cfg["n_grid"]])
 
 
 def tasks(cfg: dict[str, Any]) -> list[Task]:

@@ -23,10 +23,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from wdtnopt.errors import WdtnoptError
 from wdtnopt.io import atomic_write_text
 
 from . import style
-from .runner import Task
+from .runner import Task, check_counts
 
 MODULE = "wdtnopt.benchmarks.suites.sixg"
 POLICIES = ("static", "follow", "oracle", "lyapunov")
@@ -45,6 +46,16 @@ def scenario_of(cfg: dict[str, Any]) -> dict[str, Any]:
     if cfg["axis"] == "carrier" and cfg["value"] > 0:
         over.update(cfg["thz"])
     return over
+
+
+def check(cfg: dict[str, Any]) -> None:
+    """Refuse a bad setting before any task runs (one line naming the key and what it accepts;
+    docs/benchmarks.md); every task's scenario is checked by :func:`tasks`."""
+    check_counts(cfg, ("seeds", "learned_iters"), 0)
+    check_counts(cfg, ("slots", "iters"), 1)
+    for key in ("base", "thz"):
+        if not isinstance(cfg[key], dict):
+            raise WdtnoptError(f"preset: {key}: expected a table of scenario overrides, got {cfg[key]!r}")
 
 
 def tasks(cfg: dict[str, Any]) -> list[Task]:

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from wdtnopt.errors import WdtnoptError
 from wdtnopt.io import atomic_write_text
 
 from . import style
-from .runner import Task
+from .runner import Task, check_choices, check_counts
 
 MODULE = "wdtnopt.benchmarks.suites.solvers"
 
@@ -36,6 +37,35 @@ def available_methods(cfg: dict[str, Any]) -> list[str]:
 
     known = set(methods())
     return [m for m in cfg["methods"] if m in known]
+
+
+METHODS = ("exact", "pyomo", "fast")
+"""The methods the suite knows; those not registered with ``wdtnopt.solve`` (SCIP missing) are skipped."""
+SNAPSHOTS = ("paper", "loaded")
+
+
+def check(cfg: dict[str, Any]) -> None:
+    """Refuse a bad setting or method name before any task runs (one line naming the key and what
+    it accepts; docs/benchmarks.md)."""
+    from wdtnopt.solvers import methods
+
+    check_choices("methods", list(cfg["methods"]), sorted(set(METHODS) | set(methods())))
+    check_choices("snapshots", list(cfg.get("snapshots", ["paper"])), SNAPSHOTS)
+    check_counts(cfg, ("n_grid", "m_grid", "instances", "repeats"), 1)
+    check_counts(cfg, ("scip_instances", "scip_max_n", "alloc_n"), 0)
+    for s in cfg.get("sizes") or []:
+        n, _, m = s.lower().partition("x") if isinstance(s, str) else ("", "", "")
+        if not (n.isdigit() and m.isdigit() and int(n) >= 1 and int(m) >= 1):
+            raise WdtnoptError(f"preset: sizes: expected \"NxM\" strings (integers >= 1, e.g. \"50x5\"), got {s!r}")
+    for key in ("gap", "fast_gap"):
+        v = cfg.get(key, 0.0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
+            raise WdtnoptError(f"preset: {key}: expected a finite number >= 0, got {v!r}")
+    for key in ("time_limit", "scip_cap"):   # time_limit 0: none
+        v = cfg.get(key, 0.0 if key == "time_limit" else 1.0)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= v < math.inf and (v > 0 or key == "time_limit")):
+            raise WdtnoptError(f"preset: {key}: expected a finite number of seconds "
+                               f"{'>= 0 (0: none)' if key == 'time_limit' else '> 0'}, got {v!r}")
 
 
 def tasks(cfg: dict[str, Any]) -> list[Task]:

@@ -111,6 +111,14 @@ def build_policy(name: str, v: float | None = None, eps: float | None = None, th
     return pol
 
 
+def check_workers_scheduler(workers: int | None, scheduler: str | None) -> None:
+    """Refuse --workers with --scheduler: the Dask cluster's own workers run the tasks, so the count
+    of local processes was silently unused (``wdtnopt bench``, ``bound``, ``gap``)."""
+    if workers is not None and scheduler is not None:
+        raise click.UsageError(f"--workers: not used with --scheduler {scheduler}: the Dask cluster's own workers run "
+                               "the tasks (size it with 'dask worker --nworkers'); drop --workers or --scheduler")
+
+
 def check_lyapunov_options(policies: tuple[str, ...], v: float | None, eps: float | None, theta: float | None) -> None:
     """Refuse --V, --eps or --theta when none of ``policies`` takes them (they were silently ignored)."""
     given = [flag for flag, val in (("--V", v), ("--eps", eps), ("--theta", theta)) if val is not None]

@@ -9,12 +9,12 @@ from pathlib import Path
 import click
 
 from ..io import atomic_write_json, atomic_write_text
-from .core import OutPath, build_policy, check_lyapunov_options, check_unique_policies, console, load_scenario, make_trace, progress_option, scenario_options, summary_table
+from .core import OutPath, build_policy, check_lyapunov_options, check_unique_policies, check_workers_scheduler, console, load_scenario, make_trace, progress_option, scenario_options, summary_table
 
 
 def _parallel_options(f):
     f = click.option("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786); default: local processes.")(f)
-    f = click.option("--workers", type=click.IntRange(min=1), default=None, help="Local worker processes (default: all cores).")(f)
+    f = click.option("--workers", type=click.IntRange(min=1), default=None, help="Local worker processes (default: all cores); not with --scheduler.")(f)
     f = click.option("--iters", type=click.IntRange(min=1), default=15, show_default=True, help="Multiplier updates of the dual ascent.")(f)
     f = click.option("--method", type=click.Choice(["exact", "fast"]), default="exact", show_default=True,
                      help="Snapshot method of the inner minima of the supergradient dual (both certified).")(f)
@@ -34,6 +34,7 @@ def _check_dual_options(dual, sc, scheduler) -> None:
     from ..bounds_columns import covers
 
     ctx = click.get_current_context()
+    check_workers_scheduler(ctx.params.get("workers"), scheduler)
     given = [f"--{name}" for name in ("method", "workers")
              if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)]
     if dual == "columns" and given:

@@ -59,6 +59,7 @@ from ..cost import evaluate
 from ..processes import availability
 from ..simulation import backup_server
 from ..snapshot import Snapshot
+from ..trace import unavailable_slots
 from .lyapunov import LyapunovPolicy, MyopicOraclePolicy
 from . import check_horizon_slots
 
@@ -94,7 +95,7 @@ def restore_slots(trace: Any, assoc: np.ndarray) -> np.ndarray:
         target = np.argmin(d, axis=1)                                                 # lowest index on ties
         t_rest = sc.failure_detection_s + np.array([trace.transfer_time(backup, int(j), b)
                                                     for j, b in zip(target, trace.dt_size_bits)])
-        out[:, s] = np.maximum(np.ceil(t_rest / sc.slot_s * (1 - 1e-12)), 1)
+        out[:, s] = unavailable_slots(t_rest, sc.slot_s)       # (exact in float: at most 2**53)
     return out
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import MobilityError
 from ..scenario import Scenario
+from ..wording import counted, verb
 
 WGS84_A_M = 6_378_137.0               # WGS 84 semi-major axis (m)
 WGS84_F = 1 / 298.257223563           # WGS 84 flattening
@@ -406,8 +407,8 @@ class CleaningReport:
         """One line: what was read and how many fixes of each kind."""
         c = self.counts
         fixes = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in c.items() if v) or "no fixes"
-        return (f"{self.source}: {self.records} records of {self.vehicles} vehicles; "
-                f"{len(self.mu_vehicles)} MUs from t = {self.start_s:g} s; {fixes}")
+        return (f"{self.source}: {counted(self.records, 'record')} of {counted(self.vehicles, 'vehicle')}; "
+                f"{counted(len(self.mu_vehicles), 'MU')} from t = {self.start_s:g} s; {fixes}")
 
 
 def clean(records: Records, scenario: Scenario, slots: int, rules: CleaningRules | None = None
@@ -522,7 +523,7 @@ def clean(records: Records, scenario: Scenario, slots: int, rules: CleaningRules
     starts = np.r_[0, np.flatnonzero(np.diff(veh)) + 1]
     ends = np.r_[starts[1:], order.size]
     if starts.size < n:
-        raise MobilityError(f"{src}: {starts.size} vehicles have usable records, the scenario needs "
+        raise MobilityError(f"{src}: {counted(starts.size, 'vehicle')} {verb(starts.size, 'has', 'have')} usable records, the scenario needs "
                             f"n_mus = {n}")
     first_t = ts[starts]
     if rules.start_s is not None:
@@ -566,7 +567,7 @@ def clean(records: Records, scenario: Scenario, slots: int, rules: CleaningRules
         typical = float(np.median(step)) if step.size else math.nan
         hint = (f"; a vehicle's records are typically {typical:g} s apart, more than max_gap_s = {rules.max_gap_s:g} s "
                 "(time_s must be in seconds; for sparser records raise max_gap_s)" if typical > rules.max_gap_s else "")
-        raise MobilityError(f"{src}: {eligible.size} vehicles have positions in at least "
+        raise MobilityError(f"{src}: {counted(eligible.size, 'vehicle')} {verb(eligible.size, 'has', 'have')} positions in at least "
                             f"{rules.min_coverage:.0%} of the {slots} slots from t = {start:g} s, the scenario needs "
                             f"n_mus = {n} (fewer MUs or slots, another start_s, or a lower min_coverage){hint}")
     rank = sorted(eligible.tolist(), key=lambda v: (-int(n_present[v]), float(first_t[v]), str(vid[v])))
