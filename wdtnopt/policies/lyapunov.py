@@ -223,15 +223,17 @@ class SnapshotSolverPolicy(Policy):
         ``sample_shares`` (servers of ``s * cpu_hz / lam``, :meth:`placement_snapshot`), in that
         order, each counted once. A candidate ``x`` costs
 
-            C(x) = (1 / S) sum_s J_s(x) + (1 / K) sum_{n : x_n != prev_n} migration_penalty_n,
+            C(x) = (1 / S) sum_s J_s(x) + (lam / K) sum_{n : x_n != prev_n} migration_penalty_n,
 
         with ``J_s(x)`` the exact minimum (energy plus priced failures, :func:`wdtnopt.solve` at the
         fixed placement ``x``) of the ``s``-th drawn slot (:meth:`sample_slots`, the same draws for
-        every candidate) and the move penalty spread over the frame's ``K`` slots as the ``"frame"``
-        plan spreads it: an estimate of the frame's mean cost per slot, where the fluid plan prices
-        each server's load at its mean and so misses the cost of the slots in which more of its DTs
-        request (energy is convex in a DT's CPU share). The least ``C`` is kept (ties: the earlier
-        candidate). ``sample_choices`` records the index of each frame's choice (0: stay, ``1 + i``:
+        every candidate): an estimate of the mean cost of a slot of the frame, where the fluid plan
+        prices each server's load at its mean and so misses the cost of the slots in which more of
+        its DTs request (energy is convex in a DT's CPU share). A move is weighed against it as the
+        ``"frame"`` plan weighs it: that plan counts every available DT as requesting, about
+        ``1 / lam`` times a slot's energy, against the penalty over ``K``, i.e. a slot's energy
+        against the penalty over ``K / lam`` slots. So the two rules differ only in how a
+        placement's energy is estimated. The least ``C`` is kept (ties: the earlier candidate). ``sample_choices`` records the index of each frame's choice (0: stay, ``1 + i``:
         the plan at ``sample_shares[i]``).
 
         Parameters
@@ -249,7 +251,8 @@ class SnapshotSolverPolicy(Policy):
         for share in self.sample_shares:
             plan = self._solve(self._frame_snapshot(snapshot, share)).placement
             cands.append(np.asarray(plan, np.int64))
-        K = int(self.trace.scenario.frame_slots)
+        sc = self.trace.scenario
+        spread = float(sc.request_prob) / int(sc.frame_slots)     # lam / K (docstring)
         pen = np.asarray(snapshot.migration_penalty, float)
         draws = self.sample_slots(snapshot)
         costs = []
@@ -258,7 +261,7 @@ class SnapshotSolverPolicy(Policy):
             key = x.tobytes()
             if key not in seen:
                 J = [self._solve(d.replace(placement_prev=x)).objective for d in draws]
-                seen[key] = float(np.mean(J)) + float(pen[x != prev].sum()) / K
+                seen[key] = float(np.mean(J)) + float(pen[x != prev].sum()) * spread
             costs.append(seen[key])
         best = int(np.argmin(costs))
         self.sample_choices.append(best)
