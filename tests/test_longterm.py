@@ -473,3 +473,39 @@ def test_sample_placement_options_are_checked():
     one = generate_trace(Scenario.paper(n_mus=6, n_bss=2, frame_slots=1), seed=0, slots=4)
     a, b = simulate(LyapunovPolicy(placement="sample"), one), simulate(LyapunovPolicy(placement="slot"), one)
     np.testing.assert_array_equal(a.energy_per_mu, b.energy_per_mu)   # a frame of one slot is the slot
+
+
+def test_bench_lyapunov_seeds_smoke(tmp_path):
+    """benchmarks/bench_lyapunov_seeds.py at its smoke preset: each JSON line holds the figures of
+    simulating that policy on that trace directly, its gap the one ``gap`` reports against a fresh
+    column bound, and the hot-cell load the mean over slots of the largest requested work
+    ``sum cycles / (cpu_hz deadline)`` at one serving BS, counted here MU by MU."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "runs.jsonl"
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_lyapunov_seeds.py"), "--preset", "smoke",
+                           "--policies", "default", "sample", "--jsonl", str(out)], check=True, capture_output=True,
+                          cwd=root, text=True)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["seed"], r["policy"]) for r in rows] == [(0, "default"), (0, "sample")]
+    assert "| sample | 1 |" in proc.stdout
+    tr = generate_trace(Scenario.paper(n_mus=8, n_bss=2), seed=0, slots=20)
+    hot = 0.0
+    for t in range(tr.slots):
+        work = np.zeros(tr.n_bss)
+        for n in range(tr.n_mus):
+            if tr.request[t, n]:
+                work[tr.assoc[t, n]] += tr.data_bits[t, n] * tr.cycles_per_bit[n] / tr.deadline[n] / tr.cpu_hz[tr.assoc[t, n]]
+        hot += work.max() / tr.slots
+    for r, pol in zip(rows, (LyapunovPolicy(), LyapunovPolicy(placement="sample"))):
+        run = simulate(pol, tr)
+        assert r["failure_ratio"] == run.failure_ratio and r["energy_mj"] == run.energy_per_mu_slot * 1e3
+        assert r["moves"] == run.migrations
+        g = gap([run], tr, bound=hindsight_bound(tr, iters=3), iters=3).rows[0].gap
+        assert r["gap"] == pytest.approx(g, rel=1e-9, abs=1e-12)
+        assert r["hot_cell_load"] == pytest.approx(hot, rel=1e-12)
+    assert rows[1]["sample_choices"] is not None and rows[0]["sample_choices"] is None
