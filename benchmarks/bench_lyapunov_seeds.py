@@ -33,8 +33,9 @@ PRESETS = {"smoke": dict(n_mus=8, n_bss=2, slots=20, seeds=[0], iters=3),
            "default": dict(n_mus=50, n_bss=5, slots=100, iters=6,
                            seeds=[2, 3, 4, 103, 113, 124, 0, 1, 110, 111, 112, 114, 120, 121, 122, 123,
                                   130, 131, 132, 133, 134])}
-POLICIES = {"default": LyapunovPolicy, "sample": lambda: LyapunovPolicy(placement="sample"),
+POLICIES = {"default": LyapunovPolicy, "sample": lambda: LyapunovPolicy(placement="sample", placement_samples=SAMPLES[0]),
             "oracle": MyopicOraclePolicy}
+SAMPLES = [4]   # placement_samples of "sample" (--samples)
 
 
 def busiest_load(trace, placement: np.ndarray, available: np.ndarray) -> float:
@@ -88,7 +89,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=None, help="these seeds (default: the preset's)")
     ap.add_argument("--policies", nargs="+", default=["default", "sample"], choices=list(POLICIES))
     ap.add_argument("--jsonl", default=None, help="append one JSON line per run to this file")
+    ap.add_argument("--samples", type=int, default=4, help="placement_samples of the policy 'sample' (default 4)")
     args = ap.parse_args()
+    SAMPLES[0] = args.samples
     cfg = dict(PRESETS[args.preset])
     if args.seeds:
         cfg["seeds"] = args.seeds
@@ -101,6 +104,7 @@ def main() -> None:
         for name in args.policies:
             r = run_one(name, tr, cfg["iters"])
             r["hot_cell_load"] = cells
+            r["placement_samples"] = args.samples if name == "sample" else None
             rows.append(r)
             print(f"seed {seed} {name}: gap {100 * r['gap']:.2f}%, failure ratio {100 * r['failure_ratio']:.2f}% "
                   f"(worst MU {100 * r['worst_mu']:.1f}%), energy {r['energy_mj']:.4f} mJ, moves {r['moves']}, "
