@@ -97,7 +97,8 @@ class SnapshotSolverPolicy(Policy):
         shares = tuple(sample_shares) if isinstance(sample_shares, (list, tuple)) else None
         if (not shares or len(set(shares)) != len(shares)
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 < v <= 1.0 for v in shares)):
-            raise WdtnoptError(f"sample_shares: expected a non-empty list of distinct numbers in (0, 1], got {sample_shares!r}")
+            raise WdtnoptError(f"sample_shares: expected a non-empty list of distinct numbers in (0, 1], "
+                               f"got {sample_shares!r}")
         from ..solvers import methods
 
         if not isinstance(method, str) or (method != "auto" and method not in methods()):
@@ -124,7 +125,8 @@ class SnapshotSolverPolicy(Policy):
         # placement="sample" draws from a stream of its own: a child of the trace's seed with a spawn
         # key no trace stream has (they are SeedSequence(seed).spawn(k): keys (0,) .. (k - 1,)), so
         # neither the trace's draws nor any other run's change
-        self._sample_rng = np.random.default_rng(np.random.SeedSequence(int(trace.seed), spawn_key=(SAMPLE_STREAM_KEY,)))
+        seq = np.random.SeedSequence(int(trace.seed), spawn_key=(SAMPLE_STREAM_KEY,))
+        self._sample_rng = np.random.default_rng(seq)
         self.sample_choices: list[int] = []
 
     def failure_price(self) -> np.ndarray:
@@ -233,8 +235,9 @@ class SnapshotSolverPolicy(Policy):
         ``"frame"`` plan weighs it: that plan counts every available DT as requesting, about
         ``1 / lam`` times a slot's energy, against the penalty over ``K``, i.e. a slot's energy
         against the penalty over ``K / lam`` slots. So the two rules differ only in how a
-        placement's energy is estimated. The least ``C`` is kept (ties: the earlier candidate). ``sample_choices`` records the index of each frame's choice (0: stay, ``1 + i``:
-        the plan at ``sample_shares[i]``).
+        placement's energy is estimated. The least ``C`` is kept (ties: the earlier candidate).
+        ``sample_choices`` records the index of each frame's choice (0: stay, ``1 + i``: the plan at
+        ``sample_shares[i]``).
 
         Parameters
         ----------
