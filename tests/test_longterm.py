@@ -376,3 +376,136 @@ def test_bench_lyapunov_load_on_chosen_seeds_and_policies(tmp_path):
         assert float(r["gap_hindsight"]) == pytest.approx(g.gap, rel=1e-9, abs=1e-12)
     md = (tmp_path / "lyapunov_load.md").read_text()
     assert "| 6 | lyapunov |" in md and "| 6 | oracle |" in md and "one-slot" not in md
+
+
+def _run_digest(policies, trace):
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in policies:
+        r = simulate(p, trace)
+        for a in (r.energy_per_mu, r.failures_per_mu, r.placement, r.table["objective"]):
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def test_sample_placement_leaves_the_other_placements_bit_identical_and_repeats_itself():
+    # digest computed with the code before placement="sample" existed (main at 278e8c9): the default
+    # (frame plan), the one-slot rule and a CPU share of 0.8 (which moves a DT on this trace)
+    tr = generate_trace(Scenario.paper(n_mus=12, n_bss=3, cpu_hz=4e9), seed=5, slots=30)
+    a, b = simulate(LyapunovPolicy(placement="sample"), tr), simulate(LyapunovPolicy(placement="sample"), tr)
+    np.testing.assert_array_equal(a.energy_per_mu, b.energy_per_mu)
+    np.testing.assert_array_equal(a.placement, b.placement)
+    assert a.extras["sample_choices"] == b.extras["sample_choices"] and len(a.extras["sample_choices"]) == 3
+    assert "sample_choices" not in simulate(LyapunovPolicy(), tr).extras
+    # the others are what they were, also right after "sample" runs (its draws come from its own stream)
+    assert _run_digest((LyapunovPolicy(), LyapunovPolicy(placement="slot"), LyapunovPolicy(frame_cpu_share=0.8)),
+                       tr) == "2e460811da71afd0"
+
+
+def test_sample_slots_follow_the_traces_laws():
+    # requests only among available DTs, sizes in [rho d_min, rho d_max], and the band of each BS split
+    # equally among its requesting MUs (a silent MU quoted the share it would get by joining): W / count
+    sc = Scenario.paper(n_mus=12, n_bss=3)
+    tr = generate_trace(sc, seed=1, slots=10)
+    mig = np.zeros(12, bool)
+    mig[[0, 5]] = True
+    s = tr.snapshot(0, migrating=mig)
+    pol = LyapunovPolicy(placement="sample", placement_samples=50)
+    pol.reset(tr)
+    draws = pol.sample_slots(s)
+    assert len(draws) == 50
+    reqs = np.array([d.request for d in draws])
+    assert not reqs[:, mig].any() and 0.35 < reqs[:, ~mig].mean() < 0.65     # lam = 0.5 over 500 draws
+    for d in draws:
+        assert not d.allow_migration
+        lo, hi = sc.compression_ratio * sc.data_bits_min, sc.compression_ratio * sc.data_bits_max
+        assert (d.data_bits >= lo).all() and (d.data_bits <= hi).all()
+        count = np.array([(d.request & (d.assoc == d.assoc[n])).sum() + (not d.request[n]) for n in range(12)])
+        np.testing.assert_allclose(d.bandwidth, sc.bandwidth_hz / count, rtol=1e-12)
+        np.testing.assert_array_equal(d.gain, s.gain)
+        np.testing.assert_array_equal(d.failure_penalty, s.failure_penalty)
+
+
+def test_sample_placement_keeps_the_candidate_of_least_brute_force_sample_average():
+    # the choice is the argmin over {stay, frame plans} of (1/S) sum_s J_s(x) + moved penalties lam / K, with
+    # J_s computed here by brute force (enumeration + SLSQP) on the same drawn slots
+    from test_solvers_bruteforce import brute_force
+
+    sc = Scenario.paper(n_mus=4, n_bss=2, request_prob=0.6)
+    tr = generate_trace(sc, seed=2, slots=10)
+    s = tr.snapshot(0, placement_prev=np.zeros(4, np.int64), failure_penalty=np.full(4, 0.01))
+    need = (s.cycles / np.maximum(s.deadline - 0.05, 1e-3)).max()
+    s = s.replace(cpu_hz=np.full(2, 2.0 * need), storage_bits=np.full(2, s.dt_size_bits.sum()),
+                  migration_penalty=np.full(4, 2e-4))
+    for shares in ((1.0, 0.8), (1.0,)):
+        pol = LyapunovPolicy(placement="sample", placement_samples=3, sample_shares=shares)
+        pol.reset(tr)
+        import copy
+        rng = copy.deepcopy(pol._sample_rng)
+        x = pol.sample_placement(s)
+        pol._sample_rng = rng
+        draws = pol.sample_slots(s)
+        cands = [s.placement_prev] + [pol._solve(pol._frame_snapshot(s, v)).placement for v in shares]
+        costs = [np.mean([brute_force(d.replace(placement_prev=c)) for d in draws])
+                 + s.migration_penalty[c != s.placement_prev].sum() * sc.request_prob / sc.frame_slots for c in cands]
+        chosen = pol.sample_choices[-1]
+        np.testing.assert_array_equal(x, cands[chosen])
+        assert costs[chosen] <= min(costs) * (1 + 1e-4) + 1e-12
+    # a move dearer than any energy it could save: nothing moves
+    pol = LyapunovPolicy(placement="sample", placement_samples=2)
+    pol.reset(tr)
+    np.testing.assert_array_equal(pol.sample_placement(s.replace(migration_penalty=np.full(4, 1e3))), s.placement_prev)
+
+
+def test_sample_placement_options_are_checked():
+    for bad in (0, -1, 1.5, True, "4"):
+        with pytest.raises(WdtnoptError, match="placement_samples"):
+            LyapunovPolicy(placement="sample", placement_samples=bad)
+    for bad in ((), [0.0], [1.0, 1.0], [1.2], "0.8", [True], 0.8):
+        with pytest.raises(WdtnoptError, match="sample_shares"):
+            LyapunovPolicy(placement="sample", sample_shares=bad)
+    with pytest.raises(WdtnoptError, match="frame_cpu_share"):
+        LyapunovPolicy(placement="sample", frame_cpu_share=0.8)
+    from wdtnopt.policies.failure_aware import FailureAwareLyapunovPolicy
+    with pytest.raises(WdtnoptError, match="placement"):
+        FailureAwareLyapunovPolicy(placement="sample")
+    one = generate_trace(Scenario.paper(n_mus=6, n_bss=2, frame_slots=1), seed=0, slots=4)
+    a, b = simulate(LyapunovPolicy(placement="sample"), one), simulate(LyapunovPolicy(placement="slot"), one)
+    np.testing.assert_array_equal(a.energy_per_mu, b.energy_per_mu)   # a frame of one slot is the slot
+
+
+def test_bench_lyapunov_seeds_smoke(tmp_path):
+    """benchmarks/bench_lyapunov_seeds.py at its smoke preset: each JSON line holds the figures of
+    simulating that policy on that trace directly, its gap the one ``gap`` reports against a fresh
+    column bound, and the hot-cell load the mean over slots of the largest requested work
+    ``sum cycles / (cpu_hz deadline)`` at one serving BS, counted here MU by MU."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "runs.jsonl"
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_lyapunov_seeds.py"), "--preset", "smoke",
+                           "--policies", "default", "sample", "--jsonl", str(out)], check=True, capture_output=True,
+                          cwd=root, text=True)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["seed"], r["policy"]) for r in rows] == [(0, "default"), (0, "sample")]
+    assert "| sample | 1 |" in proc.stdout
+    tr = generate_trace(Scenario.paper(n_mus=8, n_bss=2), seed=0, slots=20)
+    hot = 0.0
+    for t in range(tr.slots):
+        work = np.zeros(tr.n_bss)
+        for n in range(tr.n_mus):
+            if tr.request[t, n]:
+                work[tr.assoc[t, n]] += tr.data_bits[t, n] * tr.cycles_per_bit[n] / tr.deadline[n] / tr.cpu_hz[tr.assoc[t, n]]
+        hot += work.max() / tr.slots
+    for r, pol in zip(rows, (LyapunovPolicy(), LyapunovPolicy(placement="sample"))):
+        run = simulate(pol, tr)
+        assert r["failure_ratio"] == run.failure_ratio and r["energy_mj"] == run.energy_per_mu_slot * 1e3
+        assert r["moves"] == run.migrations
+        g = gap([run], tr, bound=hindsight_bound(tr, iters=3), iters=3).rows[0].gap
+        assert r["gap"] == pytest.approx(g, rel=1e-9, abs=1e-12)
+        assert r["hot_cell_load"] == pytest.approx(hot, rel=1e-12)
+    assert rows[1]["sample_choices"] is not None and rows[0]["sample_choices"] is None

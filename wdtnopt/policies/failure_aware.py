@@ -133,16 +133,17 @@ class _FailureAware:
     (module docstring); the per-slot allocation is the base policy's. ``horizon_slots`` (default:
     the frame) is the horizon ``H`` of the price. The candidates are placements of the frame
     start's own snapshot, so these variants use the one-slot placement (``placement="slot"``,
-    docs/longterm.md); ``placement="frame"`` is refused (their candidates would silently ignore it
-    whenever servers can fail)."""
+    docs/longterm.md); ``placement="frame"`` and ``"sample"`` are refused (their candidates would
+    silently ignore it whenever servers can fail)."""
 
     def __init__(self, *, horizon_slots: int | None = None, **options: Any):
         from ..errors import WdtnoptError
 
         check_horizon_slots(horizon_slots)
-        if options.setdefault("placement", "slot") == "frame":
+        placement = options.setdefault("placement", "slot")
+        if placement in ("frame", "sample"):
             raise WdtnoptError("placement: the failure-aware policies solve their candidate placements on the "
-                               "frame start's own snapshot, expected 'slot', got 'frame' (docs/longterm.md, "
+                               f"frame start's own snapshot, expected 'slot', got {placement!r} (docs/longterm.md, "
                                "\"Placement for the frame\")")
         super().__init__(**options)   # type: ignore[call-arg]
         self.horizon_slots = horizon_slots

@@ -26,6 +26,10 @@ from ..snapshot import Snapshot
 from . import Policy
 
 
+# spawn key of placement="sample"'s own stream, a child of the trace's seed (trace streams use 0 .. 5)
+SAMPLE_STREAM_KEY = 0x53414D50
+
+
 class SnapshotSolverPolicy(Policy):
     """Placement and allocation by the snapshot solver, for a failure price set by subclasses.
 
@@ -41,44 +45,68 @@ class SnapshotSolverPolicy(Policy):
         ``exact_pairs=0`` unless given here: a per-slot policy keeps fast's own decision rather
         than continuing in exact's branch and bound for up to ``exact_time`` s a slot
         (docs/solvers_fast.md).
-    placement : {"slot", "frame"}, optional
+    placement : {"slot", "frame", "sample"}, optional
         What the frame-start placement is solved for (docs/longterm.md, "Placement for the frame").
         ``"slot"``: the snapshot of the frame's first slot (only its requesting DTs count, a move
         priced against that one slot). ``"frame"``: the frame's expected load, every available DT
         counted as requesting on servers of ``cpu_hz / request_prob``, a move's penalty spread over
-        the frame's ``K`` slots (the same as ``"slot"`` when ``K = 1``).
+        the frame's ``K`` slots (the same as ``"slot"`` when ``K = 1``). ``"sample"``: the
+        ``"frame"`` plans at each CPU share of ``sample_shares`` and the current placement, of which
+        the one of least sample-average cost over ``placement_samples`` drawn slots is kept
+        (:meth:`sample_placement`; the same as ``"slot"`` when ``K = 1``).
     frame_cpu_share : float, optional
         Share of each server's CPU the ``"frame"`` placement plans with, in (0, 1]: servers of
         ``frame_cpu_share * cpu_hz / request_prob``. Below 1 the plan keeps headroom for the slots
         where more of a server's DTs request than on average (docs/longterm.md, "Placement for the
-        frame"); 1 (the default) is the fluid load. Unused with ``placement="slot"``.
+        frame"); 1 (the default) is the fluid load. Unused with ``placement="slot"``; must be 1 with
+        ``"sample"`` (whose shares are ``sample_shares``).
+    placement_samples : int, optional
+        ``S >= 1``, slots drawn at each frame start by ``placement="sample"`` (unused otherwise).
+    sample_shares : sequence of float, optional
+        CPU shares, each in (0, 1] and distinct, of the ``"frame"`` plans ``placement="sample"``
+        chooses among (with the current placement); default ``(1.0, 0.8)``.
 
     Raises
     ------
     WdtnoptError
-        If ``exact_max_mus`` is not an integer >= 0, ``placement`` is not ``"slot"`` or ``"frame"``,
-        ``frame_cpu_share`` is not a number in (0, 1], or ``method`` is neither ``"auto"`` nor a
-        method of :func:`wdtnopt.solve` (checked when the policy is built, not at its first solve).
+        If ``exact_max_mus`` is not an integer >= 0, ``placement`` is not ``"slot"``, ``"frame"`` or
+        ``"sample"``, ``frame_cpu_share`` is not a number in (0, 1] (or not 1 with ``"sample"``),
+        ``placement_samples`` is not an integer >= 1, ``sample_shares`` is not a non-empty sequence
+        of distinct numbers in (0, 1], or ``method`` is neither ``"auto"`` nor a method of
+        :func:`wdtnopt.solve` (checked when the policy is built, not at its first solve).
     """
 
     name = "snapshot-solver"
-    PLACEMENTS = ("slot", "frame")
+    PLACEMENTS = ("slot", "frame", "sample")
 
     def __init__(self, *, method: str = "auto", exact_max_mus: int = 60, solver_options: dict[str, Any] | None = None,
-                 placement: str = "slot", frame_cpu_share: float = 1.0):
+                 placement: str = "slot", frame_cpu_share: float = 1.0, placement_samples: int = 4,
+                 sample_shares: Any = (1.0, 0.8)):
         if not isinstance(exact_max_mus, int) or exact_max_mus < 0:
             raise WdtnoptError(f"exact_max_mus: expected an integer >= 0, got {exact_max_mus!r}")
-        if placement not in self.PLACEMENTS:
-            raise WdtnoptError(f"placement: expected 'slot' or 'frame', got {placement!r}")
+        if not isinstance(placement, str) or placement not in self.PLACEMENTS:
+            raise WdtnoptError(f"placement: expected 'slot', 'frame' or 'sample', got {placement!r}")
         if not (isinstance(frame_cpu_share, (int, float)) and not isinstance(frame_cpu_share, bool)
                 and 0.0 < frame_cpu_share <= 1.0):
             raise WdtnoptError(f"frame_cpu_share: expected a number in (0, 1], got {frame_cpu_share!r}")
+        if placement == "sample" and frame_cpu_share != 1.0:
+            raise WdtnoptError(f"frame_cpu_share: expected 1 with placement='sample' (its plans' shares are "
+                               f"sample_shares), got {frame_cpu_share!r}")
+        if not isinstance(placement_samples, int) or isinstance(placement_samples, bool) or placement_samples < 1:
+            raise WdtnoptError(f"placement_samples: expected an integer >= 1, got {placement_samples!r}")
+        shares = tuple(sample_shares) if isinstance(sample_shares, (list, tuple)) else None
+        if (not shares or len(set(shares)) != len(shares)
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 < v <= 1.0 for v in shares)):
+            raise WdtnoptError(f"sample_shares: expected a non-empty list of distinct numbers in (0, 1], "
+                               f"got {sample_shares!r}")
         from ..solvers import methods
 
         if not isinstance(method, str) or (method != "auto" and method not in methods()):
             raise WdtnoptError(f"method: expected 'auto' or one of {', '.join(sorted(methods()))}, got {method!r}")
         self.placement = placement
         self.frame_cpu_share = float(frame_cpu_share)
+        self.placement_samples = placement_samples
+        self.sample_shares = tuple(float(v) for v in shares)
         self.method = method
         self.exact_max_mus = exact_max_mus
         self.solver_options = dict(solver_options or {})
@@ -94,6 +122,12 @@ class SnapshotSolverPolicy(Policy):
         super().reset(trace)
         self.solve_calls = 0
         self.non_optimal = 0
+        # placement="sample" draws from a stream of its own: a child of the trace's seed with a spawn
+        # key no trace stream has (they are SeedSequence(seed).spawn(k): keys (0,) .. (k - 1,)), so
+        # neither the trace's draws nor any other run's change
+        seq = np.random.SeedSequence(int(trace.seed), spawn_key=(SAMPLE_STREAM_KEY,))
+        self._sample_rng = np.random.default_rng(seq)
+        self.sample_choices: list[int] = []
 
     def failure_price(self) -> np.ndarray:
         raise NotImplementedError
@@ -138,7 +172,103 @@ class SnapshotSolverPolicy(Policy):
         return sol
 
     def place(self, snapshot: Snapshot, state: Any) -> np.ndarray:
+        sc = self.trace.scenario
+        if self.placement == "sample" and int(sc.frame_slots) > 1 and float(sc.request_prob) > 0.0:
+            return self.sample_placement(snapshot)
         return np.asarray(self._solve(self.placement_snapshot(snapshot)).placement)
+
+    def sample_slots(self, snapshot: Snapshot) -> list[Snapshot]:
+        """``placement_samples`` slots of the coming frame, drawn from the policy's own stream.
+
+        Each draw keeps the frame start's channel gains, noise, prices and every other field, and
+        draws what varies from slot to slot by the trace's laws (docs/model.md, section 2): which
+        available DT requests (each with probability ``lam = request_prob``; a migrating DT
+        requests in none), its sync size ``compression_ratio * U(data_bits_min, data_bits_max)``, and
+        the equal split of each BS's band among its requesting MUs that follows from them (a
+        silent MU quoted the share it would get by joining): ``bandwidth_n = bandwidth0_n k0_n / k_n``
+        with ``k`` the MU's share count in the draw and ``k0`` at the frame start.
+
+        Parameters
+        ----------
+        snapshot : Snapshot
+            The frame start's placement snapshot.
+
+        Returns
+        -------
+        list of Snapshot
+            ``placement_samples`` snapshots (``allow_migration=False``), at ``placement_prev``.
+        """
+        sc = self.trace.scenario
+        rng = self._sample_rng
+        n, m = snapshot.n_mus, snapshot.n_bss
+        avail = ~np.asarray(snapshot.migrating, bool)
+        assoc = np.asarray(snapshot.assoc)
+
+        def shares(req: np.ndarray) -> np.ndarray:
+            count = np.bincount(assoc[req], minlength=m)
+            return count[assoc] + (~req)
+
+        k0 = shares(np.asarray(snapshot.request, bool))
+        bw0 = np.asarray(snapshot.bandwidth, float)
+        out = []
+        for _ in range(self.placement_samples):
+            req = (rng.random(n) < float(sc.request_prob)) & avail
+            data = float(sc.compression_ratio) * rng.uniform(float(sc.data_bits_min), float(sc.data_bits_max), n)
+            out.append(snapshot.replace(request=req, data_bits=data, bandwidth=bw0 * k0 / shares(req),
+                                        allow_migration=False))
+        return out
+
+    def sample_placement(self, snapshot: Snapshot) -> np.ndarray:
+        """The frame placement of ``placement="sample"``: the candidate of least sample-average cost.
+
+        The candidates are the current placement and the ``"frame"`` plans at each share ``s`` of
+        ``sample_shares`` (servers of ``s * cpu_hz / lam``, :meth:`placement_snapshot`), in that
+        order, each counted once. A candidate ``x`` costs
+
+            C(x) = (1 / S) sum_s J_s(x) + (lam / K) sum_{n : x_n != prev_n} migration_penalty_n,
+
+        with ``J_s(x)`` the exact minimum (energy plus priced failures, :func:`wdtnopt.solve` at the
+        fixed placement ``x``) of the ``s``-th drawn slot (:meth:`sample_slots`, the same draws for
+        every candidate): an estimate of the mean cost of a slot of the frame, where the fluid plan
+        prices each server's load at its mean and so misses the cost of the slots in which more of
+        its DTs request (energy is convex in a DT's CPU share). A move is weighed against it as the
+        ``"frame"`` plan weighs it: that plan counts every available DT as requesting, about
+        ``1 / lam`` times a slot's energy, against the penalty over ``K``, i.e. a slot's energy
+        against the penalty over ``K / lam`` slots. So the two rules differ only in how a
+        placement's energy is estimated. The least ``C`` is kept (ties: the earlier candidate).
+        ``sample_choices`` records the index of each frame's choice (0: stay, ``1 + i``: the plan at
+        ``sample_shares[i]``).
+
+        Parameters
+        ----------
+        snapshot : Snapshot
+            The frame start's placement snapshot (``allow_migration=True``).
+
+        Returns
+        -------
+        ndarray of int, shape [N]
+            The chosen placement.
+        """
+        prev = np.asarray(snapshot.placement_prev, np.int64)
+        cands = [prev]
+        for share in self.sample_shares:
+            plan = self._solve(self._frame_snapshot(snapshot, share)).placement
+            cands.append(np.asarray(plan, np.int64))
+        sc = self.trace.scenario
+        spread = float(sc.request_prob) / int(sc.frame_slots)     # lam / K (docstring)
+        pen = np.asarray(snapshot.migration_penalty, float)
+        draws = self.sample_slots(snapshot)
+        costs = []
+        seen: dict[bytes, float] = {}
+        for x in cands:
+            key = x.tobytes()
+            if key not in seen:
+                J = [self._solve(d.replace(placement_prev=x)).objective for d in draws]
+                seen[key] = float(np.mean(J)) + float(pen[x != prev].sum()) * spread
+            costs.append(seen[key])
+        best = int(np.argmin(costs))
+        self.sample_choices.append(best)
+        return cands[best]
 
     def placement_snapshot(self, snapshot: Snapshot) -> Snapshot:
         """The snapshot a frame-start placement is solved on (``placement`` option).
@@ -162,12 +292,17 @@ class SnapshotSolverPolicy(Policy):
             ``snapshot`` itself with ``placement="slot"`` (or ``K = 1``, or ``request_prob = 0``), else
             the planning snapshot above.
         """
+        if self.placement != "frame":
+            return snapshot
+        return self._frame_snapshot(snapshot, self.frame_cpu_share)
+
+    def _frame_snapshot(self, snapshot: Snapshot, share: float) -> Snapshot:
         sc = self.trace.scenario
         K, lam = int(sc.frame_slots), float(sc.request_prob)
-        if self.placement != "frame" or K <= 1 or lam <= 0.0:
+        if K <= 1 or lam <= 0.0:
             return snapshot
         return snapshot.replace(request=~np.asarray(snapshot.migrating, bool),
-                                cpu_hz=np.asarray(snapshot.cpu_hz, float) * self.frame_cpu_share / lam,
+                                cpu_hz=np.asarray(snapshot.cpu_hz, float) * share / lam,
                                 migration_penalty=np.asarray(snapshot.migration_penalty, float) / K)
 
     def allocate(self, snapshot: Snapshot, state: Any) -> Decision:
@@ -176,7 +311,10 @@ class SnapshotSolverPolicy(Policy):
                         tx_time=np.asarray(sol.tx_time), cpu_hz=np.asarray(sol.cpu_hz), level=sol.level)
 
     def extras(self) -> dict[str, Any]:
-        return {"solve_calls": self.solve_calls, "non_optimal_solves": self.non_optimal}
+        out: dict[str, Any] = {"solve_calls": self.solve_calls, "non_optimal_solves": self.non_optimal}
+        if self.placement == "sample":
+            out["sample_choices"] = list(self.sample_choices)
+        return out
 
 
 # the largest failure price a policy may set (J): snapshots hold finite prices, and sums of a
