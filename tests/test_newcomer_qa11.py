@@ -314,3 +314,26 @@ def test_mobility_messages_count_one_vehicle_in_the_singular():
         clean(rec, Scenario.paper(n_mus=2, n_bss=2), 3, CleaningRules(start_s=0.0))
     rep = clean(rec, Scenario.paper(n_mus=1, n_bss=2), 3, CleaningRules(start_s=0.0)).report
     assert ": 3 records of 1 vehicle; 1 MU from t = 0 s" in rep.summary()
+
+
+@pytest.mark.parametrize("kw", [
+    {"dt_size_bits_min": 1e-300, "dt_size_bits_max": 1e15},            # size ratio past the float range
+    {"dt_size_bits_min": 5e-324, "dt_size_bits_max": 1e15},            # the least float: ratio inf
+    {"storage_factor": 1e6, "n_mus": 10**6, "n_bss": 1, "dt_size_bits_min": 1e-300},
+])
+def test_storage_check_takes_the_ends_of_the_size_ranges(kw):
+    """The up-front storage check reads a size ratio past the float range as room for any number of
+    DTs (it overflowed int() at dt_size_bits_min near 0, an accepted end of its range), and the
+    fields stay as given."""
+    from wdtnopt import Scenario
+
+    sc = Scenario.paper(**kw)
+    assert all(getattr(sc, k) == v for k, v in kw.items())
+
+
+def test_storage_check_still_refuses_at_extreme_factors():
+    from wdtnopt import Scenario
+    from wdtnopt.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match="storage_factor: every server holds at most 3 DTs"):
+        Scenario.paper(storage_factor=1e-300, n_mus=50, n_bss=5, dt_size_bits_min=100e6, dt_size_bits_max=300e6)

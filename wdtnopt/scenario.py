@@ -117,9 +117,14 @@ class Scenario:
             if not problems:
                 # every seed's DTs are at least dt_size_bits_min: servers that cannot hold N of those
                 # together cannot hold the DTs of any trace (refused here, not at generate_trace)
-                room = math.ceil(self.storage_factor * self.n_mus / self.n_bss)
-                per = math.floor(room * self.dt_size_bits_max / self.dt_size_bits_min * (1 + 1e-12))
-                if per * self.n_bss < self.n_mus:
+                # in floats, so the extremes of the fields' ranges (a ratio past the float range, a
+                # smallest size of 0) read as "room for any number" instead of overflowing int()
+                share = self.storage_factor * self.n_mus / self.n_bss
+                room = math.ceil(share) if math.isfinite(share) else math.inf
+                ratio = self.dt_size_bits_max / self.dt_size_bits_min if self.dt_size_bits_min > 0 else math.inf
+                per_f = room * ratio * (1 + 1e-12)
+                if per_f * self.n_bss < self.n_mus:   # then per_f < n_mus / n_bss is finite
+                    per = math.floor(per_f)
                     problems.append(("storage_factor", f"every server holds at most {counted(per, 'DT')} (room for "
                                      f"ceil(storage_factor N / M) = {room} of the largest size), "
                                      f"{per * self.n_bss} in all, fewer than n_mus = {self.n_mus} even at the "
