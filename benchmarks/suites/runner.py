@@ -203,16 +203,22 @@ def check_agent(algo_field: str, algo: Any, config_field: str, overrides: Any,
         raise WdtnoptError(f"preset: {config_field} (for {algo}): {exc}") from None
 
 
-def check_lyapunov(cfg: dict[str, Any]) -> None:
-    """``lyapunov_V`` a finite number > 0 and ``lyapunov_theta`` a finite number >= 0, where set."""
+def check_number(field: str, value: Any, expected: str, *, positive: bool = False) -> None:
+    """``value`` a finite number >= 0 (> 0 with ``positive``; a bool is not a number); else one line
+    naming ``field`` and ``expected``."""
     import math
 
-    v, theta = cfg.get("lyapunov_V"), cfg.get("lyapunov_theta")
-    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0):
-        _refuse("lyapunov_V", "a finite number > 0", v)
-    if theta is not None and (isinstance(theta, bool) or not isinstance(theta, (int, float))
-                              or not math.isfinite(theta) or theta < 0):
-        _refuse("lyapunov_theta", "a finite number >= 0", theta)
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value < 0 or (positive and value == 0)):
+        _refuse(field, expected, value)
+
+
+def check_lyapunov(cfg: dict[str, Any]) -> None:
+    """``lyapunov_V`` a finite number > 0 and ``lyapunov_theta`` a finite number >= 0, where set."""
+    if cfg.get("lyapunov_V") is not None:
+        check_number("lyapunov_V", cfg["lyapunov_V"], "a finite number > 0", positive=True)
+    if cfg.get("lyapunov_theta") is not None:
+        check_number("lyapunov_theta", cfg["lyapunov_theta"], "a finite number >= 0")
 
 
 def check_scenarios(field: str, overrides: Any) -> None:

@@ -21,11 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from wdtnopt.errors import WdtnoptError
 from wdtnopt.io import atomic_write_text
 
 from . import style
-from .runner import Task, check_choices, check_counts, check_scenarios
+from .runner import Task, check_choices, check_counts, check_number, check_scenarios
 
 MODULE = "wdtnopt.benchmarks.suites.scaling"
 
@@ -37,9 +36,7 @@ def check(cfg: dict[str, Any]) -> None:
     check_counts(cfg, ("n_grid", "n_bss", "slots", "repeats"), 1)
     check_counts(cfg, ("seed", "exact_max_n", "scip_max_n"), 0)
     for key in ("time_limit", "scip_cap"):
-        v = cfg.get(key, 1.0)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:
-            raise WdtnoptError(f"preset: {key}: expected a finite number of seconds > 0, got {v!r}")
+        check_number(key, cfg.get(key, 1.0), "a finite number of seconds > 0", positive=True)
     check_scenarios("n_grid / n_bss", [{"n_mus": n, "n_bss": cfg["n_bss"]} for n in cfg["n_grid"]])
 
 

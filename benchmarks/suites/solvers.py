@@ -27,7 +27,7 @@ from wdtnopt.errors import WdtnoptError
 from wdtnopt.io import atomic_write_text
 
 from . import style
-from .runner import Task, check_choices, check_counts
+from .runner import Task, check_choices, check_counts, check_number
 
 MODULE = "wdtnopt.benchmarks.suites.solvers"
 
@@ -58,14 +58,9 @@ def check(cfg: dict[str, Any]) -> None:
         if not (n.isdigit() and m.isdigit() and int(n) >= 1 and int(m) >= 1):
             raise WdtnoptError(f"preset: sizes: expected \"NxM\" strings (integers >= 1, e.g. \"50x5\"), got {s!r}")
     for key in ("gap", "fast_gap"):
-        v = cfg.get(key, 0.0)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
-            raise WdtnoptError(f"preset: {key}: expected a finite number >= 0, got {v!r}")
-    for key in ("time_limit", "scip_cap"):   # time_limit 0: none
-        v = cfg.get(key, 0.0 if key == "time_limit" else 1.0)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= v < math.inf and (v > 0 or key == "time_limit")):
-            raise WdtnoptError(f"preset: {key}: expected a finite number of seconds "
-                               f"{'>= 0 (0: none)' if key == 'time_limit' else '> 0'}, got {v!r}")
+        check_number(key, cfg.get(key, 0.0), "a finite number >= 0")
+    check_number("time_limit", cfg.get("time_limit", 0.0), "a finite number of seconds >= 0 (0: none)")
+    check_number("scip_cap", cfg.get("scip_cap", 1.0), "a finite number of seconds > 0", positive=True)
 
 
 def tasks(cfg: dict[str, Any]) -> list[Task]:
