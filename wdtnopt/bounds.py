@@ -38,6 +38,7 @@ import numpy as np
 
 from .errors import WdtnoptError
 from .trace import Trace
+from .wording import verb
 
 
 # per process: token of an evaluator -> its slots' warm-started solvers (solvers/exact.py, ExactWarmStart)
@@ -602,7 +603,7 @@ def check_bound_fits(n_mus: int, n_bss: int, slots: int, *, dual: str = "columns
         return
     base = bound_memory_bytes(n_mus, n_bss, 0, dual=dual, method=method, workers=workers)
     fit = max(have - base, 0) // (bound_memory_bytes(n_mus, n_bss, 1, dual=dual, method=method, workers=workers) - base)
-    change = (f"at most {n_slots(fit)} fit{'s' if fit == 1 else ''} (--slots)" if fit >= 1
+    change = (f"at most {n_slots(fit)} {verb(fit, 'fits', 'fit')} (--slots)" if fit >= 1
               else NO_SLOT_FITS_ADVICE)
     if fit < 1 and dual == "supergradient" and workers > 1:   # the workers' part alone is too much
         def fits(w: int, t: int) -> bool:

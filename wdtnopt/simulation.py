@@ -30,6 +30,7 @@ from .cost import DEADLINE, DECLINED, FEAS_RTOL, MIGRATING, SERVER_DOWN, SILENT,
 from .io import atomic_write
 from .snapshot import Snapshot
 from .trace import Trace, unavailable_slots
+from .wording import counted
 
 TABLE_COLUMNS = ("slot", "frame_start", "requests", "served", "failures", "fail_declined", "fail_migrating",
                  "fail_deadline", "fail_silent", "migrations", "migrating_dts", "energy_j",
@@ -355,7 +356,7 @@ def check_simulation_fits(n_mus: int, slots: int, runs: int = 1) -> None:
     from .trace import check_memory_fits
 
     per_slot = simulation_memory_bytes(n_mus, 1) - simulation_memory_bytes(n_mus, 0)
-    what = f"the record of {int(runs)} run{'s' if runs > 1 else ''} of {int(slots):,} slots x {int(n_mus):,} MUs"
+    what = f"the record of {counted(int(runs), 'run')} of {int(slots):,} slots x {int(n_mus):,} MUs"
     check_memory_fits(int(runs) * simulation_memory_bytes(n_mus, slots),
                       f"{what} ({per_slot:,} bytes per slot: every DT's host and availability)",
                       "use fewer slots, fewer MUs" + (" or fewer policies per command" if runs > 1 else ""))

@@ -579,7 +579,7 @@ def plan_windows(n_mus: int, n_bss: int, slots: int, window_slots: Any = "auto")
             change = "use fewer slots (the [T, M] server processes alone do not fit)"
         else:
             change = NO_SLOT_FITS_ADVICE
-        check_memory_fits(need, f"{whole} in windows of {w:,} slot{'s' if w > 1 else ''} (whole: {_gib(trace_memory_bytes(n, m, t))})",
+        check_memory_fits(need, f"{whole} in windows of {n_slots(w)} (whole: {_gib(trace_memory_bytes(n, m, t))})",
                           change, have=have)
     return w
 

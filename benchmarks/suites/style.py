@@ -11,6 +11,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from wdtnopt.wording import counted
+
 LABELS = {
     "beta-happo": "Beta-HAPPO", "gaussian-happo": "Gaussian-HAPPO", "beta-mappo": "Beta-MAPPO",
     "maddpg": "MADDPG", "beta-happo:raw": "Beta-HAPPO (raw map, team credit)", "lyapunov": "Lyapunov drift-plus-penalty", "oracle": "myopic oracle",
@@ -103,7 +105,7 @@ def band_words(n: int) -> str:
     """A figure caption's account of its lines and bands over ``n`` seeds (see :data:`BAND_MIN_SEEDS`)."""
     if n >= BAND_MIN_SEEDS:
         return f"mean and 95% t-band over n = {n} seeds"
-    return f"mean over n = {n} seed{'s' if n != 1 else ''}; no band below {BAND_MIN_SEEDS} seeds"
+    return f"mean over n = {counted(n, 'seed')}; no band below {BAND_MIN_SEEDS} seeds"
 
 
 def legend_below(fig: Any, axes: Iterable[Any], ncol: int = 3) -> None:

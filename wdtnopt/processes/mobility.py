@@ -979,7 +979,7 @@ def project_lonlat(lon: np.ndarray, lat: np.ndarray, projection: str,
             i = int(beyond[0])
             at = f" {line_word} {int(line[i])}" if line is not None else ""
             raise MobilityError(f"{source}{at}: {what}: expected WGS 84 degrees in [{lo:g}, {hi:g}], got "
-                                f"{float(v[i]):g} ({beyond.size} value{'s' if beyond.size > 1 else ''} out of range)")
+                                f"{float(v[i]):g} ({counted(beyond.size, 'value')} out of range)")
     ok = np.isfinite(lon) & np.isfinite(lat)
     if not ok.any():
         raise MobilityError(f"{source}: no finite lon_deg/lat_deg value")
