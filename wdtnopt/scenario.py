@@ -116,9 +116,9 @@ class Scenario:
                     problems.append((lo, f"must be <= {hi} ({getattr(self, hi)!r}), got {getattr(self, lo)!r}"))
             if not problems:
                 # every seed's DTs are at least dt_size_bits_min: servers that cannot hold N of those
-                # together cannot hold the DTs of any trace (refused here, not at generate_trace)
-                # in floats, so the extremes of the fields' ranges (a ratio past the float range, a
-                # smallest size of 0) read as "room for any number" instead of overflowing int()
+                # together cannot hold the DTs of any trace (refused here, not at generate_trace).
+                # Counted in floats: at the ends of the fields' ranges the size ratio passes the float
+                # range and reads as room for any number of DTs (int() of it overflowed)
                 share = self.storage_factor * self.n_mus / self.n_bss
                 room = math.ceil(share) if math.isfinite(share) else math.inf
                 ratio = self.dt_size_bits_max / self.dt_size_bits_min if self.dt_size_bits_min > 0 else math.inf
