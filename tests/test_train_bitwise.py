@@ -74,6 +74,19 @@ RECORDED: dict[tuple, dict[str, str]] = {   # platform_key(): {case: sha256 pref
         'beta-happo-levels': 'cfe0a02322597924',
         'beta-happo-bs-learn': '0a8d36086f593f98',
     },
+    # recorded 2026-12-02 on a 2-core AMD EPYC (AVX512 with VNNI, BF16, IFMA), the same code: equal digests
+    # in two sessions on two machines of this kind before they were recorded.
+    ('2.13.0+cpu', 'AVX512', '2.4.6', 'avx avx2 avx512_bf16 avx512_bitalg avx512_vbmi2 avx512_vnni avx512_vpopcntdq '
+     'avx512bw avx512cd avx512dq avx512f avx512ifma avx512vbmi avx512vl f16c fma sse4_2'): {
+        'beta-happo': '15892bcb4ef432be',
+        'beta-happo-raw-team': '3d3365d81396bf91',
+        'gaussian-happo': '54d5ef66dd1192f1',
+        'beta-mappo': 'f1ad3c2a9aa63729',
+        'maddpg': '57be012ae2df701b',
+        'maddpg-raw': '7c2d7e042ff718cf',
+        'beta-happo-levels': 'bdd3017d83d3a74a',
+        'beta-happo-bs-learn': '3d65d6a85c8a5902',
+    },
 }
 
 
