@@ -1,0 +1,62 @@
+"""Review leftovers of the thirteenth round: preset files of the solvers suite, bools refused by the
+Lyapunov scheduler, counted nouns in messages, one check of the sampled placement."""
+from __future__ import annotations
+
+import pytest
+
+from wdtnopt.errors import WdtnoptError
+
+
+# -- a preset file sets the solvers suite's optional keys ------------------------------------------
+def test_a_solvers_preset_file_on_smoke_sets_snapshots_sizes_fast_gap_and_time_limit(tmp_path):
+    from wdtnopt.benchmarks.suites import load_config
+    from wdtnopt.benchmarks.suites import solvers
+
+    f = tmp_path / "mine.toml"
+    f.write_text('base = "smoke"\nsnapshots = ["loaded"]\nsizes = ["8x2", "5x3"]\nfast_gap = 0.01\ntime_limit = 5\n')
+    cfg = load_config("solvers", f)     # before: unknown key(s) fast_gap, sizes, snapshots, time_limit
+    solvers.check(cfg)
+    assert cfg["preset"] == "smoke+mine.toml"
+    meths = solvers.available_methods(cfg)
+    assert "exact" in meths
+    # by hand: smoke's gap 1e-6 (fast: the file's 0.01), instances 1, repeats 1; pyomo on instance 0
+    # of sizes N <= scip_max_n = 8, capped at scip_cap = 20 s; exact and fast at the file's 5 s
+    want = []
+    for n, m in ((8, 2), (5, 3)):
+        for meth in meths:
+            c = {"suite": "solvers", "kind": "solve", "n_mus": n, "n_bss": m, "instance": 0, "method": meth,
+                 "gap": 0.01 if meth == "fast" else 1e-6, "repeats": 1, "snapshots": "loaded",
+                 "time_limit": 20.0 if meth == "pyomo" else 5.0}
+            want.append(c)
+    want.append({"suite": "solvers", "kind": "allocation", "n_mus": 60, "repeats": 1})
+    assert [t.config for t in solvers.tasks(cfg)] == want
+    # without them: the smoke grid of paper snapshots, no time limit, fast at gap
+    plain = [t.config for t in solvers.tasks(load_config("solvers", "smoke"))]
+    assert {(c["n_mus"], c["n_bss"]) for c in plain if c["kind"] == "solve"} == {(5, 3), (8, 3)}
+    assert all("snapshots" not in c for c in plain)
+    assert all("time_limit" not in c for c in plain if c.get("method") != "pyomo")
+    assert all(c["gap"] == 1e-6 for c in plain if c["kind"] == "solve")
+
+
+@pytest.mark.parametrize("line,words", [
+    ('fast_gap = "0.01"', ["fast_gap", "expected a number", "'0.01'"]),
+    ("fast_gap = -0.5", ["fast_gap", ">= 0", "-0.5"]),
+    ("time_limit = true", ["time_limit", "expected a number", "True"]),
+    ("time_limit = inf", ["time_limit", ">= 0", "inf"]),
+    ('snapshots = "loaded"', ["snapshots", "expected a list", "'loaded'"]),
+    ('snapshots = ["lodaed"]', ["snapshots", "paper, loaded", "'lodaed'"]),
+    ("sizes = [50]", ["sizes", "expected a string", "50"]),
+    ('sizes = ["5by3"]', ["sizes", "NxM", "'5by3'"]),
+])
+def test_a_bad_optional_solvers_key_is_refused_naming_it(line, words, tmp_path):
+    from wdtnopt.benchmarks.suites import load_config
+    from wdtnopt.benchmarks.suites import solvers
+
+    f = tmp_path / "bad.toml"
+    f.write_text(f'base = "smoke"\n{line}\n')
+    with pytest.raises(WdtnoptError) as info:
+        solvers.check(load_config("solvers", f))
+    msg = str(info.value)
+    assert "unknown key" not in msg
+    for w in words:
+        assert w in msg, (w, msg)
