@@ -2,6 +2,7 @@
 Lyapunov scheduler, counted nouns in messages, one check of the sampled placement."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from wdtnopt.errors import WdtnoptError
@@ -60,3 +61,61 @@ def test_a_bad_optional_solvers_key_is_refused_naming_it(line, words, tmp_path):
     assert "unknown key" not in msg
     for w in words:
         assert w in msg, (w, msg)
+
+
+# -- the Lyapunov scheduler refuses a bool where it takes a number, as the suites' check does -------
+@pytest.mark.parametrize("kwargs,field", [
+    ({"V": True}, "V: expected a finite number > 0"),
+    ({"theta": True}, "theta: expected a finite number >= 0"),
+    ({"theta": False}, "theta: expected a finite number >= 0"),
+    ({"initial_price": True}, "initial_price: expected a number >= 0"),
+    ({"eps": True}, "eps: expected numbers in [0, 1]"),
+    ({"eps": [0.1, True]}, "eps: expected numbers in [0, 1]"),
+    ({"eps": np.array([True, False])}, "eps: expected numbers in [0, 1]"),
+    ({"exact_max_mus": True}, "exact_max_mus: expected an integer >= 0"),
+])
+def test_lyapunov_policy_refuses_a_bool_naming_the_argument(kwargs, field):
+    from wdtnopt.policies.lyapunov import LyapunovPolicy
+
+    with pytest.raises(WdtnoptError) as info:     # before: True was taken as 1 (False as 0)
+        LyapunovPolicy(**kwargs)
+    assert str(info.value).startswith(field) and repr(next(iter(kwargs.values()))) in str(info.value)
+
+
+def test_the_oracle_refuses_a_bool_failure_price():
+    from wdtnopt.policies.lyapunov import MyopicOraclePolicy
+
+    for price in (True, [0.01, False]):
+        with pytest.raises(WdtnoptError, match="failure_price: expected a number"):
+            MyopicOraclePolicy(failure_price=price)
+    assert MyopicOraclePolicy(failure_price=[0.01, 0.0])._price.tolist() == [0.01, 0.0]
+
+
+def test_lyapunov_policy_and_the_suites_check_accept_the_same_v_and_theta():
+    from wdtnopt.benchmarks.suites.runner import check_lyapunov
+    from wdtnopt.policies.lyapunov import LyapunovPolicy
+
+    def policy_takes(**kw):
+        try:
+            LyapunovPolicy(**kw)
+        except WdtnoptError:
+            return False
+        return True
+
+    def suite_takes(key, v):
+        try:
+            check_lyapunov({key: v})
+        except WdtnoptError as exc:
+            assert str(exc) == f"preset: {key}: expected {'a finite number > 0' if key == 'lyapunov_V' else 'a finite number >= 0'}, got {v!r}"
+            return False
+        return True
+
+    # by hand: V in (0, inf), theta in [0, inf); a bool, a string, inf, NaN are no such number
+    values = [1, 250, 0.5, 1e-3, 0, 0.0, -0.0, -1, -2.5, float("inf"), float("nan"), True, False, "1", [1]]
+    v_ok = [True, True, True, True, False, False, False, False, False, False, False, False, False, False, False]
+    theta_ok = [True, True, True, True, True, True, True, False, False, False, False, False, False, False, False]
+    assert [policy_takes(V=v) for v in values] == v_ok
+    assert [suite_takes("lyapunov_V", v) for v in values] == v_ok
+    assert [policy_takes(theta=v) for v in values] == theta_ok
+    assert [suite_takes("lyapunov_theta", v) for v in values] == theta_ok
+    assert (LyapunovPolicy(V=np.int64(7), theta=np.float32(0.5)).V, LyapunovPolicy(theta=np.float32(0.5)).theta) == (7.0, 0.5)

@@ -211,17 +211,18 @@ def check_agent(algo_field: str, algo: Any, config_field: str, overrides: Any,
 
 
 def check_number(field: str, value: Any, expected: str, *, positive: bool = False) -> None:
-    """``value`` a finite number >= 0 (> 0 with ``positive``; a bool is not a number); else one line
-    naming ``field`` and ``expected``."""
-    import math
+    """``value`` a finite number >= 0 (> 0 with ``positive``; a bool is not a number:
+    :func:`wdtnopt.fieldtypes.is_finite_number`); else one line naming ``field`` and ``expected``."""
+    from wdtnopt.fieldtypes import is_finite_number
 
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-            or value < 0 or (positive and value == 0)):
+    if not is_finite_number(value, positive=positive):
         _refuse(field, expected, value)
 
 
 def check_lyapunov(cfg: dict[str, Any]) -> None:
-    """``lyapunov_V`` a finite number > 0 and ``lyapunov_theta`` a finite number >= 0, where set."""
+    """``lyapunov_V`` a finite number > 0 and ``lyapunov_theta`` a finite number >= 0, where set: the
+    rule :class:`~wdtnopt.policies.lyapunov.LyapunovPolicy` applies to its ``V`` and ``theta``
+    (:func:`wdtnopt.fieldtypes.is_finite_number`)."""
     if cfg.get("lyapunov_V") is not None:
         check_number("lyapunov_V", cfg["lyapunov_V"], "a finite number > 0", positive=True)
     if cfg.get("lyapunov_theta") is not None:
