@@ -119,3 +119,45 @@ def test_lyapunov_policy_and_the_suites_check_accept_the_same_v_and_theta():
     assert [policy_takes(theta=v) for v in values] == theta_ok
     assert [suite_takes("lyapunov_theta", v) for v in values] == theta_ok
     assert (LyapunovPolicy(V=np.int64(7), theta=np.float32(0.5)).V, LyapunovPolicy(theta=np.float32(0.5)).theta) == (7.0, 0.5)
+
+
+# -- counted nouns: one definition, with a thousands separator where the messages use one ----------
+def test_counted_and_n_slots_agree_in_the_singular_and_past_a_thousand():
+    from wdtnopt.trace import n_slots
+    from wdtnopt.wording import counted, sizes
+
+    assert counted(1, "slot") == "1 slot" and counted(np.int64(1), "MU") == "1 MU"
+    assert counted(1024, "record") == "1024 records"                        # the default: as before
+    assert counted(1024, "slot", thousands=True) == "1,024 slots"
+    assert counted(np.int64(1_000_000), "BS", thousands=True) == "1,000,000 BSs"
+    assert counted(2, "policy", "policies") == "2 policies"
+    assert [n_slots(k) for k in (0, 1, 2, 1024)] == ["0 slots", "1 slot", "2 slots", "1,024 slots"]
+    assert sizes(1, 1, 1) == "1 slot x 1 MU x 1 BS"
+    assert sizes(1500, 1, 5) == "1,500 slots x 1 MU x 5 BSs" and sizes(10, 2_000) == "10 slots x 2,000 MUs"
+
+
+def test_memory_refusals_count_one_mu_in_the_singular(monkeypatch):
+    import wdtnopt.trace as trace_mod
+    from wdtnopt import bounds, simulation
+
+    monkeypatch.setattr(trace_mod, "available_memory_bytes", lambda: 10**5)
+
+    def message(f, *args, **kw):
+        with pytest.raises(WdtnoptError) as info:
+            f(*args, **kw)
+        return str(info.value)
+
+    # before: "a trace of 10 slots x 1 MUs x 5 BSs", "1,500 slots x 1 MUs x 1 BSs", ...
+    assert ": a trace of 10 slots x 1 MU x 5 BSs needs about" in message(trace_mod.check_trace_fits, 1, 5, 10)
+    assert ": a trace of 1,500 slots x 1 MU x 1 BS in windows of 2 slots (" in message(trace_mod.plan_windows, 1, 1, 1500, 2)
+    assert ": the record of 1 run of 1,500 slots x 1 MU (" in message(simulation.check_simulation_fits, 1, 1500, 1)
+    assert ": simulating 1 policy on 1 slot x 1 MU x 1 BS (" in message(simulation.check_run_fits, 1, 1, 1, ["lyapunov"], None)
+    assert ": the hindsight bound of 1 slot x 1,024 MUs x 1 BS needs" in message(bounds.check_bound_fits, 1024, 1, 1)
+
+
+def test_a_one_slot_trace_names_one_slot():
+    from wdtnopt import Scenario, generate_trace
+
+    tr = generate_trace(Scenario.paper(n_mus=2, n_bss=2), seed=0, slots=1)
+    with pytest.raises(IndexError, match=r"^slot 3 out of range for 1 slot$"):     # before: "1 slots"
+        tr.window_at(3)
