@@ -161,3 +161,21 @@ def test_a_one_slot_trace_names_one_slot():
     tr = generate_trace(Scenario.paper(n_mus=2, n_bss=2), seed=0, slots=1)
     with pytest.raises(IndexError, match=r"^slot 3 out of range for 1 slot$"):     # before: "1 slots"
         tr.window_at(3)
+
+
+# -- placement="sample" and "frame" fall back to the slot by one check ------------------------------
+@pytest.mark.parametrize("kw", [{"frame_slots": 1}, {"request_prob": 0.0}])
+def test_sample_and_frame_placements_are_the_slots_when_the_frame_is_one_slot_or_nothing_requests(kw):
+    from wdtnopt import Scenario, generate_trace, simulate
+    from wdtnopt.policies.lyapunov import LyapunovPolicy
+
+    tr = generate_trace(Scenario.paper(n_mus=6, n_bss=2, **kw), seed=1, slots=6)
+    runs = {pl: simulate(LyapunovPolicy(placement=pl), tr) for pl in ("slot", "frame", "sample")}
+    for pl in ("frame", "sample"):
+        np.testing.assert_array_equal(runs[pl].energy_per_mu, runs["slot"].energy_per_mu)
+        np.testing.assert_array_equal(runs[pl].placement, runs["slot"].placement)
+    assert runs["sample"].extras["sample_choices"] == []        # no frame was sampled
+    pol = LyapunovPolicy(placement="frame")
+    pol.reset(tr)
+    s = tr.snapshot(0, allow_migration=True)
+    assert pol.placement_snapshot(s) is s

@@ -182,10 +182,16 @@ class SnapshotSolverPolicy(Policy):
         return sol
 
     def place(self, snapshot: Snapshot, state: Any) -> np.ndarray:
-        sc = self.trace.scenario
-        if self.placement == "sample" and int(sc.frame_slots) > 1 and float(sc.request_prob) > 0.0:
+        if self.placement == "sample" and not self._frame_is_slot():
             return self.sample_placement(snapshot)
         return np.asarray(self._solve(self.placement_snapshot(snapshot)).placement)
+
+    def _frame_is_slot(self) -> bool:
+        """Whether the trace's frame plans as its first slot: one slot a frame (``K = 1``) or no
+        requests (``lam = 0``). Then ``"frame"`` and ``"sample"`` are the one-slot placement (the
+        one check of both)."""
+        sc = self.trace.scenario
+        return int(sc.frame_slots) <= 1 or float(sc.request_prob) <= 0.0
 
     def sample_slots(self, snapshot: Snapshot) -> list[Snapshot]:
         """``placement_samples`` slots of the coming frame, drawn from the policy's own stream.
@@ -307,10 +313,10 @@ class SnapshotSolverPolicy(Policy):
         return self._frame_snapshot(snapshot, self.frame_cpu_share)
 
     def _frame_snapshot(self, snapshot: Snapshot, share: float) -> Snapshot:
+        if self._frame_is_slot():
+            return snapshot
         sc = self.trace.scenario
         K, lam = int(sc.frame_slots), float(sc.request_prob)
-        if K <= 1 or lam <= 0.0:
-            return snapshot
         return snapshot.replace(request=~np.asarray(snapshot.migrating, bool),
                                 cpu_hz=np.asarray(snapshot.cpu_hz, float) * share / lam,
                                 migration_penalty=np.asarray(snapshot.migration_penalty, float) / K)
