@@ -55,6 +55,26 @@ def test_availability_price_by_hand():
     assert d0 == pytest.approx(np.full((10, 4), 1 / (1 - math.exp(-0.5 / 20.0))))
 
 
+def test_mean_down_time_without_self_healing_is_capped_like_every_slot_count():
+    # legal extremes: the mean down time tau / MTTR -> 1 / p_repair slots is past the float range
+    # (slot 1e-300 s, MTTR 1e12 s: p_repair = 1e-312), past 2**53 but finite (slot 1e-4 s: 1e16), or
+    # below the cap (slot 0.5 s, MTTR 5000 s: unchanged, not rounded: a mean)
+    cap = 2.0**53
+    for slot_s, mttr, want in ((1e-300, 1e12, cap), (1e-4, 1e12, cap), (0.5, 5000.0, 1 / -math.expm1(-0.5 / 5000.0))):
+        sc = Scenario.paper(n_mus=4, n_bss=2, slot_s=slot_s, server_mtbf_s=[slot_s, 0.0], server_mttr_s=mttr,
+                            self_healing=0, request_prob=0.5)
+        tr = generate_trace(sc, seed=0, slots=3)
+        with np.errstate(divide="raise", over="raise", invalid="raise"):    # before: overflow, then 0 * inf
+            d = restore_slots(tr, tr.assoc[0])
+            price = availability_price(tr, np.array([True, True]), tr.assoc[0], np.full(4, 0.01), horizon=7)
+            price_down = availability_price(tr, np.array([False, True]), tr.assoc[0], np.full(4, 0.01), horizon=7)
+        assert d.shape == (4, 2) and (d == want).all(), (slot_s, d)     # before: inf, 1e16
+        # server 0 fails with p = 1 - exp(-1) per slot; server 1 never fails; a down server has no price
+        q = 1 - math.exp(-1) ** 7
+        assert price[:, 0] == pytest.approx(np.full(4, q * 0.5 * 0.01 * want), rel=1e-12)
+        assert (price[:, 1] == 0).all() and (price_down == 0).all()     # before: NaN (0 * inf)
+
+
 def test_per_server_mtbf_is_validated_and_one_value_per_server_reproduces_the_scalar():
     assert FLAKY.server_mtbf_s == (20.0, 20.0, 2000.0, 2000.0)
     assert FLAKY.server_availability == pytest.approx((0.5, 0.5, 2000 / 2020, 2000 / 2020))

@@ -133,6 +133,8 @@ BAD_SETTINGS = [
     ("solvers", 'base = "loaded_smoke"\nsnapshots = ["lodaed"]', ["snapshots", "lodaed", "paper", "loaded"]),
     ("solvers", 'base = "loaded_smoke"\nsizes = ["5by3"]', ["sizes", "5by3", "NxM"]),
     ("solvers", "repeats = 0", ["repeats", ">= 1"]),
+    ("solvers", "fast_gap = -0.5", ["fast_gap", ">= 0"]),
+    ("solvers", 'time_limit = "60"', ["time_limit", "a number", "'60'"]),
     ("scaling", 'base = "loaded_smoke"\nsnapshots = "lodaed"', ["snapshots", "lodaed", "paper", "loaded"]),
     ("scaling", "n_grid = [30, 0]", ["n_grid", ">= 1"]),
     ("sixg", "slots = 0", ["slots", ">= 1"]),

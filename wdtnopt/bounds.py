@@ -38,7 +38,7 @@ import numpy as np
 
 from .errors import WdtnoptError
 from .trace import Trace
-from .wording import verb
+from .wording import counted, sizes, verb
 
 
 # per process: token of an evaluator -> its slots' warm-started solvers (solvers/exact.py, ExactWarmStart)
@@ -618,7 +618,7 @@ def check_bound_fits(n_mus: int, n_bss: int, slots: int, *, dual: str = "columns
                 change = f"{NO_SLOT_FITS} with {int(workers):,} worker processes: use at most {lo:,} {WORKERS_ADVICE}"
                 break
     name = "the hindsight bound" if dual == "columns" else "the supergradient hindsight bound"
-    check_memory_fits(need, f"{name} of {int(slots):,} slots x {int(n_mus):,} MUs x {int(n_bss):,} BSs",
+    check_memory_fits(need, f"{name} of {sizes(slots, n_mus, n_bss)}",
                       change, have=have)
 
 
@@ -876,7 +876,8 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
         if not all(hasattr(r, a) for a in ("failure_ratio_per_mu", "energy_per_mu_slot", "n_mus", "slots", "seed")):
             raise WdtnoptError(f"gap: results: expected SimResult objects (wdtnopt.simulate), got {type(r).__name__}")
         if r.n_mus != trace.n_mus or r.slots != trace.slots or r.seed != trace.seed:
-            raise WdtnoptError(f"gap: result {r.policy!r} is of another trace ({r.n_mus} MUs x {r.slots} slots, "
+            raise WdtnoptError(f"gap: result {r.policy!r} is of another trace ({counted(r.n_mus, 'MU')} x "
+                               f"{counted(r.slots, 'slot')}, "
                                f"seed {r.seed}; the trace: {trace.n_mus} x {trace.slots}, seed {trace.seed})")
     if bound is not None and not _bound_of(bound, trace):
         # another trace's bound (same sizes) scored the policies against the wrong slots: gaps below 0

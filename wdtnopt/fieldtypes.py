@@ -1,5 +1,7 @@
 """A value against the type hint of an options/config dataclass field (bool, int, float, str, or one
-of them or None), for the solver options and the agents' configs: one rule for both."""
+of them or None), for the solver options and the agents' configs: one rule for both; and
+:func:`is_finite_number`, the one rule for a finite non-negative number (the Lyapunov scheduler's
+``V`` and ``theta``, the benchmark suites' numeric settings)."""
 from __future__ import annotations
 
 import numbers
@@ -33,3 +35,23 @@ def as_field_type(value: Any, hint: Any) -> tuple[Any, str | None]:
     if not ok:
         return value, WANT[kind] + (" or None" if optional else "")
     return (value if kind is str else kind(value)), None
+
+
+def is_bool(value: Any) -> bool:
+    """Whether ``value`` is a bool, Python's or numpy's (numpy 2 names its type "bool", numpy 1 "bool_")."""
+    return isinstance(value, (bool, np.bool_))
+
+
+def is_finite_number(value: Any, *, positive: bool = False) -> bool:
+    """Whether ``value`` is a finite real number ``>= 0`` (``> 0`` with ``positive``).
+
+    A bool is no number (``True`` is not 1 here), nor is a string or an array; Python's and numpy's
+    ints and floats are numbers. Callers raise their own error naming the field.
+    """
+    if is_bool(value) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        v = float(value)
+    except OverflowError:      # an int past the float range (10**400) is no number a float holds
+        return False
+    return bool(np.isfinite(v) and v >= 0 and not (positive and v == 0))

@@ -30,7 +30,7 @@ from .cost import DEADLINE, DECLINED, FEAS_RTOL, MIGRATING, SERVER_DOWN, SILENT,
 from .io import atomic_write
 from .snapshot import Snapshot
 from .trace import Trace, unavailable_slots
-from .wording import counted
+from .wording import counted, sizes
 
 TABLE_COLUMNS = ("slot", "frame_start", "requests", "served", "failures", "fail_declined", "fail_migrating",
                  "fail_deadline", "fail_silent", "migrations", "migrating_dts", "energy_j",
@@ -356,7 +356,7 @@ def check_simulation_fits(n_mus: int, slots: int, runs: int = 1) -> None:
     from .trace import check_memory_fits
 
     per_slot = simulation_memory_bytes(n_mus, 1) - simulation_memory_bytes(n_mus, 0)
-    what = f"the record of {counted(int(runs), 'run')} of {int(slots):,} slots x {int(n_mus):,} MUs"
+    what = f"the record of {counted(int(runs), 'run')} of {sizes(slots, n_mus)}"
     check_memory_fits(int(runs) * simulation_memory_bytes(n_mus, slots),
                       f"{what} ({per_slot:,} bytes per slot: every DT's host and availability)",
                       "use fewer slots, fewer MUs" + (" or fewer policies per command" if runs > 1 else ""))
@@ -483,8 +483,8 @@ def check_run_fits(n_mus: int, n_bss: int, slots: int, policies: Any, window_slo
                   if slot_work_bytes(heavy, n_mus, n_bss) > slot_work_bytes("static", n_mus, n_bss)
                   else "not even one slot fits: use fewer MUs or BSs")
     parts = ", ".join(f"{k} {_gib(v)}" for k, v in need.items() if k != "total")
-    check_memory_fits(need["total"], f"simulating {runs} polic{'ies' if runs > 1 else 'y'} on {int(slots):,} slots x "
-                      f"{int(n_mus):,} MUs x {int(n_bss):,} BSs ({parts}, per-slot work with the process's base)",
+    check_memory_fits(need["total"], f"simulating {counted(runs, 'policy', 'policies')} on {sizes(slots, n_mus, n_bss)} "
+                      f"({parts}, per-slot work with the process's base)",
                       change)
 
 

@@ -25,6 +25,7 @@ from .processes import availability
 from .processes import channels, semantic
 from .scenario import Scenario
 from .snapshot import Snapshot
+from .wording import counted, sizes
 
 # independent streams of one seed (SeedSequence.spawn): adding a process never shifts another
 _STREAMS = ("layout", "mobility", "fading", "requests", "workload", "blockage")
@@ -172,7 +173,7 @@ class Trace:
             If ``t`` is not a slot of the trace.
         """
         if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)) or not 0 <= t < self.slots:
-            raise IndexError(f"slot {t!r} out of range for {self.slots} slots")
+            raise IndexError(f"slot {t!r} out of range for {counted(self.slots, 'slot')}")
         w = self.window_slots or self.slots
         a = int(t) // w * w
         return self._window(a, min(a + w, self.slots))
@@ -429,7 +430,7 @@ def check_trace_fits(n_mus: int, n_bss: int, slots: int) -> None:
     fit = max((have - trace_memory_bytes(n_mus, n_bss, 0)) // per_slot, 0)
     change = (f"use at most {n_slots(fit)} at this size, or fewer MUs or BSs" if fit >= 1 else
               NO_SLOT_FITS_ADVICE)
-    check_memory_fits(need, f"a trace of {slots:,} slots x {n_mus:,} MUs x {n_bss:,} BSs", change, have=have)
+    check_memory_fits(need, f"a trace of {sizes(slots, n_mus, n_bss)}", change, have=have)
 
 
 def _gib(b: float) -> str:
@@ -484,7 +485,7 @@ NO_SLOT_FITS = "not even one slot fits"
 
 def n_slots(n: int) -> str:
     """``"1 slot"``, ``"3 slots"``, ``"1,024 slots"``: a count of slots for a message."""
-    return f"{int(n):,} slot{'' if int(n) == 1 else 's'}"
+    return counted(int(n), "slot", thousands=True)
 """How a memory refusal's advice starts when only fewer MUs or BSs can help (named n_mus, n_bss)."""
 NO_SLOT_FITS_ADVICE = f"{NO_SLOT_FITS}: use fewer MUs or BSs"
 """The whole advice of such a refusal."""
@@ -549,7 +550,7 @@ def plan_windows(n_mus: int, n_bss: int, slots: int, window_slots: Any = "auto")
     from .errors import WdtnoptError
 
     n, m, t = int(n_mus), int(n_bss), int(slots)
-    whole = f"a trace of {t:,} slots x {n:,} MUs x {m:,} BSs"
+    whole = f"a trace of {sizes(t, n, m)}"
     if window_slots is None:
         check_trace_fits(n, m, t)
         return None
@@ -806,7 +807,7 @@ class SlotArray(np.lib.mixins.NDArrayOperatorsMixin):
         if isinstance(first, (int, np.integer)) and not isinstance(first, (bool, np.bool_)):
             t = int(first) + (self.shape[0] if first < 0 else 0)
             if not 0 <= t < self.shape[0]:
-                raise IndexError(f"{self.name}: slot {first} out of range for {self.shape[0]} slots")
+                raise IndexError(f"{self.name}: slot {first} out of range for {counted(self.shape[0], 'slot')}")
             start, arrays = self._cache.at(t)
             row = arrays[self.name][t - start]
             return row[rest] if rest else row

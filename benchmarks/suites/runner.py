@@ -33,10 +33,14 @@ FILE_KEYS = ("mobility", "fcd")
 OPTIONAL_KEYS: dict[str, dict[str, Any]] = {
     "paper": {"lyapunov_V": 1.0, "lyapunov_theta": 1.0},
     "mobility": {"lyapunov_V": 1.0, "lyapunov_theta": 1.0},
+    # solvers.py reads these with defaults (snapshots ["paper"], sizes: n_grid x m_grid, fast_gap:
+    # gap, time_limit 0 = none); the `loaded` presets set them
+    "solvers": {"snapshots": ["paper"], "sizes": ["NxM"], "fast_gap": 1.0, "time_limit": 1.0},
 }
-"""Keys a preset file may set that the presets leave out (absent: the code's default, e.g. the
-Lyapunov scheduler's own ``V`` and ``theta``, :func:`lyapunov_settings`), each with a value of its
-TOML type."""
+"""Keys a preset file may set that the presets ``smoke``, ``default`` and ``full`` leave out
+(absent: the code's default, e.g. the Lyapunov scheduler's own ``V`` and ``theta``,
+:func:`lyapunov_settings`), each with a value of its TOML type (only the type is used: a value of
+another type is refused naming the key; the suite's ``check`` then checks the value)."""
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 TASK_FORMAT = "wdtnopt-bench-task-v1"
 
@@ -114,7 +118,10 @@ def load_config(suite: str, preset: str | os.PathLike[str]) -> dict[str, Any]:
         raise WdtnoptError(f"preset {path}: unknown key(s) {', '.join(unknown)} for suite {suite!r}; "
                            f"known: {', '.join(sorted((set(cfg) | set(optional)) - {'preset'}))}")
     for key, value in overrides.items():
-        _check_like(f"preset {path}: {key}", value, cfg[key] if key in cfg else optional[key])
+        if key in cfg:
+            _check_like(f"preset {path}: {key}", value, cfg[key])
+        else:
+            _check_like(f"preset {path}: {key}", value, optional[key], as_in="")
         if key in FILE_KEYS and value and not value.startswith("sumo-grid"):
             # a relative file name in a preset file is relative to that file (not the current folder)
             overrides[key] = str((path.parent / value).resolve())
@@ -204,17 +211,18 @@ def check_agent(algo_field: str, algo: Any, config_field: str, overrides: Any,
 
 
 def check_number(field: str, value: Any, expected: str, *, positive: bool = False) -> None:
-    """``value`` a finite number >= 0 (> 0 with ``positive``; a bool is not a number); else one line
-    naming ``field`` and ``expected``."""
-    import math
+    """``value`` a finite number >= 0 (> 0 with ``positive``; a bool is not a number:
+    :func:`wdtnopt.fieldtypes.is_finite_number`); else one line naming ``field`` and ``expected``."""
+    from wdtnopt.fieldtypes import is_finite_number
 
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-            or value < 0 or (positive and value == 0)):
+    if not is_finite_number(value, positive=positive):
         _refuse(field, expected, value)
 
 
 def check_lyapunov(cfg: dict[str, Any]) -> None:
-    """``lyapunov_V`` a finite number > 0 and ``lyapunov_theta`` a finite number >= 0, where set."""
+    """``lyapunov_V`` a finite number > 0 and ``lyapunov_theta`` a finite number >= 0, where set: the
+    rule :class:`~wdtnopt.policies.lyapunov.LyapunovPolicy` applies to its ``V`` and ``theta``
+    (:func:`wdtnopt.fieldtypes.is_finite_number`)."""
     if cfg.get("lyapunov_V") is not None:
         check_number("lyapunov_V", cfg["lyapunov_V"], "a finite number > 0", positive=True)
     if cfg.get("lyapunov_theta") is not None:
@@ -244,14 +252,15 @@ def _kind(value: Any) -> str:
     return "a table" if isinstance(value, dict) else type(value).__name__
 
 
-def _check_like(where: str, value: Any, like: Any) -> None:
-    """Raise unless ``value`` has the TOML type of the preset's ``like`` (an integer where a number is)."""
+def _check_like(where: str, value: Any, like: Any, as_in: str = " as in the preset") -> None:
+    """Raise unless ``value`` has the TOML type of the preset's ``like`` (an integer where a number is);
+    ``as_in`` follows the expected type in the message (empty for a key the preset leaves out)."""
     want, got = _kind(like), _kind(value)
     if want != got and not (want == "a number" and got == "an integer"):
-        raise WdtnoptError(f"{where}: expected {want} as in the preset, got {value!r}")
+        raise WdtnoptError(f"{where}: expected {want}{as_in}, got {value!r}")
     if isinstance(like, list) and like and isinstance(value, list):
         for item in value:
-            _check_like(where + " item", item, like[0])
+            _check_like(where + " item", item, like[0], as_in)
 
 
 def _presets(suite: str) -> dict[str, dict[str, Any]]:

@@ -19,6 +19,7 @@ from ..errors import WdtnoptError
 from ..io import atomic_write, atomic_write_json
 from ..policies import Policy
 from ..snapshot import Snapshot
+from ..wording import counted
 
 CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT = "wdtnopt-agent-checkpoint-v1"
@@ -116,8 +117,9 @@ class CheckpointPolicy(Policy):
         from ..env.core import Features
         sc = trace.scenario
         if (sc.n_mus, sc.n_bss) != (self.scenario.n_mus, self.scenario.n_bss):
-            raise WdtnoptError(f"checkpoint {self.path}: trained for {self.scenario.n_mus} MUs and {self.scenario.n_bss} BSs, "
-                               f"the trace has {sc.n_mus} MUs and {sc.n_bss} BSs")
+            raise WdtnoptError(f"checkpoint {self.path}: trained for {counted(self.scenario.n_mus, 'MU')} and "
+                               f"{counted(self.scenario.n_bss, 'BS')}, the trace has {counted(sc.n_mus, 'MU')} and "
+                               f"{counted(sc.n_bss, 'BS')}")
         spec = self.agent.spec
         if spec.has_levels:   # its level indices mean its own menu's levels (docs/agents.md, "Semantic levels")
             from .core import EnvSpec

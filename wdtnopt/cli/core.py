@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..errors import WdtnoptError
 from ..scenario import Scenario
+from ..wording import counted
 
 console = Console()
 
@@ -189,7 +190,8 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
         if out:
             path = Path(out) / policy_csv_name(name, seed)
             res.write_csv(path)
-    console.print(summary_table(rows, f"N={sc.n_mus} MUs, M={sc.n_bss} BSs, {slots} slots, seed {seed}"))
+    console.print(summary_table(rows, f"N={counted(sc.n_mus, 'MU')}, M={counted(sc.n_bss, 'BS')}, {counted(slots, 'slot')}, "
+                                      f"seed {seed}"))
     if out and trace.mobility_report is not None:
         from ..io import atomic_write_text
         atomic_write_text(Path(out) / "mobility_fixes.csv", trace.mobility_report.csv_text())
@@ -216,7 +218,7 @@ def snapshot_cmd(scenario_spec: str, n_mus: int | None, n_bss: int | None, slots
     sizes and association do not change. Keep --slots fixed to compare snapshots.
     """
     if slot >= slots:   # a longer trace would silently give another trace's values (docstring)
-        raise click.UsageError(f"--slot: {slot} is past the trace's {slots} slots (0 to {slots - 1}); give "
+        raise click.UsageError(f"--slot: {slot} is past the trace's {counted(slots, 'slot')} (0 to {slots - 1}); give "
                                f"--slots {slot + 1} or more, the --slots of the run it should match")
     sc = load_scenario(scenario_spec, n_mus, n_bss)
     trace = make_trace(sc, seed, slots, mobility)
@@ -255,7 +257,7 @@ def demo(slots: int, seed: int, progress: bool = True) -> None:
         t0 = time.perf_counter()
         res = simulate(make_policy(name), trace, progress=progress)
         rows.append((res, time.perf_counter() - t0))
-    console.print(summary_table(rows, f"{slots} slots, seed {seed}"))
+    console.print(summary_table(rows, f"{counted(slots, 'slot')}, seed {seed}"))
     for name, rec in learned.items():
         console.print(f"   [dim]{name}: trained with `{rec['command']}` ({rec['env_steps']} env steps, seed {rec['seed']}, "
                       f"{rec['cpu_time_s']:.0f} CPU-s); docs/agents.md[/dim]")
@@ -303,6 +305,7 @@ def _demo_gap(trace: Any, results: list[Any], progress: bool = True) -> None:
     report = gap(results, trace, bound=hb, iters=3)
     console.print(report.table())
     how = ("column generation" if hb.method == "columns" else "slot solves each")
-    console.print(f"   [dim]bound: {len(hb.points)} dual evaluations over {int(trace.request.any(axis=1).sum())} slots "
+    console.print(f"   [dim]bound: {counted(len(hb.points), 'dual evaluation')} over "
+                  f"{counted(int(trace.request.any(axis=1).sum()), 'slot')} "
                   f"({how}), {time.perf_counter() - t0:.1f} s; at a policy's own failure ratios, no policy on this trace "
                   f"that fails no MU more often can spend less[/dim]")

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..io import atomic_write_json, atomic_write_text
+from ..wording import counted
 from .core import OutPath, build_policy, check_lyapunov_options, check_unique_policies, check_workers_scheduler, console, load_scenario, make_trace, progress_option, scenario_options, summary_table
 
 
@@ -83,9 +84,9 @@ def bound_cmd(scenario_spec, n_mus, n_bss, slots, seed, eps, method, dual, iters
     hb = hindsight_bound(trace, eps=eps, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=progress,
                          dual=dual)
     secs = time.perf_counter() - t0
-    console.print(f"hindsight lower bound, N={sc.n_mus}, {slots} slots, seed {seed}, eps {float(hb.eps.max()):g}: "
+    console.print(f"hindsight lower bound, N={sc.n_mus}, {counted(slots, 'slot')}, seed {seed}, eps {float(hb.eps.max()):g}: "
                   f"[bold]{hb.energy_per_mu_slot * 1e3:.5f} mJ[/bold] per MU per slot "
-                  f"({len(hb.points)} dual evaluations, {secs:.1f} s)")
+                  f"({counted(len(hb.points), 'dual evaluation')}, {secs:.1f} s)")
     if out:
         atomic_write_json(out, {"energy_per_mu_slot": hb.energy_per_mu_slot, "total_energy_j": hb.total_energy,
                                 "eps": hb.eps.tolist(), "mu": hb.mu.tolist(), "history": hb.history(),
@@ -130,7 +131,7 @@ def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, m
     for name in policies:
         t0 = time.perf_counter()
         results.append((simulate(build_policy(name, v, eps, theta), trace, progress=progress), time.perf_counter() - t0))
-    console.print(summary_table(results, f"N={sc.n_mus}, {slots} slots, seed {seed}"))
+    console.print(summary_table(results, f"N={sc.n_mus}, {counted(slots, 'slot')}, seed {seed}"))
     hb = hindsight_bound(trace, iters=iters, method=method, workers=workers, scheduler=scheduler, progress=progress,
                          dual=dual)
     report = gap([r for r, _ in results], trace, bound=hb, iters=max(iters // 2, 1))

@@ -12,6 +12,7 @@ from rich.table import Table
 from ..solvers import methods  # numpy only: the method names for --method
 from ..solvers.options import THREADS_HELP, capped_threads  # the standard library only
 from ..progress import progress_shown
+from ..wording import counted
 from .core import OutPath
 
 console = Console()
@@ -168,7 +169,7 @@ def _value(text: str) -> Any:
 
 def solution_table(snap: Any, sol: Any) -> Table:
     """Per server: hosted DTs, requests, served, CPU use, energy and failures."""
-    table = Table(title=f"{snap.n_mus} MUs, {snap.n_bss} servers: {sol.method} ({sol.status})")
+    table = Table(title=f"{counted(snap.n_mus, 'MU')}, {counted(snap.n_bss, 'server')}: {sol.method} ({sol.status})")
     for col in ("server", "hosted DTs", "req", "served", "CPU", "storage", "energy mJ", "moved in"):
         table.add_column(col, justify="left" if col == "hosted DTs" else "right", no_wrap=col != "hosted DTs",
                          overflow="fold")

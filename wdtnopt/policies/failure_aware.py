@@ -14,7 +14,8 @@ next placement decision comes ``H`` slots later) costs, in expectation,
   the restore the simulator performs (backup next to ``s`` or at the backhaul centre, target the
   server nearest in hops to the MU's serving BS, ``s`` excluded): the forced migration's
   unavailability; without self-healing, the mean remaining down time ``1 / p_repair[s]`` slots
-  (the down time of the sampled chain is geometric);
+  (the down time of the sampled chain is geometric), both capped at ``2**53`` slots (docs/model.md,
+  section 4.1);
 * ``lam`` the request probability per slot and ``phi_n`` the policy's failure price of MU ``n``
   (``eta E_ref`` for the oracle, ``(Q_n + theta) / V`` for the Lyapunov scheduler): the same price
   the snapshot puts on a failed request, so the availability price and the slot's objective are in
@@ -59,7 +60,7 @@ from ..cost import evaluate
 from ..processes import availability
 from ..simulation import backup_server
 from ..snapshot import Snapshot
-from ..trace import unavailable_slots
+from ..trace import UNAVAILABLE_SLOTS_CAP, unavailable_slots
 from .lyapunov import LyapunovPolicy, MyopicOraclePolicy
 from . import check_horizon_slots
 
@@ -79,13 +80,20 @@ def restore_slots(trace: Any, assoc: np.ndarray) -> np.ndarray:
     With self-healing: detection plus the backhaul transfer of the DT from the backup of ``s`` to
     the server nearest (hops, then index) to the MU's serving BS ``assoc[n]``, ``s`` excluded (as
     :meth:`wdtnopt.simulation.SimState.heal` restores when every other server is up with room).
-    Without: the mean down time ``1 / p_repair[s]`` of the sampled chain.
+    Without: the mean down time ``1 / p_repair[s]`` of the sampled chain (geometric in slots), capped
+    like every other slot count of unavailability at :data:`wdtnopt.trace.UNAVAILABLE_SLOTS_CAP`
+    (``2**53``, docs/model.md, section 4.1): an MTTR far above the slot makes ``p_repair`` tiny or 0
+    and the quotient past the float range, and the price of a DT that would wait "longer than any
+    trace" is then finite (``0 * inf`` would make the price of a down or never-failing server NaN).
+    The mean is not rounded up to whole slots: it is an expectation, not the length of one outage.
     """
     sc = trace.scenario
     n, m = trace.n_mus, trace.n_bss
     if not sc.self_healing or m == 1:
         _, p_rep = availability.transition_probabilities(sc.slot_s, *sc.server_mtbf_mttr_s())
-        return np.broadcast_to(1.0 / np.asarray(p_rep, float), (n, m)).copy()
+        with np.errstate(divide="ignore", over="ignore"):        # 1 / (tiny or 0) is inf: capped below
+            mean_down = 1.0 / np.asarray(p_rep, float)
+        return np.broadcast_to(np.minimum(mean_down, float(UNAVAILABLE_SLOTS_CAP)), (n, m)).copy()
     hops = trace.hops
     big = np.iinfo(np.int64).max
     out = np.empty((n, m))

@@ -22,8 +22,18 @@ import numpy as np
 
 from ..cost import Decision, Evaluation
 from ..errors import WdtnoptError
+from ..fieldtypes import is_bool, is_finite_number
 from ..snapshot import Snapshot
 from . import Policy
+
+
+def _holds_bool(value: Any) -> bool:
+    """Whether a number or array-like argument is, or holds, a bool (True would silently be 1)."""
+    if isinstance(value, np.ndarray):
+        return value.dtype == bool or (value.dtype == object and any(is_bool(v) for v in value.flat))
+    if isinstance(value, (list, tuple)):
+        return any(_holds_bool(v) for v in value)
+    return is_bool(value)
 
 
 # spawn key of placement="sample"'s own stream, a child of the trace's seed (trace streams use 0 .. 5)
@@ -69,7 +79,7 @@ class SnapshotSolverPolicy(Policy):
     Raises
     ------
     WdtnoptError
-        If ``exact_max_mus`` is not an integer >= 0, ``placement`` is not ``"slot"``, ``"frame"`` or
+        If ``exact_max_mus`` is not an integer >= 0 (a bool is not one), ``placement`` is not ``"slot"``, ``"frame"`` or
         ``"sample"``, ``frame_cpu_share`` is not a number in (0, 1] (or not 1 with ``"sample"``),
         ``placement_samples`` is not an integer >= 1, ``sample_shares`` is not a non-empty sequence
         of distinct numbers in (0, 1], or ``method`` is neither ``"auto"`` nor a method of
@@ -82,7 +92,7 @@ class SnapshotSolverPolicy(Policy):
     def __init__(self, *, method: str = "auto", exact_max_mus: int = 60, solver_options: dict[str, Any] | None = None,
                  placement: str = "slot", frame_cpu_share: float = 1.0, placement_samples: int = 4,
                  sample_shares: Any = (1.0, 0.8)):
-        if not isinstance(exact_max_mus, int) or exact_max_mus < 0:
+        if not isinstance(exact_max_mus, int) or is_bool(exact_max_mus) or exact_max_mus < 0:
             raise WdtnoptError(f"exact_max_mus: expected an integer >= 0, got {exact_max_mus!r}")
         if not isinstance(placement, str) or placement not in self.PLACEMENTS:
             raise WdtnoptError(f"placement: expected 'slot', 'frame' or 'sample', got {placement!r}")
@@ -172,10 +182,16 @@ class SnapshotSolverPolicy(Policy):
         return sol
 
     def place(self, snapshot: Snapshot, state: Any) -> np.ndarray:
-        sc = self.trace.scenario
-        if self.placement == "sample" and int(sc.frame_slots) > 1 and float(sc.request_prob) > 0.0:
+        if self.placement == "sample" and not self._frame_is_slot():
             return self.sample_placement(snapshot)
         return np.asarray(self._solve(self.placement_snapshot(snapshot)).placement)
+
+    def _frame_is_slot(self) -> bool:
+        """Whether the trace's frame plans as its first slot: one slot a frame (``K = 1``) or no
+        requests (``lam = 0``). Then ``"frame"`` and ``"sample"`` are the one-slot placement (the
+        one check of both)."""
+        sc = self.trace.scenario
+        return int(sc.frame_slots) <= 1 or float(sc.request_prob) <= 0.0
 
     def sample_slots(self, snapshot: Snapshot) -> list[Snapshot]:
         """``placement_samples`` slots of the coming frame, drawn from the policy's own stream.
@@ -297,10 +313,10 @@ class SnapshotSolverPolicy(Policy):
         return self._frame_snapshot(snapshot, self.frame_cpu_share)
 
     def _frame_snapshot(self, snapshot: Snapshot, share: float) -> Snapshot:
+        if self._frame_is_slot():
+            return snapshot
         sc = self.trace.scenario
         K, lam = int(sc.frame_slots), float(sc.request_prob)
-        if K <= 1 or lam <= 0.0:
-            return snapshot
         return snapshot.replace(request=~np.asarray(snapshot.migrating, bool),
                                 cpu_hz=np.asarray(snapshot.cpu_hz, float) * share / lam,
                                 migration_penalty=np.asarray(snapshot.migration_penalty, float) / K)
@@ -339,8 +355,8 @@ class MyopicOraclePolicy(SnapshotSolverPolicy):
     Raises
     ------
     WdtnoptError
-        If ``failure_price`` is negative, not finite or not one number / one per MU (the count is
-        checked when a trace starts).
+        If ``failure_price`` is negative, not finite, a bool (or holds one) or not one number / one
+        per MU (the count is checked when a trace starts).
     """
 
     name = "oracle"
@@ -349,7 +365,7 @@ class MyopicOraclePolicy(SnapshotSolverPolicy):
         super().__init__(**options)
         if failure_price is not None:
             price = np.asarray(failure_price, dtype=float)
-            if price.ndim > 1 or not (np.isfinite(price).all() and (price >= 0).all()
+            if _holds_bool(failure_price) or price.ndim > 1 or not (np.isfinite(price).all() and (price >= 0).all()
                                       and (price <= _PRICE_LIMIT_J).all()):
                 raise WdtnoptError(f"failure_price: expected a number in [0, {_PRICE_LIMIT_J:g}] J or a 1-D array of "
                                    f"them, got {failure_price!r}")
@@ -399,8 +415,9 @@ class LyapunovPolicy(SnapshotSolverPolicy):
     ------
     WdtnoptError
         If ``V`` is not a finite number > 0, ``theta`` not a finite number >= 0 or ``initial_price``
-        not a finite number >= 0 (or None); when a trace starts, if ``eps`` is not in ``[0, 1]`` or not
-        one number or one per MU.
+        not a finite number >= 0 (or None), a bool being no number (``True`` is refused, not read as
+        1: the rule of the suites' ``lyapunov_V`` and ``lyapunov_theta``), or ``eps`` is or holds a
+        bool; when a trace starts, if ``eps`` is not in ``[0, 1]`` or not one number or one per MU.
     """
 
     name = "lyapunov"
@@ -409,13 +426,15 @@ class LyapunovPolicy(SnapshotSolverPolicy):
                  initial_price: float | None = None, **options: Any):
         options.setdefault("placement", "frame")
         super().__init__(**options)
-        if not (isinstance(V, (int, float)) and np.isfinite(V) and V > 0):
+        # one rule with the benchmark suites' lyapunov_V / lyapunov_theta (a bool is no number)
+        if not is_finite_number(V, positive=True):
             raise WdtnoptError(f"V: expected a finite number > 0, got {V!r}")
-        if not (isinstance(theta, (int, float)) and np.isfinite(theta) and theta >= 0):
+        if not is_finite_number(theta):
             raise WdtnoptError(f"theta: expected a finite number >= 0, got {theta!r}")
-        if initial_price is not None and not (isinstance(initial_price, (int, float)) and np.isfinite(initial_price)
-                                              and initial_price >= 0):
+        if initial_price is not None and not is_finite_number(initial_price):
             raise WdtnoptError(f"initial_price: expected a number >= 0 (J) or None, got {initial_price!r}")
+        if eps is not None and _holds_bool(eps):
+            raise WdtnoptError(f"eps: expected numbers in [0, 1], got {eps!r}")
         self.V = float(V)
         self.theta = float(theta)
         self.initial_price = initial_price

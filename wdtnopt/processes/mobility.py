@@ -532,7 +532,8 @@ def clean(records: Records, scenario: Scenario, slots: int, rules: CleaningRules
         start = float(np.sort(first_t)[n - 1])
     slot_t = start + tau * np.arange(slots)
     if slot_t[-1] > ts.max() + rules.slot_tol_s or start < ts.min() - rules.slot_tol_s:
-        raise MobilityError(f"{src}: records cover t = {ts.min():g}..{ts.max():g} s, the {slots} slots need "
+        raise MobilityError(f"{src}: records cover t = {ts.min():g}..{ts.max():g} s, the {counted(slots, 'slot')} "
+                            f"{verb(slots, 'needs', 'need')} "
                             f"t = {start:g}..{slot_t[-1]:g} s ({SHORT_RECORD_ADVICE})")
 
     # resample every vehicle onto the slot times
@@ -568,7 +569,7 @@ def clean(records: Records, scenario: Scenario, slots: int, rules: CleaningRules
         hint = (f"; a vehicle's records are typically {typical:g} s apart, more than max_gap_s = {rules.max_gap_s:g} s "
                 "(time_s must be in seconds; for sparser records raise max_gap_s)" if typical > rules.max_gap_s else "")
         raise MobilityError(f"{src}: {counted(eligible.size, 'vehicle')} {verb(eligible.size, 'has', 'have')} positions in at least "
-                            f"{rules.min_coverage:.0%} of the {slots} slots from t = {start:g} s, the scenario needs "
+                            f"{rules.min_coverage:.0%} of the {counted(slots, 'slot')} from t = {start:g} s, the scenario needs "
                             f"n_mus = {n} (fewer MUs or slots, another start_s, or a lower min_coverage){hint}")
     rank = sorted(eligible.tolist(), key=lambda v: (-int(n_present[v]), float(first_t[v]), str(vid[v])))
     chosen = np.array(rank[:n], dtype=np.int64)

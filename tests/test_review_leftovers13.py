@@ -1,0 +1,181 @@
+"""Review leftovers of the thirteenth round: preset files of the solvers suite, bools refused by the
+Lyapunov scheduler, counted nouns in messages, one check of the sampled placement."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wdtnopt.errors import WdtnoptError
+
+
+# -- a preset file sets the solvers suite's optional keys ------------------------------------------
+def test_a_solvers_preset_file_on_smoke_sets_snapshots_sizes_fast_gap_and_time_limit(tmp_path):
+    from wdtnopt.benchmarks.suites import load_config
+    from wdtnopt.benchmarks.suites import solvers
+
+    f = tmp_path / "mine.toml"
+    f.write_text('base = "smoke"\nsnapshots = ["loaded"]\nsizes = ["8x2", "5x3"]\nfast_gap = 0.01\ntime_limit = 5\n')
+    cfg = load_config("solvers", f)     # before: unknown key(s) fast_gap, sizes, snapshots, time_limit
+    solvers.check(cfg)
+    assert cfg["preset"] == "smoke+mine.toml"
+    meths = solvers.available_methods(cfg)
+    assert "exact" in meths
+    # by hand: smoke's gap 1e-6 (fast: the file's 0.01), instances 1, repeats 1; pyomo on instance 0
+    # of sizes N <= scip_max_n = 8, capped at scip_cap = 20 s; exact and fast at the file's 5 s
+    want = []
+    for n, m in ((8, 2), (5, 3)):
+        for meth in meths:
+            c = {"suite": "solvers", "kind": "solve", "n_mus": n, "n_bss": m, "instance": 0, "method": meth,
+                 "gap": 0.01 if meth == "fast" else 1e-6, "repeats": 1, "snapshots": "loaded",
+                 "time_limit": 20.0 if meth == "pyomo" else 5.0}
+            want.append(c)
+    want.append({"suite": "solvers", "kind": "allocation", "n_mus": 60, "repeats": 1})
+    assert [t.config for t in solvers.tasks(cfg)] == want
+    # without them: the smoke grid of paper snapshots, no time limit, fast at gap
+    plain = [t.config for t in solvers.tasks(load_config("solvers", "smoke"))]
+    assert {(c["n_mus"], c["n_bss"]) for c in plain if c["kind"] == "solve"} == {(5, 3), (8, 3)}
+    assert all("snapshots" not in c for c in plain)
+    assert all("time_limit" not in c for c in plain if c.get("method") != "pyomo")
+    assert all(c["gap"] == 1e-6 for c in plain if c["kind"] == "solve")
+
+
+@pytest.mark.parametrize("line,words", [
+    ('fast_gap = "0.01"', ["fast_gap", "expected a number", "'0.01'"]),
+    ("fast_gap = -0.5", ["fast_gap", ">= 0", "-0.5"]),
+    ("time_limit = true", ["time_limit", "expected a number", "True"]),
+    ("time_limit = inf", ["time_limit", ">= 0", "inf"]),
+    ('snapshots = "loaded"', ["snapshots", "expected a list", "'loaded'"]),
+    ('snapshots = ["lodaed"]', ["snapshots", "paper, loaded", "'lodaed'"]),
+    ("sizes = [50]", ["sizes", "expected a string", "50"]),
+    ('sizes = ["5by3"]', ["sizes", "NxM", "'5by3'"]),
+])
+def test_a_bad_optional_solvers_key_is_refused_naming_it(line, words, tmp_path):
+    from wdtnopt.benchmarks.suites import load_config
+    from wdtnopt.benchmarks.suites import solvers
+
+    f = tmp_path / "bad.toml"
+    f.write_text(f'base = "smoke"\n{line}\n')
+    with pytest.raises(WdtnoptError) as info:
+        solvers.check(load_config("solvers", f))
+    msg = str(info.value)
+    assert "unknown key" not in msg
+    for w in words:
+        assert w in msg, (w, msg)
+
+
+# -- the Lyapunov scheduler refuses a bool where it takes a number, as the suites' check does -------
+@pytest.mark.parametrize("kwargs,field", [
+    ({"V": True}, "V: expected a finite number > 0"),
+    ({"theta": True}, "theta: expected a finite number >= 0"),
+    ({"theta": False}, "theta: expected a finite number >= 0"),
+    ({"initial_price": True}, "initial_price: expected a number >= 0"),
+    ({"eps": True}, "eps: expected numbers in [0, 1]"),
+    ({"eps": [0.1, True]}, "eps: expected numbers in [0, 1]"),
+    ({"eps": np.array([True, False])}, "eps: expected numbers in [0, 1]"),
+    ({"exact_max_mus": True}, "exact_max_mus: expected an integer >= 0"),
+])
+def test_lyapunov_policy_refuses_a_bool_naming_the_argument(kwargs, field):
+    from wdtnopt.policies.lyapunov import LyapunovPolicy
+
+    with pytest.raises(WdtnoptError) as info:     # before: True was taken as 1 (False as 0)
+        LyapunovPolicy(**kwargs)
+    assert str(info.value).startswith(field) and repr(next(iter(kwargs.values()))) in str(info.value)
+
+
+def test_the_oracle_refuses_a_bool_failure_price():
+    from wdtnopt.policies.lyapunov import MyopicOraclePolicy
+
+    for price in (True, [0.01, False]):
+        with pytest.raises(WdtnoptError, match="failure_price: expected a number"):
+            MyopicOraclePolicy(failure_price=price)
+    assert MyopicOraclePolicy(failure_price=[0.01, 0.0])._price.tolist() == [0.01, 0.0]
+
+
+def test_lyapunov_policy_and_the_suites_check_accept_the_same_v_and_theta():
+    from wdtnopt.benchmarks.suites.runner import check_lyapunov
+    from wdtnopt.policies.lyapunov import LyapunovPolicy
+
+    def policy_takes(**kw):
+        try:
+            LyapunovPolicy(**kw)
+        except WdtnoptError:
+            return False
+        return True
+
+    def suite_takes(key, v):
+        try:
+            check_lyapunov({key: v})
+        except WdtnoptError as exc:
+            assert str(exc) == f"preset: {key}: expected {'a finite number > 0' if key == 'lyapunov_V' else 'a finite number >= 0'}, got {v!r}"
+            return False
+        return True
+
+    # by hand: V in (0, inf), theta in [0, inf); a bool, a string, inf, NaN are no such number
+    values = [1, 250, 0.5, 1e-3, 0, 0.0, -0.0, -1, -2.5, float("inf"), float("nan"), True, False, "1", [1]]
+    v_ok = [True, True, True, True, False, False, False, False, False, False, False, False, False, False, False]
+    theta_ok = [True, True, True, True, True, True, True, False, False, False, False, False, False, False, False]
+    assert [policy_takes(V=v) for v in values] == v_ok
+    assert [suite_takes("lyapunov_V", v) for v in values] == v_ok
+    assert [policy_takes(theta=v) for v in values] == theta_ok
+    assert [suite_takes("lyapunov_theta", v) for v in values] == theta_ok
+    assert (LyapunovPolicy(V=np.int64(7), theta=np.float32(0.5)).V, LyapunovPolicy(theta=np.float32(0.5)).theta) == (7.0, 0.5)
+
+
+# -- counted nouns: one definition, with a thousands separator where the messages use one ----------
+def test_counted_and_n_slots_agree_in_the_singular_and_past_a_thousand():
+    from wdtnopt.trace import n_slots
+    from wdtnopt.wording import counted, sizes
+
+    assert counted(1, "slot") == "1 slot" and counted(np.int64(1), "MU") == "1 MU"
+    assert counted(1024, "record") == "1024 records"                        # the default: as before
+    assert counted(1024, "slot", thousands=True) == "1,024 slots"
+    assert counted(np.int64(1_000_000), "BS", thousands=True) == "1,000,000 BSs"
+    assert counted(2, "policy", "policies") == "2 policies"
+    assert [n_slots(k) for k in (0, 1, 2, 1024)] == ["0 slots", "1 slot", "2 slots", "1,024 slots"]
+    assert sizes(1, 1, 1) == "1 slot x 1 MU x 1 BS"
+    assert sizes(1500, 1, 5) == "1,500 slots x 1 MU x 5 BSs" and sizes(10, 2_000) == "10 slots x 2,000 MUs"
+
+
+def test_memory_refusals_count_one_mu_in_the_singular(monkeypatch):
+    import wdtnopt.trace as trace_mod
+    from wdtnopt import bounds, simulation
+
+    monkeypatch.setattr(trace_mod, "available_memory_bytes", lambda: 10**5)
+
+    def message(f, *args, **kw):
+        with pytest.raises(WdtnoptError) as info:
+            f(*args, **kw)
+        return str(info.value)
+
+    # before: "a trace of 10 slots x 1 MUs x 5 BSs", "1,500 slots x 1 MUs x 1 BSs", ...
+    assert ": a trace of 10 slots x 1 MU x 5 BSs needs about" in message(trace_mod.check_trace_fits, 1, 5, 10)
+    assert ": a trace of 1,500 slots x 1 MU x 1 BS in windows of 2 slots (" in message(trace_mod.plan_windows, 1, 1, 1500, 2)
+    assert ": the record of 1 run of 1,500 slots x 1 MU (" in message(simulation.check_simulation_fits, 1, 1500, 1)
+    assert ": simulating 1 policy on 1 slot x 1 MU x 1 BS (" in message(simulation.check_run_fits, 1, 1, 1, ["lyapunov"], None)
+    assert ": the hindsight bound of 1 slot x 1,024 MUs x 1 BS needs" in message(bounds.check_bound_fits, 1024, 1, 1)
+
+
+def test_a_one_slot_trace_names_one_slot():
+    from wdtnopt import Scenario, generate_trace
+
+    tr = generate_trace(Scenario.paper(n_mus=2, n_bss=2), seed=0, slots=1)
+    with pytest.raises(IndexError, match=r"^slot 3 out of range for 1 slot$"):     # before: "1 slots"
+        tr.window_at(3)
+
+
+# -- placement="sample" and "frame" fall back to the slot by one check ------------------------------
+@pytest.mark.parametrize("kw", [{"frame_slots": 1}, {"request_prob": 0.0}])
+def test_sample_and_frame_placements_are_the_slots_when_the_frame_is_one_slot_or_nothing_requests(kw):
+    from wdtnopt import Scenario, generate_trace, simulate
+    from wdtnopt.policies.lyapunov import LyapunovPolicy
+
+    tr = generate_trace(Scenario.paper(n_mus=6, n_bss=2, **kw), seed=1, slots=6)
+    runs = {pl: simulate(LyapunovPolicy(placement=pl), tr) for pl in ("slot", "frame", "sample")}
+    for pl in ("frame", "sample"):
+        np.testing.assert_array_equal(runs[pl].energy_per_mu, runs["slot"].energy_per_mu)
+        np.testing.assert_array_equal(runs[pl].placement, runs["slot"].placement)
+    assert runs["sample"].extras["sample_choices"] == []        # no frame was sampled
+    pol = LyapunovPolicy(placement="frame")
+    pol.reset(tr)
+    s = tr.snapshot(0, allow_migration=True)
+    assert pol.placement_snapshot(s) is s
