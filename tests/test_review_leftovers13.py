@@ -63,6 +63,55 @@ def test_a_bad_optional_solvers_key_is_refused_naming_it(line, words, tmp_path):
         assert w in msg, (w, msg)
 
 
+@pytest.mark.parametrize("line,words", [
+    ("snapshots = []", ["snapshots", "at least one of", "paper, loaded", "[]"]),
+    ("methods = []", ["methods", "at least one of", "exact", "[]"]),
+    ("sizes = []", ["sizes", "at least one", "n_grid x m_grid", "[]"]),
+])
+def test_an_empty_selection_of_the_solvers_suite_is_refused_not_run_as_nothing(line, words, tmp_path):
+    from wdtnopt.benchmarks.suites import load_config
+    from wdtnopt.benchmarks.suites import solvers
+
+    f = tmp_path / "empty.toml"
+    f.write_text(f'base = "smoke"\n{line}\n')
+    cfg = load_config("solvers", f)
+    if line.startswith(("snapshots", "methods")):   # what it would have run: no snapshot solve at all
+        assert not [t for t in solvers.tasks(cfg) if t.config["kind"] == "solve"]
+    with pytest.raises(WdtnoptError) as info:
+        solvers.check(cfg)
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
+
+
+def test_a_scaling_preset_file_on_smoke_solves_loaded_snapshots_with_the_loaded_caps(tmp_path):
+    from wdtnopt.benchmarks.suites import load_config
+    from wdtnopt.benchmarks.suites import scaling
+    from wdtnopt.solvers import methods
+
+    f = tmp_path / "mine.toml"
+    f.write_text('base = "smoke"\nsnapshots = "loaded"\nscip_max_n = 30\ntime_limit = 7\n')
+    cfg = load_config("scaling", f)     # before: unknown key(s) scip_max_n, snapshots, time_limit
+    scaling.check(cfg)
+    got = [t.config for t in scaling.tasks(cfg)]
+    # by hand: smoke's n_grid [30, 100, 300] (largest first), M 5, 5 slots, 1 repeat, seed 0; exact up
+    # to smoke's exact_max_n 30, SCIP up to the file's 30; exact at the file's 7 s, SCIP at the loaded
+    # preset's 60 s (the file leaves scip_cap out)
+    known = set(methods())
+    want = []
+    for n in (300, 100, 30):
+        meths = [m for m in ("fast", "exact", "pyomo") if m in known and (m == "fast" or n <= 30)]
+        want.append({"suite": "scaling", "kind": "scaling", "n_mus": n, "n_bss": 5, "slots": 5, "repeats": 1,
+                     "seed": 0, "methods": meths, "snapshots": "loaded", "time_limit": 7.0, "scip_cap": 60.0})
+    assert got == want
+    bad = tmp_path / "bad.toml"
+    bad.write_text('base = "smoke"\nsnapshots = "loaded"\nscip_cap = 0\n')
+    with pytest.raises(WdtnoptError, match=r"scip_cap: expected a finite number of seconds > 0, got 0"):
+        scaling.check(load_config("scaling", bad))
+    bad.write_text('base = "smoke"\nsnapshots = ["loaded"]\n')
+    with pytest.raises(WdtnoptError, match=r"snapshots.*expected a string"):
+        scaling.check(load_config("scaling", bad))
+
+
 # -- the Lyapunov scheduler refuses a bool where it takes a number, as the suites' check does -------
 @pytest.mark.parametrize("kwargs,field", [
     ({"V": True}, "V: expected a finite number > 0"),

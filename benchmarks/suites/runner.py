@@ -36,6 +36,9 @@ OPTIONAL_KEYS: dict[str, dict[str, Any]] = {
     # solvers.py reads these with defaults (snapshots ["paper"], sizes: n_grid x m_grid, fast_gap:
     # gap, time_limit 0 = none); the `loaded` presets set them
     "solvers": {"snapshots": ["paper"], "sizes": ["NxM"], "fast_gap": 1.0, "time_limit": 1.0},
+    # scaling.py: the `loaded` presets' keys (snapshots "paper", time_limit and scip_cap 60 s,
+    # scip_max_n 0: no SCIP rows; scaling.LOADED_DEFAULTS)
+    "scaling": {"snapshots": "paper", "time_limit": 1.0, "scip_cap": 1.0, "scip_max_n": 0},
 }
 """Keys a preset file may set that the presets ``smoke``, ``default`` and ``full`` leave out
 (absent: the code's default, e.g. the Lyapunov scheduler's own ``V`` and ``theta``,
@@ -148,10 +151,13 @@ def _refuse(field: str, expected: str, got: Any) -> None:
     raise WdtnoptError(f"preset: {field}: expected {expected}, got {got!r}")
 
 
-def check_choices(field: str, values: Any, allowed: Any) -> None:
+def check_choices(field: str, values: Any, allowed: Any, *, nonempty: bool = False) -> None:
     """Every entry of ``values`` (a list, or one value) is one of ``allowed``; else one line naming
-    ``field`` and the allowed values."""
+    ``field`` and the allowed values. With ``nonempty``, an empty list is refused too (a list that
+    selects what runs: empty, the suite would run nothing and say nothing)."""
     allowed = list(allowed)
+    if nonempty and isinstance(values, list) and not values:
+        _refuse(field, f"a list of at least one of {', '.join(map(str, allowed))}", values)
     for v in values if isinstance(values, list) else [values]:
         if not isinstance(v, str) or v not in allowed:
             _refuse(field, f"one of {', '.join(map(str, allowed))}", v)

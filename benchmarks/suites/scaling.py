@@ -27,6 +27,9 @@ from . import style
 from .runner import Task, check_choices, check_counts, check_number, check_scenarios
 
 MODULE = "wdtnopt.benchmarks.suites.scaling"
+LOADED_DEFAULTS = {"time_limit": 60.0, "scip_cap": 60.0}
+"""Caps (s) of ``exact`` and SCIP on loaded snapshots where a preset file leaves them out (those of
+the ``loaded`` preset)."""
 
 
 def check(cfg: dict[str, Any]) -> None:
@@ -36,7 +39,7 @@ def check(cfg: dict[str, Any]) -> None:
     check_counts(cfg, ("n_grid", "n_bss", "slots", "repeats"), 1)
     check_counts(cfg, ("seed", "exact_max_n", "scip_max_n"), 0)
     for key in ("time_limit", "scip_cap"):
-        check_number(key, cfg.get(key, 1.0), "a finite number of seconds > 0", positive=True)
+        check_number(key, cfg.get(key, LOADED_DEFAULTS[key]), "a finite number of seconds > 0", positive=True)
     check_scenarios("n_grid / n_bss", [{"n_mus": n, "n_bss": cfg["n_bss"]} for n in cfg["n_grid"]])
 
 
@@ -52,7 +55,7 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
              "methods": [m for m in solve_methods if (m != "exact" or n <= cfg["exact_max_n"])
                          and (m != "pyomo" or (loaded and n <= cfg.get("scip_max_n", 0)))]}
         if loaded:  # keys only in loaded tasks: the default tasks' results stay reusable
-            c.update(snapshots="loaded", time_limit=float(cfg["time_limit"]), scip_cap=float(cfg["scip_cap"]))
+            c.update(snapshots="loaded", **{key: float(cfg.get(key, dflt)) for key, dflt in LOADED_DEFAULTS.items()})
         out.append(Task(f"{MODULE}:scaling_task", c))
     return out
 
@@ -121,7 +124,8 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
              f"- Preset `{cfg['preset']}`: N in {list(cfg['n_grid'])}, M = {cfg['n_bss']}, traces of {cfg['slots']} slots, "
              f"median of {cfg['repeats']} runs."
              + (f" Snapshots solved: `loaded_snapshot(N, {cfg['n_bss']}, {cfg['seed']})`, exact capped at "
-                f"{cfg['time_limit']:g} s, SCIP at {cfg['scip_cap']:g} s." if cfg.get("snapshots") == "loaded" else ""), "",
+                f"{cfg.get('time_limit', LOADED_DEFAULTS['time_limit']):g} s, SCIP at "
+                f"{cfg.get('scip_cap', LOADED_DEFAULTS['scip_cap']):g} s." if cfg.get("snapshots") == "loaded" else ""), "",
              "| what | N range | points | fitted exponent b (time ~ N^b) | std. error |", "|---|---|---|---|---|"]
     for name, (b, se, k, lo, hi) in fits.items():
         if k < 2:

@@ -49,8 +49,11 @@ def check(cfg: dict[str, Any]) -> None:
     it accepts; docs/benchmarks.md)."""
     from wdtnopt.solvers import methods
 
-    check_choices("methods", list(cfg["methods"]), sorted(set(METHODS) | set(methods())))
-    check_choices("snapshots", list(cfg.get("snapshots", ["paper"])), SNAPSHOTS)
+    check_choices("methods", list(cfg["methods"]), sorted(set(METHODS) | set(methods())), nonempty=True)
+    check_choices("snapshots", list(cfg.get("snapshots", ["paper"])), SNAPSHOTS, nonempty=True)
+    if cfg.get("sizes") == []:
+        raise WdtnoptError("preset: sizes: expected at least one \"NxM\" string (leave the key out for "
+                           "n_grid x m_grid), got []")
     check_counts(cfg, ("n_grid", "m_grid", "instances", "repeats"), 1)
     check_counts(cfg, ("scip_instances", "scip_max_n", "alloc_n"), 0)
     for s in cfg.get("sizes") or []:
