@@ -21,6 +21,7 @@ import numpy as np
 
 from wdtnopt.errors import WdtnoptError
 from wdtnopt.io import atomic_write_text
+from wdtnopt.wording import counted
 
 from . import style
 from .runner import (Task, check_counts, check_lyapunov, check_method, check_policies, check_scenarios, input_file,
@@ -138,7 +139,7 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
         ax.set_ylabel(ylabel)
     axes[0].set_ylim(top=axes[0].get_ylim()[1] * 1.45)     # room for the legend above the bars
     axes[0].legend(loc="upper left", ncol=2, fontsize=6.5)
-    fig.suptitle(f"Gauss-Markov vs SUMO grid traffic, N = {cfg['n_mus']}, {cfg['slots']} slots, "
+    fig.suptitle(f"Gauss-Markov vs SUMO grid traffic, N = {cfg['n_mus']}, {counted(cfg['slots'], 'slot')}, "
                  f"{len(cfg['seeds'])} seed(s) (bars: mean, whiskers: 95% t-interval)")
     fig.tight_layout()
     style.save(fig, out / "fig_mobility.png")
@@ -148,7 +149,7 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
 
     lines = ["# Mobility (suite `mobility`)", "", f"- Command: `{info['command']}`",
              f"- Machine: {info['machine']}; {info['date']}", f"- Code: {info.get('code', 'not recorded')}.",
-             f"- Preset `{cfg['preset']}`: N = {cfg['n_mus']}, {cfg['slots']} slots of the paper scenario, seeds "
+             f"- Preset `{cfg['preset']}`: N = {cfg['n_mus']}, {counted(cfg['slots'], 'slot')} of the paper scenario, seeds "
              f"{list(cfg['seeds'])}; SUMO: " + (f"replayed `{Path(cfg['fcd']).name}`" if cfg["fcd"] else
                                                 f"{cfg['grid_number']} x {cfg['grid_number']} grid, {cfg['grid_length_m']:g} m "
                                                 f"blocks, a trip every {cfg['trip_period_s']:g} s, {cfg['duration_s']:g} s "

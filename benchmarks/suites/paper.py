@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from wdtnopt.io import atomic_write_text
+from wdtnopt.wording import counted
 
 from . import style
 from .runner import (Task, check_agent, check_counts, check_lyapunov, check_method, check_policies, check_scenarios,
@@ -475,8 +476,8 @@ def _report(cfg, rows, bounds, records, out, n0, ns, etas, info) -> Path:
         f"- Command (the run that rendered this report; tasks reused from earlier runs keep their own times "
         f"and hosts in `timings.csv`): `{info['command']}`",
         f"- Machine: {info['machine']}; Python {info['python']}, numpy {info['numpy']}; {info['date']}",
-        f"- Preset: `{cfg['preset']}`; {len(seeds)} seeds {seeds}; replayed traces of {cfg['slots']} slots "
-        f"(one per N, eta and seed, shared by every method); agents trained {cfg['iterations']} iterations "
+        f"- Preset: `{cfg['preset']}`; {counted(len(seeds), 'seed')} {seeds}; replayed traces of {counted(cfg['slots'], 'slot')} "
+        f"(one per N, eta and seed, shared by every method); agents trained {counted(cfg['iterations'], 'iteration')} "
         f"({agent_cfg}), evaluated every {cfg['eval_every']}; hindsight bound: {cfg['bound_iters']} dual steps, "
         f"inner method `{cfg['bound_method']}`; Lyapunov scheduler V = {lyapunov_settings(cfg)[0]:g}, "
         f"theta = {lyapunov_settings(cfg)[1]:g}; mobility: "

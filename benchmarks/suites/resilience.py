@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from wdtnopt.io import atomic_write_text
+from wdtnopt.wording import counted
 
 from . import style
 from .runner import Task, check_agent, check_counts, check_method, check_policies, check_scenarios
@@ -271,7 +272,7 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
     lines = ["# Resilience (suite `resilience`)", "", f"- Command: `{info['command']}`",
              f"- Machine: {info['machine']}; {info['date']}", f"- Code: {info.get('code', 'not recorded')}.",
              f"- Preset `{cfg['preset']}`: N = {cfg['n_mus']}, M = {cfg['n_bss']}, seeds {list(cfg['seeds'])}; runs of "
-             f"{cfg['run_slots']} slots (policies {', '.join(cfg['run_policies'])}); gap runs of {cfg['gap_slots']} slots "
+             f"{counted(cfg['run_slots'], 'slot')} (policies {', '.join(cfg['run_policies'])}); gap runs of {counted(cfg['gap_slots'], 'slot')} "
              f"at MTBF {gap_mtbf} s with the hindsight bound ({cfg['bound_iters']} + {cfg['gap_iters']} per policy dual "
              f"evaluations, inner method `{cfg['bound_method']}`).",
              "- Every number: mean ± half-width of the 95% t-interval over seeds (n = seeds). Differences are paired "
@@ -326,7 +327,7 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
     flaky = _sel(rows, kind="flaky")
     if flaky:
         lines += ["", f"## Failure-aware placement on flaky servers (MTBF per server {list(cfg['flaky_mtbf'])} s, "
-                      f"MTTR {cfg['flaky_mttr']:g} s, {cfg['flaky_slots']} slots)", "",
+                      f"MTTR {cfg['flaky_mttr']:g} s, {counted(cfg['flaky_slots'], 'slot')})", "",
                   "Team cost = energy + eta E_ref per failed request (the objective the policies minimize). "
                   "Differences `-fa` - base are paired per seed.", "",
                   "| healing | policy | energy (mJ/MU/slot) | failure ratio | server_down + restoring | team cost (mJ/MU/slot) | "
@@ -346,7 +347,7 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
         train = [r["elapsed_s"] for r in records if r["config"]["kind"] == "learned"]
         if train:
             lines += ["", f"Learned row: `{cfg['learned_algo']}` trained with failures on (flaky servers, self-healing on) for "
-                          f"{cfg['learned_iterations']} iterations per seed (config overrides {cfg['learned_agent'] or 'none'}), "
+                          f"{counted(cfg['learned_iterations'], 'iteration')} per seed (config overrides {cfg['learned_agent'] or 'none'}), "
                           f"{_ci(train, digits=3)} s per seed (wall, training and both evaluations; one thread); a short budget, "
                           f"not a converged agent."]
     lines += ["", f"Sanity: the bound is below every policy's energy at its own failure ratios in every gap run: "

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from wdtnopt.io import atomic_write_text
+from wdtnopt.wording import counted
 
 from . import style
 from .runner import Task, check_choices, check_counts, check_number, check_scenarios
@@ -121,8 +122,8 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
     ax.legend()
     style.save(fig, out / "fig_scaling.png")
     lines = ["# Scaling (suite `scaling`)", "", f"- Command: `{info['command']}`", f"- Machine: {info['machine']}; {info['date']}", f"- Code: {info.get('code', 'not recorded')}.",
-             f"- Preset `{cfg['preset']}`: N in {list(cfg['n_grid'])}, M = {cfg['n_bss']}, traces of {cfg['slots']} slots, "
-             f"median of {cfg['repeats']} runs."
+             f"- Preset `{cfg['preset']}`: N in {list(cfg['n_grid'])}, M = {cfg['n_bss']}, traces of {counted(cfg['slots'], 'slot')}, "
+             f"median of {counted(cfg['repeats'], 'run')}."
              + (f" Snapshots solved: `loaded_snapshot(N, {cfg['n_bss']}, {cfg['seed']})`, exact capped at "
                 f"{cfg.get('time_limit', LOADED_DEFAULTS['time_limit']):g} s, SCIP at "
                 f"{cfg.get('scip_cap', LOADED_DEFAULTS['scip_cap']):g} s." if cfg.get("snapshots") == "loaded" else ""), "",

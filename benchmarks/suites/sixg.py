@@ -25,6 +25,7 @@ from typing import Any
 
 from wdtnopt.errors import WdtnoptError
 from wdtnopt.io import atomic_write_text
+from wdtnopt.wording import counted
 
 from . import style
 from .runner import Task, check_counts
@@ -133,10 +134,10 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
     lines = ["# The 6G layer (suite `sixg`)", "", f"- Command: `{info['command']}`",
              f"- Machine: {info['machine']}; {info['date']}", f"- Code: {info.get('code', 'not recorded')}.",
              f"- Preset `{cfg['preset']}`: base scenario {cfg['base']}, THz band {cfg['thz']}, "
-             f"{cfg['slots']} slots, seeds {list(cfg['seeds'])}, {cfg['iters']} dual evaluations per bound.",
+             f"{counted(cfg['slots'], 'slot')}, seeds {list(cfg['seeds'])}, {counted(cfg['iters'], 'dual evaluation')} per bound.",
              "- Policies: " + ", ".join(POLICIES) + "; bound: the hindsight lower bound (exact inner minima) at "
              "each policy's own failure ratios; gap = (E - LB) / LB. Mean over seeds (95% t-interval).",
-             f"- Learned row (menu sweep): {LEARNED} trained {cfg.get('learned_iters', 0)} iterations per point "
+             f"- Learned row (menu sweep): {LEARNED} trained {counted(cfg.get('learned_iters', 0), 'iteration')} per point "
              "and seed (0: none), structured MU action, local credit, the MUs choosing their levels.", ""]
     below = sum(1 for row in rows if row[4] < row[6] * (1 - 1e-9))
     for axis, (field, xlabel, scale) in AXES.items():

@@ -25,6 +25,7 @@ import numpy as np
 
 from wdtnopt.errors import WdtnoptError
 from wdtnopt.io import atomic_write_text
+from wdtnopt.wording import counted
 
 from . import style
 from .runner import Task, check_choices, check_counts, check_number
@@ -191,10 +192,10 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
 
     lines = ["# Snapshot solvers (suite `solvers`)", "",
              f"- Command: `{info['command']}`", f"- Machine: {info['machine']}; {info['date']}", f"- Code: {info.get('code', 'not recorded')}.",
-             f"- Preset `{cfg['preset']}`: N x M in {', '.join(f'{n}x{m}' for n, m in sizes(cfg))}, {cfg['instances']} instances "
+             f"- Preset `{cfg['preset']}`: N x M in {', '.join(f'{n}x{m}' for n, m in sizes(cfg))}, {counted(cfg['instances'], 'instance')} "
              f"(SCIP on the first {cfg['scip_instances']}, N <= {cfg['scip_max_n']}, cap {cfg['scip_cap']:g} s), "
              f"asked gap {cfg['gap']:g} (fast {float(cfg.get('fast_gap', cfg['gap'])):g}), time limit of exact and fast "
-             f"{(str(cfg['time_limit']) + ' s') if cfg.get('time_limit') else 'none'}, time = median of {cfg['repeats']} runs; "
+             f"{(str(cfg['time_limit']) + ' s') if cfg.get('time_limit') else 'none'}, time = median of {counted(cfg['repeats'], 'run')}; "
              f"snapshots: {', '.join(cfg.get('snapshots', ['paper']))}.",
              f"- Methods registered and run: {', '.join(available_methods(cfg))}"
              + ("" if "fast" in available_methods(cfg) else " (`fast` is not registered in this build: not measured)"), "",

@@ -44,7 +44,7 @@ def _equal_share_levels(s: Snapshot, x: np.ndarray) -> Decision:
     the levels on its menu that meet the deadline, or fails; then the shares are recomputed."""
     from .. import physics
 
-    n, L = s.n_mus, s.n_levels
+    n = s.n_mus
     idx = np.arange(n)
     data = s.level_ratio * s.data_bits[:, None]                                                   # [N, L]
     relay = physics.backhaul_time(s.backhaul_latency_s[s.assoc, x][:, None], s.backhaul_s_per_bit[s.assoc, x][:, None], data)
