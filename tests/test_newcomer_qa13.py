@@ -20,3 +20,28 @@ def test_train_progress_bar_follows_wdtnopt_progress(force, shown, monkeypatch, 
     assert ("train beta-happo" in err and "step/s" in err) is shown, err
     code, out, err = run_cli(TRAIN + ["--out", str(tmp_path / "b"), "--quiet"], capsys)
     assert code == 0 and "step/s" not in err, err
+
+
+def test_one_mu_one_bs_one_slot_are_counted_in_the_singular(monkeypatch, tmp_path, capsys):
+    # the result lines of simulate, bound, gap and solve said "1 slots", "N=1 MUs, M=1 BSs",
+    # "1 dual evaluations"; the messages elsewhere count nouns through wording.counted
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "0")
+    small = ["--n-mus", "1", "--n-bss", "1", "--slots", "1"]
+    texts = []
+    for args in (["simulate", "--policy", "follow"], ["bound", "--iters", "1"], ["gap", "--policy", "follow", "--iters", "1"]):
+        code, out, err = run_cli(args + small, capsys)
+        assert code == 0, err
+        texts.append(" ".join(out.split()))   # the tables wrap their titles
+    snap = tmp_path / "s.json"
+    assert run_cli(["snapshot", "--slots", "1", "--n-mus", "1", "--n-bss", "1", "-o", str(snap)], capsys)[0] == 0
+    code, out, err = run_cli(["solve", str(snap)], capsys)
+    assert code == 0, err
+    texts.append(" ".join(out.split()))
+    sim, bound, gap, solve = texts
+    assert "N=1 MU, M=1 BS, 1 slot, seed 0" in sim, sim
+    assert "N=1, 1 slot, seed 0" in bound and "(1 dual evaluation," in bound, bound
+    assert "N=1, 1 slot, seed 0" in gap, gap
+    assert "1 MU, 1 server:" in solve, solve
+    for text in texts:
+        for plural in ("1 slots", "1 MUs", "1 BSs", "1 servers", "1 dual evaluations"):
+            assert plural not in text, (plural, text)
