@@ -45,3 +45,25 @@ def test_one_mu_one_bs_one_slot_are_counted_in_the_singular(monkeypatch, tmp_pat
     for text in texts:
         for plural in ("1 slots", "1 MUs", "1 BSs", "1 servers", "1 dual evaluations"):
             assert plural not in text, (plural, text)
+
+
+def test_evaluate_names_a_mistyped_decision_key_and_reads_a_solutions_dict():
+    # a mapping's keys outside the decision fields were ignored: "levels" for "level" on a menu
+    # snapshot evaluated every MU at level 0, an objective 7 times the solver's and a violation,
+    # with no word about the key. The reference: the solver's own objective at its levels
+    import json
+
+    from wdtnopt import evaluate, solve
+    from wdtnopt.errors import DecisionError
+    from wdtnopt.testing import tiny_snapshot, with_menu
+
+    s = with_menu(tiny_snapshot(1, N=3, M=1), 1)
+    sol = solve(s)
+    assert sol.status == "optimal" and sol.level.any()
+    d = {"placement": sol.placement, "served": sol.served, "tx_time": sol.tx_time, "cpu_hz": sol.cpu_hz}
+    assert evaluate(s, {**d, "level": sol.level}).objective == sol.objective
+    with pytest.raises(DecisionError, match="levels: unknown field.*placement, served, tx_time, cpu_hz, power, level"):
+        evaluate(s, {**d, "levels": sol.level})
+    # what solve writes (to_dict, and the JSON file of `wdtnopt solve -o`) still reads as a decision
+    assert evaluate(s, sol.to_dict()).objective == sol.objective
+    assert evaluate(s, json.loads(json.dumps(sol.to_dict()))).objective == sol.objective
