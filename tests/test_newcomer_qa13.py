@@ -67,3 +67,19 @@ def test_evaluate_names_a_mistyped_decision_key_and_reads_a_solutions_dict():
     # what solve writes (to_dict, and the JSON file of `wdtnopt solve -o`) still reads as a decision
     assert evaluate(s, sol.to_dict()).objective == sol.objective
     assert evaluate(s, json.loads(json.dumps(sol.to_dict()))).objective == sol.objective
+
+
+def test_snapshot_replace_names_an_unknown_field_as_from_dict_does():
+    # replace(allow_migrations=False) was a TypeError from __init__ ("unexpected keyword argument"),
+    # while from_dict names the same key as an unknown field of the snapshot
+    from wdtnopt.errors import SnapshotError
+    from wdtnopt.snapshot import Snapshot
+    from wdtnopt.testing import one_cell
+
+    s = one_cell()
+    with pytest.raises(SnapshotError, match="allow_migrations: unknown field") as replaced:
+        s.replace(allow_migrations=False)
+    with pytest.raises(SnapshotError, match="allow_migrations: unknown field") as read:
+        Snapshot.from_dict({**s.to_dict(), "allow_migrations": False})
+    assert str(replaced.value) == str(read.value)
+    assert s.replace(allow_migration=False).allow_migration is False   # a known field still replaces
