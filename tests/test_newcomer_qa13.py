@@ -83,3 +83,46 @@ def test_snapshot_replace_names_an_unknown_field_as_from_dict_does():
         Snapshot.from_dict({**s.to_dict(), "allow_migrations": False})
     assert str(replaced.value) == str(read.value)
     assert s.replace(allow_migration=False).allow_migration is False   # a known field still replaces
+
+
+def _snapshot_file(tmp_path, capsys):
+    snap = tmp_path / "s.json"
+    assert run_cli(["snapshot", "--slots", "1", "--n-mus", "2", "--n-bss", "1", "-o", str(snap)], capsys)[0] == 0
+    return snap
+
+
+@pytest.mark.parametrize("cmd", ["solve", "bound", "simulate", "gap", "snapshot", "train", "bench"])
+def test_an_output_path_through_a_file_is_refused_before_the_work(cmd, monkeypatch, tmp_path, capsys):
+    # -o FILE/x.json ran the whole solve (or bound, simulate, ...) and then failed to write it
+    # ("error: s.json: File exists", "Not a directory"): the result was lost at the end
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "0")
+    snap = _snapshot_file(tmp_path, capsys)
+    target = str(snap / "sub" / "out.json")
+    small = ["--n-mus", "2", "--n-bss", "1", "--slots", "1"]
+    args = {"solve": ["solve", str(snap), "-o", target], "bound": ["bound", *small, "-o", target],
+            "simulate": ["simulate", *small, "-o", target], "gap": ["gap", "--policy", "follow", *small, "-o", target],
+            "snapshot": ["snapshot", *small, "-o", target], "train": ["train", "--steps", "1", "--out", target],
+            "bench": ["bench", "paper", "--limit", "1", "--out", target]}[cmd]
+    code, out, err = run_cli(args, capsys)
+    assert code == 2 and out == "", (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"{snap} is a file, not a folder" in lines[0], err
+    assert ("'--out'" if cmd in ("train", "bench") else "'-o'") in lines[0], err   # the flag is named
+
+
+def test_an_output_folder_still_missing_is_made_and_an_unwritable_one_refused(monkeypatch, tmp_path, capsys):
+    import os
+
+    snap = _snapshot_file(tmp_path, capsys)
+    deep = tmp_path / "a" / "b" / "sol.json"
+    code, out, err = run_cli(["solve", str(snap), "-o", str(deep)], capsys)
+    assert code == 0 and deep.is_file(), err
+    if os.geteuid() == 0:
+        pytest.skip("root writes in a folder without write permission")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        code, out, err = run_cli(["solve", str(snap), "-o", str(locked / "x" / "sol.json")], capsys)
+        assert code == 2 and "objective" not in out and f"no permission to write in {locked}" in err, (out, err)
+    finally:
+        locked.chmod(0o700)
