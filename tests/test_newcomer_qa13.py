@@ -126,3 +126,19 @@ def test_an_output_folder_still_missing_is_made_and_an_unwritable_one_refused(mo
         assert code == 2 and "objective" not in out and f"no permission to write in {locked}" in err, (out, err)
     finally:
         locked.chmod(0o700)
+
+
+def test_every_phony_make_target_has_a_recipe():
+    # .PHONY named bench-smoke and fuzz, which had no rule: `make fuzz` said "Nothing to be done"
+    # and exited 0, checking nothing
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    phony = re.search(r"^\.PHONY:(.*)$", text, re.M).group(1).split()
+    for target in phony:
+        rule = re.search(rf"^{re.escape(target)}:.*\n((?:\t.*\n)+)", text, re.M)
+        assert rule, f"make {target}: no rule with a recipe"
+    recipes = {t: re.search(rf"^{re.escape(t)}:.*\n((?:\t.*\n)+)", text, re.M).group(1) for t in phony}
+    assert "benchmarks/fuzz_inputs.py --examples 2500" in recipes["fuzz"]      # README's command
+    assert "wdtnopt bench paper --preset smoke" in recipes["bench-smoke"]
