@@ -142,3 +142,22 @@ def test_every_phony_make_target_has_a_recipe():
     recipes = {t: re.search(rf"^{re.escape(t)}:.*\n((?:\t.*\n)+)", text, re.M).group(1) for t in phony}
     assert "benchmarks/fuzz_inputs.py --examples 2500" in recipes["fuzz"]      # README's command
     assert "wdtnopt bench paper --preset smoke" in recipes["bench-smoke"]
+
+
+def test_testing_helpers_refuse_a_zero_size_and_a_one_level_menu():
+    # tiny_snapshot(seed, N=0) read 0 as "draw a size" (a 4 x 2 snapshot came back) and
+    # with_menu(levels=0) failed in numpy ("negative dimensions"); levels=1 (no menu) was accepted
+    # although the docstring asks >= 2
+    from wdtnopt import testing
+    from wdtnopt.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match="n_mus: must lie in"):
+        testing.tiny_snapshot(1, N=0, M=2)
+    with pytest.raises(ScenarioError, match="n_bss: must lie in"):
+        testing.tiny_snapshot(1, N=2, M=0)
+    s = testing.tiny_snapshot(1, N=1, M=1)          # the smallest sizes are still taken as given
+    assert (s.n_mus, s.n_bss) == (1, 1)
+    for levels in (0, 1, 2.0, True):
+        with pytest.raises(ValueError, match="levels: expected an integer >= 2"):
+            testing.with_menu(s, 0, levels=levels)
+    assert testing.with_menu(s, 0, levels=2).n_levels == 2
