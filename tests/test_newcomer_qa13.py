@@ -161,3 +161,24 @@ def test_testing_helpers_refuse_a_zero_size_and_a_one_level_menu():
         with pytest.raises(ValueError, match="levels: expected an integer >= 2"):
             testing.with_menu(s, 0, levels=levels)
     assert testing.with_menu(s, 0, levels=2).n_levels == 2
+
+
+def test_bound_value_at_and_tighten_take_eps_as_hindsight_bound_does():
+    # HindsightBound.value_at(nan) was a bound of 0 and tighten(nan) spent its evaluations for
+    # nothing, without a word; value_at(True) read as eps = 1. hindsight_bound refuses the same
+    # values naming eps. The reference for the values still taken: the bound itself at its eps
+    import numpy as np
+
+    from wdtnopt import Scenario, WdtnoptError, generate_trace, hindsight_bound
+
+    tr = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=4)
+    hb = hindsight_bound(tr)
+    for bad in (float("nan"), -0.1, 1.5, True, np.array([True, False, True]), [0.1, 0.2], "x"):
+        with pytest.raises(WdtnoptError, match=r"eps: expected a number or 3 numbers in \[0, 1\]"):
+            hindsight_bound(tr, eps=bad)
+        with pytest.raises(WdtnoptError, match=r"eps: expected a number or 3 numbers in \[0, 1\]"):
+            hb.value_at(bad)
+        with pytest.raises(WdtnoptError, match=r"eps: expected a number or 3 numbers in \[0, 1\]"):
+            hb.tighten(bad, 1)
+    assert hb.value_at(tr.scenario.eps)[0] == hb.value_at(np.full(3, tr.scenario.eps))[0] > 0
+    assert hb.value_at(0.0)[0] >= hb.value_at(tr.scenario.eps)[0] >= hb.value_at(1.0)[0] == 0.0

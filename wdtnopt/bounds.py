@@ -140,11 +140,19 @@ class HindsightBound:
         return t if self.forced_failures is None else np.maximum(t, self.forced_failures)
 
     def _per_mu(self, eps: Any) -> np.ndarray:
-        """[N] view of ``eps`` (one number or one per MU), or an error naming it."""
+        """[N] view of ``eps`` (one number or one per MU, in [0, 1]), or an error naming it: the rule
+        of :func:`hindsight_bound`'s ``eps`` (a NaN read as no point and a bound of 0, a boolean as 0
+        or 1)."""
+        from .snapshot import _holds_bool
+
         try:
-            return np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
+            arr = None if _holds_bool(eps) or np.asarray(eps).dtype == bool else \
+                np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
         except (TypeError, ValueError):
-            raise WdtnoptError(f"eps: expected a number or {self.n_mus} numbers, got {eps!r}") from None
+            arr = None
+        if arr is None or not (np.isfinite(arr).all() and (arr >= 0).all() and (arr <= 1).all()):
+            raise WdtnoptError(f"eps: expected a number or {self.n_mus} numbers in [0, 1], got {eps!r}")
+        return arr
 
     def best_point(self, eps: Any) -> tuple[float, BoundPoint | None]:
         """The evaluated point with the largest ``LB`` at targets ``eps``, and that value (J);
@@ -158,7 +166,9 @@ class HindsightBound:
         return best, point
 
     def value_at(self, eps: Any) -> tuple[float, np.ndarray]:
-        """Best certified total energy bound (J) over the evaluated multipliers at targets ``eps``."""
+        """Best certified total energy bound (J) over the evaluated multipliers at targets ``eps``
+        (one number or one per MU, in [0, 1]; else a ``WdtnoptError`` naming ``eps``), and those
+        multipliers ``mu [N]`` (J per failure; zeros where the bound is 0)."""
         best, point = self.best_point(eps)
         if point is None or best <= 0.0:   # energy >= 0 is itself a valid bound
             return 0.0, np.zeros(self.n_mus)
@@ -191,7 +201,7 @@ class HindsightBound:
         Raises
         ------
         WdtnoptError
-            If ``eps`` is not one number or N numbers, or ``iters`` is not an integer >= 0.
+            If ``eps`` is not one number or N numbers in [0, 1], or ``iters`` is not an integer >= 0.
         """
         if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or iters < 0:
             raise WdtnoptError(f"iters: expected an integer >= 0, got {iters!r}")
