@@ -182,3 +182,40 @@ def test_bound_value_at_and_tighten_take_eps_as_hindsight_bound_does():
             hb.tighten(bad, 1)
     assert hb.value_at(tr.scenario.eps)[0] == hb.value_at(np.full(3, tr.scenario.eps))[0] > 0
     assert hb.value_at(0.0)[0] >= hb.value_at(tr.scenario.eps)[0] >= hb.value_at(1.0)[0] == 0.0
+
+
+def test_hindsight_bound_takes_numpy_iters_and_refuses_a_progress_that_is_not_a_bool():
+    # hindsight_bound(iters=np.int64(3)) and gap(iters=np.int64(2)) were refused ("expected an
+    # integer >= 1, got np.int64(3)") while iters=True ran as 1 and progress="no" turned the bars on.
+    # The reference for a numpy count: the same bound as the plain int gives
+    import numpy as np
+
+    from wdtnopt import Scenario, WdtnoptError, gap, generate_trace, hindsight_bound, simulate
+
+    tr = generate_trace(Scenario.paper(n_mus=2, n_bss=1), seed=0, slots=3)
+    assert hindsight_bound(tr, iters=np.int64(3)).energy_per_mu_slot == hindsight_bound(tr, iters=3).energy_per_mu_slot
+    res = simulate("follow", tr)
+    assert gap(res, tr, iters=np.int64(2)).rows == gap(res, tr, iters=2).rows
+    with pytest.raises(WdtnoptError, match="iters: expected an integer >= 1, got True"):
+        hindsight_bound(tr, iters=True)
+    for bad in ("no", "0", 1, None):
+        with pytest.raises(WdtnoptError, match="progress: expected True or False"):
+            hindsight_bound(tr, progress=bad)
+    hindsight_bound(tr, progress=np.bool_(False))
+
+
+def test_migration_bound_names_iters_that_are_not_a_count():
+    # migration_bound(iters=-1) returned a bound of 0 without a word (no point evaluated), 2.5 was
+    # a TypeError from range(); the reference for the counts taken: numpy's 2 is the int 2
+    import numpy as np
+
+    from wdtnopt import Scenario, WdtnoptError, generate_trace, hindsight_bound, migration_bound
+
+    tr = generate_trace(Scenario.paper(n_mus=2, n_bss=1), seed=0, slots=3)
+    hb = hindsight_bound(tr)
+    for bad in (-1, 2.5, True, "2"):
+        with pytest.raises(WdtnoptError, match="iters: expected an integer >= 0"):
+            migration_bound(tr, hb, iters=bad)
+    two = migration_bound(tr, hb, iters=2).energy_per_mu_slot
+    assert migration_bound(tr, hb, iters=np.int64(2)).energy_per_mu_slot == two > 0
+    assert migration_bound(tr, hb, iters=0).energy_per_mu_slot > 0   # the start alone is a bound

@@ -723,7 +723,8 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
     Raises
     ------
     WdtnoptError
-        If ``trace`` is not a Trace, ``eps`` is not in ``[0, 1]`` (or not N values), ``iters < 1``,
+        If ``trace`` is not a Trace, ``eps`` is not in ``[0, 1]`` (or not N values), ``iters`` is not
+        an integer >= 1 (a numpy integer is one, a bool is not), ``progress`` is not a bool,
         ``mu0`` is negative, not finite or not N values, ``step`` is not > 0, or ``dual="columns"`` is
         given with ``mu0``, ``step``, ``warm_start=False`` or a ``scheduler`` (options of the
         supergradient climb only); solver errors of ``method`` propagate.
@@ -732,8 +733,11 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
         raise WdtnoptError(f"trace: expected a wdtnopt.Trace (generate_trace), got {type(trace).__name__}")
     n = trace.n_mus
     eps_arr = eps_targets(trace, eps)
-    if not isinstance(iters, int) or iters < 1:
+    if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or iters < 1:   # numpy's too; not True
         raise WdtnoptError(f"iters: expected an integer >= 1, got {iters!r}")
+    iters = int(iters)
+    if not isinstance(progress, (bool, np.bool_)):   # 'no' or '0' turned the bars on
+        raise WdtnoptError(f"progress: expected True or False, got {progress!r}")
     if dual not in ("auto", "columns", "supergradient"):
         raise WdtnoptError(f"dual: expected 'auto', 'columns' or 'supergradient', got {dual!r}")
     from .solvers import methods
@@ -880,8 +884,9 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
         ``bound`` was computed on another trace, or ``iters`` is not an integer >= 0.
     """
     res_list: Sequence[Any] = results if isinstance(results, (list, tuple)) else [results]
-    if not isinstance(iters, int) or isinstance(iters, bool) or iters < 0:
+    if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or iters < 0:
         raise WdtnoptError(f"iters: expected an integer >= 0, got {iters!r}")
+    iters = int(iters)
     for r in res_list:   # before the bound's work: a result of another trace has no gap to this one's bound
         if not all(hasattr(r, a) for a in ("failure_ratio_per_mu", "energy_per_mu_slot", "n_mus", "slots", "seed")):
             raise WdtnoptError(f"gap: results: expected SimResult objects (wdtnopt.simulate), got {type(r).__name__}")
