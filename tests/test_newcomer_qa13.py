@@ -219,3 +219,20 @@ def test_migration_bound_names_iters_that_are_not_a_count():
     two = migration_bound(tr, hb, iters=2).energy_per_mu_slot
     assert migration_bound(tr, hb, iters=np.int64(2)).energy_per_mu_slot == two > 0
     assert migration_bound(tr, hb, iters=0).energy_per_mu_slot > 0   # the start alone is a bound
+
+
+@pytest.mark.parametrize("name", ["", ".", "folder"])
+def test_saving_to_a_folder_or_an_empty_name_is_named_and_leaves_nothing(name, monkeypatch, tmp_path):
+    # Snapshot.save, Scenario.save and SimResult.write_csv into a folder (or '') failed at the rename
+    # with the temporary file's name: "Device or resource busy: '..x1y2.tmp' -> '.'"
+    from wdtnopt import Scenario, generate_trace, simulate
+    from wdtnopt.testing import one_cell
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    res = simulate("follow", generate_trace(Scenario.paper(n_mus=2, n_bss=1), seed=0, slots=2))
+    for save in (one_cell().save, Scenario.paper().save, res.write_csv):
+        with pytest.raises(IsADirectoryError, match="expected a file name, got (a folder|an empty one)") as err:
+            save(name)
+        assert ".tmp" not in str(err.value), err.value
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"] and not any((tmp_path / "folder").iterdir())
