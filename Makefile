@@ -24,5 +24,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto
 
+# the checks beyond the suite (README): the paper suite's smoke preset, 10,000 fuzzed inputs
+bench-smoke: $(STAMP)
+	$(BIN)/wdtnopt bench paper --preset smoke --out bench/paper
+
+fuzz: $(STAMP)
+	$(BIN)/python benchmarks/fuzz_inputs.py --examples 2500
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -140,11 +140,19 @@ class HindsightBound:
         return t if self.forced_failures is None else np.maximum(t, self.forced_failures)
 
     def _per_mu(self, eps: Any) -> np.ndarray:
-        """[N] view of ``eps`` (one number or one per MU), or an error naming it."""
+        """[N] view of ``eps`` (one number or one per MU, in [0, 1]), or an error naming it: the rule
+        of :func:`hindsight_bound`'s ``eps`` (a NaN read as no point and a bound of 0, a boolean as 0
+        or 1)."""
+        from .snapshot import _holds_bool
+
         try:
-            return np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
+            arr = None if _holds_bool(eps) or np.asarray(eps).dtype == bool else \
+                np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
         except (TypeError, ValueError):
-            raise WdtnoptError(f"eps: expected a number or {self.n_mus} numbers, got {eps!r}") from None
+            arr = None
+        if arr is None or not (np.isfinite(arr).all() and (arr >= 0).all() and (arr <= 1).all()):
+            raise WdtnoptError(f"eps: expected a number or {self.n_mus} numbers in [0, 1], got {eps!r}")
+        return arr
 
     def best_point(self, eps: Any) -> tuple[float, BoundPoint | None]:
         """The evaluated point with the largest ``LB`` at targets ``eps``, and that value (J);
@@ -158,7 +166,9 @@ class HindsightBound:
         return best, point
 
     def value_at(self, eps: Any) -> tuple[float, np.ndarray]:
-        """Best certified total energy bound (J) over the evaluated multipliers at targets ``eps``."""
+        """Best certified total energy bound (J) over the evaluated multipliers at targets ``eps``
+        (one number or one per MU, in [0, 1]; else a ``WdtnoptError`` naming ``eps``), and those
+        multipliers ``mu [N]`` (J per failure; zeros where the bound is 0)."""
         best, point = self.best_point(eps)
         if point is None or best <= 0.0:   # energy >= 0 is itself a valid bound
             return 0.0, np.zeros(self.n_mus)
@@ -191,7 +201,7 @@ class HindsightBound:
         Raises
         ------
         WdtnoptError
-            If ``eps`` is not one number or N numbers, or ``iters`` is not an integer >= 0.
+            If ``eps`` is not one number or N numbers in [0, 1], or ``iters`` is not an integer >= 0.
         """
         if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or iters < 0:
             raise WdtnoptError(f"iters: expected an integer >= 0, got {iters!r}")
@@ -713,7 +723,8 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
     Raises
     ------
     WdtnoptError
-        If ``trace`` is not a Trace, ``eps`` is not in ``[0, 1]`` (or not N values), ``iters < 1``,
+        If ``trace`` is not a Trace, ``eps`` is not in ``[0, 1]`` (or not N values), ``iters`` is not
+        an integer >= 1 (a numpy integer is one, a bool is not), ``progress`` is not a bool,
         ``mu0`` is negative, not finite or not N values, ``step`` is not > 0, or ``dual="columns"`` is
         given with ``mu0``, ``step``, ``warm_start=False`` or a ``scheduler`` (options of the
         supergradient climb only); solver errors of ``method`` propagate.
@@ -722,8 +733,11 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
         raise WdtnoptError(f"trace: expected a wdtnopt.Trace (generate_trace), got {type(trace).__name__}")
     n = trace.n_mus
     eps_arr = eps_targets(trace, eps)
-    if not isinstance(iters, int) or iters < 1:
+    if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or iters < 1:   # numpy's too; not True
         raise WdtnoptError(f"iters: expected an integer >= 1, got {iters!r}")
+    iters = int(iters)
+    if not isinstance(progress, (bool, np.bool_)):   # 'no' or '0' turned the bars on
+        raise WdtnoptError(f"progress: expected True or False, got {progress!r}")
     if dual not in ("auto", "columns", "supergradient"):
         raise WdtnoptError(f"dual: expected 'auto', 'columns' or 'supergradient', got {dual!r}")
     from .solvers import methods
@@ -870,8 +884,9 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
         ``bound`` was computed on another trace, or ``iters`` is not an integer >= 0.
     """
     res_list: Sequence[Any] = results if isinstance(results, (list, tuple)) else [results]
-    if not isinstance(iters, int) or isinstance(iters, bool) or iters < 0:
+    if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or iters < 0:
         raise WdtnoptError(f"iters: expected an integer >= 0, got {iters!r}")
+    iters = int(iters)
     for r in res_list:   # before the bound's work: a result of another trace has no gap to this one's bound
         if not all(hasattr(r, a) for a in ("failure_ratio_per_mu", "energy_per_mu_slot", "n_mus", "slots", "seed")):
             raise WdtnoptError(f"gap: results: expected SimResult objects (wdtnopt.simulate), got {type(r).__name__}")

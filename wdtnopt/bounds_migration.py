@@ -254,7 +254,8 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
     eps : float or array [N], optional
         Failure targets (default: the scenario's ``eps``), e.g. a policy's own failure ratios.
     iters : int
-        Supergradient steps on ``mu`` after the start at the hindsight bound's best multipliers.
+        Supergradient steps on ``mu`` after the start at the hindsight bound's best multipliers
+        (an integer >= 0; 0: the start alone).
 
     Returns
     -------
@@ -264,10 +265,14 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
     Raises
     ------
     WdtnoptError
-        If ``bound`` is not a hindsight bound of ``trace``, ``eps`` is not in ``[0, 1]``, or the
+        If ``bound`` is not a hindsight bound of ``trace``, ``eps`` is not in ``[0, 1]``, ``iters``
+        is not an integer >= 0 (-1 gave a bound of 0 without a word, 2.5 a TypeError), or the
         scenario has server failures (their restores move DTs outside frame starts) or semantic
         compression levels (the DP does not choose levels).
     """
+    if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or iters < 0:
+        raise WdtnoptError(f"iters: expected an integer >= 0, got {iters!r}")
+    iters = int(iters)
     ev = getattr(bound, "_evaluator", None)
     cols = getattr(bound, "_columns", None)
     if cols is not None:

@@ -137,7 +137,8 @@ def evaluate(snapshot: Snapshot, decision: Decision | Mapping[str, Any] | Any) -
     DecisionError
         If a field of ``decision`` is missing, of the wrong shape or type, out of range (server
         indices, a ``served`` other than True/False or 0/1, a ``level`` off the menu) or negative /
-        NaN; every wrong field is named.
+        NaN, or a mapping has a key that is neither one of these fields nor a field of a
+        ``Solution`` (a mistyped ``levels`` is not ignored); every wrong field is named.
     """
     s = snapshot
     n, m = s.n_mus, s.n_bss
@@ -360,12 +361,28 @@ def _masked_sum(values: np.ndarray, mask: np.ndarray, lead: tuple[int, ...]) -> 
     return np.array([row[sel].sum() for row, sel in zip(v, k)], dtype=float).reshape(lead)
 
 
+DECISION_FIELDS = ("placement", "served", "tx_time", "cpu_hz", "power", "level")
+
+
+def _unknown_keys(decision: Mapping) -> list[tuple[str, str]]:
+    """A mapping's keys that are neither a decision field nor one a ``Solution`` writes (its
+    ``to_dict`` is read as a decision): a mistyped ``levels`` was ignored, every MU taken at level 0."""
+    extra = [k for k in decision if k not in DECISION_FIELDS]
+    if extra:
+        from dataclasses import fields
+
+        from .solvers import Solution   # numpy only; only where a key is not a decision field
+
+        extra = [k for k in extra if k not in {f.name for f in fields(Solution)}]
+    return [(str(k), f"unknown field; a decision has {', '.join(DECISION_FIELDS)} "
+                     "(and may carry the other fields of a Solution)") for k in extra]
+
+
 def _read_decision(decision: Any, n: int, m: int, n_levels: int = 1) -> dict[str, np.ndarray | None]:
     get = decision.get if isinstance(decision, Mapping) else (lambda k: getattr(decision, k, None))
     out: dict[str, np.ndarray | None] = {}
-    problems: list[tuple[str, str]] = []
-    for name, kind in (("placement", "i"), ("served", "b"), ("tx_time", "f"), ("cpu_hz", "f"), ("power", "f"),
-                       ("level", "l")):
+    problems: list[tuple[str, str]] = _unknown_keys(decision) if isinstance(decision, Mapping) else []
+    for name, kind in zip(DECISION_FIELDS, "ibfffl"):
         raw = get(name)
         if raw is None:
             out[name] = None

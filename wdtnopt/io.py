@@ -1,6 +1,7 @@
 """Atomic file writes: a reader never sees a half-written result, a killed run leaves no torn file."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -9,8 +10,15 @@ from typing import Any, Callable
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Any], None], *, binary: bool = False) -> None:
-    """Write through ``write(fileobj)`` into a temporary file beside ``path``, fsync, then rename."""
+    """Write through ``write(fileobj)`` into a temporary file beside ``path``, fsync, then rename.
+
+    An empty name or a folder is an ``IsADirectoryError`` naming it, before anything is written (the
+    rename failed with the temporary file's name, "Device or resource busy" for ``''``)."""
+    raw = os.fspath(path)
     path = Path(path)
+    if not str(raw).strip() or path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "expected a file name, got a folder" if str(raw).strip()
+                                else "expected a file name, got an empty one", str(raw))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

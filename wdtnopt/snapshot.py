@@ -336,7 +336,17 @@ class Snapshot:
         atomic_write_json(path, self.to_dict())
 
     def replace(self, **changes: Any) -> "Snapshot":
-        """A validated copy with some fields changed."""
+        """A validated copy with some fields changed.
+
+        Raises
+        ------
+        SnapshotError
+            A changed field is not a snapshot field (as :meth:`from_dict` says of an unknown key),
+            or a new value is invalid.
+        """
+        unknown = [k for k in changes if k not in FIELDS]
+        if unknown:
+            raise SnapshotError([(k, "unknown field") for k in unknown])
         return Snapshot(**{**{f: getattr(self, f) for f in FIELDS}, **changes})
 
     def select(self, mus: Any) -> "Snapshot":

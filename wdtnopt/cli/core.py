@@ -1,6 +1,7 @@
 """Core subcommands: ``demo``, ``simulate``, ``snapshot``; and the options they share."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,18 @@ class OutPath(click.Path):
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             self.fail(f"expected a file or folder name, got {value!r} (an unset variable?)", param, ctx)
-        return super().convert(value, param, ctx)
+        value = super().convert(value, param, ctx)
+        # where the path is to be made, before the work: a file on the way or a folder without write
+        # permission failed only at the end (a long solve or bound lost, 'File exists' for a file)
+        path = Path(os.fsdecode(value)).absolute()
+        folder = path if self.file_okay is False else path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            self.fail(f"cannot write {value}: {folder} is a file, not a folder", param, ctx)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            self.fail(f"cannot write {value}: no permission to write in {folder}", param, ctx)
+        return value
 
 
 def load_scenario(spec: str, n_mus: int | None = None, n_bss: int | None = None) -> Scenario:

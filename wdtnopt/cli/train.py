@@ -12,6 +12,7 @@ import click
 from ..errors import MobilityError, WdtnoptError
 from ..io import atomic_write_text
 from ..processes.mobility import SHORT_RECORD_ADVICE
+from ..progress import progress_bar
 from .core import OutPath, load_mobility_source, load_scenario, mobility_option
 
 LOG_COLUMNS = ("iteration", "env_steps", "wall_s", "reward", "energy_per_mu_slot", "failure_ratio", "policy_loss",
@@ -208,9 +209,9 @@ def train_cmd(algo: str, scenario_spec: str, n_mus: int | None, n_bss: int | Non
     wall0 = float(rows[-1]["wall_s"]) if rows else 0.0
     t0 = time.perf_counter()
     bar = None
-    if not quiet:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=steps, initial=min(trainer.env_steps, steps), unit="step", desc=f"train {trainer.algo}")
+    if not quiet:   # on a terminal, or with WDTNOPT_PROGRESS=1; silent in logs and pipes, as every command's
+        bar = progress_bar(total=steps, initial=min(trainer.env_steps, steps), unit="step",
+                           desc=f"train {trainer.algo}", leave=True)
     try:
         while trainer.env_steps < steps:
             m = trainer.train_iteration()

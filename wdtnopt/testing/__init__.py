@@ -256,13 +256,16 @@ def tiny_snapshot(seed: int, N: int | None = None, M: int | None = None, *, kind
     ------
     ValueError
         If ``kind`` is not one of the regimes above.
+    ScenarioError
+        If a given ``N`` or ``M`` is not an integer >= 1 (0 is a size, not "draw one").
     """
     rng = np.random.default_rng(seed)
     kind = kind or TINY_KINDS[int(rng.integers(len(TINY_KINDS)))]
     if kind not in TINY_KINDS + ("edge",):
         raise ValueError(f"kind: expected one of {', '.join(TINY_KINDS + ('edge',))}, got {kind!r}")
-    N = N or int(rng.integers(2, 7))
-    M = M or int(rng.integers(1, 4))
+    # drawn only when not given: N=0 or M=0 was drawn as well, a random size instead of a refusal
+    N = int(rng.integers(2, 7)) if N is None else N
+    M = int(rng.integers(1, 4)) if M is None else M
     sc = Scenario.paper(n_mus=N, n_bss=M, request_prob=0.75, compression_ratio=1.0, area_m=800.0,
                         storage_factor=1.0 if kind == "tight_storage" else 1.5)
     tr = generate_trace(sc, seed=int(rng.integers(2**31)), slots=1)
@@ -308,7 +311,14 @@ def with_menu(s: Snapshot, seed: int, levels: int = 3, min_accuracy: float = 0.0
     Returns
     -------
     Snapshot
+
+    Raises
+    ------
+    ValueError
+        If ``levels`` is not an integer >= 2 (one level is no menu; 0 failed deep in numpy).
     """
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
+        raise ValueError(f"levels: expected an integer >= 2 (level 0 raw and at least one deeper level), got {levels!r}")
     rng = np.random.default_rng(seed)
     n = s.n_mus
     ratio = np.concatenate([np.ones((n, 1)), np.sort(rng.uniform(0.2, 0.9, (n, levels - 1)), axis=1)[:, ::-1]], 1)
