@@ -238,7 +238,7 @@ def evaluate_arrays(s: Any, placement: np.ndarray, served: np.ndarray | None = N
     adds to the latency and whose energy to a transmitting MU's energy.
     """
     placement = np.asarray(placement)
-    lead, n = placement.shape[:-1], placement.shape[-1]
+    lead = placement.shape[:-1]
     m = np.shape(s.cpu_hz)[-1]
     request, migrating = s.request, s.migrating
     pinned_req = request & migrating
