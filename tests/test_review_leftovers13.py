@@ -228,3 +228,25 @@ def test_sample_and_frame_placements_are_the_slots_when_the_frame_is_one_slot_or
     pol.reset(tr)
     s = tr.snapshot(0, allow_migration=True)
     assert pol.placement_snapshot(s) is s
+
+
+# -- a trace's slot and server indices: out of range is an IndexError, not a value from elsewhere ---
+def test_trace_slot_and_server_indices_are_checked_not_wrapped():
+    from wdtnopt import Scenario, generate_trace
+    from wdtnopt.physics import backhaul_time
+
+    tr = generate_trace(Scenario.paper(n_mus=3, n_bss=2), seed=0, slots=4)
+    for t in (4, 9, -1, True, 1.0):      # before: -1 and 9 returned [M] capacities of no slot
+        with pytest.raises(IndexError, match=r"slot .* out of range for 4 slots"):
+            tr.cpu_available_hz(t)
+    assert np.array_equal(tr.cpu_available_hz(3), tr.cpu_hz)   # no server events: the nominal capacities
+    src, dst = np.array([0, 1, 0]), np.array([1, 1, 0])
+    # by hand: ceil(backhaul time / slot) where the DT moves, at least 1; 0 where it stays
+    t01 = backhaul_time(tr.backhaul_latency_s[0, 1], tr.backhaul_s_per_bit[0, 1], tr.dt_size_bits[0])
+    want = np.array([max(1, int(np.ceil(t01 / tr.scenario.slot_s))), 0, 0])
+    assert np.array_equal(tr.migration_slots(src, dst), want)
+    for bad in (np.array([-1, 0, 0]), np.array([0, 2, 0]), np.array([0, 1]), np.array([0.0, 1.0, 0.0])):
+        with pytest.raises(IndexError, match=r"src: expected 3 server indices in 0\.\.1"):
+            tr.migration_slots(bad, dst)
+        with pytest.raises(IndexError, match=r"dst: expected 3 server indices in 0\.\.1"):
+            tr.migration_slots(src, bad)

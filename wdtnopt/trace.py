@@ -115,7 +115,15 @@ class Trace:
         return bool(self.server_up is not None and (not self.server_up.all() or self.background_load.any()))
 
     def cpu_available_hz(self, t: int) -> np.ndarray:
-        """[M] CPU left to DTs on each server in slot ``t``: 0 if down, ``cpu_hz (1 - load)`` if up."""
+        """[M] CPU left to DTs on each server in slot ``t``: 0 if down, ``cpu_hz (1 - load)`` if up.
+
+        Raises
+        ------
+        IndexError
+            If ``t`` is not a slot of the trace (``0 <= t < slots``; a negative ``t`` does not count
+            from the end, and a trace without server events is no exception).
+        """
+        self._check_slot(t)
         if not self.server_events:
             return self.cpu_hz
         return np.where(self.server_up[t], self.cpu_hz * (1.0 - self.background_load[t]), 0.0)
@@ -172,11 +180,15 @@ class Trace:
         IndexError
             If ``t`` is not a slot of the trace.
         """
-        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)) or not 0 <= t < self.slots:
-            raise IndexError(f"slot {t!r} out of range for {counted(self.slots, 'slot')}")
+        self._check_slot(t)
         w = self.window_slots or self.slots
         a = int(t) // w * w
         return self._window(a, min(a + w, self.slots))
+
+    def _check_slot(self, t: Any) -> None:
+        """An IndexError unless ``t`` is an integer slot ``0 <= t < slots`` (no bool, no negative)."""
+        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)) or not 0 <= t < self.slots:
+            raise IndexError(f"slot {t!r} out of range for {counted(self.slots, 'slot')}")
 
     def _window(self, a: int, b: int) -> TraceWindow:
         return TraceWindow(a, b, **{name: self._slot_block(name, a, b) for name in PER_SLOT_FIELDS},
@@ -196,7 +208,20 @@ class Trace:
 
     def migration_slots(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """[N] slots of unavailability when DT n moves src[n] -> dst[n]: ceil(T_mig / tau) (at least
-        one, at most 2**53: :func:`unavailable_slots`), 0 if src == dst."""
+        one, at most 2**53: :func:`unavailable_slots`), 0 if src == dst.
+
+        Raises
+        ------
+        IndexError
+            If ``src`` or ``dst`` is not N server indices in ``0 .. M - 1`` (a negative index would
+            count from the last server and price a move that does not exist).
+        """
+        src, dst = np.asarray(src), np.asarray(dst)
+        for name, v in (("src", src), ("dst", dst)):
+            if (v.shape != (self.n_mus,) or v.dtype.kind not in "iu"
+                    or (v.size and (v.min() < 0 or v.max() >= self.n_bss))):
+                raise IndexError(f"{name}: expected {counted(self.n_mus, 'server index', 'server indices')} in "
+                                 f"0..{self.n_bss - 1}, got {v!r}")
         t_mig = physics.backhaul_time(self.backhaul_latency_s[src, dst], self.backhaul_s_per_bit[src, dst], self.dt_size_bits)
         return np.where(src == dst, 0, unavailable_slots(t_mig, self.scenario.slot_s)).astype(np.int64)
 
