@@ -61,7 +61,9 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
     Returns
     -------
     Solution
-        The best rounding allocated exactly, the relaxation's derated bound (0 when the conic
+        The best rounding allocated exactly (an admission still searching at ``time_limit`` stops
+        with a feasible served set: the decision is feasible, its allocation not proven optimal,
+        ``stats["allocation_exact"]`` False), the relaxation's derated bound (0 when the conic
         solver is inaccurate or fails), ``optimal`` only when the recomputed gap is within ``gap``,
         else ``time_limit`` when the conic solver was stopped by ``time_limit`` (one limit for the whole
         solve: the retry with Clarabel's defaults gets only the time left), else ``feasible``.
@@ -79,6 +81,10 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
     t0 = time.perf_counter()
     opts = RelaxationOptions.build(options, overrides)
     gap, time_limit, solver = opts.gap, opts.time_limit, opts.solver
+    # the exact allocations (the incumbent, the scale, the rounded placements) stop their admission
+    # branch-and-bound at the solve's deadline with a feasible served set: a crowded server's search
+    # had run 35 s past a 0.05 s limit (docs/reliability.md, time-limit overshoot)
+    deadline = None if time_limit is None else t0 + time_limit
     try:
         import cvxpy as cp
     except ImportError as exc:
@@ -107,7 +113,7 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
         scale = math.inf   # the best uniform level's exact allocation at the previous placement
         for lv in range(s.n_levels if fits_storage(s, prev) else 0):
             red, const = reduce_levels(s, np.full(N, lv, dtype=np.int64))
-            scale = min(scale, allocate(red, prev).cost + const)
+            scale = min(scale, allocate(red, prev, deadline=deadline).cost + const)
         # penalties above a known decision's cost priced at it (the same optimum, a valid bound):
         # 1e308 J over a scale of mJ overflowed to infinite coefficients
         capped = penalties_capped(s, scale, stats)
@@ -118,7 +124,7 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
         ld = LagrangianData.of(s, pd)
         # the previous placement's exact allocation: a candidate, and the relaxation's scale (the
         # conic solver's absolute tolerances then act relative to the optimum)
-        incumbent = allocate(s, prev, pair_data=pd) if fits_storage(s, prev) else None
+        incumbent = allocate(s, prev, pair_data=pd, deadline=deadline) if fits_storage(s, prev) else None
         scale = incumbent.cost if incumbent is not None else float(s.failure_penalty[s.request].sum()
                                                                    + s.migration_penalty.sum())
         scale = scale if math.isfinite(scale) and scale > 0 else 1.0
@@ -190,12 +196,14 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
     for pl in rounded:
         pl = np.where(hosts[np.arange(N), pl], pl, prev)  # pinned DTs, and none onto a down server
         if fits_storage(s, pl):
-            candidates.append(allocate(s, pl) if levels else allocate(s, pl, pair_data=pd))
+            candidates.append(allocate(s, pl, deadline=deadline) if levels
+                              else allocate(s, pl, pair_data=pd, deadline=deadline))
     if not candidates:
         st = "infeasible" if status == cp.INFEASIBLE else "bound_only"
         return fail_all_solution(s, bound=math.inf if st == "infeasible" else bound, status=st,
                                  method="relaxation", started=t0, stats=stats)
     best = min(candidates, key=lambda a: a.cost)
+    stats["allocation_exact"] = bool(best.exact)
     timed_out = status == cp.USER_LIMIT or (time_limit is not None and time.perf_counter() - t0 >= time_limit)
     st = "optimal" if relative_gap(best.cost, bound) <= gap else ("time_limit" if timed_out else "feasible")
     return make_solution(s, best.placement, best.served, best.tx_time, best.cpu_hz, bound=bound, status=st,
