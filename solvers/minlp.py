@@ -159,6 +159,10 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
     stats: dict[str, Any] = {"solver": solver}
     fits = fits_storage(s, prev)
     levels = s.level_ratio is not None
+    # the exact allocations around SCIP (the incumbent and scale, a repaired admission) stop their
+    # admission branch-and-bound at the solve's deadline with a feasible served set; SCIP gets the
+    # time left (a crowded 60 x 5 snapshot ran 12 s on a 0.5 s limit: docs/reliability.md)
+    deadline = None if time_limit is None else t0 + float(time_limit)
 
     def out(a, bound: float, status: str) -> Solution:
         return make_solution(s, a.placement, a.served, a.tx_time, a.cpu_hz, bound=bound, status=status,
@@ -171,7 +175,7 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
         scale = math.inf
         for lv in range(s.n_levels if fits else 0):
             red, const = reduce_levels(s, np.full(s.n_mus, lv, dtype=np.int64))
-            scale = min(scale, allocate(red, prev).cost + const)
+            scale = min(scale, allocate(red, prev, deadline=deadline).cost + const)
         capped = s
         if math.isfinite(scale) and scale > 0:   # a decision's cost: failure prices capped at it
             capped = penalties_capped(s, scale, stats)
@@ -182,7 +186,7 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
     else:
         # the incumbent at the current placement sets the model's scale (the solver's tolerances
         # act relative to it); an incumbent of cost 0 is optimal (every cost is >= 0)
-        incumbent = allocate(s, prev) if fits else None
+        incumbent = allocate(s, prev, deadline=deadline) if fits else None
         if incumbent is not None and incumbent.cost == 0.0:
             return out(incumbent, 0.0, "optimal")
         scale = incumbent.cost if incumbent is not None else float(s.failure_penalty[s.request].sum()
@@ -199,8 +203,8 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
             raise SolverError(f"Pyomo solver {solver!r} is not available ({avail}); for SCIP: pip install pyscipopt")
         kw: dict[str, Any] = {"rel_gap": gap / 4, "load_solutions": False, "raise_exception_on_nonoptimal_result": False,
                               "tee": opts.verbose, "threads": opts.threads}
-        if time_limit is not None:
-            kw["time_limit"] = float(time_limit)
+        if deadline is not None:   # the time left, at least 10 ms
+            kw["time_limit"] = max(deadline - time.perf_counter(), 0.01)
         if solver.startswith("scip"):
             # SCIP 9/10's perspective handler fails ("cannot change bounds of multi-aggregated
             # variable") on some of these models; forbidding multi-aggregation avoids it.
@@ -216,7 +220,8 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
         except Exception as exc:  # the solver itself failed (numerics): a status, not a crash
             stats["solver_failed"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
             if levels:   # the previous placement at its best uniform level, if it fits
-                return _finish_levels(s, mdl, group, lvl, "solver_failed", False, 0.0, fits, t0, stats, gap)
+                return _finish_levels(s, mdl, group, lvl, "solver_failed", False, 0.0, fits, t0, stats, gap,
+                                      deadline)
             if incumbent is None:
                 return fail_all_solution(s, bound=0.0, status="bound_only", method="pyomo", started=t0, stats=stats)
             return out(incumbent, 0.0, "feasible")
@@ -234,8 +239,8 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
         if legacy is None or not legacy.available(exception_flag=False):
             raise SolverError(f"Pyomo solver {solver!r} is not available; for SCIP: pip install pyscipopt")
         legacy.options["limits/gap"] = gap / 4
-        if time_limit is not None:
-            legacy.options["limits/time"] = float(time_limit)
+        if deadline is not None:
+            legacy.options["limits/time"] = max(deadline - time.perf_counter(), 0.01)
         r = legacy.solve(mdl, tee=opts.verbose, load_solutions=False)
         tc = str(r.solver.termination_condition)
         has_sol = len(r.solution) > 0
@@ -258,7 +263,7 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
         tc = "infeasible_not_proven"
         bound = 0.0
     if levels:
-        return _finish_levels(s, mdl, group, lvl, tc, has_sol, bound, fits, t0, stats, gap)
+        return _finish_levels(s, mdl, group, lvl, tc, has_sol, bound, fits, t0, stats, gap, deadline)
     if "infeasible" in tc.lower() and "unbounded" not in tc.lower() and "not_proven" not in tc.lower():
         return fail_all_solution(s, bound=math.inf, status="infeasible", method="pyomo", started=t0, stats=stats)
     candidates = [] if incumbent is None else [incumbent]
@@ -268,7 +273,7 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
         if fits_storage(s, placement):
             a = allocate(s, placement, served=d["served"])
             if not math.isfinite(a.cost):  # the solver's served set does not fit exactly: re-admit
-                a = allocate(s, placement)
+                a = allocate(s, placement, deadline=deadline)
                 stats["admission_repaired"] = True
             candidates.append(a)
         else:
@@ -282,9 +287,9 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
 
 
 def _finish_levels(s: Snapshot, mdl: Any, group: np.ndarray, lvl: np.ndarray, tc: str, has_sol: bool, bound: float,
-                   fits: bool, t0: float, stats: dict[str, Any], gap: float) -> Solution:
+                   fits: bool, t0: float, stats: dict[str, Any], gap: float, deadline: float | None = None) -> Solution:
     """The Solution of the level model: SCIP's placement, served MUs and levels, re-allocated exactly
-    on the reduced snapshot of those levels (solvers/levels.py)."""
+    on the reduced snapshot of those levels (solvers/levels.py); admissions stop at ``deadline``."""
     from wdtnopt.formulations.pyomo_minlp import read_level_decision
     from .levels import reduce_levels
 
@@ -296,7 +301,8 @@ def _finish_levels(s: Snapshot, mdl: Any, group: np.ndarray, lvl: np.ndarray, tc
                              method="pyomo", started=t0, stats=stats, level=level)
     if not has_sol:
         if fits:   # no solution from the solver: the previous placement at the best uniform level
-            a, lv = min(((allocate(reduce_levels(s, np.full(n, lv, dtype=np.int64))[0], s.placement_prev), lv)
+            a, lv = min(((allocate(reduce_levels(s, np.full(n, lv, dtype=np.int64))[0], s.placement_prev,
+                                   deadline=deadline), lv)
                          for lv in range(s.n_levels)), key=lambda al: al[0].cost)
             stats["no_solver_solution"] = True
             return make_solution(s, a.placement, a.served, a.tx_time, a.cpu_hz, bound=bound,
@@ -315,7 +321,7 @@ def _finish_levels(s: Snapshot, mdl: Any, group: np.ndarray, lvl: np.ndarray, tc
     red, _ = reduce_levels(s, level)
     a = allocate(red, placement, served=served)
     if not math.isfinite(a.cost):
-        a = allocate(red, placement)
+        a = allocate(red, placement, deadline=deadline)
         stats["admission_repaired"] = True
     optimal = tc.lower() in ("convergencecriteriasatisfied", "optimal")
     status = "optimal" if optimal else ("time_limit" if "time" in tc.lower() else "feasible")
