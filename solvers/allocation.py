@@ -649,7 +649,8 @@ def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData 
         Precomputed per-(MU, server) data of ``snapshot`` (reused across calls).
     deadline : float, optional
         Time budget (s) of the admission search; see :func:`admit_server` (the result is then
-        feasible, with ``exact`` and a certified ``bound``).
+        feasible, with ``exact`` and a certified ``bound``). With a menu it bounds the level oracle
+        (:func:`~wdtnopt.solvers.levels.allocate_levels`) the same way.
     oracle : callable, optional
         Replaces :func:`allocate_server` (same signature) for the allocation of each served set,
         e.g. solvers/cvxpy_oracle.py's ``CvxpyAllocator``; default the KKT allocation.
@@ -663,7 +664,7 @@ def allocate(snapshot: Snapshot, placement, served=None, *, pair_data: PairData 
     """
     if snapshot.level_ratio is not None and served is None:  # a semantic menu: the levels too
         from .levels import allocate_levels
-        return allocate_levels(snapshot, placement)
+        return allocate_levels(snapshot, placement, deadline=deadline)
     s = snapshot
     pd = pair_data or PairData.of(s)
     placement = np.asarray(placement, dtype=np.int64)

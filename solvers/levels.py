@@ -261,11 +261,14 @@ def solve_exact_levels(snapshot: Snapshot, *, gap: float = 1e-6, time_limit: flo
         return fail_all(math.inf, "infeasible")
     best: dict[str, Any] | None = None
     ub = math.inf
+    # the admissions stop at the solve's deadline with a feasible served set (an upper bound still),
+    # as exact's do: the L admissions at the previous placement had none (15 s on a 0.5 s limit)
+    deadline = None if time_limit is None else t0 + time_limit
 
     def consider(placement: np.ndarray, level: np.ndarray) -> bool:
         """Exact admission + allocation of fixed placement and levels (an upper bound); True if better."""
         nonlocal best, ub
-        cost, decision = _admit_at(s, placement, level)
+        cost, decision = _admit_at(s, placement, level, deadline)
         stats["allocations"] += 1
         if cost < ub:
             ub, best = cost, decision
@@ -410,8 +413,13 @@ def _finish(s: Snapshot, b: dict[str, Any], bound: float, status: str, t0: float
                          method="exact", started=t0, stats=stats, level=b["level"])
 
 
-def allocate_levels(snapshot: Snapshot, placement, *, gap: float = 1e-7, time_limit: float | None = None) -> Any:
+def allocate_levels(snapshot: Snapshot, placement, *, gap: float = 1e-7, time_limit: float | None = None,
+                    deadline: float | None = None) -> Any:
     """Optimal admission, levels and allocation for a fixed ``placement`` (a snapshot with a menu).
+
+    ``deadline`` (a ``time.perf_counter()`` value, as :func:`~wdtnopt.solvers.allocation.allocate`'s):
+    the oracle gets the time left (at least 1 ns) as its ``time_limit``; stopped there, the result is
+    feasible with ``exact`` False and a certified ``bound``.
 
     ``gap`` 1e-7: the exact master's bound is derated by what HiGHS's tolerances can be worth
     (docs/solvers.md, "The exact bound under HiGHS's tolerances"), 1e-8 to 3e-8 of the objective here.
@@ -425,6 +433,9 @@ def allocate_levels(snapshot: Snapshot, placement, *, gap: float = 1e-7, time_li
     s = snapshot
     placement = np.asarray(placement, dtype=np.int64)
     fixed = s.replace(placement_prev=placement, allow_migration=False)
+    if deadline is not None:   # the caller's deadline (relaxation's rounded placements), dropped before
+        left = max(deadline - time.perf_counter(), 1e-9)
+        time_limit = left if time_limit is None else min(time_limit, left)
     sol = solve_exact_levels(fixed, gap=gap, time_limit=time_limit)
     moved = float(s.migration_penalty[placement != s.placement_prev].sum())
     req = s.request & ~s.migrating

@@ -236,3 +236,30 @@ def test_saving_to_a_folder_or_an_empty_name_is_named_and_leaves_nothing(name, m
             save(name)
         assert ".tmp" not in str(err.value), err.value
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"] and not any((tmp_path / "folder").iterdir())
+
+
+@pytest.mark.parametrize("cmd", ["solve", "simulate"])
+def test_an_output_path_through_a_broken_link_is_refused_before_the_work(cmd, monkeypatch, tmp_path, capsys):
+    # a dangling symbolic link on the way (-o link/sol.json, --out link) passed the check (it does not
+    # "exist") and the work ran; the folder could then not be made: 'error: link: File exists', the
+    # result lost at the end, as for a file on the way
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "0")
+    snap = _snapshot_file(tmp_path, capsys)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "nowhere" / "deeper")
+    small = ["--n-mus", "2", "--n-bss", "1", "--slots", "1"]
+    args = {"solve": ["solve", str(snap), "-o", str(link / "sol.json")],
+            "simulate": ["simulate", "--policy", "follow", *small, "-o", str(link)]}[cmd]
+    code, out, err = run_cli(args, capsys)
+    assert code == 2 and out == "", (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"{link} is a broken link" in lines[0] and "'-o'" in lines[0], err
+    assert not (tmp_path / "nowhere").exists()     # nothing made
+    # a link to an existing folder is a folder: written through it
+    (tmp_path / "real").mkdir()
+    good = tmp_path / "good"
+    good.symlink_to(tmp_path / "real")
+    args = {"solve": ["solve", str(snap), "-o", str(good / "sol.json")],
+            "simulate": ["simulate", "--policy", "follow", *small, "-o", str(good)]}[cmd]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0 and any((tmp_path / "real").iterdir()), err

@@ -30,8 +30,11 @@ class OutPath(click.Path):
         # permission failed only at the end (a long solve or bound lost, 'File exists' for a file)
         path = Path(os.fsdecode(value)).absolute()
         folder = path if self.file_okay is False else path.parent
-        while not folder.exists() and folder != folder.parent:
+        # a broken symbolic link does not "exist" but cannot be made into a folder ('File exists' at the end)
+        while not folder.exists() and not folder.is_symlink() and folder != folder.parent:
             folder = folder.parent
+        if folder.is_symlink() and not folder.exists():
+            self.fail(f"cannot write {value}: {folder} is a broken link (to {os.readlink(folder)})", param, ctx)
         if not folder.is_dir():
             self.fail(f"cannot write {value}: {folder} is a file, not a folder", param, ctx)
         if not os.access(folder, os.W_OK | os.X_OK):
