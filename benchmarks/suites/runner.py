@@ -151,13 +151,10 @@ def _refuse(field: str, expected: str, got: Any) -> None:
     raise WdtnoptError(f"preset: {field}: expected {expected}, got {got!r}")
 
 
-def check_choices(field: str, values: Any, allowed: Any, *, nonempty: bool = False) -> None:
+def check_choices(field: str, values: Any, allowed: Any) -> None:
     """Every entry of ``values`` (a list, or one value) is one of ``allowed``; else one line naming
-    ``field`` and the allowed values. With ``nonempty``, an empty list is refused too (a list that
-    selects what runs: empty, the suite would run nothing and say nothing)."""
+    ``field`` and the allowed values."""
     allowed = list(allowed)
-    if nonempty and isinstance(values, list) and not values:
-        _refuse(field, f"a list of at least one of {', '.join(map(str, allowed))}", values)
     for v in values if isinstance(values, list) else [values]:
         if not isinstance(v, str) or v not in allowed:
             _refuse(field, f"one of {', '.join(map(str, allowed))}", v)

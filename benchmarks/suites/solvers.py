@@ -50,11 +50,8 @@ def check(cfg: dict[str, Any]) -> None:
     it accepts; docs/benchmarks.md)."""
     from wdtnopt.solvers import methods
 
-    check_choices("methods", list(cfg["methods"]), sorted(set(METHODS) | set(methods())), nonempty=True)
-    check_choices("snapshots", list(cfg.get("snapshots", ["paper"])), SNAPSHOTS, nonempty=True)
-    if cfg.get("sizes") == []:
-        raise WdtnoptError("preset: sizes: expected at least one \"NxM\" string (leave the key out for "
-                           "n_grid x m_grid), got []")
+    check_choices("methods", list(cfg["methods"]), sorted(set(METHODS) | set(methods())))
+    check_choices("snapshots", list(cfg.get("snapshots", ["paper"])), SNAPSHOTS)
     check_counts(cfg, ("n_grid", "m_grid", "instances", "repeats"), 1)
     check_counts(cfg, ("scip_instances", "scip_max_n", "alloc_n"), 0)
     for s in cfg.get("sizes") or []:
@@ -93,9 +90,9 @@ def tasks(cfg: dict[str, Any]) -> list[Task]:
 
 
 def sizes(cfg: dict[str, Any]) -> list[tuple[int, int]]:
-    """The (N, M) of the preset: its ``sizes`` ("NxM" strings) if given, else ``n_grid`` x ``m_grid``
-    (largest N first)."""
-    if cfg.get("sizes"):
+    """The (N, M) of the preset: its ``sizes`` ("NxM" strings) if given (``[]``: none, as an empty
+    list selects nothing in every suite), else ``n_grid`` x ``m_grid`` (largest N first)."""
+    if cfg.get("sizes") is not None:
         return [(int(a), int(b)) for a, b in (s.lower().split("x") for s in cfg["sizes"])]
     return [(int(n), int(m)) for n in sorted(cfg["n_grid"], reverse=True) for m in cfg["m_grid"]]
 
@@ -171,7 +168,10 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
 
     plt = style.pyplot()
     ms = sorted({r["n_bss"] for r in rows})
-    fig, axes = plt.subplots(1, len(ms), figsize=(4.2 * len(ms), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, max(len(ms), 1), figsize=(4.2 * max(len(ms), 1), 3.8), squeeze=False)
+    if not ms:   # a preset of no snapshot solves (methods, snapshots or sizes empty): an empty panel
+        axes[0][0].text(0.5, 0.5, "no snapshot solves in this run", ha="center", va="center")
+        axes[0][0].set_axis_off()
     for ax, m in zip(axes[0], ms):
         for kind, meth in sorted({(r["snapshots"], r["method"]) for r in rows}):
             sel = [r for r in rows if r["method"] == meth and r["n_bss"] == m and r["snapshots"] == kind]
@@ -197,8 +197,9 @@ def render(cfg: dict[str, Any], records: list[dict[str, Any]], out: Path, info: 
              f"asked gap {cfg['gap']:g} (fast {float(cfg.get('fast_gap', cfg['gap'])):g}), time limit of exact and fast "
              f"{(str(cfg['time_limit']) + ' s') if cfg.get('time_limit') else 'none'}, time = median of {counted(cfg['repeats'], 'run')}; "
              f"snapshots: {', '.join(cfg.get('snapshots', ['paper']))}.",
-             f"- Methods registered and run: {', '.join(available_methods(cfg))}"
-             + ("" if "fast" in available_methods(cfg) else " (`fast` is not registered in this build: not measured)"), "",
+             f"- Methods registered and run: {', '.join(available_methods(cfg)) or 'none (the preset asks for none)'}"
+             + ("" if "fast" in available_methods(cfg) or "fast" not in cfg["methods"]
+                else " (`fast` is not registered in this build: not measured)"), "",
              "| snapshots | method | N x M | instances | median time (s) | max time (s) | statuses | max certified gap | "
              "max rel. objective vs exact | same placement as exact |", "|---|---|---|---|---|---|---|---|---|---|"]
     for kind, meth in sorted({(r["snapshots"], r["method"]) for r in rows}):
