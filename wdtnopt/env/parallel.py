@@ -192,7 +192,7 @@ class WdtnParallelEnv(ParallelEnv):
             actions, level = self._split_levels(actions)
         power = np.array([self._action(actions, f"mu_{i}", 1, 0.0)[0] for i in range(n)])
         weights = np.stack([self._action(actions, f"bs_{j}", n, 1.0) for j in range(m)])
-        hosts = self._action(actions, "controller", n, self.sim.placement).astype(np.int64)
+        hosts = self._action(actions, "controller", n, self.sim.placement)   # out of 0..M-1: stay (core)
         before = self.sim.placement.copy()
         res = core.step(self.sim, power, weights, hosts, level)
         self.last_step = res

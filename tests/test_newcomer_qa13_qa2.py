@@ -1,0 +1,73 @@
+"""A newcomer RL researcher driving the environments from outside (session 13, qa2): controller
+hosts at the edges of their numbers, and the single-agent ``TeamEnv`` with actions that are not numbers."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from wdtnopt import Scenario, WdtnoptError
+from wdtnopt.env import BatchedWdtnEnv, parallel_env
+
+SC = Scenario.paper(n_mus=3, n_bss=2, frame_slots=2)
+
+
+def _step_with_hosts(hosts):
+    """Slot 0 (a frame start) of seed 1 with fixed MU/BS actions and the controller's ``hosts``:
+    the placement applied and the observations after the step; warnings are errors."""
+    e = parallel_env(scenario=SC, seed=0, slots=4)
+    e.reset(seed=1)
+    acts = {f"mu_{i}": np.array([0.05]) for i in range(SC.n_mus)}
+    acts.update({f"bs_{j}": np.ones(SC.n_mus) for j in range(SC.n_bss)})
+    acts["controller"] = hosts(e.sim.placement.copy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        obs, rew, *_ = e.step(acts)
+    return e.sim.placement.copy(), obs, rew["controller"]
+
+
+@pytest.mark.parametrize("bad", [-0.5, -1.0, 2.0, np.inf, -np.inf, 1e30])
+def test_a_host_outside_0_to_m_minus_1_means_stay_like_an_off_menu_level(bad):
+    """-0.5 was truncated to server 0 before the range check (a migration the agent never chose),
+    and inf or 1e30 gave numpy's cast warning: each must step exactly as "every DT stays"."""
+    stay_x, stay_obs, stay_r = _step_with_hosts(lambda x: x)
+
+    def one_bad(x):
+        h = x.astype(float)
+        h[0] = bad
+        return h
+    # the DT whose host is bad is on server 1 at seed 1 (so -0.5 -> 0 would be a move)
+    assert stay_x[0] == 1
+    x, obs, r = _step_with_hosts(one_bad)
+    assert np.array_equal(x, stay_x) and r == stay_r
+    assert all(np.array_equal(obs[a], stay_obs[a]) for a in obs)
+
+
+def test_a_fractional_host_in_range_is_truncated():
+    """1.9 names server 1, as a fractional level is truncated (docs/env.md)."""
+    x_int, _, r_int = _step_with_hosts(lambda x: np.array([0, 0, 0]))
+    x_frac, _, r_frac = _step_with_hosts(lambda x: np.array([0.9, 0.2, 0.99]))
+    assert np.array_equal(x_int, x_frac) and r_int == r_frac
+    assert x_int[0] == 0       # the DT on server 1 moved: the check above compares a real move
+
+
+def test_the_batched_env_takes_hosts_by_the_same_rule_and_refuses_nan_hosts():
+    """Batched hosts were cast to int64 first: NaN and inf gave numpy's cast warning (and NaN meant
+    "stay" silently, where the PettingZoo env refuses a NaN controller action)."""
+    def run(hosts):
+        b = BatchedWdtnEnv(SC, n_envs=2, seed=0, slots=4)
+        b.reset()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            b.step(np.full((2, 3), 0.05), np.ones((2, 2, 3)), hosts(np.stack([s.placement for s in b.sims])))
+        return np.stack([s.placement for s in b.sims]), b
+    stay, _ = run(lambda x: x)
+    for bad in (-0.5, np.inf, 1e30, 5.0):
+        got, _ = run(lambda x: np.full(x.shape, bad))
+        assert np.array_equal(got, stay), bad
+    b = BatchedWdtnEnv(SC, n_envs=2, seed=0, slots=4)
+    b.reset()
+    with pytest.raises(WdtnoptError, match=r"hosts: expected numbers, got NaN"):
+        b.step(np.full((2, 3), 0.05), np.ones((2, 2, 3)), np.full((2, 3), np.nan))
+    assert all(s.t == 0 for s in b.sims)       # nothing stepped
