@@ -71,3 +71,24 @@ def test_the_batched_env_takes_hosts_by_the_same_rule_and_refuses_nan_hosts():
     with pytest.raises(WdtnoptError, match=r"hosts: expected numbers, got NaN"):
         b.step(np.full((2, 3), 0.05), np.ones((2, 2, 3)), np.full((2, 3), np.nan))
     assert all(s.t == 0 for s in b.sims)       # nothing stepped
+
+
+def test_team_env_names_a_nan_action_by_its_index_and_steps_nothing():
+    """A NaN host score chose a host silently (numpy's argmax picks a NaN), and a NaN power was
+    reported as "actions['mu_0']" with the MU's Box, which a single-agent user never sees."""
+    from wdtnopt.env import TeamEnv
+
+    n, m = SC.n_mus, SC.n_bss
+    te = TeamEnv(SC, seed=0, slots=4)
+    te.reset(seed=1)
+    stay = np.full(n * m, -1.0)
+    stay[np.arange(n) * m + te.par.sim.placement] = 1.0          # every DT scores its own host best
+    base = np.r_[np.zeros(n), np.ones(m * n), stay]
+    for idx in (n + m * n, 0, n):                                 # a host score, a power, a CPU weight
+        a = base.copy()
+        a[idx] = np.nan
+        with pytest.raises(WdtnoptError, match=rf"^action: expected numbers, got NaN at index {idx} "):
+            te.step(a)
+        assert te.par.sim.t == 0                                  # nothing stepped
+    te.step(base)                                                 # the same action without the NaN steps
+    assert te.par.sim.t == 1
