@@ -92,3 +92,41 @@ def test_team_env_names_a_nan_action_by_its_index_and_steps_nothing():
         assert te.par.sim.t == 0                                  # nothing stepped
     te.step(base)                                                 # the same action without the NaN steps
     assert te.par.sim.t == 1
+
+
+def test_none_or_a_mu_dict_without_power_is_no_action_and_strict_mode_names_it():
+    """``{"mu_0": None}`` (or a semantic MU's ``{"level": 1}``) stepped silently with power 0 and
+    failed the MU's sync, although the strict check refuses an absent agent (docs/env.md)."""
+    sem = Scenario.paper(n_mus=3, n_bss=2, frame_slots=2, semantic_levels=3)
+    for sc, agent, value in [(SC, "mu_0", None), (SC, "bs_1", None), (SC, "controller", None),
+                             (sem, "mu_1", {"level": 1}), (sem, "mu_2", {"power": None, "level": 2})]:
+        e = parallel_env(scenario=sc, seed=0, slots=3)
+        e.reset(seed=0)
+        acts = {a: e.action_space(a).sample() for a in e.agents}
+        with pytest.raises(WdtnoptError, match=rf"no action for agent\(s\) '{agent}'"):
+            e.step({**acts, agent: value})
+        assert e.sim.t == 0                                       # nothing stepped
+    # strict_actions=False: None is the neutral action, exactly as an absent agent or the explicit
+    # neutral actions (power 0, weights 1, stay); a MU's level given without power still applies
+    def reward(sc, change, strict=False):
+        e = parallel_env(scenario=sc, seed=0, slots=3, strict_actions=strict)
+        e.reset(seed=0)
+        acts = {f"mu_{i}": np.array([0.1]) for i in range(sc.n_mus)}
+        acts.update({f"bs_{j}": np.full(sc.n_mus, 0.1) for j in range(sc.n_bss)}, controller=e.sim.placement.copy())
+        if sc.semantic_levels:
+            acts.update({f"mu_{i}": {"power": np.array([0.1]), "level": 0} for i in range(sc.n_mus)})
+        change(acts, e)
+        _, r, *_ = e.step(acts)
+        return r["controller"], e.last_step.evaluation.energy.copy()
+
+    def none(acts, e):
+        acts.update(mu_0=None, bs_1=None, controller=None)
+
+    def explicit(acts, e):
+        acts.update(mu_0=np.zeros(1), bs_1=np.ones(SC.n_mus), controller=e.sim.placement.copy())
+    r_none, en_none = reward(SC, none)
+    r_ref, en_ref = reward(SC, explicit, strict=True)
+    assert r_none == r_ref and np.array_equal(en_none, en_ref)
+    r_lv, en_lv = reward(sem, lambda acts, e: acts.update(mu_1={"level": 2}))
+    r_lv_ref, en_lv_ref = reward(sem, lambda acts, e: acts.update(mu_1={"power": np.zeros(1), "level": 2}), strict=True)
+    assert r_lv == r_lv_ref and np.array_equal(en_lv, en_lv_ref)
