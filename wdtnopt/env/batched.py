@@ -158,11 +158,13 @@ class BatchedWdtnEnv:
         # exact shapes: a reshape would silently scramble a transposed [N, E] or [E, N, M] array
         power = _shaped("power", power, (e_, n), float)
         weights = _shaped("weights", weights, (e_, m, n), float)
-        hosts = _shaped("hosts", hosts, (e_, n), np.int64)
+        hosts = _shaped("hosts", hosts, (e_, n), float)   # cast after the range check (core.repair_placement)
         # NaN as the PettingZoo env's strict check: a NaN power was silently silence, NaN weights paid the
         # sync's energy and failed it, and an infinite tilt ended in "infeasible decision: cpu_capacity"
         if np.isnan(power).any():
             raise WdtnoptError("power: expected numbers, got NaN")
+        if np.isnan(hosts).any():   # as the PettingZoo env's controller; was numpy's cast warning, then "stay"
+            raise WdtnoptError("hosts: expected numbers, got NaN")
         if np.isnan(weights).any() or (self.bs_action == "tilt_over_kkt" and np.isinf(weights).any()):
             what = "finite tilts" if self.bs_action == "tilt_over_kkt" else "numbers"
             raise WdtnoptError(f"weights: expected {what}, got {'NaN' if np.isnan(weights).any() else 'inf'}")

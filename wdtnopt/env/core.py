@@ -14,8 +14,8 @@ Action conventions (every agent acts every slot; what is ignored is reported as 
   that update in this slot (requesting, available) split ``cpu_hz[m]`` in proportion to
   ``max(weight, WEIGHT_FLOOR)``; the other entries are ignored.
 * controller: a host for every DT (MultiDiscrete). Used only at frame starts. A choice that is not
-  allowed by the action mask (a migrating DT may not move; a server without room for the DT) means
-  "stay". Allowed moves are applied in DT index order; a move that no longer fits because earlier
+  allowed by the action mask (a migrating DT may not move; a server without room for the DT), or
+  outside ``0 .. M-1``, means "stay"; a fraction is truncated. Allowed moves are applied in DT index order; a move that no longer fits because earlier
   DTs filled the server is dropped (the DT stays), so the repaired placement always fits storage.
 
 Server failures (docs/model.md, section 12) reach every agent through the observation without
@@ -194,13 +194,20 @@ def server_status_features(sc: Any, server_up: np.ndarray, t_now: np.ndarray) ->
 
 
 def repair_placement(state: SimState, hosts: np.ndarray) -> np.ndarray:
-    """The placement applied for the controller's choice ``hosts`` (module docstring: masking rule)."""
+    """The placement applied for the controller's choice ``hosts`` (module docstring: masking rule).
+
+    A host outside ``0 .. M-1`` (negative, ``M`` or more, infinite or NaN) means "stay"; a fraction
+    is truncated (the rule of :func:`allowed_level` for levels). The range is checked before the
+    cast to integers: ``-0.5`` truncated first became server 0 (a move), and a value beyond int64
+    (``inf``, ``1e30``) gave numpy's "invalid value encountered in cast" warning."""
     tr = state.trace
     x = state.placement
-    hosts = np.asarray(hosts).astype(np.int64).reshape(-1)
+    raw = np.asarray(hosts, dtype=float).reshape(-1)
+    in_range = (raw >= 0) & (raw < tr.n_bss)   # NaN fails both: stay
+    hosts = np.where(in_range, raw, x).astype(np.int64)
     up = tr.server_up[state.t] if tr.server_up is not None else np.ones(tr.n_bss, bool)
     free = np.where(up, tr.storage_bits - np.bincount(x, weights=tr.dt_size_bits, minlength=tr.n_bss), -np.inf)
-    movable = (hosts != x) & (state.unavailable == 0) & up[x] & (hosts >= 0) & (hosts < tr.n_bss)
+    movable = (hosts != x) & (state.unavailable == 0) & up[x]
     return move_in_index_order(x, hosts, movable, free, tr.dt_size_bits)
 
 

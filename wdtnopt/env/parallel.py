@@ -74,8 +74,9 @@ class WdtnParallelEnv(ParallelEnv):
     max_cycles : int, optional
         PettingZoo's name of ``slots`` (an alias; if both are given they must be equal).
     strict_actions : bool, optional
-        If True (default), ``step`` raises when an agent alive in the episode has no action;
-        False lets such agents take the neutral action (power 0, CPU weights 1, DTs stay).
+        If True (default), ``step`` raises when an agent alive in the episode has no action (absent,
+        None, or with a semantic menu a MU's dict without ``"power"``); False lets such agents take
+        the neutral action (power 0, CPU weights 1, DTs stay; a MU's level still applies).
         An unknown agent name is an error in both cases.
 
     mobility : None, MobilitySource, str or os.PathLike, optional
@@ -192,7 +193,7 @@ class WdtnParallelEnv(ParallelEnv):
             actions, level = self._split_levels(actions)
         power = np.array([self._action(actions, f"mu_{i}", 1, 0.0)[0] for i in range(n)])
         weights = np.stack([self._action(actions, f"bs_{j}", n, 1.0) for j in range(m)])
-        hosts = self._action(actions, "controller", n, self.sim.placement).astype(np.int64)
+        hosts = self._action(actions, "controller", n, self.sim.placement)   # out of 0..M-1: stay (core)
         before = self.sim.placement.copy()
         res = core.step(self.sim, power, weights, hosts, level)
         self.last_step = res
@@ -215,12 +216,18 @@ class WdtnParallelEnv(ParallelEnv):
         if not isinstance(actions, dict):
             raise WdtnoptError(f"actions: expected a dict from agent name to action, got {type(actions).__name__}")
         unknown = [k for k in actions if k not in self.agents]
-        missing = [a for a in self.agents if a not in actions]
+        # None is no action (PettingZoo's AEC form steps dead agents with None); it was silently the
+        # neutral one, as was a semantic MU's dict without its power
+        semantic = self.scenario.semantic_levels > 0
+        missing = [a for a in self.agents if actions.get(a) is None
+                   or (semantic and a.startswith("mu_") and isinstance(actions[a], dict)
+                       and actions[a].get("power") is None)]
         if unknown:
             raise WdtnoptError(f"actions: unknown agent(s) {_names(unknown)}; {self._agents_phrase()}")
         if missing and self.strict_actions:
-            raise WdtnoptError(f"actions: no action for agent(s) {_names(missing)} (every agent acts every "
-                               "slot; pass strict_actions=False to let them take the neutral action)")
+            raise WdtnoptError(f"actions: no action for agent(s) {_names(missing)} (absent, None, or a MU's dict "
+                               "without 'power'; every agent acts every slot; pass strict_actions=False to let "
+                               "them take the neutral action)")
 
     def _split_levels(self, actions: dict) -> tuple[dict, np.ndarray]:
         """MU actions ``{"power", "level"}`` of a scenario with a semantic menu: the actions with
@@ -236,7 +243,7 @@ class WdtnParallelEnv(ParallelEnv):
                 if extra:   # a typo such as "levle" would otherwise mean level 0
                     raise WdtnoptError(f"actions['mu_{i}']: unknown key(s) {', '.join(map(repr, extra))}; "
                                        "expected 'power' and 'level'")
-                out[f"mu_{i}"] = a.get("power", 0.0)
+                out[f"mu_{i}"] = a.get("power")   # None (strict_actions=False): power 0
                 raw = a.get("level", 0)
                 try:
                     v = np.asarray(raw, float).reshape(-1)

@@ -49,7 +49,14 @@ class TeamEnv(gym.Env):
         return self.par.state(), self._info(infos)
 
     def decode(self, action: Any) -> dict[str, np.ndarray]:
-        """The per-agent actions of the joint ``action`` (module docstring)."""
+        """The per-agent actions of the joint ``action`` (module docstring).
+
+        Raises
+        ------
+        WdtnoptError
+            ``action`` is not ``N + 2 M N`` numbers, or holds a NaN (naming its indices); nothing is
+            stepped. Values outside ``[-1, 1]`` (infinities too) are clipped.
+        """
         sc = self.par.scenario
         n, m = sc.n_mus, sc.n_bss
         try:
@@ -59,6 +66,11 @@ class TeamEnv(gym.Env):
         if a is None or a.shape != self.action_space.shape:
             raise WdtnoptError(f"action: expected {self.action_space.shape[0]} numbers (N powers, M*N weights, N*M host "
                                f"scores in [-1, 1]), got {np.shape(action) if a is not None else type(action).__name__}")
+        nan = np.flatnonzero(np.isnan(a))
+        if nan.size:   # a NaN host score silently chose a host; a NaN power or weight named mu_i / bs_j's Box
+            raise WdtnoptError(f"action: expected numbers, got NaN at index {', '.join(map(str, nan[:8]))}"
+                               f"{', ...' if nan.size > 8 else ''} (0..{n - 1}: powers, {n}..{n + m * n - 1}: CPU "
+                               f"weights, {n + m * n}..{n + 2 * m * n - 1}: host scores)")
         a = np.clip(a, -1.0, 1.0)
         power = (a[:n] + 1.0) / 2.0 * sc.p_max_w
         weights = ((a[n:n + m * n] + 1.0) / 2.0).reshape(m, n)
