@@ -259,3 +259,44 @@ def test_trace_slot_and_server_indices_are_checked_not_wrapped():
             tr.migration_slots(bad, dst)
         with pytest.raises(IndexError, match=r"dst: expected 3 server indices in 0\.\.1"):
             tr.migration_slots(src, bad)
+
+
+# -- TeamEnv: tied host scores stay, else spread over the hosts (not all to server 0) --------------
+def test_team_env_breaks_host_ties_toward_the_current_host_then_cyclically():
+    from wdtnopt import Scenario
+    from wdtnopt.env import TeamEnv
+
+    def by_hand(scores, mask, cur):
+        # the documented rule, DT by DT: the best allowed score; the current host if it is among the
+        # best, else the first of the best from index i mod M on, cyclically
+        out = []
+        for i in range(len(cur)):
+            allowed = [j for j in range(mask.shape[1]) if mask[i, j]]
+            top = max(scores[i, j] for j in allowed)
+            best = [j for j in allowed if scores[i, j] == top]
+            out.append(cur[i] if cur[i] in best else min(best, key=lambda j: (j - i) % mask.shape[1]))
+        return out
+
+    n, m = 6, 3
+    te = TeamEnv(Scenario.paper(n_mus=n, n_bss=m), seed=0, slots=2)
+    te.reset(seed=0)
+    cur, mask = te.par.sim.placement.copy(), te._mask.copy()
+    assert mask[np.arange(n), cur].all()      # staying is always allowed
+    a = np.zeros(n + 2 * m * n)
+    host = a[n + m * n:].reshape(n, m)      # a view: the host scores
+    host[:] = 1.0                           # every host tied: every DT stays
+    assert np.array_equal(te.decode(a)["controller"], cur)
+    host[np.arange(n), cur] = 0.0           # the current host below the others
+    assert te.decode(a)["controller"].tolist() == by_hand(host, mask, cur)
+    rng = np.random.default_rng(5)
+    for _ in range(50):                     # scores from {-1, 0, 1}: ties everywhere
+        host[:] = rng.integers(-1, 2, size=(n, m))
+        assert te.decode(a)["controller"].tolist() == by_hand(host, mask, cur)
+    # a symmetric clipped policy no longer favours server 0 (before: 24% to server 0, 17% to server 4)
+    big = TeamEnv(Scenario.paper(n_mus=30, n_bss=5), seed=0, slots=1)
+    big.reset(seed=0)
+    counts = np.zeros(5)
+    for _ in range(200):
+        counts += np.bincount(big.decode(np.clip(rng.normal(0, 1, big.action_space.shape), -1, 1))["controller"],
+                              minlength=5)
+    assert counts.max() / counts.sum() < 0.22 and counts.min() / counts.sum() > 0.18, counts / counts.sum()

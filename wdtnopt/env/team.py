@@ -6,7 +6,8 @@ Single-agent libraries take one observation space and one action space, and SB3 
 ``MultiDiscrete`` (the controller's hosts) actions. :class:`TeamEnv` joins them into one ``Box`` in
 ``[-1, 1]``: ``N`` power entries (scaled to ``[0, p_max]``), ``M * N`` CPU weights (scaled to
 ``[0, 1]``) and ``N * M`` host scores, decoded as the best-scoring host the controller's action mask
-allows. The observation is the global state, the reward the team reward.
+allows (on a tie, the DT's current host if it is among the best, else for DT ``i`` the first of
+the best from index ``i mod M`` on, cyclically). The observation is the global state, the reward the team reward.
 """
 from __future__ import annotations
 
@@ -77,7 +78,19 @@ class TeamEnv(gym.Env):
         scores = np.where(self._mask, a[n + m * n:].reshape(n, m), -np.inf)
         out = {f"mu_{i}": power[i:i + 1] for i in range(n)}
         out.update({f"bs_{j}": weights[j] for j in range(m)})
-        out["controller"] = scores.argmax(1)
+        # ties: DT i takes the first best host from index i mod M on (cyclically), and stays where its
+        # current host is among the best. Plain argmax sent every tie to the lowest index (a clipped
+        # Gaussian ties at +1 for ~18% of DTs: server 0 got 24% of a symmetric policy's choices,
+        # server 4 17%, at N = 30, M = 5)
+        tied = scores >= scores.max(1, keepdims=True)
+        rank = (np.arange(m)[None, :] - np.arange(n)[:, None]) % m
+        choice = np.argmin(np.where(tied, rank, m), axis=1)
+        if self.par.sim is not None:
+            cur = self.par.sim.placement
+            here = scores[np.arange(n), cur]   # -inf where the mask forbids the current host
+            stay = np.isfinite(here) & (here >= scores.max(1))
+            choice = np.where(stay, cur, choice)
+        out["controller"] = choice
         return out
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
