@@ -70,9 +70,9 @@ def test_admission_stops_at_its_deadline_with_a_valid_bound():
 
 
 def test_exact_time_limit_covers_the_admissions():
-    from wdtnopt import Scenario, evaluate, generate_trace
-    # a crowded snapshot whose first exact admission alone takes seconds
-    snap = generate_trace(Scenario.paper(n_mus=60, n_bss=5, request_prob=0.9), seed=4, slots=1).snapshot(0)
+    from wdtnopt import evaluate
+
+    snap = _crowded_60x5()
     sol = solve(snap, time_limit=0.05)
     assert sol.status == "time_limit"
     assert evaluate(snap, sol).feasible and sol.bound <= sol.objective
@@ -128,6 +128,26 @@ def test_a_chatty_scip_solve_returns_within_its_time_limit():
     assert out.stdout.split()[-1] in ("optimal", "feasible", "time_limit")
 
 
+def _crowded_60x5():
+    """A crowded 60 x 5 snapshot (request probability 0.9) whose exact admission alone takes seconds."""
+    from wdtnopt import Scenario, generate_trace
+
+    return generate_trace(Scenario.paper(n_mus=60, n_bss=5, request_prob=0.9), seed=4, slots=1).snapshot(0)
+
+
+def _record_deadlines(monkeypatch, module, name="allocate"):
+    """Replace ``module.name`` by a wrapper that records the ``deadline`` each call gets ("not given"
+    where the call passes none); the list of them."""
+    real, seen = getattr(module, name), []
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("deadline", "not given"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, recording)
+    return seen
+
+
 def test_relaxation_time_limit_covers_its_allocations(monkeypatch):
     """The relaxation's exact allocations (the incumbent, the rounded placements) get the solve's
     deadline: on this crowded snapshot the admission of one rounding alone ran 35 s past a 0.05 s
@@ -138,14 +158,8 @@ def test_relaxation_time_limit_covers_its_allocations(monkeypatch):
     from wdtnopt import Scenario, evaluate, generate_trace
     from wdtnopt.solvers import relaxation
 
-    snap = generate_trace(Scenario.paper(n_mus=60, n_bss=5, request_prob=0.9), seed=4, slots=1).snapshot(0)
-    real, seen = relaxation.allocate, []
-
-    def recording(*args, **kwargs):
-        seen.append(kwargs.get("deadline", "not given"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(relaxation, "allocate", recording)
+    snap = _crowded_60x5()
+    seen = _record_deadlines(monkeypatch, relaxation)
     t_before = time.perf_counter()
     sol = solve(snap, method="relaxation", time_limit=0.05)
     t_after = time.perf_counter()
@@ -168,17 +182,11 @@ def test_pyomo_time_limit_covers_its_allocations(monkeypatch):
     import time
 
     pytest.importorskip("pyscipopt")
-    from wdtnopt import Scenario, evaluate, generate_trace
+    from wdtnopt import evaluate
     from wdtnopt.solvers import minlp
 
-    snap = generate_trace(Scenario.paper(n_mus=60, n_bss=5, request_prob=0.9), seed=4, slots=1).snapshot(0)
-    real, seen = minlp.allocate, []
-
-    def recording(*args, **kwargs):
-        seen.append(kwargs.get("deadline", "not given"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(minlp, "allocate", recording)
+    snap = _crowded_60x5()
+    seen = _record_deadlines(monkeypatch, minlp)
     t_before = time.perf_counter()
     sol = solve(snap, method="pyomo", time_limit=0.5)
     t_after = time.perf_counter()
@@ -204,8 +212,7 @@ def test_time_limit_covers_the_admissions_of_a_menu_snapshot(method, monkeypatch
     from wdtnopt.solvers import allocation
     from wdtnopt.testing import with_menu
 
-    snap = with_menu(generate_trace(Scenario.paper(n_mus=60, n_bss=5, request_prob=0.9), seed=4, slots=1).snapshot(0),
-                     0, levels=3)
+    snap = with_menu(_crowded_60x5(), 0, levels=3)
     real, seen = allocation.admit_server, []
 
     def recording(pd, m, hosted, deadline=None, **kwargs):
