@@ -26,7 +26,7 @@ import numpy as np
 
 from wdtnopt.snapshot import Snapshot
 
-from . import Solution, SolverError, fail_all_solution, make_solution
+from . import Solution, SolverError, fail_all_solution, make_solution, relative_gap
 from .allocation import allocate, fits_storage
 from .exact import penalties_capped
 from .options import PyomoOptions
@@ -281,9 +281,18 @@ def solve_pyomo(snapshot: Snapshot, options: PyomoOptions | None = None, **overr
     if not candidates:
         return fail_all_solution(s, bound=bound, status="bound_only", method="pyomo", started=t0, stats=stats)
     best = min(candidates, key=lambda a: a.cost)
+    return out(best, bound, _status(tc, best, bound, gap, stats))
+
+
+def _status(tc: str, a: Any, bound: float, gap: float, stats: dict[str, Any]) -> str:
+    """SCIP's termination as a status of the decision ``a`` re-allocated exactly: ``time_limit`` also
+    where an admission of ``a`` stopped at the deadline with the gap still open (SCIP's ``optimal``
+    speaks of its own decision, not of one cut short; make_solution rechecks ``optimal``)."""
+    stats["allocation_exact"] = bool(a.exact)
     optimal = tc.lower() in ("convergencecriteriasatisfied", "optimal")
-    status = "optimal" if optimal else ("time_limit" if "time" in tc.lower() else "feasible")
-    return out(best, bound, status)
+    if not a.exact and relative_gap(a.cost, bound) > gap:
+        return "time_limit"
+    return "optimal" if optimal else ("time_limit" if "time" in tc.lower() else "feasible")
 
 
 def _finish_levels(s: Snapshot, mdl: Any, group: np.ndarray, lvl: np.ndarray, tc: str, has_sol: bool, bound: float,
@@ -323,7 +332,6 @@ def _finish_levels(s: Snapshot, mdl: Any, group: np.ndarray, lvl: np.ndarray, tc
     if not math.isfinite(a.cost):
         a = allocate(red, placement, deadline=deadline)
         stats["admission_repaired"] = True
-    optimal = tc.lower() in ("convergencecriteriasatisfied", "optimal")
-    status = "optimal" if optimal else ("time_limit" if "time" in tc.lower() else "feasible")
+    status = _status(tc, a, bound, gap, stats)
     return make_solution(s, a.placement, a.served, a.tx_time, a.cpu_hz, bound=bound, status=status, method="pyomo",
                          started=t0, stats=stats, level=level, gap=gap)
