@@ -300,3 +300,15 @@ def test_team_env_breaks_host_ties_toward_the_current_host_then_cyclically():
         counts += np.bincount(big.decode(np.clip(rng.normal(0, 1, big.action_space.shape), -1, 1))["controller"],
                               minlength=5)
     assert counts.max() / counts.sum() < 0.22 and counts.min() / counts.sum() > 0.18, counts / counts.sum()
+
+
+def test_a_text_file_as_checkpoint_is_named_with_what_torch_raised(tmp_path):
+    # torch raises a bare KeyError('101') for a text file: the message ended in "(101)"
+    from wdtnopt.agents.checkpoint import read_checkpoint
+
+    (tmp_path / "checkpoint.pt").write_text("hello\n")
+    with pytest.raises(WdtnoptError) as info:
+        read_checkpoint(tmp_path)
+    msg = str(info.value)
+    assert msg.startswith(f"checkpoint {tmp_path / 'checkpoint.pt'}: cannot be read")
+    assert msg.endswith("(KeyError 101)"), msg

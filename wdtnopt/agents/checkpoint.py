@@ -49,7 +49,9 @@ def read_checkpoint(directory: str | Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
         # torch's first sentence only: the next ones advise weights_only=False, which would unpickle
-        first = str(exc).strip().splitlines()[0].split(". ")[0][:200] if str(exc).strip() else type(exc).__name__
+        first = str(exc).strip().splitlines()[0].split(". ")[0][:200] if str(exc).strip() else ""
+        if not any(ch.isalpha() for ch in first):   # a bare KeyError '101' (a text file): the type says more
+            first = f"{type(exc).__name__} {first}".strip()
         raise WdtnoptError(f"checkpoint {path}: cannot be read, the file is corrupted or not a wdtnopt checkpoint ({first})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise WdtnoptError(f"checkpoint {path}: not a wdtnopt agent checkpoint (expected format {FORMAT!r})")
