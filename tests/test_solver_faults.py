@@ -251,3 +251,38 @@ def test_pyomo_status_of_a_decision_whose_admission_stopped_at_the_deadline():
     assert _status("unknown", whole, 1.0, 1e-6, stats) == "feasible"
     # cut short but within the asked gap of the bound: proven all the same, SCIP's word stands
     assert _status("optimal", SimpleNamespace(exact=False, cost=1.0), 1.0, 1e-6, stats) == "optimal"
+
+
+def test_fast_starts_no_restricted_master_milp_past_its_time_limit(monkeypatch):
+    """A primal round that begins before the caller's time limit and reaches its MILP after it skips
+    the MILP (its incumbents' admissions ran up to 0.5 s past the limit at 2000 x 50); the decision
+    it has is returned, feasible, with a valid bound. Without a limit the MILP runs as before."""
+    import time
+
+    from wdtnopt import evaluate
+    from wdtnopt.solvers import fast
+    from wdtnopt.testing import paper_snapshot
+
+    snap = paper_snapshot(50, 5, 0)
+    calls: list[float] = []
+    slept = []
+    real_repair = fast.repair_storage
+
+    def slow_repair(*args, **kwargs):    # the first primal round's repair runs past the limit
+        if not slept:
+            slept.append(True)
+            time.sleep(0.3)
+        return real_repair(*args, **kwargs)
+
+    for name in ("tangent_master_placement", "restricted_master_placement"):
+        real = getattr(fast, name)
+        monkeypatch.setattr(fast, name, lambda *a, _real=real, **k: (calls.append(time.perf_counter()), _real(*a, **k))[1])
+    monkeypatch.setattr(fast, "repair_storage", slow_repair)
+    t0 = time.perf_counter()
+    sol = solve(snap, method="fast", time_limit=0.2)
+    assert slept and not [t for t in calls if t > t0 + 0.2], [t - t0 for t in calls]
+    assert sol.status in ("time_limit", "optimal", "feasible")
+    assert evaluate(snap, sol).feasible and 0.0 <= sol.bound <= sol.objective
+    monkeypatch.setattr(fast, "repair_storage", real_repair)
+    solve(snap, method="fast")   # no limit: the primal round's MILP runs
+    assert calls
