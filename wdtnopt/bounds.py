@@ -140,19 +140,10 @@ class HindsightBound:
         return t if self.forced_failures is None else np.maximum(t, self.forced_failures)
 
     def _per_mu(self, eps: Any) -> np.ndarray:
-        """[N] view of ``eps`` (one number or one per MU, in [0, 1]), or an error naming it: the rule
-        of :func:`hindsight_bound`'s ``eps`` (a NaN read as no point and a bound of 0, a boolean as 0
-        or 1)."""
-        from .snapshot import _holds_bool
-
-        try:
-            arr = None if _holds_bool(eps) or np.asarray(eps).dtype == bool else \
-                np.broadcast_to(np.asarray(eps, float), (self.n_mus,))
-        except (TypeError, ValueError):
-            arr = None
-        if arr is None or not (np.isfinite(arr).all() and (arr >= 0).all() and (arr <= 1).all()):
-            raise WdtnoptError(f"eps: expected a number or {self.n_mus} numbers in [0, 1], got {eps!r}")
-        return arr
+        """[N] ``eps`` (one number or one per MU, in [0, 1]), or an error naming it: the rule of
+        :func:`hindsight_bound`'s ``eps`` (:func:`per_mu_eps`; a NaN had read as no point and a
+        bound of 0, a boolean as 0 or 1)."""
+        return per_mu_eps(eps, self.n_mus)
 
     def best_point(self, eps: Any) -> tuple[float, BoundPoint | None]:
         """The evaluated point with the largest ``LB`` at targets ``eps``, and that value (J);
@@ -203,8 +194,7 @@ class HindsightBound:
         WdtnoptError
             If ``eps`` is not one number or N numbers in [0, 1], or ``iters`` is not an integer >= 0.
         """
-        if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or iters < 0:
-            raise WdtnoptError(f"iters: expected an integer >= 0, got {iters!r}")
+        iters = check_iters(iters, 0)
         eps = self._per_mu(eps)
         ev = getattr(self, "_evaluator", None)
         cols = getattr(self, "_columns", None)
@@ -640,18 +630,29 @@ def eps_targets(trace: Trace, eps: Any) -> np.ndarray:
     WdtnoptError
         If ``eps`` is not one number or N numbers, all finite and in [0, 1].
     """
-    from .snapshot import _holds_bool
+    return per_mu_eps(trace.scenario.eps if eps is None else eps, trace.n_mus)
 
-    n = trace.n_mus
+
+def per_mu_eps(eps: Any, n: int) -> np.ndarray:
+    """[N] copy of ``eps`` (one number or ``n`` numbers, finite, in [0, 1]); else a ``WdtnoptError``
+    naming ``eps``. A bool, or a sequence holding one, is refused (True read as eps = 1, a bound of 0)."""
+    from .fieldtypes import holds_bool
+
     try:
-        arr = np.broadcast_to(np.asarray(trace.scenario.eps if eps is None else eps, dtype=float), (n,)).copy()
+        arr = None if holds_bool(eps) else np.broadcast_to(np.asarray(eps, dtype=float), (n,)).copy()
     except (TypeError, ValueError):
-        arr = None
-    if _holds_bool(eps) or np.asarray(eps).dtype == bool:   # True read as eps = 1 (a bound of 0)
         arr = None
     if arr is None or not (np.isfinite(arr).all() and (arr >= 0).all() and (arr <= 1).all()):
         raise WdtnoptError(f"eps: expected a number or {n} numbers in [0, 1], got {eps!r}")
     return arr
+
+
+def check_iters(iters: Any, at_least: int) -> int:
+    """``iters`` as an int: an integer (Python's or numpy's, not a bool) ``>= at_least``; else a
+    ``WdtnoptError`` naming ``iters`` (the dual steps of the bounds' entry points)."""
+    if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or iters < at_least:
+        raise WdtnoptError(f"iters: expected an integer >= {at_least}, got {iters!r}")
+    return int(iters)
 
 
 FAST_INNER_OPTIONS: dict[str, Any] = {"exact_pairs": 0, "extra_rounds": 0, "search_starts": 0}
@@ -733,9 +734,7 @@ def hindsight_bound(trace: Trace, eps: Any = None, *, iters: int = 20, mu0: Any 
         raise WdtnoptError(f"trace: expected a wdtnopt.Trace (generate_trace), got {type(trace).__name__}")
     n = trace.n_mus
     eps_arr = eps_targets(trace, eps)
-    if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or iters < 1:   # numpy's too; not True
-        raise WdtnoptError(f"iters: expected an integer >= 1, got {iters!r}")
-    iters = int(iters)
+    iters = check_iters(iters, 1)
     if not isinstance(progress, (bool, np.bool_)):   # 'no' or '0' turned the bars on
         raise WdtnoptError(f"progress: expected True or False, got {progress!r}")
     if dual not in ("auto", "columns", "supergradient"):
@@ -884,9 +883,7 @@ def gap(results: Any, trace: Trace, bound: HindsightBound | None = None, *, iter
         ``bound`` was computed on another trace, or ``iters`` is not an integer >= 0.
     """
     res_list: Sequence[Any] = results if isinstance(results, (list, tuple)) else [results]
-    if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or iters < 0:
-        raise WdtnoptError(f"iters: expected an integer >= 0, got {iters!r}")
-    iters = int(iters)
+    iters = check_iters(iters, 0)
     for r in res_list:   # before the bound's work: a result of another trace has no gap to this one's bound
         if not all(hasattr(r, a) for a in ("failure_ratio_per_mu", "energy_per_mu_slot", "n_mus", "slots", "seed")):
             raise WdtnoptError(f"gap: results: expected SimResult objects (wdtnopt.simulate), got {type(r).__name__}")

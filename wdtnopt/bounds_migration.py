@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .bounds import check_iters, eps_targets
 from .errors import WdtnoptError
 from .trace import Trace
 
@@ -270,9 +271,7 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
         scenario has server failures (their restores move DTs outside frame starts) or semantic
         compression levels (the DP does not choose levels).
     """
-    if not isinstance(iters, (int, np.integer)) or isinstance(iters, bool) or iters < 0:
-        raise WdtnoptError(f"iters: expected an integer >= 0, got {iters!r}")
-    iters = int(iters)
+    iters = check_iters(iters, 0)
     ev = getattr(bound, "_evaluator", None)
     cols = getattr(bound, "_columns", None)
     if cols is not None:
@@ -280,7 +279,6 @@ def migration_bound(trace: Trace, bound: Any, eps: Any = None, *, iters: int = 2
     if ev is None or ev.trace is not trace:
         raise WdtnoptError("bound: expected a hindsight bound computed on this trace")
     check_covered(trace.scenario)
-    from .bounds import eps_targets
     n = trace.n_mus
     eps_arr = eps_targets(trace, eps)
     prices = _Prices(trace, ev)

@@ -42,6 +42,30 @@ def is_bool(value: Any) -> bool:
     return isinstance(value, (bool, np.bool_))
 
 
+def holds_bool(value: Any) -> bool:
+    """Whether ``value`` is, or holds anywhere (nested lists and tuples, a bool or object array), a bool:
+    numpy reads ``[true, 2.0]`` as ``[1.0, 2.0]`` and ``True`` as 1, so a number field checks this first."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, np.ndarray):
+            if v.dtype == bool:
+                return True
+            if v.dtype == object:
+                stack.extend(v.flat)
+            continue
+        if not isinstance(v, (list, tuple)):
+            if is_bool(v):
+                return True
+            continue
+        types_in = set(map(type, v))   # one pass in C over a long flat list of numbers
+        if bool in types_in or np.bool_ in types_in:
+            return True
+        if list in types_in or tuple in types_in or np.ndarray in types_in:
+            stack.extend(x for x in v if isinstance(x, (list, tuple, np.ndarray)))
+    return False
+
+
 def is_finite_number(value: Any, *, positive: bool = False) -> bool:
     """Whether ``value`` is a finite real number ``>= 0`` (``> 0`` with ``positive``).
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import SnapshotError, key_name
+from .fieldtypes import holds_bool
 from .io import atomic_write_json, read_text
 from . import physics
 
@@ -450,23 +451,6 @@ def read_json(path: str | os.PathLike[str], error: type) -> Any:
         raise error([(str(path), "invalid JSON: nested too deeply")]) from None
 
 
-def _holds_bool(value: Any) -> bool:
-    """Whether nested lists hold a bool anywhere (numpy reads ``[true, 2.0]`` as ``[1.0, 2.0]``)."""
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if not isinstance(v, (list, tuple)):
-            if isinstance(v, (bool, np.bool_)):
-                return True
-            continue
-        types = set(map(type, v))
-        if bool in types or np.bool_ in types:
-            return True
-        if list in types or tuple in types:
-            stack.extend(x for x in v if isinstance(x, (list, tuple)))
-    return False
-
-
 def _coerce(value: Any, kind: str) -> tuple[np.ndarray, str]:
     """Turn lists or arrays into a fresh numpy array of the field's kind, or explain why not."""
     try:
@@ -489,7 +473,7 @@ def _coerce(value: Any, kind: str) -> tuple[np.ndarray, str]:
         if arr.dtype.kind in "iu" and np.isin(arr, (0, 1)).all():
             return arr.astype(bool), ""
         return arr, "expected booleans (true/false)"
-    if arr.dtype.kind == "b" or (not isinstance(value, np.ndarray) and _holds_bool(value)):
+    if arr.dtype.kind == "b" or (not isinstance(value, np.ndarray) and holds_bool(value)):
         return arr, f"expected {_KIND_NAME[kind]}, got booleans"
     if kind == "i":
         if arr.dtype.kind in "iu":

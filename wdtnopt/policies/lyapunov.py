@@ -22,18 +22,9 @@ import numpy as np
 
 from ..cost import Decision, Evaluation
 from ..errors import WdtnoptError
-from ..fieldtypes import is_bool, is_finite_number
+from ..fieldtypes import holds_bool, is_bool, is_finite_number
 from ..snapshot import Snapshot
 from . import Policy
-
-
-def _holds_bool(value: Any) -> bool:
-    """Whether a number or array-like argument is, or holds, a bool (True would silently be 1)."""
-    if isinstance(value, np.ndarray):
-        return value.dtype == bool or (value.dtype == object and any(is_bool(v) for v in value.flat))
-    if isinstance(value, (list, tuple)):
-        return any(_holds_bool(v) for v in value)
-    return is_bool(value)
 
 
 # spawn key of placement="sample"'s own stream, a child of the trace's seed (trace streams use 0 .. 5)
@@ -365,7 +356,7 @@ class MyopicOraclePolicy(SnapshotSolverPolicy):
         super().__init__(**options)
         if failure_price is not None:
             price = np.asarray(failure_price, dtype=float)
-            if _holds_bool(failure_price) or price.ndim > 1 or not (np.isfinite(price).all() and (price >= 0).all()
+            if holds_bool(failure_price) or price.ndim > 1 or not (np.isfinite(price).all() and (price >= 0).all()
                                       and (price <= _PRICE_LIMIT_J).all()):
                 raise WdtnoptError(f"failure_price: expected a number in [0, {_PRICE_LIMIT_J:g}] J or a 1-D array of "
                                    f"them, got {failure_price!r}")
@@ -433,7 +424,7 @@ class LyapunovPolicy(SnapshotSolverPolicy):
             raise WdtnoptError(f"theta: expected a finite number >= 0, got {theta!r}")
         if initial_price is not None and not is_finite_number(initial_price):
             raise WdtnoptError(f"initial_price: expected a number >= 0 (J) or None, got {initial_price!r}")
-        if eps is not None and _holds_bool(eps):
+        if eps is not None and holds_bool(eps):
             raise WdtnoptError(f"eps: expected numbers in [0, 1], got {eps!r}")
         self.V = float(V)
         self.theta = float(theta)
