@@ -196,8 +196,7 @@ def solve_relaxation(snapshot: Snapshot, options: RelaxationOptions | None = Non
     for pl in rounded:
         pl = np.where(hosts[np.arange(N), pl], pl, prev)  # pinned DTs, and none onto a down server
         if fits_storage(s, pl):
-            candidates.append(allocate(s, pl, deadline=deadline) if levels
-                              else allocate(s, pl, pair_data=pd, deadline=deadline))
+            candidates.append(allocate(s, pl, pair_data=pd, deadline=deadline))   # pd None with a menu
     if not candidates:
         st = "infeasible" if status == cp.INFEASIBLE else "bound_only"
         return fail_all_solution(s, bound=math.inf if st == "infeasible" else bound, status=st,

@@ -82,13 +82,13 @@ class TeamEnv(gym.Env):
         # current host is among the best. Plain argmax sent every tie to the lowest index (a clipped
         # Gaussian ties at +1 for ~18% of DTs: server 0 got 24% of a symmetric policy's choices,
         # server 4 17%, at N = 30, M = 5)
-        tied = scores >= scores.max(1, keepdims=True)
+        best = scores.max(1)
         rank = (np.arange(m)[None, :] - np.arange(n)[:, None]) % m
-        choice = np.argmin(np.where(tied, rank, m), axis=1)
+        choice = np.argmin(np.where(scores >= best[:, None], rank, m), axis=1)
         if self.par.sim is not None:
             cur = self.par.sim.placement
             here = scores[np.arange(n), cur]   # -inf where the mask forbids the current host
-            stay = np.isfinite(here) & (here >= scores.max(1))
+            stay = np.isfinite(here) & (here >= best)
             choice = np.where(stay, cur, choice)
         out["controller"] = choice
         return out
