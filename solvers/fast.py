@@ -251,7 +251,8 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
         stats["search_s"] = stats.get("search_s", 0.0) + time.perf_counter() - t1
         stats["primal_s"] += time.perf_counter() - t
 
-    out = bundle_rounds(ld, opts, (P, None), pricing, primal_round, best_cost, deadline, t0, stats)
+    out = bundle_rounds(ld, opts, (P, None), pricing, primal_round, best_cost, deadline, t0, stats,
+                        stop_unimproved=not tangent)
     best_dual, status, converged = out.best_dual, out.status, out.converged
     # the prices of the bound (as relaxation keeps them), so that solve's tolerance check can price
     # the tolerant snapshot at them (weak duality: a bound there too, solvers/tolerance.py)
@@ -269,7 +270,7 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
 
 def bundle_rounds(ld: LagrangianData, opts: FastOptions, first: tuple[Pricing, Any], pricing: Callable,
                   primal_round: Callable, best_cost: Callable[[], float], deadline: float, t0: float,
-                  stats: dict[str, Any]) -> "BundleOutcome":
+                  stats: dict[str, Any], stop_unimproved: bool = False) -> "BundleOutcome":
     """fast's dual loop: the bundle method on ``D(lam, pi)`` with primal rounds, then the extra rounds.
 
     Shared by :func:`solve_fast` and the level-aware ``solve_fast_levels`` (solvers/levels.py), which
@@ -296,6 +297,11 @@ def bundle_rounds(ld: LagrangianData, opts: FastOptions, first: tuple[Pricing, A
     stats : dict
         Updated in place: ``iterations``, ``serious_steps``, ``master_rows``, ``pricing_s``,
         ``master_s``, ``extra_rounds``.
+    stop_unimproved : bool, optional
+        End the extra rounds after one that finds no cheaper decision (``fast``'s fixed-share MILP,
+        N M above ``TANGENT_PAIRS``: a longer run of the same MILP, which on default 1000 x 50
+        snapshots never found one; docs/solvers_fast.md, "Extra rounds"). False keeps every extra
+        round (the tangent MILP's second extra round finds decisions its first did not).
 
     Returns
     -------
@@ -361,8 +367,11 @@ def bundle_rounds(ld: LagrangianData, opts: FastOptions, first: tuple[Pricing, A
         if time.perf_counter() > deadline or not converged:
             break
         milp_time *= 3.0
+        before = best_cost()
         primal_round(best, opts.search_time * 2, master, milp_time)
         stats["extra_rounds"] = extra
+        if stop_unimproved and not best_cost() < before:
+            break
     return BundleOutcome(best_dual, best, status, converged, master, milp_time)
 
 
