@@ -1536,7 +1536,8 @@ def _server_lower_terms(pd: PairData, req: np.ndarray, res: list, dual_terms) ->
 
 def _exchange_search(s: Snapshot, pd: PairData, best, deadline: float | None, candidates: int,
                      dual_terms=None, kept_rounds: int = 60, admit_rounds: int = 40,
-                     cycles: int = 0) -> np.ndarray | None:
+                     cycles: int = 0, move_candidates: int | None = None,
+                     served_out: list | None = None) -> np.ndarray | None:
     """A better placement than ``best``'s by single moves and pairwise exchanges of requesting DTs
     (None if none is found): a primal heuristic for the branch and bound's start, whose result the
     caller admits exactly. Its work is capped by rounds, not time (the same result on any machine).
@@ -1556,6 +1557,11 @@ def _exchange_search(s: Snapshot, pd: PairData, best, deadline: float | None, ca
     improves in (2), the ``cycles`` best three-DT cycles by their first-order estimates (DT a to
     b's host, b to c's, c to a's: three servers, the same number of DTs on each) are tried the same
     way before the search ends, and a taken one continues it.
+
+    ``move_candidates`` caps the moves of a round too (the best by their estimates; None: every
+    move, as exact uses it): ``fast`` runs stage (1) on large snapshots, where every move is some
+    23,000 trials a round at 1000 x 50. With ``served_out`` (a list) and ``admit_rounds=0``, the
+    served set of each server at the end of stage (1) is appended to it ([M] arrays of MUs).
     """
     ld = LagrangianData.of(s, pd)
     req = s.request & ~s.migrating
@@ -1597,6 +1603,9 @@ def _exchange_search(s: Snapshot, pd: PairData, best, deadline: float | None, ca
         """Every move and the ``candidates`` best exchanges as (a, b or -1, host of a for a move),
         by their estimates."""
         mi, mm = np.nonzero(np.isfinite(est))
+        if move_candidates is not None and mi.size > move_candidates:
+            keep = np.sort(np.argsort(est[mi, mm], kind="stable")[:move_candidates])
+            mi, mm = mi[keep], mm[keep]
         vals = np.concatenate((est[mi, mm], ex_est))
         swaps = np.flatnonzero(np.isfinite(ex_est))
         swaps = mi.size + swaps[np.argsort(ex_est[swaps], kind="stable")][:candidates]
@@ -1657,6 +1666,8 @@ def _exchange_search(s: Snapshot, pd: PairData, best, deadline: float | None, ca
             served[m], e_now[m] = S, c_m
         moved_any = True
 
+    if served_out is not None and admit_rounds == 0:
+        served_out.extend(served)
     # (2) exact admissions of the touched servers, first improvement
     admit_cache: dict = {}
 

@@ -60,6 +60,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
@@ -187,9 +188,36 @@ def solve_fast(snapshot: Snapshot, options: FastOptions | None = None, **overrid
             starts.append((primal.offer(placement, served), len(starts), placement))
         return relative_gap(primal.best_cost, bound) <= gap
 
+    def exchange_polish() -> None:
+        """exact's exchange search (stage 1, capped moves and exchanges) from the best decision."""
+        from .exact import _exchange_search
+
+        t = time.perf_counter()
+        placement, served, _, _ = primal.decision()
+        sets: list = []
+        found = _exchange_search(s, ld.pd, SimpleNamespace(placement=placement, served=served, cost=primal.best_cost),
+                                 deadline if math.isfinite(deadline) else None, opts.exchange_candidates,
+                                 kept_rounds=opts.exchange_rounds, admit_rounds=0,
+                                 move_candidates=opts.exchange_candidates, served_out=sets)
+        if found is not None and fits_storage(s, found):
+            hint = np.zeros(N, dtype=bool)
+            for S in sets:
+                hint[S] = True
+            primal.offer(found, hint)
+        stats["exchange_s"] = stats.get("exchange_s", 0.0) + time.perf_counter() - t
+
     def primal_round(best: tuple[Pricing, None], budget: float, master: BundleMaster, milp_time: float) -> None:
         t = time.perf_counter()
         Pr = best[0]
+        if (milp_time > opts.milp_time and not tangent and opts.exchange_candidates > 0
+                and primal.best_placement is not None and time.perf_counter() < deadline):
+            # an extra round of a large snapshot: moves and exchanges first (on default 1000 x 50 the
+            # gap left open by the MILP and the local search is mostly the decision's, which two to
+            # twenty DT moves close: docs/solvers_fast.md, "Extra rounds")
+            exchange_polish()
+            if relative_gap(primal.best_cost, Pr.value) <= gap:
+                stats["primal_s"] += time.perf_counter() - t
+                return
         primal_from(Pr)
         key = (master.n_rows, Pr.value, slack[0])
         if key in solved and tangent:   # HiGHS finished it: the next round keeps twice as many options

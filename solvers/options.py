@@ -340,6 +340,14 @@ class FastOptions(SolverOptions):
     extra_rounds: int = 2
     """Primal rounds (three times the MILP time each; a tangent MILP that HiGHS finished runs again with
     twice the slack) after the dual has converged, while the gap is open."""
+    exchange_candidates: int = 400
+    """With the fixed-share MILP (N M above 2000 by default), each extra round first runs exact's
+    exchange search from the best decision: moves and pairwise exchanges of requesting DTs, this
+    many of each per round by their first-order estimates, the best improvement taken (0: off;
+    docs/solvers_fast.md, "Extra rounds")."""
+    exchange_rounds: int = 60
+    """At most this many improving steps of that search per extra round (a cap by work, not time: the
+    same result on any machine)."""
     exact_max_candidates: int = 6
     """With every DT pinned, servers with at most this many admissible requests get the exact
     branch-and-bound admission (at most 2^k nodes)."""
@@ -372,7 +380,8 @@ class FastOptions(SolverOptions):
             bad.append(f"reduced_cost_pairs must be None or a non-negative integer, got {self.reduced_cost_pairs!r}")
         if not self.milp_gap >= 0:
             bad.append(f"milp_gap must be >= 0, got {self.milp_gap!r}")
-        for name in ("primal_every", "search_starts", "extra_rounds", "exact_max_candidates", "exact_pairs"):
+        for name in ("primal_every", "search_starts", "extra_rounds", "exact_max_candidates", "exact_pairs",
+                     "exchange_candidates", "exchange_rounds"):
             v = getattr(self, name)
             if not (isinstance(v, int) and v >= (1 if name == "primal_every" else 0)):
                 bad.append(f"{name} must be a non-negative integer, got {v!r}")

@@ -182,7 +182,8 @@ def test_an_ordinary_menu_snapshot_is_certified_after_the_incumbent_halves():
     ("milp_cpu", "tangent", "CPU share as found"), ("search_starts", 0, "best decision only"),
     ("exact_max_candidates", 3, "every DT pinned"), ("exact_pairs", 10, "never continues in exact"),
     ("exact_time", 2.0, "never continues in exact"), ("phase_share", 0.3, "never continues in exact"),
-    ("reduced_cost_pairs", 5, "bundle's options only")])
+    ("reduced_cost_pairs", 5, "bundle's options only"), ("exchange_candidates", 100, "no exchange search"),
+    ("exchange_rounds", 5, "no exchange search")])
 def test_a_fast_option_the_level_method_does_not_use_is_refused_by_name_and_why(option, value, why):
     """fast with two or more levels read 11 of its 17 options; the others (tangent MILP, search
     starts, the pinned split, the continuation in exact) were silently ignored."""
