@@ -74,6 +74,20 @@ RECORDED: dict[tuple, dict[str, str]] = {   # platform_key(): {case: sha256 pref
         'beta-happo-levels': 'cfe0a02322597924',
         'beta-happo-bs-learn': '0a8d36086f593f98',
     },
+    # recorded 2026-12-02 (fourteenth session) on a 2-core Intel Xeon with AMX and AVX512-FP16: the digests
+    # of the first entry, bit for bit, from main at e4fc445 (the training code of the last CI run's 3e84397)
+    ('2.13.0+cpu', 'AVX512', '2.4.6', 'amx_bf16 amx_int8 amx_tile avx avx2 avx512_bf16 avx512_bitalg avx512_fp16 '
+     'avx512_vbmi2 avx512_vnni avx512_vpopcntdq avx512bw avx512cd avx512dq avx512f avx512ifma avx512vbmi avx512vl '
+     'avx_vnni f16c fma sse4_2'): {
+        'beta-happo': 'fd235f19678568f0',
+        'beta-happo-raw-team': 'ce2d6c99213939b2',
+        'gaussian-happo': '5123baa927d1f361',
+        'beta-mappo': '1e1a9dff719345c1',
+        'maddpg': '5af112131e1a0fd8',
+        'maddpg-raw': 'c51437b3442578f7',
+        'beta-happo-levels': 'cfe0a02322597924',
+        'beta-happo-bs-learn': '0a8d36086f593f98',
+    },
     # recorded 2026-12-02 on a 2-core AMD EPYC (AVX512 with VNNI, BF16, IFMA), the same code: equal digests
     # in two sessions on two machines of this kind before they were recorded.
     ('2.13.0+cpu', 'AVX512', '2.4.6', 'avx avx2 avx512_bf16 avx512_bitalg avx512_vbmi2 avx512_vnni avx512_vpopcntdq '
