@@ -1,0 +1,109 @@
+"""Newcomer QA, session 14b: an RL researcher's first contact with the environment, the
+checkpoints and the documented commands."""
+from __future__ import annotations
+
+import copy
+import shutil
+
+import pytest
+
+from cli_runner import run_cli
+
+TRAIN = ["train", "--algo", "beta-happo", "--steps", "1", "--n-mus", "2", "--n-bss", "1", "--quiet",
+         "--set", "n_envs=2", "--set", "rollout_steps=5"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One tiny training run (2 MUs, 1 BS, 10 env steps) and its payload."""
+    import torch
+
+    from wdtnopt.cli import main
+    out = tmp_path_factory.mktemp("qa14b") / "run"
+    try:
+        main(TRAIN + ["--out", str(out)])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    return out, torch.load(out / "checkpoint.pt", weights_only=True)
+
+
+# a damaged or hand-edited checkpoint whose keys are all there but whose plain fields are not of
+# their form: before, `int(payload["seed"])`, `dict(payload["scenario"])` and
+# `int(payload["env_steps"])` raised ValueError/TypeError out of simulate and train --resume
+# (a traceback, exit 1) instead of the one-line error the other damaged checkpoints give
+@pytest.mark.parametrize("key,value", [("seed", "a"), ("seed", -1), ("seed", 1.5), ("scenario", [1, 2]),
+                                       ("env_steps", "x"), ("iteration", -3), ("algo", 5)])
+@pytest.mark.parametrize("command", ["simulate", "resume"])
+def test_checkpoint_with_a_field_of_the_wrong_form_is_one_error_line(tiny_run, tmp_path, monkeypatch, capsys,
+                                                                      key, value, command):
+    import torch
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "0")
+    run, payload = tiny_run
+    bad = tmp_path / "bad"
+    shutil.copytree(run, bad)
+    damaged = copy.deepcopy(payload)
+    damaged[key] = value
+    torch.save(damaged, bad / "checkpoint.pt")
+    if command == "simulate":
+        args = ["simulate", "--policy", f"checkpoint:{bad}", "--n-mus", "2", "--n-bss", "1", "--slots", "2"]
+    else:
+        args = ["train", "--out", str(bad), "--resume", "--steps", "20", "--quiet"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 2, (code, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("error: checkpoint ") and f"{key}: expected" in lines[0], err
+
+
+def test_checkpoint_of_an_unknown_algorithm_names_the_file(tiny_run, tmp_path, monkeypatch, capsys):
+    # simulate said "error: algo: unknown algorithm 'ppo'" without the file, while train --resume
+    # of the same file named it
+    import torch
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "0")
+    run, payload = tiny_run
+    bad = tmp_path / "bad"
+    shutil.copytree(run, bad)
+    damaged = copy.deepcopy(payload)
+    damaged["algo"] = "ppo"
+    torch.save(damaged, bad / "checkpoint.pt")
+    code, out, err = run_cli(["simulate", "--policy", f"checkpoint:{bad}", "--n-mus", "2", "--n-bss", "1",
+                              "--slots", "2"], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        f"error: checkpoint {bad / 'checkpoint.pt'}: algo: unknown algorithm 'ppo'; expected one of "
+        "beta-happo, gaussian-happo, beta-mappo, maddpg"], err
+
+
+def test_the_untouched_checkpoint_still_loads_and_resumes(tiny_run, tmp_path, monkeypatch, capsys):
+    # the checks accept what `wdtnopt train` writes (and the shipped pretrained files)
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "0")
+    run, _ = tiny_run
+    copy_ = tmp_path / "ok"
+    shutil.copytree(run, copy_)
+    code, out, err = run_cli(["simulate", "--policy", f"checkpoint:{copy_}", "--n-mus", "2", "--n-bss", "1",
+                              "--slots", "2"], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["train", "--out", str(copy_), "--resume", "--steps", "20", "--quiet"], capsys)
+    assert code == 0 and "20 env steps" in out, (out, err)
+    from wdtnopt.agents.pretrained import _path, pretrained_names, read_pretrained
+    for name in pretrained_names():
+        read_pretrained(_path(name))
+
+
+def test_pretrained_file_without_its_actors_is_one_error(tmp_path):
+    # read_pretrained checked the format only: a file that lost "actors" (or "seed") raised a
+    # KeyError where the policy is built
+    import torch
+
+    from wdtnopt.agents.pretrained import PretrainedPolicy, _path, read_pretrained
+    from wdtnopt.errors import WdtnoptError
+    payload = torch.load(_path("maddpg"), weights_only=True)
+    for key, value in (("actors", None), ("seed", "zero")):
+        damaged = dict(payload)
+        if value is None:
+            del damaged[key]
+        else:
+            damaged[key] = value
+        torch.save(damaged, tmp_path / "x.pt")
+        with pytest.raises(WdtnoptError, match=f"pretrained .*x.pt: .*{key}"):
+            read_pretrained(tmp_path / "x.pt")
+    assert PretrainedPolicy("maddpg").name == "pretrained:maddpg"
