@@ -122,3 +122,19 @@ def test_every_test_file_the_docs_name_exists():
     assert named, "the docs name test files"
     missing = sorted(n for n in named if not (root / "tests" / n).is_file())
     assert not missing, missing
+
+
+def test_output_folder_given_with_a_trailing_slash_is_shown_once(tmp_path, monkeypatch, capsys):
+    # README's `wdtnopt simulate ... -o out/` printed "per-slot tables written to out//", and
+    # `wdtnopt gap -o gaps/` "wrote gaps//gap.csv"
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "0")
+    monkeypatch.setenv("COLUMNS", "300")   # one line per message
+    small = ["--n-mus", "2", "--n-bss", "1", "--slots", "2"]
+    out = f"{tmp_path / 'sim'}/"
+    code, text, err = run_cli(["simulate", "--policy", "follow", *small, "-o", out], capsys)
+    assert code == 0, err
+    assert f"per-slot tables written to {tmp_path / 'sim'}/" in text and "//" not in text, text
+    code, text, err = run_cli(["gap", "--policy", "follow", "--iters", "1", *small, "-o", f"{tmp_path / 'gaps'}/"], capsys)
+    assert code == 0, err
+    assert f"wrote {tmp_path / 'gaps' / 'gap.csv'} and gap.md" in text and "//" not in text, text
+    assert (tmp_path / "gaps" / "gap.csv").is_file()
