@@ -138,3 +138,17 @@ def test_output_folder_given_with_a_trailing_slash_is_shown_once(tmp_path, monke
     assert code == 0, err
     assert f"wrote {tmp_path / 'gaps' / 'gap.csv'} and gap.md" in text and "//" not in text, text
     assert (tmp_path / "gaps" / "gap.csv").is_file()
+
+
+def test_pretrained_agent_at_another_size_names_itself_and_the_way_out(monkeypatch, capsys):
+    # `simulate --policy pretrained:maddpg --n-mus 3 --n-bss 2` said "error: checkpoint
+    # /.../wdtnopt/pretrained/maddpg.pt: trained for 30 MUs and 5 BSs, ...": the user named no
+    # checkpoint, and the line did not say that the shipped agents exist for the default size only
+    monkeypatch.setenv("WDTNOPT_PROGRESS", "0")
+    code, out, err = run_cli(["simulate", "--policy", "pretrained:maddpg", "--n-mus", "3", "--n-bss", "2",
+                              "--slots", "2"], capsys)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: pretrained:maddpg ("), err
+    assert "trained for 30 MUs and 5 BSs, the trace has 3 MUs and 2 BSs" in lines[0], err
+    assert "wdtnopt train --algo maddpg --n-mus N --n-bss M --out DIR" in lines[0], err

@@ -149,6 +149,8 @@ class CheckpointPolicy(Policy):
         from .registry import build_agent
 
         self.path = path
+        self.where = f"checkpoint {path}"   # how the errors name it (a shipped agent names itself)
+        self.size_hint = ""
         try:
             self.scenario = Scenario.from_dict(dict(payload["scenario"]))
         except WdtnoptError as exc:
@@ -160,16 +162,16 @@ class CheckpointPolicy(Policy):
         from ..env.core import Features
         sc = trace.scenario
         if (sc.n_mus, sc.n_bss) != (self.scenario.n_mus, self.scenario.n_bss):
-            raise WdtnoptError(f"checkpoint {self.path}: trained for {counted(self.scenario.n_mus, 'MU')} and "
+            raise WdtnoptError(f"{self.where}: trained for {counted(self.scenario.n_mus, 'MU')} and "
                                f"{counted(self.scenario.n_bss, 'BS')}, the trace has {counted(sc.n_mus, 'MU')} and "
-                               f"{counted(sc.n_bss, 'BS')}")
+                               f"{counted(sc.n_bss, 'BS')}{self.size_hint}")
         spec = self.agent.spec
         if spec.has_levels:   # its level indices mean its own menu's levels (docs/agents.md, "Semantic levels")
             from .core import EnvSpec
             menu = EnvSpec.from_scenario(sc)
             if (menu.n_levels, menu.level_allowed) != (spec.n_levels, spec.level_allowed):
                 raise WdtnoptError(
-                    f"checkpoint {self.path}: trained to choose among the {spec.n_levels} semantic levels of its "
+                    f"{self.where}: trained to choose among the {spec.n_levels} semantic levels of its "
                     f"menu (semantic_levels = {self.scenario.semantic_levels}, semantic_min_accuracy = "
                     f"{self.scenario.semantic_min_accuracy}), the trace's menu differs (semantic_levels = "
                     f"{sc.semantic_levels}, semantic_min_accuracy = {sc.semantic_min_accuracy})")

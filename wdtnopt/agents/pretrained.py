@@ -80,4 +80,8 @@ class PretrainedPolicy(CheckpointPolicy):
         self._setup(payload, path)
         load_agent_actors(self.agent, payload["actors"], path)
         self.name = f"pretrained:{name}"
+        self.where = f"pretrained:{name} ({path})"
+        self.size_hint = (f" (shipped for the default scenario only; for another size train one, "
+                          f"`wdtnopt train --algo {payload['algo']} --n-mus N --n-bss M --out DIR`, "
+                          f"and run checkpoint:DIR)")
         self.record = pretrained_record(name)
