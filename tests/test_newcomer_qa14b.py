@@ -152,3 +152,34 @@ def test_pretrained_agent_at_another_size_names_itself_and_the_way_out(monkeypat
     assert len(lines) == 1 and lines[0].startswith("error: pretrained:maddpg ("), err
     assert "trained for 30 MUs and 5 BSs, the trace has 3 MUs and 2 BSs" in lines[0], err
     assert "wdtnopt train --algo maddpg --n-mus N --n-bss M --out DIR" in lines[0], err
+
+
+def test_huge_finite_tilts_split_the_cpu_as_their_ratios_do():
+    # bs_action="tilt_over_kkt": a BS's action is a positive multiplier of the KKT split, and scaling
+    # all of them changes nothing (docs/env.md). Tilts near the float range (1e308, finite, so not
+    # refused as inf is) overflowed in multiplier x share (Hz): NaN CPU and every sync failed, with
+    # numpy's overflow warning. Reference: the same ratios at a small scale.
+    import warnings
+
+    import numpy as np
+
+    from wdtnopt import Scenario
+    from wdtnopt.env import BatchedWdtnEnv
+    sc = Scenario.paper(n_mus=3, n_bss=1, request_prob=1.0, cpu_hz=1.5e9)
+    mode = dict(mu_action="power_over_need", bs_action="tilt_over_kkt")
+
+    def step(tilts):
+        env = BatchedWdtnEnv(sc, n_envs=1, seed=0, slots=5, **mode)
+        env.reset()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _, reward, _, info = env.step(np.ones((1, 3)), np.array([[tilts]], float), np.zeros((1, 3)))
+        return reward, info["energy_j"], info["failures"]
+
+    for ratios in ([4.0, 2.0, 1.0], [1.0, 1.0, 1.0], [1.0, 3.0, 9.0]):
+        small = step(ratios)
+        assert small[2][0] < 3   # a case where the split matters: not everything fails
+        huge = step([r * 1e307 for r in ratios])
+        np.testing.assert_allclose(huge[0], small[0], rtol=1e-9)
+        np.testing.assert_allclose(huge[1], small[1], rtol=1e-9)
+        np.testing.assert_array_equal(huge[2], small[2])
