@@ -183,3 +183,30 @@ def test_huge_finite_tilts_split_the_cpu_as_their_ratios_do():
         np.testing.assert_allclose(huge[0], small[0], rtol=1e-9)
         np.testing.assert_allclose(huge[1], small[1], rtol=1e-9)
         np.testing.assert_array_equal(huge[2], small[2])
+
+
+def test_infinite_power_over_need_is_the_cap_without_a_numpy_warning():
+    # mu_action="power_over_need": a MU transmits min(p_need * max(a, 1), p_max), so a = inf is
+    # p_max (docs/env.md); the MUs that gave up have p_need 0 and inf * 0 raised numpy's
+    # "invalid value encountered in multiply" at every such step. Reference: a = 1e30 (finite,
+    # far above p_max / p_need) gives the same slot.
+    import warnings
+
+    import numpy as np
+
+    from wdtnopt import Scenario
+    from wdtnopt.env import BatchedWdtnEnv
+    sc = Scenario.paper(n_mus=3, n_bss=1, request_prob=1.0, cpu_hz=1.5e9)
+
+    def step(a):
+        env = BatchedWdtnEnv(sc, n_envs=1, seed=0, slots=5, mu_action="power_over_need", bs_action="tilt_over_kkt")
+        env.reset()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _, reward, _, info = env.step(np.full((1, 3), a), np.ones((1, 1, 3)), np.zeros((1, 3)))
+        return reward, info["energy_j"], info["failures"], info["gave_up"]
+
+    ref, got = step(1e30), step(np.inf)
+    assert ref[3].any() and not ref[3].all()   # some MUs give up, some transmit (at p_max)
+    for r, g in zip(ref, got):
+        np.testing.assert_array_equal(g, r)

@@ -541,7 +541,10 @@ def structured_allocation(f: Any, x: np.ndarray, migrating: np.ndarray, over_nee
         if (ok == served).all():
             break
         served = ok
-    p = np.where(served, np.minimum(np.where(served, p_need, 0.0) * np.maximum(over_need, 1.0), f.p_max), 0.0)
+    # over_need of the MUs that do not transmit is not used: 1 there (an infinite action times their
+    # p_need of 0 was NaN, dropped by the outer where but with numpy's invalid-value warning)
+    p = np.where(served, np.minimum(np.where(served, p_need, 0.0) * np.where(served, np.maximum(over_need, 1.0), 1.0),
+                                    f.p_max), 0.0)
     bs_used = (x[:, None, :] == np.arange(m)[None, :, None]) & active[:, None, :]
     least = np.where(served, np.where(served, p_need, 0.0) * np.where(served, t_avail, 0.0), 0.0)
     return p, cpu, served, bs_used, active & ~served, least
