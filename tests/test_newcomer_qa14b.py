@@ -210,3 +210,28 @@ def test_infinite_power_over_need_is_the_cap_without_a_numpy_warning():
     assert ref[3].any() and not ref[3].all()   # some MUs give up, some transmit (at p_max)
     for r, g in zip(ref, got):
         np.testing.assert_array_equal(g, r)
+
+
+@pytest.mark.parametrize("bad,says", [(["--policies", "follow", "checkpoint:{tmp}/nonexist"], "file not found"),
+                                      (["--policies", "follow", "checkpoint:{run}"], "trained for 2 MUs and 1 BS"),
+                                      (["--policies", "follow", "nope"], "unknown policy 'nope'"),
+                                      (["--traces", "0"], "--traces: expected an integer >= 1"),
+                                      (["--gap-iters", "-1"], "--gap-iters: expected an integer >= 0")])
+def test_eval_agents_refuses_bad_input_in_one_line_before_running(tiny_run, tmp_path, monkeypatch, capsys, bad, says):
+    # benchmarks/eval_agents.py (docs/agents.md's evaluation of the shipped agents) ended in a
+    # traceback for a wrong checkpoint path or size (after the policies before it had run) and
+    # for --traces 0 (numpy's "zero-size array to reduction operation")
+    import sys
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))
+    import eval_agents
+    run, _ = tiny_run
+    out = tmp_path / "eval.csv"
+    args = [a.format(tmp=tmp_path, run=run) for a in bad]
+    monkeypatch.setattr(sys, "argv", ["eval_agents.py", "--out", str(out), "--traces", "1", "--slots", "2", *args])
+    with pytest.raises(SystemExit) as e:
+        eval_agents.main()
+    err = capsys.readouterr()
+    assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
+    assert err.err.startswith("eval_agents.py: error: ") and says in err.err, err.err
+    assert err.out == "" and not out.exists()   # nothing ran, nothing written
