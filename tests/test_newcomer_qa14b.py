@@ -235,3 +235,29 @@ def test_eval_agents_refuses_bad_input_in_one_line_before_running(tiny_run, tmp_
     assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
     assert err.err.startswith("eval_agents.py: error: ") and says in err.err, err.err
     assert err.out == "" and not out.exists()   # nothing ran, nothing written
+
+
+@pytest.mark.parametrize("bad,says", [(["--agent", "checkpoint:{tmp}/nonexist"], "file not found"),
+                                      (["--agent", "checkpoint:{run}"], "trained for 2 MUs and 1 BS"),
+                                      (["--agent", "follow"], "--agent: expected checkpoint:DIR"),
+                                      (["--traces", "0"], "--traces: expected an integer >= 1")])
+def test_gap_decomposition_refuses_bad_input_in_one_line(tiny_run, tmp_path, monkeypatch, capsys, bad, says):
+    # benchmarks/gap_decomposition.py: the same tracebacks as eval_agents.py, and `--agent follow`
+    # (a rule, not a learned agent) ended in "AttributeError: 'FollowPolicy' object has no
+    # attribute '_pending'"
+    import sys
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))
+    monkeypatch.syspath_prepend(str(root))
+    import gap_decomposition
+    run, _ = tiny_run
+    out = tmp_path / "gaps.csv"
+    args = [a.format(tmp=tmp_path, run=run) for a in bad]
+    monkeypatch.setattr(sys, "argv", ["gap_decomposition.py", "--out", str(out), "--traces", "1", "--slots", "2",
+                                      "--gap-iters", "0", *args])
+    with pytest.raises(SystemExit) as e:
+        gap_decomposition.main()
+    err = capsys.readouterr()
+    assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
+    assert err.err.startswith("gap_decomposition.py: error: ") and says in err.err, err.err
+    assert err.out == "" and not out.exists()
