@@ -261,3 +261,25 @@ def test_gap_decomposition_refuses_bad_input_in_one_line(tiny_run, tmp_path, mon
     assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
     assert err.err.startswith("gap_decomposition.py: error: ") and says in err.err, err.err
     assert err.out == "" and not out.exists()
+
+
+@pytest.mark.parametrize("bad,says", [(["--algo", "nope", "--preset", "smoke"], "unknown algorithm 'nope'"),
+                                      (["--algo", "beta-happo", "--preset", "smoke", "--set", "foo=1"],
+                                       "unknown option(s) foo"),
+                                      (["--algo", "beta-happo", "--traces", "0"], "--traces: expected an integer >= 1"),
+                                      (["--algo", "beta-happo", "--steps", "0"], "--steps: expected an integer >= 1")])
+def test_make_pretrained_refuses_bad_input_in_one_line_before_training(tmp_path, monkeypatch, capsys, bad, says):
+    # benchmarks/make_pretrained.py ended in a traceback for an unknown --algo or --set key, and took
+    # --traces 0 into a 200,000-step training that would crash at its evaluation
+    import sys
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))
+    import make_pretrained
+    out = tmp_path / "pre"
+    monkeypatch.setattr(sys, "argv", ["make_pretrained.py", "--out", str(out), *bad])
+    with pytest.raises(SystemExit) as e:
+        make_pretrained.main()
+    err = capsys.readouterr()
+    assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
+    assert err.err.startswith("make_pretrained.py: error: ") and says in err.err, err.err
+    assert not out.exists()
