@@ -283,3 +283,27 @@ def test_make_pretrained_refuses_bad_input_in_one_line_before_training(tmp_path,
     assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
     assert err.err.startswith("make_pretrained.py: error: ") and says in err.err, err.err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("bad,says", [(["--agent", "checkpoint:{tmp}/nonexist"], "file not found"),
+                                      (["--agent", "checkpoint:{run}"], "trained for 2 MUs and 1 BS"),
+                                      (["--agent", "follow"], "--agent: expected a learned agent"),
+                                      (["--traces", "0"], "--traces: expected an integer >= 1")])
+def test_deterministic_actions_refuses_bad_input_in_one_line(tiny_run, tmp_path, monkeypatch, capsys, bad, says):
+    # benchmarks/deterministic_actions.py: tracebacks for a wrong path or size, for --agent follow
+    # ("'FollowPolicy' object has no attribute 'agent'") and for --traces 0 ("need at least one
+    # array to concatenate")
+    import sys
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))
+    monkeypatch.syspath_prepend(str(root))
+    import deterministic_actions
+    run, _ = tiny_run
+    args = [a.format(tmp=tmp_path, run=run) for a in bad]
+    monkeypatch.setattr(sys, "argv", ["deterministic_actions.py", "--traces", "1", "--slots", "2", *args])
+    with pytest.raises(SystemExit) as e:
+        deterministic_actions.main()
+    err = capsys.readouterr()
+    assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
+    assert err.err.startswith("deterministic_actions.py: error: ") and says in err.err, err.err
+    assert err.out == ""
