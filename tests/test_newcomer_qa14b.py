@@ -307,3 +307,26 @@ def test_deterministic_actions_refuses_bad_input_in_one_line(tiny_run, tmp_path,
     assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
     assert err.err.startswith("deterministic_actions.py: error: ") and says in err.err, err.err
     assert err.out == ""
+
+
+@pytest.mark.parametrize("bad,says", [(["quality", "--set", "foo=1"], "unknown option(s) foo"),
+                                      (["quality", "--seeds", "-1"], "--seeds: expected integers >= 0"),
+                                      (["quality", "--n-mus", "0"], "--n-mus: expected an integer >= 1"),
+                                      (["speed", "--iterations", "0"], "--iterations: expected an integer >= 1")])
+def test_bench_rl_refuses_bad_input_in_one_line(tmp_path, monkeypatch, capsys, bad, says):
+    # benchmarks/bench_rl.py (docs/agents.md's learning-quality measurements): a bad --set, a negative
+    # seed or N = 0 ended in a traceback
+    import sys
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))
+    import bench_rl
+    monkeypatch.setattr(bench_rl, "RESULTS", tmp_path / "results")
+    extra = ["--n-mus", "2", "--steps", "1", "--algos", "beta-happo", "--tag", "t"] if bad[0] == "quality" else \
+        ["--n-mus", "2", "--algos", "beta-happo"]
+    monkeypatch.setattr(sys, "argv", ["bench_rl.py", bad[0], *extra, *bad[1:]])
+    with pytest.raises(SystemExit) as e:
+        bench_rl.main()
+    err = capsys.readouterr()
+    assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
+    assert err.err.startswith("bench_rl.py: error: ") and says in err.err, err.err
+    assert not list((tmp_path / "results").glob("*.csv")) if (tmp_path / "results").exists() else True
