@@ -330,3 +330,20 @@ def test_bench_rl_refuses_bad_input_in_one_line(tmp_path, monkeypatch, capsys, b
     assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
     assert err.err.startswith("bench_rl.py: error: ") and says in err.err, err.err
     assert not list((tmp_path / "results").glob("*.csv")) if (tmp_path / "results").exists() else True
+
+
+@pytest.mark.parametrize("n,m,listed", [(1, 1, "mu_0, bs_0 and controller"), (2, 1, "mu_0..mu_1, bs_0 and controller"),
+                                        (1, 3, "mu_0, bs_0..bs_2 and controller")])
+def test_unknown_agent_error_lists_a_single_agent_by_name(n, m, listed):
+    # at 1 MU or 1 BS the unknown-agent error listed "mu_0..mu_0" / "bs_0..bs_0"
+    from wdtnopt import Scenario
+    from wdtnopt.env import parallel_env
+    from wdtnopt.errors import WdtnoptError
+    pe = parallel_env(scenario=Scenario.paper(n_mus=n, n_bss=m), slots=2)
+    with pytest.raises(WdtnoptError) as e:
+        pe.observation_space("mu_9")
+    assert str(e.value).endswith(f"the agents are {listed}"), str(e.value)
+    pe.reset(seed=0)
+    with pytest.raises(WdtnoptError) as e:
+        pe.step({"contoller": 0})
+    assert f"the agents are {listed}" in str(e.value), str(e.value)
