@@ -30,6 +30,7 @@ from wdtnopt.agents.core import TYPES, actor_inputs  # noqa: E402
 from wdtnopt.agents.trainer import Trainer  # noqa: E402
 
 from benchmarks.eval_agents import write_rows  # noqa: E402
+from wdtnopt.errors import WdtnoptError  # noqa: E402
 from wdtnopt.io import atomic_write  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -221,8 +222,18 @@ def main() -> None:
     q.add_argument("--tag", default="run", help="results go to results/rl_quality_TAG.csv")
     q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     args = p.parse_args()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    {"speed": speed, "curves": curves, "quality": quality}[args.cmd](args)
+    try:   # bad input: one line and exit 2, as the CLI (a bad --set, seed or size was a traceback)
+        for name in ("n_mus", "steps", "iterations", "repeats", "threads"):
+            if getattr(args, name, 1) < 1:
+                raise WdtnoptError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(args, name)}")
+        bad = [s for s in getattr(args, "seeds", []) if s < 0]
+        if bad:
+            raise WdtnoptError(f"--seeds: expected integers >= 0, got {bad[0]}")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        {"speed": speed, "curves": curves, "quality": quality}[args.cmd](args)
+    except WdtnoptError as e:
+        print(f"bench_rl.py: error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

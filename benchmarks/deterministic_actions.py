@@ -19,6 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wdtnopt import Scenario, generate_trace, simulate  # noqa: E402
+from wdtnopt.errors import WdtnoptError  # noqa: E402
 
 from benchmarks.eval_agents import EVAL_SEED_BASE  # noqa: E402
 from benchmarks.gap_decomposition import agent_policy  # noqa: E402
@@ -27,6 +28,9 @@ from benchmarks.gap_decomposition import agent_policy  # noqa: E402
 def deterministic_actions(agent: str, n_mus: int, traces: int, slots: int) -> dict[str, np.ndarray]:
     """``bs_u`` (each DT's host's action), ``bs_range`` (per BS and slot with >= 2 DTs) and ``mu_u``."""
     pol = agent_policy(agent)
+    if getattr(pol, "agent", None) is None:   # a rule such as follow: no actions to look at
+        raise WdtnoptError(f"--agent: expected a learned agent (checkpoint:DIR, pretrained:ALGO or a weights file "
+                           f"PATH.pt), got {agent!r}")
     spec = pol.agent.spec
     if spec.bs_action != "tilt_over_kkt":
         raise SystemExit(f"{agent}: not a KKT BS map (bs_action={spec.bs_action})")
@@ -57,7 +61,14 @@ def main() -> None:
     ap.add_argument("--traces", type=int, default=3)
     ap.add_argument("--slots", type=int, default=100)
     args = ap.parse_args()
-    r = deterministic_actions(args.agent, args.n_mus, args.traces, args.slots)
+    try:   # bad input: one line and exit 2, as the CLI (a wrong checkpoint path was a traceback)
+        for name in ("n_mus", "traces", "slots"):
+            if getattr(args, name) < 1:
+                raise WdtnoptError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(args, name)}")
+        r = deterministic_actions(args.agent, args.n_mus, args.traces, args.slots)
+    except WdtnoptError as e:
+        print(f"deterministic_actions.py: error: {e}", file=sys.stderr)
+        sys.exit(2)
     q = [0.0, 0.05, 0.5, 0.95, 1.0]
     for key in ("bs_u", "bs_range", "mu_u"):
         print(f"{key}: mean {r[key].mean():.4f} std {r[key].std():.4f} quantiles {q}: {np.round(np.quantile(r[key], q), 4)}")

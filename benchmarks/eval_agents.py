@@ -23,7 +23,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wdtnopt import Scenario, generate_trace, simulate  # noqa: E402
+from wdtnopt.errors import WdtnoptError  # noqa: E402
 from wdtnopt.io import atomic_write_text  # noqa: E402
+from wdtnopt.policies import make_policy  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EVAL_SEED_BASE = 900_000
@@ -39,6 +41,8 @@ def evaluate_policies(policies: list[str], scenario: Scenario, traces: int, slot
     """One row per policy (module docstring); with ``gap_iters`` also the mean optimality gap to the
     hindsight bound of each trace at the policy's own per-MU failure ratios (``wdtnopt.gap``)."""
     trs = [generate_trace(scenario, seed=EVAL_SEED_BASE + i, slots=slots) for i in range(traces)]
+    for name in policies:   # a bad name, checkpoint or size fails here, before any policy runs
+        make_policy(name).reset(trs[0])
     all_runs = {name: [simulate(name, tr) for tr in trs] for name in policies}
     gaps: dict[str, list[float]] = {name: [] for name in policies}
     if gap_iters:
@@ -79,7 +83,17 @@ def main() -> None:
     args = ap.parse_args()
     if args.preset == "smoke":
         args.n_mus, args.traces, args.slots = 6, 2, 20
-    rows = evaluate_policies(args.policies, Scenario.paper(n_mus=args.n_mus), args.traces, args.slots, args.gap_iters)
+    try:   # bad input: one line and exit 2, as the CLI (a wrong checkpoint path was a traceback)
+        for name in ("n_mus", "traces", "slots"):
+            if getattr(args, name) < 1:
+                raise WdtnoptError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(args, name)}")
+        if args.gap_iters < 0:
+            raise WdtnoptError(f"--gap-iters: expected an integer >= 0, got {args.gap_iters}")
+        rows = evaluate_policies(args.policies, Scenario.paper(n_mus=args.n_mus), args.traces, args.slots,
+                                 args.gap_iters)
+    except WdtnoptError as e:
+        print(f"eval_agents.py: error: {e}", file=sys.stderr)
+        sys.exit(2)
     write_rows(rows, Path(args.out))
 
 

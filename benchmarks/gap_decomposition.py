@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wdtnopt import Scenario, generate_trace, simulate  # noqa: E402
+from wdtnopt.errors import WdtnoptError  # noqa: E402
 from wdtnopt.policies import Policy, make_policy  # noqa: E402
 
 from benchmarks.eval_agents import EVAL_SEED_BASE, team_cost, write_rows  # noqa: E402
@@ -164,6 +165,8 @@ def decompose(agent: str, scenario: Scenario, traces: int, slots: int, gap_iters
     ``static`` for reference."""
     from wdtnopt import gap
     trs = [generate_trace(scenario, seed=EVAL_SEED_BASE + i, slots=slots) for i in range(traces)]
+    if agent != "none":   # a bad path, file or size fails here, before any hybrid runs
+        agent_policy(agent).reset(trs[0])
     pols: list[Any] = [HybridPolicy(agent, *h) for h in hybrids] + ["oracle", "lyapunov", "follow", "static"]
     names = [p if isinstance(p, str) else p.name for p in pols]
     runs = {nm: [simulate(p, tr) for tr in trs] for nm, p in zip(names, pols)}
@@ -204,8 +207,22 @@ def main() -> None:
     args = ap.parse_args()
     if args.preset == "smoke":
         args.traces, args.slots, args.gap_iters = 1, 20, 2
-    rows = decompose(args.agent, Scenario.paper(n_mus=args.n_mus), args.traces, args.slots, args.gap_iters,
-                     RULES if args.agent == "none" else ISOLATE if args.isolate else SHORT if args.short else HYBRIDS)
+    try:   # bad input: one line and exit 2, as the CLI (a wrong checkpoint path was a traceback)
+        for name in ("n_mus", "traces", "slots"):
+            if getattr(args, name) < 1:
+                raise WdtnoptError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(args, name)}")
+        if args.gap_iters < 0:
+            raise WdtnoptError(f"--gap-iters: expected an integer >= 0, got {args.gap_iters}")
+        if not (args.agent == "none" or args.agent.endswith(".pt")
+                or args.agent.startswith(("checkpoint:", "pretrained:"))):
+            raise WdtnoptError(f"--agent: expected checkpoint:DIR, pretrained:ALGO, a weights file PATH.pt or none, "
+                               f"got {args.agent!r}")
+        rows = decompose(args.agent, Scenario.paper(n_mus=args.n_mus), args.traces, args.slots, args.gap_iters,
+                         RULES if args.agent == "none" else ISOLATE if args.isolate else SHORT if args.short
+                         else HYBRIDS)
+    except WdtnoptError as e:
+        print(f"gap_decomposition.py: error: {e}", file=sys.stderr)
+        sys.exit(2)
     write_rows(rows, Path(args.out))
 
 

@@ -31,6 +31,7 @@ from wdtnopt import Scenario  # noqa: E402
 from wdtnopt.agents.pretrained import DIRECTORY, export_pretrained  # noqa: E402
 from wdtnopt.agents.trainer import Trainer  # noqa: E402
 from wdtnopt.cli.train import _overrides  # noqa: E402
+from wdtnopt.errors import WdtnoptError  # noqa: E402
 from wdtnopt.io import atomic_write_json  # noqa: E402
 
 CHECK_TRACES, CHECK_SLOTS = 1, 40
@@ -96,9 +97,23 @@ def main() -> None:
     ap.add_argument("--reevaluate", action="store_true",
                     help="only recompute the shipped agent's evaluation and check (no training)")
     args = ap.parse_args()
-    if args.recheck or args.reevaluate:
-        recheck(args.algo, args.traces if args.reevaluate else 0, args.slots)
-        return
+    try:   # bad input: one line and exit 2 before any training, as the CLI (was a traceback)
+        for name in ("steps", "traces", "slots"):
+            if getattr(args, name) < 1:
+                raise WdtnoptError(f"--{name}: expected an integer >= 1, got {getattr(args, name)}")
+        if args.seed < 0:
+            raise WdtnoptError(f"--seed: expected an integer >= 0, got {args.seed}")
+        if args.recheck or args.reevaluate:
+            recheck(args.algo, args.traces if args.reevaluate else 0, args.slots)
+            return
+        train_and_export(ap, args)
+    except WdtnoptError as e:
+        print(f"make_pretrained.py: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def train_and_export(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Train ``args.algo`` as :func:`main` was asked, then write its weights and record."""
     n_mus = None
     if args.preset == "smoke" and Path(args.out).resolve() == DIRECTORY.resolve():
         ap.error("--preset smoke needs --out DIR (it must not replace the shipped agents)")

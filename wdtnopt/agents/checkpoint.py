@@ -58,7 +58,48 @@ def read_checkpoint(directory: str | Path) -> dict[str, Any]:
     missing = [k for k in _KEYS if k not in payload]
     if missing:
         raise WdtnoptError(f"checkpoint {path}: incomplete, missing {', '.join(missing)}")
+    check_payload_fields(payload, f"checkpoint {path}")
     return payload
+
+
+_FIELD_FORMS = {
+    "algo": (lambda v: isinstance(v, str), "an algorithm name (a string)"),
+    "scenario": (lambda v: isinstance(v, dict), "a table of scenario fields"),
+    "config": (lambda v: isinstance(v, dict), "a table of config fields"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
+    "iteration": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
+    "env_steps": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
+    "mobility": (lambda v: v is None or isinstance(v, str), "None or a mobility source (a string)"),
+    "agent": (lambda v: isinstance(v, dict), "a table of network states"),
+    "actors": (lambda v: isinstance(v, dict), "a table of network states"),
+    "env": (lambda v: isinstance(v, dict), "a table of environment states"),
+    "torch_rng": (lambda v: isinstance(v, torch.Tensor), "a torch RNG state (a tensor)"),
+}
+
+
+def check_payload_fields(payload: dict[str, Any], where: str) -> None:
+    """Check the form of a loaded checkpoint's (or pretrained file's) plain fields.
+
+    Parameters
+    ----------
+    payload : dict
+        What ``torch.load`` returned; only the keys present among those of :data:`_FIELD_FORMS`
+        are checked (missing keys are the caller's concern).
+    where : str
+        The prefix of the error message, naming the file (``"checkpoint DIR/checkpoint.pt"``).
+
+    Raises
+    ------
+    WdtnoptError
+        Naming the first field whose value is not of its expected form (a damaged or hand-edited
+        file: ``seed`` a word, ``scenario`` not a table, ...), so that loading it fails with one
+        clear line instead of a ``ValueError`` from ``int()`` deep in the agent's construction.
+    """
+    for key, (ok, form) in _FIELD_FORMS.items():
+        if key in payload and not ok(payload[key]):
+            value = payload[key]
+            shown = repr(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+            raise WdtnoptError(f"{where}: {key}: expected {form}, got {shown[:80]}")
 
 
 def load_agent_state(agent: Any, state: dict[str, Any], path: str | Path) -> None:
@@ -108,6 +149,8 @@ class CheckpointPolicy(Policy):
         from .registry import build_agent
 
         self.path = path
+        self.where = f"checkpoint {path}"   # how the errors name it (a shipped agent names itself)
+        self.size_hint = ""
         try:
             self.scenario = Scenario.from_dict(dict(payload["scenario"]))
         except WdtnoptError as exc:
@@ -119,16 +162,16 @@ class CheckpointPolicy(Policy):
         from ..env.core import Features
         sc = trace.scenario
         if (sc.n_mus, sc.n_bss) != (self.scenario.n_mus, self.scenario.n_bss):
-            raise WdtnoptError(f"checkpoint {self.path}: trained for {counted(self.scenario.n_mus, 'MU')} and "
+            raise WdtnoptError(f"{self.where}: trained for {counted(self.scenario.n_mus, 'MU')} and "
                                f"{counted(self.scenario.n_bss, 'BS')}, the trace has {counted(sc.n_mus, 'MU')} and "
-                               f"{counted(sc.n_bss, 'BS')}")
+                               f"{counted(sc.n_bss, 'BS')}{self.size_hint}")
         spec = self.agent.spec
         if spec.has_levels:   # its level indices mean its own menu's levels (docs/agents.md, "Semantic levels")
             from .core import EnvSpec
             menu = EnvSpec.from_scenario(sc)
             if (menu.n_levels, menu.level_allowed) != (spec.n_levels, spec.level_allowed):
                 raise WdtnoptError(
-                    f"checkpoint {self.path}: trained to choose among the {spec.n_levels} semantic levels of its "
+                    f"{self.where}: trained to choose among the {spec.n_levels} semantic levels of its "
                     f"menu (semantic_levels = {self.scenario.semantic_levels}, semantic_min_accuracy = "
                     f"{self.scenario.semantic_min_accuracy}), the trace's menu differs (semantic_levels = "
                     f"{sc.semantic_levels}, semantic_min_accuracy = {sc.semantic_min_accuracy})")

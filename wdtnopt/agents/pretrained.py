@@ -16,10 +16,11 @@ import torch
 
 from ..errors import WdtnoptError
 from ..io import atomic_write, atomic_write_json
-from .checkpoint import CheckpointPolicy, load_agent_actors
+from .checkpoint import CheckpointPolicy, check_payload_fields, load_agent_actors
 from .registry import ALGORITHMS
 
 FORMAT = "wdtnopt-pretrained-v1"
+_KEYS = ("format", "algo", "scenario", "config", "seed", "actors")
 DIRECTORY = Path(__file__).resolve().parents[1] / "pretrained"
 """Where the shipped weights live (package data)."""
 
@@ -61,6 +62,10 @@ def read_pretrained(path: Path) -> dict[str, Any]:
         raise WdtnoptError(f"pretrained {path}: cannot be read ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise WdtnoptError(f"pretrained {path}: not a wdtnopt pretrained agent (expected format {FORMAT!r})")
+    missing = [k for k in _KEYS if k not in payload]
+    if missing:
+        raise WdtnoptError(f"pretrained {path}: incomplete, missing {', '.join(missing)}")
+    check_payload_fields(payload, f"pretrained {path}")
     return payload
 
 
@@ -75,4 +80,8 @@ class PretrainedPolicy(CheckpointPolicy):
         self._setup(payload, path)
         load_agent_actors(self.agent, payload["actors"], path)
         self.name = f"pretrained:{name}"
+        self.where = f"pretrained:{name} ({path})"
+        self.size_hint = (f" (shipped for the default scenario only; for another size train one, "
+                          f"`wdtnopt train --algo {payload['algo']} --n-mus N --n-bss M --out DIR`, "
+                          f"and run checkpoint:DIR)")
         self.record = pretrained_record(name)

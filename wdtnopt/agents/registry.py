@@ -162,9 +162,9 @@ def build_agent(algo: str, scenario: Any, config: dict[str, Any], seed: int, pat
     """A fresh agent of ``algo`` for ``scenario`` with a stored ``config``; keys a stored config lacks
     take their :data:`LEGACY_CONFIG` values (what older checkpoints were trained with)."""
     from .core import EnvSpec
-    cls = algorithm_class(algo)
-    config = stored_config(cls, config)
     try:
+        cls = algorithm_class(algo)
+        config = stored_config(cls, config)
         cfg = make_config(cls, config, stored=True)
     except (WdtnoptError, TypeError) as exc:
         where = f"checkpoint {path}: " if path is not None else ""

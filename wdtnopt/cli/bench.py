@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -33,7 +34,7 @@ def bench_cmd(suite, preset, out, workers, scheduler, limit, progress):
                            argv=["wdtnopt", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("wdtnopt") else None)
     n = len(run.records) + len(run.missing)
     console.print(f"suite {suite} ({preset}): {counted(n, 'task')}, {len(run.executed)} executed, {len(run.reused)} reused "
-                  f"from {out}/tasks, {len(run.missing)} missing ({time.perf_counter() - t0:.1f} s)")
+                  f"from {Path(out) / 'tasks'}, {len(run.missing)} missing ({time.perf_counter() - t0:.1f} s)")
     if files:
         console.print(f"wrote {counted(len(files), 'file')} to {out}: " + ", ".join(f.name for f in files))
     else:

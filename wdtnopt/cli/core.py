@@ -213,7 +213,7 @@ def simulate_cmd(policies: tuple[str, ...], scenario_spec: str, n_mus: int | Non
         atomic_write_text(Path(out) / "mobility_vehicles.csv", "mu,vehicle\n" + "".join(
             f"{i},{v}\n" for i, v in enumerate(trace.mobility_report.mu_vehicles)))
     if out:
-        console.print(f"per-slot tables written to {out}/" + (" (and the mobility cleaning report)"
+        console.print(f"per-slot tables written to {os.path.join(Path(out), '')}" + (" (and the mobility cleaning report)"
                                                              if trace.mobility_report is not None else ""))
 
 

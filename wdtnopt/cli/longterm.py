@@ -152,4 +152,4 @@ def gap_cmd(policies, scenario_spec, n_mus, n_bss, slots, seed, v, eps, theta, m
             w.writerow([r.policy, r.energy_per_mu_slot, r.failure_ratio, r.bound_per_mu_slot, r.gap])
         atomic_write_text(Path(out) / "gap.csv", buf.getvalue())
         atomic_write_text(Path(out) / "gap.md", report.to_markdown() + "\n")
-        console.print(f"wrote {out}/gap.csv and gap.md")
+        console.print(f"wrote {Path(out) / 'gap.csv'} and gap.md")

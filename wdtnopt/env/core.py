@@ -521,6 +521,11 @@ def structured_allocation(f: Any, x: np.ndarray, migrating: np.ndarray, over_nee
         t_budget = f.deadline - relay_x
         t_min = physics.time_for_power(f.p_max, f.data_bits, f.bandwidth, f.noise_psd, g)
         w_own = np.maximum(np.take_along_axis(np.asarray(weights, float), x[:, None, :], 1)[:, 0], WEIGHT_FLOOR)
+        # scaling an environment's multipliers changes no split, but tilts near the float range times
+        # the KKT shares (Hz) overflowed to inf, inf / inf = NaN CPU, and every sync failed silently;
+        # only such rows are scaled (the others keep their numbers bit for bit)
+        big = w_own.max(axis=1, keepdims=True)
+        w_own = np.where(big > 1e100, w_own / big, w_own)
     served = active.copy()
     while True:
         ws = w_own * served
@@ -536,7 +541,10 @@ def structured_allocation(f: Any, x: np.ndarray, migrating: np.ndarray, over_nee
         if (ok == served).all():
             break
         served = ok
-    p = np.where(served, np.minimum(np.where(served, p_need, 0.0) * np.maximum(over_need, 1.0), f.p_max), 0.0)
+    # over_need of the MUs that do not transmit is not used: 1 there (an infinite action times their
+    # p_need of 0 was NaN, dropped by the outer where but with numpy's invalid-value warning)
+    p = np.where(served, np.minimum(np.where(served, p_need, 0.0) * np.where(served, np.maximum(over_need, 1.0), 1.0),
+                                    f.p_max), 0.0)
     bs_used = (x[:, None, :] == np.arange(m)[None, :, None]) & active[:, None, :]
     least = np.where(served, np.where(served, p_need, 0.0) * np.where(served, t_avail, 0.0), 0.0)
     return p, cpu, served, bs_used, active & ~served, least

@@ -139,8 +139,9 @@ class WdtnParallelEnv(ParallelEnv):
         self._obs: core.Observation | None = None
 
     def _agents_phrase(self) -> str:
-        return (f"the agents are mu_0..mu_{self.scenario.n_mus - 1}, bs_0..bs_{self.scenario.n_bss - 1} "
-                "and controller")
+        def span(kind: str, count: int) -> str:   # one agent of a kind is named alone, not "bs_0..bs_0"
+            return f"{kind}_0" if count == 1 else f"{kind}_0..{kind}_{count - 1}"
+        return f"the agents are {span('mu', self.scenario.n_mus)}, {span('bs', self.scenario.n_bss)} and controller"
 
     def _space(self, spaces_of: dict, what: str, agent: str) -> spaces.Space:
         try:
