@@ -61,3 +61,44 @@ def test_a_deadline_at_the_largest_float_does_not_raise(method: str) -> None:
         ev = evaluate(s, sol)
     assert not ev.violations and sol.objective == ev.objective
     assert sol.bound <= sol.objective
+
+
+def _relay_knife() -> tuple:
+    """One MU on BS 0, its DT pinned on server 1 behind a 0.5 s relay: 1e-7 s are left to transmit
+    (its shortest time, at p_max = 1 kW, is 0.952e-7 s; no CPU work). ``evaluate`` accepts a latency
+    up to ``deadline (1 + FEAS_RTOL)``: 5e-10 s more, 0.5% of the transmission window."""
+    from wdtnopt.cost import FEAS_RTOL, Decision
+
+    snr = 1e3 * 1e-10 / (4e-21 * 1e6)
+    D = 1e-7 / 1.05 * 1e6 * math.log2(1 + snr)
+    s = _snapshot(1, 2, gain=[[1e-10, 1e-10]], data_bits=[D], cycles_per_bit=[0.0], p_max=[1e3],
+                  deadline=[0.5 + 1e-7], placement_prev=[1], allow_migration=False, failure_penalty=[1e3],
+                  backhaul_latency_s=0.5 * (1 - np.eye(2)), backhaul_s_per_bit=np.zeros((2, 2)))
+    t = float(s.deadline[0]) * (1 + FEAS_RTOL) - 0.5   # the whole tolerated latency goes to transmission
+    d = Decision(placement=np.array([1]), served=np.array([True]), tx_time=np.array([t]), cpu_hz=np.array([0.0]))
+    return s, d, t
+
+
+def test_the_relay_knife_decision_is_accepted_and_cheaper_by_hand() -> None:
+    """The reference of the xfail below, by hand: the decision that sends in the tolerated window
+    is accepted by evaluate, and its energy ``k t (2^(D/(B t)) - 1)`` is 7% below the strict
+    optimum (the same formula at ``t = 1e-7`` s, where a strict decision must end)."""
+    s, d, t = _relay_knife()
+    ev = evaluate(s, d)
+    assert not ev.violations
+    D = float(s.data_bits[0])
+    e = lambda t: 4e-21 * 1e6 / 1e-10 * t * math.expm1(D * math.log(2) / (1e6 * t))   # noqa: E731
+    assert ev.objective == pytest.approx(e(t), rel=1e-9)
+    assert e(t) < 0.93 * e(1e-7 * (1 + 1e-12))
+
+
+@pytest.mark.xfail(strict=True, reason="left by qa14a: solve's tolerance check does not cover the continuous "
+                                       "residue, which a short transmission window behind a long relay amplifies "
+                                       "(docs/solvers.md, 'Deadline, CPU and power within evaluate's tolerance')")
+@pytest.mark.parametrize("method", METHODS)
+def test_bound_is_below_every_decision_evaluate_accepts_behind_a_long_relay(method: str) -> None:
+    """Every method reports ``optimal`` with a bound 7.9% above the decision above, which evaluate
+    accepts: the bound is not a lower bound of every decision evaluate accepts."""
+    s, d, _ = _relay_knife()
+    sol = solve(s, method=method)
+    assert sol.bound <= evaluate(s, d).objective * (1 + 1e-9)
