@@ -102,3 +102,25 @@ def test_bound_is_below_every_decision_evaluate_accepts_behind_a_long_relay(meth
     s, d, _ = _relay_knife()
     sol = solve(s, method=method)
     assert sol.bound <= evaluate(s, d).objective * (1 + 1e-9)
+
+
+def test_a_partial_menu_is_one_short_line_naming_each_missing_field(tmp_path, capsys) -> None:
+    """A snapshot file with ``level_ratio`` alone: the CLI's line named the five missing fields, each
+    followed by the same 130-character rule (900 characters). Each field is still named, and the
+    rule said once."""
+    import json
+
+    from cli_runner import run_cli
+    from wdtnopt.snapshot import _LEVEL_SPEC
+
+    d = _snapshot(2, 1).to_dict()
+    d["level_ratio"] = [[1.0, 0.5]] * 2
+    path = tmp_path / "partial_menu.json"
+    path.write_text(json.dumps(d))
+    code, out, err = run_cli(["solve", str(path)], capsys)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err
+    missing = [f for f in _LEVEL_SPEC if f != "level_ratio"]
+    assert all(f"{f}: missing" in lines[0] for f in missing)
+    assert lines[0].count("a semantic menu needs all of") == 1
+    assert len(lines[0]) < 300
