@@ -6,6 +6,7 @@ Each test names the defect it guards against; the references are closed forms of
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -124,3 +125,35 @@ def test_a_partial_menu_is_one_short_line_naming_each_missing_field(tmp_path, ca
     assert all(f"{f}: missing" in lines[0] for f in missing)
     assert lines[0].count("a semantic menu needs all of") == 1
     assert len(lines[0]) < 300
+
+
+def test_integers_past_int64_in_a_snapshot_file(tmp_path, capsys) -> None:
+    """JSON integers past int64 made object arrays, refused as "expected a rectangular array" of a
+    rectangular array. A number field now reads 10**30 as the float 1e30 (the same snapshot as
+    written with 1e30), one past the largest float is named as such, and an index field says the
+    integer is not a server index; from the CLI each is one line and exit 2."""
+    import json
+
+    from cli_runner import run_cli
+    from wdtnopt.errors import SnapshotError
+    from wdtnopt.snapshot import Snapshot
+
+    d = _snapshot(2, 2).to_dict()
+    as_int = dict(d, dt_size_bits=[10**30, 1e8], storage_bits=[2 * 10**30, 10**30])
+    as_float = dict(d, dt_size_bits=[1e30, 1e8], storage_bits=[2e30, 1e30])
+    a, b = Snapshot.from_dict(as_int), Snapshot.from_dict(as_float)
+    assert a.dt_size_bits.dtype == np.float64
+    assert np.array_equal(a.dt_size_bits, b.dt_size_bits) and np.array_equal(a.storage_bits, b.storage_bits)
+    assert solve(a).objective == solve(b).objective
+    for field, value, needle in (("data_bits", [10**400, 1.0], "data_bits: expected numbers, got an integer past "
+                                                                "the largest float"),
+                                 ("assoc", [10**30, 0], "assoc: expected integer server indices, got the integer 1e+30"),
+                                 ("request", [10**30, 1], "request: expected booleans, got the integer 1e+30")):
+        with pytest.raises(SnapshotError, match=re.escape(needle)):
+            Snapshot.from_dict(dict(d, **{field: value}))
+        path = tmp_path / f"{field}.json"
+        path.write_text(json.dumps(dict(d, **{field: value})))
+        code, _, err = run_cli(["solve", str(path)], capsys)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert code == 2 and len(lines) == 1 and needle in lines[0], err
+        assert "rectangular" not in lines[0]
