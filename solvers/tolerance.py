@@ -45,9 +45,16 @@ def tolerant_snapshot(s: Snapshot) -> Snapshot:
     """``s`` with the limits ``evaluate`` accepts: ``deadline``, ``cpu_hz`` and ``p_max`` times
     ``1 + FEAS_RTOL`` (the very floats ``evaluate`` compares with; storage is already tolerant in
     every method, docs/solvers.md). Every decision ``evaluate`` accepts on ``s`` meets these limits
-    exactly, so a lower bound of this snapshot's problem bounds all of them."""
+    exactly, so a lower bound of this snapshot's problem bounds all of them.
+
+    A limit within ``FEAS_RTOL`` of the largest float (about 1.8e308) is taken as the largest
+    float: its product overflowed to ``inf``, which the snapshot refuses (``solve`` raised a
+    ``SnapshotError`` naming an ``inf`` the caller never gave), while ``evaluate``'s comparison
+    with ``inf`` accepts every finite value, as the largest float does."""
     up = 1 + FEAS_RTOL
-    return s.replace(deadline=s.deadline * up, cpu_hz=s.cpu_hz * up, p_max=s.p_max * up)
+    top = np.finfo(np.float64).max
+    with np.errstate(over="ignore"):
+        return s.replace(**{f: np.minimum(getattr(s, f) * up, top) for f in ("deadline", "cpu_hz", "p_max")})
 
 
 def _pairs(s: Snapshot) -> PairData:

@@ -2,7 +2,8 @@
 
 Field names are the public contract. ``Snapshot.from_dict`` takes plain lists or numpy arrays,
 ``to_dict`` returns JSON-ready lists, and the JSON file format is exactly that dict. Every array is
-stored read-only, so a snapshot can be shared between solvers without copies.
+stored read-only, so a snapshot can be shared between solvers without copies. A number field
+takes integers of any size (JSON has no limit: one past int64 reads as a float).
 """
 from __future__ import annotations
 
@@ -402,8 +403,9 @@ def _check_levels(s: Snapshot, n: int) -> dict[str, np.ndarray]:
     problems: list[tuple[str, str]] = []
     if len(given) != len(_LEVEL_SPEC):
         missing = [name for name in _LEVEL_SPEC if name not in given]
-        raise SnapshotError([(name, "missing: a semantic menu needs all of " + ", ".join(_LEVEL_SPEC))
-                             for name in missing])
+        # each missing field named; the rule once (it was repeated per field: 900 characters for five)
+        raise SnapshotError([(name, "missing: a semantic menu needs all of " + ", ".join(_LEVEL_SPEC) if i == 0
+                              else "missing") for i, name in enumerate(missing)])
     out: dict[str, np.ndarray] = {}
     for name, (shape, kind, cons) in _LEVEL_SPEC.items():
         arr, msg = _coerce(getattr(s, name), kind)
@@ -463,6 +465,20 @@ def _coerce(value: Any, kind: str) -> tuple[np.ndarray, str]:
         return np.empty(0), f"expected a rectangular array of {_KIND_NAME[kind]}"
     except RecursionError:
         return np.empty(0), "nested too deeply"
+    if arr.dtype == object and arr.ndim and all(_is_plain_number(x) for x in arr.flat):
+        # an integer past int64 (JSON has no limit) makes an object array: it was "expected a
+        # rectangular array", of a rectangular array. A number field takes it as a float.
+        big = next(x for x in arr.flat if isinstance(x, int) and not -2**63 <= x < 2**63)
+        if kind == "f":
+            try:
+                return np.array(value, dtype=np.float64), ""
+            except OverflowError:
+                return arr, "expected numbers, got an integer past the largest float (about 1.8e308)"
+        try:
+            text = f"the integer {float(big):.3g}"
+        except OverflowError:
+            text = "an integer past the largest float"
+        return arr, f"expected {_KIND_NAME[kind]}, got {text}"
     if arr.dtype == object or arr.dtype.kind in "USV":
         return arr, f"expected a rectangular array of {_KIND_NAME[kind]}"
     if arr.size == 0:   # an empty list has no dtype of its own (numpy: float); its size is checked later
@@ -488,6 +504,11 @@ def _coerce(value: Any, kind: str) -> tuple[np.ndarray, str]:
 
 
 _KIND_NAME = {"f": "numbers", "i": "integer server indices", "b": "booleans"}
+
+
+def _is_plain_number(x: Any) -> bool:
+    """An int or float (Python or numpy), not a bool: what a JSON number reads as."""
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
 
 def _majority(sizes: list[int]) -> int:
