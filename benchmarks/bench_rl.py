@@ -31,6 +31,7 @@ from wdtnopt.agents.trainer import Trainer  # noqa: E402
 
 from benchmarks.eval_agents import write_rows  # noqa: E402
 from wdtnopt.errors import WdtnoptError  # noqa: E402
+from benchmarks import check_counts  # noqa: E402
 from wdtnopt.io import atomic_write  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -223,9 +224,7 @@ def main() -> None:
     q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     args = p.parse_args()
     try:   # bad input: one line and exit 2, as the CLI (a bad --set, seed or size was a traceback)
-        for name in ("n_mus", "steps", "iterations", "repeats", "threads"):
-            if getattr(args, name, 1) < 1:
-                raise WdtnoptError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(args, name)}")
+        check_counts(args, n_mus=1, steps=1, iterations=1, repeats=1, threads=1)
         bad = [s for s in getattr(args, "seeds", []) if s < 0]
         if bad:
             raise WdtnoptError(f"--seeds: expected integers >= 0, got {bad[0]}")

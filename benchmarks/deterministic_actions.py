@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wdtnopt import Scenario, generate_trace, simulate  # noqa: E402
 from wdtnopt.errors import WdtnoptError  # noqa: E402
+from benchmarks import check_counts  # noqa: E402
 
 from benchmarks.eval_agents import EVAL_SEED_BASE  # noqa: E402
 from benchmarks.gap_decomposition import agent_policy  # noqa: E402
@@ -62,9 +63,7 @@ def main() -> None:
     ap.add_argument("--slots", type=int, default=100)
     args = ap.parse_args()
     try:   # bad input: one line and exit 2, as the CLI (a wrong checkpoint path was a traceback)
-        for name in ("n_mus", "traces", "slots"):
-            if getattr(args, name) < 1:
-                raise WdtnoptError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(args, name)}")
+        check_counts(args, n_mus=1, traces=1, slots=1)
         r = deterministic_actions(args.agent, args.n_mus, args.traces, args.slots)
     except WdtnoptError as e:
         print(f"deterministic_actions.py: error: {e}", file=sys.stderr)

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wdtnopt import Scenario, generate_trace, simulate  # noqa: E402
 from wdtnopt.errors import WdtnoptError  # noqa: E402
+from benchmarks import check_counts  # noqa: E402
 from wdtnopt.io import atomic_write_text  # noqa: E402
 from wdtnopt.policies import make_policy  # noqa: E402
 
@@ -84,11 +85,7 @@ def main() -> None:
     if args.preset == "smoke":
         args.n_mus, args.traces, args.slots = 6, 2, 20
     try:   # bad input: one line and exit 2, as the CLI (a wrong checkpoint path was a traceback)
-        for name in ("n_mus", "traces", "slots"):
-            if getattr(args, name) < 1:
-                raise WdtnoptError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(args, name)}")
-        if args.gap_iters < 0:
-            raise WdtnoptError(f"--gap-iters: expected an integer >= 0, got {args.gap_iters}")
+        check_counts(args, n_mus=1, traces=1, slots=1, gap_iters=0)
         rows = evaluate_policies(args.policies, Scenario.paper(n_mus=args.n_mus), args.traces, args.slots,
                                  args.gap_iters)
     except WdtnoptError as e:

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wdtnopt import Scenario, generate_trace, simulate  # noqa: E402
 from wdtnopt.errors import WdtnoptError  # noqa: E402
+from benchmarks import check_counts  # noqa: E402
 from wdtnopt.policies import Policy, make_policy  # noqa: E402
 
 from benchmarks.eval_agents import EVAL_SEED_BASE, team_cost, write_rows  # noqa: E402
@@ -208,11 +209,7 @@ def main() -> None:
     if args.preset == "smoke":
         args.traces, args.slots, args.gap_iters = 1, 20, 2
     try:   # bad input: one line and exit 2, as the CLI (a wrong checkpoint path was a traceback)
-        for name in ("n_mus", "traces", "slots"):
-            if getattr(args, name) < 1:
-                raise WdtnoptError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(args, name)}")
-        if args.gap_iters < 0:
-            raise WdtnoptError(f"--gap-iters: expected an integer >= 0, got {args.gap_iters}")
+        check_counts(args, n_mus=1, traces=1, slots=1, gap_iters=0)
         if not (args.agent == "none" or args.agent.endswith(".pt")
                 or args.agent.startswith(("checkpoint:", "pretrained:"))):
             raise WdtnoptError(f"--agent: expected checkpoint:DIR, pretrained:ALGO, a weights file PATH.pt or none, "

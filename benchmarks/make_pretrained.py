@@ -32,6 +32,7 @@ from wdtnopt.agents.pretrained import DIRECTORY, export_pretrained  # noqa: E402
 from wdtnopt.agents.trainer import Trainer  # noqa: E402
 from wdtnopt.cli.train import _overrides  # noqa: E402
 from wdtnopt.errors import WdtnoptError  # noqa: E402
+from benchmarks import check_counts  # noqa: E402
 from wdtnopt.io import atomic_write_json  # noqa: E402
 
 CHECK_TRACES, CHECK_SLOTS = 1, 40
@@ -98,11 +99,7 @@ def main() -> None:
                     help="only recompute the shipped agent's evaluation and check (no training)")
     args = ap.parse_args()
     try:   # bad input: one line and exit 2 before any training, as the CLI (was a traceback)
-        for name in ("steps", "traces", "slots"):
-            if getattr(args, name) < 1:
-                raise WdtnoptError(f"--{name}: expected an integer >= 1, got {getattr(args, name)}")
-        if args.seed < 0:
-            raise WdtnoptError(f"--seed: expected an integer >= 0, got {args.seed}")
+        check_counts(args, steps=1, traces=1, slots=1, seed=0)
         if args.recheck or args.reevaluate:
             recheck(args.algo, args.traces if args.reevaluate else 0, args.slots)
             return

@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from eval_agents import RESULTS, evaluate_policies, write_rows  # noqa: E402
 from wdtnopt import Scenario, WdtnoptError  # noqa: E402
+
+from benchmarks import check_counts  # noqa: E402
 from wdtnopt.agents.registry import algorithm_class, make_config  # noqa: E402
 from wdtnopt.agents.trainer import Trainer  # noqa: E402
 from wdtnopt.cli.train import _overrides  # noqa: E402
@@ -75,9 +77,7 @@ def main() -> None:
                          "default: the flags as given")
     args = ap.parse_args()
     try:   # every config checked before anything trains: exit 2 and one line, as the CLI
-        for name in ("steps", "traces", "slots"):
-            if getattr(args, name) < 1:
-                raise WdtnoptError(f"--{name}: expected an integer >= 1, got {getattr(args, name)}")
+        check_counts(args, steps=1, traces=1, slots=1)
         configs = [parse_config(c) for c in (args.config or ["default"])]
         for _, overrides in configs:
             make_config(algorithm_class(args.algo), overrides)
