@@ -151,6 +151,66 @@ def tolerance_may_change(s: Snapshot) -> str | None:
     return None
 
 
+RESIDUE_RTOL = 1e-7
+""":func:`residue_may_matter` fires when ``evaluate``'s latency and CPU tolerance are worth more than
+this share of a decision's cost (the measured residue on default snapshots is 0.7e-9 to 2.2e-9)."""
+
+
+def residue_may_matter(s: Snapshot, sol: Any) -> str | None:
+    """Why ``evaluate``'s tolerance may be worth more than :data:`RESIDUE_RTOL` of ``sol``'s cost
+    through the transmission windows alone (None: not on this decision).
+
+    :func:`tolerance_may_change` finds the limits at which the served sets or servable pairs may
+    change; within them the tolerance only lengthens windows, by at most ``FEAS_RTOL deadline`` of
+    latency plus what ``FEAS_RTOL cpu_hz`` more CPU saves of the compute time. The energy is
+    convex and decreasing in the window, and a short window behind a long relay or compute time
+    turns that into a large relative saving (docs/solvers.md, "Deadline, CPU and power within
+    evaluate's tolerance": 7.9% for 1e-7 s behind a 0.5 s relay). This is the saving of ``sol``'s
+    own decision with every served MU's window so lengthened (each MU given the whole tolerance
+    of its server's CPU: an over-estimate), compared with ``RESIDUE_RTOL`` times its cost. It is an
+    estimate on one decision, not a bound over all of them: a cheaper decision whose windows are
+    shorter still is not ruled out, only made unlikely by the margin of the threshold over the
+    residue measured on default snapshots.
+
+    Parameters
+    ----------
+    s : Snapshot
+    sol : Solution
+        A decision of ``s`` (``placement``, ``served``, ``tx_time`` s, ``cpu_hz`` Hz, ``level``) and its
+        ``objective`` (J).
+
+    Returns
+    -------
+    str or None
+        The estimated saving (J and relative to the cost), or None.
+    """
+    from wdtnopt import physics
+
+    obj = float(getattr(sol, "objective", math.inf))
+    served = np.asarray(getattr(sol, "served", None) if getattr(sol, "served", None) is not None else [], dtype=bool)
+    if not (math.isfinite(obj) and obj > 0) or not served.any():
+        return None
+    n = np.flatnonzero(served)
+    host = np.asarray(sol.placement)[n]
+    t = np.asarray(sol.tx_time, dtype=float)[n]
+    f = np.asarray(sol.cpu_hz, dtype=float)[n]
+    sl = s   # with a menu: the data and DT-update cycles of the decision's levels
+    if getattr(s, "level_ratio", None) is not None and getattr(sol, "level", None) is not None:
+        sl = s.at_levels(sol.level)
+    data, cyc = sl.data_bits[n], sl.cycles[n]
+    F = s.cpu_hz[host]
+    with np.errstate(all="ignore"):
+        saved_cpu = np.where((cyc > 0) & (f > 0), cyc / f - cyc / (f + FEAS_RTOL * F), 0.0)
+        delta = FEAS_RTOL * s.deadline[n] + np.where(np.isfinite(saved_cpu), saved_cpu, 0.0)
+        args = (data, s.bandwidth[n], s.noise_psd[n], s.serving_gain[n])
+        saving = physics.energy_for_time(t, *args) - physics.energy_for_time(t + delta, *args)
+    saving = float(np.sum(saving[np.isfinite(saving) & (saving > 0)]))
+    if saving > RESIDUE_RTOL * obj:
+        return (f"evaluate's tolerance lengthens this decision's transmission windows by up to "
+                f"{FEAS_RTOL:g} of the deadline: worth about {saving:.3g} J, {saving / obj:.2g} of its cost")
+    return None
+
+
 def _accepted(s: Snapshot, sol: Any) -> float | None:
     """``evaluate``'s objective on ``s`` of the decision ``sol`` carries, or None where it carries
     none or ``evaluate`` reports a violation."""
@@ -263,7 +323,7 @@ def certify_tolerant(s: Snapshot, sol: Any, solve_on: Callable[[Snapshot, Any], 
     """
     from . import SolveStatus, fail_all_solution, make_solution, relative_gap
 
-    why = tolerance_may_change(s)
+    why = tolerance_may_change(s) or residue_may_matter(s, sol)
     if why is None:
         return sol
     t0 = time.perf_counter() - sol.solve_time_s

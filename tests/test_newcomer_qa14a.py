@@ -81,7 +81,7 @@ def _relay_knife() -> tuple:
 
 
 def test_the_relay_knife_decision_is_accepted_and_cheaper_by_hand() -> None:
-    """The reference of the xfail below, by hand: the decision that sends in the tolerated window
+    """The reference of the test below (an xfail until the fourteenth round), by hand: the decision that sends in the tolerated window
     is accepted by evaluate, and its energy ``k t (2^(D/(B t)) - 1)`` is 7% below the strict
     optimum (the same formula at ``t = 1e-7`` s, where a strict decision must end)."""
     s, d, t = _relay_knife()
@@ -93,16 +93,18 @@ def test_the_relay_knife_decision_is_accepted_and_cheaper_by_hand() -> None:
     assert e(t) < 0.93 * e(1e-7 * (1 + 1e-12))
 
 
-@pytest.mark.xfail(strict=True, reason="left by qa14a: solve's tolerance check does not cover the continuous "
-                                       "residue, which a short transmission window behind a long relay amplifies "
-                                       "(docs/solvers.md, 'Deadline, CPU and power within evaluate's tolerance')")
 @pytest.mark.parametrize("method", METHODS)
 def test_bound_is_below_every_decision_evaluate_accepts_behind_a_long_relay(method: str) -> None:
-    """Every method reports ``optimal`` with a bound 7.9% above the decision above, which evaluate
-    accepts: the bound is not a lower bound of every decision evaluate accepts."""
+    """Every method reported ``optimal`` with a bound 7.9% above the decision above, which evaluate
+    accepts (xfail until the fourteenth round): solve's residue check (solvers/tolerance.py
+    ``residue_may_matter``) now sees the tolerance worth that much on the strict decision and takes
+    the bound from the tolerant snapshot; the strict decision is kept, so the status is not
+    ``optimal`` at the asked gap."""
     s, d, _ = _relay_knife()
     sol = solve(s, method=method)
     assert sol.bound <= evaluate(s, d).objective * (1 + 1e-9)
+    assert "transmission windows" in sol.stats["tolerance"]["why"]
+    assert sol.status != "optimal"
 
 
 def test_a_partial_menu_is_one_short_line_naming_each_missing_field(tmp_path, capsys) -> None:
@@ -174,7 +176,7 @@ def _cpu_knife() -> tuple:
 
 
 def test_the_cpu_knife_decision_is_accepted_and_cheaper_by_hand() -> None:
-    """Reference of the second xfail: accepted by evaluate, energy by hand 10 times below the strict
+    """Reference of the second case below (an xfail until the fourteenth round): accepted by evaluate, energy by hand 10 times below the strict
     optimum (the formula at the strict window, ``deadline - 300 s``)."""
     s, d, t = _cpu_knife()
     ev = evaluate(s, d)
@@ -184,10 +186,10 @@ def test_the_cpu_knife_decision_is_accepted_and_cheaper_by_hand() -> None:
     assert e(t) < 0.1 * e(float(s.deadline[0]) - 300.0)
 
 
-@pytest.mark.xfail(strict=True, reason="left by qa14a: the same residue, amplified by a compute time that takes "
-                                       "all but 1.35e-7 s of a 300 s deadline on a 1 Hz server")
 @pytest.mark.parametrize("method", METHODS)
 def test_bound_is_below_every_decision_evaluate_accepts_on_a_1hz_server(method: str) -> None:
+    """The same residue through the CPU's tolerance (xfail until the fourteenth round)."""
     s, d, _ = _cpu_knife()
     sol = solve(s, method=method)
     assert sol.bound <= evaluate(s, d).objective * (1 + 1e-9)
+    assert "transmission windows" in sol.stats["tolerance"]["why"]
