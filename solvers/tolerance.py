@@ -29,7 +29,7 @@ import numpy as np
 from wdtnopt.cost import FEAS_RTOL, Decision, evaluate
 from wdtnopt.snapshot import Snapshot
 
-from .allocation import PairData
+from .allocation import PairData, server_up as server_up_mask
 
 CPU_FIT_RTOL = 1e-12
 """The slack of the methods' own CPU fit test (``sum f_min <= cpu_hz (1 + 1e-12)``,
@@ -167,7 +167,9 @@ def residue_may_matter(s: Snapshot, sol: Any) -> str | None:
     turns that into a large relative saving (docs/solvers.md, "Deadline, CPU and power within
     evaluate's tolerance": 7.9% for 1e-7 s behind a 0.5 s relay). This is the saving of ``sol``'s
     own decision with every served MU's window so lengthened (each MU given the whole tolerance
-    of its server's CPU: an over-estimate), compared with ``RESIDUE_RTOL`` times its cost. It is an
+    of its server's CPU: an over-estimate), plus what serving each MU ``sol`` fails on its host
+    could save against its penalty (:func:`_failed_residue`), compared with ``RESIDUE_RTOL`` times
+    its cost. It is an
     estimate on one decision, not a bound over all of them: a cheaper decision whose windows are
     shorter still is not ruled out, only made unlikely by the margin of the threshold over the
     residue measured on default snapshots.
@@ -188,7 +190,7 @@ def residue_may_matter(s: Snapshot, sol: Any) -> str | None:
 
     obj = float(getattr(sol, "objective", math.inf))
     served = np.asarray(getattr(sol, "served", None) if getattr(sol, "served", None) is not None else [], dtype=bool)
-    if not (math.isfinite(obj) and obj > 0) or not served.any():
+    if not (math.isfinite(obj) and obj > 0) or served.size != s.n_mus:
         return None
     n = np.flatnonzero(served)
     host = np.asarray(sol.placement)[n]
@@ -204,11 +206,42 @@ def residue_may_matter(s: Snapshot, sol: Any) -> str | None:
         delta = FEAS_RTOL * s.deadline[n] + np.where(np.isfinite(saved_cpu), saved_cpu, 0.0)
         args = (data, s.bandwidth[n], s.noise_psd[n], s.serving_gain[n])
         saving = physics.energy_for_time(t, *args) - physics.energy_for_time(t + delta, *args)
-    saving = float(np.sum(saving[np.isfinite(saving) & (saving > 0)]))
+    saving = float(np.sum(saving[np.isfinite(saving) & (saving > 0)])) + _failed_residue(s, sol, served)
     if saving > RESIDUE_RTOL * obj:
         return (f"evaluate's tolerance lengthens this decision's transmission windows by up to "
                 f"{FEAS_RTOL:g} of the deadline: worth about {saving:.3g} J, {saving / obj:.2g} of its cost")
     return None
+
+
+def _failed_residue(s: Snapshot, sol: Any, served: np.ndarray) -> float:
+    """What ``evaluate``'s tolerance may save on the requesting MUs ``sol`` fails on their hosts
+    (J): for each, ``min(penalty, e(w)) - e(w')`` where positive, ``e`` the energy of sending in
+    the window ``w`` it would have on its host with the server's whole CPU and ``w'`` that window
+    with the tolerant deadline and CPU (at every level of a menu, the largest). A failed MU whose
+    strict energy is just above its penalty while the tolerant one is below it is the case: the
+    method pays the penalty, a decision ``evaluate`` accepts serves it for less."""
+    fail = np.asarray(s.request & ~s.migrating & ~served, dtype=bool)
+    host = np.asarray(sol.placement, dtype=np.int64)
+    fail &= server_up_mask(s)[host]
+    if not fail.any():
+        return 0.0
+    n = np.flatnonzero(fail)
+    m = host[n]
+    menu = getattr(s, "level_ratio", None) is not None
+    best = np.zeros(n.size)
+    for lv in range(s.n_levels if menu else 1):
+        sl = s.at_levels(np.full(s.n_mus, lv)) if menu else s
+        pd = PairData.of(sl)
+        F = s.cpu_hz[m]
+        c = pd.cycles[n]
+        with np.errstate(all="ignore"):
+            w = pd.budget[n, m] - np.where(c > 0, c / F, 0.0)
+            w_tol = w + FEAS_RTOL * s.deadline[n] + np.where(c > 0, c / F - c / (F * (1 + FEAS_RTOL)), 0.0)
+            e = np.where(w >= pd.t_min[n], pd.energy(n, np.where(w > 0, w, 1.0)), np.inf)
+            e_tol = np.where(w_tol >= pd.t_min[n], pd.energy(n, np.where(w_tol > 0, w_tol, 1.0)), np.inf)
+            gain = np.minimum(pd.penalty[n], e) - e_tol
+        best = np.maximum(best, np.where(np.isfinite(gain), gain, 0.0))
+    return float(best.sum())
 
 
 def _accepted(s: Snapshot, sol: Any) -> float | None:
