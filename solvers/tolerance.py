@@ -29,7 +29,7 @@ import numpy as np
 from wdtnopt.cost import FEAS_RTOL, Decision, evaluate
 from wdtnopt.snapshot import Snapshot
 
-from .allocation import PairData
+from .allocation import PairData, server_up as server_up_mask
 
 CPU_FIT_RTOL = 1e-12
 """The slack of the methods' own CPU fit test (``sum f_min <= cpu_hz (1 + 1e-12)``,
@@ -167,7 +167,10 @@ def residue_may_matter(s: Snapshot, sol: Any) -> str | None:
     turns that into a large relative saving (docs/solvers.md, "Deadline, CPU and power within
     evaluate's tolerance": 7.9% for 1e-7 s behind a 0.5 s relay). This is the saving of ``sol``'s
     own decision with every served MU's window so lengthened (each MU given the whole tolerance
-    of its server's CPU: an over-estimate), compared with ``RESIDUE_RTOL`` times its cost. It is an
+    of its server's CPU: an over-estimate), plus what serving each MU ``sol`` fails on its host
+    (or any MU) could save served elsewhere, the larger of the two per MU
+    (:func:`_other_choices_residue`), compared with ``RESIDUE_RTOL`` times
+    its cost. It is an
     estimate on one decision, not a bound over all of them: a cheaper decision whose windows are
     shorter still is not ruled out, only made unlikely by the margin of the threshold over the
     residue measured on default snapshots.
@@ -188,7 +191,7 @@ def residue_may_matter(s: Snapshot, sol: Any) -> str | None:
 
     obj = float(getattr(sol, "objective", math.inf))
     served = np.asarray(getattr(sol, "served", None) if getattr(sol, "served", None) is not None else [], dtype=bool)
-    if not (math.isfinite(obj) and obj > 0) or not served.any():
+    if not (math.isfinite(obj) and obj > 0) or served.size != s.n_mus:
         return None
     n = np.flatnonzero(served)
     host = np.asarray(sol.placement)[n]
@@ -204,11 +207,62 @@ def residue_may_matter(s: Snapshot, sol: Any) -> str | None:
         delta = FEAS_RTOL * s.deadline[n] + np.where(np.isfinite(saved_cpu), saved_cpu, 0.0)
         args = (data, s.bandwidth[n], s.noise_psd[n], s.serving_gain[n])
         saving = physics.energy_for_time(t, *args) - physics.energy_for_time(t + delta, *args)
-    saving = float(np.sum(saving[np.isfinite(saving) & (saving > 0)]))
+    own = np.zeros(s.n_mus)
+    own[n] = np.where(np.isfinite(saving) & (saving > 0), saving, 0.0)
+    saving = float(np.sum(np.maximum(own, _other_choices_residue(s, sol))))
     if saving > RESIDUE_RTOL * obj:
         return (f"evaluate's tolerance lengthens this decision's transmission windows by up to "
                 f"{FEAS_RTOL:g} of the deadline: worth about {saving:.3g} J, {saving / obj:.2g} of its cost")
     return None
+
+
+def _other_choices_residue(s: Snapshot, sol: Any) -> np.ndarray:
+    """[N] What ``evaluate``'s tolerance may save on each requesting MU by another choice than
+    ``sol``'s (J): the largest over the servers ``m`` that are up and that its DT may be on (its
+    host in ``sol``, or any that is up or its current host where it may migrate) and over a
+    menu's levels of ``min(c_n, a(w)) - a(w')`` where positive, ``c_n`` its cost in ``sol``
+    (energy with extraction, failure penalty, migration penalty), ``a(w)`` that of being served on
+    ``m`` in the window ``w`` it has there with the server's whole CPU (plus the migration penalty
+    off its current host) and ``w'`` that window with the tolerant deadline and CPU.
+
+    The cases: a failed MU whose strict energy lies just above its penalty and the tolerant one
+    below it, and a DT the strict limits send elsewhere that a server behind a long relay serves
+    for less within the tolerance (a window a hair above the shortest). Each gives a decision
+    ``evaluate`` accepts below every strict bound, that ``sol``'s own windows do not show."""
+    N, M = s.n_mus, s.n_bss
+    ask = np.asarray(s.request & ~s.migrating, dtype=bool)
+    if not ask.any():
+        return np.zeros(N)
+    host = np.asarray(sol.placement, dtype=np.int64)
+    prev = np.asarray(s.placement_prev, dtype=np.int64)
+    up = server_up_mask(s)
+    ev = evaluate(s, Decision(placement=sol.placement, served=sol.served, tx_time=sol.tx_time,
+                              cpu_hz=sol.cpu_hz, level=sol.level))
+    cost = (np.where(ask, ev.energy, 0.0) + np.where(ask & ~np.asarray(ev.served, dtype=bool), s.failure_penalty, 0.0)
+            + np.where(host != prev, s.migration_penalty, 0.0))
+    cols = np.arange(M)[None, :]
+    reach = (cols == host[:, None]) | (~s.pinned[:, None] & (up[None, :] | (cols == prev[:, None])))
+    reach &= up[None, :] & ask[:, None]
+    mig = np.where(cols != prev[:, None], s.migration_penalty[:, None], 0.0)
+    menu = getattr(s, "level_ratio", None) is not None
+    best = np.zeros(N)
+    F = np.asarray(s.cpu_hz, dtype=float)[None, :]
+    for lv in range(s.n_levels if menu else 1):
+        sl = s.at_levels(np.full(N, lv)) if menu else s
+        pd = PairData.of(sl)
+        extra = mig + (s.extraction_energy_j[:, lv][:, None] if menu else 0.0)
+        c = pd.cycles[:, None]
+        t_min = pd.t_min[:, None]
+        with np.errstate(all="ignore"):
+            w = pd.budget - np.where(c > 0, c / F, 0.0)
+            w_tol = w + FEAS_RTOL * s.deadline[:, None] + np.where(c > 0, c / F - c / (F * (1 + FEAS_RTOL)), 0.0)
+            e = np.where(w >= t_min, pd.energy(np.arange(N)[:, None], np.where(w > 0, w, 1.0)), np.inf) + extra
+            e_tol = np.where(w_tol >= t_min, pd.energy(np.arange(N)[:, None], np.where(w_tol > 0, w_tol, 1.0)),
+                             np.inf) + extra
+            gain = np.minimum(cost[:, None], e) - e_tol
+        gain = np.where(reach & np.isfinite(gain) & (gain > 0), gain, 0.0)
+        best = np.maximum(best, gain.max(axis=1))
+    return best
 
 
 def _accepted(s: Snapshot, sol: Any) -> float | None:

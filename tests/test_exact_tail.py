@@ -147,3 +147,31 @@ def test_proving_rows_change_no_optimum_on_the_default_scenario() -> None:
     assert a.status == b.status == "optimal" and a.stats["iterations"] >= 2
     assert a.objective == pytest.approx(b.objective, rel=1e-6)
     assert a.bound <= b.objective * (1 + 1e-9) and b.bound <= a.objective * (1 + 1e-9)
+
+
+def test_the_exchange_search_stops_within_a_round_at_its_deadline(monkeypatch) -> None:
+    """The exchange search (exact's start, fast's extra rounds) checked its deadline only between
+    rounds, and a round evaluates every move and up to ``candidates`` exchanges, one allocation per
+    touched server each: at default 1000 x 50 fast ran 0.2-0.35 s past ``time_limit`` in it (0.03-0.05
+    s with ``exchange_candidates=0``). With a clock that passes the deadline after the round's first
+    candidate, the search must allocate no more than that candidate's servers (a few), where the
+    whole round allocates many."""
+    s = paper_snapshot(N=30, M=5, seed=0)
+    pd = PairData.of(s)
+    start = allocate(s, s.placement_prev, pair_data=pd)
+    calls = []
+    real = exact.allocate_server
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(exact, "allocate_server", counted)
+    exact._exchange_search(s, pd, start, None, 20, kept_rounds=1, admit_rounds=0)
+    whole_round = len(calls)
+    assert whole_round > 20
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(exact, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: float(next(ticks)))}))
+    calls.clear()
+    exact._exchange_search(s, pd, start, 1.5, 20, kept_rounds=1, admit_rounds=0)   # past it from the 2nd check
+    assert len(calls) <= 5 + s.n_bss, (len(calls), whole_round)

@@ -55,3 +55,59 @@ def test_the_residue_check_stays_quiet_on_default_snapshots():
         s = paper_snapshot(30, 5, seed)
         sol = solve(s, method="exact")
         assert residue_may_matter(s, sol) is None and "tolerance" not in sol.stats
+
+
+@pytest.mark.parametrize("method", ["exact", "fast", "relaxation"])
+def test_a_failed_mu_that_evaluate_would_accept_for_less_than_its_penalty(method):
+    """One MU behind a 0.5 s relay whose window is 1e-6 above its shortest: its strict energy is
+    1.5e-6 above the tolerant one, and its penalty lies between the two. Every method fails it
+    (the penalty is cheaper within the strict limits) and reported that cost as its bound, 7.4e-7
+    above the decision evaluate accepts (serving it in the tolerant window), which the residue
+    check missed: it priced the served MUs only. The bound must stay below the brute force of the
+    tolerant snapshot."""
+    from wdtnopt import physics
+    from wdtnopt.cost import FEAS_RTOL
+
+    relay = 0.5
+    base = _snapshot(1, 2, gain=np.full((1, 2), 1e-10), data_bits=[1e5], cycles_per_bit=[0.0], p_max=[100.0],
+                     placement_prev=[1], allow_migration=False, failure_penalty=[1.0],
+                     backhaul_latency_s=relay * (1 - np.eye(2)), backhaul_s_per_bit=np.zeros((2, 2)))
+    t = float(base.t_min[0]) * (1 + 1e-6)
+    s = base.replace(deadline=np.array([relay + t]))
+    args = (s.data_bits, s.bandwidth, s.noise_psd, s.serving_gain)
+    strict = float(physics.energy_for_time(t, *args)[0])
+    tolerant = float(physics.energy_for_time(t + FEAS_RTOL * (relay + t), *args)[0])
+    s = s.replace(failure_penalty=np.array([(strict + tolerant) / 2]))
+    truth = brute_force(tolerant_snapshot(s))
+    assert truth < brute_force(s) * (1 - 5 * RESIDUE_RTOL)   # the case: serving is cheaper only tolerantly
+    sol = solve(s, method=method)
+    assert not sol.served[0] and sol.objective == brute_force(s)
+    assert sol.bound <= truth * (1 + 1e-9), (sol.bound, truth)
+
+
+@pytest.mark.parametrize("method", ["exact", "fast", "relaxation"])
+def test_a_dt_the_strict_limits_move_away_from_a_tolerant_short_window(method):
+    """The DT sits on server 1 behind a 0.5 s relay, its window there 1e-6 above the shortest; its
+    migration penalty is set so that moving to server 0 (a long window) costs between the tolerant
+    and the strict energy on server 1. Every method moves it (the decision's own window is long,
+    nothing to price there) and reported that cost as its bound, 7.4e-7 above staying on server 1,
+    which evaluate accepts. The bound must stay below the brute force of the tolerant snapshot."""
+    from wdtnopt import physics
+    from wdtnopt.cost import FEAS_RTOL
+
+    relay = 0.5
+    base = _snapshot(1, 2, gain=np.full((1, 2), 1e-10), data_bits=[1e5], cycles_per_bit=[0.0], p_max=[100.0],
+                     placement_prev=[1], failure_penalty=[10.0],
+                     backhaul_latency_s=relay * (1 - np.eye(2)), backhaul_s_per_bit=np.zeros((2, 2)))
+    t = float(base.t_min[0]) * (1 + 1e-6)
+    s = base.replace(deadline=np.array([relay + t]))
+    args = (s.data_bits, s.bandwidth, s.noise_psd, s.serving_gain)
+    on_1 = float(physics.energy_for_time(t, *args)[0])
+    on_1_tolerant = float(physics.energy_for_time(t + FEAS_RTOL * (relay + t), *args)[0])
+    on_0 = float(physics.energy_for_time(relay + t, *args)[0])
+    s = s.replace(migration_penalty=np.array([(on_1 + on_1_tolerant) / 2 - on_0]))
+    truth = brute_force(tolerant_snapshot(s))
+    assert truth < brute_force(s) * (1 - 5 * RESIDUE_RTOL)
+    sol = solve(s, method=method)
+    assert sol.placement[0] == 0 and sol.served[0]
+    assert sol.bound <= truth * (1 + 1e-9), (sol.bound, truth)
