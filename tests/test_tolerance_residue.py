@@ -57,6 +57,17 @@ def test_the_residue_check_stays_quiet_on_default_snapshots():
         assert residue_may_matter(s, sol) is None and "tolerance" not in sol.stats
 
 
+def _one_mu_behind_a_relay(relay: float = 0.5, **over):
+    """One MU on BS 0, its DT on server 1 behind ``relay`` s, no CPU work, its window there 1e-6
+    above its shortest: ``(snapshot, window t, the energy law's arguments)``."""
+    base = _snapshot(1, 2, gain=np.full((1, 2), 1e-10), data_bits=[1e5], cycles_per_bit=[0.0], p_max=[100.0],
+                     placement_prev=[1], backhaul_latency_s=relay * (1 - np.eye(2)),
+                     backhaul_s_per_bit=np.zeros((2, 2)), **over)
+    t = float(base.t_min[0]) * (1 + 1e-6)
+    s = base.replace(deadline=np.array([relay + t]))
+    return s, t, (s.data_bits, s.bandwidth, s.noise_psd, s.serving_gain)
+
+
 @pytest.mark.parametrize("method", ["exact", "fast", "relaxation"])
 def test_a_failed_mu_that_evaluate_would_accept_for_less_than_its_penalty(method):
     """One MU behind a 0.5 s relay whose window is 1e-6 above its shortest: its strict energy is
@@ -69,12 +80,7 @@ def test_a_failed_mu_that_evaluate_would_accept_for_less_than_its_penalty(method
     from wdtnopt.cost import FEAS_RTOL
 
     relay = 0.5
-    base = _snapshot(1, 2, gain=np.full((1, 2), 1e-10), data_bits=[1e5], cycles_per_bit=[0.0], p_max=[100.0],
-                     placement_prev=[1], allow_migration=False, failure_penalty=[1.0],
-                     backhaul_latency_s=relay * (1 - np.eye(2)), backhaul_s_per_bit=np.zeros((2, 2)))
-    t = float(base.t_min[0]) * (1 + 1e-6)
-    s = base.replace(deadline=np.array([relay + t]))
-    args = (s.data_bits, s.bandwidth, s.noise_psd, s.serving_gain)
+    s, t, args = _one_mu_behind_a_relay(relay, allow_migration=False, failure_penalty=[1.0])
     strict = float(physics.energy_for_time(t, *args)[0])
     tolerant = float(physics.energy_for_time(t + FEAS_RTOL * (relay + t), *args)[0])
     s = s.replace(failure_penalty=np.array([(strict + tolerant) / 2]))
@@ -96,12 +102,7 @@ def test_a_dt_the_strict_limits_move_away_from_a_tolerant_short_window(method):
     from wdtnopt.cost import FEAS_RTOL
 
     relay = 0.5
-    base = _snapshot(1, 2, gain=np.full((1, 2), 1e-10), data_bits=[1e5], cycles_per_bit=[0.0], p_max=[100.0],
-                     placement_prev=[1], failure_penalty=[10.0],
-                     backhaul_latency_s=relay * (1 - np.eye(2)), backhaul_s_per_bit=np.zeros((2, 2)))
-    t = float(base.t_min[0]) * (1 + 1e-6)
-    s = base.replace(deadline=np.array([relay + t]))
-    args = (s.data_bits, s.bandwidth, s.noise_psd, s.serving_gain)
+    s, t, args = _one_mu_behind_a_relay(relay, failure_penalty=[10.0])
     on_1 = float(physics.energy_for_time(t, *args)[0])
     on_1_tolerant = float(physics.energy_for_time(t + FEAS_RTOL * (relay + t), *args)[0])
     on_0 = float(physics.energy_for_time(relay + t, *args)[0])
