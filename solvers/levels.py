@@ -164,12 +164,13 @@ LEVEL_REFUSED_BECAUSE: dict[str, str] = {
     "extra_options": "its extra rounds' MILP takes the bundle's options only",
     "reduced_cost_pairs": "its extra rounds' MILP takes the bundle's options only",
     "exchange_candidates": "its extra rounds run no exchange search (exchange_candidates=0 is accepted)",
-    "exchange_rounds": "its extra rounds run no exchange search",
+    "exchange_rounds": "its extra rounds run no exchange search (exchange_rounds=0 is accepted)",
 }
 """Why ``fast`` with two or more levels refuses each option outside :data:`LEVEL_FAST_OPTIONS`."""
 
 _LEVEL_ACCEPTED = {"exact": {"primal_seed": "none"},
-                   "fast": {"milp_cpu": "fixed", "exact_pairs": 0, "extra_options": "found", "exchange_candidates": 0}}
+                   "fast": {"milp_cpu": "fixed", "exact_pairs": 0, "extra_options": "found", "exchange_candidates": 0,
+                            "exchange_rounds": 0}}
 """Values other than the default that say what the level path does anyway, so are accepted."""
 
 
@@ -178,8 +179,8 @@ def check_level_options(opts: ExactOptions | FastOptions) -> None:
     (:data:`LEVEL_FAST_OPTIONS`) that this module does not use when set to other than their defaults.
 
     ``primal_seed="none"`` (exact), ``milp_cpu="fixed"``, ``exact_pairs=0``,
-    ``extra_options="found"`` and ``exchange_candidates=0`` (fast) are accepted: they ask what this
-    module does.
+    ``extra_options="found"``, ``exchange_candidates=0`` and ``exchange_rounds=0`` (fast) are
+    accepted: they ask what this module does.
 
     Raises
     ------

@@ -194,8 +194,8 @@ def test_a_fast_option_the_level_method_does_not_use_is_refused_by_name_and_why(
 
 def test_fast_with_levels_honours_its_options_and_accepts_what_it_does_anyway(monkeypatch):
     """milp_gap reaches the restricted-master MILP (it asked HiGHS 1e-4 whatever was set);
-    milp_cpu='fixed', exact_pairs=0 and extra_options='found' say what the level method does and are
-    accepted, as are the defaults given explicitly. Every bound stays below the brute force over levels."""
+    milp_cpu='fixed', exact_pairs=0, extra_options='found', exchange_candidates=0 and exchange_rounds=0
+    say what the level method does and are accepted, as are the defaults given explicitly. Every bound stays below the brute force over levels."""
     from wdtnopt.solvers import fast_master
 
     s = _menu()
@@ -214,7 +214,8 @@ def test_fast_with_levels_honours_its_options_and_accepts_what_it_does_anyway(mo
     sol = solve(s, method="fast", gap=1e-9, max_iterations=20, primal_every=1, milp_gap=0.25)
     assert asked and set(asked) == {0.25}
     for kw in ({"milp_cpu": "fixed", "exact_pairs": 0, "threads": 1, "extra_options": "found"},
-               {"search_starts": 3, "exact_time": 9.5, "extra_options": "reduced_cost"}):
+               {"search_starts": 3, "exact_time": 9.5, "extra_options": "reduced_cost"},
+               {"exchange_candidates": 0, "exchange_rounds": 0}, {"exchange_candidates": 400, "exchange_rounds": 60}):
         again = solve(s, method="fast", gap=1e-9, max_iterations=20, primal_every=1, **kw)
         assert (again.objective, again.bound) == (base.objective, base.bound), kw
     for x in (base, sol):
