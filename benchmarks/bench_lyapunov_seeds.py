@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import sys
 import time
 
 import numpy as np
@@ -91,6 +93,20 @@ def main() -> None:
     ap.add_argument("--jsonl", default=None, help="append one JSON line per run to this file")
     ap.add_argument("--samples", type=int, default=4, help="placement_samples of the policy 'sample' (default 4)")
     args = ap.parse_args()
+    # bad input: one line and exit 2 before any run, as the CLI (a negative seed was a traceback,
+    # an unwritable --jsonl failed only after the first run)
+    bad = None
+    if any(s < 0 for s in args.seeds or []):
+        bad = f"--seeds: expected integers >= 0, got {min(args.seeds)}"
+    elif args.samples < 1:
+        bad = f"--samples: expected an integer >= 1, got {args.samples}"
+    elif args.jsonl:
+        folder = os.path.dirname(os.path.abspath(args.jsonl))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK) or os.path.isdir(args.jsonl):
+            bad = f"--jsonl: cannot append to {args.jsonl} (expected a file in a writable folder)"
+    if bad:
+        print(f"bench_lyapunov_seeds.py: error: {bad}", file=sys.stderr)
+        sys.exit(2)
     SAMPLES[0] = args.samples
     cfg = dict(PRESETS[args.preset])
     if args.seeds:

@@ -351,3 +351,24 @@ def test_unknown_agent_error_lists_a_single_agent_by_name(n, m, listed):
     with pytest.raises(WdtnoptError) as e:
         pe.step({"contoller": 0})
     assert f"the agents are {listed}" in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("bad, says", [(["--seeds", "3", "-1"], "--seeds: expected integers >= 0, got -1"),
+                                       (["--samples", "0"], "--samples: expected an integer >= 1, got 0"),
+                                       (["--jsonl", "/nonexistent/folder/x.jsonl"], "--jsonl: cannot append to")])
+def test_bench_lyapunov_seeds_refuses_bad_input_in_one_line_before_any_run(monkeypatch, capsys, bad, says):
+    # benchmarks/bench_lyapunov_seeds.py (left by qa14b): --seeds -1 ended in a traceback, and an
+    # unwritable --jsonl failed only after the first (minute-long) run
+    import sys
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))
+    import bench_lyapunov_seeds as mod
+    ran = []
+    monkeypatch.setattr(mod, "generate_trace", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(sys, "argv", ["bench_lyapunov_seeds.py", *bad])
+    with pytest.raises(SystemExit) as e:
+        mod.main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("bench_lyapunov_seeds.py: error: ") and says in err, err
+    assert not ran
