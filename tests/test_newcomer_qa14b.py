@@ -13,6 +13,34 @@ TRAIN = ["train", "--algo", "beta-happo", "--steps", "1", "--n-mus", "2", "--n-b
          "--set", "n_envs=2", "--set", "rollout_steps=5"]
 
 
+def _script(monkeypatch, name: str):
+    """``benchmarks/NAME.py`` imported as its own module (the scripts import each other and
+    ``benchmarks`` from the repository root)."""
+    import importlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(root / "benchmarks"))
+    monkeypatch.syspath_prepend(str(root))
+    return importlib.import_module(name)
+
+
+def _refused(mod, monkeypatch, capsys, argv: list, says: str):
+    """``mod.main()`` with ``argv``: exit 2 and one stderr line ``SCRIPT.py: error: ...`` holding
+    ``says``; the captured output."""
+    import sys
+
+    script = f"{mod.__name__}.py"
+    monkeypatch.setattr(sys, "argv", [script, *argv])
+    with pytest.raises(SystemExit) as e:
+        mod.main()
+    cap = capsys.readouterr()
+    assert e.value.code == 2 and len(cap.err.strip().splitlines()) == 1, cap.err
+    assert cap.err.startswith(f"{script}: error: ") and says in cap.err, cap.err
+    return cap
+
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """One tiny training run (2 MUs, 1 BS, 10 env steps) and its payload."""
@@ -225,20 +253,12 @@ def test_eval_agents_refuses_bad_input_in_one_line_before_running(tiny_run, tmp_
     # benchmarks/eval_agents.py (docs/agents.md's evaluation of the shipped agents) ended in a
     # traceback for a wrong checkpoint path or size (after the policies before it had run) and
     # for --traces 0 (numpy's "zero-size array to reduction operation")
-    import sys
-    root = __import__("pathlib").Path(__file__).resolve().parents[1]
-    monkeypatch.syspath_prepend(str(root / "benchmarks"))
-    import eval_agents
     run, _ = tiny_run
     out = tmp_path / "eval.csv"
     args = [a.format(tmp=tmp_path, run=run) for a in bad]
-    monkeypatch.setattr(sys, "argv", ["eval_agents.py", "--out", str(out), "--traces", "1", "--slots", "2", *args])
-    with pytest.raises(SystemExit) as e:
-        eval_agents.main()
-    err = capsys.readouterr()
-    assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
-    assert err.err.startswith("eval_agents.py: error: ") and says in err.err, err.err
-    assert err.out == "" and not out.exists()   # nothing ran, nothing written
+    cap = _refused(_script(monkeypatch, "eval_agents"), monkeypatch, capsys,
+                   ["--out", str(out), "--traces", "1", "--slots", "2", *args], says)
+    assert cap.out == "" and not out.exists()   # nothing ran, nothing written
 
 
 @pytest.mark.parametrize("bad,says", [(["--agent", "checkpoint:{tmp}/nonexist"], "file not found"),
@@ -249,22 +269,12 @@ def test_gap_decomposition_refuses_bad_input_in_one_line(tiny_run, tmp_path, mon
     # benchmarks/gap_decomposition.py: the same tracebacks as eval_agents.py, and `--agent follow`
     # (a rule, not a learned agent) ended in "AttributeError: 'FollowPolicy' object has no
     # attribute '_pending'"
-    import sys
-    root = __import__("pathlib").Path(__file__).resolve().parents[1]
-    monkeypatch.syspath_prepend(str(root / "benchmarks"))
-    monkeypatch.syspath_prepend(str(root))
-    import gap_decomposition
     run, _ = tiny_run
     out = tmp_path / "gaps.csv"
     args = [a.format(tmp=tmp_path, run=run) for a in bad]
-    monkeypatch.setattr(sys, "argv", ["gap_decomposition.py", "--out", str(out), "--traces", "1", "--slots", "2",
-                                      "--gap-iters", "0", *args])
-    with pytest.raises(SystemExit) as e:
-        gap_decomposition.main()
-    err = capsys.readouterr()
-    assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
-    assert err.err.startswith("gap_decomposition.py: error: ") and says in err.err, err.err
-    assert err.out == "" and not out.exists()
+    cap = _refused(_script(monkeypatch, "gap_decomposition"), monkeypatch, capsys,
+                   ["--out", str(out), "--traces", "1", "--slots", "2", "--gap-iters", "0", *args], says)
+    assert cap.out == "" and not out.exists()
 
 
 @pytest.mark.parametrize("bad,says", [(["--algo", "nope", "--preset", "smoke"], "unknown algorithm 'nope'"),
@@ -275,17 +285,8 @@ def test_gap_decomposition_refuses_bad_input_in_one_line(tiny_run, tmp_path, mon
 def test_make_pretrained_refuses_bad_input_in_one_line_before_training(tmp_path, monkeypatch, capsys, bad, says):
     # benchmarks/make_pretrained.py ended in a traceback for an unknown --algo or --set key, and took
     # --traces 0 into a 200,000-step training that would crash at its evaluation
-    import sys
-    root = __import__("pathlib").Path(__file__).resolve().parents[1]
-    monkeypatch.syspath_prepend(str(root / "benchmarks"))
-    import make_pretrained
     out = tmp_path / "pre"
-    monkeypatch.setattr(sys, "argv", ["make_pretrained.py", "--out", str(out), *bad])
-    with pytest.raises(SystemExit) as e:
-        make_pretrained.main()
-    err = capsys.readouterr()
-    assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
-    assert err.err.startswith("make_pretrained.py: error: ") and says in err.err, err.err
+    _refused(_script(monkeypatch, "make_pretrained"), monkeypatch, capsys, ["--out", str(out), *bad], says)
     assert not out.exists()
 
 
@@ -297,20 +298,11 @@ def test_deterministic_actions_refuses_bad_input_in_one_line(tiny_run, tmp_path,
     # benchmarks/deterministic_actions.py: tracebacks for a wrong path or size, for --agent follow
     # ("'FollowPolicy' object has no attribute 'agent'") and for --traces 0 ("need at least one
     # array to concatenate")
-    import sys
-    root = __import__("pathlib").Path(__file__).resolve().parents[1]
-    monkeypatch.syspath_prepend(str(root / "benchmarks"))
-    monkeypatch.syspath_prepend(str(root))
-    import deterministic_actions
     run, _ = tiny_run
     args = [a.format(tmp=tmp_path, run=run) for a in bad]
-    monkeypatch.setattr(sys, "argv", ["deterministic_actions.py", "--traces", "1", "--slots", "2", *args])
-    with pytest.raises(SystemExit) as e:
-        deterministic_actions.main()
-    err = capsys.readouterr()
-    assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
-    assert err.err.startswith("deterministic_actions.py: error: ") and says in err.err, err.err
-    assert err.out == ""
+    cap = _refused(_script(monkeypatch, "deterministic_actions"), monkeypatch, capsys,
+                   ["--traces", "1", "--slots", "2", *args], says)
+    assert cap.out == ""
 
 
 @pytest.mark.parametrize("bad,says", [(["quality", "--set", "foo=1"], "unknown option(s) foo"),
@@ -320,19 +312,11 @@ def test_deterministic_actions_refuses_bad_input_in_one_line(tiny_run, tmp_path,
 def test_bench_rl_refuses_bad_input_in_one_line(tmp_path, monkeypatch, capsys, bad, says):
     # benchmarks/bench_rl.py (docs/agents.md's learning-quality measurements): a bad --set, a negative
     # seed or N = 0 ended in a traceback
-    import sys
-    root = __import__("pathlib").Path(__file__).resolve().parents[1]
-    monkeypatch.syspath_prepend(str(root / "benchmarks"))
-    import bench_rl
+    bench_rl = _script(monkeypatch, "bench_rl")
     monkeypatch.setattr(bench_rl, "RESULTS", tmp_path / "results")
     extra = ["--n-mus", "2", "--steps", "1", "--algos", "beta-happo", "--tag", "t"] if bad[0] == "quality" else \
         ["--n-mus", "2", "--algos", "beta-happo"]
-    monkeypatch.setattr(sys, "argv", ["bench_rl.py", bad[0], *extra, *bad[1:]])
-    with pytest.raises(SystemExit) as e:
-        bench_rl.main()
-    err = capsys.readouterr()
-    assert e.value.code == 2 and len(err.err.strip().splitlines()) == 1, err.err
-    assert err.err.startswith("bench_rl.py: error: ") and says in err.err, err.err
+    _refused(bench_rl, monkeypatch, capsys, [bad[0], *extra, *bad[1:]], says)
     assert not list((tmp_path / "results").glob("*.csv")) if (tmp_path / "results").exists() else True
 
 
@@ -359,16 +343,8 @@ def test_unknown_agent_error_lists_a_single_agent_by_name(n, m, listed):
 def test_bench_lyapunov_seeds_refuses_bad_input_in_one_line_before_any_run(monkeypatch, capsys, bad, says):
     # benchmarks/bench_lyapunov_seeds.py (left by qa14b): --seeds -1 ended in a traceback, and an
     # unwritable --jsonl failed only after the first (minute-long) run
-    import sys
-    root = __import__("pathlib").Path(__file__).resolve().parents[1]
-    monkeypatch.syspath_prepend(str(root / "benchmarks"))
-    import bench_lyapunov_seeds as mod
+    mod = _script(monkeypatch, "bench_lyapunov_seeds")
     ran = []
     monkeypatch.setattr(mod, "generate_trace", lambda *a, **k: ran.append(a))
-    monkeypatch.setattr(sys, "argv", ["bench_lyapunov_seeds.py", *bad])
-    with pytest.raises(SystemExit) as e:
-        mod.main()
-    err = capsys.readouterr().err
-    assert e.value.code == 2 and len(err.strip().splitlines()) == 1, err
-    assert err.startswith("bench_lyapunov_seeds.py: error: ") and says in err, err
+    _refused(mod, monkeypatch, capsys, bad, says)
     assert not ran
