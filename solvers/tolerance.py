@@ -169,8 +169,7 @@ def residue_may_matter(s: Snapshot, sol: Any) -> str | None:
     own decision with every served MU's window so lengthened (each MU given the whole tolerance
     of its server's CPU: an over-estimate), plus what serving each MU ``sol`` fails on its host
     (or any MU) could save served elsewhere, the larger of the two per MU
-    (:func:`_other_choices_residue`), compared with ``RESIDUE_RTOL`` times
-    its cost. It is an
+    (:func:`_other_choices_residue`), compared with ``RESIDUE_RTOL`` times its cost. It is an
     estimate on one decision, not a bound over all of them: a cheaper decision whose windows are
     shorter still is not ruled out, only made unlikely by the margin of the threshold over the
     residue measured on default snapshots.
@@ -179,8 +178,8 @@ def residue_may_matter(s: Snapshot, sol: Any) -> str | None:
     ----------
     s : Snapshot
     sol : Solution
-        A decision of ``s`` (``placement``, ``served``, ``tx_time`` s, ``cpu_hz`` Hz, ``level``) and its
-        ``objective`` (J).
+        A decision of ``s`` (``placement``, ``served``, ``tx_time`` s, ``cpu_hz`` Hz, ``level``), its
+        ``objective`` (J) and ``evaluate``'s per-MU ``energy`` [N] (J), as ``make_solution`` builds it.
 
     Returns
     -------
@@ -236,9 +235,9 @@ def _other_choices_residue(s: Snapshot, sol: Any) -> np.ndarray:
     host = np.asarray(sol.placement, dtype=np.int64)
     prev = np.asarray(s.placement_prev, dtype=np.int64)
     up = server_up_mask(s)
-    ev = evaluate(s, Decision(placement=sol.placement, served=sol.served, tx_time=sol.tx_time,
-                              cpu_hz=sol.cpu_hz, level=sol.level))
-    cost = (np.where(ask, ev.energy, 0.0) + np.where(ask & ~np.asarray(ev.served, dtype=bool), s.failure_penalty, 0.0)
+    # evaluate's per-MU energy and served set of the decision, as make_solution recorded them (it
+    # refuses a decision with violations, so a requesting MU's served flag is evaluate's)
+    cost = (np.where(ask, sol.energy, 0.0) + np.where(ask & ~np.asarray(sol.served, dtype=bool), s.failure_penalty, 0.0)
             + np.where(host != prev, s.migration_penalty, 0.0))
     cols = np.arange(M)[None, :]
     reach = (cols == host[:, None]) | (~s.pinned[:, None] & (up[None, :] | (cols == prev[:, None])))
